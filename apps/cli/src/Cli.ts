@@ -1,0 +1,519 @@
+/**
+ * The `trail` command tree, generated from @effect/cli schemas. Commands only parse, call a
+ * service and print (see Output.ts for the output contract).
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Path from "@effect/platform/Path"
+import {
+  AgentId,
+  TaskName,
+  UsageError,
+  type FolderPath,
+  type PathOutsideRoot,
+  type ClaimResult,
+  type Completion,
+  type Outcome,
+  type Sweep,
+  type TaskStatus,
+  type WorkItem
+} from "@trail/domain"
+import { Project, Scheduler } from "@trail/scheduler"
+import { Effect, Option, Schema } from "effect"
+import { emit, emitText, ExitCode } from "./Output.js"
+import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
+
+// ---------------------------------------------------------------------------------------------
+// Options shared by commands
+
+const pretty = Options.boolean("pretty").pipe(Options.withDescription("Render the result for a person instead of JSON."))
+
+const task = Options.text("task").pipe(
+  Options.withSchema(TaskName),
+  Options.withDescription("The task (coverage campaign), e.g. p0-bugs.")
+)
+
+const agent = Options.text("agent").pipe(
+  Options.withSchema(AgentId),
+  Options.optional,
+  Options.withDescription("Who is asking (default: $TRAIL_AGENT, then $TRAIL_WORKER_ID, then \"anonymous\").")
+)
+
+const folderPath = Options.text("path").pipe(
+  Options.withDescription("The folder, relative to the root (./src/api/ and src/api are the same).")
+)
+
+const strategy = Options.choice("strategy", ["weighted", "round-robin", "random"]).pipe(
+  Options.optional,
+  Options.withDescription("Ordering for a sweep that this call opens (default: strategy.default).")
+)
+
+const MAX_FOUND = 1_000_000_000
+
+// ---------------------------------------------------------------------------------------------
+// The root command and how subcommands reach the scheduler
+
+const rootOption = Options.text("root").pipe(
+  Options.optional,
+  Options.withDescription("The root (folder holding .trail/); default $TRAIL_ROOT, else the nearest one above the cwd.")
+)
+
+export const trail = Command.make("trail", { root: rootOption }).pipe(
+  Command.withDescription("Coordination runtime for AI coding agents: coverage sweeps with leases and memory.")
+)
+
+const nonEmpty = (value: string | undefined) => (value === undefined || value === "" ? Option.none() : Option.some(value))
+
+/** `--root`, else `$TRAIL_ROOT`. */
+const explicitRoot = Effect.map(trail, ({ root }) => Option.orElse(root, () => nonEmpty(process.env["TRAIL_ROOT"])))
+
+const resolveAgent = (flag: Option.Option<AgentId>): Effect.Effect<AgentId, UsageError> =>
+  Option.match(flag, {
+    onSome: Effect.succeed,
+    onNone: () => {
+      const fromEnv = Option.firstSomeOf([nonEmpty(process.env["TRAIL_AGENT"]), nonEmpty(process.env["TRAIL_WORKER_ID"])])
+      return Schema.decode(AgentId)(Option.getOrElse(fromEnv, () => "anonymous")).pipe(
+        Effect.mapError((error) => new UsageError({ message: `$TRAIL_AGENT / $TRAIL_WORKER_ID: ${error.message}` }))
+      )
+    }
+  })
+
+/** Opens the root found from `--root` / `$TRAIL_ROOT` / the cwd and runs `f` with its scheduler. */
+const withScheduler = <A, E, R>(f: (scheduler: Scheduler.SchedulerShape, project: Project.Project) => Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const explicit = yield* explicitRoot
+    const project = yield* Project.findRoot({ explicit, cwd: process.cwd() })
+    const config = yield* Project.loadConfig(project)
+    return yield* Effect.flatMap(Scheduler.Scheduler, (scheduler) => f(scheduler, project)).pipe(
+      Effect.provide(Scheduler.layerFor({ project, config }))
+    )
+  })
+
+const folderOf = (
+  project: Project.Project,
+  raw: string
+): Effect.Effect<FolderPath, UsageError | PathOutsideRoot, Path.Path> =>
+  Effect.flatMap(
+    Path.Path,
+    (path): Effect.Effect<FolderPath, UsageError | PathOutsideRoot> =>
+      raw === "" ? Effect.fail(new UsageError({ message: "--path must not be empty" })) : Project.toFolderPath(path, project.root, raw)
+  )
+
+// ---------------------------------------------------------------------------------------------
+// init
+
+const init = Command.make("init", { pretty }, ({ pretty }) =>
+  Effect.gen(function* () {
+    const path = yield* Path.Path
+    const explicit = yield* explicitRoot
+    const root = path.resolve(process.cwd(), Option.getOrElse(explicit, () => "."))
+    const project = Project.projectAt(path, root)
+    const config = yield* Project.loadConfig(project)
+    const wroteExample = yield* Project.layOut(project)
+    const progress = process.stderr.isTTY === true
+    const result = yield* Effect.flatMap(Scheduler.Scheduler, (scheduler) =>
+      scheduler.scan(
+        progress
+          ? { onProgress: (p) => process.stderr.write(`\r\u001b[2Kscanning… ${p.folders} folders, ${p.files} files`) }
+          : {}
+      )
+    ).pipe(
+      Effect.ensuring(Effect.sync(() => progress && process.stderr.write("\r\u001b[2K"))),
+      Effect.provide(Scheduler.layerFor({ project, config }))
+    )
+    yield* emit(
+      { folders: result.folders, excluded: result.excluded, wrote_example_config: wroteExample },
+      {
+        pretty,
+        render: (r) =>
+          card(`trail initialised in ${root}`, [
+            ["folders", r.folders],
+            ["excluded", r.excluded],
+            ["example config", r.wrote_example_config ? "wrote .trail.toml.example" : "kept (a .trail.toml exists)"]
+          ])
+      }
+    )
+  })
+).pipe(Command.withDescription("Scan the root (honouring .gitignore/.ignore) and register its folders; re-run to rescan."))
+
+// ---------------------------------------------------------------------------------------------
+// next
+
+const claimJson = (result: ClaimResult) => {
+  switch (result._tag) {
+    case "Claimed":
+      return {
+        status: "ok" as const,
+        task: result.task,
+        sweep: result.sweep,
+        path: result.path,
+        score: result.score,
+        lease_expires_at: result.lease_expires_at,
+        remaining: result.remaining
+      }
+    case "SweepCompleted":
+      return {
+        status: "sweep-complete" as const,
+        task: result.task,
+        sweep: result.sweep,
+        covered: result.covered,
+        total: result.total,
+        ...(result.total === 0 ? { note: "no folders are registered; run `trail init` in the root" } : {})
+      }
+    case "NoneAvailable":
+      return {
+        status: "none-available" as const,
+        task: result.task,
+        sweep: result.sweep,
+        leased_outstanding: result.leased_outstanding
+      }
+  }
+}
+
+const renderClaim = (json: ReturnType<typeof claimJson>) => {
+  switch (json.status) {
+    case "ok":
+      return card(`${green("▸")} ${json.path}`, [
+        ["task", `${json.task} · sweep ${json.sweep}`],
+        ["score", json.score],
+        ["lease until", time(json.lease_expires_at)],
+        ["remaining", json.remaining]
+      ])
+    case "sweep-complete":
+      return card(`${green("✓")} sweep ${json.sweep} of ${json.task} is complete`, [
+        ["covered", `${json.covered}/${json.total}`],
+        ...("note" in json ? [["note", json.note] as const] : [])
+      ])
+    case "none-available":
+      return card(`${yellow("…")} nothing to hand out right now`, [
+        ["task", `${json.task} · sweep ${json.sweep}`],
+        ["leased elsewhere", json.leased_outstanding],
+        ["hint", "retry shortly: leases expire or are completed"]
+      ])
+  }
+}
+
+const next = Command.make(
+  "next",
+  { task, agent, strategy, autoSweep: Options.boolean("auto-sweep").pipe(Options.withDescription("Open the next sweep when this one is complete.")), pretty },
+  (args) =>
+    withScheduler((scheduler) =>
+      Effect.gen(function* () {
+        const agentId = yield* resolveAgent(args.agent)
+        const result = yield* scheduler.claim({
+          task: args.task,
+          agent: agentId,
+          strategy: Option.getOrUndefined(args.strategy),
+          autoSweep: args.autoSweep
+        })
+        const json = claimJson(result)
+        const exit =
+          json.status === "ok" ? ExitCode.ok : json.status === "sweep-complete" ? ExitCode.sweepComplete : ExitCode.noneAvailable
+        yield* emit(json, { pretty: args.pretty, exit, render: renderClaim })
+      })
+    )
+).pipe(
+  Command.withDescription(
+    "Lease the next folder of the task's sweep. Exit 0 ok, 3 sweep complete, 4 none available (retry)."
+  )
+)
+
+// ---------------------------------------------------------------------------------------------
+// done / skip / release
+
+const completionJson = (c: Completion) => ({
+  status: c.status,
+  task: c.task,
+  sweep: c.sweep,
+  path: c.path,
+  remaining: c.remaining,
+  sweep_complete: c.sweep_complete
+})
+
+const renderCompletion = (c: ReturnType<typeof completionJson>) =>
+  card(`${green("✓")} ${c.path} ${c.status}`, [
+    ["task", `${c.task} · sweep ${c.sweep}`],
+    ["remaining", c.remaining],
+    ["sweep complete", c.sweep_complete ? "yes" : "no"]
+  ])
+
+const done = Command.make(
+  "done",
+  {
+    task,
+    path: folderPath,
+    agent,
+    found: Options.integer("found").pipe(Options.optional, Options.withDescription("Number of findings in this folder.")),
+    clean: Options.boolean("clean").pipe(Options.withDescription("Nothing was found (same as --found 0).")),
+    pretty
+  },
+  (args) =>
+    withScheduler((scheduler, project) =>
+      Effect.gen(function* () {
+        if (Option.isSome(args.found) && args.clean) {
+          return yield* new UsageError({ message: "--found and --clean exclude each other" })
+        }
+        if (Option.isSome(args.found) && (args.found.value < 0 || args.found.value > MAX_FOUND)) {
+          return yield* new UsageError({ message: `--found must be between 0 and ${MAX_FOUND}, got ${args.found.value}` })
+        }
+        const outcome: Outcome = Option.isSome(args.found)
+          ? { _tag: "found", count: args.found.value }
+          : args.clean
+            ? { _tag: "clean" }
+            : { _tag: "unreported" }
+        const agentId = yield* resolveAgent(args.agent)
+        const path = yield* folderOf(project, args.path)
+        const completion = yield* scheduler.complete({ task: args.task, path, agent: agentId, status: "done", outcome })
+        yield* emit(completionJson(completion), { pretty: args.pretty, render: renderCompletion })
+      })
+    )
+).pipe(Command.withDescription("Mark a leased (or still pending) folder done; repeating it is a no-op."))
+
+const skip = Command.make(
+  "skip",
+  {
+    task,
+    path: folderPath,
+    agent,
+    reason: Options.text("reason").pipe(Options.optional, Options.withDescription("Why the folder was skipped.")),
+    pretty
+  },
+  (args) =>
+    withScheduler((scheduler, project) =>
+      Effect.gen(function* () {
+        const agentId = yield* resolveAgent(args.agent)
+        const path = yield* folderOf(project, args.path)
+        const completion = yield* scheduler.complete({
+          task: args.task,
+          path,
+          agent: agentId,
+          status: "skipped",
+          reason: Option.getOrUndefined(args.reason)
+        })
+        yield* emit(completionJson(completion), { pretty: args.pretty, render: renderCompletion })
+      })
+    )
+).pipe(Command.withDescription("Mark a leased (or still pending) folder skipped; it still counts as covered."))
+
+const release = Command.make("release", { task, path: folderPath, agent, pretty }, (args) =>
+  withScheduler((scheduler, project) =>
+    Effect.gen(function* () {
+      const path = yield* folderOf(project, args.path)
+      const released = yield* scheduler.release({ task: args.task, path, agent: Option.getOrUndefined(args.agent) })
+      yield* emit(
+        { status: "released" as const, task: released.task, sweep: released.sweep, path: released.path, remaining: released.remaining },
+        {
+          pretty: args.pretty,
+          render: (r) => card(`↩ ${r.path} released`, [["task", `${r.task} · sweep ${r.sweep}`], ["remaining", r.remaining]])
+        }
+      )
+    })
+  )
+).pipe(Command.withDescription("Return a leased folder to the pool early (with --agent, only the holder may)."))
+
+// ---------------------------------------------------------------------------------------------
+// status / list
+
+const renderStatus = (s: TaskStatus) =>
+  [
+    bold(`${s.task} · ${s.sweep === null ? "no sweep yet" : `sweep ${s.sweep} (${s.sweep_status})`}`),
+    `  ${bar(s.percent)}`,
+    `  ${green(`${s.done} done`)} · ${dim(`${s.skipped} skipped`)} · ${yellow(`${s.leased} leased`)} · ${s.pending} pending · ${s.total} total`
+  ].join("\n")
+
+const status = Command.make("status", { task, pretty }, (args) =>
+  withScheduler((scheduler) =>
+    Effect.flatMap(scheduler.status(args.task), (s) =>
+      emit(
+        {
+          task: s.task,
+          sweep: s.sweep,
+          sweep_status: s.sweep_status,
+          total: s.total,
+          done: s.done,
+          leased: s.leased,
+          pending: s.pending,
+          skipped: s.skipped,
+          percent: s.percent
+        },
+        { pretty: args.pretty, render: renderStatus }
+      )
+    )
+  )
+).pipe(Command.withDescription("Counters of the task's current sweep (expired leases count as pending)."))
+
+const list = Command.make(
+  "list",
+  {
+    task,
+    state: Options.choice("state", ["pending", "leased", "done", "skipped"]).pipe(
+      Options.optional,
+      Options.withDescription("Only items in this state.")
+    ),
+    pretty
+  },
+  (args) =>
+    withScheduler((scheduler) =>
+      Effect.flatMap(scheduler.list(args.task, Option.getOrUndefined(args.state)), (items) =>
+        emit(
+          items.map((i) => ({
+            path: i.path,
+            status: i.status,
+            score: i.score,
+            lease_owner: i.lease_owner,
+            lease_expires_at: i.lease_expires_at,
+            visited_at: i.visited_at
+          })),
+          {
+            pretty: args.pretty,
+            render: (rows) =>
+              table(
+                rows as ReadonlyArray<WorkItem>,
+                [
+                  ["path", "PATH"],
+                  ["status", "STATUS"],
+                  ["score", "SCORE"],
+                  ["lease_owner", "HOLDER"],
+                  ["lease_expires_at", "LEASE UNTIL"],
+                  ["visited_at", "LAST VISIT"]
+                ],
+                (row, line) => (row.status === "leased" ? yellow(line) : row.status === "pending" ? line : dim(line))
+              )
+          }
+        )
+      )
+    )
+).pipe(Command.withDescription("Work items of the current sweep, highest score first."))
+
+// ---------------------------------------------------------------------------------------------
+// sweep new / sweep show
+
+const sweepJson = (s: Sweep) => ({
+  task: s.task,
+  sweep: s.sweep,
+  status: s.status,
+  strategy: s.strategy,
+  total: s.total,
+  done: s.done,
+  skipped: s.skipped,
+  leased: s.leased,
+  pending: s.pending,
+  opened_at: s.opened_at,
+  closed_at: s.closed_at
+})
+
+const renderSweep = (s: ReturnType<typeof sweepJson>) =>
+  card(`${s.task} · sweep ${s.sweep} (${s.status === "active" ? cyan("active") : green("complete")})`, [
+    ["strategy", s.strategy],
+    ["total", s.total],
+    ["done", s.done],
+    ["skipped", s.skipped],
+    ["leased", s.leased],
+    ["pending", s.pending],
+    ["opened", time(s.opened_at)],
+    ["closed", time(s.closed_at)]
+  ])
+
+const sweepNew = Command.make(
+  "new",
+  { task, strategy, rescan: Options.boolean("rescan").pipe(Options.withDescription("Rescan the root first.")), pretty },
+  (args) =>
+    withScheduler((scheduler) =>
+      Effect.gen(function* () {
+        if (args.rescan) yield* scheduler.scan()
+        const sweep = yield* scheduler.newSweep({ task: args.task, strategy: Option.getOrUndefined(args.strategy) })
+        yield* emit(sweepJson(sweep), { pretty: args.pretty, render: renderSweep })
+      })
+    )
+).pipe(Command.withDescription("Open the task's next sweep (an error while one is active)."))
+
+const sweepShow = Command.make("show", { task, pretty }, (args) =>
+  withScheduler((scheduler) =>
+    Effect.flatMap(scheduler.showSweep(args.task), (sweep) => emit(sweepJson(sweep), { pretty: args.pretty, render: renderSweep }))
+  )
+).pipe(Command.withDescription("Show the task's current sweep."))
+
+const sweep = Command.make("sweep").pipe(
+  Command.withDescription("Open or show sweeps."),
+  Command.withSubcommands([sweepNew, sweepShow])
+)
+
+// ---------------------------------------------------------------------------------------------
+// reset / gc
+
+const reset = Command.make(
+  "reset",
+  { task, all: Options.boolean("all").pipe(Options.withDescription("Also forget the task's visit history.")), pretty },
+  (args) =>
+    withScheduler((scheduler) =>
+      Effect.flatMap(scheduler.reset(args.task, { all: args.all }), (r) =>
+        emit(
+          { task: r.task, cleared_sweeps: r.cleared_sweeps, cleared_history: r.cleared_history },
+          {
+            pretty: args.pretty,
+            render: (r) => card(`reset ${r.task}`, [["sweeps cleared", r.cleared_sweeps], ["visits cleared", r.cleared_history]])
+          }
+        )
+      )
+    )
+).pipe(Command.withDescription("Delete the task's sweeps (and with --all its history); the next `next` opens sweep 1."))
+
+const gc = Command.make(
+  "gc",
+  {
+    vacuum: Options.boolean("vacuum").pipe(Options.withDescription("Compact the database file.")),
+    reconcile: Options.boolean("reconcile").pipe(Options.withDescription("Rebuild every sweep's counters from its items.")),
+    pretty
+  },
+  (args) =>
+    withScheduler((scheduler) =>
+      Effect.flatMap(scheduler.gc({ vacuum: args.vacuum, reconcile: args.reconcile }), (g) =>
+        emit(
+          {
+            reclaimed_leases: g.reclaimed_leases,
+            reconciled_sweeps: g.reconciled_sweeps,
+            counter_drift: g.counter_drift,
+            vacuumed: g.vacuumed
+          },
+          {
+            pretty: args.pretty,
+            render: (g) =>
+              card("gc", [
+                ["leases reclaimed", g.reclaimed_leases],
+                ["sweeps reconciled", g.reconciled_sweeps],
+                ["counter drift fixed", g.counter_drift],
+                ["vacuumed", g.vacuumed ? "yes" : "no"]
+              ])
+          }
+        )
+      )
+    )
+).pipe(Command.withDescription("Reclaim expired leases; optionally reconcile counters and vacuum."))
+
+// ---------------------------------------------------------------------------------------------
+// completions
+
+const completions = Command.make(
+  "completions",
+  { shell: Args.choice([["bash", "bash"], ["zsh", "zsh"], ["fish", "fish"], ["sh", "sh"]] as const).pipe(Args.withDescription("bash, zsh, fish or sh")) },
+  ({ shell }): Effect.Effect<void> =>
+    Effect.gen(function* () {
+      // `command` is the assembled tree below; the handler only runs after it exists.
+      const lines =
+        shell === "zsh"
+          ? yield* Command.getZshCompletions(command, "trail")
+          : shell === "fish"
+            ? yield* Command.getFishCompletions(command, "trail")
+            : yield* Command.getBashCompletions(command, "trail")
+      yield* emitText(lines.join("\n"))
+    })
+).pipe(
+  Command.withDescription(
+    "Print a shell completion script (the one output that is not JSON). sh gets the bash script: source it from bash-compatible shells."
+  )
+)
+
+export const command = trail.pipe(
+  Command.withSubcommands([init, next, done, skip, release, status, list, sweep, reset, gc, completions])
+)

@@ -1,0 +1,63 @@
+/**
+ * The CLI's output contract (SPEC "CLI contract"): exactly one JSON value on stdout per command
+ * (or a rendering of the same data with `--pretty`), errors as `{"error":{"code","message"}}` on
+ * stderr, and the exit codes 0 ok · 1 error · 2 usage · 3 sweep-complete · 4 none-available.
+ */
+import { Effect } from "effect"
+
+export const ExitCode = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  sweepComplete: 3,
+  noneAvailable: 4
+} as const
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+
+let exitCode: number = ExitCode.ok
+
+/** The exit code the process will end with. */
+export const currentExitCode = () => exitCode
+
+const write = (stream: NodeJS.WriteStream, text: string) => {
+  stream.write(text.endsWith("\n") ? text : `${text}\n`)
+}
+
+/** Plain JSON for the wire: class instances become their fields; nothing else is added. */
+export const toJson = (value: unknown): string => JSON.stringify(value)
+
+/**
+ * Prints a command's result and records its exit code. With `pretty`, `render` turns the same
+ * value into text for a person.
+ */
+export const emit = <A>(
+  value: A,
+  options: { readonly pretty: boolean; readonly exit?: ExitCode; readonly render: (value: A) => string }
+) =>
+  Effect.sync(() => {
+    write(process.stdout, options.pretty ? options.render(value) : toJson(value))
+    exitCode = options.exit ?? ExitCode.ok
+  })
+
+/** Prints raw text (completion scripts) on stdout. */
+export const emitText = (text: string) => Effect.sync(() => write(process.stdout, text))
+
+/** Prints `{"error":{"code","message"}}` on stderr and records the exit code. */
+export const emitError = (code: string, message: string, exit: ExitCode) =>
+  Effect.sync(() => {
+    write(process.stderr, JSON.stringify({ error: { code, message } }))
+    exitCode = exit
+  })
+
+/**
+ * A reader that closes its end of the pipe early (`trail completions bash | head -1`) must not
+ * crash trail with EPIPE: stop writing and exit with what was decided so far.
+ */
+export const guardClosedPipes = () => {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EPIPE") process.exit(exitCode)
+      throw error
+    })
+  }
+}

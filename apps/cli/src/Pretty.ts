@@ -1,0 +1,60 @@
+/**
+ * `--pretty` renderings: the same data as the JSON, laid out for a person (key/value cards,
+ * tables, a progress bar). Colour only on a TTY and never when `NO_COLOR` is set.
+ */
+
+const useColour = () => process.stdout.isTTY === true && process.env["NO_COLOR"] === undefined
+
+const sgr = (code: string) => (text: string) => (useColour() ? `\u001b[${code}m${text}\u001b[0m` : text)
+export const bold = sgr("1")
+export const dim = sgr("2")
+export const green = sgr("32")
+export const yellow = sgr("33")
+export const cyan = sgr("36")
+export const red = sgr("31")
+
+/** Milliseconds since the epoch as a readable UTC time, or "—". */
+export const time = (ms: number | null | undefined): string =>
+  ms === null || ms === undefined ? "—" : new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z")
+
+const cell = (value: unknown): string => {
+  if (value === null || value === undefined) return "—"
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(4)
+  if (typeof value === "string") return value
+  return JSON.stringify(value)
+}
+
+// eslint-disable-next-line no-control-regex
+const visibleLength = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, "").length
+
+/** Aligned `key  value` lines under an optional title. */
+export const card = (title: string, fields: ReadonlyArray<readonly [string, unknown]>): string => {
+  const width = Math.max(0, ...fields.map(([key]) => key.length))
+  const lines = fields.map(([key, value]) => `  ${dim(key.padEnd(width))}  ${cell(value)}`)
+  return [bold(title), ...lines].join("\n")
+}
+
+/** A table with a header row; `columns` picks and orders the fields. */
+export const table = <A extends object>(
+  rows: ReadonlyArray<A>,
+  columns: ReadonlyArray<readonly [keyof A & string, string]>,
+  colour?: (row: A, text: string) => string
+): string => {
+  if (rows.length === 0) return dim("(none)")
+  const texts = rows.map((row) => columns.map(([key]) => cell(key.endsWith("_at") ? time(row[key] as number | null) : row[key])))
+  const widths = columns.map(([, header], i) => Math.max(header.length, ...texts.map((t) => t[i]!.length)))
+  const header = columns.map(([, h], i) => bold(h.padEnd(widths[i]!))).join("  ")
+  const body = texts.map((t, r) => {
+    const line = t.map((text, i) => text.padEnd(widths[i]!)).join("  ").trimEnd()
+    return colour === undefined ? line : colour(rows[r]!, line)
+  })
+  return [header, ...body].join("\n")
+}
+
+/** `[██████░░░░] 60.0%` */
+export const bar = (percent: number, width = 30): string => {
+  const filled = Math.round((Math.max(0, Math.min(100, percent)) / 100) * width)
+  return `[${green("█".repeat(filled))}${dim("░".repeat(width - filled))}] ${percent.toFixed(1)}%`
+}
+
+export const pad = (text: string, width: number) => text + " ".repeat(Math.max(0, width - visibleLength(text)))

@@ -1,0 +1,62 @@
+/**
+ * The `trail` binary. Parses argv with the generated command tree, runs the handler, and maps
+ * every failure to the JSON error contract: usage errors (bad flags, bad values) exit 2, domain
+ * errors exit 1, defects exit 1 with code "internal".
+ */
+import * as CliConfig from "@effect/cli/CliConfig"
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { errorCode, exitCodeOf, type TrailError } from "@trail/domain"
+import { Cause, Console, Effect, Layer } from "effect"
+import { command } from "./Cli.js"
+import { currentExitCode, emitError, ExitCode, guardClosedPipes } from "./Output.js"
+
+declare const __TRAIL_VERSION__: string
+const version = typeof __TRAIL_VERSION__ === "string" ? __TRAIL_VERSION__ : "0.0.0-dev"
+
+const run = Command.run(command, { name: "trail", version })
+
+// eslint-disable-next-line no-control-regex
+const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, "").trim()
+
+const isTrailError = (error: unknown): error is TrailError =>
+  typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string" && "message" in error
+
+/**
+ * @effect/cli prints parse errors itself as text on stderr; trail prints them as JSON instead, so
+ * its `Console.error` is silenced. Help and version text keep going to stdout, without colour
+ * codes when stdout is not a terminal.
+ */
+const cliConsole = Effect.map(Console.consoleWith(Effect.succeed), (console) =>
+  Console.setConsole({
+    ...console,
+    error: () => Effect.void,
+    log: (...args: ReadonlyArray<unknown>) =>
+      process.stdout.isTTY === true ? console.log(...args) : console.log(...args.map((a) => (typeof a === "string" ? plain(a) : a)))
+  })
+).pipe(Layer.unwrapEffect)
+
+const program = Effect.suspend(() => run(process.argv)).pipe(
+  Effect.catchIf(ValidationError.isValidationError, (error) =>
+    emitError(
+      "usage",
+      plain(HelpDoc.toAnsiText(error.error)) || "invalid arguments",
+      ExitCode.usage
+    )
+  ),
+  Effect.catchIf(isTrailError, (error) => emitError(errorCode(error), error.message, exitCodeOf(error))),
+  Effect.catchAllCause((cause) =>
+    emitError("internal", Cause.pretty(cause).split("\n")[0] ?? "unexpected failure", ExitCode.error)
+  ),
+  Effect.provide(Layer.mergeAll(NodeContext.layer, CliConfig.layer({ showBuiltIns: false }), cliConsole))
+)
+
+guardClosedPipes()
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  disablePrettyLogger: true,
+  teardown: (_exit, onExit) => onExit(currentExitCode())
+})

@@ -1,0 +1,141 @@
+/**
+ * The `.trail.toml` schema: every key has a default (SPEC §1), unknown keys are rejected, and a
+ * rejected value becomes a {@link ConfigError} naming the dotted key and the value.
+ *
+ * Parsing TOML text is the caller's job (the scheduler uses `smol-toml`); this module decodes
+ * the parsed object so that it depends only on `effect`.
+ */
+import { Either, ParseResult, Schema } from "effect"
+import { ConfigError } from "./errors.js"
+import { StaticSignal, Strategy } from "./model.js"
+
+const UnitInterval = Schema.Number.pipe(
+  Schema.finite(),
+  Schema.between(0, 1, { message: (issue) => `must be between 0 and 1, got ${String(issue.actual)}` })
+)
+
+const withDefault = <S extends Schema.Schema.Any>(schema: S, value: () => Schema.Schema.Type<S>) =>
+  Schema.optionalWith(schema, { default: value, exact: true })
+
+export const StrategyConfig = Schema.Struct({
+  /** Strategy used when `--strategy` is not given. */
+  default: withDefault(Strategy, () => "weighted" as const),
+  /** Weight of recency against the static signal in `weighted` (0..1). */
+  alpha: withDefault(UnitInterval, () => 0.6),
+  /** Staleness (seconds) at which recency reaches 0.5. */
+  half_life_secs: withDefault(
+    Schema.Number.pipe(
+      Schema.finite(),
+      Schema.greaterThanOrEqualTo(1, { message: (issue) => `must be at least 1, got ${String(issue.actual)}` })
+    ),
+    () => 604_800
+  ),
+  /** Seed of the tie-break and of `random`. */
+  seed: withDefault(Schema.Int, () => 42),
+  static_signal: withDefault(StaticSignal, () => "file_count" as const),
+  /** Weight of recent findings (0 turns outcome feedback off). */
+  outcome_weight: withDefault(UnitInterval, () => 0)
+})
+export type StrategyConfig = typeof StrategyConfig.Type
+
+export const LeaseConfig = Schema.Struct({
+  /** Lease time to live in seconds (> 0). */
+  ttl_secs: withDefault(
+    Schema.Number.pipe(
+      Schema.finite(),
+      Schema.positive({ message: (issue) => `must be greater than 0, got ${String(issue.actual)}` })
+    ),
+    () => 900
+  )
+})
+export type LeaseConfig = typeof LeaseConfig.Type
+
+const Globs = Schema.Array(Schema.String.pipe(Schema.minLength(1, { message: () => "globs must not be empty" })))
+
+export const ScanConfig = Schema.Struct({
+  respect_gitignore: withDefault(Schema.Boolean, () => true),
+  /** Folders with fewer direct files are not registered. */
+  min_files: withDefault(Schema.Int.pipe(Schema.nonNegative()), () => 1),
+  /** When non-empty, only folders matching one of these globs are registered. */
+  include: withDefault(Globs, () => []),
+  /** Folders matching one of these globs are neither registered nor descended into. */
+  exclude: withDefault(Globs, () => [])
+})
+export type ScanConfig = typeof ScanConfig.Type
+
+const section = <A, I>(struct: Schema.Schema<A, I>) => withDefault(struct, () => Schema.decodeUnknownSync(struct)({}))
+
+export const TrailConfig = Schema.Struct({
+  strategy: section(StrategyConfig),
+  lease: section(LeaseConfig),
+  scan: section(ScanConfig)
+})
+export type TrailConfig = typeof TrailConfig.Type
+
+/** The configuration a missing `.trail.toml` means. */
+export const defaultConfig: TrailConfig = Schema.decodeUnknownSync(TrailConfig)({})
+
+const valueAt = (raw: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
+  let current = raw
+  for (const key of path) {
+    if (typeof current !== "object" || current === null) return undefined
+    current = (current as Record<PropertyKey, unknown>)[key]
+  }
+  return current
+}
+
+const showValue = (value: unknown): string => {
+  if (value === undefined) return "(missing)"
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
+/**
+ * Decodes a parsed `.trail.toml` object. Fails with the first rejected key as a
+ * {@link ConfigError} (`key` dotted, e.g. `lease.ttl_secs`; `value` JSON-rendered).
+ */
+export const decodeConfig = (raw: unknown, file: string): Either.Either<TrailConfig, ConfigError> =>
+  Schema.decodeUnknownEither(TrailConfig, { onExcessProperty: "error", errors: "first" })(raw).pipe(
+    Either.mapLeft((error) => {
+      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+      if (issue === undefined) return new ConfigError({ file, key: "", value: "", reason: error.message })
+      const key = issue.path.map(String).join(".")
+      const reason = issue._tag === "Unexpected" ? "is not a known setting" : issue.message
+      return new ConfigError({ file, key, value: showValue(valueAt(raw, issue.path)), reason })
+    })
+  )
+
+/** The commented example written by `trail init` as `.trail.toml.example`. */
+export const exampleConfig = `# trail configuration. Copy to .trail.toml and commit it; every key is optional.
+
+[strategy]
+# weighted | round-robin | random
+default = "weighted"
+# weight of staleness against the static signal in "weighted" (0..1)
+alpha = 0.6
+# staleness in seconds at which a folder's recency reaches one half
+half_life_secs = 604800
+# seed for the tie-break and for "random"
+seed = 42
+# file_count | bytes | churn (commits touching the folder in the last 90 days)
+static_signal = "file_count"
+# 0..1; > 0 surfaces folders that recently reported findings (done --found N) earlier
+outcome_weight = 0
+
+[lease]
+# seconds an agent holds a folder before it returns to the pool
+ttl_secs = 900
+
+[scan]
+# honour .gitignore / .ignore files at every level (hidden directories are always skipped)
+respect_gitignore = true
+# folders with fewer direct files are not registered
+min_files = 1
+# when non-empty, only folders matching one of these globs are registered
+include = []
+# folders matching these globs are skipped with everything below them
+exclude = []
+`

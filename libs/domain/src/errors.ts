@@ -1,0 +1,199 @@
+/**
+ * Public tagged errors. Every error carries the fields a caller needs to act on it; the CLI
+ * turns each into `{"error":{"code","message"}}` with {@link errorCode} and {@link exitCodeOf}.
+ */
+import { Schema } from "effect"
+
+/** A command was invoked wrongly (bad flag value, conflicting flags). Exit code 2. */
+export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
+  message: Schema.String
+}) {}
+
+/** No folder holding `.trail/` was found walking up from `cwd`. */
+export class RootNotFound extends Schema.TaggedError<RootNotFound>()("RootNotFound", {
+  cwd: Schema.String
+}) {
+  override get message() {
+    return `no trail root found at or above ${this.cwd}; run \`trail init\` there, or pass --root / set TRAIL_ROOT`
+  }
+}
+
+/** `.trail.toml` could not be parsed, or `key` holds a rejected `value`. */
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  file: Schema.String,
+  key: Schema.String,
+  value: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return this.key === ""
+      ? `${this.file}: ${this.reason}`
+      : `${this.file}: ${this.key} = ${this.value}: ${this.reason}`
+  }
+}
+
+/** A `--path` that is absolute outside the root, or climbs above it. */
+export class PathOutsideRoot extends Schema.TaggedError<PathOutsideRoot>()("PathOutsideRoot", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `path ${JSON.stringify(this.path)} ${this.reason}`
+  }
+}
+
+/** The task has never been used (`trail next --task T` creates it). */
+export class TaskNotFound extends Schema.TaggedError<TaskNotFound>()("TaskNotFound", {
+  task: Schema.String
+}) {
+  override get message() {
+    return `unknown task ${JSON.stringify(this.task)}; \`trail next --task ${this.task}\` starts it`
+  }
+}
+
+/** The task exists but has no sweep yet. */
+export class NoSweep extends Schema.TaggedError<NoSweep>()("NoSweep", {
+  task: Schema.String
+}) {
+  override get message() {
+    return `task ${JSON.stringify(this.task)} has no sweep yet; \`trail next\` opens sweep 1`
+  }
+}
+
+/** `path` is not a work item of the task's current sweep. */
+export class NotAWorkItem extends Schema.TaggedError<NotAWorkItem>()("NotAWorkItem", {
+  task: Schema.String,
+  sweep: Schema.Number,
+  path: Schema.String
+}) {
+  override get message() {
+    return `${JSON.stringify(this.path)} is not a work item of sweep ${this.sweep} of task ${JSON.stringify(this.task)}`
+  }
+}
+
+/** A sweep cannot open because no folders are registered. */
+export class NoFolders extends Schema.TaggedError<NoFolders>()("NoFolders", {
+  task: Schema.String
+}) {
+  override get message() {
+    return "no folders are registered; run `trail init` in the root"
+  }
+}
+
+/** A new sweep was requested while one is still active. */
+export class SweepActive extends Schema.TaggedError<SweepActive>()("SweepActive", {
+  task: Schema.String,
+  sweep: Schema.Number
+}) {
+  override get message() {
+    return `sweep ${this.sweep} of task ${JSON.stringify(this.task)} is still active; finish it or \`trail reset\``
+  }
+}
+
+/** The current sweep is complete, so its items can no longer change (except idempotent repeats). */
+export class SweepComplete extends Schema.TaggedError<SweepComplete>()("SweepComplete", {
+  task: Schema.String,
+  sweep: Schema.Number
+}) {
+  override get message() {
+    return `sweep ${this.sweep} of task ${JSON.stringify(this.task)} is complete; \`trail sweep new\` opens the next`
+  }
+}
+
+/** `release` on an item that is not leased, or leased by another agent. */
+export class LeaseNotHeld extends Schema.TaggedError<LeaseNotHeld>()("LeaseNotHeld", {
+  task: Schema.String,
+  path: Schema.String,
+  status: Schema.String,
+  holder: Schema.NullOr(Schema.String)
+}) {
+  override get message() {
+    return this.holder === null
+      ? `${JSON.stringify(this.path)} is ${this.status}, not leased`
+      : `${JSON.stringify(this.path)} is leased by ${JSON.stringify(this.holder)}`
+  }
+}
+
+/** A state machine was asked for a transition its table does not allow. */
+export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("InvalidTransition", {
+  machine: Schema.String,
+  from: Schema.String,
+  to: Schema.String
+}) {
+  override get message() {
+    return `${this.machine}: ${this.from} → ${this.to} is not allowed`
+  }
+}
+
+/**
+ * The state database failed. `reason`:
+ * `corrupt` (not a database / malformed), `readonly` (file or directory not writable),
+ * `busy` (lock not obtained after retries), `io` (anything else).
+ */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  reason: Schema.Literal("corrupt", "readonly", "busy", "io"),
+  detail: Schema.String
+}) {
+  override get message() {
+    switch (this.reason) {
+      case "corrupt":
+        return `state database is corrupt (${this.detail}); move .trail/state.db aside and run \`trail init\``
+      case "readonly":
+        return `state database is read-only (${this.detail})`
+      case "busy":
+        return `state database stayed locked (${this.detail})`
+      case "io":
+        return `state database error: ${this.detail}`
+    }
+  }
+}
+
+/** Walking the root failed (unreadable root, git failure for churn). */
+export class ScanError extends Schema.TaggedError<ScanError>()("ScanError", {
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `scanning ${this.path} failed: ${this.detail}`
+  }
+}
+
+export type TrailError =
+  | UsageError
+  | RootNotFound
+  | ConfigError
+  | PathOutsideRoot
+  | TaskNotFound
+  | NoSweep
+  | NotAWorkItem
+  | NoFolders
+  | SweepActive
+  | SweepComplete
+  | LeaseNotHeld
+  | InvalidTransition
+  | StoreError
+  | ScanError
+
+const codes: { readonly [K in TrailError["_tag"]]: string } = {
+  UsageError: "usage",
+  RootNotFound: "root-not-found",
+  ConfigError: "config-invalid",
+  PathOutsideRoot: "path-outside-root",
+  TaskNotFound: "task-not-found",
+  NoSweep: "no-sweep",
+  NotAWorkItem: "not-a-work-item",
+  NoFolders: "no-folders",
+  SweepActive: "sweep-active",
+  SweepComplete: "sweep-complete",
+  LeaseNotHeld: "lease-not-held",
+  InvalidTransition: "invalid-transition",
+  StoreError: "store",
+  ScanError: "scan-failed"
+}
+
+/** The stable machine-readable code printed in `{"error":{"code"}}`. */
+export const errorCode = (error: TrailError): string =>
+  error._tag === "StoreError" ? `store-${error.reason}` : codes[error._tag]
+
+/** SPEC exit codes: 2 for usage errors, 1 for every other error. */
+export const exitCodeOf = (error: TrailError): 1 | 2 => (error._tag === "UsageError" ? 2 : 1)

@@ -1,0 +1,5 @@
+export * from "./config.js"
+export * from "./errors.js"
+export * from "./ids.js"
+export * from "./model.js"
+export * from "./stateMachine.js"

@@ -1,0 +1,155 @@
+/**
+ * The coverage scheduler's domain: strategies, work items, sweeps, visits and the results of
+ * claims and completions. Field names are snake_case because they are the CLI's JSON contract
+ * (SPEC §1). All times are milliseconds since the Unix epoch.
+ */
+import { Schema } from "effect"
+import { AgentId, FolderPath, TaskName } from "./ids.js"
+
+/** How a sweep orders its one-pass drain. */
+export const Strategy = Schema.Literal("weighted", "round-robin", "random")
+export type Strategy = typeof Strategy.Type
+
+/** The per-folder static weight used by `weighted`. */
+export const StaticSignal = Schema.Literal("file_count", "bytes", "churn")
+export type StaticSignal = typeof StaticSignal.Type
+
+/** A work item's state: `pending → leased → done | skipped`, `leased → pending`. */
+export const WorkItemStatus = Schema.Literal("pending", "leased", "done", "skipped")
+export type WorkItemStatus = typeof WorkItemStatus.Type
+
+export const SweepStatus = Schema.Literal("active", "complete")
+export type SweepStatus = typeof SweepStatus.Type
+
+const Millis = Schema.Number
+
+/** One folder inside one sweep, as `trail list` prints it. */
+export class WorkItem extends Schema.Class<WorkItem>("WorkItem")({
+  path: FolderPath,
+  status: WorkItemStatus,
+  score: Schema.Number,
+  lease_owner: Schema.NullOr(AgentId),
+  lease_expires_at: Schema.NullOr(Millis),
+  /** When this folder was last completed under the task (any sweep), or null if never. */
+  visited_at: Schema.NullOr(Millis)
+}) {}
+
+/** One pass of a task over every registered folder, with its O(1) counters. */
+export class Sweep extends Schema.Class<Sweep>("Sweep")({
+  task: TaskName,
+  sweep: Schema.Number,
+  status: SweepStatus,
+  strategy: Strategy,
+  total: Schema.Number,
+  done: Schema.Number,
+  skipped: Schema.Number,
+  leased: Schema.Number,
+  pending: Schema.Number,
+  opened_at: Millis,
+  closed_at: Schema.NullOr(Millis)
+}) {}
+
+/**
+ * What an agent reports when completing a folder.
+ * `found`: number of findings (`--found N`), `clean`: nothing found (`--clean`, found 0),
+ * `unreported`: no claim either way (found is null in the visit).
+ */
+export const Outcome = Schema.Union(
+  Schema.TaggedStruct("found", { count: Schema.Int.pipe(Schema.between(0, 1_000_000_000)) }),
+  Schema.TaggedStruct("clean", {}),
+  Schema.TaggedStruct("unreported", {})
+)
+export type Outcome = typeof Outcome.Type
+
+/** The history row written when a work item is completed. */
+export class Visit extends Schema.Class<Visit>("Visit")({
+  task: TaskName,
+  sweep: Schema.Number,
+  path: FolderPath,
+  agent: AgentId,
+  status: Schema.Literal("done", "skipped"),
+  reason: Schema.NullOr(Schema.String),
+  found: Schema.NullOr(Schema.Number),
+  at: Millis
+}) {}
+
+/** `trail next`: a folder was leased to the agent. `remaining` = items not yet done or skipped. */
+export class Claimed extends Schema.TaggedClass<Claimed>()("Claimed", {
+  task: TaskName,
+  sweep: Schema.Number,
+  path: FolderPath,
+  score: Schema.Number,
+  lease_expires_at: Millis,
+  remaining: Schema.Number
+}) {}
+
+/** `trail next`: every item of the sweep is done or skipped (exit 3). */
+export class SweepCompleted extends Schema.TaggedClass<SweepCompleted>()("SweepCompleted", {
+  task: TaskName,
+  sweep: Schema.Number,
+  covered: Schema.Number,
+  total: Schema.Number
+}) {}
+
+/** `trail next`: nothing pending, but leases are outstanding (exit 4: retry later). */
+export class NoneAvailable extends Schema.TaggedClass<NoneAvailable>()("NoneAvailable", {
+  task: TaskName,
+  sweep: Schema.Number,
+  leased_outstanding: Schema.Number
+}) {}
+
+export type ClaimResult = Claimed | SweepCompleted | NoneAvailable
+
+/** `trail done` / `trail skip`. `changed` is false when the item was already finished (a no-op). */
+export class Completion extends Schema.Class<Completion>("Completion")({
+  task: TaskName,
+  sweep: Schema.Number,
+  path: FolderPath,
+  status: Schema.Literal("done", "skipped"),
+  remaining: Schema.Number,
+  sweep_complete: Schema.Boolean,
+  changed: Schema.Boolean
+}) {}
+
+/** `trail release`. */
+export class Release extends Schema.Class<Release>("Release")({
+  task: TaskName,
+  sweep: Schema.Number,
+  path: FolderPath,
+  remaining: Schema.Number
+}) {}
+
+/** `trail status`. `percent` = (done + skipped) / total × 100, one decimal. */
+export class TaskStatus extends Schema.Class<TaskStatus>("TaskStatus")({
+  task: TaskName,
+  sweep: Schema.NullOr(Schema.Number),
+  sweep_status: Schema.NullOr(SweepStatus),
+  total: Schema.Number,
+  done: Schema.Number,
+  leased: Schema.Number,
+  pending: Schema.Number,
+  skipped: Schema.Number,
+  percent: Schema.Number
+}) {}
+
+/** `trail init`. `excluded` counts directories left out by ignore rules, globs or `min_files`. */
+export class ScanSummary extends Schema.Class<ScanSummary>("ScanSummary")({
+  folders: Schema.Number,
+  excluded: Schema.Number,
+  wrote_example_config: Schema.Boolean
+}) {}
+
+/** `trail reset`. */
+export class ResetSummary extends Schema.Class<ResetSummary>("ResetSummary")({
+  task: TaskName,
+  cleared_sweeps: Schema.Number,
+  cleared_history: Schema.Number
+}) {}
+
+/** `trail gc`. `counter_drift` is the sum of absolute counter corrections `--reconcile` made. */
+export class GcSummary extends Schema.Class<GcSummary>("GcSummary")({
+  reclaimed_leases: Schema.Number,
+  reconciled_sweeps: Schema.Number,
+  counter_drift: Schema.Number,
+  vacuumed: Schema.Boolean
+}) {}

@@ -1,0 +1,640 @@
+/**
+ * The coverage store: folders, tasks, sweeps with O(1) counters, work items, visits and per-task
+ * folder memory in the state database.
+ *
+ * Every operation is one synchronous unit of work inside `BEGIN IMMEDIATE` (see
+ * {@link Database}), so concurrent processes serialise on SQLite's write lock and can never
+ * double-claim. The claim reclaims expired leases, then leases the best pending item with one
+ * conditional `UPDATE … WHERE id = (SELECT … ORDER BY score DESC LIMIT 1) RETURNING …`, and
+ * moves the sweep's counters in the same transaction. Times are milliseconds since the epoch
+ * and are passed in by the caller (the scheduler reads them from Effect's `Clock`).
+ */
+import {
+  Claimed,
+  Completion,
+  FolderPath,
+  GcSummary,
+  LeaseNotHeld,
+  NoFolders,
+  NoneAvailable,
+  NoSweep,
+  NotAWorkItem,
+  Release,
+  ResetSummary,
+  Sweep,
+  SweepActive,
+  SweepCompleted,
+  SweepStatus,
+  TaskName,
+  TaskNotFound,
+  TaskStatus,
+  WorkItem,
+  WorkItemMachine,
+  WorkItemStatus,
+  sourcesOf,
+  type AgentId,
+  type ClaimResult,
+  type StaticSignal,
+  type Strategy,
+  type StoreError
+} from "@trail/domain"
+import { Context, Effect, Either, Layer, Schema } from "effect"
+import { Database, type Connection } from "./Database.js"
+import { migrate } from "./Migrations.js"
+import { decayOutcome, scoreFolders, type FolderSignal } from "./Scoring.js"
+
+/** One folder as the walker found it. */
+export interface ScannedFolder {
+  readonly path: string
+  readonly fileCount: number
+  readonly bytes: number
+  readonly churn: number
+}
+
+/** How a sweep that opens scores its folders. */
+export interface OpenSweepOptions {
+  readonly strategy: Strategy
+  readonly alpha: number
+  readonly outcomeWeight: number
+  readonly halfLifeSecs: number
+  readonly seed: number
+  readonly staticSignal: StaticSignal
+}
+
+export interface ClaimRequest {
+  readonly task: TaskName
+  readonly agent: AgentId
+  /** Now, ms since epoch. */
+  readonly now: number
+  /** Lease time to live in ms. */
+  readonly ttlMs: number
+  /** Used only if this claim opens a sweep (first claim of a task, or `autoSweep`). */
+  readonly open: OpenSweepOptions
+  /** Open the next sweep when the current one is complete. */
+  readonly autoSweep: boolean
+}
+
+export interface CompleteRequest {
+  readonly task: TaskName
+  readonly path: FolderPath
+  readonly agent: AgentId
+  readonly status: "done" | "skipped"
+  /** Findings reported, or null when the agent said nothing either way. */
+  readonly found: number | null
+  readonly reason: string | null
+  readonly now: number
+  /** Half-life (s) with which recorded findings decay. */
+  readonly halfLifeSecs: number
+}
+
+export type CompleteError = TaskNotFound | NoSweep | NotAWorkItem
+
+export interface CoverageStoreShape {
+  /** Registers the scanned folders (upsert); folders not in `folders` are marked absent. */
+  readonly register: (folders: ReadonlyArray<ScannedFolder>, now: number) => Effect.Effect<number, StoreError>
+  /** Leases the next folder (creating the task and opening a sweep as needed). */
+  readonly claim: (request: ClaimRequest) => Effect.Effect<ClaimResult, StoreError>
+  /** Marks a pending or leased item done or skipped; repeating it on a finished item is a no-op. */
+  readonly complete: (request: CompleteRequest) => Effect.Effect<Completion, CompleteError | StoreError>
+  /** Returns a lease to the pool. When `agent` is given it must hold the lease. */
+  readonly release: (request: {
+    readonly task: TaskName
+    readonly path: FolderPath
+    readonly agent: AgentId | null
+  }) => Effect.Effect<Release, TaskNotFound | NoSweep | NotAWorkItem | LeaseNotHeld | StoreError>
+  /** Counters of the task's current sweep; expired leases count as pending. */
+  readonly status: (task: TaskName, now: number) => Effect.Effect<TaskStatus, TaskNotFound | StoreError>
+  /** Items of the current sweep by score (expired leases shown as pending). */
+  readonly list: (
+    task: TaskName,
+    state: WorkItemStatus | null,
+    now: number
+  ) => Effect.Effect<ReadonlyArray<WorkItem>, TaskNotFound | NoSweep | StoreError>
+  /** Opens the next sweep (creating the task if needed); fails while one is active. */
+  readonly newSweep: (
+    task: TaskName,
+    open: OpenSweepOptions,
+    now: number
+  ) => Effect.Effect<Sweep, SweepActive | NoFolders | StoreError>
+  readonly showSweep: (task: TaskName) => Effect.Effect<Sweep, TaskNotFound | NoSweep | StoreError>
+  /** Deletes the task's sweeps; with `all`, also its visits and folder memory. */
+  readonly reset: (task: TaskName, all: boolean) => Effect.Effect<ResetSummary, TaskNotFound | StoreError>
+  /** Reclaims expired leases everywhere; with `reconcile`, rebuilds every sweep's counters from its items. */
+  readonly gc: (options: { readonly now: number; readonly reconcile: boolean }) => Effect.Effect<
+    Omit<GcSummary, "vacuumed">,
+    StoreError
+  >
+  readonly vacuum: Effect.Effect<void, StoreError>
+}
+
+export class CoverageStore extends Context.Tag("@trail/scheduler/CoverageStore")<CoverageStore, CoverageStoreShape>() {}
+
+// ---------------------------------------------------------------------------------------------
+// Row shapes (decoded, never cast)
+
+/** Decodes one row (a one-argument function, safe to pass to `Array.map`). */
+const rowDecoder = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknownSync(schema)
+  return (row: unknown): A => decode(row)
+}
+
+const Int = Schema.Number
+const CurrentRow = Schema.Struct({
+  task_id: Int,
+  sweep_id: Schema.NullOr(Int),
+  number: Schema.NullOr(Int),
+  status: Schema.NullOr(SweepStatus),
+  total: Schema.NullOr(Int),
+  done: Schema.NullOr(Int),
+  skipped: Schema.NullOr(Int),
+  leased: Schema.NullOr(Int)
+})
+const decodeCurrent = rowDecoder(CurrentRow)
+
+const ItemRow = Schema.Struct({ id: Int, folder_id: Int, status: WorkItemStatus, lease_owner: Schema.NullOr(Schema.String) })
+const decodeItem = rowDecoder(ItemRow)
+
+const ClaimedRow = Schema.Struct({ path: FolderPath, score: Schema.Number })
+const decodeClaimed = rowDecoder(ClaimedRow)
+
+const CountersRow = Schema.Struct({ total: Int, done: Int, skipped: Int, leased: Int })
+const decodeCounters = rowDecoder(CountersRow)
+
+const FolderSignalRow = Schema.Struct({
+  id: Int,
+  path: Schema.String,
+  file_count: Int,
+  bytes: Int,
+  churn: Int,
+  last_visited_at: Schema.NullOr(Int),
+  outcome: Schema.NullOr(Schema.Number),
+  outcome_at: Schema.NullOr(Int)
+})
+const decodeFolderSignal = rowDecoder(FolderSignalRow)
+
+const MemoryRow = Schema.Struct({ outcome: Schema.Number, outcome_at: Schema.NullOr(Int) })
+const decodeMemory = rowDecoder(MemoryRow)
+
+const SweepRow = Schema.Struct({
+  task: TaskName,
+  sweep: Int,
+  status: SweepStatus,
+  strategy: Schema.Literal("weighted", "round-robin", "random"),
+  total: Int,
+  done: Int,
+  skipped: Int,
+  leased: Int,
+  opened_at: Int,
+  closed_at: Schema.NullOr(Int)
+})
+const decodeSweep = rowDecoder(SweepRow)
+
+const decodeWorkItem = rowDecoder(WorkItem)
+
+type Current = typeof CurrentRow.Type
+interface ActiveSweep {
+  readonly taskId: number
+  readonly sweepId: number
+  readonly number: number
+  readonly status: SweepStatus
+}
+
+const activeSweepOf = (current: Current): ActiveSweep | null =>
+  current.sweep_id === null || current.number === null || current.status === null
+    ? null
+    : { taskId: current.task_id, sweepId: current.sweep_id, number: current.number, status: current.status }
+
+// ---------------------------------------------------------------------------------------------
+// SQL. Status guards come from the work-item state machine table.
+
+const inList = (states: ReadonlyArray<string>) => states.map((s) => `'${s}'`).join(", ")
+const FINISHABLE = inList(sourcesOf(WorkItemMachine, "done"))
+const RELEASABLE = inList(sourcesOf(WorkItemMachine, "pending"))
+
+const SQL = {
+  current: `SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased
+    FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ?`,
+  insertTask: `INSERT INTO tasks (name, created_at) VALUES (?, ?) RETURNING id`,
+  reclaim: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
+    WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?`,
+  reclaimAll: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
+    WHERE status = 'leased' AND lease_expires_at <= ?
+      AND sweep_id IN (SELECT id FROM sweeps WHERE status = 'active')`,
+  claim: `UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ?
+    WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)
+    RETURNING path, score`,
+  countLeased: `UPDATE sweeps SET leased = leased + ? WHERE id = ? RETURNING total, done, skipped, leased`,
+  counters: `SELECT total, done, skipped, leased FROM sweeps WHERE id = ?`,
+  item: `SELECT id, folder_id, status, lease_owner FROM work_items WHERE sweep_id = ? AND path = ?`,
+  finishItem: `UPDATE work_items SET status = ?, lease_owner = NULL, lease_expires_at = NULL, completed_at = ?
+    WHERE id = ? AND status IN (${FINISHABLE})`,
+  countFinished: `UPDATE sweeps SET done = done + ?, skipped = skipped + ?, leased = leased - ?
+    WHERE id = ? RETURNING total, done, skipped, leased`,
+  closeSweep: `UPDATE sweeps SET status = 'complete', closed_at = ? WHERE id = ? AND status = 'active'`,
+  insertVisit: `INSERT INTO visits (task_id, sweep, folder_id, path, agent, status, reason, found, at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  memory: `SELECT outcome, outcome_at FROM folder_memory WHERE task_id = ? AND folder_id = ?`,
+  touchMemory: `INSERT INTO folder_memory (task_id, folder_id, last_visited_at) VALUES (?, ?, ?)
+    ON CONFLICT (task_id, folder_id) DO UPDATE SET last_visited_at = excluded.last_visited_at`,
+  recordOutcome: `INSERT INTO folder_memory (task_id, folder_id, last_visited_at, outcome, outcome_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (task_id, folder_id) DO UPDATE SET last_visited_at = excluded.last_visited_at,
+      outcome = excluded.outcome, outcome_at = excluded.outcome_at`,
+  releaseItem: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
+    WHERE id = ? AND status IN (${RELEASABLE})`,
+  expiredCount: `SELECT count(*) FROM work_items WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?`,
+  folderSignals: `SELECT f.id, f.path, f.file_count, f.bytes, f.churn, m.last_visited_at, m.outcome, m.outcome_at
+    FROM folders f LEFT JOIN folder_memory m ON m.task_id = ? AND m.folder_id = f.id
+    WHERE f.present = 1 ORDER BY f.path`,
+  lastSweepNumber: `SELECT coalesce(max(number), 0) FROM sweeps WHERE task_id = ?`,
+  insertSweep: `INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at) VALUES (?, ?, 'active', ?, ?, ?) RETURNING id`,
+  insertItem: `INSERT INTO work_items (sweep_id, folder_id, path, status, score) VALUES (?, ?, ?, 'pending', ?)`,
+  setCurrent: `UPDATE tasks SET current_sweep_id = ? WHERE id = ?`,
+  sweep: `SELECT t.name AS task, s.number AS sweep, s.status, s.strategy, s.total, s.done, s.skipped, s.leased,
+      s.opened_at, s.closed_at
+    FROM sweeps s JOIN tasks t ON t.id = s.task_id WHERE s.id = ?`,
+  list: `SELECT w.path,
+      CASE WHEN w.status = 'leased' AND w.lease_expires_at <= @now THEN 'pending' ELSE w.status END AS status,
+      w.score,
+      CASE WHEN w.status = 'leased' AND w.lease_expires_at > @now THEN w.lease_owner END AS lease_owner,
+      CASE WHEN w.status = 'leased' AND w.lease_expires_at > @now THEN w.lease_expires_at END AS lease_expires_at,
+      m.last_visited_at AS visited_at
+    FROM work_items w LEFT JOIN folder_memory m ON m.task_id = @task AND m.folder_id = w.folder_id
+    WHERE w.sweep_id = @sweep ORDER BY w.score DESC, w.id`,
+  upsertFolder: `INSERT INTO folders (path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, ?, ?, 1, ?)
+    ON CONFLICT (path) DO UPDATE SET file_count = excluded.file_count, bytes = excluded.bytes,
+      churn = excluded.churn, present = 1, scanned_at = excluded.scanned_at`,
+  markAbsent: `UPDATE folders SET present = 0`,
+  countPresent: `SELECT count(*) FROM folders WHERE present = 1`,
+  taskId: `SELECT id FROM tasks WHERE name = ?`,
+  deleteItems: `DELETE FROM work_items WHERE sweep_id IN (SELECT id FROM sweeps WHERE task_id = ?)`,
+  deleteSweeps: `DELETE FROM sweeps WHERE task_id = ?`,
+  clearCurrent: `UPDATE tasks SET current_sweep_id = NULL WHERE id = ?`,
+  deleteVisits: `DELETE FROM visits WHERE task_id = ?`,
+  deleteMemory: `DELETE FROM folder_memory WHERE task_id = ?`,
+  reconcile: `SELECT s.id, s.total, s.done, s.skipped, s.leased, s.status,
+      count(w.id) AS actual_total,
+      coalesce(sum(w.status = 'done'), 0) AS actual_done,
+      coalesce(sum(w.status = 'skipped'), 0) AS actual_skipped,
+      coalesce(sum(w.status = 'leased'), 0) AS actual_leased
+    FROM sweeps s LEFT JOIN work_items w ON w.sweep_id = s.id GROUP BY s.id`,
+  fixCounters: `UPDATE sweeps SET total = @total, done = @done, skipped = @skipped, leased = @leased, status = @status,
+      closed_at = CASE WHEN @status = 'complete' THEN coalesce(closed_at, @now) END WHERE id = @id`,
+  leasedBySweep: `SELECT s.id, s.leased, count(w.id) AS actual FROM sweeps s
+    LEFT JOIN work_items w ON w.sweep_id = s.id AND w.status = 'leased'
+    WHERE s.status = 'active' GROUP BY s.id`,
+  setLeased: `UPDATE sweeps SET leased = ? WHERE id = ?`
+} as const
+
+const ReconcileRow = Schema.Struct({
+  id: Int,
+  total: Int,
+  done: Int,
+  skipped: Int,
+  leased: Int,
+  status: SweepStatus,
+  actual_total: Int,
+  actual_done: Int,
+  actual_skipped: Int,
+  actual_leased: Int
+})
+const decodeReconcile = rowDecoder(ReconcileRow)
+const LeasedRow = Schema.Struct({ id: Int, leased: Int, actual: Int })
+const decodeLeased = rowDecoder(LeasedRow)
+
+const count = (db: Connection, sql: string, ...params: ReadonlyArray<unknown>): number =>
+  Schema.decodeUnknownSync(Int)(db.prepare(sql).pluck().get(...params))
+
+// ---------------------------------------------------------------------------------------------
+
+const readCurrent = (db: Connection, task: TaskName): Current | null => {
+  const row = db.prepare(SQL.current).get(task)
+  return row === undefined ? null : decodeCurrent(row)
+}
+
+const signalOf = (row: typeof FolderSignalRow.Type, signal: StaticSignal): number =>
+  signal === "bytes" ? row.bytes : signal === "churn" ? row.churn : row.file_count
+
+/**
+ * Opens sweep `last + 1` for the task: freezes every present folder's score and inserts one
+ * pending work item per folder. Returns null (and writes nothing) when no folder is registered.
+ */
+const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: number): ActiveSweep | null => {
+  const rows = db.prepare(SQL.folderSignals).all(taskId).map(decodeFolderSignal)
+  if (rows.length === 0) return null
+  const number = count(db, SQL.lastSweepNumber, taskId) + 1
+  const signals: Array<FolderSignal> = rows.map((row) => ({
+    path: row.path,
+    signal: signalOf(row, open.staticSignal),
+    lastVisitedAt: row.last_visited_at,
+    outcome: decayOutcome(row.outcome ?? 0, row.outcome_at, 0, now, open.halfLifeSecs)
+  }))
+  const scores = scoreFolders(
+    {
+      strategy: open.strategy,
+      alpha: open.alpha,
+      outcomeWeight: open.outcomeWeight,
+      halfLifeSecs: open.halfLifeSecs,
+      seed: open.seed,
+      sweep: number,
+      now
+    },
+    signals
+  )
+  const sweepId = count(db, SQL.insertSweep, taskId, number, open.strategy, rows.length, now)
+  const insert = db.prepare(SQL.insertItem)
+  for (let i = 0; i < rows.length; i++) insert.run(sweepId, rows[i]!.id, rows[i]!.path, scores[i])
+  db.run(SQL.setCurrent, sweepId, taskId)
+  return { taskId, sweepId, number, status: "active" }
+}
+
+const ensureTask = (db: Connection, task: TaskName, now: number): Current =>
+  readCurrent(db, task) ?? {
+    task_id: count(db, SQL.insertTask, task, now),
+    sweep_id: null,
+    number: null,
+    status: null,
+    total: null,
+    done: null,
+    skipped: null,
+    leased: null
+  }
+
+const readSweep = (db: Connection, sweepId: number): Sweep => {
+  const row = decodeSweep(db.prepare(SQL.sweep).get(sweepId))
+  return new Sweep({ ...row, pending: row.total - row.done - row.skipped - row.leased }, { disableValidation: true })
+}
+
+/** Resolves the task's current sweep, or the typed reason there is none. */
+const currentSweep = (db: Connection, task: TaskName): Either.Either<ActiveSweep, TaskNotFound | NoSweep> => {
+  const current = readCurrent(db, task)
+  if (current === null) return Either.left(new TaskNotFound({ task }))
+  const sweep = activeSweepOf(current)
+  return sweep === null ? Either.left(new NoSweep({ task })) : Either.right(sweep)
+}
+
+const findItem = (db: Connection, task: TaskName, sweep: ActiveSweep, path: FolderPath) => {
+  const row = db.prepare(SQL.item).get(sweep.sweepId, path)
+  return row === undefined
+    ? Either.left(new NotAWorkItem({ task, sweep: sweep.number, path }))
+    : Either.right(decodeItem(row))
+}
+
+const remainingOf = (c: typeof CountersRow.Type) => c.total - c.done - c.skipped
+
+export const make = Effect.gen(function* () {
+  const database = yield* Database
+
+  const register: CoverageStoreShape["register"] = (folders, now) =>
+    database.immediate((db) => {
+      db.run(SQL.markAbsent)
+      const upsert = db.prepare(SQL.upsertFolder)
+      for (const f of folders) upsert.run(f.path, f.fileCount, f.bytes, f.churn, now)
+      return count(db, SQL.countPresent)
+    })
+
+  const claim: CoverageStoreShape["claim"] = (request) =>
+    database.immediate((db): ClaimResult => {
+      const { task, now } = request
+      const current = ensureTask(db, task, now)
+      let sweep = activeSweepOf(current)
+      if (sweep === null || (sweep.status === "complete" && request.autoSweep)) {
+        const opened = openSweep(db, current.task_id, request.open, now)
+        if (opened === null) {
+          return new SweepCompleted({ task, sweep: sweep?.number ?? 0, covered: 0, total: 0 })
+        }
+        sweep = opened
+      }
+      if (sweep.status === "complete") {
+        const c = decodeCounters(db.prepare(SQL.counters).get(sweep.sweepId))
+        return new SweepCompleted({ task, sweep: sweep.number, covered: c.done + c.skipped, total: c.total })
+      }
+      const reclaimed = db.run(SQL.reclaim, sweep.sweepId, now)
+      const leaseExpiresAt = now + request.ttlMs
+      const row = db.prepare(SQL.claim).get(request.agent, leaseExpiresAt, sweep.sweepId)
+      const counters = decodeCounters(db.prepare(SQL.countLeased).get((row === undefined ? 0 : 1) - reclaimed, sweep.sweepId))
+      if (row === undefined) {
+        if (remainingOf(counters) <= 0) {
+          db.run(SQL.closeSweep, now, sweep.sweepId)
+          return new SweepCompleted({ task, sweep: sweep.number, covered: counters.done + counters.skipped, total: counters.total })
+        }
+        return new NoneAvailable({ task, sweep: sweep.number, leased_outstanding: counters.leased })
+      }
+      const claimed = decodeClaimed(row)
+      return new Claimed({
+        task,
+        sweep: sweep.number,
+        path: claimed.path,
+        score: claimed.score,
+        lease_expires_at: leaseExpiresAt,
+        remaining: remainingOf(counters)
+      })
+    })
+
+  const complete: CoverageStoreShape["complete"] = (request) =>
+    database
+      .immediate((db) =>
+        Either.gen(function* () {
+          const { task, now } = request
+          const sweep = yield* currentSweep(db, task)
+          const item = yield* findItem(db, task, sweep, request.path)
+          if (item.status === "done" || item.status === "skipped") {
+            const c = decodeCounters(db.prepare(SQL.counters).get(sweep.sweepId))
+            return new Completion({
+              task,
+              sweep: sweep.number,
+              path: request.path,
+              status: item.status,
+              remaining: remainingOf(c),
+              sweep_complete: sweep.status === "complete",
+              changed: false
+            })
+          }
+          db.run(SQL.finishItem, request.status, now, item.id)
+          const done = request.status === "done" ? 1 : 0
+          const counters = decodeCounters(
+            db.prepare(SQL.countFinished).get(done, 1 - done, item.status === "leased" ? 1 : 0, sweep.sweepId)
+          )
+          const sweepComplete = counters.done + counters.skipped >= counters.total
+          if (sweepComplete) db.run(SQL.closeSweep, now, sweep.sweepId)
+          db.run(
+            SQL.insertVisit,
+            sweep.taskId,
+            sweep.number,
+            item.folder_id,
+            request.path,
+            request.agent,
+            request.status,
+            request.reason,
+            request.found,
+            now
+          )
+          if (request.found === null) {
+            db.run(SQL.touchMemory, sweep.taskId, item.folder_id, now)
+          } else {
+            const previous = db.prepare(SQL.memory).get(sweep.taskId, item.folder_id)
+            const memory = previous === undefined ? { outcome: 0, outcome_at: null } : decodeMemory(previous)
+            const outcome = decayOutcome(memory.outcome, memory.outcome_at, request.found, now, request.halfLifeSecs)
+            db.run(SQL.recordOutcome, sweep.taskId, item.folder_id, now, outcome, now)
+          }
+          return new Completion({
+            task,
+            sweep: sweep.number,
+            path: request.path,
+            status: request.status,
+            remaining: remainingOf(counters),
+            sweep_complete: sweepComplete,
+            changed: true
+          })
+        })
+      )
+      .pipe(Effect.flatten)
+
+  const release: CoverageStoreShape["release"] = (request) =>
+    database
+      .immediate((db) =>
+        Either.gen(function* () {
+          const { task, path } = request
+          const sweep = yield* currentSweep(db, task)
+          const item = yield* findItem(db, task, sweep, path)
+          if (item.status !== "leased") {
+            return yield* Either.left(new LeaseNotHeld({ task, path, status: item.status, holder: null }))
+          }
+          if (request.agent !== null && item.lease_owner !== request.agent) {
+            return yield* Either.left(new LeaseNotHeld({ task, path, status: item.status, holder: item.lease_owner }))
+          }
+          db.run(SQL.releaseItem, item.id)
+          const counters = decodeCounters(db.prepare(SQL.countLeased).get(-1, sweep.sweepId))
+          return new Release({ task, sweep: sweep.number, path, remaining: remainingOf(counters) })
+        })
+      )
+      .pipe(Effect.flatten)
+
+  const status: CoverageStoreShape["status"] = (task, now) =>
+    database
+      .read((db): Either.Either<TaskStatus, TaskNotFound> => {
+        const current = readCurrent(db, task)
+        if (current === null) return Either.left(new TaskNotFound({ task }))
+        const sweep = activeSweepOf(current)
+        if (sweep === null) {
+          return Either.right(
+            new TaskStatus({
+              task,
+              sweep: null,
+              sweep_status: null,
+              total: 0,
+              done: 0,
+              leased: 0,
+              pending: 0,
+              skipped: 0,
+              percent: 0
+            })
+          )
+        }
+        const c = decodeCounters(db.prepare(SQL.counters).get(sweep.sweepId))
+        const expired = c.leased === 0 ? 0 : count(db, SQL.expiredCount, sweep.sweepId, now)
+        const leased = c.leased - expired
+        return Either.right(
+          new TaskStatus({
+            task,
+            sweep: sweep.number,
+            sweep_status: sweep.status,
+            total: c.total,
+            done: c.done,
+            leased,
+            pending: c.total - c.done - c.skipped - leased,
+            skipped: c.skipped,
+            percent: c.total === 0 ? 100 : Math.round((1000 * (c.done + c.skipped)) / c.total) / 10
+          })
+        )
+      })
+      .pipe(Effect.flatten)
+
+  const list: CoverageStoreShape["list"] = (task, state, now) =>
+    database
+      .read((db) =>
+        Either.map(currentSweep(db, task), (sweep) => {
+          const items = db.prepare(SQL.list).all({ now, task: sweep.taskId, sweep: sweep.sweepId }).map(decodeWorkItem)
+          return state === null ? items : items.filter((item) => item.status === state)
+        })
+      )
+      .pipe(Effect.flatten)
+
+  const newSweep: CoverageStoreShape["newSweep"] = (task, open, now) =>
+    database
+      .immediate((db): Either.Either<Sweep, SweepActive | NoFolders> => {
+        const current = ensureTask(db, task, now)
+        const sweep = activeSweepOf(current)
+        if (sweep !== null && sweep.status === "active") {
+          return Either.left(new SweepActive({ task, sweep: sweep.number }))
+        }
+        const opened = openSweep(db, current.task_id, open, now)
+        return opened === null ? Either.left(new NoFolders({ task })) : Either.right(readSweep(db, opened.sweepId))
+      })
+      .pipe(Effect.flatten)
+
+  const showSweep: CoverageStoreShape["showSweep"] = (task) =>
+    database
+      .read((db) => Either.map(currentSweep(db, task), (sweep) => readSweep(db, sweep.sweepId)))
+      .pipe(Effect.flatten)
+
+  const reset: CoverageStoreShape["reset"] = (task, all) =>
+    database
+      .immediate((db): Either.Either<ResetSummary, TaskNotFound> => {
+        const row = db.prepare(SQL.taskId).pluck().get(task)
+        if (row === undefined) return Either.left(new TaskNotFound({ task }))
+        const taskId = Schema.decodeUnknownSync(Int)(row)
+        db.run(SQL.clearCurrent, taskId)
+        db.run(SQL.deleteItems, taskId)
+        const clearedSweeps = db.run(SQL.deleteSweeps, taskId)
+        let clearedHistory = 0
+        if (all) {
+          clearedHistory = db.run(SQL.deleteVisits, taskId)
+          db.run(SQL.deleteMemory, taskId)
+        }
+        return Either.right(new ResetSummary({ task, cleared_sweeps: clearedSweeps, cleared_history: clearedHistory }))
+      })
+      .pipe(Effect.flatten)
+
+  const gc: CoverageStoreShape["gc"] = ({ now, reconcile }) =>
+    database.immediate((db) => {
+      const reclaimed = db.run(SQL.reclaimAll, now)
+      if (reclaimed > 0) {
+        for (const row of db.prepare(SQL.leasedBySweep).all().map(decodeLeased)) {
+          if (row.leased !== row.actual) db.run(SQL.setLeased, row.actual, row.id)
+        }
+      }
+      let reconciledSweeps = 0
+      let drift = 0
+      if (reconcile) {
+        for (const r of db.prepare(SQL.reconcile).all().map(decodeReconcile)) {
+          const finished = r.actual_done + r.actual_skipped
+          const status: SweepStatus = finished >= r.actual_total ? "complete" : "active"
+          const rowDrift =
+            Math.abs(r.total - r.actual_total) +
+            Math.abs(r.done - r.actual_done) +
+            Math.abs(r.skipped - r.actual_skipped) +
+            Math.abs(r.leased - r.actual_leased)
+          if (rowDrift === 0 && status === r.status) continue
+          drift += rowDrift
+          reconciledSweeps++
+          db.run(SQL.fixCounters, {
+            total: r.actual_total,
+            done: r.actual_done,
+            skipped: r.actual_skipped,
+            leased: r.actual_leased,
+            status,
+            now,
+            id: r.id
+          })
+        }
+      }
+      return { reclaimed_leases: reclaimed, reconciled_sweeps: reconciledSweeps, counter_drift: drift }
+    })
+
+  const vacuum = Effect.zipRight(database.exec("VACUUM"), database.exec("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+  return CoverageStore.of({ register, claim, complete, release, status, list, newSweep, showSweep, reset, gc, vacuum })
+})
+
+/** The store on a {@link Database}, whose schema is brought up to date first. */
+export const layer = Layer.effect(CoverageStore, Effect.zipRight(migrate, make))

@@ -1,0 +1,214 @@
+/**
+ * The state database: one better-sqlite3 connection to `.trail/state.db` (WAL, busy timeout),
+ * offered two ways over the same connection and the same lock:
+ *
+ * - as an `@effect/sql` `SqlClient` (migrations, cold paths), whose transactions are
+ *   `BEGIN IMMEDIATE` so a transaction that will write takes the write lock up front and never
+ *   fails half-way with a lock upgrade;
+ * - as {@link DatabaseShape.immediate}: a synchronous unit of work run inside one
+ *   `BEGIN IMMEDIATE … COMMIT`, with statements prepared once per process. The scheduler's hot
+ *   path (claim, complete) uses it so that a claim is one atomic transaction with no awaits.
+ *
+ * Every SQLite failure becomes a {@link StoreError}: `corrupt` (SQLITE_NOTADB/CORRUPT),
+ * `readonly` (SQLITE_READONLY/CANTOPEN/PERM), `busy` (still locked after {@link BUSY_RETRY}),
+ * `io` otherwise. SQLITE_BUSY is retried here and never returned to callers sooner.
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Statement from "@effect/sql/Statement"
+import { StoreError } from "@trail/domain"
+import Sqlite from "better-sqlite3"
+import { Context, Duration, Effect, Layer, ParseResult, Schedule } from "effect"
+
+/** A prepared statement of the shared connection. */
+export type Prepared = Sqlite.Statement<Array<unknown>, unknown>
+
+/** What a synchronous unit of work may use: statements prepared once and cached by text. */
+export interface Connection {
+  readonly prepare: (sql: string) => Prepared
+  /** Runs a statement that returns no rows; returns the number of changed rows. */
+  readonly run: (sql: string, ...params: ReadonlyArray<unknown>) => number
+}
+
+export interface DatabaseShape {
+  /** Absolute path of the database file (or `:memory:`). */
+  readonly filename: string
+  /** Runs `work` synchronously inside `BEGIN IMMEDIATE … COMMIT` (rolled back if it throws). */
+  readonly immediate: <A>(work: (db: Connection) => A) => Effect.Effect<A, StoreError>
+  /** Runs `work` synchronously outside any explicit transaction (reads see one snapshot per statement). */
+  readonly read: <A>(work: (db: Connection) => A) => Effect.Effect<A, StoreError>
+  /** Runs a statement that cannot be inside a transaction (`VACUUM`, checkpoints). */
+  readonly exec: (sql: string) => Effect.Effect<void, StoreError>
+}
+
+export class Database extends Context.Tag("@trail/scheduler/Database")<Database, DatabaseShape>() {}
+
+/** Milliseconds SQLite's own busy handler waits for a lock before reporting SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 5_000
+
+/** Retries after SQLITE_BUSY survived the busy timeout: jittered backoff, about a minute in all. */
+export const BUSY_RETRY = Schedule.exponential(Duration.millis(20), 2).pipe(
+  Schedule.union(Schedule.spaced(Duration.seconds(1))),
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(12))
+)
+
+const sqliteCode = (cause: unknown): string =>
+  typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string" ? cause.code : ""
+
+const causeMessage = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
+/** Maps a SQLite (or better-sqlite3) failure to a {@link StoreError}. */
+export const toStoreError = (cause: unknown): StoreError => {
+  const inner = cause instanceof SqlError ? cause.cause : cause
+  if (ParseResult.isParseError(inner)) return new StoreError({ reason: "corrupt", detail: `unexpected row: ${inner.message}` })
+  const code = sqliteCode(inner)
+  const detail = code === "" ? causeMessage(inner) : `${code}: ${causeMessage(inner)}`
+  if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) return new StoreError({ reason: "busy", detail })
+  if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) return new StoreError({ reason: "corrupt", detail })
+  if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN") || code === "SQLITE_PERM" || code === "SQLITE_AUTH")
+    return new StoreError({ reason: "readonly", detail })
+  if (/readonly|read-only/i.test(detail)) return new StoreError({ reason: "readonly", detail })
+  return new StoreError({ reason: "io", detail })
+}
+
+const isBusy = (error: StoreError) => error.reason === "busy"
+
+export interface DatabaseOptions {
+  /** Path of the database file, or `:memory:`. */
+  readonly filename: string
+  /** Open without write access (reads only). */
+  readonly readonly?: boolean
+}
+
+/**
+ * Opens the connection (scoped: closed with the scope) and builds both faces of it.
+ * Fails with a {@link StoreError} when the file cannot be opened or is not a database.
+ */
+export const make = (options: DatabaseOptions) =>
+  Effect.gen(function* () {
+    const db = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => {
+          const db = new Sqlite(options.filename, { readonly: options.readonly ?? false, timeout: BUSY_TIMEOUT_MS })
+          try {
+            if (!(options.readonly ?? false) && options.filename !== ":memory:") db.pragma("journal_mode = WAL")
+            db.pragma("synchronous = NORMAL")
+            db.pragma("foreign_keys = ON")
+            // Touch the schema so a file that is not a database fails here, not mid-command.
+            db.prepare("SELECT count(*) FROM sqlite_master").get()
+          } catch (error) {
+            db.close()
+            throw error
+          }
+          return db
+        },
+        catch: toStoreError
+      }),
+      (db) => Effect.sync(() => db.close())
+    )
+
+    const statements = new Map<string, Prepared>()
+    const prepare = (sql: string): Prepared => {
+      let statement = statements.get(sql)
+      if (statement === undefined) {
+        statement = db.prepare(sql)
+        statements.set(sql, statement)
+      }
+      return statement
+    }
+    const connection: Connection = {
+      prepare,
+      run: (sql, ...params) => prepare(sql).run(...params).changes
+    }
+
+    // One permit guards the connection: SqlClient transactions and synchronous units of work
+    // never interleave on it.
+    const lock = yield* Effect.makeSemaphore(1)
+
+    const attempt = <A>(work: () => A) =>
+      Effect.try({ try: work, catch: toStoreError }).pipe(Effect.retry({ schedule: BUSY_RETRY, while: isBusy }))
+
+    const begin = prepare("BEGIN IMMEDIATE")
+    const commit = prepare("COMMIT")
+    const rollback = prepare("ROLLBACK")
+    const inTransaction = <A>(work: (db: Connection) => A): A => {
+      begin.run()
+      try {
+        const result = work(connection)
+        commit.run()
+        return result
+      } catch (error) {
+        if (db.inTransaction) rollback.run()
+        throw error
+      }
+    }
+
+    const immediate = <A>(work: (db: Connection) => A) => lock.withPermits(1)(attempt(() => inTransaction(work)))
+    const read = <A>(work: (db: Connection) => A) => lock.withPermits(1)(attempt(() => work(connection)))
+    const exec = (sql: string) => lock.withPermits(1)(attempt(() => void db.exec(sql)))
+
+    const sqlConnection: SqlConnection.Connection = {
+      execute: (sql, params, transformRows) =>
+        Effect.try({
+          try: () => {
+            const statement = prepare(sql)
+            const rows = statement.reader ? statement.all(...params) : (statement.run(...params), [])
+            return transformRows === undefined ? rows : transformRows(rows as ReadonlyArray<object>)
+          },
+          catch: (cause) => new SqlError({ cause, message: "Failed to execute statement" })
+        }),
+      executeRaw: (sql, params) =>
+        Effect.try({
+          try: () => prepare(sql).run(...params),
+          catch: (cause) => new SqlError({ cause, message: "Failed to execute statement" })
+        }),
+      executeValues: (sql, params) =>
+        Effect.try({
+          try: () => {
+            const statement = prepare(sql)
+            if (!statement.reader) return (statement.run(...params), [])
+            return statement.raw(true).all(...params) as ReadonlyArray<ReadonlyArray<unknown>>
+          },
+          catch: (cause) => new SqlError({ cause, message: "Failed to execute statement" })
+        }),
+      executeUnprepared: (sql, params, transformRows) =>
+        Effect.try({
+          try: () => {
+            const statement = db.prepare(sql)
+            const rows = statement.reader ? statement.all(...params) : (statement.run(...params), [])
+            return transformRows === undefined ? rows : transformRows(rows as ReadonlyArray<object>)
+          },
+          catch: (cause) => new SqlError({ cause, message: "Failed to execute statement" })
+        }),
+      executeStream: () => Effect.dieMessage("executeStream is not supported by the trail store") as never
+    }
+
+    const acquirer = lock.withPermits(1)(Effect.succeed(sqlConnection))
+    const transactionAcquirer = Effect.uninterruptibleMask((restore) =>
+      restore(lock.take(1)).pipe(
+        Effect.zipRight(Effect.addFinalizer(() => lock.release(1))),
+        Effect.as(sqlConnection)
+      )
+    )
+    const sql = yield* SqlClient.make({
+      acquirer,
+      transactionAcquirer,
+      compiler: Statement.makeCompilerSqlite(),
+      spanAttributes: [["db.system.name", "sqlite"]],
+      beginTransaction: "BEGIN IMMEDIATE"
+    })
+
+    const database: DatabaseShape = { filename: options.filename, immediate, read, exec }
+    return { database, sql }
+  })
+
+/** Provides {@link Database} and `SqlClient` over one connection to `options.filename`. */
+export const layer = (options: DatabaseOptions): Layer.Layer<Database | SqlClient.SqlClient, StoreError> =>
+  Layer.scopedContext(
+    Effect.map(make(options), ({ database, sql }) =>
+      Context.make(Database, database).pipe(Context.add(SqlClient.SqlClient, sql))
+    )
+  ).pipe(Layer.provide(Reactivity.layer))

@@ -1,0 +1,106 @@
+/**
+ * Embedded migrations (no files loaded by path at run time, so they survive bundling), run by
+ * `@effect/sql`'s `Migrator` inside one `BEGIN IMMEDIATE` transaction so that concurrent first
+ * runs serialise. `PRAGMA user_version` records the latest applied migration so that a process
+ * whose database is current skips the migrator entirely (a CLI call must start fast).
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Effect } from "effect"
+import { Database, toStoreError } from "./Database.js"
+
+const migrations = {
+  "0001_coverage": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // Folders registered by `trail init`. A folder that a rescan no longer finds keeps its row
+    // (and its history) with present = 0 and is left out of new sweeps.
+    yield* sql`CREATE TABLE folders (
+      id INTEGER PRIMARY KEY,
+      path TEXT NOT NULL UNIQUE,
+      file_count INTEGER NOT NULL,
+      bytes INTEGER NOT NULL,
+      churn INTEGER NOT NULL DEFAULT 0,
+      present INTEGER NOT NULL DEFAULT 1,
+      scanned_at INTEGER NOT NULL
+    )`
+    // current_sweep_id: the task's latest sweep, active or complete.
+    yield* sql`CREATE TABLE tasks (
+      id INTEGER PRIMARY KEY,
+      name TEXT NOT NULL UNIQUE,
+      created_at INTEGER NOT NULL,
+      current_sweep_id INTEGER
+    )`
+    // done / skipped / leased are the O(1) counters of the hot path; pending = total - the rest.
+    // They can be rebuilt from work_items (`trail gc --reconcile`).
+    yield* sql`CREATE TABLE sweeps (
+      id INTEGER PRIMARY KEY,
+      task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+      number INTEGER NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('active', 'complete')),
+      strategy TEXT NOT NULL,
+      total INTEGER NOT NULL,
+      done INTEGER NOT NULL DEFAULT 0,
+      skipped INTEGER NOT NULL DEFAULT 0,
+      leased INTEGER NOT NULL DEFAULT 0,
+      opened_at INTEGER NOT NULL,
+      closed_at INTEGER,
+      UNIQUE (task_id, number)
+    )`
+    // score is frozen when the sweep opens.
+    yield* sql`CREATE TABLE work_items (
+      id INTEGER PRIMARY KEY,
+      sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+      folder_id INTEGER NOT NULL REFERENCES folders(id),
+      path TEXT NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('pending', 'leased', 'done', 'skipped')),
+      score REAL NOT NULL,
+      lease_owner TEXT,
+      lease_expires_at INTEGER,
+      completed_at INTEGER
+    )`
+    yield* sql`CREATE UNIQUE INDEX work_items_by_path ON work_items (sweep_id, path)`
+    // The claim reads the best pending item of a sweep from this index: no scan, no sort.
+    yield* sql`CREATE INDEX work_items_pending ON work_items (sweep_id, score DESC, id) WHERE status = 'pending'`
+    // Reclaiming expired leases reads only leased items, oldest expiry first.
+    yield* sql`CREATE INDEX work_items_leased ON work_items (sweep_id, lease_expires_at) WHERE status = 'leased'`
+    // The append-only history of completions.
+    yield* sql`CREATE TABLE visits (
+      id INTEGER PRIMARY KEY,
+      task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+      sweep INTEGER NOT NULL,
+      folder_id INTEGER NOT NULL REFERENCES folders(id),
+      path TEXT NOT NULL,
+      agent TEXT NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('done', 'skipped')),
+      reason TEXT,
+      found INTEGER,
+      at INTEGER NOT NULL
+    )`
+    yield* sql`CREATE INDEX visits_by_task ON visits (task_id, at)`
+    // Per task and folder: when it was last visited and its decayed findings. Can be rebuilt
+    // from visits; kept so that opening a sweep never reads the whole history.
+    yield* sql`CREATE TABLE folder_memory (
+      task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+      folder_id INTEGER NOT NULL REFERENCES folders(id),
+      last_visited_at INTEGER,
+      outcome REAL NOT NULL DEFAULT 0,
+      outcome_at INTEGER,
+      PRIMARY KEY (task_id, folder_id)
+    ) WITHOUT ROWID`
+  })
+} satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
+
+/** The id of the newest migration; `PRAGMA user_version` equals it on a current database. */
+export const LATEST_MIGRATION = Object.keys(migrations).length
+
+/**
+ * Brings the schema up to date. Cheap when it already is: one `PRAGMA user_version` read.
+ * Fails with a StoreError (corrupt, read-only, …) when the database cannot be read or migrated.
+ */
+export const migrate = Effect.gen(function* () {
+  const database = yield* Database
+  const version = yield* database.read((db) => Number(db.prepare("PRAGMA user_version").pluck().get()))
+  if (version >= LATEST_MIGRATION) return
+  yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(Effect.mapError(toStoreError))
+  yield* database.exec(`PRAGMA user_version = ${LATEST_MIGRATION}`)
+})

@@ -1,0 +1,139 @@
+/**
+ * The root and its files: finding the root (walking up to a folder holding `.trail/`, as git
+ * finds `.git`), loading `.trail.toml`, and laying out `.trail/` on `trail init`.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import {
+  ConfigError,
+  FolderPath,
+  PathOutsideRoot,
+  RootNotFound,
+  ScanError,
+  decodeConfig,
+  defaultConfig,
+  exampleConfig,
+  normalizeFolderPath,
+  type TrailConfig
+} from "@trail/domain"
+import { Effect, Either, Option } from "effect"
+import { parse as parseToml, TomlError } from "smol-toml"
+
+export const STATE_DIR = ".trail"
+export const CONFIG_FILE = ".trail.toml"
+export const EXAMPLE_CONFIG_FILE = ".trail.toml.example"
+export const DATABASE_FILE = "state.db"
+
+/** Only `kinds/` (project worker kinds) under `.trail/` is meant to be committed. */
+export const STATE_GITIGNORE = "# Written by `trail init`: state is local; only project worker kinds are committed.\n*\n!.gitignore\n!kinds/\n"
+
+/** The absolute paths of a root's files. */
+export interface Project {
+  readonly root: string
+  readonly stateDir: string
+  readonly databaseFile: string
+  readonly configFile: string
+}
+
+export const projectAt = (path: Path.Path, root: string): Project => ({
+  root,
+  stateDir: path.join(root, STATE_DIR),
+  databaseFile: path.join(root, STATE_DIR, DATABASE_FILE),
+  configFile: path.join(root, CONFIG_FILE)
+})
+
+const hasStateDir = (fs: FileSystem.FileSystem, path: Path.Path, dir: string) =>
+  fs.stat(path.join(dir, STATE_DIR)).pipe(
+    Effect.map((info) => info.type === "Directory"),
+    Effect.orElseSucceed(() => false)
+  )
+
+/**
+ * Finds the root. With `explicit` (from `--root` or `TRAIL_ROOT`) that folder must hold `.trail/`;
+ * otherwise the nearest folder at or above `cwd` that holds one. Fails with {@link RootNotFound}.
+ */
+export const findRoot = (options: { readonly explicit: Option.Option<string>; readonly cwd: string }) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    if (Option.isSome(options.explicit)) {
+      const root = path.resolve(options.cwd, options.explicit.value)
+      if (yield* hasStateDir(fs, path, root)) return projectAt(path, root)
+      return yield* new RootNotFound({ cwd: root })
+    }
+    let dir = path.resolve(options.cwd)
+    for (;;) {
+      if (yield* hasStateDir(fs, path, dir)) return projectAt(path, dir)
+      const parent = path.dirname(dir)
+      if (parent === dir) return yield* new RootNotFound({ cwd: options.cwd })
+      dir = parent
+    }
+  })
+
+/** Parses and validates `.trail.toml` text. `file` names the file in errors. */
+export const parseConfig = (text: string, file: string): Effect.Effect<TrailConfig, ConfigError> =>
+  Effect.try({
+    try: () => parseToml(text),
+    catch: (error) =>
+      new ConfigError({
+        file,
+        key: "",
+        value: "",
+        reason:
+          error instanceof TomlError
+            ? `not valid TOML at line ${error.line}, column ${error.column}: ${error.message.split("\n")[0]}`
+            : `not valid TOML: ${String(error)}`
+      })
+  }).pipe(Effect.flatMap((raw) => decodeConfig(raw, file)))
+
+/** Loads `<root>/.trail.toml`; a missing file means every default. */
+export const loadConfig = (project: Project) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(project.configFile).pipe(
+      Effect.map(Option.some),
+      Effect.catchAll((error) =>
+        error._tag === "SystemError" && error.reason === "NotFound"
+          ? Effect.succeed(Option.none<string>())
+          : new ConfigError({ file: CONFIG_FILE, key: "", value: "", reason: `cannot be read: ${error.message}` })
+      )
+    )
+    return Option.isNone(text) ? defaultConfig : yield* parseConfig(text.value, CONFIG_FILE)
+  })
+
+/**
+ * Creates `.trail/` with its `.gitignore`, and writes `.trail.toml.example` when no
+ * `.trail.toml` exists. Returns whether the example was written.
+ */
+export const layOut = (project: Project) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const fail = (error: { readonly message: string }) => new ScanError({ path: project.root, detail: error.message })
+    yield* fs.makeDirectory(project.stateDir, { recursive: true }).pipe(Effect.mapError(fail))
+    yield* fs.writeFileString(path.join(project.stateDir, ".gitignore"), STATE_GITIGNORE).pipe(Effect.mapError(fail))
+    if (yield* fs.exists(project.configFile).pipe(Effect.orElseSucceed(() => false))) return false
+    yield* fs.writeFileString(path.join(project.root, EXAMPLE_CONFIG_FILE), exampleConfig).pipe(Effect.mapError(fail))
+    return true
+  })
+
+/**
+ * Turns a `--path` argument into a {@link FolderPath}: an absolute path must lie inside the
+ * root; a relative one is taken relative to the root and normalised (`./src/api/` → `src/api`).
+ */
+export const toFolderPath = (path: Path.Path, root: string, raw: string): Either.Either<FolderPath, PathOutsideRoot> => {
+  let relative = raw
+  if (path.isAbsolute(raw)) {
+    relative = path.relative(root, raw).split(path.sep).join("/")
+    if (relative === "") relative = "."
+    if (path.isAbsolute(relative) || relative === ".." || relative.startsWith("../")) {
+      return Either.left(new PathOutsideRoot({ path: raw, reason: "is outside the root" }))
+    }
+  }
+  return normalizeFolderPath(relative).pipe(
+    Either.mapBoth({
+      onLeft: (reason) => new PathOutsideRoot({ path: raw, reason }),
+      onRight: (normalised) => FolderPath.make(normalised, { disableValidation: true })
+    })
+  )
+}

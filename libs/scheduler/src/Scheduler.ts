@@ -1,0 +1,191 @@
+/**
+ * The coverage scheduler service (SPEC §1): scans the root, opens sweeps, hands out folders
+ * under leases and records visits. Time comes from Effect's `Clock` (so tests drive lease expiry
+ * with `TestClock`); configuration and the root come from {@link Settings}.
+ */
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type {
+  AgentId,
+  ClaimResult,
+  Completion,
+  FolderPath,
+  GcSummary,
+  LeaseNotHeld,
+  NoFolders,
+  NoSweep,
+  NotAWorkItem,
+  Outcome,
+  Release,
+  ResetSummary,
+  ScanError,
+  StoreError,
+  Strategy,
+  Sweep,
+  SweepActive,
+  TaskName,
+  TaskNotFound,
+  TaskStatus,
+  TrailConfig,
+  WorkItem,
+  WorkItemStatus
+} from "@trail/domain"
+import { Clock, Context, Effect, Layer } from "effect"
+import { CoverageStore, layer as CoverageStoreLayer, type OpenSweepOptions } from "./CoverageStore.js"
+import * as Database from "./Database.js"
+import type { Project } from "./Project.js"
+import * as Walker from "./Walker.js"
+import type { ScanProgress } from "./Walker.js"
+
+/** The root's files and its validated `.trail.toml`. */
+export class Settings extends Context.Tag("@trail/scheduler/Settings")<
+  Settings,
+  { readonly project: Project; readonly config: TrailConfig }
+>() {}
+
+export interface ScanOutcome {
+  readonly folders: number
+  readonly excluded: number
+  readonly files: number
+}
+
+export interface SchedulerShape {
+  /** Walks the root and registers its folders (a rescan keeps history; new folders count as never visited). */
+  readonly scan: (options?: {
+    readonly onProgress?: (progress: ScanProgress) => void
+  }) => Effect.Effect<ScanOutcome, ScanError | StoreError, CommandExecutor.CommandExecutor>
+  /** Leases the next folder of the task's sweep; opens sweep 1 on first use, the next one with `autoSweep`. */
+  readonly claim: (request: {
+    readonly task: TaskName
+    readonly agent: AgentId
+    readonly strategy?: Strategy | undefined
+    readonly autoSweep?: boolean | undefined
+  }) => Effect.Effect<ClaimResult, StoreError>
+  /** `done` (with an outcome) or `skip` (with a reason) of a pending or leased item. */
+  readonly complete: (request: {
+    readonly task: TaskName
+    readonly path: FolderPath
+    readonly agent: AgentId
+    readonly status: "done" | "skipped"
+    readonly outcome?: Outcome | undefined
+    readonly reason?: string | undefined
+  }) => Effect.Effect<Completion, TaskNotFound | NoSweep | NotAWorkItem | StoreError>
+  readonly release: (request: {
+    readonly task: TaskName
+    readonly path: FolderPath
+    readonly agent?: AgentId | undefined
+  }) => Effect.Effect<Release, TaskNotFound | NoSweep | NotAWorkItem | LeaseNotHeld | StoreError>
+  readonly status: (task: TaskName) => Effect.Effect<TaskStatus, TaskNotFound | StoreError>
+  readonly list: (
+    task: TaskName,
+    state?: WorkItemStatus | undefined
+  ) => Effect.Effect<ReadonlyArray<WorkItem>, TaskNotFound | NoSweep | StoreError>
+  readonly newSweep: (request: {
+    readonly task: TaskName
+    readonly strategy?: Strategy | undefined
+  }) => Effect.Effect<Sweep, SweepActive | NoFolders | StoreError>
+  readonly showSweep: (task: TaskName) => Effect.Effect<Sweep, TaskNotFound | NoSweep | StoreError>
+  readonly reset: (task: TaskName, options?: { readonly all?: boolean }) => Effect.Effect<ResetSummary, TaskNotFound | StoreError>
+  readonly gc: (options?: {
+    readonly vacuum?: boolean
+    readonly reconcile?: boolean
+  }) => Effect.Effect<GcSummary, StoreError>
+}
+
+export class Scheduler extends Context.Tag("@trail/scheduler/Scheduler")<Scheduler, SchedulerShape>() {}
+
+const foundOf = (outcome: Outcome | undefined): number | null => {
+  if (outcome === undefined) return null
+  switch (outcome._tag) {
+    case "found":
+      return outcome.count
+    case "clean":
+      return 0
+    case "unreported":
+      return null
+  }
+}
+
+export const make = Effect.gen(function* () {
+  const store = yield* CoverageStore
+  const walker = yield* Walker.Walker
+  const { project, config } = yield* Settings
+
+  const openOptions = (strategy: Strategy | undefined): OpenSweepOptions => ({
+    strategy: strategy ?? config.strategy.default,
+    alpha: config.strategy.alpha,
+    outcomeWeight: config.strategy.outcome_weight,
+    halfLifeSecs: config.strategy.half_life_secs,
+    seed: config.strategy.seed,
+    staticSignal: config.strategy.static_signal
+  })
+  const ttlMs = config.lease.ttl_secs * 1000
+
+  const scheduler: SchedulerShape = {
+    scan: (options) =>
+      Effect.gen(function* () {
+        const result = yield* walker.scan({
+          root: project.root,
+          scan: config.scan,
+          staticSignal: config.strategy.static_signal,
+          ...(options?.onProgress === undefined ? {} : { onProgress: options.onProgress })
+        })
+        const now = yield* Clock.currentTimeMillis
+        const folders = yield* store.register(result.folders, now)
+        return { folders, excluded: result.excluded, files: result.files }
+      }),
+    claim: (request) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        store.claim({
+          task: request.task,
+          agent: request.agent,
+          now,
+          ttlMs,
+          open: openOptions(request.strategy),
+          autoSweep: request.autoSweep ?? false
+        })
+      ),
+    complete: (request) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        store.complete({
+          task: request.task,
+          path: request.path,
+          agent: request.agent,
+          status: request.status,
+          found: foundOf(request.outcome),
+          reason: request.reason ?? null,
+          now,
+          halfLifeSecs: config.strategy.half_life_secs
+        })
+      ),
+    release: (request) => store.release({ task: request.task, path: request.path, agent: request.agent ?? null }),
+    status: (task) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.status(task, now)),
+    list: (task, state) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.list(task, state ?? null, now)),
+    newSweep: (request) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => store.newSweep(request.task, openOptions(request.strategy), now)),
+    showSweep: (task) => store.showSweep(task),
+    reset: (task, options) => store.reset(task, options?.all ?? false),
+    gc: (options) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const summary = yield* store.gc({ now, reconcile: options?.reconcile ?? false })
+        if (options?.vacuum === true) yield* store.vacuum
+        return { ...summary, vacuumed: options?.vacuum === true }
+      })
+  }
+  return Scheduler.of(scheduler)
+})
+
+/** The scheduler over a {@link CoverageStore} and a {@link Walker}; needs {@link Settings}. */
+export const layer = Layer.effect(Scheduler, make)
+
+/**
+ * The whole scheduler for one root: its settings, the state database at
+ * `settings.project.databaseFile` (opened and migrated), the store and the walker.
+ */
+export const layerFor = (settings: Context.Tag.Service<Settings>) =>
+  layer.pipe(
+    Layer.provide(CoverageStoreLayer),
+    Layer.provide(Walker.layer),
+    Layer.provide(Layer.succeed(Settings, settings)),
+    Layer.provide(Database.layer({ filename: settings.project.databaseFile }))
+  )

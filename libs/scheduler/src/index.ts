@@ -1,0 +1,7 @@
+export * as CoverageStore from "./CoverageStore.js"
+export * as Database from "./Database.js"
+export * as Migrations from "./Migrations.js"
+export * as Project from "./Project.js"
+export * as Scheduler from "./Scheduler.js"
+export * as Scoring from "./Scoring.js"
+export * as Walker from "./Walker.js"
