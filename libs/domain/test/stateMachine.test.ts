@@ -1,0 +1,40 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit } from "effect"
+import { canTransition, sourcesOf, terminalStates, transition, WorkItemMachine, WorkItemStatus } from "../src/index.js"
+
+const states = WorkItemStatus.literals
+
+describe("work item state machine", () => {
+  it("allows exactly the SPEC transitions", () => {
+    const allowed = new Set([
+      "pending→leased",
+      "pending→done",
+      "pending→skipped",
+      "leased→pending",
+      "leased→done",
+      "leased→skipped"
+    ])
+    for (const from of states) {
+      for (const to of states) {
+        assert.strictEqual(canTransition(WorkItemMachine, from, to), allowed.has(`${from}→${to}`), `${from}→${to}`)
+      }
+    }
+  })
+
+  it.effect("transition fails with InvalidTransition outside the table", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(yield* transition(WorkItemMachine, "pending", "leased"), "leased")
+      const exit = yield* Effect.exit(transition(WorkItemMachine, "done", "pending"))
+      assert.isTrue(Exit.isFailure(exit))
+      const error = yield* Effect.flip(transition(WorkItemMachine, "skipped", "leased"))
+      assert.strictEqual(error._tag, "InvalidTransition")
+      assert.strictEqual(error.from, "skipped")
+    })
+  )
+
+  it("derives the SQL guards and terminal states from the table", () => {
+    assert.deepStrictEqual([...sourcesOf(WorkItemMachine, "done")].sort(), ["leased", "pending"])
+    assert.deepStrictEqual([...sourcesOf(WorkItemMachine, "pending")], ["leased"])
+    assert.deepStrictEqual([...terminalStates(WorkItemMachine)].sort(), ["done", "skipped"])
+  })
+})

@@ -1,0 +1,228 @@
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import { AgentId, FolderPath, TaskName } from "@trail/domain"
+import Sqlite from "better-sqlite3"
+import { Context, Effect, Layer, Schema } from "effect"
+import * as fc from "fast-check"
+import * as fs from "node:fs"
+import * as Database from "../src/Database.js"
+import { makeRoot, makeStore, openOptions, syntheticFolders } from "./helpers.js"
+
+const task = TaskName.make("prop")
+const TTL = 1_000
+
+type Op =
+  | { readonly op: "claim"; readonly agent: number }
+  | { readonly op: "complete"; readonly agent: number; readonly skip: boolean; readonly found: number | null }
+  | { readonly op: "release"; readonly agent: number }
+  | { readonly op: "advance"; readonly ms: number }
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ op: fc.constant("claim" as const), agent: fc.nat({ max: 3 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant("complete" as const),
+      agent: fc.nat({ max: 3 }),
+      skip: fc.boolean(),
+      found: fc.option(fc.nat({ max: 5 }), { nil: null })
+    })
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("release" as const), agent: fc.nat({ max: 3 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("advance" as const), ms: fc.integer({ min: 1, max: 2 * TTL }) }) }
+)
+
+const VisitRow = Schema.Struct({ path: Schema.String, n: Schema.Number })
+
+/** Counter drift, visits per path, and the item statuses of the current sweep. */
+const inspect = (database: Database.DatabaseShape) =>
+  database.read((db) => ({
+    visits: db.prepare("SELECT path, count(*) AS n FROM visits GROUP BY path").all().map((r) => Schema.decodeUnknownSync(VisitRow)(r)),
+    statuses: db.prepare("SELECT status FROM work_items").pluck().all().map(String)
+  }))
+
+describe("CoverageStore", () => {
+  it.layer(NodeContext.layer)((it) => {
+    it.live("any interleaving of claim/complete/release/expiry covers every folder exactly once", () =>
+      Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(fc.integer({ min: 1, max: 25 }), fc.array(opArb, { maxLength: 80 }), (n, ops) =>
+            Effect.runPromise(
+              Effect.scoped(
+                Effect.gen(function* () {
+                  const { store, database } = yield* makeStore
+                  yield* store.register(syntheticFolders(n), 0)
+                  let now = 1
+                  const held = new Map<number, FolderPath>()
+                  const agent = (i: number) => AgentId.make(`a${i}`)
+                  const claim = (i: number) =>
+                    Effect.map(
+                      store.claim({ task, agent: agent(i), now, ttlMs: TTL, open: openOptions, autoSweep: false }),
+                      (result) => {
+                        if (result._tag === "Claimed") held.set(i, result.path)
+                        return result
+                      }
+                    )
+                  for (const op of ops) {
+                    switch (op.op) {
+                      case "claim":
+                        yield* claim(op.agent)
+                        break
+                      case "complete": {
+                        const path = held.get(op.agent)
+                        if (path === undefined) break
+                        held.delete(op.agent)
+                        yield* store.complete({
+                          task,
+                          path,
+                          agent: agent(op.agent),
+                          status: op.skip ? "skipped" : "done",
+                          found: op.found,
+                          reason: null,
+                          now,
+                          halfLifeSecs: 600
+                        })
+                        break
+                      }
+                      case "release": {
+                        const path = held.get(op.agent)
+                        if (path === undefined) break
+                        held.delete(op.agent)
+                        // Fails harmlessly when the lease already expired and moved on.
+                        yield* Effect.either(store.release({ task, path, agent: agent(op.agent) }))
+                        break
+                      }
+                      case "advance":
+                        now += op.ms
+                        break
+                    }
+                    // Invariant after every step: the O(1) counters equal the items.
+                    const gc = yield* store.gc({ now, reconcile: true })
+                    assert.strictEqual(gc.counter_drift, 0)
+                  }
+                  // Drain: agents that vanished leave leases that expire.
+                  for (let guard = 0; guard < 10 * n + 10; guard++) {
+                    now += TTL
+                    const result = yield* claim(0)
+                    if (result._tag === "SweepCompleted") break
+                    if (result._tag === "Claimed") {
+                      held.delete(0)
+                      yield* store.complete({
+                        task,
+                        path: result.path,
+                        agent: agent(0),
+                        status: "done",
+                        found: null,
+                        reason: null,
+                        now,
+                        halfLifeSecs: 600
+                      })
+                    }
+                  }
+                  const final = yield* claim(0)
+                  assert.strictEqual(final._tag, "SweepCompleted")
+                  const { visits, statuses } = yield* inspect(database)
+                  assert.strictEqual(visits.length, n)
+                  for (const v of visits) assert.strictEqual(v.n, 1, v.path)
+                  assert.strictEqual(statuses.length, n)
+                  for (const s of statuses) assert.include(["done", "skipped"], s)
+                  const sweep = yield* store.showSweep(task)
+                  assert.deepInclude(sweep, { status: "complete", leased: 0, pending: 0, total: n })
+                  assert.strictEqual(sweep.done + sweep.skipped, n)
+                })
+              ).pipe(Effect.provide(NodeContext.layer))
+            )
+          ),
+          { numRuns: 60 }
+        )
+      )
+    )
+
+    it.scoped("two claims never hold the same folder at once", () =>
+      Effect.gen(function* () {
+        const { store } = yield* makeStore
+        yield* store.register(syntheticFolders(50), 0)
+        const paths = new Set<string>()
+        for (let i = 0; i < 50; i++) {
+          const result = yield* store.claim({ task, agent: AgentId.make(`a${i % 7}`), now: 10, ttlMs: TTL, open: openOptions, autoSweep: false })
+          assert.strictEqual(result._tag, "Claimed")
+          if (result._tag === "Claimed") paths.add(result.path)
+        }
+        assert.strictEqual(paths.size, 50)
+      })
+    )
+
+    it.scoped("the claim and the reclaim read their partial indexes: no scan, no temp b-tree", () =>
+      Effect.gen(function* () {
+        const { store, database } = yield* makeStore
+        yield* store.register(syntheticFolders(300), 0)
+        yield* store.claim({ task, agent: AgentId.make("a"), now: 1, ttlMs: TTL, open: openOptions, autoSweep: false })
+        const plans = yield* database.read((db) => {
+          db.prepare("ANALYZE").run()
+          const plan = (sql: string, ...params: Array<unknown>) =>
+            db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((row) => Schema.decodeUnknownSync(Schema.Struct({ detail: Schema.String }))(row).detail)
+          return {
+            claim: plan(
+              "UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)",
+              "a", 1, 1
+            ),
+            reclaim: plan(
+              "UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?",
+              1, 1
+            ),
+            item: plan("SELECT id, folder_id, status, lease_owner FROM work_items WHERE sweep_id = ? AND path = ?", 1, "x")
+          }
+        })
+        const all = [...plans.claim, ...plans.reclaim, ...plans.item]
+        for (const detail of all) {
+          assert.notMatch(detail, /^SCAN work_items/, detail)
+          assert.notInclude(detail, "TEMP B-TREE")
+        }
+        assert.isTrue(plans.claim.some((d) => d.includes("work_items_pending")), plans.claim.join("; "))
+        assert.isTrue(plans.reclaim.some((d) => d.includes("work_items_leased")), plans.reclaim.join("; "))
+        assert.isTrue(plans.item.some((d) => d.includes("work_items_by_path")), plans.item.join("; "))
+      })
+    )
+
+    it.scoped("the claim statement in the store is the one whose plan is checked", () =>
+      Effect.sync(() => {
+        // Guards the plan test above against drifting from the real statement text.
+        const source = fs.readFileSync(new URL("../src/CoverageStore.ts", import.meta.url), "utf8")
+        assert.include(source, "WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)")
+        assert.include(source, "WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?")
+      })
+    )
+
+    it.scoped("a file that is not a database is reported as corrupt, and left untouched", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot()
+        fs.writeFileSync(project.databaseFile, "this is not sqlite, just text that happens to be long enough to have a header".repeat(20))
+        const before = fs.readFileSync(project.databaseFile)
+        const error = yield* Effect.flip(Effect.scoped(Database.make({ filename: project.databaseFile })))
+        assert.strictEqual(error._tag, "StoreError")
+        assert.strictEqual(error.reason, "corrupt")
+        assert.deepStrictEqual(fs.readFileSync(project.databaseFile), before)
+      })
+    )
+
+    it.scoped("a read-only database fails writes as read-only, keeps its data, and still reads", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot()
+        const seeded = new Sqlite(project.databaseFile)
+        seeded.exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7)")
+        seeded.close()
+        fs.chmodSync(project.databaseFile, 0o444)
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.chmodSync(project.databaseFile, 0o644)))
+        // root ignores file modes, so there the connection is opened read-only explicitly.
+        const readonly = process.getuid?.() === 0
+        const ctx = yield* Layer.build(Database.layer({ filename: project.databaseFile, readonly }))
+        const database = Context.get(ctx, Database.Database)
+        const error = yield* Effect.flip(database.immediate((db) => db.run("INSERT INTO t VALUES (1)")))
+        assert.strictEqual(error._tag, "StoreError")
+        assert.strictEqual(error.reason, "readonly")
+        const rows = yield* database.read((db) => db.prepare("SELECT x FROM t").pluck().all())
+        assert.deepStrictEqual(rows, [7])
+      })
+    )
+  })
+})

@@ -1,0 +1,75 @@
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Path from "@effect/platform/Path"
+import { assert, describe, it } from "@effect/vitest"
+import { defaultConfig } from "@trail/domain"
+import { Effect, Either, Option } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Project from "../src/Project.js"
+import { makeRoot } from "./helpers.js"
+
+describe("Project", () => {
+  it.layer(NodeContext.layer)((it) => {
+    it.scoped("finds the root by walking up to .trail/, or from an explicit path", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({ "a/b/c/file.txt": "x" })
+        const found = yield* Project.findRoot({ explicit: Option.none(), cwd: path.join(project.root, "a/b/c") })
+        assert.strictEqual(found.root, project.root)
+        assert.strictEqual(found.databaseFile, path.join(project.root, ".trail", "state.db"))
+        const explicit = yield* Project.findRoot({ explicit: Option.some(project.root), cwd: "/" })
+        assert.strictEqual(explicit.root, project.root)
+        const missing = yield* Effect.flip(Project.findRoot({ explicit: Option.some(path.join(project.root, "a")), cwd: "/" }))
+        assert.strictEqual(missing._tag, "RootNotFound")
+        const nowhere = yield* Effect.flip(Project.findRoot({ explicit: Option.none(), cwd: "/" }))
+        assert.strictEqual(nowhere._tag, "RootNotFound")
+      })
+    )
+
+    it.scoped("loads .trail.toml: missing means defaults, bad TOML and bad values name the problem", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot()
+        assert.deepStrictEqual(yield* Project.loadConfig(project), defaultConfig)
+        fs.writeFileSync(project.configFile, "[lease]\nttl_secs = 30\n[strategy]\ndefault = \"round-robin\"\n")
+        const config = yield* Project.loadConfig(project)
+        assert.strictEqual(config.lease.ttl_secs, 30)
+        assert.strictEqual(config.strategy.default, "round-robin")
+        fs.writeFileSync(project.configFile, "[lease\nttl_secs = 30\n")
+        const syntax = yield* Effect.flip(Project.loadConfig(project))
+        assert.include(syntax.message, "line 1")
+        fs.writeFileSync(project.configFile, "[strategy]\nalpha = 2\n")
+        const value = yield* Effect.flip(Project.loadConfig(project))
+        assert.deepInclude(value, { key: "strategy.alpha", value: "2" })
+      })
+    )
+
+    it.scoped("layOut writes .trail/.gitignore, and the example only when no .trail.toml exists", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot()
+        assert.isTrue(yield* Project.layOut(project))
+        assert.include(fs.readFileSync(path.join(project.stateDir, ".gitignore"), "utf8"), "!kinds/")
+        const example = fs.readFileSync(path.join(project.root, ".trail.toml.example"), "utf8")
+        const parsed = yield* Project.parseConfig(example, ".trail.toml.example")
+        assert.deepStrictEqual(parsed, defaultConfig)
+        fs.writeFileSync(project.configFile, "")
+        fs.rmSync(path.join(project.root, ".trail.toml.example"))
+        assert.isFalse(yield* Project.layOut(project))
+        assert.isFalse(fs.existsSync(path.join(project.root, ".trail.toml.example")))
+      })
+    )
+
+    it.effect("toFolderPath normalises relative paths and accepts absolute ones inside the root only", () =>
+      Effect.gen(function* () {
+        const p = yield* Path.Path
+        const at = (raw: string) => Project.toFolderPath(p, "/repo", raw)
+        assert.deepStrictEqual(at("./src/api/"), Either.right("src/api"))
+        assert.deepStrictEqual(at("/repo/src/api"), Either.right("src/api"))
+        assert.deepStrictEqual(at("/repo"), Either.right("."))
+        for (const bad of ["/elsewhere/src", "/repo/../etc", "../x", "src/../../x"]) {
+          const result = at(bad)
+          assert.isTrue(Either.isLeft(result), bad)
+          if (Either.isLeft(result)) assert.strictEqual(result.left._tag, "PathOutsideRoot")
+        }
+      })
+    )
+  })
+})

@@ -1,0 +1,122 @@
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { make as walker } from "../src/Walker.js"
+import { configOf, makeRoot } from "./helpers.js"
+
+const scan = (root: string, raw: Record<string, unknown> = {}) => {
+  const config = configOf(raw)
+  return walker.scan({ root, scan: config.scan, staticSignal: config.strategy.static_signal })
+}
+
+const byPath = (folders: ReadonlyArray<{ readonly path: string }>) => folders.map((f) => f.path)
+
+describe("Walker", () => {
+  it.layer(NodeContext.layer)((it) => {
+    it.scoped("honours nested .gitignore and .ignore with git's precedence and skips hidden folders", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({
+          ".gitignore": "build/\n*.log\n",
+          ".ignore": "vendor/\n",
+          "README.md": "hello",
+          "src/index.ts": "12345",
+          "src/debug.log": "ignored by the root rule",
+          "src/sub/.gitignore": "!keep.log\ntmp/\n",
+          "src/sub/keep.log": "re-included below",
+          "src/sub/a.ts": "a",
+          "src/sub/tmp/x.ts": "ignored by the nested rule",
+          "build/out.js": "ignored",
+          "vendor/lib/x.js": "ignored by .ignore",
+          ".cache/blob": "hidden",
+          "docs/guide/intro.md": "docs"
+        })
+        const result = yield* scan(project.root)
+        assert.deepStrictEqual(byPath(result.folders), [".", "docs/guide", "src", "src/sub"])
+        const src = result.folders.find((f) => f.path === "src")!
+        assert.deepStrictEqual([src.fileCount, src.bytes], [1, 5])
+        const sub = result.folders.find((f) => f.path === "src/sub")!
+        assert.strictEqual(sub.fileCount, 3) // .gitignore, keep.log, a.ts
+        // .trail, .cache (hidden), build, vendor (ignored), src/sub/tmp (ignored), docs (no direct files)
+        assert.strictEqual(result.excluded, 6)
+      })
+    )
+
+    it.scoped("respect_gitignore = false walks ignored folders (hidden ones stay skipped)", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({ ".gitignore": "build/\n", "build/out.js": "x", ".hidden/a": "x", "a/b.ts": "x" })
+        const result = yield* scan(project.root, { scan: { respect_gitignore: false } })
+        assert.deepStrictEqual(byPath(result.folders), [".", "a", "build"])
+      })
+    )
+
+    it.scoped("include, exclude and min_files shape what is registered", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({
+          "src/api/a.ts": "x",
+          "src/api/b.ts": "x",
+          "src/db/a.ts": "x",
+          "src/gen/a.ts": "x",
+          "src/gen/b.ts": "x",
+          "src/gen/deep/c.ts": "x",
+          "docs/a.md": "x",
+          "docs/b.md": "x"
+        })
+        const result = yield* scan(project.root, {
+          scan: { include: ["src/**"], exclude: ["src/gen"], min_files: 2 }
+        })
+        assert.deepStrictEqual(byPath(result.folders), ["src/api"])
+      })
+    )
+
+    it.scoped("does not follow symlinked directories", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({ "real/a.ts": "x" })
+        fs.symlinkSync(path.join(project.root, "real"), path.join(project.root, "link"))
+        fs.symlinkSync(project.root, path.join(project.root, "real", "loop"))
+        const result = yield* scan(project.root)
+        assert.deepStrictEqual(byPath(result.folders), ["real"])
+      })
+    )
+
+    it.scoped("churn counts commits of the last 90 days touching files directly in each folder", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({ "src/a.ts": "1", "src/lib/b.ts": "1", "docs/c.md": "1" })
+        const git = (...args: Array<string>) =>
+          execFileSync("git", args, {
+            cwd: project.root,
+            env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" }
+          })
+        git("init", "-q")
+        git("add", "-A")
+        git("commit", "-qm", "one")
+        fs.writeFileSync(path.join(project.root, "src/a.ts"), "2")
+        fs.writeFileSync(path.join(project.root, "src/lib/b.ts"), "2")
+        git("commit", "-qam", "two")
+        fs.writeFileSync(path.join(project.root, "src/a.ts"), "3")
+        git("commit", "-qam", "three")
+        const result = yield* scan(project.root, { strategy: { static_signal: "churn" } })
+        const churn = Object.fromEntries(result.folders.map((f) => [f.path, f.churn]))
+        assert.deepStrictEqual(churn, { docs: 1, src: 3, "src/lib": 2 })
+      })
+    )
+
+    it.scoped("churn outside a git repository is a clear scan error", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({ "a/b.ts": "x" })
+        const error = yield* Effect.flip(scan(project.root, { strategy: { static_signal: "churn" } }))
+        assert.strictEqual(error._tag, "ScanError")
+        assert.include(error.message, "git repository")
+      })
+    )
+
+    it.scoped("an unreadable root is a scan error", () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip(scan("/nonexistent/trail-root"))
+        assert.strictEqual(error._tag, "ScanError")
+      })
+    )
+  })
+})
