@@ -43,7 +43,7 @@ const inspect = (database: Database.DatabaseShape) =>
 
 describe("CoverageStore", () => {
   it.layer(NodeContext.layer)((it) => {
-    it.live("any interleaving of claim/complete/release/expiry covers every folder exactly once", () =>
+    it.effect("any interleaving of claim/complete/release/expiry covers every folder exactly once", () =>
       Effect.promise(() =>
         fc.assert(
           fc.asyncProperty(fc.integer({ min: 1, max: 25 }), fc.array(opArb, { maxLength: 80 }), (n, ops) =>
@@ -198,7 +198,7 @@ describe("CoverageStore", () => {
         const project = yield* makeRoot()
         fs.writeFileSync(project.databaseFile, "this is not sqlite, just text that happens to be long enough to have a header".repeat(20))
         const before = fs.readFileSync(project.databaseFile)
-        const error = yield* Effect.flip(Effect.scoped(Database.make({ filename: project.databaseFile })))
+        const error = yield* Effect.flip(Layer.build(Database.layer({ filename: project.databaseFile })))
         assert.strictEqual(error._tag, "StoreError")
         assert.strictEqual(error.reason, "corrupt")
         assert.deepStrictEqual(fs.readFileSync(project.databaseFile), before)

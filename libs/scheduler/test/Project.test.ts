@@ -1,7 +1,7 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Path from "@effect/platform/Path"
 import { assert, describe, it } from "@effect/vitest"
-import { defaultConfig } from "@trail/domain"
+import { defaultConfig, FolderPath } from "@trail/domain"
 import { Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -61,9 +61,9 @@ describe("Project", () => {
       Effect.gen(function* () {
         const p = yield* Path.Path
         const at = (raw: string) => Project.toFolderPath(p, "/repo", raw)
-        assert.deepStrictEqual(at("./src/api/"), Either.right("src/api"))
-        assert.deepStrictEqual(at("/repo/src/api"), Either.right("src/api"))
-        assert.deepStrictEqual(at("/repo"), Either.right("."))
+        assert.deepStrictEqual(at("./src/api/"), Either.right(FolderPath.make("src/api")))
+        assert.deepStrictEqual(at("/repo/src/api"), Either.right(FolderPath.make("src/api")))
+        assert.deepStrictEqual(at("/repo"), Either.right(FolderPath.make(".")))
         for (const bad of ["/elsewhere/src", "/repo/../etc", "../x", "src/../../x"]) {
           const result = at(bad)
           assert.isTrue(Either.isLeft(result), bad)
