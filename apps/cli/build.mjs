@@ -1,23 +1,44 @@
-// Bundles the CLI into one ESM file (dist/trail.mjs) so `trail` starts fast: one module to
-// load instead of hundreds. better-sqlite3 stays external (a native addon).
+// Bundles the CLI into one CommonJS file (dist/trail.cjs) so `trail` starts fast: one script to
+// compile instead of hundreds of modules. better-sqlite3 stays external (a native addon). Then
+// runs one real command with TRAIL_WRITE_CODE_CACHE=1 so bin/trail.cjs can load the bundle with
+// V8's code cache (dist/trail.cjs.cache).
 import { build } from "esbuild"
-import { readFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 
-const { version } = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8"))
+const here = (p) => fileURLToPath(new URL(p, import.meta.url))
+const { version } = JSON.parse(readFileSync(here("./package.json"), "utf8"))
 
 await build({
-  entryPoints: [new URL("./src/main.ts", import.meta.url).pathname],
-  outfile: new URL("./dist/trail.mjs", import.meta.url).pathname,
+  entryPoints: [here("./src/main.ts")],
+  outfile: here("./dist/trail.cjs"),
   bundle: true,
   platform: "node",
-  format: "esm",
+  format: "cjs",
   target: "node20",
   minify: true,
   sourcemap: "linked",
   legalComments: "none",
   external: ["better-sqlite3"],
   define: { __TRAIL_VERSION__: JSON.stringify(version) },
-  // CommonJS dependencies (ignore, picomatch) call require() for node built-ins.
-  banner: { js: 'import{createRequire as __trailCreateRequire}from"node:module";const require=__trailCreateRequire(import.meta.url);' },
   logLevel: "warning"
 })
+
+// Warm the code cache on the hottest path: `next` in a freshly initialised root.
+const root = mkdtempSync(join(tmpdir(), "trail-warm-"))
+try {
+  mkdirSync(join(root, "src"))
+  writeFileSync(join(root, "src", "a.ts"), "export {}\n")
+  const trail = (args, env = {}) =>
+    execFileSync(process.execPath, [here("./bin/trail.cjs"), "--root", root, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "inherit"]
+    })
+  trail(["init"])
+  trail(["next", "--task", "warm-up", "--agent", "build"], { TRAIL_WRITE_CODE_CACHE: "1" })
+} finally {
+  rmSync(root, { recursive: true, force: true })
+}
