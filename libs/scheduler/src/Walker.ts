@@ -6,7 +6,8 @@
  * - Skips hidden directories (`.git`, `.trail`, …) and never follows symlinked directories.
  * - `scan.exclude` globs prune a folder and everything below it; when `scan.include` is
  *   non-empty only matching folders are registered (the walk still descends everywhere).
- * - Records per folder its direct regular-file count and their total bytes, and with
+ * - Records per folder its direct regular-file count and their total bytes (trail's own
+ *   `.trail.toml` and `.trail.toml.example` at the root are not counted), and with
  *   `static_signal = "churn"` the number of commits in the last 90 days that touched a file
  *   directly in it (one `git log` pass).
  *
@@ -57,6 +58,9 @@ interface IgnoreLevel {
 }
 
 const IGNORE_FILES = [".gitignore", ".ignore"] as const
+
+/** trail's own files at the root are configuration, not work for agents. */
+const OWN_ROOT_FILES: ReadonlySet<string> = new Set([".trail.toml", ".trail.toml.example"])
 
 const readIgnoreLevel = (absDir: string, base: string, names: ReadonlySet<string>): IgnoreLevel | null => {
   let rules: Ignore | null = null
@@ -131,6 +135,7 @@ const walk = (options: ScanOptions): Omit<ScanResult, "folders"> & { folders: Ar
         }
         stack.push({ rel, levels })
       } else if (entry.isFile()) {
+        if (frame.rel === "" && OWN_ROOT_FILES.has(entry.name)) continue
         if (levels.length > 0 && isIgnored(levels, rel, false)) continue
         fileCount++
         const stat = fs.statSync(nodePath.join(absDir, entry.name), { throwIfNoEntry: false })

@@ -71,6 +71,14 @@ describe("Walker", () => {
       })
     )
 
+    it.scoped("does not count trail's own config files at the root", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({ ".trail.toml": "", ".trail.toml.example": "", "a/x.ts": "x", "a/.trail.toml": "" })
+        const result = yield* scan(project.root)
+        assert.deepStrictEqual(result.folders.map((f) => [f.path, f.fileCount]), [["a", 2]])
+      })
+    )
+
     it.scoped("does not follow symlinked directories", () =>
       Effect.gen(function* () {
         const project = yield* makeRoot({ "real/a.ts": "x" })

@@ -1,0 +1,305 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { gitRepo, trail } from "./helpers.js"
+
+const repo = () =>
+  gitRepo({
+    "README.md": "# demo\n",
+    "src/api/handler.ts": "export {}\n",
+    "src/api/routes.ts": "export {}\n",
+    "src/db/schema.ts": "export {}\n",
+    "docs/guide.md": "guide\n",
+    "node_modules/dep/index.js": "ignored\n",
+    ".gitignore": "node_modules/\n"
+  })
+
+const FOLDERS = [".", "docs", "src/api", "src/db"]
+
+describe("trail init", () => {
+  it("registers folders, writes .trail/.gitignore and the example config, and rescans", () => {
+    const root = repo()
+    const first = trail(["init"], { cwd: root })
+    expect(first.code).toBe(0)
+    expect(first.json()).toEqual({ folders: 4, excluded: 4, wrote_example_config: true })
+    expect(fs.readFileSync(path.join(root, ".trail", ".gitignore"), "utf8")).toContain("!kinds/")
+    expect(fs.existsSync(path.join(root, ".trail.toml.example"))).toBe(true)
+    expect(fs.existsSync(path.join(root, ".trail", "state.db"))).toBe(true)
+
+    fs.mkdirSync(path.join(root, "src", "new"))
+    fs.writeFileSync(path.join(root, "src", "new", "x.ts"), "x")
+    fs.copyFileSync(path.join(root, ".trail.toml.example"), path.join(root, ".trail.toml"))
+    const again = trail(["init"], { cwd: root })
+    expect(again.json()).toEqual({ folders: 5, excluded: 4, wrote_example_config: false })
+  })
+
+  it("--pretty renders the same data for a person", () => {
+    const root = repo()
+    const out = trail(["init", "--pretty"], { cwd: root })
+    expect(out.code).toBe(0)
+    expect(out.stdout).toMatch(/folders\s+4/)
+  })
+})
+
+describe("the coverage loop", () => {
+  it("next / done / skip / release / status / list / sweep, with their shapes and exit codes", () => {
+    const root = repo()
+    trail(["init"], { cwd: root })
+
+    const next = trail(["next", "--task", "refine", "--agent", "a1"], { cwd: root })
+    expect(next.code).toBe(0)
+    const claimed = next.json() as Record<string, unknown>
+    expect(Object.keys(claimed)).toEqual(["status", "task", "sweep", "path", "score", "lease_expires_at", "remaining"])
+    expect(claimed).toMatchObject({ status: "ok", task: "refine", sweep: 1, remaining: 4 })
+    expect(FOLDERS).toContain(claimed["path"])
+    expect(typeof claimed["score"]).toBe("number")
+    expect(claimed["lease_expires_at"]).toBeGreaterThan(Date.now() + 800_000)
+
+    const status = trail(["status", "--task", "refine"], { cwd: root })
+    expect(status.json()).toEqual({
+      task: "refine",
+      sweep: 1,
+      sweep_status: "active",
+      total: 4,
+      done: 0,
+      leased: 1,
+      pending: 3,
+      skipped: 0,
+      percent: 0
+    })
+
+    const list = trail(["list", "--task", "refine"], { cwd: root })
+    const items = list.json() as Array<Record<string, unknown>>
+    expect(items).toHaveLength(4)
+    expect(Object.keys(items[0]!)).toEqual(["path", "status", "score", "lease_owner", "lease_expires_at", "visited_at"])
+    const scores = items.map((i) => i["score"] as number)
+    expect([...scores].sort((a, b) => b - a)).toEqual(scores)
+    expect(trail(["list", "--task", "refine", "--state", "leased"], { cwd: root }).json()).toEqual([
+      expect.objectContaining({ path: claimed["path"], status: "leased", lease_owner: "a1" })
+    ])
+
+    const released = trail(["release", "--task", "refine", "--path", String(claimed["path"]), "--agent", "a1"], { cwd: root })
+    expect(released.code).toBe(0)
+    expect(released.json()).toEqual({ status: "released", task: "refine", sweep: 1, path: claimed["path"], remaining: 4 })
+
+    const seen: Array<string> = []
+    for (let i = 0; i < 4; i++) {
+      const n = trail(["next", "--task", "refine", "--agent", "a1"], { cwd: root })
+      expect(n.code).toBe(0)
+      const p = String((n.json() as Record<string, unknown>)["path"])
+      seen.push(p)
+      const verb = i === 3 ? "skip" : "done"
+      const extra = i === 3 ? ["--reason", "generated code"] : i === 0 ? ["--found", "2"] : ["--clean"]
+      const d = trail([verb, "--task", "refine", "--path", `./${p}/`, "--agent", "a1", ...extra], { cwd: root })
+      expect(d.code).toBe(0)
+      expect(d.json()).toEqual({
+        status: verb === "skip" ? "skipped" : "done",
+        task: "refine",
+        sweep: 1,
+        path: p,
+        remaining: 3 - i,
+        sweep_complete: i === 3
+      })
+    }
+    expect([...seen].sort()).toEqual(FOLDERS)
+
+    const repeat = trail(["done", "--task", "refine", "--path", seen[0]!], { cwd: root })
+    expect(repeat.code).toBe(0)
+    expect(repeat.json()).toMatchObject({ status: "done", remaining: 0, sweep_complete: true })
+
+    const complete = trail(["next", "--task", "refine"], { cwd: root })
+    expect(complete.code).toBe(3)
+    expect(complete.json()).toEqual({ status: "sweep-complete", task: "refine", sweep: 1, covered: 4, total: 4 })
+
+    const shown = trail(["sweep", "show", "--task", "refine"], { cwd: root })
+    expect(shown.json()).toMatchObject({ task: "refine", sweep: 1, status: "complete", total: 4, done: 3, skipped: 1, pending: 0 })
+
+    const opened = trail(["sweep", "new", "--task", "refine", "--strategy", "round-robin"], { cwd: root })
+    expect(opened.code).toBe(0)
+    expect(opened.json()).toMatchObject({ sweep: 2, status: "active", strategy: "round-robin", total: 4, pending: 4 })
+    const active = trail(["sweep", "new", "--task", "refine"], { cwd: root })
+    expect(active.code).toBe(1)
+    expect(active.error().code).toBe("sweep-active")
+
+    const reset = trail(["reset", "--task", "refine", "--all"], { cwd: root })
+    expect(reset.json()).toEqual({ task: "refine", cleared_sweeps: 2, cleared_history: 4 })
+    const noSweep = trail(["done", "--task", "refine", "--path", "docs"], { cwd: root })
+    expect(noSweep.code).toBe(1)
+    expect(noSweep.error().code).toBe("no-sweep")
+
+    const gc = trail(["gc", "--reconcile", "--vacuum"], { cwd: root })
+    expect(gc.json()).toEqual({ reclaimed_leases: 0, reconciled_sweeps: 0, counter_drift: 0, vacuumed: true })
+  })
+
+  it("exit 4 when everything is leased elsewhere, and --auto-sweep opens the next sweep", () => {
+    const root = gitRepo({ "only/file.ts": "x" })
+    trail(["init"], { cwd: root })
+    expect(trail(["next", "--task", "t", "--agent", "a"], { cwd: root }).code).toBe(0)
+    const none = trail(["next", "--task", "t", "--agent", "b"], { cwd: root })
+    expect(none.code).toBe(4)
+    expect(none.json()).toEqual({ status: "none-available", task: "t", sweep: 1, leased_outstanding: 1 })
+    trail(["done", "--task", "t", "--path", "only"], { cwd: root })
+    const auto = trail(["next", "--task", "t", "--auto-sweep"], { cwd: root })
+    expect(auto.code).toBe(0)
+    expect(auto.json()).toMatchObject({ status: "ok", sweep: 2, path: "only" })
+  })
+
+  it("sweep-complete with a note when nothing is registered", () => {
+    const root = gitRepo({ ".hidden/x": "x" })
+    expect(trail(["init"], { cwd: root }).json()).toMatchObject({ folders: 0 })
+    const next = trail(["next", "--task", "t"], { cwd: root })
+    expect(next.code).toBe(3)
+    expect(next.json()).toMatchObject({ status: "sweep-complete", covered: 0, total: 0, note: expect.stringContaining("trail init") })
+  })
+
+  it("agent id defaults to $TRAIL_AGENT, then $TRAIL_WORKER_ID", () => {
+    const root = gitRepo({ "a/x.ts": "x", "b/x.ts": "x" })
+    trail(["init"], { cwd: root })
+    trail(["next", "--task", "t"], { cwd: root, env: { TRAIL_AGENT: "loop-7" } })
+    trail(["next", "--task", "t"], { cwd: root, env: { TRAIL_WORKER_ID: "w3" } })
+    const owners = (trail(["list", "--task", "t"], { cwd: root }).json() as Array<Record<string, unknown>>).map((i) => i["lease_owner"])
+    expect(owners.sort()).toEqual(["loop-7", "w3"])
+  })
+})
+
+describe("the root", () => {
+  it("is found from a subfolder, from --root and from $TRAIL_ROOT; outside any root is an error", () => {
+    const root = repo()
+    trail(["init"], { cwd: root })
+    expect(trail(["next", "--task", "t"], { cwd: path.join(root, "src", "api") }).code).toBe(0)
+    const other = gitRepo({})
+    expect(trail(["--root", root, "status", "--task", "t"], { cwd: other }).json()).toMatchObject({ leased: 1 })
+    expect(trail(["status", "--task", "t"], { cwd: other, env: { TRAIL_ROOT: root } }).json()).toMatchObject({ leased: 1 })
+    const outside = trail(["status", "--task", "t"], { cwd: other })
+    expect(outside.code).toBe(1)
+    expect(outside.stdout).toBe("")
+    expect(outside.error().code).toBe("root-not-found")
+  })
+
+  it("accepts an absolute --path inside the root and rejects one outside", () => {
+    const root = repo()
+    trail(["init"], { cwd: root })
+    trail(["next", "--task", "t"], { cwd: root })
+    expect(trail(["done", "--task", "t", "--path", path.join(root, "docs")], { cwd: root }).json()).toMatchObject({ path: "docs" })
+    const outside = trail(["done", "--task", "t", "--path", "/etc"], { cwd: root })
+    expect(outside.code).toBe(1)
+    expect(outside.error().code).toBe("path-outside-root")
+  })
+})
+
+describe("bad input gets a clear JSON error and changes nothing", () => {
+  const prepared = () => {
+    const root = repo()
+    trail(["init"], { cwd: root })
+    trail(["next", "--task", "t", "--agent", "a1"], { cwd: root })
+    const before = trail(["list", "--task", "t"], { cwd: root }).stdout
+    return { root, unchanged: () => expect(trail(["list", "--task", "t"], { cwd: root }).stdout).toBe(before) }
+  }
+
+  it.each([
+    [["next", "--task", ""], 2, "usage"],
+    [["next", "--task", "  padded"], 2, "usage"],
+    [["next"], 2, "usage"],
+    [["next", "--task", "t", "--strategy", "fastest"], 2, "usage"],
+    [["status", "--task", "nope"], 1, "task-not-found"],
+    [["done", "--task", "nope", "--path", "docs"], 1, "task-not-found"],
+    [["done", "--task", "t", "--path", "docs", "--found", "-1"], 2, "usage"],
+    [["done", "--task", "t", "--path", "docs", "--found", "1.5"], 2, "usage"],
+    [["done", "--task", "t", "--path", "docs", "--found", "abc"], 2, "usage"],
+    [["done", "--task", "t", "--path", "docs", "--found", "99999999999"], 2, "usage"],
+    [["done", "--task", "t", "--path", "docs", "--found", "2", "--clean"], 2, "usage"],
+    [["done", "--task", "t", "--path", "../outside"], 1, "path-outside-root"],
+    [["done", "--task", "t", "--path", "src/../../x"], 1, "path-outside-root"],
+    [["done", "--task", "t", "--path", "not/a/folder"], 1, "not-a-work-item"],
+    [["done", "--task", "t", "--path", ""], 2, "usage"],
+    [["skip", "--task", "t", "--path", "nowhere"], 1, "not-a-work-item"],
+    [["release", "--task", "t", "--path", "docs", "--agent", "somebody-else"], 1, "lease-not-held"],
+    [["list", "--task", "t", "--state", "lost"], 2, "usage"],
+    [["frobnicate"], 2, "usage"],
+    [["next", "--task", "t", "--bogus-flag"], 2, "usage"]
+  ])("trail %j → exit %i (%s)", (args, code, errorCode) => {
+    const { root, unchanged } = prepared()
+    const out = trail(args, { cwd: root })
+    expect(out.code).toBe(code)
+    expect(out.stdout).toBe("")
+    expect(out.error().code).toBe(errorCode)
+    expect(out.error().message.length).toBeGreaterThan(5)
+    unchanged()
+  })
+
+  it.each([
+    ["[lease]\nttl_secs = 0\n", "lease.ttl_secs"],
+    ["[strategy]\nalpha = 2\n", "strategy.alpha"],
+    ["[strategy]\ndefault = \"fastest\"\n", "strategy.default"],
+    ["[scan]\nmin_files = -3\n", "scan.min_files"],
+    ["[lease]\nttl = 30\n", "lease.ttl"],
+    ["[lease\nttl_secs = 30\n", "line 1"]
+  ])("a bad .trail.toml (%j) names %s, exit 1", (toml, mention) => {
+    const { root, unchanged } = prepared()
+    fs.writeFileSync(path.join(root, ".trail.toml"), toml)
+    for (const args of [["next", "--task", "t"], ["init"]]) {
+      const out = trail(args, { cwd: root })
+      expect(out.code).toBe(1)
+      expect(out.error().code).toBe("config-invalid")
+      expect(out.error().message).toContain(mention)
+    }
+    fs.rmSync(path.join(root, ".trail.toml"))
+    unchanged()
+  })
+
+  it("a corrupt state.db is reported and left as it was", () => {
+    const root = repo()
+    trail(["init"], { cwd: root })
+    const db = path.join(root, ".trail", "state.db")
+    for (const suffix of ["-wal", "-shm"]) fs.rmSync(db + suffix, { force: true })
+    fs.writeFileSync(db, "garbage ".repeat(1000))
+    const out = trail(["next", "--task", "t"], { cwd: root })
+    expect(out.code).toBe(1)
+    expect(out.error().code).toBe("store-corrupt")
+    expect(out.error().message).toContain("state.db")
+    expect(fs.readFileSync(db, "utf8")).toBe("garbage ".repeat(1000))
+  })
+
+  it("sweep new and done before any sweep are errors", () => {
+    const root = repo()
+    trail(["init"], { cwd: root })
+    trail(["sweep", "new", "--task", "t"], { cwd: root })
+    trail(["reset", "--task", "t"], { cwd: root })
+    const out = trail(["done", "--task", "t", "--path", "docs"], { cwd: root })
+    expect(out.code).toBe(1)
+    expect(out.error().code).toBe("no-sweep")
+  })
+})
+
+describe("help, version and completions", () => {
+  const commands = [[], ["init"], ["next"], ["done"], ["skip"], ["release"], ["status"], ["list"], ["sweep"], ["sweep", "new"], ["sweep", "show"], ["reset"], ["gc"], ["completions"]]
+  it.each(commands)("trail %s --help", (...args) => {
+    const out = trail([...args, "--help"], { cwd: "/" })
+    expect(out.code).toBe(0)
+    expect(out.stdout).toContain("USAGE")
+    expect(out.stdout).not.toContain("\u001b[")
+  })
+
+  it("--version prints the version", () => {
+    const out = trail(["--version"], { cwd: "/" })
+    expect(out.code).toBe(0)
+    expect(out.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
+  })
+
+  it.each(["bash", "zsh", "fish", "sh"])("completions %s prints a script naming the commands", (shell) => {
+    const out = trail(["completions", shell], { cwd: "/" })
+    expect(out.code).toBe(0)
+    expect(out.stdout).toContain("trail")
+    expect(out.stdout).toContain("next")
+  })
+
+  it("a closed stdout pipe does not crash trail", async () => {
+    const { spawnSync } = await import("node:child_process")
+    const { TRAIL } = await import("./helpers.js")
+    const result = spawnSync("bash", ["-c", `"${process.execPath}" "${TRAIL}" completions bash | head -c 1 >/dev/null; echo "status=\${PIPESTATUS[0]}"`], {
+      encoding: "utf8"
+    })
+    expect(result.stdout.trim()).toBe("status=0")
+    expect(result.stderr).toBe("")
+  })
+})

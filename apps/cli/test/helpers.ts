@@ -1,0 +1,88 @@
+import { execFileSync, spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll } from "vitest"
+
+/** The built `trail` executable (tests run after `npm run build`). */
+export const TRAIL = path.resolve(import.meta.dirname, "..", "bin", "trail.cjs")
+
+export interface Run {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+  /** stdout parsed as JSON (throws if it is not exactly one JSON value). */
+  readonly json: () => unknown
+  /** stderr parsed as the JSON error contract. */
+  readonly error: () => { readonly code: string; readonly message: string }
+}
+
+const cleanEnv = () => {
+  const env = { ...process.env }
+  for (const key of ["TRAIL_ROOT", "TRAIL_AGENT", "TRAIL_WORKER_ID", "NO_COLOR"]) delete env[key]
+  return env
+}
+
+export const trail = (
+  args: ReadonlyArray<string>,
+  options: { readonly cwd: string; readonly env?: Record<string, string> }
+): Run => {
+  const result = spawnSync(process.execPath, [TRAIL, ...args], {
+    cwd: options.cwd,
+    env: { ...cleanEnv(), ...options.env },
+    encoding: "utf8"
+  })
+  const stdout = result.stdout
+  const stderr = result.stderr
+  return {
+    code: result.status ?? -1,
+    stdout,
+    stderr,
+    json: () => JSON.parse(stdout),
+    error: () => {
+      const parsed: unknown = JSON.parse(stderr)
+      if (typeof parsed !== "object" || parsed === null || !("error" in parsed)) throw new Error(`not an error: ${stderr}`)
+      return parsed.error as { code: string; message: string }
+    }
+  }
+}
+
+/** Runs `trail` asynchronously (for tests that race processes). */
+export const trailAsync = (args: ReadonlyArray<string>, options: { readonly cwd: string; readonly env?: Record<string, string> }) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [TRAIL, ...args], { cwd: options.cwd, env: { ...cleanEnv(), ...options.env } })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => (stderr += d))
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }))
+  })
+
+const made: Array<string> = []
+afterAll(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+/** A temporary git repository holding `files`; removed after the test file. */
+export const gitRepo = (files: Record<string, string>): string => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "trail-e2e-"))
+  made.push(root)
+  for (const [file, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, file)), { recursive: true })
+    fs.writeFileSync(path.join(root, file), content)
+  }
+  const git = (...args: Array<string>) =>
+    execFileSync("git", args, {
+      cwd: root,
+      env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" }
+    })
+  git("init", "-q")
+  git("add", "-A")
+  git("commit", "-qm", "initial", "--allow-empty")
+  return root
+}
+
+/** `n` folders `area{i/100}/mod{i}`, one file each. */
+export const manyFolders = (n: number): Record<string, string> =>
+  Object.fromEntries(Array.from({ length: n }, (_, i) => [`area${Math.floor(i / 100)}/mod${i}/file.ts`, `export const x = ${i}\n`]))
