@@ -1,7 +1,8 @@
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { gitRepo, trail } from "./helpers.js"
+import { gitRepo, trail, TRAIL } from "./helpers.js"
 
 const repo = () =>
   gitRepo({
@@ -15,6 +16,29 @@ const repo = () =>
   })
 
 const FOLDERS = [".", "docs", "src/api", "src/db"]
+
+const asNobody = (bin: string, args: Array<string>) =>
+  spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, bin, ...args], { encoding: "utf8", cwd: "/" })
+
+/**
+ * A `trail` that the unprivileged user can start: the built one if its path is readable by
+ * everyone, else a copy of the runtime (loader, bundle, better-sqlite3) in a world-readable dir.
+ */
+const trailRunnableByNobody = (): string => {
+  if (asNobody(TRAIL, ["--version"]).status === 0) return TRAIL
+  const dir = gitRepo({})
+  const cli = path.resolve(path.dirname(TRAIL), "..")
+  const modules = path.resolve(cli, "..", "..", "node_modules")
+  fs.cpSync(path.join(cli, "bin"), path.join(dir, "bin"), { recursive: true })
+  fs.cpSync(path.join(cli, "dist"), path.join(dir, "dist"), { recursive: true })
+  for (const dep of ["better-sqlite3", "bindings", "file-uri-to-path"]) {
+    fs.cpSync(path.join(modules, dep), path.join(dir, "node_modules", dep), { recursive: true })
+  }
+  fs.chmodSync(dir, 0o755)
+  const copy = path.join(dir, "bin", "trail.cjs")
+  expect(asNobody(copy, ["--version"]).status).toBe(0)
+  return copy
+}
 
 describe("trail init", () => {
   it("registers folders, writes .trail/.gitignore and the example config, and rescans", () => {
@@ -258,6 +282,41 @@ describe("bad input gets a clear JSON error and changes nothing", () => {
     expect(out.error().code).toBe("store-corrupt")
     expect(out.error().message).toContain("state.db")
     expect(fs.readFileSync(db, "utf8")).toBe("garbage ".repeat(1000))
+  })
+
+  it("a read-only state.db is reported and left as it was", () => {
+    const root = repo()
+    trail(["init"], { cwd: root })
+    trail(["next", "--task", "t"], { cwd: root })
+    const db = path.join(root, ".trail", "state.db")
+    const before = fs.readFileSync(db)
+    // root ignores file modes: run trail as an unprivileged user there.
+    const asRoot = process.getuid?.() === 0
+    if (asRoot) {
+      fs.chmodSync(root, 0o755)
+      for (const dir of [root, path.join(root, ".trail")]) for (const f of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, f), 0o755)
+    }
+    fs.chmodSync(db, 0o444)
+    fs.chmodSync(path.join(root, ".trail"), 0o555)
+    try {
+      const bin = asRoot ? trailRunnableByNobody() : TRAIL
+      const run = (args: Array<string>) =>
+        asRoot
+          ? spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, bin, ...args], { cwd: root, encoding: "utf8" })
+          : spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8" })
+      for (const args of [["next", "--task", "t"], ["done", "--task", "t", "--path", "docs"]]) {
+        const out = run(args)
+        expect(out.status).toBe(1)
+        expect(out.stdout).toBe("")
+        const error = (JSON.parse(out.stderr) as { error: { code: string; message: string } }).error
+        expect(error.code).toBe("store-readonly")
+        expect(error.message).toContain("state.db")
+      }
+    } finally {
+      fs.chmodSync(path.join(root, ".trail"), 0o755)
+      fs.chmodSync(db, 0o644)
+    }
+    expect(fs.readFileSync(db)).toEqual(before)
   })
 
   it("sweep new and done before any sweep are errors", () => {

@@ -137,7 +137,7 @@ export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   override get message() {
     switch (this.reason) {
       case "corrupt":
-        return `state database is corrupt (${this.detail}); move .trail/state.db aside and run \`trail init\``
+        return `state database is corrupt (${this.detail}); move it aside and run \`trail init\``
       case "readonly":
         return `state database is read-only (${this.detail})`
       case "busy":

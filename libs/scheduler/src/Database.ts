@@ -60,12 +60,13 @@ const sqliteCode = (cause: unknown): string =>
 
 const causeMessage = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
-/** Maps a SQLite (or better-sqlite3) failure to a {@link StoreError}. */
-export const toStoreError = (cause: unknown): StoreError => {
+/** Maps a SQLite (or better-sqlite3) failure to a {@link StoreError}; `file` is named in its detail. */
+export const toStoreError = (cause: unknown, file?: string): StoreError => {
   const inner = cause instanceof SqlError ? cause.cause : cause
-  if (ParseResult.isParseError(inner)) return new StoreError({ reason: "corrupt", detail: `unexpected row: ${inner.message}` })
+  const where = file === undefined ? "" : `${file}: `
+  if (ParseResult.isParseError(inner)) return new StoreError({ reason: "corrupt", detail: `${where}unexpected row: ${inner.message}` })
   const code = sqliteCode(inner)
-  const detail = code === "" ? causeMessage(inner) : `${code}: ${causeMessage(inner)}`
+  const detail = where + (code === "" ? causeMessage(inner) : `${code}: ${causeMessage(inner)}`)
   if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) return new StoreError({ reason: "busy", detail })
   if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) return new StoreError({ reason: "corrupt", detail })
   if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN") || code === "SQLITE_PERM" || code === "SQLITE_AUTH")
@@ -105,7 +106,7 @@ export const make = (options: DatabaseOptions) =>
           }
           return db
         },
-        catch: toStoreError
+        catch: (cause) => toStoreError(cause, options.filename)
       }),
       (db) => Effect.sync(() => db.close())
     )
@@ -129,7 +130,9 @@ export const make = (options: DatabaseOptions) =>
     const lock = yield* Effect.makeSemaphore(1)
 
     const attempt = <A>(work: () => A) =>
-      Effect.try({ try: work, catch: toStoreError }).pipe(Effect.retry({ schedule: BUSY_RETRY, while: isBusy }))
+      Effect.try({ try: work, catch: (cause) => toStoreError(cause, options.filename) }).pipe(
+        Effect.retry({ schedule: BUSY_RETRY, while: isBusy })
+      )
 
     const begin = prepare("BEGIN IMMEDIATE")
     const commit = prepare("COMMIT")
