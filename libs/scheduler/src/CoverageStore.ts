@@ -41,6 +41,7 @@ import {
 import { Context, Effect, Either, Layer, Schema } from "effect"
 import { Database, type Connection } from "./Database.js"
 import { migrate } from "./Migrations.js"
+import * as Rows from "./Rows.js"
 import { decayOutcome, scoreFolders, type FolderSignal } from "./Scoring.js"
 
 /** One folder as the walker found it. */
@@ -139,26 +140,50 @@ const rowDecoder = <A, I>(schema: Schema.Schema<A, I>) => {
 }
 
 const Int = Schema.Number
-const CurrentRow = Schema.Struct({
-  task_id: Int,
-  sweep_id: Schema.NullOr(Int),
-  number: Schema.NullOr(Int),
-  status: Schema.NullOr(SweepStatus),
-  total: Schema.NullOr(Int),
-  done: Schema.NullOr(Int),
-  skipped: Schema.NullOr(Int),
-  leased: Schema.NullOr(Int)
-})
-const decodeCurrent = rowDecoder(CurrentRow)
+// Hot-path rows (claim, complete) are read with the checked readers of Rows.ts.
 
-const ItemRow = Schema.Struct({ id: Int, folder_id: Int, status: WorkItemStatus, lease_owner: Schema.NullOr(Schema.String) })
-const decodeItem = rowDecoder(ItemRow)
+interface Current {
+  readonly taskId: number
+  readonly sweep: ActiveSweep | null
+}
+const readCurrentRow = (value: unknown): Current => {
+  const r = Rows.row(value, "current sweep")
+  const sweepId = Rows.intOrNull(r, "sweep_id")
+  return {
+    taskId: Rows.int(r, "task_id"),
+    sweep:
+      sweepId === null
+        ? null
+        : { taskId: Rows.int(r, "task_id"), sweepId, number: Rows.int(r, "number"), status: Rows.oneOf(r, "status", SweepStatus.literals) }
+  }
+}
 
-const ClaimedRow = Schema.Struct({ path: FolderPath, score: Schema.Number })
-const decodeClaimed = rowDecoder(ClaimedRow)
+interface Item {
+  readonly id: number
+  readonly folderId: number
+  readonly status: WorkItemStatus
+  readonly leaseOwner: string | null
+}
+const readItem = (value: unknown): Item => {
+  const r = Rows.row(value, "work item")
+  return {
+    id: Rows.int(r, "id"),
+    folderId: Rows.int(r, "folder_id"),
+    status: Rows.oneOf(r, "status", WorkItemStatus.literals),
+    leaseOwner: Rows.textOrNull(r, "lease_owner")
+  }
+}
 
-const CountersRow = Schema.Struct({ total: Int, done: Int, skipped: Int, leased: Int })
-const decodeCounters = rowDecoder(CountersRow)
+interface Counters {
+  readonly total: number
+  readonly done: number
+  readonly skipped: number
+  readonly leased: number
+}
+const readCounters = (value: unknown): Counters => {
+  const r = Rows.row(value, "sweep counters")
+  return { total: Rows.int(r, "total"), done: Rows.int(r, "done"), skipped: Rows.int(r, "skipped"), leased: Rows.int(r, "leased") }
+}
 
 const FolderSignalRow = Schema.Struct({
   id: Int,
@@ -172,8 +197,10 @@ const FolderSignalRow = Schema.Struct({
 })
 const decodeFolderSignal = rowDecoder(FolderSignalRow)
 
-const MemoryRow = Schema.Struct({ outcome: Schema.Number, outcome_at: Schema.NullOr(Int) })
-const decodeMemory = rowDecoder(MemoryRow)
+const readMemory = (value: unknown) => {
+  const r = Rows.row(value, "folder memory")
+  return { outcome: Rows.num(r, "outcome"), outcomeAt: Rows.intOrNull(r, "outcome_at") }
+}
 
 const SweepRow = Schema.Struct({
   task: TaskName,
@@ -191,18 +218,12 @@ const decodeSweep = rowDecoder(SweepRow)
 
 const decodeWorkItem = rowDecoder(WorkItem)
 
-type Current = typeof CurrentRow.Type
 interface ActiveSweep {
   readonly taskId: number
   readonly sweepId: number
   readonly number: number
   readonly status: SweepStatus
 }
-
-const activeSweepOf = (current: Current): ActiveSweep | null =>
-  current.sweep_id === null || current.number === null || current.status === null
-    ? null
-    : { taskId: current.task_id, sweepId: current.sweep_id, number: current.number, status: current.status }
 
 // ---------------------------------------------------------------------------------------------
 // SQL. Status guards come from the work-item state machine table.
@@ -308,7 +329,7 @@ const count = (db: Connection, sql: string, ...params: ReadonlyArray<unknown>): 
 
 const readCurrent = (db: Connection, task: TaskName): Current | null => {
   const row = db.prepare(SQL.current).get(task)
-  return row === undefined ? null : decodeCurrent(row)
+  return row === undefined ? null : readCurrentRow(row)
 }
 
 const signalOf = (row: typeof FolderSignalRow.Type, signal: StaticSignal): number =>
@@ -348,16 +369,7 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
 }
 
 const ensureTask = (db: Connection, task: TaskName, now: number): Current =>
-  readCurrent(db, task) ?? {
-    task_id: count(db, SQL.insertTask, task, now),
-    sweep_id: null,
-    number: null,
-    status: null,
-    total: null,
-    done: null,
-    skipped: null,
-    leased: null
-  }
+  readCurrent(db, task) ?? { taskId: count(db, SQL.insertTask, task, now), sweep: null }
 
 const readSweep = (db: Connection, sweepId: number): Sweep => {
   const row = decodeSweep(db.prepare(SQL.sweep).get(sweepId))
@@ -368,18 +380,20 @@ const readSweep = (db: Connection, sweepId: number): Sweep => {
 const currentSweep = (db: Connection, task: TaskName): Either.Either<ActiveSweep, TaskNotFound | NoSweep> => {
   const current = readCurrent(db, task)
   if (current === null) return Either.left(new TaskNotFound({ task }))
-  const sweep = activeSweepOf(current)
-  return sweep === null ? Either.left(new NoSweep({ task })) : Either.right(sweep)
+  return current.sweep === null ? Either.left(new NoSweep({ task })) : Either.right(current.sweep)
 }
 
 const findItem = (db: Connection, task: TaskName, sweep: ActiveSweep, path: FolderPath) => {
   const row = db.prepare(SQL.item).get(sweep.sweepId, path)
   return row === undefined
     ? Either.left(new NotAWorkItem({ task, sweep: sweep.number, path }))
-    : Either.right(decodeItem(row))
+    : Either.right(readItem(row))
 }
 
-const remainingOf = (c: typeof CountersRow.Type) => c.total - c.done - c.skipped
+const remainingOf = (c: Counters) => c.total - c.done - c.skipped
+
+/** Results are built from checked rows and typed inputs: the constructors need not re-validate. */
+const trusted = { disableValidation: true } as const
 
 export const make = Effect.gen(function* () {
   const database = yield* Database
@@ -396,38 +410,44 @@ export const make = Effect.gen(function* () {
     database.immediate((db): ClaimResult => {
       const { task, now } = request
       const current = ensureTask(db, task, now)
-      let sweep = activeSweepOf(current)
+      let sweep = current.sweep
       if (sweep === null || (sweep.status === "complete" && request.autoSweep)) {
-        const opened = openSweep(db, current.task_id, request.open, now)
+        const opened = openSweep(db, current.taskId, request.open, now)
         if (opened === null) {
-          return new SweepCompleted({ task, sweep: sweep?.number ?? 0, covered: 0, total: 0 })
+          return new SweepCompleted({ task, sweep: sweep?.number ?? 0, covered: 0, total: 0 }, trusted)
         }
         sweep = opened
       }
       if (sweep.status === "complete") {
-        const c = decodeCounters(db.prepare(SQL.counters).get(sweep.sweepId))
-        return new SweepCompleted({ task, sweep: sweep.number, covered: c.done + c.skipped, total: c.total })
+        const c = readCounters(db.prepare(SQL.counters).get(sweep.sweepId))
+        return new SweepCompleted({ task, sweep: sweep.number, covered: c.done + c.skipped, total: c.total }, trusted)
       }
       const reclaimed = db.run(SQL.reclaim, sweep.sweepId, now)
       const leaseExpiresAt = now + request.ttlMs
       const row = db.prepare(SQL.claim).get(request.agent, leaseExpiresAt, sweep.sweepId)
-      const counters = decodeCounters(db.prepare(SQL.countLeased).get((row === undefined ? 0 : 1) - reclaimed, sweep.sweepId))
+      const counters = readCounters(db.prepare(SQL.countLeased).get((row === undefined ? 0 : 1) - reclaimed, sweep.sweepId))
       if (row === undefined) {
         if (remainingOf(counters) <= 0) {
           db.run(SQL.closeSweep, now, sweep.sweepId)
-          return new SweepCompleted({ task, sweep: sweep.number, covered: counters.done + counters.skipped, total: counters.total })
+          return new SweepCompleted(
+            { task, sweep: sweep.number, covered: counters.done + counters.skipped, total: counters.total },
+            trusted
+          )
         }
-        return new NoneAvailable({ task, sweep: sweep.number, leased_outstanding: counters.leased })
+        return new NoneAvailable({ task, sweep: sweep.number, leased_outstanding: counters.leased }, trusted)
       }
-      const claimed = decodeClaimed(row)
-      return new Claimed({
-        task,
-        sweep: sweep.number,
-        path: claimed.path,
-        score: claimed.score,
-        lease_expires_at: leaseExpiresAt,
-        remaining: remainingOf(counters)
-      })
+      const claimed = Rows.row(row, "claimed item")
+      return new Claimed(
+        {
+          task,
+          sweep: sweep.number,
+          path: FolderPath.make(Rows.text(claimed, "path"), trusted),
+          score: Rows.num(claimed, "score"),
+          lease_expires_at: leaseExpiresAt,
+          remaining: remainingOf(counters)
+        },
+        trusted
+      )
     })
 
   const complete: CoverageStoreShape["complete"] = (request) =>
@@ -438,20 +458,23 @@ export const make = Effect.gen(function* () {
           const sweep = yield* currentSweep(db, task)
           const item = yield* findItem(db, task, sweep, request.path)
           if (item.status === "done" || item.status === "skipped") {
-            const c = decodeCounters(db.prepare(SQL.counters).get(sweep.sweepId))
-            return new Completion({
-              task,
-              sweep: sweep.number,
-              path: request.path,
-              status: item.status,
-              remaining: remainingOf(c),
-              sweep_complete: sweep.status === "complete",
-              changed: false
-            })
+            const c = readCounters(db.prepare(SQL.counters).get(sweep.sweepId))
+            return new Completion(
+              {
+                task,
+                sweep: sweep.number,
+                path: request.path,
+                status: item.status,
+                remaining: remainingOf(c),
+                sweep_complete: sweep.status === "complete",
+                changed: false
+              },
+              trusted
+            )
           }
           db.run(SQL.finishItem, request.status, now, item.id)
           const done = request.status === "done" ? 1 : 0
-          const counters = decodeCounters(
+          const counters = readCounters(
             db.prepare(SQL.countFinished).get(done, 1 - done, item.status === "leased" ? 1 : 0, sweep.sweepId)
           )
           const sweepComplete = counters.done + counters.skipped >= counters.total
@@ -460,7 +483,7 @@ export const make = Effect.gen(function* () {
             SQL.insertVisit,
             sweep.taskId,
             sweep.number,
-            item.folder_id,
+            item.folderId,
             request.path,
             request.agent,
             request.status,
@@ -469,22 +492,25 @@ export const make = Effect.gen(function* () {
             now
           )
           if (request.found === null) {
-            db.run(SQL.touchMemory, sweep.taskId, item.folder_id, now)
+            db.run(SQL.touchMemory, sweep.taskId, item.folderId, now)
           } else {
-            const previous = db.prepare(SQL.memory).get(sweep.taskId, item.folder_id)
-            const memory = previous === undefined ? { outcome: 0, outcome_at: null } : decodeMemory(previous)
-            const outcome = decayOutcome(memory.outcome, memory.outcome_at, request.found, now, request.halfLifeSecs)
-            db.run(SQL.recordOutcome, sweep.taskId, item.folder_id, now, outcome, now)
+            const previous = db.prepare(SQL.memory).get(sweep.taskId, item.folderId)
+            const memory = previous === undefined ? { outcome: 0, outcomeAt: null } : readMemory(previous)
+            const outcome = decayOutcome(memory.outcome, memory.outcomeAt, request.found, now, request.halfLifeSecs)
+            db.run(SQL.recordOutcome, sweep.taskId, item.folderId, now, outcome, now)
           }
-          return new Completion({
-            task,
-            sweep: sweep.number,
-            path: request.path,
-            status: request.status,
-            remaining: remainingOf(counters),
-            sweep_complete: sweepComplete,
-            changed: true
-          })
+          return new Completion(
+            {
+              task,
+              sweep: sweep.number,
+              path: request.path,
+              status: request.status,
+              remaining: remainingOf(counters),
+              sweep_complete: sweepComplete,
+              changed: true
+            },
+            trusted
+          )
         })
       )
       .pipe(Effect.flatten)
@@ -499,12 +525,12 @@ export const make = Effect.gen(function* () {
           if (item.status !== "leased") {
             return yield* Either.left(new LeaseNotHeld({ task, path, status: item.status, holder: null }))
           }
-          if (request.agent !== null && item.lease_owner !== request.agent) {
-            return yield* Either.left(new LeaseNotHeld({ task, path, status: item.status, holder: item.lease_owner }))
+          if (request.agent !== null && item.leaseOwner !== request.agent) {
+            return yield* Either.left(new LeaseNotHeld({ task, path, status: item.status, holder: item.leaseOwner }))
           }
           db.run(SQL.releaseItem, item.id)
-          const counters = decodeCounters(db.prepare(SQL.countLeased).get(-1, sweep.sweepId))
-          return new Release({ task, sweep: sweep.number, path, remaining: remainingOf(counters) })
+          const counters = readCounters(db.prepare(SQL.countLeased).get(-1, sweep.sweepId))
+          return new Release({ task, sweep: sweep.number, path, remaining: remainingOf(counters) }, trusted)
         })
       )
       .pipe(Effect.flatten)
@@ -514,7 +540,7 @@ export const make = Effect.gen(function* () {
       .read((db): Either.Either<TaskStatus, TaskNotFound> => {
         const current = readCurrent(db, task)
         if (current === null) return Either.left(new TaskNotFound({ task }))
-        const sweep = activeSweepOf(current)
+        const sweep = current.sweep
         if (sweep === null) {
           return Either.right(
             new TaskStatus({
@@ -530,7 +556,7 @@ export const make = Effect.gen(function* () {
             })
           )
         }
-        const c = decodeCounters(db.prepare(SQL.counters).get(sweep.sweepId))
+        const c = readCounters(db.prepare(SQL.counters).get(sweep.sweepId))
         const expired = c.leased === 0 ? 0 : count(db, SQL.expiredCount, sweep.sweepId, now)
         const leased = c.leased - expired
         return Either.right(
@@ -563,11 +589,11 @@ export const make = Effect.gen(function* () {
     database
       .immediate((db): Either.Either<Sweep, SweepActive | NoFolders> => {
         const current = ensureTask(db, task, now)
-        const sweep = activeSweepOf(current)
+        const sweep = current.sweep
         if (sweep !== null && sweep.status === "active") {
           return Either.left(new SweepActive({ task, sweep: sweep.number }))
         }
-        const opened = openSweep(db, current.task_id, open, now)
+        const opened = openSweep(db, current.taskId, open, now)
         return opened === null ? Either.left(new NoFolders({ task })) : Either.right(readSweep(db, opened.sweepId))
       })
       .pipe(Effect.flatten)

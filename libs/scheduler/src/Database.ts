@@ -21,6 +21,7 @@ import * as Statement from "@effect/sql/Statement"
 import { StoreError } from "@trail/domain"
 import Sqlite from "better-sqlite3"
 import { Context, Duration, Effect, Layer, ParseResult, Schedule } from "effect"
+import { RowShapeError } from "./Rows.js"
 
 /** A prepared statement of the shared connection. */
 export type Prepared = Sqlite.Statement<Array<unknown>, unknown>
@@ -64,7 +65,9 @@ const causeMessage = (cause: unknown): string => (cause instanceof Error ? cause
 export const toStoreError = (cause: unknown, file?: string): StoreError => {
   const inner = cause instanceof SqlError ? cause.cause : cause
   const where = file === undefined ? "" : `${file}: `
-  if (ParseResult.isParseError(inner)) return new StoreError({ reason: "corrupt", detail: `${where}unexpected row: ${inner.message}` })
+  if (ParseResult.isParseError(inner) || inner instanceof RowShapeError) {
+    return new StoreError({ reason: "corrupt", detail: `${where}unexpected row: ${inner.message}` })
+  }
   const code = sqliteCode(inner)
   const detail = where + (code === "" ? causeMessage(inner) : `${code}: ${causeMessage(inner)}`)
   if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) return new StoreError({ reason: "busy", detail })
@@ -125,14 +128,18 @@ export const make = (options: DatabaseOptions) =>
       run: (sql, ...params) => prepare(sql).run(...params).changes
     }
 
-    // One permit guards the connection: SqlClient transactions and synchronous units of work
-    // never interleave on it.
+    // The connection is shared by synchronous units of work and by @effect/sql transactions, which
+    // span several async steps. A synchronous unit cannot interleave with anything, so it only
+    // has to wait while such a transaction holds the connection (`sqlHolders > 0`); the common
+    // case runs at once, without a scheduler hop.
     const lock = yield* Effect.makeSemaphore(1)
+    let sqlHolders = 0
 
-    const attempt = <A>(work: () => A) =>
-      Effect.try({ try: work, catch: (cause) => toStoreError(cause, options.filename) }).pipe(
-        Effect.retry({ schedule: BUSY_RETRY, while: isBusy })
-      )
+    const attempt = <A>(work: () => A): Effect.Effect<A, StoreError> => {
+      const once = Effect.try({ try: work, catch: (cause) => toStoreError(cause, options.filename) })
+      const guarded = Effect.suspend(() => (sqlHolders === 0 ? once : lock.withPermits(1)(once)))
+      return Effect.catchIf(guarded, isBusy, () => Effect.retry(guarded, { schedule: BUSY_RETRY, while: isBusy }))
+    }
 
     const begin = prepare("BEGIN IMMEDIATE")
     const commit = prepare("COMMIT")
@@ -149,9 +156,9 @@ export const make = (options: DatabaseOptions) =>
       }
     }
 
-    const immediate = <A>(work: (db: Connection) => A) => lock.withPermits(1)(attempt(() => inTransaction(work)))
-    const read = <A>(work: (db: Connection) => A) => lock.withPermits(1)(attempt(() => work(connection)))
-    const exec = (sql: string) => lock.withPermits(1)(attempt(() => void db.exec(sql)))
+    const immediate = <A>(work: (db: Connection) => A) => attempt(() => inTransaction(work))
+    const read = <A>(work: (db: Connection) => A) => attempt(() => work(connection))
+    const exec = (sql: string) => attempt(() => void db.exec(sql))
 
     const sqlConnection: SqlConnection.Connection = {
       execute: (sql, params, transformRows) =>
@@ -192,7 +199,8 @@ export const make = (options: DatabaseOptions) =>
     const acquirer = lock.withPermits(1)(Effect.succeed(sqlConnection))
     const transactionAcquirer = Effect.uninterruptibleMask((restore) =>
       restore(lock.take(1)).pipe(
-        Effect.zipRight(Effect.addFinalizer(() => lock.release(1))),
+        Effect.tap(() => sqlHolders++),
+        Effect.zipRight(Effect.addFinalizer(() => Effect.zipRight(Effect.sync(() => sqlHolders--), lock.release(1)))),
         Effect.as(sqlConnection)
       )
     )
