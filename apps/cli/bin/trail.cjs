@@ -29,7 +29,8 @@ try {
 }
 
 const script = new vm.Script(Module.wrap(source), { filename: file, cachedData })
-const refresh = process.env.TRAIL_WRITE_CODE_CACHE === "1" || cachedData === undefined || script.cachedDataRejected === true
+const refresh =
+  process.env.TRAIL_WRITE_CODE_CACHE === "1" || cachedData === undefined || script.cachedDataRejected === true
 if (refresh) {
   // Written after the run so the cache holds the functions this command compiled. Best effort:
   // an unwritable install just runs without a cache.

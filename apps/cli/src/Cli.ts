@@ -27,7 +27,9 @@ import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty
 // ---------------------------------------------------------------------------------------------
 // Options shared by commands
 
-const pretty = Options.boolean("pretty").pipe(Options.withDescription("Render the result for a person instead of JSON."))
+const pretty = Options.boolean("pretty").pipe(
+  Options.withDescription("Render the result for a person instead of JSON.")
+)
 
 const task = Options.text("task").pipe(
   Options.withSchema(TaskName),
@@ -37,7 +39,7 @@ const task = Options.text("task").pipe(
 const agent = Options.text("agent").pipe(
   Options.withSchema(AgentId),
   Options.optional,
-  Options.withDescription("Who is asking (default: $TRAIL_AGENT, then $TRAIL_WORKER_ID, then \"anonymous\").")
+  Options.withDescription('Who is asking (default: $TRAIL_AGENT, then $TRAIL_WORKER_ID, then "anonymous").')
 )
 
 const folderPath = Options.text("path").pipe(
@@ -63,7 +65,8 @@ export const trail = Command.make("trail", { root: rootOption }).pipe(
   Command.withDescription("Coordination runtime for AI coding agents: coverage sweeps with leases and memory.")
 )
 
-const nonEmpty = (value: string | undefined) => (value === undefined || value === "" ? Option.none() : Option.some(value))
+const nonEmpty = (value: string | undefined) =>
+  value === undefined || value === "" ? Option.none() : Option.some(value)
 
 /** `--root`, else `$TRAIL_ROOT`. */
 const explicitRoot = Effect.map(trail, ({ root }) => Option.orElse(root, () => nonEmpty(process.env["TRAIL_ROOT"])))
@@ -72,7 +75,10 @@ const resolveAgent = (flag: Option.Option<AgentId>): Effect.Effect<AgentId, Usag
   Option.match(flag, {
     onSome: Effect.succeed,
     onNone: () => {
-      const fromEnv = Option.firstSomeOf([nonEmpty(process.env["TRAIL_AGENT"]), nonEmpty(process.env["TRAIL_WORKER_ID"])])
+      const fromEnv = Option.firstSomeOf([
+        nonEmpty(process.env["TRAIL_AGENT"]),
+        nonEmpty(process.env["TRAIL_WORKER_ID"])
+      ])
       return Schema.decode(AgentId)(Option.getOrElse(fromEnv, () => "anonymous")).pipe(
         Effect.mapError((error) => new UsageError({ message: `$TRAIL_AGENT / $TRAIL_WORKER_ID: ${error.message}` }))
       )
@@ -80,7 +86,9 @@ const resolveAgent = (flag: Option.Option<AgentId>): Effect.Effect<AgentId, Usag
   })
 
 /** Opens the root found from `--root` / `$TRAIL_ROOT` / the cwd and runs `f` with its scheduler. */
-const withScheduler = <A, E, R>(f: (scheduler: Scheduler.SchedulerShape, project: Project.Project) => Effect.Effect<A, E, R>) =>
+const withScheduler = <A, E, R>(
+  f: (scheduler: Scheduler.SchedulerShape, project: Project.Project) => Effect.Effect<A, E, R>
+) =>
   Effect.gen(function* () {
     const explicit = yield* explicitRoot
     const project = yield* Project.findRoot({ explicit, cwd: process.cwd() })
@@ -94,10 +102,10 @@ const folderOf = (
   project: Project.Project,
   raw: string
 ): Effect.Effect<FolderPath, UsageError | PathOutsideRoot, Path.Path> =>
-  Effect.flatMap(
-    Path.Path,
-    (path): Effect.Effect<FolderPath, UsageError | PathOutsideRoot> =>
-      raw === "" ? Effect.fail(new UsageError({ message: "--path must not be empty" })) : Project.toFolderPath(path, project.root, raw)
+  Effect.flatMap(Path.Path, (path): Effect.Effect<FolderPath, UsageError | PathOutsideRoot> =>
+    raw === ""
+      ? Effect.fail(new UsageError({ message: "--path must not be empty" }))
+      : Project.toFolderPath(path, project.root, raw)
   )
 
 // ---------------------------------------------------------------------------------------------
@@ -107,7 +115,10 @@ const init = Command.make("init", { pretty }, ({ pretty }) =>
   Effect.gen(function* () {
     const path = yield* Path.Path
     const explicit = yield* explicitRoot
-    const root = path.resolve(process.cwd(), Option.getOrElse(explicit, () => "."))
+    const root = path.resolve(
+      process.cwd(),
+      Option.getOrElse(explicit, () => ".")
+    )
     const project = Project.projectAt(path, root)
     const config = yield* Project.loadConfig(project)
     const wroteExample = yield* Project.layOut(project)
@@ -135,7 +146,9 @@ const init = Command.make("init", { pretty }, ({ pretty }) =>
       }
     )
   })
-).pipe(Command.withDescription("Scan the root (honouring .gitignore/.ignore) and register its folders; re-run to rescan."))
+).pipe(
+  Command.withDescription("Scan the root (honouring .gitignore/.ignore) and register its folders; re-run to rescan.")
+)
 
 // ---------------------------------------------------------------------------------------------
 // next
@@ -196,7 +209,15 @@ const renderClaim = (json: ReturnType<typeof claimJson>) => {
 
 const next = Command.make(
   "next",
-  { task, agent, strategy, autoSweep: Options.boolean("auto-sweep").pipe(Options.withDescription("Open the next sweep when this one is complete.")), pretty },
+  {
+    task,
+    agent,
+    strategy,
+    autoSweep: Options.boolean("auto-sweep").pipe(
+      Options.withDescription("Open the next sweep when this one is complete.")
+    ),
+    pretty
+  },
   (args) =>
     withScheduler((scheduler) =>
       Effect.gen(function* () {
@@ -209,7 +230,11 @@ const next = Command.make(
         })
         const json = claimJson(result)
         const exit =
-          json.status === "ok" ? ExitCode.ok : json.status === "sweep-complete" ? ExitCode.sweepComplete : ExitCode.noneAvailable
+          json.status === "ok"
+            ? ExitCode.ok
+            : json.status === "sweep-complete"
+              ? ExitCode.sweepComplete
+              : ExitCode.noneAvailable
         yield* emit(json, { pretty: args.pretty, exit, render: renderClaim })
       })
     )
@@ -244,7 +269,10 @@ const done = Command.make(
     task,
     path: folderPath,
     agent,
-    found: Options.integer("found").pipe(Options.optional, Options.withDescription("Number of findings in this folder.")),
+    found: Options.integer("found").pipe(
+      Options.optional,
+      Options.withDescription("Number of findings in this folder.")
+    ),
     clean: Options.boolean("clean").pipe(Options.withDescription("Nothing was found (same as --found 0).")),
     pretty
   },
@@ -255,7 +283,9 @@ const done = Command.make(
           return yield* new UsageError({ message: "--found and --clean exclude each other" })
         }
         if (Option.isSome(args.found) && (args.found.value < 0 || args.found.value > MAX_FOUND)) {
-          return yield* new UsageError({ message: `--found must be between 0 and ${MAX_FOUND}, got ${args.found.value}` })
+          return yield* new UsageError({
+            message: `--found must be between 0 and ${MAX_FOUND}, got ${args.found.value}`
+          })
         }
         const outcome: Outcome = Option.isSome(args.found)
           ? { _tag: "found", count: args.found.value }
@@ -302,10 +332,20 @@ const release = Command.make("release", { task, path: folderPath, agent, pretty 
       const path = yield* folderOf(project, args.path)
       const released = yield* scheduler.release({ task: args.task, path, agent: Option.getOrUndefined(args.agent) })
       yield* emit(
-        { status: "released" as const, task: released.task, sweep: released.sweep, path: released.path, remaining: released.remaining },
+        {
+          status: "released" as const,
+          task: released.task,
+          sweep: released.sweep,
+          path: released.path,
+          remaining: released.remaining
+        },
         {
           pretty: args.pretty,
-          render: (r) => card(`↩ ${r.path} released`, [["task", `${r.task} · sweep ${r.sweep}`], ["remaining", r.remaining]])
+          render: (r) =>
+            card(`↩ ${r.path} released`, [
+              ["task", `${r.task} · sweep ${r.sweep}`],
+              ["remaining", r.remaining]
+            ])
         }
       )
     })
@@ -430,7 +470,9 @@ const sweepNew = Command.make(
 
 const sweepShow = Command.make("show", { task, pretty }, (args) =>
   withScheduler((scheduler) =>
-    Effect.flatMap(scheduler.showSweep(args.task), (sweep) => emit(sweepJson(sweep), { pretty: args.pretty, render: renderSweep }))
+    Effect.flatMap(scheduler.showSweep(args.task), (sweep) =>
+      emit(sweepJson(sweep), { pretty: args.pretty, render: renderSweep })
+    )
   )
 ).pipe(Command.withDescription("Show the task's current sweep."))
 
@@ -452,7 +494,11 @@ const reset = Command.make(
           { task: r.task, cleared_sweeps: r.cleared_sweeps, cleared_history: r.cleared_history },
           {
             pretty: args.pretty,
-            render: (r) => card(`reset ${r.task}`, [["sweeps cleared", r.cleared_sweeps], ["visits cleared", r.cleared_history]])
+            render: (r) =>
+              card(`reset ${r.task}`, [
+                ["sweeps cleared", r.cleared_sweeps],
+                ["visits cleared", r.cleared_history]
+              ])
           }
         )
       )
@@ -463,7 +509,9 @@ const gc = Command.make(
   "gc",
   {
     vacuum: Options.boolean("vacuum").pipe(Options.withDescription("Compact the database file.")),
-    reconcile: Options.boolean("reconcile").pipe(Options.withDescription("Rebuild every sweep's counters from its items.")),
+    reconcile: Options.boolean("reconcile").pipe(
+      Options.withDescription("Rebuild every sweep's counters from its items.")
+    ),
     pretty
   },
   (args) =>
@@ -496,7 +544,14 @@ const gc = Command.make(
 
 const completions = Command.make(
   "completions",
-  { shell: Args.choice([["bash", "bash"], ["zsh", "zsh"], ["fish", "fish"], ["sh", "sh"]] as const).pipe(Args.withDescription("bash, zsh, fish or sh")) },
+  {
+    shell: Args.choice([
+      ["bash", "bash"],
+      ["zsh", "zsh"],
+      ["fish", "fish"],
+      ["sh", "sh"]
+    ] as const).pipe(Args.withDescription("bash, zsh, fish or sh"))
+  },
   ({ shell }): Effect.Effect<void> =>
     Effect.gen(function* () {
       // `command` is the assembled tree below; the handler only runs after it exists.

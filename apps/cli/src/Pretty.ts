@@ -15,7 +15,12 @@ export const red = sgr("31")
 
 /** Milliseconds since the epoch as a readable UTC time, or "—". */
 export const time = (ms: number | null | undefined): string =>
-  ms === null || ms === undefined ? "—" : new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z")
+  ms === null || ms === undefined
+    ? "—"
+    : new Date(ms)
+        .toISOString()
+        .replace("T", " ")
+        .replace(/\.\d+Z$/, "Z")
 
 const cell = (value: unknown): string => {
   if (value === null || value === undefined) return "—"
@@ -41,11 +46,16 @@ export const table = <A extends object>(
   colour?: (row: A, text: string) => string
 ): string => {
   if (rows.length === 0) return dim("(none)")
-  const texts = rows.map((row) => columns.map(([key]) => cell(key.endsWith("_at") ? time(row[key] as number | null) : row[key])))
+  const texts = rows.map((row) =>
+    columns.map(([key]) => cell(key.endsWith("_at") ? time(row[key] as number | null) : row[key]))
+  )
   const widths = columns.map(([, header], i) => Math.max(header.length, ...texts.map((t) => t[i]!.length)))
   const header = columns.map(([, h], i) => bold(h.padEnd(widths[i]!))).join("  ")
   const body = texts.map((t, r) => {
-    const line = t.map((text, i) => text.padEnd(widths[i]!)).join("  ").trimEnd()
+    const line = t
+      .map((text, i) => text.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd()
     return colour === undefined ? line : colour(rows[r]!, line)
   })
   return [header, ...body].join("\n")

@@ -35,17 +35,15 @@ const cliConsole = Effect.map(Console.consoleWith(Effect.succeed), (console) =>
     ...console,
     error: () => Effect.void,
     log: (...args: ReadonlyArray<unknown>) =>
-      process.stdout.isTTY === true ? console.log(...args) : console.log(...args.map((a) => (typeof a === "string" ? plain(a) : a)))
+      process.stdout.isTTY === true
+        ? console.log(...args)
+        : console.log(...args.map((a) => (typeof a === "string" ? plain(a) : a)))
   })
 ).pipe(Layer.unwrapEffect)
 
 const program = Effect.suspend(() => run(process.argv)).pipe(
   Effect.catchIf(ValidationError.isValidationError, (error) =>
-    emitError(
-      "usage",
-      plain(HelpDoc.toAnsiText(error.error)) || "invalid arguments",
-      ExitCode.usage
-    )
+    emitError("usage", plain(HelpDoc.toAnsiText(error.error)) || "invalid arguments", ExitCode.usage)
   ),
   Effect.catchIf(isTrailError, (error) => emitError(errorCode(error), error.message, exitCodeOf(error))),
   Effect.catchAllCause((cause) =>

@@ -18,7 +18,10 @@ const repo = () =>
 const FOLDERS = [".", "docs", "src/api", "src/db"]
 
 const asNobody = (bin: string, args: Array<string>) =>
-  spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, bin, ...args], { encoding: "utf8", cwd: "/" })
+  spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, bin, ...args], {
+    encoding: "utf8",
+    cwd: "/"
+  })
 
 /**
  * A `trail` that the unprivileged user can start: the built one if its path is readable by
@@ -102,9 +105,17 @@ describe("the coverage loop", () => {
       expect.objectContaining({ path: claimed["path"], status: "leased", lease_owner: "a1" })
     ])
 
-    const released = trail(["release", "--task", "refine", "--path", String(claimed["path"]), "--agent", "a1"], { cwd: root })
+    const released = trail(["release", "--task", "refine", "--path", String(claimed["path"]), "--agent", "a1"], {
+      cwd: root
+    })
     expect(released.code).toBe(0)
-    expect(released.json()).toEqual({ status: "released", task: "refine", sweep: 1, path: claimed["path"], remaining: 4 })
+    expect(released.json()).toEqual({
+      status: "released",
+      task: "refine",
+      sweep: 1,
+      path: claimed["path"],
+      remaining: 4
+    })
 
     const seen: Array<string> = []
     for (let i = 0; i < 4; i++) {
@@ -136,7 +147,15 @@ describe("the coverage loop", () => {
     expect(complete.json()).toEqual({ status: "sweep-complete", task: "refine", sweep: 1, covered: 4, total: 4 })
 
     const shown = trail(["sweep", "show", "--task", "refine"], { cwd: root })
-    expect(shown.json()).toMatchObject({ task: "refine", sweep: 1, status: "complete", total: 4, done: 3, skipped: 1, pending: 0 })
+    expect(shown.json()).toMatchObject({
+      task: "refine",
+      sweep: 1,
+      status: "complete",
+      total: 4,
+      done: 3,
+      skipped: 1,
+      pending: 0
+    })
 
     const opened = trail(["sweep", "new", "--task", "refine", "--strategy", "round-robin"], { cwd: root })
     expect(opened.code).toBe(0)
@@ -173,7 +192,12 @@ describe("the coverage loop", () => {
     expect(trail(["init"], { cwd: root }).json()).toMatchObject({ folders: 0 })
     const next = trail(["next", "--task", "t"], { cwd: root })
     expect(next.code).toBe(3)
-    expect(next.json()).toMatchObject({ status: "sweep-complete", covered: 0, total: 0, note: expect.stringContaining("trail init") })
+    expect(next.json()).toMatchObject({
+      status: "sweep-complete",
+      covered: 0,
+      total: 0,
+      note: expect.stringContaining("trail init")
+    })
   })
 
   it("agent id defaults to $TRAIL_AGENT, then $TRAIL_WORKER_ID", () => {
@@ -181,7 +205,9 @@ describe("the coverage loop", () => {
     trail(["init"], { cwd: root })
     trail(["next", "--task", "t"], { cwd: root, env: { TRAIL_AGENT: "loop-7" } })
     trail(["next", "--task", "t"], { cwd: root, env: { TRAIL_WORKER_ID: "w3" } })
-    const owners = (trail(["list", "--task", "t"], { cwd: root }).json() as Array<Record<string, unknown>>).map((i) => i["lease_owner"])
+    const owners = (trail(["list", "--task", "t"], { cwd: root }).json() as Array<Record<string, unknown>>).map(
+      (i) => i["lease_owner"]
+    )
     expect(owners.sort()).toEqual(["loop-7", "w3"])
   })
 })
@@ -193,7 +219,9 @@ describe("the root", () => {
     expect(trail(["next", "--task", "t"], { cwd: path.join(root, "src", "api") }).code).toBe(0)
     const other = gitRepo({})
     expect(trail(["--root", root, "status", "--task", "t"], { cwd: other }).json()).toMatchObject({ leased: 1 })
-    expect(trail(["status", "--task", "t"], { cwd: other, env: { TRAIL_ROOT: root } }).json()).toMatchObject({ leased: 1 })
+    expect(trail(["status", "--task", "t"], { cwd: other, env: { TRAIL_ROOT: root } }).json()).toMatchObject({
+      leased: 1
+    })
     const outside = trail(["status", "--task", "t"], { cwd: other })
     expect(outside.code).toBe(1)
     expect(outside.stdout).toBe("")
@@ -204,7 +232,9 @@ describe("the root", () => {
     const root = repo()
     trail(["init"], { cwd: root })
     trail(["next", "--task", "t"], { cwd: root })
-    expect(trail(["done", "--task", "t", "--path", path.join(root, "docs")], { cwd: root }).json()).toMatchObject({ path: "docs" })
+    expect(trail(["done", "--task", "t", "--path", path.join(root, "docs")], { cwd: root }).json()).toMatchObject({
+      path: "docs"
+    })
     const outside = trail(["done", "--task", "t", "--path", "/etc"], { cwd: root })
     expect(outside.code).toBe(1)
     expect(outside.error().code).toBe("path-outside-root")
@@ -254,7 +284,7 @@ describe("bad input gets a clear JSON error and changes nothing", () => {
   it.each([
     ["[lease]\nttl_secs = 0\n", "lease.ttl_secs"],
     ["[strategy]\nalpha = 2\n", "strategy.alpha"],
-    ["[strategy]\ndefault = \"fastest\"\n", "strategy.default"],
+    ['[strategy]\ndefault = "fastest"\n', "strategy.default"],
     ["[scan]\nmin_files = -3\n", "scan.min_files"],
     ["[lease]\nttl = 30\n", "lease.ttl"],
     ["[lease\nttl_secs = 30\n", "line 1"]
@@ -294,7 +324,8 @@ describe("bad input gets a clear JSON error and changes nothing", () => {
     const asRoot = process.getuid?.() === 0
     if (asRoot) {
       fs.chmodSync(root, 0o755)
-      for (const dir of [root, path.join(root, ".trail")]) for (const f of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, f), 0o755)
+      for (const dir of [root, path.join(root, ".trail")])
+        for (const f of fs.readdirSync(dir)) fs.chmodSync(path.join(dir, f), 0o755)
     }
     fs.chmodSync(db, 0o444)
     fs.chmodSync(path.join(root, ".trail"), 0o555)
@@ -302,9 +333,15 @@ describe("bad input gets a clear JSON error and changes nothing", () => {
       const bin = asRoot ? trailRunnableByNobody() : TRAIL
       const run = (args: Array<string>) =>
         asRoot
-          ? spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, bin, ...args], { cwd: root, encoding: "utf8" })
+          ? spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, bin, ...args], {
+              cwd: root,
+              encoding: "utf8"
+            })
           : spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8" })
-      for (const args of [["next", "--task", "t"], ["done", "--task", "t", "--path", "docs"]]) {
+      for (const args of [
+        ["next", "--task", "t"],
+        ["done", "--task", "t", "--path", "docs"]
+      ]) {
         const out = run(args)
         expect(out.status).toBe(1)
         expect(out.stdout).toBe("")
@@ -331,7 +368,22 @@ describe("bad input gets a clear JSON error and changes nothing", () => {
 })
 
 describe("help, version and completions", () => {
-  const commands = [[], ["init"], ["next"], ["done"], ["skip"], ["release"], ["status"], ["list"], ["sweep"], ["sweep", "new"], ["sweep", "show"], ["reset"], ["gc"], ["completions"]]
+  const commands = [
+    [],
+    ["init"],
+    ["next"],
+    ["done"],
+    ["skip"],
+    ["release"],
+    ["status"],
+    ["list"],
+    ["sweep"],
+    ["sweep", "new"],
+    ["sweep", "show"],
+    ["reset"],
+    ["gc"],
+    ["completions"]
+  ]
   it.each(commands)("trail %s --help", (...args) => {
     const out = trail([...args, "--help"], { cwd: "/" })
     expect(out.code).toBe(0)
@@ -355,9 +407,16 @@ describe("help, version and completions", () => {
   it("a closed stdout pipe does not crash trail", async () => {
     const { spawnSync } = await import("node:child_process")
     const { TRAIL } = await import("./helpers.js")
-    const result = spawnSync("bash", ["-c", `"${process.execPath}" "${TRAIL}" completions bash | head -c 1 >/dev/null; echo "status=\${PIPESTATUS[0]}"`], {
-      encoding: "utf8"
-    })
+    const result = spawnSync(
+      "bash",
+      [
+        "-c",
+        `"${process.execPath}" "${TRAIL}" completions bash | head -c 1 >/dev/null; echo "status=\${PIPESTATUS[0]}"`
+      ],
+      {
+        encoding: "utf8"
+      }
+    )
     expect(result.stdout.trim()).toBe("status=0")
     expect(result.stderr).toBe("")
   })

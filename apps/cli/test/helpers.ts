@@ -41,16 +41,23 @@ export const trail = (
     json: () => JSON.parse(stdout),
     error: () => {
       const parsed: unknown = JSON.parse(stderr)
-      if (typeof parsed !== "object" || parsed === null || !("error" in parsed)) throw new Error(`not an error: ${stderr}`)
+      if (typeof parsed !== "object" || parsed === null || !("error" in parsed))
+        throw new Error(`not an error: ${stderr}`)
       return parsed.error as { code: string; message: string }
     }
   }
 }
 
 /** Runs `trail` asynchronously (for tests that race processes). */
-export const trailAsync = (args: ReadonlyArray<string>, options: { readonly cwd: string; readonly env?: Record<string, string> }) =>
+export const trailAsync = (
+  args: ReadonlyArray<string>,
+  options: { readonly cwd: string; readonly env?: Record<string, string> }
+) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [TRAIL, ...args], { cwd: options.cwd, env: { ...cleanEnv(), ...options.env } })
+    const child = spawn(process.execPath, [TRAIL, ...args], {
+      cwd: options.cwd,
+      env: { ...cleanEnv(), ...options.env }
+    })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => (stdout += d))
@@ -75,7 +82,13 @@ export const gitRepo = (files: Record<string, string>): string => {
   const git = (...args: Array<string>) =>
     execFileSync("git", args, {
       cwd: root,
-      env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" }
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: "t",
+        GIT_AUTHOR_EMAIL: "t@t",
+        GIT_COMMITTER_NAME: "t",
+        GIT_COMMITTER_EMAIL: "t@t"
+      }
     })
   git("init", "-q")
   git("add", "-A")
@@ -85,4 +98,6 @@ export const gitRepo = (files: Record<string, string>): string => {
 
 /** `n` folders `area{i/100}/mod{i}`, one file each. */
 export const manyFolders = (n: number): Record<string, string> =>
-  Object.fromEntries(Array.from({ length: n }, (_, i) => [`area${Math.floor(i / 100)}/mod${i}/file.ts`, `export const x = ${i}\n`]))
+  Object.fromEntries(
+    Array.from({ length: n }, (_, i) => [`area${Math.floor(i / 100)}/mod${i}/file.ts`, `export const x = ${i}\n`])
+  )

@@ -36,32 +36,43 @@ const shims = (handedOut: string) => {
 }
 
 describe("skills/trail/SKILL.md", () => {
-  it("its shell loop, run by 4 agents at once, drains the sweep with no folder handed out twice", { timeout: 180_000 }, async () => {
-    const folders = 40
-    const root = gitRepo(manyFolders(folders))
-    trail(["init"], { cwd: root })
-    const handedOut = path.join(root, "handed-out.ndjson")
-    const bin = shims(handedOut)
-    const loop = skillLoop()
-    const codes = await Promise.all(
-      ["a1", "a2", "a3", "a4"].map(
-        (agent) =>
-          new Promise<number>((resolve, reject) => {
-            const child = spawn("bash", ["-c", loop.replace("agent=a1", `agent=${agent}`)], {
-              cwd: root,
-              env: { ...process.env, PATH: `${bin}:${process.env["PATH"]}` },
-              stdio: ["ignore", "ignore", "inherit"]
+  it(
+    "its shell loop, run by 4 agents at once, drains the sweep with no folder handed out twice",
+    { timeout: 180_000 },
+    async () => {
+      const folders = 40
+      const root = gitRepo(manyFolders(folders))
+      trail(["init"], { cwd: root })
+      const handedOut = path.join(root, "handed-out.ndjson")
+      const bin = shims(handedOut)
+      const loop = skillLoop()
+      const codes = await Promise.all(
+        ["a1", "a2", "a3", "a4"].map(
+          (agent) =>
+            new Promise<number>((resolve, reject) => {
+              const child = spawn("bash", ["-c", loop.replace("agent=a1", `agent=${agent}`)], {
+                cwd: root,
+                env: { ...process.env, PATH: `${bin}:${process.env["PATH"]}` },
+                stdio: ["ignore", "ignore", "inherit"]
+              })
+              child.on("error", reject)
+              child.on("close", (code) => resolve(code ?? -1))
             })
-            child.on("error", reject)
-            child.on("close", (code) => resolve(code ?? -1))
-          })
+        )
       )
-    )
-    expect(codes).toEqual([0, 0, 0, 0])
-    const paths = fs.readFileSync(handedOut, "utf8").trim().split("\n").map((line) => (JSON.parse(line) as { path: string }).path)
-    expect(paths).toHaveLength(folders)
-    expect(new Set(paths).size).toBe(folders)
-    expect(trail(["status", "--task", "p0-bugs"], { cwd: root }).json()).toMatchObject({ sweep_status: "complete", done: folders })
-    fs.rmSync(bin, { recursive: true, force: true })
-  })
+      expect(codes).toEqual([0, 0, 0, 0])
+      const paths = fs
+        .readFileSync(handedOut, "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => (JSON.parse(line) as { path: string }).path)
+      expect(paths).toHaveLength(folders)
+      expect(new Set(paths).size).toBe(folders)
+      expect(trail(["status", "--task", "p0-bugs"], { cwd: root }).json()).toMatchObject({
+        sweep_status: "complete",
+        done: folders
+      })
+      fs.rmSync(bin, { recursive: true, force: true })
+    }
+  )
 })

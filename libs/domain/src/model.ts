@@ -73,35 +73,42 @@ export class Visit extends Schema.Class<Visit>("Visit")({
   at: Millis
 }) {}
 
+// The results of the hot path (claim, complete, release) are plain structs: they are built for
+// every agent call, and a class instance costs several times as much to make.
+
 /** `trail next`: a folder was leased to the agent. `remaining` = items not yet done or skipped. */
-export class Claimed extends Schema.TaggedClass<Claimed>()("Claimed", {
+export const Claimed = Schema.TaggedStruct("Claimed", {
   task: TaskName,
   sweep: Schema.Number,
   path: FolderPath,
   score: Schema.Number,
   lease_expires_at: Millis,
   remaining: Schema.Number
-}) {}
+})
+export type Claimed = typeof Claimed.Type
 
 /** `trail next`: every item of the sweep is done or skipped (exit 3). */
-export class SweepCompleted extends Schema.TaggedClass<SweepCompleted>()("SweepCompleted", {
+export const SweepCompleted = Schema.TaggedStruct("SweepCompleted", {
   task: TaskName,
   sweep: Schema.Number,
   covered: Schema.Number,
   total: Schema.Number
-}) {}
+})
+export type SweepCompleted = typeof SweepCompleted.Type
 
 /** `trail next`: nothing pending, but leases are outstanding (exit 4: retry later). */
-export class NoneAvailable extends Schema.TaggedClass<NoneAvailable>()("NoneAvailable", {
+export const NoneAvailable = Schema.TaggedStruct("NoneAvailable", {
   task: TaskName,
   sweep: Schema.Number,
   leased_outstanding: Schema.Number
-}) {}
+})
+export type NoneAvailable = typeof NoneAvailable.Type
 
-export type ClaimResult = Claimed | SweepCompleted | NoneAvailable
+export const ClaimResult = Schema.Union(Claimed, SweepCompleted, NoneAvailable)
+export type ClaimResult = typeof ClaimResult.Type
 
 /** `trail done` / `trail skip`. `changed` is false when the item was already finished (a no-op). */
-export class Completion extends Schema.Class<Completion>("Completion")({
+export const Completion = Schema.Struct({
   task: TaskName,
   sweep: Schema.Number,
   path: FolderPath,
@@ -109,15 +116,17 @@ export class Completion extends Schema.Class<Completion>("Completion")({
   remaining: Schema.Number,
   sweep_complete: Schema.Boolean,
   changed: Schema.Boolean
-}) {}
+})
+export type Completion = typeof Completion.Type
 
 /** `trail release`. */
-export class Release extends Schema.Class<Release>("Release")({
+export const Release = Schema.Struct({
   task: TaskName,
   sweep: Schema.Number,
   path: FolderPath,
   remaining: Schema.Number
-}) {}
+})
+export type Release = typeof Release.Type
 
 /** `trail status`. `percent` = (done + skipped) / total × 100, one decimal. */
 export class TaskStatus extends Schema.Class<TaskStatus>("TaskStatus")({

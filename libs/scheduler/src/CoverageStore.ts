@@ -10,20 +10,17 @@
  * and are passed in by the caller (the scheduler reads them from Effect's `Clock`).
  */
 import {
-  Claimed,
   Completion,
   FolderPath,
   GcSummary,
   LeaseNotHeld,
   NoFolders,
-  NoneAvailable,
   NoSweep,
   NotAWorkItem,
   Release,
   ResetSummary,
   Sweep,
   SweepActive,
-  SweepCompleted,
   SweepStatus,
   TaskName,
   TaskNotFound,
@@ -121,10 +118,10 @@ export interface CoverageStoreShape {
   /** Deletes the task's sweeps; with `all`, also its visits and folder memory. */
   readonly reset: (task: TaskName, all: boolean) => Effect.Effect<ResetSummary, TaskNotFound | StoreError>
   /** Reclaims expired leases everywhere; with `reconcile`, rebuilds every sweep's counters from its items. */
-  readonly gc: (options: { readonly now: number; readonly reconcile: boolean }) => Effect.Effect<
-    Omit<GcSummary, "vacuumed">,
-    StoreError
-  >
+  readonly gc: (options: {
+    readonly now: number
+    readonly reconcile: boolean
+  }) => Effect.Effect<Omit<GcSummary, "vacuumed">, StoreError>
   readonly vacuum: Effect.Effect<void, StoreError>
 }
 
@@ -142,38 +139,6 @@ const rowDecoder = <A, I>(schema: Schema.Schema<A, I>) => {
 const Int = Schema.Number
 // Hot-path rows (claim, complete) are read with the checked readers of Rows.ts.
 
-interface Current {
-  readonly taskId: number
-  readonly sweep: ActiveSweep | null
-}
-const readCurrentRow = (value: unknown): Current => {
-  const r = Rows.row(value, "current sweep")
-  const sweepId = Rows.intOrNull(r, "sweep_id")
-  return {
-    taskId: Rows.int(r, "task_id"),
-    sweep:
-      sweepId === null
-        ? null
-        : { taskId: Rows.int(r, "task_id"), sweepId, number: Rows.int(r, "number"), status: Rows.oneOf(r, "status", SweepStatus.literals) }
-  }
-}
-
-interface Item {
-  readonly id: number
-  readonly folderId: number
-  readonly status: WorkItemStatus
-  readonly leaseOwner: string | null
-}
-const readItem = (value: unknown): Item => {
-  const r = Rows.row(value, "work item")
-  return {
-    id: Rows.int(r, "id"),
-    folderId: Rows.int(r, "folder_id"),
-    status: Rows.oneOf(r, "status", WorkItemStatus.literals),
-    leaseOwner: Rows.textOrNull(r, "lease_owner")
-  }
-}
-
 interface Counters {
   readonly total: number
   readonly done: number
@@ -182,7 +147,46 @@ interface Counters {
 }
 const readCounters = (value: unknown): Counters => {
   const r = Rows.row(value, "sweep counters")
-  return { total: Rows.int(r, "total"), done: Rows.int(r, "done"), skipped: Rows.int(r, "skipped"), leased: Rows.int(r, "leased") }
+  return {
+    total: Rows.int(r, "total"),
+    done: Rows.int(r, "done"),
+    skipped: Rows.int(r, "skipped"),
+    leased: Rows.int(r, "leased")
+  }
+}
+
+/** A task's current sweep with its counters as they were when read. */
+interface CurrentSweep extends ActiveSweep {
+  readonly counters: Counters
+}
+
+interface Current {
+  readonly taskId: number
+  readonly sweep: CurrentSweep | null
+}
+const readCurrentRow = (r: Record<string, unknown>): Current => {
+  const taskId = Rows.int(r, "task_id")
+  const sweepId = Rows.intOrNull(r, "sweep_id")
+  return {
+    taskId,
+    sweep:
+      sweepId === null
+        ? null
+        : {
+            taskId,
+            sweepId,
+            number: Rows.int(r, "number"),
+            status: Rows.oneOf(r, "status", SweepStatus.literals),
+            counters: readCounters(r)
+          }
+  }
+}
+
+interface Item {
+  readonly id: number
+  readonly folderId: number
+  readonly status: WorkItemStatus
+  readonly leaseOwner: string | null
 }
 
 const FolderSignalRow = Schema.Struct({
@@ -235,6 +239,12 @@ const RELEASABLE = inList(sourcesOf(WorkItemMachine, "pending"))
 const SQL = {
   current: `SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased
     FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ?`,
+  // The task, its current sweep and the item at a path, in one read.
+  currentItem: `SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased,
+      w.id AS item_id, w.folder_id, w.status AS item_status, w.lease_owner
+    FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id
+      LEFT JOIN work_items w ON w.sweep_id = s.id AND w.path = ?
+    WHERE t.name = ?`,
   insertTask: `INSERT INTO tasks (name, created_at) VALUES (?, ?) RETURNING id`,
   reclaim: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
     WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?`,
@@ -244,13 +254,9 @@ const SQL = {
   claim: `UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ?
     WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)
     RETURNING path, score`,
-  countLeased: `UPDATE sweeps SET leased = leased + ? WHERE id = ? RETURNING total, done, skipped, leased`,
   counters: `SELECT total, done, skipped, leased FROM sweeps WHERE id = ?`,
-  item: `SELECT id, folder_id, status, lease_owner FROM work_items WHERE sweep_id = ? AND path = ?`,
   finishItem: `UPDATE work_items SET status = ?, lease_owner = NULL, lease_expires_at = NULL, completed_at = ?
     WHERE id = ? AND status IN (${FINISHABLE})`,
-  countFinished: `UPDATE sweeps SET done = done + ?, skipped = skipped + ?, leased = leased - ?
-    WHERE id = ? RETURNING total, done, skipped, leased`,
   closeSweep: `UPDATE sweeps SET status = 'complete', closed_at = ? WHERE id = ? AND status = 'active'`,
   insertVisit: `INSERT INTO visits (task_id, sweep, folder_id, path, agent, status, reason, found, at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -299,11 +305,7 @@ const SQL = {
       coalesce(sum(w.status = 'leased'), 0) AS actual_leased
     FROM sweeps s LEFT JOIN work_items w ON w.sweep_id = s.id GROUP BY s.id`,
   fixCounters: `UPDATE sweeps SET total = @total, done = @done, skipped = @skipped, leased = @leased, status = @status,
-      closed_at = CASE WHEN @status = 'complete' THEN coalesce(closed_at, @now) END WHERE id = @id`,
-  leasedBySweep: `SELECT s.id, s.leased, count(w.id) AS actual FROM sweeps s
-    LEFT JOIN work_items w ON w.sweep_id = s.id AND w.status = 'leased'
-    WHERE s.status = 'active' GROUP BY s.id`,
-  setLeased: `UPDATE sweeps SET leased = ? WHERE id = ?`
+      closed_at = CASE WHEN @status = 'complete' THEN coalesce(closed_at, @now) END WHERE id = @id`
 } as const
 
 const ReconcileRow = Schema.Struct({
@@ -319,17 +321,20 @@ const ReconcileRow = Schema.Struct({
   actual_leased: Int
 })
 const decodeReconcile = rowDecoder(ReconcileRow)
-const LeasedRow = Schema.Struct({ id: Int, leased: Int, actual: Int })
-const decodeLeased = rowDecoder(LeasedRow)
 
 const count = (db: Connection, sql: string, ...params: ReadonlyArray<unknown>): number =>
-  Schema.decodeUnknownSync(Int)(db.prepare(sql).pluck().get(...params))
+  Schema.decodeUnknownSync(Int)(
+    db
+      .prepare(sql)
+      .pluck()
+      .get(...params)
+  )
 
 // ---------------------------------------------------------------------------------------------
 
 const readCurrent = (db: Connection, task: TaskName): Current | null => {
   const row = db.prepare(SQL.current).get(task)
-  return row === undefined ? null : readCurrentRow(row)
+  return row === undefined ? null : readCurrentRow(Rows.row(row, "current sweep"))
 }
 
 const signalOf = (row: typeof FolderSignalRow.Type, signal: StaticSignal): number =>
@@ -339,7 +344,7 @@ const signalOf = (row: typeof FolderSignalRow.Type, signal: StaticSignal): numbe
  * Opens sweep `last + 1` for the task: freezes every present folder's score and inserts one
  * pending work item per folder. Returns null (and writes nothing) when no folder is registered.
  */
-const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: number): ActiveSweep | null => {
+const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: number): CurrentSweep | null => {
   const rows = db.prepare(SQL.folderSignals).all(taskId).map(decodeFolderSignal)
   if (rows.length === 0) return null
   const number = count(db, SQL.lastSweepNumber, taskId) + 1
@@ -365,7 +370,7 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
   const insert = db.prepare(SQL.insertItem)
   for (let i = 0; i < rows.length; i++) insert.run(sweepId, rows[i]!.id, rows[i]!.path, scores[i])
   db.run(SQL.setCurrent, sweepId, taskId)
-  return { taskId, sweepId, number, status: "active" }
+  return { taskId, sweepId, number, status: "active", counters: { total: rows.length, done: 0, skipped: 0, leased: 0 } }
 }
 
 const ensureTask = (db: Connection, task: TaskName, now: number): Current =>
@@ -377,22 +382,39 @@ const readSweep = (db: Connection, sweepId: number): Sweep => {
 }
 
 /** Resolves the task's current sweep, or the typed reason there is none. */
-const currentSweep = (db: Connection, task: TaskName): Either.Either<ActiveSweep, TaskNotFound | NoSweep> => {
+const currentSweep = (db: Connection, task: TaskName): Either.Either<CurrentSweep, TaskNotFound | NoSweep> => {
   const current = readCurrent(db, task)
   if (current === null) return Either.left(new TaskNotFound({ task }))
   return current.sweep === null ? Either.left(new NoSweep({ task })) : Either.right(current.sweep)
 }
 
-const findItem = (db: Connection, task: TaskName, sweep: ActiveSweep, path: FolderPath) => {
-  const row = db.prepare(SQL.item).get(sweep.sweepId, path)
-  return row === undefined
-    ? Either.left(new NotAWorkItem({ task, sweep: sweep.number, path }))
-    : Either.right(readItem(row))
+/** The task's current sweep and its item at `path` (one read), or the typed reason there is none. */
+const currentItem = (
+  db: Connection,
+  task: TaskName,
+  path: FolderPath
+): Either.Either<{ readonly sweep: CurrentSweep; readonly item: Item }, TaskNotFound | NoSweep | NotAWorkItem> => {
+  const row = db.prepare(SQL.currentItem).get(path, task)
+  if (row === undefined) return Either.left(new TaskNotFound({ task }))
+  const r = Rows.row(row, "current item")
+  const { sweep } = readCurrentRow(r)
+  if (sweep === null) return Either.left(new NoSweep({ task }))
+  const itemId = Rows.intOrNull(r, "item_id")
+  if (itemId === null) return Either.left(new NotAWorkItem({ task, sweep: sweep.number, path }))
+  return Either.right({
+    sweep,
+    item: {
+      id: itemId,
+      folderId: Rows.int(r, "folder_id"),
+      status: Rows.oneOf(r, "item_status", WorkItemStatus.literals),
+      leaseOwner: Rows.textOrNull(r, "lease_owner")
+    }
+  })
 }
 
 const remainingOf = (c: Counters) => c.total - c.done - c.skipped
 
-/** Results are built from checked rows and typed inputs: the constructors need not re-validate. */
+/** Values built from checked rows and typed inputs need no re-validation. */
 const trusted = { disableValidation: true } as const
 
 export const make = Effect.gen(function* () {
@@ -413,127 +435,103 @@ export const make = Effect.gen(function* () {
       let sweep = current.sweep
       if (sweep === null || (sweep.status === "complete" && request.autoSweep)) {
         const opened = openSweep(db, current.taskId, request.open, now)
-        if (opened === null) {
-          return new SweepCompleted({ task, sweep: sweep?.number ?? 0, covered: 0, total: 0 }, trusted)
-        }
+        if (opened === null) return { _tag: "SweepCompleted", task, sweep: sweep?.number ?? 0, covered: 0, total: 0 }
         sweep = opened
       }
+      const c = sweep.counters
       if (sweep.status === "complete") {
-        const c = readCounters(db.prepare(SQL.counters).get(sweep.sweepId))
-        return new SweepCompleted({ task, sweep: sweep.number, covered: c.done + c.skipped, total: c.total }, trusted)
+        return { _tag: "SweepCompleted", task, sweep: sweep.number, covered: c.done + c.skipped, total: c.total }
       }
-      const reclaimed = db.run(SQL.reclaim, sweep.sweepId, now)
+      // Expired leases go back to the pool first (the counters trigger moves `leased`).
+      const reclaimed = c.leased === 0 ? 0 : db.run(SQL.reclaim, sweep.sweepId, now)
       const leaseExpiresAt = now + request.ttlMs
       const row = db.prepare(SQL.claim).get(request.agent, leaseExpiresAt, sweep.sweepId)
-      const counters = readCounters(db.prepare(SQL.countLeased).get((row === undefined ? 0 : 1) - reclaimed, sweep.sweepId))
       if (row === undefined) {
-        if (remainingOf(counters) <= 0) {
+        if (remainingOf(c) <= 0) {
           db.run(SQL.closeSweep, now, sweep.sweepId)
-          return new SweepCompleted(
-            { task, sweep: sweep.number, covered: counters.done + counters.skipped, total: counters.total },
-            trusted
-          )
+          return { _tag: "SweepCompleted", task, sweep: sweep.number, covered: c.done + c.skipped, total: c.total }
         }
-        return new NoneAvailable({ task, sweep: sweep.number, leased_outstanding: counters.leased }, trusted)
+        return { _tag: "NoneAvailable", task, sweep: sweep.number, leased_outstanding: c.leased - reclaimed }
       }
       const claimed = Rows.row(row, "claimed item")
-      return new Claimed(
-        {
-          task,
-          sweep: sweep.number,
-          path: FolderPath.make(Rows.text(claimed, "path"), trusted),
-          score: Rows.num(claimed, "score"),
-          lease_expires_at: leaseExpiresAt,
-          remaining: remainingOf(counters)
-        },
-        trusted
-      )
+      return {
+        _tag: "Claimed",
+        task,
+        sweep: sweep.number,
+        path: FolderPath.make(Rows.text(claimed, "path"), trusted),
+        score: Rows.num(claimed, "score"),
+        lease_expires_at: leaseExpiresAt,
+        remaining: remainingOf(c)
+      }
     })
 
   const complete: CoverageStoreShape["complete"] = (request) =>
-    database
-      .immediate((db) =>
-        Either.gen(function* () {
-          const { task, now } = request
-          const sweep = yield* currentSweep(db, task)
-          const item = yield* findItem(db, task, sweep, request.path)
-          if (item.status === "done" || item.status === "skipped") {
-            const c = readCounters(db.prepare(SQL.counters).get(sweep.sweepId))
-            return new Completion(
-              {
-                task,
-                sweep: sweep.number,
-                path: request.path,
-                status: item.status,
-                remaining: remainingOf(c),
-                sweep_complete: sweep.status === "complete",
-                changed: false
-              },
-              trusted
-            )
-          }
-          db.run(SQL.finishItem, request.status, now, item.id)
-          const done = request.status === "done" ? 1 : 0
-          const counters = readCounters(
-            db.prepare(SQL.countFinished).get(done, 1 - done, item.status === "leased" ? 1 : 0, sweep.sweepId)
-          )
-          const sweepComplete = counters.done + counters.skipped >= counters.total
-          if (sweepComplete) db.run(SQL.closeSweep, now, sweep.sweepId)
-          db.run(
-            SQL.insertVisit,
-            sweep.taskId,
-            sweep.number,
-            item.folderId,
-            request.path,
-            request.agent,
-            request.status,
-            request.reason,
-            request.found,
-            now
-          )
-          if (request.found === null) {
-            db.run(SQL.touchMemory, sweep.taskId, item.folderId, now)
-          } else {
-            const previous = db.prepare(SQL.memory).get(sweep.taskId, item.folderId)
-            const memory = previous === undefined ? { outcome: 0, outcomeAt: null } : readMemory(previous)
-            const outcome = decayOutcome(memory.outcome, memory.outcomeAt, request.found, now, request.halfLifeSecs)
-            db.run(SQL.recordOutcome, sweep.taskId, item.folderId, now, outcome, now)
-          }
-          return new Completion(
-            {
-              task,
-              sweep: sweep.number,
-              path: request.path,
-              status: request.status,
-              remaining: remainingOf(counters),
-              sweep_complete: sweepComplete,
-              changed: true
-            },
-            trusted
-          )
+    database.immediateEither((db): Either.Either<Completion, CompleteError> => {
+      const { task, now, path } = request
+      const found = currentItem(db, task, path)
+      if (Either.isLeft(found)) return Either.left(found.left)
+      const { sweep, item } = found.right
+      const c = sweep.counters
+      if (item.status === "done" || item.status === "skipped") {
+        return Either.right({
+          task,
+          sweep: sweep.number,
+          path,
+          status: item.status,
+          remaining: remainingOf(c),
+          sweep_complete: sweep.status === "complete",
+          changed: false
         })
+      }
+      db.run(SQL.finishItem, request.status, now, item.id)
+      const remaining = remainingOf(c) - 1
+      if (remaining <= 0) db.run(SQL.closeSweep, now, sweep.sweepId)
+      db.run(
+        SQL.insertVisit,
+        sweep.taskId,
+        sweep.number,
+        item.folderId,
+        path,
+        request.agent,
+        request.status,
+        request.reason,
+        request.found,
+        now
       )
-      .pipe(Effect.flatten)
+      if (request.found === null) {
+        db.run(SQL.touchMemory, sweep.taskId, item.folderId, now)
+      } else {
+        const previous = db.prepare(SQL.memory).get(sweep.taskId, item.folderId)
+        const memory = previous === undefined ? { outcome: 0, outcomeAt: null } : readMemory(previous)
+        const outcome = decayOutcome(memory.outcome, memory.outcomeAt, request.found, now, request.halfLifeSecs)
+        db.run(SQL.recordOutcome, sweep.taskId, item.folderId, now, outcome, now)
+      }
+      return Either.right({
+        task,
+        sweep: sweep.number,
+        path,
+        status: request.status,
+        remaining,
+        sweep_complete: remaining <= 0,
+        changed: true
+      })
+    })
 
   const release: CoverageStoreShape["release"] = (request) =>
-    database
-      .immediate((db) =>
-        Either.gen(function* () {
-          const { task, path } = request
-          const sweep = yield* currentSweep(db, task)
-          const item = yield* findItem(db, task, sweep, path)
-          if (item.status !== "leased") {
-            return yield* Either.left(new LeaseNotHeld({ task, path, status: item.status, holder: null }))
-          }
-          if (request.agent !== null && item.leaseOwner !== request.agent) {
-            return yield* Either.left(new LeaseNotHeld({ task, path, status: item.status, holder: item.leaseOwner }))
-          }
-          db.run(SQL.releaseItem, item.id)
-          const counters = readCounters(db.prepare(SQL.countLeased).get(-1, sweep.sweepId))
-          return new Release({ task, sweep: sweep.number, path, remaining: remainingOf(counters) }, trusted)
-        })
-      )
-      .pipe(Effect.flatten)
+    database.immediateEither((db): Either.Either<Release, TaskNotFound | NoSweep | NotAWorkItem | LeaseNotHeld> => {
+      const { task, path } = request
+      const found = currentItem(db, task, path)
+      if (Either.isLeft(found)) return Either.left(found.left)
+      const { sweep, item } = found.right
+      if (item.status !== "leased") {
+        return Either.left(new LeaseNotHeld({ task, path, status: item.status, holder: null }))
+      }
+      if (request.agent !== null && item.leaseOwner !== request.agent) {
+        return Either.left(new LeaseNotHeld({ task, path, status: item.status, holder: item.leaseOwner }))
+      }
+      db.run(SQL.releaseItem, item.id)
+      return Either.right({ task, sweep: sweep.number, path, remaining: remainingOf(sweep.counters) })
+    })
 
   const status: CoverageStoreShape["status"] = (task, now) =>
     database
@@ -556,7 +554,7 @@ export const make = Effect.gen(function* () {
             })
           )
         }
-        const c = readCounters(db.prepare(SQL.counters).get(sweep.sweepId))
+        const c = sweep.counters
         const expired = c.leased === 0 ? 0 : count(db, SQL.expiredCount, sweep.sweepId, now)
         const leased = c.leased - expired
         return Either.right(
@@ -586,17 +584,15 @@ export const make = Effect.gen(function* () {
       .pipe(Effect.flatten)
 
   const newSweep: CoverageStoreShape["newSweep"] = (task, open, now) =>
-    database
-      .immediate((db): Either.Either<Sweep, SweepActive | NoFolders> => {
-        const current = ensureTask(db, task, now)
-        const sweep = current.sweep
-        if (sweep !== null && sweep.status === "active") {
-          return Either.left(new SweepActive({ task, sweep: sweep.number }))
-        }
-        const opened = openSweep(db, current.taskId, open, now)
-        return opened === null ? Either.left(new NoFolders({ task })) : Either.right(readSweep(db, opened.sweepId))
-      })
-      .pipe(Effect.flatten)
+    database.immediateEither((db): Either.Either<Sweep, SweepActive | NoFolders> => {
+      const current = ensureTask(db, task, now)
+      const sweep = current.sweep
+      if (sweep !== null && sweep.status === "active") {
+        return Either.left(new SweepActive({ task, sweep: sweep.number }))
+      }
+      const opened = openSweep(db, current.taskId, open, now)
+      return opened === null ? Either.left(new NoFolders({ task })) : Either.right(readSweep(db, opened.sweepId))
+    })
 
   const showSweep: CoverageStoreShape["showSweep"] = (task) =>
     database
@@ -604,31 +600,24 @@ export const make = Effect.gen(function* () {
       .pipe(Effect.flatten)
 
   const reset: CoverageStoreShape["reset"] = (task, all) =>
-    database
-      .immediate((db): Either.Either<ResetSummary, TaskNotFound> => {
-        const row = db.prepare(SQL.taskId).pluck().get(task)
-        if (row === undefined) return Either.left(new TaskNotFound({ task }))
-        const taskId = Schema.decodeUnknownSync(Int)(row)
-        db.run(SQL.clearCurrent, taskId)
-        db.run(SQL.deleteItems, taskId)
-        const clearedSweeps = db.run(SQL.deleteSweeps, taskId)
-        let clearedHistory = 0
-        if (all) {
-          clearedHistory = db.run(SQL.deleteVisits, taskId)
-          db.run(SQL.deleteMemory, taskId)
-        }
-        return Either.right(new ResetSummary({ task, cleared_sweeps: clearedSweeps, cleared_history: clearedHistory }))
-      })
-      .pipe(Effect.flatten)
+    database.immediateEither((db): Either.Either<ResetSummary, TaskNotFound> => {
+      const row = db.prepare(SQL.taskId).pluck().get(task)
+      if (row === undefined) return Either.left(new TaskNotFound({ task }))
+      const taskId = Schema.decodeUnknownSync(Int)(row)
+      db.run(SQL.clearCurrent, taskId)
+      db.run(SQL.deleteItems, taskId)
+      const clearedSweeps = db.run(SQL.deleteSweeps, taskId)
+      let clearedHistory = 0
+      if (all) {
+        clearedHistory = db.run(SQL.deleteVisits, taskId)
+        db.run(SQL.deleteMemory, taskId)
+      }
+      return Either.right(new ResetSummary({ task, cleared_sweeps: clearedSweeps, cleared_history: clearedHistory }))
+    })
 
   const gc: CoverageStoreShape["gc"] = ({ now, reconcile }) =>
     database.immediate((db) => {
       const reclaimed = db.run(SQL.reclaimAll, now)
-      if (reclaimed > 0) {
-        for (const row of db.prepare(SQL.leasedBySweep).all().map(decodeLeased)) {
-          if (row.leased !== row.actual) db.run(SQL.setLeased, row.actual, row.id)
-        }
-      }
       let reconciledSweeps = 0
       let drift = 0
       if (reconcile) {

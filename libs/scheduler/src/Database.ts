@@ -20,7 +20,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
 import { StoreError } from "@trail/domain"
 import Sqlite from "better-sqlite3"
-import { Context, Duration, Effect, Layer, ParseResult, Schedule } from "effect"
+import { Context, Duration, Effect, Either, Layer, ParseResult, Schedule } from "effect"
 import { RowShapeError } from "./Rows.js"
 
 /** A prepared statement of the shared connection. */
@@ -38,6 +38,11 @@ export interface DatabaseShape {
   readonly filename: string
   /** Runs `work` synchronously inside `BEGIN IMMEDIATE … COMMIT` (rolled back if it throws). */
   readonly immediate: <A>(work: (db: Connection) => A) => Effect.Effect<A, StoreError>
+  /**
+   * As {@link immediate} for work that can end in a domain error: a `Left` fails the effect
+   * (the transaction still commits: the work decides what it wrote before deciding to fail).
+   */
+  readonly immediateEither: <A, E>(work: (db: Connection) => Either.Either<A, E>) => Effect.Effect<A, E | StoreError>
   /** Runs `work` synchronously outside any explicit transaction (reads see one snapshot per statement). */
   readonly read: <A>(work: (db: Connection) => A) => Effect.Effect<A, StoreError>
   /** Runs a statement that cannot be inside a transaction (`VACUUM`, checkpoints). */
@@ -70,9 +75,16 @@ export const toStoreError = (cause: unknown, file?: string): StoreError => {
   }
   const code = sqliteCode(inner)
   const detail = where + (code === "" ? causeMessage(inner) : `${code}: ${causeMessage(inner)}`)
-  if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) return new StoreError({ reason: "busy", detail })
-  if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) return new StoreError({ reason: "corrupt", detail })
-  if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN") || code === "SQLITE_PERM" || code === "SQLITE_AUTH")
+  if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
+    return new StoreError({ reason: "busy", detail })
+  if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT"))
+    return new StoreError({ reason: "corrupt", detail })
+  if (
+    code.startsWith("SQLITE_READONLY") ||
+    code.startsWith("SQLITE_CANTOPEN") ||
+    code === "SQLITE_PERM" ||
+    code === "SQLITE_AUTH"
+  )
     return new StoreError({ reason: "readonly", detail })
   if (/readonly|read-only/i.test(detail)) return new StoreError({ reason: "readonly", detail })
   return new StoreError({ reason: "io", detail })
@@ -136,9 +148,25 @@ export const make = (options: DatabaseOptions) =>
     let sqlHolders = 0
 
     const attempt = <A>(work: () => A): Effect.Effect<A, StoreError> => {
-      const once = Effect.try({ try: work, catch: (cause) => toStoreError(cause, options.filename) })
+      const once = Effect.suspend((): Effect.Effect<A, StoreError> => {
+        try {
+          return Effect.succeed(work())
+        } catch (cause) {
+          return Effect.fail(toStoreError(cause, options.filename))
+        }
+      })
       const guarded = Effect.suspend(() => (sqlHolders === 0 ? once : lock.withPermits(1)(once)))
-      return Effect.catchIf(guarded, isBusy, () => Effect.retry(guarded, { schedule: BUSY_RETRY, while: isBusy }))
+      const retried = Effect.retry(guarded, { schedule: BUSY_RETRY, while: isBusy })
+      // The common case is one synchronous run; the retry machinery is only built on SQLITE_BUSY.
+      return Effect.suspend(() => {
+        if (sqlHolders !== 0) return retried
+        try {
+          return Effect.succeed(work())
+        } catch (cause) {
+          const error = toStoreError(cause, options.filename)
+          return isBusy(error) ? retried : Effect.fail(error)
+        }
+      })
     }
 
     const begin = prepare("BEGIN IMMEDIATE")
@@ -157,6 +185,10 @@ export const make = (options: DatabaseOptions) =>
     }
 
     const immediate = <A>(work: (db: Connection) => A) => attempt(() => inTransaction(work))
+    const immediateEither = <A, E>(work: (db: Connection) => Either.Either<A, E>): Effect.Effect<A, E | StoreError> =>
+      Effect.flatMap(immediate(work), (result) =>
+        Either.isRight(result) ? Effect.succeed(result.right) : Effect.fail(result.left)
+      )
     const read = <A>(work: (db: Connection) => A) => attempt(() => work(connection))
     const exec = (sql: string) => attempt(() => void db.exec(sql))
 
@@ -200,7 +232,14 @@ export const make = (options: DatabaseOptions) =>
     const transactionAcquirer = Effect.uninterruptibleMask((restore) =>
       restore(lock.take(1)).pipe(
         Effect.tap(() => sqlHolders++),
-        Effect.zipRight(Effect.addFinalizer(() => Effect.zipRight(Effect.sync(() => sqlHolders--), lock.release(1)))),
+        Effect.zipRight(
+          Effect.addFinalizer(() =>
+            Effect.zipRight(
+              Effect.sync(() => sqlHolders--),
+              lock.release(1)
+            )
+          )
+        ),
         Effect.as(sqlConnection)
       )
     )
@@ -212,7 +251,7 @@ export const make = (options: DatabaseOptions) =>
       beginTransaction: "BEGIN IMMEDIATE"
     })
 
-    const database: DatabaseShape = { filename: options.filename, immediate, read, exec }
+    const database: DatabaseShape = { filename: options.filename, immediate, immediateEither, read, exec }
     return { database, sql }
   })
 

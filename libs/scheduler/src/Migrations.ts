@@ -87,6 +87,21 @@ const migrations = {
       outcome_at INTEGER,
       PRIMARY KEY (task_id, folder_id)
     ) WITHOUT ROWID`
+  }),
+  "0002_counter_triggers": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // A sweep's done / skipped / leased counters follow its items' status changes inside the
+    // statement that changes them, so the hot path never issues a counter update of its own and
+    // the counters cannot drift from the items (total is set when the sweep opens).
+    yield* sql`CREATE TRIGGER work_items_counters AFTER UPDATE OF status ON work_items
+      WHEN OLD.status <> NEW.status
+      BEGIN
+        UPDATE sweeps SET
+          done = done + (NEW.status = 'done') - (OLD.status = 'done'),
+          skipped = skipped + (NEW.status = 'skipped') - (OLD.status = 'skipped'),
+          leased = leased + (NEW.status = 'leased') - (OLD.status = 'leased')
+        WHERE id = NEW.sweep_id;
+      END`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 

@@ -25,7 +25,8 @@ export const EXAMPLE_CONFIG_FILE = ".trail.toml.example"
 export const DATABASE_FILE = "state.db"
 
 /** Only `kinds/` (project worker kinds) under `.trail/` is meant to be committed. */
-export const STATE_GITIGNORE = "# Written by `trail init`: state is local; only project worker kinds are committed.\n*\n!.gitignore\n!kinds/\n"
+export const STATE_GITIGNORE =
+  "# Written by `trail init`: state is local; only project worker kinds are committed.\n*\n!.gitignore\n!kinds/\n"
 
 /** The absolute paths of a root's files. */
 export interface Project {
@@ -121,7 +122,11 @@ export const layOut = (project: Project) =>
  * Turns a `--path` argument into a {@link FolderPath}: an absolute path must lie inside the
  * root; a relative one is taken relative to the root and normalised (`./src/api/` → `src/api`).
  */
-export const toFolderPath = (path: Path.Path, root: string, raw: string): Either.Either<FolderPath, PathOutsideRoot> => {
+export const toFolderPath = (
+  path: Path.Path,
+  root: string,
+  raw: string
+): Either.Either<FolderPath, PathOutsideRoot> => {
   let relative = raw
   if (path.isAbsolute(raw)) {
     relative = path.relative(root, raw).split(path.sep).join("/")

@@ -84,7 +84,10 @@ export interface SchedulerShape {
     readonly strategy?: Strategy | undefined
   }) => Effect.Effect<Sweep, SweepActive | NoFolders | StoreError>
   readonly showSweep: (task: TaskName) => Effect.Effect<Sweep, TaskNotFound | NoSweep | StoreError>
-  readonly reset: (task: TaskName, options?: { readonly all?: boolean }) => Effect.Effect<ResetSummary, TaskNotFound | StoreError>
+  readonly reset: (
+    task: TaskName,
+    options?: { readonly all?: boolean }
+  ) => Effect.Effect<ResetSummary, TaskNotFound | StoreError>
   readonly gc: (options?: {
     readonly vacuum?: boolean
     readonly reconcile?: boolean
@@ -161,7 +164,9 @@ export const make = Effect.gen(function* () {
     status: (task) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.status(task, now)),
     list: (task, state) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.list(task, state ?? null, now)),
     newSweep: (request) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => store.newSweep(request.task, openOptions(request.strategy), now)),
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        store.newSweep(request.task, openOptions(request.strategy), now)
+      ),
     showSweep: (task) => store.showSweep(task),
     reset: (task, options) => store.reset(task, options?.all ?? false),
     gc: (options) =>

@@ -37,7 +37,10 @@ const VisitRow = Schema.Struct({ path: Schema.String, n: Schema.Number })
 /** Counter drift, visits per path, and the item statuses of the current sweep. */
 const inspect = (database: Database.DatabaseShape) =>
   database.read((db) => ({
-    visits: db.prepare("SELECT path, count(*) AS n FROM visits GROUP BY path").all().map((r) => Schema.decodeUnknownSync(VisitRow)(r)),
+    visits: db
+      .prepare("SELECT path, count(*) AS n FROM visits GROUP BY path")
+      .all()
+      .map((r) => Schema.decodeUnknownSync(VisitRow)(r)),
     statuses: db.prepare("SELECT status FROM work_items").pluck().all().map(String)
   }))
 
@@ -144,7 +147,14 @@ describe("CoverageStore", () => {
         yield* store.register(syntheticFolders(50), 0)
         const paths = new Set<string>()
         for (let i = 0; i < 50; i++) {
-          const result = yield* store.claim({ task, agent: AgentId.make(`a${i % 7}`), now: 10, ttlMs: TTL, open: openOptions, autoSweep: false })
+          const result = yield* store.claim({
+            task,
+            agent: AgentId.make(`a${i % 7}`),
+            now: 10,
+            ttlMs: TTL,
+            open: openOptions,
+            autoSweep: false
+          })
           assert.strictEqual(result._tag, "Claimed")
           if (result._tag === "Claimed") paths.add(result.path)
         }
@@ -160,17 +170,27 @@ describe("CoverageStore", () => {
         const plans = yield* database.read((db) => {
           db.prepare("ANALYZE").run()
           const plan = (sql: string, ...params: Array<unknown>) =>
-            db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((row) => Schema.decodeUnknownSync(Schema.Struct({ detail: Schema.String }))(row).detail)
+            db
+              .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+              .all(...params)
+              .map((row) => Schema.decodeUnknownSync(Schema.Struct({ detail: Schema.String }))(row).detail)
           return {
             claim: plan(
               "UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)",
-              "a", 1, 1
+              "a",
+              1,
+              1
             ),
             reclaim: plan(
               "UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?",
-              1, 1
+              1,
+              1
             ),
-            item: plan("SELECT id, folder_id, status, lease_owner FROM work_items WHERE sweep_id = ? AND path = ?", 1, "x")
+            item: plan(
+              "SELECT id, folder_id, status, lease_owner FROM work_items WHERE sweep_id = ? AND path = ?",
+              1,
+              "x"
+            )
           }
         })
         const all = [...plans.claim, ...plans.reclaim, ...plans.item]
@@ -178,9 +198,18 @@ describe("CoverageStore", () => {
           assert.notMatch(detail, /^SCAN work_items/, detail)
           assert.notInclude(detail, "TEMP B-TREE")
         }
-        assert.isTrue(plans.claim.some((d) => d.includes("work_items_pending")), plans.claim.join("; "))
-        assert.isTrue(plans.reclaim.some((d) => d.includes("work_items_leased")), plans.reclaim.join("; "))
-        assert.isTrue(plans.item.some((d) => d.includes("work_items_by_path")), plans.item.join("; "))
+        assert.isTrue(
+          plans.claim.some((d) => d.includes("work_items_pending")),
+          plans.claim.join("; ")
+        )
+        assert.isTrue(
+          plans.reclaim.some((d) => d.includes("work_items_leased")),
+          plans.reclaim.join("; ")
+        )
+        assert.isTrue(
+          plans.item.some((d) => d.includes("work_items_by_path")),
+          plans.item.join("; ")
+        )
       })
     )
 
@@ -188,7 +217,10 @@ describe("CoverageStore", () => {
       Effect.sync(() => {
         // Guards the plan test above against drifting from the real statement text.
         const source = fs.readFileSync(new URL("../src/CoverageStore.ts", import.meta.url), "utf8")
-        assert.include(source, "WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)")
+        assert.include(
+          source,
+          "WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)"
+        )
         assert.include(source, "WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?")
       })
     )
@@ -196,7 +228,10 @@ describe("CoverageStore", () => {
     it.scoped("a file that is not a database is reported as corrupt, and left untouched", () =>
       Effect.gen(function* () {
         const project = yield* makeRoot()
-        fs.writeFileSync(project.databaseFile, "this is not sqlite, just text that happens to be long enough to have a header".repeat(20))
+        fs.writeFileSync(
+          project.databaseFile,
+          "this is not sqlite, just text that happens to be long enough to have a header".repeat(20)
+        )
         const before = fs.readFileSync(project.databaseFile)
         const error = yield* Effect.flip(Layer.build(Database.layer({ filename: project.databaseFile })))
         assert.strictEqual(error._tag, "StoreError")

@@ -18,7 +18,9 @@ describe("Project", () => {
         assert.strictEqual(found.databaseFile, path.join(project.root, ".trail", "state.db"))
         const explicit = yield* Project.findRoot({ explicit: Option.some(project.root), cwd: "/" })
         assert.strictEqual(explicit.root, project.root)
-        const missing = yield* Effect.flip(Project.findRoot({ explicit: Option.some(path.join(project.root, "a")), cwd: "/" }))
+        const missing = yield* Effect.flip(
+          Project.findRoot({ explicit: Option.some(path.join(project.root, "a")), cwd: "/" })
+        )
         assert.strictEqual(missing._tag, "RootNotFound")
         const nowhere = yield* Effect.flip(Project.findRoot({ explicit: Option.none(), cwd: "/" }))
         assert.strictEqual(nowhere._tag, "RootNotFound")
@@ -29,7 +31,7 @@ describe("Project", () => {
       Effect.gen(function* () {
         const project = yield* makeRoot()
         assert.deepStrictEqual(yield* Project.loadConfig(project), defaultConfig)
-        fs.writeFileSync(project.configFile, "[lease]\nttl_secs = 30\n[strategy]\ndefault = \"round-robin\"\n")
+        fs.writeFileSync(project.configFile, '[lease]\nttl_secs = 30\n[strategy]\ndefault = "round-robin"\n')
         const config = yield* Project.loadConfig(project)
         assert.strictEqual(config.lease.ttl_secs, 30)
         assert.strictEqual(config.strategy.default, "round-robin")

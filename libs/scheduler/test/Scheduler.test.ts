@@ -80,7 +80,13 @@ describe("Scheduler", () => {
         const { scheduler } = yield* setup(["a", "b"])
         for (let i = 0; i < 2; i++) {
           const path = claimedPath(yield* scheduler.claim({ task, agent: a1 }))
-          const completion = yield* scheduler.complete({ task, path, agent: a1, status: i === 0 ? "done" : "skipped", reason: "generated" })
+          const completion = yield* scheduler.complete({
+            task,
+            path,
+            agent: a1,
+            status: i === 0 ? "done" : "skipped",
+            reason: "generated"
+          })
           assert.strictEqual(completion.sweep_complete, i === 1)
           assert.strictEqual(completion.remaining, 1 - i)
         }
@@ -100,7 +106,13 @@ describe("Scheduler", () => {
         claimedPath(yield* scheduler.claim({ task, agent: a1 }))
         const pending = (yield* scheduler.list(task, "pending")).map((i) => i.path)
         assert.strictEqual(pending.length, 2)
-        yield* scheduler.complete({ task, path: pending[0]!, agent: a2, status: "done", outcome: { _tag: "found", count: 2 } })
+        yield* scheduler.complete({
+          task,
+          path: pending[0]!,
+          agent: a2,
+          status: "done",
+          outcome: { _tag: "found", count: 2 }
+        })
         yield* scheduler.complete({ task, path: pending[1]!, agent: a2, status: "skipped", reason: "vendored" })
         const status = yield* scheduler.status(task)
         assert.deepInclude(status, { done: 1, skipped: 1, leased: 1, pending: 0 })
@@ -111,10 +123,14 @@ describe("Scheduler", () => {
     it.scoped("rejects completions outside the active sweep with typed errors", () =>
       Effect.gen(function* () {
         const { scheduler } = yield* setup(["a"])
-        const unknownTask = yield* Effect.flip(scheduler.complete({ task, path: folder("a"), agent: a1, status: "done" }))
+        const unknownTask = yield* Effect.flip(
+          scheduler.complete({ task, path: folder("a"), agent: a1, status: "done" })
+        )
         assert.strictEqual(unknownTask._tag, "TaskNotFound")
         yield* scheduler.claim({ task, agent: a1 })
-        const notAnItem = yield* Effect.flip(scheduler.complete({ task, path: folder("zzz"), agent: a1, status: "done" }))
+        const notAnItem = yield* Effect.flip(
+          scheduler.complete({ task, path: folder("zzz"), agent: a1, status: "done" })
+        )
         assert.strictEqual(notAnItem._tag, "NotAWorkItem")
         const status = yield* scheduler.status(task)
         assert.strictEqual(status.leased, 1)
@@ -173,7 +189,10 @@ describe("Scheduler", () => {
         const next = yield* scheduler.newSweep({ task, strategy: "round-robin" })
         assert.strictEqual(next.sweep, 2)
         const items = yield* scheduler.list(task)
-        assert.deepStrictEqual(items.map((i) => i.path), order)
+        assert.deepStrictEqual(
+          items.map((i) => i.path),
+          order
+        )
         for (const item of items) assert.isNotNull(item.visited_at)
       })
     )
@@ -209,7 +228,13 @@ describe("Scheduler", () => {
         const sweep = yield* scheduler.newSweep({ task, strategy: "round-robin" })
         assert.strictEqual(sweep.total, 2)
         const items = yield* scheduler.list(task)
-        assert.deepStrictEqual(items.map((i) => [i.path, i.visited_at === null]), [["fresh", true], ["keep", false]])
+        assert.deepStrictEqual(
+          items.map((i) => [i.path, i.visited_at === null]),
+          [
+            ["fresh", true],
+            ["keep", false]
+          ]
+        )
       })
     )
 

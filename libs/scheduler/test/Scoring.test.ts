@@ -58,7 +58,11 @@ describe("recency", () => {
 describe("weighted score", () => {
   it("is the SPEC blend", () => {
     assert.closeTo(weightedScore({ recency: 1, weight: 0, outcome: 0, alpha: 0.6, outcomeWeight: 0 }), 0.6, 1e-12)
-    assert.closeTo(weightedScore({ recency: 0.5, weight: 1, outcome: 1, alpha: 0.6, outcomeWeight: 0.5 }), 0.5 * 0.7 + 0.5, 1e-12)
+    assert.closeTo(
+      weightedScore({ recency: 0.5, weight: 1, outcome: 1, alpha: 0.6, outcomeWeight: 0.5 }),
+      0.5 * 0.7 + 0.5,
+      1e-12
+    )
   })
 
   it("stays in [0, 1] and rises with each term", () => {
@@ -115,7 +119,15 @@ describe("scoreFolders", () => {
   })
 
   it("round-robin hands out the least recently visited first, never-visited before all", () => {
-    const p: SweepScoring = { strategy: "round-robin", alpha: 0.6, outcomeWeight: 0, halfLifeSecs: 604800, seed: 42, sweep: 2, now: 10_000_000 }
+    const p: SweepScoring = {
+      strategy: "round-robin",
+      alpha: 0.6,
+      outcomeWeight: 0,
+      halfLifeSecs: 604800,
+      seed: 42,
+      sweep: 2,
+      now: 10_000_000
+    }
     const folders: Array<FolderSignal> = [
       { path: "recent", signal: 99, lastVisitedAt: 9_000_000, outcome: 0 },
       { path: "old", signal: 1, lastVisitedAt: 1_000_000, outcome: 0 },
@@ -123,12 +135,23 @@ describe("scoreFolders", () => {
       { path: "middle", signal: 5, lastVisitedAt: 5_000_000, outcome: 0 }
     ]
     const scores = scoreFolders(p, folders)
-    const order = folders.map((f, i) => [f.path, scores[i]!] as const).sort((a, b) => b[1] - a[1]).map(([path]) => path)
+    const order = folders
+      .map((f, i) => [f.path, scores[i]!] as const)
+      .sort((a, b) => b[1] - a[1])
+      .map(([path]) => path)
     assert.deepStrictEqual(order, ["never", "old", "middle", "recent"])
   })
 
   it("weighted surfaces heavier folders among equally stale ones, and outcome feedback lifts finders", () => {
-    const p: SweepScoring = { strategy: "weighted", alpha: 0.6, outcomeWeight: 0, halfLifeSecs: 604800, seed: 7, sweep: 1, now: 0 }
+    const p: SweepScoring = {
+      strategy: "weighted",
+      alpha: 0.6,
+      outcomeWeight: 0,
+      halfLifeSecs: 604800,
+      seed: 7,
+      sweep: 1,
+      now: 0
+    }
     const folders: Array<FolderSignal> = [
       { path: "light", signal: 1, lastVisitedAt: null, outcome: 9 },
       { path: "heavy", signal: 100, lastVisitedAt: null, outcome: 0 }
@@ -140,9 +163,17 @@ describe("scoreFolders", () => {
   })
 
   it("rotates ties between sweeps with the seeded tie-break", () => {
-    const folders: Array<FolderSignal> = Array.from({ length: 20 }, (_, i) => ({ path: `f${i}`, signal: 1, lastVisitedAt: null, outcome: 0 }))
+    const folders: Array<FolderSignal> = Array.from({ length: 20 }, (_, i) => ({
+      path: `f${i}`,
+      signal: 1,
+      lastVisitedAt: null,
+      outcome: 0
+    }))
     const first = (sweep: number) => {
-      const s = scoreFolders({ strategy: "round-robin", alpha: 0.6, outcomeWeight: 0, halfLifeSecs: 10, seed: 42, sweep, now: 0 }, folders)
+      const s = scoreFolders(
+        { strategy: "round-robin", alpha: 0.6, outcomeWeight: 0, halfLifeSecs: 10, seed: 42, sweep, now: 0 },
+        folders
+      )
       return folders[s.indexOf(Math.max(...s))]!.path
     }
     const firsts = new Set([1, 2, 3, 4, 5, 6, 7, 8].map(first))
@@ -150,7 +181,15 @@ describe("scoreFolders", () => {
   })
 
   it("random is the hash itself", () => {
-    const p: SweepScoring = { strategy: "random", alpha: 0.6, outcomeWeight: 0, halfLifeSecs: 10, seed: 9, sweep: 3, now: 0 }
+    const p: SweepScoring = {
+      strategy: "random",
+      alpha: 0.6,
+      outcomeWeight: 0,
+      halfLifeSecs: 10,
+      seed: 9,
+      sweep: 3,
+      now: 0
+    }
     const [s] = scoreFolders(p, [{ path: "src", signal: 5, lastVisitedAt: 0, outcome: 0 }])
     assert.strictEqual(s, hashUnit(9, 3, "src"))
   })

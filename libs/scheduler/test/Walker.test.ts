@@ -46,7 +46,12 @@ describe("Walker", () => {
 
     it.scoped("respect_gitignore = false walks ignored folders (hidden ones stay skipped)", () =>
       Effect.gen(function* () {
-        const project = yield* makeRoot({ ".gitignore": "build/\n", "build/out.js": "x", ".hidden/a": "x", "a/b.ts": "x" })
+        const project = yield* makeRoot({
+          ".gitignore": "build/\n",
+          "build/out.js": "x",
+          ".hidden/a": "x",
+          "a/b.ts": "x"
+        })
         const result = yield* scan(project.root, { scan: { respect_gitignore: false } })
         assert.deepStrictEqual(byPath(result.folders), [".", "a", "build"])
       })
@@ -73,9 +78,17 @@ describe("Walker", () => {
 
     it.scoped("does not count trail's own config files at the root", () =>
       Effect.gen(function* () {
-        const project = yield* makeRoot({ ".trail.toml": "", ".trail.toml.example": "", "a/x.ts": "x", "a/.trail.toml": "" })
+        const project = yield* makeRoot({
+          ".trail.toml": "",
+          ".trail.toml.example": "",
+          "a/x.ts": "x",
+          "a/.trail.toml": ""
+        })
         const result = yield* scan(project.root)
-        assert.deepStrictEqual(result.folders.map((f) => [f.path, f.fileCount]), [["a", 2]])
+        assert.deepStrictEqual(
+          result.folders.map((f) => [f.path, f.fileCount]),
+          [["a", 2]]
+        )
       })
     )
 
@@ -95,7 +108,13 @@ describe("Walker", () => {
         const git = (...args: Array<string>) =>
           execFileSync("git", args, {
             cwd: project.root,
-            env: { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t" }
+            env: {
+              ...process.env,
+              GIT_AUTHOR_NAME: "t",
+              GIT_AUTHOR_EMAIL: "t@t",
+              GIT_COMMITTER_NAME: "t",
+              GIT_COMMITTER_EMAIL: "t@t"
+            }
           })
         git("init", "-q")
         git("add", "-A")

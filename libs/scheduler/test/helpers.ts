@@ -42,7 +42,11 @@ export const makeStore = Effect.gen(function* () {
   const ctx = yield* Layer.build(
     CoverageStore.layer.pipe(Layer.provideMerge(Database.layer({ filename: project.databaseFile })))
   )
-  return { store: Context.get(ctx, CoverageStore.CoverageStore), database: Context.get(ctx, Database.Database), project }
+  return {
+    store: Context.get(ctx, CoverageStore.CoverageStore),
+    database: Context.get(ctx, Database.Database),
+    project
+  }
 })
 
 /** `n` synthetic folders `area{i/100}/mod{i}` with `i + 1` files each. */

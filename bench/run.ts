@@ -1,0 +1,405 @@
+/**
+ * `npm run bench [-- --json] [-- --quick]` — trail's scheduler measured against its floor.
+ *
+ * - cycle: drain a sweep through the public Scheduler service (claim, then complete, one at a
+ *   time), µs per cycle, median of several drains; and `floor`: the same drain written directly
+ *   against better-sqlite3 with the minimal prepared statements the same semantics need (same
+ *   schema, same transactions), in the same process and run. `ratio` = cycle / floor.
+ * - cli: wall time of one `trail next` and one `trail done` as processes, and of `node -e 0`.
+ * - init: `trail init` on a generated tree of 100k files in 10k folders, and
+ *   `find ROOT -type f -printf '%s\n'` on the same tree (walk + stat is the floor).
+ * - open: opening a sweep over 100k folders whose task has 200 sweeps of history.
+ *
+ * Medians throughout, because the machine is shared and noisy; every comparison is made in the
+ * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md).
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { AgentId, decodeConfig, TaskName } from "@trail/domain"
+import { CoverageStore, Database, Scheduler, Walker } from "@trail/scheduler"
+import Sqlite from "better-sqlite3"
+import { Context, Effect, Either, Layer } from "effect"
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const args = new Set(process.argv.slice(2))
+const json = args.has("--json")
+const quick = args.has("--quick")
+const log = (line: string) => {
+  if (!json) process.stderr.write(`${line}\n`)
+}
+
+const TRAIL = path.resolve(import.meta.dirname, "..", "apps", "cli", "bin", "trail.cjs")
+const median = (xs: ReadonlyArray<number>) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits
+const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+
+/** `n` synthetic folders `area{i/100}/mod{i}`. */
+const syntheticFolders = (n: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    path: `area${Math.floor(i / 100)}/mod${i}`,
+    fileCount: 1 + (i % 13),
+    bytes: 100 * (1 + (i % 7)),
+    churn: 0
+  }))
+
+const config = Either.getOrThrow(decodeConfig({ lease: { ttl_secs: 86_400 } }, "bench"))
+const agent = AgentId.make("bench")
+
+// ---------------------------------------------------------------------------------------------
+// cycle: the public Scheduler service
+
+const schedulerOn = (filename: string) => {
+  const database = Database.layer({ filename })
+  const store = CoverageStore.layer.pipe(Layer.provideMerge(database))
+  const settings = Layer.succeed(Scheduler.Settings, {
+    project: {
+      root: os.tmpdir(),
+      stateDir: os.tmpdir(),
+      databaseFile: filename,
+      configFile: path.join(os.tmpdir(), "none.toml")
+    },
+    config
+  })
+  return Scheduler.layer.pipe(Layer.provideMerge(store), Layer.provide(Walker.layer), Layer.provide(settings))
+}
+
+/** µs per claim+complete cycle for each of `drains` drains of an `n`-folder sweep. */
+const trailDrains = (filename: string, n: number, drains: number) =>
+  Effect.gen(function* () {
+    const ctx = yield* Layer.build(schedulerOn(filename))
+    const store = Context.get(ctx, CoverageStore.CoverageStore)
+    const scheduler = Context.get(ctx, Scheduler.Scheduler)
+    yield* store.register(syntheticFolders(n), 0)
+    const results: Array<number> = []
+    // Drain 0 warms the JIT and is not counted (the floor does the same).
+    for (let d = 0; d <= drains; d++) {
+      const task = TaskName.make(`drain-${d}`)
+      yield* scheduler.newSweep({ task })
+      let cycles = 0
+      const start = performance.now()
+      for (;;) {
+        const claimed = yield* scheduler.claim({ task, agent })
+        if (claimed._tag !== "Claimed") break
+        yield* scheduler.complete({ task, path: claimed.path, agent, status: "done" })
+        cycles++
+      }
+      const elapsed = performance.now() - start
+      if (cycles !== n) throw new Error(`drained ${cycles} of ${n}`)
+      if (d > 0) results.push((elapsed * 1000) / cycles)
+    }
+    return results
+  }).pipe(Effect.scoped, Effect.provide(NodeContext.layer), Effect.runPromise)
+
+// ---------------------------------------------------------------------------------------------
+// floor: the same drain, straight on better-sqlite3, same schema and statements
+
+/** The schema trail creates, read from a database trail migrated. */
+const schemaSql = async () => {
+  const dir = tmp("trail-bench-schema-")
+  const file = path.join(dir, "schema.db")
+  await Effect.runPromise(Effect.scoped(Layer.build(schedulerOn(file))).pipe(Effect.provide(NodeContext.layer)))
+  const db = new Sqlite(file, { readonly: true })
+  const ddl = db
+    .prepare(
+      "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name <> 'effect_sql_migrations' ORDER BY rowid"
+    )
+    .pluck()
+    .all()
+    .map(String)
+  db.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+  return ddl
+}
+
+const floorDrains = (ddl: ReadonlyArray<string>, filename: string, n: number, drains: number) => {
+  const db = new Sqlite(filename, { timeout: 5000 })
+  if (filename !== ":memory:") db.pragma("journal_mode = WAL")
+  db.pragma("synchronous = NORMAL")
+  db.pragma("foreign_keys = ON")
+  for (const statement of ddl) db.exec(statement)
+  const insertFolder = db.prepare(
+    "INSERT INTO folders (path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, ?, 0, 1, 0)"
+  )
+  db.transaction(() => {
+    for (const f of syntheticFolders(n)) insertFolder.run(f.path, f.fileCount, f.bytes)
+  })()
+  const begin = db.prepare("BEGIN IMMEDIATE")
+  const commit = db.prepare("COMMIT")
+  const current = db.prepare(
+    "SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ?"
+  )
+  const currentItem = db.prepare(
+    "SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased, w.id AS item_id, w.folder_id, w.status AS item_status, w.lease_owner FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id LEFT JOIN work_items w ON w.sweep_id = s.id AND w.path = ? WHERE t.name = ?"
+  )
+  const reclaim = db.prepare(
+    "UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?"
+  )
+  const claim = db.prepare(
+    "UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1) RETURNING path, score"
+  )
+  const finish = db.prepare(
+    "UPDATE work_items SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, completed_at = ? WHERE id = ? AND status IN ('pending', 'leased')"
+  )
+  const close = db.prepare("UPDATE sweeps SET status = 'complete', closed_at = ? WHERE id = ? AND status = 'active'")
+  const visit = db.prepare(
+    "INSERT INTO visits (task_id, sweep, folder_id, path, agent, status, reason, found, at) VALUES (?, ?, ?, ?, ?, 'done', NULL, NULL, ?)"
+  )
+  const touch = db.prepare(
+    "INSERT INTO folder_memory (task_id, folder_id, last_visited_at) VALUES (?, ?, ?) ON CONFLICT (task_id, folder_id) DO UPDATE SET last_visited_at = excluded.last_visited_at"
+  )
+  const insertTask = db.prepare("INSERT INTO tasks (name, created_at) VALUES (?, 0) RETURNING id")
+  const insertSweep = db.prepare(
+    "INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at) VALUES (?, 1, 'active', 'weighted', ?, 0) RETURNING id"
+  )
+  const insertItems = db.prepare(
+    "INSERT INTO work_items (sweep_id, folder_id, path, status, score) SELECT ?, id, path, 'pending', (id * 7919 % 10007) / 10007.0 FROM folders"
+  )
+  const setCurrent = db.prepare("UPDATE tasks SET current_sweep_id = ? WHERE id = ?")
+  const row = (value: unknown) => value as Record<string, number | string>
+
+  const results: Array<number> = []
+  for (let d = 0; d <= drains; d++) {
+    const task = `floor-${d}`
+    db.transaction(() => {
+      const taskId = insertTask.pluck().get(task)
+      const sweepId = insertSweep.pluck().get(taskId, n)
+      insertItems.run(sweepId)
+      setCurrent.run(sweepId, taskId)
+    })()
+    let now = 1
+    let cycles = 0
+    const start = performance.now()
+    for (;;) {
+      now++
+      // claim: read the sweep, reclaim expired leases if any are out, lease the best item.
+      begin.run()
+      const c = row(current.get(task))
+      if (Number(c["leased"]) > 0) reclaim.run(c["sweep_id"], now)
+      const claimed = claim.get(agent, now + 86_400_000, c["sweep_id"])
+      commit.run()
+      if (claimed === undefined) break
+      const p = row(claimed)["path"]
+      // complete: read sweep and item, finish it, record the visit and the folder's memory.
+      begin.run()
+      const it = row(currentItem.get(p, task))
+      finish.run(now, it["item_id"])
+      if (Number(it["total"]) - Number(it["done"]) - Number(it["skipped"]) - 1 <= 0) close.run(now, it["sweep_id"])
+      visit.run(it["task_id"], it["number"], it["folder_id"], p, agent, now)
+      touch.run(it["task_id"], it["folder_id"], now)
+      commit.run()
+      cycles++
+    }
+    const elapsed = performance.now() - start
+    if (cycles !== n) throw new Error(`floor drained ${cycles} of ${n}`)
+    if (d > 0) results.push((elapsed * 1000) / cycles)
+  }
+  db.close()
+  return results
+}
+
+const cycleBench = async () => {
+  const ddl = await schemaSql()
+  const sizes = quick ? [1000, 5000] : [1000, 10_000, 50_000, 100_000]
+  const rows: Array<{
+    folders: number
+    store: "memory" | "file"
+    us_per_cycle: number
+    floor_us_per_cycle: number
+    ratio: number
+  }> = []
+  for (const store of ["memory", "file"] as const) {
+    for (const n of sizes) {
+      const drains = n <= 10_000 ? 5 : 3
+      const dir = tmp("trail-bench-cycle-")
+      const file = (name: string) => (store === "memory" ? ":memory:" : path.join(dir, name))
+      // Interleave ours and the floor so that machine noise hits both alike.
+      const ours: Array<number> = []
+      const floor: Array<number> = []
+      for (let round = 0; round < 2; round++) {
+        ours.push(...(await trailDrains(file(`trail-${round}.db`), n, Math.ceil(drains / 2))))
+        floor.push(...floorDrains(ddl, file(`floor-${round}.db`), n, Math.ceil(drains / 2)))
+      }
+      fs.rmSync(dir, { recursive: true, force: true })
+      const row = {
+        folders: n,
+        store,
+        us_per_cycle: round(median(ours)),
+        floor_us_per_cycle: round(median(floor)),
+        ratio: round(median(ours) / median(floor), 3)
+      }
+      rows.push(row)
+      log(
+        `cycle  ${store.padEnd(6)} ${String(n).padStart(6)} folders: ${row.us_per_cycle} µs (floor ${row.floor_us_per_cycle} µs, ratio ${row.ratio})`
+      )
+    }
+  }
+  return rows
+}
+
+// ---------------------------------------------------------------------------------------------
+// cli: process start-up of the hot commands
+
+const timeProcess = (argv: ReadonlyArray<string>, cwd: string) => {
+  const start = performance.now()
+  const result = spawnSync(argv[0]!, argv.slice(1), { cwd, encoding: "utf8" })
+  const ms = performance.now() - start
+  return { ms, result }
+}
+
+const cliBench = () => {
+  const root = tmp("trail-bench-cli-")
+  for (const f of syntheticFolders(1000)) {
+    fs.mkdirSync(path.join(root, f.path), { recursive: true })
+    fs.writeFileSync(path.join(root, f.path, "a.ts"), "x")
+  }
+  execFileSync(process.execPath, [TRAIL, "init"], { cwd: root })
+  const runs = quick ? 5 : 15
+  const next: Array<number> = []
+  const done: Array<number> = []
+  const node: Array<number> = []
+  for (let i = 0; i < runs; i++) {
+    node.push(timeProcess([process.execPath, "-e", "0"], root).ms)
+    const n = timeProcess([process.execPath, TRAIL, "next", "--task", "cli", "--agent", "bench"], root)
+    if (n.result.status !== 0) throw new Error(`trail next failed: ${n.result.stderr}`)
+    next.push(n.ms)
+    const p = (JSON.parse(n.result.stdout) as { path: string }).path
+    const d = timeProcess([process.execPath, TRAIL, "done", "--task", "cli", "--path", p, "--agent", "bench"], root)
+    if (d.result.status !== 0) throw new Error(`trail done failed: ${d.result.stderr}`)
+    done.push(d.ms)
+  }
+  fs.rmSync(root, { recursive: true, force: true })
+  const result = { next_ms: round(median(next), 1), done_ms: round(median(done), 1), node_ms: round(median(node), 1) }
+  log(
+    `cli    next ${result.next_ms} ms, done ${result.done_ms} ms, node -e 0 ${result.node_ms} ms (next/node ${round(result.next_ms / result.node_ms)})`
+  )
+  return result
+}
+
+// ---------------------------------------------------------------------------------------------
+// init: the walk against find
+
+const initBench = () => {
+  const folders = quick ? 1000 : 10_000
+  const perFolder = 10
+  const root = tmp("trail-bench-init-")
+  for (let i = 0; i < folders; i++) {
+    const dir = path.join(root, `area${Math.floor(i / 100)}`, `mod${i}`)
+    fs.mkdirSync(dir, { recursive: true })
+    for (let f = 0; f < perFolder; f++) fs.writeFileSync(path.join(dir, `f${f}.ts`), "x".repeat(1 + ((i + f) % 50)))
+  }
+  const find = () => {
+    const start = performance.now()
+    const r = spawnSync("find", [root, "-type", "f", "-printf", "%s\\n"], { maxBuffer: 64 * 1024 * 1024 })
+    if (r.status !== 0) throw new Error("find failed")
+    return performance.now() - start
+  }
+  const init = () => {
+    fs.rmSync(path.join(root, ".trail"), { recursive: true, force: true })
+    const start = performance.now()
+    const r = spawnSync(process.execPath, [TRAIL, "init"], { cwd: root, encoding: "utf8" })
+    if (r.status !== 0) throw new Error(`trail init failed: ${r.stderr}`)
+    return performance.now() - start
+  }
+  find() // warm the page cache for both
+  const runs = 3
+  const initMs: Array<number> = []
+  const findMs: Array<number> = []
+  for (let i = 0; i < runs; i++) {
+    findMs.push(find())
+    initMs.push(init())
+  }
+  fs.rmSync(root, { recursive: true, force: true })
+  const result = { files: folders * perFolder, ms: round(median(initMs), 1), find_ms: round(median(findMs), 1) }
+  log(
+    `init   ${result.files} files: trail init ${result.ms} ms, find ${result.find_ms} ms (ratio ${round(result.ms / result.find_ms)})`
+  )
+  return result
+}
+
+// ---------------------------------------------------------------------------------------------
+// open: a new sweep over 100k folders with 200 sweeps of history
+
+const openBench = () =>
+  Effect.gen(function* () {
+    const folders = quick ? 10_000 : 100_000
+    const history = 200
+    const dir = tmp("trail-bench-open-")
+    const file = path.join(dir, "state.db")
+    const ctx = yield* Layer.build(schedulerOn(file))
+    const store = Context.get(ctx, CoverageStore.CoverageStore)
+    const scheduler = Context.get(ctx, Scheduler.Scheduler)
+    const database = Context.get(ctx, Database.Database)
+    yield* store.register(syntheticFolders(folders), 0)
+    const task = TaskName.make("history")
+    // Synthesised history, as 200 completed sweeps leave it: the sweeps, a visit per folder of the
+    // last sweep and of 1% of folders in each older one, and every folder's memory.
+    yield* database.immediate((db) => {
+      const taskId = Number(
+        db.prepare("INSERT INTO tasks (name, created_at) VALUES (?, 0) RETURNING id").pluck().get(task)
+      )
+      const sweep = db.prepare(
+        "INSERT INTO sweeps (task_id, number, status, strategy, total, done, opened_at, closed_at) VALUES (?, ?, 'complete', 'weighted', ?, ?, ?, ?) RETURNING id"
+      )
+      let last = 0
+      for (let s = 1; s <= history; s++)
+        last = Number(sweep.pluck().get(taskId, s, folders, folders, s * 1000, s * 1000 + 500))
+      db.prepare("UPDATE tasks SET current_sweep_id = ? WHERE id = ?").run(last, taskId)
+      db.prepare(
+        `INSERT INTO visits (task_id, sweep, folder_id, path, agent, status, found, at)
+         SELECT ?, s.value, f.id, f.path, 'a', 'done', f.id % 3, s.value * 1000
+         FROM folders f JOIN json_each(?) s WHERE s.value = ? OR f.id % 100 = s.value % 100`
+      ).run(taskId, JSON.stringify(Array.from({ length: history }, (_, i) => i + 1)), history)
+      db.prepare(
+        `INSERT INTO folder_memory (task_id, folder_id, last_visited_at, outcome, outcome_at)
+         SELECT ?, id, ? - (id % 1000) * 1000, id % 5, ? FROM folders`
+      ).run(taskId, history * 1000, history * 1000)
+    })
+    const runs = 3
+    const times: Array<number> = []
+    for (let r = 0; r < runs; r++) {
+      const start = performance.now()
+      const opened = yield* scheduler.newSweep({ task })
+      times.push(performance.now() - start)
+      if (opened.total !== folders) throw new Error("open: wrong total")
+      // Close it again so the next run opens another sweep on the same history.
+      yield* database.immediate((db) => db.run("UPDATE sweeps SET status = 'complete' WHERE status = 'active'"))
+    }
+    fs.rmSync(dir, { recursive: true, force: true })
+    const result = { folders, history_sweeps: history, ms: round(median(times), 1) }
+    log(`open   ${folders} folders, ${history} sweeps of history: ${result.ms} ms`)
+    return result
+  }).pipe(Effect.scoped, Effect.provide(NodeContext.layer), Effect.runPromise)
+
+// ---------------------------------------------------------------------------------------------
+
+const machine = () => ({
+  cpu: os.cpus()[0]?.model ?? "unknown",
+  cores: os.cpus().length,
+  memory_gib: round(os.totalmem() / 2 ** 30, 1),
+  node: process.version,
+  sqlite: String(new Sqlite(":memory:").prepare("SELECT sqlite_version()").pluck().get()),
+  load_average: os.loadavg().map((x) => round(x))
+})
+
+const main = async () => {
+  if (!fs.existsSync(path.join(path.dirname(TRAIL), "..", "dist", "trail.cjs")))
+    throw new Error("build the CLI first: npm run build")
+  const started = machine()
+  const cycle = await cycleBench()
+  const cli = cliBench()
+  const init = initBench()
+  const open = await openBench()
+  const result = { machine: started, quick, cycle, cli, init, open }
+  if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`)
+  process.exit(1)
+})
