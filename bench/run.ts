@@ -11,7 +11,8 @@
  * - open: opening a sweep over 100k folders whose task has 200 sweeps of history.
  *
  * Medians throughout, because the machine is shared and noisy; every comparison is made in the
- * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md).
+ * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md);
+ * `--only=cycle,cli,init,open` runs some sections.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { AgentId, decodeConfig, TaskName } from "@trail/domain"
@@ -26,6 +27,12 @@ import * as path from "node:path"
 const args = new Set(process.argv.slice(2))
 const json = args.has("--json")
 const quick = args.has("--quick")
+/** `--only=cycle,init` runs just those sections. */
+const only = [...args]
+  .find((a) => a.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",")
+const wanted = (section: string) => only === undefined || only.includes(section)
 const log = (line: string) => {
   if (!json) process.stderr.write(`${line}\n`)
 }
@@ -391,10 +398,10 @@ const main = async () => {
   if (!fs.existsSync(path.join(path.dirname(TRAIL), "..", "dist", "trail.cjs")))
     throw new Error("build the CLI first: npm run build")
   const started = machine()
-  const cycle = await cycleBench()
-  const cli = cliBench()
-  const init = initBench()
-  const open = await openBench()
+  const cycle = wanted("cycle") ? await cycleBench() : null
+  const cli = wanted("cli") ? cliBench() : null
+  const init = wanted("init") ? initBench() : null
+  const open = wanted("open") ? await openBench() : null
   const result = { machine: started, quick, cycle, cli, init, open }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
 }

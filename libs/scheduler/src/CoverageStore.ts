@@ -31,6 +31,9 @@ import {
   sourcesOf,
   type AgentId,
   type ClaimResult,
+  type Claimed,
+  type NoneAvailable,
+  type SweepCompleted,
   type StaticSignal,
   type Strategy,
   type StoreError
@@ -87,11 +90,22 @@ export interface CompleteRequest {
 
 export type CompleteError = TaskNotFound | NoSweep | NotAWorkItem
 
+export interface ClaimBatch {
+  readonly claimed: ReadonlyArray<Claimed>
+  readonly end: SweepCompleted | NoneAvailable | null
+}
+
 export interface CoverageStoreShape {
   /** Registers the scanned folders (upsert); folders not in `folders` are marked absent. */
   readonly register: (folders: ReadonlyArray<ScannedFolder>, now: number) => Effect.Effect<number, StoreError>
   /** Leases the next folder (creating the task and opening a sweep as needed). */
   readonly claim: (request: ClaimRequest) => Effect.Effect<ClaimResult, StoreError>
+  /**
+   * Leases up to `count` folders to one agent in one transaction (the supervisor's batch use).
+   * `end` is the result that stopped the batch early (sweep complete, none available), or null
+   * when all `count` were claimed.
+   */
+  readonly claimMany: (request: ClaimRequest & { readonly count: number }) => Effect.Effect<ClaimBatch, StoreError>
   /** Marks a pending or leased item done or skipped; repeating it on a finished item is a no-op. */
   readonly complete: (request: CompleteRequest) => Effect.Effect<Completion, CompleteError | StoreError>
   /** Returns a lease to the pool. When `agent` is given it must hold the lease. */
@@ -417,6 +431,43 @@ const remainingOf = (c: Counters) => c.total - c.done - c.skipped
 /** Values built from checked rows and typed inputs need no re-validation. */
 const trusted = { disableValidation: true } as const
 
+/** One claim inside an open transaction (see {@link CoverageStoreShape.claim}). */
+const claimIn = (db: Connection, request: ClaimRequest): ClaimResult => {
+  const { task, now } = request
+  const current = ensureTask(db, task, now)
+  let sweep = current.sweep
+  if (sweep === null || (sweep.status === "complete" && request.autoSweep)) {
+    const opened = openSweep(db, current.taskId, request.open, now)
+    if (opened === null) return { _tag: "SweepCompleted", task, sweep: sweep?.number ?? 0, covered: 0, total: 0 }
+    sweep = opened
+  }
+  const c = sweep.counters
+  if (sweep.status === "complete") {
+    return { _tag: "SweepCompleted", task, sweep: sweep.number, covered: c.done + c.skipped, total: c.total }
+  }
+  // Expired leases go back to the pool first (the counters trigger moves `leased`).
+  const reclaimed = c.leased === 0 ? 0 : db.run(SQL.reclaim, sweep.sweepId, now)
+  const leaseExpiresAt = now + request.ttlMs
+  const row = db.prepare(SQL.claim).get(request.agent, leaseExpiresAt, sweep.sweepId)
+  if (row === undefined) {
+    if (remainingOf(c) <= 0) {
+      db.run(SQL.closeSweep, now, sweep.sweepId)
+      return { _tag: "SweepCompleted", task, sweep: sweep.number, covered: c.done + c.skipped, total: c.total }
+    }
+    return { _tag: "NoneAvailable", task, sweep: sweep.number, leased_outstanding: c.leased - reclaimed }
+  }
+  const claimed = Rows.row(row, "claimed item")
+  return {
+    _tag: "Claimed",
+    task,
+    sweep: sweep.number,
+    path: FolderPath.make(Rows.text(claimed, "path"), trusted),
+    score: Rows.num(claimed, "score"),
+    lease_expires_at: leaseExpiresAt,
+    remaining: remainingOf(c)
+  }
+}
+
 export const make = Effect.gen(function* () {
   const database = yield* Database
 
@@ -428,41 +479,17 @@ export const make = Effect.gen(function* () {
       return count(db, SQL.countPresent)
     })
 
-  const claim: CoverageStoreShape["claim"] = (request) =>
-    database.immediate((db): ClaimResult => {
-      const { task, now } = request
-      const current = ensureTask(db, task, now)
-      let sweep = current.sweep
-      if (sweep === null || (sweep.status === "complete" && request.autoSweep)) {
-        const opened = openSweep(db, current.taskId, request.open, now)
-        if (opened === null) return { _tag: "SweepCompleted", task, sweep: sweep?.number ?? 0, covered: 0, total: 0 }
-        sweep = opened
+  const claim: CoverageStoreShape["claim"] = (request) => database.immediate((db) => claimIn(db, request))
+
+  const claimMany: CoverageStoreShape["claimMany"] = (request) =>
+    database.immediate((db) => {
+      const claimed: Array<Claimed> = []
+      for (let i = 0; i < request.count; i++) {
+        const result = claimIn(db, request)
+        if (result._tag !== "Claimed") return { claimed, end: result }
+        claimed.push(result)
       }
-      const c = sweep.counters
-      if (sweep.status === "complete") {
-        return { _tag: "SweepCompleted", task, sweep: sweep.number, covered: c.done + c.skipped, total: c.total }
-      }
-      // Expired leases go back to the pool first (the counters trigger moves `leased`).
-      const reclaimed = c.leased === 0 ? 0 : db.run(SQL.reclaim, sweep.sweepId, now)
-      const leaseExpiresAt = now + request.ttlMs
-      const row = db.prepare(SQL.claim).get(request.agent, leaseExpiresAt, sweep.sweepId)
-      if (row === undefined) {
-        if (remainingOf(c) <= 0) {
-          db.run(SQL.closeSweep, now, sweep.sweepId)
-          return { _tag: "SweepCompleted", task, sweep: sweep.number, covered: c.done + c.skipped, total: c.total }
-        }
-        return { _tag: "NoneAvailable", task, sweep: sweep.number, leased_outstanding: c.leased - reclaimed }
-      }
-      const claimed = Rows.row(row, "claimed item")
-      return {
-        _tag: "Claimed",
-        task,
-        sweep: sweep.number,
-        path: FolderPath.make(Rows.text(claimed, "path"), trusted),
-        score: Rows.num(claimed, "score"),
-        lease_expires_at: leaseExpiresAt,
-        remaining: remainingOf(c)
-      }
+      return { claimed, end: null }
     })
 
   const complete: CoverageStoreShape["complete"] = (request) =>
@@ -648,7 +675,20 @@ export const make = Effect.gen(function* () {
 
   const vacuum = Effect.zipRight(database.exec("VACUUM"), database.exec("PRAGMA wal_checkpoint(TRUNCATE)"))
 
-  return CoverageStore.of({ register, claim, complete, release, status, list, newSweep, showSweep, reset, gc, vacuum })
+  return CoverageStore.of({
+    register,
+    claim,
+    claimMany,
+    complete,
+    release,
+    status,
+    list,
+    newSweep,
+    showSweep,
+    reset,
+    gc,
+    vacuum
+  })
 })
 
 /** The store on a {@link Database}, whose schema is brought up to date first. */

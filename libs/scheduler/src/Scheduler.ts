@@ -30,7 +30,7 @@ import type {
   WorkItemStatus
 } from "@trail/domain"
 import { Clock, Context, Effect, Layer } from "effect"
-import { CoverageStore, layer as CoverageStoreLayer, type OpenSweepOptions } from "./CoverageStore.js"
+import { CoverageStore, layer as CoverageStoreLayer, type ClaimBatch, type OpenSweepOptions } from "./CoverageStore.js"
 import * as Database from "./Database.js"
 import type { Project } from "./Project.js"
 import * as Walker from "./Walker.js"
@@ -60,6 +60,14 @@ export interface SchedulerShape {
     readonly strategy?: Strategy | undefined
     readonly autoSweep?: boolean | undefined
   }) => Effect.Effect<ClaimResult, StoreError>
+  /** Leases up to `count` folders to `agent` at once (the supervisor's batch use). */
+  readonly claimMany: (request: {
+    readonly task: TaskName
+    readonly agent: AgentId
+    readonly count: number
+    readonly strategy?: Strategy | undefined
+    readonly autoSweep?: boolean | undefined
+  }) => Effect.Effect<ClaimBatch, StoreError>
   /** `done` (with an outcome) or `skip` (with a reason) of a pending or leased item. */
   readonly complete: (request: {
     readonly task: TaskName
@@ -141,6 +149,18 @@ export const make = Effect.gen(function* () {
         store.claim({
           task: request.task,
           agent: request.agent,
+          now,
+          ttlMs,
+          open: openOptions(request.strategy),
+          autoSweep: request.autoSweep ?? false
+        })
+      ),
+    claimMany: (request) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        store.claimMany({
+          task: request.task,
+          agent: request.agent,
+          count: request.count,
           now,
           ttlMs,
           open: openOptions(request.strategy),

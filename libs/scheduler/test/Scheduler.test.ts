@@ -50,6 +50,24 @@ describe("Scheduler", () => {
       })
     )
 
+    it.scoped("claimMany leases a batch atomically and says why it stopped short", () =>
+      Effect.gen(function* () {
+        const { scheduler } = yield* setup(["a", "b", "c", "d", "e"])
+        const first = yield* scheduler.claimMany({ task, agent: a1, count: 3 })
+        assert.strictEqual(first.claimed.length, 3)
+        assert.isNull(first.end)
+        const rest = yield* scheduler.claimMany({ task, agent: a2, count: 5 })
+        assert.strictEqual(rest.claimed.length, 2)
+        assert.deepInclude(rest.end, { _tag: "NoneAvailable", leased_outstanding: 5 })
+        const paths = [...first.claimed, ...rest.claimed].map((c) => c.path)
+        assert.strictEqual(new Set(paths).size, 5)
+        for (const path of paths) yield* scheduler.complete({ task, path, agent: a1, status: "done" })
+        const after = yield* scheduler.claimMany({ task, agent: a1, count: 2 })
+        assert.deepStrictEqual(after.claimed, [])
+        assert.deepInclude(after.end, { _tag: "SweepCompleted", covered: 5 })
+      })
+    )
+
     it.scoped("returns an expired lease to the pool (TestClock) and accepts the late done once", () =>
       Effect.gen(function* () {
         const { scheduler } = yield* setup(["only"], { lease: { ttl_secs: 60 } })
