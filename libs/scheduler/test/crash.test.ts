@@ -1,4 +1,5 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Path from "@effect/platform/Path"
 import { TaskName } from "@trail/domain"
 import Sqlite from "better-sqlite3"
 import { Context, Effect, Layer } from "effect"
@@ -26,7 +27,7 @@ const prepareRoot = async () => {
   roots.push(root)
   fs.mkdirSync(path.join(root, ".trail"))
   await Effect.gen(function* () {
-    const project = Project.projectAt(path, root)
+    const project = Project.projectAt(yield* Path.Path, root)
     const ctx = yield* Layer.build(Scheduler.layerFor({ project, config: configOf() }))
     const scheduler = Context.get(ctx, Scheduler.Scheduler)
     for (const f of syntheticFolders(FOLDERS)) {
@@ -87,7 +88,8 @@ const inspect = (root: string) => {
 
 const reconcileDrift = (root: string) =>
   Effect.gen(function* () {
-    const ctx = yield* Layer.build(Scheduler.layerFor({ project: Project.projectAt(path, root), config: configOf() }))
+    const project = Project.projectAt(yield* Path.Path, root)
+    const ctx = yield* Layer.build(Scheduler.layerFor({ project, config: configOf() }))
     return yield* Context.get(ctx, Scheduler.Scheduler).gc({ reconcile: true })
   }).pipe(Effect.scoped, Effect.provide(NodeContext.layer), Effect.runPromise)
 
