@@ -27,6 +27,19 @@ await build({
   logLevel: "warning"
 })
 
+// The walk worker (libs/scheduler/src/walkWorker.ts): small, so a worker thread starts fast.
+await build({
+  entryPoints: [here("../../libs/scheduler/src/walkWorker.ts")],
+  outfile: here("./dist/walk-worker.cjs"),
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  minify: true,
+  legalComments: "none",
+  logLevel: "warning"
+})
+
 // Warm the code cache on the hottest path: `next` in a freshly initialised root.
 const root = mkdtempSync(join(tmpdir(), "trail-warm-"))
 try {

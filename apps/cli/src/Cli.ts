@@ -20,7 +20,7 @@ import {
   type WorkItem
 } from "@trail/domain"
 import { Project, Scheduler } from "@trail/scheduler"
-import { Effect, Option, Schema } from "effect"
+import { type Context, Effect, Option, Schema } from "effect"
 import { emit, emitText, ExitCode } from "./Output.js"
 import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
 
@@ -85,6 +85,12 @@ const resolveAgent = (flag: Option.Option<AgentId>): Effect.Effect<AgentId, Usag
     }
   })
 
+/** The walk worker bundled next to the CLI (dist/walk-worker.cjs); absent when not bundled. */
+const walkWorker = typeof __dirname === "string" ? `${__dirname}/walk-worker.cjs` : undefined
+
+/** The scheduler for a root, with the bundled walk worker. */
+const schedulerFor = (settings: Context.Tag.Service<Scheduler.Settings>) => Scheduler.layerFor(settings, { walkWorker })
+
 /** Opens the root found from `--root` / `$TRAIL_ROOT` / the cwd and runs `f` with its scheduler. */
 const withScheduler = <A, E, R>(
   f: (scheduler: Scheduler.SchedulerShape, project: Project.Project) => Effect.Effect<A, E, R>
@@ -94,7 +100,7 @@ const withScheduler = <A, E, R>(
     const project = yield* Project.findRoot({ explicit, cwd: process.cwd() })
     const config = yield* Project.loadConfig(project)
     return yield* Effect.flatMap(Scheduler.Scheduler, (scheduler) => f(scheduler, project)).pipe(
-      Effect.provide(Scheduler.layerFor({ project, config }))
+      Effect.provide(schedulerFor({ project, config }))
     )
   })
 
@@ -131,7 +137,7 @@ const init = Command.make("init", { pretty }, ({ pretty }) =>
       )
     ).pipe(
       Effect.ensuring(Effect.sync(() => progress && process.stderr.write("\r\u001b[2K"))),
-      Effect.provide(Scheduler.layerFor({ project, config }))
+      Effect.provide(schedulerFor({ project, config }))
     )
     yield* emit(
       { folders: result.folders, excluded: result.excluded, wrote_example_config: wroteExample },

@@ -268,7 +268,6 @@ const SQL = {
   claim: `UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ?
     WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)
     RETURNING path, score`,
-  counters: `SELECT total, done, skipped, leased FROM sweeps WHERE id = ?`,
   finishItem: `UPDATE work_items SET status = ?, lease_owner = NULL, lease_expires_at = NULL, completed_at = ?
     WHERE id = ? AND status IN (${FINISHABLE})`,
   closeSweep: `UPDATE sweeps SET status = 'complete', closed_at = ? WHERE id = ? AND status = 'active'`,

@@ -206,11 +206,15 @@ export const layer = Layer.effect(Scheduler, make)
 /**
  * The whole scheduler for one root: its settings, the state database at
  * `settings.project.databaseFile` (opened and migrated), the store and the walker.
+ * `walkWorker` is the path of the bundled walk worker (large scans then use two threads).
  */
-export const layerFor = (settings: Context.Tag.Service<Settings>) =>
+export const layerFor = (
+  settings: Context.Tag.Service<Settings>,
+  options?: { readonly walkWorker?: string | undefined }
+) =>
   layer.pipe(
     Layer.provide(CoverageStoreLayer),
-    Layer.provide(Walker.layer),
+    Layer.provide(options?.walkWorker === undefined ? Walker.layer : Walker.layerWithWorker(options.walkWorker)),
     Layer.provide(Layer.succeed(Settings, settings)),
     Layer.provide(Database.layer({ filename: settings.project.databaseFile }))
   )

@@ -11,18 +11,17 @@
  *   `static_signal = "churn"` the number of commits in the last 90 days that touched a file
  *   directly in it (one `git log` pass).
  *
- * The walk uses synchronous `node:fs` calls: it is one tight loop of readdir + stat measured
- * against `find` (docs/benchmarks.md), and async file-system calls would cost a multiple.
+ * The walk (walk.ts) is synchronous `node:fs`: one tight loop of readdir + stat, measured
+ * against `find` in docs/benchmarks.md. A large walk shares its pending folders with a worker
+ * thread so that both cores issue syscalls.
  */
 import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { ScanError, type ScanConfig, type StaticSignal } from "@trail/domain"
 import { Context, Effect, Layer } from "effect"
-import ignore, { type Ignore } from "ignore"
-import * as fs from "node:fs"
-import * as nodePath from "node:path"
-import picomatch from "picomatch"
+import { Worker } from "node:worker_threads"
 import type { ScannedFolder } from "./CoverageStore.js"
+import { mergeResults, walkFrames, type Frame, type WalkResult, type WalkSettings } from "./walk.js"
 
 export interface ScanProgress {
   readonly folders: number
@@ -41,7 +40,7 @@ export interface ScanResult {
   readonly folders: ReadonlyArray<ScannedFolder>
   /** Directories not registered: hidden, ignored, excluded, not included, or below `min_files`. */
   readonly excluded: number
-  /** Regular files seen in registered and unregistered (but walked) folders. */
+  /** Regular files counted in the walked folders. */
   readonly files: number
 }
 
@@ -51,110 +50,78 @@ export interface WalkerShape {
 
 export class Walker extends Context.Tag("@trail/scheduler/Walker")<Walker, WalkerShape>() {}
 
-interface IgnoreLevel {
-  /** Folder holding the ignore file(s), relative to the root ("" for the root). */
-  readonly base: string
-  readonly rules: Ignore
+/** Directories walked on one thread before a large walk hands half of what is pending to a worker. */
+export const HAND_OFF_AFTER = 256
+
+const scanError = (root: string, error: unknown) =>
+  new ScanError({ path: root, detail: error instanceof Error ? error.message : String(error) })
+
+/** The part of the walk given to a worker, and the worker (null until a hand-off happens). */
+interface HandOff {
+  frames: Array<Frame> | null
+  worker: Worker | null
 }
 
-const IGNORE_FILES = [".gitignore", ".ignore"] as const
-
-/** trail's own files at the root are configuration, not work for agents. */
-const OWN_ROOT_FILES: ReadonlySet<string> = new Set([".trail.toml", ".trail.toml.example"])
-
-const readIgnoreLevel = (absDir: string, base: string, names: ReadonlySet<string>): IgnoreLevel | null => {
-  let rules: Ignore | null = null
-  for (const file of IGNORE_FILES) {
-    if (!names.has(file)) continue
-    try {
-      const text = fs.readFileSync(nodePath.join(absDir, file), "utf8")
-      rules = (rules ?? ignore()).add(text)
-    } catch {
-      // An unreadable ignore file ignores nothing, as in git.
-    }
-  }
-  return rules === null ? null : { base, rules }
-}
-
-/** True when the deepest level with an opinion ignores `rel` (relative to the root). */
-const isIgnored = (levels: ReadonlyArray<IgnoreLevel>, rel: string, isDir: boolean): boolean => {
-  for (let i = levels.length - 1; i >= 0; i--) {
-    const level = levels[i]!
-    const local = level.base === "" ? rel : rel.slice(level.base.length + 1)
-    const verdict = level.rules.test(isDir ? `${local}/` : local)
-    if (verdict.ignored) return true
-    if (verdict.unignored) return false
-  }
-  return false
-}
-
-interface Frame {
-  readonly rel: string
-  readonly levels: ReadonlyArray<IgnoreLevel>
-}
-
-const walk = (options: ScanOptions): Omit<ScanResult, "folders"> & { folders: Array<ScannedFolder> } => {
-  const { root, scan } = options
-  const excludeMatch = scan.exclude.length > 0 ? picomatch(scan.exclude as Array<string>, { dot: true }) : null
-  const includeMatch = scan.include.length > 0 ? picomatch(scan.include as Array<string>, { dot: true }) : null
-  const folders: Array<ScannedFolder> = []
-  let excluded = 0
-  let files = 0
-  let visited = 0
-  const stack: Array<Frame> = [{ rel: "", levels: [] }]
-  while (stack.length > 0) {
-    const frame = stack.pop()!
-    const absDir = frame.rel === "" ? root : nodePath.join(root, frame.rel)
-    let entries: Array<fs.Dirent>
-    try {
-      entries = fs.readdirSync(absDir, { withFileTypes: true })
-    } catch (error) {
-      if (frame.rel === "") throw error
-      excluded++ // unreadable folder: nothing to hand out
-      continue
-    }
-    let levels = frame.levels
-    if (scan.respect_gitignore) {
-      const names = new Set<string>()
-      for (const entry of entries) if (entry.name === ".gitignore" || entry.name === ".ignore") names.add(entry.name)
-      const level = names.size > 0 ? readIgnoreLevel(absDir, frame.rel, names) : null
-      if (level !== null) levels = [...levels, level]
-    }
-    let fileCount = 0
-    let bytes = 0
-    for (const entry of entries) {
-      const rel = frame.rel === "" ? entry.name : `${frame.rel}/${entry.name}`
-      if (entry.isDirectory()) {
-        if (entry.name.startsWith(".")) {
-          excluded++
-          continue
-        }
-        if ((levels.length > 0 && isIgnored(levels, rel, true)) || (excludeMatch !== null && excludeMatch(rel))) {
-          excluded++
-          continue
-        }
-        stack.push({ rel, levels })
-      } else if (entry.isFile()) {
-        if (frame.rel === "" && OWN_ROOT_FILES.has(entry.name)) continue
-        if (levels.length > 0 && isIgnored(levels, rel, false)) continue
-        fileCount++
-        const stat = fs.statSync(nodePath.join(absDir, entry.name), { throwIfNoEntry: false })
-        if (stat !== undefined) bytes += stat.size
+/** Waits for the worker's part; walks it here instead if the worker fails. */
+const awaitWorker = (settings: WalkSettings, frames: Array<Frame>, worker: Worker) =>
+  Effect.async<WalkResult, ScanError>((resume) => {
+    const walkHere = () => {
+      try {
+        resume(Effect.succeed(walkFrames(settings, frames)))
+      } catch (error) {
+        resume(Effect.fail(scanError(settings.root, error)))
       }
     }
-    files += fileCount
-    const path = frame.rel === "" ? "." : frame.rel
-    if (fileCount >= scan.min_files && (includeMatch === null || includeMatch(path))) {
-      folders.push({ path, fileCount, bytes, churn: 0 })
-    } else if (frame.rel !== "") {
-      excluded++
+    worker.once("message", (message: { readonly result?: WalkResult }) =>
+      message.result === undefined ? walkHere() : resume(Effect.succeed(message.result))
+    )
+    worker.once("error", walkHere)
+    return Effect.promise(() => worker.terminate())
+  })
+
+/**
+ * Walks the root. With `workerScript` (the bundled walkWorker), a walk that is still going after
+ * {@link HAND_OFF_AFTER} directories gives every other pending directory to a worker thread.
+ */
+const walkTree = (options: ScanOptions, workerScript: string | undefined): Effect.Effect<WalkResult, ScanError> =>
+  Effect.gen(function* () {
+    const settings: WalkSettings = {
+      root: options.root,
+      respectGitignore: options.scan.respect_gitignore,
+      minFiles: options.scan.min_files,
+      include: options.scan.include,
+      exclude: options.scan.exclude
     }
-    visited++
-    if (options.onProgress !== undefined && visited % 500 === 0) options.onProgress({ folders: visited, files })
-  }
-  folders.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-  return { folders, excluded, files }
-}
+    const progress = options.onProgress
+    const handOff: HandOff = { frames: null, worker: null }
+    const give = (pending: Array<Frame>, visited: number): Array<Frame> => {
+      if (workerScript === undefined || handOff.frames !== null || visited < HAND_OFF_AFTER) return pending
+      const keep: Array<Frame> = []
+      const given: Array<Frame> = []
+      pending.forEach((frame, i) => (i % 2 === 0 ? given : keep).push(frame))
+      try {
+        handOff.worker = new Worker(workerScript, { workerData: { settings, frames: given } })
+      } catch {
+        handOff.frames = [] // no worker: keep walking everything here
+        return pending
+      }
+      handOff.frames = given
+      return keep
+    }
+    const own = yield* Effect.try({
+      try: () =>
+        walkFrames(settings, [{ rel: "", sources: [] }], {
+          handOff: give,
+          ...(progress === undefined
+            ? {}
+            : { onDirectory: (visited, files) => visited % 500 === 0 && progress({ folders: visited, files }) })
+        }),
+      catch: (error) => scanError(options.root, error)
+    })
+    if (handOff.worker === null || handOff.frames === null) return mergeResults([own])
+    const theirs = yield* awaitWorker(settings, handOff.frames, handOff.worker)
+    return mergeResults([own, theirs])
+  })
 
 /** Commits per folder (files directly in it) over the last 90 days, from one `git log` pass. */
 const churnByFolder = (root: string) =>
@@ -186,14 +153,13 @@ const isGitRepository = (root: string) =>
     Effect.orElseSucceed(() => false)
   )
 
-export const make: WalkerShape = {
+/** A walker; with `workerScript` (the path of the bundled walk worker) large walks use two threads. */
+export const make = (workerScript?: string): WalkerShape => ({
   scan: (options) =>
     Effect.gen(function* () {
-      const result = yield* Effect.try({
-        try: () => walk(options),
-        catch: (error) =>
-          new ScanError({ path: options.root, detail: error instanceof Error ? error.message : String(error) })
-      })
+      const walked = yield* walkTree(options, workerScript)
+      const folders = walked.folders.map((f): ScannedFolder => ({ ...f, churn: 0 }))
+      const result: ScanResult = { folders, excluded: walked.excluded, files: walked.files }
       if (options.staticSignal !== "churn") return result
       if (!(yield* isGitRepository(options.root))) {
         return yield* new ScanError({
@@ -202,8 +168,12 @@ export const make: WalkerShape = {
         })
       }
       const churn = yield* churnByFolder(options.root)
-      return { ...result, folders: result.folders.map((f) => ({ ...f, churn: churn.get(f.path) ?? 0 })) }
+      return { ...result, folders: folders.map((f) => ({ ...f, churn: churn.get(f.path) ?? 0 })) }
     })
-}
+})
 
-export const layer = Layer.succeed(Walker, make)
+/** A single-threaded walker. */
+export const layer = Layer.succeed(Walker, make())
+
+/** A walker that hands half of a large walk to the worker at `workerScript`. */
+export const layerWithWorker = (workerScript: string) => Layer.succeed(Walker, make(workerScript))

@@ -4,7 +4,11 @@ import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { make as walker } from "../src/Walker.js"
+import { build } from "esbuild"
+import * as os from "node:os"
+import { HAND_OFF_AFTER, make } from "../src/Walker.js"
+
+const walker = make()
 import { configOf, makeRoot } from "./helpers.js"
 
 const scan = (root: string, raw: Record<string, unknown> = {}) => {
@@ -136,6 +140,45 @@ describe("Walker", () => {
         const error = yield* Effect.flip(scan(project.root, { strategy: { static_signal: "churn" } }))
         assert.strictEqual(error._tag, "ScanError")
         assert.include(error.message, "git repository")
+      })
+    )
+
+    it.scoped("a large walk shared with a worker thread finds exactly what one thread finds", () =>
+      Effect.gen(function* () {
+        // > HAND_OFF_AFTER folders, with ignore rules that the worker must apply too.
+        const files: Record<string, string> = { ".gitignore": "*.log\nbuild/\n" }
+        for (let i = 0; i < HAND_OFF_AFTER * 3; i++) {
+          const dir = `pkg${i % 7}/mod${i}`
+          files[`${dir}/index.ts`] = "x".repeat(i % 13)
+          files[`${dir}/debug.log`] = "ignored"
+          if (i % 10 === 0) files[`${dir}/build/out.js`] = "ignored"
+          if (i % 25 === 0) files[`${dir}/.gitignore`] = "index.ts\n"
+        }
+        const project = yield* makeRoot(files)
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trail-walk-worker-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+        const script = path.join(dir, "walk-worker.cjs")
+        yield* Effect.promise(() =>
+          build({
+            entryPoints: [new URL("../src/walkWorker.ts", import.meta.url).pathname],
+            outfile: script,
+            bundle: true,
+            platform: "node",
+            format: "cjs",
+            logLevel: "silent"
+          })
+        )
+        const config = configOf({})
+        const options = { root: project.root, scan: config.scan, staticSignal: config.strategy.static_signal }
+        const alone = yield* make().scan(options)
+        const shared = yield* make(script).scan(options)
+        const brokenWorker = yield* make(path.join(dir, "missing.cjs")).scan(options)
+        assert.isAbove(alone.folders.length, HAND_OFF_AFTER)
+        assert.deepStrictEqual(shared, alone)
+        assert.deepStrictEqual(brokenWorker, alone)
+        assert.isFalse(alone.folders.some((f) => f.path.includes("build")))
+        // pkg0/mod0's own .gitignore hides its index.ts; the root's hides debug.log: only .gitignore counts.
+        assert.strictEqual(alone.folders.find((f) => f.path === "pkg0/mod0")?.fileCount, 1)
       })
     )
 

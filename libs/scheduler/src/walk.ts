@@ -1,0 +1,182 @@
+/**
+ * The synchronous tree walk shared by the {@link Walker} service and its worker thread
+ * (walkWorker.ts). Plain data in and out (no Effect) so that a pending part of the walk can be
+ * handed to another thread: a {@link Frame} carries its ignore rules as text.
+ *
+ * Rules (see Walker.ts): `.gitignore` / `.ignore` at every level with git's precedence (the
+ * deepest file with an opinion decides), hidden directories skipped, symlinked directories not
+ * followed, `exclude` globs prune, `include` globs filter what is registered, `min_files`.
+ */
+import * as fs from "node:fs"
+import ignore, { type Ignore } from "ignore"
+import picomatch from "picomatch"
+
+export interface WalkSettings {
+  /** Absolute, normalised path of the root. */
+  readonly root: string
+  readonly respectGitignore: boolean
+  readonly minFiles: number
+  readonly include: ReadonlyArray<string>
+  readonly exclude: ReadonlyArray<string>
+}
+
+/** The ignore files of one folder, as text (so a frame can cross to a worker thread). */
+export interface IgnoreSource {
+  /** Folder holding the files, relative to the root ("" for the root). */
+  readonly base: string
+  readonly texts: ReadonlyArray<string>
+}
+
+/** A folder still to walk and the ignore rules in force above it. */
+export interface Frame {
+  readonly rel: string
+  readonly sources: ReadonlyArray<IgnoreSource>
+}
+
+export interface WalkedFolder {
+  readonly path: string
+  readonly fileCount: number
+  readonly bytes: number
+}
+
+export interface WalkResult {
+  readonly folders: Array<WalkedFolder>
+  readonly excluded: number
+  readonly files: number
+}
+
+const IGNORE_FILES = [".gitignore", ".ignore"] as const
+
+/** trail's own files at the root are configuration, not work for agents. */
+const OWN_ROOT_FILES: ReadonlySet<string> = new Set([".trail.toml", ".trail.toml.example"])
+
+interface Level {
+  readonly base: string
+  readonly rules: Ignore
+}
+
+/** Compiled ignore rules, cached per source so each file is parsed once per thread. */
+const compiled = new WeakMap<IgnoreSource, Level>()
+const levelOf = (source: IgnoreSource): Level => {
+  let level = compiled.get(source)
+  if (level === undefined) {
+    const rules = ignore()
+    for (const text of source.texts) rules.add(text)
+    level = { base: source.base, rules }
+    compiled.set(source, level)
+  }
+  return level
+}
+
+/** True when the deepest level with an opinion ignores `rel` (relative to the root). */
+const isIgnored = (sources: ReadonlyArray<IgnoreSource>, rel: string, isDir: boolean): boolean => {
+  for (let i = sources.length - 1; i >= 0; i--) {
+    const level = levelOf(sources[i]!)
+    const local = level.base === "" ? rel : rel.slice(level.base.length + 1)
+    const verdict = level.rules.test(isDir ? `${local}/` : local)
+    if (verdict.ignored) return true
+    if (verdict.unignored) return false
+  }
+  return false
+}
+
+const readIgnoreSource = (absDir: string, base: string, entries: ReadonlyArray<fs.Dirent>): IgnoreSource | null => {
+  const texts: Array<string> = []
+  for (const entry of entries) {
+    if (!(IGNORE_FILES as ReadonlyArray<string>).includes(entry.name)) continue
+    try {
+      texts.push(fs.readFileSync(`${absDir}/${entry.name}`, "utf8"))
+    } catch {
+      // An unreadable ignore file ignores nothing, as in git.
+    }
+  }
+  return texts.length === 0 ? null : { base, texts }
+}
+
+/**
+ * Walks from `frames` (depth first). After every directory, `handOff` may take part of the
+ * pending stack (it returns the frames it did not take). Throws only if the root itself
+ * cannot be read.
+ */
+export const walkFrames = (
+  settings: WalkSettings,
+  frames: Array<Frame>,
+  options?: {
+    readonly onDirectory?: (visited: number, files: number) => void
+    readonly handOff?: (pending: Array<Frame>, visited: number) => Array<Frame>
+  }
+): WalkResult => {
+  const excludeMatch = settings.exclude.length > 0 ? picomatch([...settings.exclude], { dot: true }) : null
+  const includeMatch = settings.include.length > 0 ? picomatch([...settings.include], { dot: true }) : null
+  const folders: Array<WalkedFolder> = []
+  let excluded = 0
+  let files = 0
+  let visited = 0
+  let stack = frames
+  while (stack.length > 0) {
+    const frame = stack.pop()!
+    const absDir = frame.rel === "" ? settings.root : `${settings.root}/${frame.rel}`
+    let entries: Array<fs.Dirent>
+    try {
+      entries = fs.readdirSync(absDir, { withFileTypes: true })
+    } catch (error) {
+      if (frame.rel === "") throw error
+      excluded++ // an unreadable folder: nothing to hand out
+      continue
+    }
+    let sources = frame.sources
+    if (settings.respectGitignore) {
+      const own = readIgnoreSource(absDir, frame.rel, entries)
+      if (own !== null) sources = [...sources, own]
+    }
+    let fileCount = 0
+    let bytes = 0
+    const prefix = frame.rel === "" ? "" : `${frame.rel}/`
+    const dirPrefix = `${absDir}/`
+    const ignoring = sources.length > 0
+    for (const entry of entries) {
+      // This loop runs once per file of the tree: plain string concatenation, and relative
+      // paths only where a rule needs one.
+      if (entry.isDirectory()) {
+        if (entry.name.startsWith(".")) {
+          excluded++
+          continue
+        }
+        const rel = prefix + entry.name
+        if ((ignoring && isIgnored(sources, rel, true)) || (excludeMatch !== null && excludeMatch(rel))) {
+          excluded++
+          continue
+        }
+        stack.push({ rel, sources })
+      } else if (entry.isFile()) {
+        if (prefix === "" && OWN_ROOT_FILES.has(entry.name)) continue
+        if (ignoring && isIgnored(sources, prefix + entry.name, false)) continue
+        fileCount++
+        const stat = fs.statSync(dirPrefix + entry.name, { throwIfNoEntry: false })
+        if (stat !== undefined) bytes += stat.size
+      }
+    }
+    files += fileCount
+    const path = frame.rel === "" ? "." : frame.rel
+    if (fileCount >= settings.minFiles && (includeMatch === null || includeMatch(path))) {
+      folders.push({ path, fileCount, bytes })
+    } else if (frame.rel !== "") {
+      excluded++
+    }
+    visited++
+    options?.onDirectory?.(visited, files)
+    if (options?.handOff !== undefined && stack.length > 1) stack = options.handOff(stack, visited)
+  }
+  return { folders, excluded, files }
+}
+
+/** Merges results of parts of one walk, folders sorted by path. */
+export const mergeResults = (parts: ReadonlyArray<WalkResult>): WalkResult => {
+  const folders = parts.flatMap((p) => p.folders)
+  folders.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  return {
+    folders,
+    excluded: parts.reduce((n, p) => n + p.excluded, 0),
+    files: parts.reduce((n, p) => n + p.files, 0)
+  }
+}
