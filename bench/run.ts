@@ -157,9 +157,6 @@ const floorDrains = (ddl: ReadonlyArray<string>, filename: string, n: number, dr
   const visit = db.prepare(
     "INSERT INTO visits (task_id, sweep, folder_id, path, agent, status, reason, found, at) VALUES (?, ?, ?, ?, ?, 'done', NULL, NULL, ?)"
   )
-  const touch = db.prepare(
-    "INSERT INTO folder_memory (task_id, folder_id, last_visited_at) VALUES (?, ?, ?) ON CONFLICT (task_id, folder_id) DO UPDATE SET last_visited_at = excluded.last_visited_at"
-  )
   const insertTask = db.prepare("INSERT INTO tasks (name, created_at) VALUES (?, 0) RETURNING id")
   const insertSweep = db.prepare(
     "INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at) VALUES (?, 1, 'active', 'weighted', ?, 0) RETURNING id"
@@ -192,13 +189,12 @@ const floorDrains = (ddl: ReadonlyArray<string>, filename: string, n: number, dr
       commit.run()
       if (claimed === undefined) break
       const p = row(claimed)["path"]
-      // complete: read sweep and item, finish it, record the visit and the folder's memory.
+      // complete: read sweep and item, finish it, record the visit (a trigger moves the memory).
       begin.run()
       const it = row(currentItem.get(p, task))
       finish.run(now, it["item_id"])
       if (Number(it["total"]) - Number(it["done"]) - Number(it["skipped"]) - 1 <= 0) close.run(now, it["sweep_id"])
       visit.run(it["task_id"], it["number"], it["folder_id"], p, agent, now)
-      touch.run(it["task_id"], it["folder_id"], now)
       commit.run()
       cycles++
     }

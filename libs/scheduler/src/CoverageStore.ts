@@ -274,11 +274,7 @@ const SQL = {
   insertVisit: `INSERT INTO visits (task_id, sweep, folder_id, path, agent, status, reason, found, at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   memory: `SELECT outcome, outcome_at FROM folder_memory WHERE task_id = ? AND folder_id = ?`,
-  touchMemory: `INSERT INTO folder_memory (task_id, folder_id, last_visited_at) VALUES (?, ?, ?)
-    ON CONFLICT (task_id, folder_id) DO UPDATE SET last_visited_at = excluded.last_visited_at`,
-  recordOutcome: `INSERT INTO folder_memory (task_id, folder_id, last_visited_at, outcome, outcome_at) VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (task_id, folder_id) DO UPDATE SET last_visited_at = excluded.last_visited_at,
-      outcome = excluded.outcome, outcome_at = excluded.outcome_at`,
+  recordOutcome: `UPDATE folder_memory SET outcome = ?, outcome_at = ? WHERE task_id = ? AND folder_id = ?`,
   releaseItem: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
     WHERE id = ? AND status IN (${RELEASABLE})`,
   expiredCount: `SELECT count(*) FROM work_items WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?`,
@@ -524,13 +520,12 @@ export const make = Effect.gen(function* () {
         request.found,
         now
       )
-      if (request.found === null) {
-        db.run(SQL.touchMemory, sweep.taskId, item.folderId, now)
-      } else {
-        const previous = db.prepare(SQL.memory).get(sweep.taskId, item.folderId)
-        const memory = previous === undefined ? { outcome: 0, outcomeAt: null } : readMemory(previous)
+      // The visits_memory trigger has moved last_visited_at; reported findings also move the
+      // decayed outcome (its row exists now, with outcome_at null on a first visit).
+      if (request.found !== null) {
+        const memory = readMemory(db.prepare(SQL.memory).get(sweep.taskId, item.folderId))
         const outcome = decayOutcome(memory.outcome, memory.outcomeAt, request.found, now, request.halfLifeSecs)
-        db.run(SQL.recordOutcome, sweep.taskId, item.folderId, now, outcome, now)
+        db.run(SQL.recordOutcome, outcome, now, sweep.taskId, item.folderId)
       }
       return Either.right({
         task,

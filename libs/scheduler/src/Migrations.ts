@@ -102,6 +102,17 @@ const migrations = {
           leased = leased + (NEW.status = 'leased') - (OLD.status = 'leased')
         WHERE id = NEW.sweep_id;
       END`
+  }),
+  "0003_visit_memory_trigger": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // folder_memory.last_visited_at is a projection of visits: every visit moves it, in the
+    // statement that records the visit. (Decayed findings need the configured half-life and are
+    // written by the scheduler when a visit reports findings.)
+    yield* sql`CREATE TRIGGER visits_memory AFTER INSERT ON visits
+      BEGIN
+        INSERT INTO folder_memory (task_id, folder_id, last_visited_at) VALUES (NEW.task_id, NEW.folder_id, NEW.at)
+          ON CONFLICT (task_id, folder_id) DO UPDATE SET last_visited_at = excluded.last_visited_at;
+      END`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 
