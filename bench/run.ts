@@ -18,7 +18,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { AgentId, decodeConfig, TaskName } from "@trail/domain"
 import { CoverageStore, Database, Scheduler, Walker } from "@trail/scheduler"
 import Sqlite from "better-sqlite3"
-import { Context, Effect, Either, Layer } from "effect"
+import { Context, Effect, Either, Layer, ManagedRuntime } from "effect"
 import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -76,32 +76,54 @@ const schedulerOn = (filename: string) => {
   return Scheduler.layer.pipe(Layer.provideMerge(store), Layer.provide(Walker.layer), Layer.provide(settings))
 }
 
-/** µs per claim+complete cycle for each of `drains` drains of an `n`-folder sweep. */
-const trailDrains = (filename: string, n: number, drains: number) =>
-  Effect.gen(function* () {
-    const ctx = yield* Layer.build(schedulerOn(filename))
-    const store = Context.get(ctx, CoverageStore.CoverageStore)
-    const scheduler = Context.get(ctx, Scheduler.Scheduler)
-    yield* store.register(syntheticFolders(n), 0)
-    const results: Array<number> = []
-    // Drain 0 warms the JIT and is not counted (the floor does the same).
-    for (let d = 0; d <= drains; d++) {
-      const task = TaskName.make(`drain-${d}`)
-      yield* scheduler.newSweep({ task })
-      let cycles = 0
-      const start = performance.now()
-      for (;;) {
+/** A drain runner: `drain()` drains one fresh sweep of the `n` registered folders, in µs per cycle. */
+interface Runner {
+  readonly drain: () => Promise<number>
+  readonly close: () => Promise<void>
+}
+
+const WARM_UP_CYCLES = 2000
+
+/** trail through its public Scheduler service, on `filename`. */
+const trailRunner = async (filename: string, n: number): Promise<Runner> => {
+  const runtime = ManagedRuntime.make(schedulerOn(filename).pipe(Layer.provide(NodeContext.layer)))
+  let drains = 0
+  const cycles = (task: TaskName, limit: number) =>
+    Effect.gen(function* () {
+      const scheduler = yield* Scheduler.Scheduler
+      let count = 0
+      while (count < limit) {
         const claimed = yield* scheduler.claim({ task, agent })
         if (claimed._tag !== "Claimed") break
         yield* scheduler.complete({ task, path: claimed.path, agent, status: "done" })
-        cycles++
+        count++
       }
-      const elapsed = performance.now() - start
-      if (cycles !== n) throw new Error(`drained ${cycles} of ${n}`)
-      if (d > 0) results.push((elapsed * 1000) / cycles)
-    }
-    return results
-  }).pipe(Effect.scoped, Effect.provide(NodeContext.layer), Effect.runPromise)
+      return count
+    })
+  await runtime.runPromise(
+    Effect.gen(function* () {
+      yield* Effect.flatMap(CoverageStore.CoverageStore, (store) => store.register(syntheticFolders(n), 0))
+      const warm = TaskName.make("warm-up")
+      yield* Effect.flatMap(Scheduler.Scheduler, (scheduler) => scheduler.newSweep({ task: warm }))
+      yield* cycles(warm, WARM_UP_CYCLES)
+    })
+  )
+  return {
+    drain: () =>
+      runtime.runPromise(
+        Effect.gen(function* () {
+          const task = TaskName.make(`drain-${drains++}`)
+          yield* Effect.flatMap(Scheduler.Scheduler, (scheduler) => scheduler.newSweep({ task }))
+          const start = performance.now()
+          const count = yield* cycles(task, Number.POSITIVE_INFINITY)
+          const elapsed = performance.now() - start
+          if (count !== n) throw new Error(`drained ${count} of ${n}`)
+          return (elapsed * 1000) / count
+        })
+      ),
+    close: () => runtime.dispose()
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // floor: the same drain, straight on better-sqlite3, same schema and statements
@@ -124,7 +146,7 @@ const schemaSql = async () => {
   return ddl
 }
 
-const floorDrains = (ddl: ReadonlyArray<string>, filename: string, n: number, drains: number) => {
+const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): Runner => {
   const db = new Sqlite(filename, { timeout: 5000 })
   if (filename !== ":memory:") db.pragma("journal_mode = WAL")
   db.pragma("synchronous = NORMAL")
@@ -167,9 +189,10 @@ const floorDrains = (ddl: ReadonlyArray<string>, filename: string, n: number, dr
   const setCurrent = db.prepare("UPDATE tasks SET current_sweep_id = ? WHERE id = ?")
   const row = (value: unknown) => value as Record<string, number | string>
 
-  const results: Array<number> = []
-  for (let d = 0; d <= drains; d++) {
-    const task = `floor-${d}`
+  let drains = 0
+  /** Drains up to `limit` cycles of a fresh sweep; returns [cycles, µs per cycle]. */
+  const run = (limit: number): [number, number] => {
+    const task = `floor-${drains++}`
     db.transaction(() => {
       const taskId = insertTask.pluck().get(task)
       const sweepId = insertSweep.pluck().get(taskId, n)
@@ -179,7 +202,7 @@ const floorDrains = (ddl: ReadonlyArray<string>, filename: string, n: number, dr
     let now = 1
     let cycles = 0
     const start = performance.now()
-    for (;;) {
+    while (cycles < limit) {
       now++
       // claim: read the sweep, reclaim expired leases if any are out, lease the best item.
       begin.run()
@@ -198,12 +221,17 @@ const floorDrains = (ddl: ReadonlyArray<string>, filename: string, n: number, dr
       commit.run()
       cycles++
     }
-    const elapsed = performance.now() - start
-    if (cycles !== n) throw new Error(`floor drained ${cycles} of ${n}`)
-    if (d > 0) results.push((elapsed * 1000) / cycles)
+    return [cycles, ((performance.now() - start) * 1000) / Math.max(1, cycles)]
   }
-  db.close()
-  return results
+  run(WARM_UP_CYCLES)
+  return {
+    drain: async () => {
+      const [cycles, us] = run(Number.POSITIVE_INFINITY)
+      if (cycles !== n) throw new Error(`floor drained ${cycles} of ${n}`)
+      return us
+    },
+    close: async () => void db.close()
+  }
 }
 
 const cycleBench = async () => {
@@ -218,16 +246,20 @@ const cycleBench = async () => {
   }> = []
   for (const store of ["memory", "file"] as const) {
     for (const n of sizes) {
-      const drains = n <= 10_000 ? 5 : 3
+      const drains = n <= 10_000 ? 7 : 3
       const dir = tmp("trail-bench-cycle-")
       const file = (name: string) => (store === "memory" ? ":memory:" : path.join(dir, name))
-      // Interleave ours and the floor so that machine noise hits both alike.
+      const trail = await trailRunner(file("trail.db"), n)
+      const floorRun = floorRunner(ddl, file("floor.db"), n)
+      // Alternate one drain each, so that machine noise hits both alike.
       const ours: Array<number> = []
       const floor: Array<number> = []
-      for (let round = 0; round < 2; round++) {
-        ours.push(...(await trailDrains(file(`trail-${round}.db`), n, Math.ceil(drains / 2))))
-        floor.push(...floorDrains(ddl, file(`floor-${round}.db`), n, Math.ceil(drains / 2)))
+      for (let d = 0; d < drains; d++) {
+        ours.push(await trail.drain())
+        floor.push(await floorRun.drain())
       }
+      await trail.close()
+      await floorRun.close()
       fs.rmSync(dir, { recursive: true, force: true })
       const row = {
         folders: n,

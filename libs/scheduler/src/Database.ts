@@ -147,27 +147,33 @@ export const make = (options: DatabaseOptions) =>
     const lock = yield* Effect.makeSemaphore(1)
     let sqlHolders = 0
 
-    const attempt = <A>(work: () => A): Effect.Effect<A, StoreError> => {
-      const once = Effect.suspend((): Effect.Effect<A, StoreError> => {
+    /** Runs `work` once, waiting for the lock only while an @effect/sql transaction holds it. */
+    const once = <A>(work: () => A): Effect.Effect<A, StoreError> => {
+      const run = Effect.suspend((): Effect.Effect<A, StoreError> => {
         try {
           return Effect.succeed(work())
         } catch (cause) {
           return Effect.fail(toStoreError(cause, options.filename))
         }
       })
-      const guarded = Effect.suspend(() => (sqlHolders === 0 ? once : lock.withPermits(1)(once)))
-      const retried = Effect.retry(guarded, { schedule: BUSY_RETRY, while: isBusy })
-      // The common case is one synchronous run; the retry machinery is only built on SQLITE_BUSY.
-      return Effect.suspend(() => {
-        if (sqlHolders !== 0) return retried
+      return Effect.suspend(() => (sqlHolders === 0 ? run : lock.withPermits(1)(run)))
+    }
+    const retried = <A>(work: () => A) => Effect.retry(once(work), { schedule: BUSY_RETRY, while: isBusy })
+
+    /**
+     * `work` run synchronously; on SQLITE_BUSY (after SQLite's own busy timeout) it is retried on
+     * {@link BUSY_RETRY}. The common case is one synchronous run: no retry machinery is built.
+     */
+    const attempt = <A>(work: () => A): Effect.Effect<A, StoreError> =>
+      Effect.suspend(() => {
+        if (sqlHolders !== 0) return retried(work)
         try {
           return Effect.succeed(work())
         } catch (cause) {
           const error = toStoreError(cause, options.filename)
-          return isBusy(error) ? retried : Effect.fail(error)
+          return isBusy(error) ? retried(work) : Effect.fail(error)
         }
       })
-    }
 
     const begin = prepare("BEGIN IMMEDIATE")
     const commit = prepare("COMMIT")

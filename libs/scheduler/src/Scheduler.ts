@@ -145,11 +145,11 @@ export const make = Effect.gen(function* () {
         return { folders, excluded: result.excluded, files: result.files }
       }),
     claim: (request) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.clockWith((clock) =>
         store.claim({
           task: request.task,
           agent: request.agent,
-          now,
+          now: clock.unsafeCurrentTimeMillis(),
           ttlMs,
           open: openOptions(request.strategy),
           autoSweep: request.autoSweep ?? false
@@ -168,7 +168,7 @@ export const make = Effect.gen(function* () {
         })
       ),
     complete: (request) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.clockWith((clock) =>
         store.complete({
           task: request.task,
           path: request.path,
@@ -176,7 +176,7 @@ export const make = Effect.gen(function* () {
           status: request.status,
           found: foundOf(request.outcome),
           reason: request.reason ?? null,
-          now,
+          now: clock.unsafeCurrentTimeMillis(),
           halfLifeSecs: config.strategy.half_life_secs
         })
       ),
