@@ -392,7 +392,9 @@ const openBench = () =>
       ).run(taskId, JSON.stringify(Array.from({ length: history }, (_, i) => i + 1)), history)
       db.prepare(
         `INSERT INTO folder_memory (task_id, folder_id, last_visited_at, outcome, outcome_at)
-         SELECT ?, id, ? - (id % 1000) * 1000, id % 5, ? FROM folders`
+         SELECT ?, id, ? - (id % 1000) * 1000, id % 5, ? FROM folders WHERE true
+         ON CONFLICT (task_id, folder_id) DO UPDATE SET last_visited_at = excluded.last_visited_at,
+           outcome = excluded.outcome, outcome_at = excluded.outcome_at`
       ).run(taskId, history * 1000, history * 1000)
     })
     const runs = 3

@@ -9,8 +9,8 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { errorCode, exitCodeOf, type TrailError } from "@trail/domain"
-import { Cause, Console, Effect, Layer } from "effect"
+import { errorCode, exitCodeOf, isTrailError } from "@trail/domain"
+import { Cause, Console, Effect, Exit, Layer } from "effect"
 import { command } from "./Cli.js"
 import { currentExitCode, emitError, ExitCode, guardClosedPipes } from "./Output.js"
 
@@ -21,9 +21,6 @@ const run = Command.run(command, { name: "trail", version })
 
 // eslint-disable-next-line no-control-regex
 const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, "").trim()
-
-const isTrailError = (error: unknown): error is TrailError =>
-  typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string" && "message" in error
 
 /**
  * @effect/cli prints parse errors itself as text on stderr; trail prints them as JSON instead, so
@@ -56,5 +53,6 @@ guardClosedPipes()
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
   disablePrettyLogger: true,
-  teardown: (_exit, onExit) => onExit(currentExitCode())
+  // 130 after SIGINT/SIGTERM interrupted the command, as shells expect.
+  teardown: (exit, onExit) => onExit(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? 130 : currentExitCode())
 })

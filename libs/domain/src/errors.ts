@@ -191,6 +191,10 @@ const codes: { readonly [K in TrailError["_tag"]]: string } = {
   ScanError: "scan-failed"
 }
 
+/** True for the errors this module defines (and only those). */
+export const isTrailError = (u: unknown): u is TrailError =>
+  typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string" && Object.hasOwn(codes, u._tag)
+
 /** The stable machine-readable code printed in `{"error":{"code"}}`. */
 export const errorCode = (error: TrailError): string =>
   error._tag === "StoreError" ? `store-${error.reason}` : codes[error._tag]

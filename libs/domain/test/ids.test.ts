@@ -76,3 +76,14 @@ describe("parentFolder", () => {
     assert.strictEqual(parentFolder(FolderPath.make(".")), ".")
   })
 })
+
+describe("isTrailError", () => {
+  it("recognises trail's errors and nothing else", async () => {
+    const { isTrailError, TaskNotFound, errorCode, StoreError } = await import("../src/index.js")
+    assert.isTrue(isTrailError(new TaskNotFound({ task: "t" })))
+    assert.strictEqual(errorCode(new StoreError({ reason: "readonly", detail: "x" })), "store-readonly")
+    assert.isFalse(isTrailError({ _tag: "SystemError", message: "nope" }))
+    assert.isFalse(isTrailError({ _tag: "toString", message: "inherited keys do not count" }))
+    assert.isFalse(isTrailError(null))
+  })
+})
