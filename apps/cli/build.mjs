@@ -12,32 +12,30 @@ import { fileURLToPath } from "node:url"
 const here = (p) => fileURLToPath(new URL(p, import.meta.url))
 const { version } = JSON.parse(readFileSync(here("./package.json"), "utf8"))
 
-await build({
-  entryPoints: [here("./src/main.ts")],
-  outfile: here("./dist/trail.cjs"),
+const common = {
   bundle: true,
   platform: "node",
   format: "cjs",
   target: "node20",
   minify: true,
-  sourcemap: "linked",
   legalComments: "none",
-  external: ["better-sqlite3"],
-  define: { __TRAIL_VERSION__: JSON.stringify(version) },
   logLevel: "warning"
+}
+
+await build({
+  ...common,
+  entryPoints: [here("./src/main.ts")],
+  outfile: here("./dist/trail.cjs"),
+  sourcemap: "linked",
+  external: ["better-sqlite3"],
+  define: { __TRAIL_VERSION__: JSON.stringify(version) }
 })
 
 // The walk worker (libs/scheduler/src/walkWorker.ts): small, so a worker thread starts fast.
 await build({
+  ...common,
   entryPoints: [here("../../libs/scheduler/src/walkWorker.ts")],
-  outfile: here("./dist/walk-worker.cjs"),
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node20",
-  minify: true,
-  legalComments: "none",
-  logLevel: "warning"
+  outfile: here("./dist/walk-worker.cjs")
 })
 
 // Warm the code cache on the hottest path: `next` in a freshly initialised root.

@@ -2,12 +2,13 @@
  * The coverage store: folders, tasks, sweeps with O(1) counters, work items, visits and per-task
  * folder memory in the state database.
  *
- * Every operation is one synchronous unit of work inside `BEGIN IMMEDIATE` (see
- * {@link Database}), so concurrent processes serialise on SQLite's write lock and can never
- * double-claim. The claim reclaims expired leases, then leases the best pending item with one
- * conditional `UPDATE … WHERE id = (SELECT … ORDER BY score DESC LIMIT 1) RETURNING …`, and
- * moves the sweep's counters in the same transaction. Times are milliseconds since the epoch
- * and are passed in by the caller (the scheduler reads them from Effect's `Clock`).
+ * Every write is one synchronous unit of work inside `BEGIN IMMEDIATE` (see {@link Database}),
+ * so concurrent processes serialise on SQLite's write lock and can never double-claim. The claim
+ * reclaims expired leases, then leases the best pending item with one conditional
+ * `UPDATE … WHERE id = (SELECT … ORDER BY score DESC LIMIT 1) RETURNING …`. Triggers (migrations
+ * 0002, 0003) move the sweep's counters and the folders' `last_visited_at` inside the statements
+ * that change items and record visits. Times are milliseconds since the epoch, passed in by the
+ * caller (the scheduler reads them from Effect's `Clock`).
  */
 import {
   Completion,
