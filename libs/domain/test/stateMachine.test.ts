@@ -38,3 +38,31 @@ describe("work item state machine", () => {
     assert.deepStrictEqual([...terminalStates(WorkItemMachine)].sort(), ["done", "skipped"])
   })
 })
+
+describe("worker state machine", () => {
+  it("allows exactly the SPEC lifecycle", async () => {
+    const { WorkerMachine, WorkerState } = await import("../src/index.js")
+    const live = ["spawning", "running", "needs_input"]
+    const allowed = new Set([
+      "spawning→running",
+      "running→needs_input",
+      "needs_input→running",
+      "running→ready",
+      "needs_input→ready",
+      ...live.flatMap((s) => [`${s}→failed`, `${s}→lost`, `${s}→cancelled`])
+    ])
+    for (const from of WorkerState.literals) {
+      for (const to of WorkerState.literals) {
+        assert.strictEqual(canTransition(WorkerMachine, from, to), allowed.has(`${from}→${to}`), `${from}→${to}`)
+      }
+    }
+    assert.deepStrictEqual([...terminalStates(WorkerMachine)].sort(), ["cancelled", "failed", "lost", "ready"])
+  })
+
+  it("worker ids look like w1, w2, …", async () => {
+    const { WorkerId } = await import("../src/index.js")
+    const { Schema } = await import("effect")
+    for (const ok of ["w1", "w2", "w10", "w999"]) assert.isTrue(Schema.is(WorkerId)(ok), ok)
+    for (const bad of ["w0", "w01", "1", "W1", "w", "w1;rm", ""]) assert.isFalse(Schema.is(WorkerId)(bad), bad)
+  })
+})

@@ -1,0 +1,220 @@
+/**
+ * The `tmux` binary as a service, on trail's own server socket (`tmux -L <socket>`, SPEC §2:
+ * `worker.tmux_socket`, default `trail`) with one session (`worker.session`, default
+ * `trail-workers`) that holds one window per worker, named by the worker id.
+ *
+ * The server is created with `remain-on-exit on`, so a pane whose program ends stays, marked dead
+ * with its exit status, until trail reads it and closes the window. Text reaches a pane with
+ * `send-keys -l` (literal: no key names, no shell) followed by a separate `Enter` key.
+ *
+ * Errors: {@link TmuxError} with `reason` `missing` (no tmux binary) or `failed` (tmux said no;
+ * its stderr is in `detail`).
+ */
+import * as Command from "@effect/platform/Command"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as PlatformError from "@effect/platform/Error"
+import { Chunk, Context, Effect, Layer, Schema, Stream } from "effect"
+
+export class TmuxError extends Schema.TaggedError<TmuxError>()("TmuxError", {
+  reason: Schema.Literal("missing", "failed"),
+  operation: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return this.reason === "missing"
+      ? 'tmux is not installed (install it, or set worker.substrate = "process")'
+      : `tmux ${this.operation} failed: ${this.detail}`
+  }
+}
+
+/** One window of the session. */
+export interface WindowInfo {
+  readonly name: string
+  /** Process id of the program in the window's pane. */
+  readonly panePid: number
+  /** The program has exited (the pane stays because of remain-on-exit). */
+  readonly dead: boolean
+  /** Its exit status once dead, else null. */
+  readonly exitStatus: number | null
+}
+
+export interface NewWindow {
+  /** Window name: the worker id. */
+  readonly name: string
+  readonly cwd: string
+  readonly env: Readonly<Record<string, string>>
+  /** The program and its arguments, run directly (no shell). */
+  readonly argv: ReadonlyArray<string>
+}
+
+export interface TmuxShape {
+  readonly socket: string
+  readonly session: string
+  /** Creates the server and session if needed (idempotent). */
+  readonly ensureSession: Effect.Effect<void, TmuxError>
+  /** Opens a window running `argv` in `cwd` with `env` added to the environment. */
+  readonly newWindow: (window: NewWindow) => Effect.Effect<WindowInfo, TmuxError>
+  /** Types `text` into the window literally (`send-keys -l`), then presses Enter. */
+  readonly sendText: (window: string, text: string) => Effect.Effect<void, TmuxError>
+  /** The window's visible text plus its scroll-back, wrapped lines joined. */
+  readonly capture: (window: string) => Effect.Effect<string, TmuxError>
+  /** Every window of the session (none when the server is not running). */
+  readonly listWindows: Effect.Effect<ReadonlyArray<WindowInfo>, TmuxError>
+  readonly killWindow: (window: string) => Effect.Effect<void, TmuxError>
+  /** Stops the whole server (tests; `trail kill` of the last worker never does this). */
+  readonly killServer: Effect.Effect<void>
+}
+
+export class Tmux extends Context.Tag("@trail/workers/Tmux")<Tmux, TmuxShape>() {}
+
+export interface TmuxConfig {
+  /** `-L` socket name. */
+  readonly socket: string
+  readonly session: string
+  /** The tmux executable (default `tmux` from PATH). */
+  readonly binary?: string
+}
+
+const FIELD = "\t"
+const WINDOW_FORMAT = ["#{window_name}", "#{pane_pid}", "#{pane_dead}", "#{pane_dead_status}"].join(FIELD)
+
+const parseWindow = (line: string): WindowInfo | null => {
+  const [name, pid, dead, status] = line.split(FIELD)
+  if (name === undefined || pid === undefined) return null
+  const exit = status === undefined || status === "" ? null : Number(status)
+  return { name, panePid: Number(pid), dead: dead === "1", exitStatus: Number.isInteger(exit) ? exit : null }
+}
+
+const collect = (stream: Stream.Stream<Uint8Array, PlatformError.PlatformError>) =>
+  Stream.runCollect(Stream.decodeText(stream)).pipe(Effect.map((chunks) => Chunk.join(chunks, "")))
+
+export const make = (config: TmuxConfig) =>
+  Effect.gen(function* () {
+    const executor = yield* CommandExecutor.CommandExecutor
+    const binary = config.binary ?? "tmux"
+    const target = (window: string) => `${config.session}:${window}`
+
+    /** Runs one tmux command; fails with its stderr unless it exits 0. */
+    const tmux = (operation: string, ...args: ReadonlyArray<string>) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const process = yield* executor.start(Command.make(binary, "-L", config.socket, ...args))
+          const [stdout, stderr, code] = yield* Effect.all(
+            [collect(process.stdout), collect(process.stderr), process.exitCode],
+            {
+              concurrency: 3
+            }
+          )
+          if (code !== 0)
+            return yield* new TmuxError({ reason: "failed", operation, detail: stderr.trim() || `exit ${code}` })
+          return stdout
+        })
+      ).pipe(
+        Effect.catchTags({
+          SystemError: (error) =>
+            new TmuxError({
+              reason: error.reason === "NotFound" ? "missing" : "failed",
+              operation,
+              detail: error.message
+            }),
+          BadArgument: (error) => new TmuxError({ reason: "failed", operation, detail: error.message })
+        })
+      )
+
+    const noServer = (error: TmuxError) =>
+      error.reason === "failed" && /no server running|error connecting|no sessions/i.test(error.detail)
+
+    const ensureSession = Effect.gen(function* () {
+      const exists = yield* tmux("has-session", "has-session", "-t", `=${config.session}`).pipe(
+        Effect.as(true),
+        Effect.catchIf(
+          (e) => e.reason === "failed",
+          () => Effect.succeed(false)
+        )
+      )
+      if (exists) return
+      // The first window only keeps the session alive; workers get windows of their own.
+      yield* tmux(
+        "new-session",
+        "new-session",
+        "-d",
+        "-s",
+        config.session,
+        "-n",
+        "trail",
+        "-x",
+        "200",
+        "-y",
+        "50",
+        "tail",
+        "-f",
+        "/dev/null"
+      )
+      yield* tmux("set-option", "set-option", "-g", "remain-on-exit", "on")
+    })
+
+    const newWindow = (window: NewWindow) =>
+      Effect.gen(function* () {
+        const env = Object.entries(window.env).flatMap(([key, value]) => ["-e", `${key}=${value}`])
+        const out = yield* tmux(
+          "new-window",
+          "new-window",
+          "-d",
+          "-t",
+          `${config.session}:`,
+          "-n",
+          window.name,
+          "-c",
+          window.cwd,
+          "-P",
+          "-F",
+          WINDOW_FORMAT,
+          ...env,
+          "--",
+          ...window.argv
+        )
+        const info = parseWindow(out.trim())
+        if (info === null)
+          return yield* new TmuxError({ reason: "failed", operation: "new-window", detail: `unexpected output ${out}` })
+        return info
+      })
+
+    const sendText = (window: string, text: string) =>
+      Effect.zipRight(
+        tmux("send-keys", "send-keys", "-t", target(window), "-l", "--", text),
+        tmux("send-keys", "send-keys", "-t", target(window), "Enter")
+      ).pipe(Effect.asVoid)
+
+    const capture = (window: string) =>
+      tmux("capture-pane", "capture-pane", "-p", "-J", "-S", "-", "-t", target(window))
+
+    const listWindows = tmux("list-windows", "list-windows", "-t", `=${config.session}`, "-F", WINDOW_FORMAT).pipe(
+      Effect.map((out) =>
+        out
+          .split("\n")
+          .filter((line) => line !== "")
+          .map(parseWindow)
+          .filter((w): w is WindowInfo => w !== null && w.name !== "trail")
+      ),
+      Effect.catchIf(noServer, () => Effect.succeed([] as ReadonlyArray<WindowInfo>))
+    )
+
+    const killWindow = (window: string) => tmux("kill-window", "kill-window", "-t", target(window)).pipe(Effect.asVoid)
+
+    const killServer = tmux("kill-server", "kill-server").pipe(Effect.asVoid, Effect.ignore)
+
+    return Tmux.of({
+      socket: config.socket,
+      session: config.session,
+      ensureSession,
+      newWindow,
+      sendText,
+      capture,
+      listWindows,
+      killWindow,
+      killServer
+    })
+  })
+
+/** The Tmux service for `config` (needs a CommandExecutor). */
+export const layer = (config: TmuxConfig) => Layer.effect(Tmux, make(config))

@@ -1,0 +1,1 @@
+export * as Tmux from "./Tmux.js"
