@@ -1,1 +1,2 @@
 export * as Tmux from "./Tmux.js"
+export * as Kinds from "./Kinds.js"

@@ -1,0 +1,246 @@
+/**
+ * Worker kinds (SPEC §2): markdown files with YAML frontmatter.
+ *
+ * ```markdown
+ * ---
+ * name: reviewer
+ * description: Reviews a folder for correctness bugs
+ * command: ["claude", "--print", "{prompt}"]    # argv list, or a shell string
+ * read_only: true
+ * worktree: false
+ * max_duration: 20m                             # 90s, 20m, 2h, or seconds as a number
+ * can_spawn: false
+ * env: { REVIEW_DEPTH: "2" }
+ * ---
+ * Body: appended to the universal guardrails in the worker's task.md.
+ * ```
+ *
+ * Sources, later overriding earlier: the built-ins (`default`, `scout`, `patcher`), the user's
+ * `~/.config/trail/kinds/*.md`, the project's `.trail/kinds/*.md`. A kind without `command`
+ * runs `worker.command` from `.trail.toml`. A malformed file is reported by file and field
+ * ({@link KindProblem}) and does not stop the others from loading.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import { Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
+import { parse as parseYaml } from "yaml"
+
+const KindName = Schema.String.pipe(
+  Schema.pattern(/^[a-z0-9][a-z0-9-]*$/, { message: () => "must be lower-case letters, digits and dashes" })
+)
+
+/** `90s`, `20m`, `2h`, `1h30m`, or a number of seconds. */
+const DurationField = Schema.Union(
+  Schema.Number.pipe(Schema.positive({ message: () => "must be a positive number of seconds" })),
+  Schema.String.pipe(
+    Schema.pattern(/^(\d+h)?(\d+m)?(\d+s)?$/, { message: () => 'must look like "90s", "20m" or "1h30m"' })
+  )
+)
+
+const Frontmatter = Schema.Struct({
+  name: Schema.optional(KindName),
+  description: Schema.optionalWith(Schema.String, { default: () => "" }),
+  command: Schema.optional(
+    Schema.Union(
+      Schema.Array(Schema.String.pipe(Schema.minLength(1))).pipe(
+        Schema.minItems(1, { message: () => "must name a program" })
+      ),
+      Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
+    )
+  ),
+  read_only: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  worktree: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  max_duration: Schema.optional(DurationField),
+  can_spawn: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  env: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.String }), { default: () => ({}) })
+})
+
+/** A loaded kind. `command` is an argv template, or None to run `worker.command`. */
+export interface Kind {
+  readonly name: string
+  readonly description: string
+  readonly command: Option.Option<ReadonlyArray<string>>
+  readonly readOnly: boolean
+  readonly worktree: boolean
+  readonly maxDuration: Option.Option<Duration.Duration>
+  readonly canSpawn: boolean
+  readonly env: Readonly<Record<string, string>>
+  /** The markdown after the frontmatter. */
+  readonly body: string
+  /** Where it came from: `builtin` or the file's path. */
+  readonly source: string
+}
+
+/** Why a kind file was not loaded. `field` is the frontmatter key, or "" for the file as a whole. */
+export interface KindProblem {
+  readonly file: string
+  readonly field: string
+  readonly message: string
+}
+
+const toSeconds = (value: number | string): number => {
+  if (typeof value === "number") return value
+  const part = (unit: string) => Number(new RegExp(`(\\d+)${unit}`).exec(value)?.[1] ?? 0)
+  return part("h") * 3600 + part("m") * 60 + part("s")
+}
+
+/** Splits `---\nyaml\n---\nbody`; a file without frontmatter is all body. */
+const splitFrontmatter = (text: string): { readonly yaml: string | null; readonly body: string } => {
+  const normalised = text.replace(/\r\n/g, "\n")
+  if (!normalised.startsWith("---\n")) return { yaml: null, body: normalised.trim() }
+  const end = normalised.indexOf("\n---", 4)
+  if (end < 0) return { yaml: normalised.slice(4), body: "" }
+  return {
+    yaml: normalised.slice(4, end),
+    body: normalised
+      .slice(end + 4)
+      .replace(/^[^\n]*\n?/, "")
+      .trim()
+  }
+}
+
+/**
+ * Parses one kind file. `defaultName` (the file name without `.md`) is used when the frontmatter
+ * has no `name`.
+ */
+export const parseKind = (text: string, file: string, defaultName: string): Either.Either<Kind, KindProblem> => {
+  const { yaml, body } = splitFrontmatter(text)
+  let raw: unknown = {}
+  if (yaml !== null) {
+    try {
+      raw = parseYaml(yaml) ?? {}
+    } catch (error) {
+      return Either.left({
+        file,
+        field: "",
+        message: `frontmatter is not valid YAML: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`
+      })
+    }
+  }
+  return Schema.decodeUnknownEither(Frontmatter, { onExcessProperty: "error", errors: "first" })(raw).pipe(
+    Either.mapLeft((error): KindProblem => {
+      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+      return {
+        file,
+        field: issue?.path.map(String).join(".") ?? "",
+        message:
+          issue === undefined ? error.message : issue._tag === "Unexpected" ? "is not a known field" : issue.message
+      }
+    }),
+    Either.flatMap((fm) => {
+      const name = fm.name ?? defaultName
+      if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) {
+        return Either.left({
+          file,
+          field: "name",
+          message: `kind name ${JSON.stringify(name)} must be lower-case letters, digits and dashes`
+        })
+      }
+      return Either.right({
+        name,
+        description: fm.description,
+        command: Option.fromNullable(fm.command).pipe(
+          Option.map((command) => (typeof command === "string" ? ["sh", "-c", command] : command))
+        ),
+        readOnly: fm.read_only,
+        worktree: fm.worktree,
+        maxDuration: Option.fromNullable(fm.max_duration).pipe(Option.map((d) => Duration.seconds(toSeconds(d)))),
+        canSpawn: fm.can_spawn,
+        env: fm.env,
+        body,
+        source: file
+      })
+    })
+  )
+}
+
+const builtin = (text: string, name: string): Kind => Either.getOrThrow(parseKind(text, "builtin", name))
+
+/** The kinds every installation has. Their agent program is `worker.command`. */
+export const builtinKinds: ReadonlyArray<Kind> = [
+  builtin(
+    `---
+description: General-purpose worker with the universal guardrails; may edit files.
+---
+Work on the task below. Edit files when the task calls for it; keep changes focused.`,
+    "default"
+  ),
+  builtin(
+    `---
+description: Fast read-only reconnaissance; short time budget.
+read_only: true
+max_duration: 10m
+---
+Do not modify any file. Read, search and report what you found with evidence (paths, lines).`,
+    "scout"
+  ),
+  builtin(
+    `---
+description: Edits in its own git worktree and proposes a change set for review.
+worktree: true
+can_spawn: true
+---
+You work in a detached git worktree. Make the change, run what checks you can, and finish with
+\`trail worker done\`: the diff is proposed to the human as a change set; nothing is merged for you.`,
+    "patcher"
+  )
+]
+
+/** Every `*.md` kind in `dir` (a missing folder has none). */
+const loadDir = (dir: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const names = yield* fs.readDirectory(dir).pipe(Effect.orElseSucceed(() => [] as Array<string>))
+    const results: Array<Either.Either<Kind, KindProblem>> = []
+    for (const name of names.filter((n) => n.endsWith(".md")).sort()) {
+      const file = path.join(dir, name)
+      const text = yield* fs.readFileString(file).pipe(Effect.either)
+      results.push(
+        Either.isLeft(text)
+          ? Either.left({ file, field: "", message: `cannot be read: ${text.left.message}` })
+          : parseKind(text.right, file, name.slice(0, -3))
+      )
+    }
+    return results
+  })
+
+/**
+ * Loads the kinds in precedence order: built-ins, then `userDir`, then `projectDir` (a later
+ * kind of the same name replaces an earlier one). Never fails: bad files are returned as problems.
+ */
+export const loadKinds = (dirs: { readonly userDir: string; readonly projectDir: string }) =>
+  Effect.gen(function* () {
+    const kinds = new Map<string, Kind>(builtinKinds.map((k) => [k.name, k]))
+    const problems: Array<KindProblem> = []
+    for (const dir of [dirs.userDir, dirs.projectDir]) {
+      for (const result of yield* loadDir(dir)) {
+        if (Either.isLeft(result)) problems.push(result.left)
+        else kinds.set(result.right.name, result.right)
+      }
+    }
+    return { kinds: kinds as ReadonlyMap<string, Kind>, problems: problems as ReadonlyArray<KindProblem> }
+  })
+
+/** Values for a command template's placeholders. */
+export interface CommandValues {
+  readonly task_file: string
+  readonly prompt: string
+  readonly worker: string
+  readonly root: string
+}
+
+/**
+ * Fills `{task_file}`, `{prompt}`, `{worker}` and `{root}` in each argv element. The values are
+ * placed verbatim inside their own argument (no shell), so a prompt's quotes or `$(…)` stay text.
+ * For the `sh -c` form of a shell-string command, values are substituted single-quoted.
+ */
+export const substitute = (argv: ReadonlyArray<string>, values: CommandValues): Array<string> => {
+  const isShell = argv.length === 3 && argv[0] === "sh" && argv[1] === "-c"
+  const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`
+  const fill = (text: string) =>
+    text.replace(/\{(task_file|prompt|worker|root)\}/g, (_, key: keyof CommandValues) =>
+      isShell ? quote(values[key]) : values[key]
+    )
+  return isShell ? ["sh", "-c", fill(argv[2]!)] : argv.map(fill)
+}

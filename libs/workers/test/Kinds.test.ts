@@ -1,0 +1,140 @@
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Either, Option } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { builtinKinds, loadKinds, parseKind, substitute } from "../src/Kinds.js"
+
+const kind = (text: string, name = "k") => parseKind(text, `/kinds/${name}.md`, name)
+
+describe("Kinds", () => {
+  it("parses every field and keeps the body", () => {
+    const parsed = kind(
+      `---
+name: reviewer
+description: Reviews a folder
+command: ["claude", "--print", "{prompt}"]
+read_only: true
+worktree: false
+max_duration: 1h30m
+can_spawn: true
+env: { DEPTH: "2" }
+---
+Look for correctness bugs.
+`
+    )
+    assert.isTrue(Either.isRight(parsed))
+    if (Either.isLeft(parsed)) return
+    const k = parsed.right
+    assert.deepStrictEqual(
+      {
+        name: k.name,
+        description: k.description,
+        readOnly: k.readOnly,
+        worktree: k.worktree,
+        canSpawn: k.canSpawn,
+        env: k.env,
+        body: k.body
+      },
+      {
+        name: "reviewer",
+        description: "Reviews a folder",
+        readOnly: true,
+        worktree: false,
+        canSpawn: true,
+        env: { DEPTH: "2" },
+        body: "Look for correctness bugs."
+      }
+    )
+    assert.deepStrictEqual(Option.getOrThrow(k.command), ["claude", "--print", "{prompt}"])
+    assert.strictEqual(Duration.toSeconds(Option.getOrThrow(k.maxDuration)), 5400)
+  })
+
+  it("defaults: name from the file, no command (worker.command runs), not read-only, no limit", () => {
+    const parsed = Either.getOrThrow(kind("Just a body.", "notes"))
+    assert.strictEqual(parsed.name, "notes")
+    assert.isTrue(Option.isNone(parsed.command))
+    assert.isTrue(Option.isNone(parsed.maxDuration))
+    assert.isFalse(parsed.readOnly)
+    assert.strictEqual(parsed.body, "Just a body.")
+  })
+
+  it("a shell-string command runs through sh -c", () => {
+    const parsed = Either.getOrThrow(kind("---\ncommand: codex exec {prompt}\n---\n"))
+    assert.deepStrictEqual(Option.getOrThrow(parsed.command), ["sh", "-c", "codex exec {prompt}"])
+  })
+
+  it("names the file and the field of a bad kind", () => {
+    const cases: Array<[string, string, string]> = [
+      ["---\nread_only: maybe\n---\n", "read_only", "boolean"],
+      ["---\nmax_duration: soon\n---\n", "max_duration", ""],
+      ["---\ncommand: []\n---\n", "command", ""],
+      ["---\ncolour: blue\n---\n", "colour", "not a known field"],
+      ["---\nname: Bad Name\n---\n", "name", "lower-case"],
+      ["---\nenv: { N: 3 }\n---\n", "env.N", ""],
+      ["---\n: : :\n  - [\n---\n", "", "not valid YAML"]
+    ]
+    for (const [text, field, words] of cases) {
+      const parsed = kind(text, "bad")
+      assert.isTrue(Either.isLeft(parsed), text)
+      if (Either.isRight(parsed)) continue
+      assert.strictEqual(parsed.left.file, "/kinds/bad.md")
+      assert.strictEqual(parsed.left.field, field, text)
+      assert.include(parsed.left.message, words, text)
+    }
+  })
+
+  it("has the built-ins default, scout (read-only, short) and patcher (worktree)", () => {
+    const byName = new Map(builtinKinds.map((k) => [k.name, k]))
+    assert.deepStrictEqual([...byName.keys()].sort(), ["default", "patcher", "scout"])
+    assert.isTrue(byName.get("scout")!.readOnly)
+    assert.isTrue(Option.isSome(byName.get("scout")!.maxDuration))
+    assert.isTrue(byName.get("patcher")!.worktree)
+    for (const k of builtinKinds) assert.isTrue(Option.isNone(k.command), k.name)
+  })
+
+  it.effect("project kinds override user kinds, which override built-ins; bad files do not stop the rest", () =>
+    Effect.gen(function* () {
+      const base = fs.mkdtempSync(path.join(os.tmpdir(), "trail-kinds-"))
+      const userDir = path.join(base, "user")
+      const projectDir = path.join(base, "project")
+      fs.mkdirSync(userDir)
+      fs.mkdirSync(projectDir)
+      fs.writeFileSync(path.join(userDir, "scout.md"), "---\ndescription: my scout\n---\nuser scout")
+      fs.writeFileSync(path.join(userDir, "reviewer.md"), "---\ndescription: user reviewer\n---\n")
+      fs.writeFileSync(path.join(userDir, "broken.md"), "---\nworktree: sometimes\n---\n")
+      fs.writeFileSync(path.join(projectDir, "reviewer.md"), "---\ndescription: project reviewer\n---\n")
+      fs.writeFileSync(path.join(projectDir, "notes.txt"), "not a kind")
+      const { kinds, problems } = yield* loadKinds({ userDir, projectDir })
+      assert.strictEqual(kinds.get("scout")?.description, "my scout")
+      assert.strictEqual(kinds.get("reviewer")?.description, "project reviewer")
+      assert.strictEqual(kinds.get("patcher")?.source, "builtin")
+      assert.deepStrictEqual([...kinds.keys()].sort(), ["default", "patcher", "reviewer", "scout"])
+      assert.deepStrictEqual(
+        problems.map((p) => [path.basename(p.file), p.field]),
+        [["broken.md", "worktree"]]
+      )
+      const none = yield* loadKinds({ userDir: path.join(base, "missing"), projectDir: path.join(base, "missing2") })
+      assert.strictEqual(none.kinds.size, 3)
+      fs.rmSync(base, { recursive: true, force: true })
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
+  it("substitutes placeholders inside their own argument, and single-quoted in sh -c", () => {
+    const values = {
+      task_file: "/r/.trail/workers/w1/task.md",
+      prompt: `fix "it"; $(rm -rf /)`,
+      worker: "w1",
+      root: "/r"
+    }
+    assert.deepStrictEqual(substitute(["claude", "--print", "{prompt}", "--file={task_file}"], values), [
+      "claude",
+      "--print",
+      `fix "it"; $(rm -rf /)`,
+      "--file=/r/.trail/workers/w1/task.md"
+    ])
+    const shell = substitute(["sh", "-c", "agent {prompt} > {root}/out-{worker}.log"], { ...values, prompt: "it's" })
+    assert.deepStrictEqual(shell, ["sh", "-c", `agent 'it'\\''s' > '/r'/out-'w1'.log`])
+  })
+})
