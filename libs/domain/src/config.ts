@@ -63,12 +63,44 @@ export const ScanConfig = Schema.Struct({
 })
 export type ScanConfig = typeof ScanConfig.Type
 
+const Name = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9_.-]+$/, { message: () => "must be letters, digits, '_', '.' or '-'" })
+)
+
+export const WorkerConfig = Schema.Struct({
+  /**
+   * The agent program the built-in kinds run, as an argv list or a shell string, with
+   * `{task_file}`, `{prompt}`, `{worker}`, `{root}` substituted (e.g. `["claude", "{prompt}"]`).
+   */
+  command: withDefault(
+    Schema.Union(
+      Schema.Array(Schema.String.pipe(Schema.minLength(1))).pipe(
+        Schema.minItems(1, { message: () => "must name a program" })
+      ),
+      Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
+    ),
+    () => ["claude", "{prompt}"]
+  ),
+  /** `tmux` (one window per worker) or `process` (plain child processes); default tmux when installed. */
+  substrate: withDefault(Schema.Literal("auto", "tmux", "process"), () => "auto" as const),
+  /** `tmux -L` socket name of trail's tmux server. */
+  tmux_socket: withDefault(Name, () => "trail"),
+  /** The tmux session holding the workers' windows. */
+  session: withDefault(Name, () => "trail-workers"),
+  /** Most workers alive at once. */
+  max_active: withDefault(Schema.Int.pipe(Schema.between(1, 256)), () => 8),
+  /** How deep workers may spawn child workers. */
+  max_spawn_depth: withDefault(Schema.Int.pipe(Schema.between(0, 16)), () => 2)
+})
+export type WorkerConfig = typeof WorkerConfig.Type
+
 const section = <A, I>(struct: Schema.Schema<A, I>) => withDefault(struct, () => Schema.decodeUnknownSync(struct)({}))
 
 export const TrailConfig = Schema.Struct({
   strategy: section(StrategyConfig),
   lease: section(LeaseConfig),
-  scan: section(ScanConfig)
+  scan: section(ScanConfig),
+  worker: section(WorkerConfig)
 })
 export type TrailConfig = typeof TrailConfig.Type
 
@@ -138,4 +170,16 @@ min_files = 1
 include = []
 # folders matching these globs are skipped with everything below them
 exclude = []
+
+[worker]
+# the agent program workers run: an argv list or a shell string; {prompt}, {task_file},
+# {worker} and {root} are filled in (e.g. ["codex", "exec", "{prompt}"])
+command = ["claude", "{prompt}"]
+# auto (tmux when installed) | tmux | process
+substrate = "auto"
+# trail's own tmux server (tmux -L) and the session that holds one window per worker
+tmux_socket = "trail"
+session = "trail-workers"
+max_active = 8
+max_spawn_depth = 2
 `

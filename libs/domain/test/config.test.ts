@@ -23,7 +23,15 @@ describe("config", () => {
         outcome_weight: 0
       },
       lease: { ttl_secs: 900 },
-      scan: { respect_gitignore: true, min_files: 1, include: [], exclude: [] }
+      scan: { respect_gitignore: true, min_files: 1, include: [], exclude: [] },
+      worker: {
+        command: ["claude", "{prompt}"],
+        substrate: "auto",
+        tmux_socket: "trail",
+        session: "trail-workers",
+        max_active: 8,
+        max_spawn_depth: 2
+      }
     })
   })
 
@@ -53,7 +61,11 @@ describe("config", () => {
       [{ scan: { respect_gitignore: "yes" } }, "scan.respect_gitignore", '"yes"'],
       [{ lease: { ttl: 5 } }, "lease.ttl", "5"],
       [{ leases: {} }, "leases", "{}"],
-      [{ strategy: 3 }, "strategy", "3"]
+      [{ strategy: 3 }, "strategy", "3"],
+      [{ worker: { substrate: "docker" } }, "worker.substrate", '"docker"'],
+      [{ worker: { max_active: 0 } }, "worker.max_active", "0"],
+      [{ worker: { command: [] } }, "worker.command", "[]"],
+      [{ worker: { tmux_socket: "a b" } }, "worker.tmux_socket", '"a b"']
     ]
     for (const [raw, key, value] of cases) {
       const error = rejection(raw)

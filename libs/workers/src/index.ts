@@ -1,2 +1,3 @@
 export * as Tmux from "./Tmux.js"
 export * as Kinds from "./Kinds.js"
+export * as TaskFile from "./TaskFile.js"
