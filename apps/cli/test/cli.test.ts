@@ -212,6 +212,25 @@ describe("the coverage loop", () => {
   })
 })
 
+describe("folder names", () => {
+  it("spaces, quotes, shell characters and non-ASCII names round-trip through next and done", () => {
+    const odd = ["my dir", 'say "hi"', "$(echo pwned)", "ünïcödé/ß", "tab\there"]
+    const root = gitRepo(Object.fromEntries(odd.map((name) => [`${name}/file.txt`, "x"])))
+    expect(trail(["init"], { cwd: root }).json()).toMatchObject({ folders: odd.length })
+    const handed: Array<string> = []
+    for (let i = 0; i < odd.length; i++) {
+      const next = trail(["next", "--task", "odd"], { cwd: root })
+      expect(next.code).toBe(0)
+      const p = (next.json() as { path: string }).path
+      handed.push(p)
+      expect(trail(["done", "--task", "odd", "--path", p], { cwd: root }).code).toBe(0)
+    }
+    expect(handed.sort()).toEqual([...odd].sort())
+    expect(fs.existsSync(path.join(root, "pwned"))).toBe(false)
+    expect(trail(["next", "--task", "odd"], { cwd: root }).code).toBe(3)
+  })
+})
+
 describe("the root", () => {
   it("is found from a subfolder, from --root and from $TRAIL_ROOT; outside any root is an error", () => {
     const root = repo()

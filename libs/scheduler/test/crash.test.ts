@@ -130,7 +130,7 @@ describe("crash safety and concurrency", () => {
       const finished: Array<Proc> = []
       const spawnAgent = () => {
         // Each folder takes a little "work", so kills land while leases are held.
-        const p = start(root, `k${next++}`, ttl, "agent", 25)
+        const p = start(root, `k${next++}`, ttl, "agent", 40)
         live.push(p)
         void p.exited.then(() => {
           const i = live.indexOf(p)
