@@ -54,5 +54,6 @@ NodeRuntime.runMain(program, {
   disableErrorReporting: true,
   disablePrettyLogger: true,
   // 130 after SIGINT/SIGTERM interrupted the command, as shells expect.
-  teardown: (exit, onExit) => onExit(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? 130 : currentExitCode())
+  teardown: (exit, onExit) =>
+    onExit(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? 130 : currentExitCode())
 })

@@ -247,6 +247,15 @@ describe("the root", () => {
     expect(outside.error().code).toBe("root-not-found")
   })
 
+  it("init on a --root that does not exist fails and creates nothing", () => {
+    const base = gitRepo({})
+    const typo = path.join(base, "no-such-dir")
+    const out = trail(["--root", typo, "init"], { cwd: base })
+    expect(out.code).toBe(1)
+    expect(out.error().code).toBe("scan-failed")
+    expect(fs.existsSync(typo)).toBe(false)
+  })
+
   it("accepts an absolute --path inside the root and rejects one outside", () => {
     const root = repo()
     trail(["init"], { cwd: root })

@@ -104,13 +104,18 @@ export const loadConfig = (project: Project) =>
 
 /**
  * Creates `.trail/` with its `.gitignore`, and writes `.trail.toml.example` when no
- * `.trail.toml` exists. Returns whether the example was written.
+ * `.trail.toml` exists. Returns whether the example was written. Fails with a ScanError, creating
+ * nothing, when the root is not an existing folder (a mistyped `--root` must not make one).
  */
 export const layOut = (project: Project) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const fail = (error: { readonly message: string }) => new ScanError({ path: project.root, detail: error.message })
+    const root = yield* fs.stat(project.root).pipe(Effect.option)
+    if (root._tag === "None" || root.value.type !== "Directory") {
+      return yield* new ScanError({ path: project.root, detail: "the root is not an existing folder" })
+    }
     yield* fs.makeDirectory(project.stateDir, { recursive: true }).pipe(Effect.mapError(fail))
     yield* fs.writeFileString(path.join(project.stateDir, ".gitignore"), STATE_GITIGNORE).pipe(Effect.mapError(fail))
     if (yield* fs.exists(project.configFile).pipe(Effect.orElseSucceed(() => false))) return false

@@ -59,6 +59,19 @@ describe("Project", () => {
       })
     )
 
+    it.scoped("layOut refuses a root that is not an existing folder, and creates nothing", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({ "file.txt": "x" })
+        const p = yield* Path.Path
+        for (const root of [path.join(project.root, "typo"), path.join(project.root, "file.txt")]) {
+          const error = yield* Effect.flip(Project.layOut(Project.projectAt(p, root)))
+          assert.strictEqual(error._tag, "ScanError")
+          assert.include(error.message, "not an existing folder")
+        }
+        assert.isFalse(fs.existsSync(path.join(project.root, "typo")))
+      })
+    )
+
     it.effect("toFolderPath normalises relative paths and accepts absolute ones inside the root only", () =>
       Effect.gen(function* () {
         const p = yield* Path.Path
