@@ -34,7 +34,11 @@ export interface WindowInfo {
   readonly panePid: number
   /** The program has exited (the pane stays because of remain-on-exit). */
   readonly dead: boolean
-  /** Its exit status once dead, else null. */
+  /**
+   * Its exit status once dead, else null. tmux 3.3a loses it for about one pane death in five
+   * (the pane is dead, the status empty, and no pane-died hook fires), so a worker's exit status
+   * must be recorded by the worker's own wrapper, not read from here.
+   */
   readonly exitStatus: number | null
 }
 
@@ -61,13 +65,6 @@ export interface TmuxShape {
   /** Every window of the session (none when the server is not running). */
   readonly listWindows: Effect.Effect<ReadonlyArray<WindowInfo>, TmuxError>
   readonly killWindow: (window: string) => Effect.Effect<void, TmuxError>
-  /**
-   * Runs `argv` whenever a pane's program exits, with `{window}` and `{status}` in its arguments
-   * replaced by the window name and exit status: dead panes are reported by tmux, not found by
-   * polling. Each argument reaches the program as one argument (quoted for the shell that tmux
-   * runs hooks with). Replaces any earlier pane-died hook of this server.
-   */
-  readonly onPaneDied: (argv: ReadonlyArray<string>) => Effect.Effect<void, TmuxError>
   /** Stops the whole server (tests; `trail kill` of the last worker never does this). */
   readonly killServer: Effect.Effect<void>
 }
@@ -210,25 +207,7 @@ export const make = (config: TmuxConfig) =>
 
     const killServer = tmux("kill-server", "kill-server").pipe(Effect.asVoid, Effect.ignore)
 
-    // The hook is one tmux command string, `run-shell -b "<sh line>"`, parsed three times: by
-    // tmux's command parser (double quotes: `\`, `"` and `$` escaped), by run-shell's format
-    // expansion (a literal `#` is written `##`; the placeholders become formats), and by /bin/sh
-    // (each argument single-quoted).
-    const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`
-    const tmuxQuote = (text: string) => `"${text.replace(/[\\"$]/g, (c) => `\\${c}`)}"`
-    const onPaneDied = (argv: ReadonlyArray<string>) => {
-      const line = argv
-        .map((arg) =>
-          shellQuote(arg.replace(/#/g, "##"))
-            .replace(/\{window\}/g, "#{window_name}")
-            .replace(/\{status\}/g, "#{pane_dead_status}")
-        )
-        .join(" ")
-      return tmux("set-hook", "set-hook", "-g", "pane-died", `run-shell -b ${tmuxQuote(line)}`).pipe(Effect.asVoid)
-    }
-
     return Tmux.of({
-      onPaneDied,
       socket: config.socket,
       session: config.session,
       ensureSession,

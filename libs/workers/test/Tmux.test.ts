@@ -104,28 +104,6 @@ describe("Tmux (real tmux, isolated socket)", () => {
     })
   )
 
-  live("a dying pane runs the pane-died hook with its window name and exit status", () =>
-    Effect.gen(function* () {
-      const tmux = yield* isolated()
-      yield* tmux.ensureSession
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trail-hook-"))
-      const out = path.join(dir, "it's died.txt")
-      const script = path.join(dir, "record.sh")
-      fs.writeFileSync(script, `#!/bin/sh\nprintf '%s|%s|%s\\n' "$1" "$2" "$3" >> "$4"\n`, { mode: 0o755 })
-      yield* tmux.onPaneDied([script, "{window}", "{status}", "a b; $(x) 'q' #{x} #1", out])
-      yield* tmux.newWindow({ name: "w7", cwd: os.tmpdir(), env: {}, argv: ["sh", "-c", "sleep 0.2; exit 5"] })
-      const line = yield* Effect.sync(() => (fs.existsSync(out) ? fs.readFileSync(out, "utf8") : "")).pipe(
-        Effect.filterOrFail(
-          (text) => text.includes("\n"),
-          () => "hook not run yet"
-        ),
-        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(100))))
-      )
-      assert.strictEqual(line, "w7|5|a b; $(x) 'q' #{x} #1\n")
-      fs.rmSync(dir, { recursive: true, force: true })
-    })
-  )
-
   live("no server yet means no windows; a missing tmux binary is a clear error", () =>
     Effect.gen(function* () {
       const tmux = yield* isolated()
