@@ -61,9 +61,18 @@ const rootOption = Options.text("root").pipe(
   Options.withDescription("The root (folder holding .trail/); default $TRAIL_ROOT, else the nearest one above the cwd.")
 )
 
-export const trail = Command.make("trail", { root: rootOption }).pipe(
-  Command.withDescription("Coordination runtime for AI coding agents: coverage sweeps with leases and memory.")
-)
+export const trail = Command.make("trail", {
+  root: rootOption,
+  pretty: Options.boolean("pretty").pipe(
+    Options.withDescription("Render every result for a person (also accepted after the command).")
+  )
+}).pipe(Command.withDescription("Coordination runtime for AI coding agents: coverage sweeps with leases and memory."))
+
+/** Prints a result (Output.emit), pretty when either `trail --pretty …` or `… --pretty` asked for it. */
+const print = <A>(
+  value: A,
+  options: { readonly pretty: boolean; readonly exit?: ExitCode; readonly render: (value: A) => string }
+) => Effect.flatMap(trail, (root) => emit(value, { ...options, pretty: options.pretty || root.pretty }))
 
 const nonEmpty = (value: string | undefined) =>
   value === undefined || value === "" ? Option.none() : Option.some(value)
@@ -139,7 +148,7 @@ const init = Command.make("init", { pretty }, ({ pretty }) =>
       Effect.ensuring(Effect.sync(() => progress && process.stderr.write("\r\u001b[2K"))),
       Effect.provide(schedulerFor({ project, config }))
     )
-    yield* emit(
+    yield* print(
       { folders: result.folders, excluded: result.excluded, wrote_example_config: wroteExample },
       {
         pretty,
@@ -241,7 +250,7 @@ const next = Command.make(
             : json.status === "sweep-complete"
               ? ExitCode.sweepComplete
               : ExitCode.noneAvailable
-        yield* emit(json, { pretty: args.pretty, exit, render: renderClaim })
+        yield* print(json, { pretty: args.pretty, exit, render: renderClaim })
       })
     )
 ).pipe(
@@ -301,7 +310,7 @@ const done = Command.make(
         const agentId = yield* resolveAgent(args.agent)
         const path = yield* folderOf(project, args.path)
         const completion = yield* scheduler.complete({ task: args.task, path, agent: agentId, status: "done", outcome })
-        yield* emit(completionJson(completion), { pretty: args.pretty, render: renderCompletion })
+        yield* print(completionJson(completion), { pretty: args.pretty, render: renderCompletion })
       })
     )
 ).pipe(Command.withDescription("Mark a leased (or still pending) folder done; repeating it is a no-op."))
@@ -327,7 +336,7 @@ const skip = Command.make(
           status: "skipped",
           reason: Option.getOrUndefined(args.reason)
         })
-        yield* emit(completionJson(completion), { pretty: args.pretty, render: renderCompletion })
+        yield* print(completionJson(completion), { pretty: args.pretty, render: renderCompletion })
       })
     )
 ).pipe(Command.withDescription("Mark a leased (or still pending) folder skipped; it still counts as covered."))
@@ -337,7 +346,7 @@ const release = Command.make("release", { task, path: folderPath, agent, pretty 
     Effect.gen(function* () {
       const path = yield* folderOf(project, args.path)
       const released = yield* scheduler.release({ task: args.task, path, agent: Option.getOrUndefined(args.agent) })
-      yield* emit(
+      yield* print(
         {
           status: "released" as const,
           task: released.task,
@@ -371,7 +380,7 @@ const renderStatus = (s: TaskStatus) =>
 const status = Command.make("status", { task, pretty }, (args) =>
   withScheduler((scheduler) =>
     Effect.flatMap(scheduler.status(args.task), (s) =>
-      emit(
+      print(
         {
           task: s.task,
           sweep: s.sweep,
@@ -402,7 +411,7 @@ const list = Command.make(
   (args) =>
     withScheduler((scheduler) =>
       Effect.flatMap(scheduler.list(args.task, Option.getOrUndefined(args.state)), (items) =>
-        emit(
+        print(
           items.map((i) => ({
             path: i.path,
             status: i.status,
@@ -469,7 +478,7 @@ const sweepNew = Command.make(
       Effect.gen(function* () {
         if (args.rescan) yield* scheduler.scan()
         const sweep = yield* scheduler.newSweep({ task: args.task, strategy: Option.getOrUndefined(args.strategy) })
-        yield* emit(sweepJson(sweep), { pretty: args.pretty, render: renderSweep })
+        yield* print(sweepJson(sweep), { pretty: args.pretty, render: renderSweep })
       })
     )
 ).pipe(Command.withDescription("Open the task's next sweep (an error while one is active)."))
@@ -477,7 +486,7 @@ const sweepNew = Command.make(
 const sweepShow = Command.make("show", { task, pretty }, (args) =>
   withScheduler((scheduler) =>
     Effect.flatMap(scheduler.showSweep(args.task), (sweep) =>
-      emit(sweepJson(sweep), { pretty: args.pretty, render: renderSweep })
+      print(sweepJson(sweep), { pretty: args.pretty, render: renderSweep })
     )
   )
 ).pipe(Command.withDescription("Show the task's current sweep."))
@@ -496,7 +505,7 @@ const reset = Command.make(
   (args) =>
     withScheduler((scheduler) =>
       Effect.flatMap(scheduler.reset(args.task, { all: args.all }), (r) =>
-        emit(
+        print(
           { task: r.task, cleared_sweeps: r.cleared_sweeps, cleared_history: r.cleared_history },
           {
             pretty: args.pretty,
@@ -523,7 +532,7 @@ const gc = Command.make(
   (args) =>
     withScheduler((scheduler) =>
       Effect.flatMap(scheduler.gc({ vacuum: args.vacuum, reconcile: args.reconcile }), (g) =>
-        emit(
+        print(
           {
             reclaimed_leases: g.reclaimed_leases,
             reconciled_sweeps: g.reconciled_sweeps,

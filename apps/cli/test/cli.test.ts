@@ -60,6 +60,21 @@ describe("trail init", () => {
     expect(again.json()).toEqual({ folders: 5, excluded: 4, wrote_example_config: false })
   })
 
+  it("--pretty works before the command as well as after it", () => {
+    const root = repo()
+    trail(["init"], { cwd: root })
+    const before = trail(["--pretty", "status", "--task", "nope"], { cwd: root })
+    expect(before.code).toBe(1) // errors stay JSON on stderr either way
+    expect(before.error().code).toBe("task-not-found")
+    trail(["next", "--task", "t"], { cwd: root })
+    const a = trail(["--pretty", "status", "--task", "t"], { cwd: root })
+    const b = trail(["status", "--task", "t", "--pretty"], { cwd: root })
+    expect(a.code).toBe(0)
+    expect(a.stdout).toBe(b.stdout)
+    expect(a.stdout).toContain("sweep 1 (active)")
+    expect(() => JSON.parse(a.stdout)).toThrow()
+  })
+
   it("--pretty renders the same data for a person", () => {
     const root = repo()
     const out = trail(["init", "--pretty"], { cwd: root })
