@@ -16,7 +16,8 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { AgentId, decodeConfig, TaskName } from "@trail/domain"
-import { CoverageStore, Database, Scheduler, Walker } from "@trail/scheduler"
+import { CoverageStore, Scheduler, Walker } from "@trail/scheduler"
+import { Database } from "@trail/store"
 import Sqlite from "better-sqlite3"
 import { Context, Effect, Either, Layer, ManagedRuntime } from "effect"
 import { execFileSync, spawnSync } from "node:child_process"

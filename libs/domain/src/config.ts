@@ -90,7 +90,16 @@ export const WorkerConfig = Schema.Struct({
   /** Most workers alive at once. */
   max_active: withDefault(Schema.Int.pipe(Schema.between(1, 256)), () => 8),
   /** How deep workers may spawn child workers. */
-  max_spawn_depth: withDefault(Schema.Int.pipe(Schema.between(0, 16)), () => 2)
+  max_spawn_depth: withDefault(Schema.Int.pipe(Schema.between(0, 16)), () => 2),
+  /**
+   * Seconds a supervised worker's lease lasts; the supervisor renews it every third of that while
+   * the worker's process is alive, and marks the worker lost when it expires.
+   */
+  lease_secs: withDefault(Schema.Int.pipe(Schema.between(3, 86_400)), () => 60),
+  /** Seconds a worker that finished (done/fail) may keep running before trail stops its program. */
+  exit_grace_secs: withDefault(Schema.Int.pipe(Schema.between(0, 3_600)), () => 10),
+  /** Fleet mode: how many workers may fail on one folder in a sweep before the folder is skipped. */
+  max_attempts: withDefault(Schema.Int.pipe(Schema.between(1, 100)), () => 2)
 })
 export type WorkerConfig = typeof WorkerConfig.Type
 
@@ -182,4 +191,10 @@ tmux_socket = "trail"
 session = "trail-workers"
 max_active = 8
 max_spawn_depth = 2
+# seconds a supervised worker's lease lasts (renewed every third of it while its process lives)
+lease_secs = 60
+# seconds a finished worker may keep running before trail stops its program
+exit_grace_secs = 10
+# fleet mode: failed workers per folder and sweep before the folder is skipped
+max_attempts = 2
 `

@@ -158,6 +158,88 @@ export class ScanError extends Schema.TaggedError<ScanError>()("ScanError", {
   }
 }
 
+/** No worker has this id. */
+export class WorkerNotFound extends Schema.TaggedError<WorkerNotFound>()("WorkerNotFound", {
+  id: Schema.String
+}) {
+  override get message() {
+    return `unknown worker ${JSON.stringify(this.id)}; \`trail workers\` lists them`
+  }
+}
+
+/** The worker has finished (`state` is terminal): it cannot be told, waited on or finished again. */
+export class WorkerFinished extends Schema.TaggedError<WorkerFinished>()("WorkerFinished", {
+  id: Schema.String,
+  state: Schema.String,
+  action: Schema.String
+}) {
+  override get message() {
+    return `worker ${this.id} is ${this.state}: cannot ${this.action}`
+  }
+}
+
+/** `--as KIND` names no loaded kind. */
+export class UnknownKind extends Schema.TaggedError<UnknownKind>()("UnknownKind", {
+  name: Schema.String,
+  known: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `unknown kind ${JSON.stringify(this.name)}; known kinds: ${this.known.join(", ")}`
+  }
+}
+
+/** A spawn that a cap or a kind forbids (max_active, max_spawn_depth, can_spawn). */
+export class SpawnRefused extends Schema.TaggedError<SpawnRefused>()("SpawnRefused", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return `spawn refused: ${this.reason}`
+  }
+}
+
+/** A worker protocol call outside a worker, or a `done` that the protocol rejects. */
+export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {
+  reason: Schema.Literal("no-worker-identity", "evidence-required"),
+  detail: Schema.String
+}) {
+  override get message() {
+    return this.detail
+  }
+}
+
+/** Another `trail supervise` holds this root. */
+export class SupervisorRunning extends Schema.TaggedError<SupervisorRunning>()("SupervisorRunning", {
+  pid: Schema.Number,
+  host: Schema.String,
+  since: Schema.Number
+}) {
+  override get message() {
+    return `another supervisor is running on this root (pid ${this.pid} on ${this.host}, since ${new Date(this.since).toISOString()}); stop it first`
+  }
+}
+
+/** The worker substrate cannot do what was asked (tmux missing, no pane, not supported). */
+export class SubstrateError extends Schema.TaggedError<SubstrateError>()("SubstrateError", {
+  substrate: Schema.Literal("tmux", "process"),
+  reason: Schema.Literal("missing", "failed", "unsupported", "gone"),
+  detail: Schema.String
+}) {
+  override get message() {
+    return this.detail
+  }
+}
+
+/** A change-set operation failed: no worktree, git refused, or the patch does not apply. */
+export class ChangeSetError extends Schema.TaggedError<ChangeSetError>()("ChangeSetError", {
+  id: Schema.String,
+  reason: Schema.Literal("none", "conflict", "git"),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `worker ${this.id}: ${this.detail}`
+  }
+}
+
 export type TrailError =
   | UsageError
   | RootNotFound
@@ -173,6 +255,14 @@ export type TrailError =
   | InvalidTransition
   | StoreError
   | ScanError
+  | WorkerNotFound
+  | WorkerFinished
+  | UnknownKind
+  | SpawnRefused
+  | ProtocolError
+  | SupervisorRunning
+  | SubstrateError
+  | ChangeSetError
 
 const codes: { readonly [K in TrailError["_tag"]]: string } = {
   UsageError: "usage",
@@ -188,7 +278,15 @@ const codes: { readonly [K in TrailError["_tag"]]: string } = {
   LeaseNotHeld: "lease-not-held",
   InvalidTransition: "invalid-transition",
   StoreError: "store",
-  ScanError: "scan-failed"
+  ScanError: "scan-failed",
+  WorkerNotFound: "worker-not-found",
+  WorkerFinished: "worker-finished",
+  UnknownKind: "unknown-kind",
+  SpawnRefused: "spawn-refused",
+  ProtocolError: "protocol",
+  SupervisorRunning: "supervisor-running",
+  SubstrateError: "substrate",
+  ChangeSetError: "change-set"
 }
 
 /** True for the errors this module defines (and only those). */
@@ -197,7 +295,15 @@ export const isTrailError = (u: unknown): u is TrailError =>
 
 /** The stable machine-readable code printed in `{"error":{"code"}}`. */
 export const errorCode = (error: TrailError): string =>
-  error._tag === "StoreError" ? `store-${error.reason}` : codes[error._tag]
+  error._tag === "StoreError"
+    ? `store-${error.reason}`
+    : error._tag === "ProtocolError"
+      ? error.reason
+      : error._tag === "SubstrateError"
+        ? `${error.substrate}-${error.reason}`
+        : error._tag === "ChangeSetError"
+          ? `change-set-${error.reason}`
+          : codes[error._tag]
 
 /** SPEC exit codes: 2 for usage errors, 1 for every other error. */
 export const exitCodeOf = (error: TrailError): 1 | 2 => (error._tag === "UsageError" ? 2 : 1)

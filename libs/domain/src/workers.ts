@@ -31,3 +31,56 @@ export const WorkerMachine: StateMachine<WorkerState> = {
     cancelled: []
   }
 }
+
+/** The states in which a worker's program should be running. */
+export const liveWorkerStates: ReadonlyArray<WorkerState> = ["spawning", "running", "needs_input"]
+
+export const isLiveWorkerState = (state: WorkerState): boolean => liveWorkerStates.includes(state)
+
+/** Where a worker runs: a tmux window, or a plain child process logging to a file. */
+export const SubstrateName = Schema.Literal("tmux", "process")
+export type SubstrateName = typeof SubstrateName.Type
+
+/** What a worker handed over with `trail worker done`. */
+export class WorkerResult extends Schema.Class<WorkerResult>("WorkerResult")({
+  outcome: Schema.String,
+  summary: Schema.String,
+  evidence: Schema.Array(Schema.String),
+  recommend: Schema.Array(Schema.String),
+  /** Findings in the folder, for the coverage sweep (null: not reported). */
+  found: Schema.NullOr(Schema.Int)
+}) {}
+
+/** A worker as `trail workers` and `trail worker show` print it. Times are ms since epoch. */
+export class Worker extends Schema.Class<Worker>("Worker")({
+  id: WorkerId,
+  kind: Schema.String,
+  state: WorkerState,
+  /** The task text it was given. */
+  text: Schema.String,
+  /** Fleet mode: the coverage task and the folder it was handed. */
+  task: Schema.NullOr(Schema.String),
+  path: Schema.NullOr(Schema.String),
+  parent: Schema.NullOr(WorkerId),
+  depth: Schema.Int,
+  substrate: SubstrateName,
+  pid: Schema.NullOr(Schema.Int),
+  cwd: Schema.String,
+  worktree: Schema.NullOr(Schema.String),
+  /** ms; null: no limit. */
+  max_duration_ms: Schema.NullOr(Schema.Int),
+  /** The supervisor holding its lease, and until when (null: not supervised right now). */
+  lease_owner: Schema.NullOr(Schema.String),
+  lease_expires_at: Schema.NullOr(Schema.Number),
+  created_at: Schema.Number,
+  updated_at: Schema.Number,
+  finished_at: Schema.NullOr(Schema.Number),
+  exit_status: Schema.NullOr(Schema.Int),
+  /** The open question while needs_input. */
+  question: Schema.NullOr(Schema.String),
+  /** Why it failed, was lost or cancelled. */
+  reason: Schema.NullOr(Schema.String),
+  result: Schema.NullOr(WorkerResult),
+  todos: Schema.Array(Schema.String),
+  respawn_of: Schema.NullOr(WorkerId)
+}) {}

@@ -30,7 +30,10 @@ describe("config", () => {
         tmux_socket: "trail",
         session: "trail-workers",
         max_active: 8,
-        max_spawn_depth: 2
+        max_spawn_depth: 2,
+        lease_secs: 60,
+        exit_grace_secs: 10,
+        max_attempts: 2
       }
     })
   })

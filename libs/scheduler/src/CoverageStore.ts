@@ -40,9 +40,10 @@ import {
   type StoreError
 } from "@trail/domain"
 import { Context, Effect, Either, Layer, Schema } from "effect"
-import { Database, type Connection } from "./Database.js"
-import { migrate } from "./Migrations.js"
-import * as Rows from "./Rows.js"
+import { Database as Db, Migrations, Rows } from "@trail/store"
+
+type Connection = Db.Connection
+const Database = Db.Database
 import { decayOutcome, scoreFolders, type FolderSignal } from "./Scoring.js"
 
 /** One folder as the walker found it. */
@@ -687,4 +688,4 @@ export const make = Effect.gen(function* () {
 })
 
 /** The store on a {@link Database}, whose schema is brought up to date first. */
-export const layer = Layer.effect(CoverageStore, Effect.zipRight(migrate, make))
+export const layer = Layer.effect(CoverageStore, Effect.zipRight(Migrations.migrate, make))

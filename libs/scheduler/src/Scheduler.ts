@@ -31,7 +31,7 @@ import type {
 } from "@trail/domain"
 import { Clock, Context, Effect, Layer } from "effect"
 import { CoverageStore, layer as CoverageStoreLayer, type ClaimBatch, type OpenSweepOptions } from "./CoverageStore.js"
-import * as Database from "./Database.js"
+import { Database } from "@trail/store"
 import type { Project } from "./Project.js"
 import * as Walker from "./Walker.js"
 import type { ScanProgress } from "./Walker.js"

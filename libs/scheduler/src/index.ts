@@ -1,6 +1,4 @@
 export * as CoverageStore from "./CoverageStore.js"
-export * as Database from "./Database.js"
-export * as Migrations from "./Migrations.js"
 export * as Project from "./Project.js"
 export * as Scheduler from "./Scheduler.js"
 export * as Scoring from "./Scoring.js"

@@ -5,7 +5,7 @@ import Sqlite from "better-sqlite3"
 import { Context, Effect, Layer, Schema } from "effect"
 import * as fc from "fast-check"
 import * as fs from "node:fs"
-import * as Database from "../src/Database.js"
+import { Database } from "@trail/store"
 import { makeRoot, makeStore, openOptions, syntheticFolders } from "./helpers.js"
 
 const task = TaskName.make("prop")

@@ -3,7 +3,7 @@ import * as Path from "@effect/platform/Path"
 import { decodeConfig, type TrailConfig } from "@trail/domain"
 import { Context, Effect, Either, Layer } from "effect"
 import * as CoverageStore from "../src/CoverageStore.js"
-import * as Database from "../src/Database.js"
+import { Database } from "@trail/store"
 import * as Project from "../src/Project.js"
 import * as Scheduler from "../src/Scheduler.js"
 

@@ -113,6 +113,60 @@ const migrations = {
         INSERT INTO folder_memory (task_id, folder_id, last_visited_at) VALUES (NEW.task_id, NEW.folder_id, NEW.at)
           ON CONFLICT (task_id, folder_id) DO UPDATE SET last_visited_at = excluded.last_visited_at;
       END`
+  }),
+  "0004_workers_events": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // The event log: append-only and authoritative (SPEC "Storage"). data is a JSON object.
+    yield* sql`CREATE TABLE events (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      at INTEGER NOT NULL,
+      type TEXT NOT NULL,
+      subject_type TEXT NOT NULL,
+      subject_id TEXT NOT NULL,
+      data TEXT NOT NULL
+    )`
+    yield* sql`CREATE INDEX events_by_subject ON events (subject_type, subject_id, id)`
+    // Workers: each row is the fold of its worker.* events, written in the same transaction as
+    // the event it folds (so it can be rebuilt from events; it exists so reads stay O(1)).
+    yield* sql`CREATE TABLE workers (
+      id TEXT PRIMARY KEY,
+      seq INTEGER NOT NULL UNIQUE,
+      kind TEXT NOT NULL,
+      state TEXT NOT NULL CHECK (state IN ('spawning', 'running', 'needs_input', 'ready', 'failed', 'lost', 'cancelled')),
+      text TEXT NOT NULL,
+      task TEXT,
+      path TEXT,
+      parent TEXT REFERENCES workers(id),
+      depth INTEGER NOT NULL,
+      substrate TEXT NOT NULL CHECK (substrate IN ('tmux', 'process')),
+      pid INTEGER,
+      cwd TEXT NOT NULL,
+      worktree TEXT,
+      worktree_base TEXT,
+      max_duration_ms INTEGER,
+      lease_owner TEXT,
+      lease_expires_at INTEGER,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      finished_at INTEGER,
+      exit_status INTEGER,
+      question TEXT,
+      reason TEXT,
+      result TEXT,
+      todos TEXT NOT NULL DEFAULT '[]',
+      respawn_of TEXT
+    )`
+    yield* sql`CREATE INDEX workers_live ON workers (state) WHERE state IN ('spawning', 'running', 'needs_input')`
+    yield* sql`CREATE INDEX workers_by_parent ON workers (parent) WHERE parent IS NOT NULL`
+    // The one supervisor of this root: a lease renewed while it runs (a second one is refused).
+    yield* sql`CREATE TABLE supervisor (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      owner TEXT NOT NULL,
+      pid INTEGER NOT NULL,
+      host TEXT NOT NULL,
+      started_at INTEGER NOT NULL,
+      lease_expires_at INTEGER NOT NULL
+    )`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 

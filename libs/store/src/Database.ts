@@ -49,7 +49,7 @@ export interface DatabaseShape {
   readonly exec: (sql: string) => Effect.Effect<void, StoreError>
 }
 
-export class Database extends Context.Tag("@trail/scheduler/Database")<Database, DatabaseShape>() {}
+export class Database extends Context.Tag("@trail/store/Database")<Database, DatabaseShape>() {}
 
 /** Milliseconds SQLite's own busy handler waits for a lock before reporting SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5_000
