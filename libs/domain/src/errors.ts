@@ -232,7 +232,7 @@ export class SubstrateError extends Schema.TaggedError<SubstrateError>()("Substr
 /** A change-set operation failed: no worktree, git refused, or the patch does not apply. */
 export class ChangeSetError extends Schema.TaggedError<ChangeSetError>()("ChangeSetError", {
   id: Schema.String,
-  reason: Schema.Literal("none", "conflict", "git"),
+  reason: Schema.Literal("none", "live", "conflict", "git"),
   detail: Schema.String
 }) {
   override get message() {

@@ -1,0 +1,736 @@
+/**
+ * The worker lifecycle (SPEC §2). Every change of a worker is one transaction that checks the
+ * transition against `WorkerMachine` (the one place it is enforced), updates the `workers` row
+ * and appends the event that records it. Times come from Effect's `Clock` (ms since epoch).
+ *
+ * A worker's files live in `.trail/workers/<id>/`: `task.md` (universal guardrails + kind body +
+ * task), `exit` (written by the substrate's wrapper when the program ends), `output.log` (plain
+ * processes). Kinds with `worktree: true` work in `.trail/worktrees/<id>` (a detached worktree)
+ * and leave a change set that `promote` applies after a clean `git apply --check`.
+ *
+ * Errors: WorkerNotFound, WorkerFinished (acting on a finished worker), UnknownKind,
+ * SpawnRefused (caps), ProtocolError (done without evidence), SubstrateError, ChangeSetError,
+ * InvalidTransition, StoreError.
+ */
+import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import {
+  ChangeSetError,
+  canTransition,
+  InvalidTransition,
+  isLiveWorkerState,
+  ProtocolError,
+  SpawnRefused,
+  type StoreError,
+  type SubstrateError,
+  type SubstrateName,
+  type TrailConfig,
+  type TrailEvent,
+  UnknownKind,
+  Worker,
+  WorkerFinished,
+  WorkerId,
+  WorkerMachine,
+  WorkerNotFound,
+  WorkerResult,
+  WorkerState,
+  workerStateEvent
+} from "@trail/domain"
+import { Database as Db, Events, Rows } from "@trail/store"
+import { Clock, Context, Duration, Effect, Either, Layer, Option } from "effect"
+import * as ChangeSets from "./ChangeSets.js"
+import * as Kinds from "./Kinds.js"
+import { Substrates, readExit } from "./Substrate.js"
+import { composeTaskFile } from "./TaskFile.js"
+
+/** What the Workers service needs to know about the root it serves. */
+export interface WorkerSettings {
+  readonly root: string
+  readonly stateDir: string
+  readonly config: TrailConfig
+  /** How a worker runs trail itself (e.g. `[node, …/bin/trail.cjs]`); a `trail` shim on its PATH calls it. */
+  readonly trailCommand: ReadonlyArray<string>
+  /** `~/.config/trail/kinds` (user kinds). */
+  readonly userKindsDir: string
+}
+
+export class WorkerSettingsTag extends Context.Tag("@trail/workers/WorkerSettings")<
+  WorkerSettingsTag,
+  WorkerSettings
+>() {}
+
+export interface SpawnRequest {
+  readonly text: string
+  readonly kind?: string | undefined
+  /** Fleet mode: the coverage task and the folder handed to the worker. */
+  readonly task?: string | undefined
+  readonly path?: string | undefined
+  /** The worker spawning this one (a child), e.g. from `$TRAIL_WORKER_ID`. */
+  readonly parent?: WorkerId | undefined
+  readonly respawnOf?: WorkerId | undefined
+}
+
+/** `trail worker show`: the worker, its events and what its terminal shows. */
+export interface WorkerDetail {
+  readonly worker: Worker
+  readonly events: ReadonlyArray<TrailEvent>
+  readonly output: string
+  readonly changeSet: ChangeSets.DiffStat | null
+}
+
+export interface WorkersShape {
+  readonly spawn: (
+    request: SpawnRequest
+  ) => Effect.Effect<Worker, UnknownKind | SpawnRefused | WorkerNotFound | WorkersError>
+  readonly get: (id: WorkerId) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
+  /** Every worker, newest first, after recording the deaths of programs that ended unnoticed. */
+  readonly list: Effect.Effect<ReadonlyArray<Worker>, WorkersError>
+  /** Live workers (spawning, running, needs_input), oldest first. */
+  readonly live: Effect.Effect<ReadonlyArray<Worker>, WorkersError>
+  readonly show: (id: WorkerId) => Effect.Effect<WorkerDetail, WorkerNotFound | WorkersError>
+  // The worker protocol.
+  readonly todos: (id: WorkerId, todos: ReadonlyArray<string>) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
+  readonly note: (id: WorkerId, text: string) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
+  readonly wait: (id: WorkerId, question: string) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
+  readonly done: (id: WorkerId, result: WorkerResult) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
+  readonly fail: (id: WorkerId, reason: string) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
+  // Human commands.
+  readonly tell: (id: WorkerId, text: string) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
+  /** Cancels the worker and its live descendants (children first) and closes their windows. */
+  readonly kill: (id: WorkerId, reason?: string) => Effect.Effect<ReadonlyArray<Worker>, WorkerNotFound | WorkersError>
+  /** Starts a new worker with the same kind, text and folder as a finished one. */
+  readonly respawn: (id: WorkerId) => Effect.Effect<Worker, WorkerNotFound | UnknownKind | SpawnRefused | WorkersError>
+  readonly promote: (id: WorkerId) => Effect.Effect<ChangeSets.DiffStat, WorkerNotFound | WorkersError>
+  readonly discard: (id: WorkerId) => Effect.Effect<ChangeSets.DiffStat, WorkerNotFound | WorkersError>
+  readonly attachCommand: (
+    id: WorkerId | null
+  ) => Effect.Effect<ReadonlyArray<string> | null, WorkerNotFound | WorkersError>
+  // Supervision.
+  /**
+   * Records that the worker's program ended with `status`: a live worker that never called
+   * done/fail becomes `failed` (status 127: command not found) or `lost`. Idempotent.
+   */
+  readonly recordExit: (id: WorkerId, status: number | null) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
+  /** A live worker becomes failed/lost/cancelled for `reason` (the supervisor's verdicts). */
+  readonly end: (
+    id: WorkerId,
+    state: "failed" | "lost" | "cancelled",
+    reason: string
+  ) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
+  /** Takes or renews the worker's lease for `owner` until now + `ttlMs`; false when the worker is finished. */
+  readonly renewLease: (id: WorkerId, owner: string, ttlMs: number) => Effect.Effect<boolean, WorkersError>
+  /** Ends a finished worker's program after the exit grace (its window stays, dead). */
+  readonly stopProgram: (worker: Worker, graceMs: number) => Effect.Effect<void>
+  /** Closes the worker's window / ends its process. */
+  readonly close: (worker: Worker) => Effect.Effect<void>
+  /** `.trail/workers/<id>`. */
+  readonly dirOf: (id: WorkerId) => string
+}
+
+/** The errors most worker operations share. */
+export type WorkersError =
+  StoreError | SubstrateError | WorkerFinished | InvalidTransition | ProtocolError | ChangeSetError
+
+export class Workers extends Context.Tag("@trail/workers/Workers")<Workers, WorkersShape>() {}
+
+const WORKER_COLUMNS = `id, kind, state, text, task, path, parent, depth, substrate, pid, cwd, worktree, worktree_base,
+  max_duration_ms, lease_owner, lease_expires_at, created_at, updated_at, finished_at, exit_status, question, reason,
+  result, todos, respawn_of`
+
+const workerStates = WorkerState.literals
+
+const parseJson = (r: Record<string, unknown>, column: string): unknown => {
+  const raw = Rows.text(r, column)
+  try {
+    return JSON.parse(raw)
+  } catch {
+    throw new Rows.RowShapeError(column, raw)
+  }
+}
+
+const stringArray = (value: unknown, column: string): Array<string> => {
+  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) throw new Rows.RowShapeError(column, value)
+  return value
+}
+
+const decodeResult = (r: Record<string, unknown>): WorkerResult | null => {
+  if (r.result === null) return null
+  const value = parseJson(r, "result")
+  if (typeof value !== "object" || value === null) throw new Rows.RowShapeError("result", value)
+  const v = value as Record<string, unknown>
+  const text = (key: string) => {
+    if (typeof v[key] !== "string") throw new Rows.RowShapeError(`result.${key}`, v[key])
+    return v[key]
+  }
+  const found = v.found
+  if (found !== null && (typeof found !== "number" || !Number.isInteger(found)))
+    throw new Rows.RowShapeError("result.found", found)
+  return new WorkerResult(
+    {
+      outcome: text("outcome"),
+      summary: text("summary"),
+      evidence: stringArray(v.evidence, "result.evidence"),
+      recommend: stringArray(v.recommend, "result.recommend"),
+      found
+    },
+    { disableValidation: true }
+  )
+}
+
+const workerId = (r: Record<string, unknown>, column: string): WorkerId => {
+  const value = Rows.text(r, column)
+  if (!/^w[1-9][0-9]*$/.test(value)) throw new Rows.RowShapeError(column, value)
+  return value as WorkerId
+}
+
+const decodeWorker = (value: unknown): Worker => {
+  const r = Rows.row(value, "worker")
+  return new Worker(
+    {
+      id: workerId(r, "id"),
+      kind: Rows.text(r, "kind"),
+      state: Rows.oneOf(r, "state", workerStates),
+      text: Rows.text(r, "text"),
+      task: Rows.textOrNull(r, "task"),
+      path: Rows.textOrNull(r, "path"),
+      parent: r.parent === null ? null : workerId(r, "parent"),
+      depth: Rows.int(r, "depth"),
+      substrate: Rows.oneOf(r, "substrate", ["tmux", "process"] as const),
+      pid: Rows.intOrNull(r, "pid"),
+      cwd: Rows.text(r, "cwd"),
+      worktree: Rows.textOrNull(r, "worktree"),
+      max_duration_ms: Rows.intOrNull(r, "max_duration_ms"),
+      lease_owner: Rows.textOrNull(r, "lease_owner"),
+      lease_expires_at: Rows.intOrNull(r, "lease_expires_at"),
+      created_at: Rows.num(r, "created_at"),
+      updated_at: Rows.num(r, "updated_at"),
+      finished_at: Rows.intOrNull(r, "finished_at"),
+      exit_status: Rows.intOrNull(r, "exit_status"),
+      question: Rows.textOrNull(r, "question"),
+      reason: Rows.textOrNull(r, "reason"),
+      result: decodeResult(r),
+      todos: stringArray(parseJson(r, "todos"), "todos"),
+      respawn_of: r.respawn_of === null ? null : workerId(r, "respawn_of")
+    },
+    { disableValidation: true }
+  )
+}
+
+const readWorker = (db: Db.Connection, id: string): Worker | undefined => {
+  const row = db.prepare(`SELECT ${WORKER_COLUMNS} FROM workers WHERE id = ?`).get(id)
+  return row === undefined ? undefined : decodeWorker(row)
+}
+
+/** Fields a transition may set besides `state`. */
+interface TransitionFields {
+  readonly question?: string | null
+  readonly reason?: string | null
+  readonly result?: WorkerResult
+  readonly pid?: number
+}
+
+/** True when `argv[0]` names an executable (a path, or a program on PATH). */
+const commandExists = (program: string, env: NodeJS.ProcessEnv): boolean => {
+  const executable = (file: string) => {
+    try {
+      accessSync(file, constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  }
+  if (program.includes("/")) return executable(program)
+  return (env.PATH ?? "").split(":").some((dir) => dir !== "" && executable(`${dir}/${program}`))
+}
+
+/** The shell-quoted form of an argv (for the `trail` shim). */
+const shellQuote = (argv: ReadonlyArray<string>) => argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ")
+
+const MAX_TEXT = 65_536
+
+export const make = Effect.gen(function* () {
+  const database = yield* Db.Database
+  const substrates = yield* Substrates
+  const settings = yield* WorkerSettingsTag
+  const context = yield* Effect.context<FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor>()
+  const { config } = settings
+  const workersDir = `${settings.stateDir}/workers`
+  const dirOf = (id: WorkerId) => `${workersDir}/${id}`
+  const binDir = `${settings.stateDir}/bin`
+
+  const withPlatform = <A, E>(
+    effect: Effect.Effect<A, E, FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor>
+  ) => Effect.provide(effect, context)
+
+  const now = Clock.currentTimeMillis
+
+  const get = (id: WorkerId) =>
+    Effect.flatMap(
+      database.read((db) => readWorker(db, id)),
+      (worker) => (worker === undefined ? Effect.fail(new WorkerNotFound({ id })) : Effect.succeed(worker))
+    )
+
+  /**
+   * Moves `id` to `to` (checked against the machine), sets `fields`, appends the event.
+   * Returns the updated worker.
+   */
+  const transition = (
+    id: WorkerId,
+    to: WorkerState,
+    fields: TransitionFields,
+    data: Record<string, unknown>,
+    action: string
+  ) =>
+    Effect.flatMap(now, (at) =>
+      database.immediateEither<Worker, WorkerNotFound | InvalidTransition | WorkerFinished>((db) => {
+        const worker = readWorker(db, id)
+        if (worker === undefined) return Either.left(new WorkerNotFound({ id }))
+        if (!canTransition(WorkerMachine, worker.state, to)) {
+          return Either.left(
+            isLiveWorkerState(worker.state)
+              ? new InvalidTransition({ machine: "worker", from: worker.state, to })
+              : new WorkerFinished({ id, state: worker.state, action })
+          )
+        }
+        const finished = !isLiveWorkerState(to)
+        db.prepare(
+          `UPDATE workers SET state = @state, updated_at = @at,
+             finished_at = CASE WHEN @finished THEN @at ELSE finished_at END,
+             question = @question, reason = coalesce(@reason, reason), result = coalesce(@result, result),
+             pid = coalesce(@pid, pid),
+             lease_owner = CASE WHEN @finished THEN NULL ELSE lease_owner END,
+             lease_expires_at = CASE WHEN @finished THEN NULL ELSE lease_expires_at END
+           WHERE id = @id`
+        ).run({
+          id,
+          state: to,
+          at,
+          finished: finished ? 1 : 0,
+          question: to === "needs_input" ? (fields.question ?? null) : null,
+          reason: fields.reason ?? null,
+          result: fields.result === undefined ? null : JSON.stringify(fields.result),
+          pid: fields.pid ?? null
+        })
+        Events.append(db, {
+          at,
+          type: workerStateEvent(to),
+          subject: { type: "worker", id },
+          data: { from: worker.state, ...data }
+        })
+        return Either.right(readWorker(db, id)!)
+      })
+    )
+
+  /** Appends an event about a worker that does not change its state (it must exist). */
+  const record = (
+    id: WorkerId,
+    type: string,
+    data: Record<string, unknown>,
+    update?: (db: Db.Connection, at: number) => void
+  ) =>
+    Effect.flatMap(now, (at) =>
+      database.immediateEither<Worker, WorkerNotFound>((db) => {
+        const worker = readWorker(db, id)
+        if (worker === undefined) return Either.left(new WorkerNotFound({ id }))
+        update?.(db, at)
+        Events.append(db, { at, type, subject: { type: "worker", id }, data })
+        return Either.right(readWorker(db, id)!)
+      })
+    )
+
+  const requireLive = (worker: Worker, action: string) =>
+    isLiveWorkerState(worker.state)
+      ? Effect.succeed(worker)
+      : Effect.fail(new WorkerFinished({ id: worker.id, state: worker.state, action }))
+
+  const loadKinds = Kinds.loadKinds({ userDir: settings.userKindsDir, projectDir: `${settings.stateDir}/kinds` })
+
+  /** Writes `.trail/bin/trail`, so that `trail` on a worker's PATH is this trail. */
+  const writeShim = () => {
+    mkdirSync(binDir, { recursive: true })
+    writeFileSync(`${binDir}/trail`, `#!/bin/sh\nexec ${shellQuote(settings.trailCommand)} "$@"\n`, { mode: 0o755 })
+  }
+
+  const spawn = (request: SpawnRequest) =>
+    Effect.gen(function* () {
+      const { kinds } = yield* withPlatform(loadKinds)
+      const kindName = request.kind ?? "default"
+      const kind = kinds.get(kindName)
+      if (kind === undefined) return yield* new UnknownKind({ name: kindName, known: [...kinds.keys()].sort() })
+      const text = request.text.slice(0, MAX_TEXT)
+      const at = yield* now
+      const substrate: SubstrateName = substrates.preferred
+      const maxDurationMs = Option.match(kind.maxDuration, {
+        onNone: () => null,
+        onSome: (d) => Math.round(Duration.toMillis(d))
+      })
+
+      // Caps and the id are decided in the transaction that creates the worker.
+      const created = yield* database.immediateEither<Worker, SpawnRefused>((db) => {
+        const live = Number(
+          db.prepare(`SELECT count(*) FROM workers WHERE state IN ('spawning', 'running', 'needs_input')`).pluck().get()
+        )
+        if (live >= config.worker.max_active)
+          return Either.left(
+            new SpawnRefused({
+              reason: `${live} workers are live and worker.max_active is ${config.worker.max_active}`
+            })
+          )
+        let depth = 0
+        if (request.parent !== undefined) {
+          const parent = readWorker(db, request.parent)
+          if (parent === undefined)
+            return Either.left(new SpawnRefused({ reason: `parent worker ${request.parent} does not exist` }))
+          const parentKind = kinds.get(parent.kind)
+          if (parentKind !== undefined && !parentKind.canSpawn)
+            return Either.left(
+              new SpawnRefused({
+                reason: `kind ${parent.kind} of ${parent.id} cannot spawn workers (can_spawn: false)`
+              })
+            )
+          depth = parent.depth + 1
+          if (depth > config.worker.max_spawn_depth)
+            return Either.left(
+              new SpawnRefused({
+                reason: `depth ${depth} exceeds worker.max_spawn_depth ${config.worker.max_spawn_depth}`
+              })
+            )
+        }
+        const seq = Number(db.prepare(`SELECT coalesce(max(seq), 0) + 1 FROM workers`).pluck().get())
+        const id = `w${seq}` as WorkerId
+        db.prepare(
+          `INSERT INTO workers (id, seq, kind, state, text, task, path, parent, depth, substrate, cwd, max_duration_ms,
+             created_at, updated_at, respawn_of)
+           VALUES (@id, @seq, @kind, 'spawning', @text, @task, @path, @parent, @depth, @substrate, @cwd, @max,
+             @at, @at, @respawn_of)`
+        ).run({
+          id,
+          seq,
+          kind: kind.name,
+          text,
+          task: request.task ?? null,
+          path: request.path ?? null,
+          parent: request.parent ?? null,
+          depth,
+          substrate,
+          cwd: settings.root,
+          max: maxDurationMs,
+          at,
+          respawn_of: request.respawnOf ?? null
+        })
+        Events.append(db, {
+          at,
+          type: "worker.spawned",
+          subject: { type: "worker", id },
+          data: {
+            kind: kind.name,
+            text,
+            task: request.task ?? null,
+            path: request.path ?? null,
+            parent: request.parent ?? null,
+            depth,
+            substrate,
+            respawn_of: request.respawnOf ?? null
+          }
+        })
+        return Either.right(readWorker(db, id)!)
+      })
+
+      const id = created.id
+      const dir = dirOf(id)
+      const fail = (reason: string) => transition(id, "failed", { reason }, { reason }, "fail")
+
+      const prepared = yield* Effect.try({
+        try: () => {
+          mkdirSync(dir, { recursive: true })
+          writeShim()
+          const taskFile = `${dir}/task.md`
+          writeFileSync(
+            taskFile,
+            composeTaskFile({ kind, workerId: id, task: text, folder: request.path ?? undefined })
+          )
+          return taskFile
+        },
+        catch: (cause) => `cannot write ${dir}: ${cause instanceof Error ? cause.message : String(cause)}`
+      }).pipe(Effect.either)
+      if (Either.isLeft(prepared)) return yield* fail(prepared.left)
+      const taskFile = prepared.right
+
+      let cwd = settings.root
+      if (kind.worktree) {
+        const worktree = yield* withPlatform(ChangeSets.createWorktree(settings.root, id)).pipe(Effect.either)
+        if (Either.isLeft(worktree)) return yield* fail(`cannot create its worktree: ${worktree.left.detail}`)
+        cwd = worktree.right.path
+        yield* database.immediate((db) =>
+          db.run(
+            `UPDATE workers SET worktree = ?, worktree_base = ?, cwd = ? WHERE id = ?`,
+            cwd,
+            worktree.right.base,
+            cwd,
+            id
+          )
+        )
+      }
+
+      const template = Option.getOrElse(kind.command, () => {
+        const command = config.worker.command
+        return typeof command === "string" ? ["sh", "-c", command] : command
+      })
+      const argv = Kinds.substitute(template, { task_file: taskFile, prompt: text, worker: id, root: settings.root })
+      const env: Record<string, string> = {
+        ...kind.env,
+        TRAIL_WORKER_ID: id,
+        TRAIL_ROOT: settings.root,
+        TRAIL_TASK_FILE: taskFile,
+        PATH: `${binDir}:${process.env.PATH ?? ""}`,
+        ...(request.task === undefined ? {} : { TRAIL_TASK: request.task }),
+        ...(request.path === undefined ? {} : { TRAIL_PATH: request.path })
+      }
+      const program = argv[0]!
+      if (!commandExists(program, { PATH: env.PATH })) return yield* fail(`command not found: ${program}`)
+
+      const launched = yield* substrates.get(substrate).launch({ id, dir, cwd, env, argv }).pipe(Effect.either)
+      if (Either.isLeft(launched)) return yield* fail(launched.left.message)
+      return yield* transition(id, "running", { pid: launched.right.pid }, { pid: launched.right.pid }, "start")
+    })
+
+  const recordExit = (id: WorkerId, status: number | null) =>
+    Effect.gen(function* () {
+      const worker = yield* get(id)
+      if (worker.exit_status !== null || (status === null && !isLiveWorkerState(worker.state))) return worker
+      const noted = yield* record(id, "worker.exited", { status }, (db) =>
+        db.run(`UPDATE workers SET exit_status = ? WHERE id = ?`, status, id)
+      )
+      if (!isLiveWorkerState(noted.state)) return noted
+      const reason =
+        status === 127
+          ? `command not found (exit 127): ${worker.text.slice(0, 80)}`
+          : `its program exited${status === null ? "" : ` with status ${status}`} before calling done or fail`
+      const state = status === 127 ? "failed" : "lost"
+      return yield* transition(id, state, { reason }, { reason }, "end").pipe(
+        Effect.catchTag("WorkerFinished", () => get(id))
+      )
+    })
+
+  /** Live workers whose program ended while nobody watched get their exit recorded. */
+  const reconcile = Effect.gen(function* () {
+    const live = yield* database.read((db) =>
+      db
+        .prepare(`SELECT ${WORKER_COLUMNS} FROM workers WHERE state IN ('spawning', 'running', 'needs_input')`)
+        .all()
+        .map(decodeWorker)
+    )
+    for (const worker of live) {
+      if (worker.state === "spawning") continue
+      const exit = readExit(dirOf(worker.id))
+      if (exit !== undefined)
+        yield* recordExit(worker.id, exit.status).pipe(Effect.catchTag("WorkerNotFound", () => Effect.void))
+    }
+  })
+
+  const listAll = database.read((db) =>
+    db.prepare(`SELECT ${WORKER_COLUMNS} FROM workers ORDER BY seq DESC`).all().map(decodeWorker)
+  )
+
+  const worktreeOf = (worker: Worker) =>
+    Effect.gen(function* () {
+      const base = yield* database.read((db) =>
+        db.prepare(`SELECT worktree_base FROM workers WHERE id = ?`).pluck().get(worker.id)
+      )
+      if (worker.worktree === null || typeof base !== "string")
+        return yield* new ChangeSetError({
+          id: worker.id,
+          reason: "none",
+          detail: "has no worktree (its kind has worktree: false)"
+        })
+      return { path: worker.worktree, base } satisfies ChangeSets.Worktree
+    })
+
+  const gitFailure = (id: WorkerId) => (error: ChangeSets.GitError | ChangeSets.PromoteConflict) =>
+    error._tag === "PromoteConflict"
+      ? new ChangeSetError({ id, reason: "conflict", detail: `the change set does not apply cleanly: ${error.detail}` })
+      : new ChangeSetError({ id, reason: "git", detail: `git ${error.operation} failed: ${error.detail}` })
+
+  const stopProgram = (worker: Worker, graceMs: number) =>
+    substrates.get(worker.substrate).stop(worker.id, worker.pid, graceMs)
+  const close = (worker: Worker) => substrates.get(worker.substrate).close(worker.id, worker.pid)
+
+  const service: WorkersShape = {
+    spawn,
+    get,
+    list: Effect.zipRight(reconcile, listAll),
+    live: database.read((db) =>
+      db
+        .prepare(
+          `SELECT ${WORKER_COLUMNS} FROM workers WHERE state IN ('spawning', 'running', 'needs_input') ORDER BY seq`
+        )
+        .all()
+        .map(decodeWorker)
+    ),
+    show: (id) =>
+      Effect.gen(function* () {
+        yield* reconcile
+        const worker = yield* get(id)
+        const events = yield* database.read((db) => Events.ofSubject(db, "worker", id))
+        const output = yield* substrates
+          .get(worker.substrate)
+          .capture(id, dirOf(id))
+          .pipe(Effect.orElseSucceed(() => ""))
+        const changeSet =
+          worker.worktree === null
+            ? null
+            : yield* Effect.flatMap(worktreeOf(worker), (w) => withPlatform(ChangeSets.diffStat(w))).pipe(
+                Effect.orElseSucceed(() => null)
+              )
+        return { worker, events, output, changeSet }
+      }),
+    todos: (id, todos) =>
+      Effect.flatMap(get(id), (worker) =>
+        Effect.flatMap(requireLive(worker, "update todos"), () =>
+          record(id, "worker.todos", { todos }, (db, at) =>
+            db.run(`UPDATE workers SET todos = ?, updated_at = ? WHERE id = ?`, JSON.stringify(todos), at, id)
+          )
+        )
+      ),
+    note: (id, text) => record(id, "worker.note", { text: text.slice(0, MAX_TEXT) }),
+    wait: (id, question) => transition(id, "needs_input", { question }, { question }, "wait"),
+    done: (id, result) =>
+      result.evidence.filter((e) => e.trim() !== "").length === 0
+        ? Effect.fail(
+            new ProtocolError({
+              reason: "evidence-required",
+              detail:
+                'done needs --evidence (paths, line numbers, command output). If you are not sure the work is done, call `trail worker wait --question "…"` instead.'
+            })
+          )
+        : transition(id, "ready", { result }, { result }, "finish"),
+    fail: (id, reason) => transition(id, "failed", { reason }, { reason }, "fail"),
+    tell: (id, text) =>
+      Effect.gen(function* () {
+        const worker = yield* Effect.flatMap(get(id), (w) => requireLive(w, "be told anything"))
+        yield* substrates.get(worker.substrate).sendText(id, `[trail] ${text}`)
+        const told = yield* record(id, "worker.told", { text })
+        return told.state === "needs_input"
+          ? yield* transition(id, "running", {}, { answer: text }, "resume").pipe(
+              Effect.catchTag("WorkerFinished", () => get(id))
+            )
+          : told
+      }),
+    kill: (id, reason = "killed by a human") =>
+      Effect.gen(function* () {
+        const target = yield* get(id)
+        // Descendants, deepest first, so that no child outlives its parent's cancellation.
+        const family = yield* database.read((db) =>
+          db
+            .prepare(
+              `WITH RECURSIVE tree(id, level) AS (SELECT id, 0 FROM workers WHERE id = ?
+                 UNION ALL SELECT w.id, tree.level + 1 FROM workers w JOIN tree ON w.parent = tree.id)
+               SELECT w.${WORKER_COLUMNS.split(",")
+                 .map((c) => c.trim())
+                 .join(", w.")} FROM tree JOIN workers w ON w.id = tree.id
+               ORDER BY tree.level DESC`
+            )
+            .all(id)
+            .map(decodeWorker)
+        )
+        if (!isLiveWorkerState(target.state) && family.every((w) => !isLiveWorkerState(w.state)))
+          return yield* new WorkerFinished({ id, state: target.state, action: "be killed" })
+        const killed: Array<Worker> = []
+        for (const worker of family) {
+          if (!isLiveWorkerState(worker.state)) continue
+          const cancelled = yield* transition(worker.id, "cancelled", { reason }, { reason }, "be killed").pipe(
+            Effect.catchTag("WorkerFinished", () => get(worker.id))
+          )
+          yield* close(worker)
+          killed.push(cancelled)
+        }
+        return killed
+      }),
+    respawn: (id) =>
+      Effect.gen(function* () {
+        yield* reconcile
+        const worker = yield* get(id)
+        if (isLiveWorkerState(worker.state))
+          return yield* new WorkerFinished({
+            id,
+            state: worker.state,
+            action: "be respawned while it is live (kill it first)"
+          })
+        return yield* spawn({
+          text: worker.text,
+          kind: worker.kind,
+          task: worker.task ?? undefined,
+          path: worker.path ?? undefined,
+          parent: worker.parent ?? undefined,
+          respawnOf: id
+        })
+      }),
+    promote: (id) =>
+      Effect.gen(function* () {
+        const worker = yield* get(id)
+        if (isLiveWorkerState(worker.state))
+          return yield* new ChangeSetError({
+            id,
+            reason: "live",
+            detail: "is still working; promote its change set once it has finished"
+          })
+        const worktree = yield* worktreeOf(worker)
+        const stat = yield* withPlatform(ChangeSets.promote(settings.root, worktree)).pipe(
+          Effect.mapError(gitFailure(id))
+        )
+        yield* record(id, "worker.promoted", {
+          files: stat.files,
+          insertions: stat.insertions,
+          deletions: stat.deletions
+        })
+        return stat
+      }),
+    discard: (id) =>
+      Effect.gen(function* () {
+        const worker = yield* get(id)
+        if (isLiveWorkerState(worker.state))
+          return yield* new ChangeSetError({
+            id,
+            reason: "live",
+            detail: "is still working; kill it before discarding its change set"
+          })
+        const worktree = yield* worktreeOf(worker)
+        const stat = yield* withPlatform(ChangeSets.diffStat(worktree)).pipe(Effect.mapError(gitFailure(id)))
+        yield* withPlatform(ChangeSets.discard(settings.root, worktree)).pipe(Effect.mapError(gitFailure(id)))
+        yield* record(
+          id,
+          "worker.discarded",
+          { files: stat.files, insertions: stat.insertions, deletions: stat.deletions },
+          (db) => db.run(`UPDATE workers SET worktree = NULL WHERE id = ?`, id)
+        )
+        return stat
+      }),
+    attachCommand: (id) =>
+      id === null
+        ? Effect.succeed(substrates.get(substrates.preferred).attachCommand(null))
+        : Effect.map(get(id), (worker) => substrates.get(worker.substrate).attachCommand(id)),
+    recordExit,
+    end: (id, state, reason) => transition(id, state, { reason }, { reason }, "end"),
+    renewLease: (id, owner, ttlMs) =>
+      Effect.flatMap(now, (at) =>
+        database.immediate(
+          (db) =>
+            db.run(
+              `UPDATE workers SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND state IN ('spawning', 'running', 'needs_input')`,
+              owner,
+              at + ttlMs,
+              id
+            ) === 1
+        )
+      ),
+    stopProgram,
+    close,
+    dirOf
+  }
+  return Workers.of(service)
+})
+
+/** The Workers service; needs the Database, Substrates, WorkerSettings and the platform. */
+export const layer = Layer.effect(Workers, make)
