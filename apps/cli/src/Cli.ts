@@ -21,15 +21,13 @@ import {
 } from "@trail/domain"
 import { Project, Scheduler } from "@trail/scheduler"
 import { type Context, Effect, Option, Schema } from "effect"
-import { emit, emitText, ExitCode } from "./Output.js"
+import { explicitRoot, nonEmpty, pretty, print, trail } from "./Common.js"
+import { emitText, ExitCode } from "./Output.js"
+import { workerCommands } from "./WorkerCommands.js"
 import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
 
 // ---------------------------------------------------------------------------------------------
 // Options shared by commands
-
-const pretty = Options.boolean("pretty").pipe(
-  Options.withDescription("Render the result for a person instead of JSON.")
-)
 
 const task = Options.text("task").pipe(
   Options.withSchema(TaskName),
@@ -55,30 +53,6 @@ const MAX_FOUND = 1_000_000_000
 
 // ---------------------------------------------------------------------------------------------
 // The root command and how subcommands reach the scheduler
-
-const rootOption = Options.text("root").pipe(
-  Options.optional,
-  Options.withDescription("The root (folder holding .trail/); default $TRAIL_ROOT, else the nearest one above the cwd.")
-)
-
-export const trail = Command.make("trail", {
-  root: rootOption,
-  pretty: Options.boolean("pretty").pipe(
-    Options.withDescription("Render every result for a person (also accepted after the command).")
-  )
-}).pipe(Command.withDescription("Coordination runtime for AI coding agents: coverage sweeps with leases and memory."))
-
-/** Prints a result (Output.emit), pretty when either `trail --pretty …` or `… --pretty` asked for it. */
-const print = <A>(
-  value: A,
-  options: { readonly pretty: boolean; readonly exit?: ExitCode; readonly render: (value: A) => string }
-) => Effect.flatMap(trail, (root) => emit(value, { ...options, pretty: options.pretty || root.pretty }))
-
-const nonEmpty = (value: string | undefined) =>
-  value === undefined || value === "" ? Option.none() : Option.some(value)
-
-/** `--root`, else `$TRAIL_ROOT`. */
-const explicitRoot = Effect.map(trail, ({ root }) => Option.orElse(root, () => nonEmpty(process.env["TRAIL_ROOT"])))
 
 const resolveAgent = (flag: Option.Option<AgentId>): Effect.Effect<AgentId, UsageError> =>
   Option.match(flag, {
@@ -585,5 +559,18 @@ const completions = Command.make(
 )
 
 export const command = trail.pipe(
-  Command.withSubcommands([init, next, done, skip, release, status, list, sweep, reset, gc, completions])
+  Command.withSubcommands([
+    init,
+    next,
+    done,
+    skip,
+    release,
+    status,
+    list,
+    sweep,
+    reset,
+    gc,
+    ...workerCommands,
+    completions
+  ])
 )

@@ -116,6 +116,19 @@ export interface CoverageStoreShape {
     readonly path: FolderPath
     readonly agent: AgentId | null
   }) => Effect.Effect<Release, TaskNotFound | NoSweep | NotAWorkItem | LeaseNotHeld | StoreError>
+  /**
+   * Extends `agent`'s lease on an item of the current sweep to `now + ttlMs`, taking it over from
+   * `previous` (or from an expired holder, or the pool) when needed. False when someone else
+   * holds it or it is finished. The supervisor keeps a working fleet worker's folder this way.
+   */
+  readonly renew: (request: {
+    readonly task: TaskName
+    readonly path: FolderPath
+    readonly agent: AgentId
+    readonly previous: AgentId | null
+    readonly now: number
+    readonly ttlMs: number
+  }) => Effect.Effect<boolean, TaskNotFound | NoSweep | NotAWorkItem | StoreError>
   /** Counters of the task's current sweep; expired leases count as pending. */
   readonly status: (task: TaskName, now: number) => Effect.Effect<TaskStatus, TaskNotFound | StoreError>
   /** Items of the current sweep by score (expired leases shown as pending). */
@@ -277,6 +290,9 @@ const SQL = {
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   memory: `SELECT outcome, outcome_at FROM folder_memory WHERE task_id = ? AND folder_id = ?`,
   recordOutcome: `UPDATE folder_memory SET outcome = ?, outcome_at = ? WHERE task_id = ? AND folder_id = ?`,
+  renewItem: `UPDATE work_items SET status = 'leased', lease_owner = @agent, lease_expires_at = @expires
+    WHERE id = @id AND (status = 'pending'
+      OR (status = 'leased' AND (lease_owner IN (@agent, @previous) OR lease_expires_at <= @now)))`,
   releaseItem: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
     WHERE id = ? AND status IN (${RELEASABLE})`,
   expiredCount: `SELECT count(*) FROM work_items WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?`,
@@ -556,6 +572,20 @@ export const make = Effect.gen(function* () {
       return Either.right({ task, sweep: sweep.number, path, remaining: remainingOf(sweep.counters) })
     })
 
+  const renew: CoverageStoreShape["renew"] = (request) =>
+    database.immediateEither((db): Either.Either<boolean, TaskNotFound | NoSweep | NotAWorkItem> => {
+      const found = currentItem(db, request.task, request.path)
+      if (Either.isLeft(found)) return Either.left(found.left)
+      const changed = db.prepare(SQL.renewItem).run({
+        id: found.right.item.id,
+        agent: request.agent,
+        previous: request.previous ?? request.agent,
+        now: request.now,
+        expires: request.now + request.ttlMs
+      }).changes
+      return Either.right(changed === 1)
+    })
+
   const status: CoverageStoreShape["status"] = (task, now) =>
     database
       .read((db): Either.Either<TaskStatus, TaskNotFound> => {
@@ -677,6 +707,7 @@ export const make = Effect.gen(function* () {
     claimMany,
     complete,
     release,
+    renew,
     status,
     list,
     newSweep,

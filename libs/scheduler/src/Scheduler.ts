@@ -82,6 +82,13 @@ export interface SchedulerShape {
     readonly path: FolderPath
     readonly agent?: AgentId | undefined
   }) => Effect.Effect<Release, TaskNotFound | NoSweep | NotAWorkItem | LeaseNotHeld | StoreError>
+  /** Extends `agent`'s lease on the folder by `lease.ttl_secs`, taking it over from `previous` (see CoverageStore.renew). */
+  readonly renew: (request: {
+    readonly task: TaskName
+    readonly path: FolderPath
+    readonly agent: AgentId
+    readonly previous?: AgentId | undefined
+  }) => Effect.Effect<boolean, TaskNotFound | NoSweep | NotAWorkItem | StoreError>
   readonly status: (task: TaskName) => Effect.Effect<TaskStatus, TaskNotFound | StoreError>
   readonly list: (
     task: TaskName,
@@ -181,6 +188,17 @@ export const make = Effect.gen(function* () {
         })
       ),
     release: (request) => store.release({ task: request.task, path: request.path, agent: request.agent ?? null }),
+    renew: (request) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        store.renew({
+          task: request.task,
+          path: request.path,
+          agent: request.agent,
+          previous: request.previous ?? null,
+          now,
+          ttlMs
+        })
+      ),
     status: (task) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.status(task, now)),
     list: (task, state) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.list(task, state ?? null, now)),
     newSweep: (request) =>
@@ -211,10 +229,15 @@ export const layer = Layer.effect(Scheduler, make)
 export const layerFor = (
   settings: Context.Tag.Service<Settings>,
   options?: { readonly walkWorker?: string | undefined }
+) => layerOn(settings, options).pipe(Layer.provide(Database.layer({ filename: settings.project.databaseFile })))
+
+/** As {@link layerFor}, on a Database provided by the caller (shared with other services). */
+export const layerOn = (
+  settings: Context.Tag.Service<Settings>,
+  options?: { readonly walkWorker?: string | undefined }
 ) =>
   layer.pipe(
     Layer.provide(CoverageStoreLayer),
     Layer.provide(options?.walkWorker === undefined ? Walker.layer : Walker.layerWithWorker(options.walkWorker)),
-    Layer.provide(Layer.succeed(Settings, settings)),
-    Layer.provide(Database.layer({ filename: settings.project.databaseFile }))
+    Layer.provide(Layer.succeed(Settings, settings))
   )

@@ -38,7 +38,7 @@ import {
   WorkerState,
   workerStateEvent
 } from "@trail/domain"
-import { Database as Db, Events, Rows } from "@trail/store"
+import { Database as Db, Events, Migrations, Rows } from "@trail/store"
 import { Clock, Context, Duration, Effect, Either, Layer, Option } from "effect"
 import * as ChangeSets from "./ChangeSets.js"
 import * as Kinds from "./Kinds.js"
@@ -733,4 +733,4 @@ export const make = Effect.gen(function* () {
 })
 
 /** The Workers service; needs the Database, Substrates, WorkerSettings and the platform. */
-export const layer = Layer.effect(Workers, make)
+export const layer = Layer.effect(Workers, Effect.zipRight(Migrations.migrate, make))

@@ -1,0 +1,38 @@
+/**
+ * What every command shares: the root command with `--root` and `--pretty`, how a result is
+ * printed, and how the root is found.
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Effect, Option } from "effect"
+import { emit, type ExitCode } from "./Output.js"
+
+export const pretty = Options.boolean("pretty").pipe(
+  Options.withDescription("Render the result for a person instead of JSON.")
+)
+
+const rootOption = Options.text("root").pipe(
+  Options.optional,
+  Options.withDescription("The root (folder holding .trail/); default $TRAIL_ROOT, else the nearest one above the cwd.")
+)
+
+export const trail = Command.make("trail", {
+  root: rootOption,
+  pretty: Options.boolean("pretty").pipe(
+    Options.withDescription("Render every result for a person (also accepted after the command).")
+  )
+}).pipe(Command.withDescription("Coordination runtime for AI coding agents: coverage sweeps with leases and memory."))
+
+/** Prints a result (Output.emit), pretty when either `trail --pretty …` or `… --pretty` asked for it. */
+export const print = <A>(
+  value: A,
+  options: { readonly pretty: boolean; readonly exit?: ExitCode; readonly render: (value: A) => string }
+) => Effect.flatMap(trail, (root) => emit(value, { ...options, pretty: options.pretty || root.pretty }))
+
+export const nonEmpty = (value: string | undefined) =>
+  value === undefined || value === "" ? Option.none() : Option.some(value)
+
+/** `--root`, else `$TRAIL_ROOT`. */
+export const explicitRoot = Effect.map(trail, ({ root }) =>
+  Option.orElse(root, () => nonEmpty(process.env["TRAIL_ROOT"]))
+)

@@ -1,0 +1,522 @@
+/**
+ * The worker fleet's commands (SPEC §2): the protocol a worker calls (`trail worker todos|wait|
+ * done|fail|note`, identity from `$TRAIL_WORKER_ID`), the human's commands (`spawn`, `workers`,
+ * `worker show`, `tell`, `attach`, `kill`, `respawn`, `promote`, `discard`, `events`) and
+ * `trail supervise`.
+ */
+import { spawnSync } from "node:child_process"
+import { homedir } from "node:os"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import {
+  EventLog,
+  ProtocolError,
+  TaskName,
+  type TrailEvent,
+  UsageError,
+  type Worker,
+  WorkerId,
+  WorkerNotFound,
+  WorkerResult
+} from "@trail/domain"
+import { Project } from "@trail/scheduler"
+import { Live, Supervisor } from "@trail/supervisor"
+import { Workers } from "@trail/workers"
+import { Deferred, Effect, Option, Queue, Schema } from "effect"
+import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
+import { ExitCode } from "./Output.js"
+import { bold, card, cyan, dim, green, red, table, time, yellow } from "./Pretty.js"
+
+/** The walk worker bundled next to the CLI (dist/walk-worker.cjs); absent when not bundled. */
+const walkWorker = typeof __dirname === "string" ? `${__dirname}/walk-worker.cjs` : undefined
+
+const userKindsDir = () =>
+  `${nonEmpty(process.env["XDG_CONFIG_HOME"]).pipe(Option.getOrElse(() => `${homedir()}/.config`))}/trail/kinds`
+
+/** How a worker runs this very trail: the node binary and the script the CLI was started from. */
+const trailCommand = (): ReadonlyArray<string> => [
+  process.execPath,
+  ...(process.argv[1] === undefined ? [] : [process.argv[1]])
+]
+
+const rootSettings = Effect.gen(function* () {
+  const explicit = yield* explicitRoot
+  const project = yield* Project.findRoot({ explicit, cwd: process.cwd() })
+  const config = yield* Project.loadConfig(project)
+  return { project, config, trailCommand: trailCommand(), userKindsDir: userKindsDir(), walkWorker }
+})
+
+/** Runs `f` with the Workers service of the root. */
+const withWorkers = <A, E, R>(f: (workers: Workers.WorkersShape) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(rootSettings, (settings) =>
+    Effect.flatMap(Workers.Workers, f).pipe(Effect.provide(Live.rootLayer(settings)))
+  )
+
+const workerIdArg = Args.text({ name: "id" }).pipe(Args.withDescription("A worker id: w1, w2, …"))
+
+const decodeId = (raw: string) =>
+  Schema.decode(WorkerId)(raw).pipe(Effect.mapError(() => new WorkerNotFound({ id: raw })))
+
+/** The calling worker's id, from `$TRAIL_WORKER_ID`. */
+const self = Effect.suspend(() => {
+  const raw = process.env["TRAIL_WORKER_ID"]
+  if (raw === undefined || raw === "")
+    return Effect.fail(
+      new ProtocolError({
+        reason: "no-worker-identity",
+        detail:
+          "this is a worker protocol command, and $TRAIL_WORKER_ID is not set: trail sets it in the environment of every worker it starts"
+      })
+    )
+  return Schema.decode(WorkerId)(raw).pipe(
+    Effect.mapError(
+      () =>
+        new ProtocolError({
+          reason: "no-worker-identity",
+          detail: `$TRAIL_WORKER_ID is ${JSON.stringify(raw)}, not a worker id (w1, w2, …)`
+        })
+    )
+  )
+})
+
+const stateColour = (state: string, text: string) => {
+  switch (state) {
+    case "ready":
+      return green(text)
+    case "needs_input":
+      return yellow(text)
+    case "failed":
+    case "lost":
+      return red(text)
+    case "cancelled":
+      return dim(text)
+    default:
+      return cyan(text)
+  }
+}
+
+const short = (text: string, width: number) => {
+  const line = text.replace(/\s+/g, " ").trim()
+  return line.length > width ? `${line.slice(0, width - 1)}…` : line
+}
+
+const renderWorker = (worker: Worker) =>
+  card(`${worker.id} · ${stateColour(worker.state, worker.state)} · ${worker.kind}`, [
+    ["task", short(worker.text, 100)],
+    ["folder", worker.path],
+    ["question", worker.question],
+    ["reason", worker.reason],
+    ["outcome", worker.result?.outcome ?? null],
+    ["summary", worker.result?.summary ?? null],
+    ["found", worker.result?.found ?? null],
+    ["todos", worker.todos.length === 0 ? null : worker.todos.join(" · ")],
+    ["substrate", worker.substrate],
+    ["worktree", worker.worktree],
+    ["started", time(worker.created_at)],
+    ["finished", time(worker.finished_at)]
+  ])
+
+const renderWorkers = (workers: ReadonlyArray<Worker>) =>
+  table(
+    workers.map((w) => ({
+      id: w.id,
+      state: w.state,
+      kind: w.kind,
+      folder: w.path ?? "",
+      task: short(w.text, 50),
+      detail: short(w.question ?? w.reason ?? w.result?.outcome ?? "", 40),
+      created_at: w.created_at
+    })),
+    [
+      ["id", "ID"],
+      ["state", "STATE"],
+      ["kind", "KIND"],
+      ["folder", "FOLDER"],
+      ["task", "TASK"],
+      ["detail", "DETAIL"],
+      ["created_at", "STARTED"]
+    ],
+    (row, text) => stateColour(row.state, text)
+  )
+
+const words = (name: string, description: string) =>
+  Args.text({ name }).pipe(Args.atLeast(1), Args.withDescription(description))
+
+// ---------------------------------------------------------------------------------------------
+// Human commands
+
+const spawn = Command.make(
+  "spawn",
+  {
+    kind: Options.text("as").pipe(Options.optional, Options.withDescription("The worker kind (default: default).")),
+    path: Options.text("path").pipe(
+      Options.optional,
+      Options.withDescription("The folder the worker is about (set as $TRAIL_PATH).")
+    ),
+    text: words("text", "What the worker should do."),
+    pretty
+  },
+  (args) =>
+    Effect.gen(function* () {
+      const parent = nonEmpty(process.env["TRAIL_WORKER_ID"])
+      const parentId = Option.isSome(parent)
+        ? yield* Effect.orElseSucceed(decodeId(parent.value), () => undefined)
+        : undefined
+      const worker = yield* withWorkers((workers) =>
+        workers.spawn({
+          text: args.text.join(" "),
+          kind: Option.getOrUndefined(args.kind),
+          path: Option.getOrUndefined(args.path),
+          parent: parentId
+        })
+      )
+      yield* print(worker, {
+        pretty: args.pretty,
+        render: renderWorker,
+        exit: worker.state === "failed" ? ExitCode.error : ExitCode.ok
+      })
+    })
+).pipe(Command.withDescription("Start a worker in its own tmux window (or process) with TEXT as its task."))
+
+const workersList = Command.make("workers", { pretty }, (args) =>
+  Effect.flatMap(
+    withWorkers((workers) => workers.list),
+    (list) => print(list, { pretty: args.pretty, render: renderWorkers })
+  )
+).pipe(Command.withDescription("List every worker, newest first."))
+
+const show = Command.make("show", { id: workerIdArg, pretty }, (args) =>
+  Effect.gen(function* () {
+    const id = yield* decodeId(args.id)
+    const detail = yield* withWorkers((workers) => workers.show(id))
+    yield* print(
+      { ...detail.worker, events: detail.events, change_set: detail.changeSet, output: detail.output },
+      {
+        pretty: args.pretty,
+        render: () =>
+          [
+            renderWorker(detail.worker),
+            detail.changeSet === null
+              ? ""
+              : `  ${dim("change set")}  ${detail.changeSet.files} file(s) +${detail.changeSet.insertions} -${detail.changeSet.deletions}`,
+            "",
+            bold("events"),
+            ...detail.events.map((e) => `  ${dim(time(e.at))}  ${e.type}  ${short(JSON.stringify(e.data), 90)}`),
+            "",
+            bold("output"),
+            detail.output.trimEnd().split("\n").slice(-20).join("\n")
+          ].join("\n")
+      }
+    )
+  })
+).pipe(Command.withDescription("Show one worker: its state, result, events and latest output."))
+
+const tell = Command.make(
+  "tell",
+  { id: workerIdArg, text: words("text", "What to type into the worker."), pretty },
+  (args) =>
+    Effect.gen(function* () {
+      const id = yield* decodeId(args.id)
+      const worker = yield* withWorkers((workers) => workers.tell(id, args.text.join(" ")))
+      yield* print(worker, { pretty: args.pretty, render: renderWorker })
+    })
+).pipe(Command.withDescription("Type `[trail] TEXT` into the worker's pane literally (send-keys -l), then Enter."))
+
+const attach = Command.make(
+  "attach",
+  {
+    id: Args.text({ name: "id" }).pipe(Args.optional, Args.withDescription("A worker id (default: the whole session)."))
+  },
+  (args) =>
+    Effect.gen(function* () {
+      const id = Option.isSome(args.id) ? yield* decodeId(args.id.value) : null
+      const command = yield* withWorkers((workers) => workers.attachCommand(id))
+      if (command === null)
+        return yield* new UsageError({
+          message: 'workers run as plain processes (worker.substrate = "process"): there is nothing to attach to'
+        })
+      if (process.stdin.isTTY === true && process.stdout.isTTY === true) {
+        const result = spawnSync(command[0]!, command.slice(1), { stdio: "inherit" })
+        return yield* print({ command, exit_status: result.status }, { pretty: false, render: () => "" })
+      }
+      yield* print(
+        {
+          command,
+          shell: command.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(" ")
+        },
+        {
+          pretty: false,
+          render: () => ""
+        }
+      )
+    })
+).pipe(Command.withDescription("Attach to the workers' tmux session (on a TTY), or print the command that does."))
+
+const kill = Command.make("kill", { id: workerIdArg, pretty }, (args) =>
+  Effect.gen(function* () {
+    const id = yield* decodeId(args.id)
+    const killed = yield* withWorkers((workers) => workers.kill(id))
+    yield* print(killed, { pretty: args.pretty, render: renderWorkers })
+  })
+).pipe(Command.withDescription("Cancel a worker and its children, and close their windows."))
+
+const respawn = Command.make("respawn", { id: workerIdArg, pretty }, (args) =>
+  Effect.gen(function* () {
+    const id = yield* decodeId(args.id)
+    const worker = yield* withWorkers((workers) => workers.respawn(id))
+    yield* print(worker, { pretty: args.pretty, render: renderWorker })
+  })
+).pipe(Command.withDescription("Start a new worker with the kind, task and folder of a finished one."))
+
+const changeSetCommand = (name: "promote" | "discard", description: string) =>
+  Command.make(name, { id: workerIdArg, pretty }, (args) =>
+    Effect.gen(function* () {
+      const id = yield* decodeId(args.id)
+      const stat = yield* withWorkers((workers) => workers[name](id))
+      yield* print(
+        { id, [name === "promote" ? "promoted" : "discarded"]: true, ...stat },
+        {
+          pretty: args.pretty,
+          render: () =>
+            card(`${id} ${name}d`, [
+              ["files", stat.files],
+              ["insertions", stat.insertions],
+              ["deletions", stat.deletions],
+              ["paths", stat.paths.join(", ")]
+            ])
+        }
+      )
+    })
+  ).pipe(Command.withDescription(description))
+
+const promote = changeSetCommand(
+  "promote",
+  "Apply a finished worker's change set to the root's working tree, after a clean `git apply --check` (nothing is committed)."
+)
+const discard = changeSetCommand("discard", "Throw away a finished worker's change set and remove its worktree.")
+
+const events = Command.make(
+  "events",
+  {
+    follow: Options.boolean("follow").pipe(Options.withDescription("Keep printing new events as they are appended.")),
+    since: Options.integer("since").pipe(
+      Options.withDefault(0),
+      Options.withDescription("Print the events after this id (default: all).")
+    )
+  },
+  (args) =>
+    Effect.gen(function* () {
+      if (args.since < 0) return yield* new UsageError({ message: "--since must be 0 or more" })
+      const settings = yield* rootSettings
+      const line = (event: TrailEvent) => Effect.sync(() => process.stdout.write(`${JSON.stringify(event)}\n`))
+      yield* Effect.gen(function* () {
+        const log = yield* EventLog
+        // Subscribe first so nothing appended between the backlog and the live feed is lost.
+        const subscription = args.follow ? Option.some(yield* log.subscribe) : Option.none()
+        let last = args.since
+        for (;;) {
+          const batch = yield* log.since(last, 5_000)
+          for (const event of batch) yield* line(event)
+          if (batch.length > 0) last = batch[batch.length - 1]!.id
+          if (batch.length < 5_000) break
+        }
+        if (Option.isNone(subscription)) return
+        for (;;) {
+          const event = yield* Queue.take(subscription.value)
+          if (event.id > last) {
+            last = event.id
+            yield* line(event)
+          }
+        }
+      }).pipe(Effect.scoped, Effect.provide(Live.supervisorLayer(settings)))
+    })
+).pipe(Command.withDescription("Print the event log as NDJSON (one event per line)."))
+
+// ---------------------------------------------------------------------------------------------
+// The worker protocol
+
+const todos = Command.make("todos", { items: Args.text({ name: "item" }).pipe(Args.repeated), pretty }, (args) =>
+  Effect.gen(function* () {
+    const id = yield* self
+    const worker = yield* withWorkers((workers) => workers.todos(id, args.items))
+    yield* print(worker, { pretty: args.pretty, render: renderWorker })
+  })
+).pipe(Command.withDescription("(worker) Replace your todo list with ITEM…"))
+
+const note = Command.make("note", { text: words("text", "The note."), pretty }, (args) =>
+  Effect.gen(function* () {
+    const id = yield* self
+    const worker = yield* withWorkers((workers) => workers.note(id, args.text.join(" ")))
+    yield* print(worker, { pretty: args.pretty, render: renderWorker })
+  })
+).pipe(Command.withDescription("(worker) Add a progress note to the log."))
+
+const wait = Command.make(
+  "wait",
+  { question: Options.text("question").pipe(Options.withDescription("What you need the human to decide.")), pretty },
+  (args) =>
+    Effect.gen(function* () {
+      const id = yield* self
+      if (args.question.trim() === "") return yield* new UsageError({ message: "--question must not be empty" })
+      const worker = yield* withWorkers((workers) => workers.wait(id, args.question))
+      yield* print(worker, { pretty: args.pretty, render: renderWorker })
+    })
+).pipe(
+  Command.withDescription("(worker) Pause for the human: you become needs_input; the answer is typed into your input.")
+)
+
+const done = Command.make(
+  "done",
+  {
+    outcome: Options.text("outcome").pipe(Options.withDescription("One line: what came out of it.")),
+    summary: Options.text("summary").pipe(Options.withDescription("A few sentences for the human.")),
+    evidence: Options.text("evidence").pipe(
+      Options.repeated,
+      Options.withDescription("Paths, line numbers, command output (repeatable; required).")
+    ),
+    recommend: Options.text("recommend").pipe(
+      Options.repeated,
+      Options.withDescription("A recommendation (repeatable).")
+    ),
+    found: Options.integer("found").pipe(
+      Options.optional,
+      Options.withDescription("Findings in your folder (fleet mode): raises its priority in later sweeps.")
+    ),
+    pretty
+  },
+  (args) =>
+    Effect.gen(function* () {
+      const id = yield* self
+      const found = Option.getOrNull(args.found)
+      if (found !== null && (found < 0 || found > 1_000_000_000))
+        return yield* new UsageError({ message: "--found must be between 0 and 1000000000" })
+      const result = new WorkerResult({
+        outcome: args.outcome,
+        summary: args.summary,
+        evidence: args.evidence,
+        recommend: args.recommend,
+        found
+      })
+      const worker = yield* withWorkers((workers) => workers.done(id, result))
+      yield* print(worker, { pretty: args.pretty, render: renderWorker })
+    })
+).pipe(Command.withDescription("(worker) Finish with a result; evidence is required (else call wait)."))
+
+const fail = Command.make(
+  "fail",
+  { reason: Options.text("reason").pipe(Options.withDescription("Why you cannot go on.")), pretty },
+  (args) =>
+    Effect.gen(function* () {
+      const id = yield* self
+      const worker = yield* withWorkers((workers) => workers.fail(id, args.reason))
+      yield* print(worker, { pretty: args.pretty, render: renderWorker })
+    })
+).pipe(Command.withDescription("(worker) Give up: you cannot go on and have nothing useful to hand over."))
+
+const worker = Command.make("worker").pipe(
+  Command.withDescription("One worker: `show ID` for people; todos, note, wait, done, fail for the worker itself."),
+  Command.withSubcommands([show, todos, note, wait, done, fail])
+)
+
+// ---------------------------------------------------------------------------------------------
+// supervise
+
+const supervise = Command.make(
+  "supervise",
+  {
+    task: Options.text("task").pipe(
+      Options.withSchema(TaskName),
+      Options.optional,
+      Options.withDescription("Fleet mode: drain this task's sweep.")
+    ),
+    workers: Options.integer("workers").pipe(
+      Options.withDefault(3),
+      Options.withDescription("Fleet mode: how many workers run at once.")
+    ),
+    kind: Options.text("as").pipe(Options.optional, Options.withDescription("Fleet mode: the workers' kind.")),
+    prompt: Options.text("prompt").pipe(
+      Options.optional,
+      Options.withDescription("Fleet mode: each worker's task; {path} becomes its folder.")
+    ),
+    autoSweep: Options.boolean("auto-sweep").pipe(
+      Options.withDescription("Fleet mode: open the next sweep when one completes, and go on.")
+    ),
+    pretty
+  },
+  (args) =>
+    Effect.gen(function* () {
+      const settings = yield* rootSettings
+      if (Option.isSome(args.task) !== Option.isSome(args.prompt))
+        return yield* new UsageError({ message: "fleet mode needs both --task and --prompt" })
+      if (args.workers < 1 || args.workers > settings.config.worker.max_active)
+        return yield* new UsageError({
+          message: `--workers must be between 1 and worker.max_active (${settings.config.worker.max_active})`
+        })
+      const stop = yield* Supervisor.makeStopSignals
+      // Our own signal handling replaces the runtime's: the first signal drains, the second cancels.
+      let signals = 0
+      const onSignal = () => {
+        signals++
+        if (signals === 1) {
+          process.stderr.write(
+            "[trail] stopping: no new folders; waiting for running workers (signal again to cancel them)\n"
+          )
+          Deferred.unsafeDone(stop.drain, Effect.void)
+        } else Deferred.unsafeDone(stop.cancel, Effect.void)
+      }
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        process.removeAllListeners(signal)
+        process.on(signal, onSignal)
+      }
+      const report = (line: string) =>
+        process.stderr.write(`[trail ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+      const fleet =
+        Option.isSome(args.task) && Option.isSome(args.prompt)
+          ? {
+              task: args.task.value,
+              workers: args.workers,
+              kind: Option.getOrUndefined(args.kind),
+              prompt: args.prompt.value,
+              autoSweep: args.autoSweep
+            }
+          : undefined
+      if (fleet === undefined) report("supervising the workers of this root (Ctrl-C to stop)")
+      const summary = yield* Supervisor.run({ fleet, config: settings.config, stop, report }).pipe(
+        Effect.scoped,
+        Effect.provide(Live.supervisorLayer(settings))
+      )
+      yield* print(summary, {
+        pretty: args.pretty,
+        exit: summary.stopped_by_signal ? (130 as ExitCode) : ExitCode.ok,
+        render: (s) =>
+          card("supervise", [
+            ["sweep complete", s.sweep_complete],
+            ["workers spawned", s.spawned],
+            ["ready", s.ready],
+            ["failed", s.failed],
+            ["folders done", s.folders_done],
+            ["folders skipped", s.folders_skipped],
+            ["stopped by signal", s.stopped_by_signal]
+          ])
+      })
+    })
+).pipe(
+  Command.withDescription(
+    "Supervise the root's workers (leases, deaths, timeouts); with --task/--prompt, drain a sweep with a fleet of workers."
+  )
+)
+
+export const workerCommands = [
+  spawn,
+  workersList,
+  worker,
+  tell,
+  attach,
+  kill,
+  respawn,
+  promote,
+  discard,
+  events,
+  supervise
+] as const

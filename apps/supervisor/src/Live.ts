@@ -1,0 +1,51 @@
+/**
+ * Every service of one root over one shared database connection: the scheduler, the workers
+ * (with both substrates and trail's tmux server) and, on request, the live event log.
+ */
+import { type TrailConfig } from "@trail/domain"
+import { Project, Scheduler } from "@trail/scheduler"
+import { Database } from "@trail/store"
+import { Substrate, Tmux, Workers } from "@trail/workers"
+import { Layer } from "effect"
+import * as EventLogLive from "./EventLog.js"
+
+export interface RootSettings {
+  readonly project: Project.Project
+  readonly config: TrailConfig
+  /** How workers run trail (argv), e.g. `[process.execPath, "/…/bin/trail.cjs"]`. */
+  readonly trailCommand: ReadonlyArray<string>
+  /** `~/.config/trail/kinds`. */
+  readonly userKindsDir: string
+  readonly walkWorker?: string | undefined
+}
+
+/** Workers (+ Substrates, Tmux) on a Database provided by the caller. */
+export const workersOn = (settings: RootSettings) =>
+  Workers.layer.pipe(
+    Layer.provide(Substrate.layer(settings.config.worker.substrate)),
+    Layer.provide(Tmux.layer({ socket: settings.config.worker.tmux_socket, session: settings.config.worker.session })),
+    Layer.provide(
+      Layer.succeed(Workers.WorkerSettingsTag, {
+        root: settings.project.root,
+        stateDir: settings.project.stateDir,
+        config: settings.config,
+        trailCommand: settings.trailCommand,
+        userKindsDir: settings.userKindsDir
+      })
+    )
+  )
+
+/** Scheduler + Workers + Database for one root (what worker commands of the CLI need). */
+export const rootLayer = (settings: RootSettings) =>
+  Layer.mergeAll(
+    Scheduler.layerOn({ project: settings.project, config: settings.config }, { walkWorker: settings.walkWorker }),
+    workersOn(settings)
+  ).pipe(Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile })))
+
+/** {@link rootLayer} plus the live EventLog (the supervisor, `trail events --follow`). */
+export const supervisorLayer = (settings: RootSettings) =>
+  Layer.mergeAll(
+    Scheduler.layerOn({ project: settings.project, config: settings.config }, { walkWorker: settings.walkWorker }),
+    workersOn(settings),
+    EventLogLive.layer({ stateDir: settings.project.stateDir })
+  ).pipe(Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile })))

@@ -1,0 +1,3 @@
+export * as EventLogLive from "./EventLog.js"
+export * as Live from "./Live.js"
+export * as Supervisor from "./Supervisor.js"
