@@ -57,8 +57,11 @@ export interface SubstratesShape {
 
 export class Substrates extends Context.Tag("@trail/workers/Substrates")<Substrates, SubstratesShape>() {}
 
-/** `sh -c WRAPPER <exit file> <argv…>`: runs argv, then records its status atomically in the exit file. */
-const WRAPPER = `trap : HUP INT TERM; "$@"; s=$?; printf '%s\\n' "$s" > "$0.tmp" && mv -f "$0.tmp" "$0"; exit $s`
+/**
+ * `sh -c WRAPPER <exit file> <argv…>`: runs argv (with `$TRAIL_BIN` put first on PATH: tmux
+ * ignores a PATH given with `new-window -e`), then records its status atomically in the exit file.
+ */
+const WRAPPER = `trap : HUP INT TERM; if [ -n "\${TRAIL_BIN:-}" ]; then PATH="$TRAIL_BIN:$PATH"; export PATH; fi; "$@"; s=$?; printf '%s\\n' "$s" > "$0.tmp" && mv -f "$0.tmp" "$0"; exit $s`
 
 export const EXIT_FILE = "exit"
 export const OUTPUT_FILE = "output.log"

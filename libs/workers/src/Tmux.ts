@@ -138,6 +138,7 @@ export const make = (config: TmuxConfig) =>
       )
       if (exists) return
       // The first window only keeps the session alive; workers get windows of their own.
+      // Another caller may create the session at the same moment: that is success too.
       yield* tmux(
         "new-session",
         "new-session",
@@ -153,6 +154,11 @@ export const make = (config: TmuxConfig) =>
         "tail",
         "-f",
         "/dev/null"
+      ).pipe(
+        Effect.catchIf(
+          (e) => e.reason === "failed" && /duplicate session/i.test(e.detail),
+          () => Effect.succeed("")
+        )
       )
       yield* tmux("set-option", "set-option", "-g", "remain-on-exit", "on")
     })

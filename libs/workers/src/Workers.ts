@@ -484,12 +484,13 @@ export const make = Effect.gen(function* () {
         TRAIL_WORKER_ID: id,
         TRAIL_ROOT: settings.root,
         TRAIL_TASK_FILE: taskFile,
-        PATH: `${binDir}:${process.env.PATH ?? ""}`,
+        TRAIL_BIN: binDir,
         ...(request.task === undefined ? {} : { TRAIL_TASK: request.task }),
         ...(request.path === undefined ? {} : { TRAIL_PATH: request.path })
       }
       const program = argv[0]!
-      if (!commandExists(program, { PATH: env.PATH })) return yield* fail(`command not found: ${program}`)
+      if (!commandExists(program, { PATH: `${binDir}:${process.env.PATH ?? ""}` }))
+        return yield* fail(`command not found: ${program}`)
 
       const launched = yield* substrates.get(substrate).launch({ id, dir, cwd, env, argv }).pipe(Effect.either)
       if (Either.isLeft(launched)) return yield* fail(launched.left.message)
@@ -514,11 +515,11 @@ export const make = Effect.gen(function* () {
       )
     })
 
-  /** Live workers whose program ended while nobody watched get their exit recorded. */
+  /** Workers whose program ended while nobody watched get their exit recorded (live ones end with it). */
   const reconcile = Effect.gen(function* () {
     const live = yield* database.read((db) =>
       db
-        .prepare(`SELECT ${WORKER_COLUMNS} FROM workers WHERE state IN ('spawning', 'running', 'needs_input')`)
+        .prepare(`SELECT ${WORKER_COLUMNS} FROM workers WHERE exit_status IS NULL AND pid IS NOT NULL`)
         .all()
         .map(decodeWorker)
     )
