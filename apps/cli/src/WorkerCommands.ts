@@ -481,7 +481,6 @@ const supervise = Command.make(
               autoSweep: args.autoSweep
             }
           : undefined
-      if (fleet === undefined) report("supervising the workers of this root (Ctrl-C to stop)")
       const summary = yield* Supervisor.run({ fleet, config: settings.config, stop, report }).pipe(
         Effect.scoped,
         Effect.provide(Live.supervisorLayer(settings))

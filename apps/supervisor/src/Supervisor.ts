@@ -155,6 +155,11 @@ export const run = (options: SupervisorOptions) =>
     yield* Effect.acquireRelease(acquireLock(owner, leaseMs), () => releaseLock(owner))
     yield* renewLock(owner, leaseMs).pipe(Effect.ignore, Effect.repeat(Schedule.spaced(renewEvery)), Effect.forkScoped)
 
+    report(
+      options.fleet === undefined
+        ? "supervising the workers of this root (Ctrl-C to stop)"
+        : `fleet: ${options.fleet.workers} worker(s) on task ${options.fleet.task} (Ctrl-C: stop claiming; twice: cancel)`
+    )
     const cancelling = yield* Ref.make(false)
     const counts = {
       supervised: 0,
@@ -360,6 +365,11 @@ export const run = (options: SupervisorOptions) =>
           counts.folders_done++
           return
         }
+        if (worker.state === "cancelled") {
+          yield* scheduler.release({ task: fleet.task, path, agent })
+          counts.folders_released++
+          return
+        }
         counts.failed++
         const failures = (attempts.get(path) ?? 0) + 1
         attempts.set(path, failures)
@@ -431,7 +441,11 @@ export const run = (options: SupervisorOptions) =>
             next = worker
           }
           const fiber = yield* superviseInMap(next)
-          const final = yield* Fiber.join(fiber)
+          // A cancelled supervision (second signal) still settles: the worker is cancelled by then.
+          const exit = yield* Fiber.await(fiber)
+          const final = Exit.isSuccess(exit)
+            ? exit.value
+            : yield* workers.get(next.id).pipe(Effect.orElseSucceed(() => next!))
           yield* settle(fleet, final)
           next = undefined
         }
@@ -454,24 +468,21 @@ export const run = (options: SupervisorOptions) =>
       return outcomes.every((o) => o === "complete")
     })
 
-    const stoppedBySignal = yield* Ref.make(false)
-    const result = yield* Effect.raceFirst(
-      supervised.pipe(Effect.map(Option.some)),
-      Deferred.await(stop.cancel).pipe(
-        Effect.zipRight(Ref.set(cancelling, true)),
-        Effect.zipRight(Effect.sync(() => report("cancelling the workers"))),
-        Effect.as(Option.none<boolean | null>())
-      )
+    // The second signal cancels every supervised worker; the slots then settle and stop.
+    yield* Deferred.await(stop.cancel).pipe(
+      Effect.zipRight(Ref.set(cancelling, true)),
+      Effect.zipRight(Effect.sync(() => report("cancelling the workers"))),
+      Effect.zipRight(FiberMap.clear(fibers)),
+      Effect.forkScoped
     )
-    if (Option.isNone(result) || (yield* Deferred.isDone(stop.drain))) yield* Ref.set(stoppedBySignal, true)
-    // Interrupting the map releases each worker: cancelled when cancelling, else handed back.
+    const result = yield* supervised
+    // Whatever is still supervised (workers adopted beyond the fleet) is handed back unsupervised.
     yield* FiberMap.clear(fibers)
-    const sweepComplete = Option.isSome(result) ? result.value : options.fleet === undefined ? null : false
     return {
       owner,
-      sweep_complete: sweepComplete,
+      sweep_complete: result,
       ...counts,
-      stopped_by_signal: yield* Ref.get(stoppedBySignal)
+      stopped_by_signal: yield* Deferred.isDone(stop.drain)
     } satisfies SupervisorSummary
   })
 

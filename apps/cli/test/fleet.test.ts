@@ -1,0 +1,444 @@
+/**
+ * The worker fleet end to end: the real `trail` binary, real tmux on a socket of its own per
+ * test, real git repositories, and scripted agents (shell scripts calling the worker protocol).
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { gitRepo, TRAIL, trail } from "./helpers.js"
+
+const SCRIPTED_AGENT = path.resolve(import.meta.dirname, "..", "..", "..", "scripts", "scripted-agent.sh")
+
+const sockets: Array<string> = []
+afterAll(() => {
+  for (const socket of sockets) {
+    try {
+      execFileSync("tmux", ["-L", socket, "kill-server"], { stdio: "ignore" })
+    } catch {
+      // no server left
+    }
+  }
+})
+
+interface Fleet {
+  readonly root: string
+  readonly socket: string
+  readonly run: (args: ReadonlyArray<string>, env?: Record<string, string>) => ReturnType<typeof trail>
+}
+
+/** A temp git repository with `folders` folders, initialised, whose workers use `substrate`. */
+const fleetRepo = (options: {
+  readonly folders: number
+  readonly substrate?: "tmux" | "process"
+  readonly kinds?: Record<string, string>
+  readonly extraConfig?: string
+}): Fleet => {
+  const files: Record<string, string> = {}
+  for (let i = 0; i < options.folders; i++) files[`pkg${i}/index.ts`] = i % 3 === 0 ? "// TODO: check\n" : "export {}\n"
+  const root = gitRepo(files)
+  const socket = `trail-test-${process.pid}-${sockets.length}-${Math.floor(Math.random() * 1e6)}`
+  sockets.push(socket)
+  fs.writeFileSync(
+    path.join(root, ".trail.toml"),
+    `[worker]
+command = ["sh", ${JSON.stringify(SCRIPTED_AGENT)}, "{prompt}"]
+substrate = ${JSON.stringify(options.substrate ?? "tmux")}
+tmux_socket = ${JSON.stringify(socket)}
+exit_grace_secs = 2
+${options.extraConfig ?? ""}
+`
+  )
+  const run = (args: ReadonlyArray<string>, env?: Record<string, string>) =>
+    trail(args, { cwd: root, env: { SCRIPTED_AGENT_DELAY: "0.2", ...env } })
+  expect(run(["init"]).code).toBe(0)
+  for (const [name, text] of Object.entries(options.kinds ?? {})) {
+    fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
+    fs.writeFileSync(path.join(root, ".trail", "kinds", `${name}.md`), text)
+  }
+  return { root, socket, run }
+}
+
+interface Supervise {
+  readonly child: ChildProcess
+  readonly done: Promise<{ code: number | null; stdout: string; stderr: string }>
+  readonly stderr: () => string
+}
+
+const supervise = (fleet: Fleet, args: ReadonlyArray<string>, env?: Record<string, string>): Supervise => {
+  const child = spawn(process.execPath, [TRAIL, "supervise", ...args], {
+    cwd: fleet.root,
+    env: { ...process.env, TRAIL_ROOT: "", SCRIPTED_AGENT_DELAY: "0.2", ...env }
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout!.on("data", (d) => (stdout += d))
+  child.stderr!.on("data", (d) => (stderr += d))
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  )
+  return { child, done, stderr: () => stderr }
+}
+
+/** Polls `check` in real time (the processes under test run in real time) until it holds. */
+const waitFor = async <A>(check: () => A | undefined | false, what: string, timeoutMs = 20_000): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = check()
+    if (value !== undefined && value !== false) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+interface WorkerJson {
+  readonly id: string
+  readonly state: string
+  readonly path: string | null
+  readonly reason: string | null
+  readonly pid: number | null
+  readonly result: { readonly found: number | null } | null
+}
+
+const workersOf = (fleet: Fleet) => fleet.run(["workers"]).json() as Array<WorkerJson>
+
+const windowsOf = (socket: string): Array<string> => {
+  try {
+    return execFileSync("tmux", ["-L", socket, "list-windows", "-t", "trail-workers", "-F", "#{window_name}"], {
+      encoding: "utf8"
+    })
+      .split("\n")
+      .filter((w) => w !== "" && w !== "trail")
+  } catch {
+    return []
+  }
+}
+
+const visitsPerFolder = (fleet: Fleet, task: string) => {
+  const items = fleet.run(["list", "--task", task]).json() as Array<{ path: string; status: string }>
+  return items
+}
+
+describe("trail supervise — fleet mode", () => {
+  it("drains a sweep of a git repository with 3 workers, each in its own tmux window", async () => {
+    const fleet = fleetRepo({ folders: 9 })
+    const run = supervise(fleet, ["--task", "review", "--workers", "3", "--prompt", "review {path}"])
+    const result = await run.done
+    expect(result.code, result.stderr).toBe(0)
+    const summary = JSON.parse(result.stdout)
+    expect(summary).toMatchObject({ sweep_complete: true, spawned: 9, ready: 9, folders_done: 9, failed: 0 })
+    const workers = workersOf(fleet)
+    expect(workers).toHaveLength(9)
+    expect(workers.every((w) => w.state === "ready")).toBe(true)
+    // Each folder went to exactly one worker, and the folder's visit carries the worker's findings.
+    expect(new Set(workers.map((w) => w.path)).size).toBe(9)
+    expect(workers.find((w) => w.path === "pkg0")?.result?.found).toBe(1)
+    expect(workers.find((w) => w.path === "pkg1")?.result?.found).toBe(0)
+    const items = visitsPerFolder(fleet, "review")
+    expect(items.map((i) => i.status)).toEqual(Array(9).fill("done"))
+    expect(fleet.run(["status", "--task", "review"]).json()).toMatchObject({ sweep_status: "complete", done: 9 })
+    // Real tmux windows, named by worker id.
+    expect(windowsOf(fleet.socket).sort()).toEqual(workers.map((w) => w.id).sort())
+  }, 90_000)
+
+  it("runs workers as plain processes with their output in output.log", async () => {
+    const fleet = fleetRepo({ folders: 4, substrate: "process" })
+    const result = await supervise(fleet, ["--task", "t", "--workers", "2", "--prompt", "look at {path}"]).done
+    expect(result.code, result.stderr).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({ sweep_complete: true, folders_done: 4 })
+    const workers = workersOf(fleet)
+    expect(workers.map((w) => w.state)).toEqual(Array(4).fill("ready"))
+    const log = fs.readFileSync(path.join(fleet.root, ".trail", "workers", workers[0]!.id, "output.log"), "utf8")
+    expect(log).toContain(`done: ${workers[0]!.path}`)
+    expect(windowsOf(fleet.socket)).toEqual([])
+  }, 60_000)
+
+  it("a kind whose command does not exist fails each worker with that reason, and the fleet goes on", async () => {
+    const fleet = fleetRepo({
+      folders: 3,
+      kinds: {
+        broken: '---\ndescription: points at a missing program\ncommand: [no-such-agent-xyz, "{prompt}"]\n---\n'
+      }
+    })
+    const result = await supervise(fleet, ["--task", "t", "--workers", "2", "--as", "broken", "--prompt", "x {path}"])
+      .done
+    expect(result.code, result.stderr).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({ sweep_complete: true, folders_skipped: 3, folders_done: 0 })
+    const workers = workersOf(fleet)
+    // max_attempts (2) workers per folder, each failed with the reason.
+    expect(workers).toHaveLength(6)
+    for (const worker of workers) {
+      expect(worker.state).toBe("failed")
+      expect(worker.reason).toBe("command not found: no-such-agent-xyz")
+    }
+  }, 60_000)
+
+  it("an unknown kind is refused before anything is claimed", () => {
+    const fleet = fleetRepo({ folders: 2 })
+    const spawned = fleet.run(["spawn", "--as", "nope", "do", "it"])
+    expect(spawned.code).toBe(1)
+    expect(spawned.error().code).toBe("unknown-kind")
+    expect(spawned.error().message).toContain("default, patcher, scout")
+  })
+
+  it("kill -9 of the supervisor, then a restart: live windows are re-adopted, no folder is handed out twice", async () => {
+    const fleet = fleetRepo({ folders: 4 })
+    const env = { SCRIPTED_AGENT_DELAY: "4" }
+    const first = supervise(fleet, ["--task", "t", "--workers", "2", "--prompt", "p {path}"], env)
+    await waitFor(() => workersOf(fleet).filter((w) => w.state === "running").length === 2, "two running workers")
+    first.child.kill("SIGKILL")
+    await first.done
+    const before = workersOf(fleet)
+    expect(before.filter((w) => w.state === "running")).toHaveLength(2)
+
+    const second = supervise(fleet, ["--task", "t", "--workers", "2", "--prompt", "p {path}"], env)
+    const result = await second.done
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stderr).toContain("re-adopted 2 live worker(s)")
+    const after = workersOf(fleet)
+    expect(after).toHaveLength(4)
+    expect(after.every((w) => w.state === "ready")).toBe(true)
+    expect(new Set(after.map((w) => w.path)).size).toBe(4)
+    expect(visitsPerFolder(fleet, "t").every((i) => i.status === "done")).toBe(true)
+  }, 90_000)
+
+  it("a second supervisor on the same root is refused, naming the running one", async () => {
+    const fleet = fleetRepo({ folders: 1 })
+    const first = supervise(fleet, [])
+    await waitFor(() => first.stderr().includes("supervising"), "the first supervisor")
+    await waitFor(() => fleet.run(["supervise"]).code === 1, "the lock")
+    const second = fleet.run(["supervise"])
+    expect(second.error().code).toBe("supervisor-running")
+    expect(second.error().message).toContain(`pid ${first.child.pid}`)
+    first.child.kill("SIGINT")
+    const result = await first.done
+    expect(result.code).toBe(130)
+    expect(JSON.parse(result.stdout)).toMatchObject({ stopped_by_signal: true, sweep_complete: null })
+    // Its lock is gone with it.
+    const third = supervise(fleet, [])
+    await waitFor(() => third.stderr().includes("supervising"), "a third supervisor")
+    third.child.kill("SIGTERM")
+    expect((await third.done).code).toBe(130)
+  }, 60_000)
+
+  it("SIGINT stops claiming and lets running workers finish; the store stays consistent", async () => {
+    const fleet = fleetRepo({ folders: 6 })
+    const run = supervise(fleet, ["--task", "t", "--workers", "2", "--prompt", "p {path}"], {
+      SCRIPTED_AGENT_DELAY: "2"
+    })
+    await waitFor(() => workersOf(fleet).filter((w) => w.state === "running").length === 2, "two running workers")
+    run.child.kill("SIGINT")
+    const result = await run.done
+    expect(result.code, result.stderr).toBe(130)
+    const summary = JSON.parse(result.stdout)
+    expect(summary).toMatchObject({ stopped_by_signal: true, sweep_complete: false, folders_done: 2 })
+    expect(workersOf(fleet).map((w) => w.state)).toEqual(["ready", "ready"])
+    expect(fleet.run(["status", "--task", "t"]).json()).toMatchObject({ done: 2, leased: 0, pending: 4 })
+  }, 60_000)
+
+  it("a second SIGINT cancels the running workers and closes their windows", async () => {
+    const fleet = fleetRepo({
+      folders: 3,
+      kinds: { hang: '---\ncommand: [sleep, "600"]\n---\n' }
+    })
+    const run = supervise(fleet, ["--task", "t", "--workers", "2", "--as", "hang", "--prompt", "p {path}"])
+    await waitFor(() => windowsOf(fleet.socket).length === 2, "two windows")
+    run.child.kill("SIGINT")
+    await waitFor(() => run.stderr().includes("stopping"), "the drain")
+    run.child.kill("SIGINT")
+    const result = await run.done
+    expect(result.code).toBe(130)
+    const workers = workersOf(fleet)
+    expect(workers.map((w) => w.state)).toEqual(["cancelled", "cancelled"])
+    expect(windowsOf(fleet.socket)).toEqual([])
+    expect(fleet.run(["status", "--task", "t"]).json()).toMatchObject({ done: 0, leased: 0, pending: 3 })
+  }, 60_000)
+})
+
+describe("workers from the command line", () => {
+  it("tell types text into the pane literally: quotes, ;, $(…), newlines and key names stay text", async () => {
+    const fleet = fleetRepo({
+      folders: 1,
+      kinds: { cat: '---\ncommand: "cat > received.txt"\n---\n' }
+    })
+    const spawned = fleet.run(["spawn", "--as", "cat", "listen"])
+    expect(spawned.code, spawned.stderr).toBe(0)
+    const id = (spawned.json() as WorkerJson).id
+    const text = `it's "quoted"; $(touch pwned) \`touch pwned2\` C-c Enter\nsecond line`
+    const told = fleet.run(["tell", id, text])
+    expect(told.code, told.stderr).toBe(0)
+    const received = path.join(fleet.root, "received.txt")
+    await waitFor(() => fs.existsSync(received) && fs.readFileSync(received, "utf8").includes("second line"), "cat")
+    expect(fs.readFileSync(received, "utf8")).toBe(`[trail] ${text}\n`)
+    const pane = execFileSync("tmux", ["-L", fleet.socket, "capture-pane", "-p", "-t", `trail-workers:${id}`], {
+      encoding: "utf8"
+    })
+    expect(pane).toContain(`[trail] it's "quoted"; $(touch pwned) \`touch pwned2\` C-c Enter`)
+    expect(fs.existsSync(path.join(fleet.root, "pwned"))).toBe(false)
+    expect(fs.existsSync(path.join(fleet.root, "pwned2"))).toBe(false)
+    // C-c was typed, not pressed: cat is still running.
+    expect((fleet.run(["worker", "show", id]).json() as WorkerJson).state).toBe("running")
+    const killed = fleet.run(["kill", id])
+    expect(killed.code).toBe(0)
+    expect((killed.json() as Array<WorkerJson>).map((w) => w.state)).toEqual(["cancelled"])
+    expect(windowsOf(fleet.socket)).toEqual([])
+    // A finished worker cannot be told anything.
+    const late = fleet.run(["tell", id, "hello?"])
+    expect(late.code).toBe(1)
+    expect(late.error().code).toBe("worker-finished")
+  }, 30_000)
+
+  it("wait, tell and done move a worker needs_input → running → ready, each step an event", async () => {
+    const agent = `trail worker wait --question "which file?" >/dev/null; read answer; trail worker done --outcome "picked $answer" --summary s --evidence "$answer" --recommend "one" --recommend "two" >/dev/null`
+    const fleet = fleetRepo({ folders: 1, kinds: { asker: `---\ncommand: ${JSON.stringify(agent)}\n---\n` } })
+    const id = (fleet.run(["spawn", "--as", "asker", "ask me"]).json() as WorkerJson).id
+    await waitFor(
+      () => (fleet.run(["worker", "show", id]).json() as WorkerJson).state === "needs_input",
+      "the question"
+    )
+    expect(fleet.run(["worker", "show", id]).json()).toMatchObject({ question: "which file?" })
+    expect(fleet.run(["tell", id, "a.ts"]).code).toBe(0)
+    await waitFor(() => (fleet.run(["worker", "show", id]).json() as WorkerJson).state === "ready", "done")
+    const shown = fleet.run(["worker", "show", id]).json() as WorkerJson & {
+      events: Array<{ type: string }>
+      result: { outcome: string; recommend: Array<string> }
+    }
+    expect(shown.result).toMatchObject({ outcome: "picked [trail] a.ts", recommend: ["one", "two"] })
+    // worker.exited follows once its program has ended and someone noticed; the rest is in order.
+    expect(shown.events.map((e) => e.type).filter((t) => t !== "worker.exited")).toEqual([
+      "worker.spawned",
+      "worker.running",
+      "worker.needs_input",
+      "worker.told",
+      "worker.running",
+      "worker.ready"
+    ])
+  }, 30_000)
+
+  it("protocol calls need $TRAIL_WORKER_ID, and done needs evidence", () => {
+    const fleet = fleetRepo({ folders: 1, kinds: { idle: '---\ncommand: [sleep, "30"]\n---\n' } })
+    for (const args of [
+      ["worker", "note", "hi"],
+      ["worker", "fail", "--reason", "x"],
+      ["worker", "todos", "a"]
+    ]) {
+      const r = fleet.run(args)
+      expect(r.code).toBe(1)
+      expect(r.error().code).toBe("no-worker-identity")
+      expect(r.error().message).toContain("TRAIL_WORKER_ID")
+    }
+    const id = (fleet.run(["spawn", "--as", "idle", "idle"]).json() as WorkerJson).id
+    const env = { TRAIL_WORKER_ID: id }
+    const vague = fleet.run(["worker", "done", "--outcome", "ok", "--summary", "s", "--evidence", " "], env)
+    expect(vague.code).toBe(1)
+    expect(vague.error().code).toBe("evidence-required")
+    expect(vague.error().message).toContain("trail worker wait")
+    expect((fleet.run(["worker", "show", id]).json() as WorkerJson).state).toBe("running")
+    const bogus = fleet.run(["worker", "note", "hi"], { TRAIL_WORKER_ID: "nobody" })
+    expect(bogus.error().code).toBe("no-worker-identity")
+    expect(fleet.run(["kill", id]).code).toBe(0)
+  })
+
+  it("unknown worker ids, attach without a terminal, and tmux forced but missing", () => {
+    const fleet = fleetRepo({ folders: 1 })
+    for (const args of [
+      ["worker", "show", "w99"],
+      ["tell", "w99", "x"],
+      ["kill", "banana"],
+      ["respawn", "w7"]
+    ]) {
+      const r = fleet.run(args)
+      expect(r.code).toBe(1)
+      expect(r.error().code).toBe("worker-not-found")
+    }
+    const attach = fleet.run(["attach", "w1"])
+    expect(attach.code).toBe(1)
+    const session = fleet.run(["attach"])
+    expect(session.code).toBe(0)
+    expect(session.json()).toMatchObject({
+      command: ["tmux", "-L", fleet.socket, "attach-session", "-t", "trail-workers"]
+    })
+
+    // A PATH with node and sh but no tmux, and the tmux substrate forced.
+    const bin = fs.mkdtempSync(path.join(fleet.root, "bin-"))
+    for (const tool of ["sh", "sleep"])
+      fs.symlinkSync(
+        execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim(),
+        path.join(bin, tool)
+      )
+    const kinds = path.join(fleet.root, ".trail", "kinds")
+    fs.mkdirSync(kinds, { recursive: true })
+    fs.writeFileSync(path.join(kinds, "idle.md"), '---\ncommand: [sleep, "5"]\n---\n')
+    const spawned = fleet.run(["spawn", "--as", "idle", "x"], { PATH: bin })
+    expect(spawned.code).toBe(1)
+    const worker = spawned.json() as WorkerJson
+    expect(worker.state).toBe("failed")
+    expect(worker.reason).toContain("tmux is not installed")
+  })
+
+  it("respawn starts a new worker for a finished one; kill cascades to children", async () => {
+    const fleet = fleetRepo({
+      folders: 1,
+      kinds: {
+        lead: '---\ncan_spawn: true\ncommand: "trail spawn --as idle child-task >/dev/null; sleep 600"\n---\n',
+        idle: '---\ncommand: [sleep, "600"]\n---\n'
+      }
+    })
+    const lead = (fleet.run(["spawn", "--as", "lead", "lead"]).json() as WorkerJson).id
+    await waitFor(() => workersOf(fleet).length === 2, "the child")
+    const child = workersOf(fleet).find((w) => w.id !== lead)!
+    expect(fleet.run(["worker", "show", child.id]).json()).toMatchObject({ parent: lead, depth: 1 })
+    const killed = fleet.run(["kill", lead]).json() as Array<WorkerJson>
+    expect(killed.map((w) => w.id)).toEqual([child.id, lead])
+    expect(workersOf(fleet).every((w) => w.state === "cancelled")).toBe(true)
+    const again = fleet.run(["respawn", lead])
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.json()).toMatchObject({ state: "running", kind: "lead", respawn_of: lead })
+    await waitFor(() => workersOf(fleet).length === 4, "the respawned lead's child")
+    expect(fleet.run(["kill", (again.json() as WorkerJson).id]).code).toBe(0)
+  }, 30_000)
+
+  it("promote applies a patcher's change set after a clean check; discard removes the worktree", async () => {
+    const edit = `echo "patched by $TRAIL_WORKER_ID" >> pkg0/index.ts && trail worker done --outcome edited --summary s --evidence pkg0/index.ts >/dev/null`
+    const fleet = fleetRepo({
+      folders: 1,
+      kinds: { edit: `---\nworktree: true\ncommand: ${JSON.stringify(edit)}\n---\n` }
+    })
+    const a = (fleet.run(["spawn", "--as", "edit", "one"]).json() as WorkerJson).id
+    const b = (fleet.run(["spawn", "--as", "edit", "two"]).json() as WorkerJson).id
+    await waitFor(() => workersOf(fleet).every((w) => w.state === "ready"), "both edits")
+    expect(fs.readFileSync(path.join(fleet.root, "pkg0/index.ts"), "utf8")).not.toContain("patched")
+    const promoted = fleet.run(["promote", a])
+    expect(promoted.code, promoted.stderr).toBe(0)
+    expect(promoted.json()).toMatchObject({ promoted: true, files: 1, insertions: 1 })
+    expect(fs.readFileSync(path.join(fleet.root, "pkg0/index.ts"), "utf8")).toContain(`patched by ${a}`)
+    // b's change conflicts with what a's promotion put there: refused, root untouched.
+    const conflict = fleet.run(["promote", b])
+    expect(conflict.code).toBe(1)
+    expect(conflict.error().code).toBe("change-set-conflict")
+    expect(fs.readFileSync(path.join(fleet.root, "pkg0/index.ts"), "utf8")).not.toContain(`patched by ${b}`)
+    const discarded = fleet.run(["discard", b])
+    expect(discarded.code, discarded.stderr).toBe(0)
+    expect(fs.existsSync(path.join(fleet.root, ".trail", "worktrees", b))).toBe(false)
+    expect(fleet.run(["discard", b]).error().code).toBe("change-set-none")
+  }, 30_000)
+
+  it("events --follow prints events appended by other processes as NDJSON", async () => {
+    const fleet = fleetRepo({ folders: 1, kinds: { idle: '---\ncommand: [sleep, "30"]\n---\n' } })
+    const id = (fleet.run(["spawn", "--as", "idle", "idle"]).json() as WorkerJson).id
+    const follow = spawn(process.execPath, [TRAIL, "events", "--follow", "--since", "1"], { cwd: fleet.root })
+    let out = ""
+    follow.stdout.on("data", (d) => (out += d))
+    await waitFor(() => out.includes("worker.running"), "the backlog")
+    expect(fleet.run(["worker", "note", "from another process"], { TRAIL_WORKER_ID: id }).code).toBe(0)
+    await waitFor(() => out.includes("from another process"), "the live event", 5_000)
+    follow.kill("SIGINT")
+    const lines = out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { id: number; type: string })
+    expect(lines.map((e) => e.type)).toEqual(["worker.running", "worker.note"])
+    expect(lines[0]!.id).toBe(2)
+    expect(fleet.run(["kill", id]).code).toBe(0)
+  }, 30_000)
+})
