@@ -135,6 +135,12 @@ const signalGroup = (pid: number, signal: NodeJS.Signals) => {
   }
 }
 
+/**
+ * Waits `ms` of wall-clock time. Only for waiting on OS processes to die: their deaths happen in
+ * real time whatever clock the caller's effects run on (a TestClock would never advance here).
+ */
+const wallClockSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+
 /** SIGTERM to the process group, then SIGKILL if it is still there after `graceMs`. */
 const stopGroup = (pid: number | null, graceMs = 2_000): Effect.Effect<void> =>
   pid === null || !isAlive(pid)
@@ -142,7 +148,7 @@ const stopGroup = (pid: number | null, graceMs = 2_000): Effect.Effect<void> =>
     : Effect.gen(function* () {
         signalGroup(pid, "SIGTERM")
         const deadline = graceMs / 50
-        for (let i = 0; i < deadline && isAlive(pid); i++) yield* Effect.sleep("50 millis")
+        for (let i = 0; i < deadline && isAlive(pid); i++) yield* wallClockSleep(50)
         if (isAlive(pid)) signalGroup(pid, "SIGKILL")
       })
 

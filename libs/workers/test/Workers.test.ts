@@ -1,0 +1,160 @@
+/**
+ * The worker lifecycle on a real SQLite file with real processes (the process substrate).
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import { defaultConfig, type TrailConfig, WorkerMachine, WorkerResult, WorkerState } from "@trail/domain"
+import { Database, Events } from "@trail/store"
+import { Effect, Layer } from "effect"
+import * as Substrate from "../src/Substrate.js"
+import * as Tmux from "../src/Tmux.js"
+import * as Workers from "../src/Workers.js"
+
+const makeRoot = (worker: Partial<TrailConfig["worker"]> = {}, kinds: Record<string, string> = {}) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "trail-workers-"))
+  const stateDir = path.join(root, ".trail")
+  fs.mkdirSync(path.join(stateDir, "kinds"), { recursive: true })
+  const all = {
+    idle: '---\ncommand: [sleep, "600"]\n---\n',
+    lead: '---\ncan_spawn: true\ncommand: [sleep, "600"]\n---\n',
+    ...kinds
+  }
+  for (const [name, text] of Object.entries(all)) fs.writeFileSync(path.join(stateDir, "kinds", `${name}.md`), text)
+  const config: TrailConfig = { ...defaultConfig, worker: { ...defaultConfig.worker, substrate: "process", ...worker } }
+  const layer = Workers.layer.pipe(
+    Layer.provide(Substrate.layer(config.worker.substrate)),
+    Layer.provide(Tmux.layer({ socket: `trail-test-${process.pid}-${Math.random()}`, session: "trail-workers" })),
+    Layer.provide(
+      Layer.succeed(Workers.WorkerSettingsTag, {
+        root,
+        stateDir,
+        config,
+        trailCommand: ["true"],
+        userKindsDir: path.join(root, "none")
+      })
+    ),
+    Layer.provideMerge(Database.layer({ filename: path.join(stateDir, "state.db") })),
+    Layer.provideMerge(NodeContext.layer)
+  )
+  return { root, layer }
+}
+
+const killAll = Effect.gen(function* () {
+  const workers = yield* Workers.Workers
+  for (const worker of yield* workers.live) yield* Effect.ignore(workers.kill(worker.id))
+})
+
+describe("Workers", () => {
+  it.scoped("each transition is checked against the machine and recorded as one event", () =>
+    Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const database = yield* Database.Database
+      const worker = yield* workers.spawn({ text: "look", kind: "idle" })
+      assert.strictEqual(worker.id, "w1")
+      assert.strictEqual(worker.state, "running")
+      yield* workers.wait(worker.id, "which?")
+      const result = new WorkerResult({ outcome: "o", summary: "s", evidence: ["e"], recommend: [], found: 2 })
+      // needs_input → ready is allowed; ready is terminal: nothing moves it again.
+      const ready = yield* workers.done(worker.id, result)
+      assert.strictEqual(ready.state, "ready")
+      assert.deepStrictEqual(ready.result, result)
+      const again = yield* Effect.flip(workers.fail(worker.id, "late"))
+      assert.strictEqual(again._tag, "WorkerFinished")
+      const types = (yield* database.read((db) => Events.ofSubject(db, "worker", worker.id))).map((e) => e.type)
+      assert.deepStrictEqual(types, ["worker.spawned", "worker.running", "worker.needs_input", "worker.ready"])
+      yield* workers.stopProgram(ready, 100)
+    }).pipe(Effect.provide(makeRoot().layer))
+  )
+
+  it.scoped("the worker machine allows exactly the SPEC's transitions", () =>
+    Effect.sync(() => {
+      const allowed = WorkerState.literals.flatMap((from) =>
+        WorkerMachine.transitions[from].map((to) => `${from}>${to}`)
+      )
+      assert.deepStrictEqual(allowed.sort(), [
+        "needs_input>cancelled",
+        "needs_input>failed",
+        "needs_input>lost",
+        "needs_input>ready",
+        "needs_input>running",
+        "running>cancelled",
+        "running>failed",
+        "running>lost",
+        "running>needs_input",
+        "running>ready",
+        "spawning>cancelled",
+        "spawning>failed",
+        "spawning>lost",
+        "spawning>running"
+      ])
+    })
+  )
+
+  it.scoped("max_active and max_spawn_depth cap spawns; a kind without can_spawn cannot have children", () =>
+    Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const lead = yield* workers.spawn({ text: "lead", kind: "lead" })
+      const child = yield* workers.spawn({ text: "child", kind: "lead", parent: lead.id })
+      assert.strictEqual(child.depth, 1)
+      const tooDeep = yield* Effect.flip(workers.spawn({ text: "grandchild", kind: "idle", parent: child.id }))
+      assert.strictEqual(tooDeep._tag, "SpawnRefused")
+      assert.include(tooDeep.message, "max_spawn_depth 1")
+      const idle = yield* workers.spawn({ text: "idle", kind: "idle" })
+      const notAllowed = yield* Effect.flip(workers.spawn({ text: "x", kind: "idle", parent: idle.id }))
+      assert.include(notAllowed.message, "can_spawn: false")
+      yield* workers.spawn({ text: "fourth", kind: "idle" })
+      const full = yield* Effect.flip(workers.spawn({ text: "fifth", kind: "idle" }))
+      assert.include(full.message, "4 workers are live and worker.max_active is 4")
+      yield* killAll
+      // Finished workers do not count against the cap.
+      const later = yield* workers.spawn({ text: "later", kind: "idle" })
+      assert.strictEqual(later.state, "running")
+      yield* killAll
+    }).pipe(Effect.provide(makeRoot({ max_active: 4, max_spawn_depth: 1 }).layer))
+  )
+
+  it.scoped("an exit recorded for a live worker: 127 fails it, any other status loses it; idempotent", () =>
+    Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const a = yield* workers.spawn({ text: "a", kind: "idle" })
+      const b = yield* workers.spawn({ text: "b", kind: "idle" })
+      const failed = yield* workers.recordExit(a.id, 127)
+      assert.deepInclude(failed, { state: "failed", exit_status: 127 })
+      const lost = yield* workers.recordExit(b.id, 1)
+      assert.deepInclude(lost, { state: "lost", exit_status: 1 })
+      assert.strictEqual(lost.reason, "its program exited with status 1 before calling done or fail")
+      const twice = yield* workers.recordExit(b.id, 2)
+      assert.strictEqual(twice.exit_status, 1)
+      for (const w of [a, b]) yield* workers.close(w)
+    }).pipe(Effect.provide(makeRoot().layer))
+  )
+
+  it.scoped("a worker whose program died unnoticed is found dead by the next listing", () =>
+    Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const worker = yield* workers.spawn({ text: "crash", kind: "crash" })
+      yield* Substrate.waitForExit(workers.dirOf(worker.id))
+      const [listed] = yield* workers.list
+      assert.deepInclude(listed, { id: worker.id, state: "lost", exit_status: 4 })
+    }).pipe(Effect.provide(makeRoot({}, { crash: '---\ncommand: "echo bye; exit 4"\n---\n' }).layer))
+  )
+
+  it.scoped("the process substrate logs output; tell is refused with a reason", () =>
+    Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const worker = yield* workers.spawn({ text: "hello there", kind: "echo" })
+      yield* Substrate.waitForExit(workers.dirOf(worker.id))
+      const detail = yield* workers.show(worker.id)
+      assert.include(detail.output, "said: hello there")
+      const told = yield* Effect.flip(
+        Effect.flatMap(workers.spawn({ text: "idle", kind: "idle" }), (w) => workers.tell(w.id, "hi"))
+      )
+      assert.strictEqual(told._tag, "SubstrateError")
+      assert.include(told.message, "no terminal to type into")
+      yield* killAll
+    }).pipe(Effect.provide(makeRoot({}, { echo: '---\ncommand: [echo, "said: {prompt}"]\n---\n' }).layer))
+  )
+})
