@@ -422,6 +422,33 @@ const worker = Command.make("worker").pipe(
 // ---------------------------------------------------------------------------------------------
 // supervise
 
+/**
+ * Progress on stderr: one line per event; on a terminal also a live line per fleet slot, redrawn
+ * below the log (ANSI: cursor up, erase line).
+ */
+const liveProgress = (slots: number) => {
+  const stamp = () => new Date().toISOString().slice(11, 19)
+  const live = process.stderr.isTTY === true && slots > 0
+  const lines: Array<string> = Array.from({ length: slots }, () => "starting")
+  let drawn = 0
+  const erase = () => (drawn > 0 ? `\u001b[${drawn}A\u001b[0J` : "")
+  const draw = () => lines.map((line, i) => `${dim(`slot ${i + 1}`)}  ${line}\n`).join("")
+  return {
+    report: (line: string) => {
+      const text = `[trail ${stamp()}] ${line}\n`
+      if (!live) return void process.stderr.write(text)
+      process.stderr.write(erase() + text + draw())
+      drawn = lines.length
+    },
+    onSlot: (index: number, status: string) => {
+      if (!live) return
+      lines[index] = status
+      process.stderr.write(erase() + draw())
+      drawn = lines.length
+    }
+  }
+}
+
 const supervise = Command.make(
   "supervise",
   {
@@ -469,8 +496,7 @@ const supervise = Command.make(
         process.removeAllListeners(signal)
         process.on(signal, onSignal)
       }
-      const report = (line: string) =>
-        process.stderr.write(`[trail ${new Date().toISOString().slice(11, 19)}] ${line}\n`)
+      const progress = liveProgress(Option.isSome(args.task) ? args.workers : 0)
       const fleet =
         Option.isSome(args.task) && Option.isSome(args.prompt)
           ? {
@@ -481,10 +507,13 @@ const supervise = Command.make(
               autoSweep: args.autoSweep
             }
           : undefined
-      const summary = yield* Supervisor.run({ fleet, config: settings.config, stop, report }).pipe(
-        Effect.scoped,
-        Effect.provide(Live.supervisorLayer(settings))
-      )
+      const summary = yield* Supervisor.run({
+        fleet,
+        config: settings.config,
+        stop,
+        report: progress.report,
+        onSlot: progress.onSlot
+      }).pipe(Effect.scoped, Effect.provide(Live.supervisorLayer(settings)))
       yield* print(summary, {
         pretty: args.pretty,
         exit: summary.stopped_by_signal ? (130 as ExitCode) : ExitCode.ok,

@@ -57,6 +57,8 @@ export interface SupervisorOptions {
   readonly stop: StopSignals
   /** Progress lines for a person (stderr in the CLI). */
   readonly report?: (line: string) => void
+  /** Fleet mode: what slot `index` (0-based) is doing now, for a live line per slot on a terminal. */
+  readonly onSlot?: (index: number, status: string) => void
   /** Is the worker's program alive? Default: its pid exists. Tests replace it to stall renewals. */
   readonly probe?: (worker: Worker) => Effect.Effect<boolean>
 }
@@ -145,6 +147,7 @@ export const run = (options: SupervisorOptions) =>
     const eventLog = yield* EventLog
     const { config, stop } = options
     const report = options.report ?? (() => undefined)
+    const onSlot = options.onSlot ?? (() => undefined)
     const owner = `${process.pid}@${hostname()}`
     const leaseMs = config.worker.lease_secs * 1000
     const renewEvery = Duration.millis(Math.max(1, Math.floor(leaseMs / 3)))
@@ -403,10 +406,17 @@ export const run = (options: SupervisorOptions) =>
         let next = adopted
         for (;;) {
           if (next === undefined) {
-            if (yield* draining) return "stopped" as const
+            if (yield* draining) {
+              onSlot(index, "stopped")
+              return "stopped" as const
+            }
             const claim = yield* scheduler.claim({ task: fleet.task, agent: FLEET_AGENT, autoSweep: fleet.autoSweep })
-            if (claim._tag === "SweepCompleted") return "complete" as const
+            if (claim._tag === "SweepCompleted") {
+              onSlot(index, `sweep ${claim.sweep} complete`)
+              return "complete" as const
+            }
             if (claim._tag === "NoneAvailable") {
+              onSlot(index, `waiting: the ${claim.leased_outstanding} folder(s) left are leased`)
               // Every remaining folder is leased (to other slots or agents): wait for something to end.
               yield* Effect.race(Deferred.await(stop.drain), Effect.sleep("2 seconds"))
               continue
@@ -425,6 +435,7 @@ export const run = (options: SupervisorOptions) =>
             counts.spawned++
             const worker = spawned.right
             report(`${worker.id} ${claim.path} (sweep ${claim.sweep}, ${claim.remaining} left)`)
+            onSlot(index, `${worker.id} ${worker.state} · ${claim.path}`)
             yield* scheduler
               .renew({
                 task: fleet.task,
@@ -447,6 +458,7 @@ export const run = (options: SupervisorOptions) =>
             ? exit.value
             : yield* workers.get(next.id).pipe(Effect.orElseSucceed(() => next!))
           yield* settle(fleet, final)
+          onSlot(index, `${final.id} ${describeEnd(final)} · ${final.path}`)
           next = undefined
         }
       })
