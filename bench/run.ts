@@ -12,7 +12,7 @@
  *
  * Medians throughout, because the machine is shared and noisy; every comparison is made in the
  * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md);
- * `--only=cycle,cli,init,open` runs some sections.
+ * `--only=cycle,cli,init,open,fleet` runs some sections.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { AgentId, decodeConfig, TaskName } from "@trail/domain"
@@ -20,7 +20,7 @@ import { CoverageStore, Scheduler, Walker } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import Sqlite from "better-sqlite3"
 import { Context, Effect, Either, Layer, ManagedRuntime } from "effect"
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -416,6 +416,134 @@ const openBench = () =>
 
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// fleet: an idle supervisor with 20 live workers, and event latency across processes
+
+const CLK_TCK = 100
+/** utime + stime of a process in clock ticks, and its resident set in kB (Linux /proc). */
+const procSample = (pid: number) => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  const ticks = Number(fields[11]) + Number(fields[12])
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0)
+  return { ticks, rssKb: rss }
+}
+
+const sleepMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+const percentile = (xs: ReadonlyArray<number>, p: number) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+}
+
+const fleetBench = async () => {
+  const workers = 20
+  const windowSecs = quick ? 10 : 30
+  const notes = quick ? 20 : 100
+  const root = tmp("trail-bench-fleet-")
+  const socket = `trail-bench-${process.pid}`
+  fs.mkdirSync(path.join(root, "src"))
+  fs.writeFileSync(path.join(root, "src", "a.ts"), "x")
+  fs.writeFileSync(
+    path.join(root, ".trail.toml"),
+    `[worker]\ntmux_socket = "${socket}"\nmax_active = ${workers}\nlease_secs = 60\n`
+  )
+  const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+    execFileSync(process.execPath, [TRAIL, ...args], { cwd: root, env: { ...process.env, ...env }, encoding: "utf8" })
+  run(["init"])
+  fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
+  fs.writeFileSync(path.join(root, ".trail", "kinds", "idle.md"), '---\ncommand: [sleep, "3600"]\n---\n')
+  for (let i = 0; i < workers; i++) run(["spawn", "--as", "idle", `idle worker ${i}`])
+  const supervisor = spawn(process.execPath, [TRAIL, "supervise"], { cwd: root, stdio: ["ignore", "ignore", "ignore"] })
+  const baseline = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" })
+  try {
+    // Wait until every worker is adopted (its lease is held).
+    for (let i = 0; ; i++) {
+      const list = JSON.parse(run(["workers"])) as Array<{ lease_owner: string | null; state: string }>
+      if (list.filter((w) => w.lease_owner !== null && w.state === "running").length === workers) break
+      if (i > 200) throw new Error("the supervisor did not adopt the workers")
+      await sleepMs(100)
+    }
+    await sleepMs(2000)
+    const s0 = procSample(supervisor.pid!)
+    const b0 = procSample(baseline.pid!)
+    await sleepMs(windowSecs * 1000)
+    const s1 = procSample(supervisor.pid!)
+    const b1 = procSample(baseline.pid!)
+    const cpu = (a: { ticks: number }, b: { ticks: number }) =>
+      round(((b.ticks - a.ticks) / CLK_TCK / windowSecs) * 100, 3)
+
+    // Latency: a protocol call in one process, the event on another process's PubSub.
+    const follower = spawn(process.execPath, [TRAIL, "events", "--follow", "--since", "0"], { cwd: root })
+    const arrivals = new Map<string, { at: number; eventAt: number }>()
+    let buffer = ""
+    follower.stdout.on("data", (chunk: Buffer) => {
+      const now = Date.now()
+      buffer += chunk.toString("utf8")
+      let newline = buffer.indexOf("\n")
+      while (newline >= 0) {
+        const event = JSON.parse(buffer.slice(0, newline)) as { at: number; data: { text?: string } }
+        if (event.data.text !== undefined) arrivals.set(event.data.text, { at: now, eventAt: event.at })
+        buffer = buffer.slice(newline + 1)
+        newline = buffer.indexOf("\n")
+      }
+    })
+    // The follower is subscribed once it has printed the backlog (the 20 spawn events).
+    for (let waited = 0; arrivals.size < workers; waited++) {
+      if (waited > 300) throw new Error("the follower did not start")
+      await sleepMs(100)
+    }
+    await sleepMs(500)
+    const fromCommit: Array<number> = []
+    const fromCall: Array<number> = []
+    for (let i = 0; i < notes; i++) {
+      const text = `latency probe ${i}`
+      const start = Date.now()
+      run(["worker", "note", text], { TRAIL_WORKER_ID: "w1" })
+      for (let waited = 0; !arrivals.has(text); waited++) {
+        if (waited > 10_000) throw new Error(`event ${i} never arrived`)
+        await sleepMs(1)
+      }
+      const arrival = arrivals.get(text)!
+      fromCommit.push(arrival.at - arrival.eventAt)
+      fromCall.push(arrival.at - start)
+    }
+    follower.kill("SIGINT")
+    const result = {
+      workers,
+      window_secs: windowSecs,
+      supervisor_cpu_percent: cpu(s0, s1),
+      supervisor_rss_mb: round(s1.rssKb / 1024, 1),
+      idle_node_cpu_percent: cpu(b0, b1),
+      idle_node_rss_mb: round(b1.rssKb / 1024, 1),
+      events: notes,
+      commit_to_pubsub_p50_ms: percentile(fromCommit, 50),
+      commit_to_pubsub_p95_ms: percentile(fromCommit, 95),
+      call_to_pubsub_p50_ms: percentile(fromCall, 50),
+      call_to_pubsub_p95_ms: percentile(fromCall, 95)
+    }
+    log(
+      `fleet  idle supervisor, ${workers} workers: ${result.supervisor_cpu_percent}% cpu, ${result.supervisor_rss_mb} MB (idle node: ${result.idle_node_cpu_percent}%, ${result.idle_node_rss_mb} MB)`
+    )
+    log(
+      `events commit→pubsub p50 ${result.commit_to_pubsub_p50_ms} ms p95 ${result.commit_to_pubsub_p95_ms} ms; call→pubsub p50 ${result.call_to_pubsub_p50_ms} ms p95 ${result.call_to_pubsub_p95_ms} ms`
+    )
+    return result
+  } finally {
+    supervisor.kill("SIGINT")
+    await sleepMs(300)
+    supervisor.kill("SIGINT")
+    baseline.kill()
+    await sleepMs(1500)
+    try {
+      execFileSync("tmux", ["-L", socket, "kill-server"], { stdio: "ignore" })
+    } catch {
+      // no tmux server (process substrate)
+    }
+    fs.rmSync(root, { recursive: true, force: true })
+  }
+}
+
 const machine = () => ({
   cpu: os.cpus()[0]?.model ?? "unknown",
   cores: os.cpus().length,
@@ -433,7 +561,8 @@ const main = async () => {
   const cli = wanted("cli") ? cliBench() : null
   const init = wanted("init") ? initBench() : null
   const open = wanted("open") ? await openBench() : null
-  const result = { machine: started, quick, cycle, cli, init, open }
+  const fleet = wanted("fleet") ? await fleetBench() : null
+  const result = { machine: started, quick, cycle, cli, init, open, fleet }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 

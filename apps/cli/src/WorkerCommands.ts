@@ -50,7 +50,7 @@ const rootSettings = Effect.gen(function* () {
 /** Runs `f` with the Workers service of the root. */
 const withWorkers = <A, E, R>(f: (workers: Workers.WorkersShape) => Effect.Effect<A, E, R>) =>
   Effect.flatMap(rootSettings, (settings) =>
-    Effect.flatMap(Workers.Workers, f).pipe(Effect.provide(Live.rootLayer(settings)))
+    Effect.flatMap(Workers.Workers, f).pipe(Effect.provide(Live.workersLayer(settings)))
   )
 
 const workerIdArg = Args.text({ name: "id" }).pipe(Args.withDescription("A worker id: w1, w2, …"))

@@ -35,14 +35,11 @@ export const workersOn = (settings: RootSettings) =>
     )
   )
 
-/** Scheduler + Workers + Database for one root (what worker commands of the CLI need). */
-export const rootLayer = (settings: RootSettings) =>
-  Layer.mergeAll(
-    Scheduler.layerOn({ project: settings.project, config: settings.config }, { walkWorker: settings.walkWorker }),
-    workersOn(settings)
-  ).pipe(Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile })))
+/** Workers + Database for one root (what the worker commands of the CLI need). */
+export const workersLayer = (settings: RootSettings) =>
+  workersOn(settings).pipe(Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile })))
 
-/** {@link rootLayer} plus the live EventLog (the supervisor, `trail events --follow`). */
+/** Scheduler + Workers + the live EventLog over one Database (the supervisor, `trail events --follow`). */
 export const supervisorLayer = (settings: RootSettings) =>
   Layer.mergeAll(
     Scheduler.layerOn({ project: settings.project, config: settings.config }, { walkWorker: settings.walkWorker }),

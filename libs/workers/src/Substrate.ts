@@ -51,7 +51,8 @@ export interface Substrate {
 
 /** Both substrates, and the one new workers use (`worker.substrate`, `auto` = tmux when installed). */
 export interface SubstratesShape {
-  readonly preferred: SubstrateName
+  /** Decided on first use (`auto` runs `tmux -V` once), so commands that start no worker never ask. */
+  readonly preferred: () => SubstrateName
   readonly get: (name: SubstrateName) => Substrate
 }
 
@@ -257,7 +258,9 @@ export const layer = (preference: "auto" | SubstrateName) =>
     Substrates,
     Effect.gen(function* () {
       const tmux = yield* Tmux
-      const preferred: SubstrateName = preference === "auto" ? (tmuxInstalled() ? "tmux" : "process") : preference
+      let decided: SubstrateName | undefined
+      const preferred = (): SubstrateName =>
+        (decided ??= preference === "auto" ? (tmuxInstalled() ? "tmux" : "process") : preference)
       const byName = { tmux: tmuxSubstrate(tmux), process: processSubstrate }
       return { preferred, get: (name: SubstrateName) => byName[name] }
     })

@@ -361,7 +361,7 @@ export const make = Effect.gen(function* () {
       if (kind === undefined) return yield* new UnknownKind({ name: kindName, known: [...kinds.keys()].sort() })
       const text = request.text.slice(0, MAX_TEXT)
       const at = yield* now
-      const substrate: SubstrateName = substrates.preferred
+      const substrate: SubstrateName = substrates.preferred()
       const maxDurationMs = Option.match(kind.maxDuration, {
         onNone: () => null,
         onSome: (d) => Math.round(Duration.toMillis(d))
@@ -710,7 +710,7 @@ export const make = Effect.gen(function* () {
       }),
     attachCommand: (id) =>
       id === null
-        ? Effect.succeed(substrates.get(substrates.preferred).attachCommand(null))
+        ? Effect.succeed(substrates.get(substrates.preferred()).attachCommand(null))
         : Effect.map(get(id), (worker) => substrates.get(worker.substrate).attachCommand(id)),
     recordExit,
     end: (id, state, reason) => transition(id, state, { reason }, { reason }, "end"),
