@@ -38,18 +38,27 @@ await build({
   outfile: here("./dist/walk-worker.cjs")
 })
 
-// Warm the code cache on the hottest path: `next` in a freshly initialised root.
+// Warm the code cache on the hottest paths, in a freshly initialised root.
 const root = mkdtempSync(join(tmpdir(), "trail-warm-"))
 try {
   mkdirSync(join(root, "src"))
   writeFileSync(join(root, "src", "a.ts"), "export {}\n")
-  const trail = (args, env = {}) =>
+  const trail = (args, env = {}, stderr = "inherit") =>
     execFileSync(process.execPath, [here("./bin/trail.cjs"), "--root", root, ...args], {
       env: { ...process.env, ...env },
-      stdio: ["ignore", "ignore", "inherit"]
+      stdio: ["ignore", "ignore", stderr]
     })
   trail(["init"])
-  trail(["next", "--task", "warm-up", "--agent", "build"], { TRAIL_WRITE_CODE_CACHE: "1" })
+  // Each run adds the functions it compiled to the cache the previous one wrote: the hot paths of
+  // agents (next, done) and of workers (the protocol; w1 does not exist, which is still the path).
+  const warm = { TRAIL_WRITE_CODE_CACHE: "1" }
+  trail(["next", "--task", "warm-up", "--agent", "build"], warm)
+  trail(["done", "--task", "warm-up", "--path", "src", "--agent", "build"], warm)
+  try {
+    trail(["worker", "note", "warm-up"], { ...warm, TRAIL_WORKER_ID: "w1" }, "ignore")
+  } catch {
+    // exits 1 (no worker w1): expected
+  }
 } finally {
   rmSync(root, { recursive: true, force: true })
 }

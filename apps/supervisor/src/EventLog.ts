@@ -7,10 +7,16 @@
  * reads `events WHERE id > last` (one indexed range read) and publishes what it finds. A local
  * append calls `poke` to skip the watch. A slow fallback read (every `fallbackMs`, default 5 s)
  * covers file systems whose watches miss events.
+ *
+ * The watch can fire before the commit is visible: SQLite appends the commit's frames to the WAL
+ * (the write that wakes us) and only then updates the WAL index (shared memory, which raises no
+ * file event). So a wake that finds nothing new reads again after 5, 25 and 100 ms of wall-clock
+ * time (the writer is another process; its progress is not on our Clock).
  */
 import { watch } from "node:fs"
 import { EventLog, type TrailEvent } from "@trail/domain"
 import { Database, Events } from "@trail/store"
+import { Substrate } from "@trail/workers"
 import { Effect, Layer, PubSub, Queue, Schedule } from "effect"
 
 const BATCH = 500
@@ -22,13 +28,23 @@ export const make = (options: { readonly stateDir: string; readonly fallbackMs?:
     const wake = yield* Queue.sliding<void>(1)
     let last = yield* database.read(Events.latestId)
 
+    /** Publishes every event after `last`; returns how many. */
     const drain = Effect.gen(function* () {
+      let published = 0
       for (;;) {
         const batch = yield* database.read((db) => Events.since(db, last, BATCH))
-        if (batch.length === 0) return
+        if (batch.length === 0) return published
         last = batch[batch.length - 1]!.id
+        published += batch.length
         yield* PubSub.publishAll(pubsub, batch)
-        if (batch.length < BATCH) return
+        if (batch.length < BATCH) return published
+      }
+    })
+    const drainSettled = Effect.gen(function* () {
+      if ((yield* drain) > 0) return
+      for (const ms of [5, 25, 100]) {
+        yield* Substrate.wallClockSleep(ms)
+        if ((yield* drain) > 0) return
       }
     })
 
@@ -44,7 +60,7 @@ export const make = (options: { readonly stateDir: string; readonly fallbackMs?:
     )
     yield* Queue.take(wake).pipe(
       Effect.zipRight(Queue.takeAll(wake)),
-      Effect.zipRight(drain),
+      Effect.zipRight(drainSettled),
       Effect.catchAll((error) => Effect.logWarning(`event tail: ${error.message}`)),
       Effect.forever,
       Effect.forkScoped
