@@ -50,6 +50,25 @@ describe("Scheduler", () => {
       })
     )
 
+    it.scoped("renew hands a lease over and extends it; it refuses a lease held by someone else", () =>
+      Effect.gen(function* () {
+        const { scheduler } = yield* setup(["only"], { lease: { ttl_secs: 60 } })
+        const path = claimedPath(yield* scheduler.claim({ task, agent: a1 }))
+        const w1 = AgentId.make("w1")
+        // a1 hands the folder to w1; a2 cannot take it while the lease runs.
+        assert.isTrue(yield* scheduler.renew({ task, path, agent: w1, previous: a1 }))
+        assert.isFalse(yield* scheduler.renew({ task, path, agent: a2 }))
+        yield* TestClock.adjust("50 seconds")
+        assert.isTrue(yield* scheduler.renew({ task, path, agent: w1 }))
+        yield* TestClock.adjust("50 seconds")
+        // Renewed at 50 s for 60 s: still w1's at 100 s.
+        const [item] = yield* scheduler.list(task)
+        assert.deepInclude(item, { status: "leased", lease_owner: "w1", lease_expires_at: 110_000 })
+        yield* scheduler.complete({ task, path, agent: w1, status: "done" })
+        assert.isFalse(yield* scheduler.renew({ task, path, agent: w1 }))
+      })
+    )
+
     it.scoped("claimMany leases a batch atomically and says why it stopped short", () =>
       Effect.gen(function* () {
         const { scheduler } = yield* setup(["a", "b", "c", "d", "e"])
