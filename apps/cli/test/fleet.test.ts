@@ -105,7 +105,8 @@ const workersOf = (fleet: Fleet) => fleet.run(["workers"]).json() as Array<Worke
 const windowsOf = (socket: string): Array<string> => {
   try {
     return execFileSync("tmux", ["-L", socket, "list-windows", "-t", "trail-workers", "-F", "#{window_name}"], {
-      encoding: "utf8"
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"]
     })
       .split("\n")
       .filter((w) => w !== "" && w !== "trail")
