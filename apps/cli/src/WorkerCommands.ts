@@ -140,6 +140,22 @@ const renderWorkers = (workers: ReadonlyArray<Worker>) =>
     (row, text) => stateColour(row.state, text)
   )
 
+/** Runs `call` on worker `id` (decoded from the argument) and prints the worker it returns. */
+const onWorker = <E>(
+  rawId: string,
+  prettyFlag: boolean,
+  call: (workers: Workers.WorkersShape, id: WorkerId) => Effect.Effect<Worker, E>
+) =>
+  Effect.flatMap(decodeId(rawId), (id) => withWorkers((workers) => call(workers, id))).pipe(
+    Effect.flatMap((worker) => print(worker, { pretty: prettyFlag, render: renderWorker }))
+  )
+
+/** A worker protocol call for the calling worker (`$TRAIL_WORKER_ID`); prints the worker. */
+const asWorker = <E>(
+  prettyFlag: boolean,
+  call: (workers: Workers.WorkersShape, id: WorkerId) => Effect.Effect<Worker, E>
+) => Effect.flatMap(self, (id) => onWorker(id, prettyFlag, call))
+
 const words = (name: string, description: string) =>
   Args.text({ name }).pipe(Args.atLeast(1), Args.withDescription(description))
 
@@ -262,11 +278,7 @@ const kill = Command.make("kill", { id: workerIdArg, pretty }, (args) =>
 ).pipe(Command.withDescription("Cancel a worker and its children, and close their windows."))
 
 const respawn = Command.make("respawn", { id: workerIdArg, pretty }, (args) =>
-  Effect.gen(function* () {
-    const id = yield* decodeId(args.id)
-    const worker = yield* withWorkers((workers) => workers.respawn(id))
-    yield* print(worker, { pretty: args.pretty, render: renderWorker })
-  })
+  onWorker(args.id, args.pretty, (workers, id) => workers.respawn(id))
 ).pipe(Command.withDescription("Start a new worker with the kind, task and folder of a finished one."))
 
 const changeSetCommand = (name: "promote" | "discard", description: string) =>
@@ -337,31 +349,23 @@ const events = Command.make(
 // The worker protocol
 
 const todos = Command.make("todos", { items: Args.text({ name: "item" }).pipe(Args.repeated), pretty }, (args) =>
-  Effect.gen(function* () {
-    const id = yield* self
-    const worker = yield* withWorkers((workers) => workers.todos(id, args.items))
-    yield* print(worker, { pretty: args.pretty, render: renderWorker })
-  })
+  asWorker(args.pretty, (workers, id) => workers.todos(id, args.items))
 ).pipe(Command.withDescription("(worker) Replace your todo list with ITEM…"))
 
 const note = Command.make("note", { text: words("text", "The note."), pretty }, (args) =>
-  Effect.gen(function* () {
-    const id = yield* self
-    const worker = yield* withWorkers((workers) => workers.note(id, args.text.join(" ")))
-    yield* print(worker, { pretty: args.pretty, render: renderWorker })
-  })
+  asWorker(args.pretty, (workers, id) => workers.note(id, args.text.join(" ")))
 ).pipe(Command.withDescription("(worker) Add a progress note to the log."))
 
 const wait = Command.make(
   "wait",
   { question: Options.text("question").pipe(Options.withDescription("What you need the human to decide.")), pretty },
   (args) =>
-    Effect.gen(function* () {
-      const id = yield* self
-      if (args.question.trim() === "") return yield* new UsageError({ message: "--question must not be empty" })
-      const worker = yield* withWorkers((workers) => workers.wait(id, args.question))
-      yield* print(worker, { pretty: args.pretty, render: renderWorker })
-    })
+    Effect.zipRight(
+      args.question.trim() === ""
+        ? Effect.fail(new UsageError({ message: "--question must not be empty" }))
+        : Effect.void,
+      asWorker(args.pretty, (workers, id) => workers.wait(id, args.question))
+    )
 ).pipe(
   Command.withDescription("(worker) Pause for the human: you become needs_input; the answer is typed into your input.")
 )
@@ -387,7 +391,6 @@ const done = Command.make(
   },
   (args) =>
     Effect.gen(function* () {
-      const id = yield* self
       const found = Option.getOrNull(args.found)
       if (found !== null && (found < 0 || found > 1_000_000_000))
         return yield* new UsageError({ message: "--found must be between 0 and 1000000000" })
@@ -398,20 +401,14 @@ const done = Command.make(
         recommend: args.recommend,
         found
       })
-      const worker = yield* withWorkers((workers) => workers.done(id, result))
-      yield* print(worker, { pretty: args.pretty, render: renderWorker })
+      yield* asWorker(args.pretty, (workers, id) => workers.done(id, result))
     })
 ).pipe(Command.withDescription("(worker) Finish with a result; evidence is required (else call wait)."))
 
 const fail = Command.make(
   "fail",
   { reason: Options.text("reason").pipe(Options.withDescription("Why you cannot go on.")), pretty },
-  (args) =>
-    Effect.gen(function* () {
-      const id = yield* self
-      const worker = yield* withWorkers((workers) => workers.fail(id, args.reason))
-      yield* print(worker, { pretty: args.pretty, render: renderWorker })
-    })
+  (args) => asWorker(args.pretty, (workers, id) => workers.fail(id, args.reason))
 ).pipe(Command.withDescription("(worker) Give up: you cannot go on and have nothing useful to hand over."))
 
 const worker = Command.make("worker").pipe(

@@ -140,7 +140,8 @@ const signalGroup = (pid: number, signal: NodeJS.Signals) => {
  * Waits `ms` of wall-clock time. Only for waiting on OS processes to die: their deaths happen in
  * real time whatever clock the caller's effects run on (a TestClock would never advance here).
  */
-export const wallClockSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+export const wallClockSleep = (ms: number) =>
+  Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
 /** SIGTERM to the process group, then SIGKILL if it is still there after `graceMs`. */
 const stopGroup = (pid: number | null, graceMs = 2_000): Effect.Effect<void> =>

@@ -367,6 +367,16 @@ export const make = Effect.gen(function* () {
         onSome: (d) => Math.round(Duration.toMillis(d))
       })
 
+      /** What the `worker.spawned` event records (and the row starts from). */
+      const spawned = {
+        kind: kind.name,
+        text,
+        task: request.task ?? null,
+        path: request.path ?? null,
+        parent: request.parent ?? null,
+        substrate,
+        respawn_of: request.respawnOf ?? null
+      }
       // Caps and the id are decided in the transaction that creates the worker.
       const created = yield* database.immediateEither<Worker, SpawnRefused>((db) => {
         const live = Number(
@@ -405,36 +415,8 @@ export const make = Effect.gen(function* () {
              created_at, updated_at, respawn_of)
            VALUES (@id, @seq, @kind, 'spawning', @text, @task, @path, @parent, @depth, @substrate, @cwd, @max,
              @at, @at, @respawn_of)`
-        ).run({
-          id,
-          seq,
-          kind: kind.name,
-          text,
-          task: request.task ?? null,
-          path: request.path ?? null,
-          parent: request.parent ?? null,
-          depth,
-          substrate,
-          cwd: settings.root,
-          max: maxDurationMs,
-          at,
-          respawn_of: request.respawnOf ?? null
-        })
-        Events.append(db, {
-          at,
-          type: "worker.spawned",
-          subject: { type: "worker", id },
-          data: {
-            kind: kind.name,
-            text,
-            task: request.task ?? null,
-            path: request.path ?? null,
-            parent: request.parent ?? null,
-            depth,
-            substrate,
-            respawn_of: request.respawnOf ?? null
-          }
-        })
+        ).run({ ...spawned, id, seq, depth, cwd: settings.root, max: maxDurationMs, at })
+        Events.append(db, { at, type: "worker.spawned", subject: { type: "worker", id }, data: { ...spawned, depth } })
         return Either.right(readWorker(db, id)!)
       })
 
@@ -554,6 +536,20 @@ export const make = Effect.gen(function* () {
       ? new ChangeSetError({ id, reason: "conflict", detail: `the change set does not apply cleanly: ${error.detail}` })
       : new ChangeSetError({ id, reason: "git", detail: `git ${error.operation} failed: ${error.detail}` })
 
+  /** The worktree of a finished worker (a live one is still changing it: `whileLive` says what to do). */
+  const finishedWorktree = (id: WorkerId, whileLive: string) =>
+    Effect.flatMap(get(id), (worker) =>
+      isLiveWorkerState(worker.state)
+        ? Effect.fail(new ChangeSetError({ id, reason: "live", detail: `is still working; ${whileLive}` }))
+        : worktreeOf(worker)
+    )
+
+  const counted = (stat: ChangeSets.DiffStat) => ({
+    files: stat.files,
+    insertions: stat.insertions,
+    deletions: stat.deletions
+  })
+
   const stopProgram = (worker: Worker, graceMs: number) =>
     substrates.get(worker.substrate).stop(worker.id, worker.pid, graceMs)
   const close = (worker: Worker) => substrates.get(worker.substrate).close(worker.id, worker.pid)
@@ -670,41 +666,20 @@ export const make = Effect.gen(function* () {
       }),
     promote: (id) =>
       Effect.gen(function* () {
-        const worker = yield* get(id)
-        if (isLiveWorkerState(worker.state))
-          return yield* new ChangeSetError({
-            id,
-            reason: "live",
-            detail: "is still working; promote its change set once it has finished"
-          })
-        const worktree = yield* worktreeOf(worker)
+        const worktree = yield* finishedWorktree(id, "promote its change set once it has finished")
         const stat = yield* withPlatform(ChangeSets.promote(settings.root, worktree)).pipe(
           Effect.mapError(gitFailure(id))
         )
-        yield* record(id, "worker.promoted", {
-          files: stat.files,
-          insertions: stat.insertions,
-          deletions: stat.deletions
-        })
+        yield* record(id, "worker.promoted", counted(stat))
         return stat
       }),
     discard: (id) =>
       Effect.gen(function* () {
-        const worker = yield* get(id)
-        if (isLiveWorkerState(worker.state))
-          return yield* new ChangeSetError({
-            id,
-            reason: "live",
-            detail: "is still working; kill it before discarding its change set"
-          })
-        const worktree = yield* worktreeOf(worker)
+        const worktree = yield* finishedWorktree(id, "kill it before discarding its change set")
         const stat = yield* withPlatform(ChangeSets.diffStat(worktree)).pipe(Effect.mapError(gitFailure(id)))
         yield* withPlatform(ChangeSets.discard(settings.root, worktree)).pipe(Effect.mapError(gitFailure(id)))
-        yield* record(
-          id,
-          "worker.discarded",
-          { files: stat.files, insertions: stat.insertions, deletions: stat.deletions },
-          (db) => db.run(`UPDATE workers SET worktree = NULL WHERE id = ?`, id)
+        yield* record(id, "worker.discarded", counted(stat), (db) =>
+          db.run(`UPDATE workers SET worktree = NULL WHERE id = ?`, id)
         )
         return stat
       }),
