@@ -174,6 +174,25 @@ describe("trail supervise — fleet mode", () => {
     }
   }, 60_000)
 
+  it("--auto-sweep opens the next sweep when one completes and goes on until stopped", async () => {
+    const fleet = fleetRepo({ folders: 2, substrate: "process" })
+    const run = supervise(fleet, ["--task", "t", "--workers", "2", "--prompt", "p {path}", "--auto-sweep"])
+    await waitFor(
+      () => {
+        const status = fleet.run(["status", "--task", "t"])
+        return status.code === 0 && (status.json() as { sweep: number }).sweep >= 3
+      },
+      "the third sweep",
+      30_000
+    )
+    run.child.kill("SIGTERM")
+    const result = await run.done
+    expect(result.code).toBe(130)
+    expect(JSON.parse(result.stdout)).toMatchObject({ stopped_by_signal: true, sweep_complete: false })
+    expect(JSON.parse(result.stdout).folders_done).toBeGreaterThanOrEqual(4)
+    expect(fleet.run(["status", "--task", "t"]).json()).toMatchObject({ leased: 0 })
+  }, 60_000)
+
   it("an unknown kind is refused before anything is claimed", () => {
     const fleet = fleetRepo({ folders: 2 })
     const spawned = fleet.run(["spawn", "--as", "nope", "do", "it"])
