@@ -1,0 +1,396 @@
+/**
+ * The inbox (SPEC §3): a projection of the event log onto the review items that need a human,
+ * as a pure fold `(InboxState, TrailEvent) → InboxState`. Nothing here reads a clock or a store:
+ * the same events always give the same inbox, whether folded live, in chunks with the state
+ * saved in between, or rebuilt from scratch.
+ *
+ * Each subject (a worker or a session) has at most one open item; a newer item for a subject
+ * replaces its older one. What never appears: successful steps, chatter (notes, todos), the
+ * human's own prompts (they close the session's item), and dismissed items (kept, hidden, so
+ * that `restore` can bring them back).
+ *
+ * Events folded (besides the worker events of events.ts): `session.started`, `session.prompted`,
+ * `session.stopped`, `session.permission`, `session.notified`, `session.ended`, `session.gone`
+ * (data: `pane`, `socket`, `cwd`, … from the Claude Code hook) and `inbox.dismissed`,
+ * `inbox.restored`, `inbox.skipped` (`until`, ms), `inbox.replied` (data: `item`).
+ */
+import { Schema } from "effect"
+import { Subject, type TrailEvent } from "./events.js"
+
+export const ReviewKind = Schema.Literal(
+  "needs_input",
+  "permission",
+  "failed",
+  "patch_proposed",
+  "ready",
+  "stopped",
+  "checkpoint"
+)
+export type ReviewKind = typeof ReviewKind.Type
+
+/** What a person can do with an item (the CLI command of the same name). */
+export const ReviewAction = Schema.Literal(
+  "reply",
+  "jump",
+  "attach",
+  "show",
+  "promote",
+  "discard",
+  "respawn",
+  "skip",
+  "dismiss",
+  "restore"
+)
+export type ReviewAction = typeof ReviewAction.Type
+
+export class ReviewItem extends Schema.Class<ReviewItem>("ReviewItem")({
+  /** `i<event id>`: the event that raised it. */
+  id: Schema.String,
+  kind: ReviewKind,
+  subject: Subject,
+  headline: Schema.String,
+  /** ms since epoch: when it was raised. */
+  since: Schema.Number,
+  bullets: Schema.Array(Schema.String),
+  actions: Schema.Array(ReviewAction),
+  /** Where it came from, for the card's footer. */
+  provenance: Schema.String,
+  dismissed: Schema.Boolean,
+  /** ms since epoch until which a skipped item waits at the back; null when not skipped. */
+  skipped_until: Schema.NullOr(Schema.Number)
+}) {}
+
+/** An interactive agent session that trail learns about through hooks. */
+export class Session extends Schema.Class<Session>("Session")({
+  id: Schema.String,
+  /** The tmux pane (`%3`) and server socket path its last hook ran in; null: unreachable. */
+  pane: Schema.NullOr(Schema.String),
+  socket: Schema.NullOr(Schema.String),
+  cwd: Schema.NullOr(Schema.String),
+  transcript_path: Schema.NullOr(Schema.String),
+  state: Schema.Literal("working", "stopped", "permission"),
+  started_at: Schema.Number,
+  updated_at: Schema.Number
+}) {}
+
+/** What the inbox remembers of a worker to write its cards. */
+export const WorkerCardInfo = Schema.Struct({
+  kind: Schema.String,
+  text: Schema.String,
+  path: Schema.NullOr(Schema.String)
+})
+export type WorkerCardInfo = typeof WorkerCardInfo.Type
+
+export interface InboxState {
+  /** The id of the last event folded. */
+  readonly last: number
+  readonly items: ReadonlyMap<string, ReviewItem>
+  readonly sessions: ReadonlyMap<string, Session>
+  readonly workers: ReadonlyMap<string, WorkerCardInfo>
+}
+
+export const emptyInbox: InboxState = { last: 0, items: new Map(), sessions: new Map(), workers: new Map() }
+
+/** Attention classes: most stuck first (SPEC §3 "Order"). */
+export const attentionRank: { readonly [K in ReviewKind]: number } = {
+  needs_input: 0,
+  permission: 0,
+  failed: 1,
+  patch_proposed: 2,
+  ready: 2,
+  stopped: 2,
+  checkpoint: 3
+}
+
+const actionsOf: { readonly [K in ReviewKind]: ReadonlyArray<ReviewAction> } = {
+  needs_input: ["reply", "jump", "skip", "dismiss"],
+  permission: ["jump", "reply", "skip", "dismiss"],
+  failed: ["show", "respawn", "skip", "dismiss"],
+  patch_proposed: ["promote", "discard", "show", "skip", "dismiss"],
+  ready: ["show", "reply", "skip", "dismiss"],
+  stopped: ["reply", "jump", "skip", "dismiss"],
+  checkpoint: ["show", "skip", "dismiss"]
+}
+
+const MAX_HEADLINE = 140
+const MAX_BULLETS = 5
+
+/** One line of at most MAX_HEADLINE characters. */
+export const headlineOf = (text: string): string => {
+  const line = text.replace(/\s+/g, " ").trim()
+  return line.length > MAX_HEADLINE ? `${line.slice(0, MAX_HEADLINE - 1)}…` : line
+}
+
+const str = (data: Readonly<Record<string, unknown>>, key: string): string | null =>
+  typeof data[key] === "string" ? data[key] : null
+
+const strings = (value: unknown): Array<string> =>
+  Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : []
+
+const subjectKey = (subject: Subject) => `${subject.type}:${subject.id}`
+
+/** The open (not dismissed) item of a subject, if any. */
+export const openItemOf = (state: InboxState, subject: Subject): ReviewItem | undefined => {
+  const key = subjectKey(subject)
+  for (const item of state.items.values()) if (!item.dismissed && subjectKey(item.subject) === key) return item
+  return undefined
+}
+
+/** Mutable working copy of a state, for one fold step. */
+interface Draft {
+  last: number
+  items: Map<string, ReviewItem>
+  sessions: Map<string, Session>
+  workers: Map<string, WorkerCardInfo>
+}
+
+/** Removes every item of `subject` (open or dismissed). */
+const clearSubject = (draft: Draft, subject: Subject) => {
+  const key = subjectKey(subject)
+  for (const [id, item] of draft.items) if (subjectKey(item.subject) === key) draft.items.delete(id)
+}
+
+/** Removes the subject's open item when it is of one of `kinds`. */
+const closeOpen = (draft: Draft, subject: Subject, kinds: ReadonlyArray<ReviewKind>) => {
+  const key = subjectKey(subject)
+  for (const [id, item] of draft.items)
+    if (!item.dismissed && subjectKey(item.subject) === key && kinds.includes(item.kind)) draft.items.delete(id)
+}
+
+const provenanceOf = (draft: Draft, subject: Subject, eventId: number): string => {
+  if (subject.type === "worker") {
+    const info = draft.workers.get(subject.id)
+    const where = info?.path === null || info?.path === undefined ? "" : ` · ${info.path}`
+    return `worker ${subject.id}${info === undefined ? "" : ` · ${info.kind}`}${where} · event ${eventId}`
+  }
+  const session = draft.sessions.get(subject.id)
+  const cwd = session?.cwd === null || session?.cwd === undefined ? "" : ` · ${session.cwd}`
+  return `session ${subject.id.slice(0, 8)}${cwd} · event ${eventId}`
+}
+
+/** Raises a new item for the event's subject, replacing whatever the subject had. */
+const raise = (draft: Draft, event: TrailEvent, kind: ReviewKind, headline: string, bullets: ReadonlyArray<string>) => {
+  clearSubject(draft, event.subject)
+  const id = `i${event.id}`
+  draft.items.set(
+    id,
+    new ReviewItem(
+      {
+        id,
+        kind,
+        subject: event.subject,
+        headline: headlineOf(headline),
+        since: event.at,
+        bullets: bullets.slice(0, MAX_BULLETS).map(headlineOf),
+        actions: [...actionsOf[kind]],
+        provenance: provenanceOf(draft, event.subject, event.id),
+        dismissed: false,
+        skipped_until: null
+      },
+      { disableValidation: true }
+    )
+  )
+}
+
+const updateItem = (draft: Draft, id: unknown, change: Partial<Pick<ReviewItem, "dismissed" | "skipped_until">>) => {
+  if (typeof id !== "string") return
+  const item = draft.items.get(id)
+  if (item !== undefined) draft.items.set(id, new ReviewItem({ ...item, ...change }, { disableValidation: true }))
+}
+
+/** Records the session's pane from a hook event; a pane now used by another session leaves it. */
+const touchSession = (draft: Draft, event: TrailEvent, state: Session["state"] | null) => {
+  const id = event.subject.id
+  const pane = str(event.data, "pane")
+  const socket = str(event.data, "socket")
+  if (pane !== null) {
+    for (const [otherId, other] of draft.sessions)
+      if (otherId !== id && other.pane === pane && other.socket === socket)
+        draft.sessions.set(otherId, new Session({ ...other, pane: null }, { disableValidation: true }))
+  }
+  const previous = draft.sessions.get(id)
+  draft.sessions.set(
+    id,
+    new Session(
+      {
+        id,
+        pane,
+        socket,
+        cwd: str(event.data, "cwd") ?? previous?.cwd ?? null,
+        transcript_path: str(event.data, "transcript_path") ?? previous?.transcript_path ?? null,
+        state: state ?? previous?.state ?? "working",
+        started_at: previous?.started_at ?? event.at,
+        updated_at: event.at
+      },
+      { disableValidation: true }
+    )
+  )
+}
+
+const foldInto = (draft: Draft, event: TrailEvent): void => {
+  const { subject, data } = event
+  switch (event.type) {
+    case "worker.spawned":
+      draft.workers.set(subject.id, {
+        kind: str(data, "kind") ?? "default",
+        text: str(data, "text") ?? "",
+        path: str(data, "path")
+      })
+      return
+    case "worker.needs_input":
+      return raise(draft, event, "needs_input", `${subject.id} asks: ${str(data, "question") ?? "(no question)"}`, [])
+    case "worker.running":
+      return closeOpen(draft, subject, ["needs_input", "stopped", "permission"])
+    case "worker.ready": {
+      const result =
+        typeof data.result === "object" && data.result !== null ? (data.result as Record<string, unknown>) : {}
+      const changeSet =
+        typeof data.change_set === "object" && data.change_set !== null
+          ? (data.change_set as Record<string, unknown>)
+          : null
+      const files = typeof changeSet?.files === "number" ? changeSet.files : 0
+      const outcome = str(result, "outcome") ?? "done"
+      if (files > 0) {
+        const stat = `${files} file(s) +${String(changeSet?.insertions ?? 0)} -${String(changeSet?.deletions ?? 0)}`
+        return raise(
+          draft,
+          event,
+          "patch_proposed",
+          `${subject.id} proposes a change: ${outcome} (${stat})`,
+          strings(result.recommend)
+        )
+      }
+      return raise(draft, event, "ready", `${subject.id} finished: ${outcome}`, strings(result.recommend))
+    }
+    case "worker.failed":
+      return raise(draft, event, "failed", `${subject.id} failed: ${str(data, "reason") ?? "no reason given"}`, [])
+    case "worker.lost":
+      return raise(draft, event, "failed", `${subject.id} was lost: ${str(data, "reason") ?? "no reason given"}`, [])
+    case "worker.cancelled":
+      return clearSubject(draft, subject)
+    case "worker.promoted":
+    case "worker.discarded":
+      return closeOpen(draft, subject, ["patch_proposed"])
+    case "session.started":
+      if (subject.type === "session") touchSession(draft, event, "working")
+      return
+    case "session.prompted":
+      if (subject.type === "session") touchSession(draft, event, "working")
+      return closeOpen(draft, subject, ["stopped", "permission", "needs_input"])
+    case "session.stopped": {
+      if (subject.type === "session") touchSession(draft, event, "stopped")
+      const message = str(data, "message") ?? ""
+      const lines = message
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l !== "")
+      const bullets = lines
+        .slice(1)
+        .filter((l) => /^([-*•]|\d+[.)])\s+/.test(l))
+        .map((l) => l.replace(/^([-*•]|\d+[.)])\s+/, ""))
+      return raise(draft, event, "stopped", lines[0] ?? "finished its turn and waits for you", bullets)
+    }
+    case "session.permission": {
+      if (subject.type === "session") touchSession(draft, event, "permission")
+      const tool = str(data, "tool_name") ?? "a tool"
+      const input = str(data, "tool_summary")
+      return raise(
+        draft,
+        event,
+        "permission",
+        `wants to use ${tool}${input === null || input === "" ? "" : `: ${input}`}`,
+        []
+      )
+    }
+    case "session.notified":
+      if (subject.type === "session") touchSession(draft, event, null)
+      return
+    case "session.ended":
+    case "session.gone":
+      clearSubject(draft, subject)
+      if (subject.type === "session") draft.sessions.delete(subject.id)
+      return
+    case "inbox.dismissed":
+      return updateItem(draft, data.item, { dismissed: true })
+    case "inbox.restored":
+      return updateItem(draft, data.item, { dismissed: false, skipped_until: null })
+    case "inbox.skipped":
+      return updateItem(draft, data.item, { skipped_until: typeof data.until === "number" ? data.until : null })
+    case "inbox.replied":
+      if (typeof data.item === "string") draft.items.delete(data.item)
+      return
+  }
+}
+
+/** Folds events (in id order) into the state; events at or below `state.last` are ignored. */
+export const foldEvents = (state: InboxState, events: Iterable<TrailEvent>): InboxState => {
+  const draft: Draft = {
+    last: state.last,
+    items: new Map(state.items),
+    sessions: new Map(state.sessions),
+    workers: new Map(state.workers)
+  }
+  for (const event of events) {
+    if (event.id <= draft.last) continue
+    foldInto(draft, event)
+    draft.last = event.id
+  }
+  return draft
+}
+
+/** One step of the fold. */
+export const fold = (state: InboxState, event: TrailEvent): InboxState => foldEvents(state, [event])
+
+/**
+ * The visible items in attention order at `now` (ms): not dismissed; items still cooling down
+ * after a skip last; then by class (needs_input/permission, failed, patch/ready/stopped,
+ * checkpoint); then oldest first.
+ */
+export const attentionOrder = (state: InboxState, now: number): Array<ReviewItem> =>
+  [...state.items.values()]
+    .filter((item) => !item.dismissed)
+    .sort((a, b) => {
+      const coolA = a.skipped_until !== null && a.skipped_until > now ? 1 : 0
+      const coolB = b.skipped_until !== null && b.skipped_until > now ? 1 : 0
+      return (
+        coolA - coolB ||
+        attentionRank[a.kind] - attentionRank[b.kind] ||
+        (coolA === 1 ? a.skipped_until! - b.skipped_until! : 0) ||
+        a.since - b.since ||
+        Number(a.id.slice(1)) - Number(b.id.slice(1))
+      )
+    })
+
+/** The item an ITEM argument names: an item id, or the open (else latest) item of a worker or session id. */
+export const findItem = (state: InboxState, ref: string): ReviewItem | undefined => {
+  const byId = state.items.get(ref)
+  if (byId !== undefined) return byId
+  const matches = [...state.items.values()].filter(
+    (item) =>
+      item.subject.id === ref || (item.subject.type === "session" && ref.length >= 6 && item.subject.id.startsWith(ref))
+  )
+  return matches.find((item) => !item.dismissed) ?? matches.sort((a, b) => b.since - a.since)[0]
+}
+
+/** The state as plain JSON-able data (what the store keeps between folds). */
+export const InboxSnapshot = Schema.Struct({
+  last: Schema.Int,
+  items: Schema.Array(ReviewItem),
+  sessions: Schema.Array(Session),
+  workers: Schema.Array(Schema.Tuple(Schema.String, WorkerCardInfo))
+})
+export type InboxSnapshot = typeof InboxSnapshot.Type
+
+export const toSnapshot = (state: InboxState): InboxSnapshot => ({
+  last: state.last,
+  items: [...state.items.values()].sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1))),
+  sessions: [...state.sessions.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+  workers: [...state.workers.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+})
+
+export const fromSnapshot = (snapshot: InboxSnapshot): InboxState => ({
+  last: snapshot.last,
+  items: new Map(snapshot.items.map((item) => [item.id, item])),
+  sessions: new Map(snapshot.sessions.map((session) => [session.id, session])),
+  workers: new Map(snapshot.workers)
+})
