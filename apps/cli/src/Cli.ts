@@ -23,6 +23,7 @@ import { Project, Scheduler } from "@trail/scheduler"
 import { type Context, Effect, Option, Schema } from "effect"
 import { explicitRoot, nonEmpty, pretty, print, trail } from "./Common.js"
 import { emitText, ExitCode } from "./Output.js"
+import { inboxCommands } from "./InboxCommands.js"
 import { workerCommands } from "./WorkerCommands.js"
 import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
 
@@ -571,6 +572,7 @@ export const command = trail.pipe(
     reset,
     gc,
     ...workerCommands,
+    ...inboxCommands,
     completions
   ])
 )

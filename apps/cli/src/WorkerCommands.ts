@@ -40,7 +40,8 @@ const trailCommand = (): ReadonlyArray<string> => [
   ...(process.argv[1] === undefined ? [] : [process.argv[1]])
 ]
 
-const rootSettings = Effect.gen(function* () {
+/** The root, its configuration and how workers run trail. */
+export const rootSettings = Effect.gen(function* () {
   const explicit = yield* explicitRoot
   const project = yield* Project.findRoot({ explicit, cwd: process.cwd() })
   const config = yield* Project.loadConfig(project)

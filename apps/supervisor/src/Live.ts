@@ -5,7 +5,7 @@
 import { type TrailConfig } from "@trail/domain"
 import { Project, Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
-import { Substrate, Tmux, Workers } from "@trail/workers"
+import { Inbox, Substrate, Tmux, Workers } from "@trail/workers"
 import { Layer } from "effect"
 import * as EventLogLive from "./EventLog.js"
 
@@ -39,10 +39,17 @@ export const workersOn = (settings: RootSettings) =>
 export const workersLayer = (settings: RootSettings) =>
   workersOn(settings).pipe(Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile })))
 
-/** Scheduler + Workers + the live EventLog over one Database (the supervisor, `trail events --follow`). */
+/** Inbox + Workers + Database (the inbox commands). */
+export const inboxLayer = (settings: RootSettings) =>
+  Inbox.layer.pipe(
+    Layer.provideMerge(workersOn(settings)),
+    Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile }))
+  )
+
+/** Scheduler + Workers + Inbox + the live EventLog over one Database (the supervisor, `trail events --follow`). */
 export const supervisorLayer = (settings: RootSettings) =>
   Layer.mergeAll(
     Scheduler.layerOn({ project: settings.project, config: settings.config }, { walkWorker: settings.walkWorker }),
-    workersOn(settings),
+    Inbox.layer.pipe(Layer.provideMerge(workersOn(settings))),
     EventLogLive.layer({ stateDir: settings.project.stateDir })
   ).pipe(Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile })))

@@ -33,7 +33,7 @@ import {
 } from "@trail/domain"
 import { Scheduler } from "@trail/scheduler"
 import { Database, Rows } from "@trail/store"
-import { Substrate, Workers } from "@trail/workers"
+import { Inbox, Substrate, Workers } from "@trail/workers"
 import { Clock, Deferred, Duration, Effect, Either, Exit, Fiber, FiberMap, Option, Queue, Ref, Schedule } from "effect"
 
 export interface FleetOptions {
@@ -145,6 +145,7 @@ export const run = (options: SupervisorOptions) =>
     const workers = yield* Workers.Workers
     const scheduler = yield* Scheduler.Scheduler
     const eventLog = yield* EventLog
+    const inbox = yield* Inbox.Inbox
     const { config, stop } = options
     const report = options.report ?? (() => undefined)
     const onSlot = options.onSlot ?? (() => undefined)
@@ -339,6 +340,15 @@ export const run = (options: SupervisorOptions) =>
         }
       }
     }).pipe(Effect.forkScoped)
+
+    // The inbox follows the log live: each burst of events is folded once.
+    const inboxFeed = yield* eventLog.subscribe
+    yield* Queue.take(inboxFeed).pipe(
+      Effect.zipRight(Queue.takeAll(inboxFeed)),
+      Effect.zipRight(Effect.ignore(inbox.current)),
+      Effect.forever,
+      Effect.forkScoped
+    )
 
     // Re-adopt every live worker of the store (a restart after kill -9 lands here).
     const live = yield* workers.live

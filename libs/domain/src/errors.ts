@@ -240,6 +240,15 @@ export class ChangeSetError extends Schema.TaggedError<ChangeSetError>()("Change
   }
 }
 
+/** An ITEM argument names no review item (nor a worker or session that has one). */
+export class ItemNotFound extends Schema.TaggedError<ItemNotFound>()("ItemNotFound", {
+  ref: Schema.String
+}) {
+  override get message() {
+    return `no inbox item ${JSON.stringify(this.ref)}; \`trail inbox\` lists them (an item id, a worker id or a session id)`
+  }
+}
+
 export type TrailError =
   | UsageError
   | RootNotFound
@@ -263,6 +272,7 @@ export type TrailError =
   | SupervisorRunning
   | SubstrateError
   | ChangeSetError
+  | ItemNotFound
 
 const codes: { readonly [K in TrailError["_tag"]]: string } = {
   UsageError: "usage",
@@ -286,7 +296,8 @@ const codes: { readonly [K in TrailError["_tag"]]: string } = {
   ProtocolError: "protocol",
   SupervisorRunning: "supervisor-running",
   SubstrateError: "substrate",
-  ChangeSetError: "change-set"
+  ChangeSetError: "change-set",
+  ItemNotFound: "item-not-found"
 }
 
 /** True for the errors this module defines (and only those). */

@@ -5,9 +5,9 @@
  * saved in between, or rebuilt from scratch.
  *
  * Each subject (a worker or a session) has at most one open item; a newer item for a subject
- * replaces its older one. What never appears: successful steps, chatter (notes, todos), the
- * human's own prompts (they close the session's item), and dismissed items (kept, hidden, so
- * that `restore` can bring them back).
+ * replaces its older one. What never appears: successful steps (a fleet worker that finished its
+ * folder with nothing found), chatter (notes, todos), the human's own prompts (they close the
+ * session's item), and dismissed items (kept, hidden, so that `restore` can bring them back).
  *
  * Events folded (besides the worker events of events.ts): `session.started`, `session.prompted`,
  * `session.stopped`, `session.permission`, `session.notified`, `session.ended`, `session.gone`
@@ -77,6 +77,8 @@ export class Session extends Schema.Class<Session>("Session")({
 export const WorkerCardInfo = Schema.Struct({
   kind: Schema.String,
   text: Schema.String,
+  /** Fleet mode: the coverage task and folder. */
+  task: Schema.NullOr(Schema.String),
   path: Schema.NullOr(Schema.String)
 })
 export type WorkerCardInfo = typeof WorkerCardInfo.Type
@@ -107,7 +109,7 @@ const actionsOf: { readonly [K in ReviewKind]: ReadonlyArray<ReviewAction> } = {
   permission: ["jump", "reply", "skip", "dismiss"],
   failed: ["show", "respawn", "skip", "dismiss"],
   patch_proposed: ["promote", "discard", "show", "skip", "dismiss"],
-  ready: ["show", "reply", "skip", "dismiss"],
+  ready: ["show", "skip", "dismiss"],
   stopped: ["reply", "jump", "skip", "dismiss"],
   checkpoint: ["show", "skip", "dismiss"]
 }
@@ -234,6 +236,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       draft.workers.set(subject.id, {
         kind: str(data, "kind") ?? "default",
         text: str(data, "text") ?? "",
+        task: str(data, "task"),
         path: str(data, "path")
       })
       return
@@ -260,6 +263,9 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
           strings(result.recommend)
         )
       }
+      // A fleet worker that found nothing in its folder is a routine step of a sweep, not news.
+      const fleet = draft.workers.get(subject.id)?.task != null
+      if (fleet && (typeof result.found !== "number" || result.found === 0)) return clearSubject(draft, subject)
       return raise(draft, event, "ready", `${subject.id} finished: ${outcome}`, strings(result.recommend))
     }
     case "worker.failed":

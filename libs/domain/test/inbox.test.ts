@@ -113,6 +113,18 @@ describe("inbox projection", () => {
     assert.deepStrictEqual(kindsInOrder([...events, ev(2, "worker.promoted", ["worker", "w1"], { files: 2 })]), [])
   })
 
+  it("a fleet worker that found nothing is not news; one that found something is", () => {
+    const events = [
+      ev(1, "worker.spawned", ["worker", "w1"], { kind: "scout", text: "t", task: "sweep", path: "a" }),
+      ev(2, "worker.spawned", ["worker", "w2"], { kind: "scout", text: "t", task: "sweep", path: "b" }),
+      ev(3, "worker.spawned", ["worker", "w3"], { kind: "default", text: "by hand", task: null, path: null }),
+      ev(4, "worker.ready", ["worker", "w1"], { result: { outcome: "clean", found: 0 } }),
+      ev(5, "worker.ready", ["worker", "w2"], { result: { outcome: "2 bugs", found: 2 } }),
+      ev(6, "worker.ready", ["worker", "w3"], { result: { outcome: "done", found: null } })
+    ]
+    assert.deepStrictEqual(kindsInOrder(events), ["ready:w2", "ready:w3"])
+  })
+
   // Random event logs over a few subjects: any split of the log folded live (with the state saved
   // and loaded between chunks, as the store does) equals one rebuild from scratch.
   const subjects: ReadonlyArray<[SubjectType, string]> = [

@@ -167,6 +167,26 @@ const migrations = {
       started_at INTEGER NOT NULL,
       lease_expires_at INTEGER NOT NULL
     )`
+  }),
+  "0005_inbox": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // The inbox projection (SPEC §3): rebuilt from events by \`trail inbox --rebuild\`. item is a
+    // ReviewItem as JSON; inbox_state holds the id of the last event folded, and the sessions and
+    // worker facts the fold keeps.
+    yield* sql`CREATE TABLE inbox_items (
+      id TEXT PRIMARY KEY,
+      kind TEXT NOT NULL,
+      subject_type TEXT NOT NULL,
+      subject_id TEXT NOT NULL,
+      since INTEGER NOT NULL,
+      item TEXT NOT NULL
+    )`
+    yield* sql`CREATE TABLE inbox_state (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      last_event_id INTEGER NOT NULL,
+      sessions TEXT NOT NULL,
+      workers TEXT NOT NULL
+    )`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 

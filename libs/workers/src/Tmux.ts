@@ -92,38 +92,56 @@ const parseWindow = (line: string): WindowInfo | null => {
 const collect = (stream: Stream.Stream<Uint8Array, PlatformError.PlatformError>) =>
   Stream.runCollect(Stream.decodeText(stream)).pipe(Effect.map((chunks) => Chunk.join(chunks, "")))
 
+/** Which tmux server a command talks to: trail's own (`-L name`) or the one at a socket path (`-S`). */
+export type Server = { readonly name: string } | { readonly path: string }
+
+/**
+ * Runs one tmux command on `server`; fails with its stderr unless it exits 0. `operation` names
+ * the command in errors.
+ */
+export const run = (server: Server, operation: string, args: ReadonlyArray<string>, binary = "tmux") =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const executor = yield* CommandExecutor.CommandExecutor
+      const serverArgs = "name" in server ? ["-L", server.name] : ["-S", server.path]
+      const process = yield* executor.start(Command.make(binary, ...serverArgs, ...args))
+      const [stdout, stderr, code] = yield* Effect.all(
+        [collect(process.stdout), collect(process.stderr), process.exitCode],
+        { concurrency: 3 }
+      )
+      if (code !== 0)
+        return yield* new TmuxError({ reason: "failed", operation, detail: stderr.trim() || `exit ${code}` })
+      return stdout
+    })
+  ).pipe(
+    Effect.catchTags({
+      SystemError: (error) =>
+        new TmuxError({
+          reason: error.reason === "NotFound" ? "missing" : "failed",
+          operation,
+          detail: error.message
+        }),
+      BadArgument: (error) => new TmuxError({ reason: "failed", operation, detail: error.message })
+    })
+  )
+
+/** Types `text` literally (`send-keys -l`) into `target`, then presses Enter (a separate key). */
+export const typeInto = (server: Server, target: string, text: string, binary = "tmux") =>
+  Effect.zipRight(
+    run(server, "send-keys", ["send-keys", "-t", target, "-l", "--", text], binary),
+    run(server, "send-keys", ["send-keys", "-t", target, "Enter"], binary)
+  ).pipe(Effect.asVoid)
+
 export const make = (config: TmuxConfig) =>
   Effect.gen(function* () {
     const executor = yield* CommandExecutor.CommandExecutor
     const binary = config.binary ?? "tmux"
     const target = (window: string) => `${config.session}:${window}`
+    const server: Server = { name: config.socket }
 
-    /** Runs one tmux command; fails with its stderr unless it exits 0. */
+    /** Runs one tmux command on trail's server. */
     const tmux = (operation: string, ...args: ReadonlyArray<string>) =>
-      Effect.scoped(
-        Effect.gen(function* () {
-          const process = yield* executor.start(Command.make(binary, "-L", config.socket, ...args))
-          const [stdout, stderr, code] = yield* Effect.all(
-            [collect(process.stdout), collect(process.stderr), process.exitCode],
-            {
-              concurrency: 3
-            }
-          )
-          if (code !== 0)
-            return yield* new TmuxError({ reason: "failed", operation, detail: stderr.trim() || `exit ${code}` })
-          return stdout
-        })
-      ).pipe(
-        Effect.catchTags({
-          SystemError: (error) =>
-            new TmuxError({
-              reason: error.reason === "NotFound" ? "missing" : "failed",
-              operation,
-              detail: error.message
-            }),
-          BadArgument: (error) => new TmuxError({ reason: "failed", operation, detail: error.message })
-        })
-      )
+      run(server, operation, args, binary).pipe(Effect.provideService(CommandExecutor.CommandExecutor, executor))
 
     const noServer = (error: TmuxError) =>
       error.reason === "failed" && /no server running|error connecting|no sessions/i.test(error.detail)
@@ -190,10 +208,9 @@ export const make = (config: TmuxConfig) =>
       })
 
     const sendText = (window: string, text: string) =>
-      Effect.zipRight(
-        tmux("send-keys", "send-keys", "-t", target(window), "-l", "--", text),
-        tmux("send-keys", "send-keys", "-t", target(window), "Enter")
-      ).pipe(Effect.asVoid)
+      typeInto(server, target(window), text, binary).pipe(
+        Effect.provideService(CommandExecutor.CommandExecutor, executor)
+      )
 
     const capture = (window: string) =>
       tmux("capture-pane", "capture-pane", "-p", "-J", "-S", "-", "-t", target(window))

@@ -97,7 +97,12 @@ export interface WorkersShape {
   readonly done: (id: WorkerId, result: WorkerResult) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
   readonly fail: (id: WorkerId, reason: string) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
   // Human commands.
-  readonly tell: (id: WorkerId, text: string) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
+  /** Types `[trail] TEXT` (or, with `prefix: false`, exactly TEXT) into the worker's pane, then Enter. */
+  readonly tell: (
+    id: WorkerId,
+    text: string,
+    options?: { readonly prefix?: boolean }
+  ) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
   /** Cancels the worker and its live descendants (children first) and closes their windows. */
   readonly kill: (id: WorkerId, reason?: string) => Effect.Effect<ReadonlyArray<Worker>, WorkerNotFound | WorkersError>
   /** Starts a new worker with the same kind, text and folder as a finished one. */
@@ -602,12 +607,29 @@ export const make = Effect.gen(function* () {
                 'done needs --evidence (paths, line numbers, command output). If you are not sure the work is done, call `trail worker wait --question "…"` instead.'
             })
           )
-        : transition(id, "ready", { result }, { result }, "finish"),
+        : Effect.gen(function* () {
+            // A worker with a worktree finishes with its change set counted (the inbox shows a patch).
+            const worker = yield* get(id)
+            const changeSet =
+              worker.worktree === null
+                ? null
+                : yield* Effect.flatMap(worktreeOf(worker), (w) => withPlatform(ChangeSets.diffStat(w))).pipe(
+                    Effect.map(counted),
+                    Effect.orElseSucceed(() => null)
+                  )
+            return yield* transition(
+              id,
+              "ready",
+              { result },
+              changeSet === null ? { result } : { result, change_set: changeSet },
+              "finish"
+            )
+          }),
     fail: (id, reason) => transition(id, "failed", { reason }, { reason }, "fail"),
-    tell: (id, text) =>
+    tell: (id, text, options) =>
       Effect.gen(function* () {
         const worker = yield* Effect.flatMap(get(id), (w) => requireLive(w, "be told anything"))
-        yield* substrates.get(worker.substrate).sendText(id, `[trail] ${text}`)
+        yield* substrates.get(worker.substrate).sendText(id, options?.prefix === false ? text : `[trail] ${text}`)
         const told = yield* record(id, "worker.told", { text })
         return told.state === "needs_input"
           ? yield* transition(id, "running", {}, { answer: text }, "resume").pipe(

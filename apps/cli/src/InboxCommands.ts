@@ -1,0 +1,568 @@
+/**
+ * Attention routing (SPEC §3): `trail inbox` and acting on its items (`reply`, `jump`, `skip`,
+ * `dismiss`, `restore`, `log`), Claude Code hooks (`trail hook claude`, `trail hooks
+ * install|uninstall`) and `trail doctor`.
+ */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import { homedir, hostname } from "node:os"
+import * as path from "node:path"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { ConfigError, type ReviewItem, type TrailEvent, UsageError } from "@trail/domain"
+import { Project } from "@trail/scheduler"
+import { Live } from "@trail/supervisor"
+import { Database, Events, Migrations } from "@trail/store"
+import { Hooks, Inbox, Substrate, type Workers } from "@trail/workers"
+
+/** What `trail reply` can fail with: the inbox's errors, and a worker's when the item is a worker's. */
+export type ReplyError = Effect.Effect.Error<ReturnType<Inbox.InboxShape["reply"]>> | Workers.WorkersError
+import { Clock, Effect, Either, Option } from "effect"
+import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
+import { bold, cyan, dim, green, red, time, yellow } from "./Pretty.js"
+import { rootSettings } from "./WorkerCommands.js"
+
+/** Runs `f` with the Inbox of the root. */
+const withInbox = <A, E, R>(f: (inbox: Inbox.InboxShape) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(rootSettings, (settings) =>
+    Effect.flatMap(Inbox.Inbox, f).pipe(Effect.provide(Live.inboxLayer(settings)))
+  )
+
+const chip = (kind: ReviewItem["kind"]) => {
+  switch (kind) {
+    case "needs_input":
+      return yellow("[needs reply]")
+    case "permission":
+      return yellow("[permission]")
+    case "failed":
+      return red("[failed]")
+    case "patch_proposed":
+      return cyan("[changed]")
+    case "ready":
+      return green("[ready]")
+    case "stopped":
+      return green("[waiting]")
+    case "checkpoint":
+      return dim("[checkpoint]")
+  }
+}
+
+const actionKeys: Record<string, string> = {
+  reply: "c Reply",
+  jump: "Enter Jump",
+  attach: "a Attach",
+  show: "Enter Show",
+  promote: "p Promote",
+  discard: "x Discard",
+  respawn: "r Respawn",
+  skip: "s Skip",
+  dismiss: "Space Dismiss",
+  restore: "u Restore"
+}
+
+const ago = (since: number, now: number) => {
+  const secs = Math.max(0, Math.round((now - since) / 1000))
+  return secs < 60 ? `${secs}s ago` : secs < 3600 ? `${Math.round(secs / 60)}m ago` : `${Math.round(secs / 3600)}h ago`
+}
+
+/** A decision card (seed 001): headline and chip, bullets, the actions that fit, provenance. */
+export const renderCard = (item: ReviewItem, now: number, selected = true): string => {
+  const head = `${selected ? "▸" : " "} ${bold(item.headline)}  ${chip(item.kind)}`
+  if (!selected) return head
+  const bullets = item.bullets.map((b) => `    • ${b}`)
+  const actions = `    ${item.actions.map((a) => `[${actionKeys[a] ?? a}]`).join("  ")}`
+  const footer = `    ${dim(`${item.provenance} · ${ago(item.since, now)} · ${item.id}`)}`
+  return [head, ...(bullets.length > 0 ? ["", ...bullets] : []), "", actions, footer].join("\n")
+}
+
+const renderInbox = (items: ReadonlyArray<ReviewItem>, now: number) =>
+  items.length === 0 ? dim("Nothing needs you.") : items.map((item) => renderCard(item, now)).join("\n\n")
+
+const itemArg = Args.text({ name: "item" }).pipe(Args.withDescription("An item id (i42), a worker id or a session id."))
+
+const printItem = (item: ReviewItem, prettyFlag: boolean) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    print(item, { pretty: prettyFlag, render: (i) => renderCard(i, now) })
+  )
+
+// ---------------------------------------------------------------------------------------------
+// inbox
+
+const inboxNext = Command.make("next", { pretty }, (args) =>
+  withInbox((inbox) =>
+    Effect.gen(function* () {
+      const [first] = yield* inbox.items
+      const now = yield* Clock.currentTimeMillis
+      yield* print(first ?? null, {
+        pretty: args.pretty,
+        render: (item) => (item === null ? dim("Nothing needs you.") : renderCard(item, now))
+      })
+    })
+  )
+).pipe(Command.withDescription("The one item that needs you most (null when none)."))
+
+const inbox = Command.make(
+  "inbox",
+  {
+    rebuild: Options.boolean("rebuild").pipe(
+      Options.withDescription("Fold the whole event log again from nothing (the same result as the live inbox).")
+    ),
+    pretty
+  },
+  (args) =>
+    Effect.gen(function* () {
+      yield* withInbox((inbox) =>
+        Effect.gen(function* () {
+          if (args.rebuild) yield* inbox.rebuild
+          yield* inbox.reconcile
+          const items = yield* inbox.items
+          const now = yield* Clock.currentTimeMillis
+          yield* print(items, { pretty: args.pretty, render: (items) => renderInbox(items, now) })
+        })
+      )
+    })
+).pipe(
+  Command.withDescription("What needs you, most stuck first: workers waiting or failed, sessions blocked or done."),
+  Command.withSubcommands([inboxNext])
+)
+
+/** Reads all of stdin when it is not a terminal (the text of `reply` when none is given). */
+const readStdin = Effect.promise(
+  () =>
+    new Promise<string>((resolve) => {
+      if (process.stdin.isTTY === true) return resolve("")
+      let data = ""
+      process.stdin.setEncoding("utf8")
+      process.stdin.on("data", (chunk) => (data += chunk))
+      process.stdin.on("end", () => resolve(data))
+      process.stdin.on("error", () => resolve(data))
+    })
+)
+
+const reply = Command.make(
+  "reply",
+  {
+    item: itemArg,
+    text: Args.text({ name: "text" }).pipe(Args.repeated, Args.withDescription("What to type (default: stdin).")),
+    pretty
+  },
+  (args) =>
+    Effect.gen(function* () {
+      const text = args.text.length > 0 ? args.text.join(" ") : (yield* readStdin).replace(/\n$/, "")
+      if (text === "") return yield* new UsageError({ message: "nothing to reply: give TEXT or pipe it on stdin" })
+      const item = yield* withInbox((inbox) => inbox.reply(args.item, text))
+      yield* printItem(item, args.pretty)
+    })
+).pipe(Command.withDescription("Type TEXT (yours, literally) into the item's pane, then Enter."))
+
+const simpleAction = (name: "skip" | "dismiss" | "restore", description: string) =>
+  Command.make(name, { item: itemArg, pretty }, (args) =>
+    Effect.flatMap(
+      withInbox((inbox) => inbox[name](args.item)),
+      (item) => printItem(item, args.pretty)
+    )
+  ).pipe(Command.withDescription(description))
+
+const skip = simpleAction("skip", "Send the item to the back of the inbox for 30 s.")
+const dismiss = simpleAction("dismiss", "Hide the item (trail restore brings it back).")
+const restore = simpleAction("restore", "Bring a dismissed or skipped item back.")
+
+const jump = Command.make("jump", { item: itemArg }, (args) =>
+  Effect.gen(function* () {
+    const settings = yield* rootSettings
+    const item = yield* withInbox((inbox) => inbox.find(args.item))
+    let server: ReadonlyArray<string>
+    let target: string
+    if (item.subject.type === "worker") {
+      server = ["-L", settings.config.worker.tmux_socket]
+      target = `${settings.config.worker.session}:${item.subject.id}`
+    } else {
+      const { pane, socket } = yield* withInbox((inbox) => inbox.paneOf(item.subject.id))
+      server = ["-S", socket]
+      target = pane
+    }
+    const inside = nonEmpty(process.env["TMUX"])
+    const here = Option.map(inside, (tmux) => tmux.split(",")[0]!)
+    const sameServer =
+      Option.isSome(here) && (server[0] === "-S" ? here.value === server[1] : path.basename(here.value) === server[1])
+    if (sameServer) {
+      for (const command of [
+        ["switch-client", "-t", target],
+        ["select-window", "-t", target],
+        ["select-pane", "-t", target]
+      ]) {
+        const result = spawnSync("tmux", [...server, ...command], { encoding: "utf8" })
+        if (result.status !== 0)
+          return yield* new UsageError({ message: `tmux ${command[0]} failed: ${result.stderr.trim()}` })
+      }
+      return yield* print({ item: item.id, jumped: true, target }, { pretty: false, render: () => "" })
+    }
+    // Not inside that tmux server: say how to get there.
+    const command = ["tmux", ...server, "attach-session", "-t", target]
+    yield* print({ item: item.id, jumped: false, target, command }, { pretty: false, render: () => "" })
+  })
+).pipe(Command.withDescription("Switch your tmux client to the item's pane (prints the attach command outside tmux)."))
+
+const log = Command.make(
+  "log",
+  {
+    worker: Options.text("worker").pipe(Options.optional, Options.withDescription("Only this worker.")),
+    session: Options.text("session").pipe(Options.optional, Options.withDescription("Only this session.")),
+    pretty
+  },
+  (args) =>
+    Effect.gen(function* () {
+      if (Option.isSome(args.worker) && Option.isSome(args.session))
+        return yield* new UsageError({ message: "--worker and --session exclude each other" })
+      const subject = Option.isSome(args.worker)
+        ? { type: "worker" as const, id: args.worker.value }
+        : Option.isSome(args.session)
+          ? { type: "session" as const, id: args.session.value }
+          : undefined
+      const events = yield* withInbox((inbox) => inbox.log(subject))
+      // One episode per subject, in the order they started.
+      const episodes = new Map<string, { subject: TrailEvent["subject"]; events: Array<TrailEvent> }>()
+      for (const event of events) {
+        const key = `${event.subject.type}:${event.subject.id}`
+        const episode = episodes.get(key) ?? { subject: event.subject, events: [] }
+        episode.events.push(event)
+        episodes.set(key, episode)
+      }
+      const groups = [...episodes.values()].map((e) => ({ subject: e.subject, events: e.events }))
+      yield* print(groups, {
+        pretty: args.pretty,
+        render: (groups) =>
+          groups
+            .map((g) =>
+              [
+                bold(
+                  `${g.subject.type === "worker" ? "Worker" : "Session"} ${g.subject.id} · ${g.events.length} event(s)`
+                ),
+                ...g.events.map(
+                  (e) =>
+                    `   ${e.type.padEnd(20)} ${dim(time(e.at))}  ${JSON.stringify(e.data).slice(0, 80)}  ${dim(`#${e.id}`)}`
+                )
+              ].join("\n")
+            )
+            .join("\n\n")
+      })
+    })
+).pipe(Command.withDescription("The forensic timeline: every event, grouped by worker and session."))
+
+// ---------------------------------------------------------------------------------------------
+// hooks
+
+/** The root a hook belongs to: the nearest `.trail/` above the session's cwd, else $TRAIL_ROOT. */
+const hookRoot = (cwd: string | null | undefined): string | null => {
+  const candidates = [cwd, process.env["TRAIL_ROOT"], process.cwd()].filter(
+    (c): c is string => typeof c === "string" && c !== ""
+  )
+  for (const start of candidates) {
+    let dir = path.resolve(start)
+    for (;;) {
+      if (fs.existsSync(path.join(dir, ".trail", "state.db")) || fs.existsSync(path.join(dir, ".trail"))) return dir
+      const parent = path.dirname(dir)
+      if (parent === dir) break
+      dir = parent
+    }
+  }
+  return null
+}
+
+/** Reads stdin up to the payload cap, giving up after `ms` (a hook must never block). */
+const readPayload = (ms: number) =>
+  new Promise<string>((resolve) => {
+    if (process.stdin.isTTY === true) return resolve("")
+    let data = ""
+    let bytes = 0
+    const done = () => {
+      clearTimeout(timer)
+      process.stdin.pause()
+      process.stdin.removeAllListeners()
+      resolve(data)
+    }
+    const timer = setTimeout(done, ms)
+    process.stdin.setEncoding("utf8")
+    process.stdin.on("data", (chunk: string) => {
+      bytes += Buffer.byteLength(chunk)
+      if (bytes > Hooks.MAX_PAYLOAD_BYTES) {
+        data = `${data}${chunk}`
+        return done()
+      }
+      data += chunk
+    })
+    process.stdin.on("end", done)
+    process.stdin.on("error", done)
+  })
+
+const logHookError = (root: string | null, message: string) =>
+  Effect.clockWith((clock) =>
+    Effect.sync(() => {
+      if (root === null) return
+      try {
+        fs.appendFileSync(
+          path.join(root, ".trail", "hook-errors.log"),
+          `${new Date(clock.unsafeCurrentTimeMillis()).toISOString()} ${message.replace(/\s+/g, " ").slice(0, 2000)}\n`
+        )
+      } catch {
+        // nowhere to write: drop it
+      }
+    })
+  )
+
+const hookClaude = Command.make("claude", {}, () =>
+  Effect.gen(function* () {
+    const raw = yield* Effect.promise(() => readPayload(2_000))
+    const parsed = Hooks.parsePayload(raw)
+    const cwd = Either.isRight(parsed) ? parsed.right.cwd : null
+    const root = hookRoot(cwd)
+    if (Either.isLeft(parsed)) return yield* logHookError(root, `dropped: ${parsed.left}`)
+    if (root === null) return
+    const at = yield* Clock.currentTimeMillis
+    const event = Hooks.toEvent(parsed.right, process.env, at)
+    yield* Effect.flatMap(Database.Database, (database) =>
+      Effect.zipRight(
+        Migrations.migrate,
+        database.immediate((db) => Events.append(db, event))
+      )
+    ).pipe(
+      Effect.provide(Database.layer({ filename: path.join(root, ".trail", "state.db") })),
+      Effect.catchAllCause((cause) => logHookError(root, `not recorded: ${String(cause).split("\n")[0]}`))
+    )
+  }).pipe(
+    // Whatever happens, the agent's hook succeeds silently.
+    Effect.catchAllCause(() => Effect.void)
+  )
+).pipe(
+  Command.withDescription(
+    "(Claude Code hook) Read one hook payload from stdin and record it; prints nothing, always exits 0."
+  )
+)
+
+const hook = Command.make("hook").pipe(
+  Command.withDescription("Entry points for agents' hooks."),
+  Command.withSubcommands([hookClaude])
+)
+
+const scope = {
+  user: Options.boolean("user").pipe(Options.withDescription("~/.claude/settings.json (every session of yours).")),
+  project: Options.boolean("project").pipe(
+    Options.withDescription("<root>/.claude/settings.json (sessions in this project; the default).")
+  )
+}
+
+const settingsFile = (user: boolean, project: boolean) =>
+  Effect.gen(function* () {
+    if (user && project) return yield* new UsageError({ message: "--user and --project exclude each other" })
+    if (user) {
+      const dir = Option.getOrElse(nonEmpty(process.env["CLAUDE_CONFIG_DIR"]), () => path.join(homedir(), ".claude"))
+      return path.join(dir, "settings.json")
+    }
+    const explicit = yield* explicitRoot
+    const found = yield* Project.findRoot({ explicit, cwd: process.cwd() }).pipe(Effect.option)
+    const root = Option.match(found, { onNone: () => process.cwd(), onSome: (p) => p.root })
+    return path.join(root, ".claude", "settings.json")
+  })
+
+const readSettings = (file: string) =>
+  Effect.try({
+    try: () => (fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as unknown) : {}),
+    catch: (error) =>
+      new ConfigError({
+        file,
+        key: "",
+        value: "",
+        reason: `is not valid JSON (left untouched): ${error instanceof Error ? error.message : String(error)}`
+      })
+  })
+
+const writeSettings = (file: string, settings: unknown) =>
+  Effect.try({
+    try: () => {
+      fs.mkdirSync(path.dirname(file), { recursive: true })
+      const tmp = `${file}.${process.pid}.tmp`
+      fs.writeFileSync(tmp, `${JSON.stringify(settings, null, 2)}\n`)
+      fs.renameSync(tmp, file)
+    },
+    catch: (error) =>
+      new ConfigError({
+        file,
+        key: "",
+        value: "",
+        reason: `cannot be written: ${error instanceof Error ? error.message : String(error)}`
+      })
+  })
+
+const shapeError = (file: string) => (error: unknown) =>
+  error instanceof Hooks.SettingsShapeError
+    ? new ConfigError({ file, key: "hooks", value: "", reason: `${error.message} (left untouched)` })
+    : new ConfigError({ file, key: "", value: "", reason: String(error) })
+
+/** The command Claude Code runs: this trail, by absolute path. */
+const hookCommand = () => {
+  const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
+  return `${quote(process.execPath)} ${quote(process.argv[1] ?? "trail")} hook claude`
+}
+
+const hooksInstall = Command.make("install", { ...scope, pretty }, (args) =>
+  Effect.gen(function* () {
+    const file = yield* settingsFile(args.user, args.project)
+    const before = yield* readSettings(file)
+    const { settings, added } = yield* Effect.try({
+      try: () => Hooks.installHooks(before, hookCommand()),
+      catch: shapeError(file)
+    })
+    if (added.length > 0) yield* writeSettings(file, settings)
+    yield* print(
+      { settings_file: file, added, installed: Hooks.installedEvents(settings) },
+      {
+        pretty: args.pretty,
+        render: (r) =>
+          `${r.settings_file}: ${r.added.length === 0 ? "already installed" : `added ${r.added.join(", ")}`}`
+      }
+    )
+  })
+).pipe(Command.withDescription("Add trail's six Claude Code hooks to settings.json (idempotent; other hooks kept)."))
+
+const hooksUninstall = Command.make("uninstall", { ...scope, pretty }, (args) =>
+  Effect.gen(function* () {
+    const file = yield* settingsFile(args.user, args.project)
+    if (!fs.existsSync(file))
+      return yield* print(
+        { settings_file: file, removed: [] },
+        { pretty: args.pretty, render: () => `${file}: nothing to remove` }
+      )
+    const before = yield* readSettings(file)
+    const { settings, removed } = yield* Effect.try({
+      try: () => Hooks.uninstallHooks(before),
+      catch: shapeError(file)
+    })
+    if (removed.length > 0) yield* writeSettings(file, settings)
+    yield* print(
+      { settings_file: file, removed },
+      {
+        pretty: args.pretty,
+        render: (r) =>
+          `${r.settings_file}: ${r.removed.length === 0 ? "nothing to remove" : `removed ${r.removed.join(", ")}`}`
+      }
+    )
+  })
+).pipe(Command.withDescription("Remove exactly the hook entries trail added."))
+
+const hooks = Command.make("hooks").pipe(
+  Command.withDescription("Install or remove trail's Claude Code hooks."),
+  Command.withSubcommands([hooksInstall, hooksUninstall])
+)
+
+// ---------------------------------------------------------------------------------------------
+// doctor
+
+interface Check {
+  readonly name: string
+  readonly ok: boolean
+  readonly detail: string
+}
+
+const doctor = Command.make("doctor", { pretty }, (args) =>
+  Effect.gen(function* () {
+    const checks: Array<Check> = []
+    const settings = yield* rootSettings.pipe(Effect.either)
+    if (Either.isLeft(settings)) {
+      checks.push({ name: "root", ok: false, detail: settings.left.message })
+    } else {
+      const { project, config } = settings.right
+      checks.push({ name: "root", ok: true, detail: project.root })
+      const store = yield* Effect.flatMap(Database.Database, (database) =>
+        Effect.zipRight(
+          Migrations.migrate,
+          database.read((db) => ({
+            check: String(db.prepare("PRAGMA quick_check").pluck().get()),
+            version: Number(db.prepare("PRAGMA user_version").pluck().get()),
+            events: Events.latestId(db),
+            supervisor: db.prepare("SELECT pid, host FROM supervisor WHERE id = 1").get() as
+              { pid: number; host: string } | undefined
+          }))
+        )
+      ).pipe(Effect.provide(Database.layer({ filename: project.databaseFile })), Effect.either)
+      if (Either.isLeft(store)) checks.push({ name: "store", ok: false, detail: store.left.message })
+      else {
+        const s = store.right
+        checks.push({
+          name: "store",
+          ok: s.check === "ok" && s.version === Migrations.LATEST_MIGRATION,
+          detail: `${project.databaseFile}: integrity ${s.check}, schema ${s.version}/${Migrations.LATEST_MIGRATION}, ${s.events} event(s)`
+        })
+        const alive =
+          s.supervisor !== undefined && (s.supervisor.host !== hostname() || Substrate.isAlive(s.supervisor.pid))
+        checks.push({
+          name: "supervisor",
+          ok: true,
+          detail: alive
+            ? `running (pid ${s.supervisor!.pid} on ${s.supervisor!.host})`
+            : "not running (workers are not supervised; `trail supervise`)"
+        })
+      }
+      const tmux = spawnSync("tmux", ["-V"], { encoding: "utf8" })
+      const hasTmux = tmux.status === 0
+      checks.push({
+        name: "tmux",
+        ok: hasTmux || config.worker.substrate === "process",
+        detail: hasTmux
+          ? `${tmux.stdout.trim()}; workers on tmux -L ${config.worker.tmux_socket}`
+          : config.worker.substrate === "tmux"
+            ? 'not installed, and worker.substrate = "tmux": workers cannot start'
+            : "not installed: workers run as plain processes; sessions cannot be replied to"
+      })
+      for (const [label, user] of [
+        ["hooks (project)", false],
+        ["hooks (user)", true]
+      ] as const) {
+        const file = yield* settingsFile(user, !user)
+        const installed = yield* readSettings(file).pipe(
+          Effect.map(Hooks.installedEvents),
+          Effect.orElseSucceed(() => null)
+        )
+        checks.push({
+          name: label,
+          ok: installed !== null,
+          detail:
+            installed === null
+              ? `${file} is not valid JSON`
+              : installed.length === Hooks.HOOK_EVENTS.length
+                ? `${file}: all ${installed.length} installed`
+                : installed.length === 0
+                  ? `${file}: not installed (\`trail hooks install${user ? " --user" : ""}\`)`
+                  : `${file}: only ${installed.join(", ")} (\`trail hooks install${user ? " --user" : ""}\` adds the rest)`
+        })
+      }
+      const hooksOk = checks.filter((c) => c.name.startsWith("hooks")).some((c) => c.detail.includes("all "))
+      if (!hooksOk)
+        checks.push({
+          name: "sessions",
+          ok: true,
+          detail: "no hooks installed: interactive sessions will not reach the inbox"
+        })
+      const errors = path.join(project.stateDir, "hook-errors.log")
+      if (fs.existsSync(errors)) {
+        const lines = fs.readFileSync(errors, "utf8").trim().split("\n")
+        checks.push({
+          name: "hook errors",
+          ok: true,
+          detail: `${lines.length} dropped payload(s); last: ${lines[lines.length - 1]}`
+        })
+      }
+    }
+    const ok = checks.every((c) => c.ok)
+    yield* print(
+      { ok, checks },
+      {
+        pretty: args.pretty,
+        render: (r) =>
+          r.checks.map((c) => `${c.ok ? green("✓") : red("✗")} ${bold(c.name.padEnd(16))} ${c.detail}`).join("\n")
+      }
+    )
+  })
+).pipe(Command.withDescription("Check the root, the store, tmux and the Claude Code hooks."))
+
+export const inboxCommands = [inbox, reply, jump, skip, dismiss, restore, log, hook, hooks, doctor] as const

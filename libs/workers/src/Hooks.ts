@@ -1,0 +1,218 @@
+/**
+ * Claude Code hooks (SPEC §3): `trail hook claude` turns one hook payload (JSON on stdin) into
+ * one event, and `trail hooks install|uninstall` edits Claude Code's `settings.json`.
+ *
+ * Payload fields (Claude Code's hook input): `session_id`, `transcript_path`, `cwd`,
+ * `hook_event_name`, and per event `source` (SessionStart), `prompt` (UserPromptSubmit),
+ * `last_assistant_message` (Stop), `tool_name` + `tool_input` (PermissionRequest), `message` +
+ * `notification_type` (Notification), `reason` (SessionEnd). The session is mapped to the tmux
+ * pane its hook runs in (`$TMUX_PANE`, on the server `$TMUX` names), read again on every event.
+ * A session that is itself a trail worker (`$TRAIL_WORKER_ID`) has its events attached to the
+ * worker. The human's prompt text is never stored.
+ *
+ * Settings entries have the shape Claude Code documents:
+ * `{"hooks": {"Stop": [{"matcher": "", "hooks": [{"type": "command", "command": "…"}]}]}}`.
+ */
+import { type NewEvent, type Subject, WorkerId } from "@trail/domain"
+import { Either, ParseResult, Schema } from "effect"
+
+export const HOOK_EVENTS = [
+  "SessionStart",
+  "UserPromptSubmit",
+  "Stop",
+  "PermissionRequest",
+  "Notification",
+  "SessionEnd"
+] as const
+export type HookEventName = (typeof HOOK_EVENTS)[number]
+
+const text = Schema.optional(Schema.NullOr(Schema.String))
+
+export const HookPayload = Schema.Struct({
+  session_id: Schema.String.pipe(Schema.minLength(1, { message: () => "session_id must not be empty" })),
+  hook_event_name: Schema.Literal(...HOOK_EVENTS),
+  transcript_path: text,
+  cwd: text,
+  source: text,
+  prompt: text,
+  last_assistant_message: text,
+  tool_name: text,
+  tool_input: Schema.optional(Schema.Unknown),
+  message: text,
+  notification_type: text,
+  reason: text
+})
+export type HookPayload = typeof HookPayload.Type
+
+/** Payloads larger than this are dropped unread (a hook must never block or balloon). */
+export const MAX_PAYLOAD_BYTES = 1_048_576
+
+const MAX_MESSAGE = 4_000
+
+/** A short, one-line form of a tool's input for a card headline: the command, path or pattern. */
+export const summarizeToolInput = (input: unknown): string => {
+  if (typeof input === "string") return input.slice(0, 120)
+  if (typeof input !== "object" || input === null) return ""
+  const record = input as Record<string, unknown>
+  for (const key of ["command", "file_path", "path", "pattern", "url", "query", "description"]) {
+    const value = record[key]
+    if (typeof value === "string" && value !== "") return value.replace(/\s+/g, " ").slice(0, 120)
+  }
+  const json = JSON.stringify(record)
+  return json.length > 120 ? `${json.slice(0, 119)}…` : json
+}
+
+/** The environment a hook runs in (what it reads of it). */
+export interface HookEnv {
+  readonly TMUX_PANE?: string | undefined
+  readonly TMUX?: string | undefined
+  readonly TRAIL_WORKER_ID?: string | undefined
+}
+
+const eventTypes: { readonly [K in HookEventName]: string } = {
+  SessionStart: "session.started",
+  UserPromptSubmit: "session.prompted",
+  Stop: "session.stopped",
+  PermissionRequest: "session.permission",
+  Notification: "session.notified",
+  SessionEnd: "session.ended"
+}
+
+/** Parses a payload: Right(payload), or Left(why it was dropped). */
+export const parsePayload = (raw: string): Either.Either<HookPayload, string> => {
+  if (Buffer.byteLength(raw, "utf8") > MAX_PAYLOAD_BYTES)
+    return Either.left(`payload larger than ${MAX_PAYLOAD_BYTES} bytes`)
+  let json: unknown
+  try {
+    json = JSON.parse(raw)
+  } catch (error) {
+    return Either.left(`not JSON: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  return Schema.decodeUnknownEither(HookPayload)(json).pipe(
+    Either.mapLeft(
+      (error) =>
+        `not a Claude Code hook payload: ${ParseResult.TreeFormatter.formatErrorSync(error).replace(/\s+/g, " ")}`
+    )
+  )
+}
+
+/** The event a payload becomes, at `at` (ms since epoch). */
+export const toEvent = (payload: HookPayload, env: HookEnv, at: number): NewEvent => {
+  const worker =
+    env.TRAIL_WORKER_ID !== undefined && Schema.is(WorkerId)(env.TRAIL_WORKER_ID) ? env.TRAIL_WORKER_ID : null
+  const subject: Subject =
+    worker === null ? { type: "session", id: payload.session_id } : { type: "worker", id: worker }
+  const pane = env.TMUX_PANE !== undefined && env.TMUX_PANE !== "" ? env.TMUX_PANE : null
+  // $TMUX is "socket-path,server-pid,session-index".
+  const socket = pane === null || env.TMUX === undefined || env.TMUX === "" ? null : env.TMUX.split(",")[0]!
+  const data: Record<string, unknown> = {
+    pane,
+    socket,
+    cwd: payload.cwd ?? null,
+    transcript_path: payload.transcript_path ?? null,
+    ...(worker === null ? {} : { session_id: payload.session_id })
+  }
+  switch (payload.hook_event_name) {
+    case "SessionStart":
+      data.source = payload.source ?? null
+      break
+    case "UserPromptSubmit":
+      // The prompt is the human's own words: its length is enough for the log.
+      data.prompt_length = payload.prompt?.length ?? 0
+      break
+    case "Stop":
+      data.message = (payload.last_assistant_message ?? "").slice(0, MAX_MESSAGE)
+      break
+    case "PermissionRequest":
+      data.tool_name = payload.tool_name ?? null
+      data.tool_summary = summarizeToolInput(payload.tool_input)
+      break
+    case "Notification":
+      data.message = (payload.message ?? "").slice(0, MAX_MESSAGE)
+      data.notification_type = payload.notification_type ?? null
+      break
+    case "SessionEnd":
+      data.reason = payload.reason ?? null
+      break
+  }
+  return { at, type: eventTypes[payload.hook_event_name], subject, data }
+}
+
+// ---------------------------------------------------------------------------------------------
+// settings.json
+
+/** True for a hook command that trail installed (whatever path trail was installed at). */
+export const isTrailHookCommand = (command: unknown): boolean =>
+  typeof command === "string" && /(^|[\s/'"])trail(\.cjs)?['"]? hook claude$/.test(command.trim())
+
+type Json = Record<string, unknown>
+
+const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** Why a settings file cannot be edited safely. */
+export class SettingsShapeError extends Error {}
+
+const groupsOf = (hooks: Json, event: string): Array<unknown> => {
+  const groups = hooks[event]
+  if (groups === undefined) return []
+  if (!Array.isArray(groups)) throw new SettingsShapeError(`hooks.${event} is not a list`)
+  return groups
+}
+
+const hasTrailEntry = (group: unknown) =>
+  isObject(group) && Array.isArray(group.hooks) && group.hooks.some((h) => isObject(h) && isTrailHookCommand(h.command))
+
+/**
+ * Adds trail's entry for each of the six events to `settings` (a parsed settings.json; other keys
+ * and other hooks are kept as they are). Idempotent: an event that already has a trail entry is
+ * left alone. Returns the new settings and the events it added. Throws SettingsShapeError when
+ * `hooks` is not shaped as Claude Code expects.
+ */
+export const installHooks = (settings: unknown, command: string): { settings: Json; added: Array<HookEventName> } => {
+  const root: Json = isObject(settings) ? { ...settings } : {}
+  if (root.hooks !== undefined && !isObject(root.hooks)) throw new SettingsShapeError("hooks is not an object")
+  const hooks: Json = { ...((root.hooks as Json | undefined) ?? {}) }
+  const added: Array<HookEventName> = []
+  for (const event of HOOK_EVENTS) {
+    const groups = groupsOf(hooks, event)
+    if (groups.some(hasTrailEntry)) continue
+    hooks[event] = [...groups, { matcher: "", hooks: [{ type: "command", command }] }]
+    added.push(event)
+  }
+  root.hooks = hooks
+  return { settings: root, added }
+}
+
+/** Removes exactly the entries trail added (and groups or events left empty by that). */
+export const uninstallHooks = (settings: unknown): { settings: Json; removed: Array<string> } => {
+  if (!isObject(settings) || settings.hooks === undefined)
+    return { settings: isObject(settings) ? settings : {}, removed: [] }
+  if (!isObject(settings.hooks)) throw new SettingsShapeError("hooks is not an object")
+  const hooks: Json = { ...settings.hooks }
+  const removed: Array<string> = []
+  for (const event of Object.keys(hooks)) {
+    const groups = groupsOf(hooks, event)
+    if (!groups.some(hasTrailEntry)) continue
+    const kept = groups.flatMap((group) => {
+      if (!hasTrailEntry(group)) return [group]
+      const g = group as Json
+      const rest = (g.hooks as Array<unknown>).filter((h) => !(isObject(h) && isTrailHookCommand(h.command)))
+      return rest.length === 0 ? [] : [{ ...g, hooks: rest }]
+    })
+    removed.push(event)
+    if (kept.length === 0) delete hooks[event]
+    else hooks[event] = kept
+  }
+  const root: Json = { ...settings, hooks }
+  if (Object.keys(hooks).length === 0) delete root.hooks
+  return { settings: root, removed }
+}
+
+/** Which of the six events have a trail entry in `settings`. */
+export const installedEvents = (settings: unknown): Array<HookEventName> => {
+  if (!isObject(settings) || !isObject(settings.hooks)) return []
+  const hooks = settings.hooks
+  return HOOK_EVENTS.filter(
+    (event) => Array.isArray(hooks[event]) && (hooks[event] as Array<unknown>).some(hasTrailEntry)
+  )
+}

@@ -1,0 +1,270 @@
+/**
+ * The inbox as a service (SPEC §3): the pure fold of `@trail/domain` kept in the store
+ * (`inbox_items`, `inbox_state`) with the id of the last event folded. Every read first folds
+ * the events it has not seen (one transaction), so the inbox is right with or without a
+ * supervisor; `rebuild` folds the whole log again from nothing.
+ *
+ * Acting on an item appends an `inbox.*` event (never edits the projection directly), so the
+ * log stays the only truth. `reply` types what the human wrote — and only that — into the item's
+ * pane: a session's tmux pane (`tmux -S <socket> send-keys -l`, then Enter), or a worker's window.
+ *
+ * Errors: ItemNotFound, SubstrateError (`gone`: the pane no longer exists, or the session was
+ * never in tmux; the item stays), StoreError.
+ */
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import {
+  attentionOrder,
+  emptyInbox,
+  findItem,
+  foldEvents,
+  type InboxState,
+  ItemNotFound,
+  ReviewItem,
+  Session,
+  type StoreError,
+  SubstrateError,
+  type TrailEvent,
+  WorkerCardInfo,
+  type WorkerNotFound,
+  type WorkerId
+} from "@trail/domain"
+import { Database as Db, Events, Rows } from "@trail/store"
+import { Clock, Context, Effect, Layer, Schema } from "effect"
+import * as Tmux from "./Tmux.js"
+import { Workers, type WorkersError } from "./Workers.js"
+
+export interface InboxShape {
+  /** The inbox with every appended event folded in. */
+  readonly current: Effect.Effect<InboxState, StoreError>
+  /** Folds the whole event log again from nothing and stores the result. */
+  readonly rebuild: Effect.Effect<InboxState, StoreError>
+  /** Visible items, most stuck first. */
+  readonly items: Effect.Effect<ReadonlyArray<ReviewItem>, StoreError>
+  /** The item an ITEM argument names (item id, worker id or session id). */
+  readonly find: (ref: string) => Effect.Effect<ReviewItem, ItemNotFound | StoreError>
+  readonly dismiss: (ref: string) => Effect.Effect<ReviewItem, ItemNotFound | StoreError>
+  readonly restore: (ref: string) => Effect.Effect<ReviewItem, ItemNotFound | StoreError>
+  /** To the back of the inbox for `cooldownMs` (default 30 s). */
+  readonly skip: (ref: string, cooldownMs?: number) => Effect.Effect<ReviewItem, ItemNotFound | StoreError>
+  /** Types `text` into the item's pane literally, then Enter; the item is answered. */
+  readonly reply: (
+    ref: string,
+    text: string
+  ) => Effect.Effect<ReviewItem, ItemNotFound | SubstrateError | StoreError | WorkersError | WorkerNotFound>
+  /** Drops sessions whose tmux pane no longer exists (appends `session.gone`). Returns their ids. */
+  readonly reconcile: Effect.Effect<ReadonlyArray<string>, StoreError>
+  /** The session's pane, or a `gone` SubstrateError saying why it cannot be reached. */
+  readonly paneOf: (
+    sessionId: string
+  ) => Effect.Effect<{ readonly pane: string; readonly socket: string }, SubstrateError | StoreError>
+  /** Events of one subject, oldest first (`trail log`), or of every subject. */
+  readonly log: (subject?: {
+    readonly type: "worker" | "session"
+    readonly id: string
+  }) => Effect.Effect<ReadonlyArray<TrailEvent>, StoreError>
+}
+
+export class Inbox extends Context.Tag("@trail/workers/Inbox")<Inbox, InboxShape>() {}
+
+export const SKIP_COOLDOWN_MS = 30_000
+
+const decodeItem = Schema.decodeUnknownSync(Schema.parseJson(ReviewItem))
+const decodeSessions = Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Session)))
+const decodeWorkers = Schema.decodeUnknownSync(
+  Schema.parseJson(Schema.Array(Schema.Tuple(Schema.String, WorkerCardInfo)))
+)
+
+const load = (db: Db.Connection): InboxState => {
+  const row = db.prepare(`SELECT last_event_id, sessions, workers FROM inbox_state WHERE id = 1`).get()
+  if (row === undefined) return emptyInbox
+  const r = Rows.row(row, "inbox state")
+  const items = db
+    .prepare(`SELECT item FROM inbox_items`)
+    .all()
+    .map((value) => decodeItem(Rows.text(Rows.row(value, "inbox item"), "item")))
+  return {
+    last: Rows.int(r, "last_event_id"),
+    items: new Map(items.map((item) => [item.id, item])),
+    sessions: new Map(decodeSessions(Rows.text(r, "sessions")).map((s) => [s.id, s])),
+    workers: new Map(decodeWorkers(Rows.text(r, "workers")))
+  }
+}
+
+const save = (db: Db.Connection, before: InboxState, after: InboxState) => {
+  for (const id of before.items.keys()) if (!after.items.has(id)) db.run(`DELETE FROM inbox_items WHERE id = ?`, id)
+  for (const [id, item] of after.items) {
+    if (before.items.get(id) === item) continue
+    db.prepare(
+      `INSERT OR REPLACE INTO inbox_items (id, kind, subject_type, subject_id, since, item) VALUES (?, ?, ?, ?, ?, ?)`
+    ).run(id, item.kind, item.subject.type, item.subject.id, item.since, JSON.stringify(item))
+  }
+  db.prepare(`INSERT OR REPLACE INTO inbox_state (id, last_event_id, sessions, workers) VALUES (1, ?, ?, ?)`).run(
+    after.last,
+    JSON.stringify([...after.sessions.values()]),
+    JSON.stringify([...after.workers.entries()])
+  )
+}
+
+const BATCH = 5_000
+
+/** Folds every event after `state.last` into `state` (in batches). */
+const catchUpIn = (db: Db.Connection, state: InboxState): InboxState => {
+  let current = state
+  for (;;) {
+    const events = Events.since(db, current.last, BATCH)
+    if (events.length === 0) return current
+    current = foldEvents(current, events)
+    if (events.length < BATCH) return current
+  }
+}
+
+export const make = Effect.gen(function* () {
+  const database = yield* Db.Database
+  const workers = yield* Workers
+  const executor = yield* CommandExecutor.CommandExecutor
+
+  /** Catches up in a write transaction only when there is something to fold. */
+  const current = Effect.flatMap(
+    database.read((db) => {
+      const state = load(db)
+      return state.last === Events.latestId(db) ? state : null
+    }),
+    (fresh) =>
+      fresh !== null
+        ? Effect.succeed(fresh)
+        : database.immediate((db) => {
+            const before = load(db)
+            const after = catchUpIn(db, before)
+            if (after !== before) save(db, before, after)
+            return after
+          })
+  )
+
+  const rebuild = database.immediate((db) => {
+    const before = load(db)
+    const after = catchUpIn(db, emptyInbox)
+    db.run(`DELETE FROM inbox_items`)
+    save(db, { ...before, items: new Map() }, after)
+    return after
+  })
+
+  const find = (ref: string) =>
+    Effect.flatMap(current, (state) => {
+      const item = findItem(state, ref)
+      return item === undefined ? Effect.fail(new ItemNotFound({ ref })) : Effect.succeed(item)
+    })
+
+  /** Appends an `inbox.*` event about `item`, then returns the item as the fold now has it. */
+  const act = (item: ReviewItem, type: string, data: Record<string, unknown>) =>
+    Effect.gen(function* () {
+      const at = yield* Clock.currentTimeMillis
+      yield* database.immediate((db) =>
+        Events.append(db, { at, type, subject: item.subject, data: { item: item.id, ...data } })
+      )
+      const state = yield* current
+      return state.items.get(item.id) ?? item
+    })
+
+  const paneOf = (sessionId: string) =>
+    Effect.flatMap(current, (state) => {
+      const session = state.sessions.get(sessionId)
+      if (session === undefined || session.pane === null || session.socket === null)
+        return Effect.fail(
+          new SubstrateError({
+            substrate: "tmux",
+            reason: "gone",
+            detail:
+              session === undefined
+                ? `session ${sessionId} has ended`
+                : `session ${sessionId} has no tmux pane (it was not started inside tmux, or its pane now belongs to another session): trail cannot type into it`
+          })
+        )
+      return Effect.succeed({ pane: session.pane, socket: session.socket })
+    })
+
+  const tmuxOn = <A>(effect: Effect.Effect<A, Tmux.TmuxError, CommandExecutor.CommandExecutor>) =>
+    Effect.provideService(effect, CommandExecutor.CommandExecutor, executor)
+
+  const reply = (ref: string, text: string) =>
+    Effect.gen(function* () {
+      const item = yield* find(ref)
+      if (item.subject.type === "worker") {
+        yield* workers.tell(item.subject.id as WorkerId, text, { prefix: false })
+      } else {
+        const { pane, socket } = yield* paneOf(item.subject.id)
+        yield* tmuxOn(Tmux.typeInto({ path: socket }, pane, text)).pipe(
+          Effect.mapError(
+            (error) =>
+              new SubstrateError({
+                substrate: "tmux",
+                reason: error.reason === "missing" ? "missing" : "gone",
+                detail:
+                  error.reason === "missing"
+                    ? error.message
+                    : `the pane ${pane} of session ${item.subject.id} is gone (${error.detail}); the item stays`
+              })
+          )
+        )
+      }
+      return yield* act(item, "inbox.replied", { length: text.length })
+    })
+
+  const reconcile = Effect.gen(function* () {
+    const state = yield* current
+    const bySocket = new Map<string, Array<Session>>()
+    for (const session of state.sessions.values()) {
+      if (session.socket === null || session.pane === null) continue
+      bySocket.set(session.socket, [...(bySocket.get(session.socket) ?? []), session])
+    }
+    const gone: Array<string> = []
+    for (const [socket, sessions] of bySocket) {
+      const panes = yield* tmuxOn(
+        Tmux.run({ path: socket }, "list-panes", ["list-panes", "-a", "-F", "#{pane_id}"])
+      ).pipe(
+        Effect.map((out) => new Set(out.split("\n").filter((l) => l !== ""))),
+        // No server at that socket any more: every pane on it is gone. tmux missing: cannot tell.
+        Effect.catchAll((error) => Effect.succeed(error.reason === "missing" ? null : new Set<string>()))
+      )
+      if (panes === null) continue
+      for (const session of sessions) if (!panes.has(session.pane!)) gone.push(session.id)
+    }
+    if (gone.length > 0) {
+      const at = yield* Clock.currentTimeMillis
+      yield* database.immediate((db) => {
+        for (const id of gone)
+          Events.append(db, {
+            at,
+            type: "session.gone",
+            subject: { type: "session", id },
+            data: { reason: "its tmux pane no longer exists" }
+          })
+      })
+    }
+    return gone
+  })
+
+  return Inbox.of({
+    current,
+    rebuild,
+    items: Effect.flatMap(current, (state) => Effect.map(Clock.currentTimeMillis, (now) => attentionOrder(state, now))),
+    find,
+    dismiss: (ref) => Effect.flatMap(find(ref), (item) => act(item, "inbox.dismissed", {})),
+    restore: (ref) => Effect.flatMap(find(ref), (item) => act(item, "inbox.restored", {})),
+    skip: (ref, cooldownMs = SKIP_COOLDOWN_MS) =>
+      Effect.gen(function* () {
+        const item = yield* find(ref)
+        const now = yield* Clock.currentTimeMillis
+        return yield* act(item, "inbox.skipped", { until: now + cooldownMs })
+      }),
+    reply,
+    reconcile,
+    paneOf,
+    log: (subject) =>
+      database.read((db) =>
+        subject === undefined ? Events.since(db, 0, 1_000_000) : Events.ofSubject(db, subject.type, subject.id)
+      )
+  })
+})
+
+/** The Inbox over the Database and Workers. */
+export const layer = Layer.effect(Inbox, make)
