@@ -23,7 +23,7 @@ import { Project, Scheduler } from "@trail/scheduler"
 import { type Context, Effect, Option, Schema } from "effect"
 import { explicitRoot, nonEmpty, pretty, print, trail } from "./Common.js"
 import { emitText, ExitCode } from "./Output.js"
-import { inboxCommands } from "./InboxCommands.js"
+import { inboxCommands, skipItem } from "./InboxCommands.js"
 import { workerCommands } from "./WorkerCommands.js"
 import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
 
@@ -290,31 +290,52 @@ const done = Command.make(
     )
 ).pipe(Command.withDescription("Mark a leased (or still pending) folder done; repeating it is a no-op."))
 
+/** `trail skip` serves two nouns: a folder of a sweep (`--task --path`) and an inbox item (ITEM). */
 const skip = Command.make(
   "skip",
   {
-    task,
-    path: folderPath,
+    task: task.pipe(Options.optional),
+    path: folderPath.pipe(Options.optional),
     agent,
     reason: Options.text("reason").pipe(Options.optional, Options.withDescription("Why the folder was skipped.")),
+    item: Args.text({ name: "item" }).pipe(
+      Args.optional,
+      Args.withDescription("An inbox item to send to the back for 30 s (instead of --task/--path).")
+    ),
     pretty
   },
   (args) =>
-    withScheduler((scheduler, project) =>
-      Effect.gen(function* () {
-        const agentId = yield* resolveAgent(args.agent)
-        const path = yield* folderOf(project, args.path)
-        const completion = yield* scheduler.complete({
-          task: args.task,
-          path,
-          agent: agentId,
-          status: "skipped",
-          reason: Option.getOrUndefined(args.reason)
+    Effect.gen(function* () {
+      if (Option.isSome(args.item)) {
+        if (Option.isSome(args.task) || Option.isSome(args.path))
+          return yield* new UsageError({ message: "give either ITEM (an inbox item) or --task and --path (a folder)" })
+        return yield* skipItem(args.item.value, args.pretty)
+      }
+      if (Option.isNone(args.task) || Option.isNone(args.path))
+        return yield* new UsageError({
+          message: "trail skip --task T --path FOLDER skips a folder; trail skip ITEM skips an inbox item"
         })
-        yield* print(completionJson(completion), { pretty: args.pretty, render: renderCompletion })
-      })
-    )
-).pipe(Command.withDescription("Mark a leased (or still pending) folder skipped; it still counts as covered."))
+      const [taskName, rawPath] = [args.task.value, args.path.value]
+      yield* withScheduler((scheduler, project) =>
+        Effect.gen(function* () {
+          const agentId = yield* resolveAgent(args.agent)
+          const path = yield* folderOf(project, rawPath)
+          const completion = yield* scheduler.complete({
+            task: taskName,
+            path,
+            agent: agentId,
+            status: "skipped",
+            reason: Option.getOrUndefined(args.reason)
+          })
+          yield* print(completionJson(completion), { pretty: args.pretty, render: renderCompletion })
+        })
+      )
+    })
+).pipe(
+  Command.withDescription(
+    "Mark a leased (or still pending) folder skipped (it still counts as covered), or send an inbox ITEM to the back for 30 s."
+  )
+)
 
 const release = Command.make("release", { task, path: folderPath, agent, pretty }, (args) =>
   withScheduler((scheduler, project) =>

@@ -156,7 +156,7 @@ const reply = Command.make(
     })
 ).pipe(Command.withDescription("Type TEXT (yours, literally) into the item's pane, then Enter."))
 
-const simpleAction = (name: "skip" | "dismiss" | "restore", description: string) =>
+const simpleAction = (name: "dismiss" | "restore", description: string) =>
   Command.make(name, { item: itemArg, pretty }, (args) =>
     Effect.flatMap(
       withInbox((inbox) => inbox[name](args.item)),
@@ -164,7 +164,12 @@ const simpleAction = (name: "skip" | "dismiss" | "restore", description: string)
     )
   ).pipe(Command.withDescription(description))
 
-const skip = simpleAction("skip", "Send the item to the back of the inbox for 30 s.")
+/** `trail skip ITEM` (the `skip` command also skips folders: see Cli.ts). */
+export const skipItem = (item: string, prettyFlag: boolean) =>
+  Effect.flatMap(
+    withInbox((inbox) => inbox.skip(item)),
+    (skipped) => printItem(skipped, prettyFlag)
+  )
 const dismiss = simpleAction("dismiss", "Hide the item (trail restore brings it back).")
 const restore = simpleAction("restore", "Bring a dismissed or skipped item back.")
 
@@ -565,4 +570,4 @@ const doctor = Command.make("doctor", { pretty }, (args) =>
   })
 ).pipe(Command.withDescription("Check the root, the store, tmux and the Claude Code hooks."))
 
-export const inboxCommands = [inbox, reply, jump, skip, dismiss, restore, log, hook, hooks, doctor] as const
+export const inboxCommands = [inbox, reply, jump, dismiss, restore, log, hook, hooks, doctor] as const

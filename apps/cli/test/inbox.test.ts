@@ -1,0 +1,285 @@
+/**
+ * The attention inbox end to end: Claude Code hook payloads sent by "sessions" running in real
+ * tmux panes on an isolated server, scripted workers, and the real `trail` binary.
+ */
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { gitRepo, TRAIL, trail } from "./helpers.js"
+
+const servers: Array<string> = []
+afterAll(() => {
+  for (const server of servers) spawnSync("tmux", ["-L", server, "kill-server"], { stdio: "ignore" })
+})
+
+interface Item {
+  readonly id: string
+  readonly kind: string
+  readonly subject: { readonly type: string; readonly id: string }
+  readonly headline: string
+  readonly bullets: ReadonlyArray<string>
+  readonly actions: ReadonlyArray<string>
+}
+
+/** A root, a tmux server of its own with `panes` panes running `cat`, and helpers. */
+const setup = (panes: number) => {
+  const root = gitRepo({ "src/a.ts": "export {}\n" })
+  const server = `trail-inbox-${process.pid}-${servers.length}-${Math.floor(Math.random() * 1e6)}`
+  servers.push(server)
+  fs.writeFileSync(path.join(root, ".trail.toml"), `[worker]\ntmux_socket = "${server}-workers"\n`)
+  servers.push(`${server}-workers`)
+  const tmux = (...args: Array<string>) =>
+    execFileSync("tmux", ["-L", server, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim()
+  // Each pane runs `cat`, which also keeps what it was typed in .pane-<n>.txt (exact bytes).
+  const recorder = (n: number) => `cat | tee ${path.join(root, `.pane-${n}.txt`)}`
+  tmux("new-session", "-d", "-s", "work", "-x", "150", "-y", "40", recorder(0))
+  for (let i = 1; i < panes; i++) tmux("split-window", "-t", "work", recorder(i))
+  const socket = tmux("display-message", "-p", "#{socket_path}")
+  const paneIds = tmux("list-panes", "-t", "work", "-F", "#{pane_id}").split("\n")
+  const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => trail(args, { cwd: root, env })
+  expect(run(["init"]).code).toBe(0)
+  /** Sends a hook payload as Claude Code would from inside `pane` (null: not in tmux). */
+  const hook = (pane: string | null, payload: Record<string, unknown>) => {
+    const result = spawnSync(process.execPath, [TRAIL, "hook", "claude"], {
+      cwd: root,
+      input: JSON.stringify({ cwd: root, transcript_path: "/tmp/t.jsonl", ...payload }),
+      env: { ...process.env, TRAIL_ROOT: "", TMUX: pane === null ? "" : `${socket},1,0`, TMUX_PANE: pane ?? "" },
+      encoding: "utf8"
+    })
+    expect(result.status).toBe(0)
+    expect(result.stdout).toBe("")
+    return result
+  }
+  const inbox = () => run(["inbox"]).json() as Array<Item>
+  const capture = (pane: string) => tmux("capture-pane", "-p", "-t", pane)
+  const received = (n: number) => {
+    const file = path.join(root, `.pane-${n}.txt`)
+    return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : ""
+  }
+  return { root, run, hook, inbox, capture, received, tmux, paneIds, socket }
+}
+
+const summary = (items: ReadonlyArray<Item>) => items.map((i) => `${i.kind}:${i.subject.id}`)
+
+describe("the inbox", () => {
+  it("orders sessions and workers most-stuck first, follows prompts, session ends and reused panes", () => {
+    const t = setup(3)
+    const [p1, p2, p3] = t.paneIds as [string, string, string]
+    t.hook(p1, { session_id: "alpha-1111", hook_event_name: "SessionStart", source: "startup" })
+    t.hook(p2, { session_id: "bravo-2222", hook_event_name: "SessionStart", source: "startup" })
+    t.hook(p3, { session_id: "charl-3333", hook_event_name: "SessionStart", source: "startup" })
+    t.hook(p1, {
+      session_id: "alpha-1111",
+      hook_event_name: "Stop",
+      last_assistant_message: "Refactor done.\n- parser split\n- tests added"
+    })
+    t.hook(p2, {
+      session_id: "bravo-2222",
+      hook_event_name: "PermissionRequest",
+      tool_name: "Bash",
+      tool_input: { command: "git push --force" }
+    })
+    t.hook(p3, { session_id: "charl-3333", hook_event_name: "Stop", last_assistant_message: "Which branch?" })
+    expect(summary(t.inbox())).toEqual(["permission:bravo-2222", "stopped:alpha-1111", "stopped:charl-3333"])
+    const [first] = t.inbox()
+    expect(first!.headline).toBe("wants to use Bash: git push --force")
+
+    // The human answers charlie in its own pane: its prompt clears the item.
+    t.hook(p3, { session_id: "charl-3333", hook_event_name: "UserPromptSubmit", prompt: "main" })
+    expect(summary(t.inbox())).toEqual(["permission:bravo-2222", "stopped:alpha-1111"])
+    // Bravo's session ends: gone from the inbox.
+    t.hook(p2, { session_id: "bravo-2222", hook_event_name: "SessionEnd", reason: "exit" })
+    expect(summary(t.inbox())).toEqual(["stopped:alpha-1111"])
+    // A new session reuses alpha's pane: alpha can still be read, but not replied to.
+    t.hook(p1, { session_id: "delta-4444", hook_event_name: "SessionStart", source: "startup" })
+    const alpha = t.run(["reply", "alpha-1111", "hello?"])
+    expect(alpha.code).toBe(1)
+    expect(alpha.error().code).toBe("tmux-gone")
+    expect(summary(t.inbox())).toEqual(["stopped:alpha-1111"])
+    t.hook(p1, { session_id: "delta-4444", hook_event_name: "Stop", last_assistant_message: "Ready." })
+    expect(summary(t.inbox())).toEqual(["stopped:alpha-1111", "stopped:delta-4444"])
+    // --rebuild folds the whole log again: the same inbox.
+    expect(t.run(["inbox", "--rebuild"]).json()).toEqual(t.inbox())
+    expect(t.run(["inbox", "next"]).json()).toMatchObject({ subject: { id: "alpha-1111" } })
+  }, 60_000)
+
+  it("reply types exactly the human's text into the exact pane; a gone pane is an error and the item stays", () => {
+    const t = setup(2)
+    const [p1, p2] = t.paneIds as [string, string]
+    t.hook(p1, { session_id: "one-111111", hook_event_name: "Stop", last_assistant_message: "Done?" })
+    t.hook(p2, { session_id: "two-222222", hook_event_name: "Stop", last_assistant_message: "Done!" })
+    const text = `it's "quoted"; $(touch pwned) \`x\` tab\there — naïve 日本語 ✓`
+    const replied = t.run(["reply", "one-111111", text])
+    expect(replied.code, replied.stderr).toBe(0)
+    // The pane shows it (tmux draws the tab as spacing) and the program read exactly it, then Enter.
+    expect(t.capture(p1)).toMatch(/it's "quoted"; \$\(touch pwned\) `x` tab\s+here — naïve 日本語 ✓/)
+    const deadline = Date.now() + 5_000
+    while (!t.received(0).includes("\n") && Date.now() < deadline) spawnSync("sleep", ["0.05"])
+    expect(t.received(0)).toBe(`${text}\n`)
+    expect(t.capture(p2)).not.toContain("quoted")
+    expect(fs.existsSync(path.join(t.root, "pwned"))).toBe(false)
+    expect(summary(t.inbox())).toEqual(["stopped:two-222222"])
+    // The text may come from stdin.
+    const piped = spawnSync(process.execPath, [TRAIL, "reply", "two-222222"], {
+      cwd: t.root,
+      input: "from stdin\n",
+      encoding: "utf8"
+    })
+    expect(piped.status, piped.stderr).toBe(0)
+    expect(t.capture(p2)).toContain("from stdin")
+
+    t.hook(p2, { session_id: "two-222222", hook_event_name: "Stop", last_assistant_message: "Again" })
+    t.tmux("kill-pane", "-t", p2)
+    const gone = t.run(["reply", "two-222222", "anyone?"])
+    expect(gone.code).toBe(1)
+    expect(gone.error().code).toBe("tmux-gone")
+    expect(gone.error().message).toContain("the item stays")
+    // `trail inbox` reconciles: a session whose pane is gone leaves the inbox.
+    expect(summary(t.inbox())).toEqual([])
+    const unknown = t.run(["reply", "nope", "x"])
+    expect(unknown.error().code).toBe("item-not-found")
+  }, 60_000)
+
+  it("a session outside tmux is listed but cannot be replied to; skip, dismiss and restore reorder", () => {
+    const t = setup(1)
+    t.hook(null, {
+      session_id: "notmux-1",
+      hook_event_name: "PermissionRequest",
+      tool_name: "Edit",
+      tool_input: { file_path: "/x.ts" }
+    })
+    t.hook(t.paneIds[0]!, { session_id: "intmux-1", hook_event_name: "PermissionRequest", tool_name: "Read" })
+    expect(summary(t.inbox())).toEqual(["permission:notmux-1", "permission:intmux-1"])
+    const refused = t.run(["reply", "notmux-1", "yes"])
+    expect(refused.error().code).toBe("tmux-gone")
+    expect(refused.error().message).toContain("not started inside tmux")
+    expect(t.run(["skip", "notmux-1"]).code).toBe(0)
+    expect(summary(t.inbox())).toEqual(["permission:intmux-1", "permission:notmux-1"])
+    const dismissed = t.run(["dismiss", "intmux-1"]).json() as Item & { dismissed: boolean }
+    expect(dismissed.dismissed).toBe(true)
+    expect(summary(t.inbox())).toEqual(["permission:notmux-1"])
+    expect(t.run(["restore", dismissed.id]).code).toBe(0)
+    expect(summary(t.inbox())).toEqual(["permission:intmux-1", "permission:notmux-1"])
+    const pretty = t.run(["inbox", "--pretty"]).stdout
+    expect(pretty).toContain("wants to use Edit: /x.ts")
+    expect(pretty).toContain("[permission]")
+  }, 60_000)
+
+  it("workers that wait, finish and fail appear as needs_input, ready and failed", async () => {
+    const t = setup(1)
+    const kinds = path.join(t.root, ".trail", "kinds")
+    fs.mkdirSync(kinds, { recursive: true })
+    fs.writeFileSync(
+      path.join(kinds, "asker.md"),
+      `---\ncommand: "trail worker wait --question 'Which API?' >/dev/null; sleep 60"\n---\n`
+    )
+    fs.writeFileSync(
+      path.join(kinds, "doner.md"),
+      `---\ncommand: "trail worker done --outcome 'found 2' --summary s --evidence e --recommend 'fix a' >/dev/null"\n---\n`
+    )
+    fs.writeFileSync(
+      path.join(kinds, "failer.md"),
+      `---\ncommand: "trail worker fail --reason 'no build' >/dev/null"\n---\n`
+    )
+    for (const kind of ["asker", "doner", "failer"]) expect(t.run(["spawn", "--as", kind, kind]).code).toBe(0)
+    const deadline = Date.now() + 15_000
+    while (summary(t.inbox()).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    const items = t.inbox()
+    expect(summary(items)).toEqual(["needs_input:w1", "failed:w3", "ready:w2"])
+    expect(items[0]!.headline).toBe("w1 asks: Which API?")
+    expect(items[2]!.bullets).toEqual(["fix a"])
+    // Answering the worker (reply = tell without the [trail] prefix) clears its item.
+    expect(t.run(["reply", "w1", "the v2 one"]).code).toBe(0)
+    expect(summary(t.inbox())).toEqual(["failed:w3", "ready:w2"])
+    const log = t.run(["log", "--worker", "w1"]).json() as Array<{
+      subject: { id: string }
+      events: Array<{ type: string }>
+    }>
+    expect(log).toHaveLength(1)
+    expect(log[0]!.events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(["worker.spawned", "worker.needs_input", "worker.told", "worker.running"])
+    )
+    expect(t.run(["kill", "w1"]).code).toBe(0)
+  }, 60_000)
+})
+
+describe("trail hook claude", () => {
+  it("drops malformed, unknown, session-less and huge payloads silently, logging why", () => {
+    const root = gitRepo({ "a.ts": "x" })
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    const inputs = [
+      "{broken",
+      JSON.stringify({ session_id: "s", hook_event_name: "Bogus" }),
+      JSON.stringify({ hook_event_name: "Stop" }),
+      JSON.stringify({ session_id: "s", hook_event_name: "Stop", last_assistant_message: "x".repeat(2_000_000) }),
+      ""
+    ]
+    for (const input of inputs) {
+      const started = Date.now()
+      const result = spawnSync(process.execPath, [TRAIL, "hook", "claude"], { cwd: root, input, encoding: "utf8" })
+      expect(result.status).toBe(0)
+      expect(result.stdout).toBe("")
+      expect(result.stderr).toBe("")
+      expect(Date.now() - started).toBeLessThan(5_000)
+    }
+    const log = fs
+      .readFileSync(path.join(root, ".trail", "hook-errors.log"), "utf8")
+      .trim()
+      .split("\n")
+    expect(log).toHaveLength(5)
+    expect(log[0]).toContain("not JSON")
+    expect(log[1]).toContain("hook_event_name")
+    expect(log[2]).toContain("session_id")
+    expect(log[3]).toContain("larger than")
+    expect(trail(["inbox"], { cwd: root }).json()).toEqual([])
+  })
+})
+
+describe("trail hooks install / uninstall, trail doctor", () => {
+  it("merges into the project's settings.json idempotently and removes exactly its entries", () => {
+    const root = gitRepo({ "a.ts": "x" })
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    const file = path.join(root, ".claude", "settings.json")
+    fs.mkdirSync(path.dirname(file))
+    const theirs = {
+      permissions: { allow: ["Bash(ls:*)"] },
+      hooks: { Stop: [{ matcher: "", hooks: [{ type: "command", command: "say done" }] }] }
+    }
+    fs.writeFileSync(file, JSON.stringify(theirs))
+    const doctorBefore = trail(["doctor"], { cwd: root }).json() as { checks: Array<{ name: string; detail: string }> }
+    expect(doctorBefore.checks.find((c) => c.name === "hooks (project)")!.detail).toContain("not installed")
+    const first = trail(["hooks", "install"], { cwd: root })
+    expect(first.code, first.stderr).toBe(0)
+    expect((first.json() as { added: Array<string> }).added).toHaveLength(6)
+    const installed = JSON.parse(fs.readFileSync(file, "utf8"))
+    expect(installed.permissions).toEqual(theirs.permissions)
+    expect(installed.hooks.Stop).toHaveLength(2)
+    expect(installed.hooks.Stop[1].hooks[0].command).toMatch(/trail\.cjs hook claude$/)
+    const second = trail(["hooks", "install", "--project"], { cwd: root })
+    expect((second.json() as { added: Array<string> }).added).toEqual([])
+    expect(JSON.parse(fs.readFileSync(file, "utf8"))).toEqual(installed)
+    const doctor = trail(["doctor"], { cwd: root }).json() as {
+      ok: boolean
+      checks: Array<{ name: string; ok: boolean; detail: string }>
+    }
+    expect(doctor.checks.find((c) => c.name === "store")).toMatchObject({ ok: true })
+    expect(doctor.checks.find((c) => c.name === "hooks (project)")!.detail).toContain("all 6 installed")
+    expect(trail(["hooks", "uninstall"], { cwd: root }).code).toBe(0)
+    expect(JSON.parse(fs.readFileSync(file, "utf8"))).toEqual(theirs)
+  })
+
+  it("a settings.json that is not JSON is reported and left untouched", () => {
+    const root = gitRepo({ "a.ts": "x" })
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    const file = path.join(root, ".claude", "settings.json")
+    fs.mkdirSync(path.dirname(file))
+    fs.writeFileSync(file, "{ nope")
+    const result = trail(["hooks", "install"], { cwd: root })
+    expect(result.code).toBe(1)
+    expect(result.error().code).toBe("config-invalid")
+    expect(fs.readFileSync(file, "utf8")).toBe("{ nope")
+    const both = trail(["hooks", "install", "--user", "--project"], { cwd: root })
+    expect(both.code).toBe(2)
+  })
+})
