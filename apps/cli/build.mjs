@@ -38,6 +38,18 @@ await build({
   outfile: here("./dist/walk-worker.cjs")
 })
 
+// The interactive inbox (src/tui): Ink needs ES modules with top-level await, so it is its own
+// bundle, imported by the CLI only for `trail inbox --tui`.
+await build({
+  ...common,
+  format: "esm",
+  entryPoints: [here("./src/tui/InboxTui.ts")],
+  outfile: here("./dist/tui.mjs"),
+  alias: { "react-devtools-core": here("./src/tui/devtoolsStub.ts") },
+  banner: { js: 'import { createRequire as __trailRequire } from "node:module"; const require = __trailRequire(import.meta.url);' },
+  define: { "process.env.NODE_ENV": '"production"' }
+})
+
 // Warm the code cache on the hottest paths, in a freshly initialised root.
 const root = mkdtempSync(join(tmpdir(), "trail-warm-"))
 try {

@@ -42,5 +42,7 @@ if (refresh) {
     } catch {}
   })
 }
+// Code run by a vm.Script cannot import() ES modules (the TUI is one); this file can.
+globalThis.__trailImport = (url) => import(url)
 const module_ = { exports: {} }
 script.runInThisContext()(module_.exports, Module.createRequire(file), module_, file, path.dirname(file))

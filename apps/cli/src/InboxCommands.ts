@@ -10,17 +10,19 @@ import * as path from "node:path"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { ConfigError, type ReviewItem, type TrailEvent, UsageError } from "@trail/domain"
+import { ConfigError, isTrailError, type ReviewItem, type TrailEvent, UsageError, type WorkerId } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
 import { Database, Events, Migrations } from "@trail/store"
-import { Hooks, Inbox, Substrate, type Workers } from "@trail/workers"
+import { Hooks, Inbox, Substrate, Workers } from "@trail/workers"
 
 /** What `trail reply` can fail with: the inbox's errors, and a worker's when the item is a worker's. */
 export type ReplyError = Effect.Effect.Error<ReturnType<Inbox.InboxShape["reply"]>> | Workers.WorkersError
-import { Clock, Effect, Either, Option } from "effect"
+import { pathToFileURL } from "node:url"
+import { Cause, Clock, Effect, Either, Exit, Option, Runtime } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { bold, cyan, dim, green, red, time, yellow } from "./Pretty.js"
+import type { TuiApi } from "./tui/InboxTui.js"
 import { rootSettings } from "./WorkerCommands.js"
 
 /** Runs `f` with the Inbox of the root. */
@@ -108,10 +110,12 @@ const inbox = Command.make(
     rebuild: Options.boolean("rebuild").pipe(
       Options.withDescription("Fold the whole event log again from nothing (the same result as the live inbox).")
     ),
+    tui: Options.boolean("tui").pipe(Options.withDescription("The interactive inbox (needs a terminal).")),
     pretty
   },
   (args) =>
     Effect.gen(function* () {
+      if (args.tui) return yield* interactiveInbox
       yield* withInbox((inbox) =>
         Effect.gen(function* () {
           if (args.rebuild) yield* inbox.rebuild
@@ -126,6 +130,100 @@ const inbox = Command.make(
   Command.withDescription("What needs you, most stuck first: workers waiting or failed, sessions blocked or done."),
   Command.withSubcommands([inboxNext])
 )
+
+/**
+ * The bundled TUI module (dist/tui.mjs, next to the CLI bundle). bin/trail.cjs runs the bundle in
+ * a vm.Script, where `import()` is not available without an experimental flag, so it lends its
+ * own `import` as `globalThis.__trailImport`.
+ */
+const tuiModule = () => {
+  const url = pathToFileURL(path.join(__dirname, "tui.mjs")).href
+  const lent = (globalThis as { __trailImport?: (url: string) => Promise<unknown> }).__trailImport
+  return (lent !== undefined ? lent(url) : import(url)) as Promise<typeof import("./tui/InboxTui.js")>
+}
+
+/** What the TUI's actions need: the inbox, the workers, and what `jump` needs. */
+type TuiContext = Inbox.Inbox | Workers.Workers | Effect.Effect.Context<ReturnType<typeof jumpTo>>
+
+/** `trail inbox --tui`: the TUI over this root's Inbox and Workers. */
+const interactiveInbox = Effect.gen(function* () {
+  if (process.stdin.isTTY !== true || process.stdout.isTTY !== true)
+    return yield* new UsageError({ message: "--tui needs a terminal; `trail inbox` prints the same items as JSON" })
+  const settings = yield* rootSettings
+  yield* Effect.gen(function* () {
+    const runtime = yield* Effect.runtime<TuiContext>()
+    const clock = yield* Effect.clock
+    /** Runs an effect for the TUI: its failure becomes an Error with the failure's message. */
+    const run = <A, E>(effect: Effect.Effect<A, E, TuiContext>) =>
+      Runtime.runPromiseExit(runtime)(effect).then((exit) => {
+        if (Exit.isSuccess(exit)) return exit.value
+        const failure = Cause.failureOption(exit.cause)
+        throw new Error(
+          Option.isSome(failure) && isTrailError(failure.value)
+            ? failure.value.message
+            : Cause.pretty(exit.cause).split("\n")[0]
+        )
+      })
+    const inbox = yield* Inbox.Inbox
+    const workers = yield* Workers.Workers
+    const api: TuiApi = {
+      load: () => run(inbox.items),
+      card: (item, selected) => renderCard(item as ReviewItem, clock.unsafeCurrentTimeMillis(), selected),
+      act: (action, item, text) =>
+        run(
+          Effect.gen(function* () {
+            const worker = item.subject.id as WorkerId
+            switch (action) {
+              case "reply":
+                yield* inbox.reply(item.id, text ?? "")
+                return `replied to ${item.subject.id}`
+              case "dismiss":
+                yield* inbox.dismiss(item.id)
+                return `dismissed ${item.id}`
+              case "skip":
+                yield* inbox.skip(item.id)
+                return `${item.id} waits at the back for 30 s`
+              case "restore":
+                yield* inbox.restore(item.id)
+                return `restored ${item.id}`
+              case "promote": {
+                const stat = yield* workers.promote(worker)
+                return `promoted ${stat.files} file(s) of ${worker}`
+              }
+              case "discard":
+                yield* workers.discard(worker)
+                return `discarded the change set of ${worker}`
+              case "respawn":
+                return `respawned as ${(yield* workers.respawn(worker)).id}`
+              case "show": {
+                if (item.subject.type !== "worker") return item.headline
+                const shown = yield* workers.get(worker)
+                return `${shown.id} ${shown.state}: ${shown.result?.summary ?? shown.reason ?? shown.text}`
+              }
+              default: {
+                const jumped = yield* jumpTo(item.id)
+                return jumped.jumped ? `jumped to ${jumped.target}` : `outside tmux: ${jumped.command!.join(" ")}`
+              }
+            }
+          })
+        ),
+      watch: (onChange) => {
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const watcher = fs.watch(settings.project.stateDir, { persistent: false }, (_event, file) => {
+          if (file !== null && !file.startsWith("state.db")) return
+          clearTimeout(timer)
+          timer = setTimeout(onChange, 50)
+        })
+        return () => {
+          clearTimeout(timer)
+          watcher.close()
+        }
+      }
+    }
+    const tui = yield* Effect.promise(tuiModule)
+    yield* Effect.promise(() => tui.runTui(api))
+  }).pipe(Effect.provide(Live.inboxLayer(settings)))
+})
 
 /** Reads all of stdin when it is not a terminal (the text of `reply` when none is given). */
 const readStdin = Effect.promise(
@@ -173,10 +271,14 @@ export const skipItem = (item: string, prettyFlag: boolean) =>
 const dismiss = simpleAction("dismiss", "Hide the item (trail restore brings it back).")
 const restore = simpleAction("restore", "Bring a dismissed or skipped item back.")
 
-const jump = Command.make("jump", { item: itemArg }, (args) =>
+/**
+ * Switches the tmux client this command runs in to the item's pane (switch-client, select-window,
+ * select-pane) when it runs inside that tmux server; otherwise returns the command that attaches.
+ */
+const jumpTo = (ref: string) =>
   Effect.gen(function* () {
     const settings = yield* rootSettings
-    const item = yield* withInbox((inbox) => inbox.find(args.item))
+    const item = yield* withInbox((inbox) => inbox.find(ref))
     let server: ReadonlyArray<string>
     let target: string
     if (item.subject.type === "worker") {
@@ -187,26 +289,25 @@ const jump = Command.make("jump", { item: itemArg }, (args) =>
       server = ["-S", socket]
       target = pane
     }
-    const inside = nonEmpty(process.env["TMUX"])
-    const here = Option.map(inside, (tmux) => tmux.split(",")[0]!)
+    const here = Option.map(nonEmpty(process.env["TMUX"]), (tmux) => tmux.split(",")[0]!)
     const sameServer =
       Option.isSome(here) && (server[0] === "-S" ? here.value === server[1] : path.basename(here.value) === server[1])
-    if (sameServer) {
-      for (const command of [
-        ["switch-client", "-t", target],
-        ["select-window", "-t", target],
-        ["select-pane", "-t", target]
-      ]) {
-        const result = spawnSync("tmux", [...server, ...command], { encoding: "utf8" })
-        if (result.status !== 0)
-          return yield* new UsageError({ message: `tmux ${command[0]} failed: ${result.stderr.trim()}` })
-      }
-      return yield* print({ item: item.id, jumped: true, target }, { pretty: false, render: () => "" })
+    if (!sameServer)
+      return { item: item.id, jumped: false, target, command: ["tmux", ...server, "attach-session", "-t", target] }
+    for (const command of [
+      ["switch-client", "-t", target],
+      ["select-window", "-t", target],
+      ["select-pane", "-t", target]
+    ]) {
+      const result = spawnSync("tmux", [...server, ...command], { encoding: "utf8" })
+      if (result.status !== 0)
+        return yield* new UsageError({ message: `tmux ${command[0]} failed: ${result.stderr.trim()}` })
     }
-    // Not inside that tmux server: say how to get there.
-    const command = ["tmux", ...server, "attach-session", "-t", target]
-    yield* print({ item: item.id, jumped: false, target, command }, { pretty: false, render: () => "" })
+    return { item: item.id, jumped: true, target, command: null }
   })
+
+const jump = Command.make("jump", { item: itemArg }, (args) =>
+  Effect.flatMap(jumpTo(args.item), (result) => print(result, { pretty: false, render: () => "" }))
 ).pipe(Command.withDescription("Switch your tmux client to the item's pane (prints the attach command outside tmux)."))
 
 const log = Command.make(

@@ -204,6 +204,70 @@ describe("the inbox", () => {
   }, 60_000)
 })
 
+describe("trail inbox --tui", () => {
+  it("is driven with keys in a real terminal and updates live", async () => {
+    const t = setup(2)
+    const [p1, p2] = t.paneIds as [string, string]
+    t.hook(p1, { session_id: "alpha-1111", hook_event_name: "Stop", last_assistant_message: "Refactor done." })
+    t.hook(p2, {
+      session_id: "bravo-2222",
+      hook_event_name: "PermissionRequest",
+      tool_name: "Bash",
+      tool_input: { command: "make deploy" }
+    })
+    t.tmux("new-window", "-d", "-n", "tui", "-c", t.root, `node ${TRAIL} inbox --tui; echo TUI-EXITED; sleep 60`)
+    const screen = () => t.tmux("capture-pane", "-p", "-t", "work:tui")
+    const until = async (check: (text: string) => boolean, what: string) => {
+      const deadline = Date.now() + 15_000
+      for (;;) {
+        const text = screen()
+        if (check(text)) return text
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; the screen:\n${text}`)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    }
+    const keys = (...k: Array<string>) => t.tmux("send-keys", "-t", "work:tui", ...k)
+    const selectedLine = (text: string) => text.split("\n").find((l) => l.startsWith("▸")) ?? ""
+
+    let text = await until((s) => s.includes("Refactor done.") && s.includes("make deploy"), "both items")
+    expect(selectedLine(text)).toContain("wants to use Bash: make deploy")
+    keys("j")
+    text = await until((s) => selectedLine(s).includes("Refactor done."), "the selection to move")
+    // c: a one-line reply, typed into alpha's pane on Enter.
+    keys("c")
+    await until((s) => s.includes("reply to alpha-1111"), "the reply input")
+    keys("-l", "ship it")
+    keys("Enter")
+    await until((s) => !s.includes("Refactor done."), "the answered item to leave")
+    expect(t.received(0)).toBe("ship it\n")
+    // Space dismisses the selected item.
+    keys(" ")
+    await until((s) => s.includes("Nothing needs you."), "the dismissal")
+    expect(t.inbox()).toEqual([])
+    // An event appended by another process shows up while the TUI is open.
+    t.hook(p1, {
+      session_id: "alpha-1111",
+      hook_event_name: "Stop",
+      last_assistant_message: "Need a review of the schema"
+    })
+    await until((s) => s.includes("Need a review of the schema"), "the live update")
+    // / filters.
+    keys("/")
+    keys("-l", "zzz")
+    keys("Enter")
+    await until((s) => s.includes('0 item(s) matching "zzz"'), "the filter")
+    keys("q")
+    await until((s) => s.includes("TUI-EXITED"), "q to quit")
+  }, 60_000)
+
+  it("refuses to start without a terminal", () => {
+    const t = setup(1)
+    const result = t.run(["inbox", "--tui"])
+    expect(result.code).toBe(2)
+    expect(result.error().message).toContain("needs a terminal")
+  })
+})
+
 describe("trail hook claude", () => {
   it("drops malformed, unknown, session-less and huge payloads silently, logging why", () => {
     const root = gitRepo({ "a.ts": "x" })

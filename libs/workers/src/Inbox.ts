@@ -29,7 +29,7 @@ import {
   type WorkerId
 } from "@trail/domain"
 import { Database as Db, Events, Rows } from "@trail/store"
-import { Clock, Context, Effect, Layer, Schema } from "effect"
+import { Clock, Context, Effect, Layer, ParseResult, Schema } from "effect"
 import * as Tmux from "./Tmux.js"
 import { Workers, type WorkersError } from "./Workers.js"
 
@@ -73,6 +73,19 @@ const decodeSessions = Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Se
 const decodeWorkers = Schema.decodeUnknownSync(
   Schema.parseJson(Schema.Array(Schema.Tuple(Schema.String, WorkerCardInfo)))
 )
+
+/**
+ * The stored inbox, or null when it cannot be read back (written by another version of trail):
+ * the inbox is a projection, so it is then rebuilt from the log.
+ */
+const loadOrNull = (db: Db.Connection): InboxState | null => {
+  try {
+    return load(db)
+  } catch (error) {
+    if (ParseResult.isParseError(error) || error instanceof Rows.RowShapeError) return null
+    throw error
+  }
+}
 
 const load = (db: Db.Connection): InboxState => {
   const row = db.prepare(`SELECT last_event_id, sessions, workers FROM inbox_state WHERE id = 1`).get()
@@ -124,29 +137,32 @@ export const make = Effect.gen(function* () {
   const executor = yield* CommandExecutor.CommandExecutor
 
   /** Catches up in a write transaction only when there is something to fold. */
+  /** Folds the whole log from nothing and replaces what is stored. */
+  const rebuildIn = (db: Db.Connection) => {
+    const after = catchUpIn(db, emptyInbox)
+    db.run(`DELETE FROM inbox_items`)
+    save(db, emptyInbox, after)
+    return after
+  }
+
   const current = Effect.flatMap(
     database.read((db) => {
-      const state = load(db)
-      return state.last === Events.latestId(db) ? state : null
+      const state = loadOrNull(db)
+      return state !== null && state.last === Events.latestId(db) ? state : null
     }),
     (fresh) =>
       fresh !== null
         ? Effect.succeed(fresh)
         : database.immediate((db) => {
-            const before = load(db)
+            const before = loadOrNull(db)
+            if (before === null) return rebuildIn(db)
             const after = catchUpIn(db, before)
             if (after !== before) save(db, before, after)
             return after
           })
   )
 
-  const rebuild = database.immediate((db) => {
-    const before = load(db)
-    const after = catchUpIn(db, emptyInbox)
-    db.run(`DELETE FROM inbox_items`)
-    save(db, { ...before, items: new Map() }, after)
-    return after
-  })
+  const rebuild = database.immediate(rebuildIn)
 
   const find = (ref: string) =>
     Effect.flatMap(current, (state) => {

@@ -1,0 +1,174 @@
+/**
+ * `trail inbox --tui`: the interactive inbox, drawn with Ink (React for the terminal). The list is
+ * in attention order with the selected item expanded as its card; it reloads whenever the store
+ * changes. Keys: ↑↓ or j/k move · Enter the item's primary action · c reply (a one-line input) ·
+ * Space dismiss · s skip · / filter · q or Esc quit.
+ *
+ * Built as its own ES module bundle (dist/tui.mjs: Ink needs top-level await) and loaded by the
+ * CLI only for `--tui`; everything it does goes through the {@link TuiApi} the CLI hands it.
+ */
+import { Box, render, Text, useApp, useInput } from "ink"
+import TextInput from "ink-text-input"
+import { createElement as h, useCallback, useEffect, useState } from "react"
+
+/** What the TUI needs of an item. */
+export interface TuiItem {
+  readonly id: string
+  readonly headline: string
+  readonly kind: string
+  readonly actions: ReadonlyArray<string>
+  readonly subject: { readonly type: string; readonly id: string }
+}
+
+export interface TuiApi {
+  /** The visible items, most stuck first. */
+  readonly load: () => Promise<ReadonlyArray<TuiItem>>
+  /** The card of an item (ANSI text), collapsed to one line when not selected. */
+  readonly card: (item: TuiItem, selected: boolean) => string
+  /** Runs an action on an item; resolves to a status line for the footer. */
+  readonly act: (action: string, item: TuiItem, text?: string) => Promise<string>
+  /** Calls `onChange` whenever the store may have changed; returns the unsubscribe. */
+  readonly watch: (onChange: () => void) => () => void
+}
+
+type Mode =
+  { readonly _tag: "browse" } | { readonly _tag: "reply"; readonly item: TuiItem } | { readonly _tag: "filter" }
+
+const matches = (item: TuiItem, filter: string) => {
+  const needle = filter.toLowerCase()
+  return (
+    needle === "" ||
+    item.headline.toLowerCase().includes(needle) ||
+    item.subject.id.toLowerCase().includes(needle) ||
+    item.kind.includes(needle)
+  )
+}
+
+const App = ({ api }: { readonly api: TuiApi }) => {
+  const { exit } = useApp()
+  const [items, setItems] = useState<ReadonlyArray<TuiItem>>([])
+  const [selectedId, setSelectedId] = useState<string | null>(null)
+  const [mode, setMode] = useState<Mode>({ _tag: "browse" })
+  const [draft, setDraft] = useState("")
+  const [filter, setFilter] = useState("")
+  const [status, setStatus] = useState("")
+
+  const reload = useCallback(() => {
+    api.load().then(
+      (loaded) => setItems(loaded),
+      (error: unknown) => setStatus(`cannot read the inbox: ${String(error)}`)
+    )
+  }, [api])
+  useEffect(() => {
+    reload()
+    const unwatch = api.watch(reload)
+    // Skips cool down on the clock, not on a store change.
+    const timer = setInterval(reload, 2_000)
+    return () => {
+      unwatch()
+      clearInterval(timer)
+    }
+  }, [api, reload])
+
+  const visible = items.filter((item) => matches(item, filter))
+  const index = Math.max(
+    0,
+    visible.findIndex((item) => item.id === selectedId)
+  )
+  const selected = visible[index]
+
+  const run = (action: string, item: TuiItem, text?: string) => {
+    setStatus(`${action}…`)
+    api.act(action, item, text).then(
+      (line) => {
+        setStatus(line)
+        reload()
+      },
+      (error: unknown) => setStatus(error instanceof Error ? error.message : String(error))
+    )
+  }
+
+  useInput((input, key) => {
+    if (mode._tag !== "browse") {
+      if (key.escape) setMode({ _tag: "browse" })
+      return
+    }
+    if (input === "q" || key.escape) return exit()
+    if (key.downArrow || input === "j") {
+      const next = visible[Math.min(visible.length - 1, index + 1)]
+      if (next !== undefined) setSelectedId(next.id)
+      return
+    }
+    if (key.upArrow || input === "k") {
+      const previous = visible[Math.max(0, index - 1)]
+      if (previous !== undefined) setSelectedId(previous.id)
+      return
+    }
+    if (input === "/") {
+      setMode({ _tag: "filter" })
+      return
+    }
+    if (selected === undefined) return
+    if (input === "c") {
+      setDraft("")
+      setMode({ _tag: "reply", item: selected })
+    } else if (input === " ") run("dismiss", selected)
+    else if (input === "s") run("skip", selected)
+    else if (key.return) {
+      const primary = selected.actions[0]
+      if (primary === "reply") {
+        setDraft("")
+        setMode({ _tag: "reply", item: selected })
+      } else if (primary !== undefined) run(primary, selected)
+    }
+  })
+
+  const rows = visible.map((item, i) =>
+    h(Box, { key: item.id, marginBottom: i === index ? 1 : 0 }, h(Text, null, api.card(item, i === index)))
+  )
+  const footer =
+    mode._tag === "reply"
+      ? h(
+          Box,
+          null,
+          h(Text, { color: "yellow" }, `reply to ${mode.item.subject.id} › `),
+          h(TextInput, {
+            value: draft,
+            onChange: setDraft,
+            onSubmit: (text: string) => {
+              setMode({ _tag: "browse" })
+              if (text !== "") run("reply", mode.item, text)
+            }
+          })
+        )
+      : mode._tag === "filter"
+        ? h(
+            Box,
+            null,
+            h(Text, { color: "cyan" }, "filter › "),
+            h(TextInput, { value: filter, onChange: setFilter, onSubmit: () => setMode({ _tag: "browse" }) })
+          )
+        : h(
+            Text,
+            { dimColor: true },
+            `${visible.length} item(s)${filter === "" ? "" : ` matching "${filter}"`} · ↑↓/jk move · Enter act · c reply · Space dismiss · s skip · / filter · q quit`
+          )
+  return h(
+    Box,
+    { flexDirection: "column" },
+    h(Text, { bold: true }, "trail inbox"),
+    h(
+      Box,
+      { flexDirection: "column", marginTop: 1, marginBottom: 1 },
+      ...(rows.length === 0 ? [h(Text, { key: "none", dimColor: true }, "Nothing needs you.")] : rows)
+    ),
+    status === "" ? null : h(Text, { color: "green" }, status),
+    footer
+  )
+}
+
+/** Draws the inbox until the person quits. */
+export const runTui = async (api: TuiApi): Promise<void> => {
+  const instance = render(h(App, { api }), { exitOnCtrlC: true })
+  await instance.waitUntilExit()
+}
