@@ -12,7 +12,7 @@
  *
  * Medians throughout, because the machine is shared and noisy; every comparison is made in the
  * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md);
- * `--only=cycle,cli,init,open,fleet` runs some sections.
+ * `--only=cycle,cli,init,open,fleet,inbox` runs some sections.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { AgentId, decodeConfig, TaskName } from "@trail/domain"
@@ -544,6 +544,65 @@ const fleetBench = async () => {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// inbox: a Claude Code Stop hook until its item is visible in `trail inbox`, and a hook's cost
+
+const inboxBench = () => {
+  const runs = quick ? 10 : 40
+  const root = tmp("trail-bench-inbox-")
+  fs.mkdirSync(path.join(root, "src"))
+  fs.writeFileSync(path.join(root, "src", "a.ts"), "x")
+  execFileSync(process.execPath, [TRAIL, "init"], { cwd: root })
+  const hookMs: Array<number> = []
+  const visibleMs: Array<number> = []
+  const cpuMs: Array<number> = []
+  const rssMb: Array<number> = []
+  const node: Array<number> = []
+  for (let i = 0; i < runs; i++) {
+    node.push(timeProcess([process.execPath, "-e", "0"], root).ms)
+    const payload = JSON.stringify({
+      session_id: `bench-${i}`,
+      hook_event_name: "Stop",
+      cwd: root,
+      transcript_path: "/tmp/t.jsonl",
+      last_assistant_message: `Turn ${i} finished.\n- one\n- two`
+    })
+    const start = performance.now()
+    // /usr/bin/time reports the hook process's CPU time and peak RSS.
+    const hook = spawnSync("/usr/bin/time", ["-f", "%U %S %M", process.execPath, TRAIL, "hook", "claude"], {
+      cwd: root,
+      input: payload,
+      encoding: "utf8",
+      env: { ...process.env, TMUX_PANE: "%1", TMUX: "/tmp/bench-tmux,1,0" }
+    })
+    const hooked = performance.now()
+    const inbox = spawnSync(process.execPath, [TRAIL, "inbox"], { cwd: root, encoding: "utf8" })
+    const visible = performance.now()
+    if (hook.status !== 0 || !inbox.stdout.includes(`"bench-${i}"`))
+      throw new Error(`the item of hook ${i} is not in the inbox`)
+    const [user, sys, rssKb] = hook.stderr.trim().split("\n").pop()!.split(" ").map(Number)
+    hookMs.push(hooked - start)
+    visibleMs.push(visible - start)
+    cpuMs.push((user! + sys!) * 1000)
+    rssMb.push(rssKb! / 1024)
+  }
+  fs.rmSync(root, { recursive: true, force: true })
+  const result = {
+    runs,
+    hook_p50_ms: round(percentile(hookMs, 50), 1),
+    hook_p95_ms: round(percentile(hookMs, 95), 1),
+    stop_to_visible_p50_ms: round(percentile(visibleMs, 50), 1),
+    stop_to_visible_p95_ms: round(percentile(visibleMs, 95), 1),
+    hook_cpu_ms: round(median(cpuMs), 1),
+    hook_rss_mb: round(median(rssMb), 1),
+    node_ms: round(median(node), 1)
+  }
+  log(
+    `inbox  hook p50 ${result.hook_p50_ms} ms p95 ${result.hook_p95_ms} ms (cpu ${result.hook_cpu_ms} ms, ${result.hook_rss_mb} MB); Stop→visible p50 ${result.stop_to_visible_p50_ms} ms p95 ${result.stop_to_visible_p95_ms} ms; node -e 0 ${result.node_ms} ms`
+  )
+  return result
+}
+
 const machine = () => ({
   cpu: os.cpus()[0]?.model ?? "unknown",
   cores: os.cpus().length,
@@ -562,7 +621,8 @@ const main = async () => {
   const init = wanted("init") ? initBench() : null
   const open = wanted("open") ? await openBench() : null
   const fleet = wanted("fleet") ? await fleetBench() : null
-  const result = { machine: started, quick, cycle, cli, init, open, fleet }
+  const inbox = wanted("inbox") ? inboxBench() : null
+  const result = { machine: started, quick, cycle, cli, init, open, fleet, inbox }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 

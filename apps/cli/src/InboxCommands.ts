@@ -220,6 +220,10 @@ const interactiveInbox = Effect.gen(function* () {
         }
       }
     }
+    // A person at a terminal asked for the TUI: Ink, believing itself in CI ($CI set, as in some
+    // shells and in test runners), would draw only its last frame.
+    delete process.env["CI"]
+    delete process.env["CONTINUOUS_INTEGRATION"]
     const tui = yield* Effect.promise(tuiModule)
     yield* Effect.promise(() => tui.runTui(api))
   }).pipe(Effect.provide(Live.inboxLayer(settings)))

@@ -109,13 +109,13 @@ describe("the inbox", () => {
     const [p1, p2] = t.paneIds as [string, string]
     t.hook(p1, { session_id: "one-111111", hook_event_name: "Stop", last_assistant_message: "Done?" })
     t.hook(p2, { session_id: "two-222222", hook_event_name: "Stop", last_assistant_message: "Done!" })
-    const text = `it's "quoted"; $(touch pwned) \`x\` tab\there — naïve 日本語 ✓`
+    const text = `it's "quoted"; $(touch pwned) \`x\` tab\there — naïve 日本語 ✓\nsecond line C-c`
     const replied = t.run(["reply", "one-111111", text])
     expect(replied.code, replied.stderr).toBe(0)
     // The pane shows it (tmux draws the tab as spacing) and the program read exactly it, then Enter.
-    expect(t.capture(p1)).toMatch(/it's "quoted"; \$\(touch pwned\) `x` tab\s+here — naïve 日本語 ✓/)
+    expect(t.capture(p1)).toMatch(/it's "quoted"; \$\(touch pwned\) `x` tab\s+here — naïve 日本語 ✓\nsecond line C-c/)
     const deadline = Date.now() + 5_000
-    while (!t.received(0).includes("\n") && Date.now() < deadline) spawnSync("sleep", ["0.05"])
+    while (!t.received(0).includes("C-c\n") && Date.now() < deadline) spawnSync("sleep", ["0.05"])
     expect(t.received(0)).toBe(`${text}\n`)
     expect(t.capture(p2)).not.toContain("quoted")
     expect(fs.existsSync(path.join(t.root, "pwned"))).toBe(false)

@@ -8,8 +8,7 @@
  * CLI only for `--tui`; everything it does goes through the {@link TuiApi} the CLI hands it.
  */
 import { Box, render, Text, useApp, useInput } from "ink"
-import TextInput from "ink-text-input"
-import { createElement as h, useCallback, useEffect, useState } from "react"
+import { createElement as h, useCallback, useEffect, useRef, useState } from "react"
 
 /** What the TUI needs of an item. */
 export interface TuiItem {
@@ -46,11 +45,26 @@ const matches = (item: TuiItem, filter: string) => {
 
 const App = ({ api }: { readonly api: TuiApi }) => {
   const { exit } = useApp()
-  const [items, setItems] = useState<ReadonlyArray<TuiItem>>([])
-  const [selectedId, setSelectedId] = useState<string | null>(null)
-  const [mode, setMode] = useState<Mode>({ _tag: "browse" })
-  const [draft, setDraft] = useState("")
-  const [filter, setFilter] = useState("")
+  // Keys can arrive faster than React renders (a paste, `tmux send-keys`): the input handler reads
+  // and writes the editing state through refs, so each key sees what the previous one did.
+  const [, redraw] = useState(0)
+  const itemsRef = useRef<ReadonlyArray<TuiItem>>([])
+  const selectedRef = useRef<string | null>(null)
+  const modeRef = useRef<Mode>({ _tag: "browse" })
+  const draftRef = useRef("")
+  const filterRef = useRef("")
+  const update = (change: () => void) => {
+    change()
+    redraw((n) => n + 1)
+  }
+  const mode = modeRef.current
+  const draft = draftRef.current
+  const filter = filterRef.current
+  const setItems = (next: ReadonlyArray<TuiItem>) => update(() => (itemsRef.current = next))
+  const setSelectedId = (next: string) => update(() => (selectedRef.current = next))
+  const setMode = (next: Mode) => update(() => (modeRef.current = next))
+  const setDraft = (next: string) => update(() => (draftRef.current = next))
+  const setFilter = (next: string) => update(() => (filterRef.current = next))
   const [status, setStatus] = useState("")
 
   const reload = useCallback(() => {
@@ -70,12 +84,16 @@ const App = ({ api }: { readonly api: TuiApi }) => {
     }
   }, [api, reload])
 
-  const visible = items.filter((item) => matches(item, filter))
-  const index = Math.max(
-    0,
-    visible.findIndex((item) => item.id === selectedId)
-  )
-  const selected = visible[index]
+  /** The filtered items and the selection, as of now (not as of the last render). */
+  const view = () => {
+    const visible = itemsRef.current.filter((item) => matches(item, filterRef.current))
+    const index = Math.max(
+      0,
+      visible.findIndex((item) => item.id === selectedRef.current)
+    )
+    return { visible, index, selected: visible[index] }
+  }
+  const { visible, index } = view()
 
   const run = (action: string, item: TuiItem, text?: string) => {
     setStatus(`${action}…`)
@@ -89,11 +107,24 @@ const App = ({ api }: { readonly api: TuiApi }) => {
   }
 
   useInput((input, key) => {
+    // The one-line inputs (reply, filter) are edited here, by the same handler as the list, so
+    // that no keystroke typed right after `c` or `/` can fall between two handlers.
+    const mode = modeRef.current
     if (mode._tag !== "browse") {
-      if (key.escape) setMode({ _tag: "browse" })
+      const value = mode._tag === "reply" ? draftRef.current : filterRef.current
+      const set = mode._tag === "reply" ? setDraft : setFilter
+      if (key.escape) return setMode({ _tag: "browse" })
+      if (key.return) {
+        setMode({ _tag: "browse" })
+        if (mode._tag === "reply" && draftRef.current !== "") run("reply", mode.item, draftRef.current)
+        return
+      }
+      if (key.backspace || key.delete) return set(value.slice(0, -1))
+      if (input !== "" && !key.ctrl && !key.meta) set(value + input)
       return
     }
     if (input === "q" || key.escape) return exit()
+    const { visible, index, selected } = view()
     if (key.downArrow || input === "j") {
       const next = visible[Math.min(visible.length - 1, index + 1)]
       if (next !== undefined) setSelectedId(next.id)
@@ -128,26 +159,9 @@ const App = ({ api }: { readonly api: TuiApi }) => {
   )
   const footer =
     mode._tag === "reply"
-      ? h(
-          Box,
-          null,
-          h(Text, { color: "yellow" }, `reply to ${mode.item.subject.id} › `),
-          h(TextInput, {
-            value: draft,
-            onChange: setDraft,
-            onSubmit: (text: string) => {
-              setMode({ _tag: "browse" })
-              if (text !== "") run("reply", mode.item, text)
-            }
-          })
-        )
+      ? h(Text, null, h(Text, { color: "yellow" }, `reply to ${mode.item.subject.id} › `), `${draft}█`)
       : mode._tag === "filter"
-        ? h(
-            Box,
-            null,
-            h(Text, { color: "cyan" }, "filter › "),
-            h(TextInput, { value: filter, onChange: setFilter, onSubmit: () => setMode({ _tag: "browse" }) })
-          )
+        ? h(Text, null, h(Text, { color: "cyan" }, "filter › "), `${filter}█`)
         : h(
             Text,
             { dimColor: true },
