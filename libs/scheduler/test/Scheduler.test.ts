@@ -63,7 +63,7 @@ describe("Scheduler", () => {
         yield* TestClock.adjust("50 seconds")
         // Renewed at 50 s for 60 s: still w1's at 100 s.
         const [item] = yield* scheduler.list(task)
-        assert.deepInclude(item, { status: "leased", lease_owner: "w1", lease_expires_at: 110_000 })
+        assert.deepInclude(item, { status: "leased", lease_owner: w1, lease_expires_at: 110_000 })
         yield* scheduler.complete({ task, path, agent: w1, status: "done" })
         assert.isFalse(yield* scheduler.renew({ task, path, agent: w1 }))
       })
