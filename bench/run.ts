@@ -572,8 +572,7 @@ const inboxBench = () => {
     const hook = spawnSync("/usr/bin/time", ["-f", "%U %S %M", process.execPath, TRAIL, "hook", "claude"], {
       cwd: root,
       input: payload,
-      encoding: "utf8",
-      env: { ...process.env, TMUX_PANE: "%1", TMUX: "/tmp/bench-tmux,1,0" }
+      encoding: "utf8"
     })
     const hooked = performance.now()
     const inbox = spawnSync(process.execPath, [TRAIL, "inbox"], { cwd: root, encoding: "utf8" })

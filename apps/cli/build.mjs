@@ -31,6 +31,14 @@ await build({
   define: { __TRAIL_VERSION__: JSON.stringify(version) }
 })
 
+// \`trail hook claude\` on its own (src/hook.ts): it runs on every prompt of every session.
+await build({
+  ...common,
+  entryPoints: [here("./src/hookMain.ts")],
+  outfile: here("./dist/hook.cjs"),
+  external: ["better-sqlite3"]
+})
+
 // The walk worker (libs/scheduler/src/walkWorker.ts): small, so a worker thread starts fast.
 await build({
   ...common,
@@ -66,6 +74,13 @@ try {
   const warm = { TRAIL_WRITE_CODE_CACHE: "1" }
   trail(["next", "--task", "warm-up", "--agent", "build"], warm)
   trail(["done", "--task", "warm-up", "--path", "src", "--agent", "build"], warm)
+  // The hook's own bundle (dist/hook.cjs.cache), on a Stop payload.
+  execFileSync(process.execPath, [here("./bin/trail.cjs"), "hook", "claude"], {
+    cwd: root,
+    env: { ...process.env, ...warm },
+    input: JSON.stringify({ session_id: "warm-up", hook_event_name: "Stop", cwd: root, last_assistant_message: "ok" }),
+    stdio: ["pipe", "ignore", "inherit"]
+  })
   try {
     trail(["worker", "note", "warm-up"], { ...warm, TRAIL_WORKER_ID: "w1" }, "ignore")
   } catch {

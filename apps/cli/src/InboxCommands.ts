@@ -23,6 +23,7 @@ import { Cause, Clock, Effect, Either, Exit, Option, Runtime } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { bold, cyan, dim, green, red, time, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
+import { runHook } from "./hook.js"
 import { rootSettings } from "./WorkerCommands.js"
 
 /** Runs `f` with the Inbox of the root. */
@@ -363,87 +364,10 @@ const log = Command.make(
 // ---------------------------------------------------------------------------------------------
 // hooks
 
-/** The root a hook belongs to: the nearest `.trail/` above the session's cwd, else $TRAIL_ROOT. */
-const hookRoot = (cwd: string | null | undefined): string | null => {
-  const candidates = [cwd, process.env["TRAIL_ROOT"], process.cwd()].filter(
-    (c): c is string => typeof c === "string" && c !== ""
-  )
-  for (const start of candidates) {
-    let dir = path.resolve(start)
-    for (;;) {
-      if (fs.existsSync(path.join(dir, ".trail", "state.db")) || fs.existsSync(path.join(dir, ".trail"))) return dir
-      const parent = path.dirname(dir)
-      if (parent === dir) break
-      dir = parent
-    }
-  }
-  return null
-}
-
-/** Reads stdin up to the payload cap, giving up after `ms` (a hook must never block). */
-const readPayload = (ms: number) =>
-  new Promise<string>((resolve) => {
-    if (process.stdin.isTTY === true) return resolve("")
-    let data = ""
-    let bytes = 0
-    const done = () => {
-      clearTimeout(timer)
-      process.stdin.pause()
-      process.stdin.removeAllListeners()
-      resolve(data)
-    }
-    const timer = setTimeout(done, ms)
-    process.stdin.setEncoding("utf8")
-    process.stdin.on("data", (chunk: string) => {
-      bytes += Buffer.byteLength(chunk)
-      if (bytes > Hooks.MAX_PAYLOAD_BYTES) {
-        data = `${data}${chunk}`
-        return done()
-      }
-      data += chunk
-    })
-    process.stdin.on("end", done)
-    process.stdin.on("error", done)
-  })
-
-const logHookError = (root: string | null, message: string) =>
-  Effect.clockWith((clock) =>
-    Effect.sync(() => {
-      if (root === null) return
-      try {
-        fs.appendFileSync(
-          path.join(root, ".trail", "hook-errors.log"),
-          `${new Date(clock.unsafeCurrentTimeMillis()).toISOString()} ${message.replace(/\s+/g, " ").slice(0, 2000)}\n`
-        )
-      } catch {
-        // nowhere to write: drop it
-      }
-    })
-  )
-
 const hookClaude = Command.make("claude", {}, () =>
-  Effect.gen(function* () {
-    const raw = yield* Effect.promise(() => readPayload(2_000))
-    const parsed = Hooks.parsePayload(raw)
-    const cwd = Either.isRight(parsed) ? parsed.right.cwd : null
-    const root = hookRoot(cwd)
-    if (Either.isLeft(parsed)) return yield* logHookError(root, `dropped: ${parsed.left}`)
-    if (root === null) return
-    const at = yield* Clock.currentTimeMillis
-    const event = Hooks.toEvent(parsed.right, process.env, at)
-    yield* Effect.flatMap(Database.Database, (database) =>
-      Effect.zipRight(
-        Migrations.migrate,
-        database.immediate((db) => Events.append(db, event))
-      )
-    ).pipe(
-      Effect.provide(Database.layer({ filename: path.join(root, ".trail", "state.db") })),
-      Effect.catchAllCause((cause) => logHookError(root, `not recorded: ${String(cause).split("\n")[0]}`))
-    )
-  }).pipe(
-    // Whatever happens, the agent's hook succeeds silently.
-    Effect.catchAllCause(() => Effect.void)
-  )
+  // bin/trail.cjs runs hook.ts directly for exactly `trail hook claude`; this is the same code
+  // for the other ways in (the unbundled CLI, `trail --root R hook claude`).
+  Effect.promise(runHook)
 ).pipe(
   Command.withDescription(
     "(Claude Code hook) Read one hook payload from stdin and record it; prints nothing, always exits 0."

@@ -1,0 +1,109 @@
+/**
+ * `trail hook claude`, the hot path of every Claude Code session: one hook payload on stdin
+ * becomes one event in `.trail/state.db`. It runs on every prompt and every turn, so it skips the
+ * CLI framework and the Effect runtime: bin/trail.cjs loads this module alone (dist/hook.cjs)
+ * for exactly `trail hook claude`. It prints nothing and never fails: a payload it cannot use,
+ * or a store it cannot write, is noted in `.trail/hook-errors.log` and dropped.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Events from "@trail/store/Events"
+import * as Hooks from "@trail/workers/Hooks"
+import Sqlite from "better-sqlite3"
+
+/** The root a hook belongs to: the nearest `.trail/` above the session's cwd, else $TRAIL_ROOT, else the cwd's. */
+export const hookRoot = (cwd: string | null | undefined, env: NodeJS.ProcessEnv = process.env): string | null => {
+  for (const start of [cwd, env["TRAIL_ROOT"], process.cwd()]) {
+    if (typeof start !== "string" || start === "") continue
+    let dir = path.resolve(start)
+    for (;;) {
+      if (fs.existsSync(path.join(dir, ".trail"))) return dir
+      const parent = path.dirname(dir)
+      if (parent === dir) break
+      dir = parent
+    }
+  }
+  return null
+}
+
+/** Reads stdin up to just past the payload cap, giving up after `ms` (a hook must never block). */
+export const readPayload = (ms: number): Promise<string> =>
+  new Promise((resolve) => {
+    if (process.stdin.isTTY === true) return resolve("")
+    let data = ""
+    const done = () => {
+      clearTimeout(timer)
+      process.stdin.pause()
+      process.stdin.removeAllListeners()
+      resolve(data)
+    }
+    const timer = setTimeout(done, ms)
+    process.stdin.setEncoding("utf8")
+    process.stdin.on("data", (chunk: string) => {
+      data += chunk
+      if (data.length > Hooks.MAX_PAYLOAD_BYTES) done()
+    })
+    process.stdin.on("end", done)
+    process.stdin.on("error", done)
+  })
+
+const note = (root: string | null, at: number, message: string) => {
+  if (root === null) return
+  try {
+    fs.appendFileSync(
+      path.join(root, ".trail", "hook-errors.log"),
+      `${new Date(at).toISOString()} ${message.replace(/\s+/g, " ").slice(0, 2_000)}\n`
+    )
+  } catch {
+    // nowhere to write: drop it
+  }
+}
+
+/**
+ * Records one payload read from stdin at `at` (ms since epoch). Returns what happened:
+ * `recorded`, `dropped` (noted in hook-errors.log) or `no-root` (no trail root to tell).
+ */
+export const recordHook = (raw: string, env: NodeJS.ProcessEnv, at: number): "recorded" | "dropped" | "no-root" => {
+  const parsed = Hooks.parsePayload(raw)
+  const root = hookRoot(parsed._tag === "Right" ? parsed.right.cwd : null, env)
+  if (parsed._tag === "Left") {
+    note(root, at, `dropped: ${parsed.left}`)
+    return "dropped"
+  }
+  if (root === null) return "no-root"
+  const file = path.join(root, ".trail", "state.db")
+  let db: Sqlite.Database | undefined
+  try {
+    db = new Sqlite(file, { fileMustExist: true, timeout: 2_000 })
+    db.pragma("journal_mode = WAL")
+    if (db.prepare(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`).pluck().get() !== 1) {
+      note(root, at, "not recorded: the store has no event log yet (run any trail command, e.g. `trail doctor`)")
+      return "dropped"
+    }
+    const connection = db
+    Events.append(
+      {
+        prepare: (sql) => connection.prepare(sql),
+        run: (sql, ...params) => connection.prepare(sql).run(...params).changes
+      },
+      Hooks.toEvent(parsed.right, env, at)
+    )
+    return "recorded"
+  } catch (error) {
+    note(root, at, `not recorded: ${error instanceof Error ? error.message : String(error)}`)
+    return "dropped"
+  } finally {
+    db?.close()
+  }
+}
+
+/** The whole hook: read, record, exit 0. */
+export const runHook = async (): Promise<void> => {
+  const raw = await readPayload(2_000)
+  try {
+    // This entry runs outside the Effect runtime on purpose (start-up cost): wall time is its clock.
+    recordHook(raw, process.env, Date.now())
+  } catch {
+    // never fail the agent's hook
+  }
+}
