@@ -21,7 +21,11 @@ export const trail = Command.make("trail", {
   pretty: Options.boolean("pretty").pipe(
     Options.withDescription("Render every result for a person (also accepted after the command).")
   )
-}).pipe(Command.withDescription("Coordination runtime for AI coding agents: coverage sweeps with leases and memory."))
+}).pipe(
+  Command.withDescription(
+    "Coordination runtime for AI coding agents: coverage sweeps with leases, a supervised worker fleet in tmux, and one inbox of what needs you."
+  )
+)
 
 /** Prints a result (Output.emit), pretty when either `trail --pretty …` or `… --pretty` asked for it. */
 export const print = <A>(
