@@ -46,12 +46,20 @@ interface Proc {
   readonly exited: Promise<number | null>
 }
 
-const start = (root: string, agent: string, ttlSecs: number, mode: "agent" | "gc", workMs = 0): Proc => {
+const start = (
+  root: string,
+  agent: string,
+  ttlSecs: number,
+  mode: "agent" | "gc",
+  workMs = 0,
+  barrier?: string
+): Proc => {
   const child = spawn(
     process.execPath,
     ["--import", "tsx", LOOP, root, TASK, agent, String(ttlSecs), mode, String(workMs)],
     {
-      stdio: ["ignore", "pipe", "inherit"]
+      stdio: ["ignore", "pipe", "inherit"],
+      env: barrier === undefined ? process.env : { ...process.env, BARRIER: barrier }
     }
   )
   const lines: Array<string> = []
@@ -99,8 +107,12 @@ describe("crash safety and concurrency", () => {
     { timeout: 120_000 },
     async () => {
       const root = await prepareRoot()
-      const agents = Array.from({ length: 8 }, (_, i) => start(root, `a${i}`, 600, "agent"))
-      const gc = start(root, "gc", 600, "gc")
+      // All nine start their loops together (a barrier file), or one fast starter drains the sweep alone.
+      const go = path.join(root, "go")
+      const agents = Array.from({ length: 8 }, (_, i) => start(root, `a${i}`, 600, "agent", 0, go))
+      const gc = start(root, "gc", 600, "gc", 0, go)
+      while (![...agents, gc].every((p) => p.lines.includes("ready"))) await new Promise((r) => setTimeout(r, 20))
+      fs.writeFileSync(go, "")
       const codes = await Promise.all([...agents, gc].map((p) => p.exited))
       expect(codes.every((c) => c === 0)).toBe(true)
       const all = [...agents, gc].flatMap((p) => p.lines)
