@@ -12,6 +12,7 @@ import * as Options from "@effect/cli/Options"
 import {
   EventLog,
   ProtocolError,
+  SpawnRefused,
   TaskName,
   type TrailEvent,
   UsageError,
@@ -188,11 +189,10 @@ const spawn = Command.make(
           parent: parentId
         })
       )
-      yield* print(worker, {
-        pretty: args.pretty,
-        render: renderWorker,
-        exit: worker.state === "failed" ? ExitCode.error : ExitCode.ok
-      })
+      // A worker that could not even start is an error of this command (its id is in the message).
+      if (worker.state === "failed")
+        return yield* new SpawnRefused({ reason: `${worker.id} could not start: ${worker.reason ?? "unknown reason"}` })
+      yield* print(worker, { pretty: args.pretty, render: renderWorker })
     })
 ).pipe(Command.withDescription("Start a worker in its own tmux window (or process) with TEXT as its task."))
 

@@ -391,9 +391,11 @@ describe("workers from the command line", () => {
     fs.writeFileSync(path.join(kinds, "idle.md"), '---\ncommand: [sleep, "5"]\n---\n')
     const spawned = fleet.run(["spawn", "--as", "idle", "x"], { PATH: bin })
     expect(spawned.code).toBe(1)
-    const worker = spawned.json() as WorkerJson
-    expect(worker.state).toBe("failed")
-    expect(worker.reason).toContain("tmux is not installed")
+    expect(spawned.error().code).toBe("spawn-refused")
+    expect(spawned.error().message).toMatch(/^spawn refused: w\d+ could not start: tmux is not installed/)
+    const [worker] = workersOf(fleet)
+    expect(worker).toMatchObject({ state: "failed" })
+    expect(worker!.reason).toContain("tmux is not installed")
   })
 
   it("respawn starts a new worker for a finished one; kill cascades to children", async () => {
