@@ -156,6 +156,7 @@ export const run = (options: SupervisorOptions) =>
     const probe =
       options.probe ?? ((worker: Worker) => Effect.sync(() => worker.pid !== null && Substrate.isAlive(worker.pid)))
 
+    const supervisorScope = yield* Effect.scope
     yield* Effect.acquireRelease(acquireLock(owner, leaseMs), () => releaseLock(owner))
     yield* renewLock(owner, leaseMs).pipe(Effect.ignore, Effect.repeat(Schedule.spaced(renewEvery)), Effect.forkScoped)
 
@@ -233,6 +234,28 @@ export const run = (options: SupervisorOptions) =>
         return yield* Effect.race(renewer, watchdog)
       })
 
+    /**
+     * A finished worker's program gets `worker.exit_grace_secs` to end by itself, then is stopped
+     * (its window stays, dead); its exit status is recorded. Stopped at once if the supervisor
+     * ends first, so that no finished agent is left running unsupervised.
+     */
+    const afterFinish = (finished: Worker) =>
+      Effect.gen(function* () {
+        const dir = workers.dirOf(finished.id)
+        const status = yield* Effect.race(
+          Substrate.waitForExit(dir).pipe(Effect.map(Option.some)),
+          Effect.as(Effect.sleep(Duration.millis(graceMs)), Option.none<number | null>())
+        )
+        if (Option.isNone(status)) yield* workers.stopProgram(finished, 2_000)
+        const exit = Option.isSome(status)
+          ? status.value
+          : yield* Effect.race(Substrate.waitForExit(dir), Effect.as(Effect.sleep("3 seconds"), null))
+        yield* workers.recordExit(finished.id, exit)
+      }).pipe(
+        Effect.onInterrupt(() => workers.stopProgram(finished, 500)),
+        Effect.ignore
+      )
+
     /** Supervises one live worker until it ends; returns it in its final state. */
     const supervise = (initial: Worker): Effect.Effect<Worker, never> =>
       Effect.scoped(
@@ -283,20 +306,10 @@ export const run = (options: SupervisorOptions) =>
             case "exited":
               return yield* workers.recordExit(worker.id, ending.status)
             case "finished": {
+              // Its result counts now; its program gets the exit grace in the background.
               const finished = yield* workers.get(worker.id)
-              // Give the program the exit grace to end by itself, then stop it (its window stays).
-              const status = yield* Effect.race(
-                Substrate.waitForExit(workers.dirOf(worker.id)).pipe(Effect.map(Option.some)),
-                Effect.as(Effect.sleep(Duration.millis(graceMs)), Option.none<number | null>())
-              )
-              if (Option.isNone(status)) yield* workers.stopProgram(finished, 2_000)
-              const exit = Option.isSome(status)
-                ? status.value
-                : yield* Effect.race(
-                    Substrate.waitForExit(workers.dirOf(worker.id)),
-                    Effect.as(Effect.sleep("3 seconds"), null)
-                  )
-              return yield* workers.recordExit(worker.id, exit)
+              yield* afterFinish(finished).pipe(Effect.forkIn(supervisorScope))
+              return finished
             }
             case "lost": {
               const lost = yield* workers.end(worker.id, "lost", ending.reason)

@@ -8,7 +8,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
-import { defaultConfig, type TrailConfig, type Worker, type WorkerId } from "@trail/domain"
+import { defaultConfig, type TrailConfig, type Worker, type WorkerId, WorkerResult } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Substrate, Workers } from "@trail/workers"
 import { Deferred, Effect, Fiber, Layer, TestClock } from "effect"
@@ -155,6 +155,32 @@ describe("Supervisor under TestClock", () => {
         "the timeout"
       )
       assert.strictEqual(failed.reason, "exceeded its max_duration of 1m 30s")
+      yield* stopAll(running)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.scoped("a worker that finished but keeps running is stopped after worker.exit_grace_secs", () => {
+    const { config, layer } = makeRoot()
+    return Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
+      const running = yield* startSupervisor(config)
+      yield* eventually(
+        workerWhere(worker.id, (w) => w.lease_owner !== null),
+        "adoption"
+      )
+      // What `trail worker done` does, from the worker's side.
+      const result = new WorkerResult({ outcome: "o", summary: "s", evidence: ["e"], recommend: [], found: 1 })
+      yield* workers.done(worker.id, result)
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200)))
+      assert.isTrue(Substrate.isAlive(worker.pid!), "still in its grace")
+      yield* TestClock.adjust("1 second")
+      const stopped = yield* eventually(
+        workerWhere(worker.id, (w) => w.exit_status !== null),
+        "the stop"
+      )
+      assert.deepInclude(stopped, { state: "ready", exit_status: 143 })
+      assert.isFalse(Substrate.isAlive(worker.pid!))
       yield* stopAll(running)
     }).pipe(Effect.provide(layer))
   })
