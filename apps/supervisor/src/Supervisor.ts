@@ -34,7 +34,22 @@ import {
 import { Scheduler } from "@trail/scheduler"
 import { Database, Rows } from "@trail/store"
 import { Inbox, Substrate, Workers } from "@trail/workers"
-import { Clock, Deferred, Duration, Effect, Either, Exit, Fiber, FiberMap, Option, Queue, Ref, Schedule } from "effect"
+import {
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  FiberMap,
+  Option,
+  Queue,
+  Ref,
+  Schedule,
+  Stream,
+  SubscriptionRef
+} from "effect"
 
 export interface FleetOptions {
   readonly task: TaskName
@@ -372,6 +387,22 @@ export const run = (options: SupervisorOptions) =>
 
     const attempts = new Map<string, number>()
     const draining = Deferred.isDone(stop.drain)
+    /** How many folders the slots have settled; a slot with nothing to claim waits for it to move. */
+    const settledCount = yield* SubscriptionRef.make(0)
+    /**
+     * Waits until another slot settles a folder (it may have been released), a drain, or
+     * `fallback` (folders leased by agents outside this fleet come back without telling us).
+     */
+    const untilSettled = (seen: number, fallback: Duration.DurationInput) =>
+      Effect.raceAll([
+        Deferred.await(stop.drain),
+        settledCount.changes.pipe(
+          Stream.filter((n) => n > seen),
+          Stream.runHead,
+          Effect.asVoid
+        ),
+        Effect.sleep(fallback)
+      ])
 
     /** Completes or releases the worker's folder according to how the worker ended. */
     const settle = (fleet: FleetOptions, worker: Worker) =>
@@ -420,7 +451,8 @@ export const run = (options: SupervisorOptions) =>
       }).pipe(
         Effect.catchAll((error) =>
           Effect.sync(() => report(`${worker.path}: cannot settle the folder: ${error.message}`))
-        )
+        ),
+        Effect.zipRight(SubscriptionRef.update(settledCount, (n) => n + 1))
       )
 
     /** One fleet slot: claim, spawn, wait, settle, until the sweep is complete or a drain. Returns "complete" or "stopped". */
@@ -433,6 +465,7 @@ export const run = (options: SupervisorOptions) =>
               onSlot(index, "stopped")
               return "stopped" as const
             }
+            const seen = yield* SubscriptionRef.get(settledCount)
             const claim = yield* scheduler.claim({ task: fleet.task, agent: FLEET_AGENT, autoSweep: fleet.autoSweep })
             if (claim._tag === "SweepCompleted") {
               onSlot(index, `sweep ${claim.sweep} complete`)
@@ -441,7 +474,7 @@ export const run = (options: SupervisorOptions) =>
             if (claim._tag === "NoneAvailable") {
               onSlot(index, `waiting: the ${claim.leased_outstanding} folder(s) left are leased`)
               // Every remaining folder is leased (to other slots or agents): wait for something to end.
-              yield* Effect.race(Deferred.await(stop.drain), Effect.sleep("2 seconds"))
+              yield* untilSettled(seen, "5 seconds")
               continue
             }
             const text = fleet.prompt.replaceAll("{path}", claim.path)
@@ -452,7 +485,8 @@ export const run = (options: SupervisorOptions) =>
               report(`slot ${index + 1}: cannot spawn for ${claim.path}: ${spawned.left.message}`)
               yield* scheduler.release({ task: fleet.task, path: claim.path, agent: FLEET_AGENT }).pipe(Effect.ignore)
               if (spawned.left._tag === "UnknownKind") return yield* Effect.fail(spawned.left)
-              yield* Effect.race(Deferred.await(stop.drain), Effect.sleep("2 seconds"))
+              // Most likely worker.max_active with workers started by hand: wait for a slot's worker to end.
+              yield* untilSettled(seen, "2 seconds")
               continue
             }
             counts.spawned++
