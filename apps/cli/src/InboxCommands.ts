@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import { homedir, hostname } from "node:os"
 import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -15,10 +16,6 @@ import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
 import { Database, Events, Migrations } from "@trail/store"
 import { Hooks, Inbox, Substrate, Workers } from "@trail/workers"
-
-/** What `trail reply` can fail with: the inbox's errors, and a worker's when the item is a worker's. */
-export type ReplyError = Effect.Effect.Error<ReturnType<Inbox.InboxShape["reply"]>> | Workers.WorkersError
-import { pathToFileURL } from "node:url"
 import { Cause, Clock, Effect, Either, Exit, Option, Runtime } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { bold, cyan, dim, green, red, time, yellow } from "./Pretty.js"
