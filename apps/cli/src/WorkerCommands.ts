@@ -24,7 +24,7 @@ import {
 import { Project } from "@trail/scheduler"
 import { Live, Supervisor } from "@trail/supervisor"
 import { Workers } from "@trail/workers"
-import { Deferred, Effect, Option, Queue, Schema } from "effect"
+import { type Clock, Deferred, Effect, Option, Queue, Schema } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
 import { bold, card, cyan, dim, green, red, table, time, yellow } from "./Pretty.js"
@@ -424,8 +424,8 @@ const worker = Command.make("worker").pipe(
  * Progress on stderr: one line per event; on a terminal also a live line per fleet slot, redrawn
  * below the log (ANSI: cursor up, erase line).
  */
-const liveProgress = (slots: number) => {
-  const stamp = () => new Date().toISOString().slice(11, 19)
+const liveProgress = (slots: number, clock: Clock.Clock) => {
+  const stamp = () => new Date(clock.unsafeCurrentTimeMillis()).toISOString().slice(11, 19)
   const live = process.stderr.isTTY === true && slots > 0
   const lines: Array<string> = Array.from({ length: slots }, () => "starting")
   let drawn = 0
@@ -494,7 +494,7 @@ const supervise = Command.make(
         process.removeAllListeners(signal)
         process.on(signal, onSignal)
       }
-      const progress = liveProgress(Option.isSome(args.task) ? args.workers : 0)
+      const progress = liveProgress(Option.isSome(args.task) ? args.workers : 0, yield* Effect.clock)
       const fleet =
         Option.isSome(args.task) && Option.isSome(args.prompt)
           ? {
