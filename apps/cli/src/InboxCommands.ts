@@ -284,8 +284,10 @@ const jumpTo = (ref: string) =>
     let server: ReadonlyArray<string>
     let target: string
     if (item.subject.type === "worker") {
+      const id = item.subject.id as WorkerId
+      const worker = yield* withInbox(() => Effect.flatMap(Workers.Workers, (workers) => workers.get(id)))
       server = ["-L", settings.config.worker.tmux_socket]
-      target = `${settings.config.worker.session}:${item.subject.id}`
+      target = worker.window ?? `${settings.config.worker.session}:${id}`
     } else {
       const { pane, socket } = yield* withInbox((inbox) => inbox.paneOf(item.subject.id))
       server = ["-S", socket]

@@ -33,11 +33,13 @@ const fleetRepo = (options: {
   readonly substrate?: "tmux" | "process"
   readonly kinds?: Record<string, string>
   readonly extraConfig?: string
+  /** Share this tmux socket (default: one of its own). */
+  readonly socket?: string
 }): Fleet => {
   const files: Record<string, string> = {}
   for (let i = 0; i < options.folders; i++) files[`pkg${i}/index.ts`] = i % 3 === 0 ? "// TODO: check\n" : "export {}\n"
   const root = gitRepo(files)
-  const socket = `trail-test-${process.pid}-${sockets.length}-${Math.floor(Math.random() * 1e6)}`
+  const socket = options.socket ?? `trail-test-${process.pid}-${sockets.length}-${Math.floor(Math.random() * 1e6)}`
   sockets.push(socket)
   fs.writeFileSync(
     path.join(root, ".trail.toml"),
@@ -306,6 +308,32 @@ describe("workers from the command line", () => {
     const late = fleet.run(["tell", id, "hello?"])
     expect(late.code).toBe(1)
     expect(late.error().code).toBe("worker-finished")
+  }, 30_000)
+
+  it("two roots on one tmux server and session each reach their own w1", async () => {
+    const kinds = { cat: '---\ncommand: "cat > received.txt"\n---\n' }
+    const a = fleetRepo({ folders: 1, kinds })
+    const b = fleetRepo({ folders: 1, kinds, socket: a.socket })
+    for (const root of [a, b]) expect((root.run(["spawn", "--as", "cat", "listen"]).json() as WorkerJson).id).toBe("w1")
+    expect(windowsOf(a.socket)).toEqual(["w1", "w1"])
+    expect(a.run(["tell", "w1", "for a"]).code).toBe(0)
+    expect(b.run(["tell", "w1", "for b"]).code).toBe(0)
+    const received = (root: Fleet) => {
+      const file = path.join(root.root, "received.txt")
+      return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : ""
+    }
+    await waitFor(() => received(a) !== "" && received(b) !== "", "both cats")
+    expect(received(a)).toBe("[trail] for a\n")
+    expect(received(b)).toBe("[trail] for b\n")
+    // Killing b's w1 closes b's window only.
+    expect(b.run(["kill", "w1"]).code).toBe(0)
+    expect(windowsOf(a.socket)).toEqual(["w1"])
+    expect((a.run(["worker", "show", "w1"]).json() as WorkerJson).state).toBe("running")
+    // Attaching names the window by tmux's id, not by the shared name.
+    const attach = a.run(["attach", "w1"]).json() as { command: Array<string> }
+    expect(attach.command.slice(0, 5)).toEqual(["tmux", "-L", a.socket, "attach-session", "-t"])
+    expect(attach.command[5]).toMatch(/^@\d+$/)
+    expect(a.run(["kill", "w1"]).code).toBe(0)
   }, 30_000)
 
   it("wait, tell and done move a worker needs_input → running → ready, each step an event", async () => {

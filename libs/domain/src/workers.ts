@@ -65,6 +65,8 @@ export class Worker extends Schema.Class<Worker>("Worker")({
   depth: Schema.Int,
   substrate: SubstrateName,
   pid: Schema.NullOr(Schema.Int),
+  /** tmux's id of its window (`@12`); null for plain processes. */
+  window: Schema.NullOr(Schema.String),
   cwd: Schema.String,
   worktree: Schema.NullOr(Schema.String),
   /** ms; null: no limit. */

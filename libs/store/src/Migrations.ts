@@ -187,6 +187,11 @@ const migrations = {
       sessions TEXT NOT NULL,
       workers TEXT NOT NULL
     )`
+  }),
+  "0006_worker_window": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // tmux's id of the worker's window (`@12`): unique on a tmux server that several roots share.
+    yield* sql`ALTER TABLE workers ADD COLUMN window TEXT`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 

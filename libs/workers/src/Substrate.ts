@@ -35,18 +35,23 @@ export interface LaunchSpec {
 /** One way of running workers. */
 export interface Substrate {
   readonly name: SubstrateName
-  /** Starts the program; returns the wrapper's pid. */
-  readonly launch: (spec: LaunchSpec) => Effect.Effect<{ readonly pid: number }, SubstrateError>
+  /**
+   * Starts the program; returns the wrapper's pid and, under tmux, the window's id (`@12`), by
+   * which the other operations then find it (`target` below: that id, else the worker id).
+   */
+  readonly launch: (
+    spec: LaunchSpec
+  ) => Effect.Effect<{ readonly pid: number; readonly window: string | null }, SubstrateError>
   /** Types `text` into the worker's input literally, then Enter. */
-  readonly sendText: (id: string, text: string) => Effect.Effect<void, SubstrateError>
+  readonly sendText: (target: string, text: string) => Effect.Effect<void, SubstrateError>
   /** What the worker printed lately (the pane with scroll-back, or the tail of output.log). */
-  readonly capture: (id: string, dir: string) => Effect.Effect<string, SubstrateError>
+  readonly capture: (target: string, dir: string) => Effect.Effect<string, SubstrateError>
   /** Ends the program (SIGTERM to its process group, SIGKILL after `graceMs`); a window stays, dead. */
   readonly stop: (id: string, pid: number | null, graceMs?: number) => Effect.Effect<void>
   /** Ends the program and removes its window. */
-  readonly close: (id: string, pid: number | null) => Effect.Effect<void>
+  readonly close: (target: string, pid: number | null) => Effect.Effect<void>
   /** The command that attaches a terminal to the worker (or to all of them), or null when impossible. */
-  readonly attachCommand: (id: string | null) => ReadonlyArray<string> | null
+  readonly attachCommand: (target: string | null) => ReadonlyArray<string> | null
 }
 
 /** Both substrates, and the one new workers use (`worker.substrate`, `auto` = tmux when installed). */
@@ -173,20 +178,20 @@ export const tmuxSubstrate = (tmux: Tmux["Type"]): Substrate => ({
         env: spec.env,
         argv: wrap(spec.dir, spec.argv)
       })
-      return { pid: window.panePid }
+      return { pid: window.panePid, window: window.id }
     }).pipe(Effect.mapError((error) => tmuxFailure(error, `cannot open a window for ${spec.id}`))),
   sendText: (id, text) =>
     tmux.sendText(id, text).pipe(Effect.mapError((error) => tmuxFailure(error, `cannot type into ${id}`))),
   capture: (id) => tmux.capture(id).pipe(Effect.mapError((error) => tmuxFailure(error, `cannot read ${id}`))),
   stop: (_id, pid, graceMs) => stopGroup(pid, graceMs),
   close: (id, pid) => Effect.zipRight(stopGroup(pid, 500), Effect.ignore(tmux.killWindow(id))),
-  attachCommand: (id) => [
+  attachCommand: (target) => [
     "tmux",
     "-L",
     tmux.socket,
     "attach-session",
     "-t",
-    id === null ? tmux.session : `${tmux.session}:${id}`
+    target === null ? tmux.session : target.startsWith("@") ? target : `${tmux.session}:${target}`
   ]
 })
 
@@ -208,7 +213,7 @@ export const processSubstrate: Substrate = {
           child.on("error", () => undefined)
           child.unref()
           if (child.pid === undefined) throw new Error("the process did not start")
-          return { pid: child.pid }
+          return { pid: child.pid, window: null }
         } finally {
           closeSync(out)
         }

@@ -29,6 +29,8 @@ export class TmuxError extends Schema.TaggedError<TmuxError>()("TmuxError", {
 
 /** One window of the session. */
 export interface WindowInfo {
+  /** tmux's own id of the window (`@12`): unique on the server, unlike names. */
+  readonly id: string
   readonly name: string
   /** Process id of the program in the window's pane. */
   readonly panePid: number
@@ -80,13 +82,15 @@ export interface TmuxConfig {
 }
 
 const FIELD = "\t"
-const WINDOW_FORMAT = ["#{window_name}", "#{pane_pid}", "#{pane_dead}", "#{pane_dead_status}"].join(FIELD)
+const WINDOW_FORMAT = ["#{window_name}", "#{pane_pid}", "#{pane_dead}", "#{pane_dead_status}", "#{window_id}"].join(
+  FIELD
+)
 
 const parseWindow = (line: string): WindowInfo | null => {
-  const [name, pid, dead, status] = line.split(FIELD)
-  if (name === undefined || pid === undefined) return null
+  const [name, pid, dead, status, id] = line.split(FIELD)
+  if (name === undefined || pid === undefined || id === undefined) return null
   const exit = status === undefined || status === "" ? null : Number(status)
-  return { name, panePid: Number(pid), dead: dead === "1", exitStatus: Number.isInteger(exit) ? exit : null }
+  return { id, name, panePid: Number(pid), dead: dead === "1", exitStatus: Number.isInteger(exit) ? exit : null }
 }
 
 const collect = (stream: Stream.Stream<Uint8Array, PlatformError.PlatformError>) =>
@@ -136,7 +140,9 @@ export const make = (config: TmuxConfig) =>
   Effect.gen(function* () {
     const executor = yield* CommandExecutor.CommandExecutor
     const binary = config.binary ?? "tmux"
-    const target = (window: string) => `${config.session}:${window}`
+    // A window is named by its worker id, or by tmux's id (`@12`), which stays unique when two
+    // roots share a tmux server and session (both would have a w1).
+    const target = (window: string) => (window.startsWith("@") ? window : `${config.session}:${window}`)
     const server: Server = { name: config.socket }
 
     /** Runs one tmux command on trail's server. */

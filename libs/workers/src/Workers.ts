@@ -140,7 +140,7 @@ export type WorkersError =
 
 export class Workers extends Context.Tag("@trail/workers/Workers")<Workers, WorkersShape>() {}
 
-const WORKER_COLUMNS = `id, kind, state, text, task, path, parent, depth, substrate, pid, cwd, worktree, worktree_base,
+const WORKER_COLUMNS = `id, kind, state, text, task, path, parent, depth, substrate, pid, window, cwd, worktree, worktree_base,
   max_duration_ms, lease_owner, lease_expires_at, created_at, updated_at, finished_at, exit_status, question, reason,
   result, todos, respawn_of`
 
@@ -204,6 +204,7 @@ const decodeWorker = (value: unknown): Worker => {
       depth: Rows.int(r, "depth"),
       substrate: Rows.oneOf(r, "substrate", ["tmux", "process"] as const),
       pid: Rows.intOrNull(r, "pid"),
+      window: Rows.textOrNull(r, "window"),
       cwd: Rows.text(r, "cwd"),
       worktree: Rows.textOrNull(r, "worktree"),
       max_duration_ms: Rows.intOrNull(r, "max_duration_ms"),
@@ -234,6 +235,7 @@ interface TransitionFields {
   readonly reason?: string | null
   readonly result?: WorkerResult
   readonly pid?: number
+  readonly window?: string | null
 }
 
 /** True when `argv[0]` names an executable (a path, or a program on PATH). */
@@ -304,7 +306,7 @@ export const make = Effect.gen(function* () {
           `UPDATE workers SET state = @state, updated_at = @at,
              finished_at = CASE WHEN @finished THEN @at ELSE finished_at END,
              question = @question, reason = coalesce(@reason, reason), result = coalesce(@result, result),
-             pid = coalesce(@pid, pid),
+             pid = coalesce(@pid, pid), window = coalesce(@window, window),
              lease_owner = CASE WHEN @finished THEN NULL ELSE lease_owner END,
              lease_expires_at = CASE WHEN @finished THEN NULL ELSE lease_expires_at END
            WHERE id = @id`
@@ -316,7 +318,8 @@ export const make = Effect.gen(function* () {
           question: to === "needs_input" ? (fields.question ?? null) : null,
           reason: fields.reason ?? null,
           result: fields.result === undefined ? null : JSON.stringify(fields.result),
-          pid: fields.pid ?? null
+          pid: fields.pid ?? null,
+          window: fields.window ?? null
         })
         Events.append(db, {
           at,
@@ -481,7 +484,8 @@ export const make = Effect.gen(function* () {
 
       const launched = yield* substrates.get(substrate).launch({ id, dir, cwd, env, argv }).pipe(Effect.either)
       if (Either.isLeft(launched)) return yield* fail(launched.left.message)
-      return yield* transition(id, "running", { pid: launched.right.pid }, { pid: launched.right.pid }, "start")
+      const { pid, window } = launched.right
+      return yield* transition(id, "running", { pid, window }, { pid, window }, "start")
     })
 
   const recordExit = (id: WorkerId, status: number | null) =>
@@ -555,9 +559,12 @@ export const make = Effect.gen(function* () {
     deletions: stat.deletions
   })
 
+  /** How the substrate finds the worker: its tmux window's id, else its id (the window's name). */
+  const targetOf = (worker: Worker) => worker.window ?? worker.id
+
   const stopProgram = (worker: Worker, graceMs: number) =>
     substrates.get(worker.substrate).stop(worker.id, worker.pid, graceMs)
-  const close = (worker: Worker) => substrates.get(worker.substrate).close(worker.id, worker.pid)
+  const close = (worker: Worker) => substrates.get(worker.substrate).close(targetOf(worker), worker.pid)
 
   const service: WorkersShape = {
     spawn,
@@ -578,7 +585,7 @@ export const make = Effect.gen(function* () {
         const events = yield* database.read((db) => Events.ofSubject(db, "worker", id))
         const output = yield* substrates
           .get(worker.substrate)
-          .capture(id, dirOf(id))
+          .capture(targetOf(worker), dirOf(id))
           .pipe(Effect.orElseSucceed(() => ""))
         const changeSet =
           worker.worktree === null
@@ -629,7 +636,9 @@ export const make = Effect.gen(function* () {
     tell: (id, text, options) =>
       Effect.gen(function* () {
         const worker = yield* Effect.flatMap(get(id), (w) => requireLive(w, "be told anything"))
-        yield* substrates.get(worker.substrate).sendText(id, options?.prefix === false ? text : `[trail] ${text}`)
+        yield* substrates
+          .get(worker.substrate)
+          .sendText(targetOf(worker), options?.prefix === false ? text : `[trail] ${text}`)
         const told = yield* record(id, "worker.told", { text })
         return told.state === "needs_input"
           ? yield* transition(id, "running", {}, { answer: text }, "resume").pipe(
@@ -708,7 +717,7 @@ export const make = Effect.gen(function* () {
     attachCommand: (id) =>
       id === null
         ? Effect.succeed(substrates.get(substrates.preferred()).attachCommand(null))
-        : Effect.map(get(id), (worker) => substrates.get(worker.substrate).attachCommand(id)),
+        : Effect.map(get(id), (worker) => substrates.get(worker.substrate).attachCommand(targetOf(worker))),
     recordExit,
     end: (id, state, reason) => transition(id, state, { reason }, { reason }, "end"),
     renewLease: (id, owner, ttlMs) =>
