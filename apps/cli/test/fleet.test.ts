@@ -6,7 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { gitRepo, TRAIL, trail } from "./helpers.js"
+import { gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
 
 const SCRIPTED_AGENT = path.resolve(import.meta.dirname, "..", "..", "..", "scripts", "scripted-agent.sh")
 
@@ -80,17 +80,6 @@ const supervise = (fleet: Fleet, args: ReadonlyArray<string>, env?: Record<strin
     child.on("close", (code) => resolve({ code, stdout, stderr }))
   )
   return { child, done, stderr: () => stderr }
-}
-
-/** Polls `check` in real time (the processes under test run in real time) until it holds. */
-const waitFor = async <A>(check: () => A | undefined | false, what: string, timeoutMs = 20_000): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = check()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
 }
 
 interface WorkerJson {

@@ -101,3 +101,24 @@ export const manyFolders = (n: number): Record<string, string> =>
   Object.fromEntries(
     Array.from({ length: n }, (_, i) => [`area${Math.floor(i / 100)}/mod${i}/file.ts`, `export const x = ${i}\n`])
   )
+
+/**
+ * Polls `check` every 100 ms of real time (the processes under test run in real time) until it
+ * returns something other than undefined/false; fails after `timeoutMs`, saying `what` and, if
+ * given, `detail()` (e.g. the screen a TUI shows).
+ */
+export const waitFor = async <A>(
+  check: () => A | undefined | false,
+  what: string,
+  timeoutMs = 20_000,
+  detail?: () => string
+): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = check()
+    if (value !== undefined && value !== false) return value
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${detail === undefined ? "" : `:\n${detail()}`}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}

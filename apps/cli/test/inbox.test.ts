@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { gitRepo, TRAIL, trail } from "./helpers.js"
+import { gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
 
 const servers: Array<string> = []
 afterAll(() => {
@@ -104,7 +104,7 @@ describe("the inbox", () => {
     expect(t.run(["inbox", "next"]).json()).toMatchObject({ subject: { id: "alpha-1111" } })
   }, 60_000)
 
-  it("reply types exactly the human's text into the exact pane; a gone pane is an error and the item stays", () => {
+  it("reply types exactly the human's text into the exact pane; a gone pane is an error and the item stays", async () => {
     const t = setup(2)
     const [p1, p2] = t.paneIds as [string, string]
     t.hook(p1, { session_id: "one-111111", hook_event_name: "Stop", last_assistant_message: "Done?" })
@@ -114,8 +114,7 @@ describe("the inbox", () => {
     expect(replied.code, replied.stderr).toBe(0)
     // The pane shows it (tmux draws the tab as spacing) and the program read exactly it, then Enter.
     expect(t.capture(p1)).toMatch(/it's "quoted"; \$\(touch pwned\) `x` tab\s+here — naïve 日本語 ✓\nsecond line C-c/)
-    const deadline = Date.now() + 5_000
-    while (!t.received(0).includes("C-c\n") && Date.now() < deadline) spawnSync("sleep", ["0.05"])
+    await waitFor(() => t.received(0).includes("C-c\n"), "the pane's program to read the reply", 5_000)
     expect(t.received(0)).toBe(`${text}\n`)
     expect(t.capture(p2)).not.toContain("quoted")
     expect(fs.existsSync(path.join(t.root, "pwned"))).toBe(false)
@@ -183,8 +182,7 @@ describe("the inbox", () => {
       `---\ncommand: "trail worker fail --reason 'no build' >/dev/null"\n---\n`
     )
     for (const kind of ["asker", "doner", "failer"]) expect(t.run(["spawn", "--as", kind, kind]).code).toBe(0)
-    const deadline = Date.now() + 15_000
-    while (summary(t.inbox()).length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    await waitFor(() => summary(t.inbox()).length === 3, "three worker items", 15_000)
     const items = t.inbox()
     expect(summary(items)).toEqual(["needs_input:w1", "failed:w3", "ready:w2"])
     expect(items[0]!.headline).toBe("w1 asks: Which API?")
@@ -217,15 +215,16 @@ describe("trail inbox --tui", () => {
     })
     t.tmux("new-window", "-d", "-n", "tui", "-c", t.root, `node ${TRAIL} inbox --tui; echo TUI-EXITED; sleep 60`)
     const screen = () => t.tmux("capture-pane", "-p", "-t", "work:tui")
-    const until = async (check: (text: string) => boolean, what: string) => {
-      const deadline = Date.now() + 15_000
-      for (;;) {
-        const text = screen()
-        if (check(text)) return text
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; the screen:\n${text}`)
-        await new Promise((r) => setTimeout(r, 100))
-      }
-    }
+    const until = (check: (text: string) => boolean, what: string) =>
+      waitFor(
+        () => {
+          const text = screen()
+          return check(text) ? text : undefined
+        },
+        what,
+        15_000,
+        screen
+      )
     const keys = (...k: Array<string>) => t.tmux("send-keys", "-t", "work:tui", ...k)
     const selectedLine = (text: string) => text.split("\n").find((l) => l.startsWith("▸")) ?? ""
 
