@@ -24,7 +24,7 @@ import { type Context, Effect, Option, Schema } from "effect"
 import { explicitRoot, nonEmpty, pretty, print, trail } from "./Common.js"
 import { emitText, ExitCode } from "./Output.js"
 import { inboxCommands, skipItem } from "./InboxCommands.js"
-import { workerCommands } from "./WorkerCommands.js"
+import { gcWorkers, workerCommands } from "./WorkerCommands.js"
 import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -523,29 +523,55 @@ const gc = Command.make(
     reconcile: Options.boolean("reconcile").pipe(
       Options.withDescription("Rebuild every sweep's counters from its items.")
     ),
+    workers: Options.boolean("workers").pipe(
+      Options.withDescription(
+        "Also prune finished workers: their windows, .trail/workers/<id>/ and worktrees (not one with an unpromoted change set)."
+      )
+    ),
+    olderThan: Options.text("older-than").pipe(
+      Options.optional,
+      Options.withDescription("With --workers: only workers finished at least this long ago (90s, 20m, 2h, 7d; default 0).")
+    ),
+    force: Options.boolean("force").pipe(
+      Options.withDescription("With --workers: remove worktrees with unpromoted change sets too.")
+    ),
     pretty
   },
   (args) =>
     withScheduler((scheduler) =>
-      Effect.flatMap(scheduler.gc({ vacuum: args.vacuum, reconcile: args.reconcile }), (g) =>
-        print(
-          {
-            reclaimed_leases: g.reclaimed_leases,
-            reconciled_sweeps: g.reconciled_sweeps,
-            counter_drift: g.counter_drift,
-            vacuumed: g.vacuumed
-          },
-          {
-            pretty: args.pretty,
-            render: (g) =>
-              card("gc", [
-                ["leases reclaimed", g.reclaimed_leases],
-                ["sweeps reconciled", g.reconciled_sweeps],
-                ["counter drift fixed", g.counter_drift],
-                ["vacuumed", g.vacuumed ? "yes" : "no"]
-              ])
-          }
-        )
+      Effect.flatMap(
+        Effect.zip(
+          scheduler.gc({ vacuum: args.vacuum, reconcile: args.reconcile }),
+          args.workers ? Effect.map(gcWorkers(args.olderThan, args.force), Option.some) : Effect.succeed(Option.none())
+        ),
+        ([g, w]) =>
+          print(
+            {
+              reclaimed_leases: g.reclaimed_leases,
+              reconciled_sweeps: g.reconciled_sweeps,
+              counter_drift: g.counter_drift,
+              vacuumed: g.vacuumed,
+              ...(Option.isSome(w) ? { workers: w.value } : {})
+            },
+            {
+              pretty: args.pretty,
+              render: (g) =>
+                card("gc", [
+                  ["leases reclaimed", g.reclaimed_leases],
+                  ["sweeps reconciled", g.reconciled_sweeps],
+                  ["counter drift fixed", g.counter_drift],
+                  ["vacuumed", g.vacuumed ? "yes" : "no"],
+                  ...(Option.isSome(w)
+                    ? ([
+                        ["windows closed", w.value.windows_closed],
+                        ["worker dirs removed", w.value.dirs_removed],
+                        ["worktrees removed", w.value.worktrees_removed],
+                        ["workers kept", w.value.kept.map((k) => `${k.id}: ${k.reason}`).join("; ") || null]
+                      ] as const)
+                    : [])
+                ])
+            }
+          )
       )
     )
 ).pipe(Command.withDescription("Reclaim expired leases; optionally reconcile counters and vacuum."))

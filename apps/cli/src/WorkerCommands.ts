@@ -177,6 +177,9 @@ const spawn = Command.make(
   },
   (args) =>
     Effect.gen(function* () {
+      const kind = Option.getOrUndefined(args.kind)
+      // Nothing is created for a kind that cannot start (its program missing, tmux missing).
+      yield* withWorkers((workers) => workers.preflight(kind))
       const parent = nonEmpty(process.env["TRAIL_WORKER_ID"])
       const parentId = Option.isSome(parent)
         ? yield* Effect.orElseSucceed(decodeId(parent.value), () => undefined)
@@ -184,7 +187,7 @@ const spawn = Command.make(
       const worker = yield* withWorkers((workers) =>
         workers.spawn({
           text: args.text.join(" "),
-          kind: Option.getOrUndefined(args.kind),
+          kind,
           path: Option.getOrUndefined(args.path),
           parent: parentId
         })
@@ -222,7 +225,7 @@ const show = Command.make("show", { id: workerIdArg, pretty }, (args) =>
             ...detail.events.map((e) => `  ${dim(time(e.at))}  ${e.type}  ${short(JSON.stringify(e.data), 90)}`),
             "",
             bold("output"),
-            detail.output.trimEnd().split("\n").slice(-20).join("\n")
+            detail.output.split("\n").slice(-20).join("\n")
           ].join("\n")
       }
     )
@@ -276,7 +279,33 @@ const kill = Command.make("kill", { id: workerIdArg, pretty }, (args) =>
     const killed = yield* withWorkers((workers) => workers.kill(id))
     yield* print(killed, { pretty: args.pretty, render: renderWorkers })
   })
-).pipe(Command.withDescription("Cancel a worker and its children, and close their windows."))
+).pipe(
+  Command.withDescription(
+    "Cancel a worker and its children, and close their windows; for a finished worker, close its window."
+  )
+)
+
+/** `30`, `90s`, `20m`, `2h`, `7d` (a bare number is seconds) as milliseconds, or null when malformed. */
+const parseAge = (text: string): number | null => {
+  const match = /^(\d+)([smhd]?)$/.exec(text.trim())
+  if (match === null) return null
+  const unit = { "": 1, s: 1, m: 60, h: 3_600, d: 86_400 }[match[2] as "" | "s" | "m" | "h" | "d"]
+  return Number(match[1]) * unit * 1000
+}
+
+/**
+ * `trail gc --workers [--older-than D] [--force]`: prunes finished workers' windows, directories
+ * and worktrees (see `Workers.gc`); `--older-than` defaults to 0 (every finished worker).
+ */
+export const gcWorkers = (olderThan: Option.Option<string>, force: boolean) =>
+  Effect.gen(function* () {
+    const age = Option.isSome(olderThan) ? parseAge(olderThan.value) : 0
+    if (age === null)
+      return yield* new UsageError({
+        message: `--older-than ${JSON.stringify(Option.getOrElse(olderThan, () => ""))}: expected seconds or a duration like 90s, 20m, 2h, 7d`
+      })
+    return yield* withWorkers((workers) => workers.gc({ olderThanMs: age, force }))
+  })
 
 const respawn = Command.make("respawn", { id: workerIdArg, pretty }, (args) =>
   onWorker(args.id, args.pretty, (workers, id) => workers.respawn(id))
@@ -512,6 +541,11 @@ const supervise = Command.make(
         report: progress.report,
         onSlot: progress.onSlot
       }).pipe(Effect.scoped, Effect.provide(Live.supervisorLayer(settings)))
+      if (summary.halted !== null) {
+        // The summary on stdout, the cause as the error on stderr, exit 1.
+        yield* print(summary, { pretty: false, exit: ExitCode.ok, render: () => "" })
+        return yield* new SpawnRefused({ reason: `the fleet stopped: ${summary.halted}` })
+      }
       yield* print(summary, {
         pretty: args.pretty,
         exit: summary.stopped_by_signal ? (130 as ExitCode) : ExitCode.ok,
@@ -523,6 +557,7 @@ const supervise = Command.make(
             ["failed", s.failed],
             ["folders done", s.folders_done],
             ["folders skipped", s.folders_skipped],
+            ["start failures", s.start_failures],
             ["stopped by signal", s.stopped_by_signal]
           ])
       })

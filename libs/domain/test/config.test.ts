@@ -33,7 +33,9 @@ describe("config", () => {
         max_spawn_depth: 2,
         lease_secs: 60,
         exit_grace_secs: 10,
-        max_attempts: 2
+        max_attempts: 2,
+        max_start_failures: 3,
+        keep_finished_secs: 300
       }
     })
   })
