@@ -5,6 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import Sqlite from "better-sqlite3"
 import { afterAll, describe, expect, it } from "vitest"
 import { gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
 
@@ -33,6 +34,8 @@ const fleetRepo = (options: {
   readonly substrate?: "tmux" | "process"
   readonly kinds?: Record<string, string>
   readonly extraConfig?: string
+  /** `worker.command` as TOML (default: the scripted agent). */
+  readonly command?: string
   /** Share this tmux socket (default: one of its own). */
   readonly socket?: string
 }): Fleet => {
@@ -44,7 +47,7 @@ const fleetRepo = (options: {
   fs.writeFileSync(
     path.join(root, ".trail.toml"),
     `[worker]
-command = ["sh", ${JSON.stringify(SCRIPTED_AGENT)}, "{prompt}"]
+command = ${options.command ?? `["sh", ${JSON.stringify(SCRIPTED_AGENT)}, "{prompt}"]`}
 substrate = ${JSON.stringify(options.substrate ?? "tmux")}
 tmux_socket = ${JSON.stringify(socket)}
 exit_grace_secs = 2
@@ -145,25 +148,79 @@ describe("trail supervise — fleet mode", () => {
     expect(windowsOf(fleet.socket)).toEqual([])
   }, 60_000)
 
-  it("a kind whose command does not exist fails each worker with that reason, and the fleet goes on", async () => {
+  it("a missing agent program is refused before anything is claimed: exit 1, nothing leased, skipped or spawned", async () => {
+    // The issue's reproduction: no --as, and the default kind's worker.command is not installed.
     const fleet = fleetRepo({
       folders: 3,
-      kinds: {
-        broken: '---\ndescription: points at a missing program\ncommand: [no-such-agent-xyz, "{prompt}"]\n---\n'
-      }
+      command: '["no-such-agent-xyz", "{prompt}"]',
+      kinds: { broken: '---\ndescription: points at a missing program\ncommand: [no-such-agent-xyz, "{prompt}"]\n---\n' }
     })
-    const result = await supervise(fleet, ["--task", "t", "--workers", "2", "--as", "broken", "--prompt", "x {path}"])
-      .done
-    expect(result.code, result.stderr).toBe(0)
-    expect(JSON.parse(result.stdout)).toMatchObject({ sweep_complete: true, folders_skipped: 3, folders_done: 0 })
-    const workers = workersOf(fleet)
-    // max_attempts (2) workers per folder, each failed with the reason.
-    expect(workers).toHaveLength(6)
-    for (const worker of workers) {
-      expect(worker.state).toBe("failed")
-      expect(worker.reason).toBe("command not found: no-such-agent-xyz")
+    for (const as of [[], ["--as", "broken"]]) {
+      const started = Date.now()
+      const result = await supervise(fleet, ["--task", "t", "--workers", "2", ...as, "--prompt", "x {path}"]).done
+      expect(result.code, result.stderr).toBe(1)
+      expect(Date.now() - started).toBeLessThan(10_000)
+      const error = JSON.parse(result.stderr.trim().split("\n").pop()!) as { error: { code: string; message: string } }
+      expect(error.error.code).toBe("spawn-refused")
+      expect(error.error.message).toContain(`kind ${as.length === 0 ? "default" : "broken"}`)
+      expect(error.error.message).toContain("no-such-agent-xyz")
     }
+    expect(workersOf(fleet)).toEqual([])
+    const status = fleet.run(["status", "--task", "t"])
+    if (status.code === 0) expect(status.json()).toMatchObject({ leased: 0, skipped: 0, done: 0 })
+    // No failure cards: no worker was ever created.
+    expect(fleet.run(["inbox"]).json()).toMatchObject([])
+    // trail spawn refuses it the same way, and doctor names it.
+    const spawned = fleet.run(["spawn", "hello"])
+    expect(spawned.code).toBe(1)
+    expect(spawned.error().message).toContain("no-such-agent-xyz")
+    expect(workersOf(fleet)).toEqual([])
+    const doctor = fleet.run(["doctor"]).json() as { checks: Array<{ name: string; ok: boolean; detail: string }> }
+    expect(doctor.checks.find((c) => c.name === "kind default")).toMatchObject({ ok: false })
+    expect(doctor.checks.find((c) => c.name === "kind broken")?.detail).toContain("no-such-agent-xyz")
   }, 60_000)
+
+  it("workers that cannot start (exit 127) never skip a folder; after worker.max_start_failures the fleet stops, exit 1", async () => {
+    const fleet = fleetRepo({ folders: 6, kinds: { vanish: '---\ncommand: [sh, -c, "exit 127"]\n---\n' } })
+    const result = await supervise(fleet, ["--task", "t", "--workers", "2", "--as", "vanish", "--prompt", "p {path}"])
+      .done
+    expect(result.code, result.stderr).toBe(1)
+    const summary = JSON.parse(result.stdout) as { start_failures: number; folders_skipped: number; halted: string }
+    expect(summary.folders_skipped).toBe(0)
+    expect(summary.start_failures).toBeGreaterThanOrEqual(3)
+    expect(summary.start_failures).toBeLessThanOrEqual(4)
+    expect(summary.halted).toContain("could not start")
+    const error = JSON.parse(result.stderr.trim().split("\n").pop()!) as { error: { code: string; message: string } }
+    expect(error.error.message).toContain("worker.max_start_failures")
+    expect(fleet.run(["status", "--task", "t"]).json()).toMatchObject({ pending: 6, leased: 0, skipped: 0, done: 0 })
+  }, 60_000)
+
+  it("an unknown --as leaves nothing leased; a corrected re-run drains at once", async () => {
+    const fleet = fleetRepo({ folders: 3 })
+    const wrong = await supervise(fleet, ["--task", "t", "--workers", "3", "--as", "reviewer", "--prompt", "p {path}"])
+      .done
+    expect(wrong.code).toBe(1)
+    expect(JSON.parse(wrong.stderr.trim().split("\n").pop()!).error.code).toBe("unknown-kind")
+    const status = fleet.run(["status", "--task", "t"])
+    if (status.code === 0) expect(status.json()).toMatchObject({ leased: 0 })
+    // A fleet slot's claim left behind by a crash is released when the next supervisor starts.
+    expect(fleet.run(["next", "--task", "t", "--agent", "trail-supervise"]).code).toBe(0)
+    expect(fleet.run(["status", "--task", "t"]).json()).toMatchObject({ leased: 1 })
+    const started = Date.now()
+    const right = await supervise(fleet, ["--task", "t", "--workers", "3", "--prompt", "p {path}"]).done
+    expect(right.code, right.stderr).toBe(0)
+    expect(JSON.parse(right.stdout)).toMatchObject({ sweep_complete: true, folders_done: 3 })
+    expect(Date.now() - started).toBeLessThan(30_000)
+  }, 60_000)
+
+  it("a slot with nothing to claim says which folder it waits for, who holds it and until when", async () => {
+    const fleet = fleetRepo({ folders: 1 })
+    expect(fleet.run(["next", "--task", "t", "--agent", "human"]).code).toBe(0)
+    const run = supervise(fleet, ["--task", "t", "--workers", "1", "--prompt", "p {path}"])
+    await waitFor(() => /waiting for pkg0 \(held by human until \d\d:\d\d:\d\dZ/.test(run.stderr()), "the wait line")
+    run.child.kill("SIGINT")
+    expect((await run.done).code).toBe(130)
+  }, 30_000)
 
   it("--auto-sweep opens the next sweep when one completes and goes on until stopped", async () => {
     const fleet = fleetRepo({ folders: 2, substrate: "process" })
@@ -212,6 +269,31 @@ describe("trail supervise — fleet mode", () => {
     expect(new Set(after.map((w) => w.path)).size).toBe(4)
     expect(visitsPerFolder(fleet, "t").every((i) => i.status === "done")).toBe(true)
   }, 90_000)
+
+  it("workers that finish while the supervisor is down are settled with their findings at restart", async () => {
+    const fleet = fleetRepo({ folders: 2 })
+    const env = { SCRIPTED_AGENT_DELAY: "3" }
+    const first = supervise(fleet, ["--task", "t", "--workers", "2", "--prompt", "p {path}"], env)
+    await waitFor(() => workersOf(fleet).filter((w) => w.state === "running").length === 2, "two running workers")
+    first.child.kill("SIGKILL")
+    await first.done
+    await waitFor(() => workersOf(fleet).every((w) => w.state === "ready"), "both workers done while unsupervised")
+    // Nobody has settled their folders yet: still leased to the workers.
+    expect(fleet.run(["status", "--task", "t"]).json()).toMatchObject({ leased: 2, done: 0 })
+    const second = await supervise(fleet, ["--task", "t", "--workers", "2", "--prompt", "p {path}"], env).done
+    expect(second.code, second.stderr).toBe(0)
+    expect(second.stderr).toContain("finished while unsupervised")
+    expect(JSON.parse(second.stdout)).toMatchObject({ sweep_complete: true, spawned: 0, folders_done: 2 })
+    expect(fleet.run(["status", "--task", "t"]).json()).toMatchObject({ done: 2, leased: 0 })
+    // The folders' visits carry the workers' findings (pkg0 has a TODO, pkg1 none).
+    const db = new Sqlite(path.join(fleet.root, ".trail", "state.db"), { readonly: true })
+    const visits = db.prepare("SELECT path, status, found FROM visits ORDER BY path").all()
+    db.close()
+    expect(visits).toEqual([
+      { path: "pkg0", status: "done", found: 1 },
+      { path: "pkg1", status: "done", found: 0 }
+    ])
+  }, 60_000)
 
   it("a second supervisor on the same root is refused, naming the running one", async () => {
     const fleet = fleetRepo({ folders: 1 })
