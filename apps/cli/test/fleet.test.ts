@@ -295,6 +295,43 @@ describe("trail supervise — fleet mode", () => {
     ])
   }, 60_000)
 
+  it("a tmux server killed under a running supervisor: its workers are lost and no agent process survives", async () => {
+    const marker = `${6000 + Math.floor(Math.random() * 3000)}`
+    const fleet = fleetRepo({
+      folders: 1,
+      extraConfig: "lease_secs = 3",
+      kinds: { idle: `---\ncommand: [sleep, "${marker}"]\n---\n` }
+    })
+    const run = supervise(fleet, [])
+    await waitFor(() => run.stderr().includes("supervising"), "the supervisor")
+    for (const t of ["one", "two"]) expect(fleet.run(["spawn", "--as", "idle", t]).code).toBe(0)
+    const agents = () => {
+      try {
+        return execFileSync("pgrep", ["-f", `^sleep ${marker}$`], { encoding: "utf8" }).trim().split("\n").length
+      } catch {
+        return 0
+      }
+    }
+    await waitFor(() => agents() === 2, "two agents")
+    execFileSync("tmux", ["-L", fleet.socket, "kill-server"])
+    await waitFor(() => workersOf(fleet).every((w) => w.state === "lost"), "both workers lost", 20_000)
+    await waitFor(() => agents() === 0, "no agent left", 10_000)
+    run.child.kill("SIGINT")
+    expect((await run.done).code).toBe(130)
+  }, 45_000)
+
+  it("a supervisor whose database file is deleted or replaced stops with store-replaced", async () => {
+    const fleet = fleetRepo({ folders: 1 })
+    const run = supervise(fleet, [])
+    await waitFor(() => run.stderr().includes("supervising"), "the supervisor")
+    const db = path.join(fleet.root, ".trail", "state.db")
+    fs.copyFileSync(db, `${db}.copy`)
+    fs.renameSync(`${db}.copy`, db)
+    const result = await run.done
+    expect(result.code).toBe(1)
+    expect(JSON.parse(result.stderr.trim().split("\n").pop()!).error.code).toBe("store-replaced")
+  }, 30_000)
+
   it("a second supervisor on the same root is refused, naming the running one", async () => {
     const fleet = fleetRepo({ folders: 1 })
     const first = supervise(fleet, [])
@@ -490,11 +527,10 @@ describe("workers from the command line", () => {
     fs.writeFileSync(path.join(kinds, "idle.md"), '---\ncommand: [sleep, "5"]\n---\n')
     const spawned = fleet.run(["spawn", "--as", "idle", "x"], { PATH: bin })
     expect(spawned.code).toBe(1)
-    expect(spawned.error().code).toBe("spawn-refused")
-    expect(spawned.error().message).toMatch(/^spawn refused: w\d+ could not start: tmux is not installed/)
-    const [worker] = workersOf(fleet)
-    expect(worker).toMatchObject({ state: "failed" })
-    expect(worker!.reason).toContain("tmux is not installed")
+    expect(spawned.error().code).toBe("tmux-missing")
+    expect(spawned.error().message).toMatch(/^tmux is not installed/)
+    // Refused before a worker was created.
+    expect(workersOf(fleet)).toEqual([])
   })
 
   it("respawn starts a new worker for a finished one; kill cascades to children", async () => {
@@ -542,6 +578,112 @@ describe("workers from the command line", () => {
     expect(discarded.code, discarded.stderr).toBe(0)
     expect(fs.existsSync(path.join(fleet.root, ".trail", "worktrees", b))).toBe(false)
     expect(fleet.run(["discard", b]).error().code).toBe("change-set-none")
+  }, 30_000)
+
+  it("worker show --pretty ends with the agent's last lines, not the blank rows of a dead pane", async () => {
+    const fleet = fleetRepo({
+      folders: 1,
+      kinds: { talk: '---\ncommand: "echo first line; echo; echo last words of $TRAIL_WORKER_ID"\n---\n' }
+    })
+    const id = (fleet.run(["spawn", "--as", "talk", "say it"]).json() as WorkerJson).id
+    await waitFor(() => (fleet.run(["worker", "show", id]).json() as WorkerJson).state !== "running", "the exit")
+    const shown = fleet.run(["worker", "show", id, "--pretty"])
+    expect(shown.code, shown.stderr).toBe(0)
+    const output = shown.stdout.slice(shown.stdout.lastIndexOf("output"))
+    expect(output.trimEnd().split("\n").slice(1)).toEqual(["first line", `last words of ${id}`])
+  }, 30_000)
+
+  it("workers get the spawner's environment, not the tmux server's, through a file nobody else can read", async () => {
+    const fleet = fleetRepo({
+      folders: 1,
+      kinds: {
+        idle: '---\ncommand: [sleep, "30"]\n---\n',
+        envdump: '---\ncommand: "printf %s \\"$LATE_SECRET\\" > late.txt; sleep 30"\n---\n'
+      }
+    })
+    // The first worker starts trail's tmux server without the variable.
+    const first = (fleet.run(["spawn", "--as", "idle", "idle"]).json() as WorkerJson).id
+    const second = fleet.run(["spawn", "--as", "envdump", "dump"], { LATE_SECRET: "exported later" })
+    expect(second.code, second.stderr).toBe(0)
+    const id = (second.json() as WorkerJson).id
+    const file = path.join(fleet.root, "late.txt")
+    await waitFor(() => fs.existsSync(file) && fs.readFileSync(file, "utf8") !== "", "the dump")
+    expect(fs.readFileSync(file, "utf8")).toBe("exported later")
+    // The environment file was read and removed; the secret is on no command line.
+    expect(fs.existsSync(path.join(fleet.root, ".trail", "workers", id, "env"))).toBe(false)
+    const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+    expect(ps).not.toContain("exported later")
+    for (const w of [first, id]) expect(fleet.run(["kill", w]).code).toBe(0)
+  }, 30_000)
+
+  it("kill closes a finished worker's window; gc --workers prunes windows, dirs and worktrees but keeps unpromoted change sets", async () => {
+    const edit = `echo "patched by $TRAIL_WORKER_ID" >> pkg0/index.ts && trail worker done --outcome edited --summary s --evidence pkg0/index.ts >/dev/null`
+    const fleet = fleetRepo({
+      folders: 1,
+      kinds: {
+        brief: '---\ncommand: "echo bye"\n---\n',
+        edit: `---\nworktree: true\ncommand: ${JSON.stringify(edit)}\n---\n`
+      }
+    })
+    const a = (fleet.run(["spawn", "--as", "brief", "one"]).json() as WorkerJson).id
+    const b = (fleet.run(["spawn", "--as", "brief", "two"]).json() as WorkerJson).id
+    const c = (fleet.run(["spawn", "--as", "edit", "three"]).json() as WorkerJson).id
+    await waitFor(() => workersOf(fleet).every((w) => w.state !== "running"), "all three finished")
+    expect(windowsOf(fleet.socket).sort()).toEqual([a, b, c].sort())
+    const killed = fleet.run(["kill", a])
+    expect(killed.code, killed.stderr).toBe(0)
+    expect(windowsOf(fleet.socket).sort()).toEqual([b, c].sort())
+    const gc = fleet.run(["gc", "--workers"])
+    expect(gc.code, gc.stderr).toBe(0)
+    const pruned = (gc.json() as { workers: { windows_closed: number; kept: Array<{ id: string }> } }).workers
+    expect(pruned.windows_closed).toBe(2)
+    expect(pruned.kept.map((k) => k.id)).toEqual([c])
+    expect(windowsOf(fleet.socket)).toEqual([])
+    expect(fs.existsSync(path.join(fleet.root, ".trail", "workers", b))).toBe(false)
+    expect(fs.existsSync(path.join(fleet.root, ".trail", "worktrees", c))).toBe(true)
+    const forced = fleet.run(["gc", "--workers", "--force"])
+    expect(forced.code, forced.stderr).toBe(0)
+    expect(fs.existsSync(path.join(fleet.root, ".trail", "worktrees", c))).toBe(false)
+    expect(fleet.run(["gc", "--workers", "--older-than", "soon"]).code).toBe(2)
+  }, 30_000)
+
+  it("the supervisor closes finished workers' windows after worker.keep_finished_secs", async () => {
+    const fleet = fleetRepo({
+      folders: 1,
+      extraConfig: "keep_finished_secs = 1",
+      kinds: { brief: '---\ncommand: "echo bye"\n---\n' }
+    })
+    const run = supervise(fleet, [])
+    await waitFor(() => run.stderr().includes("supervising"), "the supervisor")
+    const id = (fleet.run(["spawn", "--as", "brief", "one"]).json() as WorkerJson).id
+    await waitFor(() => (fleet.run(["worker", "show", id]).json() as WorkerJson).state !== "running", "its end")
+    await waitFor(() => windowsOf(fleet.socket).length === 0, "the window closed", 20_000)
+    run.child.kill("SIGINT")
+    expect((await run.done).code).toBe(130)
+  }, 30_000)
+
+  it("after a tmux restart a reused window id is not the worker's: kill leaves the other window alone, tell says lost", async () => {
+    const fleet = fleetRepo({ folders: 1, kinds: { idle: '---\ncommand: [sleep, "30"]\n---\n' } })
+    const a = (fleet.run(["spawn", "--as", "idle", "one"]).json() as WorkerJson).id
+    const b = (fleet.run(["spawn", "--as", "idle", "two"]).json() as WorkerJson).id
+    const windowIds = () =>
+      execFileSync("tmux", ["-L", fleet.socket, "list-windows", "-a", "-F", "#{window_id} #{window_name}"], {
+        encoding: "utf8"
+      })
+    const before = windowIds()
+    execFileSync("tmux", ["-L", fleet.socket, "kill-server"])
+    // A new server hands out the same ids (@0, @1, @2) to windows that are not trail's.
+    execFileSync("tmux", ["-L", fleet.socket, "new-session", "-d", "-s", "trail-workers", "-n", "mine0", "sleep 60"])
+    for (const name of ["mine1", "mine2"])
+      execFileSync("tmux", ["-L", fleet.socket, "new-window", "-d", "-t", "trail-workers:", "-n", name, "sleep 60"])
+    const after = windowIds()
+    expect(after.split("\n").map((l) => l.split(" ")[0])).toEqual(before.split("\n").map((l) => l.split(" ")[0]))
+    const told = fleet.run(["tell", a, "hello"])
+    expect(told.code).toBe(1)
+    expect(told.error().code).toBe("tmux-gone")
+    expect((fleet.run(["worker", "show", a]).json() as WorkerJson).state).toBe("lost")
+    expect(fleet.run(["kill", b]).code).toBe(0)
+    expect(windowIds()).toBe(after)
   }, 30_000)
 
   it("events --follow prints events appended by other processes as NDJSON", async () => {
