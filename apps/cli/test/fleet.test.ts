@@ -673,7 +673,17 @@ describe("workers from the command line", () => {
     const before = windowIds()
     execFileSync("tmux", ["-L", fleet.socket, "kill-server"])
     // A new server hands out the same ids (@0, @1, @2) to windows that are not trail's.
-    execFileSync("tmux", ["-L", fleet.socket, "new-session", "-d", "-s", "trail-workers", "-n", "mine0", "sleep 60"])
+    // The old server may still be going away ("server exited unexpectedly"): try until a new one starts.
+    await waitFor(() => {
+      try {
+        execFileSync("tmux", ["-L", fleet.socket, "new-session", "-d", "-s", "trail-workers", "-n", "mine0", "sleep 60"], {
+          stdio: "ignore"
+        })
+        return true
+      } catch {
+        return false
+      }
+    }, "a new tmux server")
     for (const name of ["mine1", "mine2"])
       execFileSync("tmux", ["-L", fleet.socket, "new-window", "-d", "-t", "trail-workers:", "-n", name, "sleep 60"])
     const after = windowIds()
