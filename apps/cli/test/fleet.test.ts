@@ -663,7 +663,8 @@ describe("workers from the command line", () => {
   }, 30_000)
 
   it("after a tmux restart a reused window id is not the worker's: kill leaves the other window alone, tell says lost", async () => {
-    const fleet = fleetRepo({ folders: 1, kinds: { idle: '---\ncommand: [sleep, "30"]\n---\n' } })
+    const marker = `${3000 + Math.floor(Math.random() * 3000)}`
+    const fleet = fleetRepo({ folders: 1, kinds: { idle: `---\ncommand: [sleep, "${marker}"]\n---\n` } })
     const a = (fleet.run(["spawn", "--as", "idle", "one"]).json() as WorkerJson).id
     const b = (fleet.run(["spawn", "--as", "idle", "two"]).json() as WorkerJson).id
     const windowIds = () =>
@@ -672,6 +673,15 @@ describe("workers from the command line", () => {
       })
     const before = windowIds()
     execFileSync("tmux", ["-L", fleet.socket, "kill-server"])
+    // No supervisor runs, yet the agents end with their terminals (the wrapper does not ignore SIGHUP).
+    await waitFor(() => {
+      try {
+        execFileSync("pgrep", ["-f", `^sleep ${marker}$`], { stdio: "ignore" })
+        return false
+      } catch {
+        return true
+      }
+    }, "the agents gone with the server")
     // A new server hands out the same ids (@0, @1, @2) to windows that are not trail's.
     // The old server may still be going away ("server exited unexpectedly"): try until a new one starts.
     await waitFor(() => {

@@ -3,8 +3,11 @@
  * process whose output goes to `.trail/workers/<id>/output.log` (no attach, no typing).
  *
  * Both start the program through the same tiny `sh` wrapper, which writes the program's exit
- * status to `.trail/workers/<id>/exit` when it ends (however it ends: normally, by a signal, or
- * because its window was killed). That file is trail's death signal: {@link waitForExit} waits for
+ * status to `.trail/workers/<id>/exit` when it ends (normally, or by a signal such as Ctrl-C or
+ * trail's SIGTERM). SIGHUP is not caught: when the worker's terminal goes away (its window killed
+ * by hand, the tmux server stopped) the wrapper ends and the kernel hangs up its program too, so
+ * no agent outlives its window; no status is recorded then, and the supervisor notices the
+ * wrapper's pid is gone. That file is trail's death signal: {@link waitForExit} waits for
  * it with a file-system watch (inotify here), so a dead worker is noticed at once without
  * polling, by whichever process is watching, even one started after the worker died. tmux's own
  * `pane-died` hook and `pane_dead_status` are not used: tmux 3.3a loses about one pane death in five.
@@ -87,8 +90,9 @@ export class Substrates extends Context.Tag("@trail/workers/Substrates")<Substra
  * `sh -c WRAPPER <exit file> <argv…>`: sources and deletes `<dir>/env` when there is one (the
  * spawner's environment, see {@link writeEnvFile}), runs argv (with `$TRAIL_BIN` put first on
  * PATH), then records its status atomically in the exit file.
+ * INT and TERM are caught (so the status is still written); HUP is not (see the module comment).
  */
-const WRAPPER = `trap : HUP INT TERM; e="\${0%/*}/env"; if [ -f "$e" ]; then . "$e"; rm -f "$e"; fi; if [ -n "\${TRAIL_BIN:-}" ]; then PATH="$TRAIL_BIN:$PATH"; export PATH; fi; "$@"; s=$?; printf '%s\\n' "$s" > "$0.tmp" && mv -f "$0.tmp" "$0"; exit $s`
+const WRAPPER = `trap : INT TERM; e="\${0%/*}/env"; if [ -f "$e" ]; then . "$e"; rm -f "$e"; fi; if [ -n "\${TRAIL_BIN:-}" ]; then PATH="$TRAIL_BIN:$PATH"; export PATH; fi; "$@"; s=$?; printf '%s\\n' "$s" > "$0.tmp" && mv -f "$0.tmp" "$0"; exit $s`
 
 export const EXIT_FILE = "exit"
 export const OUTPUT_FILE = "output.log"
