@@ -544,7 +544,8 @@ export const run = (options: SupervisorOptions) =>
             continue
           }
           const worker = finished.find((w) => w.id === (item.lease_owner as string | null) && w.task === task && w.path === item.path)
-          if (worker === undefined) continue
+          // A worker adopted by a slot (or supervised now) is settled by it, not here.
+          if (worker === undefined || (yield* FiberMap.has(fibers, worker.id))) continue
           report(`${worker.id} finished while unsupervised: ${describeEnd(worker)}`)
           yield* settle(worker)
         }
