@@ -330,6 +330,13 @@ describe("trail supervise — fleet mode", () => {
     const result = await run.done
     expect(result.code).toBe(1)
     expect(JSON.parse(result.stderr.trim().split("\n").pop()!).error.code).toBe("store-replaced")
+    // Deleted under a running supervisor: the same.
+    const again = supervise(fleet, [])
+    await waitFor(() => again.stderr().includes("supervising"), "the second supervisor")
+    fs.rmSync(db)
+    const deleted = await again.done
+    expect(deleted.code).toBe(1)
+    expect(JSON.parse(deleted.stderr.trim().split("\n").pop()!).error.message).toContain("was deleted")
   }, 30_000)
 
   it("a second supervisor on the same root is refused, naming the running one", async () => {

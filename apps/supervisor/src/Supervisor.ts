@@ -197,6 +197,8 @@ export const run = (options: SupervisorOptions) =>
     const database = yield* Database.Database
     /** Set once the database file was replaced: nothing more is written to the old one. */
     const storeGone = yield* Ref.make(false)
+    // The file this run works on, taken before anything is reported or written.
+    const storeIdentity = identity(database.filename)
     yield* Effect.acquireRelease(acquireLock(owner, leaseMs), () =>
       Effect.flatMap(Ref.get(storeGone), (gone) => (gone ? Effect.void : releaseLock(owner)))
     )
@@ -681,7 +683,7 @@ export const run = (options: SupervisorOptions) =>
       Effect.zipRight(FiberMap.clear(fibers)),
       Effect.forkScoped
     )
-    const result = yield* Effect.raceFirst(supervised, storeWatch(database.filename, storeGone))
+    const result = yield* Effect.raceFirst(supervised, storeWatch(database.filename, storeIdentity, storeGone))
     // Whatever is still supervised (workers adopted beyond the fleet) is handed back unsupervised.
     yield* FiberMap.clear(fibers)
     const halted = yield* Deferred.poll(halt)
@@ -702,11 +704,10 @@ const identity = (file: string): string | null => {
 
 /**
  * Fails with a `replaced` StoreError (after setting `gone`) once `file` is no longer the file
- * opened at start: checked on every change in its folder and every 5 s.
+ * whose identity was `opened`: checked at once, on every change in its folder and every 5 s.
  */
-const storeWatch = (file: string, gone: Ref.Ref<boolean>): Effect.Effect<never, StoreError> =>
+const storeWatch = (file: string, opened: string | null, gone: Ref.Ref<boolean>): Effect.Effect<never, StoreError> =>
   Effect.gen(function* () {
-    const opened = identity(file)
     const wake = yield* Queue.sliding<void>(1)
     yield* Effect.acquireRelease(
       Effect.sync(() => {
