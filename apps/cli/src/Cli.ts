@@ -530,7 +530,9 @@ const gc = Command.make(
     ),
     olderThan: Options.text("older-than").pipe(
       Options.optional,
-      Options.withDescription("With --workers: only workers finished at least this long ago (90s, 20m, 2h, 7d; default 0).")
+      Options.withDescription(
+        "With --workers: only workers finished at least this long ago (90s, 20m, 2h, 7d; default 0)."
+      )
     ),
     force: Options.boolean("force").pipe(
       Options.withDescription("With --workers: remove worktrees with unpromoted change sets too.")

@@ -153,7 +153,9 @@ describe("trail supervise — fleet mode", () => {
     const fleet = fleetRepo({
       folders: 3,
       command: '["no-such-agent-xyz", "{prompt}"]',
-      kinds: { broken: '---\ndescription: points at a missing program\ncommand: [no-such-agent-xyz, "{prompt}"]\n---\n' }
+      kinds: {
+        broken: '---\ndescription: points at a missing program\ncommand: [no-such-agent-xyz, "{prompt}"]\n---\n'
+      }
     })
     for (const as of [[], ["--as", "broken"]]) {
       const started = Date.now()
@@ -307,7 +309,9 @@ describe("trail supervise — fleet mode", () => {
     for (const t of ["one", "two"]) expect(fleet.run(["spawn", "--as", "idle", t]).code).toBe(0)
     const agents = () => {
       try {
-        return execFileSync("pgrep", ["-f", `^sleep ${marker}$`], { encoding: "utf8" }).trim().split("\n").length
+        return execFileSync("pgrep", ["-f", `^sleep ${marker}$`], { encoding: "utf8" })
+          .trim()
+          .split("\n").length
       } catch {
         return 0
       }
@@ -693,9 +697,13 @@ describe("workers from the command line", () => {
     // The old server may still be going away ("server exited unexpectedly"): try until a new one starts.
     await waitFor(() => {
       try {
-        execFileSync("tmux", ["-L", fleet.socket, "new-session", "-d", "-s", "trail-workers", "-n", "mine0", "sleep 60"], {
-          stdio: "ignore"
-        })
+        execFileSync(
+          "tmux",
+          ["-L", fleet.socket, "new-session", "-d", "-s", "trail-workers", "-n", "mine0", "sleep 60"],
+          {
+            stdio: "ignore"
+          }
+        )
         return true
       } catch {
         return false

@@ -541,11 +541,15 @@ export const run = (options: SupervisorOptions) =>
         const leased = yield* scheduler.list(task as TaskName, "leased").pipe(Effect.orElseSucceed(() => []))
         for (const item of leased) {
           if (item.lease_owner === FLEET_AGENT && task === options.fleet?.task) {
-            yield* scheduler.release({ task: task as TaskName, path: item.path, agent: FLEET_AGENT }).pipe(Effect.ignore)
+            yield* scheduler
+              .release({ task: task as TaskName, path: item.path, agent: FLEET_AGENT })
+              .pipe(Effect.ignore)
             report(`${item.path}: released (claimed by a fleet slot that had no worker for it)`)
             continue
           }
-          const worker = finished.find((w) => w.id === (item.lease_owner as string | null) && w.task === task && w.path === item.path)
+          const worker = finished.find(
+            (w) => w.id === (item.lease_owner as string | null) && w.task === task && w.path === item.path
+          )
           // A worker adopted by a slot (or supervised now) is settled by it, not here.
           if (worker === undefined || (yield* FiberMap.has(fibers, worker.id))) continue
           report(`${worker.id} finished while unsupervised: ${describeEnd(worker)}`)
@@ -569,7 +573,6 @@ export const run = (options: SupervisorOptions) =>
         Effect.repeat(Schedule.spaced(Duration.millis(Math.min(keepMs, 10_000)))),
         Effect.forkScoped
       )
-
 
     /** What a slot with nothing to claim waits for: the folder whose lease ends first, its holder and when. */
     const waitingFor = (fleet: FleetOptions, outstanding: number) =>

@@ -120,8 +120,7 @@ const NOT_INHERITED = new Set([
 /** The spawner's environment as a worker inherits it (see NOT_INHERITED). */
 export const inheritedEnv = (env: NodeJS.ProcessEnv = process.env): Record<string, string> => {
   const out: Record<string, string> = {}
-  for (const [key, value] of Object.entries(env))
-    if (value !== undefined && !NOT_INHERITED.has(key)) out[key] = value
+  for (const [key, value] of Object.entries(env)) if (value !== undefined && !NOT_INHERITED.has(key)) out[key] = value
   return out
 }
 
@@ -282,7 +281,11 @@ export const tmuxSubstrate = (tmux: Tmux["Type"]): Substrate => {
         yield* Effect.try({
           try: () => writeEnvFile(spec.dir, spec.env),
           catch: (cause) =>
-            new TmuxError({ reason: "failed", operation: "new-window", detail: `cannot write ${spec.dir}/env: ${String(cause)}` })
+            new TmuxError({
+              reason: "failed",
+              operation: "new-window",
+              detail: `cannot write ${spec.dir}/env: ${String(cause)}`
+            })
         })
         yield* tmux.ensureSession
         const window = yield* tmux.newWindow({
@@ -296,7 +299,9 @@ export const tmuxSubstrate = (tmux: Tmux["Type"]): Substrate => {
       }).pipe(Effect.mapError((error) => tmuxFailure(error, `cannot open a window for ${spec.id}`))),
     sendText: (worker, text) =>
       Effect.flatMap(owned(worker, "type into"), (window) =>
-        tmux.sendText(window, text).pipe(Effect.mapError((error) => tmuxFailure(error, `cannot type into ${worker.id}`)))
+        tmux
+          .sendText(window, text)
+          .pipe(Effect.mapError((error) => tmuxFailure(error, `cannot type into ${worker.id}`)))
       ),
     capture: (worker) =>
       Effect.flatMap(owned(worker, "read"), (window) =>
@@ -305,7 +310,11 @@ export const tmuxSubstrate = (tmux: Tmux["Type"]): Substrate => {
           Effect.mapError((error) => tmuxFailure(error, `cannot read ${worker.id}`))
         )
       ),
-    present: (worker) => owned(worker, "find").pipe(Effect.as(true), Effect.orElseSucceed(() => false)),
+    present: (worker) =>
+      owned(worker, "find").pipe(
+        Effect.as(true),
+        Effect.orElseSucceed(() => false)
+      ),
     stop: (worker, graceMs) => stopGroup(worker, graceMs),
     close: (worker) =>
       Effect.gen(function* () {

@@ -151,7 +151,10 @@ export interface WorkersShape {
    * Prunes workers finished at least `olderThanMs` ago: windows, `.trail/workers/<id>/` and
    * worktrees; a worktree with an unpromoted change set is kept unless `force`.
    */
-  readonly gc: (options: { readonly olderThanMs: number; readonly force: boolean }) => Effect.Effect<WorkersGc, WorkersError>
+  readonly gc: (options: {
+    readonly olderThanMs: number
+    readonly force: boolean
+  }) => Effect.Effect<WorkersGc, WorkersError>
 }
 
 /**
@@ -731,7 +734,9 @@ export const make = Effect.gen(function* () {
           const promoted = yield* database.read(
             (db) =>
               db
-                .prepare(`SELECT 1 FROM events WHERE subject_type = 'worker' AND subject_id = ? AND type = 'worker.promoted'`)
+                .prepare(
+                  `SELECT 1 FROM events WHERE subject_type = 'worker' AND subject_id = ? AND type = 'worker.promoted'`
+                )
                 .get(worker.id) !== undefined
           )
           const stat = yield* withPlatform(ChangeSets.diffStat(worktree)).pipe(Effect.orElseSucceed(() => null))
@@ -831,7 +836,9 @@ export const make = Effect.gen(function* () {
           .pipe(
             // Its window is gone or is another program's: the worker is lost, and nothing was typed.
             Effect.tapError((error) =>
-              error.reason === "gone" ? Effect.ignore(transition(id, "lost", { reason: error.detail }, { reason: error.detail }, "end")) : Effect.void
+              error.reason === "gone"
+                ? Effect.ignore(transition(id, "lost", { reason: error.detail }, { reason: error.detail }, "end"))
+                : Effect.void
             )
           )
         const told = yield* record(id, "worker.told", { text })
