@@ -575,18 +575,24 @@ export const run = (options: SupervisorOptions) =>
       )
 
     /** What a slot with nothing to claim waits for: the folder whose lease ends first, its holder and when. */
-    const waitingFor = (fleet: FleetOptions, outstanding: number) =>
-      scheduler.list(fleet.task, "leased").pipe(
+    const waitingFor = (fleet: FleetOptions, outstanding: number) => {
+      const vague = { text: `waiting: the ${outstanding} folder(s) left are leased`, key: "" }
+      return scheduler.list(fleet.task, "leased").pipe(
         Effect.map((items) => {
           const next = [...items]
             .filter((i) => i.lease_expires_at !== null)
             .sort((a, b) => (a.lease_expires_at ?? 0) - (b.lease_expires_at ?? 0))[0]
           return next === undefined
-            ? `waiting: the ${outstanding} folder(s) left are leased`
-            : `waiting for ${next.path} (held by ${next.lease_owner ?? "?"} until ${new Date(next.lease_expires_at ?? 0).toISOString().slice(11, 19)}Z; ${outstanding} folder(s) leased)`
+            ? vague
+            : {
+                text: `waiting for ${next.path} (held by ${next.lease_owner ?? "?"} until ${new Date(next.lease_expires_at ?? 0).toISOString().slice(11, 19)}Z; ${outstanding} folder(s) leased)`,
+                // A renewal moves "until": that alone is not news for the progress log.
+                key: `${next.path} ${next.lease_owner}`
+              }
         }),
-        Effect.orElseSucceed(() => `waiting: the ${outstanding} folder(s) left are leased`)
+        Effect.orElseSucceed(() => vague)
       )
+    }
 
     /** One fleet slot: claim, spawn, wait, settle, until the sweep is complete or a drain. Returns "complete" or "stopped". */
     const slot = (fleet: FleetOptions, index: number, adopted: Worker | undefined) =>
@@ -611,9 +617,9 @@ export const run = (options: SupervisorOptions) =>
             }
             if (claim._tag === "NoneAvailable") {
               const waiting = yield* waitingFor(fleet, claim.leased_outstanding)
-              onSlot(index, waiting)
-              if (waiting !== lastWait) report(`slot ${index + 1} ${waiting}`)
-              lastWait = waiting
+              onSlot(index, waiting.text)
+              if (waiting.key !== lastWait || waiting.key === "") report(`slot ${index + 1} ${waiting.text}`)
+              lastWait = waiting.key
               // Every remaining folder is leased (to other slots or agents): wait for something to end.
               yield* untilSettled(seen, "5 seconds")
               continue
@@ -710,29 +716,31 @@ const identity = (file: string): string | null => {
  * whose identity was `opened`: checked at once, on every change in its folder and every 5 s.
  */
 const storeWatch = (file: string, opened: string | null, gone: Ref.Ref<boolean>): Effect.Effect<never, StoreError> =>
-  Effect.gen(function* () {
-    const wake = yield* Queue.sliding<void>(1)
-    yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const watcher = watch(dirname(file), { persistent: false }, () => wake.unsafeOffer(undefined))
-        watcher.on("error", () => undefined)
-        return watcher
-      }),
-      (watcher) => Effect.sync(() => watcher.close())
-    )
-    yield* wake.offer(undefined).pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.forkScoped)
-    for (;;) {
-      yield* Queue.take(wake)
-      const now = identity(file)
-      if (file !== ":memory:" && now !== opened) {
-        yield* Ref.set(gone, true)
-        return yield* new StoreError({
-          reason: "replaced",
-          detail: `${file} ${now === null ? "was deleted" : "is another file now"}`
-        })
-      }
-    }
-  }).pipe(Effect.scoped)
+  file === ":memory:"
+    ? Effect.never
+    : Effect.gen(function* () {
+        const wake = yield* Queue.sliding<void>(1)
+        yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            const watcher = watch(dirname(file), { persistent: false }, () => wake.unsafeOffer(undefined))
+            watcher.on("error", () => undefined)
+            return watcher
+          }),
+          (watcher) => Effect.sync(() => watcher.close())
+        )
+        yield* wake.offer(undefined).pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.forkScoped)
+        for (;;) {
+          yield* Queue.take(wake)
+          const now = identity(file)
+          if (now !== opened) {
+            yield* Ref.set(gone, true)
+            return yield* new StoreError({
+              reason: "replaced",
+              detail: `${file} ${now === null ? "was deleted" : "is another file now"}`
+            })
+          }
+        }
+      }).pipe(Effect.scoped)
 
 /** Fresh stop signals; the CLI completes `drain` on the first SIGINT/SIGTERM and `cancel` on the second. */
 export const makeStopSignals = Effect.all({ drain: Deferred.make<void>(), cancel: Deferred.make<void>() })
