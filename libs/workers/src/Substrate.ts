@@ -110,6 +110,12 @@ const NOT_INHERITED = new Set([
   "OLDPWD",
   "SHLVL",
   "_",
+  // Read-only in some shells (bash as sh): exporting them would stop the wrapper.
+  "PPID",
+  "UID",
+  "EUID",
+  "SHELLOPTS",
+  "BASHOPTS",
   "TRAIL_WORKER_ID",
   "TRAIL_TASK",
   "TRAIL_PATH",
