@@ -242,7 +242,12 @@ export const run = (options: SupervisorOptions) =>
         /** "alive", "dead" (its program ended) or "gone" (its window is gone or another's: tmux restarted). */
         const renewOnce = Effect.gen(function* () {
           if (!(yield* probe(worker))) return "dead" as const
-          if (!(yield* workers.present(worker))) return "gone" as const
+          // Asked twice, a moment apart, so that one failed tmux call does not lose a healthy worker.
+          if (
+            !(yield* workers.present(worker)) &&
+            !(yield* Effect.zipRight(Substrate.wallClockSleep(250), workers.present(worker)))
+          )
+            return "gone" as const
           const renewed = yield* workers.renewLease(worker.id, owner, leaseMs).pipe(Effect.orElseSucceed(() => false))
           if (renewed) {
             yield* Ref.set(expiresAt, (yield* Clock.currentTimeMillis) + leaseMs)
