@@ -178,19 +178,21 @@ const spawn = Command.make(
   (args) =>
     Effect.gen(function* () {
       const kind = Option.getOrUndefined(args.kind)
-      // Nothing is created for a kind that cannot start (its program missing, tmux missing).
-      yield* withWorkers((workers) => workers.preflight(kind))
       const parent = nonEmpty(process.env["TRAIL_WORKER_ID"])
       const parentId = Option.isSome(parent)
         ? yield* Effect.orElseSucceed(decodeId(parent.value), () => undefined)
         : undefined
+      // Nothing is created for a kind that cannot start (its program missing, tmux missing).
       const worker = yield* withWorkers((workers) =>
-        workers.spawn({
-          text: args.text.join(" "),
-          kind,
-          path: Option.getOrUndefined(args.path),
-          parent: parentId
-        })
+        Effect.zipRight(
+          workers.preflight(kind),
+          workers.spawn({
+            text: args.text.join(" "),
+            kind,
+            path: Option.getOrUndefined(args.path),
+            parent: parentId
+          })
+        )
       )
       // A worker that could not even start is an error of this command (its id is in the message).
       if (worker.state === "failed")
