@@ -58,6 +58,7 @@ import {
   Exit,
   Fiber,
   FiberMap,
+  FiberSet,
   Option,
   Queue,
   Ref,
@@ -193,7 +194,6 @@ export const run = (options: SupervisorOptions) =>
     // Nothing is claimed or spawned for a kind that cannot start.
     if (options.fleet !== undefined) yield* workers.preflight(options.fleet.kind)
 
-    const supervisorScope = yield* Effect.scope
     const database = yield* Database.Database
     /** Set once the database file was replaced: nothing more is written to the old one. */
     const storeGone = yield* Ref.make(false)
@@ -210,6 +210,8 @@ export const run = (options: SupervisorOptions) =>
         : `fleet: ${options.fleet.workers} worker(s) on task ${options.fleet.task} (Ctrl-C: stop claiming; twice: cancel)`
     )
     const cancelling = yield* Ref.make(false)
+    // Finished workers' programs in their exit grace; a run that ends normally waits for them.
+    const graces = yield* FiberSet.make<void>()
     const counts = {
       supervised: 0,
       spawned: 0,
@@ -300,8 +302,9 @@ export const run = (options: SupervisorOptions) =>
 
     /**
      * A finished worker's program gets `worker.exit_grace_secs` to end by itself, then is stopped
-     * (its window stays, dead); its exit status is recorded. Stopped at once if the supervisor
-     * ends first, so that no finished agent is left running unsupervised.
+     * (its window stays, dead); its exit status is recorded. A run that ends normally waits for
+     * these graces; a second signal or a failing run stops the programs at once, so that no
+     * finished agent is left running unsupervised.
      */
     const afterFinish = (finished: Worker) =>
       Effect.gen(function* () {
@@ -372,7 +375,7 @@ export const run = (options: SupervisorOptions) =>
             case "finished": {
               // Its result counts now; its program gets the exit grace in the background.
               const finished = yield* workers.get(worker.id)
-              yield* afterFinish(finished).pipe(Effect.forkIn(supervisorScope))
+              yield* afterFinish(finished).pipe(FiberSet.run(graces))
               return finished
             }
             case "lost": {
@@ -698,6 +701,8 @@ export const run = (options: SupervisorOptions) =>
       Effect.forkScoped
     )
     const result = yield* Effect.raceFirst(supervised, storeWatch(database.filename, storeIdentity, storeGone))
+    // The last finished agents may still be writing their output: give them their exit grace.
+    yield* Effect.raceFirst(FiberSet.awaitEmpty(graces), Deferred.await(stop.cancel))
     // Whatever is still supervised (workers adopted beyond the fleet) is handed back unsupervised.
     yield* FiberMap.clear(fibers)
     const halted = yield* Deferred.poll(halt)
