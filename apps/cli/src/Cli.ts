@@ -265,7 +265,7 @@ const done = Command.make(
     agent,
     found: Options.integer("found").pipe(
       Options.optional,
-      Options.withDescription("Number of findings in this folder.")
+      Options.withDescription("Number of findings in this folder (default: not reported).")
     ),
     clean: Options.boolean("clean").pipe(Options.withDescription("Nothing was found (same as --found 0).")),
     pretty
@@ -301,7 +301,10 @@ const skip = Command.make(
     task: task.pipe(Options.optional),
     path: folderPath.pipe(Options.optional),
     agent,
-    reason: Options.text("reason").pipe(Options.optional, Options.withDescription("Why the folder was skipped.")),
+    reason: Options.text("reason").pipe(
+      Options.optional,
+      Options.withDescription("Why the folder was skipped (default: none given).")
+    ),
     item: Args.text({ name: "item" }).pipe(
       Args.optional,
       Args.withDescription("An inbox item to send to the back for 30 s (instead of --task/--path).")
@@ -404,7 +407,7 @@ const list = Command.make(
     task,
     state: Options.choice("state", ["pending", "leased", "done", "skipped"]).pipe(
       Options.optional,
-      Options.withDescription("Only items in this state.")
+      Options.withDescription("Only items in this state (default: every state).")
     ),
     pretty
   },

@@ -346,9 +346,12 @@ export const preflight = (root: Node, argv: ReadonlyArray<string>): Preflight =>
   }
   if (words.includes("--help") || words.includes("-h")) return { _tag: "Help", text: render(root, path), exit: 0 }
   // A command group without its command (bare `trail`, `trail worker`): its help, as a usage error.
-  if (subcommandsOf(node).length > 0) return { _tag: "Help", text: render(root, path), exit: 2 }
+  // (A group with flags of its own, like `trail inbox`, is a command in its own right.)
+  const own = optionsOf(node)
+  if (subcommandsOf(node).length > 0 && (path.length === 0 || (own.options.length === 0 && own.args.length === 0)))
+    return { _tag: "Help", text: render(root, path), exit: 2 }
   // Values of choice and integer flags, checked here so that the error names the flag.
-  const { options } = optionsOf(node)
+  const { options } = own
   for (let j = i; j < words.length; j++) {
     const word = words[j]!
     if (!word.startsWith("--")) continue

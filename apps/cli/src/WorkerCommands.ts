@@ -373,8 +373,16 @@ const events = Command.make(
 // ---------------------------------------------------------------------------------------------
 // The worker protocol
 
-const todos = Command.make("todos", { items: Args.text({ name: "item" }).pipe(Args.repeated), pretty }, (args) =>
-  asWorker(args.pretty, (workers, id) => workers.todos(id, args.items))
+const todos = Command.make(
+  "todos",
+  {
+    items: Args.text({ name: "item" }).pipe(
+      Args.repeated,
+      Args.withDescription("A todo (repeatable; none clears the list).")
+    ),
+    pretty
+  },
+  (args) => asWorker(args.pretty, (workers, id) => workers.todos(id, args.items))
 ).pipe(Command.withDescription("(worker) Replace your todo list with ITEM…"))
 
 const note = Command.make("note", { text: words("text", "The note."), pretty }, (args) =>
@@ -533,9 +541,12 @@ const supervise = Command.make(
     ),
     workers: Options.integer("workers").pipe(
       Options.withDefault(3),
-      Options.withDescription("Fleet mode: how many workers run at once.")
+      Options.withDescription("Fleet mode: how many workers run at once (default: 3; at most worker.max_active).")
     ),
-    kind: Options.text("as").pipe(Options.optional, Options.withDescription("Fleet mode: the workers' kind.")),
+    kind: Options.text("as").pipe(
+      Options.optional,
+      Options.withDescription("Fleet mode: the workers' kind (default: default).")
+    ),
     prompt: Options.text("prompt").pipe(
       Options.optional,
       Options.withDescription("Fleet mode: each worker's task; {path} becomes its folder.")
