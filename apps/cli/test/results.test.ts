@@ -3,6 +3,7 @@
  * `worker show --pretty`, the fleet's closing summary, inbox bullets and the untruncated log —
  * the real `trail` binary over a real git repository, workers as plain processes.
  */
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -149,4 +150,34 @@ describe("trail results", () => {
     }>
     expect(log[0]!.events.find((e) => e.type === "worker.spawned")?.data.text).toBe(long)
   }, 30_000)
+})
+
+describe("npm run demo (scripts/fleet.sh)", () => {
+  it("on a terminal ends with the fleet's summary table (done/skipped/failed, top findings) and points at trail results", async () => {
+    const root = gitRepo({
+      "a/x.ts": "// TODO one\n// FIXME two\n",
+      "b/x.ts": "export {}\n",
+      "c/x.ts": "// TODO 1\n"
+    })
+    // Plain processes, so the demo leaves no tmux server behind.
+    fs.writeFileSync(path.join(root, ".trail.toml"), `[worker]\nsubstrate = "process"\nexit_grace_secs = 1\n`)
+    const script = path.resolve(import.meta.dirname, "..", "..", "..", "scripts", "fleet.sh")
+    // `script` gives the demo a terminal, as `npm run demo` has.
+    const result = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn("script", ["-qec", `bash ${JSON.stringify(script)} ${JSON.stringify(root)} 2`, "/dev/null"], {
+        env: { ...process.env, TRAIL_ROOT: "", SCRIPTED_AGENT_DELAY: "0.1", COLUMNS: "100", NO_COLOR: "1" }
+      })
+      let out = ""
+      child.stdout.on("data", (d) => (out += d))
+      child.on("close", (code) => resolve({ code, out }))
+    })
+    const out = result.out.replace(/\r/g, "")
+    expect(result.code, out).toBe(0)
+    expect(out).toContain("fleet · sweep 1 complete")
+    expect(out).toMatch(/\d+ done · 0 skipped · 0 failed/)
+    expect(out).toMatch(/FOUND\s+PATH\s+WORKER\s+SUMMARY *\n2\s+a\s+w\d+\s+Scanned/)
+    expect(out.indexOf("\n2 ")).toBeLessThan(out.indexOf("\n1 "))
+    expect(out).toContain("every result: trail results --task fleet-demo --pretty")
+    expect(out.trimEnd().split("\n").at(-2)).toContain("results --task fleet-demo --pretty")
+  }, 120_000)
 })
