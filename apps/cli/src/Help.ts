@@ -348,7 +348,15 @@ export const preflight = (root: Node, argv: ReadonlyArray<string>): Preflight =>
   // A command group without its command (bare `trail`, `trail worker`): its help, as a usage error.
   // (A group with flags of its own, like `trail inbox`, is a command in its own right.)
   const own = optionsOf(node)
-  if (subcommandsOf(node).length > 0 && (path.length === 0 || (own.options.length === 0 && own.args.length === 0)))
+  // Flags of the root other than --root/--pretty (--version, …) are the library's to answer.
+  const builtIn = words.some(
+    (w, k) => w.startsWith("-") && w !== "--pretty" && w !== "--root" && words[k - 1] !== "--root"
+  )
+  if (
+    subcommandsOf(node).length > 0 &&
+    !builtIn &&
+    (path.length === 0 || (own.options.length === 0 && own.args.length === 0))
+  )
     return { _tag: "Help", text: render(root, path), exit: 2 }
   // Values of choice and integer flags, checked here so that the error names the flag.
   const { options } = own
