@@ -311,14 +311,17 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     }
     fs.writeFileSync(file, JSON.stringify(theirs))
     const doctorBefore = trail(["doctor"], { cwd: root }).json() as { checks: Array<{ name: string; detail: string }> }
-    expect(doctorBefore.checks.find((c) => c.name === "hooks (project)")!.detail).toContain("not installed")
+    expect(doctorBefore.checks.find((c) => c.name === "hooks (project)")!.detail).toContain("none installed")
+    const original = fs.readFileSync(file, "utf8")
     const first = trail(["hooks", "install"], { cwd: root })
     expect(first.code, first.stderr).toBe(0)
     expect((first.json() as { added: Array<string> }).added).toHaveLength(6)
     const installed = JSON.parse(fs.readFileSync(file, "utf8"))
     expect(installed.permissions).toEqual(theirs.permissions)
     expect(installed.hooks.Stop).toHaveLength(2)
-    expect(installed.hooks.Stop[1].hooks[0].command).toMatch(/trail\.cjs hook claude$/)
+    // Committed for the team: no path of this checkout, `trail` from PATH; recording runs async.
+    expect(installed.hooks.Stop[1].hooks[0]).toEqual({ type: "command", command: "trail hook claude", async: true })
+    expect(fs.readFileSync(file, "utf8")).not.toContain(path.dirname(TRAIL))
     const second = trail(["hooks", "install", "--project"], { cwd: root })
     expect((second.json() as { added: Array<string> }).added).toEqual([])
     expect(JSON.parse(fs.readFileSync(file, "utf8"))).toEqual(installed)
@@ -328,8 +331,60 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     }
     expect(doctor.checks.find((c) => c.name === "store")).toMatchObject({ ok: true })
     expect(doctor.checks.find((c) => c.name === "hooks (project)")!.detail).toContain("all 6 installed")
+    expect(doctor.checks.find((c) => c.name === "hooks (local)")!.detail).toContain("none installed")
+    expect(trail(["hooks", "uninstall", "--project"], { cwd: root }).code).toBe(0)
+    expect(fs.readFileSync(file, "utf8")).toBe(original)
+
+    // --local: this checkout's settings.local.json, by absolute path; doctor says which file has which.
+    const local = trail(["hooks", "install", "--local"], { cwd: root })
+    expect(local.code, local.stderr).toBe(0)
+    const localFile = path.join(root, ".claude", "settings.local.json")
+    expect(JSON.parse(fs.readFileSync(localFile, "utf8")).hooks.Stop[0].hooks[0].command).toMatch(
+      /trail\.cjs hook claude$/
+    )
+    const doctorLocal = trail(["doctor"], { cwd: root })
+    expect(doctorLocal.code).toBe(0)
+    const checks = (doctorLocal.json() as { checks: Array<{ name: string; detail: string }> }).checks
+    expect(checks.find((c) => c.name === "hooks (local)")!.detail).toContain(`${localFile}: all 6 installed`)
+    expect(checks.find((c) => c.name === "hooks (project)")!.detail).toContain("none installed")
+  })
+
+  it("edits settings through a symlink, keeps the mode, refuses a non-object root and inexact numbers", () => {
+    const root = gitRepo({ "a.ts": "x" })
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    const dir = path.join(root, ".claude")
+    fs.mkdirSync(dir)
+    const file = path.join(dir, "settings.json")
+    // A dotfiles setup: settings.json links to a file elsewhere, readable by its owner only.
+    const target = path.join(root, "dotfiles-settings.json")
+    const text = '{\n    "env": {\n        "KEY": "secret"\n    }\n}\n'
+    fs.writeFileSync(target, text, { mode: 0o600 })
+    fs.chmodSync(target, 0o600)
+    fs.symlinkSync(target, file)
+    expect(trail(["hooks", "install"], { cwd: root }).code).toBe(0)
+    expect(fs.lstatSync(file).isSymbolicLink()).toBe(true)
+    expect(fs.statSync(target).mode & 0o777).toBe(0o600)
+    expect(JSON.parse(fs.readFileSync(target, "utf8")).hooks.Stop).toHaveLength(1)
+    expect(trail(["hooks", "install"], { cwd: root }).code).toBe(0)
     expect(trail(["hooks", "uninstall"], { cwd: root }).code).toBe(0)
-    expect(JSON.parse(fs.readFileSync(file, "utf8"))).toEqual(theirs)
+    expect(fs.lstatSync(file).isSymbolicLink()).toBe(true)
+    expect(fs.readFileSync(target, "utf8")).toBe(text)
+    expect(fs.statSync(target).mode & 0o777).toBe(0o600)
+
+    fs.rmSync(file)
+    for (const bad of ["[1, 2]\n", '"text"\n', "null\n"]) {
+      fs.writeFileSync(file, bad)
+      const refused = trail(["hooks", "install"], { cwd: root })
+      expect(refused.code).toBe(1)
+      expect(refused.error().message).toContain("not an object")
+      expect(fs.readFileSync(file, "utf8")).toBe(bad)
+    }
+    const big = '{"cleanupPeriodDays": 12345678901234567890, "note": "1.0 in a string is fine"}\n'
+    fs.writeFileSync(file, big)
+    const inexact = trail(["hooks", "install"], { cwd: root })
+    expect(inexact.code).toBe(1)
+    expect(inexact.error().message).toContain("12345678901234567890")
+    expect(fs.readFileSync(file, "utf8")).toBe(big)
   })
 
   it("a settings.json that is not JSON is reported and left untouched", () => {
@@ -342,6 +397,10 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     expect(result.code).toBe(1)
     expect(result.error().code).toBe("config-invalid")
     expect(fs.readFileSync(file, "utf8")).toBe("{ nope")
+    // doctor reports it and exits 1 with ok: false.
+    const doctor = trail(["doctor"], { cwd: root })
+    expect(doctor.code).toBe(1)
+    expect(doctor.json()).toMatchObject({ ok: false })
     const both = trail(["hooks", "install", "--user", "--project"], { cwd: root })
     expect(both.code).toBe(2)
   })

@@ -169,14 +169,17 @@ const hasTrailEntry = (group: unknown) =>
  * `hooks` is not shaped as Claude Code expects.
  */
 export const installHooks = (settings: unknown, command: string): { settings: Json; added: Array<HookEventName> } => {
-  const root: Json = isObject(settings) ? { ...settings } : {}
+  if (!isObject(settings)) throw new SettingsShapeError("the JSON root is not an object")
+  const root: Json = { ...settings }
   if (root.hooks !== undefined && !isObject(root.hooks)) throw new SettingsShapeError("hooks is not an object")
   const hooks: Json = { ...((root.hooks as Json | undefined) ?? {}) }
   const added: Array<HookEventName> = []
   for (const event of HOOK_EVENTS) {
     const groups = groupsOf(hooks, event)
     if (groups.some(hasTrailEntry)) continue
-    hooks[event] = [...groups, { matcher: "", hooks: [{ type: "command", command }] }]
+    // `async`: Claude Code runs the command in the background, so the agent's turn never waits
+    // for trail (these hooks only record; none of them decides anything).
+    hooks[event] = [...groups, { matcher: "", hooks: [{ type: "command", command, async: true }] }]
     added.push(event)
   }
   root.hooks = hooks
@@ -185,8 +188,8 @@ export const installHooks = (settings: unknown, command: string): { settings: Js
 
 /** Removes exactly the entries trail added (and groups or events left empty by that). */
 export const uninstallHooks = (settings: unknown): { settings: Json; removed: Array<string> } => {
-  if (!isObject(settings) || settings.hooks === undefined)
-    return { settings: isObject(settings) ? settings : {}, removed: [] }
+  if (!isObject(settings)) throw new SettingsShapeError("the JSON root is not an object")
+  if (settings.hooks === undefined) return { settings, removed: [] }
   if (!isObject(settings.hooks)) throw new SettingsShapeError("hooks is not an object")
   const hooks: Json = { ...settings.hooks }
   const removed: Array<string> = []
@@ -215,4 +218,40 @@ export const installedEvents = (settings: unknown): Array<HookEventName> => {
   return HOOK_EVENTS.filter(
     (event) => Array.isArray(hooks[event]) && (hooks[event] as Array<unknown>).some(hasTrailEntry)
   )
+}
+
+/**
+ * Number literals of a JSON text that `JSON.parse` then `JSON.stringify` would not give back
+ * byte for byte (`12345678901234567890`, `1.0`, `1e3`): a settings file holding one is not
+ * rewritten, so that no value changes behind the user's back.
+ */
+export const inexactNumbers = (text: string): Array<string> => {
+  const found: Array<string> = []
+  const number = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
+  for (let i = 0; i < text.length; ) {
+    const c = text.charAt(i)
+    if (c === '"') {
+      // Skip the string, escapes included.
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === "\\") i++
+      i++
+    } else if (c === "-" || (c >= "0" && c <= "9")) {
+      number.lastIndex = i
+      const match = number.exec(text)
+      if (match === null) return found
+      if (JSON.stringify(JSON.parse(match[0])) !== match[0]) found.push(match[0])
+      i += match[0].length
+    } else i++
+  }
+  return found
+}
+
+/**
+ * `settings` as JSON text in the layout of `original` (its indent, its final newline), so that
+ * adding then removing trail's entries gives back the same bytes. Two spaces for a new file.
+ */
+export const formatSettings = (settings: unknown, original: string | null): string => {
+  const indent =
+    original === null ? "  " : original.trim().includes("\n") ? (/\n([ \t]+)\S/.exec(original)?.[1] ?? "  ") : ""
+  const newline = original === null || original.endsWith("\n") ? "\n" : ""
+  return `${JSON.stringify(settings, null, indent)}${newline}`
 }
