@@ -51,6 +51,9 @@ const chip = (kind: ReviewItem["kind"]) => {
 
 const actionKeys: Record<string, string> = {
   reply: "c Reply",
+  allow: "y Allow",
+  "allow-always": "Y Allow always",
+  deny: "n Deny",
   jump: "Enter Jump",
   attach: "a Attach",
   show: "Enter Show",
@@ -176,6 +179,11 @@ const interactiveInbox = Effect.gen(function* () {
               case "reply":
                 yield* inbox.reply(item.id, text ?? "")
                 return `replied to ${item.subject.id}`
+              case "allow":
+              case "allow-always":
+              case "deny":
+                yield* inbox.decide(item.id, action)
+                return `${action} sent to ${item.subject.id}`
               case "dismiss":
                 yield* inbox.dismiss(item.id)
                 return `dismissed ${item.id}`
@@ -246,16 +254,33 @@ const reply = Command.make(
   {
     item: itemArg,
     text: Args.text({ name: "text" }).pipe(Args.repeated, Args.withDescription("What to type (default: stdin).")),
+    action: Options.choice("action", Inbox.PERMISSION_ACTIONS).pipe(
+      Options.optional,
+      Options.withDescription(
+        "Answer a permission item with the dialog's own keys: allow (once), allow-always, deny. Text on a permission item denies, then sends the text."
+      )
+    ),
     pretty
   },
   (args) =>
     Effect.gen(function* () {
+      if (Option.isSome(args.action)) {
+        if (args.text.length > 0)
+          return yield* new UsageError({ message: "--action takes no TEXT (a text reply on a permission item denies)" })
+        const action = args.action.value
+        const item = yield* withInbox((inbox) => inbox.decide(args.item, action))
+        return yield* printItem(item, args.pretty)
+      }
       const text = args.text.length > 0 ? args.text.join(" ") : (yield* readStdin).replace(/\n$/, "")
       if (text === "") return yield* new UsageError({ message: "nothing to reply: give TEXT or pipe it on stdin" })
       const item = yield* withInbox((inbox) => inbox.reply(args.item, text))
       yield* printItem(item, args.pretty)
     })
-).pipe(Command.withDescription("Type TEXT (yours, literally) into the item's pane, then Enter."))
+).pipe(
+  Command.withDescription(
+    "Type TEXT (yours, literally) into the item's pane, then Enter; on a permission item, deny first. --action allow|allow-always|deny answers a permission dialog."
+  )
+)
 
 const simpleAction = (name: "dismiss" | "restore", description: string) =>
   Command.make(name, { item: itemArg, pretty }, (args) =>

@@ -13,6 +13,7 @@
  * Settings entries have the shape Claude Code documents:
  * `{"hooks": {"Stop": [{"matcher": "", "hooks": [{"type": "command", "command": "…"}]}]}}`.
  */
+import * as fs from "node:fs"
 import { type NewEvent, type Subject, WorkerId } from "@trail/domain"
 import { Either, ParseResult, Schema } from "effect"
 
@@ -96,8 +97,64 @@ export const parsePayload = (raw: string): Either.Either<HookPayload, string> =>
   )
 }
 
-/** The event a payload becomes, at `at` (ms since epoch). */
-export const toEvent = (payload: HookPayload, env: HookEnv, at: number): NewEvent => {
+// ---------------------------------------------------------------------------------------------
+// The agent's process (Linux /proc; elsewhere none is known and replies fall back to tmux's
+// `#{pane_current_command}`)
+
+/** A process as /proc/<pid>/stat shows it (proc(5)); `start` is its start time in clock ticks after boot. */
+export interface ProcStat {
+  readonly pid: number
+  readonly ppid: number
+  readonly pgrp: number
+  /** The controlling terminal's device number; 0: none. */
+  readonly tty: number
+  /** The foreground process group of the controlling terminal; -1: none. */
+  readonly tpgid: number
+  readonly start: number
+}
+
+/** The process `pid` from /proc, or null (gone, or no /proc). */
+export const procStat = (pid: number): ProcStat | null => {
+  let text: string
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  } catch {
+    return null
+  }
+  // "pid (comm) state ppid pgrp session tty_nr tpgid …": comm may hold spaces and parentheses.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
+  const num = (i: number) => Number(fields[i])
+  const stat = { pid, ppid: num(1), pgrp: num(2), tty: num(4), tpgid: num(5), start: num(19) }
+  return Object.values(stat).every(Number.isInteger) ? stat : null
+}
+
+/** The agent a hook belongs to: its process id and start time (the pair stays unique when pids are reused). */
+export interface AgentProcess {
+  readonly pid: number
+  readonly start: number
+}
+
+/**
+ * The agent whose hook runs as process `self`: the ancestor that leads its terminal's
+ * foreground process group (Claude Code run from a shell is its own job; run as a pane's
+ * program it leads its own session). Null without /proc, without a terminal, or when the
+ * foreground job is not an ancestor.
+ */
+export const agentOf = (self: number): AgentProcess | null => {
+  const chain: Array<ProcStat> = []
+  for (let pid = self; pid > 1 && chain.length < 32; ) {
+    const stat = procStat(pid)
+    if (stat === null) break
+    chain.push(stat)
+    pid = stat.ppid
+  }
+  const foreground = chain.find((p) => p.tty !== 0 && p.tpgid > 0)?.tpgid
+  const agent = chain.find((p) => p.pid === foreground)
+  return agent === undefined ? null : { pid: agent.pid, start: agent.start }
+}
+
+/** The event a payload becomes, at `at` (ms since epoch); `agent`: the agent's process, when known. */
+export const toEvent = (payload: HookPayload, env: HookEnv, at: number, agent: AgentProcess | null = null): NewEvent => {
   const worker =
     env.TRAIL_WORKER_ID !== undefined && Schema.is(WorkerId)(env.TRAIL_WORKER_ID) ? env.TRAIL_WORKER_ID : null
   const subject: Subject =
@@ -110,6 +167,7 @@ export const toEvent = (payload: HookPayload, env: HookEnv, at: number): NewEven
     socket,
     cwd: payload.cwd ?? null,
     transcript_path: payload.transcript_path ?? null,
+    agent: pane === null ? null : agent,
     ...(worker === null ? {} : { session_id: payload.session_id })
   }
   switch (payload.hook_event_name) {
