@@ -22,7 +22,13 @@ interface Item {
   readonly actions: ReadonlyArray<string>
 }
 
-/** A root, a tmux server of its own with `panes` panes running `cat`, and helpers. */
+const FAKE_AGENT = path.join(import.meta.dirname, "fixtures", "fake-agent.mjs")
+
+/**
+ * A root, a tmux server of its own with `panes` panes each running a fake agent (fixtures/
+ * fake-agent.mjs: it records what is typed into it and runs the hooks it is handed as its own
+ * children, as Claude Code does), and helpers.
+ */
 const setup = (panes: number) => {
   const root = gitRepo({ "src/a.ts": "export {}\n" })
   const server = `trail-inbox-${process.pid}-${servers.length}-${Math.floor(Math.random() * 1e6)}`
@@ -31,25 +37,38 @@ const setup = (panes: number) => {
   servers.push(`${server}-workers`)
   const tmux = (...args: Array<string>) =>
     execFileSync("tmux", ["-L", server, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim()
-  // Each pane runs `cat`, which also keeps what it was typed in .pane-<n>.txt (exact bytes).
-  const recorder = (n: number) => `cat | tee ${path.join(root, `.pane-${n}.txt`)}`
+  // Each pane's agent keeps what it was typed in .pane-<n>.txt (exact bytes).
+  const recorder = (n: number) =>
+    `exec ${process.execPath} ${FAKE_AGENT} ${path.join(root, `.hooks-${n}`)} ${TRAIL} ${path.join(root, `.pane-${n}.txt`)}`
   tmux("new-session", "-d", "-s", "work", "-x", "150", "-y", "40", recorder(0))
   for (let i = 1; i < panes; i++) tmux("split-window", "-t", "work", recorder(i))
   const socket = tmux("display-message", "-p", "#{socket_path}")
   const paneIds = tmux("list-panes", "-t", "work", "-F", "#{pane_id}").split("\n")
+  for (let i = 0; i < panes; i++) fs.mkdirSync(path.join(root, `.hooks-${i}`), { recursive: true })
   const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => trail(args, { cwd: root, env })
   expect(run(["init"]).code).toBe(0)
-  /** Sends a hook payload as Claude Code would from inside `pane` (null: not in tmux). */
-  const hook = (pane: string | null, payload: Record<string, unknown>) => {
-    const result = spawnSync(process.execPath, [TRAIL, "hook", "claude"], {
-      cwd: root,
-      input: JSON.stringify({ cwd: root, transcript_path: "/tmp/t.jsonl", ...payload }),
-      env: { ...process.env, TRAIL_ROOT: "", TMUX: pane === null ? "" : `${socket},1,0`, TMUX_PANE: pane ?? "" },
-      encoding: "utf8"
-    })
-    expect(result.status).toBe(0)
-    expect(result.stdout).toBe("")
-    return result
+  let hooksSent = 0
+  /** Has the agent in `pane` run a hook with `payload`, as Claude Code would (null: a session outside tmux). */
+  const hook = async (pane: string | null, payload: Record<string, unknown>) => {
+    const input = JSON.stringify({ cwd: root, transcript_path: "/tmp/t.jsonl", ...payload })
+    if (pane === null) {
+      const result = spawnSync(process.execPath, [TRAIL, "hook", "claude"], {
+        cwd: root,
+        input,
+        env: { ...process.env, TRAIL_ROOT: "", TMUX: "", TMUX_PANE: "" },
+        encoding: "utf8"
+      })
+      expect(result.status).toBe(0)
+      expect(result.stdout).toBe("")
+      return
+    }
+    const dir = path.join(root, `.hooks-${paneIds.indexOf(pane)}`)
+    const name = String(++hooksSent).padStart(6, "0")
+    fs.writeFileSync(path.join(dir, `${name}.tmp`), input)
+    fs.renameSync(path.join(dir, `${name}.tmp`), path.join(dir, `${name}.json`))
+    const done = path.join(dir, `${name}.done`)
+    await waitFor(() => fs.existsSync(done), `the agent in ${pane} to run its hook`, 10_000)
+    expect(JSON.parse(fs.readFileSync(done, "utf8"))).toEqual({ status: 0, stdout: "" })
   }
   const inbox = () => run(["inbox"]).json() as Array<Item>
   const capture = (pane: string) => tmux("capture-pane", "-p", "-t", pane)
@@ -63,52 +82,50 @@ const setup = (panes: number) => {
 const summary = (items: ReadonlyArray<Item>) => items.map((i) => `${i.kind}:${i.subject.id}`)
 
 describe("the inbox", () => {
-  it("orders sessions and workers most-stuck first, follows prompts, session ends and reused panes", () => {
+  it("orders sessions and workers most-stuck first, follows prompts, session ends and reused panes", async () => {
     const t = setup(3)
     const [p1, p2, p3] = t.paneIds as [string, string, string]
-    t.hook(p1, { session_id: "alpha-1111", hook_event_name: "SessionStart", source: "startup" })
-    t.hook(p2, { session_id: "bravo-2222", hook_event_name: "SessionStart", source: "startup" })
-    t.hook(p3, { session_id: "charl-3333", hook_event_name: "SessionStart", source: "startup" })
-    t.hook(p1, {
+    await t.hook(p1, { session_id: "alpha-1111", hook_event_name: "SessionStart", source: "startup" })
+    await t.hook(p2, { session_id: "bravo-2222", hook_event_name: "SessionStart", source: "startup" })
+    await t.hook(p3, { session_id: "charl-3333", hook_event_name: "SessionStart", source: "startup" })
+    await t.hook(p1, {
       session_id: "alpha-1111",
       hook_event_name: "Stop",
       last_assistant_message: "Refactor done.\n- parser split\n- tests added"
     })
-    t.hook(p2, {
+    await t.hook(p2, {
       session_id: "bravo-2222",
       hook_event_name: "PermissionRequest",
       tool_name: "Bash",
       tool_input: { command: "git push --force" }
     })
-    t.hook(p3, { session_id: "charl-3333", hook_event_name: "Stop", last_assistant_message: "Which branch?" })
+    await t.hook(p3, { session_id: "charl-3333", hook_event_name: "Stop", last_assistant_message: "Which branch?" })
     expect(summary(t.inbox())).toEqual(["permission:bravo-2222", "stopped:alpha-1111", "stopped:charl-3333"])
     const [first] = t.inbox()
     expect(first!.headline).toBe("wants to use Bash: git push --force")
 
     // The human answers charlie in its own pane: its prompt clears the item.
-    t.hook(p3, { session_id: "charl-3333", hook_event_name: "UserPromptSubmit", prompt: "main" })
+    await t.hook(p3, { session_id: "charl-3333", hook_event_name: "UserPromptSubmit", prompt: "main" })
     expect(summary(t.inbox())).toEqual(["permission:bravo-2222", "stopped:alpha-1111"])
     // Bravo's session ends: gone from the inbox.
-    t.hook(p2, { session_id: "bravo-2222", hook_event_name: "SessionEnd", reason: "exit" })
+    await t.hook(p2, { session_id: "bravo-2222", hook_event_name: "SessionEnd", reason: "exit" })
     expect(summary(t.inbox())).toEqual(["stopped:alpha-1111"])
-    // A new session reuses alpha's pane: alpha can still be read, but not replied to.
-    t.hook(p1, { session_id: "delta-4444", hook_event_name: "SessionStart", source: "startup" })
-    const alpha = t.run(["reply", "alpha-1111", "hello?"])
-    expect(alpha.code).toBe(1)
-    expect(alpha.error().code).toBe("tmux-gone")
-    expect(summary(t.inbox())).toEqual(["stopped:alpha-1111"])
-    t.hook(p1, { session_id: "delta-4444", hook_event_name: "Stop", last_assistant_message: "Ready." })
-    expect(summary(t.inbox())).toEqual(["stopped:alpha-1111", "stopped:delta-4444"])
+    // A new session in alpha's pane: alpha is over, its item gone (a reply to it is not found).
+    await t.hook(p1, { session_id: "delta-4444", hook_event_name: "SessionStart", source: "startup" })
+    expect(summary(t.inbox())).toEqual([])
+    expect(t.run(["reply", "alpha-1111", "hello?"]).error().code).toBe("item-not-found")
+    await t.hook(p1, { session_id: "delta-4444", hook_event_name: "Stop", last_assistant_message: "Ready." })
+    expect(summary(t.inbox())).toEqual(["stopped:delta-4444"])
     // --rebuild folds the whole log again: the same inbox.
     expect(t.run(["inbox", "--rebuild"]).json()).toEqual(t.inbox())
-    expect(t.run(["inbox", "next"]).json()).toMatchObject({ subject: { id: "alpha-1111" } })
+    expect(t.run(["inbox", "next"]).json()).toMatchObject({ subject: { id: "delta-4444" } })
   }, 60_000)
 
   it("reply types exactly the human's text into the exact pane; a gone pane is an error and the item stays", async () => {
     const t = setup(2)
     const [p1, p2] = t.paneIds as [string, string]
-    t.hook(p1, { session_id: "one-111111", hook_event_name: "Stop", last_assistant_message: "Done?" })
-    t.hook(p2, { session_id: "two-222222", hook_event_name: "Stop", last_assistant_message: "Done!" })
+    await t.hook(p1, { session_id: "one-111111", hook_event_name: "Stop", last_assistant_message: "Done?" })
+    await t.hook(p2, { session_id: "two-222222", hook_event_name: "Stop", last_assistant_message: "Done!" })
     const text = `it's "quoted"; $(touch pwned) \`x\` tab\there — naïve 日本語 ✓\nsecond line C-c`
     const replied = t.run(["reply", "one-111111", text])
     expect(replied.code, replied.stderr).toBe(0)
@@ -128,7 +145,7 @@ describe("the inbox", () => {
     expect(piped.status, piped.stderr).toBe(0)
     expect(t.capture(p2)).toContain("from stdin")
 
-    t.hook(p2, { session_id: "two-222222", hook_event_name: "Stop", last_assistant_message: "Again" })
+    await t.hook(p2, { session_id: "two-222222", hook_event_name: "Stop", last_assistant_message: "Again" })
     t.tmux("kill-pane", "-t", p2)
     const gone = t.run(["reply", "two-222222", "anyone?"])
     expect(gone.code).toBe(1)
@@ -140,15 +157,15 @@ describe("the inbox", () => {
     expect(unknown.error().code).toBe("item-not-found")
   }, 60_000)
 
-  it("a session outside tmux is listed but cannot be replied to; skip, dismiss and restore reorder", () => {
+  it("a session outside tmux is listed but cannot be replied to; skip, dismiss and restore reorder", async () => {
     const t = setup(1)
-    t.hook(null, {
+    await t.hook(null, {
       session_id: "notmux-1",
       hook_event_name: "PermissionRequest",
       tool_name: "Edit",
       tool_input: { file_path: "/x.ts" }
     })
-    t.hook(t.paneIds[0]!, { session_id: "intmux-1", hook_event_name: "PermissionRequest", tool_name: "Read" })
+    await t.hook(t.paneIds[0]!, { session_id: "intmux-1", hook_event_name: "PermissionRequest", tool_name: "Read" })
     expect(summary(t.inbox())).toEqual(["permission:notmux-1", "permission:intmux-1"])
     const refused = t.run(["reply", "notmux-1", "yes"])
     expect(refused.error().code).toBe("tmux-gone")
@@ -206,8 +223,8 @@ describe("trail inbox --tui", () => {
   it("is driven with keys in a real terminal and updates live", async () => {
     const t = setup(2)
     const [p1, p2] = t.paneIds as [string, string]
-    t.hook(p1, { session_id: "alpha-1111", hook_event_name: "Stop", last_assistant_message: "Refactor done." })
-    t.hook(p2, {
+    await t.hook(p1, { session_id: "alpha-1111", hook_event_name: "Stop", last_assistant_message: "Refactor done." })
+    await t.hook(p2, {
       session_id: "bravo-2222",
       hook_event_name: "PermissionRequest",
       tool_name: "Bash",
@@ -244,7 +261,7 @@ describe("trail inbox --tui", () => {
     await until((s) => s.includes("Nothing needs you."), "the dismissal")
     expect(t.inbox()).toEqual([])
     // An event appended by another process shows up while the TUI is open.
-    t.hook(p1, {
+    await t.hook(p1, {
       session_id: "alpha-1111",
       hook_event_name: "Stop",
       last_assistant_message: "Need a review of the schema"
