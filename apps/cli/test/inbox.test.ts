@@ -157,6 +157,62 @@ describe("the inbox", () => {
     expect(unknown.error().code).toBe("item-not-found")
   }, 60_000)
 
+  it("a reply to an agent that was killed is refused as pane-changed and types nothing into the shell left behind", async () => {
+    const t = setup(1)
+    // The agent runs as a job of an interactive shell, as when a person starts `claude` in a pane.
+    const pane = t.tmux("new-window", "-P", "-F", "#{pane_id}", "-c", t.root, "bash --norc --noprofile")
+    t.paneIds.push(pane)
+    const hooks = path.join(t.root, `.hooks-${t.paneIds.indexOf(pane)}`)
+    t.tmux("send-keys", "-t", pane, "-l", `${process.execPath} ${FAKE_AGENT} ${hooks} ${TRAIL} ${path.join(t.root, ".shell.txt")}`)
+    t.tmux("send-keys", "-t", pane, "Enter")
+    await waitFor(() => fs.existsSync(path.join(t.root, ".shell.txt")), "the agent to start")
+    await t.hook(pane, { session_id: "killed-1", hook_event_name: "Stop", last_assistant_message: "Done." })
+    expect(summary(t.inbox())).toEqual(["stopped:killed-1"])
+    const agentPid = Number(execFileSync("pgrep", ["-f", `${FAKE_AGENT} ${hooks}`], { encoding: "utf8" }).trim())
+    process.kill(agentPid, "SIGKILL")
+    await waitFor(() => t.capture(pane).split("\n").filter((l) => l.includes("$") || l.includes("#")).length >= 2, "the shell's prompt")
+    const refused = t.run(["reply", "killed-1", `echo X > ${path.join(t.root, "typed.txt")}`])
+    expect(refused.code).toBe(1)
+    expect(refused.error().code).toBe("pane-changed")
+    expect(refused.error().message).toContain("nothing was typed")
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(fs.existsSync(path.join(t.root, "typed.txt"))).toBe(false)
+    expect(t.capture(pane)).not.toContain("typed.txt")
+    // The session is gone: its item does not survive.
+    expect(summary(t.inbox())).toEqual([])
+  }, 60_000)
+
+  it("a permission item: text denies first (Escape), --action presses the dialog's key, other items refuse --action", async () => {
+    const t = setup(2)
+    const [p1, p2] = t.paneIds as [string, string]
+    await t.hook(p1, { session_id: "perm-1111", hook_event_name: "PermissionRequest", tool_name: "Bash" })
+    await t.hook(p2, { session_id: "stop-2222", hook_event_name: "Stop", last_assistant_message: "ok" })
+    const card = t.run(["inbox", "--pretty"]).stdout
+    expect(card).toContain("[y Allow]")
+    expect(card).toContain("[n Deny]")
+    const item = (t.inbox()[0] as Item)
+    expect(item.actions).toEqual(["jump", "allow", "allow-always", "deny", "reply", "skip", "dismiss"])
+    expect(t.run(["reply", "perm-1111", "no, use the tests"]).code).toBe(0)
+    await waitFor(() => t.received(0).endsWith("\n"), "the reply")
+    expect(t.received(0)).toBe("\u001bno, use the tests\n")
+    const wrong = t.run(["reply", "stop-2222", "--action", "allow"])
+    expect(wrong.code).toBe(2)
+    expect(wrong.error().message).toContain("not a session's permission request")
+    expect(t.run(["reply", "perm-1111", "--action", "allow", "x"]).code).toBe(2)
+  }, 60_000)
+
+  it("a 200 kB reply reaches the pane intact (through a tmux buffer)", async () => {
+    const t = setup(1)
+    await t.hook(t.paneIds[0]!, { session_id: "long-1111", hook_event_name: "Stop", last_assistant_message: "?" })
+    const text = Array.from({ length: 2_000 }, (_, i) => `line ${i} ${"x".repeat(90)}`).join("\n")
+    expect(text.length).toBeGreaterThan(200_000)
+    // On stdin: one argument that long is more than the kernel takes (E2BIG above 128 kB).
+    const replied = spawnSync(process.execPath, [TRAIL, "reply", "long-1111"], { cwd: t.root, input: text, encoding: "utf8" })
+    expect(replied.status, replied.stderr).toBe(0)
+    await waitFor(() => t.received(0).length >= text.length + 1, "the whole reply", 20_000)
+    expect(t.received(0)).toBe(`${text}\n`)
+  }, 60_000)
+
   it("a session outside tmux is listed but cannot be replied to; skip, dismiss and restore reorder", async () => {
     const t = setup(1)
     await t.hook(null, {
