@@ -221,6 +221,21 @@ const hasTrailEntry = (group: unknown) =>
   isObject(group) && Array.isArray(group.hooks) && group.hooks.some((h) => isObject(h) && isTrailHookCommand(h.command))
 
 /**
+ * `async`: Claude Code runs the command in the background, so the agent's turn never waits for
+ * trail (these hooks only record; none decides anything). Except SessionEnd: Claude Code does not
+ * wait for background hooks when it exits (measured with `claude -p` 2.1.197: none of them was
+ * recorded), and a lost SessionEnd would leave the session's card behind.
+ */
+const ASYNC: { readonly [K in HookEventName]: { readonly async?: true } } = {
+  SessionStart: { async: true },
+  UserPromptSubmit: { async: true },
+  Stop: { async: true },
+  PermissionRequest: { async: true },
+  Notification: { async: true },
+  SessionEnd: {}
+}
+
+/**
  * Adds trail's entry for each of the six events to `settings` (a parsed settings.json; other keys
  * and other hooks are kept as they are). Idempotent: an event that already has a trail entry is
  * left alone. Returns the new settings and the events it added. Throws SettingsShapeError when
@@ -235,9 +250,7 @@ export const installHooks = (settings: unknown, command: string): { settings: Js
   for (const event of HOOK_EVENTS) {
     const groups = groupsOf(hooks, event)
     if (groups.some(hasTrailEntry)) continue
-    // `async`: Claude Code runs the command in the background, so the agent's turn never waits
-    // for trail (these hooks only record; none of them decides anything).
-    hooks[event] = [...groups, { matcher: "", hooks: [{ type: "command", command, async: true }] }]
+    hooks[event] = [...groups, { matcher: "", hooks: [{ type: "command", command, ...ASYNC[event] }] }]
     added.push(event)
   }
   root.hooks = hooks
