@@ -235,9 +235,10 @@ describe("the real Claude Code CLI", () => {
     )
     const items = t.inbox()
     expect(items.map((i) => `${i.kind}:${i.subject.id}`).sort()).toEqual(["ready:w1", "ready:w2", "ready:w3"])
-    // The workers' own hooks were recorded (tagged with the worker: SessionEnd always, as it runs
-    // synchronously), yet the cards stayed.
+    // The workers' own Stop and SessionEnd were recorded (tagged with the worker), yet the cards stayed.
     const log = t.run(["log", "--worker", "w1"]).json() as Array<{ events: Array<{ type: string }> }>
-    expect(log[0]!.events.map((e) => e.type)).toEqual(expect.arrayContaining(["worker.ready", "session.ended"]))
+    expect(log[0]!.events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(["worker.ready", "session.stopped", "session.ended"])
+    )
   }, 300_000)
 })

@@ -393,8 +393,14 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     expect(installed.permissions).toEqual(theirs.permissions)
     expect(installed.hooks.Stop).toHaveLength(2)
     // Committed for the team: no path of this checkout, `trail` from PATH; recording runs async.
-    expect(installed.hooks.Stop[1].hooks[0]).toEqual({ type: "command", command: "trail hook claude", async: true })
-    // SessionEnd runs synchronously: Claude Code does not wait for background hooks when it exits.
+    expect(installed.hooks.UserPromptSubmit[0].hooks[0]).toEqual({
+      type: "command",
+      command: "trail hook claude",
+      async: true
+    })
+    expect(installed.hooks.PermissionRequest[0].hooks[0].async).toBe(true)
+    // Stop and SessionEnd run synchronously: Claude Code does not wait for background hooks when it exits.
+    expect(installed.hooks.Stop[1].hooks[0]).toEqual({ type: "command", command: "trail hook claude" })
     expect(installed.hooks.SessionEnd[0].hooks[0]).toEqual({ type: "command", command: "trail hook claude" })
     expect(fs.readFileSync(file, "utf8")).not.toContain(path.dirname(TRAIL))
     const second = trail(["hooks", "install", "--project"], { cwd: root })

@@ -221,15 +221,17 @@ const hasTrailEntry = (group: unknown) =>
   isObject(group) && Array.isArray(group.hooks) && group.hooks.some((h) => isObject(h) && isTrailHookCommand(h.command))
 
 /**
- * `async`: Claude Code runs the command in the background, so the agent's turn never waits for
- * trail (these hooks only record; none decides anything). Except SessionEnd: Claude Code does not
- * wait for background hooks when it exits (measured with `claude -p` 2.1.197: none of them was
- * recorded), and a lost SessionEnd would leave the session's card behind.
+ * `async`: Claude Code runs the command in the background, so nothing waits for trail (these
+ * hooks only record; none decides anything): the prompt is submitted and the permission dialog
+ * drawn at once. Stop and SessionEnd stay synchronous: they come when the turn is over, and
+ * Claude Code does not wait for background hooks when it exits (measured with `claude -p`
+ * 2.1.197: with those two in the background, nothing after SessionStart was recorded; with them
+ * synchronous, every event was), so a lost SessionEnd would leave a session's card behind.
  */
 const ASYNC: { readonly [K in HookEventName]: { readonly async?: true } } = {
   SessionStart: { async: true },
   UserPromptSubmit: { async: true },
-  Stop: { async: true },
+  Stop: {},
   PermissionRequest: { async: true },
   Notification: { async: true },
   SessionEnd: {}
