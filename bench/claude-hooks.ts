@@ -11,9 +11,11 @@
  * - sync: trail's six entries without `async` (what `trail hooks install` wrote before);
  * - installed: what `trail hooks install` writes now (five `async`, SessionEnd synchronous).
  *
- * Prints the medians (ms) and each setting's difference to `none`.
+ * Prints medians (ms) and each setting's difference to `none`: the whole run; from the start to
+ * the model's request (SessionStart and UserPromptSubmit hooks delay it when synchronous); from
+ * the model's last request to the exit (the Stop and SessionEnd hooks).
  */
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -59,19 +61,29 @@ const sync = JSON.stringify(
 )
 const settings = { none: "{}\n", sync, installed } as const
 
-const times: Record<keyof typeof settings, Array<number>> = { none: [], sync: [], installed: [] }
+type Run = { readonly total: number; readonly before: number; readonly after: number }
+const times: Record<keyof typeof settings, Array<Run>> = { none: [], sync: [], installed: [] }
 for (let i = 0; i < runs; i++)
   for (const name of Object.keys(settings) as Array<keyof typeof settings>) {
     fs.writeFileSync(settingsFile, settings[name])
-    const start = performance.now()
-    const result = spawnSync(CLAUDE, ["-p", "hello"], { cwd: root, env, encoding: "utf8" })
-    times[name].push(performance.now() - start)
-    if (result.status !== 0) throw new Error(`claude -p failed: ${result.stderr}`)
+    const start = Date.now()
+    const seen = stub.arrivals.length
+    // Asynchronously: the stub answers from this process's event loop.
+    const status = await new Promise<number | null>((resolve) => {
+      const child = spawn(CLAUDE, ["-p", "hello"], { cwd: root, env, stdio: ["ignore", "ignore", "inherit"] })
+      child.on("close", resolve)
+    })
+    const end = Date.now()
+    if (status !== 0) throw new Error(`claude -p exited ${status}`)
+    const arrivals = stub.arrivals.slice(seen)
+    times[name].push({ total: end - start, before: arrivals[0]! - start, after: end - arrivals[arrivals.length - 1]! })
   }
-const base = median(times.none)
+const med = (name: keyof typeof times, part: keyof Run) => Math.round(median(times[name].map((r) => r[part])))
 for (const name of Object.keys(times) as Array<keyof typeof times>)
   process.stdout.write(
-    `${name.padEnd(10)} median ${Math.round(median(times[name]))} ms  (+${Math.round(median(times[name]) - base)} ms over none)\n`
+    `${name.padEnd(10)} whole run ${med(name, "total")} ms (+${med(name, "total") - med("none", "total")})` +
+      ` · start → the model's request ${med(name, "before")} ms (+${med(name, "before") - med("none", "before")})` +
+      ` · the answer → exit ${med(name, "after")} ms (+${med(name, "after") - med("none", "after")})\n`
   )
 await stub.close()
 fs.rmSync(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 })

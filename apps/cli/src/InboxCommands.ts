@@ -448,7 +448,10 @@ const readSettings = (file: string) =>
       return { text, settings: text === null ? ({} as unknown) : (JSON.parse(text) as unknown) }
     },
     catch: (error) =>
-      settingsError(file, `is not valid JSON (left untouched): ${error instanceof Error ? error.message : String(error)}`)
+      settingsError(
+        file,
+        `is not valid JSON (left untouched): ${error instanceof Error ? error.message : String(error)}`
+      )
   })
 
 /**
@@ -475,7 +478,8 @@ const writeSettings = (file: string, original: string | null, settings: unknown)
       fs.renameSync(tmp, target)
       return null
     },
-    catch: (error) => settingsError(file, `cannot be written: ${error instanceof Error ? error.message : String(error)}`)
+    catch: (error) =>
+      settingsError(file, `cannot be written: ${error instanceof Error ? error.message : String(error)}`)
   }).pipe(Effect.flatMap((refused) => (refused === null ? Effect.void : Effect.fail(refused))))
 
 const shapeError = (file: string) => (error: unknown) =>

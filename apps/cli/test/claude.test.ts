@@ -90,11 +90,31 @@ type Setup = ReturnType<typeof setup>
 /** A pane with a shell in which `claude` is started, as a person does; resolves once it takes input. */
 const startClaude = async (t: Setup, first: boolean) => {
   const pane = first
-    ? t.tmux("new-session", "-d", "-P", "-F", "#{pane_id}", "-s", "work", "-x", "160", "-y", "50", "-c", t.root, "bash --norc --noprofile")
+    ? t.tmux(
+        "new-session",
+        "-d",
+        "-P",
+        "-F",
+        "#{pane_id}",
+        "-s",
+        "work",
+        "-x",
+        "160",
+        "-y",
+        "50",
+        "-c",
+        t.root,
+        "bash --norc --noprofile"
+      )
     : t.tmux("new-window", "-d", "-P", "-F", "#{pane_id}", "-t", "work", "-c", t.root, "bash --norc --noprofile")
   t.tmux("send-keys", "-t", pane, "-l", "claude")
   t.tmux("send-keys", "-t", pane, "Enter")
-  await waitFor(() => screen(t, pane).includes("? for shortcuts"), "claude to start", 60_000, () => screen(t, pane))
+  await waitFor(
+    () => screen(t, pane).includes("? for shortcuts"),
+    "claude to start",
+    60_000,
+    () => screen(t, pane)
+  )
   return pane
 }
 
@@ -114,7 +134,9 @@ const userTexts = () =>
       { content?: unknown } | undefined
     const content = Array.isArray(last?.content) ? last.content : [{ type: "text", text: String(last?.content ?? "") }]
     return content
-      .filter((b: { type?: string; text?: string }) => b.type === "text" && !String(b.text).startsWith("<system-reminder>"))
+      .filter(
+        (b: { type?: string; text?: string }) => b.type === "text" && !String(b.text).startsWith("<system-reminder>")
+      )
       .map((b: { text: string }) => b.text)
   })
 
@@ -128,7 +150,10 @@ describe("the real Claude Code CLI", () => {
     const sessionIn = async (pane: string) =>
       waitFor(
         () => {
-          const log = t.run(["log"]).json() as Array<{ subject: { id: string }; events: Array<{ data: { pane?: string } }> }>
+          const log = t.run(["log"]).json() as Array<{
+            subject: { id: string }
+            events: Array<{ data: { pane?: string } }>
+          }>
           return log.find((g) => g.events.some((e) => e.data.pane === pane))?.subject.id
         },
         `the session in ${pane}`,
@@ -137,13 +162,23 @@ describe("the real Claude Code CLI", () => {
 
     say(t, a, "hello from the tests")
     const sa = await sessionIn(a)
-    await waitFor(() => itemOf(t, sa)?.kind === "stopped", "a's stopped item", 30_000, () => screen(t, a))
+    await waitFor(
+      () => itemOf(t, sa)?.kind === "stopped",
+      "a's stopped item",
+      30_000,
+      () => screen(t, a)
+    )
     expect(itemOf(t, sa)!.headline).toBe("You said: hello from the tests")
 
     const denied = path.join(t.root, "denied.txt")
     say(t, b, `write ${denied} should never exist`)
     const sb = await sessionIn(b)
-    await waitFor(() => itemOf(t, sb)?.kind === "permission", "b's permission item", 30_000, () => screen(t, b))
+    await waitFor(
+      () => itemOf(t, sb)?.kind === "permission",
+      "b's permission item",
+      30_000,
+      () => screen(t, b)
+    )
     // Permission first, then the finished turn.
     expect(t.inbox().map((i) => `${i.kind}:${i.subject.id}`)).toEqual([`permission:${sb}`, `stopped:${sa}`])
     expect(itemOf(t, sb)!.headline).toBe(`wants to use Write: ${denied}`)
@@ -152,7 +187,12 @@ describe("the real Claude Code CLI", () => {
     // A reply reaches the model verbatim.
     const verbatim = `it's "quoted"; $(touch pwned) \`x\` naïve ✓`
     expect(t.run(["reply", sa, verbatim]).code).toBe(0)
-    await waitFor(() => itemOf(t, sa)?.headline === `You said: ${verbatim}`, "a's answer", 30_000, () => screen(t, a))
+    await waitFor(
+      () => itemOf(t, sa)?.headline === `You said: ${verbatim}`,
+      "a's answer",
+      30_000,
+      () => screen(t, a)
+    )
     expect(userTexts()).toContain(verbatim)
     expect(fs.existsSync(path.join(t.root, "pwned"))).toBe(false)
 
@@ -160,22 +200,47 @@ describe("the real Claude Code CLI", () => {
     const no = "no, do not create files"
     const replied = t.run(["reply", sb, no])
     expect(replied.code, replied.stderr).toBe(0)
-    await waitFor(() => itemOf(t, sb)?.headline === `You said: ${no}`, "b's answer", 30_000, () => screen(t, b))
+    await waitFor(
+      () => itemOf(t, sb)?.headline === `You said: ${no}`,
+      "b's answer",
+      30_000,
+      () => screen(t, b)
+    )
     expect(fs.existsSync(denied)).toBe(false)
 
     // --action allow presses the dialog's own "Yes": the file is written.
     const allowed = path.join(t.root, "allowed.txt")
     say(t, b, `write ${allowed} yes`)
-    await waitFor(() => itemOf(t, sb)?.kind === "permission", "b's second permission item", 30_000, () => screen(t, b))
+    await waitFor(
+      () => itemOf(t, sb)?.kind === "permission",
+      "b's second permission item",
+      30_000,
+      () => screen(t, b)
+    )
     const allow = t.run(["reply", sb, "--action", "allow"])
     expect(allow.code, allow.stderr).toBe(0)
-    await waitFor(() => fs.existsSync(allowed), "the allowed write", 30_000, () => screen(t, b))
+    await waitFor(
+      () => fs.existsSync(allowed),
+      "the allowed write",
+      30_000,
+      () => screen(t, b)
+    )
     expect(fs.readFileSync(allowed, "utf8")).toBe("yes")
-    await waitFor(() => itemOf(t, sb)?.kind === "stopped", "b's turn to end", 30_000, () => screen(t, b))
+    await waitFor(
+      () => itemOf(t, sb)?.kind === "stopped",
+      "b's turn to end",
+      30_000,
+      () => screen(t, b)
+    )
 
     // SessionEnd removes a's item.
     say(t, a, "/exit")
-    await waitFor(() => itemOf(t, sa) === undefined, "a's item to leave on SessionEnd", 30_000, () => screen(t, a))
+    await waitFor(
+      () => itemOf(t, sa) === undefined,
+      "a's item to leave on SessionEnd",
+      30_000,
+      () => screen(t, a)
+    )
 
     // kill -9 of b's claude: no SessionEnd; the reply is refused and nothing reaches the shell.
     const panePid = t.tmux("display-message", "-p", "-t", b, "#{pane_pid}")
@@ -194,7 +259,9 @@ describe("the real Claude Code CLI", () => {
     t.tmux("send-keys", "-t", b, "-l", "clear; claude")
     t.tmux("send-keys", "-t", b, "Enter")
     await waitFor(
-      () => t.tmux("display-message", "-p", "-t", b, "#{pane_current_command}") === "claude" && screen(t, b).includes("? for shortcuts"),
+      () =>
+        t.tmux("display-message", "-p", "-t", b, "#{pane_current_command}") === "claude" &&
+        screen(t, b).includes("? for shortcuts"),
       "claude to start again",
       60_000
     )

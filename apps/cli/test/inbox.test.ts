@@ -163,14 +163,27 @@ describe("the inbox", () => {
     const pane = t.tmux("new-window", "-P", "-F", "#{pane_id}", "-c", t.root, "bash --norc --noprofile")
     t.paneIds.push(pane)
     const hooks = path.join(t.root, `.hooks-${t.paneIds.indexOf(pane)}`)
-    t.tmux("send-keys", "-t", pane, "-l", `${process.execPath} ${FAKE_AGENT} ${hooks} ${TRAIL} ${path.join(t.root, ".shell.txt")}`)
+    t.tmux(
+      "send-keys",
+      "-t",
+      pane,
+      "-l",
+      `${process.execPath} ${FAKE_AGENT} ${hooks} ${TRAIL} ${path.join(t.root, ".shell.txt")}`
+    )
     t.tmux("send-keys", "-t", pane, "Enter")
     await waitFor(() => fs.existsSync(path.join(t.root, ".shell.txt")), "the agent to start")
     await t.hook(pane, { session_id: "killed-1", hook_event_name: "Stop", last_assistant_message: "Done." })
     expect(summary(t.inbox())).toEqual(["stopped:killed-1"])
     const agentPid = Number(execFileSync("pgrep", ["-f", `${FAKE_AGENT} ${hooks}`], { encoding: "utf8" }).trim())
     process.kill(agentPid, "SIGKILL")
-    await waitFor(() => t.capture(pane).split("\n").filter((l) => l.includes("$") || l.includes("#")).length >= 2, "the shell's prompt")
+    await waitFor(
+      () =>
+        t
+          .capture(pane)
+          .split("\n")
+          .filter((l) => l.includes("$") || l.includes("#")).length >= 2,
+      "the shell's prompt"
+    )
     const refused = t.run(["reply", "killed-1", `echo X > ${path.join(t.root, "typed.txt")}`])
     expect(refused.code).toBe(1)
     expect(refused.error().code).toBe("pane-changed")
@@ -190,7 +203,7 @@ describe("the inbox", () => {
     const card = t.run(["inbox", "--pretty"]).stdout
     expect(card).toContain("[y Allow]")
     expect(card).toContain("[n Deny]")
-    const item = (t.inbox()[0] as Item)
+    const item = t.inbox()[0] as Item
     expect(item.actions).toEqual(["jump", "allow", "allow-always", "deny", "reply", "skip", "dismiss"])
     expect(t.run(["reply", "perm-1111", "no, use the tests"]).code).toBe(0)
     await waitFor(() => t.received(0).endsWith("\n"), "the reply")
@@ -207,7 +220,11 @@ describe("the inbox", () => {
     const text = Array.from({ length: 2_000 }, (_, i) => `line ${i} ${"x".repeat(90)}`).join("\n")
     expect(text.length).toBeGreaterThan(200_000)
     // On stdin: one argument that long is more than the kernel takes (E2BIG above 128 kB).
-    const replied = spawnSync(process.execPath, [TRAIL, "reply", "long-1111"], { cwd: t.root, input: text, encoding: "utf8" })
+    const replied = spawnSync(process.execPath, [TRAIL, "reply", "long-1111"], {
+      cwd: t.root,
+      input: text,
+      encoding: "utf8"
+    })
     expect(replied.status, replied.stderr).toBe(0)
     await waitFor(() => t.received(0).length >= text.length + 1, "the whole reply", 20_000)
     expect(t.received(0)).toBe(`${text}\n`)

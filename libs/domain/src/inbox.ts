@@ -341,7 +341,11 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
     case "session.prompted":
       if (draft.ended.has(subjectKey(subject))) return
       if (subject.type === "session") touchSession(draft, event, "working")
-      return closeOpen(draft, subject, subject.type === "session" ? ["stopped", "permission", "needs_input"] : ["stopped", "permission"])
+      return closeOpen(
+        draft,
+        subject,
+        subject.type === "session" ? ["stopped", "permission", "needs_input"] : ["stopped", "permission"]
+      )
     case "session.stopped": {
       if (quiet(draft, subject)) return
       if (subject.type === "session") touchSession(draft, event, "stopped")

@@ -135,7 +135,10 @@ describe("inbox projection", () => {
   })
 
   it("Stop and SessionEnd of one session leave no card in either order; a resumed session is news again", () => {
-    for (const subject of [["session", "s1"], ["worker", "w9"]] as const) {
+    for (const subject of [
+      ["session", "s1"],
+      ["worker", "w9"]
+    ] as const) {
       const stop = (id: number) => ev(id, "session.stopped", [...subject], { pane: "%1", message: "m" })
       const end = (id: number) => ev(id, "session.ended", [...subject], { pane: "%1" })
       assert.deepStrictEqual(kindsInOrder([stop(1), end(2)]), [])
@@ -284,14 +287,19 @@ describe("inbox projection", () => {
           )
           const n = events.length
           const mk = (id: number, type: string) =>
-            new TrailEvent({ id, at: 5_000 + id, type, subject: { type: subject[0], id: subject[1] }, data: { pane: "%1" } })
+            new TrailEvent({
+              id,
+              at: 5_000 + id,
+              type,
+              subject: { type: subject[0], id: subject[1] },
+              data: { pane: "%1" }
+            })
           const pair = endFirst
             ? [mk(n + 1, "session.ended"), mk(n + 2, "session.stopped")]
             : [mk(n + 1, "session.stopped"), mk(n + 2, "session.ended")]
           const after = foldEvents(emptyInbox, [...events, ...pair])
           const left = [...after.items.values()].filter(
-            (item) =>
-              item.subject.id === subject[1] && (item.kind === "stopped" || item.kind === "permission")
+            (item) => item.subject.id === subject[1] && (item.kind === "stopped" || item.kind === "permission")
           )
           assert.deepStrictEqual(left, [])
           // A worker that reported keeps its card whatever its own hooks say afterwards.

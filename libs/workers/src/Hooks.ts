@@ -142,7 +142,7 @@ export interface AgentProcess {
  */
 export const agentOf = (self: number): AgentProcess | null => {
   const chain: Array<ProcStat> = []
-  for (let pid = self; pid > 1 && chain.length < 32; ) {
+  for (let pid = self; pid > 1 && chain.length < 32;) {
     const stat = procStat(pid)
     if (stat === null) break
     chain.push(stat)
@@ -154,7 +154,12 @@ export const agentOf = (self: number): AgentProcess | null => {
 }
 
 /** The event a payload becomes, at `at` (ms since epoch); `agent`: the agent's process, when known. */
-export const toEvent = (payload: HookPayload, env: HookEnv, at: number, agent: AgentProcess | null = null): NewEvent => {
+export const toEvent = (
+  payload: HookPayload,
+  env: HookEnv,
+  at: number,
+  agent: AgentProcess | null = null
+): NewEvent => {
   const worker =
     env.TRAIL_WORKER_ID !== undefined && Schema.is(WorkerId)(env.TRAIL_WORKER_ID) ? env.TRAIL_WORKER_ID : null
   const subject: Subject =
@@ -301,7 +306,7 @@ export const installedEvents = (settings: unknown): Array<HookEventName> => {
 export const inexactNumbers = (text: string): Array<string> => {
   const found: Array<string> = []
   const number = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const c = text.charAt(i)
     if (c === '"') {
       // Skip the string, escapes included.

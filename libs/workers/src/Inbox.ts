@@ -118,7 +118,8 @@ export const agentChange = (session: Session, panePid: number, command: string):
   if (session.agent === null) return "its hooks did not record the agent's process"
   const agent = Hooks.procStat(session.agent.pid)
   if (agent === null || agent.start !== session.agent.start) return `the agent (pid ${session.agent.pid}) has exited`
-  if (pane.tpgid !== session.agent.pid) return `${command} is in the foreground, not the agent (pid ${session.agent.pid})`
+  if (pane.tpgid !== session.agent.pid)
+    return `${command} is in the foreground, not the agent (pid ${session.agent.pid})`
   return null
 }
 
@@ -299,7 +300,13 @@ export const make = Effect.gen(function* () {
       const session = state.sessions.get(sessionId)!
       const server = { path: socket }
       const [panePid, command] = (yield* tmuxOn(
-        Tmux.run(server, "display-message", ["display-message", "-p", "-t", pane, "#{pane_pid}\t#{pane_current_command}"])
+        Tmux.run(server, "display-message", [
+          "display-message",
+          "-p",
+          "-t",
+          pane,
+          "#{pane_pid}\t#{pane_current_command}"
+        ])
       ).pipe(Effect.mapError(goneError(sessionId, pane))))
         .trim()
         .split("\t")
@@ -351,7 +358,9 @@ export const make = Effect.gen(function* () {
     const gone: Array<string> = []
     const changed: Array<string> = []
     for (const [socket, sessions] of bySocket) {
-      const panes = yield* tmuxOn(Tmux.run({ path: socket }, "list-panes", ["list-panes", "-a", "-F", PANE_FORMAT])).pipe(
+      const panes = yield* tmuxOn(
+        Tmux.run({ path: socket }, "list-panes", ["list-panes", "-a", "-F", PANE_FORMAT])
+      ).pipe(
         Effect.map(
           (out) =>
             new Map(

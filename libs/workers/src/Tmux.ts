@@ -103,13 +103,7 @@ export type Server = { readonly name: string } | { readonly path: string }
  * Runs one tmux command on `server`; fails with its stderr unless it exits 0. `operation` names
  * the command in errors; `stdin`, when given, is fed to it (`load-buffer -`).
  */
-export const run = (
-  server: Server,
-  operation: string,
-  args: ReadonlyArray<string>,
-  binary = "tmux",
-  stdin?: string
-) =>
+export const run = (server: Server, operation: string, args: ReadonlyArray<string>, binary = "tmux", stdin?: string) =>
   Effect.scoped(
     Effect.gen(function* () {
       const executor = yield* CommandExecutor.CommandExecutor

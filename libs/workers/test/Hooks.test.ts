@@ -132,7 +132,8 @@ describe("hooks install / uninstall", () => {
   })
 
   it("finds the number literals a JSON rewrite would change, never inside strings", () => {
-    const text = '{"a": 12345678901234567890, "b": 1.0, "c": 1e3, "d": -0.5, "e": 42, "s": "99999999999999999999 \\" 1.0"}'
+    const text =
+      '{"a": 12345678901234567890, "b": 1.0, "c": 1e3, "d": -0.5, "e": 42, "s": "99999999999999999999 \\" 1.0"}'
     assert.deepStrictEqual(Hooks.inexactNumbers(text), ["12345678901234567890", "1.0", "1e3"])
     assert.deepStrictEqual(Hooks.inexactNumbers('{"x": [0, -1, 2.5, 9007199254740991]}'), [])
   })
@@ -140,7 +141,10 @@ describe("hooks install / uninstall", () => {
   it("writes settings in the layout of the old text (indent, final newline)", () => {
     const settings = { a: { b: 1 } }
     assert.strictEqual(Hooks.formatSettings(settings, '{"a":{"b":2}}'), '{"a":{"b":1}}')
-    assert.strictEqual(Hooks.formatSettings(settings, '{\n    "a": 2\n}\n'), '{\n    "a": {\n        "b": 1\n    }\n}\n')
+    assert.strictEqual(
+      Hooks.formatSettings(settings, '{\n    "a": 2\n}\n'),
+      '{\n    "a": {\n        "b": 1\n    }\n}\n'
+    )
     assert.strictEqual(Hooks.formatSettings(settings, null), '{\n  "a": {\n    "b": 1\n  }\n}\n')
   })
 
