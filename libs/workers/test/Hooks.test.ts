@@ -4,6 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { emptyInbox, findItem, foldEvents, TrailEvent } from "@trail/domain"
 import { Either } from "effect"
 import * as Hooks from "../src/Hooks.js"
+import { PERMISSION_KEYS } from "../src/Inbox.js"
 
 const fixture = (name: string) =>
   fs.readFileSync(path.join(import.meta.dirname, "fixtures", "hooks", `${name}.json`), "utf8")
@@ -153,5 +154,10 @@ describe("hooks install / uninstall", () => {
       assert.throws(() => Hooks.installHooks(root, command), Hooks.SettingsShapeError)
       assert.throws(() => Hooks.uninstallHooks(root), Hooks.SettingsShapeError)
     }
+  })
+
+  it("answers Claude Code's permission dialog with its own keys (2.1.197: 1. Yes · 2. Yes, always · Esc cancels)", () => {
+    // The real CLI's dialog, captured from a pane; apps/cli/test/claude.test.ts drives it.
+    assert.deepStrictEqual(PERMISSION_KEYS, { allow: ["1"], "allow-always": ["2"], deny: ["Escape"] })
   })
 })
