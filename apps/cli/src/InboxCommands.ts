@@ -96,6 +96,7 @@ const printItem = (item: ReviewItem, prettyFlag: boolean) =>
 const inboxNext = Command.make("next", { pretty }, (args) =>
   withInbox((inbox) =>
     Effect.gen(function* () {
+      yield* inbox.reconcile
       const [first] = yield* inbox.items
       const now = yield* Clock.currentTimeMillis
       yield* print(first ?? null, {
