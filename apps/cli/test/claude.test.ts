@@ -233,6 +233,42 @@ describe("the real Claude Code CLI", () => {
       () => screen(t, b)
     )
 
+    // --action allow-always presses "2. Yes, allow all edits during this session": the next edit asks nobody.
+    const always = path.join(t.root, "always.txt")
+    say(t, b, `write ${always} one`)
+    await waitFor(
+      () => itemOf(t, sb)?.kind === "permission",
+      "b's third permission item",
+      30_000,
+      () => screen(t, b)
+    )
+    expect(t.run(["reply", sb, "--action", "allow-always"]).code).toBe(0)
+    await waitFor(
+      () => fs.existsSync(always),
+      "the always-allowed write",
+      30_000,
+      () => screen(t, b)
+    )
+    await waitFor(
+      () => itemOf(t, sb)?.kind === "stopped",
+      "b's turn to end again",
+      30_000,
+      () => screen(t, b)
+    )
+    const unasked = path.join(t.root, "unasked.txt")
+    say(t, b, `write ${unasked} two`)
+    await waitFor(
+      () => fs.existsSync(unasked),
+      "an edit that needs no permission now",
+      30_000,
+      () => screen(t, b)
+    )
+    await waitFor(
+      () => itemOf(t, sb)?.kind === "stopped" && fs.readFileSync(unasked, "utf8") === "two",
+      "b's turn to end once more",
+      30_000
+    )
+
     // SessionEnd removes a's item.
     say(t, a, "/exit")
     await waitFor(
