@@ -18,6 +18,7 @@ import { Database, Events, Migrations } from "@trail/store"
 import { Hooks, Inbox, Substrate, Workers } from "@trail/workers"
 import { Cause, Clock, Effect, Either, Exit, Option, Runtime } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
+import { ExitCode } from "./Output.js"
 import { bold, cyan, dim, green, red, time, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
 import { runHook } from "./hook.js"
@@ -50,6 +51,9 @@ const chip = (kind: ReviewItem["kind"]) => {
 
 const actionKeys: Record<string, string> = {
   reply: "c Reply",
+  allow: "y Allow",
+  "allow-always": "Y Allow always",
+  deny: "n Deny",
   jump: "Enter Jump",
   attach: "a Attach",
   show: "Enter Show",
@@ -92,6 +96,7 @@ const printItem = (item: ReviewItem, prettyFlag: boolean) =>
 const inboxNext = Command.make("next", { pretty }, (args) =>
   withInbox((inbox) =>
     Effect.gen(function* () {
+      yield* inbox.reconcile
       const [first] = yield* inbox.items
       const now = yield* Clock.currentTimeMillis
       yield* print(first ?? null, {
@@ -175,6 +180,11 @@ const interactiveInbox = Effect.gen(function* () {
               case "reply":
                 yield* inbox.reply(item.id, text ?? "")
                 return `replied to ${item.subject.id}`
+              case "allow":
+              case "allow-always":
+              case "deny":
+                yield* inbox.decide(item.id, action)
+                return `${action} sent to ${item.subject.id}`
               case "dismiss":
                 yield* inbox.dismiss(item.id)
                 return `dismissed ${item.id}`
@@ -245,16 +255,33 @@ const reply = Command.make(
   {
     item: itemArg,
     text: Args.text({ name: "text" }).pipe(Args.repeated, Args.withDescription("What to type (default: stdin).")),
+    action: Options.choice("action", Inbox.PERMISSION_ACTIONS).pipe(
+      Options.optional,
+      Options.withDescription(
+        "Answer a permission item with the dialog's own keys: allow (once), allow-always, deny. Text on a permission item denies, then sends the text."
+      )
+    ),
     pretty
   },
   (args) =>
     Effect.gen(function* () {
+      if (Option.isSome(args.action)) {
+        if (args.text.length > 0)
+          return yield* new UsageError({ message: "--action takes no TEXT (a text reply on a permission item denies)" })
+        const action = args.action.value
+        const item = yield* withInbox((inbox) => inbox.decide(args.item, action))
+        return yield* printItem(item, args.pretty)
+      }
       const text = args.text.length > 0 ? args.text.join(" ") : (yield* readStdin).replace(/\n$/, "")
       if (text === "") return yield* new UsageError({ message: "nothing to reply: give TEXT or pipe it on stdin" })
       const item = yield* withInbox((inbox) => inbox.reply(args.item, text))
       yield* printItem(item, args.pretty)
     })
-).pipe(Command.withDescription("Type TEXT (yours, literally) into the item's pane, then Enter."))
+).pipe(
+  Command.withDescription(
+    "Type TEXT (yours, literally) into the item's pane, then Enter; on a permission item, deny first. --action allow|allow-always|deny answers a permission dialog."
+  )
+)
 
 const simpleAction = (name: "dismiss" | "restore", description: string) =>
   Command.make(name, { item: itemArg, pretty }, (args) =>
@@ -378,75 +405,109 @@ const hook = Command.make("hook").pipe(
   Command.withSubcommands([hookClaude])
 )
 
+/** Where hooks go: `user` (~/.claude), `project` (committed, shared), `local` (this checkout, not committed). */
+type SettingsScope = "user" | "project" | "local"
+
 const scope = {
   user: Options.boolean("user").pipe(Options.withDescription("~/.claude/settings.json (every session of yours).")),
   project: Options.boolean("project").pipe(
-    Options.withDescription("<root>/.claude/settings.json (sessions in this project; the default).")
+    Options.withDescription(
+      "<root>/.claude/settings.json (sessions in this project, committed for the team; the default). Its command is `trail hook claude`: `trail` must be on PATH."
+    )
+  ),
+  local: Options.boolean("local").pipe(
+    Options.withDescription("<root>/.claude/settings.local.json (sessions in this checkout only; not committed).")
   )
 }
 
-const settingsFile = (user: boolean, project: boolean) =>
+const scopeOf = (args: { readonly user: boolean; readonly project: boolean; readonly local: boolean }) => {
+  const chosen = (["user", "project", "local"] as const).filter((s) => args[s])
+  if (chosen.length > 1)
+    return Effect.fail(new UsageError({ message: `--${chosen.join(" and --")} exclude each other` }))
+  return Effect.succeed<SettingsScope>(chosen[0] ?? "project")
+}
+
+const settingsFile = (where: SettingsScope) =>
   Effect.gen(function* () {
-    if (user && project) return yield* new UsageError({ message: "--user and --project exclude each other" })
-    if (user) {
+    if (where === "user") {
       const dir = Option.getOrElse(nonEmpty(process.env["CLAUDE_CONFIG_DIR"]), () => path.join(homedir(), ".claude"))
       return path.join(dir, "settings.json")
     }
     const explicit = yield* explicitRoot
     const found = yield* Project.findRoot({ explicit, cwd: process.cwd() }).pipe(Effect.option)
     const root = Option.match(found, { onNone: () => process.cwd(), onSome: (p) => p.root })
-    return path.join(root, ".claude", "settings.json")
+    return path.join(root, ".claude", where === "local" ? "settings.local.json" : "settings.json")
   })
 
+const settingsError = (file: string, reason: string) => new ConfigError({ file, key: "", value: "", reason })
+
+/** A settings file's text (null: none yet) and its parsed content. */
 const readSettings = (file: string) =>
   Effect.try({
-    try: () => (fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as unknown) : {}),
-    catch: (error) =>
-      new ConfigError({
-        file,
-        key: "",
-        value: "",
-        reason: `is not valid JSON (left untouched): ${error instanceof Error ? error.message : String(error)}`
-      })
-  })
-
-const writeSettings = (file: string, settings: unknown) =>
-  Effect.try({
     try: () => {
-      fs.mkdirSync(path.dirname(file), { recursive: true })
-      const tmp = `${file}.${process.pid}.tmp`
-      fs.writeFileSync(tmp, `${JSON.stringify(settings, null, 2)}\n`)
-      fs.renameSync(tmp, file)
+      const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : null
+      return { text, settings: text === null ? ({} as unknown) : (JSON.parse(text) as unknown) }
     },
     catch: (error) =>
-      new ConfigError({
+      settingsError(
         file,
-        key: "",
-        value: "",
-        reason: `cannot be written: ${error instanceof Error ? error.message : String(error)}`
-      })
+        `is not valid JSON (left untouched): ${error instanceof Error ? error.message : String(error)}`
+      )
   })
+
+/**
+ * Writes `settings` over `file` in the layout of its old text: through a symlink to its target
+ * (the link stays), with the old file's mode (a 0600 file may hold keys), via a temporary file
+ * and a rename beside the target. A file whose numbers JSON would not give back exactly is
+ * refused (left untouched).
+ */
+const writeSettings = (file: string, original: string | null, settings: unknown) =>
+  Effect.try({
+    try: () => {
+      const inexact = original === null ? [] : Hooks.inexactNumbers(original)
+      if (inexact.length > 0)
+        return settingsError(
+          file,
+          `holds number(s) that a rewrite would change (${inexact.slice(0, 3).join(", ")}); left untouched: edit it by hand or write them as strings`
+        )
+      const target = fs.existsSync(file) ? fs.realpathSync(file) : file
+      const mode = fs.existsSync(target) ? fs.statSync(target).mode & 0o7777 : 0o644
+      fs.mkdirSync(path.dirname(target), { recursive: true })
+      const tmp = `${target}.${process.pid}.tmp`
+      fs.writeFileSync(tmp, Hooks.formatSettings(settings, original), { mode })
+      fs.chmodSync(tmp, mode)
+      fs.renameSync(tmp, target)
+      return null
+    },
+    catch: (error) =>
+      settingsError(file, `cannot be written: ${error instanceof Error ? error.message : String(error)}`)
+  }).pipe(Effect.flatMap((refused) => (refused === null ? Effect.void : Effect.fail(refused))))
 
 const shapeError = (file: string) => (error: unknown) =>
   error instanceof Hooks.SettingsShapeError
     ? new ConfigError({ file, key: "hooks", value: "", reason: `${error.message} (left untouched)` })
     : new ConfigError({ file, key: "", value: "", reason: String(error) })
 
-/** The command Claude Code runs: this trail, by absolute path. */
-const hookCommand = () => {
+/**
+ * The command Claude Code runs. Project settings are committed and shared, so they name `trail`
+ * on PATH (no path of this checkout); user and local settings name this trail by absolute path.
+ */
+const hookCommand = (where: SettingsScope) => {
+  if (where === "project") return "trail hook claude"
   const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
   return `${quote(process.execPath)} ${quote(process.argv[1] ?? "trail")} hook claude`
 }
 
 const hooksInstall = Command.make("install", { ...scope, pretty }, (args) =>
   Effect.gen(function* () {
-    const file = yield* settingsFile(args.user, args.project)
+    const where = yield* scopeOf(args)
+    const file = yield* settingsFile(where)
     const before = yield* readSettings(file)
     const { settings, added } = yield* Effect.try({
-      try: () => Hooks.installHooks(before, hookCommand()),
+      try: () => Hooks.installHooks(before.settings, hookCommand(where)),
       catch: shapeError(file)
     })
-    if (added.length > 0) yield* writeSettings(file, settings)
+    if (added.length > 0) yield* writeSettings(file, before.text, settings)
     yield* print(
       { settings_file: file, added, installed: Hooks.installedEvents(settings) },
       {
@@ -460,7 +521,7 @@ const hooksInstall = Command.make("install", { ...scope, pretty }, (args) =>
 
 const hooksUninstall = Command.make("uninstall", { ...scope, pretty }, (args) =>
   Effect.gen(function* () {
-    const file = yield* settingsFile(args.user, args.project)
+    const file = yield* settingsFile(yield* scopeOf(args))
     if (!fs.existsSync(file))
       return yield* print(
         { settings_file: file, removed: [] },
@@ -468,10 +529,10 @@ const hooksUninstall = Command.make("uninstall", { ...scope, pretty }, (args) =>
       )
     const before = yield* readSettings(file)
     const { settings, removed } = yield* Effect.try({
-      try: () => Hooks.uninstallHooks(before),
+      try: () => Hooks.uninstallHooks(before.settings),
       catch: shapeError(file)
     })
-    if (removed.length > 0) yield* writeSettings(file, settings)
+    if (removed.length > 0) yield* writeSettings(file, before.text, settings)
     yield* print(
       { settings_file: file, removed },
       {
@@ -554,26 +615,24 @@ const doctor = Command.make("doctor", { pretty }, (args) =>
       )
       if (Either.isRight(commands))
         for (const c of commands.right) checks.push({ name: `kind ${c.kind}`, ok: c.ok, detail: c.detail })
-      for (const [label, user] of [
-        ["hooks (project)", false],
-        ["hooks (user)", true]
-      ] as const) {
-        const file = yield* settingsFile(user, !user)
+      for (const where of ["project", "local", "user"] as const) {
+        const file = yield* settingsFile(where)
         const installed = yield* readSettings(file).pipe(
-          Effect.map(Hooks.installedEvents),
+          Effect.map((read) => Hooks.installedEvents(read.settings)),
           Effect.orElseSucceed(() => null)
         )
+        const flag = where === "project" ? "" : ` --${where}`
         checks.push({
-          name: label,
+          name: `hooks (${where})`,
           ok: installed !== null,
           detail:
             installed === null
               ? `${file} is not valid JSON`
               : installed.length === Hooks.HOOK_EVENTS.length
-                ? `${file}: all ${installed.length} installed`
+                ? `${file}: all ${installed.length} installed (${installed.join(", ")})`
                 : installed.length === 0
-                  ? `${file}: not installed (\`trail hooks install${user ? " --user" : ""}\`)`
-                  : `${file}: only ${installed.join(", ")} (\`trail hooks install${user ? " --user" : ""}\` adds the rest)`
+                  ? `${file}: none installed (\`trail hooks install${flag}\`)`
+                  : `${file}: only ${installed.join(", ")} (\`trail hooks install${flag}\` adds the rest)`
         })
       }
       const hooksOk = checks.filter((c) => c.name.startsWith("hooks")).some((c) => c.detail.includes("all "))
@@ -598,6 +657,7 @@ const doctor = Command.make("doctor", { pretty }, (args) =>
       { ok, checks },
       {
         pretty: args.pretty,
+        exit: ok ? ExitCode.ok : ExitCode.error,
         render: (r) =>
           r.checks.map((c) => `${c.ok ? green("✓") : red("✗")} ${bold(c.name.padEnd(16))} ${c.detail}`).join("\n")
       }

@@ -86,7 +86,7 @@ export const recordHook = (raw: string, env: NodeJS.ProcessEnv, at: number): "re
         prepare: (sql) => connection.prepare(sql),
         run: (sql, ...params) => connection.prepare(sql).run(...params).changes
       },
-      Hooks.toEvent(parsed.right, env, at)
+      Hooks.toEvent(parsed.right, env, at, Hooks.agentOf(process.pid))
     )
     return "recorded"
   } catch (error) {

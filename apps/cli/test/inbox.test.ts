@@ -22,7 +22,13 @@ interface Item {
   readonly actions: ReadonlyArray<string>
 }
 
-/** A root, a tmux server of its own with `panes` panes running `cat`, and helpers. */
+const FAKE_AGENT = path.join(import.meta.dirname, "fixtures", "fake-agent.mjs")
+
+/**
+ * A root, a tmux server of its own with `panes` panes each running a fake agent (fixtures/
+ * fake-agent.mjs: it records what is typed into it and runs the hooks it is handed as its own
+ * children, as Claude Code does), and helpers.
+ */
 const setup = (panes: number) => {
   const root = gitRepo({ "src/a.ts": "export {}\n" })
   const server = `trail-inbox-${process.pid}-${servers.length}-${Math.floor(Math.random() * 1e6)}`
@@ -31,25 +37,38 @@ const setup = (panes: number) => {
   servers.push(`${server}-workers`)
   const tmux = (...args: Array<string>) =>
     execFileSync("tmux", ["-L", server, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim()
-  // Each pane runs `cat`, which also keeps what it was typed in .pane-<n>.txt (exact bytes).
-  const recorder = (n: number) => `cat | tee ${path.join(root, `.pane-${n}.txt`)}`
+  // Each pane's agent keeps what it was typed in .pane-<n>.txt (exact bytes).
+  const recorder = (n: number) =>
+    `exec ${process.execPath} ${FAKE_AGENT} ${path.join(root, `.hooks-${n}`)} ${TRAIL} ${path.join(root, `.pane-${n}.txt`)}`
   tmux("new-session", "-d", "-s", "work", "-x", "150", "-y", "40", recorder(0))
   for (let i = 1; i < panes; i++) tmux("split-window", "-t", "work", recorder(i))
   const socket = tmux("display-message", "-p", "#{socket_path}")
   const paneIds = tmux("list-panes", "-t", "work", "-F", "#{pane_id}").split("\n")
+  for (let i = 0; i < panes; i++) fs.mkdirSync(path.join(root, `.hooks-${i}`), { recursive: true })
   const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => trail(args, { cwd: root, env })
   expect(run(["init"]).code).toBe(0)
-  /** Sends a hook payload as Claude Code would from inside `pane` (null: not in tmux). */
-  const hook = (pane: string | null, payload: Record<string, unknown>) => {
-    const result = spawnSync(process.execPath, [TRAIL, "hook", "claude"], {
-      cwd: root,
-      input: JSON.stringify({ cwd: root, transcript_path: "/tmp/t.jsonl", ...payload }),
-      env: { ...process.env, TRAIL_ROOT: "", TMUX: pane === null ? "" : `${socket},1,0`, TMUX_PANE: pane ?? "" },
-      encoding: "utf8"
-    })
-    expect(result.status).toBe(0)
-    expect(result.stdout).toBe("")
-    return result
+  let hooksSent = 0
+  /** Has the agent in `pane` run a hook with `payload`, as Claude Code would (null: a session outside tmux). */
+  const hook = async (pane: string | null, payload: Record<string, unknown>) => {
+    const input = JSON.stringify({ cwd: root, transcript_path: "/tmp/t.jsonl", ...payload })
+    if (pane === null) {
+      const result = spawnSync(process.execPath, [TRAIL, "hook", "claude"], {
+        cwd: root,
+        input,
+        env: { ...process.env, TRAIL_ROOT: "", TMUX: "", TMUX_PANE: "" },
+        encoding: "utf8"
+      })
+      expect(result.status).toBe(0)
+      expect(result.stdout).toBe("")
+      return
+    }
+    const dir = path.join(root, `.hooks-${paneIds.indexOf(pane)}`)
+    const name = String(++hooksSent).padStart(6, "0")
+    fs.writeFileSync(path.join(dir, `${name}.tmp`), input)
+    fs.renameSync(path.join(dir, `${name}.tmp`), path.join(dir, `${name}.json`))
+    const done = path.join(dir, `${name}.done`)
+    await waitFor(() => fs.existsSync(done), `the agent in ${pane} to run its hook`, 10_000)
+    expect(JSON.parse(fs.readFileSync(done, "utf8"))).toEqual({ status: 0, stdout: "" })
   }
   const inbox = () => run(["inbox"]).json() as Array<Item>
   const capture = (pane: string) => tmux("capture-pane", "-p", "-t", pane)
@@ -63,52 +82,50 @@ const setup = (panes: number) => {
 const summary = (items: ReadonlyArray<Item>) => items.map((i) => `${i.kind}:${i.subject.id}`)
 
 describe("the inbox", () => {
-  it("orders sessions and workers most-stuck first, follows prompts, session ends and reused panes", () => {
+  it("orders sessions and workers most-stuck first, follows prompts, session ends and reused panes", async () => {
     const t = setup(3)
     const [p1, p2, p3] = t.paneIds as [string, string, string]
-    t.hook(p1, { session_id: "alpha-1111", hook_event_name: "SessionStart", source: "startup" })
-    t.hook(p2, { session_id: "bravo-2222", hook_event_name: "SessionStart", source: "startup" })
-    t.hook(p3, { session_id: "charl-3333", hook_event_name: "SessionStart", source: "startup" })
-    t.hook(p1, {
+    await t.hook(p1, { session_id: "alpha-1111", hook_event_name: "SessionStart", source: "startup" })
+    await t.hook(p2, { session_id: "bravo-2222", hook_event_name: "SessionStart", source: "startup" })
+    await t.hook(p3, { session_id: "charl-3333", hook_event_name: "SessionStart", source: "startup" })
+    await t.hook(p1, {
       session_id: "alpha-1111",
       hook_event_name: "Stop",
       last_assistant_message: "Refactor done.\n- parser split\n- tests added"
     })
-    t.hook(p2, {
+    await t.hook(p2, {
       session_id: "bravo-2222",
       hook_event_name: "PermissionRequest",
       tool_name: "Bash",
       tool_input: { command: "git push --force" }
     })
-    t.hook(p3, { session_id: "charl-3333", hook_event_name: "Stop", last_assistant_message: "Which branch?" })
+    await t.hook(p3, { session_id: "charl-3333", hook_event_name: "Stop", last_assistant_message: "Which branch?" })
     expect(summary(t.inbox())).toEqual(["permission:bravo-2222", "stopped:alpha-1111", "stopped:charl-3333"])
     const [first] = t.inbox()
     expect(first!.headline).toBe("wants to use Bash: git push --force")
 
     // The human answers charlie in its own pane: its prompt clears the item.
-    t.hook(p3, { session_id: "charl-3333", hook_event_name: "UserPromptSubmit", prompt: "main" })
+    await t.hook(p3, { session_id: "charl-3333", hook_event_name: "UserPromptSubmit", prompt: "main" })
     expect(summary(t.inbox())).toEqual(["permission:bravo-2222", "stopped:alpha-1111"])
     // Bravo's session ends: gone from the inbox.
-    t.hook(p2, { session_id: "bravo-2222", hook_event_name: "SessionEnd", reason: "exit" })
+    await t.hook(p2, { session_id: "bravo-2222", hook_event_name: "SessionEnd", reason: "exit" })
     expect(summary(t.inbox())).toEqual(["stopped:alpha-1111"])
-    // A new session reuses alpha's pane: alpha can still be read, but not replied to.
-    t.hook(p1, { session_id: "delta-4444", hook_event_name: "SessionStart", source: "startup" })
-    const alpha = t.run(["reply", "alpha-1111", "hello?"])
-    expect(alpha.code).toBe(1)
-    expect(alpha.error().code).toBe("tmux-gone")
-    expect(summary(t.inbox())).toEqual(["stopped:alpha-1111"])
-    t.hook(p1, { session_id: "delta-4444", hook_event_name: "Stop", last_assistant_message: "Ready." })
-    expect(summary(t.inbox())).toEqual(["stopped:alpha-1111", "stopped:delta-4444"])
+    // A new session in alpha's pane: alpha is over, its item gone (a reply to it is not found).
+    await t.hook(p1, { session_id: "delta-4444", hook_event_name: "SessionStart", source: "startup" })
+    expect(summary(t.inbox())).toEqual([])
+    expect(t.run(["reply", "alpha-1111", "hello?"]).error().code).toBe("item-not-found")
+    await t.hook(p1, { session_id: "delta-4444", hook_event_name: "Stop", last_assistant_message: "Ready." })
+    expect(summary(t.inbox())).toEqual(["stopped:delta-4444"])
     // --rebuild folds the whole log again: the same inbox.
     expect(t.run(["inbox", "--rebuild"]).json()).toEqual(t.inbox())
-    expect(t.run(["inbox", "next"]).json()).toMatchObject({ subject: { id: "alpha-1111" } })
+    expect(t.run(["inbox", "next"]).json()).toMatchObject({ subject: { id: "delta-4444" } })
   }, 60_000)
 
   it("reply types exactly the human's text into the exact pane; a gone pane is an error and the item stays", async () => {
     const t = setup(2)
     const [p1, p2] = t.paneIds as [string, string]
-    t.hook(p1, { session_id: "one-111111", hook_event_name: "Stop", last_assistant_message: "Done?" })
-    t.hook(p2, { session_id: "two-222222", hook_event_name: "Stop", last_assistant_message: "Done!" })
+    await t.hook(p1, { session_id: "one-111111", hook_event_name: "Stop", last_assistant_message: "Done?" })
+    await t.hook(p2, { session_id: "two-222222", hook_event_name: "Stop", last_assistant_message: "Done!" })
     const text = `it's "quoted"; $(touch pwned) \`x\` tab\there — naïve 日本語 ✓\nsecond line C-c`
     const replied = t.run(["reply", "one-111111", text])
     expect(replied.code, replied.stderr).toBe(0)
@@ -128,7 +145,7 @@ describe("the inbox", () => {
     expect(piped.status, piped.stderr).toBe(0)
     expect(t.capture(p2)).toContain("from stdin")
 
-    t.hook(p2, { session_id: "two-222222", hook_event_name: "Stop", last_assistant_message: "Again" })
+    await t.hook(p2, { session_id: "two-222222", hook_event_name: "Stop", last_assistant_message: "Again" })
     t.tmux("kill-pane", "-t", p2)
     const gone = t.run(["reply", "two-222222", "anyone?"])
     expect(gone.code).toBe(1)
@@ -140,15 +157,88 @@ describe("the inbox", () => {
     expect(unknown.error().code).toBe("item-not-found")
   }, 60_000)
 
-  it("a session outside tmux is listed but cannot be replied to; skip, dismiss and restore reorder", () => {
+  it("a reply to an agent that was killed is refused as pane-changed and types nothing into the shell left behind", async () => {
     const t = setup(1)
-    t.hook(null, {
+    // The agent runs as a job of an interactive shell, as when a person starts `claude` in a pane.
+    const pane = t.tmux("new-window", "-P", "-F", "#{pane_id}", "-c", t.root, "bash --norc --noprofile")
+    t.paneIds.push(pane)
+    const hooks = path.join(t.root, `.hooks-${t.paneIds.indexOf(pane)}`)
+    t.tmux(
+      "send-keys",
+      "-t",
+      pane,
+      "-l",
+      `${process.execPath} ${FAKE_AGENT} ${hooks} ${TRAIL} ${path.join(t.root, ".shell.txt")}`
+    )
+    t.tmux("send-keys", "-t", pane, "Enter")
+    await waitFor(() => fs.existsSync(path.join(t.root, ".shell.txt")), "the agent to start")
+    await t.hook(pane, { session_id: "killed-1", hook_event_name: "Stop", last_assistant_message: "Done." })
+    expect(summary(t.inbox())).toEqual(["stopped:killed-1"])
+    const agentPid = Number(execFileSync("pgrep", ["-f", `${FAKE_AGENT} ${hooks}`], { encoding: "utf8" }).trim())
+    process.kill(agentPid, "SIGKILL")
+    await waitFor(
+      () =>
+        t
+          .capture(pane)
+          .split("\n")
+          .filter((l) => l.includes("$") || l.includes("#")).length >= 2,
+      "the shell's prompt"
+    )
+    const refused = t.run(["reply", "killed-1", `echo X > ${path.join(t.root, "typed.txt")}`])
+    expect(refused.code).toBe(1)
+    expect(refused.error().code).toBe("pane-changed")
+    expect(refused.error().message).toContain("nothing was typed")
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(fs.existsSync(path.join(t.root, "typed.txt"))).toBe(false)
+    expect(t.capture(pane)).not.toContain("typed.txt")
+    // The session is gone: its item does not survive.
+    expect(summary(t.inbox())).toEqual([])
+  }, 60_000)
+
+  it("a permission item: text denies first (Escape), --action presses the dialog's key, other items refuse --action", async () => {
+    const t = setup(2)
+    const [p1, p2] = t.paneIds as [string, string]
+    await t.hook(p1, { session_id: "perm-1111", hook_event_name: "PermissionRequest", tool_name: "Bash" })
+    await t.hook(p2, { session_id: "stop-2222", hook_event_name: "Stop", last_assistant_message: "ok" })
+    const card = t.run(["inbox", "--pretty"]).stdout
+    expect(card).toContain("[y Allow]")
+    expect(card).toContain("[n Deny]")
+    const item = t.inbox()[0] as Item
+    expect(item.actions).toEqual(["jump", "allow", "allow-always", "deny", "reply", "skip", "dismiss"])
+    expect(t.run(["reply", "perm-1111", "no, use the tests"]).code).toBe(0)
+    await waitFor(() => t.received(0).endsWith("\n"), "the reply")
+    expect(t.received(0)).toBe("\u001bno, use the tests\n")
+    const wrong = t.run(["reply", "stop-2222", "--action", "allow"])
+    expect(wrong.code).toBe(2)
+    expect(wrong.error().message).toContain("not a session's permission request")
+    expect(t.run(["reply", "perm-1111", "--action", "allow", "x"]).code).toBe(2)
+  }, 60_000)
+
+  it("a 200 kB reply reaches the pane intact (through a tmux buffer)", async () => {
+    const t = setup(1)
+    await t.hook(t.paneIds[0]!, { session_id: "long-1111", hook_event_name: "Stop", last_assistant_message: "?" })
+    const text = Array.from({ length: 2_000 }, (_, i) => `line ${i} ${"x".repeat(90)}`).join("\n")
+    expect(text.length).toBeGreaterThan(200_000)
+    // On stdin: one argument that long is more than the kernel takes (E2BIG above 128 kB).
+    const replied = spawnSync(process.execPath, [TRAIL, "reply", "long-1111"], {
+      cwd: t.root,
+      input: text,
+      encoding: "utf8"
+    })
+    expect(replied.status, replied.stderr).toBe(0)
+    await waitFor(() => t.received(0).length >= text.length + 1, "the whole reply", 20_000)
+    expect(t.received(0)).toBe(`${text}\n`)
+  }, 60_000)
+
+  it("a session outside tmux is listed but cannot be replied to; skip, dismiss and restore reorder", async () => {
+    const t = setup(1)
+    await t.hook(null, {
       session_id: "notmux-1",
       hook_event_name: "PermissionRequest",
       tool_name: "Edit",
       tool_input: { file_path: "/x.ts" }
     })
-    t.hook(t.paneIds[0]!, { session_id: "intmux-1", hook_event_name: "PermissionRequest", tool_name: "Read" })
+    await t.hook(t.paneIds[0]!, { session_id: "intmux-1", hook_event_name: "PermissionRequest", tool_name: "Read" })
     expect(summary(t.inbox())).toEqual(["permission:notmux-1", "permission:intmux-1"])
     const refused = t.run(["reply", "notmux-1", "yes"])
     expect(refused.error().code).toBe("tmux-gone")
@@ -206,8 +296,8 @@ describe("trail inbox --tui", () => {
   it("is driven with keys in a real terminal and updates live", async () => {
     const t = setup(2)
     const [p1, p2] = t.paneIds as [string, string]
-    t.hook(p1, { session_id: "alpha-1111", hook_event_name: "Stop", last_assistant_message: "Refactor done." })
-    t.hook(p2, {
+    await t.hook(p1, { session_id: "alpha-1111", hook_event_name: "Stop", last_assistant_message: "Refactor done." })
+    await t.hook(p2, {
       session_id: "bravo-2222",
       hook_event_name: "PermissionRequest",
       tool_name: "Bash",
@@ -244,7 +334,7 @@ describe("trail inbox --tui", () => {
     await until((s) => s.includes("Nothing needs you."), "the dismissal")
     expect(t.inbox()).toEqual([])
     // An event appended by another process shows up while the TUI is open.
-    t.hook(p1, {
+    await t.hook(p1, {
       session_id: "alpha-1111",
       hook_event_name: "Stop",
       last_assistant_message: "Need a review of the schema"
@@ -311,14 +401,25 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     }
     fs.writeFileSync(file, JSON.stringify(theirs))
     const doctorBefore = trail(["doctor"], { cwd: root }).json() as { checks: Array<{ name: string; detail: string }> }
-    expect(doctorBefore.checks.find((c) => c.name === "hooks (project)")!.detail).toContain("not installed")
+    expect(doctorBefore.checks.find((c) => c.name === "hooks (project)")!.detail).toContain("none installed")
+    const original = fs.readFileSync(file, "utf8")
     const first = trail(["hooks", "install"], { cwd: root })
     expect(first.code, first.stderr).toBe(0)
     expect((first.json() as { added: Array<string> }).added).toHaveLength(6)
     const installed = JSON.parse(fs.readFileSync(file, "utf8"))
     expect(installed.permissions).toEqual(theirs.permissions)
     expect(installed.hooks.Stop).toHaveLength(2)
-    expect(installed.hooks.Stop[1].hooks[0].command).toMatch(/trail\.cjs hook claude$/)
+    // Committed for the team: no path of this checkout, `trail` from PATH; recording runs async.
+    expect(installed.hooks.UserPromptSubmit[0].hooks[0]).toEqual({
+      type: "command",
+      command: "trail hook claude",
+      async: true
+    })
+    expect(installed.hooks.PermissionRequest[0].hooks[0].async).toBe(true)
+    // Stop and SessionEnd run synchronously: Claude Code does not wait for background hooks when it exits.
+    expect(installed.hooks.Stop[1].hooks[0]).toEqual({ type: "command", command: "trail hook claude" })
+    expect(installed.hooks.SessionEnd[0].hooks[0]).toEqual({ type: "command", command: "trail hook claude" })
+    expect(fs.readFileSync(file, "utf8")).not.toContain(path.dirname(TRAIL))
     const second = trail(["hooks", "install", "--project"], { cwd: root })
     expect((second.json() as { added: Array<string> }).added).toEqual([])
     expect(JSON.parse(fs.readFileSync(file, "utf8"))).toEqual(installed)
@@ -328,8 +429,60 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     }
     expect(doctor.checks.find((c) => c.name === "store")).toMatchObject({ ok: true })
     expect(doctor.checks.find((c) => c.name === "hooks (project)")!.detail).toContain("all 6 installed")
+    expect(doctor.checks.find((c) => c.name === "hooks (local)")!.detail).toContain("none installed")
+    expect(trail(["hooks", "uninstall", "--project"], { cwd: root }).code).toBe(0)
+    expect(fs.readFileSync(file, "utf8")).toBe(original)
+
+    // --local: this checkout's settings.local.json, by absolute path; doctor says which file has which.
+    const local = trail(["hooks", "install", "--local"], { cwd: root })
+    expect(local.code, local.stderr).toBe(0)
+    const localFile = path.join(root, ".claude", "settings.local.json")
+    expect(JSON.parse(fs.readFileSync(localFile, "utf8")).hooks.Stop[0].hooks[0].command).toMatch(
+      /trail\.cjs hook claude$/
+    )
+    const doctorLocal = trail(["doctor"], { cwd: root })
+    expect(doctorLocal.code).toBe(0)
+    const checks = (doctorLocal.json() as { checks: Array<{ name: string; detail: string }> }).checks
+    expect(checks.find((c) => c.name === "hooks (local)")!.detail).toContain(`${localFile}: all 6 installed`)
+    expect(checks.find((c) => c.name === "hooks (project)")!.detail).toContain("none installed")
+  })
+
+  it("edits settings through a symlink, keeps the mode, refuses a non-object root and inexact numbers", () => {
+    const root = gitRepo({ "a.ts": "x" })
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    const dir = path.join(root, ".claude")
+    fs.mkdirSync(dir)
+    const file = path.join(dir, "settings.json")
+    // A dotfiles setup: settings.json links to a file elsewhere, readable by its owner only.
+    const target = path.join(root, "dotfiles-settings.json")
+    const text = '{\n    "env": {\n        "KEY": "secret"\n    }\n}\n'
+    fs.writeFileSync(target, text, { mode: 0o600 })
+    fs.chmodSync(target, 0o600)
+    fs.symlinkSync(target, file)
+    expect(trail(["hooks", "install"], { cwd: root }).code).toBe(0)
+    expect(fs.lstatSync(file).isSymbolicLink()).toBe(true)
+    expect(fs.statSync(target).mode & 0o777).toBe(0o600)
+    expect(JSON.parse(fs.readFileSync(target, "utf8")).hooks.Stop).toHaveLength(1)
+    expect(trail(["hooks", "install"], { cwd: root }).code).toBe(0)
     expect(trail(["hooks", "uninstall"], { cwd: root }).code).toBe(0)
-    expect(JSON.parse(fs.readFileSync(file, "utf8"))).toEqual(theirs)
+    expect(fs.lstatSync(file).isSymbolicLink()).toBe(true)
+    expect(fs.readFileSync(target, "utf8")).toBe(text)
+    expect(fs.statSync(target).mode & 0o777).toBe(0o600)
+
+    fs.rmSync(file)
+    for (const bad of ["[1, 2]\n", '"text"\n', "null\n"]) {
+      fs.writeFileSync(file, bad)
+      const refused = trail(["hooks", "install"], { cwd: root })
+      expect(refused.code).toBe(1)
+      expect(refused.error().message).toContain("not an object")
+      expect(fs.readFileSync(file, "utf8")).toBe(bad)
+    }
+    const big = '{"cleanupPeriodDays": 12345678901234567890, "note": "1.0 in a string is fine"}\n'
+    fs.writeFileSync(file, big)
+    const inexact = trail(["hooks", "install"], { cwd: root })
+    expect(inexact.code).toBe(1)
+    expect(inexact.error().message).toContain("12345678901234567890")
+    expect(fs.readFileSync(file, "utf8")).toBe(big)
   })
 
   it("a settings.json that is not JSON is reported and left untouched", () => {
@@ -342,6 +495,10 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     expect(result.code).toBe(1)
     expect(result.error().code).toBe("config-invalid")
     expect(fs.readFileSync(file, "utf8")).toBe("{ nope")
+    // doctor reports it and exits 1 with ok: false.
+    const doctor = trail(["doctor"], { cwd: root })
+    expect(doctor.code).toBe(1)
+    expect(doctor.json()).toMatchObject({ ok: false })
     const both = trail(["hooks", "install", "--user", "--project"], { cwd: root })
     expect(both.code).toBe(2)
   })

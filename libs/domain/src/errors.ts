@@ -251,6 +251,20 @@ export class ItemNotFound extends Schema.TaggedError<ItemNotFound>()("ItemNotFou
   }
 }
 
+/**
+ * A session's pane no longer runs the session's agent (it exited, was killed, or another program
+ * took the pane): nothing was typed, and the session's item is dropped as gone.
+ */
+export class PaneChanged extends Schema.TaggedError<PaneChanged>()("PaneChanged", {
+  session: Schema.String,
+  pane: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `session ${this.session}: its pane ${this.pane} no longer runs its agent (${this.detail}); nothing was typed, and its item is gone`
+  }
+}
+
 export type TrailError =
   | UsageError
   | RootNotFound
@@ -275,6 +289,7 @@ export type TrailError =
   | SubstrateError
   | ChangeSetError
   | ItemNotFound
+  | PaneChanged
 
 const codes: { readonly [K in TrailError["_tag"]]: string } = {
   UsageError: "usage",
@@ -299,7 +314,8 @@ const codes: { readonly [K in TrailError["_tag"]]: string } = {
   SupervisorRunning: "supervisor-running",
   SubstrateError: "substrate",
   ChangeSetError: "change-set",
-  ItemNotFound: "item-not-found"
+  ItemNotFound: "item-not-found",
+  PaneChanged: "pane-changed"
 }
 
 /** True for the errors this module defines (and only those). */

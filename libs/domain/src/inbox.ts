@@ -31,6 +31,9 @@ export type ReviewKind = typeof ReviewKind.Type
 /** What a person can do with an item (the CLI command of the same name). */
 export const ReviewAction = Schema.Literal(
   "reply",
+  "allow",
+  "allow-always",
+  "deny",
   "jump",
   "attach",
   "show",
@@ -60,12 +63,21 @@ export class ReviewItem extends Schema.Class<ReviewItem>("ReviewItem")({
   skipped_until: Schema.NullOr(Schema.Number)
 }) {}
 
+/** The agent's process as its hook saw it: pid and start time (clock ticks after boot, /proc). */
+export const AgentProcess = Schema.Struct({ pid: Schema.Int, start: Schema.Number })
+export type AgentProcess = typeof AgentProcess.Type
+
 /** An interactive agent session that trail learns about through hooks. */
 export class Session extends Schema.Class<Session>("Session")({
   id: Schema.String,
   /** The tmux pane (`%3`) and server socket path its last hook ran in; null: unreachable. */
   pane: Schema.NullOr(Schema.String),
   socket: Schema.NullOr(Schema.String),
+  /**
+   * The agent's process in that pane (the foreground job its hook ran under); null: not known
+   * (no /proc). Text is typed into the pane only while this process is still its foreground.
+   */
+  agent: Schema.NullOr(AgentProcess),
   cwd: Schema.NullOr(Schema.String),
   transcript_path: Schema.NullOr(Schema.String),
   state: Schema.Literal("working", "stopped", "permission"),
@@ -89,9 +101,21 @@ export interface InboxState {
   readonly items: ReadonlyMap<string, ReviewItem>
   readonly sessions: ReadonlyMap<string, Session>
   readonly workers: ReadonlyMap<string, WorkerCardInfo>
+  /**
+   * Subjects (`session:<id>`, `worker:<id>`) whose agent session has ended: a Stop or a
+   * permission request of theirs committed after the SessionEnd is late, not news (hooks race).
+   * A SessionStart (a resumed session) takes the subject out again.
+   */
+  readonly ended: ReadonlySet<string>
 }
 
-export const emptyInbox: InboxState = { last: 0, items: new Map(), sessions: new Map(), workers: new Map() }
+export const emptyInbox: InboxState = {
+  last: 0,
+  items: new Map(),
+  sessions: new Map(),
+  workers: new Map(),
+  ended: new Set()
+}
 
 /** Attention classes: most stuck first (SPEC §3 "Order"). */
 export const attentionRank: { readonly [K in ReviewKind]: number } = {
@@ -106,7 +130,8 @@ export const attentionRank: { readonly [K in ReviewKind]: number } = {
 
 const actionsOf: { readonly [K in ReviewKind]: ReadonlyArray<ReviewAction> } = {
   needs_input: ["reply", "jump", "skip", "dismiss"],
-  permission: ["jump", "reply", "skip", "dismiss"],
+  // Jump first: the primary action (Enter in the TUI) must never approve a tool.
+  permission: ["jump", "allow", "allow-always", "deny", "reply", "skip", "dismiss"],
   failed: ["show", "respawn", "skip", "dismiss"],
   patch_proposed: ["promote", "discard", "show", "skip", "dismiss"],
   ready: ["show", "skip", "dismiss"],
@@ -144,6 +169,7 @@ interface Draft {
   items: Map<string, ReviewItem>
   sessions: Map<string, Session>
   workers: Map<string, WorkerCardInfo>
+  ended: Set<string>
 }
 
 /** Removes every item of `subject` (open or dismissed). */
@@ -200,17 +226,45 @@ const updateItem = (draft: Draft, id: unknown, change: Partial<Pick<ReviewItem, 
   if (item !== undefined) draft.items.set(id, new ReviewItem({ ...item, ...change }, { disableValidation: true }))
 }
 
-/** Records the session's pane from a hook event; a pane now used by another session leaves it. */
+const agentOf = (data: Readonly<Record<string, unknown>>): AgentProcess | null => {
+  const agent = data.agent
+  if (typeof agent !== "object" || agent === null) return null
+  const { pid, start } = agent as Record<string, unknown>
+  return typeof pid === "number" && Number.isInteger(pid) && typeof start === "number" ? { pid, start } : null
+}
+
+/** Removes a session and everything it raised. */
+const endSession = (draft: Draft, id: string) => {
+  clearSubject(draft, { type: "session", id })
+  draft.sessions.delete(id)
+  draft.ended.add(`session:${id}`)
+}
+
+/** What a worker reported itself: its own hook events (a Stop after `trail worker done`) never replace it. */
+const REPORTED: ReadonlyArray<ReviewKind> = ["ready", "failed", "patch_proposed", "needs_input"]
+
+/** True when a hook event of `subject` must not raise an item: its session ended, or the worker reported. */
+const quiet = (draft: Draft, subject: Subject) => {
+  if (draft.ended.has(subjectKey(subject))) return true
+  const open = openItemOf(draft, subject)
+  return subject.type === "worker" && open !== undefined && REPORTED.includes(open.kind)
+}
+
+/**
+ * Records the session's pane from a hook event. A pane now used by another session means the
+ * old one is over (one agent per pane: a new `claude` in a pane is a new session), so the old
+ * session and its item go.
+ */
 const touchSession = (draft: Draft, event: TrailEvent, state: Session["state"] | null) => {
   const id = event.subject.id
   const pane = str(event.data, "pane")
   const socket = str(event.data, "socket")
   if (pane !== null) {
     for (const [otherId, other] of draft.sessions)
-      if (otherId !== id && other.pane === pane && other.socket === socket)
-        draft.sessions.set(otherId, new Session({ ...other, pane: null }, { disableValidation: true }))
+      if (otherId !== id && other.pane === pane && other.socket === socket) endSession(draft, otherId)
   }
   const previous = draft.sessions.get(id)
+  const samePane = previous !== undefined && previous.pane === pane && previous.socket === socket
   draft.sessions.set(
     id,
     new Session(
@@ -218,6 +272,7 @@ const touchSession = (draft: Draft, event: TrailEvent, state: Session["state"] |
         id,
         pane,
         socket,
+        agent: agentOf(event.data) ?? (samePane ? previous.agent : null),
         cwd: str(event.data, "cwd") ?? previous?.cwd ?? null,
         transcript_path: str(event.data, "transcript_path") ?? previous?.transcript_path ?? null,
         state: state ?? previous?.state ?? "working",
@@ -287,13 +342,22 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
     case "worker.promoted":
     case "worker.discarded":
       return closeOpen(draft, subject, ["patch_proposed"])
+    // A worker's own Claude Code hooks (tagged with its id) only add to its card; a session's
+    // hooks are the session.
     case "session.started":
+      draft.ended.delete(subjectKey(subject))
       if (subject.type === "session") touchSession(draft, event, "working")
       return
     case "session.prompted":
+      if (draft.ended.has(subjectKey(subject))) return
       if (subject.type === "session") touchSession(draft, event, "working")
-      return closeOpen(draft, subject, ["stopped", "permission", "needs_input"])
+      return closeOpen(
+        draft,
+        subject,
+        subject.type === "session" ? ["stopped", "permission", "needs_input"] : ["stopped", "permission"]
+      )
     case "session.stopped": {
+      if (quiet(draft, subject)) return
       if (subject.type === "session") touchSession(draft, event, "stopped")
       const message = str(data, "message") ?? ""
       const lines = message
@@ -307,6 +371,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       return raise(draft, event, "stopped", lines[0] ?? "finished its turn and waits for you", bullets)
     }
     case "session.permission": {
+      if (quiet(draft, subject)) return
       if (subject.type === "session") touchSession(draft, event, "permission")
       const tool = str(data, "tool_name") ?? "a tool"
       const input = str(data, "tool_summary")
@@ -319,13 +384,13 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       )
     }
     case "session.notified":
-      if (subject.type === "session") touchSession(draft, event, null)
+      if (subject.type === "session" && !draft.ended.has(subjectKey(subject))) touchSession(draft, event, null)
       return
     case "session.ended":
     case "session.gone":
-      clearSubject(draft, subject)
-      if (subject.type === "session") draft.sessions.delete(subject.id)
-      return
+      if (subject.type === "session") return endSession(draft, subject.id)
+      draft.ended.add(subjectKey(subject))
+      return closeOpen(draft, subject, ["stopped", "permission"])
     case "inbox.dismissed":
       return updateItem(draft, data.item, { dismissed: true })
     case "inbox.restored":
@@ -344,7 +409,8 @@ export const foldEvents = (state: InboxState, events: Iterable<TrailEvent>): Inb
     last: state.last,
     items: new Map(state.items),
     sessions: new Map(state.sessions),
-    workers: new Map(state.workers)
+    workers: new Map(state.workers),
+    ended: new Set(state.ended)
   }
   for (const event of events) {
     if (event.id <= draft.last) continue
@@ -393,7 +459,8 @@ export const InboxSnapshot = Schema.Struct({
   last: Schema.Int,
   items: Schema.Array(ReviewItem),
   sessions: Schema.Array(Session),
-  workers: Schema.Array(Schema.Tuple(Schema.String, WorkerCardInfo))
+  workers: Schema.Array(Schema.Tuple(Schema.String, WorkerCardInfo)),
+  ended: Schema.Array(Schema.String)
 })
 export type InboxSnapshot = typeof InboxSnapshot.Type
 
@@ -401,12 +468,14 @@ export const toSnapshot = (state: InboxState): InboxSnapshot => ({
   last: state.last,
   items: [...state.items.values()].sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1))),
   sessions: [...state.sessions.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
-  workers: [...state.workers.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  workers: [...state.workers.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  ended: [...state.ended].sort()
 })
 
 export const fromSnapshot = (snapshot: InboxSnapshot): InboxState => ({
   last: snapshot.last,
   items: new Map(snapshot.items.map((item) => [item.id, item])),
   sessions: new Map(snapshot.sessions.map((session) => [session.id, session])),
-  workers: new Map(snapshot.workers)
+  workers: new Map(snapshot.workers),
+  ended: new Set(snapshot.ended)
 })

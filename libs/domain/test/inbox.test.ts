@@ -89,16 +89,70 @@ describe("inbox projection", () => {
     assert.deepStrictEqual(kindsInOrder(events, 30_010), ["needs_input:w1", "needs_input:w2", "ready:w3"])
   })
 
-  it("a reused pane belongs to the newest session; the older one becomes unreachable", () => {
+  it("a reused pane belongs to the newest session; the older one is over, its item gone", () => {
+    const socket = "/tmp/tmux-0/default"
     const inbox = foldEvents(emptyInbox, [
-      ev(1, "session.started", ["session", "old"], { pane: "%5", socket: "/tmp/tmux-0/default" }),
-      ev(2, "session.stopped", ["session", "old"], { pane: "%5", socket: "/tmp/tmux-0/default", message: "m" }),
-      ev(3, "session.started", ["session", "new"], { pane: "%5", socket: "/tmp/tmux-0/default" })
+      ev(1, "session.started", ["session", "old"], { pane: "%5", socket, agent: { pid: 10, start: 1 } }),
+      ev(2, "session.stopped", ["session", "old"], { pane: "%5", socket, message: "m" }),
+      ev(3, "session.started", ["session", "new"], { pane: "%5", socket, agent: { pid: 20, start: 2 } }),
+      // A late hook of the old session does not take the pane back.
+      ev(4, "session.stopped", ["session", "old"], { pane: "%5", socket, message: "late" })
     ])
-    assert.strictEqual(inbox.sessions.get("old")!.pane, null)
-    assert.strictEqual(inbox.sessions.get("new")!.pane, "%5")
-    // The old session's item stays listed: it can be read, not replied to.
-    assert.strictEqual(findItem(inbox, "old")!.kind, "stopped")
+    assert.isFalse(inbox.sessions.has("old"))
+    assert.strictEqual(findItem(inbox, "old"), undefined)
+    assert.deepInclude(inbox.sessions.get("new")!, { pane: "%5", agent: { pid: 20, start: 2 } })
+  })
+
+  it("the agent's process is kept from the hook that recorded it while the pane stays", () => {
+    const socket = "/tmp/tmux-0/default"
+    const inbox = foldEvents(emptyInbox, [
+      ev(1, "session.started", ["session", "s"], { pane: "%5", socket, agent: { pid: 10, start: 7 } }),
+      ev(2, "session.stopped", ["session", "s"], { pane: "%5", socket, message: "m", agent: null })
+    ])
+    assert.deepStrictEqual(inbox.sessions.get("s")!.agent, { pid: 10, start: 7 })
+    const moved = foldEvents(inbox, [ev(3, "session.stopped", ["session", "s"], { pane: "%6", socket, message: "m" })])
+    assert.strictEqual(moved.sessions.get("s")!.agent, null)
+  })
+
+  it("a worker's own hook events never replace or delete what it reported", () => {
+    const events = [
+      ev(1, "worker.spawned", ["worker", "w1"], { kind: "scout", text: "t" }),
+      ev(2, "worker.ready", ["worker", "w1"], { result: { outcome: "found it", found: 2 } }),
+      ev(3, "session.stopped", ["worker", "w1"], { message: "bye" }),
+      ev(4, "session.permission", ["worker", "w1"], { tool_name: "Bash" }),
+      ev(5, "session.ended", ["worker", "w1"], { reason: "exit" }),
+      ev(6, "worker.spawned", ["worker", "w2"], { kind: "scout", text: "t" }),
+      ev(7, "worker.failed", ["worker", "w2"], { reason: "crashed" }),
+      ev(8, "session.ended", ["worker", "w2"], {}),
+      ev(9, "session.stopped", ["worker", "w2"], { message: "late" })
+    ]
+    assert.deepStrictEqual(kindsInOrder(events), ["failed:w2", "ready:w1"])
+    // Before it reports, a worker's Stop says it waits; its report then replaces that.
+    assert.deepStrictEqual(
+      kindsInOrder([
+        ev(10, "session.stopped", ["worker", "w3"], { message: "waiting" }),
+        ev(11, "worker.ready", ["worker", "w3"], { result: { outcome: "done" } })
+      ]),
+      ["ready:w3"]
+    )
+  })
+
+  it("Stop and SessionEnd of one session leave no card in either order; a resumed session is news again", () => {
+    for (const subject of [
+      ["session", "s1"],
+      ["worker", "w9"]
+    ] as const) {
+      const stop = (id: number) => ev(id, "session.stopped", [...subject], { pane: "%1", message: "m" })
+      const end = (id: number) => ev(id, "session.ended", [...subject], { pane: "%1" })
+      assert.deepStrictEqual(kindsInOrder([stop(1), end(2)]), [])
+      assert.deepStrictEqual(kindsInOrder([end(3), stop(4)]), [])
+      const resumed = [
+        end(5),
+        ev(6, "session.started", [...subject], { pane: "%1" }),
+        ev(7, "session.stopped", [...subject], { pane: "%1", message: "again" })
+      ]
+      assert.deepStrictEqual(kindsInOrder(resumed), [`stopped:${subject[1]}`])
+    }
   })
 
   it("a worker's change set makes its finish a patch_proposed item until promoted or discarded", () => {
@@ -153,6 +207,7 @@ describe("inbox projection", () => {
       "session.permission",
       "session.notified",
       "session.ended",
+      "session.gone",
       "inbox.dismissed",
       "inbox.restored",
       "inbox.skipped",
@@ -160,6 +215,7 @@ describe("inbox projection", () => {
     ),
     subject: fc.constantFrom(...subjects),
     pane: fc.constantFrom("%1", "%2", null),
+    agent: fc.constantFrom(null, { pid: 10, start: 1 }, { pid: 11, start: 2 }),
     item: fc.integer({ min: 1, max: 40 }),
     files: fc.integer({ min: 0, max: 2 }),
     gap: fc.integer({ min: 0, max: 5_000 })
@@ -184,6 +240,8 @@ describe("inbox projection", () => {
             subject: { type: r.subject[0], id: r.subject[1] },
             data: {
               pane: r.pane,
+              socket: "/tmp/tmux-0/default",
+              agent: r.agent,
               question: "q",
               reason: "r",
               message: "line one\n- a bullet",
@@ -207,6 +265,65 @@ describe("inbox projection", () => {
         assert.deepStrictEqual(toSnapshot(live), toSnapshot(rebuilt))
         assert.deepStrictEqual(attentionOrder(live, at), attentionOrder(rebuilt, at))
       }),
+      { numRuns: 300 }
+    ))
+
+  it("after any history, a session's Stop and SessionEnd in either order leave it no card; a worker's report survives its hooks", () =>
+    fc.assert(
+      fc.property(
+        fc.array(eventArb, { maxLength: 30 }),
+        fc.constantFrom(...subjects),
+        fc.boolean(),
+        fc.array(fc.constantFrom("session.stopped", "session.permission", "session.notified", "session.ended"), {
+          maxLength: 4
+        }),
+        (raw, subject, endFirst, hooks) => {
+          const events = raw.map(
+            (r, i) =>
+              new TrailEvent({
+                id: i + 1,
+                at: 1_000 + i,
+                type: r.type,
+                subject: { type: r.subject[0], id: r.subject[1] },
+                data: { pane: r.pane, item: `i${r.item}`, result: { outcome: "o", found: 1 } }
+              })
+          )
+          const n = events.length
+          const mk = (id: number, type: string) =>
+            new TrailEvent({
+              id,
+              at: 5_000 + id,
+              type,
+              subject: { type: subject[0], id: subject[1] },
+              data: { pane: "%1" }
+            })
+          const pair = endFirst
+            ? [mk(n + 1, "session.ended"), mk(n + 2, "session.stopped")]
+            : [mk(n + 1, "session.stopped"), mk(n + 2, "session.ended")]
+          const after = foldEvents(emptyInbox, [...events, ...pair])
+          const left = [...after.items.values()].filter(
+            (item) => item.subject.id === subject[1] && (item.kind === "stopped" || item.kind === "permission")
+          )
+          assert.deepStrictEqual(left, [])
+          // A worker that reported keeps its card whatever its own hooks say afterwards.
+          const reported = [
+            ...events,
+            new TrailEvent({
+              id: n + 1,
+              at: 9_000,
+              type: "worker.failed",
+              subject: { type: "worker", id: "w1" },
+              data: { reason: "r" }
+            }),
+            ...hooks.map(
+              (type, i) =>
+                new TrailEvent({ id: n + 2 + i, at: 9_001 + i, type, subject: { type: "worker", id: "w1" }, data: {} })
+            )
+          ]
+          const card = [...foldEvents(emptyInbox, reported).items.values()].find((i) => i.subject.id === "w1")
+          assert.strictEqual(card?.kind, "failed")
+        }
+      ),
       { numRuns: 300 }
     ))
 })

@@ -13,6 +13,7 @@
  * Settings entries have the shape Claude Code documents:
  * `{"hooks": {"Stop": [{"matcher": "", "hooks": [{"type": "command", "command": "…"}]}]}}`.
  */
+import * as fs from "node:fs"
 import { type NewEvent, type Subject, WorkerId } from "@trail/domain"
 import { Either, ParseResult, Schema } from "effect"
 
@@ -96,8 +97,69 @@ export const parsePayload = (raw: string): Either.Either<HookPayload, string> =>
   )
 }
 
-/** The event a payload becomes, at `at` (ms since epoch). */
-export const toEvent = (payload: HookPayload, env: HookEnv, at: number): NewEvent => {
+// ---------------------------------------------------------------------------------------------
+// The agent's process (Linux /proc; elsewhere none is known and replies fall back to tmux's
+// `#{pane_current_command}`)
+
+/** A process as /proc/<pid>/stat shows it (proc(5)); `start` is its start time in clock ticks after boot. */
+export interface ProcStat {
+  readonly pid: number
+  readonly ppid: number
+  readonly pgrp: number
+  /** The controlling terminal's device number; 0: none. */
+  readonly tty: number
+  /** The foreground process group of the controlling terminal; -1: none. */
+  readonly tpgid: number
+  readonly start: number
+}
+
+/** The process `pid` from /proc, or null (gone, or no /proc). */
+export const procStat = (pid: number): ProcStat | null => {
+  let text: string
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+  } catch {
+    return null
+  }
+  // "pid (comm) state ppid pgrp session tty_nr tpgid …": comm may hold spaces and parentheses.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
+  const num = (i: number) => Number(fields[i])
+  const stat = { pid, ppid: num(1), pgrp: num(2), tty: num(4), tpgid: num(5), start: num(19) }
+  return Object.values(stat).every(Number.isInteger) ? stat : null
+}
+
+/** The agent a hook belongs to: its process id and start time (the pair stays unique when pids are reused). */
+export interface AgentProcess {
+  readonly pid: number
+  readonly start: number
+}
+
+/**
+ * The agent whose hook runs as process `self`: the ancestor that leads its terminal's
+ * foreground process group (Claude Code run from a shell is its own job; run as a pane's
+ * program it leads its own session). Null without /proc, without a terminal, or when the
+ * foreground job is not an ancestor.
+ */
+export const agentOf = (self: number): AgentProcess | null => {
+  const chain: Array<ProcStat> = []
+  for (let pid = self; pid > 1 && chain.length < 32;) {
+    const stat = procStat(pid)
+    if (stat === null) break
+    chain.push(stat)
+    pid = stat.ppid
+  }
+  const foreground = chain.find((p) => p.tty !== 0 && p.tpgid > 0)?.tpgid
+  const agent = chain.find((p) => p.pid === foreground)
+  return agent === undefined ? null : { pid: agent.pid, start: agent.start }
+}
+
+/** The event a payload becomes, at `at` (ms since epoch); `agent`: the agent's process, when known. */
+export const toEvent = (
+  payload: HookPayload,
+  env: HookEnv,
+  at: number,
+  agent: AgentProcess | null = null
+): NewEvent => {
   const worker =
     env.TRAIL_WORKER_ID !== undefined && Schema.is(WorkerId)(env.TRAIL_WORKER_ID) ? env.TRAIL_WORKER_ID : null
   const subject: Subject =
@@ -110,6 +172,7 @@ export const toEvent = (payload: HookPayload, env: HookEnv, at: number): NewEven
     socket,
     cwd: payload.cwd ?? null,
     transcript_path: payload.transcript_path ?? null,
+    agent: pane === null ? null : agent,
     ...(worker === null ? {} : { session_id: payload.session_id })
   }
   switch (payload.hook_event_name) {
@@ -163,20 +226,38 @@ const hasTrailEntry = (group: unknown) =>
   isObject(group) && Array.isArray(group.hooks) && group.hooks.some((h) => isObject(h) && isTrailHookCommand(h.command))
 
 /**
+ * `async`: Claude Code runs the command in the background, so nothing waits for trail (these
+ * hooks only record; none decides anything): the prompt is submitted and the permission dialog
+ * drawn at once. Stop and SessionEnd stay synchronous: they come when the turn is over, and
+ * Claude Code does not wait for background hooks when it exits (measured with `claude -p`
+ * 2.1.197: with those two in the background, nothing after SessionStart was recorded; with them
+ * synchronous, every event was), so a lost SessionEnd would leave a session's card behind.
+ */
+const ASYNC: { readonly [K in HookEventName]: { readonly async?: true } } = {
+  SessionStart: { async: true },
+  UserPromptSubmit: { async: true },
+  Stop: {},
+  PermissionRequest: { async: true },
+  Notification: { async: true },
+  SessionEnd: {}
+}
+
+/**
  * Adds trail's entry for each of the six events to `settings` (a parsed settings.json; other keys
  * and other hooks are kept as they are). Idempotent: an event that already has a trail entry is
  * left alone. Returns the new settings and the events it added. Throws SettingsShapeError when
  * `hooks` is not shaped as Claude Code expects.
  */
 export const installHooks = (settings: unknown, command: string): { settings: Json; added: Array<HookEventName> } => {
-  const root: Json = isObject(settings) ? { ...settings } : {}
+  if (!isObject(settings)) throw new SettingsShapeError("the JSON root is not an object")
+  const root: Json = { ...settings }
   if (root.hooks !== undefined && !isObject(root.hooks)) throw new SettingsShapeError("hooks is not an object")
   const hooks: Json = { ...((root.hooks as Json | undefined) ?? {}) }
   const added: Array<HookEventName> = []
   for (const event of HOOK_EVENTS) {
     const groups = groupsOf(hooks, event)
     if (groups.some(hasTrailEntry)) continue
-    hooks[event] = [...groups, { matcher: "", hooks: [{ type: "command", command }] }]
+    hooks[event] = [...groups, { matcher: "", hooks: [{ type: "command", command, ...ASYNC[event] }] }]
     added.push(event)
   }
   root.hooks = hooks
@@ -185,8 +266,8 @@ export const installHooks = (settings: unknown, command: string): { settings: Js
 
 /** Removes exactly the entries trail added (and groups or events left empty by that). */
 export const uninstallHooks = (settings: unknown): { settings: Json; removed: Array<string> } => {
-  if (!isObject(settings) || settings.hooks === undefined)
-    return { settings: isObject(settings) ? settings : {}, removed: [] }
+  if (!isObject(settings)) throw new SettingsShapeError("the JSON root is not an object")
+  if (settings.hooks === undefined) return { settings, removed: [] }
   if (!isObject(settings.hooks)) throw new SettingsShapeError("hooks is not an object")
   const hooks: Json = { ...settings.hooks }
   const removed: Array<string> = []
@@ -215,4 +296,40 @@ export const installedEvents = (settings: unknown): Array<HookEventName> => {
   return HOOK_EVENTS.filter(
     (event) => Array.isArray(hooks[event]) && (hooks[event] as Array<unknown>).some(hasTrailEntry)
   )
+}
+
+/**
+ * Number literals of a JSON text that `JSON.parse` then `JSON.stringify` would not give back
+ * byte for byte (`12345678901234567890`, `1.0`, `1e3`): a settings file holding one is not
+ * rewritten, so that no value changes behind the user's back.
+ */
+export const inexactNumbers = (text: string): Array<string> => {
+  const found: Array<string> = []
+  const number = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
+  for (let i = 0; i < text.length;) {
+    const c = text.charAt(i)
+    if (c === '"') {
+      // Skip the string, escapes included.
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === "\\") i++
+      i++
+    } else if (c === "-" || (c >= "0" && c <= "9")) {
+      number.lastIndex = i
+      const match = number.exec(text)
+      if (match === null) return found
+      if (JSON.stringify(JSON.parse(match[0])) !== match[0]) found.push(match[0])
+      i += match[0].length
+    } else i++
+  }
+  return found
+}
+
+/**
+ * `settings` as JSON text in the layout of `original` (its indent, its final newline), so that
+ * adding then removing trail's entries gives back the same bytes. Two spaces for a new file.
+ */
+export const formatSettings = (settings: unknown, original: string | null): string => {
+  const indent =
+    original === null ? "  " : original.trim().includes("\n") ? (/\n([ \t]+)\S/.exec(original)?.[1] ?? "  ") : ""
+  const newline = original === null || original.endsWith("\n") ? "\n" : ""
+  return `${JSON.stringify(settings, null, indent)}${newline}`
 }

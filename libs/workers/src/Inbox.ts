@@ -8,8 +8,15 @@
  * log stays the only truth. `reply` types what the human wrote — and only that — into the item's
  * pane: a session's tmux pane (`tmux -S <socket> send-keys -l`, then Enter), or a worker's window.
  *
- * Errors: ItemNotFound, SubstrateError (`gone`: the pane no longer exists, or the session was
- * never in tmux; the item stays), StoreError.
+ * Safe delivery (SPEC §3): before a byte reaches a session's pane, the pane's foreground job
+ * must still be the agent its hooks ran under (same pid and start time, /proc); otherwise the
+ * reply is refused with PaneChanged and the session is dropped (`session.gone`). A reply to a
+ * `permission` item first presses Escape (Claude Code then rejects the tool), so free text never
+ * approves; `decide` presses the dialog's own keys ({@link PERMISSION_KEYS}).
+ *
+ * Errors: ItemNotFound, PaneChanged, SubstrateError (`gone`: the pane no longer exists, or the
+ * session was never in tmux; the item stays), UsageError (`decide` on an item that is not a
+ * permission request), StoreError.
  */
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import {
@@ -19,17 +26,20 @@ import {
   foldEvents,
   type InboxState,
   ItemNotFound,
+  PaneChanged,
   ReviewItem,
   Session,
   type StoreError,
   SubstrateError,
   type TrailEvent,
+  UsageError,
   WorkerCardInfo,
   type WorkerNotFound,
   type WorkerId
 } from "@trail/domain"
 import { Database as Db, Events, Rows } from "@trail/store"
-import { Clock, Context, Effect, Layer, ParseResult, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, ParseResult, Schema } from "effect"
+import * as Hooks from "./Hooks.js"
 import * as Tmux from "./Tmux.js"
 import { Workers, type WorkersError } from "./Workers.js"
 
@@ -46,12 +56,17 @@ export interface InboxShape {
   readonly restore: (ref: string) => Effect.Effect<ReviewItem, ItemNotFound | StoreError>
   /** To the back of the inbox for `cooldownMs` (default 30 s). */
   readonly skip: (ref: string, cooldownMs?: number) => Effect.Effect<ReviewItem, ItemNotFound | StoreError>
-  /** Types `text` into the item's pane literally, then Enter; the item is answered. */
-  readonly reply: (
-    ref: string,
-    text: string
-  ) => Effect.Effect<ReviewItem, ItemNotFound | SubstrateError | StoreError | WorkersError | WorkerNotFound>
-  /** Drops sessions whose tmux pane no longer exists (appends `session.gone`). Returns their ids. */
+  /**
+   * Types `text` into the item's pane literally, then Enter; the item is answered. On a
+   * permission item, Escape first: the tool is rejected and the text is the next message.
+   */
+  readonly reply: (ref: string, text: string) => Effect.Effect<ReviewItem, ReplyError>
+  /** Answers a permission item with the dialog's own keys; the item is answered. */
+  readonly decide: (ref: string, action: PermissionAction) => Effect.Effect<ReviewItem, ReplyError | UsageError>
+  /**
+   * Drops sessions whose tmux pane no longer exists or no longer runs their agent (appends
+   * `session.gone`). Returns their ids.
+   */
   readonly reconcile: Effect.Effect<ReadonlyArray<string>, StoreError>
   /** The session's pane, or a `gone` SubstrateError saying why it cannot be reached. */
   readonly paneOf: (
@@ -66,10 +81,57 @@ export interface InboxShape {
 
 export class Inbox extends Context.Tag("@trail/workers/Inbox")<Inbox, InboxShape>() {}
 
+export type ReplyError = ItemNotFound | PaneChanged | SubstrateError | StoreError | WorkersError | WorkerNotFound
+
+/**
+ * The keys that answer Claude Code's permission dialog, as the real CLI (2.1.197) draws it:
+ * `1. Yes`, `2. Yes, and always allow …` / `Yes, allow all edits during this session`,
+ * `3. No`, and "Esc to cancel" (the tool is rejected and Claude waits for the user). The one
+ * table of them: a test pins it against the real CLI.
+ */
+export const PERMISSION_KEYS = {
+  allow: ["1"],
+  "allow-always": ["2"],
+  deny: ["Escape"]
+} as const satisfies Record<string, ReadonlyArray<string>>
+export type PermissionAction = keyof typeof PERMISSION_KEYS
+export const PERMISSION_ACTIONS = Object.keys(PERMISSION_KEYS) as ReadonlyArray<PermissionAction>
+
+/**
+ * After Escape, before the text: a terminal program reads Escape followed at once by a letter
+ * as one Alt-key chord, so the dialog must see the Escape alone.
+ */
+const ESCAPE_SETTLE = Duration.millis(400)
+
+/** Shells: with no /proc to ask, a shell in the pane's foreground means the agent is gone. */
+const SHELLS = new Set(["sh", "bash", "zsh", "fish", "dash", "ksh", "tcsh", "csh", "nu", "elvish", "xonsh"])
+
+/**
+ * Why `session`'s pane no longer runs its agent, or null when it does. `panePid` and `command`
+ * are tmux's `#{pane_pid}` and `#{pane_current_command}`. With /proc: the foreground process
+ * group of the pane's terminal must be led by the very process the hooks recorded (pid and
+ * start time). Without it: the pane's current command must not be a shell.
+ */
+export const agentChange = (session: Session, panePid: number, command: string): string | null => {
+  const pane = Hooks.procStat(panePid)
+  if (pane === null) return SHELLS.has(command) ? `a shell (${command}) is in the foreground` : null
+  if (session.agent === null) return "its hooks did not record the agent's process"
+  const agent = Hooks.procStat(session.agent.pid)
+  if (agent === null || agent.start !== session.agent.start) return `the agent (pid ${session.agent.pid}) has exited`
+  if (pane.tpgid !== session.agent.pid)
+    return `${command} is in the foreground, not the agent (pid ${session.agent.pid})`
+  return null
+}
+
+const PANE_FORMAT = "#{pane_id}\t#{pane_pid}\t#{pane_current_command}"
+
 export const SKIP_COOLDOWN_MS = 30_000
 
 const decodeItem = Schema.decodeUnknownSync(Schema.parseJson(ReviewItem))
-const decodeSessions = Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Session)))
+/** The `sessions` column: the sessions, and the subjects whose session ended (see InboxState.ended). */
+const decodeSessions = Schema.decodeUnknownSync(
+  Schema.parseJson(Schema.Struct({ sessions: Schema.Array(Session), ended: Schema.Array(Schema.String) }))
+)
 const decodeWorkers = Schema.decodeUnknownSync(
   Schema.parseJson(Schema.Array(Schema.Tuple(Schema.String, WorkerCardInfo)))
 )
@@ -95,11 +157,13 @@ const load = (db: Db.Connection): InboxState => {
     .prepare(`SELECT item FROM inbox_items`)
     .all()
     .map((value) => decodeItem(Rows.text(Rows.row(value, "inbox item"), "item")))
+  const { ended, sessions } = decodeSessions(Rows.text(r, "sessions"))
   return {
     last: Rows.int(r, "last_event_id"),
     items: new Map(items.map((item) => [item.id, item])),
-    sessions: new Map(decodeSessions(Rows.text(r, "sessions")).map((s) => [s.id, s])),
-    workers: new Map(decodeWorkers(Rows.text(r, "workers")))
+    sessions: new Map(sessions.map((s) => [s.id, s])),
+    workers: new Map(decodeWorkers(Rows.text(r, "workers"))),
+    ended: new Set(ended)
   }
 }
 
@@ -113,7 +177,7 @@ const save = (db: Db.Connection, before: InboxState, after: InboxState) => {
   }
   db.prepare(`INSERT OR REPLACE INTO inbox_state (id, last_event_id, sessions, workers) VALUES (1, ?, ?, ?)`).run(
     after.last,
-    JSON.stringify([...after.sessions.values()]),
+    JSON.stringify({ sessions: [...after.sessions.values()], ended: [...after.ended] }),
     JSON.stringify([...after.workers.entries()])
   )
 }
@@ -201,28 +265,87 @@ export const make = Effect.gen(function* () {
   const tmuxOn = <A>(effect: Effect.Effect<A, Tmux.TmuxError, CommandExecutor.CommandExecutor>) =>
     Effect.provideService(effect, CommandExecutor.CommandExecutor, executor)
 
+  /** Appends `session.gone` for `ids` with `reason`. */
+  const markGone = (ids: ReadonlyArray<string>, reason: string) =>
+    Effect.gen(function* () {
+      if (ids.length === 0) return
+      const at = yield* Clock.currentTimeMillis
+      yield* database.immediate((db) => {
+        for (const id of ids)
+          Events.append(db, { at, type: "session.gone", subject: { type: "session", id }, data: { reason } })
+      })
+    })
+
+  const goneError = (sessionId: string, pane: string) => (error: Tmux.TmuxError) =>
+    new SubstrateError({
+      substrate: "tmux",
+      reason: error.reason === "missing" ? "missing" : "gone",
+      detail:
+        error.reason === "missing"
+          ? error.message
+          : `the pane ${pane} of session ${sessionId} is gone (${error.detail}); the item stays`
+    })
+
+  /**
+   * Runs `deliver` on the session's pane only while the pane's foreground is still the session's
+   * agent; otherwise drops the session (`session.gone`) and fails with PaneChanged.
+   */
+  const intoAgentPane = (
+    sessionId: string,
+    deliver: (server: Tmux.Server, pane: string) => Effect.Effect<void, Tmux.TmuxError, CommandExecutor.CommandExecutor>
+  ) =>
+    Effect.gen(function* () {
+      const state = yield* current
+      const { pane, socket } = yield* paneOf(sessionId)
+      const session = state.sessions.get(sessionId)!
+      const server = { path: socket }
+      const [panePid, command] = (yield* tmuxOn(
+        Tmux.run(server, "display-message", [
+          "display-message",
+          "-p",
+          "-t",
+          pane,
+          "#{pane_pid}\t#{pane_current_command}"
+        ])
+      ).pipe(Effect.mapError(goneError(sessionId, pane))))
+        .trim()
+        .split("\t")
+      const changed = agentChange(session, Number(panePid), command ?? "")
+      if (changed !== null) {
+        yield* markGone([sessionId], `its pane no longer runs its agent: ${changed}`)
+        return yield* new PaneChanged({ session: sessionId, pane, detail: changed })
+      }
+      yield* tmuxOn(deliver(server, pane)).pipe(Effect.mapError(goneError(sessionId, pane)))
+    })
+
   const reply = (ref: string, text: string) =>
     Effect.gen(function* () {
       const item = yield* find(ref)
       if (item.subject.type === "worker") {
         yield* workers.tell(item.subject.id as WorkerId, text, { prefix: false })
       } else {
-        const { pane, socket } = yield* paneOf(item.subject.id)
-        yield* tmuxOn(Tmux.typeInto({ path: socket }, pane, text)).pipe(
-          Effect.mapError(
-            (error) =>
-              new SubstrateError({
-                substrate: "tmux",
-                reason: error.reason === "missing" ? "missing" : "gone",
-                detail:
-                  error.reason === "missing"
-                    ? error.message
-                    : `the pane ${pane} of session ${item.subject.id} is gone (${error.detail}); the item stays`
-              })
-          )
+        yield* intoAgentPane(item.subject.id, (server, pane) =>
+          item.kind === "permission"
+            ? // Free text must never approve: reject the tool first, then the text is the next message.
+              Tmux.pressKeys(server, pane, PERMISSION_KEYS.deny).pipe(
+                Effect.zipRight(Effect.sleep(ESCAPE_SETTLE)),
+                Effect.zipRight(Tmux.typeInto(server, pane, text))
+              )
+            : Tmux.typeInto(server, pane, text)
         )
       }
       return yield* act(item, "inbox.replied", { length: text.length })
+    })
+
+  const decide = (ref: string, action: PermissionAction) =>
+    Effect.gen(function* () {
+      const item = yield* find(ref)
+      if (item.kind !== "permission" || item.subject.type !== "session")
+        return yield* new UsageError({
+          message: `${item.id} is a ${item.kind} item, not a session's permission request: --action ${action} answers only those`
+        })
+      yield* intoAgentPane(item.subject.id, (server, pane) => Tmux.pressKeys(server, pane, PERMISSION_KEYS[action]))
+      return yield* act(item, "inbox.replied", { action })
     })
 
   const reconcile = Effect.gen(function* () {
@@ -233,30 +356,36 @@ export const make = Effect.gen(function* () {
       bySocket.set(session.socket, [...(bySocket.get(session.socket) ?? []), session])
     }
     const gone: Array<string> = []
+    const changed: Array<string> = []
     for (const [socket, sessions] of bySocket) {
       const panes = yield* tmuxOn(
-        Tmux.run({ path: socket }, "list-panes", ["list-panes", "-a", "-F", "#{pane_id}"])
+        Tmux.run({ path: socket }, "list-panes", ["list-panes", "-a", "-F", PANE_FORMAT])
       ).pipe(
-        Effect.map((out) => new Set(out.split("\n").filter((l) => l !== ""))),
+        Effect.map(
+          (out) =>
+            new Map(
+              out
+                .split("\n")
+                .filter((l) => l !== "")
+                .map((line) => {
+                  const [id = "", pid = "", command = ""] = line.split("\t")
+                  return [id, { pid: Number(pid), command }] as const
+                })
+            )
+        ),
         // No server at that socket any more: every pane on it is gone. tmux missing: cannot tell.
-        Effect.catchAll((error) => Effect.succeed(error.reason === "missing" ? null : new Set<string>()))
+        Effect.catchAll((error) => Effect.succeed(error.reason === "missing" ? null : new Map()))
       )
       if (panes === null) continue
-      for (const session of sessions) if (!panes.has(session.pane!)) gone.push(session.id)
+      for (const session of sessions) {
+        const pane = panes.get(session.pane ?? "")
+        if (pane === undefined) gone.push(session.id)
+        else if (agentChange(session, pane.pid, pane.command) !== null) changed.push(session.id)
+      }
     }
-    if (gone.length > 0) {
-      const at = yield* Clock.currentTimeMillis
-      yield* database.immediate((db) => {
-        for (const id of gone)
-          Events.append(db, {
-            at,
-            type: "session.gone",
-            subject: { type: "session", id },
-            data: { reason: "its tmux pane no longer exists" }
-          })
-      })
-    }
-    return gone
+    yield* markGone(gone, "its tmux pane no longer exists")
+    yield* markGone(changed, "its pane no longer runs its agent")
+    return [...gone, ...changed]
   })
 
   return Inbox.of({
@@ -273,6 +402,7 @@ export const make = Effect.gen(function* () {
         return yield* act(item, "inbox.skipped", { until: now + cooldownMs })
       }),
     reply,
+    decide,
     reconcile,
     paneOf,
     log: (subject) =>

@@ -108,14 +108,15 @@ export type Server = { readonly name: string } | { readonly path: string }
 
 /**
  * Runs one tmux command on `server`; fails with its stderr unless it exits 0. `operation` names
- * the command in errors.
+ * the command in errors; `stdin`, when given, is fed to it (`load-buffer -`).
  */
-export const run = (server: Server, operation: string, args: ReadonlyArray<string>, binary = "tmux") =>
+export const run = (server: Server, operation: string, args: ReadonlyArray<string>, binary = "tmux", stdin?: string) =>
   Effect.scoped(
     Effect.gen(function* () {
       const executor = yield* CommandExecutor.CommandExecutor
       const serverArgs = "name" in server ? ["-L", server.name] : ["-S", server.path]
-      const process = yield* executor.start(Command.make(binary, ...serverArgs, ...args))
+      const command = Command.make(binary, ...serverArgs, ...args)
+      const process = yield* executor.start(stdin === undefined ? command : Command.feed(command, stdin))
       const [stdout, stderr, code] = yield* Effect.all(
         [collect(process.stdout), collect(process.stderr), process.exitCode],
         { concurrency: 3 }
@@ -136,12 +137,40 @@ export const run = (server: Server, operation: string, args: ReadonlyArray<strin
     })
   )
 
-/** Types `text` literally (`send-keys -l`) into `target`, then presses Enter (a separate key). */
-export const typeInto = (server: Server, target: string, text: string, binary = "tmux") =>
-  Effect.zipRight(
-    run(server, "send-keys", ["send-keys", "-t", target, "-l", "--", text], binary),
-    run(server, "send-keys", ["send-keys", "-t", target, "Enter"], binary)
-  ).pipe(Effect.asVoid)
+/**
+ * Above this many bytes, or with a line break, text is pasted through a tmux buffer: a long
+ * `send-keys` argument fails ("command too long" at ~16 kB, E2BIG at ~128 kB), and a line break
+ * typed as a key would submit a half-written message to an agent's input.
+ */
+export const PASTE_THRESHOLD_BYTES = 4_096
+
+/**
+ * Puts `text` into `target` literally, then presses Enter (a separate key). Short one-line text
+ * is typed (`send-keys -l`); longer or multi-line text is loaded into a buffer of its own from
+ * stdin (`load-buffer -b … -`) and pasted (`paste-buffer -p -d`: bracketed when the program
+ * asked for it, the buffer deleted after).
+ */
+export const typeInto = (server: Server, target: string, text: string, binary = "tmux") => {
+  if (Buffer.byteLength(text, "utf8") <= PASTE_THRESHOLD_BYTES && !/[\r\n]/.test(text))
+    return Effect.zipRight(
+      run(server, "send-keys", ["send-keys", "-t", target, "-l", "--", text], binary),
+      pressKeys(server, target, ["Enter"], binary)
+    )
+  // One buffer per delivery: two replies at once never paste each other's text.
+  const buffer = `trail-reply-${process.pid}-${++buffers}`
+  return run(server, "load-buffer", ["load-buffer", "-b", buffer, "-"], binary, text).pipe(
+    Effect.zipRight(run(server, "paste-buffer", ["paste-buffer", "-p", "-d", "-b", buffer, "-t", target], binary)),
+    Effect.zipRight(pressKeys(server, target, ["Enter"], binary))
+  )
+}
+
+let buffers = 0
+
+/** Presses `keys` (tmux key names: `Enter`, `Escape`, `1`) in `target`, one by one. */
+export const pressKeys = (server: Server, target: string, keys: ReadonlyArray<string>, binary = "tmux") =>
+  Effect.forEach(keys, (key) => run(server, "send-keys", ["send-keys", "-t", target, key], binary), {
+    discard: true
+  })
 
 export const make = (config: TmuxConfig) =>
   Effect.gen(function* () {

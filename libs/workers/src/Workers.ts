@@ -12,7 +12,7 @@
  * SpawnRefused (caps), ProtocolError (done without evidence), SubstrateError, ChangeSetError,
  * InvalidTransition, StoreError.
  */
-import { accessSync, constants, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
@@ -421,10 +421,27 @@ export const make = Effect.gen(function* () {
 
   const loadKinds = Kinds.loadKinds({ userDir: settings.userKindsDir, projectDir: `${settings.stateDir}/kinds` })
 
-  /** Writes `.trail/bin/trail`, so that `trail` on a worker's PATH is this trail. */
+  /**
+   * `.trail/bin/trail`, the `trail` on a worker's PATH. Written once per content, through a
+   * temporary file and a rename: rewriting it in place while a worker executes it fails that
+   * worker with ETXTBSY ("Text file busy", exit 126).
+   */
   const writeShim = () => {
+    const file = `${binDir}/trail`
+    const content = `#!/bin/sh\nexec ${shellQuote(settings.trailCommand)} "$@"\n`
+    const current = (() => {
+      try {
+        return readFileSync(file, "utf8")
+      } catch {
+        return null
+      }
+    })()
+    if (current === content) return
     mkdirSync(binDir, { recursive: true })
-    writeFileSync(`${binDir}/trail`, `#!/bin/sh\nexec ${shellQuote(settings.trailCommand)} "$@"\n`, { mode: 0o755 })
+    // Synchronous from read to rename: one process never races itself on this name.
+    const tmp = `${file}.${process.pid}.tmp`
+    writeFileSync(tmp, content, { mode: 0o755 })
+    renameSync(tmp, file)
   }
 
   /** The kind's argv template: its own command, else `worker.command` (a shell string runs as `sh -c`). */

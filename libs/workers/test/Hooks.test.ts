@@ -4,6 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { emptyInbox, findItem, foldEvents, TrailEvent } from "@trail/domain"
 import { Either } from "effect"
 import * as Hooks from "../src/Hooks.js"
+import { PERMISSION_KEYS } from "../src/Inbox.js"
 
 const fixture = (name: string) =>
   fs.readFileSync(path.join(import.meta.dirname, "fixtures", "hooks", `${name}.json`), "utf8")
@@ -129,5 +130,34 @@ describe("hooks install / uninstall", () => {
   it("a settings file whose hooks are not shaped as Claude Code expects is not touched", () => {
     assert.throws(() => Hooks.installHooks({ hooks: [] }, command), Hooks.SettingsShapeError)
     assert.throws(() => Hooks.installHooks({ hooks: { Stop: "x" } }, command), Hooks.SettingsShapeError)
+  })
+
+  it("finds the number literals a JSON rewrite would change, never inside strings", () => {
+    const text =
+      '{"a": 12345678901234567890, "b": 1.0, "c": 1e3, "d": -0.5, "e": 42, "s": "99999999999999999999 \\" 1.0"}'
+    assert.deepStrictEqual(Hooks.inexactNumbers(text), ["12345678901234567890", "1.0", "1e3"])
+    assert.deepStrictEqual(Hooks.inexactNumbers('{"x": [0, -1, 2.5, 9007199254740991]}'), [])
+  })
+
+  it("writes settings in the layout of the old text (indent, final newline)", () => {
+    const settings = { a: { b: 1 } }
+    assert.strictEqual(Hooks.formatSettings(settings, '{"a":{"b":2}}'), '{"a":{"b":1}}')
+    assert.strictEqual(
+      Hooks.formatSettings(settings, '{\n    "a": 2\n}\n'),
+      '{\n    "a": {\n        "b": 1\n    }\n}\n'
+    )
+    assert.strictEqual(Hooks.formatSettings(settings, null), '{\n  "a": {\n    "b": 1\n  }\n}\n')
+  })
+
+  it("refuses a settings root that is not an object", () => {
+    for (const root of [[], "x", null, 3]) {
+      assert.throws(() => Hooks.installHooks(root, command), Hooks.SettingsShapeError)
+      assert.throws(() => Hooks.uninstallHooks(root), Hooks.SettingsShapeError)
+    }
+  })
+
+  it("answers Claude Code's permission dialog with its own keys (2.1.197: 1. Yes · 2. Yes, always · Esc cancels)", () => {
+    // The real CLI's dialog, captured from a pane; apps/cli/test/claude.test.ts drives it.
+    assert.deepStrictEqual(PERMISSION_KEYS, { allow: ["1"], "allow-always": ["2"], deny: ["Escape"] })
   })
 })

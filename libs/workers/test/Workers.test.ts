@@ -157,4 +157,33 @@ describe("Workers", () => {
       yield* killAll
     }).pipe(Effect.provide(makeRoot({}, { echo: '---\ncommand: [echo, "said: {prompt}"]\n---\n' }).layer))
   )
+
+  it.scoped(
+    "the .trail/bin/trail shim is written once per content, never in place (no ETXTBSY for a worker running it)",
+    () =>
+      Effect.gen(function* () {
+        const workers = yield* Workers.Workers
+        // The first worker runs the shim in a loop and records every failure to exec it.
+        const runner = yield* workers.spawn({ text: "run", kind: "runner" })
+        const shim = path.join(workers.dirOf(runner.id), "..", "..", "bin", "trail")
+        const inode = fs.statSync(shim).ino
+        for (let i = 0; i < 6; i++) yield* workers.spawn({ text: `more ${i}`, kind: "idle" })
+        assert.strictEqual(fs.statSync(shim).ino, inode, "the shim was rewritten although its content did not change")
+        yield* Substrate.waitForExit(workers.dirOf(runner.id))
+        const detail = yield* workers.show(runner.id)
+        assert.include(detail.output, "runs done")
+        assert.notInclude(detail.output, "busy")
+        yield* killAll
+      }).pipe(
+        Effect.provide(
+          makeRoot(
+            {},
+            {
+              runner:
+                "---\ncommand: [sh, -c, 'for i in $(seq 150); do \"$TRAIL_BIN/trail\" || echo busy $?; done; echo runs done']\n---\n"
+            }
+          ).layer
+        )
+      )
+  )
 })

@@ -2,7 +2,8 @@
  * `trail inbox --tui`: the interactive inbox, drawn with Ink (React for the terminal). The list is
  * in attention order with the selected item expanded as its card; it reloads whenever the store
  * changes. Keys: ↑↓ or j/k move · Enter the item's primary action · c reply (a one-line input) ·
- * Space dismiss · s skip · / filter · q or Esc quit.
+ * y allow · Y allow always · n deny (a permission item) · Space dismiss · s skip · / filter ·
+ * q or Esc quit.
  *
  * Built as its own ES module bundle (dist/tui.mjs: Ink needs top-level await) and loaded by the
  * CLI only for `--tui`; everything it does goes through the {@link TuiApi} the CLI hands it.
@@ -143,7 +144,10 @@ const App = ({ api }: { readonly api: TuiApi }) => {
     if (input === "c") {
       setDraft("")
       setMode({ _tag: "reply", item: selected })
-    } else if (input === " ") run("dismiss", selected)
+    } else if (input === "y" && selected.actions.includes("allow")) run("allow", selected)
+    else if (input === "Y" && selected.actions.includes("allow-always")) run("allow-always", selected)
+    else if (input === "n" && selected.actions.includes("deny")) run("deny", selected)
+    else if (input === " ") run("dismiss", selected)
     else if (input === "s") run("skip", selected)
     else if (key.return) {
       const primary = selected.actions[0]
