@@ -198,7 +198,7 @@ describe("Scheduler", () => {
         const active = yield* Effect.flip(scheduler.newSweep({ task }))
         assert.deepInclude(active, { _tag: "SweepActive", sweep: 1 })
         const reset = yield* scheduler.reset(task)
-        assert.deepInclude(reset, { cleared_sweeps: 1, cleared_history: 0 })
+        assert.deepInclude(reset, { cleared_sweeps: 1, cleared_history: false, cleared_visits: 0 })
         assert.strictEqual((yield* Effect.flip(scheduler.showSweep(task)))._tag, "NoSweep")
         assert.strictEqual((yield* scheduler.newSweep({ task, strategy: "random" })).strategy, "random")
 
@@ -286,7 +286,7 @@ describe("Scheduler", () => {
         assert.deepStrictEqual(gc, { reclaimed_leases: 1, reconciled_sweeps: 0, counter_drift: 0, vacuumed: false })
         assert.deepInclude(yield* scheduler.showSweep(task), { leased: 0, pending: 1, done: 1 })
         const reset = yield* scheduler.reset(task, { all: true })
-        assert.deepInclude(reset, { cleared_sweeps: 1, cleared_history: 1 })
+        assert.deepInclude(reset, { cleared_sweeps: 1, cleared_history: true, cleared_visits: 1 })
         yield* scheduler.newSweep({ task })
         for (const item of yield* scheduler.list(task)) assert.isNull(item.visited_at)
         const vacuum = yield* scheduler.gc({ vacuum: true })
