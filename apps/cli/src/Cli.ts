@@ -149,14 +149,20 @@ const init = Command.make("init", { pretty }, ({ pretty }) =>
       Effect.provide(schedulerFor({ project, config }, true))
     )
     yield* print(
-      { folders: result.folders, excluded: result.excluded, wrote_example_config: wroteExample },
+      {
+        folders: result.folders,
+        excluded: result.excluded,
+        wrote_example_config: wroteExample,
+        unreadable: result.unreadable
+      },
       {
         pretty,
         render: (r) =>
           card(`trail initialised in ${root}`, [
             ["folders", r.folders],
             ["excluded", r.excluded],
-            ["example config", r.wrote_example_config ? "wrote .trail.toml.example" : "kept (a .trail.toml exists)"]
+            ["example config", r.wrote_example_config ? "wrote .trail.toml.example" : "kept (a .trail.toml exists)"],
+            ...(r.unreadable.length === 0 ? [] : [["unreadable (left out)", r.unreadable.join(", ")] as const])
           ])
       }
     )

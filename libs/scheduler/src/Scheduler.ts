@@ -47,6 +47,8 @@ export interface ScanOutcome {
   readonly folders: number
   readonly excluded: number
   readonly files: number
+  /** Folders left out because they could not be read, relative to the root. */
+  readonly unreadable: ReadonlyArray<string>
 }
 
 export interface SchedulerShape {
@@ -157,7 +159,7 @@ export const make = Effect.gen(function* () {
         })
         const now = yield* Clock.currentTimeMillis
         const folders = yield* store.register(result.folders, now)
-        return { folders, excluded: result.excluded, files: result.files }
+        return { folders, excluded: result.excluded, files: result.files, unreadable: result.unreadable }
       }),
     claim: (request) =>
       Effect.clockWith((clock) =>
