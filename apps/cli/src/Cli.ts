@@ -17,7 +17,8 @@ import {
   type Outcome,
   type Sweep,
   type TaskStatus,
-  type WorkItem
+  type WorkItem,
+  type WorkItemStatus
 } from "@trail/domain"
 import { Project, Scheduler } from "@trail/scheduler"
 import { type Context, Effect, Option, Schema } from "effect"
@@ -67,14 +68,9 @@ const outcomeOf = (found: Option.Option<number>, clean: boolean): Effect.Effect<
     return new UsageError({ message: `--found must be between 0 and ${MAX_FOUND}, got ${found.value}` })
   }
   return Effect.succeed(
-    Option.isSome(found)
-      ? { _tag: "found", count: found.value }
-      : clean
-        ? { _tag: "clean" }
-        : { _tag: "unreported" }
+    Option.isSome(found) ? { _tag: "found", count: found.value } : clean ? { _tag: "clean" } : { _tag: "unreported" }
   )
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // The root command and how subcommands reach the scheduler
@@ -434,6 +430,12 @@ const status = Command.make("status", { task, pretty }, (args) =>
   )
 )
 
+/** The work items, or `[]` when the task has no sweep (as in the Rust trail). */
+const listOrNone = (scheduler: Scheduler.SchedulerShape, task: TaskName, state: WorkItemStatus | undefined) =>
+  scheduler
+    .list(task, state)
+    .pipe(Effect.catchTags({ TaskNotFound: () => Effect.succeed([]), NoSweep: () => Effect.succeed([]) }))
+
 const list = Command.make(
   "list",
   {
@@ -446,11 +448,7 @@ const list = Command.make(
   },
   (args) =>
     withScheduler((scheduler) =>
-      Effect.flatMap(
-        scheduler
-          .list(args.task, Option.getOrUndefined(args.state))
-          .pipe(Effect.catchTags({ TaskNotFound: () => Effect.succeed([]), NoSweep: () => Effect.succeed([]) })),
-        (items) =>
+      Effect.flatMap(listOrNone(scheduler, args.task, Option.getOrUndefined(args.state)), (items) =>
         print(
           items.map((i) => ({
             path: i.path,
@@ -520,14 +518,14 @@ const renderSweep = (s: ReturnType<typeof sweepJson> | ReturnType<typeof noSweep
   card(
     `${s.task} · ${s.status === "none" ? "no sweep yet" : `sweep ${s.sweep} (${s.status === "active" ? cyan("active") : green("complete")})`}`,
     [
-    ["strategy", s.strategy],
-    ["total", s.total],
-    ["done", s.done],
-    ["skipped", s.skipped],
-    ["leased", s.leased],
-    ["pending", s.pending],
-    ["opened", time(s.opened_at)],
-    ["closed", time(s.closed_at)]
+      ["strategy", s.strategy],
+      ["total", s.total],
+      ["done", s.done],
+      ["skipped", s.skipped],
+      ["leased", s.leased],
+      ["pending", s.pending],
+      ["opened", time(s.opened_at)],
+      ["closed", time(s.closed_at)]
     ]
   )
 

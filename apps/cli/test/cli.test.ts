@@ -297,7 +297,9 @@ describe("parity with the Rust trail's answers", () => {
     expect(first["remaining"]).toBe(59)
     const second = trail(["next", "--task", "t", "--agent", "b"], { cwd: root }).json() as Record<string, unknown>
     expect(second["remaining"]).toBe(58)
-    const done = trail(["done", "--task", "t", "--path", String(first["path"]), "--agent", "a", "--clean"], { cwd: root })
+    const done = trail(["done", "--task", "t", "--path", String(first["path"]), "--agent", "a", "--clean"], {
+      cwd: root
+    })
     expect(done.json()).toMatchObject({ remaining: 58 })
     const skip = trail(["skip", "--task", "t", "--path", "f59", "--agent", "c", "--clean"], { cwd: root })
     expect(skip.json()).toMatchObject({ status: "skipped", remaining: 57 })
@@ -315,7 +317,10 @@ describe("parity with the Rust trail's answers", () => {
     expect(trail(["next", "--task", "t", "--agent", "a", "--auto-sweep"], { cwd: root }).json()).toMatchObject({
       sweep: 2
     })
-    expect(trail(["sweep", "show", "--task", "t"], { cwd: root }).json()).toMatchObject({ sweep: 2, strategy: "random" })
+    expect(trail(["sweep", "show", "--task", "t"], { cwd: root }).json()).toMatchObject({
+      sweep: 2,
+      strategy: "random"
+    })
     trail(["done", "--task", "t", "--path", "a", "--agent", "a"], { cwd: root })
     trail(["next", "--task", "t", "--agent", "a", "--auto-sweep", "--strategy", "round-robin"], { cwd: root })
     trail(["done", "--task", "t", "--path", "a", "--agent", "a"], { cwd: root })
@@ -326,14 +331,14 @@ describe("parity with the Rust trail's answers", () => {
     })
   })
 
-  it("hidden files do not make folders; include = [\"**/*\"] keeps the root", () => {
+  it('hidden files do not make folders; include = ["**/*"] keeps the root', () => {
     const root = gitRepo({ ".editorconfig": "x", "cfg/.env": "x", "src/a.ts": "x" })
     expect(trail(["init"], { cwd: root }).json()).toMatchObject({ folders: 1 })
     expect(trail(["list", "--task", "t"], { cwd: root }).json()).toEqual([])
     trail(["next", "--task", "t", "--agent", "a"], { cwd: root })
-    expect((trail(["list", "--task", "t"], { cwd: root }).json() as Array<{ path: string }>).map((i) => i.path)).toEqual([
-      "src"
-    ])
+    expect(
+      (trail(["list", "--task", "t"], { cwd: root }).json() as Array<{ path: string }>).map((i) => i.path)
+    ).toEqual(["src"])
     const withRoot = gitRepo({ "README.md": "x", "src/a.ts": "x" })
     fs.writeFileSync(path.join(withRoot, ".trail.toml"), '[scan]\ninclude = ["**/*"]\n')
     expect(trail(["init"], { cwd: withRoot }).json()).toMatchObject({ folders: 2 })
@@ -372,7 +377,12 @@ describe("only init creates a store", () => {
     for (const side of ["-wal", "-shm"]) if (fs.existsSync(db + side)) fs.rmSync(db + side)
     damage(db)
     const before = fs.existsSync(db) ? fs.statSync(db).size : -1
-    for (const args of [["next", "--task", "t"], ["status", "--task", "t"], ["done", "--task", "t", "--path", "a"], ["gc"]]) {
+    for (const args of [
+      ["next", "--task", "t"],
+      ["status", "--task", "t"],
+      ["done", "--task", "t", "--path", "a"],
+      ["gc"]
+    ]) {
       const out = trail(args, { cwd: root })
       expect(out.code).toBe(1)
       expect(out.stdout).toBe("")
@@ -389,7 +399,11 @@ describe("only init creates a store", () => {
 describe("a .gitignore pattern cannot hang init", () => {
   it("a*a*a*a*a*a*a*a*a*a*a*a*c beside a 60-character folder name scans at once", () => {
     const name = "a".repeat(60)
-    const root = gitRepo({ ".gitignore": "a*a*a*a*a*a*a*a*a*a*a*a*c\n", [`${name}/x.ts`]: "x", [`${name}/${name}`]: "x" })
+    const root = gitRepo({
+      ".gitignore": "a*a*a*a*a*a*a*a*a*a*a*a*c\n",
+      [`${name}/x.ts`]: "x",
+      [`${name}/${name}`]: "x"
+    })
     const started = Date.now()
     const out = trail(["init"], { cwd: root })
     expect(out.code).toBe(0)

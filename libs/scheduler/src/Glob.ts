@@ -67,7 +67,7 @@ const parseClass = (text: string, start: number): { readonly token: Token; reado
 
 const tokenize = (text: string): ReadonlyArray<Token> => {
   const tokens: Array<Token> = []
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const c = text[i]!
     if (c === "*") {
       // `**` inside a segment is a plain `*`; consecutive stars are one.

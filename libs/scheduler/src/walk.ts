@@ -86,7 +86,8 @@ const isIgnored = (sources: ReadonlyArray<IgnoreSource>, rel: string, isDir: boo
  * (`**`, `**\/*`: segments of only `*` and `**`), as in the Rust trail.
  */
 const includesRoot = (patterns: ReadonlyArray<string>, include: Glob): boolean =>
-  include.matches(".") || patterns.some((p) => p.split("/").every((segment) => segment === "**" || segment === "*") && p.includes("**"))
+  include.matches(".") ||
+  patterns.some((p) => p.split("/").every((segment) => segment === "**" || segment === "*") && p.includes("**"))
 
 const readIgnoreSource = (absDir: string, base: string, entries: ReadonlyArray<fs.Dirent>): IgnoreSource | null => {
   const texts: Array<string> = []

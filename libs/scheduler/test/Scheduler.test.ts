@@ -181,7 +181,13 @@ describe("Scheduler", () => {
           )
           assert.deepInclude(refused, { _tag: "NotLeaseHolder", holder: "y", agent: "z", status: "leased" })
         }
-        const done = yield* scheduler.complete({ task, path, agent: y, status: "done", outcome: { _tag: "found", count: 7 } })
+        const done = yield* scheduler.complete({
+          task,
+          path,
+          agent: y,
+          status: "done",
+          outcome: { _tag: "found", count: 7 }
+        })
         assert.isTrue(done.changed)
         const db = new Sqlite(project.databaseFile, { readonly: true })
         const visits = db.prepare("SELECT agent, found FROM visits").all()
