@@ -396,6 +396,35 @@ describe("only init creates a store", () => {
   })
 })
 
+describe("init names what it could not read", () => {
+  it("an unreadable folder is listed in unreadable, not skipped without a word", () => {
+    const root = gitRepo({ "open/a.ts": "x", "locked/b.ts": "x" })
+    const asRoot = process.getuid?.() === 0
+    // root reads any folder: run init as an unprivileged user that owns the tree.
+    if (asRoot) {
+      const own = (p: string) => {
+        fs.chownSync(p, 65534, 65534)
+        if (fs.statSync(p).isDirectory()) for (const f of fs.readdirSync(p)) own(path.join(p, f))
+      }
+      own(root)
+    }
+    fs.chmodSync(path.join(root, "locked"), 0o000)
+    try {
+      const bin = asRoot ? trailRunnableByNobody() : TRAIL
+      const out = asRoot
+        ? spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, bin, "init"], {
+            cwd: root,
+            encoding: "utf8"
+          })
+        : spawnSync(process.execPath, [bin, "init"], { cwd: root, encoding: "utf8" })
+      expect(out.status).toBe(0)
+      expect(JSON.parse(out.stdout)).toMatchObject({ folders: 1, unreadable: ["locked"] })
+    } finally {
+      fs.chmodSync(path.join(root, "locked"), 0o755)
+    }
+  })
+})
+
 describe("a .gitignore pattern cannot hang init", () => {
   it("a*a*a*a*a*a*a*a*a*a*a*a*c beside a 60-character folder name scans at once", () => {
     const name = "a".repeat(60)
