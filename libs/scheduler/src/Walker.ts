@@ -97,8 +97,9 @@ const awaitWorker = (settings: WalkSettings, frames: Array<Frame>, worker: Worke
  * Walks the root. With `workerScript` (the bundled walkWorker), a walk that is still going after
  * {@link HAND_OFF_AFTER} directories gives every other pending directory to a worker thread.
  */
-const walkTree = (options: ScanOptions, workerScript: string | undefined): Effect.Effect<WalkResult, ScanError> =>
-  Effect.gen(function* () {
+const walkTree = (options: ScanOptions, workerScript: string | undefined): Effect.Effect<WalkResult, ScanError> => {
+  const handOff: HandOff = { frames: null, worker: null }
+  return Effect.gen(function* () {
     const settings: WalkSettings = {
       root: options.root,
       respectGitignore: options.scan.respect_gitignore,
@@ -107,7 +108,6 @@ const walkTree = (options: ScanOptions, workerScript: string | undefined): Effec
       exclude: options.scan.exclude
     }
     const progress = options.onProgress
-    const handOff: HandOff = { frames: null, worker: null }
     const give = (pending: Array<Frame>, visited: number): Array<Frame> => {
       if (workerScript === undefined || handOff.frames !== null || visited < HAND_OFF_AFTER) return pending
       const keep: Array<Frame> = []
@@ -151,7 +151,11 @@ const walkTree = (options: ScanOptions, workerScript: string | undefined): Effec
     if (handOff.worker === null || handOff.frames === null) return mergeResults(parts)
     const theirs = yield* awaitWorker(settings, handOff.frames, handOff.worker)
     return mergeResults([...parts, theirs])
-  })
+  }).pipe(
+    // Interrupted (SIGINT) while this thread still walks: the worker's part is not wanted either.
+    Effect.onInterrupt(() => Effect.promise(() => handOff.worker?.terminate() ?? Promise.resolve(0)))
+  )
+}
 
 /** Commits per folder (files directly in it) over the last 90 days, from one `git log` pass. */
 const churnByFolder = (root: string) =>
