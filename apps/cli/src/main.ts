@@ -12,7 +12,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { errorCode, exitCodeOf, isTrailError } from "@trail/domain"
 import { Cause, Console, Effect, Exit, Layer } from "effect"
 import { command } from "./Cli.js"
-import { currentExitCode, emitError, ExitCode, guardClosedPipes } from "./Output.js"
+import { preflight } from "./Help.js"
+import { currentExitCode, emit, emitError, ExitCode, guardClosedPipes } from "./Output.js"
 
 declare const __TRAIL_VERSION__: string
 const version = typeof __TRAIL_VERSION__ === "string" ? __TRAIL_VERSION__ : "0.0.0-dev"
@@ -38,7 +39,20 @@ const cliConsole = Effect.map(Console.consoleWith(Effect.succeed), (console) =>
   })
 ).pipe(Layer.unwrapEffect)
 
-const program = Effect.suspend(() => run(process.argv)).pipe(
+/** Help, did-you-mean and flag-naming value errors come first (Help.ts); everything else is parsed. */
+const parseAndRun = Effect.suspend(() => {
+  const decided = preflight(command.descriptor, process.argv.slice(2))
+  switch (decided._tag) {
+    case "Help":
+      return emit(decided.text, { pretty: true, exit: decided.exit, render: (text) => text })
+    case "Usage":
+      return emitError("usage", decided.message, ExitCode.usage)
+    case "Parse":
+      return run(process.argv)
+  }
+})
+
+const program = parseAndRun.pipe(
   Effect.catchIf(ValidationError.isValidationError, (error) =>
     emitError("usage", plain(HelpDoc.toAnsiText(error.error)) || "invalid arguments", ExitCode.usage)
   ),

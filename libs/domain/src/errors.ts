@@ -148,16 +148,19 @@ export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("
  * The state database failed. `reason`:
  * `missing` (no `.trail/state.db`: only `trail init` creates one), `corrupt` (not a database,
  * malformed, or emptied to 0 bytes), `readonly` (file or directory not writable),
- * `busy` (lock not obtained after retries), `io` (anything else).
+ * `busy` (lock not obtained after retries), `io` (anything else), `replaced` (the file was
+ * replaced or deleted under a running process).
  */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
-  reason: Schema.Literal("missing", "corrupt", "readonly", "busy", "io"),
+  reason: Schema.Literal("missing", "corrupt", "readonly", "busy", "io", "replaced"),
   detail: Schema.String
 }) {
   override get message() {
     switch (this.reason) {
       case "missing":
         return `no state database (${this.detail}); run \`trail init\` in the root`
+      case "replaced":
+        return `state database was replaced or deleted while this process used it (${this.detail}); stopped rather than write to a file nobody reads`
       case "corrupt":
         return `state database is corrupt (${this.detail}); move it aside and run \`trail init\``
       case "readonly":

@@ -33,7 +33,9 @@ describe("config", () => {
         max_spawn_depth: 2,
         lease_secs: 60,
         exit_grace_secs: 10,
-        max_attempts: 2
+        max_attempts: 2,
+        max_start_failures: 3,
+        keep_finished_secs: 300
       }
     })
   })
@@ -68,7 +70,9 @@ describe("config", () => {
       [{ worker: { substrate: "docker" } }, "worker.substrate", '"docker"'],
       [{ worker: { max_active: 0 } }, "worker.max_active", "0"],
       [{ worker: { command: [] } }, "worker.command", "[]"],
-      [{ worker: { tmux_socket: "a b" } }, "worker.tmux_socket", '"a b"']
+      [{ worker: { tmux_socket: "a b" } }, "worker.tmux_socket", '"a b"'],
+      [{ worker: { max_start_failures: 0 } }, "worker.max_start_failures", "0"],
+      [{ worker: { keep_finished_secs: -1 } }, "worker.keep_finished_secs", "-1"]
     ]
     for (const [raw, key, value] of cases) {
       const error = rejection(raw)

@@ -107,18 +107,6 @@ export interface DatabaseOptions {
   readonly create?: boolean
 }
 
-/** The identity of a file on its device; a replaced or re-created file has another one. */
-export interface FileIdentity {
-  readonly dev: number
-  readonly ino: number
-}
-
-/** The database file's identity (device and inode), or null when there is no such file. */
-export const fileIdentity = (filename: string): FileIdentity | null => {
-  const stat = fs.statSync(filename, { throwIfNoEntry: false })
-  return stat === undefined ? null : { dev: stat.dev, ino: stat.ino }
-}
-
 /**
  * Why an existing store cannot be used, or null when the file is there and not empty:
  * `missing` when there is no file (run `trail init`), `corrupt` when it has 0 bytes (it was
