@@ -16,7 +16,8 @@ import {
   type Completion,
   type Outcome,
   type Sweep,
-  type TaskStatus
+  type TaskStatus,
+  type WorkItemStatus
 } from "@trail/domain"
 import { Project, Scheduler, Visits } from "@trail/scheduler"
 import { Database } from "@trail/store"
@@ -48,10 +49,29 @@ const folderPath = Options.text("path").pipe(
 
 const strategy = Options.choice("strategy", ["weighted", "round-robin", "random"]).pipe(
   Options.optional,
-  Options.withDescription("Ordering for a sweep that this call opens (default: strategy.default).")
+  Options.withDescription(
+    "Ordering for the sweeps this task opens from now on; remembered per task (default: the task's last --strategy, then strategy.default)."
+  )
 )
 
 const MAX_FOUND = 1_000_000_000
+
+const found = Options.integer("found").pipe(
+  Options.optional,
+  Options.withDescription("Number of findings in this folder (default: not reported).")
+)
+const clean = Options.boolean("clean").pipe(Options.withDescription("Nothing was found (same as --found 0)."))
+
+/** The outcome of `--found N` / `--clean` (done and skip take both, as in the Rust trail). */
+const outcomeOf = (found: Option.Option<number>, clean: boolean): Effect.Effect<Outcome, UsageError> => {
+  if (Option.isSome(found) && clean) return new UsageError({ message: "--found and --clean exclude each other" })
+  if (Option.isSome(found) && (found.value < 0 || found.value > MAX_FOUND)) {
+    return new UsageError({ message: `--found must be between 0 and ${MAX_FOUND}, got ${found.value}` })
+  }
+  return Effect.succeed(
+    Option.isSome(found) ? { _tag: "found", count: found.value } : clean ? { _tag: "clean" } : { _tag: "unreported" }
+  )
+}
 
 // ---------------------------------------------------------------------------------------------
 // The root command and how subcommands reach the scheduler
@@ -73,10 +93,13 @@ const resolveAgent = (flag: Option.Option<AgentId>): Effect.Effect<AgentId, Usag
 /** The walk worker bundled next to the CLI (dist/walk-worker.cjs); absent when not bundled. */
 const walkWorker = typeof __dirname === "string" ? `${__dirname}/walk-worker.cjs` : undefined
 
-/** The scheduler for a root, with the bundled walk worker, and its Database (for read-only views such as Visits). */
-const schedulerFor = (settings: Context.Tag.Service<Scheduler.Settings>) =>
+/**
+ * The scheduler for a root, with the bundled walk worker, and its Database (for read-only views
+ * such as Visits). Only `init` may `create` the store.
+ */
+const schedulerFor = (settings: Context.Tag.Service<Scheduler.Settings>, create: boolean) =>
   Scheduler.layerOn(settings, { walkWorker }).pipe(
-    Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile }))
+    Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile, create }))
   )
 
 /** Opens the root found from `--root` / `$TRAIL_ROOT` / the cwd and runs `f` with its scheduler. */
@@ -88,7 +111,7 @@ const withScheduler = <A, E, R>(
     const project = yield* Project.findRoot({ explicit, cwd: process.cwd() })
     const config = yield* Project.loadConfig(project)
     return yield* Effect.flatMap(Scheduler.Scheduler, (scheduler) => f(scheduler, project)).pipe(
-      Effect.provide(schedulerFor({ project, config }))
+      Effect.provide(schedulerFor({ project, config }, false))
     )
   })
 
@@ -125,17 +148,23 @@ const init = Command.make("init", { pretty }, ({ pretty }) =>
       )
     ).pipe(
       Effect.ensuring(Effect.sync(() => progress && process.stderr.write("\r\u001b[2K"))),
-      Effect.provide(schedulerFor({ project, config }))
+      Effect.provide(schedulerFor({ project, config }, true))
     )
     yield* print(
-      { folders: result.folders, excluded: result.excluded, wrote_example_config: wroteExample },
+      {
+        folders: result.folders,
+        excluded: result.excluded,
+        wrote_example_config: wroteExample,
+        unreadable: result.unreadable
+      },
       {
         pretty,
         render: (r) =>
           card(`trail initialised in ${root}`, [
             ["folders", r.folders],
             ["excluded", r.excluded],
-            ["example config", r.wrote_example_config ? "wrote .trail.toml.example" : "kept (a .trail.toml exists)"]
+            ["example config", r.wrote_example_config ? "wrote .trail.toml.example" : "kept (a .trail.toml exists)"],
+            ...(r.unreadable.length === 0 ? [] : [["unreadable (left out)", r.unreadable.join(", ")] as const])
           ])
       }
     )
@@ -263,36 +292,25 @@ const done = Command.make(
     task,
     path: folderPath,
     agent,
-    found: Options.integer("found").pipe(
-      Options.optional,
-      Options.withDescription("Number of findings in this folder (default: not reported).")
-    ),
-    clean: Options.boolean("clean").pipe(Options.withDescription("Nothing was found (same as --found 0).")),
+    found,
+    clean,
     pretty
   },
   (args) =>
     withScheduler((scheduler, project) =>
       Effect.gen(function* () {
-        if (Option.isSome(args.found) && args.clean) {
-          return yield* new UsageError({ message: "--found and --clean exclude each other" })
-        }
-        if (Option.isSome(args.found) && (args.found.value < 0 || args.found.value > MAX_FOUND)) {
-          return yield* new UsageError({
-            message: `--found must be between 0 and ${MAX_FOUND}, got ${args.found.value}`
-          })
-        }
-        const outcome: Outcome = Option.isSome(args.found)
-          ? { _tag: "found", count: args.found.value }
-          : args.clean
-            ? { _tag: "clean" }
-            : { _tag: "unreported" }
+        const outcome = yield* outcomeOf(args.found, args.clean)
         const agentId = yield* resolveAgent(args.agent)
         const path = yield* folderOf(project, args.path)
         const completion = yield* scheduler.complete({ task: args.task, path, agent: agentId, status: "done", outcome })
         yield* print(completionJson(completion), { pretty: args.pretty, render: renderCompletion })
       })
     )
-).pipe(Command.withDescription("Mark a leased (or still pending) folder done; repeating it is a no-op."))
+).pipe(
+  Command.withDescription(
+    "Mark your leased (or a still pending) folder done; repeating it is a no-op. Another agent's lease refuses it (not-lease-holder)."
+  )
+)
 
 /** `trail skip` serves two nouns: a folder of a sweep (`--task --path`) and an inbox item (ITEM). */
 const skip = Command.make(
@@ -301,6 +319,8 @@ const skip = Command.make(
     task: task.pipe(Options.optional),
     path: folderPath.pipe(Options.optional),
     agent,
+    found,
+    clean,
     reason: Options.text("reason").pipe(
       Options.optional,
       Options.withDescription("Why the folder was skipped (default: none given).")
@@ -314,7 +334,7 @@ const skip = Command.make(
   (args) =>
     Effect.gen(function* () {
       if (Option.isSome(args.item)) {
-        if (Option.isSome(args.task) || Option.isSome(args.path))
+        if (Option.isSome(args.task) || Option.isSome(args.path) || Option.isSome(args.found) || args.clean)
           return yield* new UsageError({ message: "give either ITEM (an inbox item) or --task and --path (a folder)" })
         return yield* skipItem(args.item.value, args.pretty)
       }
@@ -325,6 +345,7 @@ const skip = Command.make(
       const [taskName, rawPath] = [args.task.value, args.path.value]
       yield* withScheduler((scheduler, project) =>
         Effect.gen(function* () {
+          const outcome = yield* outcomeOf(args.found, args.clean)
           const agentId = yield* resolveAgent(args.agent)
           const path = yield* folderOf(project, rawPath)
           const completion = yield* scheduler.complete({
@@ -332,6 +353,7 @@ const skip = Command.make(
             path,
             agent: agentId,
             status: "skipped",
+            outcome,
             reason: Option.getOrUndefined(args.reason)
           })
           yield* print(completionJson(completion), { pretty: args.pretty, render: renderCompletion })
@@ -373,33 +395,55 @@ const release = Command.make("release", { task, path: folderPath, agent, pretty 
 // ---------------------------------------------------------------------------------------------
 // status / list
 
-const renderStatus = (s: TaskStatus) =>
+/** `trail status` and `sweep show` of a task with no sweep (exit 0, as in the Rust trail). */
+const noSweepCounts = { total: 0, done: 0, leased: 0, pending: 0, skipped: 0 } as const
+
+const statusJson = (s: TaskStatus) => ({
+  task: s.task,
+  sweep: s.sweep ?? 0,
+  sweep_status: s.sweep_status ?? ("none" as const),
+  total: s.total,
+  done: s.done,
+  leased: s.leased,
+  pending: s.pending,
+  skipped: s.skipped,
+  percent: s.percent
+})
+
+const renderStatus = (s: ReturnType<typeof statusJson>) =>
   [
-    bold(`${s.task} · ${s.sweep === null ? "no sweep yet" : `sweep ${s.sweep} (${s.sweep_status})`}`),
+    bold(`${s.task} · ${s.sweep_status === "none" ? "no sweep yet" : `sweep ${s.sweep} (${s.sweep_status})`}`),
     `  ${bar(s.percent)}`,
     `  ${green(`${s.done} done`)} · ${dim(`${s.skipped} skipped`)} · ${yellow(`${s.leased} leased`)} · ${s.pending} pending · ${s.total} total`
   ].join("\n")
 
 const status = Command.make("status", { task, pretty }, (args) =>
   withScheduler((scheduler) =>
-    Effect.flatMap(scheduler.status(args.task), (s) =>
-      print(
-        {
-          task: s.task,
-          sweep: s.sweep,
-          sweep_status: s.sweep_status,
-          total: s.total,
-          done: s.done,
-          leased: s.leased,
-          pending: s.pending,
-          skipped: s.skipped,
-          percent: s.percent
-        },
-        { pretty: args.pretty, render: renderStatus }
-      )
+    scheduler.status(args.task).pipe(
+      Effect.map(statusJson),
+      Effect.catchTag("TaskNotFound", () =>
+        Effect.succeed({
+          task: args.task,
+          sweep: 0,
+          sweep_status: "none" as const,
+          ...noSweepCounts,
+          percent: 0
+        })
+      ),
+      Effect.flatMap((s) => print(s, { pretty: args.pretty, render: renderStatus }))
     )
   )
-).pipe(Command.withDescription("Counters of the task's current sweep (expired leases count as pending)."))
+).pipe(
+  Command.withDescription(
+    "Counters of the task's current sweep (expired leases count as pending; percent counts done only). A task with no sweep answers sweep 0, sweep_status none."
+  )
+)
+
+/** The work items, or `[]` when the task has no sweep (as in the Rust trail). */
+const listOrNone = (scheduler: Scheduler.SchedulerShape, task: TaskName, state: WorkItemStatus | undefined) =>
+  scheduler
+    .list(task, state)
+    .pipe(Effect.catchTags({ TaskNotFound: () => Effect.succeed([]), NoSweep: () => Effect.succeed([]) }))
 
 const list = Command.make(
   "list",
@@ -414,7 +458,7 @@ const list = Command.make(
   (args) =>
     withScheduler((scheduler) =>
       Effect.gen(function* () {
-        const items = yield* scheduler.list(args.task, Option.getOrUndefined(args.state))
+        const items = yield* listOrNone(scheduler, args.task, Option.getOrUndefined(args.state))
         // Who covered each folder in this sweep and what they found (the visit history).
         const { visits } = yield* Visits.ofSweep(args.task).pipe(
           Effect.catchTag("TaskNotFound", () => Effect.succeed({ visits: [] }))
@@ -451,17 +495,19 @@ const list = Command.make(
     )
 ).pipe(
   Command.withDescription(
-    "Work items of the current sweep, highest score first, with who covered each and what they found."
+    "Work items of the current sweep, highest score first, with who covered each and what they found ([] when there is no sweep)."
   )
 )
 
 // ---------------------------------------------------------------------------------------------
 // sweep new / sweep show
 
+/** A sweep; `sweep_status`, `started_at`, `completed_at` are the Rust trail's names for `status`, `opened_at`, `closed_at`. */
 const sweepJson = (s: Sweep) => ({
   task: s.task,
   sweep: s.sweep,
   status: s.status,
+  sweep_status: s.status,
   strategy: s.strategy,
   total: s.total,
   done: s.done,
@@ -469,20 +515,39 @@ const sweepJson = (s: Sweep) => ({
   leased: s.leased,
   pending: s.pending,
   opened_at: s.opened_at,
-  closed_at: s.closed_at
+  closed_at: s.closed_at,
+  started_at: s.opened_at,
+  completed_at: s.closed_at
 })
 
-const renderSweep = (s: ReturnType<typeof sweepJson>) =>
-  card(`${s.task} · sweep ${s.sweep} (${s.status === "active" ? cyan("active") : green("complete")})`, [
-    ["strategy", s.strategy],
-    ["total", s.total],
-    ["done", s.done],
-    ["skipped", s.skipped],
-    ["leased", s.leased],
-    ["pending", s.pending],
-    ["opened", time(s.opened_at)],
-    ["closed", time(s.closed_at)]
-  ])
+/** `sweep show` of a task with no sweep. */
+const noSweepJson = (task: TaskName) => ({
+  task,
+  sweep: 0,
+  status: "none" as const,
+  sweep_status: "none" as const,
+  strategy: null,
+  ...noSweepCounts,
+  opened_at: null,
+  closed_at: null,
+  started_at: null,
+  completed_at: null
+})
+
+const renderSweep = (s: ReturnType<typeof sweepJson> | ReturnType<typeof noSweepJson>) =>
+  card(
+    `${s.task} · ${s.status === "none" ? "no sweep yet" : `sweep ${s.sweep} (${s.status === "active" ? cyan("active") : green("complete")})`}`,
+    [
+      ["strategy", s.strategy],
+      ["total", s.total],
+      ["done", s.done],
+      ["skipped", s.skipped],
+      ["leased", s.leased],
+      ["pending", s.pending],
+      ["opened", time(s.opened_at)],
+      ["closed", time(s.closed_at)]
+    ]
+  )
 
 const sweepNew = Command.make(
   "new",
@@ -499,11 +564,16 @@ const sweepNew = Command.make(
 
 const sweepShow = Command.make("show", { task, pretty }, (args) =>
   withScheduler((scheduler) =>
-    Effect.flatMap(scheduler.showSweep(args.task), (sweep) =>
-      print(sweepJson(sweep), { pretty: args.pretty, render: renderSweep })
+    scheduler.showSweep(args.task).pipe(
+      Effect.map(sweepJson),
+      Effect.catchTags({
+        TaskNotFound: () => Effect.succeed(noSweepJson(args.task)),
+        NoSweep: () => Effect.succeed(noSweepJson(args.task))
+      }),
+      Effect.flatMap((sweep) => print(sweep, { pretty: args.pretty, render: renderSweep }))
     )
   )
-).pipe(Command.withDescription("Show the task's current sweep."))
+).pipe(Command.withDescription("Show the task's current sweep (sweep 0, sweep_status none when there is none)."))
 
 const sweep = Command.make("sweep").pipe(
   Command.withDescription("Open or show sweeps."),
@@ -518,18 +588,31 @@ const reset = Command.make(
   { task, all: Options.boolean("all").pipe(Options.withDescription("Also forget the task's visit history.")), pretty },
   (args) =>
     withScheduler((scheduler) =>
-      Effect.flatMap(scheduler.reset(args.task, { all: args.all }), (r) =>
-        print(
-          { task: r.task, cleared_sweeps: r.cleared_sweeps, cleared_history: r.cleared_history },
-          {
-            pretty: args.pretty,
-            render: (r) =>
-              card(`reset ${r.task}`, [
-                ["sweeps cleared", r.cleared_sweeps],
-                ["visits cleared", r.cleared_history]
-              ])
-          }
-        )
+      Effect.flatMap(
+        scheduler
+          .reset(args.task, { all: args.all })
+          .pipe(
+            Effect.catchTag("TaskNotFound", () =>
+              Effect.succeed({ task: args.task, cleared_sweeps: 0, cleared_history: args.all, cleared_visits: 0 })
+            )
+          ),
+        (r) =>
+          print(
+            {
+              task: r.task,
+              cleared_sweeps: r.cleared_sweeps,
+              cleared_history: r.cleared_history,
+              cleared_visits: r.cleared_visits
+            },
+            {
+              pretty: args.pretty,
+              render: (r) =>
+                card(`reset ${r.task}`, [
+                  ["sweeps cleared", r.cleared_sweeps],
+                  ["history cleared", r.cleared_history ? `yes (${r.cleared_visits} visits)` : "no"]
+                ])
+            }
+          )
       )
     )
 ).pipe(Command.withDescription("Delete the task's sweeps (and with --all its history); the next `next` opens sweep 1."))

@@ -114,6 +114,25 @@ export class LeaseNotHeld extends Schema.TaggedError<LeaseNotHeld>()("LeaseNotHe
   }
 }
 
+/**
+ * `done`/`skip` by an agent that does not hold the item: it is leased to `holder` (a live lease;
+ * an expired one may be completed by anyone), or it was already finished by `holder` (a late
+ * report of a former holder whose lease expired and was taken over). Nothing was recorded.
+ */
+export class NotLeaseHolder extends Schema.TaggedError<NotLeaseHolder>()("NotLeaseHolder", {
+  task: Schema.String,
+  path: Schema.String,
+  agent: Schema.String,
+  status: Schema.String,
+  holder: Schema.String
+}) {
+  override get message() {
+    return this.status === "leased"
+      ? `${JSON.stringify(this.path)} is leased by ${JSON.stringify(this.holder)}, not ${JSON.stringify(this.agent)}; only the holder may complete it (nothing was recorded)`
+      : `${JSON.stringify(this.path)} was already ${this.status} by ${JSON.stringify(this.holder)} in this sweep; the report of ${JSON.stringify(this.agent)} was not recorded`
+  }
+}
+
 /** A state machine was asked for a transition its table does not allow. */
 export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("InvalidTransition", {
   machine: Schema.String,
@@ -127,15 +146,19 @@ export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("
 
 /**
  * The state database failed. `reason`:
- * `corrupt` (not a database / malformed), `readonly` (file or directory not writable),
- * `busy` (lock not obtained after retries), `io` (anything else).
+ * `missing` (no `.trail/state.db`: only `trail init` creates one), `corrupt` (not a database,
+ * malformed, or emptied to 0 bytes), `readonly` (file or directory not writable),
+ * `busy` (lock not obtained after retries), `io` (anything else), `replaced` (the file was
+ * replaced or deleted under a running process).
  */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
-  reason: Schema.Literal("corrupt", "readonly", "busy", "io", "replaced"),
+  reason: Schema.Literal("missing", "corrupt", "readonly", "busy", "io", "replaced"),
   detail: Schema.String
 }) {
   override get message() {
     switch (this.reason) {
+      case "missing":
+        return `no state database (${this.detail}); run \`trail init\` in the root`
       case "replaced":
         return `state database was replaced or deleted while this process used it (${this.detail}); stopped rather than write to a file nobody reads`
       case "corrupt":
@@ -277,6 +300,7 @@ export type TrailError =
   | SweepActive
   | SweepComplete
   | LeaseNotHeld
+  | NotLeaseHolder
   | InvalidTransition
   | StoreError
   | ScanError
@@ -303,6 +327,7 @@ const codes: { readonly [K in TrailError["_tag"]]: string } = {
   SweepActive: "sweep-active",
   SweepComplete: "sweep-complete",
   LeaseNotHeld: "lease-not-held",
+  NotLeaseHolder: "not-lease-holder",
   InvalidTransition: "invalid-transition",
   StoreError: "store",
   ScanError: "scan-failed",

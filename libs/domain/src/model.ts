@@ -76,7 +76,10 @@ export class Visit extends Schema.Class<Visit>("Visit")({
 // The results of the hot path (claim, complete, release) are plain structs: they are built for
 // every agent call, and a class instance costs several times as much to make.
 
-/** `trail next`: a folder was leased to the agent. `remaining` = items not yet done or skipped. */
+/**
+ * `trail next`: a folder was leased to the agent. `remaining` = pending items not yet handed out
+ * after this claim (not counting this one, nor folders leased to others), as the Rust trail.
+ */
 export const Claimed = Schema.TaggedStruct("Claimed", {
   task: TaskName,
   sweep: Schema.Number,
@@ -87,7 +90,7 @@ export const Claimed = Schema.TaggedStruct("Claimed", {
 })
 export type Claimed = typeof Claimed.Type
 
-/** `trail next`: every item of the sweep is done or skipped (exit 3). */
+/** `trail next`: every item of the sweep is done or skipped (exit 3). `covered` counts done items only. */
 export const SweepCompleted = Schema.TaggedStruct("SweepCompleted", {
   task: TaskName,
   sweep: Schema.Number,
@@ -107,7 +110,10 @@ export type NoneAvailable = typeof NoneAvailable.Type
 export const ClaimResult = Schema.Union(Claimed, SweepCompleted, NoneAvailable)
 export type ClaimResult = typeof ClaimResult.Type
 
-/** `trail done` / `trail skip`. `changed` is false when the item was already finished (a no-op). */
+/**
+ * `trail done` / `trail skip`. `changed` is false when the item was already finished by the same
+ * agent (a no-op). `remaining` = pending items not handed out (as in {@link Claimed}).
+ */
 export const Completion = Schema.Struct({
   task: TaskName,
   sweep: Schema.Number,
@@ -128,7 +134,10 @@ export const Release = Schema.Struct({
 })
 export type Release = typeof Release.Type
 
-/** `trail status`. `percent` = (done + skipped) / total × 100, one decimal. */
+/**
+ * `trail status`. `percent` = done / total × 100, one decimal (skipped folders are not covered,
+ * as in the Rust trail). `sweep` and `sweep_status` are null when the task has no sweep.
+ */
 export class TaskStatus extends Schema.Class<TaskStatus>("TaskStatus")({
   task: TaskName,
   sweep: Schema.NullOr(Schema.Number),
@@ -148,11 +157,15 @@ export class ScanSummary extends Schema.Class<ScanSummary>("ScanSummary")({
   wrote_example_config: Schema.Boolean
 }) {}
 
-/** `trail reset`. */
+/**
+ * `trail reset`. `cleared_history` says whether the visit history and folder memory were cleared
+ * (`--all`; a boolean, as in the Rust trail); `cleared_visits` counts the visits deleted.
+ */
 export class ResetSummary extends Schema.Class<ResetSummary>("ResetSummary")({
   task: TaskName,
   cleared_sweeps: Schema.Number,
-  cleared_history: Schema.Number
+  cleared_history: Schema.Boolean,
+  cleared_visits: Schema.Number
 }) {}
 
 /** `trail gc`. `counter_drift` is the sum of absolute counter corrections `--reconcile` made. */

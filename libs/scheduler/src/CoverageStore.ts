@@ -18,6 +18,7 @@ import {
   NoFolders,
   NoSweep,
   NotAWorkItem,
+  NotLeaseHolder,
   Release,
   ResetSummary,
   Sweep,
@@ -56,7 +57,10 @@ export interface ScannedFolder {
 
 /** How a sweep that opens scores its folders. */
 export interface OpenSweepOptions {
+  /** The strategy when none was asked for: the task's last `--strategy`, else this (strategy.default). */
   readonly strategy: Strategy
+  /** `--strategy` given with this call: used, and remembered for the task's next sweeps. */
+  readonly requested?: Strategy | undefined
   readonly alpha: number
   readonly outcomeWeight: number
   readonly halfLifeSecs: number
@@ -90,7 +94,7 @@ export interface CompleteRequest {
   readonly halfLifeSecs: number
 }
 
-export type CompleteError = TaskNotFound | NoSweep | NotAWorkItem
+export type CompleteError = TaskNotFound | NoSweep | NotAWorkItem | NotLeaseHolder
 
 export interface ClaimBatch {
   readonly claimed: ReadonlyArray<Claimed>
@@ -108,7 +112,12 @@ export interface CoverageStoreShape {
    * when all `count` were claimed.
    */
   readonly claimMany: (request: ClaimRequest & { readonly count: number }) => Effect.Effect<ClaimBatch, StoreError>
-  /** Marks a pending or leased item done or skipped; repeating it on a finished item is a no-op. */
+  /**
+   * Marks a pending or leased item done or skipped. A live lease of another agent refuses it
+   * ({@link NotLeaseHolder}); an expired lease does not (the item is back in the pool, as for
+   * `next`). Repeating it on an item the same agent finished is a no-op; an item another agent
+   * finished refuses it (NotLeaseHolder), so a late report is never dropped without a word.
+   */
   readonly complete: (request: CompleteRequest) => Effect.Effect<Completion, CompleteError | StoreError>
   /** Returns a lease to the pool. When `agent` is given it must hold the lease. */
   readonly release: (request: {
@@ -216,6 +225,8 @@ interface Item {
   readonly folderId: number
   readonly status: WorkItemStatus
   readonly leaseOwner: string | null
+  readonly leaseExpiresAt: number | null
+  readonly completedBy: string | null
 }
 
 const FolderSignalRow = Schema.Struct({
@@ -270,7 +281,7 @@ const SQL = {
     FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ?`,
   // The task, its current sweep and the item at a path, in one read.
   currentItem: `SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased,
-      w.id AS item_id, w.folder_id, w.status AS item_status, w.lease_owner
+      w.id AS item_id, w.folder_id, w.status AS item_status, w.lease_owner, w.lease_expires_at, w.completed_by
     FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id
       LEFT JOIN work_items w ON w.sweep_id = s.id AND w.path = ?
     WHERE t.name = ?`,
@@ -283,8 +294,8 @@ const SQL = {
   claim: `UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ?
     WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)
     RETURNING path, score`,
-  finishItem: `UPDATE work_items SET status = ?, lease_owner = NULL, lease_expires_at = NULL, completed_at = ?
-    WHERE id = ? AND status IN (${FINISHABLE})`,
+  finishItem: `UPDATE work_items SET status = ?, lease_owner = NULL, lease_expires_at = NULL, completed_at = ?,
+      completed_by = ? WHERE id = ? AND status IN (${FINISHABLE})`,
   closeSweep: `UPDATE sweeps SET status = 'complete', closed_at = ? WHERE id = ? AND status = 'active'`,
   insertVisit: `INSERT INTO visits (task_id, sweep, folder_id, path, agent, status, reason, found, at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -300,6 +311,8 @@ const SQL = {
     FROM folders f LEFT JOIN folder_memory m ON m.task_id = ? AND m.folder_id = f.id
     WHERE f.present = 1 ORDER BY f.path`,
   lastSweepNumber: `SELECT coalesce(max(number), 0) FROM sweeps WHERE task_id = ?`,
+  taskStrategy: `SELECT strategy FROM tasks WHERE id = ?`,
+  setTaskStrategy: `UPDATE tasks SET strategy = ? WHERE id = ?`,
   insertSweep: `INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at) VALUES (?, ?, 'active', ?, ?, ?) RETURNING id`,
   insertItem: `INSERT INTO work_items (sweep_id, folder_id, path, status, score) VALUES (?, ?, ?, 'pending', ?)`,
   setCurrent: `UPDATE tasks SET current_sweep_id = ? WHERE id = ?`,
@@ -375,6 +388,7 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
   const rows = db.prepare(SQL.folderSignals).all(taskId).map(decodeFolderSignal)
   if (rows.length === 0) return null
   const number = count(db, SQL.lastSweepNumber, taskId) + 1
+  const strategy = open.requested ?? rememberedStrategy(db, taskId) ?? open.strategy
   const signals: Array<FolderSignal> = rows.map((row) => ({
     path: row.path,
     signal: signalOf(row, open.staticSignal),
@@ -383,7 +397,7 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
   }))
   const scores = scoreFolders(
     {
-      strategy: open.strategy,
+      strategy,
       alpha: open.alpha,
       outcomeWeight: open.outcomeWeight,
       halfLifeSecs: open.halfLifeSecs,
@@ -393,15 +407,25 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
     },
     signals
   )
-  const sweepId = count(db, SQL.insertSweep, taskId, number, open.strategy, rows.length, now)
+  const sweepId = count(db, SQL.insertSweep, taskId, number, strategy, rows.length, now)
   const insert = db.prepare(SQL.insertItem)
   for (let i = 0; i < rows.length; i++) insert.run(sweepId, rows[i]!.id, rows[i]!.path, scores[i])
   db.run(SQL.setCurrent, sweepId, taskId)
   return { taskId, sweepId, number, status: "active", counters: { total: rows.length, done: 0, skipped: 0, leased: 0 } }
 }
 
-const ensureTask = (db: Connection, task: TaskName, now: number): Current =>
-  readCurrent(db, task) ?? { taskId: count(db, SQL.insertTask, task, now), sweep: null }
+const StrategyOrNull = Schema.NullOr(Schema.Literal("weighted", "round-robin", "random"))
+
+/** The strategy last asked for with `--strategy` for the task, or null. */
+const rememberedStrategy = (db: Connection, taskId: number): Strategy | null =>
+  Schema.decodeUnknownSync(StrategyOrNull)(db.prepare(SQL.taskStrategy).pluck().get(taskId) ?? null)
+
+/** The task (created if new), remembering `requested` (a `--strategy`) for its next sweeps. */
+const ensureTask = (db: Connection, task: TaskName, now: number, requested?: Strategy | undefined): Current => {
+  const current = readCurrent(db, task) ?? { taskId: count(db, SQL.insertTask, task, now), sweep: null }
+  if (requested !== undefined) db.run(SQL.setTaskStrategy, requested, current.taskId)
+  return current
+}
 
 const readSweep = (db: Connection, sweepId: number): Sweep => {
   const row = decodeSweep(db.prepare(SQL.sweep).get(sweepId))
@@ -434,12 +458,22 @@ const currentItem = (
       id: itemId,
       folderId: Rows.int(r, "folder_id"),
       status: Rows.oneOf(r, "item_status", WorkItemStatus.literals),
-      leaseOwner: Rows.textOrNull(r, "lease_owner")
+      leaseOwner: Rows.textOrNull(r, "lease_owner"),
+      leaseExpiresAt: Rows.intOrNull(r, "lease_expires_at"),
+      completedBy: Rows.textOrNull(r, "completed_by")
     }
   })
 }
 
-const remainingOf = (c: Counters) => c.total - c.done - c.skipped
+/** Items not yet done or skipped: the sweep completes when none is left. */
+const unfinishedOf = (c: Counters) => c.total - c.done - c.skipped
+
+/**
+ * `remaining` as the CLI reports it (the Rust trail's): pending items not handed out, i.e.
+ * neither finished nor leased. A lease that expired but was not reclaimed yet counts as handed
+ * out until the next claim reclaims it (reading it would cost a scan; counters are O(1)).
+ */
+const pendingOf = (c: Counters) => c.total - c.done - c.skipped - c.leased
 
 /** Values built from checked rows and typed inputs need no re-validation. */
 const trusted = { disableValidation: true } as const
@@ -447,7 +481,7 @@ const trusted = { disableValidation: true } as const
 /** One claim inside an open transaction (see {@link CoverageStoreShape.claim}). */
 const claimIn = (db: Connection, request: ClaimRequest): ClaimResult => {
   const { task, now } = request
-  const current = ensureTask(db, task, now)
+  const current = ensureTask(db, task, now, request.open.requested)
   let sweep = current.sweep
   if (sweep === null || (sweep.status === "complete" && request.autoSweep)) {
     const opened = openSweep(db, current.taskId, request.open, now)
@@ -456,16 +490,16 @@ const claimIn = (db: Connection, request: ClaimRequest): ClaimResult => {
   }
   const c = sweep.counters
   if (sweep.status === "complete") {
-    return { _tag: "SweepCompleted", task, sweep: sweep.number, covered: c.done + c.skipped, total: c.total }
+    return { _tag: "SweepCompleted", task, sweep: sweep.number, covered: c.done, total: c.total }
   }
   // Expired leases go back to the pool first (the counters trigger moves `leased`).
   const reclaimed = c.leased === 0 ? 0 : db.run(SQL.reclaim, sweep.sweepId, now)
   const leaseExpiresAt = now + request.ttlMs
   const row = db.prepare(SQL.claim).get(request.agent, leaseExpiresAt, sweep.sweepId)
   if (row === undefined) {
-    if (remainingOf(c) <= 0) {
+    if (unfinishedOf(c) <= 0) {
       db.run(SQL.closeSweep, now, sweep.sweepId)
-      return { _tag: "SweepCompleted", task, sweep: sweep.number, covered: c.done + c.skipped, total: c.total }
+      return { _tag: "SweepCompleted", task, sweep: sweep.number, covered: c.done, total: c.total }
     }
     return { _tag: "NoneAvailable", task, sweep: sweep.number, leased_outstanding: c.leased - reclaimed }
   }
@@ -477,7 +511,8 @@ const claimIn = (db: Connection, request: ClaimRequest): ClaimResult => {
     path: FolderPath.make(Rows.text(claimed, "path"), trusted),
     score: Rows.num(claimed, "score"),
     lease_expires_at: leaseExpiresAt,
-    remaining: remainingOf(c)
+    // `c` was read before the reclaim and this claim.
+    remaining: pendingOf({ ...c, leased: c.leased - reclaimed + 1 })
   }
 }
 
@@ -513,19 +548,41 @@ export const make = Effect.gen(function* () {
       const { sweep, item } = found.right
       const c = sweep.counters
       if (item.status === "done" || item.status === "skipped") {
+        // Rows finished before completed_by existed have no finisher: a repeat stays a no-op.
+        if (item.completedBy !== null && item.completedBy !== request.agent) {
+          return Either.left(
+            new NotLeaseHolder({ task, path, agent: request.agent, status: item.status, holder: item.completedBy })
+          )
+        }
         return Either.right({
           task,
           sweep: sweep.number,
           path,
           status: item.status,
-          remaining: remainingOf(c),
+          remaining: pendingOf(c),
           sweep_complete: sweep.status === "complete",
           changed: false
         })
       }
-      db.run(SQL.finishItem, request.status, now, item.id)
-      const remaining = remainingOf(c) - 1
-      if (remaining <= 0) db.run(SQL.closeSweep, now, sweep.sweepId)
+      if (
+        item.status === "leased" &&
+        item.leaseOwner !== null &&
+        item.leaseOwner !== request.agent &&
+        (item.leaseExpiresAt === null || item.leaseExpiresAt > now)
+      ) {
+        return Either.left(
+          new NotLeaseHolder({ task, path, agent: request.agent, status: "leased", holder: item.leaseOwner })
+        )
+      }
+      db.run(SQL.finishItem, request.status, now, request.agent, item.id)
+      const unfinished = unfinishedOf(c) - 1
+      if (unfinished <= 0) db.run(SQL.closeSweep, now, sweep.sweepId)
+      const after: Counters = {
+        total: c.total,
+        done: c.done + (request.status === "done" ? 1 : 0),
+        skipped: c.skipped + (request.status === "skipped" ? 1 : 0),
+        leased: c.leased - (item.status === "leased" ? 1 : 0)
+      }
       db.run(
         SQL.insertVisit,
         sweep.taskId,
@@ -550,8 +607,8 @@ export const make = Effect.gen(function* () {
         sweep: sweep.number,
         path,
         status: request.status,
-        remaining,
-        sweep_complete: remaining <= 0,
+        remaining: pendingOf(after),
+        sweep_complete: unfinished <= 0,
         changed: true
       })
     })
@@ -569,7 +626,8 @@ export const make = Effect.gen(function* () {
         return Either.left(new LeaseNotHeld({ task, path, status: item.status, holder: item.leaseOwner }))
       }
       db.run(SQL.releaseItem, item.id)
-      return Either.right({ task, sweep: sweep.number, path, remaining: remainingOf(sweep.counters) })
+      const c = sweep.counters
+      return Either.right({ task, sweep: sweep.number, path, remaining: pendingOf({ ...c, leased: c.leased - 1 }) })
     })
 
   const renew: CoverageStoreShape["renew"] = (request) =>
@@ -620,7 +678,7 @@ export const make = Effect.gen(function* () {
             leased,
             pending: c.total - c.done - c.skipped - leased,
             skipped: c.skipped,
-            percent: c.total === 0 ? 100 : Math.round((1000 * (c.done + c.skipped)) / c.total) / 10
+            percent: c.total === 0 ? 100 : Math.round((1000 * c.done) / c.total) / 10
           })
         )
       })
@@ -643,6 +701,7 @@ export const make = Effect.gen(function* () {
       if (sweep !== null && sweep.status === "active") {
         return Either.left(new SweepActive({ task, sweep: sweep.number }))
       }
+      if (open.requested !== undefined) db.run(SQL.setTaskStrategy, open.requested, current.taskId)
       const opened = openSweep(db, current.taskId, open, now)
       return opened === null ? Either.left(new NoFolders({ task })) : Either.right(readSweep(db, opened.sweepId))
     })
@@ -660,12 +719,14 @@ export const make = Effect.gen(function* () {
       db.run(SQL.clearCurrent, taskId)
       db.run(SQL.deleteItems, taskId)
       const clearedSweeps = db.run(SQL.deleteSweeps, taskId)
-      let clearedHistory = 0
+      let clearedVisits = 0
       if (all) {
-        clearedHistory = db.run(SQL.deleteVisits, taskId)
+        clearedVisits = db.run(SQL.deleteVisits, taskId)
         db.run(SQL.deleteMemory, taskId)
       }
-      return Either.right(new ResetSummary({ task, cleared_sweeps: clearedSweeps, cleared_history: clearedHistory }))
+      return Either.right(
+        new ResetSummary({ task, cleared_sweeps: clearedSweeps, cleared_history: all, cleared_visits: clearedVisits })
+      )
     })
 
   const gc: CoverageStoreShape["gc"] = ({ now, reconcile }) =>

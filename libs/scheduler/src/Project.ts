@@ -16,6 +16,7 @@ import {
   normalizeFolderPath,
   type TrailConfig
 } from "@trail/domain"
+import { Database } from "@trail/store"
 import { Effect, Either, Option } from "effect"
 import { parse as parseToml, TomlError } from "smol-toml"
 
@@ -49,11 +50,7 @@ const hasStateDir = (fs: FileSystem.FileSystem, path: Path.Path, dir: string) =>
     Effect.orElseSucceed(() => false)
   )
 
-/**
- * Finds the root. With `explicit` (from `--root` or `TRAIL_ROOT`) that folder must hold `.trail/`;
- * otherwise the nearest folder at or above `cwd` that holds one. Fails with {@link RootNotFound}.
- */
-export const findRoot = (options: { readonly explicit: Option.Option<string>; readonly cwd: string }) =>
+const findRootDir = (options: { readonly explicit: Option.Option<string>; readonly cwd: string }) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
@@ -69,6 +66,19 @@ export const findRoot = (options: { readonly explicit: Option.Option<string>; re
       if (parent === dir) return yield* new RootNotFound({ cwd: options.cwd })
       dir = parent
     }
+  })
+
+/**
+ * Finds the root. With `explicit` (from `--root` or `TRAIL_ROOT`) that folder must hold `.trail/`;
+ * otherwise the nearest folder at or above `cwd` that holds one. Fails with {@link RootNotFound},
+ * or with a StoreError when the root's `.trail/state.db` is missing (`missing`: run `trail init`)
+ * or empty (`corrupt`): only `trail init` creates a store, so that a deleted or truncated
+ * database never reads as a fresh one whose sweeps are all complete.
+ */
+export const findRoot = (options: { readonly explicit: Option.Option<string>; readonly cwd: string }) =>
+  Effect.flatMap(findRootDir(options), (project) => {
+    const problem = Database.storeFileProblem(project.databaseFile)
+    return problem === null ? Effect.succeed(project) : Effect.fail(problem)
   })
 
 /** Parses and validates `.trail.toml` text. `file` names the file in errors. */
@@ -116,7 +126,8 @@ export const layOut = (project: Project) =>
     if (root._tag === "None" || root.value.type !== "Directory") {
       return yield* new ScanError({ path: project.root, detail: "the root is not an existing folder" })
     }
-    yield* fs.makeDirectory(project.stateDir, { recursive: true }).pipe(Effect.mapError(fail))
+    // 0700: the state holds session messages and worker output.
+    yield* fs.makeDirectory(project.stateDir, { recursive: true, mode: 0o700 }).pipe(Effect.mapError(fail))
     yield* fs.writeFileString(path.join(project.stateDir, ".gitignore"), STATE_GITIGNORE).pipe(Effect.mapError(fail))
     if (yield* fs.exists(project.configFile).pipe(Effect.orElseSucceed(() => false))) return false
     yield* fs.writeFileString(path.join(project.root, EXAMPLE_CONFIG_FILE), exampleConfig).pipe(Effect.mapError(fail))
@@ -126,15 +137,17 @@ export const layOut = (project: Project) =>
 /**
  * Turns a `--path` argument into a {@link FolderPath}: an absolute path must lie inside the
  * root; a relative one is taken relative to the root and normalised (`./src/api/` → `src/api`).
+ * Backslashes are separators (`.\src\api` → `src/api`), as in the Rust trail, so that paths
+ * written on Windows name the same folder.
  */
 export const toFolderPath = (
   path: Path.Path,
   root: string,
   raw: string
 ): Either.Either<FolderPath, PathOutsideRoot> => {
-  let relative = raw
-  if (path.isAbsolute(raw)) {
-    relative = path.relative(root, raw).split(path.sep).join("/")
+  let relative = raw.replaceAll("\\", "/")
+  if (path.isAbsolute(relative)) {
+    relative = path.relative(root, relative).split(path.sep).join("/")
     if (relative === "") relative = "."
     if (path.isAbsolute(relative) || relative === ".." || relative.startsWith("../")) {
       return Either.left(new PathOutsideRoot({ path: raw, reason: "is outside the root" }))

@@ -14,6 +14,7 @@ import type {
   NoFolders,
   NoSweep,
   NotAWorkItem,
+  NotLeaseHolder,
   Outcome,
   Release,
   ResetSummary,
@@ -46,6 +47,8 @@ export interface ScanOutcome {
   readonly folders: number
   readonly excluded: number
   readonly files: number
+  /** Folders left out because they could not be read, relative to the root. */
+  readonly unreadable: ReadonlyArray<string>
 }
 
 export interface SchedulerShape {
@@ -53,7 +56,10 @@ export interface SchedulerShape {
   readonly scan: (options?: {
     readonly onProgress?: (progress: ScanProgress) => void
   }) => Effect.Effect<ScanOutcome, ScanError | StoreError, CommandExecutor.CommandExecutor>
-  /** Leases the next folder of the task's sweep; opens sweep 1 on first use, the next one with `autoSweep`. */
+  /**
+   * Leases the next folder of the task's sweep; opens sweep 1 on first use, the next one with
+   * `autoSweep`. A `strategy` is remembered for the task: its next sweeps use it until another is given.
+   */
   readonly claim: (request: {
     readonly task: TaskName
     readonly agent: AgentId
@@ -68,7 +74,10 @@ export interface SchedulerShape {
     readonly strategy?: Strategy | undefined
     readonly autoSweep?: boolean | undefined
   }) => Effect.Effect<ClaimBatch, StoreError>
-  /** `done` (with an outcome) or `skip` (with a reason) of a pending or leased item. */
+  /**
+   * `done` (with an outcome) or `skip` (with a reason) of a pending item, or of an item leased to
+   * `agent` (or whose lease expired); see CoverageStore.complete for NotLeaseHolder.
+   */
   readonly complete: (request: {
     readonly task: TaskName
     readonly path: FolderPath
@@ -76,7 +85,7 @@ export interface SchedulerShape {
     readonly status: "done" | "skipped"
     readonly outcome?: Outcome | undefined
     readonly reason?: string | undefined
-  }) => Effect.Effect<Completion, TaskNotFound | NoSweep | NotAWorkItem | StoreError>
+  }) => Effect.Effect<Completion, TaskNotFound | NoSweep | NotAWorkItem | NotLeaseHolder | StoreError>
   readonly release: (request: {
     readonly task: TaskName
     readonly path: FolderPath
@@ -129,7 +138,8 @@ export const make = Effect.gen(function* () {
   const { project, config } = yield* Settings
 
   const openOptions = (strategy: Strategy | undefined): OpenSweepOptions => ({
-    strategy: strategy ?? config.strategy.default,
+    strategy: config.strategy.default,
+    requested: strategy,
     alpha: config.strategy.alpha,
     outcomeWeight: config.strategy.outcome_weight,
     halfLifeSecs: config.strategy.half_life_secs,
@@ -149,7 +159,7 @@ export const make = Effect.gen(function* () {
         })
         const now = yield* Clock.currentTimeMillis
         const folders = yield* store.register(result.folders, now)
-        return { folders, excluded: result.excluded, files: result.files }
+        return { folders, excluded: result.excluded, files: result.files, unreadable: result.unreadable }
       }),
     claim: (request) =>
       Effect.clockWith((clock) =>
@@ -225,11 +235,16 @@ export const layer = Layer.effect(Scheduler, make)
  * The whole scheduler for one root: its settings, the state database at
  * `settings.project.databaseFile` (opened and migrated), the store and the walker.
  * `walkWorker` is the path of the bundled walk worker (large scans then use two threads).
+ * `create` (default true) creates the database when it does not exist; with false a missing or
+ * empty database fails with StoreError `missing` / `corrupt` (only `trail init` creates one).
  */
 export const layerFor = (
   settings: Context.Tag.Service<Settings>,
-  options?: { readonly walkWorker?: string | undefined }
-) => layerOn(settings, options).pipe(Layer.provide(Database.layer({ filename: settings.project.databaseFile })))
+  options?: { readonly walkWorker?: string | undefined; readonly create?: boolean | undefined }
+) =>
+  layerOn(settings, options).pipe(
+    Layer.provide(Database.layer({ filename: settings.project.databaseFile, create: options?.create ?? true }))
+  )
 
 /** As {@link layerFor}, on a Database provided by the caller (shared with other services). */
 export const layerOn = (

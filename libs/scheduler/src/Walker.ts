@@ -2,18 +2,21 @@
  * The tree walk behind `trail init`: finds the folders of a root and measures each one.
  *
  * - Honours `.gitignore` and `.ignore` files at every level (`scan.respect_gitignore`), with
- *   git's precedence: the deepest file that has an opinion about a path decides.
- * - Skips hidden directories (`.git`, `.trail`, …) and never follows symlinked directories.
+ *   git's precedence: the deepest file that has an opinion about a path decides. Patterns are
+ *   matched in linear time (Glob.ts): no pattern can hang the walk.
+ * - Skips hidden directories (`.git`, `.trail`, …) and hidden files (`.gitignore`, `.env`: they
+ *   neither count nor make a folder), and never follows symlinked directories.
  * - `scan.exclude` globs prune a folder and everything below it; when `scan.include` is
  *   non-empty only matching folders are registered (the walk still descends everywhere).
- * - Records per folder its direct regular-file count and their total bytes (trail's own
- *   `.trail.toml` and `.trail.toml.example` at the root are not counted), and with
+ * - Records per folder its direct regular-file count and their total bytes, and with
  *   `static_signal = "churn"` the number of commits in the last 90 days that touched a file
  *   directly in it (one `git log` pass).
  *
  * The walk (walk.ts) is synchronous `node:fs`: one tight loop of readdir + stat, measured
  * against `find` in docs/benchmarks.md. A large walk shares its pending folders with a worker
- * thread so that both cores issue syscalls.
+ * thread so that both cores issue syscalls. The walk on this thread runs in parts of
+ * {@link WALK_PART} directories with a turn of the event loop between them, so that SIGINT and
+ * SIGTERM stop `trail init` at once however large the tree.
  */
 import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
@@ -42,6 +45,8 @@ export interface ScanResult {
   readonly excluded: number
   /** Regular files counted in the walked folders. */
   readonly files: number
+  /** Folders that could not be read (permissions), relative to the root, sorted. */
+  readonly unreadable: ReadonlyArray<string>
 }
 
 export interface WalkerShape {
@@ -52,6 +57,15 @@ export class Walker extends Context.Tag("@trail/scheduler/Walker")<Walker, Walke
 
 /** Directories walked on one thread before a large walk hands half of what is pending to a worker. */
 export const HAND_OFF_AFTER = 256
+
+/** Directories walked between two turns of the event loop (where signals are handled). */
+export const WALK_PART = 1024
+
+/** One turn of the event loop (a macrotask: signal handlers run before it resumes). */
+const turn = Effect.async<void>((resume) => {
+  const immediate = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(immediate))
+})
 
 const scanError = (root: string, error: unknown) =>
   new ScanError({ path: root, detail: error instanceof Error ? error.message : String(error) })
@@ -83,8 +97,9 @@ const awaitWorker = (settings: WalkSettings, frames: Array<Frame>, worker: Worke
  * Walks the root. With `workerScript` (the bundled walkWorker), a walk that is still going after
  * {@link HAND_OFF_AFTER} directories gives every other pending directory to a worker thread.
  */
-const walkTree = (options: ScanOptions, workerScript: string | undefined): Effect.Effect<WalkResult, ScanError> =>
-  Effect.gen(function* () {
+const walkTree = (options: ScanOptions, workerScript: string | undefined): Effect.Effect<WalkResult, ScanError> => {
+  const handOff: HandOff = { frames: null, worker: null }
+  return Effect.gen(function* () {
     const settings: WalkSettings = {
       root: options.root,
       respectGitignore: options.scan.respect_gitignore,
@@ -93,7 +108,6 @@ const walkTree = (options: ScanOptions, workerScript: string | undefined): Effec
       exclude: options.scan.exclude
     }
     const progress = options.onProgress
-    const handOff: HandOff = { frames: null, worker: null }
     const give = (pending: Array<Frame>, visited: number): Array<Frame> => {
       if (workerScript === undefined || handOff.frames !== null || visited < HAND_OFF_AFTER) return pending
       const keep: Array<Frame> = []
@@ -108,20 +122,40 @@ const walkTree = (options: ScanOptions, workerScript: string | undefined): Effec
       handOff.frames = given
       return keep
     }
-    const own = yield* Effect.try({
-      try: () =>
-        walkFrames(settings, [{ rel: "", sources: [] }], {
-          handOff: give,
-          ...(progress === undefined
-            ? {}
-            : { onDirectory: (visited, files) => visited % 500 === 0 && progress({ folders: visited, files }) })
-        }),
-      catch: (error) => scanError(options.root, error)
-    })
-    if (handOff.worker === null || handOff.frames === null) return mergeResults([own])
+    const parts: Array<WalkResult> = []
+    let pending: Array<Frame> = [{ rel: "", sources: [] }]
+    let visitedBefore = 0
+    let filesBefore = 0
+    while (pending.length > 0) {
+      if (parts.length > 0) yield* turn
+      const [visited0, files0] = [visitedBefore, filesBefore]
+      const part = yield* Effect.try({
+        try: () =>
+          walkFrames(settings, pending, {
+            handOff: (frames, visited) => give(frames, visited0 + visited),
+            maxDirectories: WALK_PART,
+            ...(progress === undefined
+              ? {}
+              : {
+                  onDirectory: (visited, files) =>
+                    (visited0 + visited) % 500 === 0 && progress({ folders: visited0 + visited, files: files0 + files })
+                })
+          }),
+        catch: (error) => scanError(options.root, error)
+      })
+      parts.push(part)
+      pending = part.pending
+      visitedBefore += WALK_PART
+      filesBefore += part.files
+    }
+    if (handOff.worker === null || handOff.frames === null) return mergeResults(parts)
     const theirs = yield* awaitWorker(settings, handOff.frames, handOff.worker)
-    return mergeResults([own, theirs])
-  })
+    return mergeResults([...parts, theirs])
+  }).pipe(
+    // Interrupted (SIGINT) while this thread still walks: the worker's part is not wanted either.
+    Effect.onInterrupt(() => Effect.promise(() => handOff.worker?.terminate() ?? Promise.resolve(0)))
+  )
+}
 
 /** Commits per folder (files directly in it) over the last 90 days, from one `git log` pass. */
 const churnByFolder = (root: string) =>
@@ -159,7 +193,12 @@ export const make = (workerScript?: string): WalkerShape => ({
     Effect.gen(function* () {
       const walked = yield* walkTree(options, workerScript)
       const folders = walked.folders.map((f): ScannedFolder => ({ ...f, churn: 0 }))
-      const result: ScanResult = { folders, excluded: walked.excluded, files: walked.files }
+      const result: ScanResult = {
+        folders,
+        excluded: walked.excluded,
+        files: walked.files,
+        unreadable: walked.unreadable
+      }
       if (options.staticSignal !== "churn") return result
       if (!(yield* isGitRepository(options.root))) {
         return yield* new ScanError({

@@ -4,12 +4,12 @@
  * handed to another thread: a {@link Frame} carries its ignore rules as text.
  *
  * Rules (see Walker.ts): `.gitignore` / `.ignore` at every level with git's precedence (the
- * deepest file with an opinion decides), hidden directories skipped, symlinked directories not
- * followed, `exclude` globs prune, `include` globs filter what is registered, `min_files`.
+ * deepest file with an opinion decides), hidden directories and hidden files skipped, symlinked
+ * directories not followed, `exclude` globs prune, `include` globs filter what is registered,
+ * `min_files`. Patterns are matched by Glob.ts, which cannot backtrack exponentially.
  */
 import * as fs from "node:fs"
-import ignore, { type Ignore } from "ignore"
-import picomatch from "picomatch"
+import { compileGlobs, compileIgnore, type Glob, type IgnoreRules } from "./Glob.js"
 
 export interface WalkSettings {
   /** Absolute, normalised path of the root. */
@@ -25,6 +25,11 @@ export interface IgnoreSource {
   /** Folder holding the files, relative to the root ("" for the root). */
   readonly base: string
   readonly texts: ReadonlyArray<string>
+}
+
+/** Part of a walk: what it found, and the folders it left to walk (see `maxDirectories`). */
+export interface WalkPart extends WalkResult {
+  readonly pending: Array<Frame>
 }
 
 /** A folder still to walk and the ignore rules in force above it. */
@@ -43,16 +48,15 @@ export interface WalkResult {
   readonly folders: Array<WalkedFolder>
   readonly excluded: number
   readonly files: number
+  /** Folders (relative paths) that could not be read and were left out. */
+  readonly unreadable: Array<string>
 }
 
 const IGNORE_FILES = [".gitignore", ".ignore"] as const
 
-/** trail's own files at the root are configuration, not work for agents. */
-const OWN_ROOT_FILES: ReadonlySet<string> = new Set([".trail.toml", ".trail.toml.example"])
-
 interface Level {
   readonly base: string
-  readonly rules: Ignore
+  readonly rules: IgnoreRules
 }
 
 /** Compiled ignore rules, cached per source so each file is parsed once per thread. */
@@ -60,9 +64,7 @@ const compiled = new WeakMap<IgnoreSource, Level>()
 const levelOf = (source: IgnoreSource): Level => {
   let level = compiled.get(source)
   if (level === undefined) {
-    const rules = ignore()
-    for (const text of source.texts) rules.add(text)
-    level = { base: source.base, rules }
+    level = { base: source.base, rules: compileIgnore(source.texts) }
     compiled.set(source, level)
   }
   return level
@@ -73,12 +75,19 @@ const isIgnored = (sources: ReadonlyArray<IgnoreSource>, rel: string, isDir: boo
   for (let i = sources.length - 1; i >= 0; i--) {
     const level = levelOf(sources[i]!)
     const local = level.base === "" ? rel : rel.slice(level.base.length + 1)
-    const verdict = level.rules.test(isDir ? `${local}/` : local)
-    if (verdict.ignored) return true
-    if (verdict.unignored) return false
+    const verdict = level.rules.test(local, isDir)
+    if (verdict !== null) return verdict === "ignored"
   }
   return false
 }
+
+/**
+ * Whether `include` registers the root `.`: when a pattern matches `.`, or matches every folder
+ * (`**`, `**\/*`: segments of only `*` and `**`), as in the Rust trail.
+ */
+const includesRoot = (patterns: ReadonlyArray<string>, include: Glob): boolean =>
+  include.matches(".") ||
+  patterns.some((p) => p.split("/").every((segment) => segment === "**" || segment === "*") && p.includes("**"))
 
 const readIgnoreSource = (absDir: string, base: string, entries: ReadonlyArray<fs.Dirent>): IgnoreSource | null => {
   const texts: Array<string> = []
@@ -95,8 +104,9 @@ const readIgnoreSource = (absDir: string, base: string, entries: ReadonlyArray<f
 
 /**
  * Walks from `frames` (depth first). After every directory, `handOff` may take part of the
- * pending stack (it returns the frames it did not take). Throws only if the root itself
- * cannot be read.
+ * pending stack (it returns the frames it did not take). With `maxDirectories`, stops after that
+ * many directories and leaves what is still to walk in `frames` (so a caller can yield between
+ * parts); otherwise walks everything. Throws only if the root itself cannot be read.
  */
 export const walkFrames = (
   settings: WalkSettings,
@@ -104,16 +114,20 @@ export const walkFrames = (
   options?: {
     readonly onDirectory?: (visited: number, files: number) => void
     readonly handOff?: (pending: Array<Frame>, visited: number) => Array<Frame>
+    readonly maxDirectories?: number
   }
-): WalkResult => {
-  const excludeMatch = settings.exclude.length > 0 ? picomatch([...settings.exclude], { dot: true }) : null
-  const includeMatch = settings.include.length > 0 ? picomatch([...settings.include], { dot: true }) : null
+): WalkPart => {
+  const excludeMatch = compileGlobs(settings.exclude)
+  const includeMatch = compileGlobs(settings.include)
+  const rootIncluded = includeMatch === null || includesRoot(settings.include, includeMatch)
   const folders: Array<WalkedFolder> = []
+  const unreadable: Array<string> = []
   let excluded = 0
   let files = 0
   let visited = 0
   let stack = frames
-  while (stack.length > 0) {
+  const limit = options?.maxDirectories ?? Infinity
+  while (stack.length > 0 && visited < limit) {
     const frame = stack.pop()!
     const absDir = frame.rel === "" ? settings.root : `${settings.root}/${frame.rel}`
     let entries: Array<fs.Dirent>
@@ -121,7 +135,8 @@ export const walkFrames = (
       entries = fs.readdirSync(absDir, { withFileTypes: true })
     } catch (error) {
       if (frame.rel === "") throw error
-      excluded++ // an unreadable folder: nothing to hand out
+      excluded++ // an unreadable folder: nothing to hand out, but `init` names it
+      unreadable.push(frame.rel)
       continue
     }
     let sources = frame.sources
@@ -143,13 +158,15 @@ export const walkFrames = (
           continue
         }
         const rel = prefix + entry.name
-        if ((ignoring && isIgnored(sources, rel, true)) || (excludeMatch !== null && excludeMatch(rel))) {
+        if ((ignoring && isIgnored(sources, rel, true)) || (excludeMatch !== null && excludeMatch.matches(rel))) {
           excluded++
           continue
         }
         stack.push({ rel, sources })
       } else if (entry.isFile()) {
-        if (prefix === "" && OWN_ROOT_FILES.has(entry.name)) continue
+        // Hidden files (`.gitignore`, `.env`, and trail's own `.trail.toml`) are not work for
+        // agents: they neither count nor make a folder, as hidden directories (the Rust trail's rule).
+        if (entry.name.startsWith(".")) continue
         if (ignoring && isIgnored(sources, prefix + entry.name, false)) continue
         fileCount++
         const stat = fs.statSync(dirPrefix + entry.name, { throwIfNoEntry: false })
@@ -158,7 +175,8 @@ export const walkFrames = (
     }
     files += fileCount
     const path = frame.rel === "" ? "." : frame.rel
-    if (fileCount >= settings.minFiles && (includeMatch === null || includeMatch(path))) {
+    const included = includeMatch === null || (frame.rel === "" ? rootIncluded : includeMatch.matches(path))
+    if (fileCount >= settings.minFiles && included) {
       folders.push({ path, fileCount, bytes })
     } else if (frame.rel !== "") {
       excluded++
@@ -167,7 +185,7 @@ export const walkFrames = (
     options?.onDirectory?.(visited, files)
     if (options?.handOff !== undefined && stack.length > 1) stack = options.handOff(stack, visited)
   }
-  return { folders, excluded, files }
+  return { folders, excluded, files, unreadable, pending: stack }
 }
 
 /** Merges results of parts of one walk, folders sorted by path. */
@@ -177,6 +195,7 @@ export const mergeResults = (parts: ReadonlyArray<WalkResult>): WalkResult => {
   return {
     folders,
     excluded: parts.reduce((n, p) => n + p.excluded, 0),
-    files: parts.reduce((n, p) => n + p.files, 0)
+    files: parts.reduce((n, p) => n + p.files, 0),
+    unreadable: parts.flatMap((p) => p.unreadable).sort()
   }
 }

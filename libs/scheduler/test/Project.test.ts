@@ -2,17 +2,19 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Path from "@effect/platform/Path"
 import { assert, describe, it } from "@effect/vitest"
 import { defaultConfig, FolderPath } from "@trail/domain"
-import { Effect, Either, Option } from "effect"
+import { Effect, Either, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Project from "../src/Project.js"
-import { makeRoot } from "./helpers.js"
+import * as Scheduler from "../src/Scheduler.js"
+import { configOf, makeRoot, makeScheduler } from "./helpers.js"
 
 describe("Project", () => {
   it.layer(NodeContext.layer)((it) => {
     it.scoped("finds the root by walking up to .trail/, or from an explicit path", () =>
       Effect.gen(function* () {
         const project = yield* makeRoot({ "a/b/c/file.txt": "x" })
+        fs.writeFileSync(project.databaseFile, "SQLite format 3\0")
         const found = yield* Project.findRoot({ explicit: Option.none(), cwd: path.join(project.root, "a/b/c") })
         assert.strictEqual(found.root, project.root)
         assert.strictEqual(found.databaseFile, path.join(project.root, ".trail", "state.db"))
@@ -24,6 +26,39 @@ describe("Project", () => {
         assert.strictEqual(missing._tag, "RootNotFound")
         const nowhere = yield* Effect.flip(Project.findRoot({ explicit: Option.none(), cwd: "/" }))
         assert.strictEqual(nowhere._tag, "RootNotFound")
+      })
+    )
+
+    it.scoped("only init creates a store: a missing or emptied state.db fails (store-missing / store-corrupt)", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({ "a/file.txt": "x" })
+        const find = Project.findRoot({ explicit: Option.none(), cwd: project.root })
+        const missing = yield* Effect.flip(find)
+        assert.deepInclude(missing, { _tag: "StoreError", reason: "missing" })
+        assert.include(missing.message, "trail init")
+        assert.isFalse(fs.existsSync(project.databaseFile))
+        // What `trail init` does: the store is created, 0600 in a 0700 .trail/.
+        fs.rmSync(project.stateDir, { recursive: true })
+        yield* Project.layOut(project)
+        const scheduler = yield* makeScheduler(project)
+        yield* scheduler.scan()
+        assert.strictEqual(fs.statSync(project.stateDir).mode & 0o777, 0o700)
+        assert.strictEqual(fs.statSync(project.databaseFile).mode & 0o777, 0o600)
+        for (const side of ["-wal", "-shm"]) {
+          const file = project.databaseFile + side
+          if (fs.existsSync(file)) assert.strictEqual(fs.statSync(file).mode & 0o777, 0o600)
+        }
+        assert.strictEqual((yield* find).root, project.root)
+        fs.truncateSync(project.databaseFile, 0)
+        const emptied = yield* Effect.flip(find)
+        assert.deepInclude(emptied, { _tag: "StoreError", reason: "corrupt" })
+        assert.include(emptied.message, "emptied or truncated")
+        // A store opened for an existing root refuses too, rather than making a fresh database.
+        const opened = yield* Effect.flip(
+          Layer.build(Scheduler.layerFor({ project, config: configOf() }, { create: false }))
+        )
+        assert.deepInclude(opened, { _tag: "StoreError", reason: "corrupt" })
+        assert.strictEqual(fs.statSync(project.databaseFile).size, 0)
       })
     )
 

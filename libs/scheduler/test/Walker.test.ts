@@ -42,7 +42,7 @@ describe("Walker", () => {
         const src = result.folders.find((f) => f.path === "src")!
         assert.deepStrictEqual([src.fileCount, src.bytes], [1, 5])
         const sub = result.folders.find((f) => f.path === "src/sub")!
-        assert.strictEqual(sub.fileCount, 3) // .gitignore, keep.log, a.ts
+        assert.strictEqual(sub.fileCount, 2) // keep.log, a.ts (the hidden .gitignore does not count)
         // .trail, .cache (hidden), build, vendor (ignored), src/sub/tmp (ignored), docs (no direct files)
         assert.strictEqual(result.excluded, 6)
       })
@@ -57,7 +57,8 @@ describe("Walker", () => {
           "a/b.ts": "x"
         })
         const result = yield* scan(project.root, { scan: { respect_gitignore: false } })
-        assert.deepStrictEqual(byPath(result.folders), [".", "a", "build"])
+        // The root holds only a hidden file: it is not a folder.
+        assert.deepStrictEqual(byPath(result.folders), ["a", "build"])
       })
     )
 
@@ -80,19 +81,74 @@ describe("Walker", () => {
       })
     )
 
-    it.scoped("does not count trail's own config files at the root", () =>
+    it.scoped("hidden files (.gitignore, .editorconfig, .env, .trail.toml) neither count nor make folders", () =>
       Effect.gen(function* () {
         const project = yield* makeRoot({
           ".trail.toml": "",
           ".trail.toml.example": "",
+          ".gitignore": "*.log\n",
+          ".editorconfig": "root = true\n",
+          "cfg/.env": "SECRET=1",
           "a/x.ts": "x",
           "a/.trail.toml": ""
         })
         const result = yield* scan(project.root)
         assert.deepStrictEqual(
           result.folders.map((f) => [f.path, f.fileCount]),
-          [["a", 2]]
+          [["a", 1]]
         )
+        assert.strictEqual(result.files, 1)
+      })
+    )
+
+    it.scoped('include = ["**/*"] keeps the root folder', () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({ "README.md": "x", "src/a.ts": "x", "src/deep/b.ts": "x" })
+        const all = yield* scan(project.root, { scan: { include: ["**/*"] } })
+        assert.deepStrictEqual(byPath(all.folders), [".", "src", "src/deep"])
+        const src = yield* scan(project.root, { scan: { include: ["src/**"] } })
+        assert.deepStrictEqual(byPath(src.folders), ["src", "src/deep"])
+        const braces = yield* scan(project.root, { scan: { include: ["{.,src/deep}"] } })
+        assert.deepStrictEqual(byPath(braces.folders), [".", "src/deep"])
+      })
+    )
+
+    it.scoped("a pattern that backtracks exponentially as a regular expression does not slow the walk", () =>
+      Effect.gen(function* () {
+        const name = "a".repeat(60)
+        const pattern = "a*a*a*a*a*a*a*a*a*a*a*a*c"
+        const project = yield* makeRoot({
+          ".gitignore": `${pattern}\n`,
+          [`${name}/x.ts`]: "x",
+          [`${name}/${name}`]: "x",
+          [`${name}c/y.ts`]: "ignored"
+        })
+        const started = Date.now()
+        const result = yield* scan(project.root, { scan: { exclude: [pattern, `**/${pattern}/**`] } })
+        assert.isBelow(Date.now() - started, 2_000)
+        assert.deepStrictEqual(byPath(result.folders), [name])
+        assert.strictEqual(result.folders[0]!.fileCount, 2)
+      })
+    )
+
+    it.scoped("an unreadable folder is left out and named", () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({ "open/a.ts": "x", "locked/b.ts": "x", "locked/inner/c.ts": "x" })
+        const locked = path.join(project.root, "locked")
+        fs.chmodSync(locked, 0o000)
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.chmodSync(locked, 0o755)))
+        // root can read anything: then there is nothing unreadable to report.
+        const canRead = (() => {
+          try {
+            fs.readdirSync(locked)
+            return true
+          } catch {
+            return false
+          }
+        })()
+        const result = yield* scan(project.root)
+        assert.deepStrictEqual(byPath(result.folders), canRead ? ["locked", "locked/inner", "open"] : ["open"])
+        assert.deepStrictEqual(result.unreadable, canRead ? [] : ["locked"])
       })
     )
 
@@ -177,8 +233,10 @@ describe("Walker", () => {
         assert.deepStrictEqual(shared, alone)
         assert.deepStrictEqual(brokenWorker, alone)
         assert.isFalse(alone.folders.some((f) => f.path.includes("build")))
-        // pkg0/mod0's own .gitignore hides its index.ts; the root's hides debug.log: only .gitignore counts.
-        assert.strictEqual(alone.folders.find((f) => f.path === "pkg0/mod0")?.fileCount, 1)
+        // pkg0/mod0's own .gitignore hides its index.ts, the root's hides debug.log, and the hidden
+        // .gitignore does not count: nothing is left, so it is no folder.
+        assert.isUndefined(alone.folders.find((f) => f.path === "pkg0/mod0"))
+        assert.strictEqual(alone.folders.find((f) => f.path === "pkg1/mod1")?.fileCount, 1)
       })
     )
 

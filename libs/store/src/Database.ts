@@ -21,6 +21,7 @@ import * as Statement from "@effect/sql/Statement"
 import { StoreError } from "@trail/domain"
 import Sqlite from "better-sqlite3"
 import { Context, Duration, Effect, Either, Layer, ParseResult, Schedule } from "effect"
+import * as fs from "node:fs"
 import { RowShapeError } from "./Rows.js"
 
 /** A prepared statement of the shared connection. */
@@ -97,6 +98,44 @@ export interface DatabaseOptions {
   readonly filename: string
   /** Open without write access (reads only). */
   readonly readonly?: boolean
+  /**
+   * Create the file when it does not exist (default true; created 0600, since it holds session
+   * messages). With false, a missing or empty (0-byte) file fails with a {@link StoreError}
+   * (`missing` / `corrupt`) instead of being silently replaced by a fresh database: only
+   * `trail init` creates a store.
+   */
+  readonly create?: boolean
+}
+
+/**
+ * Why an existing store cannot be used, or null when the file is there and not empty:
+ * `missing` when there is no file (run `trail init`), `corrupt` when it has 0 bytes (it was
+ * emptied or truncated: SQLite would take it for a new, empty database).
+ */
+export const storeFileProblem = (filename: string): StoreError | null => {
+  let stat: fs.Stats | undefined
+  try {
+    stat = fs.statSync(filename, { throwIfNoEntry: false })
+  } catch (cause) {
+    return toStoreError(cause, filename)
+  }
+  if (stat === undefined) return new StoreError({ reason: "missing", detail: `${filename} does not exist` })
+  if (stat.isFile() && stat.size === 0) {
+    return new StoreError({
+      reason: "corrupt",
+      detail: `${filename} is empty (0 bytes): it was emptied or truncated, and its state is gone`
+    })
+  }
+  return null
+}
+
+/** Creates the database file 0600 when it does not exist yet (SQLite gives its WAL and SHM the same mode). */
+const createPrivate = (filename: string) => {
+  try {
+    fs.closeSync(fs.openSync(filename, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))
+  } catch (cause) {
+    if (sqliteCode(cause) !== "EEXIST") throw cause
+  }
 }
 
 /**
@@ -108,7 +147,18 @@ export const make = (options: DatabaseOptions) =>
     const db = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
-          const db = new Sqlite(options.filename, { readonly: options.readonly ?? false, timeout: BUSY_TIMEOUT_MS })
+          const memory = options.filename === ":memory:"
+          if (!memory) {
+            if (options.create === false) {
+              const problem = storeFileProblem(options.filename)
+              if (problem !== null) throw problem
+            } else if (!(options.readonly ?? false)) createPrivate(options.filename)
+          }
+          const db = new Sqlite(options.filename, {
+            readonly: options.readonly ?? false,
+            fileMustExist: options.create === false,
+            timeout: BUSY_TIMEOUT_MS
+          })
           try {
             if (!(options.readonly ?? false) && options.filename !== ":memory:") db.pragma("journal_mode = WAL")
             db.pragma("synchronous = NORMAL")
@@ -121,7 +171,7 @@ export const make = (options: DatabaseOptions) =>
           }
           return db
         },
-        catch: (cause) => toStoreError(cause, options.filename)
+        catch: (cause) => (cause instanceof StoreError ? cause : toStoreError(cause, options.filename))
       }),
       (db) => Effect.sync(() => db.close())
     )

@@ -192,6 +192,15 @@ const migrations = {
     const sql = yield* SqlClient.SqlClient
     // tmux's id of the worker's window (`@12`): unique on a tmux server that several roots share.
     yield* sql`ALTER TABLE workers ADD COLUMN window TEXT`
+  }),
+  "0007_task_strategy_completed_by": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // The strategy last asked for with `--strategy` (null: strategy.default); the task's next
+    // sweeps use it until another one is asked for.
+    yield* sql`ALTER TABLE tasks ADD COLUMN strategy TEXT`
+    // The agent that finished the item, so that a late report of another agent is refused
+    // rather than dropped silently (also in visits; kept here so the check reads one row).
+    yield* sql`ALTER TABLE work_items ADD COLUMN completed_by TEXT`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 
