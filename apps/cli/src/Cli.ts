@@ -24,6 +24,7 @@ import { type Context, Effect, Option, Schema } from "effect"
 import { explicitRoot, nonEmpty, pretty, print, trail } from "./Common.js"
 import { emitText, ExitCode } from "./Output.js"
 import { inboxCommands, skipItem } from "./InboxCommands.js"
+import { kinds } from "./KindCommands.js"
 import { workerCommands } from "./WorkerCommands.js"
 import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
 
@@ -593,6 +594,7 @@ export const command = trail.pipe(
     reset,
     gc,
     ...workerCommands,
+    kinds,
     ...inboxCommands,
     completions
   ])

@@ -32,7 +32,8 @@ import { bold, card, cyan, dim, green, red, table, time, yellow } from "./Pretty
 /** The walk worker bundled next to the CLI (dist/walk-worker.cjs); absent when not bundled. */
 const walkWorker = typeof __dirname === "string" ? `${__dirname}/walk-worker.cjs` : undefined
 
-const userKindsDir = () =>
+/** `$XDG_CONFIG_HOME/trail/kinds`, else `~/.config/trail/kinds`. */
+export const userKindsDir = () =>
   `${nonEmpty(process.env["XDG_CONFIG_HOME"]).pipe(Option.getOrElse(() => `${homedir()}/.config`))}/trail/kinds`
 
 /** How a worker runs this very trail: the node binary and the script the CLI was started from. */

@@ -6,7 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
+import { CONFIG_HOME, gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
 
 const SCRIPTED_AGENT = path.resolve(import.meta.dirname, "..", "..", "..", "scripts", "scripted-agent.sh")
 
@@ -30,15 +30,19 @@ interface Fleet {
 /** A temp git repository with `folders` folders, initialised, whose workers use `substrate`. */
 const fleetRepo = (options: {
   readonly folders: number
+  /** More files (path → content), e.g. in folders with hostile names. */
+  readonly files?: Record<string, string>
   readonly substrate?: "tmux" | "process"
   readonly kinds?: Record<string, string>
+  /** Run `trail kinds trust` after writing `kinds` (default true). */
+  readonly trustKinds?: boolean
   readonly extraConfig?: string
   /** Share this tmux socket (default: one of its own). */
   readonly socket?: string
 }): Fleet => {
   const files: Record<string, string> = {}
   for (let i = 0; i < options.folders; i++) files[`pkg${i}/index.ts`] = i % 3 === 0 ? "// TODO: check\n" : "export {}\n"
-  const root = gitRepo(files)
+  const root = gitRepo({ ...files, ...options.files })
   const socket = options.socket ?? `trail-test-${process.pid}-${sockets.length}-${Math.floor(Math.random() * 1e6)}`
   sockets.push(socket)
   fs.writeFileSync(
@@ -58,6 +62,8 @@ ${options.extraConfig ?? ""}
     fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
     fs.writeFileSync(path.join(root, ".trail", "kinds", `${name}.md`), text)
   }
+  // Project kinds run once reviewed and trusted; these are the test's own.
+  if (options.kinds !== undefined && (options.trustKinds ?? true)) expect(run(["kinds", "trust"]).code).toBe(0)
   return { root, socket, run }
 }
 
@@ -70,7 +76,7 @@ interface Supervise {
 const supervise = (fleet: Fleet, args: ReadonlyArray<string>, env?: Record<string, string>): Supervise => {
   const child = spawn(process.execPath, [TRAIL, "supervise", ...args], {
     cwd: fleet.root,
-    env: { ...process.env, TRAIL_ROOT: "", SCRIPTED_AGENT_DELAY: "0.2", ...env }
+    env: { ...process.env, TRAIL_ROOT: "", XDG_CONFIG_HOME: CONFIG_HOME, SCRIPTED_AGENT_DELAY: "0.2", ...env }
   })
   let stdout = ""
   let stderr = ""
@@ -143,6 +149,58 @@ describe("trail supervise — fleet mode", () => {
     const log = fs.readFileSync(path.join(fleet.root, ".trail", "workers", workers[0]!.id, "output.log"), "utf8")
     expect(log).toContain(`done: ${workers[0]!.path}`)
     expect(windowsOf(fleet.socket)).toEqual([])
+  }, 60_000)
+
+  it("hostile folder names reach a shell-string kind as literal text ($TRAIL_PROMPT) and run nothing", async () => {
+    const hostile = ["$(touch PWNED)", "`touch PWNED`", `q'uo"te;touch PWNED;'`]
+    const record = `printf '%s' "$TRAIL_PROMPT" > "$TRAIL_ROOT/.trail/workers/$TRAIL_WORKER_ID/prompt.txt"`
+    const fleet = fleetRepo({
+      folders: 0,
+      files: Object.fromEntries(hostile.map((name) => [`${name}/a.ts`, "// TODO: x\n"])),
+      kinds: {
+        echo: `---\ncommand: ${JSON.stringify(`${record}; exec sh ${SCRIPTED_AGENT} "$TRAIL_PROMPT"`)}\n---\n`
+      }
+    })
+    const result = await supervise(fleet, ["--task", "t", "--workers", "1", "--as", "echo", "--prompt", "look at {path}"])
+      .done
+    expect(result.code, result.stderr).toBe(0)
+    const workers = workersOf(fleet)
+    expect(workers.map((w) => w.path).sort()).toEqual([...hostile].sort())
+    for (const worker of workers) {
+      expect(worker.state).toBe("ready")
+      const prompt = fs.readFileSync(path.join(fleet.root, ".trail", "workers", worker.id, "prompt.txt"), "utf8")
+      expect(prompt).toBe(`look at ${worker.path}`)
+    }
+    expect(fs.readdirSync(fleet.root, { recursive: true }).filter((f) => String(f).endsWith("PWNED"))).toEqual([])
+  }, 60_000)
+
+  it("a kind that splices {prompt} into shell text is refused with how to write it, and nothing runs", async () => {
+    const fleet = fleetRepo({
+      folders: 0,
+      files: { "$(touch PWNED)/a.ts": "x\n" },
+      kinds: { splice: `---\ncommand: ${JSON.stringify(`sh ${SCRIPTED_AGENT} "{prompt}"`)}\n---\n` }
+    })
+    const result = await supervise(fleet, ["--task", "t", "--workers", "1", "--as", "splice", "--prompt", "at {path}"])
+      .done
+    expect(result.code).toBe(1)
+    const error = JSON.parse(result.stderr.trim().split("\n").pop()!).error
+    expect(error.code).toBe("unknown-kind")
+    expect(error.message).toContain("splice.md: command:")
+    expect(error.message).toContain('"$TRAIL_PROMPT"')
+    expect(fs.existsSync(path.join(fleet.root, "PWNED"))).toBe(false)
+    expect(workersOf(fleet)).toEqual([])
+    // The same in .trail.toml's worker.command: every command refuses the configuration.
+    const toml = fs.readFileSync(path.join(fleet.root, ".trail.toml"), "utf8")
+    fs.writeFileSync(
+      path.join(fleet.root, ".trail.toml"),
+      toml.replace(/^command = .*$/m, `command = ${JSON.stringify(`sh ${SCRIPTED_AGENT} "{prompt}"`)}`)
+    )
+    const spawned = fleet.run(["spawn", "look at $(touch PWNED)"])
+    expect(spawned.code).toBe(1)
+    expect(spawned.error().code).toBe("config-invalid")
+    expect(spawned.error().message).toContain("worker.command")
+    expect(spawned.error().message).toContain('"$TRAIL_PROMPT"')
+    expect(fs.existsSync(path.join(fleet.root, "PWNED"))).toBe(false)
   }, 60_000)
 
   it("a kind whose command does not exist fails each worker with that reason, and the fleet goes on", async () => {

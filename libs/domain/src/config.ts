@@ -67,20 +67,74 @@ const Name = Schema.String.pipe(
   Schema.pattern(/^[A-Za-z0-9_.-]+$/, { message: () => "must be letters, digits, '_', '.' or '-'" })
 )
 
+/**
+ * Where each placeholder's value is in a worker's environment: a shell-string command reads
+ * them from there (`"$TRAIL_PROMPT"`), because text spliced into shell source runs as code
+ * whatever the quoting (a folder named `$(touch x)` inside `"{prompt}"`).
+ */
+export const PLACEHOLDER_ENV = {
+  prompt: "TRAIL_PROMPT",
+  task_file: "TRAIL_TASK_FILE",
+  worker: "TRAIL_WORKER_ID",
+  root: "TRAIL_ROOT",
+  path: "TRAIL_PATH"
+} as const
+
+const PLACEHOLDER = /\{(prompt|task_file|worker|root|path)\}/
+
+const SHELLS = new Set(["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"])
+
+/**
+ * The index of the shell source in an argv that runs a shell on a string (`sh -c SCRIPT`,
+ * `/bin/bash -lc SCRIPT`), or -1. Placeholders are never filled inside that element.
+ */
+export const shellScriptIndex = (argv: ReadonlyArray<string>): number => {
+  const program = (argv[0] ?? "").split("/").pop() ?? ""
+  if (!SHELLS.has(program)) return -1
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (!arg.startsWith("-") || arg === "--") return -1
+    if (/^-[a-zA-Z]*c[a-zA-Z]*$/.test(arg)) return i + 1 < argv.length ? i + 1 : -1
+  }
+  return -1
+}
+
+/**
+ * Why a command template cannot be used, or undefined: a shell string (or the script of an
+ * argv that runs `sh -c`) holding a `{placeholder}`. The message says how to write it instead.
+ */
+export const commandTemplateProblem = (command: string | ReadonlyArray<string>): string | undefined => {
+  const script = typeof command === "string" ? command : command[shellScriptIndex(command)]
+  const match = script === undefined ? null : PLACEHOLDER.exec(script)
+  if (match === null) return undefined
+  const key = match[1] as keyof typeof PLACEHOLDER_ENV
+  return (
+    `puts {${key}} into shell text, where a prompt or a folder name could run as code; ` +
+    `write the command as an argv list (["claude", "{${key}}"]) or read the value from the environment ` +
+    `("$${PLACEHOLDER_ENV[key]}")`
+  )
+}
+
+/**
+ * A kind's or `worker.command`'s program: an argv list whose elements may hold `{prompt}`,
+ * `{task_file}`, `{worker}`, `{root}`, or a shell string that takes those from the environment.
+ */
+export const CommandTemplate = Schema.Union(
+  Schema.Array(Schema.String.pipe(Schema.minLength(1))).pipe(Schema.minItems(1, { message: () => "must name a program" })),
+  Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
+).pipe(
+  Schema.filter((command) => commandTemplateProblem(command) ?? true, {
+    identifier: "CommandTemplate"
+  })
+)
+
 export const WorkerConfig = Schema.Struct({
   /**
-   * The agent program the built-in kinds run, as an argv list or a shell string, with
-   * `{task_file}`, `{prompt}`, `{worker}`, `{root}` substituted (e.g. `["claude", "{prompt}"]`).
+   * The agent program the built-in kinds run: an argv list with `{task_file}`, `{prompt}`,
+   * `{worker}`, `{root}` substituted in its elements (e.g. `["claude", "{prompt}"]`), or a shell
+   * string that reads them from the environment (`claude "$TRAIL_PROMPT"`).
    */
-  command: withDefault(
-    Schema.Union(
-      Schema.Array(Schema.String.pipe(Schema.minLength(1))).pipe(
-        Schema.minItems(1, { message: () => "must name a program" })
-      ),
-      Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
-    ),
-    () => ["claude", "{prompt}"]
-  ),
+  command: withDefault(CommandTemplate, () => ["claude", "{prompt}"]),
   /** `tmux` (one window per worker) or `process` (plain child processes); default tmux when installed. */
   substrate: withDefault(Schema.Literal("auto", "tmux", "process"), () => "auto" as const),
   /** `tmux -L` socket name of trail's tmux server. */

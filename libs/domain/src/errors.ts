@@ -178,13 +178,37 @@ export class WorkerFinished extends Schema.TaggedError<WorkerFinished>()("Worker
   }
 }
 
-/** `--as KIND` names no loaded kind. */
+/** `--as KIND` names no loaded kind. `problem`: why a file of that name did not load. */
 export class UnknownKind extends Schema.TaggedError<UnknownKind>()("UnknownKind", {
   name: Schema.String,
-  known: Schema.Array(Schema.String)
+  known: Schema.Array(Schema.String),
+  problem: Schema.optional(Schema.String)
 }) {
   override get message() {
-    return `unknown kind ${JSON.stringify(this.name)}; known kinds: ${this.known.join(", ")}`
+    return this.problem === undefined
+      ? `unknown kind ${JSON.stringify(this.name)}; known kinds: ${this.known.join(", ")}`
+      : `kind ${JSON.stringify(this.name)} cannot be loaded: ${this.problem}`
+  }
+}
+
+/**
+ * The kind is a project kind (or a user kind named like a built-in) whose file `trail kinds
+ * trust` never recorded, or recorded with another content (`changed`). `hash`: its SHA-256 now.
+ */
+export class KindUntrusted extends Schema.TaggedError<KindUntrusted>()("KindUntrusted", {
+  name: Schema.String,
+  file: Schema.String,
+  hash: Schema.String,
+  changed: Schema.Boolean,
+  overrides: Schema.Boolean
+}) {
+  override get message() {
+    const what = this.overrides ? ` (it replaces the built-in kind ${JSON.stringify(this.name)})` : ""
+    const state = this.changed ? "changed since it was trusted" : "not trusted"
+    return (
+      `kind ${JSON.stringify(this.name)} from ${this.file}${what} is ${state}, so its command does not run; ` +
+      `read the file, check it with \`trail kinds\`, then run \`trail kinds trust ${this.name}\``
+    )
   }
 }
 
@@ -267,6 +291,7 @@ export type TrailError =
   | WorkerNotFound
   | WorkerFinished
   | UnknownKind
+  | KindUntrusted
   | SpawnRefused
   | ProtocolError
   | SupervisorRunning
@@ -292,6 +317,7 @@ const codes: { readonly [K in TrailError["_tag"]]: string } = {
   WorkerNotFound: "worker-not-found",
   WorkerFinished: "worker-finished",
   UnknownKind: "unknown-kind",
+  KindUntrusted: "kind-untrusted",
   SpawnRefused: "spawn-refused",
   ProtocolError: "protocol",
   SupervisorRunning: "supervisor-running",

@@ -79,6 +79,15 @@ describe("config", () => {
     }
   })
 
+  it("refuses a shell-string worker.command with a placeholder and says how to write it", () => {
+    const error = rejection({ worker: { command: 'claude "{prompt}"' } })
+    assert.strictEqual(error.key, "worker.command")
+    assert.include(error.reason, "argv list")
+    assert.include(error.reason, '"$TRAIL_PROMPT"')
+    assert.isTrue(Either.isRight(decode({ worker: { command: 'claude "$TRAIL_PROMPT"' } })))
+    assert.isTrue(Either.isRight(decode({ worker: { command: ["claude", "{prompt}"] } })))
+  })
+
   it("says why an unknown key is rejected", () => {
     assert.include(rejection({ lease: { ttl: 5 } }).reason, "not a known setting")
   })

@@ -61,8 +61,8 @@ Look for correctness bugs.
   })
 
   it("a shell-string command runs through sh -c", () => {
-    const parsed = Either.getOrThrow(kind("---\ncommand: codex exec {prompt}\n---\n"))
-    assert.deepStrictEqual(Option.getOrThrow(parsed.command), ["sh", "-c", "codex exec {prompt}"])
+    const parsed = Either.getOrThrow(kind('---\ncommand: codex exec "$TRAIL_PROMPT"\n---\n'))
+    assert.deepStrictEqual(Option.getOrThrow(parsed.command), ["sh", "-c", 'codex exec "$TRAIL_PROMPT"'])
   })
 
   it("names the file and the field of a bad kind", () => {
@@ -121,7 +121,7 @@ Look for correctness bugs.
     }).pipe(Effect.provide(NodeContext.layer))
   )
 
-  it("substitutes placeholders inside their own argument, and single-quoted in sh -c", () => {
+  it("substitutes placeholders inside their own argument, never inside shell text", () => {
     const values = {
       task_file: "/r/.trail/workers/w1/task.md",
       prompt: `fix "it"; $(rm -rf /)`,
@@ -134,7 +134,32 @@ Look for correctness bugs.
       `fix "it"; $(rm -rf /)`,
       "--file=/r/.trail/workers/w1/task.md"
     ])
-    const shell = substitute(["sh", "-c", "agent {prompt} > {root}/out-{worker}.log"], { ...values, prompt: "it's" })
-    assert.deepStrictEqual(shell, ["sh", "-c", `agent 'it'\\''s' > '/r'/out-'w1'.log`])
+    // A shell script is left as written: its values come from the environment.
+    const script = 'agent "$TRAIL_PROMPT" > "$TRAIL_ROOT/out.log"'
+    assert.deepStrictEqual(substitute(["sh", "-c", script], values), ["sh", "-c", script])
+    assert.deepStrictEqual(substitute(["/bin/bash", "-lc", "echo {prompt}", "{prompt}"], values), [
+      "/bin/bash",
+      "-lc",
+      "echo {prompt}",
+      `fix "it"; $(rm -rf /)`
+    ])
+  })
+
+  it("refuses a shell-string command that splices a placeholder into shell text, saying how to write it", () => {
+    for (const command of [
+      `'claude "{prompt}"'`,
+      `"agent {task_file}"`,
+      `["sh", "-c", "agent '{prompt}'"]`,
+      `["bash", "-ec", "cd {path} && agent"]`
+    ]) {
+      const parsed = kind(`---\ncommand: ${command}\n---\n`)
+      assert.isTrue(Either.isLeft(parsed), command)
+      if (Either.isRight(parsed)) continue
+      assert.strictEqual(parsed.left.field, "command", command)
+      assert.include(parsed.left.message, "argv list", command)
+      assert.match(parsed.left.message, /"\$TRAIL_(PROMPT|TASK_FILE|PATH)"/, command)
+    }
+    const fine = kind(`---\ncommand: 'claude "$TRAIL_PROMPT"'\n---\n`)
+    assert.deepStrictEqual(Option.getOrThrow(Either.getOrThrow(fine).command), ["sh", "-c", 'claude "$TRAIL_PROMPT"'])
   })
 })
