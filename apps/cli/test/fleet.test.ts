@@ -203,6 +203,48 @@ describe("trail supervise — fleet mode", () => {
     expect(fs.existsSync(path.join(fleet.root, "PWNED"))).toBe(false)
   }, 60_000)
 
+  it("a cloned repository's .trail/kinds/default.md runs only once trusted, and again only after an edit is trusted", async () => {
+    const kindFile = (mark: string) =>
+      `---\ncommand: ["sh", "-c", "echo ${mark} > \\"$TRAIL_ROOT/RAN\\""]\nenv: { MARK: "${mark}" }\n---\n`
+    const fleet = fleetRepo({ folders: 1, substrate: "process", kinds: { default: kindFile("one") }, trustKinds: false })
+    const ran = path.join(fleet.root, "RAN")
+    const listed = () =>
+      (fleet.run(["kinds"]).json() as { kinds: Array<{ name: string; origin: string; trust: string; overrides: boolean; hash: string }> }).kinds
+    const project = () => listed().find((k) => k.origin === "project")!
+    expect(project()).toMatchObject({ name: "default", trust: "untrusted", overrides: true })
+    expect(project().hash).toMatch(/^[0-9a-f]{64}$/)
+
+    const refused = fleet.run(["spawn", "do it"])
+    expect(refused.code).toBe(1)
+    expect(refused.error().code).toBe("kind-untrusted")
+    expect(refused.error().message).toContain("trail kinds trust default")
+    expect(refused.error().message).toContain("built-in")
+    expect(workersOf(fleet)).toEqual([])
+    expect(fs.existsSync(ran)).toBe(false)
+
+    // A trust store shipped inside the repository trusts nothing.
+    fs.writeFileSync(
+      path.join(fleet.root, ".trail", "trusted-kinds.json"),
+      JSON.stringify({ [path.join(fleet.root, ".trail", "kinds", "default.md")]: project().hash })
+    )
+    expect(fleet.run(["spawn", "do it"]).error().code).toBe("kind-untrusted")
+
+    const trusted = fleet.run(["kinds", "trust"])
+    expect(trusted.code, trusted.stderr).toBe(0)
+    expect(trusted.json()).toMatchObject({ trusted: [{ name: "default" }] })
+    expect(project().trust).toBe("trusted")
+    expect(fleet.run(["spawn", "do it"]).code).toBe(0)
+    await waitFor(() => fs.existsSync(ran) && fs.readFileSync(ran, "utf8") === "one\n", "the trusted kind to run")
+
+    fs.writeFileSync(path.join(fleet.root, ".trail", "kinds", "default.md"), kindFile("two"))
+    expect(project().trust).toBe("changed")
+    const changed = fleet.run(["spawn", "do it again"])
+    expect(changed.error().code).toBe("kind-untrusted")
+    expect(changed.error().message).toContain("changed since it was trusted")
+    expect(workersOf(fleet)).toHaveLength(1)
+    expect(fs.readFileSync(ran, "utf8")).toBe("one\n")
+  }, 60_000)
+
   it("a kind whose command does not exist fails each worker with that reason, and the fleet goes on", async () => {
     const fleet = fleetRepo({
       folders: 3,

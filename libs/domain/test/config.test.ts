@@ -85,6 +85,8 @@ describe("config", () => {
     assert.include(error.reason, "argv list")
     assert.include(error.reason, '"$TRAIL_PROMPT"')
     assert.isTrue(Either.isRight(decode({ worker: { command: 'claude "$TRAIL_PROMPT"' } })))
+    // docs/fleet.md's aider example
+    assert.isTrue(Either.isRight(decode({ worker: { command: 'aider --yes --message "$(cat "$TRAIL_TASK_FILE")"' } })))
     assert.isTrue(Either.isRight(decode({ worker: { command: ["claude", "{prompt}"] } })))
   })
 

@@ -115,6 +115,16 @@ Look for correctness bugs.
         problems.map((p) => [path.basename(p.file), p.field]),
         [["broken.md", "worktree"]]
       )
+      // Nothing is trusted yet: the user's own kind may run; a built-in's name or a project kind may not.
+      const trust = (yield* loadKinds({ userDir, projectDir })).loaded.map((e) => [e.origin, e.kind.name, e.trust, e.overrides])
+      assert.deepStrictEqual(trust, [
+        ["builtin", "default", "builtin", false],
+        ["builtin", "scout", "builtin", false],
+        ["builtin", "patcher", "builtin", false],
+        ["user", "reviewer", "own", false],
+        ["user", "scout", "untrusted", true],
+        ["project", "reviewer", "untrusted", false]
+      ])
       const none = yield* loadKinds({ userDir: path.join(base, "missing"), projectDir: path.join(base, "missing2") })
       assert.strictEqual(none.kinds.size, 3)
       fs.rmSync(base, { recursive: true, force: true })
