@@ -161,8 +161,16 @@ describe("trail supervise — fleet mode", () => {
         echo: `---\ncommand: ${JSON.stringify(`${record}; exec sh ${SCRIPTED_AGENT} "$TRAIL_PROMPT"`)}\n---\n`
       }
     })
-    const result = await supervise(fleet, ["--task", "t", "--workers", "1", "--as", "echo", "--prompt", "look at {path}"])
-      .done
+    const result = await supervise(fleet, [
+      "--task",
+      "t",
+      "--workers",
+      "1",
+      "--as",
+      "echo",
+      "--prompt",
+      "look at {path}"
+    ]).done
     expect(result.code, result.stderr).toBe(0)
     const workers = workersOf(fleet)
     expect(workers.map((w) => w.path).sort()).toEqual([...hostile].sort())
@@ -206,10 +214,19 @@ describe("trail supervise — fleet mode", () => {
   it("a cloned repository's .trail/kinds/default.md runs only once trusted, and again only after an edit is trusted", async () => {
     const kindFile = (mark: string) =>
       `---\ncommand: ["sh", "-c", "echo ${mark} > \\"$TRAIL_ROOT/RAN\\""]\nenv: { MARK: "${mark}" }\n---\n`
-    const fleet = fleetRepo({ folders: 1, substrate: "process", kinds: { default: kindFile("one") }, trustKinds: false })
+    const fleet = fleetRepo({
+      folders: 1,
+      substrate: "process",
+      kinds: { default: kindFile("one") },
+      trustKinds: false
+    })
     const ran = path.join(fleet.root, "RAN")
     const listed = () =>
-      (fleet.run(["kinds"]).json() as { kinds: Array<{ name: string; origin: string; trust: string; overrides: boolean; hash: string }> }).kinds
+      (
+        fleet.run(["kinds"]).json() as {
+          kinds: Array<{ name: string; origin: string; trust: string; overrides: boolean; hash: string }>
+        }
+      ).kinds
     const project = () => listed().find((k) => k.origin === "project")!
     expect(project()).toMatchObject({ name: "default", trust: "untrusted", overrides: true })
     expect(project().hash).toMatch(/^[0-9a-f]{64}$/)

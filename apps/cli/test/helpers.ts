@@ -24,7 +24,7 @@ export interface Run {
 export const CONFIG_HOME = fs.mkdtempSync(path.join(os.tmpdir(), "trail-config-"))
 
 const cleanEnv = () => {
-  const env = { ...process.env, XDG_CONFIG_HOME: CONFIG_HOME }
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: CONFIG_HOME }
   for (const key of ["TRAIL_ROOT", "TRAIL_AGENT", "TRAIL_WORKER_ID", "NO_COLOR"]) delete env[key]
   return env
 }

@@ -14,6 +14,18 @@ const UnitInterval = Schema.Number.pipe(
   Schema.between(0, 1, { message: (issue) => `must be between 0 and 1, got ${String(issue.actual)}` })
 )
 
+/** Longest lease `lease.ttl_secs` may ask for: 30 days. */
+export const MAX_TTL_SECS = 30 * 86_400
+const MAX_HALF_LIFE_SECS = 3650 * 86_400
+
+/** A whole number (a count or seconds) in `min..max`, saying the range when it is not. */
+const countBetween = (min: number, max: number) =>
+  Schema.Number.pipe(
+    Schema.filter(
+      (n) => (Number.isInteger(n) && n >= min && n <= max) || `must be a whole number from ${min} to ${max}`
+    )
+  )
+
 const withDefault = <S extends Schema.Schema.Any>(schema: S, value: () => Schema.Schema.Type<S>) =>
   Schema.optionalWith(schema, { default: value, exact: true })
 
@@ -22,16 +34,19 @@ export const StrategyConfig = Schema.Struct({
   default: withDefault(Strategy, () => "weighted" as const),
   /** Weight of recency against the static signal in `weighted` (0..1). */
   alpha: withDefault(UnitInterval, () => 0.6),
-  /** Staleness (seconds) at which recency reaches 0.5. */
+  /** Staleness (seconds, 1 s … 10 years) at which recency reaches 0.5. */
   half_life_secs: withDefault(
     Schema.Number.pipe(
-      Schema.finite(),
-      Schema.greaterThanOrEqualTo(1, { message: (issue) => `must be at least 1, got ${String(issue.actual)}` })
+      Schema.finite({ message: () => "must be a finite number of seconds" }),
+      Schema.greaterThanOrEqualTo(1, { message: (issue) => `must be at least 1, got ${String(issue.actual)}` }),
+      Schema.lessThanOrEqualTo(MAX_HALF_LIFE_SECS, {
+        message: () => `must be at most ${MAX_HALF_LIFE_SECS} (10 years)`
+      })
     ),
     () => 604_800
   ),
-  /** Seed of the tie-break and of `random`. */
-  seed: withDefault(Schema.Int, () => 42),
+  /** Seed of the tie-break and of `random` (a safe integer). */
+  seed: withDefault(countBetween(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), () => 42),
   static_signal: withDefault(StaticSignal, () => "file_count" as const),
   /** Weight of recent findings (0 turns outcome feedback off). */
   outcome_weight: withDefault(UnitInterval, () => 0)
@@ -39,23 +54,37 @@ export const StrategyConfig = Schema.Struct({
 export type StrategyConfig = typeof StrategyConfig.Type
 
 export const LeaseConfig = Schema.Struct({
-  /** Lease time to live in seconds (> 0). */
+  /** Lease time to live in seconds (> 0, at most 30 days). */
   ttl_secs: withDefault(
     Schema.Number.pipe(
-      Schema.finite(),
-      Schema.positive({ message: (issue) => `must be greater than 0, got ${String(issue.actual)}` })
+      Schema.finite({ message: () => "must be a finite number of seconds" }),
+      Schema.positive({ message: (issue) => `must be greater than 0, got ${String(issue.actual)}` }),
+      Schema.lessThanOrEqualTo(MAX_TTL_SECS, { message: () => `must be at most ${MAX_TTL_SECS} (30 days)` })
     ),
     () => 900
   )
 })
 export type LeaseConfig = typeof LeaseConfig.Type
 
-const Globs = Schema.Array(Schema.String.pipe(Schema.minLength(1, { message: () => "globs must not be empty" })))
+/** Most globs in one of `scan.include` / `scan.exclude` (each compiles to a matcher on every walk). */
+export const MAX_GLOBS = 10_000
+
+const Globs = Schema.Array(
+  Schema.String.pipe(
+    Schema.minLength(1, { message: () => "globs must not be empty" }),
+    Schema.maxLength(4096, { message: () => "a glob must be at most 4096 characters" })
+  )
+).pipe(
+  Schema.maxItems(MAX_GLOBS, {
+    message: (issue) =>
+      `holds ${Array.isArray(issue.actual) ? issue.actual.length : "too many"} globs; at most ${MAX_GLOBS} are allowed`
+  })
+)
 
 export const ScanConfig = Schema.Struct({
   respect_gitignore: withDefault(Schema.Boolean, () => true),
   /** Folders with fewer direct files are not registered. */
-  min_files: withDefault(Schema.Int.pipe(Schema.nonNegative()), () => 1),
+  min_files: withDefault(countBetween(0, 1_000_000), () => 1),
   /** When non-empty, only folders matching one of these globs are registered. */
   include: withDefault(Globs, () => []),
   /** Folders matching one of these globs are neither registered nor descended into. */
@@ -120,7 +149,9 @@ export const commandTemplateProblem = (command: string | ReadonlyArray<string>):
  * `{task_file}`, `{worker}`, `{root}`, or a shell string that takes those from the environment.
  */
 export const CommandTemplate = Schema.Union(
-  Schema.Array(Schema.String.pipe(Schema.minLength(1))).pipe(Schema.minItems(1, { message: () => "must name a program" })),
+  Schema.Array(Schema.String.pipe(Schema.minLength(1))).pipe(
+    Schema.minItems(1, { message: () => "must name a program" })
+  ),
   Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
 ).pipe(
   Schema.filter((command) => commandTemplateProblem(command) ?? true, {
@@ -142,18 +173,18 @@ export const WorkerConfig = Schema.Struct({
   /** The tmux session holding the workers' windows. */
   session: withDefault(Name, () => "trail-workers"),
   /** Most workers alive at once. */
-  max_active: withDefault(Schema.Int.pipe(Schema.between(1, 256)), () => 8),
+  max_active: withDefault(countBetween(1, 256), () => 8),
   /** How deep workers may spawn child workers. */
-  max_spawn_depth: withDefault(Schema.Int.pipe(Schema.between(0, 16)), () => 2),
+  max_spawn_depth: withDefault(countBetween(0, 16), () => 2),
   /**
    * Seconds a supervised worker's lease lasts; the supervisor renews it every third of that while
    * the worker's process is alive, and marks the worker lost when it expires.
    */
-  lease_secs: withDefault(Schema.Int.pipe(Schema.between(3, 86_400)), () => 60),
+  lease_secs: withDefault(countBetween(3, 86_400), () => 60),
   /** Seconds a worker that finished (done/fail) may keep running before trail stops its program. */
-  exit_grace_secs: withDefault(Schema.Int.pipe(Schema.between(0, 3_600)), () => 10),
+  exit_grace_secs: withDefault(countBetween(0, 3_600), () => 10),
   /** Fleet mode: how many workers may fail on one folder in a sweep before the folder is skipped. */
-  max_attempts: withDefault(Schema.Int.pipe(Schema.between(1, 100)), () => 2)
+  max_attempts: withDefault(countBetween(1, 100), () => 2)
 })
 export type WorkerConfig = typeof WorkerConfig.Type
 
@@ -181,11 +212,14 @@ const valueAt = (raw: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
 
 const showValue = (value: unknown): string => {
   if (value === undefined) return "(missing)"
+  if (Array.isArray(value) && value.length > 8) return `[${value.length} items]`
+  let text: string
   try {
-    return JSON.stringify(value) ?? String(value)
+    text = JSON.stringify(value) ?? String(value)
   } catch {
-    return String(value)
+    text = String(value)
   }
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text
 }
 
 /**

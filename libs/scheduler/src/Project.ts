@@ -87,19 +87,35 @@ export const parseConfig = (text: string, file: string): Effect.Effect<TrailConf
       })
   }).pipe(Effect.flatMap((raw) => decodeConfig(raw, file)))
 
-/** Loads `<root>/.trail.toml`; a missing file means every default. */
+/** The largest `.trail.toml` trail reads: 1 MiB. */
+export const MAX_CONFIG_BYTES = 1024 * 1024
+
+/**
+ * Loads `<root>/.trail.toml`; a missing file means every default. Only a regular file (or a
+ * link to one) of at most {@link MAX_CONFIG_BYTES} is read: a FIFO would block the read forever
+ * and a link to `/dev/zero` would never end, so both are a {@link ConfigError} before any read.
+ */
 export const loadConfig = (project: Project) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    const text = yield* fs.readFileString(project.configFile).pipe(
+    const unreadable = (reason: string) => new ConfigError({ file: CONFIG_FILE, key: "", value: "", reason })
+    const info = yield* fs.stat(project.configFile).pipe(
       Effect.map(Option.some),
       Effect.catchAll((error) =>
         error._tag === "SystemError" && error.reason === "NotFound"
-          ? Effect.succeed(Option.none<string>())
-          : new ConfigError({ file: CONFIG_FILE, key: "", value: "", reason: `cannot be read: ${error.message}` })
+          ? Effect.succeed(Option.none<FileSystem.File.Info>())
+          : unreadable(`cannot be read: ${error.message}`)
       )
     )
-    return Option.isNone(text) ? defaultConfig : yield* parseConfig(text.value, CONFIG_FILE)
+    if (Option.isNone(info)) return defaultConfig
+    if (info.value.type !== "File")
+      return yield* unreadable(`is not a regular file (it is a ${info.value.type}); make it a plain text file`)
+    if (Number(info.value.size) > MAX_CONFIG_BYTES)
+      return yield* unreadable(`is ${Number(info.value.size)} bytes; at most ${MAX_CONFIG_BYTES} (1 MiB) are read`)
+    const text = yield* fs
+      .readFileString(project.configFile)
+      .pipe(Effect.mapError((error) => unreadable(`cannot be read: ${error.message}`)))
+    return yield* parseConfig(text, CONFIG_FILE)
   })
 
 /**

@@ -31,12 +31,30 @@ const KindName = Schema.String.pipe(
   Schema.pattern(/^[a-z0-9][a-z0-9-]*$/, { message: () => "must be lower-case letters, digits and dashes" })
 )
 
-/** `90s`, `20m`, `2h`, `1h30m`, or a number of seconds. */
+/** The longest `max_duration` a kind may set: 7 days, in seconds. */
+export const MAX_DURATION_SECS = 7 * 86_400
+
+const toSeconds = (value: number | string): number => {
+  if (typeof value === "number") return value
+  const part = (unit: string) => Number(new RegExp(`(\\d+)${unit}`).exec(value)?.[1] ?? 0)
+  return part("h") * 3600 + part("m") * 60 + part("s")
+}
+
+/**
+ * `90s`, `20m`, `2h`, `1h30m`, or a number of seconds; more than 0 and at most
+ * {@link MAX_DURATION_SECS} (`""`, `"0s"` and `1e308` are refused, not read as 0 or forever).
+ */
 const DurationField = Schema.Union(
-  Schema.Number.pipe(Schema.positive({ message: () => "must be a positive number of seconds" })),
   Schema.String.pipe(
-    Schema.pattern(/^(\d+h)?(\d+m)?(\d+s)?$/, { message: () => 'must look like "90s", "20m" or "1h30m"' })
-  )
+    Schema.pattern(/^(?=.)(\d+h)?(\d+m)?(\d+s)?$/, { message: () => 'must look like "90s", "20m" or "1h30m"' })
+  ),
+  Schema.Number
+).pipe(
+  Schema.filter((value) => {
+    const seconds = toSeconds(value)
+    if (!Number.isFinite(seconds) || seconds <= 0) return "must be more than 0 seconds"
+    return seconds <= MAX_DURATION_SECS || `must be at most 7 days (${MAX_DURATION_SECS} seconds)`
+  })
 )
 
 const Frontmatter = Schema.Struct({
@@ -92,12 +110,6 @@ export interface KindProblem {
   readonly file: string
   readonly field: string
   readonly message: string
-}
-
-const toSeconds = (value: number | string): number => {
-  if (typeof value === "number") return value
-  const part = (unit: string) => Number(new RegExp(`(\\d+)${unit}`).exec(value)?.[1] ?? 0)
-  return part("h") * 3600 + part("m") * 60 + part("s")
 }
 
 /** Splits `---\nyaml\n---\nbody`; a file without frontmatter is all body. */
@@ -203,6 +215,9 @@ You work in a detached git worktree. Make the change, run what checks you can, a
   )
 ]
 
+/** The largest kind file read: 256 KiB. */
+const MAX_KIND_BYTES = 256 * 1024
+
 /** Every `*.md` kind in `dir` (a missing folder has none). */
 const loadDir = (dir: string) =>
   Effect.gen(function* () {
@@ -212,7 +227,18 @@ const loadDir = (dir: string) =>
     const results: Array<Either.Either<Kind, KindProblem>> = []
     for (const name of names.filter((n) => n.endsWith(".md")).sort()) {
       const file = path.join(dir, name)
-      const text = yield* fs.readFileString(file).pipe(Effect.either)
+      // Only a regular file is read: a FIFO or a link to a device would block or never end.
+      const text = yield* fs.stat(file).pipe(
+        Effect.filterOrFail(
+          (info) => info.type === "File" && Number(info.size) <= MAX_KIND_BYTES,
+          (info) => ({
+            message:
+              info.type === "File" ? `is larger than ${MAX_KIND_BYTES} bytes` : `is not a regular file (${info.type})`
+          })
+        ),
+        Effect.flatMap(() => fs.readFileString(file)),
+        Effect.either
+      )
       results.push(
         Either.isLeft(text)
           ? Either.left({ file, field: "", message: `cannot be read: ${text.left.message}` })
@@ -228,7 +254,8 @@ const loadDir = (dir: string) =>
  * cannot ship a file that trusts its own kinds (`.trail/` may be committed; this file is not
  * in it). Shape: `{ "<absolute kind file>": "<sha256 hex>" }`.
  */
-export const trustFileOf = (userDir: string) => `${userDir.replace(/\/+$/, "").replace(/\/[^/]*$/, "")}/trusted-kinds.json`
+export const trustFileOf = (userDir: string) =>
+  `${userDir.replace(/\/+$/, "").replace(/\/[^/]*$/, "")}/trusted-kinds.json`
 
 const TrustRecord = Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String }))
 

@@ -69,6 +69,12 @@ Look for correctness bugs.
     const cases: Array<[string, string, string]> = [
       ["---\nread_only: maybe\n---\n", "read_only", "boolean"],
       ["---\nmax_duration: soon\n---\n", "max_duration", ""],
+      ['---\nmax_duration: ""\n---\n', "max_duration", "90s"],
+      ['---\nmax_duration: "0s"\n---\n', "max_duration", "more than 0"],
+      ["---\nmax_duration: 0\n---\n", "max_duration", "more than 0"],
+      ["---\nmax_duration: 1e308\n---\n", "max_duration", "at most 7 days"],
+      ["---\nmax_duration: .inf\n---\n", "max_duration", "more than 0"],
+      ["---\nmax_duration: 169h\n---\n", "max_duration", "at most 7 days"],
       ["---\ncommand: []\n---\n", "command", ""],
       ["---\ncolour: blue\n---\n", "colour", "not a known field"],
       ["---\nname: Bad Name\n---\n", "name", "lower-case"],
@@ -116,7 +122,12 @@ Look for correctness bugs.
         [["broken.md", "worktree"]]
       )
       // Nothing is trusted yet: the user's own kind may run; a built-in's name or a project kind may not.
-      const trust = (yield* loadKinds({ userDir, projectDir })).loaded.map((e) => [e.origin, e.kind.name, e.trust, e.overrides])
+      const trust = (yield* loadKinds({ userDir, projectDir })).loaded.map((e) => [
+        e.origin,
+        e.kind.name,
+        e.trust,
+        e.overrides
+      ])
       assert.deepStrictEqual(trust, [
         ["builtin", "default", "builtin", false],
         ["builtin", "scout", "builtin", false],
