@@ -27,7 +27,7 @@ import { Workers } from "@trail/workers"
 import { type Clock, Deferred, Effect, Option, Queue, Schema } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
-import { bold, card, cyan, dim, green, red, table, time, yellow } from "./Pretty.js"
+import { bold, card, cyan, dim, green, red, safeText, table, time, yellow } from "./Pretty.js"
 
 /** The walk worker bundled next to the CLI (dist/walk-worker.cjs); absent when not bundled. */
 const walkWorker = typeof __dirname === "string" ? `${__dirname}/walk-worker.cjs` : undefined
@@ -423,7 +423,8 @@ const worker = Command.make("worker").pipe(
 
 /**
  * Progress on stderr: one line per event; on a terminal also a live line per fleet slot, redrawn
- * below the log (ANSI: cursor up, erase line).
+ * below the log (ANSI: cursor up, erase line). Folder names and messages in them are shown
+ * through `safeText`, so a folder named with escape sequences cannot drive the terminal.
  */
 const liveProgress = (slots: number, clock: Clock.Clock) => {
   const stamp = () => new Date(clock.unsafeCurrentTimeMillis()).toISOString().slice(11, 19)
@@ -434,14 +435,14 @@ const liveProgress = (slots: number, clock: Clock.Clock) => {
   const draw = () => lines.map((line, i) => `${dim(`slot ${i + 1}`)}  ${line}\n`).join("")
   return {
     report: (line: string) => {
-      const text = `[trail ${stamp()}] ${line}\n`
+      const text = `[trail ${stamp()}] ${safeText(line)}\n`
       if (!live) return void process.stderr.write(text)
       process.stderr.write(erase() + text + draw())
       drawn = lines.length
     },
     onSlot: (index: number, status: string) => {
       if (!live) return
-      lines[index] = status
+      lines[index] = safeText(status)
       process.stderr.write(erase() + draw())
       drawn = lines.length
     }

@@ -152,7 +152,7 @@ describe("trail supervise — fleet mode", () => {
   }, 60_000)
 
   it("hostile folder names reach a shell-string kind as literal text ($TRAIL_PROMPT) and run nothing", async () => {
-    const hostile = ["$(touch PWNED)", "`touch PWNED`", `q'uo"te;touch PWNED;'`]
+    const hostile = ["$(touch PWNED)", "`touch PWNED`", `q'uo"te;touch PWNED;'`, "t\u001b]0;PWNED\u0007\u001b[2J"]
     const record = `printf '%s' "$TRAIL_PROMPT" > "$TRAIL_ROOT/.trail/workers/$TRAIL_WORKER_ID/prompt.txt"`
     const fleet = fleetRepo({
       folders: 0,
@@ -180,6 +180,9 @@ describe("trail supervise — fleet mode", () => {
       expect(prompt).toBe(`look at ${worker.path}`)
     }
     expect(fs.readdirSync(fleet.root, { recursive: true }).filter((f) => String(f).endsWith("PWNED"))).toEqual([])
+    // The progress lines name the folders; their escape sequences are shown, not sent.
+    expect(result.stderr).toContain("t␛]0;PWNED␇␛[2J")
+    expect(result.stderr).not.toMatch(/[\u001b\u0007]/)
   }, 60_000)
 
   it("a kind that splices {prompt} into shell text is refused with how to write it, and nothing runs", async () => {

@@ -172,3 +172,45 @@ describe("signals", () => {
     expect(Date.now() - sent).toBeLessThan(5_000)
   })
 })
+
+describe("--pretty shows escape sequences from data, never sends them", () => {
+  const EVIL = "evil\u001b]0;PWNED\u0007\u001b[2J\u009b31m\r"
+  /** `trail args --pretty` without colour: no ESC byte (nor a C1 CSI, BEL or CR) may reach stdout. */
+  const prettyOut = (root: string, args: ReadonlyArray<string>) => {
+    const out = trail([...args, "--pretty"], { cwd: root, env: { NO_COLOR: "1" } })
+    expect(out.code, out.stderr).toBe(0)
+    expect(out.stdout).not.toMatch(/[\u001b\u0007\u009b\r]/)
+    return out.stdout
+  }
+
+  it("a folder named with an OSC title and a clear-screen in list, next and status", () => {
+    const root = gitRepo({ [`${EVIL}/a.ts`]: "x\n" })
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    expect(prettyOut(root, ["next", "--task", "t", "--agent", "a"])).toContain("evil␛]0;PWNED␇␛[2J\\u009b31m␍")
+    expect(prettyOut(root, ["list", "--task", "t"])).toContain("evil␛]0;PWNED␇␛[2J")
+    // JSON stays exact.
+    const items = trail(["list", "--task", "t"], { cwd: root }).json() as Array<{ path: string }>
+    expect(items.map((i) => i.path)).toContain(EVIL)
+  })
+
+  it("a hook message in inbox and log", () => {
+    const root = gitRepo({ "a.ts": "x\n" })
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    const hook = (payload: Record<string, unknown>) =>
+      expect(
+        spawnSync(process.execPath, [TRAIL, "hook", "claude"], {
+          cwd: root,
+          input: JSON.stringify({ cwd: root, transcript_path: "/tmp/t.jsonl", ...payload }),
+          env: { ...process.env, TRAIL_ROOT: "", TMUX: "", TMUX_PANE: "" },
+          encoding: "utf8"
+        }).status
+      ).toBe(0)
+    hook({ session_id: "evil-1111", hook_event_name: "SessionStart", source: "startup" })
+    hook({ session_id: "evil-1111", hook_event_name: "Stop", last_assistant_message: `Done ${EVIL} here` })
+    // JSON keeps the message as the hook sent it.
+    const items = trail(["inbox"], { cwd: root }).json() as Array<{ headline: string }>
+    expect(items[0]!.headline).toContain("Done evil\u001b]0;PWNED\u0007\u001b[2J")
+    expect(prettyOut(root, ["inbox"])).toContain("␛]0;PWNED␇")
+    expect(prettyOut(root, ["log"])).toContain("session.stopped")
+  })
+})
