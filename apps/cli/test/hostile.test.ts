@@ -214,3 +214,40 @@ describe("--pretty shows escape sequences from data, never sends them", () => {
     expect(prettyOut(root, ["log"])).toContain("session.stopped")
   })
 })
+
+describe("minor usage errors", () => {
+  it("TRAIL_ROOT or --root naming a subfolder of a root is refused, naming the root above it", () => {
+    const root = initialised()
+    const sub = path.join(root, "src")
+    for (const out of [
+      trail(["status", "--task", "t"], { cwd: root, env: { TRAIL_ROOT: sub } }),
+      trail(["--root", sub, "status", "--task", "t"], { cwd: root })
+    ]) {
+      expect(out.code).toBe(1)
+      expect(out.error().code).toBe("root-not-found")
+      expect(out.error().message).toContain(`it is inside the root ${root}`)
+      expect(out.error().message).toContain(`--root ${root}`)
+    }
+    // A folder under no root at all still says so.
+    const lonely = gitRepo({})
+    const none = trail(["status", "--task", "t"], { cwd: root, env: { TRAIL_ROOT: lonely } })
+    expect(none.error().code).toBe("root-not-found")
+    expect(none.error().message).not.toContain("inside the root")
+  })
+
+  it.each([
+    [["done", "--task", "t", "--path", "src", "--found"]],
+    [["done", "--task", "t", "--found", "--path", "src"]]
+  ])("%j: a usage error naming --found and that it needs a number", (args) => {
+    const root = initialised()
+    const out = trail(args, { cwd: root })
+    expect(out.code).toBe(2)
+    expect(out.error().code).toBe("usage")
+    expect(out.error().message).toContain("--found needs a whole number")
+  })
+
+  it("an unknown option is still called unknown", () => {
+    const root = initialised()
+    expect(trail(["next", "--task", "t", "--bogus-flag"], { cwd: root }).error().message).toContain("unknown argument")
+  })
+})

@@ -9,12 +9,22 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
   message: Schema.String
 }) {}
 
-/** No folder holding `.trail/` was found walking up from `cwd`. */
+/**
+ * No folder holding `.trail/` was found walking up from `cwd`; or, with `explicit`, the folder
+ * named by `--root` / `TRAIL_ROOT` holds none (`nearest`: the root above it, if any).
+ */
 export class RootNotFound extends Schema.TaggedError<RootNotFound>()("RootNotFound", {
-  cwd: Schema.String
+  cwd: Schema.String,
+  explicit: Schema.optional(Schema.Boolean),
+  nearest: Schema.optional(Schema.String)
 }) {
   override get message() {
-    return `no trail root found at or above ${this.cwd}; run \`trail init\` there, or pass --root / set TRAIL_ROOT`
+    if (this.explicit !== true)
+      return `no trail root found at or above ${this.cwd}; run \`trail init\` there, or pass --root / set TRAIL_ROOT`
+    const named = `--root / TRAIL_ROOT names ${this.cwd}, which is not a trail root (it holds no .trail/)`
+    return this.nearest === undefined
+      ? `${named}; run \`trail init\` there, or name the folder holding .trail/`
+      : `${named}; it is inside the root ${this.nearest}: pass --root ${this.nearest} (or set TRAIL_ROOT to it)`
   }
 }
 

@@ -49,9 +49,23 @@ const hasStateDir = (fs: FileSystem.FileSystem, path: Path.Path, dir: string) =>
     Effect.orElseSucceed(() => false)
   )
 
+/** The nearest folder at or above `start` that holds `.trail/`. */
+const nearestRoot = (fs: FileSystem.FileSystem, path: Path.Path, start: string) =>
+  Effect.gen(function* () {
+    let dir = path.resolve(start)
+    for (;;) {
+      if (yield* hasStateDir(fs, path, dir)) return Option.some(dir)
+      const parent = path.dirname(dir)
+      if (parent === dir) return Option.none<string>()
+      dir = parent
+    }
+  })
+
 /**
- * Finds the root. With `explicit` (from `--root` or `TRAIL_ROOT`) that folder must hold `.trail/`;
- * otherwise the nearest folder at or above `cwd` that holds one. Fails with {@link RootNotFound}.
+ * Finds the root. With `explicit` (from `--root` or `TRAIL_ROOT`) that folder must hold `.trail/`
+ * (a subfolder of a root is refused, naming the root above it: it is most likely a mistake, and
+ * walking up would silently act on a root nobody named); otherwise the nearest folder at or above
+ * `cwd` that holds one. Fails with {@link RootNotFound}.
  */
 export const findRoot = (options: { readonly explicit: Option.Option<string>; readonly cwd: string }) =>
   Effect.gen(function* () {
@@ -60,15 +74,16 @@ export const findRoot = (options: { readonly explicit: Option.Option<string>; re
     if (Option.isSome(options.explicit)) {
       const root = path.resolve(options.cwd, options.explicit.value)
       if (yield* hasStateDir(fs, path, root)) return projectAt(path, root)
-      return yield* new RootNotFound({ cwd: root })
+      const above = yield* nearestRoot(fs, path, path.dirname(root))
+      return yield* new RootNotFound({
+        cwd: root,
+        explicit: true,
+        ...Option.match(above, { onNone: () => ({}), onSome: (nearest) => ({ nearest }) })
+      })
     }
-    let dir = path.resolve(options.cwd)
-    for (;;) {
-      if (yield* hasStateDir(fs, path, dir)) return projectAt(path, dir)
-      const parent = path.dirname(dir)
-      if (parent === dir) return yield* new RootNotFound({ cwd: options.cwd })
-      dir = parent
-    }
+    const found = yield* nearestRoot(fs, path, options.cwd)
+    if (Option.isSome(found)) return projectAt(path, found.value)
+    return yield* new RootNotFound({ cwd: options.cwd })
   })
 
 /** Parses and validates `.trail.toml` text. `file` names the file in errors. */
