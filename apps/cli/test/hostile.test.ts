@@ -7,7 +7,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { CONFIG_HOME, gitRepo, TRAIL, trail } from "./helpers.js"
+import { CONFIG_HOME, gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
 
 const initialised = () => {
   const root = gitRepo({ "src/a.ts": "export {}\n", "docs/guide.md": "guide\n" })
@@ -22,7 +22,9 @@ const within = (ms: number, args: ReadonlyArray<string>, cwd: string) => {
     cwd,
     env: { ...process.env, TRAIL_ROOT: "", XDG_CONFIG_HOME: CONFIG_HOME },
     encoding: "utf8",
-    timeout: ms
+    timeout: ms,
+    // A command blocked in a read ignores SIGTERM until it returns.
+    killSignal: "SIGKILL"
   })
   expect(result.signal, `trail ${args.join(" ")} did not end within ${ms} ms`).toBeNull()
   const error: { code: string; message: string } | null = result.stderr === "" ? null : JSON.parse(result.stderr).error
@@ -161,15 +163,17 @@ describe("signals", () => {
     let stdout = ""
     child.stdout.on("data", (d) => (stdout += d))
     const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
-    // Wait until it is following (its first events are printed), then signal it.
-    for (let i = 0; i < 100 && stdout === ""; i++) await new Promise((r) => setTimeout(r, 100))
-    expect(stdout).not.toBe("")
-    const sent = Date.now()
-    child.kill(signal)
-    const code = await Promise.race([exited, new Promise<"hung">((r) => setTimeout(() => r("hung"), 5_000))])
-    if (code === "hung") child.kill("SIGKILL")
-    expect(code).toBe(130)
-    expect(Date.now() - sent).toBeLessThan(5_000)
+    try {
+      // Wait until it is following (its first events are printed), then signal it.
+      await waitFor(() => stdout !== "", "events --follow to print the worker's events")
+      const sent = Date.now()
+      child.kill(signal)
+      const code = await Promise.race([exited, new Promise<"hung">((r) => setTimeout(() => r("hung"), 5_000))])
+      expect(code).toBe(130)
+      expect(Date.now() - sent).toBeLessThan(5_000)
+    } finally {
+      child.kill("SIGKILL")
+    }
   })
 })
 
