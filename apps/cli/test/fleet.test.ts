@@ -526,6 +526,7 @@ describe("workers from the command line", () => {
     const kinds = path.join(fleet.root, ".trail", "kinds")
     fs.mkdirSync(kinds, { recursive: true })
     fs.writeFileSync(path.join(kinds, "idle.md"), '---\ncommand: [sleep, "5"]\n---\n')
+    expect(fleet.run(["kinds", "trust", "idle"]).code).toBe(0)
     const spawned = fleet.run(["spawn", "--as", "idle", "x"], { PATH: bin })
     expect(spawned.code).toBe(1)
     expect(spawned.error().code).toBe("spawn-refused")
