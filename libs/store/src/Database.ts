@@ -71,8 +71,7 @@ export const toStoreError = (cause: unknown, file?: string): StoreError => {
   const inner = cause instanceof SqlError ? cause.cause : cause
   const where = file === undefined ? "" : `${file}: `
   if (ParseResult.isParseError(inner) || inner instanceof RowShapeError) {
-    // A row holding a value trail cannot read is not a broken file: never advise throwing it away.
-    return new StoreError({ reason: "io", detail: `${where}a row holds a value trail cannot read: ${inner.message}` })
+    return new StoreError({ reason: "corrupt", detail: `${where}unexpected row: ${inner.message}` })
   }
   const code = sqliteCode(inner)
   const detail = where + (code === "" ? causeMessage(inner) : `${code}: ${causeMessage(inner)}`)
