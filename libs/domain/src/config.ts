@@ -255,7 +255,7 @@ static_signal = "file_count"
 outcome_weight = 0
 
 [lease]
-# seconds an agent holds a folder before it returns to the pool
+# seconds an agent holds a folder before it returns to the pool (at most 2592000: 30 days)
 ttl_secs = 900
 
 [scan]
@@ -265,12 +265,13 @@ respect_gitignore = true
 min_files = 1
 # when non-empty, only folders matching one of these globs are registered
 include = []
-# folders matching these globs are skipped with everything below them
+# folders matching these globs are skipped with everything below them (at most 10000 per list)
 exclude = []
 
 [worker]
-# the agent program workers run: an argv list or a shell string; {prompt}, {task_file},
-# {worker} and {root} are filled in (e.g. ["codex", "exec", "{prompt}"])
+# the agent program workers run: an argv list whose {prompt}, {task_file}, {worker} and {root}
+# are filled in (e.g. ["codex", "exec", "{prompt}"]), or a shell string that reads them from
+# the environment ("$TRAIL_PROMPT", "$TRAIL_TASK_FILE", "$TRAIL_WORKER_ID", "$TRAIL_ROOT")
 command = ["claude", "{prompt}"]
 # auto (tmux when installed) | tmux | process
 substrate = "auto"

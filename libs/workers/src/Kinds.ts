@@ -19,6 +19,10 @@
  * `~/.config/trail/kinds/*.md`, the project's `.trail/kinds/*.md`. A kind without `command`
  * runs `worker.command` from `.trail.toml`. A malformed file is reported by file and field
  * ({@link KindProblem}) and does not stop the others from loading.
+ *
+ * A project kind (or a user kind named like a built-in) runs only once `trail kinds trust`
+ * recorded its SHA-256 in {@link trustFileOf} ({@link KindTrust}); a shell-string `command` gets
+ * its values from the environment (`"$TRAIL_PROMPT"`), never spliced into its text.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
