@@ -233,6 +233,9 @@ describe("trail supervise — fleet mode", () => {
     const project = () => listed().find((k) => k.origin === "project")!
     expect(project()).toMatchObject({ name: "default", trust: "untrusted", overrides: true })
     expect(project().hash).toMatch(/^[0-9a-f]{64}$/)
+    const pretty = fleet.run(["kinds", "--pretty"], { NO_COLOR: "1" })
+    expect(pretty.stdout).toMatch(/default\s+project\s+untrusted, overrides built-in/)
+    expect(pretty.stdout).toContain("trail kinds trust")
 
     const refused = fleet.run(["spawn", "do it"])
     expect(refused.code).toBe(1)
