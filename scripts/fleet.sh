@@ -34,8 +34,10 @@ if trail status --task "$task" 2>/dev/null | grep -q '"sweep_status":"complete"'
   trail sweep new --task "$task" >/dev/null
 fi
 
+# stdout keeps the one JSON result; on a terminal, supervise ends with its summary table on stderr.
 SCRIPTED_AGENT_DELAY=${SCRIPTED_AGENT_DELAY:-0.5} trail supervise --task "$task" --workers "$workers" \
   --as scripted-agent --prompt "Look for TODO/FIXME markers in {path} and report them with evidence."
-trail status --task "$task" --pretty >&2
-trail workers --pretty | head -n 12 >&2
-echo "the windows: tmux -L trail attach -t trail-workers   (or: trail attach)" >&2
+# Not on a terminal (no summary table from supervise): the findings themselves, most first.
+if [ ! -t 2 ]; then trail results --task "$task" --pretty | head -n 40 >&2; echo >&2; fi
+echo "every finding:  trail --root $root results --task $task --pretty" >&2
+echo "the windows:    tmux -L trail attach -t trail-workers   (or: trail attach)" >&2

@@ -16,16 +16,17 @@ import {
   type Completion,
   type Outcome,
   type Sweep,
-  type TaskStatus,
-  type WorkItem
+  type TaskStatus
 } from "@trail/domain"
-import { Project, Scheduler } from "@trail/scheduler"
-import { type Context, Effect, Option, Schema } from "effect"
+import { Project, Scheduler, Visits } from "@trail/scheduler"
+import { Database } from "@trail/store"
+import { type Context, Effect, Layer, Option, Schema } from "effect"
 import { explicitRoot, nonEmpty, pretty, print, trail } from "./Common.js"
 import { emitText, ExitCode } from "./Output.js"
 import { inboxCommands, skipItem } from "./InboxCommands.js"
 import { kinds } from "./KindCommands.js"
-import { workerCommands } from "./WorkerCommands.js"
+import { resultsCommands } from "./ResultsCommands.js"
+import { gcWorkers, workerCommands } from "./WorkerCommands.js"
 import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -73,8 +74,11 @@ const resolveAgent = (flag: Option.Option<AgentId>): Effect.Effect<AgentId, Usag
 /** The walk worker bundled next to the CLI (dist/walk-worker.cjs); absent when not bundled. */
 const walkWorker = typeof __dirname === "string" ? `${__dirname}/walk-worker.cjs` : undefined
 
-/** The scheduler for a root, with the bundled walk worker. */
-const schedulerFor = (settings: Context.Tag.Service<Scheduler.Settings>) => Scheduler.layerFor(settings, { walkWorker })
+/** The scheduler for a root, with the bundled walk worker, and its Database (for read-only views such as Visits). */
+const schedulerFor = (settings: Context.Tag.Service<Scheduler.Settings>) =>
+  Scheduler.layerOn(settings, { walkWorker }).pipe(
+    Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile }))
+  )
 
 /** Opens the root found from `--root` / `$TRAIL_ROOT` / the cwd and runs `f` with its scheduler. */
 const withScheduler = <A, E, R>(
@@ -262,7 +266,7 @@ const done = Command.make(
     agent,
     found: Options.integer("found").pipe(
       Options.optional,
-      Options.withDescription("Number of findings in this folder.")
+      Options.withDescription("Number of findings in this folder (default: not reported).")
     ),
     clean: Options.boolean("clean").pipe(Options.withDescription("Nothing was found (same as --found 0).")),
     pretty
@@ -298,7 +302,10 @@ const skip = Command.make(
     task: task.pipe(Options.optional),
     path: folderPath.pipe(Options.optional),
     agent,
-    reason: Options.text("reason").pipe(Options.optional, Options.withDescription("Why the folder was skipped.")),
+    reason: Options.text("reason").pipe(
+      Options.optional,
+      Options.withDescription("Why the folder was skipped (default: none given).")
+    ),
     item: Args.text({ name: "item" }).pipe(
       Args.optional,
       Args.withDescription("An inbox item to send to the back for 30 s (instead of --task/--path).")
@@ -401,42 +408,53 @@ const list = Command.make(
     task,
     state: Options.choice("state", ["pending", "leased", "done", "skipped"]).pipe(
       Options.optional,
-      Options.withDescription("Only items in this state.")
+      Options.withDescription("Only items in this state (default: every state).")
     ),
     pretty
   },
   (args) =>
     withScheduler((scheduler) =>
-      Effect.flatMap(scheduler.list(args.task, Option.getOrUndefined(args.state)), (items) =>
-        print(
-          items.map((i) => ({
-            path: i.path,
-            status: i.status,
-            score: i.score,
-            lease_owner: i.lease_owner,
-            lease_expires_at: i.lease_expires_at,
-            visited_at: i.visited_at
-          })),
-          {
-            pretty: args.pretty,
-            render: (rows) =>
-              table(
-                rows as ReadonlyArray<WorkItem>,
-                [
-                  ["path", "PATH"],
-                  ["status", "STATUS"],
-                  ["score", "SCORE"],
-                  ["lease_owner", "HOLDER"],
-                  ["lease_expires_at", "LEASE UNTIL"],
-                  ["visited_at", "LAST VISIT"]
-                ],
-                (row, line) => (row.status === "leased" ? yellow(line) : row.status === "pending" ? line : dim(line))
-              )
-          }
+      Effect.gen(function* () {
+        const items = yield* scheduler.list(args.task, Option.getOrUndefined(args.state))
+        // Who covered each folder in this sweep and what they found (the visit history).
+        const { visits } = yield* Visits.ofSweep(args.task).pipe(
+          Effect.catchTag("TaskNotFound", () => Effect.succeed({ visits: [] }))
         )
-      )
+        const visitOf = new Map(visits.map((v) => [v.path, v]))
+        const rows = items.map((i) => ({
+          path: i.path,
+          status: i.status,
+          score: i.score,
+          lease_owner: i.lease_owner,
+          lease_expires_at: i.lease_expires_at,
+          visited_at: i.visited_at,
+          found: i.status === "done" ? (visitOf.get(i.path)?.found ?? null) : null,
+          agent: i.status === "done" || i.status === "skipped" ? (visitOf.get(i.path)?.agent ?? null) : null
+        }))
+        yield* print(rows, {
+          pretty: args.pretty,
+          render: (rows) =>
+            table(
+              rows.map((r) => ({ ...r, who: r.agent ?? r.lease_owner })),
+              [
+                ["path", "PATH"],
+                ["status", "STATUS"],
+                ["score", "SCORE"],
+                ["found", "FOUND"],
+                ["who", "AGENT"],
+                ["lease_expires_at", "LEASE UNTIL"],
+                ["visited_at", "LAST VISIT"]
+              ],
+              (row, line) => (row.status === "leased" ? yellow(line) : row.status === "pending" ? line : dim(line))
+            )
+        })
+      })
     )
-).pipe(Command.withDescription("Work items of the current sweep, highest score first."))
+).pipe(
+  Command.withDescription(
+    "Work items of the current sweep, highest score first, with who covered each and what they found."
+  )
+)
 
 // ---------------------------------------------------------------------------------------------
 // sweep new / sweep show
@@ -524,29 +542,57 @@ const gc = Command.make(
     reconcile: Options.boolean("reconcile").pipe(
       Options.withDescription("Rebuild every sweep's counters from its items.")
     ),
+    workers: Options.boolean("workers").pipe(
+      Options.withDescription(
+        "Also prune finished workers: their windows, .trail/workers/<id>/ and worktrees (not one with an unpromoted change set)."
+      )
+    ),
+    olderThan: Options.text("older-than").pipe(
+      Options.optional,
+      Options.withDescription(
+        "With --workers: only workers finished at least this long ago (90s, 20m, 2h, 7d; default 0)."
+      )
+    ),
+    force: Options.boolean("force").pipe(
+      Options.withDescription("With --workers: remove worktrees with unpromoted change sets too.")
+    ),
     pretty
   },
   (args) =>
     withScheduler((scheduler) =>
-      Effect.flatMap(scheduler.gc({ vacuum: args.vacuum, reconcile: args.reconcile }), (g) =>
-        print(
-          {
-            reclaimed_leases: g.reclaimed_leases,
-            reconciled_sweeps: g.reconciled_sweeps,
-            counter_drift: g.counter_drift,
-            vacuumed: g.vacuumed
-          },
-          {
-            pretty: args.pretty,
-            render: (g) =>
-              card("gc", [
-                ["leases reclaimed", g.reclaimed_leases],
-                ["sweeps reconciled", g.reconciled_sweeps],
-                ["counter drift fixed", g.counter_drift],
-                ["vacuumed", g.vacuumed ? "yes" : "no"]
-              ])
-          }
-        )
+      Effect.flatMap(
+        Effect.zip(
+          scheduler.gc({ vacuum: args.vacuum, reconcile: args.reconcile }),
+          args.workers ? Effect.map(gcWorkers(args.olderThan, args.force), Option.some) : Effect.succeed(Option.none())
+        ),
+        ([g, w]) =>
+          print(
+            {
+              reclaimed_leases: g.reclaimed_leases,
+              reconciled_sweeps: g.reconciled_sweeps,
+              counter_drift: g.counter_drift,
+              vacuumed: g.vacuumed,
+              ...(Option.isSome(w) ? { workers: w.value } : {})
+            },
+            {
+              pretty: args.pretty,
+              render: (g) =>
+                card("gc", [
+                  ["leases reclaimed", g.reclaimed_leases],
+                  ["sweeps reconciled", g.reconciled_sweeps],
+                  ["counter drift fixed", g.counter_drift],
+                  ["vacuumed", g.vacuumed ? "yes" : "no"],
+                  ...(Option.isSome(w)
+                    ? ([
+                        ["windows closed", w.value.windows_closed],
+                        ["worker dirs removed", w.value.dirs_removed],
+                        ["worktrees removed", w.value.worktrees_removed],
+                        ["workers kept", w.value.kept.map((k) => `${k.id}: ${k.reason}`).join("; ") || null]
+                      ] as const)
+                    : [])
+                ])
+            }
+          )
       )
     )
 ).pipe(Command.withDescription("Reclaim expired leases; optionally reconcile counters and vacuum."))
@@ -590,6 +636,7 @@ export const command = trail.pipe(
     release,
     status,
     list,
+    ...resultsCommands,
     sweep,
     reset,
     gc,

@@ -550,6 +550,13 @@ const doctor = Command.make("doctor", { pretty }, (args) =>
             ? 'not installed, and worker.substrate = "tmux": workers cannot start'
             : "not installed: workers run as plain processes; sessions cannot be replied to"
       })
+      // Every kind's agent program, looked up on PATH as a worker's would be.
+      const commands = yield* Effect.flatMap(Workers.Workers, (workers) => workers.checkCommands).pipe(
+        Effect.provide(Live.workersLayer(settings.right)),
+        Effect.either
+      )
+      if (Either.isRight(commands))
+        for (const c of commands.right) checks.push({ name: `kind ${c.kind}`, ok: c.ok, detail: c.detail })
       for (const [label, user] of [
         ["hooks (project)", false],
         ["hooks (user)", true]

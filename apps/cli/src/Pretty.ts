@@ -106,3 +106,37 @@ export const bar = (percent: number, width = 30): string => {
 }
 
 export const pad = (text: string, width: number) => text + " ".repeat(Math.max(0, width - visibleLength(text)))
+
+/**
+ * The width to lay text out in: the terminal's columns on a TTY, else `$COLUMNS`, else 80;
+ * never less than 40.
+ */
+export const termWidth = (stream: NodeJS.WriteStream = process.stdout): number => {
+  const fromEnv = Number(process.env["COLUMNS"])
+  const columns =
+    stream.isTTY === true && stream.columns > 0
+      ? stream.columns
+      : Number.isInteger(fromEnv) && fromEnv > 0
+        ? fromEnv
+        : 80
+  return Math.max(40, columns)
+}
+
+/**
+ * Greedy word wrap of one paragraph into lines of at most `width` visible characters (a word
+ * longer than `width` gets a line of its own, uncut: a path or URL must stay copyable).
+ */
+export const wrap = (text: string, width: number): Array<string> => {
+  const lines: Array<string> = []
+  let line = ""
+  for (const word of text.split(/\s+/).filter((w) => w !== "")) {
+    if (line === "") line = word
+    else if (visibleLength(line) + 1 + visibleLength(word) <= width) line += ` ${word}`
+    else {
+      lines.push(line)
+      line = word
+    }
+  }
+  if (line !== "" || lines.length === 0) lines.push(line)
+  return lines
+}

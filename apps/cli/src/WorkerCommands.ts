@@ -27,7 +27,8 @@ import { Workers } from "@trail/workers"
 import { type Clock, Deferred, Effect, Option, Queue, Schema } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
-import { bold, card, cyan, dim, green, red, safeText, table, time, yellow } from "./Pretty.js"
+import { bold, card, cyan, dim, green, red, safeText, table, termWidth, time, wrap, yellow } from "./Pretty.js"
+import { resultsOf, topFindings } from "./Results.js"
 
 /** The walk worker bundled next to the CLI (dist/walk-worker.cjs); absent when not bundled. */
 const walkWorker = typeof __dirname === "string" ? `${__dirname}/walk-worker.cjs` : undefined
@@ -120,6 +121,31 @@ const renderWorker = (worker: Worker) =>
     ["finished", time(worker.finished_at)]
   ])
 
+/** A finished worker's evidence, recommendations and change set (diffstat), under its card. */
+const renderResultLists = (worker: Worker, changeSet: Workers.WorkerDetail["changeSet"]) => {
+  const width = termWidth()
+  const list = (title: string, items: ReadonlyArray<string>) =>
+    items.length === 0
+      ? []
+      : [
+          "",
+          bold(title),
+          ...items.flatMap((item) => wrap(item, width - 4).map((l, i) => `${i === 0 ? "  - " : "    "}${l}`))
+        ]
+  return [
+    ...list("evidence", worker.result?.evidence ?? []),
+    ...list("recommendations", worker.result?.recommend ?? []),
+    ...(changeSet === null
+      ? []
+      : [
+          "",
+          bold("change set"),
+          `  ${changeSet.files} file(s) ${green(`+${changeSet.insertions}`)} ${red(`-${changeSet.deletions}`)}`,
+          ...changeSet.paths.map((p) => `  ${p}`)
+        ])
+  ]
+}
+
 const renderWorkers = (workers: ReadonlyArray<Worker>) =>
   table(
     workers.map((w) => ({
@@ -178,17 +204,22 @@ const spawn = Command.make(
   },
   (args) =>
     Effect.gen(function* () {
+      const kind = Option.getOrUndefined(args.kind)
       const parent = nonEmpty(process.env["TRAIL_WORKER_ID"])
       const parentId = Option.isSome(parent)
         ? yield* Effect.orElseSucceed(decodeId(parent.value), () => undefined)
         : undefined
+      // Nothing is created for a kind that cannot start (its program missing, tmux missing).
       const worker = yield* withWorkers((workers) =>
-        workers.spawn({
-          text: args.text.join(" "),
-          kind: Option.getOrUndefined(args.kind),
-          path: Option.getOrUndefined(args.path),
-          parent: parentId
-        })
+        Effect.zipRight(
+          workers.preflight(kind),
+          workers.spawn({
+            text: args.text.join(" "),
+            kind,
+            path: Option.getOrUndefined(args.path),
+            parent: parentId
+          })
+        )
       )
       // A worker that could not even start is an error of this command (its id is in the message).
       if (worker.state === "failed")
@@ -215,15 +246,13 @@ const show = Command.make("show", { id: workerIdArg, pretty }, (args) =>
         render: () =>
           [
             renderWorker(detail.worker),
-            detail.changeSet === null
-              ? ""
-              : `  ${dim("change set")}  ${detail.changeSet.files} file(s) +${detail.changeSet.insertions} -${detail.changeSet.deletions}`,
+            ...renderResultLists(detail.worker, detail.changeSet),
             "",
             bold("events"),
             ...detail.events.map((e) => `  ${dim(time(e.at))}  ${e.type}  ${short(JSON.stringify(e.data), 90)}`),
             "",
             bold("output"),
-            detail.output.trimEnd().split("\n").slice(-20).join("\n")
+            detail.output.split("\n").slice(-20).join("\n")
           ].join("\n")
       }
     )
@@ -277,7 +306,33 @@ const kill = Command.make("kill", { id: workerIdArg, pretty }, (args) =>
     const killed = yield* withWorkers((workers) => workers.kill(id))
     yield* print(killed, { pretty: args.pretty, render: renderWorkers })
   })
-).pipe(Command.withDescription("Cancel a worker and its children, and close their windows."))
+).pipe(
+  Command.withDescription(
+    "Cancel a worker and its children, and close their windows; for a finished worker, close its window."
+  )
+)
+
+/** `30`, `90s`, `20m`, `2h`, `7d` (a bare number is seconds) as milliseconds, or null when malformed. */
+const parseAge = (text: string): number | null => {
+  const match = /^(\d+)([smhd]?)$/.exec(text.trim())
+  if (match === null) return null
+  const unit = { "": 1, s: 1, m: 60, h: 3_600, d: 86_400 }[match[2] as "" | "s" | "m" | "h" | "d"]
+  return Number(match[1]) * unit * 1000
+}
+
+/**
+ * `trail gc --workers [--older-than D] [--force]`: prunes finished workers' windows, directories
+ * and worktrees (see `Workers.gc`); `--older-than` defaults to 0 (every finished worker).
+ */
+export const gcWorkers = (olderThan: Option.Option<string>, force: boolean) =>
+  Effect.gen(function* () {
+    const age = Option.isSome(olderThan) ? parseAge(olderThan.value) : 0
+    if (age === null)
+      return yield* new UsageError({
+        message: `--older-than ${JSON.stringify(Option.getOrElse(olderThan, () => ""))}: expected seconds or a duration like 90s, 20m, 2h, 7d`
+      })
+    return yield* withWorkers((workers) => workers.gc({ olderThanMs: age, force }))
+  })
 
 const respawn = Command.make("respawn", { id: workerIdArg, pretty }, (args) =>
   onWorker(args.id, args.pretty, (workers, id) => workers.respawn(id))
@@ -350,8 +405,16 @@ const events = Command.make(
 // ---------------------------------------------------------------------------------------------
 // The worker protocol
 
-const todos = Command.make("todos", { items: Args.text({ name: "item" }).pipe(Args.repeated), pretty }, (args) =>
-  asWorker(args.pretty, (workers, id) => workers.todos(id, args.items))
+const todos = Command.make(
+  "todos",
+  {
+    items: Args.text({ name: "item" }).pipe(
+      Args.repeated,
+      Args.withDescription("A todo (repeatable; none clears the list).")
+    ),
+    pretty
+  },
+  (args) => asWorker(args.pretty, (workers, id) => workers.todos(id, args.items))
 ).pipe(Command.withDescription("(worker) Replace your todo list with ITEM…"))
 
 const note = Command.make("note", { text: words("text", "The note."), pretty }, (args) =>
@@ -449,6 +512,58 @@ const liveProgress = (slots: number, clock: Clock.Clock) => {
   }
 }
 
+/**
+ * What a fleet's sweep found, for its closing summary: the sweep and its top findings (by found,
+ * then path; see Results.ts). Never fails the run: a summary that cannot be read is left out.
+ */
+const fleetFindings = (settings: Effect.Effect.Success<typeof rootSettings>, task: TaskName) =>
+  resultsOf(settings, task).pipe(
+    Effect.map((r) => ({ task, sweep: r.sweep, top_findings: topFindings(r.results) })),
+    Effect.orElseSucceed(() => ({ task, sweep: null, top_findings: [] }))
+  )
+
+/** The fleet's closing table: done / skipped / failed, then the top findings with path and summary. */
+const renderFleetSummary = (
+  s: Supervisor.SupervisorSummary,
+  findings: Effect.Effect.Success<ReturnType<typeof fleetFindings>>,
+  width: number
+) => {
+  const state = s.stopped_by_signal ? yellow("stopped") : s.sweep_complete === true ? green("complete") : yellow("open")
+  const rows = findings.top_findings.map((f) => ({
+    found: f.found,
+    path: f.path,
+    worker: f.worker,
+    summary: f.summary ?? ""
+  }))
+  const fixed =
+    Math.max(5, ...rows.map((r) => String(r.found).length)) +
+    Math.max(4, ...rows.map((r) => r.path.length)) +
+    Math.max(6, ...rows.map((r) => (r.worker ?? "—").length)) +
+    8
+  const summaryWidth = Math.max(20, width - fixed)
+  return [
+    bold(`fleet · sweep ${findings.sweep ?? "—"} ${state}`),
+    `  ${green(`${s.folders_done} done`)} · ${dim(`${s.folders_skipped} skipped`)} · ${s.failed > 0 ? red(`${s.failed} failed`) : `${s.failed} failed`} · ${s.spawned} worker(s) started`,
+    "",
+    rows.length === 0
+      ? `  ${dim("no findings reported")}`
+      : table(
+          rows.map((r) => ({
+            ...r,
+            summary: r.summary.length > summaryWidth ? `${r.summary.slice(0, summaryWidth - 1)}…` : r.summary
+          })),
+          [
+            ["found", "FOUND"],
+            ["path", "PATH"],
+            ["worker", "WORKER"],
+            ["summary", "SUMMARY"]
+          ]
+        ),
+    "",
+    dim(`every result: trail results --task ${findings.task} --pretty`)
+  ].join("\n")
+}
+
 const supervise = Command.make(
   "supervise",
   {
@@ -459,9 +574,12 @@ const supervise = Command.make(
     ),
     workers: Options.integer("workers").pipe(
       Options.withDefault(3),
-      Options.withDescription("Fleet mode: how many workers run at once.")
+      Options.withDescription("Fleet mode: how many workers run at once (default: 3; at most worker.max_active).")
     ),
-    kind: Options.text("as").pipe(Options.optional, Options.withDescription("Fleet mode: the workers' kind.")),
+    kind: Options.text("as").pipe(
+      Options.optional,
+      Options.withDescription("Fleet mode: the workers' kind (default: default).")
+    ),
     prompt: Options.text("prompt").pipe(
       Options.optional,
       Options.withDescription("Fleet mode: each worker's task; {path} becomes its folder.")
@@ -514,19 +632,32 @@ const supervise = Command.make(
         report: progress.report,
         onSlot: progress.onSlot
       }).pipe(Effect.scoped, Effect.provide(Live.supervisorLayer(settings)))
-      yield* print(summary, {
+      if (summary.halted !== null) {
+        // The summary on stdout, the cause as the error on stderr, exit 1.
+        yield* print(summary, { pretty: false, exit: ExitCode.ok, render: () => "" })
+        return yield* new SpawnRefused({ reason: `the fleet stopped: ${summary.halted}` })
+      }
+      // Fleet mode ends with what the sweep found: as fields of the JSON, and for a person on a terminal.
+      const findings = fleet === undefined ? null : yield* fleetFindings(settings, fleet.task)
+      const result = findings === null ? summary : { ...summary, ...findings }
+      if (findings !== null && process.stderr.isTTY === true && !args.pretty)
+        process.stderr.write(`${renderFleetSummary(summary, findings, termWidth(process.stderr))}\n`)
+      yield* print(result, {
         pretty: args.pretty,
         exit: summary.stopped_by_signal ? (130 as ExitCode) : ExitCode.ok,
         render: (s) =>
-          card("supervise", [
-            ["sweep complete", s.sweep_complete],
-            ["workers spawned", s.spawned],
-            ["ready", s.ready],
-            ["failed", s.failed],
-            ["folders done", s.folders_done],
-            ["folders skipped", s.folders_skipped],
-            ["stopped by signal", s.stopped_by_signal]
-          ])
+          findings === null
+            ? card("supervise", [
+                ["sweep complete", s.sweep_complete],
+                ["workers spawned", s.spawned],
+                ["ready", s.ready],
+                ["failed", s.failed],
+                ["folders done", s.folders_done],
+                ["folders skipped", s.folders_skipped],
+                ["start failures", s.start_failures],
+                ["stopped by signal", s.stopped_by_signal]
+              ])
+            : renderFleetSummary(summary, findings, termWidth())
       })
     })
 ).pipe(

@@ -12,7 +12,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { errorCode, exitCodeOf, isTrailError } from "@trail/domain"
 import { Cause, Console, Effect, Exit, Layer } from "effect"
 import { command } from "./Cli.js"
-import { currentExitCode, emitError, ExitCode, guardClosedPipes } from "./Output.js"
+import { preflight } from "./Help.js"
+import { currentExitCode, emit, emitError, ExitCode, guardClosedPipes } from "./Output.js"
 
 declare const __TRAIL_VERSION__: string
 const version = typeof __TRAIL_VERSION__ === "string" ? __TRAIL_VERSION__ : "0.0.0-dev"
@@ -38,35 +39,23 @@ const cliConsole = Effect.map(Console.consoleWith(Effect.succeed), (console) =>
   })
 ).pipe(Layer.unwrapEffect)
 
-const VALUE_WORDS: Record<string, string> = { integer: "a whole number", float: "a number", text: "a value" }
+/** Help, did-you-mean and flag-naming value errors come first (Help.ts); everything else is parsed. */
+const parseAndRun = Effect.suspend(() => {
+  const decided = preflight(command.descriptor, process.argv.slice(2))
+  switch (decided._tag) {
+    case "Help":
+      return emit(decided.text, { pretty: true, exit: decided.exit, render: (text) => text })
+    case "Usage":
+      return emitError("usage", decided.message, ExitCode.usage)
+    case "Parse":
+      return run(process.argv)
+  }
+})
 
-/**
- * @effect/cli reports an option given without its value (`done --found` at the end, or followed
- * by another option) as an unknown argument; say what is missing instead, naming the option and
- * the kind of value from the command tree's usage (`[--found integer]`).
- */
-const missingValue = (message: string): string | undefined => {
-  const args = process.argv.slice(2)
-  // `--found --path a`: the option took the next option as its value.
-  const swallowed = /'(--[a-z][a-z0-9-]*)' is not a (?:integer|float)/.exec(message)?.[1]
-  const swallowedAt = swallowed === undefined ? -1 : args.indexOf(swallowed)
-  const flag =
-    swallowedAt > 0 ? args[swallowedAt - 1] : /Received unknown argument: '(--[a-z][a-z0-9-]*)'/.exec(message)?.[1]
-  if (flag === undefined || !flag.startsWith("--")) return undefined
-  const at = args.lastIndexOf(flag)
-  if (at < 0 || (args[at + 1] !== undefined && !args[at + 1]!.startsWith("-"))) return undefined
-  const usage = plain(HelpDoc.toAnsiText(Command.getHelp(command, CliConfig.defaultConfig)))
-  const type = new RegExp(`${flag} (integer|float|text|date|choice)\\b`).exec(usage)?.[1]
-  if (type === undefined) return undefined
-  const word = VALUE_WORDS[type] ?? "a value"
-  return `${flag} needs ${word}${type === "integer" ? `, e.g. ${flag} 3` : ""}`
-}
-
-const program = Effect.suspend(() => run(process.argv)).pipe(
-  Effect.catchIf(ValidationError.isValidationError, (error) => {
-    const message = plain(HelpDoc.toAnsiText(error.error))
-    return emitError("usage", missingValue(message) ?? (message || "invalid arguments"), ExitCode.usage)
-  }),
+const program = parseAndRun.pipe(
+  Effect.catchIf(ValidationError.isValidationError, (error) =>
+    emitError("usage", plain(HelpDoc.toAnsiText(error.error)) || "invalid arguments", ExitCode.usage)
+  ),
   Effect.catchIf(isTrailError, (error) => emitError(errorCode(error), error.message, exitCodeOf(error))),
   Effect.catchAllCause((cause) =>
     emitError("internal", Cause.pretty(cause).split("\n")[0] ?? "unexpected failure", ExitCode.error)

@@ -113,7 +113,16 @@ describe("the coverage loop", () => {
     const list = trail(["list", "--task", "refine"], { cwd: root })
     const items = list.json() as Array<Record<string, unknown>>
     expect(items).toHaveLength(4)
-    expect(Object.keys(items[0]!)).toEqual(["path", "status", "score", "lease_owner", "lease_expires_at", "visited_at"])
+    expect(Object.keys(items[0]!)).toEqual([
+      "path",
+      "status",
+      "score",
+      "lease_owner",
+      "lease_expires_at",
+      "visited_at",
+      "found",
+      "agent"
+    ])
     const scores = items.map((i) => i["score"] as number)
     expect([...scores].sort((a, b) => b - a)).toEqual(scores)
     expect(trail(["list", "--task", "refine", "--state", "leased"], { cwd: root }).json()).toEqual([

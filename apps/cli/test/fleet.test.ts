@@ -5,6 +5,7 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import Sqlite from "better-sqlite3"
 import { afterAll, describe, expect, it } from "vitest"
 import { CONFIG_HOME, gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
 
@@ -37,6 +38,8 @@ const fleetRepo = (options: {
   /** Run `trail kinds trust` after writing `kinds` (default true). */
   readonly trustKinds?: boolean
   readonly extraConfig?: string
+  /** `worker.command` as TOML (default: the scripted agent). */
+  readonly command?: string
   /** Share this tmux socket (default: one of its own). */
   readonly socket?: string
 }): Fleet => {
@@ -48,7 +51,7 @@ const fleetRepo = (options: {
   fs.writeFileSync(
     path.join(root, ".trail.toml"),
     `[worker]
-command = ["sh", ${JSON.stringify(SCRIPTED_AGENT)}, "{prompt}"]
+command = ${options.command ?? `["sh", ${JSON.stringify(SCRIPTED_AGENT)}, "{prompt}"]`}
 substrate = ${JSON.stringify(options.substrate ?? "tmux")}
 tmux_socket = ${JSON.stringify(socket)}
 exit_grace_secs = 2
@@ -268,25 +271,81 @@ describe("trail supervise — fleet mode", () => {
     expect(fs.readFileSync(ran, "utf8")).toBe("one\n")
   }, 60_000)
 
-  it("a kind whose command does not exist fails each worker with that reason, and the fleet goes on", async () => {
+  it("a missing agent program is refused before anything is claimed: exit 1, nothing leased, skipped or spawned", async () => {
+    // The issue's reproduction: no --as, and the default kind's worker.command is not installed.
     const fleet = fleetRepo({
       folders: 3,
+      command: '["no-such-agent-xyz", "{prompt}"]',
       kinds: {
         broken: '---\ndescription: points at a missing program\ncommand: [no-such-agent-xyz, "{prompt}"]\n---\n'
       }
     })
-    const result = await supervise(fleet, ["--task", "t", "--workers", "2", "--as", "broken", "--prompt", "x {path}"])
-      .done
-    expect(result.code, result.stderr).toBe(0)
-    expect(JSON.parse(result.stdout)).toMatchObject({ sweep_complete: true, folders_skipped: 3, folders_done: 0 })
-    const workers = workersOf(fleet)
-    // max_attempts (2) workers per folder, each failed with the reason.
-    expect(workers).toHaveLength(6)
-    for (const worker of workers) {
-      expect(worker.state).toBe("failed")
-      expect(worker.reason).toBe("command not found: no-such-agent-xyz")
+    for (const as of [[], ["--as", "broken"]]) {
+      const started = Date.now()
+      const result = await supervise(fleet, ["--task", "t", "--workers", "2", ...as, "--prompt", "x {path}"]).done
+      expect(result.code, result.stderr).toBe(1)
+      expect(Date.now() - started).toBeLessThan(10_000)
+      const error = JSON.parse(result.stderr.trim().split("\n").pop()!) as { error: { code: string; message: string } }
+      expect(error.error.code).toBe("spawn-refused")
+      expect(error.error.message).toContain(`kind ${as.length === 0 ? "default" : "broken"}`)
+      expect(error.error.message).toContain("no-such-agent-xyz")
     }
+    expect(workersOf(fleet)).toEqual([])
+    const status = fleet.run(["status", "--task", "t"])
+    if (status.code === 0) expect(status.json()).toMatchObject({ leased: 0, skipped: 0, done: 0 })
+    // No failure cards: no worker was ever created.
+    expect(fleet.run(["inbox"]).json()).toMatchObject([])
+    // trail spawn refuses it the same way, and doctor names it.
+    const spawned = fleet.run(["spawn", "hello"])
+    expect(spawned.code).toBe(1)
+    expect(spawned.error().message).toContain("no-such-agent-xyz")
+    expect(workersOf(fleet)).toEqual([])
+    const doctor = fleet.run(["doctor"]).json() as { checks: Array<{ name: string; ok: boolean; detail: string }> }
+    expect(doctor.checks.find((c) => c.name === "kind default")).toMatchObject({ ok: false })
+    expect(doctor.checks.find((c) => c.name === "kind broken")?.detail).toContain("no-such-agent-xyz")
   }, 60_000)
+
+  it("workers that cannot start (exit 127) never skip a folder; after worker.max_start_failures the fleet stops, exit 1", async () => {
+    const fleet = fleetRepo({ folders: 6, kinds: { vanish: '---\ncommand: [sh, -c, "exit 127"]\n---\n' } })
+    const result = await supervise(fleet, ["--task", "t", "--workers", "2", "--as", "vanish", "--prompt", "p {path}"])
+      .done
+    expect(result.code, result.stderr).toBe(1)
+    const summary = JSON.parse(result.stdout) as { start_failures: number; folders_skipped: number; halted: string }
+    expect(summary.folders_skipped).toBe(0)
+    expect(summary.start_failures).toBeGreaterThanOrEqual(3)
+    expect(summary.start_failures).toBeLessThanOrEqual(4)
+    expect(summary.halted).toContain("could not start")
+    const error = JSON.parse(result.stderr.trim().split("\n").pop()!) as { error: { code: string; message: string } }
+    expect(error.error.message).toContain("worker.max_start_failures")
+    expect(fleet.run(["status", "--task", "t"]).json()).toMatchObject({ pending: 6, leased: 0, skipped: 0, done: 0 })
+  }, 60_000)
+
+  it("an unknown --as leaves nothing leased; a corrected re-run drains at once", async () => {
+    const fleet = fleetRepo({ folders: 3 })
+    const wrong = await supervise(fleet, ["--task", "t", "--workers", "3", "--as", "reviewer", "--prompt", "p {path}"])
+      .done
+    expect(wrong.code).toBe(1)
+    expect(JSON.parse(wrong.stderr.trim().split("\n").pop()!).error.code).toBe("unknown-kind")
+    const status = fleet.run(["status", "--task", "t"])
+    if (status.code === 0) expect(status.json()).toMatchObject({ leased: 0 })
+    // A fleet slot's claim left behind by a crash is released when the next supervisor starts.
+    expect(fleet.run(["next", "--task", "t", "--agent", "trail-supervise"]).code).toBe(0)
+    expect(fleet.run(["status", "--task", "t"]).json()).toMatchObject({ leased: 1 })
+    const started = Date.now()
+    const right = await supervise(fleet, ["--task", "t", "--workers", "3", "--prompt", "p {path}"]).done
+    expect(right.code, right.stderr).toBe(0)
+    expect(JSON.parse(right.stdout)).toMatchObject({ sweep_complete: true, folders_done: 3 })
+    expect(Date.now() - started).toBeLessThan(30_000)
+  }, 60_000)
+
+  it("a slot with nothing to claim says which folder it waits for, who holds it and until when", async () => {
+    const fleet = fleetRepo({ folders: 1 })
+    expect(fleet.run(["next", "--task", "t", "--agent", "human"]).code).toBe(0)
+    const run = supervise(fleet, ["--task", "t", "--workers", "1", "--prompt", "p {path}"])
+    await waitFor(() => /waiting for pkg0 \(held by human until \d\d:\d\d:\d\dZ/.test(run.stderr()), "the wait line")
+    run.child.kill("SIGINT")
+    expect((await run.done).code).toBe(130)
+  }, 30_000)
 
   it("--auto-sweep opens the next sweep when one completes and goes on until stopped", async () => {
     const fleet = fleetRepo({ folders: 2, substrate: "process" })
@@ -335,6 +394,77 @@ describe("trail supervise — fleet mode", () => {
     expect(new Set(after.map((w) => w.path)).size).toBe(4)
     expect(visitsPerFolder(fleet, "t").every((i) => i.status === "done")).toBe(true)
   }, 90_000)
+
+  it("workers that finish while the supervisor is down are settled with their findings at restart", async () => {
+    const fleet = fleetRepo({ folders: 2 })
+    const env = { SCRIPTED_AGENT_DELAY: "3" }
+    const first = supervise(fleet, ["--task", "t", "--workers", "2", "--prompt", "p {path}"], env)
+    await waitFor(() => workersOf(fleet).filter((w) => w.state === "running").length === 2, "two running workers")
+    first.child.kill("SIGKILL")
+    await first.done
+    await waitFor(() => workersOf(fleet).every((w) => w.state === "ready"), "both workers done while unsupervised")
+    // Nobody has settled their folders yet: still leased to the workers.
+    expect(fleet.run(["status", "--task", "t"]).json()).toMatchObject({ leased: 2, done: 0 })
+    const second = await supervise(fleet, ["--task", "t", "--workers", "2", "--prompt", "p {path}"], env).done
+    expect(second.code, second.stderr).toBe(0)
+    expect(second.stderr).toContain("finished while unsupervised")
+    expect(JSON.parse(second.stdout)).toMatchObject({ sweep_complete: true, spawned: 0, folders_done: 2 })
+    expect(fleet.run(["status", "--task", "t"]).json()).toMatchObject({ done: 2, leased: 0 })
+    // The folders' visits carry the workers' findings (pkg0 has a TODO, pkg1 none).
+    const db = new Sqlite(path.join(fleet.root, ".trail", "state.db"), { readonly: true })
+    const visits = db.prepare("SELECT path, status, found FROM visits ORDER BY path").all()
+    db.close()
+    expect(visits).toEqual([
+      { path: "pkg0", status: "done", found: 1 },
+      { path: "pkg1", status: "done", found: 0 }
+    ])
+  }, 60_000)
+
+  it("a tmux server killed under a running supervisor: its workers are lost and no agent process survives", async () => {
+    const marker = `${6000 + Math.floor(Math.random() * 3000)}`
+    const fleet = fleetRepo({
+      folders: 1,
+      extraConfig: "lease_secs = 3",
+      kinds: { idle: `---\ncommand: [sleep, "${marker}"]\n---\n` }
+    })
+    const run = supervise(fleet, [])
+    await waitFor(() => run.stderr().includes("supervising"), "the supervisor")
+    for (const t of ["one", "two"]) expect(fleet.run(["spawn", "--as", "idle", t]).code).toBe(0)
+    const agents = () => {
+      try {
+        return execFileSync("pgrep", ["-f", `^sleep ${marker}$`], { encoding: "utf8" })
+          .trim()
+          .split("\n").length
+      } catch {
+        return 0
+      }
+    }
+    await waitFor(() => agents() === 2, "two agents")
+    execFileSync("tmux", ["-L", fleet.socket, "kill-server"])
+    await waitFor(() => workersOf(fleet).every((w) => w.state === "lost"), "both workers lost", 20_000)
+    await waitFor(() => agents() === 0, "no agent left", 10_000)
+    run.child.kill("SIGINT")
+    expect((await run.done).code).toBe(130)
+  }, 45_000)
+
+  it("a supervisor whose database file is deleted or replaced stops with store-replaced", async () => {
+    const fleet = fleetRepo({ folders: 1 })
+    const run = supervise(fleet, [])
+    await waitFor(() => run.stderr().includes("supervising"), "the supervisor")
+    const db = path.join(fleet.root, ".trail", "state.db")
+    fs.copyFileSync(db, `${db}.copy`)
+    fs.renameSync(`${db}.copy`, db)
+    const result = await run.done
+    expect(result.code).toBe(1)
+    expect(JSON.parse(result.stderr.trim().split("\n").pop()!).error.code).toBe("store-replaced")
+    // Deleted under a running supervisor: the same.
+    const again = supervise(fleet, [])
+    await waitFor(() => again.stderr().includes("supervising"), "the second supervisor")
+    fs.rmSync(db)
+    const deleted = await again.done
+    expect(deleted.code).toBe(1)
+    expect(JSON.parse(deleted.stderr.trim().split("\n").pop()!).error.message).toContain("was deleted")
+  }, 30_000)
 
   it("a second supervisor on the same root is refused, naming the running one", async () => {
     const fleet = fleetRepo({ folders: 1 })
@@ -532,11 +662,10 @@ describe("workers from the command line", () => {
     expect(fleet.run(["kinds", "trust", "idle"]).code).toBe(0)
     const spawned = fleet.run(["spawn", "--as", "idle", "x"], { PATH: bin })
     expect(spawned.code).toBe(1)
-    expect(spawned.error().code).toBe("spawn-refused")
-    expect(spawned.error().message).toMatch(/^spawn refused: w\d+ could not start: tmux is not installed/)
-    const [worker] = workersOf(fleet)
-    expect(worker).toMatchObject({ state: "failed" })
-    expect(worker!.reason).toContain("tmux is not installed")
+    expect(spawned.error().code).toBe("tmux-missing")
+    expect(spawned.error().message).toMatch(/^tmux is not installed/)
+    // Refused before a worker was created.
+    expect(workersOf(fleet)).toEqual([])
   })
 
   it("respawn starts a new worker for a finished one; kill cascades to children", async () => {
@@ -584,6 +713,136 @@ describe("workers from the command line", () => {
     expect(discarded.code, discarded.stderr).toBe(0)
     expect(fs.existsSync(path.join(fleet.root, ".trail", "worktrees", b))).toBe(false)
     expect(fleet.run(["discard", b]).error().code).toBe("change-set-none")
+  }, 30_000)
+
+  it("worker show --pretty ends with the agent's last lines, not the blank rows of a dead pane", async () => {
+    const fleet = fleetRepo({
+      folders: 1,
+      kinds: { talk: '---\ncommand: "echo first line; echo; echo last words of $TRAIL_WORKER_ID"\n---\n' }
+    })
+    const id = (fleet.run(["spawn", "--as", "talk", "say it"]).json() as WorkerJson).id
+    await waitFor(() => (fleet.run(["worker", "show", id]).json() as WorkerJson).state !== "running", "the exit")
+    const shown = fleet.run(["worker", "show", id, "--pretty"])
+    expect(shown.code, shown.stderr).toBe(0)
+    const output = shown.stdout.slice(shown.stdout.lastIndexOf("output"))
+    expect(output.trimEnd().split("\n").slice(1)).toEqual(["first line", `last words of ${id}`])
+  }, 30_000)
+
+  it("workers get the spawner's environment, not the tmux server's, through a file nobody else can read", async () => {
+    const fleet = fleetRepo({
+      folders: 1,
+      kinds: {
+        idle: '---\ncommand: [sleep, "30"]\n---\n',
+        envdump: '---\ncommand: "printf %s \\"$LATE_SECRET\\" > late.txt; sleep 30"\n---\n'
+      }
+    })
+    // The first worker starts trail's tmux server without the variable.
+    const first = (fleet.run(["spawn", "--as", "idle", "idle"]).json() as WorkerJson).id
+    const second = fleet.run(["spawn", "--as", "envdump", "dump"], { LATE_SECRET: "exported later" })
+    expect(second.code, second.stderr).toBe(0)
+    const id = (second.json() as WorkerJson).id
+    const file = path.join(fleet.root, "late.txt")
+    await waitFor(() => fs.existsSync(file) && fs.readFileSync(file, "utf8") !== "", "the dump")
+    expect(fs.readFileSync(file, "utf8")).toBe("exported later")
+    // The environment file was read and removed; the secret is on no command line.
+    expect(fs.existsSync(path.join(fleet.root, ".trail", "workers", id, "env"))).toBe(false)
+    const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+    expect(ps).not.toContain("exported later")
+    for (const w of [first, id]) expect(fleet.run(["kill", w]).code).toBe(0)
+  }, 30_000)
+
+  it("kill closes a finished worker's window; gc --workers prunes windows, dirs and worktrees but keeps unpromoted change sets", async () => {
+    const edit = `echo "patched by $TRAIL_WORKER_ID" >> pkg0/index.ts && trail worker done --outcome edited --summary s --evidence pkg0/index.ts >/dev/null`
+    const fleet = fleetRepo({
+      folders: 1,
+      kinds: {
+        brief: '---\ncommand: "echo bye"\n---\n',
+        edit: `---\nworktree: true\ncommand: ${JSON.stringify(edit)}\n---\n`
+      }
+    })
+    const a = (fleet.run(["spawn", "--as", "brief", "one"]).json() as WorkerJson).id
+    const b = (fleet.run(["spawn", "--as", "brief", "two"]).json() as WorkerJson).id
+    const c = (fleet.run(["spawn", "--as", "edit", "three"]).json() as WorkerJson).id
+    await waitFor(() => workersOf(fleet).every((w) => w.state !== "running"), "all three finished")
+    expect(windowsOf(fleet.socket).sort()).toEqual([a, b, c].sort())
+    const killed = fleet.run(["kill", a])
+    expect(killed.code, killed.stderr).toBe(0)
+    expect(windowsOf(fleet.socket).sort()).toEqual([b, c].sort())
+    const gc = fleet.run(["gc", "--workers"])
+    expect(gc.code, gc.stderr).toBe(0)
+    const pruned = (gc.json() as { workers: { windows_closed: number; kept: Array<{ id: string }> } }).workers
+    expect(pruned.windows_closed).toBe(2)
+    expect(pruned.kept.map((k) => k.id)).toEqual([c])
+    expect(windowsOf(fleet.socket)).toEqual([])
+    expect(fs.existsSync(path.join(fleet.root, ".trail", "workers", b))).toBe(false)
+    expect(fs.existsSync(path.join(fleet.root, ".trail", "worktrees", c))).toBe(true)
+    const forced = fleet.run(["gc", "--workers", "--force"])
+    expect(forced.code, forced.stderr).toBe(0)
+    expect(fs.existsSync(path.join(fleet.root, ".trail", "worktrees", c))).toBe(false)
+    expect(fleet.run(["gc", "--workers", "--older-than", "soon"]).code).toBe(2)
+  }, 30_000)
+
+  it("the supervisor closes finished workers' windows after worker.keep_finished_secs", async () => {
+    const fleet = fleetRepo({
+      folders: 1,
+      extraConfig: "keep_finished_secs = 1",
+      kinds: { brief: '---\ncommand: "echo bye"\n---\n' }
+    })
+    const run = supervise(fleet, [])
+    await waitFor(() => run.stderr().includes("supervising"), "the supervisor")
+    const id = (fleet.run(["spawn", "--as", "brief", "one"]).json() as WorkerJson).id
+    await waitFor(() => (fleet.run(["worker", "show", id]).json() as WorkerJson).state !== "running", "its end")
+    await waitFor(() => windowsOf(fleet.socket).length === 0, "the window closed", 20_000)
+    run.child.kill("SIGINT")
+    expect((await run.done).code).toBe(130)
+  }, 30_000)
+
+  it("after a tmux restart a reused window id is not the worker's: kill leaves the other window alone, tell says lost", async () => {
+    const marker = `${3000 + Math.floor(Math.random() * 3000)}`
+    const fleet = fleetRepo({ folders: 1, kinds: { idle: `---\ncommand: [sleep, "${marker}"]\n---\n` } })
+    const a = (fleet.run(["spawn", "--as", "idle", "one"]).json() as WorkerJson).id
+    const b = (fleet.run(["spawn", "--as", "idle", "two"]).json() as WorkerJson).id
+    const windowIds = () =>
+      execFileSync("tmux", ["-L", fleet.socket, "list-windows", "-a", "-F", "#{window_id} #{window_name}"], {
+        encoding: "utf8"
+      })
+    const before = windowIds()
+    execFileSync("tmux", ["-L", fleet.socket, "kill-server"])
+    // No supervisor runs, yet the agents end with their terminals (the wrapper does not ignore SIGHUP).
+    await waitFor(() => {
+      try {
+        execFileSync("pgrep", ["-f", `^sleep ${marker}$`], { stdio: "ignore" })
+        return false
+      } catch {
+        return true
+      }
+    }, "the agents gone with the server")
+    // A new server hands out the same ids (@0, @1, @2) to windows that are not trail's.
+    // The old server may still be going away ("server exited unexpectedly"): try until a new one starts.
+    await waitFor(() => {
+      try {
+        execFileSync(
+          "tmux",
+          ["-L", fleet.socket, "new-session", "-d", "-s", "trail-workers", "-n", "mine0", "sleep 60"],
+          {
+            stdio: "ignore"
+          }
+        )
+        return true
+      } catch {
+        return false
+      }
+    }, "a new tmux server")
+    for (const name of ["mine1", "mine2"])
+      execFileSync("tmux", ["-L", fleet.socket, "new-window", "-d", "-t", "trail-workers:", "-n", name, "sleep 60"])
+    const after = windowIds()
+    expect(after.split("\n").map((l) => l.split(" ")[0])).toEqual(before.split("\n").map((l) => l.split(" ")[0]))
+    const told = fleet.run(["tell", a, "hello"])
+    expect(told.code).toBe(1)
+    expect(told.error().code).toBe("tmux-gone")
+    expect((fleet.run(["worker", "show", a]).json() as WorkerJson).state).toBe("lost")
+    expect(fleet.run(["kill", b]).code).toBe(0)
+    expect(windowIds()).toBe(after)
   }, 30_000)
 
   it("events --follow prints events appended by other processes as NDJSON", async () => {

@@ -187,7 +187,7 @@ describe("the inbox", () => {
     const items = t.inbox()
     expect(summary(items)).toEqual(["needs_input:w1", "failed:w3", "ready:w2"])
     expect(items[0]!.headline).toBe("w1 asks: Which API?")
-    expect(items[2]!.bullets).toEqual(["fix a"])
+    expect(items[2]!.bullets).toEqual(["1 evidence item(s)", "fix a"])
     // Answering the worker (reply = tell without the [trail] prefix) clears its item.
     expect(t.run(["reply", "w1", "the v2 one"]).code).toBe(0)
     expect(summary(t.inbox())).toEqual(["failed:w3", "ready:w2"])

@@ -16,14 +16,29 @@
  *   folder's lease moves to the worker and is renewed with the worker's), wait for it to end,
  *   then complete the folder (`done` with the worker's `found`) or release it. A folder whose
  *   workers failed `worker.max_attempts` times in this run is skipped with the last reason.
+ * - Before anything is claimed the fleet's kind is checked (`Workers.preflight`: the kind exists,
+ *   its program is on the workers' PATH, the substrate can start). A worker that cannot start
+ *   (no window, exit 126/127 before any protocol call) is not the folder's fault: the folder is
+ *   released, not skipped; after `worker.max_start_failures` such workers in a row the fleet
+ *   stops claiming and the run ends with `halted` naming the cause.
+ * - At start and on every exit, folder leases it holds without a running worker are settled:
+ *   its own claims not yet handed to a worker are released, and folders of workers that finished
+ *   while nobody supervised them are completed with their findings (or released).
+ * - A worker whose tmux window is gone or is no longer its own (the server restarted) is `lost`,
+ *   and its program's process group is stopped. Finished workers' windows are closed after
+ *   `worker.keep_finished_secs`.
+ * - The database file's identity (device and inode) is checked when the state folder changes and
+ *   every 5 s: a replaced or deleted store ends the run with a `replaced` StoreError.
  */
+import { statSync, watch } from "node:fs"
 import { hostname } from "node:os"
+import { dirname } from "node:path"
 import {
   type AgentId,
   EventLog,
   type FolderPath,
   isLiveWorkerState,
-  type StoreError,
+  StoreError,
   SupervisorRunning,
   type TaskName,
   type TrailConfig,
@@ -43,6 +58,7 @@ import {
   Exit,
   Fiber,
   FiberMap,
+  FiberSet,
   Option,
   Queue,
   Ref,
@@ -90,7 +106,11 @@ export interface SupervisorSummary {
   readonly folders_done: number
   readonly folders_skipped: number
   readonly folders_released: number
+  /** Fleet mode: workers that could not start (their folders were released, not skipped). */
+  readonly start_failures: number
   readonly stopped_by_signal: boolean
+  /** Why the fleet stopped claiming early (e.g. `worker.max_start_failures` workers in a row could not start), else null. */
+  readonly halted: string | null
 }
 
 /** The agent id under which fleet slots claim folders before handing them to a worker. */
@@ -171,8 +191,17 @@ export const run = (options: SupervisorOptions) =>
     const probe =
       options.probe ?? ((worker: Worker) => Effect.sync(() => worker.pid !== null && Substrate.isAlive(worker.pid)))
 
-    const supervisorScope = yield* Effect.scope
-    yield* Effect.acquireRelease(acquireLock(owner, leaseMs), () => releaseLock(owner))
+    // Nothing is claimed or spawned for a kind that cannot start.
+    if (options.fleet !== undefined) yield* workers.preflight(options.fleet.kind)
+
+    const database = yield* Database.Database
+    /** Set once the database file was replaced: nothing more is written to the old one. */
+    const storeGone = yield* Ref.make(false)
+    // The file this run works on, taken before anything is reported or written.
+    const storeIdentity = identity(database.filename)
+    yield* Effect.acquireRelease(acquireLock(owner, leaseMs), () =>
+      Effect.flatMap(Ref.get(storeGone), (gone) => (gone ? Effect.void : releaseLock(owner)))
+    )
     yield* renewLock(owner, leaseMs).pipe(Effect.ignore, Effect.repeat(Schedule.spaced(renewEvery)), Effect.forkScoped)
 
     report(
@@ -181,6 +210,8 @@ export const run = (options: SupervisorOptions) =>
         : `fleet: ${options.fleet.workers} worker(s) on task ${options.fleet.task} (Ctrl-C: stop claiming; twice: cancel)`
     )
     const cancelling = yield* Ref.make(false)
+    // Finished workers' programs in their exit grace; a run that ends normally waits for them.
+    const graces = yield* FiberSet.make<void>()
     const counts = {
       supervised: 0,
       spawned: 0,
@@ -188,7 +219,8 @@ export const run = (options: SupervisorOptions) =>
       failed: 0,
       folders_done: 0,
       folders_skipped: 0,
-      folders_released: 0
+      folders_released: 0,
+      start_failures: 0
     }
 
     /** Waits for the worker's terminal event (subscribed before its state is read, so none is missed). */
@@ -209,8 +241,15 @@ export const run = (options: SupervisorOptions) =>
     const keepLease = (worker: Worker) =>
       Effect.gen(function* () {
         const expiresAt = yield* Ref.make((yield* Clock.currentTimeMillis) + leaseMs)
+        /** "alive", "dead" (its program ended) or "gone" (its window is gone or another's: tmux restarted). */
         const renewOnce = Effect.gen(function* () {
-          if (!(yield* probe(worker))) return false
+          if (!(yield* probe(worker))) return "dead" as const
+          // Asked twice, a moment apart, so that one failed tmux call does not lose a healthy worker.
+          if (
+            !(yield* workers.present(worker)) &&
+            !(yield* Effect.zipRight(Substrate.wallClockSleep(250), workers.present(worker)))
+          )
+            return "gone" as const
           const renewed = yield* workers.renewLease(worker.id, owner, leaseMs).pipe(Effect.orElseSucceed(() => false))
           if (renewed) {
             yield* Ref.set(expiresAt, (yield* Clock.currentTimeMillis) + leaseMs)
@@ -224,15 +263,27 @@ export const run = (options: SupervisorOptions) =>
                 })
                 .pipe(Effect.ignore)
           }
-          return true
+          return "alive" as const
         })
-        const renewer = renewOnce.pipe(
-          Effect.repeat({ schedule: Schedule.spaced(renewEvery), while: (alive) => alive }),
-          // The program is gone: its wrapper writes the exit file at once (or never, if it was killed).
-          Effect.zipRight(
-            Effect.race(Substrate.waitForExit(workers.dirOf(worker.id)), Effect.as(Effect.sleep("1 second"), null))
-          ),
-          Effect.map((status): Ending => ({ _tag: "exited", status }))
+        const renewer = Effect.gen(function* () {
+          for (;;) {
+            const state = yield* renewOnce
+            if (state !== "alive") return state
+            yield* Effect.sleep(renewEvery)
+          }
+        }).pipe(
+          Effect.flatMap((state) =>
+            state === "gone"
+              ? Effect.succeed<Ending>({
+                  _tag: "lost",
+                  reason: "its tmux window is gone or belongs to another program (the tmux server stopped or restarted)"
+                })
+              : // The program is gone: its wrapper writes the exit file at once (or never, if it was killed).
+                Effect.race(
+                  Substrate.waitForExit(workers.dirOf(worker.id)),
+                  Effect.as(Effect.sleep("1 second"), null)
+                ).pipe(Effect.map((status): Ending => ({ _tag: "exited", status })))
+          )
         )
         const watchdog = Effect.gen(function* () {
           for (;;) {
@@ -251,8 +302,9 @@ export const run = (options: SupervisorOptions) =>
 
     /**
      * A finished worker's program gets `worker.exit_grace_secs` to end by itself, then is stopped
-     * (its window stays, dead); its exit status is recorded. Stopped at once if the supervisor
-     * ends first, so that no finished agent is left running unsupervised.
+     * (its window stays, dead); its exit status is recorded. A run that ends normally waits for
+     * these graces; a second signal or a failing run stops the programs at once, so that no
+     * finished agent is left running unsupervised.
      */
     const afterFinish = (finished: Worker) =>
       Effect.gen(function* () {
@@ -323,7 +375,7 @@ export const run = (options: SupervisorOptions) =>
             case "finished": {
               // Its result counts now; its program gets the exit grace in the background.
               const finished = yield* workers.get(worker.id)
-              yield* afterFinish(finished).pipe(Effect.forkIn(supervisorScope))
+              yield* afterFinish(finished).pipe(FiberSet.run(graces))
               return finished
             }
             case "lost": {
@@ -401,19 +453,33 @@ export const run = (options: SupervisorOptions) =>
           Stream.runHead,
           Effect.asVoid
         ),
+        Deferred.await(halt),
         Effect.sleep(fallback)
       ])
 
-    /** Completes or releases the worker's folder according to how the worker ended. */
-    const settle = (fleet: FleetOptions, worker: Worker) =>
+    /** A worker that never got going: no window, or its program was not found / not executable (126, 127). */
+    const startFailed = (worker: Worker) =>
+      worker.state !== "ready" &&
+      (worker.pid === null || worker.exit_status === 126 || worker.exit_status === 127) &&
+      worker.todos.length === 0
+
+    /** Start failures in a row; the fleet halts at `worker.max_start_failures`. */
+    const startFailuresInRow = yield* Ref.make(0)
+    const halt = yield* Deferred.make<string>()
+
+    /** Completes or releases the worker's folder (of its own task) according to how the worker ended. */
+    const settle = (worker: Worker) =>
       Effect.gen(function* () {
+        if (worker.task === null || worker.path === null) return
+        const task = worker.task as TaskName
         const path = worker.path as FolderPath
         const agent = worker.id as unknown as AgentId
         if (worker.state === "ready") {
+          yield* Ref.set(startFailuresInRow, 0)
           counts.ready++
           const found = worker.result?.found ?? null
           yield* scheduler.complete({
-            task: fleet.task,
+            task,
             path,
             agent,
             status: "done",
@@ -423,16 +489,30 @@ export const run = (options: SupervisorOptions) =>
           return
         }
         if (worker.state === "cancelled") {
-          yield* scheduler.release({ task: fleet.task, path, agent })
+          yield* scheduler.release({ task, path, agent })
           counts.folders_released++
           return
         }
         counts.failed++
+        if (startFailed(worker)) {
+          // Not the folder's fault: it goes back to the pool, and the fleet counts the failure.
+          counts.start_failures++
+          yield* scheduler.release({ task, path, agent })
+          counts.folders_released++
+          const inRow = yield* Ref.updateAndGet(startFailuresInRow, (n) => n + 1)
+          if (inRow >= config.worker.max_start_failures)
+            yield* Deferred.succeed(
+              halt,
+              `${inRow} worker(s) in a row could not start (worker.max_start_failures = ${config.worker.max_start_failures}); last: ${worker.id} ${worker.state}${worker.reason === null ? "" : `: ${worker.reason}`}`
+            )
+          return
+        }
+        yield* Ref.set(startFailuresInRow, 0)
         const failures = (attempts.get(path) ?? 0) + 1
         attempts.set(path, failures)
         if (failures >= config.worker.max_attempts) {
           yield* scheduler.complete({
-            task: fleet.task,
+            task,
             path,
             agent,
             status: "skipped",
@@ -445,7 +525,7 @@ export const run = (options: SupervisorOptions) =>
           counts.folders_skipped++
           report(`${path} skipped after ${failures} failed worker(s)`)
         } else {
-          yield* scheduler.release({ task: fleet.task, path, agent })
+          yield* scheduler.release({ task, path, agent })
           counts.folders_released++
         }
       }).pipe(
@@ -455,15 +535,87 @@ export const run = (options: SupervisorOptions) =>
         Effect.zipRight(SubscriptionRef.update(settledCount, (n) => n + 1))
       )
 
+    /**
+     * Settles the folder leases this root's fleet holds without a running worker: claims of the
+     * fleet's slots not handed to a worker (left by a crash or an interrupted slot) are released,
+     * and folders of workers that finished unsupervised are completed or released by {@link settle}.
+     */
+    const recover = Effect.gen(function* () {
+      if (yield* Ref.get(storeGone)) return
+      const finished = (yield* workers.list).filter((w) => !isLiveWorkerState(w.state) && w.task !== null)
+      const tasks = new Set(finished.map((w) => w.task as string))
+      if (options.fleet !== undefined) tasks.add(options.fleet.task)
+      for (const task of tasks) {
+        const leased = yield* scheduler.list(task as TaskName, "leased").pipe(Effect.orElseSucceed(() => []))
+        for (const item of leased) {
+          if (item.lease_owner === FLEET_AGENT && task === options.fleet?.task) {
+            yield* scheduler
+              .release({ task: task as TaskName, path: item.path, agent: FLEET_AGENT })
+              .pipe(Effect.ignore)
+            report(`${item.path}: released (claimed by a fleet slot that had no worker for it)`)
+            continue
+          }
+          const worker = finished.find(
+            (w) => w.id === (item.lease_owner as string | null) && w.task === task && w.path === item.path
+          )
+          // A worker adopted by a slot (or supervised now) is settled by it, not here.
+          if (worker === undefined || (yield* FiberMap.has(fibers, worker.id))) continue
+          report(`${worker.id} finished while unsupervised: ${describeEnd(worker)}`)
+          yield* settle(worker)
+        }
+      }
+    }).pipe(Effect.catchAll((error) => Effect.sync(() => report(`cannot settle leftover leases: ${error.message}`))))
+    yield* Effect.addFinalizer(() => recover)
+
+    // Folders of workers that finished while nobody supervised them are settled at once.
+    yield* recover
+
+    // Finished workers' windows are closed once they have been kept for a look.
+    const keepMs = config.worker.keep_finished_secs * 1000
+    if (keepMs > 0)
+      yield* Effect.gen(function* () {
+        const cutoff = (yield* Clock.currentTimeMillis) - keepMs
+        for (const worker of yield* workers.openWindows(cutoff)) yield* Effect.ignore(workers.closeWindow(worker))
+      }).pipe(
+        Effect.ignore,
+        Effect.repeat(Schedule.spaced(Duration.millis(Math.min(keepMs, 10_000)))),
+        Effect.forkScoped
+      )
+
+    /** What a slot with nothing to claim waits for: the folder whose lease ends first, its holder and when. */
+    const waitingFor = (fleet: FleetOptions, outstanding: number) => {
+      const vague = { text: `waiting: the ${outstanding} folder(s) left are leased`, key: "" }
+      return scheduler.list(fleet.task, "leased").pipe(
+        Effect.map((items) => {
+          const next = [...items]
+            .filter((i) => i.lease_expires_at !== null)
+            .sort((a, b) => (a.lease_expires_at ?? 0) - (b.lease_expires_at ?? 0))[0]
+          return next === undefined
+            ? vague
+            : {
+                text: `waiting for ${next.path} (held by ${next.lease_owner ?? "?"} until ${new Date(next.lease_expires_at ?? 0).toISOString().slice(11, 19)}Z; ${outstanding} folder(s) leased)`,
+                // A renewal moves "until": that alone is not news for the progress log.
+                key: `${next.path} ${next.lease_owner}`
+              }
+        }),
+        Effect.orElseSucceed(() => vague)
+      )
+    }
+
     /** One fleet slot: claim, spawn, wait, settle, until the sweep is complete or a drain. Returns "complete" or "stopped". */
     const slot = (fleet: FleetOptions, index: number, adopted: Worker | undefined) =>
       Effect.gen(function* () {
         let next = adopted
+        let lastWait = ""
         for (;;) {
           if (next === undefined) {
             if (yield* draining) {
               onSlot(index, "stopped")
               return "stopped" as const
+            }
+            if (yield* Deferred.isDone(halt)) {
+              onSlot(index, "halted")
+              return "halted" as const
             }
             const seen = yield* SubscriptionRef.get(settledCount)
             const claim = yield* scheduler.claim({ task: fleet.task, agent: FLEET_AGENT, autoSweep: fleet.autoSweep })
@@ -472,11 +624,15 @@ export const run = (options: SupervisorOptions) =>
               return "complete" as const
             }
             if (claim._tag === "NoneAvailable") {
-              onSlot(index, `waiting: the ${claim.leased_outstanding} folder(s) left are leased`)
+              const waiting = yield* waitingFor(fleet, claim.leased_outstanding)
+              onSlot(index, waiting.text)
+              if (waiting.key !== lastWait || waiting.key === "") report(`slot ${index + 1} ${waiting.text}`)
+              lastWait = waiting.key
               // Every remaining folder is leased (to other slots or agents): wait for something to end.
               yield* untilSettled(seen, "5 seconds")
               continue
             }
+            lastWait = ""
             const text = fleet.prompt.replaceAll("{path}", claim.path)
             const spawned = yield* workers
               .spawn({ text, kind: fleet.kind, task: fleet.task, path: claim.path })
@@ -504,7 +660,7 @@ export const run = (options: SupervisorOptions) =>
               .pipe(Effect.ignore)
             if (!isLiveWorkerState(worker.state)) {
               report(`${worker.id} ${describeEnd(worker)}`)
-              yield* settle(fleet, worker)
+              yield* settle(worker)
               continue
             }
             next = worker
@@ -515,7 +671,7 @@ export const run = (options: SupervisorOptions) =>
           const final = Exit.isSuccess(exit)
             ? exit.value
             : yield* workers.get(next.id).pipe(Effect.orElseSucceed(() => next!))
-          yield* settle(fleet, final)
+          yield* settle(final)
           onSlot(index, `${final.id} ${describeEnd(final)} · ${final.path}`)
           next = undefined
         }
@@ -545,16 +701,57 @@ export const run = (options: SupervisorOptions) =>
       Effect.zipRight(FiberMap.clear(fibers)),
       Effect.forkScoped
     )
-    const result = yield* supervised
+    const result = yield* Effect.raceFirst(supervised, storeWatch(database.filename, storeIdentity, storeGone))
+    // The last finished agents may still be writing their output: give them their exit grace.
+    yield* Effect.raceFirst(FiberSet.awaitEmpty(graces), Deferred.await(stop.cancel))
     // Whatever is still supervised (workers adopted beyond the fleet) is handed back unsupervised.
     yield* FiberMap.clear(fibers)
+    const halted = yield* Deferred.poll(halt)
     return {
       owner,
       sweep_complete: result,
       ...counts,
-      stopped_by_signal: yield* Deferred.isDone(stop.drain)
+      stopped_by_signal: yield* Deferred.isDone(stop.drain),
+      halted: halted._tag === "Some" ? yield* halted.value : null
     } satisfies SupervisorSummary
   })
+
+/** The file's device and inode, or null when it does not exist. */
+const identity = (file: string): string | null => {
+  const stat = statSync(file, { throwIfNoEntry: false })
+  return stat === undefined ? null : `${stat.dev}:${stat.ino}`
+}
+
+/**
+ * Fails with a `replaced` StoreError (after setting `gone`) once `file` is no longer the file
+ * whose identity was `opened`: checked at once, on every change in its folder and every 5 s.
+ */
+const storeWatch = (file: string, opened: string | null, gone: Ref.Ref<boolean>): Effect.Effect<never, StoreError> =>
+  file === ":memory:"
+    ? Effect.never
+    : Effect.gen(function* () {
+        const wake = yield* Queue.sliding<void>(1)
+        yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            const watcher = watch(dirname(file), { persistent: false }, () => wake.unsafeOffer(undefined))
+            watcher.on("error", () => undefined)
+            return watcher
+          }),
+          (watcher) => Effect.sync(() => watcher.close())
+        )
+        yield* wake.offer(undefined).pipe(Effect.repeat(Schedule.spaced("5 seconds")), Effect.forkScoped)
+        for (;;) {
+          yield* Queue.take(wake)
+          const now = identity(file)
+          if (now !== opened) {
+            yield* Ref.set(gone, true)
+            return yield* new StoreError({
+              reason: "replaced",
+              detail: `${file} ${now === null ? "was deleted" : "is another file now"}`
+            })
+          }
+        }
+      }).pipe(Effect.scoped)
 
 /** Fresh stop signals; the CLI completes `drain` on the first SIGINT/SIGTERM and `cancel` on the second. */
 export const makeStopSignals = Effect.all({ drain: Deferred.make<void>(), cancel: Deferred.make<void>() })

@@ -184,7 +184,14 @@ export const WorkerConfig = Schema.Struct({
   /** Seconds a worker that finished (done/fail) may keep running before trail stops its program. */
   exit_grace_secs: withDefault(countBetween(0, 3_600), () => 10),
   /** Fleet mode: how many workers may fail on one folder in a sweep before the folder is skipped. */
-  max_attempts: withDefault(countBetween(1, 100), () => 2)
+  max_attempts: withDefault(countBetween(1, 100), () => 2),
+  /**
+   * Fleet mode: consecutive workers that could not start (command not found, exit 126/127 before
+   * any protocol call, no window) after which the fleet stops claiming and exits 1.
+   */
+  max_start_failures: withDefault(countBetween(1, 100), () => 3),
+  /** Seconds a finished worker's tmux window stays open for a look before the supervisor closes it (0: keep). */
+  keep_finished_secs: withDefault(countBetween(0, 2_592_000), () => 300)
 })
 export type WorkerConfig = typeof WorkerConfig.Type
 
@@ -286,4 +293,8 @@ lease_secs = 60
 exit_grace_secs = 10
 # fleet mode: failed workers per folder and sweep before the folder is skipped
 max_attempts = 2
+# fleet mode: consecutive workers that cannot start before the fleet stops (exit 1)
+max_start_failures = 3
+# seconds a finished worker's window stays open before the supervisor closes it (0: keep)
+keep_finished_secs = 300
 `

@@ -141,11 +141,13 @@ export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("
  * `busy` (lock not obtained after retries), `io` (anything else).
  */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
-  reason: Schema.Literal("corrupt", "readonly", "busy", "io"),
+  reason: Schema.Literal("corrupt", "readonly", "busy", "io", "replaced"),
   detail: Schema.String
 }) {
   override get message() {
     switch (this.reason) {
+      case "replaced":
+        return `state database was replaced or deleted while this process used it (${this.detail}); stopped rather than write to a file nobody reads`
       case "corrupt":
         return `state database is corrupt (${this.detail}); move it aside and run \`trail init\``
       case "readonly":

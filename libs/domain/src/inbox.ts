@@ -229,6 +229,16 @@ const touchSession = (draft: Draft, event: TrailEvent, state: Session["state"] |
   )
 }
 
+/** A `ready` card's bullets: what was found and how much evidence backs it, then the recommendations. */
+const readyBullets = (result: Record<string, unknown>): ReadonlyArray<string> => {
+  const evidence = strings(result.evidence).length
+  const facts = [
+    ...(typeof result.found === "number" ? [`found ${result.found}`] : []),
+    ...(evidence > 0 ? [`${evidence} evidence item(s)`] : [])
+  ]
+  return [...(facts.length === 0 ? [] : [facts.join(" · ")]), ...strings(result.recommend)]
+}
+
 const foldInto = (draft: Draft, event: TrailEvent): void => {
   const { subject, data } = event
   switch (event.type) {
@@ -266,7 +276,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       // A fleet worker that found nothing in its folder is a routine step of a sweep, not news.
       const fleet = draft.workers.get(subject.id)?.task != null
       if (fleet && (typeof result.found !== "number" || result.found === 0)) return clearSubject(draft, subject)
-      return raise(draft, event, "ready", `${subject.id} finished: ${outcome}`, strings(result.recommend))
+      return raise(draft, event, "ready", `${subject.id} finished: ${outcome}`, readyBullets(result))
     }
     case "worker.failed":
       return raise(draft, event, "failed", `${subject.id} failed: ${str(data, "reason") ?? "no reason given"}`, [])

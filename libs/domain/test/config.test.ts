@@ -33,7 +33,9 @@ describe("config", () => {
         max_spawn_depth: 2,
         lease_secs: 60,
         exit_grace_secs: 10,
-        max_attempts: 2
+        max_attempts: 2,
+        max_start_failures: 3,
+        keep_finished_secs: 300
       }
     })
   })
@@ -77,7 +79,9 @@ describe("config", () => {
       [{ worker: { lease_secs: 1e308 } }, "worker.lease_secs", "1e+308"],
       [{ worker: { exit_grace_secs: 2.5 } }, "worker.exit_grace_secs", "2.5"],
       [{ worker: { max_attempts: 1e308 } }, "worker.max_attempts", "1e+308"],
-      [{ scan: { exclude: Array.from({ length: 10_001 }, (_, i) => `g${i}`) } }, "scan.exclude", "[10001 items]"]
+      [{ scan: { exclude: Array.from({ length: 10_001 }, (_, i) => `g${i}`) } }, "scan.exclude", "[10001 items]"],
+      [{ worker: { max_start_failures: 0 } }, "worker.max_start_failures", "0"],
+      [{ worker: { keep_finished_secs: -1 } }, "worker.keep_finished_secs", "-1"]
     ]
     for (const [raw, key, value] of cases) {
       const error = rejection(raw)

@@ -28,7 +28,9 @@ describe("inbox projection", () => {
   it("puts the most stuck first: waiting kinds, then failures, then answers, oldest first in a class", () => {
     const events = [
       ev(1, "worker.spawned", ["worker", "w1"], { kind: "scout", text: "t", path: "src" }),
-      ev(2, "worker.ready", ["worker", "w1"], { result: { outcome: "3 bugs", recommend: ["fix a", "fix b"] } }),
+      ev(2, "worker.ready", ["worker", "w1"], {
+        result: { outcome: "3 bugs", found: 3, evidence: ["a.ts:1", "b.ts:2"], recommend: ["fix a", "fix b"] }
+      }),
       ev(3, "session.stopped", ["session", "s-old"], { pane: "%1", message: "Done. Next?" }),
       ev(4, "worker.failed", ["worker", "w2"], { reason: "no build" }),
       ev(5, "session.permission", ["session", "s-perm"], {
@@ -50,7 +52,8 @@ describe("inbox projection", () => {
     const inbox = foldEvents(emptyInbox, events)
     const ready = findItem(inbox, "w1")!
     assert.strictEqual(ready.headline, "w1 finished: 3 bugs")
-    assert.deepStrictEqual(ready.bullets, ["fix a", "fix b"])
+    // What was found and how much evidence backs it, then the recommendations.
+    assert.deepStrictEqual(ready.bullets, ["found 3 · 2 evidence item(s)", "fix a", "fix b"])
     assert.strictEqual(ready.provenance, "worker w1 · scout · src · event 2")
     assert.strictEqual(findItem(inbox, "s-perm")!.headline, "wants to use Bash: rm -rf dist")
   })

@@ -3,8 +3,11 @@
  * process whose output goes to `.trail/workers/<id>/output.log` (no attach, no typing).
  *
  * Both start the program through the same tiny `sh` wrapper, which writes the program's exit
- * status to `.trail/workers/<id>/exit` when it ends (however it ends: normally, by a signal, or
- * because its window was killed). That file is trail's death signal: {@link waitForExit} waits for
+ * status to `.trail/workers/<id>/exit` when it ends (normally, or by a signal such as Ctrl-C or
+ * trail's SIGTERM). SIGHUP is not caught: when the worker's terminal goes away (its window killed
+ * by hand, the tmux server stopped) the wrapper ends and the kernel hangs up its program too, so
+ * no agent outlives its window; no status is recorded then, and the supervisor notices the
+ * wrapper's pid is gone. That file is trail's death signal: {@link waitForExit} waits for
  * it with a file-system watch (inotify here), so a dead worker is noticed at once without
  * polling, by whichever process is watching, even one started after the worker died. tmux's own
  * `pane-died` hook and `pane_dead_status` are not used: tmux 3.3a loses about one pane death in five.
@@ -15,10 +18,10 @@
  * `unsupported`: e.g. typing into a plain process; `gone`: its window no longer exists).
  */
 import { spawn, spawnSync } from "node:child_process"
-import { closeSync, existsSync, openSync, readFileSync, watch } from "node:fs"
+import { closeSync, existsSync, openSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs"
 import { SubstrateError, type SubstrateName } from "@trail/domain"
 import { Context, Effect, Layer } from "effect"
-import { Tmux, type TmuxError } from "./Tmux.js"
+import { Tmux, TmuxError } from "./Tmux.js"
 
 /** What a worker's program needs to start. */
 export interface LaunchSpec {
@@ -27,29 +30,49 @@ export interface LaunchSpec {
   /** `.trail/workers/<id>`: holds `exit` and, for plain processes, `output.log`. */
   readonly dir: string
   readonly cwd: string
-  /** Added to trail's own environment. */
+  /**
+   * The worker's whole environment: the spawner's own (`process.env`) plus trail's variables.
+   * Under tmux it reaches the program through a 0600 file that the wrapper sources and deletes
+   * (never through the tmux server's environment, nor on a command line visible in `ps`).
+   */
   readonly env: Readonly<Record<string, string>>
   readonly argv: ReadonlyArray<string>
+  /** Who the window belongs to (`<worker id> <root>`), stored as the window option `@trail_worker`. */
+  readonly tag: string
+}
+
+/**
+ * How the substrate finds one worker again. tmux reuses window ids after its server restarts,
+ * so a window counts as the worker's only while its `@trail_worker` option equals `tag`.
+ */
+export interface WorkerRef {
+  readonly id: string
+  /** tmux's window id (`@12`), or null (plain process, or a window already closed). */
+  readonly window: string | null
+  readonly tag: string
+  /** `.trail/workers/<id>`. */
+  readonly dir: string
+  /** The wrapper's pid (the pane's pid under tmux). */
+  readonly pid: number | null
 }
 
 /** One way of running workers. */
 export interface Substrate {
   readonly name: SubstrateName
-  /**
-   * Starts the program; returns the wrapper's pid and, under tmux, the window's id (`@12`), by
-   * which the other operations then find it (`target` below: that id, else the worker id).
-   */
+  /** Starts the program; returns the wrapper's pid and, under tmux, the window's id (`@12`). */
   readonly launch: (
     spec: LaunchSpec
   ) => Effect.Effect<{ readonly pid: number; readonly window: string | null }, SubstrateError>
-  /** Types `text` into the worker's input literally, then Enter. */
-  readonly sendText: (target: string, text: string) => Effect.Effect<void, SubstrateError>
-  /** What the worker printed lately (the pane with scroll-back, or the tail of output.log). */
-  readonly capture: (target: string, dir: string) => Effect.Effect<string, SubstrateError>
+  /** Types `text` into the worker's input literally, then Enter; `gone` when its window is not the worker's. */
+  readonly sendText: (worker: WorkerRef, text: string) => Effect.Effect<void, SubstrateError>
+  /** The last non-blank lines the worker printed (its pane with scroll-back, or output.log). */
+  readonly capture: (worker: WorkerRef) => Effect.Effect<string, SubstrateError>
+  /** True while the worker's window exists and is its own (always true for plain processes). */
+  readonly present: (worker: WorkerRef) => Effect.Effect<boolean>
   /** Ends the program (SIGTERM to its process group, SIGKILL after `graceMs`); a window stays, dead. */
-  readonly stop: (id: string, pid: number | null, graceMs?: number) => Effect.Effect<void>
-  /** Ends the program and removes its window. */
-  readonly close: (target: string, pid: number | null) => Effect.Effect<void>
+  readonly stop: (worker: WorkerRef, graceMs?: number) => Effect.Effect<void>
+  /** Ends the program and removes its window (only if the window is still the worker's). */
+  readonly close: (worker: WorkerRef) => Effect.Effect<void>
   /** The command that attaches a terminal to the worker (or to all of them), or null when impossible. */
   readonly attachCommand: (target: string | null) => ReadonlyArray<string> | null
 }
@@ -64,13 +87,73 @@ export interface SubstratesShape {
 export class Substrates extends Context.Tag("@trail/workers/Substrates")<Substrates, SubstratesShape>() {}
 
 /**
- * `sh -c WRAPPER <exit file> <argv…>`: runs argv (with `$TRAIL_BIN` put first on PATH: tmux
- * ignores a PATH given with `new-window -e`), then records its status atomically in the exit file.
+ * `sh -c WRAPPER <exit file> <argv…>`: sources and deletes `<dir>/env` when there is one (the
+ * spawner's environment, see {@link writeEnvFile}), runs argv (with `$TRAIL_BIN` put first on
+ * PATH), then records its status atomically in the exit file.
+ * INT and TERM are caught (so the status is still written); HUP is not (see the module comment).
  */
-const WRAPPER = `trap : HUP INT TERM; if [ -n "\${TRAIL_BIN:-}" ]; then PATH="$TRAIL_BIN:$PATH"; export PATH; fi; "$@"; s=$?; printf '%s\\n' "$s" > "$0.tmp" && mv -f "$0.tmp" "$0"; exit $s`
+const WRAPPER = `trap : INT TERM; e="\${0%/*}/env"; if [ -f "$e" ]; then . "$e"; rm -f "$e"; fi; if [ -n "\${TRAIL_BIN:-}" ]; then PATH="$TRAIL_BIN:$PATH"; export PATH; fi; "$@"; s=$?; printf '%s\\n' "$s" > "$0.tmp" && mv -f "$0.tmp" "$0"; exit $s`
 
 export const EXIT_FILE = "exit"
 export const OUTPUT_FILE = "output.log"
+export const ENV_FILE = "env"
+
+/**
+ * Variables of the spawner that a worker must not inherit: the terminal it runs in is its own
+ * (tmux sets TMUX and TMUX_PANE, the shell PWD and SHLVL), and a worker spawned by a worker gets
+ * its own identity, task and folder, never its parent's.
+ */
+const NOT_INHERITED = new Set([
+  "TMUX",
+  "TMUX_PANE",
+  "PWD",
+  "OLDPWD",
+  "SHLVL",
+  "_",
+  // Read-only in some shells (bash as sh): exporting them would stop the wrapper.
+  "PPID",
+  "UID",
+  "EUID",
+  "SHELLOPTS",
+  "BASHOPTS",
+  "TRAIL_WORKER_ID",
+  "TRAIL_TASK",
+  "TRAIL_PATH",
+  "TRAIL_TASK_FILE",
+  "TRAIL_PROMPT"
+])
+
+/** The spawner's environment as a worker inherits it (see NOT_INHERITED). */
+export const inheritedEnv = (env: NodeJS.ProcessEnv = process.env): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(env)) if (value !== undefined && !NOT_INHERITED.has(key)) out[key] = value
+  return out
+}
+
+/**
+ * Writes `env` as `export NAME='value'` lines to `<dir>/env`, mode 0600, for the wrapper to
+ * source (names that are not shell identifiers cannot be exported by sh and are left out).
+ */
+export const writeEnvFile = (dir: string, env: Readonly<Record<string, string>>) => {
+  const lines = Object.entries(env)
+    .filter(([key]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+    .map(([key, value]) => `export ${key}='${value.replace(/'/g, `'\\''`)}'\n`)
+  const file = `${dir}/${ENV_FILE}`
+  rmSync(file, { force: true })
+  writeFileSync(file, lines.join(""), { mode: 0o600, flag: "wx" })
+}
+
+/**
+ * The last `max` non-blank lines of what a worker printed. A dead tmux pane is mostly blank
+ * lines and tmux's own "Pane is dead" line, which would hide the agent's last words.
+ */
+export const lastLines = (text: string, max = 200): string =>
+  text
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .filter((line) => line !== "" && !/^Pane is dead( \(.*\))?$/.test(line))
+    .slice(-max)
+    .join("\n")
 
 /** The argv that runs `argv` under the exit-recording wrapper. */
 export const wrap = (dir: string, argv: ReadonlyArray<string>): Array<string> => [
@@ -148,8 +231,24 @@ const signalGroup = (pid: number, signal: NodeJS.Signals) => {
 export const wallClockSleep = (ms: number) =>
   Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
 
-/** SIGTERM to the process group, then SIGKILL if it is still there after `graceMs`. */
-const stopGroup = (pid: number | null, graceMs = 2_000): Effect.Effect<void> =>
+/**
+ * True unless the process is provably not the worker's wrapper: on Linux its command line must
+ * name the worker's exit file (a pid can be reused once the wrapper is gone).
+ */
+const isWrapperOf = (pid: number, dir: string): boolean => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(`${dir}/${EXIT_FILE}`)
+  } catch (error) {
+    // No /proc (macOS): trust the pid; a vanished process is not ours.
+    return (error as NodeJS.ErrnoException).code !== "ENOENT" || !existsSync("/proc/self")
+  }
+}
+
+/** SIGTERM to the worker's process group, then SIGKILL if it is still there after `graceMs`. */
+const stopGroup = (worker: WorkerRef, graceMs = 2_000): Effect.Effect<void> =>
+  stopPid(worker.pid !== null && isWrapperOf(worker.pid, worker.dir) ? worker.pid : null, graceMs)
+
+const stopPid = (pid: number | null, graceMs: number): Effect.Effect<void> =>
   pid === null || !isAlive(pid)
     ? Effect.void
     : Effect.gen(function* () {
@@ -167,33 +266,78 @@ const tmuxFailure = (error: TmuxError, what: string) =>
   })
 
 /** Workers as windows of the session of {@link Tmux}. */
-export const tmuxSubstrate = (tmux: Tmux["Type"]): Substrate => ({
-  name: "tmux",
-  launch: (spec) =>
+export const tmuxSubstrate = (tmux: Tmux["Type"]): Substrate => {
+  /** The worker's window, once its `@trail_worker` option says it is the worker's; else `gone`. */
+  const owned = (worker: WorkerRef, what: string) =>
     Effect.gen(function* () {
-      yield* tmux.ensureSession
-      const window = yield* tmux.newWindow({
-        name: spec.id,
-        cwd: spec.cwd,
-        env: spec.env,
-        argv: wrap(spec.dir, spec.argv)
-      })
-      return { pid: window.panePid, window: window.id }
-    }).pipe(Effect.mapError((error) => tmuxFailure(error, `cannot open a window for ${spec.id}`))),
-  sendText: (id, text) =>
-    tmux.sendText(id, text).pipe(Effect.mapError((error) => tmuxFailure(error, `cannot type into ${id}`))),
-  capture: (id) => tmux.capture(id).pipe(Effect.mapError((error) => tmuxFailure(error, `cannot read ${id}`))),
-  stop: (_id, pid, graceMs) => stopGroup(pid, graceMs),
-  close: (id, pid) => Effect.zipRight(stopGroup(pid, 500), Effect.ignore(tmux.killWindow(id))),
-  attachCommand: (target) => [
-    "tmux",
-    "-L",
-    tmux.socket,
-    "attach-session",
-    "-t",
-    target === null ? tmux.session : target.startsWith("@") ? target : `${tmux.session}:${target}`
-  ]
-})
+      const window = worker.window ?? worker.id
+      const tag = yield* tmux.windowTag(window).pipe(Effect.orElseSucceed(() => null))
+      if (tag !== worker.tag)
+        return yield* new SubstrateError({
+          substrate: "tmux",
+          reason: "gone",
+          detail: `cannot ${what} ${worker.id}: its tmux window ${window} is gone${tag === null ? "" : " (the id now belongs to another window: the tmux server was restarted?)"}`
+        })
+      return window
+    })
+  return {
+    name: "tmux",
+    launch: (spec) =>
+      Effect.gen(function* () {
+        yield* Effect.try({
+          try: () => writeEnvFile(spec.dir, spec.env),
+          catch: (cause) =>
+            new TmuxError({
+              reason: "failed",
+              operation: "new-window",
+              detail: `cannot write ${spec.dir}/env: ${String(cause)}`
+            })
+        })
+        yield* tmux.ensureSession
+        const window = yield* tmux.newWindow({
+          name: spec.id,
+          cwd: spec.cwd,
+          env: {},
+          tag: spec.tag,
+          argv: wrap(spec.dir, spec.argv)
+        })
+        return { pid: window.panePid, window: window.id }
+      }).pipe(Effect.mapError((error) => tmuxFailure(error, `cannot open a window for ${spec.id}`))),
+    sendText: (worker, text) =>
+      Effect.flatMap(owned(worker, "type into"), (window) =>
+        tmux
+          .sendText(window, text)
+          .pipe(Effect.mapError((error) => tmuxFailure(error, `cannot type into ${worker.id}`)))
+      ),
+    capture: (worker) =>
+      Effect.flatMap(owned(worker, "read"), (window) =>
+        tmux.capture(window).pipe(
+          Effect.map((text) => lastLines(text)),
+          Effect.mapError((error) => tmuxFailure(error, `cannot read ${worker.id}`))
+        )
+      ),
+    present: (worker) =>
+      owned(worker, "find").pipe(
+        Effect.as(true),
+        Effect.orElseSucceed(() => false)
+      ),
+    stop: (worker, graceMs) => stopGroup(worker, graceMs),
+    close: (worker) =>
+      Effect.gen(function* () {
+        const window = yield* owned(worker, "close").pipe(Effect.option)
+        yield* stopGroup(worker, 500)
+        if (window._tag === "Some") yield* Effect.ignore(tmux.killWindow(window.value))
+      }),
+    attachCommand: (target) => [
+      "tmux",
+      "-L",
+      tmux.socket,
+      "attach-session",
+      "-t",
+      target === null ? tmux.session : target.startsWith("@") ? target : `${tmux.session}:${target}`
+    ]
+  }
+}
 
 /** Workers as detached child processes (own process group) writing to `output.log`. */
 export const processSubstrate: Substrate = {
@@ -206,7 +350,7 @@ export const processSubstrate: Substrate = {
           const [program, ...args] = wrap(spec.dir, spec.argv)
           const child = spawn(program!, args, {
             cwd: spec.cwd,
-            env: { ...process.env, ...spec.env },
+            env: spec.env,
             detached: true,
             stdio: ["ignore", out, out]
           })
@@ -233,15 +377,16 @@ export const processSubstrate: Substrate = {
         detail: `worker ${id} runs as a plain process (worker.substrate = "process"): it has no terminal to type into`
       })
     ),
-  capture: (_id, dir) =>
+  capture: (worker) =>
     Effect.sync(() => {
-      const file = `${dir}/${OUTPUT_FILE}`
+      const file = `${worker.dir}/${OUTPUT_FILE}`
       if (!existsSync(file)) return ""
       const text = readFileSync(file, "utf8")
-      return text.length > 65_536 ? text.slice(-65_536) : text
+      return lastLines(text.length > 65_536 ? text.slice(-65_536) : text)
     }),
-  stop: (_id, pid, graceMs) => stopGroup(pid, graceMs),
-  close: (_id, pid) => stopGroup(pid, 500),
+  present: () => Effect.succeed(true),
+  stop: (worker, graceMs) => stopGroup(worker, graceMs),
+  close: (worker) => stopGroup(worker, 500),
   attachCommand: () => null
 }
 

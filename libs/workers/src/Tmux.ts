@@ -51,6 +51,8 @@ export interface NewWindow {
   readonly env: Readonly<Record<string, string>>
   /** The program and its arguments, run directly (no shell). */
   readonly argv: ReadonlyArray<string>
+  /** Stored as the window option `@trail_worker`: who the window belongs to (see {@link TmuxShape.windowTag}). */
+  readonly tag?: string
 }
 
 export interface TmuxShape {
@@ -67,6 +69,11 @@ export interface TmuxShape {
   /** Every window of the session (none when the server is not running). */
   readonly listWindows: Effect.Effect<ReadonlyArray<WindowInfo>, TmuxError>
   readonly killWindow: (window: string) => Effect.Effect<void, TmuxError>
+  /**
+   * The window's `@trail_worker` option ("" when unset), or null when the window (or the server)
+   * does not exist. tmux reuses window ids after a restart: this says whose window it is now.
+   */
+  readonly windowTag: (window: string) => Effect.Effect<string | null, TmuxError>
   /** Stops the whole server (tests; `trail kill` of the last worker never does this). */
   readonly killServer: Effect.Effect<void>
 }
@@ -210,6 +217,8 @@ export const make = (config: TmuxConfig) =>
         const info = parseWindow(out.trim())
         if (info === null)
           return yield* new TmuxError({ reason: "failed", operation: "new-window", detail: `unexpected output ${out}` })
+        if (window.tag !== undefined)
+          yield* tmux("set-option", "set-option", "-w", "-t", info.id, "@trail_worker", window.tag)
         return info
       })
 
@@ -234,6 +243,15 @@ export const make = (config: TmuxConfig) =>
 
     const killWindow = (window: string) => tmux("kill-window", "kill-window", "-t", target(window)).pipe(Effect.asVoid)
 
+    const windowTag = (window: string) =>
+      tmux("display-message", "display-message", "-p", "-t", target(window), "#{@trail_worker}").pipe(
+        Effect.map((out): string | null => out.replace(/\n$/, "")),
+        Effect.catchIf(
+          (e) => e.reason === "failed",
+          () => Effect.succeed(null)
+        )
+      )
+
     const killServer = tmux("kill-server", "kill-server").pipe(Effect.asVoid, Effect.ignore)
 
     return Tmux.of({
@@ -245,6 +263,7 @@ export const make = (config: TmuxConfig) =>
       capture,
       listWindows,
       killWindow,
+      windowTag,
       killServer
     })
   })

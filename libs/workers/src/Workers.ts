@@ -12,7 +12,7 @@
  * SpawnRefused (caps), ProtocolError (done without evidence), SubstrateError, ChangeSetError,
  * InvalidTransition, StoreError.
  */
-import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs"
+import { accessSync, constants, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
@@ -24,7 +24,7 @@ import {
   ProtocolError,
   SpawnRefused,
   type StoreError,
-  type SubstrateError,
+  SubstrateError,
   type SubstrateName,
   type TrailConfig,
   type TrailEvent,
@@ -43,7 +43,7 @@ import { Database as Db, Events, Migrations, Rows } from "@trail/store"
 import { Clock, Context, Duration, Effect, Either, Layer, Option } from "effect"
 import * as ChangeSets from "./ChangeSets.js"
 import * as Kinds from "./Kinds.js"
-import { Substrates, readExit } from "./Substrate.js"
+import { inheritedEnv, readExit, Substrates, tmuxInstalled, type WorkerRef } from "./Substrate.js"
 import { composeTaskFile } from "./TaskFile.js"
 
 /** What the Workers service needs to know about the root it serves. */
@@ -135,6 +135,55 @@ export interface WorkersShape {
   readonly close: (worker: Worker) => Effect.Effect<void>
   /** `.trail/workers/<id>`. */
   readonly dirOf: (id: WorkerId) => string
+  /**
+   * Checks, before anything is claimed or created, that `kind` (default `default`) exists, its
+   * program resolves on the workers' PATH, and the substrate can start (tmux installed when used).
+   * Fails with UnknownKind, SpawnRefused (program not found, naming kind and command) or a
+   * `missing` SubstrateError.
+   */
+  readonly preflight: (
+    kind?: string
+  ) => Effect.Effect<CommandCheck, UnknownKind | KindUntrusted | SpawnRefused | SubstrateError>
+  /** {@link CommandCheck} of every loaded kind, by name (`trail doctor`). */
+  readonly checkCommands: Effect.Effect<ReadonlyArray<CommandCheck>>
+  /** True while the worker's window exists and is its own (tmux), always for plain processes. */
+  readonly present: (worker: Worker) => Effect.Effect<boolean>
+  /** Closes a finished worker's window (its program stopped) and forgets the window; live workers are left alone. */
+  readonly closeWindow: (worker: Worker) => Effect.Effect<void, WorkersError>
+  /** Finished workers whose window is still open and that finished at or before `finishedBefore` (ms). */
+  readonly openWindows: (finishedBefore: number) => Effect.Effect<ReadonlyArray<Worker>, WorkersError>
+  /**
+   * Prunes workers finished at least `olderThanMs` ago: windows, `.trail/workers/<id>/` and
+   * worktrees; a worktree with an unpromoted change set is kept unless `force`.
+   */
+  readonly gc: (options: {
+    readonly olderThanMs: number
+    readonly force: boolean
+  }) => Effect.Effect<WorkersGc, WorkersError>
+}
+
+/**
+ * Whether a kind's agent program can start: `program` is what is looked up on the workers' PATH
+ * (`.trail/bin`, then the kind's `env.PATH` or the spawner's); null when the command is a shell
+ * string that does not start with a plain program name (then it is not checked).
+ */
+export interface CommandCheck {
+  readonly kind: string
+  /** `builtin` or the kind file's path. */
+  readonly source: string
+  /** The argv template (a shell string as `sh -c STRING`). */
+  readonly command: ReadonlyArray<string>
+  readonly program: string | null
+  readonly ok: boolean
+  readonly detail: string
+}
+
+/** `trail gc --workers`: what was pruned, and the workers kept because their change set is unpromoted. */
+export interface WorkersGc {
+  readonly windows_closed: number
+  readonly dirs_removed: number
+  readonly worktrees_removed: number
+  readonly kept: ReadonlyArray<{ readonly id: WorkerId; readonly reason: string }>
 }
 
 /** The errors most worker operations share. */
@@ -241,18 +290,35 @@ interface TransitionFields {
   readonly window?: string | null
 }
 
-/** True when `argv[0]` names an executable (a path, or a program on PATH). */
-const commandExists = (program: string, env: NodeJS.ProcessEnv): boolean => {
+/** Where `program` resolves (a path, or the first executable of that name on `path`), or null. */
+const resolveCommand = (program: string, path: string): string | null => {
   const executable = (file: string) => {
     try {
       accessSync(file, constants.X_OK)
-      return true
+      return statSync(file).isFile()
     } catch {
       return false
     }
   }
-  if (program.includes("/")) return executable(program)
-  return (env.PATH ?? "").split(":").some((dir) => dir !== "" && executable(`${dir}/${program}`))
+  if (program.includes("/")) return executable(program) ? program : null
+  for (const dir of path.split(":")) if (dir !== "" && executable(`${dir}/${program}`)) return `${dir}/${program}`
+  return null
+}
+
+/** Shell words that are not programs on PATH: a shell string starting with one is not checked. */
+const SHELL_WORDS = new Set(
+  "exec cd export set unset eval trap read test [ . : source if then else for while until case do done { ( ! time command builtin alias ulimit umask wait shift true false echo printf local return exit type".split(
+    " "
+  )
+)
+
+/** The program a command template starts, or null when a shell string does not start with a plain word. */
+const programOf = (template: ReadonlyArray<string>): string | null => {
+  if (template.length === 3 && template[0] === "sh" && template[1] === "-c") {
+    const word = /^\s*([A-Za-z0-9_.\/+-]+)(?=\s|$)/.exec(template[2]!)?.[1]
+    return word === undefined || SHELL_WORDS.has(word) ? null : word
+  }
+  return template[0] ?? null
 }
 
 /** The shell-quoted form of an argv (for the `trail` shim). */
@@ -268,6 +334,8 @@ export const make = Effect.gen(function* () {
   const { config } = settings
   const workersDir = `${settings.stateDir}/workers`
   const dirOf = (id: WorkerId) => `${workersDir}/${id}`
+  /** The identity stored on a worker's tmux window: two roots may share a server and both have a w1. */
+  const tagOf = (id: WorkerId) => `${id} ${settings.root}`
   const binDir = `${settings.stateDir}/bin`
 
   const withPlatform = <A, E>(
@@ -364,10 +432,50 @@ export const make = Effect.gen(function* () {
     writeFileSync(`${binDir}/trail`, `#!/bin/sh\nexec ${shellQuote(settings.trailCommand)} "$@"\n`, { mode: 0o755 })
   }
 
-  const spawn = (request: SpawnRequest) =>
+  /** The kind's argv template: its own command, else `worker.command` (a shell string runs as `sh -c`). */
+  const templateOf = (kind: Kinds.Kind): ReadonlyArray<string> =>
+    Option.getOrElse(kind.command, () => {
+      const command = config.worker.command
+      return typeof command === "string" ? ["sh", "-c", command] : command
+    })
+
+  /** The PATH a worker of `kind` runs with: trail's shim first, then the kind's or the spawner's PATH. */
+  const workerPath = (kind: Kinds.Kind) => `${binDir}:${kind.env["PATH"] ?? process.env["PATH"] ?? ""}`
+
+  const checkKind = (kind: Kinds.Kind): CommandCheck => {
+    const command = templateOf(kind)
+    const program = programOf(command)
+    if (program === null)
+      return {
+        kind: kind.name,
+        source: kind.source,
+        command,
+        program,
+        ok: true,
+        detail: "a shell string that does not start with a program name: not checked"
+      }
+    // `trail` is the shim trail writes into .trail/bin when the first worker starts.
+    const found = program === "trail" ? `${binDir}/trail` : resolveCommand(program, workerPath(kind))
+    return {
+      kind: kind.name,
+      source: kind.source,
+      command,
+      program,
+      ok: found !== null,
+      detail:
+        found === null
+          ? `${program} is not on the workers' PATH (command: ${command.join(" ")})`
+          : `${program} → ${found}`
+    }
+  }
+
+  /**
+   * The kind `kindName` names, if it may run: UnknownKind (saying why a file of that name did not
+   * load), or KindUntrusted for a project kind `trail kinds trust` never recorded as it is now.
+   */
+  const runnableKind = (kindName: string) =>
     Effect.gen(function* () {
       const { entries, kinds, problems } = yield* withPlatform(loadKinds)
-      const kindName = request.kind ?? "default"
       const entry = entries.get(kindName)
       if (entry === undefined) {
         const problem = problems.find((p) => p.file.endsWith(`/${kindName}.md`))
@@ -379,7 +487,7 @@ export const make = Effect.gen(function* () {
             : { problem: `${problem.file}: ${problem.field === "" ? "" : `${problem.field}: `}${problem.message}` })
         })
       }
-      // A project kind runs only once `trail kinds trust` recorded its hash (a cloned repository's).
+      // A cloned repository's kinds run only once a person reviewed and trusted them.
       if (!Kinds.isRunnable(entry.trust))
         return yield* new KindUntrusted({
           name: kindName,
@@ -388,7 +496,29 @@ export const make = Effect.gen(function* () {
           changed: entry.trust === "changed",
           overrides: entry.overrides
         })
-      const kind = entry.kind
+      return { kind: entry.kind, kinds }
+    })
+
+  const preflight = (kindName = "default") =>
+    Effect.gen(function* () {
+      const { kind } = yield* runnableKind(kindName)
+      const check = checkKind(kind)
+      if (!check.ok)
+        return yield* new SpawnRefused({
+          reason: `kind ${kind.name} (${kind.source}) runs \`${check.command.join(" ")}\`, and ${check.program} is not on the workers' PATH; install it, set worker.command in .trail.toml, or choose another kind with --as`
+        })
+      if (substrates.preferred() === "tmux" && !tmuxInstalled())
+        return yield* new SubstrateError({
+          substrate: "tmux",
+          reason: "missing",
+          detail: 'tmux is not installed (install it, or set worker.substrate = "process")'
+        })
+      return check
+    })
+
+  const spawn = (request: SpawnRequest) =>
+    Effect.gen(function* () {
+      const { kind, kinds } = yield* runnableKind(request.kind ?? "default")
       const text = request.text.slice(0, MAX_TEXT)
       const at = yield* now
       const substrate: SubstrateName = substrates.preferred()
@@ -486,10 +616,7 @@ export const make = Effect.gen(function* () {
         )
       }
 
-      const template = Option.getOrElse(kind.command, () => {
-        const command = config.worker.command
-        return typeof command === "string" ? ["sh", "-c", command] : command
-      })
+      const template = templateOf(kind)
       const argv = Kinds.substitute(template, { task_file: taskFile, prompt: text, worker: id, root: settings.root })
       const env: Record<string, string> = {
         ...kind.env,
@@ -502,10 +629,13 @@ export const make = Effect.gen(function* () {
         ...(request.path === undefined ? {} : { TRAIL_PATH: request.path })
       }
       const program = argv[0]!
-      if (!commandExists(program, { PATH: `${binDir}:${process.env.PATH ?? ""}` }))
+      if (program !== "trail" && resolveCommand(program, workerPath(kind)) === null)
         return yield* fail(`command not found: ${program}`)
 
-      const launched = yield* substrates.get(substrate).launch({ id, dir, cwd, env, argv }).pipe(Effect.either)
+      const launched = yield* substrates
+        .get(substrate)
+        .launch({ id, dir, cwd, env: { ...inheritedEnv(), ...env }, argv, tag: tagOf(id) })
+        .pipe(Effect.either)
       if (Either.isLeft(launched)) return yield* fail(launched.left.message)
       const { pid, window } = launched.right
       return yield* transition(id, "running", { pid, window }, { pid, window }, "start")
@@ -582,12 +712,84 @@ export const make = Effect.gen(function* () {
     deletions: stat.deletions
   })
 
-  /** How the substrate finds the worker: its tmux window's id, else its id (the window's name). */
-  const targetOf = (worker: Worker) => worker.window ?? worker.id
+  /** How the substrate finds the worker: its tmux window's id, checked against the window's `@trail_worker`. */
+  const refOf = (worker: Worker): WorkerRef => ({
+    id: worker.id,
+    window: worker.window,
+    tag: tagOf(worker.id),
+    dir: dirOf(worker.id),
+    pid: worker.pid
+  })
 
-  const stopProgram = (worker: Worker, graceMs: number) =>
-    substrates.get(worker.substrate).stop(worker.id, worker.pid, graceMs)
-  const close = (worker: Worker) => substrates.get(worker.substrate).close(targetOf(worker), worker.pid)
+  const stopProgram = (worker: Worker, graceMs: number) => substrates.get(worker.substrate).stop(refOf(worker), graceMs)
+  const close = (worker: Worker) => substrates.get(worker.substrate).close(refOf(worker))
+
+  const closeWindow = (worker: Worker) =>
+    isLiveWorkerState(worker.state) || worker.window === null
+      ? Effect.void
+      : Effect.zipRight(
+          close(worker),
+          database.immediate((db) => db.run(`UPDATE workers SET window = NULL WHERE id = ?`, worker.id))
+        ).pipe(Effect.asVoid)
+
+  const openWindows = (finishedBefore: number) =>
+    database.read((db) =>
+      db
+        .prepare(
+          `SELECT ${WORKER_COLUMNS} FROM workers
+           WHERE window IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= ?
+             AND state NOT IN ('spawning', 'running', 'needs_input') ORDER BY seq`
+        )
+        .all(finishedBefore)
+        .map(decodeWorker)
+    )
+
+  const gc = (options: { readonly olderThanMs: number; readonly force: boolean }) =>
+    Effect.gen(function* () {
+      yield* reconcile
+      const cutoff = (yield* now) - options.olderThanMs
+      const finished = (yield* listAll).filter(
+        (w) => !isLiveWorkerState(w.state) && w.finished_at !== null && w.finished_at <= cutoff
+      )
+      let windows = 0
+      let dirs = 0
+      let worktrees = 0
+      const kept: Array<{ id: WorkerId; reason: string }> = []
+      for (const worker of finished) {
+        if (worker.window !== null) {
+          yield* closeWindow(worker)
+          windows++
+        }
+        if (worker.worktree !== null) {
+          const worktree = yield* worktreeOf(worker)
+          const promoted = yield* database.read(
+            (db) =>
+              db
+                .prepare(
+                  `SELECT 1 FROM events WHERE subject_type = 'worker' AND subject_id = ? AND type = 'worker.promoted'`
+                )
+                .get(worker.id) !== undefined
+          )
+          const stat = yield* withPlatform(ChangeSets.diffStat(worktree)).pipe(Effect.orElseSucceed(() => null))
+          if (!promoted && !options.force && stat !== null && stat.files > 0) {
+            kept.push({
+              id: worker.id,
+              reason: `its change set (${stat.files} file(s)) is not promoted: \`trail promote ${worker.id}\`, \`trail discard ${worker.id}\`, or --force`
+            })
+            continue
+          }
+          yield* withPlatform(ChangeSets.discard(settings.root, worktree)).pipe(Effect.mapError(gitFailure(worker.id)))
+          yield* database.immediate((db) => db.run(`UPDATE workers SET worktree = NULL WHERE id = ?`, worker.id))
+          worktrees++
+        }
+        const dir = dirOf(worker.id)
+        if (yield* Effect.sync(() => statSync(dir, { throwIfNoEntry: false }) !== undefined)) {
+          yield* Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+          dirs++
+        }
+      }
+      return { windows_closed: windows, dirs_removed: dirs, worktrees_removed: worktrees, kept } satisfies WorkersGc
+    })
 
   const service: WorkersShape = {
     spawn,
@@ -608,7 +810,7 @@ export const make = Effect.gen(function* () {
         const events = yield* database.read((db) => Events.ofSubject(db, "worker", id))
         const output = yield* substrates
           .get(worker.substrate)
-          .capture(targetOf(worker), dirOf(id))
+          .capture(refOf(worker))
           .pipe(Effect.orElseSucceed(() => ""))
         const changeSet =
           worker.worktree === null
@@ -661,7 +863,15 @@ export const make = Effect.gen(function* () {
         const worker = yield* Effect.flatMap(get(id), (w) => requireLive(w, "be told anything"))
         yield* substrates
           .get(worker.substrate)
-          .sendText(targetOf(worker), options?.prefix === false ? text : `[trail] ${text}`)
+          .sendText(refOf(worker), options?.prefix === false ? text : `[trail] ${text}`)
+          .pipe(
+            // Its window is gone or is another program's: the worker is lost, and nothing was typed.
+            Effect.tapError((error) =>
+              error.reason === "gone"
+                ? Effect.ignore(transition(id, "lost", { reason: error.detail }, { reason: error.detail }, "end"))
+                : Effect.void
+            )
+          )
         const told = yield* record(id, "worker.told", { text })
         return told.state === "needs_input"
           ? yield* transition(id, "running", {}, { answer: text }, "resume").pipe(
@@ -686,8 +896,11 @@ export const make = Effect.gen(function* () {
             .all(id)
             .map(decodeWorker)
         )
-        if (!isLiveWorkerState(target.state) && family.every((w) => !isLiveWorkerState(w.state)))
-          return yield* new WorkerFinished({ id, state: target.state, action: "be killed" })
+        // A finished worker: its window (kept for a look) is closed.
+        if (!isLiveWorkerState(target.state) && family.every((w) => !isLiveWorkerState(w.state))) {
+          yield* closeWindow(target)
+          return [yield* get(id)]
+        }
         const killed: Array<Worker> = []
         for (const worker of family) {
           if (!isLiveWorkerState(worker.state)) continue
@@ -740,7 +953,7 @@ export const make = Effect.gen(function* () {
     attachCommand: (id) =>
       id === null
         ? Effect.succeed(substrates.get(substrates.preferred()).attachCommand(null))
-        : Effect.map(get(id), (worker) => substrates.get(worker.substrate).attachCommand(targetOf(worker))),
+        : Effect.map(get(id), (worker) => substrates.get(worker.substrate).attachCommand(worker.window ?? worker.id)),
     recordExit,
     end: (id, state, reason) => transition(id, state, { reason }, { reason }, "end"),
     renewLease: (id, owner, ttlMs) =>
@@ -757,7 +970,15 @@ export const make = Effect.gen(function* () {
       ),
     stopProgram,
     close,
-    dirOf
+    dirOf,
+    preflight,
+    checkCommands: Effect.map(Effect.orDie(withPlatform(loadKinds)), ({ kinds }) =>
+      [...kinds.values()].sort((a, b) => a.name.localeCompare(b.name)).map(checkKind)
+    ),
+    present: (worker) => substrates.get(worker.substrate).present(refOf(worker)),
+    closeWindow,
+    openWindows,
+    gc
   }
   return Workers.of(service)
 })
