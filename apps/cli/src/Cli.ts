@@ -25,6 +25,7 @@ import { type Context, Effect, Layer, Option, Schema } from "effect"
 import { explicitRoot, nonEmpty, pretty, print, trail } from "./Common.js"
 import { emitText, ExitCode } from "./Output.js"
 import { inboxCommands, skipItem } from "./InboxCommands.js"
+import { kinds } from "./KindCommands.js"
 import { resultsCommands } from "./ResultsCommands.js"
 import { gcWorkers, workerCommands } from "./WorkerCommands.js"
 import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
@@ -723,6 +724,7 @@ export const command = trail.pipe(
     reset,
     gc,
     ...workerCommands,
+    kinds,
     ...inboxCommands,
     completions
   ])

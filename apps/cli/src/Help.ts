@@ -369,7 +369,12 @@ export const preflight = (root: Node, argv: ReadonlyArray<string>): Preflight =>
     if (entry === undefined || !entry.takesValue) continue
     const value = eq < 0 ? words[j + 1] : word.slice(eq + 1)
     if (eq < 0) j++
-    if (value === undefined) continue
+    // `done --found` at the end: the library would call --found an unknown argument.
+    if (value === undefined)
+      return {
+        _tag: "Usage",
+        message: `${flag}: expected ${entry.integer ? "a whole number" : "a value"}, got nothing`
+      }
     if (entry.choices !== null && !entry.choices.includes(value)) {
       const near = suggestions(value, entry.choices)
       return {

@@ -19,7 +19,7 @@ import { Hooks, Inbox, Substrate, Workers } from "@trail/workers"
 import { Cause, Clock, Effect, Either, Exit, Option, Runtime } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
-import { bold, cyan, dim, green, red, time, yellow } from "./Pretty.js"
+import { bold, cyan, dim, green, red, safeData, safeText, time, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
 import { runHook } from "./hook.js"
 import { rootSettings } from "./WorkerCommands.js"
@@ -162,16 +162,19 @@ const interactiveInbox = Effect.gen(function* () {
         if (Exit.isSuccess(exit)) return exit.value
         const failure = Cause.failureOption(exit.cause)
         throw new Error(
-          Option.isSome(failure) && isTrailError(failure.value)
-            ? failure.value.message
-            : Cause.pretty(exit.cause).split("\n")[0]
+          safeText(
+            Option.isSome(failure) && isTrailError(failure.value)
+              ? failure.value.message
+              : (Cause.pretty(exit.cause).split("\n")[0] ?? "")
+          )
         )
       })
     const inbox = yield* Inbox.Inbox
     const workers = yield* Workers.Workers
     const api: TuiApi = {
       load: () => run(inbox.items),
-      card: (item, selected) => renderCard(item as ReviewItem, clock.unsafeCurrentTimeMillis(), selected),
+      // Items and action results are data (hook messages, folder names): shown, never obeyed.
+      card: (item, selected) => renderCard(safeData(item as ReviewItem), clock.unsafeCurrentTimeMillis(), selected),
       act: (action, item, text) =>
         run(
           Effect.gen(function* () {
@@ -214,7 +217,7 @@ const interactiveInbox = Effect.gen(function* () {
               }
             }
           })
-        ),
+        ).then(safeText),
       watch: (onChange) => {
         let timer: ReturnType<typeof setTimeout> | undefined
         const watcher = fs.watch(settings.project.stateDir, { persistent: false }, (_event, file) => {

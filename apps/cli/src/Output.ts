@@ -4,6 +4,7 @@
  * stderr, and the exit codes 0 ok · 1 error · 2 usage · 3 sweep-complete · 4 none-available.
  */
 import { Effect } from "effect"
+import { safeData } from "./Pretty.js"
 
 export const ExitCode = {
   ok: 0,
@@ -28,14 +29,16 @@ export const toJson = (value: unknown): string => JSON.stringify(value)
 
 /**
  * Prints a command's result and records its exit code. With `pretty`, `render` turns the same
- * value into text for a person.
+ * value into text for a person, after every string in it went through `safeData` (control
+ * characters and escape sequences from data are shown, never obeyed).
  */
 export const emit = <A>(
   value: A,
   options: { readonly pretty: boolean; readonly exit?: ExitCode; readonly render: (value: A) => string }
 ) =>
   Effect.sync(() => {
-    write(process.stdout, options.pretty ? options.render(value) : toJson(value))
+    // Data is made terminal-safe before a renderer sees it; JSON stays exact.
+    write(process.stdout, options.pretty ? options.render(safeData(value)) : toJson(value))
     exitCode = options.exit ?? ExitCode.ok
   })
 

@@ -3,6 +3,44 @@
  * tables, a progress bar). Colour only on a TTY and never when `NO_COLOR` is set.
  */
 
+/**
+ * Characters that would act on a terminal instead of being shown: C0 controls but tab and
+ * newline (ESC starts every escape sequence: OSC titles, clear screen, cursor moves; CR
+ * overwrites a line), DEL, C1 controls (0x9b is a one-byte CSI), and the bidi overrides and
+ * isolates that reorder what is shown ("Trojan Source", CVE-2021-42574).
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g
+
+/**
+ * Text from data (folder names, hook messages, worker output) made safe to print for a person:
+ * each unsafe character is shown, not obeyed: C0 controls as their Unicode control picture
+ * (ESC → `␛`, BEL → `␇`, CR → `␍`), DEL as `␡`, C1 controls and bidi controls as `\u009b`.
+ * Tab and newline stay. trail's own colours are added after this, so they still work.
+ */
+export const safeText = (text: string): string =>
+  text.replace(UNSAFE, (c) => {
+    const code = c.charCodeAt(0)
+    if (code < 0x20) return String.fromCharCode(0x2400 + code)
+    if (code === 0x7f) return "\u2421"
+    return `\\u${code.toString(16).padStart(4, "0")}`
+  })
+
+/**
+ * `value` with every string in it (object keys included) passed through {@link safeText}: the
+ * one step between the data and a `--pretty` renderer. Objects keep their prototype, so a
+ * Schema class's getters still work on the copy; dates, maps and sets are kept as they are.
+ */
+export const safeData = <A>(value: A): A => {
+  if (typeof value === "string") return safeText(value) as A
+  if (typeof value !== "object" || value === null) return value
+  if (value instanceof Date || value instanceof Map || value instanceof Set) return value
+  if (Array.isArray(value)) return value.map(safeData) as A
+  const copy: Record<string, unknown> = Object.create(Object.getPrototypeOf(value))
+  for (const [key, field] of Object.entries(value)) copy[safeText(key)] = safeData(field)
+  return copy as A
+}
+
 const useColour = () => process.stdout.isTTY === true && process.env["NO_COLOR"] === undefined
 
 const sgr = (code: string) => (text: string) => (useColour() ? `\u001b[${code}m${text}\u001b[0m` : text)

@@ -27,13 +27,14 @@ import { Workers } from "@trail/workers"
 import { type Clock, Deferred, Effect, Option, Queue, Schema } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
-import { bold, card, cyan, dim, green, red, table, termWidth, time, wrap, yellow } from "./Pretty.js"
+import { bold, card, cyan, dim, green, red, safeText, table, termWidth, time, wrap, yellow } from "./Pretty.js"
 import { resultsOf, topFindings } from "./Results.js"
 
 /** The walk worker bundled next to the CLI (dist/walk-worker.cjs); absent when not bundled. */
 const walkWorker = typeof __dirname === "string" ? `${__dirname}/walk-worker.cjs` : undefined
 
-const userKindsDir = () =>
+/** `$XDG_CONFIG_HOME/trail/kinds`, else `~/.config/trail/kinds`. */
+export const userKindsDir = () =>
   `${nonEmpty(process.env["XDG_CONFIG_HOME"]).pipe(Option.getOrElse(() => `${homedir()}/.config`))}/trail/kinds`
 
 /** How a worker runs this very trail: the node binary and the script the CLI was started from. */
@@ -485,7 +486,8 @@ const worker = Command.make("worker").pipe(
 
 /**
  * Progress on stderr: one line per event; on a terminal also a live line per fleet slot, redrawn
- * below the log (ANSI: cursor up, erase line).
+ * below the log (ANSI: cursor up, erase line). Folder names and messages in them are shown
+ * through `safeText`, so a folder named with escape sequences cannot drive the terminal.
  */
 const liveProgress = (slots: number, clock: Clock.Clock) => {
   const stamp = () => new Date(clock.unsafeCurrentTimeMillis()).toISOString().slice(11, 19)
@@ -496,14 +498,14 @@ const liveProgress = (slots: number, clock: Clock.Clock) => {
   const draw = () => lines.map((line, i) => `${dim(`slot ${i + 1}`)}  ${line}\n`).join("")
   return {
     report: (line: string) => {
-      const text = `[trail ${stamp()}] ${line}\n`
+      const text = `[trail ${stamp()}] ${safeText(line)}\n`
       if (!live) return void process.stderr.write(text)
       process.stderr.write(erase() + text + draw())
       drawn = lines.length
     },
     onSlot: (index: number, status: string) => {
       if (!live) return
-      lines[index] = status
+      lines[index] = safeText(status)
       process.stderr.write(erase() + draw())
       drawn = lines.length
     }

@@ -63,6 +63,16 @@ const program = parseAndRun.pipe(
   Effect.provide(Layer.mergeAll(NodeContext.layer, CliConfig.layer({ showBuiltIns: false }), cliConsole))
 )
 
+/**
+ * The runtime ends a command on SIGINT/SIGTERM by interrupting it; an operation whose
+ * interruption cannot finish (a read blocked in the thread pool) would keep the process alive
+ * until a second signal. So the first signal also arms a deadline after which trail exits 130
+ * anyway. `supervise` replaces these listeners with its own drain-then-cancel handling.
+ */
+const SIGNAL_DEADLINE_MS = 2_000
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.once(signal, () => setTimeout(() => process.exit(130), SIGNAL_DEADLINE_MS).unref())
+
 guardClosedPipes()
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,

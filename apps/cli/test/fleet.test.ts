@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import Sqlite from "better-sqlite3"
 import { afterAll, describe, expect, it } from "vitest"
-import { gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
+import { CONFIG_HOME, gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
 
 const SCRIPTED_AGENT = path.resolve(import.meta.dirname, "..", "..", "..", "scripts", "scripted-agent.sh")
 
@@ -31,8 +31,12 @@ interface Fleet {
 /** A temp git repository with `folders` folders, initialised, whose workers use `substrate`. */
 const fleetRepo = (options: {
   readonly folders: number
+  /** More files (path → content), e.g. in folders with hostile names. */
+  readonly files?: Record<string, string>
   readonly substrate?: "tmux" | "process"
   readonly kinds?: Record<string, string>
+  /** Run `trail kinds trust` after writing `kinds` (default true). */
+  readonly trustKinds?: boolean
   readonly extraConfig?: string
   /** `worker.command` as TOML (default: the scripted agent). */
   readonly command?: string
@@ -41,7 +45,7 @@ const fleetRepo = (options: {
 }): Fleet => {
   const files: Record<string, string> = {}
   for (let i = 0; i < options.folders; i++) files[`pkg${i}/index.ts`] = i % 3 === 0 ? "// TODO: check\n" : "export {}\n"
-  const root = gitRepo(files)
+  const root = gitRepo({ ...files, ...options.files })
   const socket = options.socket ?? `trail-test-${process.pid}-${sockets.length}-${Math.floor(Math.random() * 1e6)}`
   sockets.push(socket)
   fs.writeFileSync(
@@ -61,6 +65,8 @@ ${options.extraConfig ?? ""}
     fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
     fs.writeFileSync(path.join(root, ".trail", "kinds", `${name}.md`), text)
   }
+  // Project kinds run once reviewed and trusted; these are the test's own.
+  if (options.kinds !== undefined && (options.trustKinds ?? true)) expect(run(["kinds", "trust"]).code).toBe(0)
   return { root, socket, run }
 }
 
@@ -73,7 +79,7 @@ interface Supervise {
 const supervise = (fleet: Fleet, args: ReadonlyArray<string>, env?: Record<string, string>): Supervise => {
   const child = spawn(process.execPath, [TRAIL, "supervise", ...args], {
     cwd: fleet.root,
-    env: { ...process.env, TRAIL_ROOT: "", SCRIPTED_AGENT_DELAY: "0.2", ...env }
+    env: { ...process.env, TRAIL_ROOT: "", XDG_CONFIG_HOME: CONFIG_HOME, SCRIPTED_AGENT_DELAY: "0.2", ...env }
   })
   let stdout = ""
   let stderr = ""
@@ -146,6 +152,123 @@ describe("trail supervise — fleet mode", () => {
     const log = fs.readFileSync(path.join(fleet.root, ".trail", "workers", workers[0]!.id, "output.log"), "utf8")
     expect(log).toContain(`done: ${workers[0]!.path}`)
     expect(windowsOf(fleet.socket)).toEqual([])
+  }, 60_000)
+
+  it("hostile folder names reach a shell-string kind as literal text ($TRAIL_PROMPT) and run nothing", async () => {
+    const hostile = ["$(touch PWNED)", "`touch PWNED`", `q'uo"te;touch PWNED;'`, "t\u001b]0;PWNED\u0007\u001b[2J"]
+    const record = `printf '%s' "$TRAIL_PROMPT" > "$TRAIL_ROOT/.trail/workers/$TRAIL_WORKER_ID/prompt.txt"`
+    const fleet = fleetRepo({
+      folders: 0,
+      files: Object.fromEntries(hostile.map((name) => [`${name}/a.ts`, "// TODO: x\n"])),
+      kinds: {
+        echo: `---\ncommand: ${JSON.stringify(`${record}; exec sh ${SCRIPTED_AGENT} "$TRAIL_PROMPT"`)}\n---\n`
+      }
+    })
+    const result = await supervise(fleet, [
+      "--task",
+      "t",
+      "--workers",
+      "1",
+      "--as",
+      "echo",
+      "--prompt",
+      "look at {path}"
+    ]).done
+    expect(result.code, result.stderr).toBe(0)
+    const workers = workersOf(fleet)
+    expect(workers.map((w) => w.path).sort()).toEqual([...hostile].sort())
+    for (const worker of workers) {
+      expect(worker.state).toBe("ready")
+      const prompt = fs.readFileSync(path.join(fleet.root, ".trail", "workers", worker.id, "prompt.txt"), "utf8")
+      expect(prompt).toBe(`look at ${worker.path}`)
+    }
+    expect(fs.readdirSync(fleet.root, { recursive: true }).filter((f) => String(f).endsWith("PWNED"))).toEqual([])
+    // The progress lines name the folders; their escape sequences are shown, not sent.
+    expect(result.stderr).toContain("t␛]0;PWNED␇␛[2J")
+    expect(result.stderr).not.toMatch(/[\u001b\u0007]/)
+  }, 60_000)
+
+  it("a kind that splices {prompt} into shell text is refused with how to write it, and nothing runs", async () => {
+    const fleet = fleetRepo({
+      folders: 0,
+      files: { "$(touch PWNED)/a.ts": "x\n" },
+      kinds: { splice: `---\ncommand: ${JSON.stringify(`sh ${SCRIPTED_AGENT} "{prompt}"`)}\n---\n` }
+    })
+    const result = await supervise(fleet, ["--task", "t", "--workers", "1", "--as", "splice", "--prompt", "at {path}"])
+      .done
+    expect(result.code).toBe(1)
+    const error = JSON.parse(result.stderr.trim().split("\n").pop()!).error
+    expect(error.code).toBe("unknown-kind")
+    expect(error.message).toContain("splice.md: command:")
+    expect(error.message).toContain('"$TRAIL_PROMPT"')
+    expect(fs.existsSync(path.join(fleet.root, "PWNED"))).toBe(false)
+    expect(workersOf(fleet)).toEqual([])
+    // The same in .trail.toml's worker.command: every command refuses the configuration.
+    const toml = fs.readFileSync(path.join(fleet.root, ".trail.toml"), "utf8")
+    fs.writeFileSync(
+      path.join(fleet.root, ".trail.toml"),
+      toml.replace(/^command = .*$/m, `command = ${JSON.stringify(`sh ${SCRIPTED_AGENT} "{prompt}"`)}`)
+    )
+    const spawned = fleet.run(["spawn", "look at $(touch PWNED)"])
+    expect(spawned.code).toBe(1)
+    expect(spawned.error().code).toBe("config-invalid")
+    expect(spawned.error().message).toContain("worker.command")
+    expect(spawned.error().message).toContain('"$TRAIL_PROMPT"')
+    expect(fs.existsSync(path.join(fleet.root, "PWNED"))).toBe(false)
+  }, 60_000)
+
+  it("a cloned repository's .trail/kinds/default.md runs only once trusted, and again only after an edit is trusted", async () => {
+    const kindFile = (mark: string) =>
+      `---\ncommand: ["sh", "-c", "echo ${mark} > \\"$TRAIL_ROOT/RAN\\""]\nenv: { MARK: "${mark}" }\n---\n`
+    const fleet = fleetRepo({
+      folders: 1,
+      substrate: "process",
+      kinds: { default: kindFile("one") },
+      trustKinds: false
+    })
+    const ran = path.join(fleet.root, "RAN")
+    const listed = () =>
+      (
+        fleet.run(["kinds"]).json() as {
+          kinds: Array<{ name: string; origin: string; trust: string; overrides: boolean; hash: string }>
+        }
+      ).kinds
+    const project = () => listed().find((k) => k.origin === "project")!
+    expect(project()).toMatchObject({ name: "default", trust: "untrusted", overrides: true })
+    expect(project().hash).toMatch(/^[0-9a-f]{64}$/)
+    const pretty = fleet.run(["kinds", "--pretty"], { NO_COLOR: "1" })
+    expect(pretty.stdout).toMatch(/default\s+project\s+untrusted, overrides built-in/)
+    expect(pretty.stdout).toContain("trail kinds trust")
+
+    const refused = fleet.run(["spawn", "do it"])
+    expect(refused.code).toBe(1)
+    expect(refused.error().code).toBe("kind-untrusted")
+    expect(refused.error().message).toContain("trail kinds trust default")
+    expect(refused.error().message).toContain("built-in")
+    expect(workersOf(fleet)).toEqual([])
+    expect(fs.existsSync(ran)).toBe(false)
+
+    // A trust store shipped inside the repository trusts nothing.
+    fs.writeFileSync(
+      path.join(fleet.root, ".trail", "trusted-kinds.json"),
+      JSON.stringify({ [path.join(fleet.root, ".trail", "kinds", "default.md")]: project().hash })
+    )
+    expect(fleet.run(["spawn", "do it"]).error().code).toBe("kind-untrusted")
+
+    const trusted = fleet.run(["kinds", "trust"])
+    expect(trusted.code, trusted.stderr).toBe(0)
+    expect(trusted.json()).toMatchObject({ trusted: [{ name: "default" }] })
+    expect(project().trust).toBe("trusted")
+    expect(fleet.run(["spawn", "do it"]).code).toBe(0)
+    await waitFor(() => fs.existsSync(ran) && fs.readFileSync(ran, "utf8") === "one\n", "the trusted kind to run")
+
+    fs.writeFileSync(path.join(fleet.root, ".trail", "kinds", "default.md"), kindFile("two"))
+    expect(project().trust).toBe("changed")
+    const changed = fleet.run(["spawn", "do it again"])
+    expect(changed.error().code).toBe("kind-untrusted")
+    expect(changed.error().message).toContain("changed since it was trusted")
+    expect(workersOf(fleet)).toHaveLength(1)
+    expect(fs.readFileSync(ran, "utf8")).toBe("one\n")
   }, 60_000)
 
   it("a missing agent program is refused before anything is claimed: exit 1, nothing leased, skipped or spawned", async () => {
@@ -536,6 +659,7 @@ describe("workers from the command line", () => {
     const kinds = path.join(fleet.root, ".trail", "kinds")
     fs.mkdirSync(kinds, { recursive: true })
     fs.writeFileSync(path.join(kinds, "idle.md"), '---\ncommand: [sleep, "5"]\n---\n')
+    expect(fleet.run(["kinds", "trust", "idle"]).code).toBe(0)
     const spawned = fleet.run(["spawn", "--as", "idle", "x"], { PATH: bin })
     expect(spawned.code).toBe(1)
     expect(spawned.error().code).toBe("tmux-missing")

@@ -17,8 +17,14 @@ export interface Run {
   readonly error: () => { readonly code: string; readonly message: string }
 }
 
+/**
+ * The user's config folder for every `trail` a test runs (user kinds, trusted kinds): a temp
+ * folder per test file, so tests neither read nor write the real `~/.config/trail`.
+ */
+export const CONFIG_HOME = fs.mkdtempSync(path.join(os.tmpdir(), "trail-config-"))
+
 const cleanEnv = () => {
-  const env = { ...process.env }
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: CONFIG_HOME }
   for (const key of ["TRAIL_ROOT", "TRAIL_AGENT", "TRAIL_WORKER_ID", "NO_COLOR"]) delete env[key]
   return env
 }
@@ -68,7 +74,7 @@ export const trailAsync = (
 
 const made: Array<string> = []
 afterAll(() => {
-  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
+  for (const dir of [...made, CONFIG_HOME]) fs.rmSync(dir, { recursive: true, force: true })
 })
 
 /** A temporary git repository holding `files`; removed after the test file. */

@@ -271,6 +271,7 @@ describe("the inbox", () => {
       path.join(kinds, "failer.md"),
       `---\ncommand: "trail worker fail --reason 'no build' >/dev/null"\n---\n`
     )
+    expect(t.run(["kinds", "trust"]).code).toBe(0)
     for (const kind of ["asker", "doner", "failer"]) expect(t.run(["spawn", "--as", kind, kind]).code).toBe(0)
     await waitFor(() => summary(t.inbox()).length === 3, "three worker items", 15_000)
     const items = t.inbox()

@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { gitRepo, manyFolders, trail, TRAIL } from "./helpers.js"
+import { CONFIG_HOME, gitRepo, manyFolders, trail, TRAIL } from "./helpers.js"
 
 const SKILL = path.resolve(import.meta.dirname, "..", "..", "..", "skills", "trail", "SKILL.md")
 
@@ -99,7 +99,7 @@ const bash = (script: string, cwd: string, env: Record<string, string> = {}) =>
   })
 
 const cleanEnvForShell = () => {
-  const env = { ...process.env }
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: CONFIG_HOME }
   for (const key of ["TRAIL_ROOT", "TRAIL_AGENT", "TRAIL_WORKER_ID", "NO_COLOR"]) delete env[key]
   return env
 }
@@ -156,7 +156,10 @@ describe("README.md, as written", () => {
       const path_ = `${path.join(CHECKOUT, "node_modules", ".bin")}:${process.env["PATH"]}`
       const second = bash(`set -e\n${fleet}`, repo, { PATH: path_, SCRIPTED_AGENT_DELAY: "0.1" })
       expect(second.status, second.stderr).toBe(0)
-      const summary = JSON.parse(second.stdout.split("\n")[0]!) as { sweep_complete: boolean; failed: number }
+      // `trail kinds trust reviewer` prints what it trusted, then supervise its summary.
+      const printed = second.stdout.split("\n")
+      expect(JSON.parse(printed[0]!)).toMatchObject({ trusted: [{ name: "reviewer" }] })
+      const summary = JSON.parse(printed[1]!) as { sweep_complete: boolean; failed: number }
       expect(summary).toMatchObject({ sweep_complete: true, failed: 0 })
       expect(second.stdout).toContain("p0-bugs · sweep 1")
       const workers = trail(["workers"], { cwd: repo }).json() as Array<{ kind: string; state: string }>

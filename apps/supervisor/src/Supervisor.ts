@@ -640,7 +640,8 @@ export const run = (options: SupervisorOptions) =>
             if (Either.isLeft(spawned)) {
               report(`slot ${index + 1}: cannot spawn for ${claim.path}: ${spawned.left.message}`)
               yield* scheduler.release({ task: fleet.task, path: claim.path, agent: FLEET_AGENT }).pipe(Effect.ignore)
-              if (spawned.left._tag === "UnknownKind") return yield* Effect.fail(spawned.left)
+              if (spawned.left._tag === "UnknownKind" || spawned.left._tag === "KindUntrusted")
+                return yield* Effect.fail(spawned.left)
               // Most likely worker.max_active with workers started by hand: wait for a slot's worker to end.
               yield* untilSettled(seen, "2 seconds")
               continue

@@ -3,6 +3,7 @@
  * expiry, `max_duration`. Workers are real processes (the process substrate) on a real SQLite
  * file; only time is simulated.
  */
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -10,7 +11,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { defaultConfig, type TrailConfig, type Worker, type WorkerId, WorkerResult } from "@trail/domain"
 import { Project } from "@trail/scheduler"
-import { Substrate, Workers } from "@trail/workers"
+import { Kinds, Substrate, Workers } from "@trail/workers"
 import { Deferred, Effect, Fiber, Layer, TestClock } from "effect"
 import * as Live from "../src/Live.js"
 import * as Supervisor from "../src/Supervisor.js"
@@ -27,6 +28,14 @@ const makeRoot = () => {
   fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
   for (const [name, text] of Object.entries(KINDS))
     fs.writeFileSync(path.join(root, ".trail", "kinds", `${name}.md`), text)
+  // The test's project kinds are trusted, as `trail kinds trust` would record them.
+  const trusted = Object.fromEntries(
+    Object.entries(KINDS).map(([name, text]) => [
+      path.join(root, ".trail", "kinds", `${name}.md`),
+      createHash("sha256").update(text).digest("hex")
+    ])
+  )
+  fs.writeFileSync(Kinds.trustFileOf(path.join(root, "no-user-kinds")), JSON.stringify(trusted))
   const config: TrailConfig = {
     ...defaultConfig,
     worker: { ...defaultConfig.worker, substrate: "process", lease_secs: 30, exit_grace_secs: 1 }

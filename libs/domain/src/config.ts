@@ -14,6 +14,18 @@ const UnitInterval = Schema.Number.pipe(
   Schema.between(0, 1, { message: (issue) => `must be between 0 and 1, got ${String(issue.actual)}` })
 )
 
+/** Longest lease `lease.ttl_secs` may ask for: 30 days. */
+export const MAX_TTL_SECS = 30 * 86_400
+const MAX_HALF_LIFE_SECS = 3650 * 86_400
+
+/** A whole number (a count or seconds) in `min..max`, saying the range when it is not. */
+const countBetween = (min: number, max: number) =>
+  Schema.Number.pipe(
+    Schema.filter(
+      (n) => (Number.isInteger(n) && n >= min && n <= max) || `must be a whole number from ${min} to ${max}`
+    )
+  )
+
 const withDefault = <S extends Schema.Schema.Any>(schema: S, value: () => Schema.Schema.Type<S>) =>
   Schema.optionalWith(schema, { default: value, exact: true })
 
@@ -22,16 +34,19 @@ export const StrategyConfig = Schema.Struct({
   default: withDefault(Strategy, () => "weighted" as const),
   /** Weight of recency against the static signal in `weighted` (0..1). */
   alpha: withDefault(UnitInterval, () => 0.6),
-  /** Staleness (seconds) at which recency reaches 0.5. */
+  /** Staleness (seconds, 1 s … 10 years) at which recency reaches 0.5. */
   half_life_secs: withDefault(
     Schema.Number.pipe(
-      Schema.finite(),
-      Schema.greaterThanOrEqualTo(1, { message: (issue) => `must be at least 1, got ${String(issue.actual)}` })
+      Schema.finite({ message: () => "must be a finite number of seconds" }),
+      Schema.greaterThanOrEqualTo(1, { message: (issue) => `must be at least 1, got ${String(issue.actual)}` }),
+      Schema.lessThanOrEqualTo(MAX_HALF_LIFE_SECS, {
+        message: () => `must be at most ${MAX_HALF_LIFE_SECS} (10 years)`
+      })
     ),
     () => 604_800
   ),
-  /** Seed of the tie-break and of `random`. */
-  seed: withDefault(Schema.Int, () => 42),
+  /** Seed of the tie-break and of `random` (a safe integer). */
+  seed: withDefault(countBetween(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), () => 42),
   static_signal: withDefault(StaticSignal, () => "file_count" as const),
   /** Weight of recent findings (0 turns outcome feedback off). */
   outcome_weight: withDefault(UnitInterval, () => 0)
@@ -39,23 +54,37 @@ export const StrategyConfig = Schema.Struct({
 export type StrategyConfig = typeof StrategyConfig.Type
 
 export const LeaseConfig = Schema.Struct({
-  /** Lease time to live in seconds (> 0). */
+  /** Lease time to live in seconds (> 0, at most 30 days). */
   ttl_secs: withDefault(
     Schema.Number.pipe(
-      Schema.finite(),
-      Schema.positive({ message: (issue) => `must be greater than 0, got ${String(issue.actual)}` })
+      Schema.finite({ message: () => "must be a finite number of seconds" }),
+      Schema.positive({ message: (issue) => `must be greater than 0, got ${String(issue.actual)}` }),
+      Schema.lessThanOrEqualTo(MAX_TTL_SECS, { message: () => `must be at most ${MAX_TTL_SECS} (30 days)` })
     ),
     () => 900
   )
 })
 export type LeaseConfig = typeof LeaseConfig.Type
 
-const Globs = Schema.Array(Schema.String.pipe(Schema.minLength(1, { message: () => "globs must not be empty" })))
+/** Most globs in one of `scan.include` / `scan.exclude` (each compiles to a matcher on every walk). */
+export const MAX_GLOBS = 10_000
+
+const Globs = Schema.Array(
+  Schema.String.pipe(
+    Schema.minLength(1, { message: () => "globs must not be empty" }),
+    Schema.maxLength(4096, { message: () => "a glob must be at most 4096 characters" })
+  )
+).pipe(
+  Schema.maxItems(MAX_GLOBS, {
+    message: (issue) =>
+      `holds ${Array.isArray(issue.actual) ? issue.actual.length : "too many"} globs; at most ${MAX_GLOBS} are allowed`
+  })
+)
 
 export const ScanConfig = Schema.Struct({
   respect_gitignore: withDefault(Schema.Boolean, () => true),
   /** Folders with fewer direct files are not registered. */
-  min_files: withDefault(Schema.Int.pipe(Schema.nonNegative()), () => 1),
+  min_files: withDefault(countBetween(0, 1_000_000), () => 1),
   /** When non-empty, only folders matching one of these globs are registered. */
   include: withDefault(Globs, () => []),
   /** Folders matching one of these globs are neither registered nor descended into. */
@@ -67,20 +96,76 @@ const Name = Schema.String.pipe(
   Schema.pattern(/^[A-Za-z0-9_.-]+$/, { message: () => "must be letters, digits, '_', '.' or '-'" })
 )
 
+/**
+ * Where each placeholder's value is in a worker's environment: a shell-string command reads
+ * them from there (`"$TRAIL_PROMPT"`), because text spliced into shell source runs as code
+ * whatever the quoting (a folder named `$(touch x)` inside `"{prompt}"`).
+ */
+export const PLACEHOLDER_ENV = {
+  prompt: "TRAIL_PROMPT",
+  task_file: "TRAIL_TASK_FILE",
+  worker: "TRAIL_WORKER_ID",
+  root: "TRAIL_ROOT",
+  path: "TRAIL_PATH"
+} as const
+
+const PLACEHOLDER = /\{(prompt|task_file|worker|root|path)\}/
+
+const SHELLS = new Set(["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"])
+
+/**
+ * The index of the shell source in an argv that runs a shell on a string (`sh -c SCRIPT`,
+ * `/bin/bash -lc SCRIPT`), or -1. Placeholders are never filled inside that element.
+ */
+export const shellScriptIndex = (argv: ReadonlyArray<string>): number => {
+  const program = (argv[0] ?? "").split("/").pop() ?? ""
+  if (!SHELLS.has(program)) return -1
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (!arg.startsWith("-") || arg === "--") return -1
+    if (/^-[a-zA-Z]*c[a-zA-Z]*$/.test(arg)) return i + 1 < argv.length ? i + 1 : -1
+  }
+  return -1
+}
+
+/**
+ * Why a command template cannot be used, or undefined: a shell string (or the script of an
+ * argv that runs `sh -c`) holding a `{placeholder}`. The message says how to write it instead.
+ */
+export const commandTemplateProblem = (command: string | ReadonlyArray<string>): string | undefined => {
+  const script = typeof command === "string" ? command : command[shellScriptIndex(command)]
+  const match = script === undefined ? null : PLACEHOLDER.exec(script)
+  if (match === null) return undefined
+  const key = match[1] as keyof typeof PLACEHOLDER_ENV
+  return (
+    `puts {${key}} into shell text, where a prompt or a folder name could run as code; ` +
+    `write the command as an argv list (["claude", "{${key}}"]) or read the value from the environment ` +
+    `("$${PLACEHOLDER_ENV[key]}")`
+  )
+}
+
+/**
+ * A kind's or `worker.command`'s program: an argv list whose elements may hold `{prompt}`,
+ * `{task_file}`, `{worker}`, `{root}`, or a shell string that takes those from the environment.
+ */
+export const CommandTemplate = Schema.Union(
+  Schema.Array(Schema.String.pipe(Schema.minLength(1))).pipe(
+    Schema.minItems(1, { message: () => "must name a program" })
+  ),
+  Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
+).pipe(
+  Schema.filter((command) => commandTemplateProblem(command) ?? true, {
+    identifier: "CommandTemplate"
+  })
+)
+
 export const WorkerConfig = Schema.Struct({
   /**
-   * The agent program the built-in kinds run, as an argv list or a shell string, with
-   * `{task_file}`, `{prompt}`, `{worker}`, `{root}` substituted (e.g. `["claude", "{prompt}"]`).
+   * The agent program the built-in kinds run: an argv list with `{task_file}`, `{prompt}`,
+   * `{worker}`, `{root}` substituted in its elements (e.g. `["claude", "{prompt}"]`), or a shell
+   * string that reads them from the environment (`claude "$TRAIL_PROMPT"`).
    */
-  command: withDefault(
-    Schema.Union(
-      Schema.Array(Schema.String.pipe(Schema.minLength(1))).pipe(
-        Schema.minItems(1, { message: () => "must name a program" })
-      ),
-      Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
-    ),
-    () => ["claude", "{prompt}"]
-  ),
+  command: withDefault(CommandTemplate, () => ["claude", "{prompt}"]),
   /** `tmux` (one window per worker) or `process` (plain child processes); default tmux when installed. */
   substrate: withDefault(Schema.Literal("auto", "tmux", "process"), () => "auto" as const),
   /** `tmux -L` socket name of trail's tmux server. */
@@ -88,25 +173,25 @@ export const WorkerConfig = Schema.Struct({
   /** The tmux session holding the workers' windows. */
   session: withDefault(Name, () => "trail-workers"),
   /** Most workers alive at once. */
-  max_active: withDefault(Schema.Int.pipe(Schema.between(1, 256)), () => 8),
+  max_active: withDefault(countBetween(1, 256), () => 8),
   /** How deep workers may spawn child workers. */
-  max_spawn_depth: withDefault(Schema.Int.pipe(Schema.between(0, 16)), () => 2),
+  max_spawn_depth: withDefault(countBetween(0, 16), () => 2),
   /**
    * Seconds a supervised worker's lease lasts; the supervisor renews it every third of that while
    * the worker's process is alive, and marks the worker lost when it expires.
    */
-  lease_secs: withDefault(Schema.Int.pipe(Schema.between(3, 86_400)), () => 60),
+  lease_secs: withDefault(countBetween(3, 86_400), () => 60),
   /** Seconds a worker that finished (done/fail) may keep running before trail stops its program. */
-  exit_grace_secs: withDefault(Schema.Int.pipe(Schema.between(0, 3_600)), () => 10),
+  exit_grace_secs: withDefault(countBetween(0, 3_600), () => 10),
   /** Fleet mode: how many workers may fail on one folder in a sweep before the folder is skipped. */
-  max_attempts: withDefault(Schema.Int.pipe(Schema.between(1, 100)), () => 2),
+  max_attempts: withDefault(countBetween(1, 100), () => 2),
   /**
    * Fleet mode: consecutive workers that could not start (command not found, exit 126/127 before
    * any protocol call, no window) after which the fleet stops claiming and exits 1.
    */
-  max_start_failures: withDefault(Schema.Int.pipe(Schema.between(1, 100)), () => 3),
+  max_start_failures: withDefault(countBetween(1, 100), () => 3),
   /** Seconds a finished worker's tmux window stays open for a look before the supervisor closes it (0: keep). */
-  keep_finished_secs: withDefault(Schema.Int.pipe(Schema.between(0, 2_592_000)), () => 300)
+  keep_finished_secs: withDefault(countBetween(0, 2_592_000), () => 300)
 })
 export type WorkerConfig = typeof WorkerConfig.Type
 
@@ -134,11 +219,14 @@ const valueAt = (raw: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
 
 const showValue = (value: unknown): string => {
   if (value === undefined) return "(missing)"
+  if (Array.isArray(value) && value.length > 8) return `[${value.length} items]`
+  let text: string
   try {
-    return JSON.stringify(value) ?? String(value)
+    text = JSON.stringify(value) ?? String(value)
   } catch {
-    return String(value)
+    text = String(value)
   }
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text
 }
 
 /**
@@ -174,7 +262,7 @@ static_signal = "file_count"
 outcome_weight = 0
 
 [lease]
-# seconds an agent holds a folder before it returns to the pool
+# seconds an agent holds a folder before it returns to the pool (at most 2592000: 30 days)
 ttl_secs = 900
 
 [scan]
@@ -184,12 +272,13 @@ respect_gitignore = true
 min_files = 1
 # when non-empty, only folders matching one of these globs are registered
 include = []
-# folders matching these globs are skipped with everything below them
+# folders matching these globs are skipped with everything below them (at most 10000 per list)
 exclude = []
 
 [worker]
-# the agent program workers run: an argv list or a shell string; {prompt}, {task_file},
-# {worker} and {root} are filled in (e.g. ["codex", "exec", "{prompt}"])
+# the agent program workers run: an argv list whose {prompt}, {task_file}, {worker} and {root}
+# are filled in (e.g. ["codex", "exec", "{prompt}"]), or a shell string that reads them from
+# the environment ("$TRAIL_PROMPT", "$TRAIL_TASK_FILE", "$TRAIL_WORKER_ID", "$TRAIL_ROOT")
 command = ["claude", "{prompt}"]
 # auto (tmux when installed) | tmux | process
 substrate = "auto"

@@ -9,12 +9,22 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
   message: Schema.String
 }) {}
 
-/** No folder holding `.trail/` was found walking up from `cwd`. */
+/**
+ * No folder holding `.trail/` was found walking up from `cwd`; or, with `explicit`, the folder
+ * named by `--root` / `TRAIL_ROOT` holds none (`nearest`: the root above it, if any).
+ */
 export class RootNotFound extends Schema.TaggedError<RootNotFound>()("RootNotFound", {
-  cwd: Schema.String
+  cwd: Schema.String,
+  explicit: Schema.optional(Schema.Boolean),
+  nearest: Schema.optional(Schema.String)
 }) {
   override get message() {
-    return `no trail root found at or above ${this.cwd}; run \`trail init\` there, or pass --root / set TRAIL_ROOT`
+    if (this.explicit !== true)
+      return `no trail root found at or above ${this.cwd}; run \`trail init\` there, or pass --root / set TRAIL_ROOT`
+    const named = `--root / TRAIL_ROOT names ${this.cwd}, which is not a trail root (it holds no .trail/)`
+    return this.nearest === undefined
+      ? `${named}; run \`trail init\` there, or name the folder holding .trail/`
+      : `${named}; it is inside the root ${this.nearest}: pass --root ${this.nearest} (or set TRAIL_ROOT to it)`
   }
 }
 
@@ -203,13 +213,37 @@ export class WorkerFinished extends Schema.TaggedError<WorkerFinished>()("Worker
   }
 }
 
-/** `--as KIND` names no loaded kind. */
+/** `--as KIND` names no loaded kind. `problem`: why a file of that name did not load. */
 export class UnknownKind extends Schema.TaggedError<UnknownKind>()("UnknownKind", {
   name: Schema.String,
-  known: Schema.Array(Schema.String)
+  known: Schema.Array(Schema.String),
+  problem: Schema.optional(Schema.String)
 }) {
   override get message() {
-    return `unknown kind ${JSON.stringify(this.name)}; known kinds: ${this.known.join(", ")}`
+    return this.problem === undefined
+      ? `unknown kind ${JSON.stringify(this.name)}; known kinds: ${this.known.join(", ")}`
+      : `kind ${JSON.stringify(this.name)} cannot be loaded: ${this.problem}`
+  }
+}
+
+/**
+ * The kind is a project kind (or a user kind named like a built-in) whose file `trail kinds
+ * trust` never recorded, or recorded with another content (`changed`). `hash`: its SHA-256 now.
+ */
+export class KindUntrusted extends Schema.TaggedError<KindUntrusted>()("KindUntrusted", {
+  name: Schema.String,
+  file: Schema.String,
+  hash: Schema.String,
+  changed: Schema.Boolean,
+  overrides: Schema.Boolean
+}) {
+  override get message() {
+    const what = this.overrides ? ` (it replaces the built-in kind ${JSON.stringify(this.name)})` : ""
+    const state = this.changed ? "changed since it was trusted" : "not trusted"
+    return (
+      `kind ${JSON.stringify(this.name)} from ${this.file}${what} is ${state}, so its command does not run; ` +
+      `read the file, check it with \`trail kinds\`, then run \`trail kinds trust ${this.name}\``
+    )
   }
 }
 
@@ -307,6 +341,7 @@ export type TrailError =
   | WorkerNotFound
   | WorkerFinished
   | UnknownKind
+  | KindUntrusted
   | SpawnRefused
   | ProtocolError
   | SupervisorRunning
@@ -334,6 +369,7 @@ const codes: { readonly [K in TrailError["_tag"]]: string } = {
   WorkerNotFound: "worker-not-found",
   WorkerFinished: "worker-finished",
   UnknownKind: "unknown-kind",
+  KindUntrusted: "kind-untrusted",
   SpawnRefused: "spawn-refused",
   ProtocolError: "protocol",
   SupervisorRunning: "supervisor-running",

@@ -71,6 +71,15 @@ describe("config", () => {
       [{ worker: { max_active: 0 } }, "worker.max_active", "0"],
       [{ worker: { command: [] } }, "worker.command", "[]"],
       [{ worker: { tmux_socket: "a b" } }, "worker.tmux_socket", '"a b"'],
+      [{ lease: { ttl_secs: 1e308 } }, "lease.ttl_secs", "1e+308"],
+      [{ lease: { ttl_secs: 30 * 86_400 + 1 } }, "lease.ttl_secs", "2592001"],
+      [{ strategy: { half_life_secs: 1e308 } }, "strategy.half_life_secs", "1e+308"],
+      [{ strategy: { seed: 1e308 } }, "strategy.seed", "1e+308"],
+      [{ scan: { min_files: 1e308 } }, "scan.min_files", "1e+308"],
+      [{ worker: { lease_secs: 1e308 } }, "worker.lease_secs", "1e+308"],
+      [{ worker: { exit_grace_secs: 2.5 } }, "worker.exit_grace_secs", "2.5"],
+      [{ worker: { max_attempts: 1e308 } }, "worker.max_attempts", "1e+308"],
+      [{ scan: { exclude: Array.from({ length: 10_001 }, (_, i) => `g${i}`) } }, "scan.exclude", "[10001 items]"],
       [{ worker: { max_start_failures: 0 } }, "worker.max_start_failures", "0"],
       [{ worker: { keep_finished_secs: -1 } }, "worker.keep_finished_secs", "-1"]
     ]
@@ -81,6 +90,26 @@ describe("config", () => {
       assert.include(error.message, key)
       assert.include(error.message, ".trail.toml")
     }
+  })
+
+  it("refuses a shell-string worker.command with a placeholder and says how to write it", () => {
+    const error = rejection({ worker: { command: 'claude "{prompt}"' } })
+    assert.strictEqual(error.key, "worker.command")
+    assert.include(error.reason, "argv list")
+    assert.include(error.reason, '"$TRAIL_PROMPT"')
+    assert.isTrue(Either.isRight(decode({ worker: { command: 'claude "$TRAIL_PROMPT"' } })))
+    // docs/fleet.md's aider example
+    assert.isTrue(Either.isRight(decode({ worker: { command: 'aider --yes --message "$(cat "$TRAIL_TASK_FILE")"' } })))
+    assert.isTrue(Either.isRight(decode({ worker: { command: ["claude", "{prompt}"] } })))
+  })
+
+  it("says the allowed range of an out-of-range number and the cap of a glob list", () => {
+    assert.include(rejection({ lease: { ttl_secs: 1e308 } }).reason, "30 days")
+    assert.include(rejection({ worker: { max_attempts: 0 } }).reason, "from 1 to 100")
+    assert.include(rejection({ scan: { include: Array(10_001).fill("a") } }).reason, "at most 10000")
+    assert.isTrue(
+      Either.isRight(decode({ scan: { exclude: Array(10_000).fill("a") }, lease: { ttl_secs: 2_592_000 } }))
+    )
   })
 
   it("says why an unknown key is rejected", () => {

@@ -50,6 +50,23 @@ const hasStateDir = (fs: FileSystem.FileSystem, path: Path.Path, dir: string) =>
     Effect.orElseSucceed(() => false)
   )
 
+/** The nearest folder at or above `start` that holds `.trail/`. */
+const nearestRoot = (fs: FileSystem.FileSystem, path: Path.Path, start: string) =>
+  Effect.gen(function* () {
+    let dir = path.resolve(start)
+    for (;;) {
+      if (yield* hasStateDir(fs, path, dir)) return Option.some(dir)
+      const parent = path.dirname(dir)
+      if (parent === dir) return Option.none<string>()
+      dir = parent
+    }
+  })
+
+/**
+ * The root's folder, as {@link findRoot} describes. A subfolder of a root named by `--root` or
+ * `TRAIL_ROOT` is refused, naming the root above it: it is most likely a mistake, and walking up
+ * would silently act on a root nobody named.
+ */
 const findRootDir = (options: { readonly explicit: Option.Option<string>; readonly cwd: string }) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -57,15 +74,16 @@ const findRootDir = (options: { readonly explicit: Option.Option<string>; readon
     if (Option.isSome(options.explicit)) {
       const root = path.resolve(options.cwd, options.explicit.value)
       if (yield* hasStateDir(fs, path, root)) return projectAt(path, root)
-      return yield* new RootNotFound({ cwd: root })
+      const above = yield* nearestRoot(fs, path, path.dirname(root))
+      return yield* new RootNotFound({
+        cwd: root,
+        explicit: true,
+        ...Option.match(above, { onNone: () => ({}), onSome: (nearest) => ({ nearest }) })
+      })
     }
-    let dir = path.resolve(options.cwd)
-    for (;;) {
-      if (yield* hasStateDir(fs, path, dir)) return projectAt(path, dir)
-      const parent = path.dirname(dir)
-      if (parent === dir) return yield* new RootNotFound({ cwd: options.cwd })
-      dir = parent
-    }
+    const found = yield* nearestRoot(fs, path, options.cwd)
+    if (Option.isSome(found)) return projectAt(path, found.value)
+    return yield* new RootNotFound({ cwd: options.cwd })
   })
 
 /**
@@ -97,19 +115,35 @@ export const parseConfig = (text: string, file: string): Effect.Effect<TrailConf
       })
   }).pipe(Effect.flatMap((raw) => decodeConfig(raw, file)))
 
-/** Loads `<root>/.trail.toml`; a missing file means every default. */
+/** The largest `.trail.toml` trail reads: 1 MiB. */
+export const MAX_CONFIG_BYTES = 1024 * 1024
+
+/**
+ * Loads `<root>/.trail.toml`; a missing file means every default. Only a regular file (or a
+ * link to one) of at most {@link MAX_CONFIG_BYTES} is read: a FIFO would block the read forever
+ * and a link to `/dev/zero` would never end, so both are a {@link ConfigError} before any read.
+ */
 export const loadConfig = (project: Project) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    const text = yield* fs.readFileString(project.configFile).pipe(
+    const unreadable = (reason: string) => new ConfigError({ file: CONFIG_FILE, key: "", value: "", reason })
+    const info = yield* fs.stat(project.configFile).pipe(
       Effect.map(Option.some),
       Effect.catchAll((error) =>
         error._tag === "SystemError" && error.reason === "NotFound"
-          ? Effect.succeed(Option.none<string>())
-          : new ConfigError({ file: CONFIG_FILE, key: "", value: "", reason: `cannot be read: ${error.message}` })
+          ? Effect.succeed(Option.none<FileSystem.File.Info>())
+          : unreadable(`cannot be read: ${error.message}`)
       )
     )
-    return Option.isNone(text) ? defaultConfig : yield* parseConfig(text.value, CONFIG_FILE)
+    if (Option.isNone(info)) return defaultConfig
+    if (info.value.type !== "File")
+      return yield* unreadable(`is not a regular file (it is a ${info.value.type}); make it a plain text file`)
+    if (Number(info.value.size) > MAX_CONFIG_BYTES)
+      return yield* unreadable(`is ${Number(info.value.size)} bytes; at most ${MAX_CONFIG_BYTES} (1 MiB) are read`)
+    const text = yield* fs
+      .readFileString(project.configFile)
+      .pipe(Effect.mapError((error) => unreadable(`cannot be read: ${error.message}`)))
+    return yield* parseConfig(text, CONFIG_FILE)
   })
 
 /**

@@ -89,12 +89,20 @@ const includesRoot = (patterns: ReadonlyArray<string>, include: Glob): boolean =
   include.matches(".") ||
   patterns.some((p) => p.split("/").every((segment) => segment === "**" || segment === "*") && p.includes("**"))
 
+/** Larger ignore files are skipped (as unreadable ones are): 1 MiB. */
+const MAX_IGNORE_FILE_BYTES = 1024 * 1024
+
 const readIgnoreSource = (absDir: string, base: string, entries: ReadonlyArray<fs.Dirent>): IgnoreSource | null => {
   const texts: Array<string> = []
   for (const entry of entries) {
     if (!(IGNORE_FILES as ReadonlyArray<string>).includes(entry.name)) continue
     try {
-      texts.push(fs.readFileSync(`${absDir}/${entry.name}`, "utf8"))
+      // Only a regular file: reading a FIFO (or a link to /dev/zero) would block this thread,
+      // and with it every signal, forever.
+      const file = `${absDir}/${entry.name}`
+      const info = fs.statSync(file, { throwIfNoEntry: false })
+      if (info === undefined || !info.isFile() || info.size > MAX_IGNORE_FILE_BYTES) continue
+      texts.push(fs.readFileSync(file, "utf8"))
     } catch {
       // An unreadable ignore file ignores nothing, as in git.
     }

@@ -5,7 +5,7 @@
  * ---
  * name: reviewer
  * description: Reviews a folder for correctness bugs
- * command: ["claude", "--print", "{prompt}"]    # argv list, or a shell string
+ * command: ["claude", "--print", "{prompt}"]    # argv list, or a shell string using "$TRAIL_PROMPT"
  * read_only: true
  * worktree: false
  * max_duration: 20m                             # 90s, 20m, 2h, or seconds as a number
@@ -19,35 +19,52 @@
  * `~/.config/trail/kinds/*.md`, the project's `.trail/kinds/*.md`. A kind without `command`
  * runs `worker.command` from `.trail.toml`. A malformed file is reported by file and field
  * ({@link KindProblem}) and does not stop the others from loading.
+ *
+ * A project kind (or a user kind named like a built-in) runs only once `trail kinds trust`
+ * recorded its SHA-256 in {@link trustFileOf} ({@link KindTrust}); a shell-string `command` gets
+ * its values from the environment (`"$TRAIL_PROMPT"`), never spliced into its text.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
+import { CommandTemplate, shellScriptIndex } from "@trail/domain"
 import { Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
+import { createHash } from "node:crypto"
 import { parse as parseYaml } from "yaml"
 
 const KindName = Schema.String.pipe(
   Schema.pattern(/^[a-z0-9][a-z0-9-]*$/, { message: () => "must be lower-case letters, digits and dashes" })
 )
 
-/** `90s`, `20m`, `2h`, `1h30m`, or a number of seconds. */
+/** The longest `max_duration` a kind may set: 7 days, in seconds. */
+export const MAX_DURATION_SECS = 7 * 86_400
+
+const toSeconds = (value: number | string): number => {
+  if (typeof value === "number") return value
+  const part = (unit: string) => Number(new RegExp(`(\\d+)${unit}`).exec(value)?.[1] ?? 0)
+  return part("h") * 3600 + part("m") * 60 + part("s")
+}
+
+/**
+ * `90s`, `20m`, `2h`, `1h30m`, or a number of seconds; more than 0 and at most
+ * {@link MAX_DURATION_SECS} (`""`, `"0s"` and `1e308` are refused, not read as 0 or forever).
+ */
 const DurationField = Schema.Union(
-  Schema.Number.pipe(Schema.positive({ message: () => "must be a positive number of seconds" })),
   Schema.String.pipe(
-    Schema.pattern(/^(\d+h)?(\d+m)?(\d+s)?$/, { message: () => 'must look like "90s", "20m" or "1h30m"' })
-  )
+    Schema.pattern(/^(?=.)(\d+h)?(\d+m)?(\d+s)?$/, { message: () => 'must look like "90s", "20m" or "1h30m"' })
+  ),
+  Schema.Number
+).pipe(
+  Schema.filter((value) => {
+    const seconds = toSeconds(value)
+    if (!Number.isFinite(seconds) || seconds <= 0) return "must be more than 0 seconds"
+    return seconds <= MAX_DURATION_SECS || `must be at most 7 days (${MAX_DURATION_SECS} seconds)`
+  })
 )
 
 const Frontmatter = Schema.Struct({
   name: Schema.optional(KindName),
   description: Schema.optionalWith(Schema.String, { default: () => "" }),
-  command: Schema.optional(
-    Schema.Union(
-      Schema.Array(Schema.String.pipe(Schema.minLength(1))).pipe(
-        Schema.minItems(1, { message: () => "must name a program" })
-      ),
-      Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
-    )
-  ),
+  command: Schema.optional(CommandTemplate),
   read_only: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   worktree: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   max_duration: Schema.optional(DurationField),
@@ -69,19 +86,34 @@ export interface Kind {
   readonly body: string
   /** Where it came from: `builtin` or the file's path. */
   readonly source: string
+  /** SHA-256 (hex) of the file's text; "" for a built-in. */
+  readonly hash: string
 }
+
+/**
+ * Whether a loaded kind may run. `builtin`; `own`: a user kind (`~/.config/trail/kinds`) with a
+ * name of its own; `trusted`: its hash is recorded by `trail kinds trust`; `untrusted`: a project
+ * kind (or a user kind named like a built-in) never trusted; `changed`: trusted, then edited.
+ */
+export type KindTrust = "builtin" | "own" | "trusted" | "untrusted" | "changed"
+
+/** A kind as loaded from its source, with what a person needs to review it. */
+export interface LoadedKind {
+  readonly kind: Kind
+  readonly origin: "builtin" | "user" | "project"
+  readonly trust: KindTrust
+  /** It has the name of a built-in kind, which it replaces once trusted. */
+  readonly overrides: boolean
+}
+
+/** True when `trust` lets the kind run. */
+export const isRunnable = (trust: KindTrust) => trust === "builtin" || trust === "own" || trust === "trusted"
 
 /** Why a kind file was not loaded. `field` is the frontmatter key, or "" for the file as a whole. */
 export interface KindProblem {
   readonly file: string
   readonly field: string
   readonly message: string
-}
-
-const toSeconds = (value: number | string): number => {
-  if (typeof value === "number") return value
-  const part = (unit: string) => Number(new RegExp(`(\\d+)${unit}`).exec(value)?.[1] ?? 0)
-  return part("h") * 3600 + part("m") * 60 + part("s")
 }
 
 /** Splits `---\nyaml\n---\nbody`; a file without frontmatter is all body. */
@@ -148,7 +180,8 @@ export const parseKind = (text: string, file: string, defaultName: string): Eith
         canSpawn: fm.can_spawn,
         env: fm.env,
         body,
-        source: file
+        source: file,
+        hash: file === "builtin" ? "" : createHash("sha256").update(text).digest("hex")
       })
     })
   )
@@ -186,6 +219,9 @@ You work in a detached git worktree. Make the change, run what checks you can, a
   )
 ]
 
+/** The largest kind file read: 256 KiB. */
+const MAX_KIND_BYTES = 256 * 1024
+
 /** Every `*.md` kind in `dir` (a missing folder has none). */
 const loadDir = (dir: string) =>
   Effect.gen(function* () {
@@ -195,7 +231,18 @@ const loadDir = (dir: string) =>
     const results: Array<Either.Either<Kind, KindProblem>> = []
     for (const name of names.filter((n) => n.endsWith(".md")).sort()) {
       const file = path.join(dir, name)
-      const text = yield* fs.readFileString(file).pipe(Effect.either)
+      // Only a regular file is read: a FIFO or a link to a device would block or never end.
+      const text = yield* fs.stat(file).pipe(
+        Effect.filterOrFail(
+          (info) => info.type === "File" && Number(info.size) <= MAX_KIND_BYTES,
+          (info) => ({
+            message:
+              info.type === "File" ? `is larger than ${MAX_KIND_BYTES} bytes` : `is not a regular file (${info.type})`
+          })
+        ),
+        Effect.flatMap(() => fs.readFileString(file)),
+        Effect.either
+      )
       results.push(
         Either.isLeft(text)
           ? Either.left({ file, field: "", message: `cannot be read: ${text.left.message}` })
@@ -206,20 +253,98 @@ const loadDir = (dir: string) =>
   })
 
 /**
+ * Where `trail kinds trust` records what was reviewed: `trusted-kinds.json` beside the user's
+ * kinds folder (`~/.config/trail/`), outside every repository, so that a cloned repository
+ * cannot ship a file that trusts its own kinds (`.trail/` may be committed; this file is not
+ * in it). Shape: `{ "<absolute kind file>": "<sha256 hex>" }`.
+ */
+export const trustFileOf = (userDir: string) =>
+  `${userDir.replace(/\/+$/, "").replace(/\/[^/]*$/, "")}/trusted-kinds.json`
+
+const TrustRecord = Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String }))
+
+/** The recorded hashes; a missing or unreadable store trusts nothing. */
+const readTrust = (file: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(file).pipe(Effect.orElseSucceed(() => "{}"))
+    return Schema.decodeUnknownEither(TrustRecord)(text).pipe(Either.getOrElse(() => ({}) as Record<string, string>))
+  })
+
+const builtinNames = new Set(builtinKinds.map((k) => k.name))
+
+/**
  * Loads the kinds in precedence order: built-ins, then `userDir`, then `projectDir` (a later
  * kind of the same name replaces an earlier one). Never fails: bad files are returned as problems.
+ * `kinds` maps each name to the kind that takes it, whether or not it may run (check
+ * {@link LoadedKind.trust} through `loaded` before running it); `loaded` lists every kind found,
+ * shadowed ones included, in precedence order.
  */
 export const loadKinds = (dirs: { readonly userDir: string; readonly projectDir: string }) =>
   Effect.gen(function* () {
-    const kinds = new Map<string, Kind>(builtinKinds.map((k) => [k.name, k]))
+    const trusted = yield* readTrust(trustFileOf(dirs.userDir))
+    const loaded: Array<LoadedKind> = builtinKinds.map((kind) => ({
+      kind,
+      origin: "builtin",
+      trust: "builtin",
+      overrides: false
+    }))
     const problems: Array<KindProblem> = []
-    for (const dir of [dirs.userDir, dirs.projectDir]) {
+    for (const [origin, dir] of [
+      ["user", dirs.userDir],
+      ["project", dirs.projectDir]
+    ] as const) {
       for (const result of yield* loadDir(dir)) {
-        if (Either.isLeft(result)) problems.push(result.left)
-        else kinds.set(result.right.name, result.right)
+        if (Either.isLeft(result)) {
+          problems.push(result.left)
+          continue
+        }
+        const kind = result.right
+        const overrides = builtinNames.has(kind.name)
+        const recorded = trusted[kind.source]
+        const trust: KindTrust =
+          origin === "user" && !overrides
+            ? "own"
+            : recorded === kind.hash
+              ? "trusted"
+              : recorded === undefined
+                ? "untrusted"
+                : "changed"
+        loaded.push({ kind, origin, trust, overrides })
       }
     }
-    return { kinds: kinds as ReadonlyMap<string, Kind>, problems: problems as ReadonlyArray<KindProblem> }
+    const byName = new Map<string, LoadedKind>(loaded.map((entry) => [entry.kind.name, entry]))
+    return {
+      kinds: new Map([...byName].map(([name, entry]) => [name, entry.kind])) as ReadonlyMap<string, Kind>,
+      entries: byName as ReadonlyMap<string, LoadedKind>,
+      loaded: loaded as ReadonlyArray<LoadedKind>,
+      problems: problems as ReadonlyArray<KindProblem>
+    }
+  })
+
+/**
+ * Records the current hash of every kind among `loaded` that needs trust (`untrusted` or
+ * `changed`) and whose name is in `names` (all when `names` is empty), in {@link trustFileOf}
+ * (written whole through a temporary file, mode 0600). Returns the kinds it trusted.
+ */
+export const trustKinds = (userDir: string, loaded: ReadonlyArray<LoadedKind>, names: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const file = trustFileOf(userDir)
+    const picked = loaded.filter(
+      (entry) =>
+        (entry.trust === "untrusted" || entry.trust === "changed") &&
+        (names.length === 0 || names.includes(entry.kind.name))
+    )
+    if (picked.length === 0) return picked
+    const record = { ...(yield* readTrust(file)) }
+    for (const entry of picked) record[entry.kind.source] = entry.kind.hash
+    yield* fs.makeDirectory(path.dirname(file), { recursive: true })
+    const temporary = `${file}.${process.pid}.tmp`
+    yield* fs.writeFileString(temporary, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 })
+    yield* fs.rename(temporary, file)
+    return picked
   })
 
 /** Values for a command template's placeholders. */
@@ -233,14 +358,15 @@ export interface CommandValues {
 /**
  * Fills `{task_file}`, `{prompt}`, `{worker}` and `{root}` in each argv element. The values are
  * placed verbatim inside their own argument (no shell), so a prompt's quotes or `$(…)` stay text.
- * For the `sh -c` form of a shell-string command, values are substituted single-quoted.
+ * The script of a shell-string command (`sh -c SCRIPT`) is never filled: shell text gets its
+ * values from the environment (`"$TRAIL_PROMPT"`), and a template that splices placeholders into
+ * it is refused when the kind or `.trail.toml` is loaded.
  */
 export const substitute = (argv: ReadonlyArray<string>, values: CommandValues): Array<string> => {
-  const isShell = argv.length === 3 && argv[0] === "sh" && argv[1] === "-c"
-  const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`
-  const fill = (text: string) =>
-    text.replace(/\{(task_file|prompt|worker|root)\}/g, (_, key: keyof CommandValues) =>
-      isShell ? quote(values[key]) : values[key]
-    )
-  return isShell ? ["sh", "-c", fill(argv[2]!)] : argv.map(fill)
+  const script = shellScriptIndex(argv)
+  return argv.map((text, i) =>
+    i === script
+      ? text
+      : text.replace(/\{(task_file|prompt|worker|root)\}/g, (_, key: keyof CommandValues) => values[key])
+  )
 }

@@ -8,7 +8,7 @@
  * processes). Kinds with `worktree: true` work in `.trail/worktrees/<id>` (a detached worktree)
  * and leave a change set that `promote` applies after a clean `git apply --check`.
  *
- * Errors: WorkerNotFound, WorkerFinished (acting on a finished worker), UnknownKind,
+ * Errors: WorkerNotFound, WorkerFinished (acting on a finished worker), UnknownKind, KindUntrusted,
  * SpawnRefused (caps), ProtocolError (done without evidence), SubstrateError, ChangeSetError,
  * InvalidTransition, StoreError.
  */
@@ -29,6 +29,7 @@ import {
   type TrailConfig,
   type TrailEvent,
   UnknownKind,
+  KindUntrusted,
   Worker,
   WorkerFinished,
   WorkerId,
@@ -83,7 +84,7 @@ export interface WorkerDetail {
 export interface WorkersShape {
   readonly spawn: (
     request: SpawnRequest
-  ) => Effect.Effect<Worker, UnknownKind | SpawnRefused | WorkerNotFound | WorkersError>
+  ) => Effect.Effect<Worker, UnknownKind | KindUntrusted | SpawnRefused | WorkerNotFound | WorkersError>
   readonly get: (id: WorkerId) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
   /** Every worker, newest first, after recording the deaths of programs that ended unnoticed. */
   readonly list: Effect.Effect<ReadonlyArray<Worker>, WorkersError>
@@ -106,7 +107,9 @@ export interface WorkersShape {
   /** Cancels the worker and its live descendants (children first) and closes their windows. */
   readonly kill: (id: WorkerId, reason?: string) => Effect.Effect<ReadonlyArray<Worker>, WorkerNotFound | WorkersError>
   /** Starts a new worker with the same kind, text and folder as a finished one. */
-  readonly respawn: (id: WorkerId) => Effect.Effect<Worker, WorkerNotFound | UnknownKind | SpawnRefused | WorkersError>
+  readonly respawn: (
+    id: WorkerId
+  ) => Effect.Effect<Worker, WorkerNotFound | UnknownKind | KindUntrusted | SpawnRefused | WorkersError>
   readonly promote: (id: WorkerId) => Effect.Effect<ChangeSets.DiffStat, WorkerNotFound | WorkersError>
   readonly discard: (id: WorkerId) => Effect.Effect<ChangeSets.DiffStat, WorkerNotFound | WorkersError>
   readonly attachCommand: (
@@ -138,7 +141,9 @@ export interface WorkersShape {
    * Fails with UnknownKind, SpawnRefused (program not found, naming kind and command) or a
    * `missing` SubstrateError.
    */
-  readonly preflight: (kind?: string) => Effect.Effect<CommandCheck, UnknownKind | SpawnRefused | SubstrateError>
+  readonly preflight: (
+    kind?: string
+  ) => Effect.Effect<CommandCheck, UnknownKind | KindUntrusted | SpawnRefused | SubstrateError>
   /** {@link CommandCheck} of every loaded kind, by name (`trail doctor`). */
   readonly checkCommands: Effect.Effect<ReadonlyArray<CommandCheck>>
   /** True while the worker's window exists and is its own (tmux), always for plain processes. */
@@ -481,11 +486,39 @@ export const make = Effect.gen(function* () {
     }
   }
 
+  /**
+   * The kind `kindName` names, if it may run: UnknownKind (saying why a file of that name did not
+   * load), or KindUntrusted for a project kind `trail kinds trust` never recorded as it is now.
+   */
+  const runnableKind = (kindName: string) =>
+    Effect.gen(function* () {
+      const { entries, kinds, problems } = yield* withPlatform(loadKinds)
+      const entry = entries.get(kindName)
+      if (entry === undefined) {
+        const problem = problems.find((p) => p.file.endsWith(`/${kindName}.md`))
+        return yield* new UnknownKind({
+          name: kindName,
+          known: [...kinds.keys()].sort(),
+          ...(problem === undefined
+            ? {}
+            : { problem: `${problem.file}: ${problem.field === "" ? "" : `${problem.field}: `}${problem.message}` })
+        })
+      }
+      // A cloned repository's kinds run only once a person reviewed and trusted them.
+      if (!Kinds.isRunnable(entry.trust))
+        return yield* new KindUntrusted({
+          name: kindName,
+          file: entry.kind.source,
+          hash: entry.kind.hash,
+          changed: entry.trust === "changed",
+          overrides: entry.overrides
+        })
+      return { kind: entry.kind, kinds }
+    })
+
   const preflight = (kindName = "default") =>
     Effect.gen(function* () {
-      const { kinds } = yield* withPlatform(loadKinds)
-      const kind = kinds.get(kindName)
-      if (kind === undefined) return yield* new UnknownKind({ name: kindName, known: [...kinds.keys()].sort() })
+      const { kind } = yield* runnableKind(kindName)
       const check = checkKind(kind)
       if (!check.ok)
         return yield* new SpawnRefused({
@@ -502,10 +535,7 @@ export const make = Effect.gen(function* () {
 
   const spawn = (request: SpawnRequest) =>
     Effect.gen(function* () {
-      const { kinds } = yield* withPlatform(loadKinds)
-      const kindName = request.kind ?? "default"
-      const kind = kinds.get(kindName)
-      if (kind === undefined) return yield* new UnknownKind({ name: kindName, known: [...kinds.keys()].sort() })
+      const { kind, kinds } = yield* runnableKind(request.kind ?? "default")
       const text = request.text.slice(0, MAX_TEXT)
       const at = yield* now
       const substrate: SubstrateName = substrates.preferred()
@@ -610,6 +640,7 @@ export const make = Effect.gen(function* () {
         TRAIL_WORKER_ID: id,
         TRAIL_ROOT: settings.root,
         TRAIL_TASK_FILE: taskFile,
+        TRAIL_PROMPT: text,
         TRAIL_BIN: binDir,
         ...(request.task === undefined ? {} : { TRAIL_TASK: request.task }),
         ...(request.path === undefined ? {} : { TRAIL_PATH: request.path })

@@ -61,14 +61,20 @@ Look for correctness bugs.
   })
 
   it("a shell-string command runs through sh -c", () => {
-    const parsed = Either.getOrThrow(kind("---\ncommand: codex exec {prompt}\n---\n"))
-    assert.deepStrictEqual(Option.getOrThrow(parsed.command), ["sh", "-c", "codex exec {prompt}"])
+    const parsed = Either.getOrThrow(kind('---\ncommand: codex exec "$TRAIL_PROMPT"\n---\n'))
+    assert.deepStrictEqual(Option.getOrThrow(parsed.command), ["sh", "-c", 'codex exec "$TRAIL_PROMPT"'])
   })
 
   it("names the file and the field of a bad kind", () => {
     const cases: Array<[string, string, string]> = [
       ["---\nread_only: maybe\n---\n", "read_only", "boolean"],
       ["---\nmax_duration: soon\n---\n", "max_duration", ""],
+      ['---\nmax_duration: ""\n---\n', "max_duration", "90s"],
+      ['---\nmax_duration: "0s"\n---\n', "max_duration", "more than 0"],
+      ["---\nmax_duration: 0\n---\n", "max_duration", "more than 0"],
+      ["---\nmax_duration: 1e308\n---\n", "max_duration", "at most 7 days"],
+      ["---\nmax_duration: .inf\n---\n", "max_duration", "more than 0"],
+      ["---\nmax_duration: 169h\n---\n", "max_duration", "at most 7 days"],
       ["---\ncommand: []\n---\n", "command", ""],
       ["---\ncolour: blue\n---\n", "colour", "not a known field"],
       ["---\nname: Bad Name\n---\n", "name", "lower-case"],
@@ -115,13 +121,28 @@ Look for correctness bugs.
         problems.map((p) => [path.basename(p.file), p.field]),
         [["broken.md", "worktree"]]
       )
+      // Nothing is trusted yet: the user's own kind may run; a built-in's name or a project kind may not.
+      const trust = (yield* loadKinds({ userDir, projectDir })).loaded.map((e) => [
+        e.origin,
+        e.kind.name,
+        e.trust,
+        e.overrides
+      ])
+      assert.deepStrictEqual(trust, [
+        ["builtin", "default", "builtin", false],
+        ["builtin", "scout", "builtin", false],
+        ["builtin", "patcher", "builtin", false],
+        ["user", "reviewer", "own", false],
+        ["user", "scout", "untrusted", true],
+        ["project", "reviewer", "untrusted", false]
+      ])
       const none = yield* loadKinds({ userDir: path.join(base, "missing"), projectDir: path.join(base, "missing2") })
       assert.strictEqual(none.kinds.size, 3)
       fs.rmSync(base, { recursive: true, force: true })
     }).pipe(Effect.provide(NodeContext.layer))
   )
 
-  it("substitutes placeholders inside their own argument, and single-quoted in sh -c", () => {
+  it("substitutes placeholders inside their own argument, never inside shell text", () => {
     const values = {
       task_file: "/r/.trail/workers/w1/task.md",
       prompt: `fix "it"; $(rm -rf /)`,
@@ -134,7 +155,32 @@ Look for correctness bugs.
       `fix "it"; $(rm -rf /)`,
       "--file=/r/.trail/workers/w1/task.md"
     ])
-    const shell = substitute(["sh", "-c", "agent {prompt} > {root}/out-{worker}.log"], { ...values, prompt: "it's" })
-    assert.deepStrictEqual(shell, ["sh", "-c", `agent 'it'\\''s' > '/r'/out-'w1'.log`])
+    // A shell script is left as written: its values come from the environment.
+    const script = 'agent "$TRAIL_PROMPT" > "$TRAIL_ROOT/out.log"'
+    assert.deepStrictEqual(substitute(["sh", "-c", script], values), ["sh", "-c", script])
+    assert.deepStrictEqual(substitute(["/bin/bash", "-lc", "echo {prompt}", "{prompt}"], values), [
+      "/bin/bash",
+      "-lc",
+      "echo {prompt}",
+      `fix "it"; $(rm -rf /)`
+    ])
+  })
+
+  it("refuses a shell-string command that splices a placeholder into shell text, saying how to write it", () => {
+    for (const command of [
+      `'claude "{prompt}"'`,
+      `"agent {task_file}"`,
+      `["sh", "-c", "agent '{prompt}'"]`,
+      `["bash", "-ec", "cd {path} && agent"]`
+    ]) {
+      const parsed = kind(`---\ncommand: ${command}\n---\n`)
+      assert.isTrue(Either.isLeft(parsed), command)
+      if (Either.isRight(parsed)) continue
+      assert.strictEqual(parsed.left.field, "command", command)
+      assert.include(parsed.left.message, "argv list", command)
+      assert.match(parsed.left.message, /"\$TRAIL_(PROMPT|TASK_FILE|PATH)"/, command)
+    }
+    const fine = kind(`---\ncommand: 'claude "$TRAIL_PROMPT"'\n---\n`)
+    assert.deepStrictEqual(Option.getOrThrow(Either.getOrThrow(fine).command), ["sh", "-c", 'claude "$TRAIL_PROMPT"'])
   })
 })

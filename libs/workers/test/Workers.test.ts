@@ -1,6 +1,7 @@
 /**
  * The worker lifecycle on a real SQLite file with real processes (the process substrate).
  */
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -11,6 +12,7 @@ import { Database, Events } from "@trail/store"
 import { Effect, Layer } from "effect"
 import * as Substrate from "../src/Substrate.js"
 import * as Tmux from "../src/Tmux.js"
+import * as Kinds from "../src/Kinds.js"
 import * as Workers from "../src/Workers.js"
 
 const makeRoot = (worker: Partial<TrailConfig["worker"]> = {}, kinds: Record<string, string> = {}) => {
@@ -23,6 +25,14 @@ const makeRoot = (worker: Partial<TrailConfig["worker"]> = {}, kinds: Record<str
     ...kinds
   }
   for (const [name, text] of Object.entries(all)) fs.writeFileSync(path.join(stateDir, "kinds", `${name}.md`), text)
+  // The test's project kinds are trusted, as `trail kinds trust` would record them.
+  const trusted = Object.fromEntries(
+    Object.entries(all).map(([name, text]) => [
+      path.join(stateDir, "kinds", `${name}.md`),
+      createHash("sha256").update(text).digest("hex")
+    ])
+  )
+  fs.writeFileSync(Kinds.trustFileOf(path.join(root, "none")), JSON.stringify(trusted))
   const config: TrailConfig = { ...defaultConfig, worker: { ...defaultConfig.worker, substrate: "process", ...worker } }
   const layer = Workers.layer.pipe(
     Layer.provide(Substrate.layer(config.worker.substrate)),
