@@ -119,6 +119,38 @@ describe("skills/trail/SKILL.md's loop on error", () => {
   })
 })
 
+describe("skills/trail/SKILL.md's loop when its lease lapsed", () => {
+  it("drops a result refused with not-lease-holder and goes on to the next folder", () => {
+    // One folder, a 1 s lease: before this agent reports, its lease lapses and an intruder
+    // claims and finishes the folder, so the agent's `done` is refused as not-lease-holder.
+    const root = gitRepo({ ...manyFolders(1), ".trail.toml": "[lease]\nttl_secs = 1\n" })
+    trail(["init"], { cwd: root })
+    const bin = shims(path.join(root, "handed-out.ndjson"))
+    const real = path.join(bin, "trail-real")
+    fs.renameSync(path.join(bin, "trail"), real)
+    fs.writeFileSync(
+      path.join(bin, "trail"),
+      `#!/usr/bin/env bash\nif [ "$1" = done ] && [ ! -e "${root}/.intruded" ]; then\n` +
+        `  touch "${root}/.intruded"; sleep 1.5\n` +
+        `  p=$("${real}" next --task p0-bugs --agent intruder | sed 's/.*"path":"\\([^"]*\\)".*/\\1/')\n` +
+        `  "${real}" done --task p0-bugs --path "$p" --agent intruder --clean >/dev/null\nfi\nexec "${real}" "$@"\n`,
+      { mode: 0o755 }
+    )
+    const result = bash(skillLoop(), root, { PATH: `${bin}:${process.env["PATH"]}` })
+    expect(result.stderr).toBe("")
+    expect(result.status).toBe(0)
+    expect(fs.existsSync(path.join(root, ".intruded"))).toBe(true)
+    expect(trail(["list", "--task", "p0-bugs"], { cwd: root }).json()).toMatchObject([
+      { status: "done", agent: "intruder" }
+    ])
+    expect(trail(["status", "--task", "p0-bugs"], { cwd: root }).json()).toMatchObject({
+      sweep_status: "complete",
+      done: 1
+    })
+    fs.rmSync(bin, { recursive: true, force: true })
+  })
+})
+
 describe("README.md, as written", () => {
   it("its first block is the install (npm ci); every other bash block runs", () => {
     const blocks = bashBlocks(README)
