@@ -62,7 +62,7 @@ describe("trail --help", () => {
     const next = trail(["next", "--help"], { cwd, env: { COLUMNS: "60" } }).stdout
     expect(next).toContain("trail next --task TASK [--agent AGENT]")
     expect(next).toMatch(/--strategy weighted\|round-robin\|random/)
-    expect(next).toMatch(/\(default:\s+strategy\.default\)/)
+    expect(next).toMatch(/\(default:\s+the\s+task.s\s+last\s+--strategy,\s+then\s+strategy\.default\)/)
     for (const line of next.split("\n")) expect(line.length).toBeLessThanOrEqual(60)
     const supervise = trail(["supervise", "--help"], { cwd }).stdout
     expect(supervise).toMatch(/--workers N\s+Fleet mode: how many workers run at once \(default: 3/)

@@ -205,7 +205,7 @@ describe("README.md, as written", () => {
       fs.writeFileSync(path.join(bin, "claude"), "#!/bin/sh\nexit 0\n", { mode: 0o755 })
       fs.writeFileSync(path.join(repo, "answer.txt"), "use the v2 API\n")
       const lines = attention.split("\n").filter((l) => l.trim() !== "")
-      expect(lines).toHaveLength(7)
+      expect(lines).toHaveLength(8)
       const ran = lines.map((line) => ({ line, result: bash(line, repo, { PATH: `${bin}:${path_}` }) }))
       const codeOf = (r: (typeof ran)[number]) =>
         r.result.stderr === "" ? null : (JSON.parse(r.result.stderr) as { error: { code: string } }).error.code
