@@ -321,6 +321,9 @@ describe("the real Claude Code CLI", () => {
       path.join(kinds, "claude-done.md"),
       `---\ncommand: [claude, -p, "bash trail worker done --outcome found --summary s --evidence a.ts:1 --found 1", --allowedTools, "Bash(trail worker:*)"]\n---\n`
     )
+    // A project kind runs only once trusted, as a person would with `trail kinds trust`.
+    const trusted = t.run(["kinds", "trust", "claude-done"])
+    expect(trusted.code, trusted.stderr).toBe(0)
     const n = 3
     for (let i = 0; i < n; i++) {
       const spawned = t.run(["spawn", "--as", "claude-done", `job ${i}`])
