@@ -466,6 +466,28 @@ describe("trail supervise — fleet mode", () => {
     expect(JSON.parse(deleted.stderr.trim().split("\n").pop()!).error.message).toContain("was deleted")
   }, 30_000)
 
+  it("a supervisor whose database file is emptied in place (same inode) stops with store-corrupt", async () => {
+    const fleet = fleetRepo({ folders: 1 })
+    const run = supervise(fleet, [])
+    await waitFor(() => run.stderr().includes("supervising"), "the supervisor")
+    fs.truncateSync(path.join(fleet.root, ".trail", "state.db"), 0)
+    const result = await run.done
+    expect(result.code).toBe(1)
+    expect(JSON.parse(result.stderr.trim().split("\n").pop()!).error.code).toBe("store-corrupt")
+  }, 30_000)
+
+  it("a restart without --task releases the folders a killed fleet's slots had claimed, of every task", async () => {
+    const fleet = fleetRepo({ folders: 2 })
+    // What a fleet of each task leaves behind when killed between a claim and the spawn for it.
+    for (const task of ["a", "b"])
+      expect(fleet.run(["next", "--task", task, "--agent", "trail-supervise"]).code).toBe(0)
+    const run = supervise(fleet, [])
+    await waitFor(() => run.stderr().includes("supervising"), "the supervisor")
+    run.child.kill("SIGINT")
+    expect((await run.done).code).toBe(130)
+    for (const task of ["a", "b"]) expect(fleet.run(["status", "--task", task]).json()).toMatchObject({ leased: 0 })
+  }, 30_000)
+
   it("a second supervisor on the same root is refused, naming the running one", async () => {
     const fleet = fleetRepo({ folders: 1 })
     const first = supervise(fleet, [])
@@ -749,6 +771,29 @@ describe("workers from the command line", () => {
     const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
     expect(ps).not.toContain("exported later")
     for (const w of [first, id]) expect(fleet.run(["kill", w]).code).toBe(0)
+  }, 30_000)
+
+  it("a worker runs as itself: not as the spawner's $TRAIL_AGENT, nor inside its Claude Code session", async () => {
+    const fleet = fleetRepo({
+      folders: 1,
+      substrate: "process",
+      kinds: {
+        whoami: `---\ncommand: "printf '%s|%s|%s' \\"$TRAIL_AGENT\\" \\"$CLAUDECODE\\" \\"$KEEP\\" > who.txt; trail next --task t > next.json"\n---\n`
+      }
+    })
+    const spawned = fleet.run(["spawn", "--as", "whoami", "who"], {
+      TRAIL_AGENT: "loop-7",
+      CLAUDECODE: "1",
+      KEEP: "kept"
+    })
+    expect(spawned.code, spawned.stderr).toBe(0)
+    const id = (spawned.json() as WorkerJson).id
+    const next = path.join(fleet.root, "next.json")
+    await waitFor(() => fs.existsSync(next) && fs.readFileSync(next, "utf8") !== "", "the worker's claim")
+    expect(fs.readFileSync(path.join(fleet.root, "who.txt"), "utf8")).toBe("||kept")
+    // Its claim is its own (the agent id falls back to $TRAIL_WORKER_ID).
+    const items = fleet.run(["list", "--task", "t", "--state", "leased"]).json() as Array<{ lease_owner: string }>
+    expect(items.map((i) => i.lease_owner)).toEqual([id])
   }, 30_000)
 
   it("kill closes a finished worker's window; gc --workers prunes windows, dirs and worktrees but keeps unpromoted change sets", async () => {

@@ -27,8 +27,11 @@
  * - A worker whose tmux window is gone or is no longer its own (the server restarted) is `lost`,
  *   and its program's process group is stopped. Finished workers' windows are closed after
  *   `worker.keep_finished_secs`.
- * - The database file's identity (device and inode) is checked when the state folder changes and
- *   every 5 s: a replaced or deleted store ends the run with a `replaced` StoreError.
+ * - The database file's identity (device and inode) and size are checked when the state folder
+ *   changes and every 5 s: a replaced or deleted store ends the run with a `replaced` StoreError,
+ *   one emptied in place (`: > state.db` keeps the inode) with a `corrupt` one.
+ * - In fleet mode a spawn that fails before any worker exists (the store refused it, …) is a start
+ *   failure like a worker that could not start; only `worker.max_active` being reached is waited out.
  */
 import { statSync, watch } from "node:fs"
 import { hostname } from "node:os"
@@ -467,6 +470,18 @@ export const run = (options: SupervisorOptions) =>
     const startFailuresInRow = yield* Ref.make(0)
     const halt = yield* Deferred.make<string>()
 
+    /** Counts one start failure (`last` says what failed); the fleet halts at `worker.max_start_failures` in a row. */
+    const startFailure = (last: string) =>
+      Effect.gen(function* () {
+        counts.start_failures++
+        const inRow = yield* Ref.updateAndGet(startFailuresInRow, (n) => n + 1)
+        if (inRow >= config.worker.max_start_failures)
+          yield* Deferred.succeed(
+            halt,
+            `${inRow} worker(s) in a row could not start (worker.max_start_failures = ${config.worker.max_start_failures}); last: ${last}`
+          )
+      })
+
     /** Completes or releases the worker's folder (of its own task) according to how the worker ended. */
     const settle = (worker: Worker) =>
       Effect.gen(function* () {
@@ -496,15 +511,9 @@ export const run = (options: SupervisorOptions) =>
         counts.failed++
         if (startFailed(worker)) {
           // Not the folder's fault: it goes back to the pool, and the fleet counts the failure.
-          counts.start_failures++
           yield* scheduler.release({ task, path, agent })
           counts.folders_released++
-          const inRow = yield* Ref.updateAndGet(startFailuresInRow, (n) => n + 1)
-          if (inRow >= config.worker.max_start_failures)
-            yield* Deferred.succeed(
-              halt,
-              `${inRow} worker(s) in a row could not start (worker.max_start_failures = ${config.worker.max_start_failures}); last: ${worker.id} ${worker.state}${worker.reason === null ? "" : `: ${worker.reason}`}`
-            )
+          yield* startFailure(`${worker.id} ${worker.state}${worker.reason === null ? "" : `: ${worker.reason}`}`)
           return
         }
         yield* Ref.set(startFailuresInRow, 0)
@@ -538,17 +547,19 @@ export const run = (options: SupervisorOptions) =>
     /**
      * Settles the folder leases this root's fleet holds without a running worker: claims of the
      * fleet's slots not handed to a worker (left by a crash or an interrupted slot) are released,
-     * and folders of workers that finished unsupervised are completed or released by {@link settle}.
+     * whatever their task (only this root's supervisor claims as {@link FLEET_AGENT}, and it is
+     * this one), and folders of workers that finished unsupervised are completed or released by
+     * {@link settle}.
      */
     const recover = Effect.gen(function* () {
       if (yield* Ref.get(storeGone)) return
       const finished = (yield* workers.list).filter((w) => !isLiveWorkerState(w.state) && w.task !== null)
       const tasks = new Set(finished.map((w) => w.task as string))
-      if (options.fleet !== undefined) tasks.add(options.fleet.task)
+      for (const task of yield* fleetClaimTasks(database)) tasks.add(task)
       for (const task of tasks) {
         const leased = yield* scheduler.list(task as TaskName, "leased").pipe(Effect.orElseSucceed(() => []))
         for (const item of leased) {
-          if (item.lease_owner === FLEET_AGENT && task === options.fleet?.task) {
+          if (item.lease_owner === FLEET_AGENT) {
             yield* scheduler
               .release({ task: task as TaskName, path: item.path, agent: FLEET_AGENT })
               .pipe(Effect.ignore)
@@ -638,12 +649,23 @@ export const run = (options: SupervisorOptions) =>
               .spawn({ text, kind: fleet.kind, task: fleet.task, path: claim.path })
               .pipe(Effect.either)
             if (Either.isLeft(spawned)) {
-              report(`slot ${index + 1}: cannot spawn for ${claim.path}: ${spawned.left.message}`)
-              yield* scheduler.release({ task: fleet.task, path: claim.path, agent: FLEET_AGENT }).pipe(Effect.ignore)
-              if (spawned.left._tag === "UnknownKind" || spawned.left._tag === "KindUntrusted")
-                return yield* Effect.fail(spawned.left)
-              // Most likely worker.max_active with workers started by hand: wait for a slot's worker to end.
-              yield* untilSettled(seen, "2 seconds")
+              const error = spawned.left
+              report(`slot ${index + 1}: cannot spawn for ${claim.path}: ${error.message}`)
+              const released = yield* scheduler
+                .release({ task: fleet.task, path: claim.path, agent: FLEET_AGENT })
+                .pipe(Effect.isSuccess)
+              if (error._tag === "UnknownKind" || error._tag === "KindUntrusted") return yield* Effect.fail(error)
+              if (error._tag === "SpawnRefused") {
+                // A fleet's spawn has no parent, so only worker.max_active refuses it (workers started
+                // by hand fill the cap): wait for a worker to end, then try again.
+                yield* untilSettled(seen, "2 seconds")
+                continue
+              }
+              // Anything else (the store refused the worker, …) would fail again at once: it counts
+              // towards worker.max_start_failures like a worker that could not start.
+              if (released) counts.folders_released++
+              yield* startFailure(`cannot spawn for ${claim.path}: ${error.message}`)
+              yield* SubscriptionRef.update(settledCount, (n) => n + 1)
               continue
             }
             counts.spawned++
@@ -716,6 +738,18 @@ export const run = (options: SupervisorOptions) =>
     } satisfies SupervisorSummary
   })
 
+/** The tasks whose current sweep has a folder leased to {@link FLEET_AGENT}. */
+const fleetClaimTasks = (database: Database.DatabaseShape) =>
+  database.read((db) =>
+    db
+      .prepare(
+        `SELECT DISTINCT t.name FROM tasks t JOIN work_items w ON w.sweep_id = t.current_sweep_id
+         WHERE w.status = 'leased' AND w.lease_owner = ? ORDER BY t.name`
+      )
+      .all(FLEET_AGENT)
+      .map((row) => Rows.text(Rows.row(row, "tasks"), "name"))
+  )
+
 /** The file's device and inode, or null when it does not exist. */
 const identity = (file: string): string | null => {
   const stat = statSync(file, { throwIfNoEntry: false })
@@ -723,8 +757,10 @@ const identity = (file: string): string | null => {
 }
 
 /**
- * Fails with a `replaced` StoreError (after setting `gone`) once `file` is no longer the file
- * whose identity was `opened`: checked at once, on every change in its folder and every 5 s.
+ * Fails (after setting `gone`) with a `replaced` StoreError once `file` is no longer the file
+ * whose identity was `opened`, or a `corrupt` one once it was emptied in place (truncation keeps
+ * the inode; SQLite would go on writing pages into a file whose other pages are gone): checked
+ * at once, on every change in its folder and every 5 s.
  */
 const storeWatch = (file: string, opened: string | null, gone: Ref.Ref<boolean>): Effect.Effect<never, StoreError> =>
   file === ":memory:"
@@ -749,6 +785,11 @@ const storeWatch = (file: string, opened: string | null, gone: Ref.Ref<boolean>)
               reason: "replaced",
               detail: `${file} ${now === null ? "was deleted" : "is another file now"}`
             })
+          }
+          const problem = Database.storeFileProblem(file)
+          if (problem !== null) {
+            yield* Ref.set(gone, true)
+            return yield* problem
           }
         }
       }).pipe(Effect.scoped)

@@ -9,10 +9,18 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
-import { defaultConfig, type TrailConfig, type Worker, type WorkerId, WorkerResult } from "@trail/domain"
-import { Project } from "@trail/scheduler"
+import {
+  defaultConfig,
+  StoreError,
+  TaskName,
+  type TrailConfig,
+  type Worker,
+  type WorkerId,
+  WorkerResult
+} from "@trail/domain"
+import { Project, Scheduler } from "@trail/scheduler"
 import { Kinds, Substrate, Workers } from "@trail/workers"
-import { Deferred, Effect, Fiber, Layer, TestClock } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
 import * as Live from "../src/Live.js"
 import * as Supervisor from "../src/Supervisor.js"
 
@@ -22,10 +30,14 @@ const KINDS = {
   crash: '---\ncommand: "exit 3"\n---\n'
 }
 
-/** A root in a temp dir with kinds `hang`, `slow`, `crash`, and every service over it. */
-const makeRoot = () => {
+/** A root in a temp dir with kinds `hang`, `slow`, `crash`, folders `pkg0`…`pkg<folders-1>`, and every service over it. */
+const makeRoot = (folders = 0) => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "trail-supervisor-"))
   fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
+  for (let i = 0; i < folders; i++) {
+    fs.mkdirSync(path.join(root, `pkg${i}`))
+    fs.writeFileSync(path.join(root, `pkg${i}`, "index.ts"), "export {}\n")
+  }
   for (const [name, text] of Object.entries(KINDS))
     fs.writeFileSync(path.join(root, ".trail", "kinds", `${name}.md`), text)
   // The test's project kinds are trusted, as `trail kinds trust` would record them.
@@ -78,6 +90,17 @@ const startSupervisor = (config: TrailConfig, probe?: (worker: Worker) => Effect
       Effect.scoped(Supervisor.run({ config, stop, ...(probe === undefined ? {} : { probe }) }))
     )
     return { stop, fiber }
+  })
+
+/** Waits in real time (at most ~4 s) for the fiber to end on its own; None if it is still running. */
+const endsBy = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 200; i++) {
+      const exit = yield* Fiber.poll(fiber)
+      if (Option.isSome(exit)) return exit
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+    }
+    return Option.none()
   })
 
 const stopAll = (running: { stop: Supervisor.StopSignals; fiber: Fiber.RuntimeFiber<unknown, unknown> }) =>
@@ -207,6 +230,90 @@ describe("Supervisor under TestClock", () => {
       assert.strictEqual(lost.exit_status, 3)
       assert.strictEqual(lost.reason, "its program exited with status 3 before calling done or fail")
       yield* stopAll(running)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.scoped("a store emptied in place (same inode, 0 bytes) ends the run with store-corrupt", () => {
+    const { root, config, layer } = makeRoot()
+    return Effect.gen(function* () {
+      const running = yield* startSupervisor(config)
+      // The supervisor is up once it holds the root's lock.
+      yield* eventually(
+        Effect.sync(() => (fs.statSync(path.join(root, ".trail", "state.db")).size > 0 ? true : undefined)),
+        "the store"
+      )
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200)))
+      fs.truncateSync(path.join(root, ".trail", "state.db"), 0)
+      // The periodic check, should the folder's watch have missed it.
+      yield* TestClock.adjust("5 seconds")
+      const exit = yield* endsBy(running.fiber)
+      assert.isTrue(Option.isSome(exit), "the supervisor noticed the emptied store")
+      const error =
+        Option.isSome(exit) && Exit.isFailure(exit.value) ? Cause.failureOption(exit.value.cause) : Option.none()
+      assert.deepInclude(Option.getOrUndefined(error), { _tag: "StoreError", reason: "corrupt" })
+      if (Option.isNone(exit)) yield* stopAll(running)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.scoped(
+    "a fleet whose spawns keep failing (not the cap) halts after worker.max_start_failures, releasing each folder",
+    () => {
+      const { config, layer } = makeRoot(2)
+      const fleetConfig: TrailConfig = { ...config, worker: { ...config.worker, max_start_failures: 3 } }
+      let spawns = 0
+      // The store refuses every new worker (a full disk, a locked file…).
+      const failingSpawn = Effect.map(Workers.Workers, (workers) => ({
+        ...workers,
+        spawn: () =>
+          Effect.suspend(() => {
+            spawns++
+            return Effect.fail(new StoreError({ reason: "io", detail: "disk I/O error" }))
+          })
+      }))
+      return Effect.gen(function* () {
+        const scheduler = yield* Scheduler.Scheduler
+        yield* scheduler.scan()
+        const stop = yield* Supervisor.makeStopSignals
+        const task = TaskName.make("t")
+        const fiber = yield* Effect.fork(
+          Effect.scoped(
+            Supervisor.run({
+              config: fleetConfig,
+              stop,
+              fleet: { task, workers: 1, kind: "hang", prompt: "p {path}", autoSweep: false }
+            })
+          )
+        )
+        // Were failed spawns retried as if the cap were reached, these would be the retries' waits.
+        for (let i = 0; i < 5; i++) yield* TestClock.adjust("2 seconds")
+        const exit = yield* endsBy(fiber)
+        if (Option.isNone(exit)) {
+          yield* Deferred.succeed(stop.drain, undefined)
+          yield* Deferred.succeed(stop.cancel, undefined)
+          yield* Fiber.interrupt(fiber)
+        }
+        assert.isTrue(Option.isSome(exit), `the fleet halted (${spawns} spawn attempts)`)
+        const summary = Option.isSome(exit) && Exit.isSuccess(exit.value) ? exit.value.value : undefined
+        assert.deepInclude(summary, { start_failures: 3, spawned: 0, folders_skipped: 0 })
+        assert.include(summary?.halted ?? "", "disk I/O error")
+        assert.strictEqual(spawns, 3)
+        assert.deepInclude(yield* scheduler.status(task), { leased: 0, done: 0, skipped: 0 })
+      }).pipe(Effect.provideServiceEffect(Workers.Workers, failingSpawn), Effect.provide(layer))
+    }
+  )
+
+  it.scoped("a restart without a fleet releases the fleet slots' claims of every task", () => {
+    const { config, layer } = makeRoot(2)
+    return Effect.gen(function* () {
+      const scheduler = yield* Scheduler.Scheduler
+      yield* scheduler.scan()
+      // A fleet of task a (and one of task b) was killed between claiming a folder and spawning for it.
+      for (const task of ["a", "b"].map((t) => TaskName.make(t)))
+        assert.strictEqual((yield* scheduler.claim({ task, agent: Supervisor.FLEET_AGENT }))._tag, "Claimed")
+      const running = yield* startSupervisor(config)
+      yield* stopAll(running)
+      for (const task of ["a", "b"].map((t) => TaskName.make(t)))
+        assert.deepInclude(yield* scheduler.status(task), { leased: 0 })
     }).pipe(Effect.provide(layer))
   })
 })

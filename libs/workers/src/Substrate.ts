@@ -100,8 +100,13 @@ export const ENV_FILE = "env"
 
 /**
  * Variables of the spawner that a worker must not inherit: the terminal it runs in is its own
- * (tmux sets TMUX and TMUX_PANE, the shell PWD and SHLVL), and a worker spawned by a worker gets
- * its own identity, task and folder, never its parent's.
+ * (tmux sets TMUX and TMUX_PANE, the shell PWD and SHLVL); a worker spawned by a worker gets
+ * its own identity, task and folder, never its parent's; it never acts as the spawner's agent
+ * (`TRAIL_AGENT` comes before `TRAIL_WORKER_ID` in the agent id, and would defeat the
+ * lease-holder check); and it is not inside the spawner's Claude Code session (Claude Code
+ * marks its shells with CLAUDECODE and refuses to start under it). The person's own Claude Code
+ * settings (`CLAUDE_CODE_USE_BEDROCK`, `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC`, …) are
+ * configuration, not a session, and are inherited.
  */
 const NOT_INHERITED = new Set([
   "TMUX",
@@ -120,7 +125,13 @@ const NOT_INHERITED = new Set([
   "TRAIL_TASK",
   "TRAIL_PATH",
   "TRAIL_TASK_FILE",
-  "TRAIL_PROMPT"
+  "TRAIL_PROMPT",
+  "TRAIL_AGENT",
+  // Markers of the Claude Code session the spawner may run in.
+  "CLAUDECODE",
+  "CLAUDE_CODE_ENTRYPOINT",
+  "CLAUDE_CODE_SSE_PORT",
+  "CLAUDE_PROJECT_DIR"
 ])
 
 /** The spawner's environment as a worker inherits it (see NOT_INHERITED). */
@@ -302,7 +313,11 @@ export const tmuxSubstrate = (tmux: Tmux["Type"]): Substrate => {
           argv: wrap(spec.dir, spec.argv)
         })
         return { pid: window.panePid, window: window.id }
-      }).pipe(Effect.mapError((error) => tmuxFailure(error, `cannot open a window for ${spec.id}`))),
+      }).pipe(
+        // The file holds the spawner's secrets; with no window, no wrapper will source and delete it.
+        Effect.onError(() => Effect.sync(() => rmSync(`${spec.dir}/${ENV_FILE}`, { force: true }))),
+        Effect.mapError((error) => tmuxFailure(error, `cannot open a window for ${spec.id}`))
+      ),
     sendText: (worker, text) =>
       Effect.flatMap(owned(worker, "type into"), (window) =>
         tmux

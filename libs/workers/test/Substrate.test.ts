@@ -6,8 +6,11 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Substrate from "../src/Substrate.js"
+import * as Tmux from "../src/Tmux.js"
 
 describe("Substrate", () => {
   it("the wrapper sources the environment file exactly (quotes, newlines, $(…) stay text) and deletes it", () => {
@@ -35,6 +38,52 @@ describe("Substrate", () => {
       UID: "0"
     })
     expect(env).toEqual({ API_KEY: "k", TRAIL_ROOT: "/r" })
+  })
+
+  it("a worker never runs as the spawner's agent, nor inside the spawner's Claude Code session", () => {
+    const env = Substrate.inheritedEnv({
+      TRAIL_AGENT: "loop-7",
+      CLAUDECODE: "1",
+      CLAUDE_CODE_ENTRYPOINT: "cli",
+      CLAUDE_CODE_SSE_PORT: "41234",
+      CLAUDE_PROJECT_DIR: "/home/me/project",
+      // The person's own Claude Code settings are configuration, not a session: they stay.
+      CLAUDE_CODE_USE_BEDROCK: "1",
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      ANTHROPIC_API_KEY: "k"
+    })
+    expect(env).toEqual({
+      CLAUDE_CODE_USE_BEDROCK: "1",
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      ANTHROPIC_API_KEY: "k"
+    })
+  })
+
+  it("a tmux launch that cannot open its window leaves no environment file behind", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trail-substrate-"))
+    // A tmux that has its session but refuses every new window (as one does with no space left).
+    const fake = path.join(dir, "tmux")
+    fs.writeFileSync(
+      fake,
+      '#!/bin/sh\nfor a in "$@"; do [ "$a" = new-window ] && { echo "create window failed: no space" >&2; exit 1; }; done\nexit 0\n',
+      { mode: 0o755 }
+    )
+    const workerDir = path.join(dir, "w1")
+    fs.mkdirSync(workerDir)
+    const exit = await Effect.gen(function* () {
+      const tmux = yield* Tmux.make({ socket: `trail-test-${process.pid}`, session: "trail-workers", binary: fake })
+      return yield* Substrate.tmuxSubstrate(tmux).launch({
+        id: "w1",
+        dir: workerDir,
+        cwd: dir,
+        env: { API_KEY: "secret" },
+        argv: ["true"],
+        tag: `w1 ${dir}`
+      })
+    }).pipe(Effect.provide(NodeContext.layer), Effect.runPromiseExit)
+    expect(Exit.isFailure(exit)).toBe(true)
+    expect(String(exit)).toContain("no space")
+    expect(fs.existsSync(path.join(workerDir, Substrate.ENV_FILE))).toBe(false)
   })
 
   it("the last lines of a dead pane are its last non-blank lines, without tmux's own status line", () => {
