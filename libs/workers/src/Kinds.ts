@@ -26,7 +26,7 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
-import { CommandTemplate, shellScriptIndex } from "@trail/domain"
+import { CommandTemplate, runsShell } from "@trail/domain"
 import { Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { parse as parseYaml } from "yaml"
@@ -358,15 +358,13 @@ export interface CommandValues {
 /**
  * Fills `{task_file}`, `{prompt}`, `{worker}` and `{root}` in each argv element. The values are
  * placed verbatim inside their own argument (no shell), so a prompt's quotes or `$(…)` stay text.
- * The script of a shell-string command (`sh -c SCRIPT`) is never filled: shell text gets its
- * values from the environment (`"$TRAIL_PROMPT"`), and a template that splices placeholders into
- * it is refused when the kind or `.trail.toml` is loaded.
+ * A command that runs a shell (`sh -c SCRIPT`, `env bash -o pipefail -c …`) is never filled: a
+ * shell gets its values from the environment (`"$TRAIL_PROMPT"`), and a template that hands it
+ * placeholders is refused when the kind or `.trail.toml` is loaded.
  */
-export const substitute = (argv: ReadonlyArray<string>, values: CommandValues): Array<string> => {
-  const script = shellScriptIndex(argv)
-  return argv.map((text, i) =>
-    i === script
-      ? text
-      : text.replace(/\{(task_file|prompt|worker|root)\}/g, (_, key: keyof CommandValues) => values[key])
-  )
-}
+export const substitute = (argv: ReadonlyArray<string>, values: CommandValues): Array<string> =>
+  runsShell(argv)
+    ? [...argv]
+    : argv.map((text) =>
+        text.replace(/\{(task_file|prompt|worker|root)\}/g, (_, key: keyof CommandValues) => values[key])
+      )

@@ -158,12 +158,13 @@ Look for correctness bugs.
     // A shell script is left as written: its values come from the environment.
     const script = 'agent "$TRAIL_PROMPT" > "$TRAIL_ROOT/out.log"'
     assert.deepStrictEqual(substitute(["sh", "-c", script], values), ["sh", "-c", script])
-    assert.deepStrictEqual(substitute(["/bin/bash", "-lc", "echo {prompt}", "{prompt}"], values), [
-      "/bin/bash",
-      "-lc",
-      "echo {prompt}",
-      `fix "it"; $(rm -rf /)`
+    // Nothing reaches a shell: neither its script nor its positional arguments, however it is started.
+    for (const argv of [
+      ["/bin/bash", "-lc", "echo {prompt}", "{prompt}"],
+      ["bash", "-o", "pipefail", "-c", "echo {prompt} > out.txt"],
+      ["/usr/bin/env", "FOO=1", "sh", "+x", "-c", "echo {prompt}"]
     ])
+      assert.deepStrictEqual(substitute(argv, values), argv)
   })
 
   it("refuses a shell-string command that splices a placeholder into shell text, saying how to write it", () => {
@@ -171,7 +172,9 @@ Look for correctness bugs.
       `'claude "{prompt}"'`,
       `"agent {task_file}"`,
       `["sh", "-c", "agent '{prompt}'"]`,
-      `["bash", "-ec", "cd {path} && agent"]`
+      `["bash", "-ec", "cd {path} && agent"]`,
+      `["bash", "-o", "pipefail", "-c", "echo {prompt} > out.txt"]`,
+      `["env", "sh", "-c", "agent {prompt}"]`
     ]) {
       const parsed = kind(`---\ncommand: ${command}\n---\n`)
       assert.isTrue(Either.isLeft(parsed), command)
