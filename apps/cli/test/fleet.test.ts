@@ -51,7 +51,7 @@ const fleetRepo = (options: {
   fs.writeFileSync(
     path.join(root, ".trail.toml"),
     `[worker]
-command = ${options.command ?? `["sh", ${JSON.stringify(SCRIPTED_AGENT)}, "{prompt}"]`}
+command = ${options.command ?? `["sh", ${JSON.stringify(SCRIPTED_AGENT)}]`}
 substrate = ${JSON.stringify(options.substrate ?? "tmux")}
 tmux_socket = ${JSON.stringify(socket)}
 exit_grace_secs = 2

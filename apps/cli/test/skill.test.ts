@@ -143,7 +143,7 @@ describe("README.md, as written", () => {
       // worker.command at the scripted agent (the reader's is `claude`) and runs workers as processes.
       fs.writeFileSync(
         path.join(repo, ".trail.toml"),
-        `[worker]\ncommand = ["sh", ${JSON.stringify(SCRIPTED_AGENT)}, "{prompt}"]\nsubstrate = "process"\nexit_grace_secs = 1\n`
+        `[worker]\ncommand = ["sh", ${JSON.stringify(SCRIPTED_AGENT)}]\nsubstrate = "process"\nexit_grace_secs = 1\n`
       )
       expect(useIt).toContain("cd ~/src/your-repo")
       const first = bash(`set -e\n${useIt.replace("cd ~/src/your-repo", `cd ${JSON.stringify(repo)}`)}`, CHECKOUT)
