@@ -183,6 +183,28 @@ describe("commands a repository or a kind controls", () => {
     }
   })
 
+  it("doctor names an untrusted kind as untrusted, and a kind file that does not load as a failed check", () => {
+    const root = processRoot()
+    fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
+    fs.writeFileSync(
+      path.join(root, ".trail", "kinds", "default.md"),
+      '---\ncommand: ["nonexistent-prog", "{prompt}"]\n---\n'
+    )
+    fs.writeFileSync(path.join(root, ".trail", "kinds", "broken.md"), "---\nworktree: sometimes\n---\n")
+    const doctor = trail(["doctor"], { cwd: root })
+    expect(doctor.code).toBe(1)
+    const checks = (doctor.json() as { checks: Array<{ name: string; ok: boolean; detail: string }> }).checks
+    const kind = checks.find((c) => c.name === "kind default")
+    expect(kind).toMatchObject({ ok: false })
+    expect(kind?.detail).toContain("not trusted")
+    expect(kind?.detail).toContain("trail kinds trust default")
+    const broken = checks.find((c) => c.name === "kind file broken.md")
+    expect(broken).toMatchObject({ ok: false })
+    expect(broken?.detail).toContain("worktree")
+    expect(checks.find((c) => c.name === "worker.command")).toMatchObject({ ok: true })
+    expect(checks.find((c) => c.name === "kind scout")?.detail).toMatch(/^builtin: /)
+  })
+
   it("a cloned repository's worker.command runs only once trusted, and again only after an edit is trusted", async () => {
     const command = (mark: string) => JSON.stringify(["sh", "-c", `echo ${mark} > "$TRAIL_ROOT/RAN"`])
     const root = processRoot(command("one"))
