@@ -61,6 +61,8 @@ ${options.extraConfig ?? ""}
   const run = (args: ReadonlyArray<string>, env?: Record<string, string>) =>
     trail(args, { cwd: root, env: { SCRIPTED_AGENT_DELAY: "0.2", ...env } })
   expect(run(["init"]).code).toBe(0)
+  // The test's own .trail.toml: its worker.command runs once trusted.
+  expect(run(["kinds", "trust", "worker.command"]).code).toBe(0)
   for (const [name, text] of Object.entries(options.kinds ?? {})) {
     fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
     fs.writeFileSync(path.join(root, ".trail", "kinds", `${name}.md`), text)

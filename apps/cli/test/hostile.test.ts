@@ -263,6 +263,7 @@ describe("signals", () => {
     const root = initialised()
     // One worker's events, so that `events --follow` prints something once it follows.
     fs.writeFileSync(path.join(root, ".trail.toml"), '[worker]\ncommand = ["true"]\nsubstrate = "process"\n')
+    expect(trail(["kinds", "trust", "worker.command"], { cwd: root }).code).toBe(0)
     expect(trail(["spawn", "x"], { cwd: root }).code).toBe(0)
     const child = spawn(process.execPath, [TRAIL, "events", "--follow"], {
       cwd: root,
