@@ -4,7 +4,7 @@ import { Duration, Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { builtinKinds, loadKinds, parseKind, substitute } from "../src/Kinds.js"
+import { builtinKinds, loadKinds, parseKind, substitute, trustKinds } from "../src/Kinds.js"
 
 const kind = (text: string, name = "k") => parseKind(text, `/kinds/${name}.md`, name)
 
@@ -138,6 +138,35 @@ Look for correctness bugs.
       ])
       const none = yield* loadKinds({ userDir: path.join(base, "missing"), projectDir: path.join(base, "missing2") })
       assert.strictEqual(none.kinds.size, 3)
+      fs.rmSync(base, { recursive: true, force: true })
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
+  it.effect("a worker.command that .trail.toml sets needs trust, by its value; trail's default does not", () =>
+    Effect.gen(function* () {
+      const base = fs.mkdtempSync(path.join(os.tmpdir(), "trail-kinds-"))
+      const userDir = path.join(base, "config", "trail", "kinds")
+      const projectDir = path.join(base, "repo", ".trail", "kinds")
+      const file = path.join(base, "repo", ".trail.toml")
+      const load = (template: string | ReadonlyArray<string>) =>
+        Effect.map(loadKinds({ userDir, projectDir, command: { file, template } }), (loaded) => loaded.command)
+      assert.deepStrictEqual(yield* load(["claude", "{prompt}"]), {
+        source: "builtin",
+        command: ["claude", "{prompt}"],
+        hash: "",
+        trust: "builtin"
+      })
+      const own = yield* load("agent --go")
+      assert.deepStrictEqual([own.source, own.trust, own.command], [file, "untrusted", ["sh", "-c", "agent --go"]])
+      assert.match(own.hash, /^[0-9a-f]{64}$/)
+      const { loaded } = yield* loadKinds({ userDir, projectDir })
+      // Naming only a kind leaves the command alone; naming it records it under the .trail.toml.
+      assert.deepStrictEqual(yield* trustKinds(userDir, loaded, ["default"], own), [])
+      assert.deepStrictEqual(yield* trustKinds(userDir, loaded, ["worker.command"], own), [
+        { name: "worker.command", source: file, hash: own.hash }
+      ])
+      assert.strictEqual((yield* load("agent --go")).trust, "trusted")
+      assert.strictEqual((yield* load("agent --stop")).trust, "changed")
       fs.rmSync(base, { recursive: true, force: true })
     }).pipe(Effect.provide(NodeContext.layer))
   )
