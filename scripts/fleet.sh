@@ -21,7 +21,7 @@ mkdir -p "$root/.trail/kinds"
 cat > "$root/.trail/kinds/scripted-agent.md" <<KIND
 ---
 description: A scripted stand-in for an AI agent (no model); reports TODO/FIXME markers.
-command: ["sh", "$here/scripts/scripted-agent.sh", "{prompt}"]
+command: ["sh", "$here/scripts/scripted-agent.sh"]
 read_only: true
 max_duration: 5m
 ---

@@ -3,7 +3,7 @@
 # through the same worker protocol, without a model. It looks at the folder it was handed
 # ($TRAIL_PATH), counts TODO/FIXME markers in it as its "findings", and reports them with evidence.
 #
-#   worker.command = ["sh", "scripts/scripted-agent.sh", "{prompt}"]   (in .trail.toml)
+#   worker.command = ["sh", "scripts/scripted-agent.sh"]   (in .trail.toml; the prompt is in $TRAIL_PROMPT)
 #
 # SCRIPTED_AGENT_DELAY (seconds, default 1) is how long it "thinks" per folder.
 set -eu

@@ -15,7 +15,7 @@ import { ConfigError, isTrailError, type ReviewItem, type TrailEvent, UsageError
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
 import { Database, Events, Migrations } from "@trail/store"
-import { Hooks, Inbox, Substrate, Workers } from "@trail/workers"
+import { Hooks, Inbox, Kinds, Substrate, Workers } from "@trail/workers"
 import { Cause, Clock, Effect, Either, Exit, Option, Runtime } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
@@ -611,13 +611,35 @@ const doctor = Command.make("doctor", { pretty }, (args) =>
             ? 'not installed, and worker.substrate = "tmux": workers cannot start'
             : "not installed: workers run as plain processes; sessions cannot be replied to"
       })
-      // Every kind's agent program, looked up on PATH as a worker's would be.
+      // Every kind's trust and agent program (looked up on PATH as a worker's would be), the trust
+      // of .trail.toml's worker.command, and every kind file that did not load.
       const commands = yield* Effect.flatMap(Workers.Workers, (workers) => workers.checkCommands).pipe(
         Effect.provide(Live.workersLayer(settings.right)),
         Effect.either
       )
-      if (Either.isRight(commands))
-        for (const c of commands.right) checks.push({ name: `kind ${c.kind}`, ok: c.ok, detail: c.detail })
+      if (Either.isLeft(commands))
+        checks.push({ name: "kinds", ok: false, detail: `cannot be checked: ${commands.left.message}` })
+      else {
+        const { command, kinds, problems } = commands.right
+        const runnable = Kinds.isRunnable(command.trust)
+        checks.push({
+          name: Kinds.WORKER_COMMAND,
+          ok: runnable,
+          detail:
+            command.trust === "builtin"
+              ? `trail's default (${command.command.join(" ")})`
+              : runnable
+                ? `${command.source} sets ${command.command.join(" ")}: trusted`
+                : `${command.source} sets ${command.command.join(" ")}: ${command.trust === "changed" ? "changed since it was trusted" : "not trusted"}; review it, then \`trail kinds trust ${Kinds.WORKER_COMMAND}\``
+        })
+        for (const c of kinds) checks.push({ name: `kind ${c.kind}`, ok: c.ok, detail: `${c.trust}: ${c.detail}` })
+        for (const p of problems)
+          checks.push({
+            name: `kind file ${path.basename(p.file)}`,
+            ok: false,
+            detail: `${p.file}: ${p.field === "" ? "" : `${p.field}: `}${p.message}`
+          })
+      }
       for (const where of ["project", "local", "user"] as const) {
         const file = yield* settingsFile(where)
         const installed = yield* readSettings(file).pipe(

@@ -1,17 +1,17 @@
 /**
- * `trail kinds` (every worker kind with its source, trust state and hash) and `trail kinds trust`
- * (records the hash of project kinds after a person reviewed them: the direnv model, so that a
- * cloned repository's `.trail/kinds/*.md` never runs before its owner looked at it).
+ * `trail kinds` (every worker kind with its source, trust state and hash, and `.trail.toml`'s
+ * `worker.command` with its own) and `trail kinds trust` (records the hash of project kinds and of
+ * a project `worker.command` after a person reviewed them: the direnv model, so that a cloned
+ * repository's `.trail/kinds/*.md` or `.trail.toml` never runs a command before its owner looked at it).
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import { ConfigError, UnknownKind } from "@trail/domain"
-import { Project } from "@trail/scheduler"
 import { Kinds } from "@trail/workers"
 import { Effect, Option } from "effect"
-import { explicitRoot, pretty, print } from "./Common.js"
+import { pretty, print } from "./Common.js"
 import { bold, dim, green, red, table, yellow } from "./Pretty.js"
-import { userKindsDir } from "./WorkerCommands.js"
+import { rootSettings } from "./WorkerCommands.js"
 
 /** One row of `trail kinds`. `active`: it is the kind its name runs (not shadowed by a later source). */
 interface KindRow {
@@ -27,9 +27,12 @@ interface KindRow {
 }
 
 const loadAll = Effect.gen(function* () {
-  const project = yield* Project.findRoot({ explicit: yield* explicitRoot, cwd: process.cwd() })
-  const userDir = userKindsDir()
-  const loaded = yield* Kinds.loadKinds({ userDir, projectDir: `${project.stateDir}/kinds` })
+  const { project, config, userKindsDir: userDir } = yield* rootSettings
+  const loaded = yield* Kinds.loadKinds({
+    userDir,
+    projectDir: `${project.stateDir}/kinds`,
+    command: { file: project.configFile, template: config.worker.command }
+  })
   return { userDir, ...loaded }
 })
 
@@ -51,8 +54,11 @@ const trustColour = (row: KindRow, text: string) =>
 
 const renderKinds = (result: {
   readonly kinds: ReadonlyArray<KindRow>
+  readonly worker_command: Kinds.ProjectCommand
   readonly problems: ReadonlyArray<Kinds.KindProblem>
 }) => {
+  const command = result.worker_command
+  const commandRunnable = Kinds.isRunnable(command.trust)
   const rows = result.kinds.map((row) => ({
     ...row,
     state: `${row.trust}${row.overrides ? ", overrides built-in" : ""}${row.active ? "" : ", shadowed"}`,
@@ -71,11 +77,20 @@ const renderKinds = (result: {
       (row, text) => trustColour(row, text)
     )
   ]
-  if (rows.some((row) => !Kinds.isRunnable(row.trust)))
-    lines.push("", `Review those files, then ${bold("trail kinds trust")} (or name the kinds) to let them run.`)
+  const commandLine = `${bold(Kinds.WORKER_COMMAND)} ${command.trust}${command.hash === "" ? "" : ` ${command.hash.slice(0, 12)}`} ${command.source}: ${command.command.join(" ")}`
+  lines.push(
+    "",
+    commandRunnable ? commandLine : command.trust === "changed" ? red(commandLine) : yellow(commandLine),
+    dim("(what every kind without a command of its own runs)")
+  )
+  if (rows.some((row) => !Kinds.isRunnable(row.trust)) || !commandRunnable)
+    lines.push(
+      "",
+      `Review those files, then ${bold("trail kinds trust")} (or name the kinds, or ${Kinds.WORKER_COMMAND}) to let them run.`
+    )
   for (const problem of result.problems)
     lines.push(red(`${problem.file}: ${problem.field === "" ? "" : `${problem.field}: `}${problem.message}`))
-  if (rows.every((row) => Kinds.isRunnable(row.trust)) && result.problems.length === 0)
+  if (rows.every((row) => Kinds.isRunnable(row.trust)) && commandRunnable && result.problems.length === 0)
     lines.push("", green("every kind may run"))
   return lines.join("\n")
 }
@@ -83,7 +98,10 @@ const renderKinds = (result: {
 const list = Command.make("kinds", { pretty }, (args) =>
   Effect.gen(function* () {
     const loaded = yield* loadAll
-    yield* print({ kinds: rowsOf(loaded), problems: loaded.problems }, { pretty: args.pretty, render: renderKinds })
+    yield* print(
+      { kinds: rowsOf(loaded), worker_command: loaded.command, problems: loaded.problems },
+      { pretty: args.pretty, render: renderKinds }
+    )
   })
 )
 
@@ -92,7 +110,9 @@ const trust = Command.make(
   {
     names: Args.text({ name: "kind" }).pipe(
       Args.repeated,
-      Args.withDescription("The kinds to trust (default: every untrusted or changed kind).")
+      Args.withDescription(
+        `The kinds to trust, or ${Kinds.WORKER_COMMAND} for .trail.toml's (default: everything untrusted or changed).`
+      )
     ),
     pretty
   },
@@ -100,8 +120,9 @@ const trust = Command.make(
     Effect.gen(function* () {
       const loaded = yield* loadAll
       for (const name of args.names)
-        if (!loaded.entries.has(name)) return yield* new UnknownKind({ name, known: [...loaded.kinds.keys()].sort() })
-      const trusted = yield* Kinds.trustKinds(loaded.userDir, loaded.loaded, args.names).pipe(
+        if (!loaded.entries.has(name) && name !== Kinds.WORKER_COMMAND)
+          return yield* new UnknownKind({ name, known: [...loaded.kinds.keys()].sort() })
+      const trusted = yield* Kinds.trustKinds(loaded.userDir, loaded.loaded, args.names, loaded.command).pipe(
         Effect.mapError(
           (error) =>
             new ConfigError({
@@ -115,7 +136,7 @@ const trust = Command.make(
       yield* print(
         {
           trust_file: Kinds.trustFileOf(loaded.userDir),
-          trusted: trusted.map((entry) => ({ name: entry.kind.name, source: entry.kind.source, hash: entry.kind.hash }))
+          trusted
         },
         {
           pretty: args.pretty,
@@ -128,13 +149,13 @@ const trust = Command.make(
     })
 ).pipe(
   Command.withDescription(
-    "Record the SHA-256 of project kinds (and user kinds named like a built-in) after you reviewed them; an edited file needs trusting again."
+    "Record the SHA-256 of project kinds (and user kinds named like a built-in, and .trail.toml's worker.command) after you reviewed them; an edited one needs trusting again."
   )
 )
 
 export const kinds = list.pipe(
   Command.withDescription(
-    "List worker kinds: built-in, user (~/.config/trail/kinds) and project (.trail/kinds), with trust state and hash."
+    "List worker kinds: built-in, user (~/.config/trail/kinds) and project (.trail/kinds), with trust state and hash, and .trail.toml's worker.command with its trust."
   ),
   Command.withSubcommands([trust])
 )

@@ -51,7 +51,7 @@ const fleetRepo = (options: {
   fs.writeFileSync(
     path.join(root, ".trail.toml"),
     `[worker]
-command = ${options.command ?? `["sh", ${JSON.stringify(SCRIPTED_AGENT)}, "{prompt}"]`}
+command = ${options.command ?? `["sh", ${JSON.stringify(SCRIPTED_AGENT)}]`}
 substrate = ${JSON.stringify(options.substrate ?? "tmux")}
 tmux_socket = ${JSON.stringify(socket)}
 exit_grace_secs = 2
@@ -61,6 +61,8 @@ ${options.extraConfig ?? ""}
   const run = (args: ReadonlyArray<string>, env?: Record<string, string>) =>
     trail(args, { cwd: root, env: { SCRIPTED_AGENT_DELAY: "0.2", ...env } })
   expect(run(["init"]).code).toBe(0)
+  // The test's own .trail.toml: its worker.command runs once trusted.
+  expect(run(["kinds", "trust", "worker.command"]).code).toBe(0)
   for (const [name, text] of Object.entries(options.kinds ?? {})) {
     fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
     fs.writeFileSync(path.join(root, ".trail", "kinds", `${name}.md`), text)

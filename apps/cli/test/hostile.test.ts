@@ -150,11 +150,120 @@ describe("files a repository controls cannot block a command", () => {
   })
 })
 
+describe("commands a repository or a kind controls", () => {
+  /** A root whose workers are plain processes, with `worker.command` set to `command` (TOML) when given. */
+  const processRoot = (command?: string) => {
+    const root = gitRepo({ "src/a.ts": "export {}\n" })
+    fs.writeFileSync(
+      path.join(root, ".trail.toml"),
+      `[worker]\n${command === undefined ? "" : `command = ${command}\n`}substrate = "process"\nexit_grace_secs = 1\n`
+    )
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    return root
+  }
+
+  it("a placeholder handed to a shell started with options (bash -o pipefail -c) is refused, and nothing runs", () => {
+    const root = processRoot()
+    const userKinds = path.join(CONFIG_HOME, "trail", "kinds")
+    fs.mkdirSync(userKinds, { recursive: true })
+    fs.writeFileSync(
+      path.join(userKinds, "echoer.md"),
+      '---\ncommand: ["bash", "-o", "pipefail", "-c", "echo {prompt} > out.txt"]\n---\n'
+    )
+    try {
+      const spawned = trail(["spawn", "--as", "echoer", "hi $(touch PWNED2)"], { cwd: root })
+      expect(spawned.code, spawned.stdout).toBe(1)
+      expect(spawned.error().code).toBe("unknown-kind")
+      expect(spawned.error().message).toContain("echoer.md: command:")
+      expect(spawned.error().message).toContain('"$TRAIL_PROMPT"')
+      expect(trail(["workers"], { cwd: root }).json()).toEqual([])
+      expect(fs.existsSync(path.join(root, "PWNED2"))).toBe(false)
+    } finally {
+      fs.rmSync(path.join(userKinds, "echoer.md"))
+    }
+  })
+
+  it("doctor names an untrusted kind as untrusted, and a kind file that does not load as a failed check", () => {
+    const root = processRoot()
+    fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
+    fs.writeFileSync(
+      path.join(root, ".trail", "kinds", "default.md"),
+      '---\ncommand: ["nonexistent-prog", "{prompt}"]\n---\n'
+    )
+    fs.writeFileSync(path.join(root, ".trail", "kinds", "broken.md"), "---\nworktree: sometimes\n---\n")
+    const doctor = trail(["doctor"], { cwd: root })
+    expect(doctor.code).toBe(1)
+    const checks = (doctor.json() as { checks: Array<{ name: string; ok: boolean; detail: string }> }).checks
+    const kind = checks.find((c) => c.name === "kind default")
+    expect(kind).toMatchObject({ ok: false })
+    expect(kind?.detail).toContain("not trusted")
+    expect(kind?.detail).toContain("trail kinds trust default")
+    const broken = checks.find((c) => c.name === "kind file broken.md")
+    expect(broken).toMatchObject({ ok: false })
+    expect(broken?.detail).toContain("worktree")
+    expect(checks.find((c) => c.name === "worker.command")).toMatchObject({ ok: true })
+    expect(checks.find((c) => c.name === "kind scout")?.detail).toMatch(/^builtin: /)
+  })
+
+  it("a cloned repository's worker.command runs only once trusted, and again only after an edit is trusted", async () => {
+    const command = (mark: string) => JSON.stringify(["sh", "-c", `echo ${mark} > "$TRAIL_ROOT/RAN"`])
+    const root = processRoot(command("one"))
+    const ran = path.join(root, "RAN")
+    const configFile = path.join(root, ".trail.toml")
+    const listed = () =>
+      (trail(["kinds"], { cwd: root }).json() as { worker_command: { source: string; trust: string; hash: string } })
+        .worker_command
+
+    const refused = trail(["spawn", "hello"], { cwd: root })
+    expect(refused.code, refused.stdout).toBe(1)
+    expect(refused.error().code).toBe("kind-untrusted")
+    expect(refused.error().message).toContain("worker.command")
+    expect(refused.error().message).toContain(configFile)
+    expect(refused.error().message).toContain("trail kinds trust worker.command")
+    const fleet = trail(["supervise", "--task", "x", "--workers", "1", "--prompt", "look at {path}"], { cwd: root })
+    expect(fleet.code).toBe(1)
+    expect(fleet.stderr.trim().split("\n").pop()).toContain('"kind-untrusted"')
+    expect(trail(["workers"], { cwd: root }).json()).toEqual([])
+    expect(fs.existsSync(ran)).toBe(false)
+
+    expect(listed()).toMatchObject({ source: configFile, trust: "untrusted" })
+    expect(listed().hash).toMatch(/^[0-9a-f]{64}$/)
+    const pretty = trail(["kinds", "--pretty"], { cwd: root, env: { NO_COLOR: "1" } })
+    expect(pretty.stdout).toMatch(/worker\.command .*untrusted/)
+    const doctor = trail(["doctor"], { cwd: root }).json() as {
+      checks: Array<{ name: string; ok: boolean; detail: string }>
+    }
+    expect(doctor.checks.find((c) => c.name === "worker.command")).toMatchObject({ ok: false })
+    expect(doctor.checks.find((c) => c.name === "kind default")?.detail).toContain("worker.command")
+
+    const trusted = trail(["kinds", "trust", "worker.command"], { cwd: root })
+    expect(trusted.code, trusted.stderr).toBe(0)
+    expect(trusted.json()).toMatchObject({ trusted: [{ name: "worker.command", source: configFile }] })
+    expect(listed().trust).toBe("trusted")
+    expect(trail(["spawn", "hello"], { cwd: root }).code).toBe(0)
+    await waitFor(() => fs.existsSync(ran) && fs.readFileSync(ran, "utf8") === "one\n", "the trusted command to run")
+
+    // Another setting changes nothing; another command needs trusting again.
+    fs.appendFileSync(configFile, "max_active = 4\n")
+    expect(listed().trust).toBe("trusted")
+    fs.writeFileSync(
+      configFile,
+      fs.readFileSync(configFile, "utf8").replace(/^command = .*$/m, `command = ${command("two")}`)
+    )
+    expect(listed().trust).toBe("changed")
+    const changed = trail(["spawn", "again"], { cwd: root })
+    expect(changed.error().code).toBe("kind-untrusted")
+    expect(changed.error().message).toContain("changed since it was trusted")
+    expect(fs.readFileSync(ran, "utf8")).toBe("one\n")
+  }, 60_000)
+})
+
 describe("signals", () => {
   it.each(["SIGINT", "SIGTERM"] as const)("%s ends a waiting command promptly with 130", async (signal) => {
     const root = initialised()
     // One worker's events, so that `events --follow` prints something once it follows.
     fs.writeFileSync(path.join(root, ".trail.toml"), '[worker]\ncommand = ["true"]\nsubstrate = "process"\n')
+    expect(trail(["kinds", "trust", "worker.command"], { cwd: root }).code).toBe(0)
     expect(trail(["spawn", "x"], { cwd: root }).code).toBe(0)
     const child = spawn(process.execPath, [TRAIL, "events", "--follow"], {
       cwd: root,

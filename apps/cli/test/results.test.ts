@@ -47,6 +47,8 @@ trail worker done "$@" >/dev/null
   )
   const run = (args: ReadonlyArray<string>) => trail(args, { cwd: root })
   expect(run(["init"]).code).toBe(0)
+  // The test's own .trail.toml: its worker.command runs once trusted.
+  expect(run(["kinds", "trust", "worker.command"]).code).toBe(0)
   return { root, run }
 }
 

@@ -175,7 +175,7 @@ describe("README.md, as written", () => {
       // worker.command at the scripted agent (the reader's is `claude`) and runs workers as processes.
       fs.writeFileSync(
         path.join(repo, ".trail.toml"),
-        `[worker]\ncommand = ["sh", ${JSON.stringify(SCRIPTED_AGENT)}, "{prompt}"]\nsubstrate = "process"\nexit_grace_secs = 1\n`
+        `[worker]\ncommand = ["sh", ${JSON.stringify(SCRIPTED_AGENT)}]\nsubstrate = "process"\nexit_grace_secs = 1\n`
       )
       expect(useIt).toContain("cd ~/src/your-repo")
       const first = bash(`set -e\n${useIt.replace("cd ~/src/your-repo", `cd ${JSON.stringify(repo)}`)}`, CHECKOUT)
@@ -188,9 +188,12 @@ describe("README.md, as written", () => {
       const path_ = `${path.join(CHECKOUT, "node_modules", ".bin")}:${process.env["PATH"]}`
       const second = bash(`set -e\n${fleet}`, repo, { PATH: path_, SCRIPTED_AGENT_DELAY: "0.1" })
       expect(second.status, second.stderr).toBe(0)
-      // `trail kinds trust reviewer` prints what it trusted, then supervise its summary.
+      // `trail kinds trust` prints what it trusted (the kind, and the worker.command this
+      // repository's .trail.toml sets), then supervise its summary.
       const printed = second.stdout.split("\n")
-      expect(JSON.parse(printed[0]!)).toMatchObject({ trusted: [{ name: "reviewer" }] })
+      expect(JSON.parse(printed[0]!)).toMatchObject({
+        trusted: [{ name: "reviewer" }, { name: "worker.command", source: path.join(repo, ".trail.toml") }]
+      })
       const summary = JSON.parse(printed[1]!) as { sweep_complete: boolean; failed: number }
       expect(summary).toMatchObject({ sweep_complete: true, failed: 0 })
       expect(second.stdout).toContain("p0-bugs · sweep 1")

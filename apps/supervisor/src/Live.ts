@@ -30,7 +30,8 @@ export const workersOn = (settings: RootSettings) =>
         stateDir: settings.project.stateDir,
         config: settings.config,
         trailCommand: settings.trailCommand,
-        userKindsDir: settings.userKindsDir
+        userKindsDir: settings.userKindsDir,
+        configFile: settings.project.configFile
       })
     )
   )

@@ -111,36 +111,71 @@ export const PLACEHOLDER_ENV = {
 
 const PLACEHOLDER = /\{(prompt|task_file|worker|root|path)\}/
 
-const SHELLS = new Set(["sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"])
+/**
+ * Programs that read text as shell code: a placeholder handed to one of them (as a `-c` script,
+ * a positional `$1`, or after options such as `-o pipefail`) could run a prompt or a folder name
+ * as code, and with no `/proc` a shell in a pane's foreground means the agent is gone.
+ */
+export const SHELLS: ReadonlySet<string> = new Set([
+  "sh",
+  "bash",
+  "dash",
+  "zsh",
+  "ksh",
+  "mksh",
+  "ash",
+  "busybox",
+  "fish",
+  "tcsh",
+  "csh",
+  "nu",
+  "elvish",
+  "xonsh"
+])
+
+const baseName = (arg: string) => arg.slice(arg.lastIndexOf("/") + 1)
 
 /**
- * The index of the shell source in an argv that runs a shell on a string (`sh -c SCRIPT`,
- * `/bin/bash -lc SCRIPT`), or -1. Placeholders are never filled inside that element.
+ * True when `argv` runs a shell ({@link SHELLS}, by the basename of its program), directly or
+ * through `env` (its options and `NAME=value` arguments skipped). `env -S`/`--split-string`
+ * re-splits a string into a command line, so it counts as a shell too.
  */
-export const shellScriptIndex = (argv: ReadonlyArray<string>): number => {
-  const program = (argv[0] ?? "").split("/").pop() ?? ""
-  if (!SHELLS.has(program)) return -1
-  for (let i = 1; i < argv.length; i++) {
-    const arg = argv[i]!
-    if (!arg.startsWith("-") || arg === "--") return -1
-    if (/^-[a-zA-Z]*c[a-zA-Z]*$/.test(arg)) return i + 1 < argv.length ? i + 1 : -1
+export const runsShell = (argv: ReadonlyArray<string>): boolean => {
+  let i = 0
+  while (i < argv.length && baseName(argv[i]!) === "env") {
+    i++
+    for (; i < argv.length; i++) {
+      const arg = argv[i]!
+      if (arg === "--") {
+        i++
+        break
+      }
+      if (/^(-[a-zA-Z0-9]*S|--split-string)/.test(arg)) return true
+      if (!arg.startsWith("-") && !arg.includes("=")) break
+      // -u NAME, -C DIR, -P PATH take the next argument as their value.
+      if (/^(-[a-zA-Z0-9]*[uCP]|--unset|--chdir)$/.test(arg)) i++
+    }
   }
-  return -1
+  return i < argv.length && SHELLS.has(baseName(argv[i]!))
 }
 
 /**
- * Why a command template cannot be used, or undefined: a shell string (or the script of an
- * argv that runs `sh -c`) holding a `{placeholder}`. The message says how to write it instead.
+ * Why a command template cannot be used, or undefined: a shell string holding a
+ * `{placeholder}`, or an argv that runs a shell ({@link runsShell}) with a placeholder in any
+ * argument. The message says how to write it instead.
+ *
+ * Not caught: programs that re-parse an argument as code of their own (`ssh host CMD`,
+ * `python -c`, `node -e`); a kind must not hand them a placeholder either.
  */
 export const commandTemplateProblem = (command: string | ReadonlyArray<string>): string | undefined => {
-  const script = typeof command === "string" ? command : command[shellScriptIndex(command)]
-  const match = script === undefined ? null : PLACEHOLDER.exec(script)
+  const shellText = typeof command === "string" ? [command] : runsShell(command) ? command : []
+  const match = shellText.map((text) => PLACEHOLDER.exec(text)).find((found) => found !== null) ?? null
   if (match === null) return undefined
   const key = match[1] as keyof typeof PLACEHOLDER_ENV
   return (
-    `puts {${key}} into shell text, where a prompt or a folder name could run as code; ` +
-    `write the command as an argv list (["claude", "{${key}}"]) or read the value from the environment ` +
-    `("$${PLACEHOLDER_ENV[key]}")`
+    `hands {${key}} to a shell, where a prompt or a folder name could run as code; ` +
+    `write the command as an argv list that runs the agent itself (["claude", "{${key}}"]) or have the shell ` +
+    `read the value from the environment ("$${PLACEHOLDER_ENV[key]}")`
   )
 }
 

@@ -229,17 +229,25 @@ export class UnknownKind extends Schema.TaggedError<UnknownKind>()("UnknownKind"
 /**
  * The kind is a project kind (or a user kind named like a built-in) whose file `trail kinds
  * trust` never recorded, or recorded with another content (`changed`). `hash`: its SHA-256 now.
+ * With `setting: "worker.command"` the kind itself may run, but it runs the `worker.command`
+ * that `file` (a `.trail.toml`) sets, and that setting is the untrusted one.
  */
 export class KindUntrusted extends Schema.TaggedError<KindUntrusted>()("KindUntrusted", {
   name: Schema.String,
   file: Schema.String,
   hash: Schema.String,
   changed: Schema.Boolean,
-  overrides: Schema.Boolean
+  overrides: Schema.Boolean,
+  setting: Schema.optional(Schema.Literal("worker.command"))
 }) {
   override get message() {
     const what = this.overrides ? ` (it replaces the built-in kind ${JSON.stringify(this.name)})` : ""
     const state = this.changed ? "changed since it was trusted" : "not trusted"
+    if (this.setting !== undefined)
+      return (
+        `kind ${JSON.stringify(this.name)} runs ${this.setting} from ${this.file}, which is ${state}, so it does not run; ` +
+        `read it, check it with \`trail kinds\`, then run \`trail kinds trust ${this.setting}\``
+      )
     return (
       `kind ${JSON.stringify(this.name)} from ${this.file}${what} is ${state}, so its command does not run; ` +
       `read the file, check it with \`trail kinds\`, then run \`trail kinds trust ${this.name}\``

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
-import { decodeConfig, defaultConfig } from "../src/index.js"
+import { commandTemplateProblem, decodeConfig, defaultConfig, runsShell } from "../src/index.js"
 
 const decode = (raw: unknown) => decodeConfig(raw, ".trail.toml")
 
@@ -101,6 +101,35 @@ describe("config", () => {
     // docs/fleet.md's aider example
     assert.isTrue(Either.isRight(decode({ worker: { command: 'aider --yes --message "$(cat "$TRAIL_TASK_FILE")"' } })))
     assert.isTrue(Either.isRight(decode({ worker: { command: ["claude", "{prompt}"] } })))
+  })
+
+  it("refuses a placeholder in any argument of a command that runs a shell, however the shell is reached", () => {
+    for (const command of [
+      ["bash", "-o", "pipefail", "-c", "echo {prompt} > out.txt"],
+      ["env", "sh", "-c", "echo {prompt}"],
+      ["/usr/bin/env", "bash", "-c", "echo {prompt}"],
+      ["env", "-i", "FOO=1", "-u", "BAR", "dash", "-c", "agent {task_file}"],
+      ["env", "-S", "sh -c 'echo {prompt}'"],
+      ["sh", "+x", "-c", "echo {prompt}"],
+      ["sh", "script.sh", "{prompt}"],
+      ["/bin/bash", "-c", 'agent "$1"', "agent", "{prompt}"],
+      ["busybox", "sh", "-c", "echo {root}"]
+    ]) {
+      const problem = commandTemplateProblem(command)
+      assert.isDefined(problem, JSON.stringify(command))
+      assert.include(problem, "argv list", JSON.stringify(command))
+      assert.isTrue(runsShell(command), JSON.stringify(command))
+      assert.strictEqual(rejection({ worker: { command } }).key, "worker.command", JSON.stringify(command))
+    }
+    // A shell reading the values from its environment, and a program that is not a shell, are fine.
+    for (const command of [
+      ["bash", "-o", "pipefail", "-c", 'agent "$TRAIL_PROMPT"'],
+      ["env", "FOO=1", "claude", "{prompt}"],
+      ["/usr/local/bin/codex", "exec", "{prompt}"],
+      ["shellcheck", "{path}"]
+    ])
+      assert.isUndefined(commandTemplateProblem(command), JSON.stringify(command))
+    assert.isFalse(runsShell(["env", "FOO=1", "claude", "{prompt}"]))
   })
 
   it("says the allowed range of an out-of-range number and the cap of a glob list", () => {

@@ -29,6 +29,7 @@ import {
   PaneChanged,
   ReviewItem,
   Session,
+  SHELLS,
   type StoreError,
   SubstrateError,
   type TrailEvent,
@@ -102,9 +103,6 @@ export const PERMISSION_ACTIONS = Object.keys(PERMISSION_KEYS) as ReadonlyArray<
  * as one Alt-key chord, so the dialog must see the Escape alone.
  */
 const ESCAPE_SETTLE = Duration.millis(400)
-
-/** Shells: with no /proc to ask, a shell in the pane's foreground means the agent is gone. */
-const SHELLS = new Set(["sh", "bash", "zsh", "fish", "dash", "ksh", "tcsh", "csh", "nu", "elvish", "xonsh"])
 
 /**
  * Why `session`'s pane no longer runs its agent, or null when it does. `panePid` and `command`

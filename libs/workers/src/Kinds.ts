@@ -21,12 +21,14 @@
  * ({@link KindProblem}) and does not stop the others from loading.
  *
  * A project kind (or a user kind named like a built-in) runs only once `trail kinds trust`
- * recorded its SHA-256 in {@link trustFileOf} ({@link KindTrust}); a shell-string `command` gets
- * its values from the environment (`"$TRAIL_PROMPT"`), never spliced into its text.
+ * recorded its SHA-256 in {@link trustFileOf} ({@link KindTrust}); so does a `.trail.toml` that
+ * sets its own `worker.command` ({@link ProjectCommand}), since `.trail.toml` is committed too. A
+ * shell-string `command` gets its values from the environment (`"$TRAIL_PROMPT"`), never spliced
+ * into its text.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
-import { CommandTemplate, shellScriptIndex } from "@trail/domain"
+import { CommandTemplate, defaultConfig, runsShell } from "@trail/domain"
 import { Duration, Effect, Either, Option, ParseResult, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { parse as parseYaml } from "yaml"
@@ -106,6 +108,24 @@ export interface LoadedKind {
   readonly overrides: boolean
 }
 
+/**
+ * `worker.command`, which every kind without a `command` of its own runs, with its trust:
+ * `builtin` when `.trail.toml` leaves it at trail's default (`["claude", "{prompt}"]`), else
+ * `trusted`, `untrusted` or `changed` as for a project kind.
+ */
+export interface ProjectCommand {
+  /** The `.trail.toml` that sets it, or `builtin`. */
+  readonly source: string
+  /** The argv template (a shell string as `sh -c STRING`). */
+  readonly command: ReadonlyArray<string>
+  /** SHA-256 (hex) of the setting as JSON (other settings of the file do not count); "" for the default. */
+  readonly hash: string
+  readonly trust: KindTrust
+}
+
+/** The name `trail kinds trust` knows the project's `worker.command` by. */
+export const WORKER_COMMAND = "worker.command"
+
 /** True when `trust` lets the kind run. */
 export const isRunnable = (trust: KindTrust) => trust === "builtin" || trust === "own" || trust === "trusted"
 
@@ -115,6 +135,10 @@ export interface KindProblem {
   readonly field: string
   readonly message: string
 }
+
+/** The argv a command template runs: a shell string runs as `sh -c STRING`. */
+export const argvOf = (command: string | ReadonlyArray<string>): ReadonlyArray<string> =>
+  typeof command === "string" ? ["sh", "-c", command] : command
 
 /** Splits `---\nyaml\n---\nbody`; a file without frontmatter is all body. */
 const splitFrontmatter = (text: string): { readonly yaml: string | null; readonly body: string } => {
@@ -171,9 +195,7 @@ export const parseKind = (text: string, file: string, defaultName: string): Eith
       return Either.right({
         name,
         description: fm.description,
-        command: Option.fromNullable(fm.command).pipe(
-          Option.map((command) => (typeof command === "string" ? ["sh", "-c", command] : command))
-        ),
+        command: Option.fromNullable(fm.command).pipe(Option.map(argvOf)),
         readOnly: fm.read_only,
         worktree: fm.worktree,
         maxDuration: Option.fromNullable(fm.max_duration).pipe(Option.map((d) => Duration.seconds(toSeconds(d)))),
@@ -256,7 +278,7 @@ const loadDir = (dir: string) =>
  * Where `trail kinds trust` records what was reviewed: `trusted-kinds.json` beside the user's
  * kinds folder (`~/.config/trail/`), outside every repository, so that a cloned repository
  * cannot ship a file that trusts its own kinds (`.trail/` may be committed; this file is not
- * in it). Shape: `{ "<absolute kind file>": "<sha256 hex>" }`.
+ * in it). Shape: `{ "<absolute kind file or .trail.toml>": "<sha256 hex>" }`.
  */
 export const trustFileOf = (userDir: string) =>
   `${userDir.replace(/\/+$/, "").replace(/\/[^/]*$/, "")}/trusted-kinds.json`
@@ -280,9 +302,31 @@ const builtinNames = new Set(builtinKinds.map((k) => k.name))
  * {@link LoadedKind.trust} through `loaded` before running it); `loaded` lists every kind found,
  * shadowed ones included, in precedence order.
  */
-export const loadKinds = (dirs: { readonly userDir: string; readonly projectDir: string }) =>
+export const loadKinds = (dirs: {
+  readonly userDir: string
+  readonly projectDir: string
+  /** `.trail.toml`'s path and its `worker.command` (trail's default when absent). */
+  readonly command?: { readonly file: string; readonly template: string | ReadonlyArray<string> } | undefined
+}) =>
   Effect.gen(function* () {
     const trusted = yield* readTrust(trustFileOf(dirs.userDir))
+    const template = dirs.command?.template ?? defaultConfig.worker.command
+    const isDefault = JSON.stringify(template) === JSON.stringify(defaultConfig.worker.command)
+    const commandHash = isDefault ? "" : createHash("sha256").update(JSON.stringify(template)).digest("hex")
+    const commandSource = isDefault || dirs.command === undefined ? "builtin" : dirs.command.file
+    const commandRecorded = trusted[commandSource]
+    const command: ProjectCommand = {
+      source: commandSource,
+      command: argvOf(template),
+      hash: commandHash,
+      trust: isDefault
+        ? "builtin"
+        : commandRecorded === commandHash
+          ? "trusted"
+          : commandRecorded === undefined
+            ? "untrusted"
+            : "changed"
+    }
     const loaded: Array<LoadedKind> = builtinKinds.map((kind) => ({
       kind,
       origin: "builtin",
@@ -318,28 +362,44 @@ export const loadKinds = (dirs: { readonly userDir: string; readonly projectDir:
       kinds: new Map([...byName].map(([name, entry]) => [name, entry.kind])) as ReadonlyMap<string, Kind>,
       entries: byName as ReadonlyMap<string, LoadedKind>,
       loaded: loaded as ReadonlyArray<LoadedKind>,
-      problems: problems as ReadonlyArray<KindProblem>
+      problems: problems as ReadonlyArray<KindProblem>,
+      command
     }
   })
 
+/** What `trail kinds trust` recorded: a kind's or `worker.command`'s name, file and SHA-256. */
+export interface Trusted {
+  readonly name: string
+  readonly source: string
+  readonly hash: string
+}
+
 /**
- * Records the current hash of every kind among `loaded` that needs trust (`untrusted` or
- * `changed`) and whose name is in `names` (all when `names` is empty), in {@link trustFileOf}
- * (written whole through a temporary file, mode 0600). Returns the kinds it trusted.
+ * Records the current hash of everything among `loaded` and `command` that needs trust
+ * (`untrusted` or `changed`) and whose name ({@link WORKER_COMMAND} for the command) is in
+ * `names` (all when `names` is empty), in {@link trustFileOf} (written whole through a
+ * temporary file, mode 0600). Returns what it trusted.
  */
-export const trustKinds = (userDir: string, loaded: ReadonlyArray<LoadedKind>, names: ReadonlyArray<string>) =>
+export const trustKinds = (
+  userDir: string,
+  loaded: ReadonlyArray<LoadedKind>,
+  names: ReadonlyArray<string>,
+  command?: ProjectCommand
+) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const file = trustFileOf(userDir)
-    const picked = loaded.filter(
-      (entry) =>
-        (entry.trust === "untrusted" || entry.trust === "changed") &&
-        (names.length === 0 || names.includes(entry.kind.name))
-    )
+    const needsTrust = (trust: KindTrust, name: string) =>
+      (trust === "untrusted" || trust === "changed") && (names.length === 0 || names.includes(name))
+    const picked: Array<Trusted> = loaded
+      .filter((entry) => needsTrust(entry.trust, entry.kind.name))
+      .map((entry) => ({ name: entry.kind.name, source: entry.kind.source, hash: entry.kind.hash }))
+    if (command !== undefined && needsTrust(command.trust, WORKER_COMMAND))
+      picked.push({ name: WORKER_COMMAND, source: command.source, hash: command.hash })
     if (picked.length === 0) return picked
     const record = { ...(yield* readTrust(file)) }
-    for (const entry of picked) record[entry.kind.source] = entry.kind.hash
+    for (const entry of picked) record[entry.source] = entry.hash
     yield* fs.makeDirectory(path.dirname(file), { recursive: true })
     const temporary = `${file}.${process.pid}.tmp`
     yield* fs.writeFileString(temporary, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 })
@@ -358,15 +418,13 @@ export interface CommandValues {
 /**
  * Fills `{task_file}`, `{prompt}`, `{worker}` and `{root}` in each argv element. The values are
  * placed verbatim inside their own argument (no shell), so a prompt's quotes or `$(…)` stay text.
- * The script of a shell-string command (`sh -c SCRIPT`) is never filled: shell text gets its
- * values from the environment (`"$TRAIL_PROMPT"`), and a template that splices placeholders into
- * it is refused when the kind or `.trail.toml` is loaded.
+ * A command that runs a shell (`sh -c SCRIPT`, `env bash -o pipefail -c …`) is never filled: a
+ * shell gets its values from the environment (`"$TRAIL_PROMPT"`), and a template that hands it
+ * placeholders is refused when the kind or `.trail.toml` is loaded.
  */
-export const substitute = (argv: ReadonlyArray<string>, values: CommandValues): Array<string> => {
-  const script = shellScriptIndex(argv)
-  return argv.map((text, i) =>
-    i === script
-      ? text
-      : text.replace(/\{(task_file|prompt|worker|root)\}/g, (_, key: keyof CommandValues) => values[key])
-  )
-}
+export const substitute = (argv: ReadonlyArray<string>, values: CommandValues): Array<string> =>
+  runsShell(argv)
+    ? [...argv]
+    : argv.map((text) =>
+        text.replace(/\{(task_file|prompt|worker|root)\}/g, (_, key: keyof CommandValues) => values[key])
+      )

@@ -55,6 +55,8 @@ export interface WorkerSettings {
   readonly trailCommand: ReadonlyArray<string>
   /** `~/.config/trail/kinds` (user kinds). */
   readonly userKindsDir: string
+  /** The root's `.trail.toml`: `trail kinds trust` records the trust of its `worker.command` under this path. */
+  readonly configFile: string
 }
 
 export class WorkerSettingsTag extends Context.Tag("@trail/workers/WorkerSettings")<
@@ -144,8 +146,8 @@ export interface WorkersShape {
   readonly preflight: (
     kind?: string
   ) => Effect.Effect<CommandCheck, UnknownKind | KindUntrusted | SpawnRefused | SubstrateError>
-  /** {@link CommandCheck} of every loaded kind, by name (`trail doctor`). */
-  readonly checkCommands: Effect.Effect<ReadonlyArray<CommandCheck>>
+  /** What `trail doctor` reports about the kinds: see {@link KindsCheck}. */
+  readonly checkCommands: Effect.Effect<KindsCheck>
   /** True while the worker's window exists and is its own (tmux), always for plain processes. */
   readonly present: (worker: Worker) => Effect.Effect<boolean>
   /** Closes a finished worker's window (its program stopped) and forgets the window; live workers are left alone. */
@@ -174,8 +176,21 @@ export interface CommandCheck {
   /** The argv template (a shell string as `sh -c STRING`). */
   readonly command: ReadonlyArray<string>
   readonly program: string | null
+  /** The kind's own trust ({@link Kinds.KindTrust}). */
+  readonly trust: Kinds.KindTrust
+  /** It may run (it and the `worker.command` it runs are trusted) and its program is on PATH. */
   readonly ok: boolean
   readonly detail: string
+}
+
+/**
+ * The kinds as `trail doctor` sees them: a {@link CommandCheck} per kind name (the kind that name
+ * runs), the `worker.command` of `.trail.toml` with its trust, and the kind files that did not load.
+ */
+export interface KindsCheck {
+  readonly kinds: ReadonlyArray<CommandCheck>
+  readonly command: Kinds.ProjectCommand
+  readonly problems: ReadonlyArray<Kinds.KindProblem>
 }
 
 /** `trail gc --workers`: what was pruned, and the workers kept because their change set is unpromoted. */
@@ -424,7 +439,11 @@ export const make = Effect.gen(function* () {
       ? Effect.succeed(worker)
       : Effect.fail(new WorkerFinished({ id: worker.id, state: worker.state, action }))
 
-  const loadKinds = Kinds.loadKinds({ userDir: settings.userKindsDir, projectDir: `${settings.stateDir}/kinds` })
+  const loadKinds = Kinds.loadKinds({
+    userDir: settings.userKindsDir,
+    projectDir: `${settings.stateDir}/kinds`,
+    command: { file: settings.configFile, template: config.worker.command }
+  })
 
   /**
    * `.trail/bin/trail`, the `trail` on a worker's PATH. Written once per content, through a
@@ -451,15 +470,12 @@ export const make = Effect.gen(function* () {
 
   /** The kind's argv template: its own command, else `worker.command` (a shell string runs as `sh -c`). */
   const templateOf = (kind: Kinds.Kind): ReadonlyArray<string> =>
-    Option.getOrElse(kind.command, () => {
-      const command = config.worker.command
-      return typeof command === "string" ? ["sh", "-c", command] : command
-    })
+    Option.getOrElse(kind.command, () => Kinds.argvOf(config.worker.command))
 
   /** The PATH a worker of `kind` runs with: trail's shim first, then the kind's or the spawner's PATH. */
   const workerPath = (kind: Kinds.Kind) => `${binDir}:${kind.env["PATH"] ?? process.env["PATH"] ?? ""}`
 
-  const checkKind = (kind: Kinds.Kind): CommandCheck => {
+  const checkKind = (kind: Kinds.Kind, trust: Kinds.KindTrust): CommandCheck => {
     const command = templateOf(kind)
     const program = programOf(command)
     if (program === null)
@@ -468,6 +484,7 @@ export const make = Effect.gen(function* () {
         source: kind.source,
         command,
         program,
+        trust,
         ok: true,
         detail: "a shell string that does not start with a program name: not checked"
       }
@@ -478,6 +495,7 @@ export const make = Effect.gen(function* () {
       source: kind.source,
       command,
       program,
+      trust,
       ok: found !== null,
       detail:
         found === null
@@ -486,13 +504,37 @@ export const make = Effect.gen(function* () {
     }
   }
 
+  /** Why `entry` may not run (its own trust, then that of the `worker.command` it runs), or null. */
+  const untrusted = (entry: Kinds.LoadedKind, command: Kinds.ProjectCommand): KindUntrusted | null => {
+    // A cloned repository's kinds and .trail.toml run only once a person reviewed and trusted them.
+    if (!Kinds.isRunnable(entry.trust))
+      return new KindUntrusted({
+        name: entry.kind.name,
+        file: entry.kind.source,
+        hash: entry.kind.hash,
+        changed: entry.trust === "changed",
+        overrides: entry.overrides
+      })
+    if (Option.isNone(entry.kind.command) && !Kinds.isRunnable(command.trust))
+      return new KindUntrusted({
+        name: entry.kind.name,
+        file: command.source,
+        hash: command.hash,
+        changed: command.trust === "changed",
+        overrides: false,
+        setting: "worker.command"
+      })
+    return null
+  }
+
   /**
    * The kind `kindName` names, if it may run: UnknownKind (saying why a file of that name did not
-   * load), or KindUntrusted for a project kind `trail kinds trust` never recorded as it is now.
+   * load), or KindUntrusted for a project kind (or the `worker.command` of `.trail.toml` it runs)
+   * that `trail kinds trust` never recorded as it is now.
    */
   const runnableKind = (kindName: string) =>
     Effect.gen(function* () {
-      const { entries, kinds, problems } = yield* withPlatform(loadKinds)
+      const { entries, kinds, problems, command } = yield* withPlatform(loadKinds)
       const entry = entries.get(kindName)
       if (entry === undefined) {
         const problem = problems.find((p) => p.file.endsWith(`/${kindName}.md`))
@@ -504,22 +546,15 @@ export const make = Effect.gen(function* () {
             : { problem: `${problem.file}: ${problem.field === "" ? "" : `${problem.field}: `}${problem.message}` })
         })
       }
-      // A cloned repository's kinds run only once a person reviewed and trusted them.
-      if (!Kinds.isRunnable(entry.trust))
-        return yield* new KindUntrusted({
-          name: kindName,
-          file: entry.kind.source,
-          hash: entry.kind.hash,
-          changed: entry.trust === "changed",
-          overrides: entry.overrides
-        })
-      return { kind: entry.kind, kinds }
+      const refused = untrusted(entry, command)
+      if (refused !== null) return yield* refused
+      return { kind: entry.kind, trust: entry.trust, kinds }
     })
 
   const preflight = (kindName = "default") =>
     Effect.gen(function* () {
-      const { kind } = yield* runnableKind(kindName)
-      const check = checkKind(kind)
+      const { kind, trust } = yield* runnableKind(kindName)
+      const check = checkKind(kind, trust)
       if (!check.ok)
         return yield* new SpawnRefused({
           reason: `kind ${kind.name} (${kind.source}) runs \`${check.command.join(" ")}\`, and ${check.program} is not on the workers' PATH; install it, set worker.command in .trail.toml, or choose another kind with --as`
@@ -989,9 +1024,17 @@ export const make = Effect.gen(function* () {
     close,
     dirOf,
     preflight,
-    checkCommands: Effect.map(Effect.orDie(withPlatform(loadKinds)), ({ kinds }) =>
-      [...kinds.values()].sort((a, b) => a.name.localeCompare(b.name)).map(checkKind)
-    ),
+    checkCommands: Effect.map(withPlatform(loadKinds), ({ entries, command, problems }) => ({
+      kinds: [...entries.values()]
+        .sort((a, b) => a.kind.name.localeCompare(b.kind.name))
+        .map((entry) => {
+          const check = checkKind(entry.kind, entry.trust)
+          const refused = untrusted(entry, command)
+          return refused === null ? check : { ...check, ok: false, detail: `${refused.message} (${check.detail})` }
+        }),
+      command,
+      problems
+    })),
     present: (worker) => substrates.get(worker.substrate).present(refOf(worker)),
     closeWindow,
     openWindows,

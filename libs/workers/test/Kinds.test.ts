@@ -4,7 +4,7 @@ import { Duration, Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { builtinKinds, loadKinds, parseKind, substitute } from "../src/Kinds.js"
+import { builtinKinds, loadKinds, parseKind, substitute, trustKinds } from "../src/Kinds.js"
 
 const kind = (text: string, name = "k") => parseKind(text, `/kinds/${name}.md`, name)
 
@@ -142,6 +142,35 @@ Look for correctness bugs.
     }).pipe(Effect.provide(NodeContext.layer))
   )
 
+  it.effect("a worker.command that .trail.toml sets needs trust, by its value; trail's default does not", () =>
+    Effect.gen(function* () {
+      const base = fs.mkdtempSync(path.join(os.tmpdir(), "trail-kinds-"))
+      const userDir = path.join(base, "config", "trail", "kinds")
+      const projectDir = path.join(base, "repo", ".trail", "kinds")
+      const file = path.join(base, "repo", ".trail.toml")
+      const load = (template: string | ReadonlyArray<string>) =>
+        Effect.map(loadKinds({ userDir, projectDir, command: { file, template } }), (loaded) => loaded.command)
+      assert.deepStrictEqual(yield* load(["claude", "{prompt}"]), {
+        source: "builtin",
+        command: ["claude", "{prompt}"],
+        hash: "",
+        trust: "builtin"
+      })
+      const own = yield* load("agent --go")
+      assert.deepStrictEqual([own.source, own.trust, own.command], [file, "untrusted", ["sh", "-c", "agent --go"]])
+      assert.match(own.hash, /^[0-9a-f]{64}$/)
+      const { loaded } = yield* loadKinds({ userDir, projectDir })
+      // Naming only a kind leaves the command alone; naming it records it under the .trail.toml.
+      assert.deepStrictEqual(yield* trustKinds(userDir, loaded, ["default"], own), [])
+      assert.deepStrictEqual(yield* trustKinds(userDir, loaded, ["worker.command"], own), [
+        { name: "worker.command", source: file, hash: own.hash }
+      ])
+      assert.strictEqual((yield* load("agent --go")).trust, "trusted")
+      assert.strictEqual((yield* load("agent --stop")).trust, "changed")
+      fs.rmSync(base, { recursive: true, force: true })
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
   it("substitutes placeholders inside their own argument, never inside shell text", () => {
     const values = {
       task_file: "/r/.trail/workers/w1/task.md",
@@ -158,12 +187,13 @@ Look for correctness bugs.
     // A shell script is left as written: its values come from the environment.
     const script = 'agent "$TRAIL_PROMPT" > "$TRAIL_ROOT/out.log"'
     assert.deepStrictEqual(substitute(["sh", "-c", script], values), ["sh", "-c", script])
-    assert.deepStrictEqual(substitute(["/bin/bash", "-lc", "echo {prompt}", "{prompt}"], values), [
-      "/bin/bash",
-      "-lc",
-      "echo {prompt}",
-      `fix "it"; $(rm -rf /)`
+    // Nothing reaches a shell: neither its script nor its positional arguments, however it is started.
+    for (const argv of [
+      ["/bin/bash", "-lc", "echo {prompt}", "{prompt}"],
+      ["bash", "-o", "pipefail", "-c", "echo {prompt} > out.txt"],
+      ["/usr/bin/env", "FOO=1", "sh", "+x", "-c", "echo {prompt}"]
     ])
+      assert.deepStrictEqual(substitute(argv, values), argv)
   })
 
   it("refuses a shell-string command that splices a placeholder into shell text, saying how to write it", () => {
@@ -171,7 +201,9 @@ Look for correctness bugs.
       `'claude "{prompt}"'`,
       `"agent {task_file}"`,
       `["sh", "-c", "agent '{prompt}'"]`,
-      `["bash", "-ec", "cd {path} && agent"]`
+      `["bash", "-ec", "cd {path} && agent"]`,
+      `["bash", "-o", "pipefail", "-c", "echo {prompt} > out.txt"]`,
+      `["env", "sh", "-c", "agent {prompt}"]`
     ]) {
       const parsed = kind(`---\ncommand: ${command}\n---\n`)
       assert.isTrue(Either.isLeft(parsed), command)

@@ -43,7 +43,8 @@ const makeRoot = (worker: Partial<TrailConfig["worker"]> = {}, kinds: Record<str
         stateDir,
         config,
         trailCommand: ["true"],
-        userKindsDir: path.join(root, "none")
+        userKindsDir: path.join(root, "none"),
+        configFile: path.join(root, ".trail.toml")
       })
     ),
     Layer.provideMerge(Database.layer({ filename: path.join(stateDir, "state.db") })),
