@@ -470,6 +470,23 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     expect(fs.readFileSync(target, "utf8")).toBe(text)
     expect(fs.statSync(target).mode & 0o777).toBe(0o600)
 
+    // A dangling link (its dotfiles target not written yet, through a relative chain): the
+    // settings are written to the link's final target and both links stay.
+    fs.rmSync(file)
+    fs.mkdirSync(path.join(root, "dots"))
+    fs.symlinkSync("dots/settings.json", path.join(root, "middle.json"))
+    fs.symlinkSync("../middle.json", file)
+    expect(trail(["hooks", "install"], { cwd: root }).code).toBe(0)
+    expect(fs.lstatSync(file).isSymbolicLink()).toBe(true)
+    expect(fs.lstatSync(path.join(root, "middle.json")).isSymbolicLink()).toBe(true)
+    expect(JSON.parse(fs.readFileSync(path.join(root, "dots", "settings.json"), "utf8")).hooks.Stop).toHaveLength(1)
+    // A link loop is an error, and nothing is replaced.
+    fs.rmSync(path.join(root, "middle.json"))
+    fs.symlinkSync(".claude/settings.json", path.join(root, "middle.json"))
+    const loop = trail(["hooks", "install"], { cwd: root })
+    expect(loop.code).toBe(1)
+    expect(fs.lstatSync(file).isSymbolicLink()).toBe(true)
+
     fs.rmSync(file)
     for (const bad of ["[1, 2]\n", '"text"\n', "null\n"]) {
       fs.writeFileSync(file, bad)

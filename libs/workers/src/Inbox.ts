@@ -68,10 +68,13 @@ export interface InboxShape {
    * `session.gone`). Returns their ids.
    */
   readonly reconcile: Effect.Effect<ReadonlyArray<string>, StoreError>
-  /** The session's pane, or a `gone` SubstrateError saying why it cannot be reached. */
+  /** The session with its pane, or a `gone` SubstrateError saying why it cannot be reached. */
   readonly paneOf: (
     sessionId: string
-  ) => Effect.Effect<{ readonly pane: string; readonly socket: string }, SubstrateError | StoreError>
+  ) => Effect.Effect<
+    { readonly pane: string; readonly socket: string; readonly session: Session },
+    SubstrateError | StoreError
+  >
   /** Events of one subject, oldest first (`trail log`), or of every subject. */
   readonly log: (subject?: {
     readonly type: "worker" | "session"
@@ -259,7 +262,7 @@ export const make = Effect.gen(function* () {
                 : `session ${sessionId} has no tmux pane (it was not started inside tmux, or its pane now belongs to another session): trail cannot type into it`
           })
         )
-      return Effect.succeed({ pane: session.pane, socket: session.socket })
+      return Effect.succeed({ pane: session.pane, socket: session.socket, session })
     })
 
   const tmuxOn = <A>(effect: Effect.Effect<A, Tmux.TmuxError, CommandExecutor.CommandExecutor>) =>
@@ -295,9 +298,7 @@ export const make = Effect.gen(function* () {
     deliver: (server: Tmux.Server, pane: string) => Effect.Effect<void, Tmux.TmuxError, CommandExecutor.CommandExecutor>
   ) =>
     Effect.gen(function* () {
-      const state = yield* current
-      const { pane, socket } = yield* paneOf(sessionId)
-      const session = state.sessions.get(sessionId)!
+      const { pane, session, socket } = yield* paneOf(sessionId)
       const server = { path: socket }
       const [panePid, command] = (yield* tmuxOn(
         Tmux.run(server, "display-message", [
