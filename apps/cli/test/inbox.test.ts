@@ -390,6 +390,26 @@ describe("trail hook claude", () => {
   })
 })
 
+describe("a hook on an emptied store", () => {
+  it("writes nothing into it: the store stays corrupt and next does not report the sweep complete", () => {
+    const root = gitRepo({ "a.ts": "x" })
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    const db = path.join(root, ".trail", "state.db")
+    fs.truncateSync(db, 0)
+    for (const side of ["-wal", "-shm"]) fs.rmSync(db + side, { force: true })
+    expect(trail(["next", "--task", "t"], { cwd: root }).error().code).toBe("store-corrupt")
+    const input = JSON.stringify({ session_id: "s1", hook_event_name: "Stop", cwd: root })
+    const hook = spawnSync(process.execPath, [TRAIL, "hook", "claude"], { cwd: root, input, encoding: "utf8" })
+    expect(hook.status).toBe(0)
+    expect(hook.stdout).toBe("")
+    expect(fs.statSync(db).size).toBe(0)
+    expect(fs.readFileSync(path.join(root, ".trail", "hook-errors.log"), "utf8")).toContain("trail init")
+    const next = trail(["next", "--task", "t"], { cwd: root })
+    expect(next.code).toBe(1)
+    expect(next.error().code).toBe("store-corrupt")
+  })
+})
+
 describe("trail hooks install / uninstall, trail doctor", () => {
   it("merges into the project's settings.json idempotently and removes exactly its entries", () => {
     const root = gitRepo({ "a.ts": "x" })
