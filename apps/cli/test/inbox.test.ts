@@ -210,9 +210,71 @@ describe("the inbox", () => {
     expect(t.received(0)).toBe("\u001bno, use the tests\n")
     const wrong = t.run(["reply", "stop-2222", "--action", "allow"])
     expect(wrong.code).toBe(2)
-    expect(wrong.error().message).toContain("not a session's permission request")
+    expect(wrong.error().message).toContain("not a permission request")
     expect(t.run(["reply", "perm-1111", "--action", "allow", "x"]).code).toBe(2)
   }, 60_000)
+
+  it("a worker's permission item: reply and tell deny first (Escape), --action presses the dialog's key in its window", async () => {
+    const t = setup(1)
+    // A worker whose program is the fake agent: its hooks run with $TRAIL_WORKER_ID, as a
+    // Claude Code worker's project hooks do, so they are recorded under worker:w1.
+    const hooks = path.join(t.root, ".hooks-w1")
+    const record = path.join(t.root, ".pane-w1.txt")
+    const kinds = path.join(t.root, ".trail", "kinds")
+    fs.mkdirSync(kinds, { recursive: true })
+    fs.writeFileSync(
+      path.join(kinds, "agent.md"),
+      `---\ncommand: ${JSON.stringify(`exec ${process.execPath} ${FAKE_AGENT} ${hooks} ${TRAIL} ${record}`)}\nworktree: false\n---\n`
+    )
+    expect(t.run(["kinds", "trust"]).code).toBe(0)
+    const spawned = t.run(["spawn", "--as", "agent", "work"])
+    expect(spawned.code, spawned.stderr).toBe(0)
+    await waitFor(() => fs.existsSync(record), "the worker's agent to start", 10_000)
+    let sent = 0
+    const permission = async (command: string) => {
+      const name = String(++sent).padStart(6, "0")
+      const input = JSON.stringify({
+        session_id: "wk-1111",
+        hook_event_name: "PermissionRequest",
+        cwd: t.root,
+        tool_name: "Bash",
+        tool_input: { command }
+      })
+      fs.writeFileSync(path.join(hooks, `${name}.tmp`), input)
+      fs.renameSync(path.join(hooks, `${name}.tmp`), path.join(hooks, `${name}.json`))
+      await waitFor(() => fs.existsSync(path.join(hooks, `${name}.done`)), "the worker's hook", 10_000)
+      const [item] = t.inbox()
+      expect(item).toMatchObject({ kind: "permission", subject: { type: "worker", id: "w1" } })
+      expect(item!.actions).toEqual(expect.arrayContaining(["allow", "allow-always", "deny", "reply"]))
+      return item!
+    }
+    const received = () => (fs.existsSync(record) ? fs.readFileSync(record, "utf8") : "")
+
+    // Free text rejects the tool first: Escape, then the text as the next message.
+    const first = await permission("git push --force")
+    expect(t.run(["reply", first.id, "no, use the tests"]).code).toBe(0)
+    await waitFor(() => received().endsWith("\n"), "the reply")
+    expect(received()).toBe("\u001bno, use the tests\n")
+    expect(t.inbox()).toEqual([])
+    // --action presses the dialog's own keys in the worker's window (the terminal holds them
+    // until the next line: they show up with the next reply).
+    const second = await permission("rm -rf build")
+    const denied = t.run(["reply", second.id, "--action", "deny"])
+    expect(denied.code, denied.stderr).toBe(0)
+    expect(t.inbox()).toEqual([])
+    const third = await permission("npm test")
+    expect(t.run(["reply", third.id, "--action", "allow"]).code).toBe(0)
+    // `trail tell` during the dialog denies first too.
+    await permission("curl example.com")
+    expect(t.run(["tell", "w1", "stop there"]).code).toBe(0)
+    await waitFor(() => received().endsWith("stop there\n"), "the tell")
+    expect(received()).toBe("\u001bno, use the tests\n\u001b1\u001b[trail] stop there\n")
+    // With no dialog open, tell types only its text.
+    expect(t.run(["tell", "w1", "carry on"]).code).toBe(0)
+    await waitFor(() => received().endsWith("carry on\n"), "the second tell")
+    expect(received().endsWith("\n[trail] carry on\n")).toBe(true)
+    expect(t.run(["kill", "w1"]).code).toBe(0)
+  }, 90_000)
 
   it("a 200 kB reply reaches the pane intact (through a tmux buffer)", async () => {
     const t = setup(1)

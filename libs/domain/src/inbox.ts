@@ -9,7 +9,7 @@
  * folder with nothing found), chatter (notes, todos), the human's own prompts (they close the
  * session's item), and dismissed items (kept, hidden, so that `restore` can bring them back).
  *
- * Events folded (besides the worker events of events.ts): `session.started`, `session.prompted`,
+ * Events folded (besides the worker events of events.ts; `worker.told` closes a permission item): `session.started`, `session.prompted`,
  * `session.stopped`, `session.permission`, `session.notified`, `session.ended`, `session.gone`
  * (data: `pane`, `socket`, `cwd`, … from the Claude Code hook) and `inbox.dismissed`,
  * `inbox.restored`, `inbox.skipped` (`until`, ms), `inbox.replied` (data: `item`).
@@ -163,6 +163,16 @@ export const openItemOf = (state: InboxState, subject: Subject): ReviewItem | un
   return undefined
 }
 
+/**
+ * The subject's `permission` item, dismissed or not (a dismissed card does not close the dialog
+ * in its pane), or undefined when the subject is not waiting on a permission request.
+ */
+export const permissionOf = (state: InboxState, subject: Subject): ReviewItem | undefined => {
+  const key = subjectKey(subject)
+  for (const item of state.items.values()) if (item.kind === "permission" && subjectKey(item.subject) === key) return item
+  return undefined
+}
+
 /** Mutable working copy of a state, for one fold step. */
 interface Draft {
   last: number
@@ -309,6 +319,13 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       return raise(draft, event, "needs_input", `${subject.id} asks: ${str(data, "question") ?? "(no question)"}`, [])
     case "worker.running":
       return closeOpen(draft, subject, ["needs_input", "stopped", "permission"])
+    case "worker.told": {
+      // Text typed into a worker waiting on a permission dialog denied it first (Workers.tell):
+      // the dialog is closed, dismissed card or not.
+      const pending = permissionOf(draft, subject)
+      if (pending !== undefined) draft.items.delete(pending.id)
+      return
+    }
     case "worker.ready": {
       const result =
         typeof data.result === "object" && data.result !== null ? (data.result as Record<string, unknown>) : {}

@@ -8,6 +8,7 @@ import {
   foldEvents,
   fromSnapshot,
   InboxSnapshot,
+  permissionOf,
   toSnapshot,
   TrailEvent,
   type SubjectType
@@ -135,6 +136,23 @@ describe("inbox projection", () => {
       ]),
       ["ready:w3"]
     )
+  })
+
+  it("a worker told something while it waits on a permission dialog has denied it: the item goes, dismissed or not", () => {
+    const spawned = ev(1, "worker.spawned", ["worker", "w1"], { kind: "claude", text: "t" })
+    const asked = ev(2, "session.permission", ["worker", "w1"], { tool_name: "Bash" })
+    const state = foldEvents(emptyInbox, [spawned, asked])
+    assert.strictEqual(permissionOf(state, { type: "worker", id: "w1" })?.id, "i2")
+    const told = foldEvents(state, [ev(3, "worker.told", ["worker", "w1"], { text: "no", denied: "i2" })])
+    assert.deepStrictEqual(kindsInOrder([spawned, asked]), ["permission:w1"])
+    assert.strictEqual(told.items.size, 0)
+    assert.isUndefined(permissionOf(told, { type: "worker", id: "w1" }))
+    const dismissed = foldEvents(state, [ev(4, "inbox.dismissed", ["worker", "w1"], { item: "i2" })])
+    assert.strictEqual(permissionOf(dismissed, { type: "worker", id: "w1" })?.id, "i2")
+    assert.strictEqual(foldEvents(dismissed, [ev(5, "worker.told", ["worker", "w1"], { text: "x" })]).items.size, 0)
+    // A worker with a stopped card keeps it when told something (only a dialog is closed).
+    const stopped = foldEvents(emptyInbox, [spawned, ev(6, "session.stopped", ["worker", "w1"], { message: "?" })])
+    assert.strictEqual(foldEvents(stopped, [ev(7, "worker.told", ["worker", "w1"], { text: "x" })]).items.size, 1)
   })
 
   it("Stop and SessionEnd of one session leave no card in either order; a resumed session is news again", () => {

@@ -38,8 +38,9 @@ import {
   type WorkerId
 } from "@trail/domain"
 import { Database as Db, Events, Rows } from "@trail/store"
-import { Clock, Context, Duration, Effect, Layer, ParseResult, Schema } from "effect"
+import { Clock, Context, Effect, Layer, ParseResult, Schema } from "effect"
 import * as Hooks from "./Hooks.js"
+import { denyThenType, PERMISSION_KEYS, type PermissionAction } from "./Permission.js"
 import * as Tmux from "./Tmux.js"
 import { Workers, type WorkersError } from "./Workers.js"
 
@@ -86,25 +87,7 @@ export class Inbox extends Context.Tag("@trail/workers/Inbox")<Inbox, InboxShape
 
 export type ReplyError = ItemNotFound | PaneChanged | SubstrateError | StoreError | WorkersError | WorkerNotFound
 
-/**
- * The keys that answer Claude Code's permission dialog, as the real CLI (2.1.197) draws it:
- * `1. Yes`, `2. Yes, and always allow …` / `Yes, allow all edits during this session`,
- * `3. No`, and "Esc to cancel" (the tool is rejected and Claude waits for the user). The one
- * table of them: a test pins it against the real CLI.
- */
-export const PERMISSION_KEYS = {
-  allow: ["1"],
-  "allow-always": ["2"],
-  deny: ["Escape"]
-} as const satisfies Record<string, ReadonlyArray<string>>
-export type PermissionAction = keyof typeof PERMISSION_KEYS
-export const PERMISSION_ACTIONS = Object.keys(PERMISSION_KEYS) as ReadonlyArray<PermissionAction>
-
-/**
- * After Escape, before the text: a terminal program reads Escape followed at once by a letter
- * as one Alt-key chord, so the dialog must see the Escape alone.
- */
-const ESCAPE_SETTLE = Duration.millis(400)
+export { PERMISSION_ACTIONS, PERMISSION_KEYS, type PermissionAction } from "./Permission.js"
 
 /** Shells: with no /proc to ask, a shell in the pane's foreground means the agent is gone. */
 const SHELLS = new Set(["sh", "bash", "zsh", "fish", "dash", "ksh", "tcsh", "csh", "nu", "elvish", "xonsh"])
@@ -328,10 +311,7 @@ export const make = Effect.gen(function* () {
         yield* intoAgentPane(item.subject.id, (server, pane) =>
           item.kind === "permission"
             ? // Free text must never approve: reject the tool first, then the text is the next message.
-              Tmux.pressKeys(server, pane, PERMISSION_KEYS.deny).pipe(
-                Effect.zipRight(Effect.sleep(ESCAPE_SETTLE)),
-                Effect.zipRight(Tmux.typeInto(server, pane, text))
-              )
+              denyThenType((keys) => Tmux.pressKeys(server, pane, keys), Tmux.typeInto(server, pane, text))
             : Tmux.typeInto(server, pane, text)
         )
       }
@@ -341,11 +321,14 @@ export const make = Effect.gen(function* () {
   const decide = (ref: string, action: PermissionAction) =>
     Effect.gen(function* () {
       const item = yield* find(ref)
-      if (item.kind !== "permission" || item.subject.type !== "session")
+      if (item.kind !== "permission")
         return yield* new UsageError({
-          message: `${item.id} is a ${item.kind} item, not a session's permission request: --action ${action} answers only those`
+          message: `${item.id} is a ${item.kind} item, not a permission request: --action ${action} answers only those`
         })
-      yield* intoAgentPane(item.subject.id, (server, pane) => Tmux.pressKeys(server, pane, PERMISSION_KEYS[action]))
+      if (item.subject.type === "worker")
+        yield* workers.pressKeys(item.subject.id as WorkerId, PERMISSION_KEYS[action])
+      else
+        yield* intoAgentPane(item.subject.id, (server, pane) => Tmux.pressKeys(server, pane, PERMISSION_KEYS[action]))
       return yield* act(item, "inbox.replied", { action })
     })
 
