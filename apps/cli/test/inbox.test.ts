@@ -212,6 +212,17 @@ describe("the inbox", () => {
     expect(wrong.code).toBe(2)
     expect(wrong.error().message).toContain("not a permission request")
     expect(t.run(["reply", "perm-1111", "--action", "allow", "x"]).code).toBe(2)
+    // A stale item: the session's last hook says it is no longer waiting on that request (here a
+    // resumed session's SessionStart): --action presses nothing.
+    await t.hook(p1, { session_id: "perm-1111", hook_event_name: "PermissionRequest", tool_name: "Edit" })
+    const stale = (t.inbox().find((i) => i.subject.id === "perm-1111") as Item).id
+    await t.hook(p1, { session_id: "perm-1111", hook_event_name: "SessionStart", source: "resume" })
+    const refused = t.run(["reply", stale, "--action", "allow"])
+    expect(refused.code).toBe(2)
+    expect(refused.error().message).toContain("stale")
+    expect(t.capture(p1)).not.toMatch(/tests\s*1/)
+    expect(t.run(["reply", stale, "--action", "deny"]).code).toBe(2)
+    expect(t.received(0)).toBe("\u001bno, use the tests\n")
   }, 60_000)
 
   it("a worker's permission item: reply and tell deny first (Escape), --action presses the dialog's key in its window", async () => {

@@ -261,6 +261,23 @@ const quiet = (draft: Draft, subject: Subject) => {
 }
 
 /**
+ * True when a hook event is older (by the hook's own clock, `at`) than the subject's card that a
+ * later hook raised: PermissionRequest and UserPromptSubmit hooks are async, so their events can
+ * commit after the synchronous Stop that followed them. Such an event is history, not news: a late
+ * permission request must not raise a card whose keys would answer another dialog (or none), and
+ * a late prompt must not close the dialog that came after it.
+ */
+const late = (draft: Draft, event: TrailEvent) => {
+  const key = subjectKey(event.subject)
+  for (const item of draft.items.values())
+    if (subjectKey(item.subject) === key && HOOK_KINDS.includes(item.kind) && item.since > event.at) return true
+  return false
+}
+
+/** The kinds a hook event raises. */
+const HOOK_KINDS: ReadonlyArray<ReviewKind> = ["stopped", "permission"]
+
+/**
  * Records the session's pane from a hook event. A pane now used by another session means the
  * old one is over (one agent per pane: a new `claude` in a pane is a new session), so the old
  * session and its item go.
@@ -366,7 +383,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       if (subject.type === "session") touchSession(draft, event, "working")
       return
     case "session.prompted":
-      if (draft.ended.has(subjectKey(subject))) return
+      if (draft.ended.has(subjectKey(subject)) || late(draft, event)) return
       if (subject.type === "session") touchSession(draft, event, "working")
       return closeOpen(
         draft,
@@ -388,7 +405,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       return raise(draft, event, "stopped", lines[0] ?? "finished its turn and waits for you", bullets)
     }
     case "session.permission": {
-      if (quiet(draft, subject)) return
+      if (quiet(draft, subject) || late(draft, event)) return
       if (subject.type === "session") touchSession(draft, event, "permission")
       const tool = str(data, "tool_name") ?? "a tool"
       const input = str(data, "tool_summary")

@@ -155,6 +155,33 @@ describe("inbox projection", () => {
     assert.strictEqual(foldEvents(stopped, [ev(7, "worker.told", ["worker", "w1"], { text: "x" })]).items.size, 1)
   })
 
+  it("a permission request or prompt whose async hook commits after a later Stop or request is history, not news", () => {
+    // PermissionRequest (hook at 100) committed after the Stop (hook at 200) that followed it.
+    const reordered = foldEvents(emptyInbox, [
+      ev(200, "session.stopped", ["session", "s1"], { pane: "%1", socket: "/s", message: "done" }),
+      ev(100, "session.permission", ["session", "s1"], { pane: "%1", socket: "/s", tool_name: "Bash" })
+    ])
+    assert.deepStrictEqual(attentionOrder(reordered, 1e12).map((i) => `${i.kind}:${i.id}`), ["stopped:i1"])
+    assert.strictEqual(reordered.sessions.get("s1")?.state, "stopped")
+    // A prompt submitted before the dialog, committed after it, does not close it.
+    const prompt = foldEvents(emptyInbox, [
+      ev(300, "session.permission", ["session", "s2"], { pane: "%2", socket: "/s", tool_name: "Edit" }),
+      ev(250, "session.prompted", ["session", "s2"], { pane: "%2", socket: "/s" })
+    ])
+    assert.deepStrictEqual(attentionOrder(prompt, 1e12).map((i) => i.kind), ["permission"])
+    assert.strictEqual(prompt.sessions.get("s2")?.state, "permission")
+    // The same for a worker's own hooks; in order, both still count.
+    assert.deepStrictEqual(
+      kindsInOrder([
+        ev(500, "session.stopped", ["worker", "w9"], { message: "ok" }),
+        ev(400, "session.permission", ["worker", "w9"], { tool_name: "Bash" }),
+        ev(600, "session.permission", ["session", "s3"], { tool_name: "Bash" }),
+        ev(700, "session.prompted", ["session", "s3"], {})
+      ]),
+      ["stopped:w9"]
+    )
+  })
+
   it("Stop and SessionEnd of one session leave no card in either order; a resumed session is news again", () => {
     for (const subject of [
       ["session", "s1"],

@@ -325,6 +325,16 @@ export const make = Effect.gen(function* () {
         return yield* new UsageError({
           message: `${item.id} is a ${item.kind} item, not a permission request: --action ${action} answers only those`
         })
+      // The keys answer whatever dialog is open now: only while the session still waits on the
+      // request that raised this item (a later hook that changed its state has replaced or closed
+      // it, or left it stale, e.g. a SessionStart of a resumed session).
+      if (item.subject.type === "session") {
+        const { session } = yield* paneOf(item.subject.id)
+        if (session.state !== "permission")
+          return yield* new UsageError({
+            message: `${item.id} is stale: session ${item.subject.id} is ${session.state === "working" ? "working" : "stopped"}, not waiting on that permission request; nothing was pressed (answer it in its pane: \`trail jump ${item.id}\`)`
+          })
+      }
       if (item.subject.type === "worker")
         yield* workers.pressKeys(item.subject.id as WorkerId, PERMISSION_KEYS[action])
       else
