@@ -12,11 +12,12 @@
  * must still be the agent its hooks ran under (same pid and start time, /proc); otherwise the
  * reply is refused with PaneChanged and the session is dropped (`session.gone`). A reply to a
  * `permission` item first presses Escape (Claude Code then rejects the tool), so free text never
- * approves; `decide` presses the dialog's own keys ({@link PERMISSION_KEYS}).
+ * approves; `decide` presses the dialog's own keys ({@link PERMISSION_KEYS}), into a session's
+ * pane only while the session still waits on that request, or into a worker's own window.
  *
  * Errors: ItemNotFound, PaneChanged, SubstrateError (`gone`: the pane no longer exists, or the
  * session was never in tmux; the item stays), UsageError (`decide` on an item that is not a
- * permission request), StoreError.
+ * permission request, or a stale one), StoreError.
  */
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import {
