@@ -169,7 +169,8 @@ export const openItemOf = (state: InboxState, subject: Subject): ReviewItem | un
  */
 export const permissionOf = (state: InboxState, subject: Subject): ReviewItem | undefined => {
   const key = subjectKey(subject)
-  for (const item of state.items.values()) if (item.kind === "permission" && subjectKey(item.subject) === key) return item
+  for (const item of state.items.values())
+    if (item.kind === "permission" && subjectKey(item.subject) === key) return item
   return undefined
 }
 

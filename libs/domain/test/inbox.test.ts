@@ -161,14 +161,20 @@ describe("inbox projection", () => {
       ev(200, "session.stopped", ["session", "s1"], { pane: "%1", socket: "/s", message: "done" }),
       ev(100, "session.permission", ["session", "s1"], { pane: "%1", socket: "/s", tool_name: "Bash" })
     ])
-    assert.deepStrictEqual(attentionOrder(reordered, 1e12).map((i) => `${i.kind}:${i.id}`), ["stopped:i1"])
+    assert.deepStrictEqual(
+      attentionOrder(reordered, 1e12).map((i) => `${i.kind}:${i.id}`),
+      ["stopped:i1"]
+    )
     assert.strictEqual(reordered.sessions.get("s1")?.state, "stopped")
     // A prompt submitted before the dialog, committed after it, does not close it.
     const prompt = foldEvents(emptyInbox, [
       ev(300, "session.permission", ["session", "s2"], { pane: "%2", socket: "/s", tool_name: "Edit" }),
       ev(250, "session.prompted", ["session", "s2"], { pane: "%2", socket: "/s" })
     ])
-    assert.deepStrictEqual(attentionOrder(prompt, 1e12).map((i) => i.kind), ["permission"])
+    assert.deepStrictEqual(
+      attentionOrder(prompt, 1e12).map((i) => i.kind),
+      ["permission"]
+    )
     assert.strictEqual(prompt.sessions.get("s2")?.state, "permission")
     // The same for a worker's own hooks; in order, both still count.
     assert.deepStrictEqual(

@@ -336,8 +336,7 @@ export const make = Effect.gen(function* () {
             message: `${item.id} is stale: session ${item.subject.id} is ${session.state === "working" ? "working" : "stopped"}, not waiting on that permission request; nothing was pressed (answer it in its pane: \`trail jump ${item.id}\`)`
           })
       }
-      if (item.subject.type === "worker")
-        yield* workers.pressKeys(item.subject.id as WorkerId, PERMISSION_KEYS[action])
+      if (item.subject.type === "worker") yield* workers.pressKeys(item.subject.id as WorkerId, PERMISSION_KEYS[action])
       else
         yield* intoAgentPane(item.subject.id, (server, pane) => Tmux.pressKeys(server, pane, PERMISSION_KEYS[action]))
       return yield* act(item, "inbox.replied", { action })

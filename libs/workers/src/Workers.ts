@@ -916,9 +916,9 @@ export const make = Effect.gen(function* () {
         const permission = yield* database.read((db) =>
           permissionOf(foldEvents(emptyInbox, Events.ofSubject(db, "worker", id)), { type: "worker", id })
         )
-        yield* (
-          permission === undefined ? typed : denyThenType((keys) => substrate.pressKeys(ref, keys), typed)
-        ).pipe(lostWhenGone(id))
+        yield* (permission === undefined ? typed : denyThenType((keys) => substrate.pressKeys(ref, keys), typed)).pipe(
+          lostWhenGone(id)
+        )
         const told = yield* record(id, "worker.told", {
           text,
           ...(permission === undefined ? {} : { denied: permission.id })
