@@ -458,6 +458,24 @@ const readSettings = (file: string) =>
       )
   })
 
+/** Symbolic links followed at most (the kernel's own limit, ELOOP). */
+const MAX_LINKS = 40
+
+/**
+ * The file a write to `file` must replace: `file` itself, or the final target of the chain of
+ * symbolic links it starts, even when that target does not exist yet (a dangling link stays a
+ * link). Throws on a loop.
+ */
+const linkTarget = (file: string): string => {
+  let current = file
+  for (let i = 0; i < MAX_LINKS; i++) {
+    const stat = fs.lstatSync(current, { throwIfNoEntry: false })
+    if (stat === undefined || !stat.isSymbolicLink()) return current
+    current = path.resolve(path.dirname(current), fs.readlinkSync(current))
+  }
+  throw new Error(`too many levels of symbolic links from ${file}`)
+}
+
 /**
  * Writes `settings` over `file` in the layout of its old text: through a symlink to its target
  * (the link stays), with the old file's mode (a 0600 file may hold keys), via a temporary file
@@ -473,7 +491,7 @@ const writeSettings = (file: string, original: string | null, settings: unknown)
           file,
           `holds number(s) that a rewrite would change (${inexact.slice(0, 3).join(", ")}); left untouched: edit it by hand or write them as strings`
         )
-      const target = fs.existsSync(file) ? fs.realpathSync(file) : file
+      const target = linkTarget(file)
       const mode = fs.existsSync(target) ? fs.statSync(target).mode & 0o7777 : 0o644
       fs.mkdirSync(path.dirname(target), { recursive: true })
       const tmp = `${target}.${process.pid}.tmp`

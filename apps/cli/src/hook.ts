@@ -74,12 +74,18 @@ export const recordHook = (raw: string, env: NodeJS.ProcessEnv, at: number): "re
   const file = path.join(root, ".trail", "state.db")
   let db: Sqlite.Database | undefined
   try {
+    // Only reads until the store is known to be trail's (migrated: user_version > 0, which an
+    // emptied 0-byte file reads as 0): any write, even journal_mode = WAL, would turn an emptied
+    // state.db into a valid blank database that every command then takes for a fresh store.
     db = new Sqlite(file, { fileMustExist: true, timeout: 2_000 })
-    db.pragma("journal_mode = WAL")
-    if (db.prepare(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`).pluck().get() !== 1) {
-      note(root, at, "not recorded: the store has no event log yet (run any trail command, e.g. `trail doctor`)")
+    if (
+      Number(db.pragma("user_version", { simple: true })) === 0 ||
+      db.prepare(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`).pluck().get() !== 1
+    ) {
+      note(root, at, `not recorded: ${file} holds no trail store (only \`trail init\` creates one)`)
       return "dropped"
     }
+    db.pragma("journal_mode = WAL")
     const connection = db
     Events.append(
       {

@@ -210,9 +210,82 @@ describe("the inbox", () => {
     expect(t.received(0)).toBe("\u001bno, use the tests\n")
     const wrong = t.run(["reply", "stop-2222", "--action", "allow"])
     expect(wrong.code).toBe(2)
-    expect(wrong.error().message).toContain("not a session's permission request")
+    expect(wrong.error().message).toContain("not a permission request")
     expect(t.run(["reply", "perm-1111", "--action", "allow", "x"]).code).toBe(2)
+    // A stale item: the session's last hook says it is no longer waiting on that request (here a
+    // resumed session's SessionStart): --action presses nothing.
+    await t.hook(p1, { session_id: "perm-1111", hook_event_name: "PermissionRequest", tool_name: "Edit" })
+    const stale = (t.inbox().find((i) => i.subject.id === "perm-1111") as Item).id
+    await t.hook(p1, { session_id: "perm-1111", hook_event_name: "SessionStart", source: "resume" })
+    const refused = t.run(["reply", stale, "--action", "allow"])
+    expect(refused.code).toBe(2)
+    expect(refused.error().message).toContain("stale")
+    expect(t.capture(p1)).not.toMatch(/tests\s*1/)
+    expect(t.run(["reply", stale, "--action", "deny"]).code).toBe(2)
+    expect(t.received(0)).toBe("\u001bno, use the tests\n")
   }, 60_000)
+
+  it("a worker's permission item: reply and tell deny first (Escape), --action presses the dialog's key in its window", async () => {
+    const t = setup(1)
+    // A worker whose program is the fake agent: its hooks run with $TRAIL_WORKER_ID, as a
+    // Claude Code worker's project hooks do, so they are recorded under worker:w1.
+    const hooks = path.join(t.root, ".hooks-w1")
+    const record = path.join(t.root, ".pane-w1.txt")
+    const kinds = path.join(t.root, ".trail", "kinds")
+    fs.mkdirSync(kinds, { recursive: true })
+    fs.writeFileSync(
+      path.join(kinds, "agent.md"),
+      `---\ncommand: ${JSON.stringify(`exec ${process.execPath} ${FAKE_AGENT} ${hooks} ${TRAIL} ${record}`)}\nworktree: false\n---\n`
+    )
+    expect(t.run(["kinds", "trust"]).code).toBe(0)
+    const spawned = t.run(["spawn", "--as", "agent", "work"])
+    expect(spawned.code, spawned.stderr).toBe(0)
+    await waitFor(() => fs.existsSync(record), "the worker's agent to start", 10_000)
+    let sent = 0
+    const permission = async (command: string) => {
+      const name = String(++sent).padStart(6, "0")
+      const input = JSON.stringify({
+        session_id: "wk-1111",
+        hook_event_name: "PermissionRequest",
+        cwd: t.root,
+        tool_name: "Bash",
+        tool_input: { command }
+      })
+      fs.writeFileSync(path.join(hooks, `${name}.tmp`), input)
+      fs.renameSync(path.join(hooks, `${name}.tmp`), path.join(hooks, `${name}.json`))
+      await waitFor(() => fs.existsSync(path.join(hooks, `${name}.done`)), "the worker's hook", 10_000)
+      const [item] = t.inbox()
+      expect(item).toMatchObject({ kind: "permission", subject: { type: "worker", id: "w1" } })
+      expect(item!.actions).toEqual(expect.arrayContaining(["allow", "allow-always", "deny", "reply"]))
+      return item!
+    }
+    const received = () => (fs.existsSync(record) ? fs.readFileSync(record, "utf8") : "")
+
+    // Free text rejects the tool first: Escape, then the text as the next message.
+    const first = await permission("git push --force")
+    expect(t.run(["reply", first.id, "no, use the tests"]).code).toBe(0)
+    await waitFor(() => received().endsWith("\n"), "the reply")
+    expect(received()).toBe("\u001bno, use the tests\n")
+    expect(t.inbox()).toEqual([])
+    // --action presses the dialog's own keys in the worker's window (the terminal holds them
+    // until the next line: they show up with the next reply).
+    const second = await permission("rm -rf build")
+    const denied = t.run(["reply", second.id, "--action", "deny"])
+    expect(denied.code, denied.stderr).toBe(0)
+    expect(t.inbox()).toEqual([])
+    const third = await permission("npm test")
+    expect(t.run(["reply", third.id, "--action", "allow"]).code).toBe(0)
+    // `trail tell` during the dialog denies first too.
+    await permission("curl example.com")
+    expect(t.run(["tell", "w1", "stop there"]).code).toBe(0)
+    await waitFor(() => received().endsWith("stop there\n"), "the tell")
+    expect(received()).toBe("\u001bno, use the tests\n\u001b1\u001b[trail] stop there\n")
+    // With no dialog open, tell types only its text.
+    expect(t.run(["tell", "w1", "carry on"]).code).toBe(0)
+    await waitFor(() => received().endsWith("carry on\n"), "the second tell")
+    expect(received().endsWith("\n[trail] carry on\n")).toBe(true)
+    expect(t.run(["kill", "w1"]).code).toBe(0)
+  }, 90_000)
 
   it("a 200 kB reply reaches the pane intact (through a tmux buffer)", async () => {
     const t = setup(1)
@@ -390,6 +463,26 @@ describe("trail hook claude", () => {
   })
 })
 
+describe("a hook on an emptied store", () => {
+  it("writes nothing into it: the store stays corrupt and next does not report the sweep complete", () => {
+    const root = gitRepo({ "a.ts": "x" })
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    const db = path.join(root, ".trail", "state.db")
+    fs.truncateSync(db, 0)
+    for (const side of ["-wal", "-shm"]) fs.rmSync(db + side, { force: true })
+    expect(trail(["next", "--task", "t"], { cwd: root }).error().code).toBe("store-corrupt")
+    const input = JSON.stringify({ session_id: "s1", hook_event_name: "Stop", cwd: root })
+    const hook = spawnSync(process.execPath, [TRAIL, "hook", "claude"], { cwd: root, input, encoding: "utf8" })
+    expect(hook.status).toBe(0)
+    expect(hook.stdout).toBe("")
+    expect(fs.statSync(db).size).toBe(0)
+    expect(fs.readFileSync(path.join(root, ".trail", "hook-errors.log"), "utf8")).toContain("trail init")
+    const next = trail(["next", "--task", "t"], { cwd: root })
+    expect(next.code).toBe(1)
+    expect(next.error().code).toBe("store-corrupt")
+  })
+})
+
 describe("trail hooks install / uninstall, trail doctor", () => {
   it("merges into the project's settings.json idempotently and removes exactly its entries", () => {
     const root = gitRepo({ "a.ts": "x" })
@@ -469,6 +562,23 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     expect(fs.lstatSync(file).isSymbolicLink()).toBe(true)
     expect(fs.readFileSync(target, "utf8")).toBe(text)
     expect(fs.statSync(target).mode & 0o777).toBe(0o600)
+
+    // A dangling link (its dotfiles target not written yet, through a relative chain): the
+    // settings are written to the link's final target and both links stay.
+    fs.rmSync(file)
+    fs.mkdirSync(path.join(root, "dots"))
+    fs.symlinkSync("dots/settings.json", path.join(root, "middle.json"))
+    fs.symlinkSync("../middle.json", file)
+    expect(trail(["hooks", "install"], { cwd: root }).code).toBe(0)
+    expect(fs.lstatSync(file).isSymbolicLink()).toBe(true)
+    expect(fs.lstatSync(path.join(root, "middle.json")).isSymbolicLink()).toBe(true)
+    expect(JSON.parse(fs.readFileSync(path.join(root, "dots", "settings.json"), "utf8")).hooks.Stop).toHaveLength(1)
+    // A link loop is an error, and nothing is replaced.
+    fs.rmSync(path.join(root, "middle.json"))
+    fs.symlinkSync(".claude/settings.json", path.join(root, "middle.json"))
+    const loop = trail(["hooks", "install"], { cwd: root })
+    expect(loop.code).toBe(1)
+    expect(fs.lstatSync(file).isSymbolicLink()).toBe(true)
 
     fs.rmSync(file)
     for (const bad of ["[1, 2]\n", '"text"\n', "null\n"]) {

@@ -9,7 +9,7 @@
  * folder with nothing found), chatter (notes, todos), the human's own prompts (they close the
  * session's item), and dismissed items (kept, hidden, so that `restore` can bring them back).
  *
- * Events folded (besides the worker events of events.ts): `session.started`, `session.prompted`,
+ * Events folded (besides the worker events of events.ts; `worker.told` closes a permission item): `session.started`, `session.prompted`,
  * `session.stopped`, `session.permission`, `session.notified`, `session.ended`, `session.gone`
  * (data: `pane`, `socket`, `cwd`, … from the Claude Code hook) and `inbox.dismissed`,
  * `inbox.restored`, `inbox.skipped` (`until`, ms), `inbox.replied` (data: `item`).
@@ -163,6 +163,17 @@ export const openItemOf = (state: InboxState, subject: Subject): ReviewItem | un
   return undefined
 }
 
+/**
+ * The subject's `permission` item, dismissed or not (a dismissed card does not close the dialog
+ * in its pane), or undefined when the subject is not waiting on a permission request.
+ */
+export const permissionOf = (state: InboxState, subject: Subject): ReviewItem | undefined => {
+  const key = subjectKey(subject)
+  for (const item of state.items.values())
+    if (item.kind === "permission" && subjectKey(item.subject) === key) return item
+  return undefined
+}
+
 /** Mutable working copy of a state, for one fold step. */
 interface Draft {
   last: number
@@ -251,6 +262,23 @@ const quiet = (draft: Draft, subject: Subject) => {
 }
 
 /**
+ * True when a hook event is older (by the hook's own clock, `at`) than the subject's card that a
+ * later hook raised: PermissionRequest and UserPromptSubmit hooks are async, so their events can
+ * commit after the synchronous Stop that followed them. Such an event is history, not news: a late
+ * permission request must not raise a card whose keys would answer another dialog (or none), and
+ * a late prompt must not close the dialog that came after it.
+ */
+const late = (draft: Draft, event: TrailEvent) => {
+  const key = subjectKey(event.subject)
+  for (const item of draft.items.values())
+    if (subjectKey(item.subject) === key && HOOK_KINDS.includes(item.kind) && item.since > event.at) return true
+  return false
+}
+
+/** The kinds a hook event raises. */
+const HOOK_KINDS: ReadonlyArray<ReviewKind> = ["stopped", "permission"]
+
+/**
  * Records the session's pane from a hook event. A pane now used by another session means the
  * old one is over (one agent per pane: a new `claude` in a pane is a new session), so the old
  * session and its item go.
@@ -309,6 +337,13 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       return raise(draft, event, "needs_input", `${subject.id} asks: ${str(data, "question") ?? "(no question)"}`, [])
     case "worker.running":
       return closeOpen(draft, subject, ["needs_input", "stopped", "permission"])
+    case "worker.told": {
+      // Text typed into a worker waiting on a permission dialog denied it first (Workers.tell):
+      // the dialog is closed, dismissed card or not.
+      const pending = permissionOf(draft, subject)
+      if (pending !== undefined) draft.items.delete(pending.id)
+      return
+    }
     case "worker.ready": {
       const result =
         typeof data.result === "object" && data.result !== null ? (data.result as Record<string, unknown>) : {}
@@ -349,7 +384,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       if (subject.type === "session") touchSession(draft, event, "working")
       return
     case "session.prompted":
-      if (draft.ended.has(subjectKey(subject))) return
+      if (draft.ended.has(subjectKey(subject)) || late(draft, event)) return
       if (subject.type === "session") touchSession(draft, event, "working")
       return closeOpen(
         draft,
@@ -371,7 +406,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       return raise(draft, event, "stopped", lines[0] ?? "finished its turn and waits for you", bullets)
     }
     case "session.permission": {
-      if (quiet(draft, subject)) return
+      if (quiet(draft, subject) || late(draft, event)) return
       if (subject.type === "session") touchSession(draft, event, "permission")
       const tool = str(data, "tool_name") ?? "a tool"
       const input = str(data, "tool_summary")

@@ -8,6 +8,7 @@ import {
   foldEvents,
   fromSnapshot,
   InboxSnapshot,
+  permissionOf,
   toSnapshot,
   TrailEvent,
   type SubjectType
@@ -134,6 +135,56 @@ describe("inbox projection", () => {
         ev(11, "worker.ready", ["worker", "w3"], { result: { outcome: "done" } })
       ]),
       ["ready:w3"]
+    )
+  })
+
+  it("a worker told something while it waits on a permission dialog has denied it: the item goes, dismissed or not", () => {
+    const spawned = ev(1, "worker.spawned", ["worker", "w1"], { kind: "claude", text: "t" })
+    const asked = ev(2, "session.permission", ["worker", "w1"], { tool_name: "Bash" })
+    const state = foldEvents(emptyInbox, [spawned, asked])
+    assert.strictEqual(permissionOf(state, { type: "worker", id: "w1" })?.id, "i2")
+    const told = foldEvents(state, [ev(3, "worker.told", ["worker", "w1"], { text: "no", denied: "i2" })])
+    assert.deepStrictEqual(kindsInOrder([spawned, asked]), ["permission:w1"])
+    assert.strictEqual(told.items.size, 0)
+    assert.isUndefined(permissionOf(told, { type: "worker", id: "w1" }))
+    const dismissed = foldEvents(state, [ev(4, "inbox.dismissed", ["worker", "w1"], { item: "i2" })])
+    assert.strictEqual(permissionOf(dismissed, { type: "worker", id: "w1" })?.id, "i2")
+    assert.strictEqual(foldEvents(dismissed, [ev(5, "worker.told", ["worker", "w1"], { text: "x" })]).items.size, 0)
+    // A worker with a stopped card keeps it when told something (only a dialog is closed).
+    const stopped = foldEvents(emptyInbox, [spawned, ev(6, "session.stopped", ["worker", "w1"], { message: "?" })])
+    assert.strictEqual(foldEvents(stopped, [ev(7, "worker.told", ["worker", "w1"], { text: "x" })]).items.size, 1)
+  })
+
+  it("a permission request or prompt whose async hook commits after a later Stop or request is history, not news", () => {
+    // PermissionRequest (hook at 100) committed after the Stop (hook at 200) that followed it.
+    const reordered = foldEvents(emptyInbox, [
+      ev(200, "session.stopped", ["session", "s1"], { pane: "%1", socket: "/s", message: "done" }),
+      ev(100, "session.permission", ["session", "s1"], { pane: "%1", socket: "/s", tool_name: "Bash" })
+    ])
+    assert.deepStrictEqual(
+      attentionOrder(reordered, 1e12).map((i) => `${i.kind}:${i.id}`),
+      ["stopped:i1"]
+    )
+    assert.strictEqual(reordered.sessions.get("s1")?.state, "stopped")
+    // A prompt submitted before the dialog, committed after it, does not close it.
+    const prompt = foldEvents(emptyInbox, [
+      ev(300, "session.permission", ["session", "s2"], { pane: "%2", socket: "/s", tool_name: "Edit" }),
+      ev(250, "session.prompted", ["session", "s2"], { pane: "%2", socket: "/s" })
+    ])
+    assert.deepStrictEqual(
+      attentionOrder(prompt, 1e12).map((i) => i.kind),
+      ["permission"]
+    )
+    assert.strictEqual(prompt.sessions.get("s2")?.state, "permission")
+    // The same for a worker's own hooks; in order, both still count.
+    assert.deepStrictEqual(
+      kindsInOrder([
+        ev(500, "session.stopped", ["worker", "w9"], { message: "ok" }),
+        ev(400, "session.permission", ["worker", "w9"], { tool_name: "Bash" }),
+        ev(600, "session.permission", ["session", "s3"], { tool_name: "Bash" }),
+        ev(700, "session.prompted", ["session", "s3"], {})
+      ]),
+      ["stopped:w9"]
     )
   })
 

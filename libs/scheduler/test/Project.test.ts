@@ -2,6 +2,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Path from "@effect/platform/Path"
 import { assert, describe, it } from "@effect/vitest"
 import { defaultConfig, FolderPath } from "@trail/domain"
+import Sqlite from "better-sqlite3"
 import { Effect, Either, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -59,6 +60,20 @@ describe("Project", () => {
         )
         assert.deepInclude(opened, { _tag: "StoreError", reason: "corrupt" })
         assert.strictEqual(fs.statSync(project.databaseFile).size, 0)
+        // A database with no trail schema (what SQLite makes of an emptied file once anything
+        // writes to it) is no store either: refused, and left as it is.
+        fs.rmSync(project.databaseFile)
+        const blank = new Sqlite(project.databaseFile)
+        blank.pragma("journal_mode = WAL")
+        blank.close()
+        const size = fs.statSync(project.databaseFile).size
+        assert.isAbove(size, 0)
+        const schemaless = yield* Effect.flip(
+          Layer.build(Scheduler.layerFor({ project, config: configOf() }, { create: false }))
+        )
+        assert.deepInclude(schemaless, { _tag: "StoreError", reason: "corrupt" })
+        assert.include(schemaless.message, "trail init")
+        assert.strictEqual(fs.statSync(project.databaseFile).size, size)
       })
     )
 

@@ -101,7 +101,8 @@ export interface DatabaseOptions {
   /**
    * Create the file when it does not exist (default true; created 0600, since it holds session
    * messages). With false, a missing or empty (0-byte) file fails with a {@link StoreError}
-   * (`missing` / `corrupt`) instead of being silently replaced by a fresh database: only
+   * (`missing` / `corrupt`) instead of being silently replaced by a fresh database, and so
+   * does a database whose `PRAGMA user_version` is 0 (never migrated: `corrupt`): only
    * `trail init` creates a store.
    */
   readonly create?: boolean
@@ -160,7 +161,15 @@ export const make = (options: DatabaseOptions) =>
             timeout: BUSY_TIMEOUT_MS
           })
           try {
-            if (!(options.readonly ?? false) && options.filename !== ":memory:") db.pragma("journal_mode = WAL")
+            // Before any write (journal_mode = WAL rewrites the header): a file SQLite reads as a
+            // database that trail never migrated is not a store (an emptied file that something
+            // opened once), and must not become a fresh one here.
+            if (options.create === false && !memory && Number(db.pragma("user_version", { simple: true })) === 0)
+              throw new StoreError({
+                reason: "corrupt",
+                detail: `${options.filename} holds no trail schema (user_version 0): it was emptied or replaced; only \`trail init\` creates a store`
+              })
+            if (!(options.readonly ?? false) && !memory) db.pragma("journal_mode = WAL")
             db.pragma("synchronous = NORMAL")
             db.pragma("foreign_keys = ON")
             // Touch the schema so a file that is not a database fails here, not mid-command.

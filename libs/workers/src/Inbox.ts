@@ -12,11 +12,12 @@
  * must still be the agent its hooks ran under (same pid and start time, /proc); otherwise the
  * reply is refused with PaneChanged and the session is dropped (`session.gone`). A reply to a
  * `permission` item first presses Escape (Claude Code then rejects the tool), so free text never
- * approves; `decide` presses the dialog's own keys ({@link PERMISSION_KEYS}).
+ * approves; `decide` presses the dialog's own keys ({@link PERMISSION_KEYS}), into a session's
+ * pane only while the session still waits on that request, or into a worker's own window.
  *
  * Errors: ItemNotFound, PaneChanged, SubstrateError (`gone`: the pane no longer exists, or the
  * session was never in tmux; the item stays), UsageError (`decide` on an item that is not a
- * permission request), StoreError.
+ * permission request, or a stale one), StoreError.
  */
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import {
@@ -39,8 +40,9 @@ import {
   type WorkerId
 } from "@trail/domain"
 import { Database as Db, Events, Rows } from "@trail/store"
-import { Clock, Context, Duration, Effect, Layer, ParseResult, Schema } from "effect"
+import { Clock, Context, Effect, Layer, ParseResult, Schema } from "effect"
 import * as Hooks from "./Hooks.js"
+import { denyThenType, PERMISSION_KEYS, type PermissionAction } from "./Permission.js"
 import * as Tmux from "./Tmux.js"
 import { Workers, type WorkersError } from "./Workers.js"
 
@@ -69,10 +71,13 @@ export interface InboxShape {
    * `session.gone`). Returns their ids.
    */
   readonly reconcile: Effect.Effect<ReadonlyArray<string>, StoreError>
-  /** The session's pane, or a `gone` SubstrateError saying why it cannot be reached. */
+  /** The session with its pane, or a `gone` SubstrateError saying why it cannot be reached. */
   readonly paneOf: (
     sessionId: string
-  ) => Effect.Effect<{ readonly pane: string; readonly socket: string }, SubstrateError | StoreError>
+  ) => Effect.Effect<
+    { readonly pane: string; readonly socket: string; readonly session: Session },
+    SubstrateError | StoreError
+  >
   /** Events of one subject, oldest first (`trail log`), or of every subject. */
   readonly log: (subject?: {
     readonly type: "worker" | "session"
@@ -84,25 +89,7 @@ export class Inbox extends Context.Tag("@trail/workers/Inbox")<Inbox, InboxShape
 
 export type ReplyError = ItemNotFound | PaneChanged | SubstrateError | StoreError | WorkersError | WorkerNotFound
 
-/**
- * The keys that answer Claude Code's permission dialog, as the real CLI (2.1.197) draws it:
- * `1. Yes`, `2. Yes, and always allow …` / `Yes, allow all edits during this session`,
- * `3. No`, and "Esc to cancel" (the tool is rejected and Claude waits for the user). The one
- * table of them: a test pins it against the real CLI.
- */
-export const PERMISSION_KEYS = {
-  allow: ["1"],
-  "allow-always": ["2"],
-  deny: ["Escape"]
-} as const satisfies Record<string, ReadonlyArray<string>>
-export type PermissionAction = keyof typeof PERMISSION_KEYS
-export const PERMISSION_ACTIONS = Object.keys(PERMISSION_KEYS) as ReadonlyArray<PermissionAction>
-
-/**
- * After Escape, before the text: a terminal program reads Escape followed at once by a letter
- * as one Alt-key chord, so the dialog must see the Escape alone.
- */
-const ESCAPE_SETTLE = Duration.millis(400)
+export { PERMISSION_ACTIONS, PERMISSION_KEYS, type PermissionAction } from "./Permission.js"
 
 /**
  * Why `session`'s pane no longer runs its agent, or null when it does. `panePid` and `command`
@@ -257,7 +244,7 @@ export const make = Effect.gen(function* () {
                 : `session ${sessionId} has no tmux pane (it was not started inside tmux, or its pane now belongs to another session): trail cannot type into it`
           })
         )
-      return Effect.succeed({ pane: session.pane, socket: session.socket })
+      return Effect.succeed({ pane: session.pane, socket: session.socket, session })
     })
 
   const tmuxOn = <A>(effect: Effect.Effect<A, Tmux.TmuxError, CommandExecutor.CommandExecutor>) =>
@@ -293,9 +280,7 @@ export const make = Effect.gen(function* () {
     deliver: (server: Tmux.Server, pane: string) => Effect.Effect<void, Tmux.TmuxError, CommandExecutor.CommandExecutor>
   ) =>
     Effect.gen(function* () {
-      const state = yield* current
-      const { pane, socket } = yield* paneOf(sessionId)
-      const session = state.sessions.get(sessionId)!
+      const { pane, session, socket } = yield* paneOf(sessionId)
       const server = { path: socket }
       const [panePid, command] = (yield* tmuxOn(
         Tmux.run(server, "display-message", [
@@ -325,10 +310,7 @@ export const make = Effect.gen(function* () {
         yield* intoAgentPane(item.subject.id, (server, pane) =>
           item.kind === "permission"
             ? // Free text must never approve: reject the tool first, then the text is the next message.
-              Tmux.pressKeys(server, pane, PERMISSION_KEYS.deny).pipe(
-                Effect.zipRight(Effect.sleep(ESCAPE_SETTLE)),
-                Effect.zipRight(Tmux.typeInto(server, pane, text))
-              )
+              denyThenType((keys) => Tmux.pressKeys(server, pane, keys), Tmux.typeInto(server, pane, text))
             : Tmux.typeInto(server, pane, text)
         )
       }
@@ -338,11 +320,23 @@ export const make = Effect.gen(function* () {
   const decide = (ref: string, action: PermissionAction) =>
     Effect.gen(function* () {
       const item = yield* find(ref)
-      if (item.kind !== "permission" || item.subject.type !== "session")
+      if (item.kind !== "permission")
         return yield* new UsageError({
-          message: `${item.id} is a ${item.kind} item, not a session's permission request: --action ${action} answers only those`
+          message: `${item.id} is a ${item.kind} item, not a permission request: --action ${action} answers only those`
         })
-      yield* intoAgentPane(item.subject.id, (server, pane) => Tmux.pressKeys(server, pane, PERMISSION_KEYS[action]))
+      // The keys answer whatever dialog is open now: only while the session still waits on the
+      // request that raised this item (a later hook that changed its state has replaced or closed
+      // it, or left it stale, e.g. a SessionStart of a resumed session).
+      if (item.subject.type === "session") {
+        const { session } = yield* paneOf(item.subject.id)
+        if (session.state !== "permission")
+          return yield* new UsageError({
+            message: `${item.id} is stale: session ${item.subject.id} is ${session.state === "working" ? "working" : "stopped"}, not waiting on that permission request; nothing was pressed (answer it in its pane: \`trail jump ${item.id}\`)`
+          })
+      }
+      if (item.subject.type === "worker") yield* workers.pressKeys(item.subject.id as WorkerId, PERMISSION_KEYS[action])
+      else
+        yield* intoAgentPane(item.subject.id, (server, pane) => Tmux.pressKeys(server, pane, PERMISSION_KEYS[action]))
       return yield* act(item, "inbox.replied", { action })
     })
 

@@ -65,6 +65,8 @@ export interface Substrate {
   ) => Effect.Effect<{ readonly pid: number; readonly window: string | null }, SubstrateError>
   /** Types `text` into the worker's input literally, then Enter; `gone` when its window is not the worker's. */
   readonly sendText: (worker: WorkerRef, text: string) => Effect.Effect<void, SubstrateError>
+  /** Presses `keys` (tmux key names) in the worker's window; `gone` when the window is not the worker's. */
+  readonly pressKeys: (worker: WorkerRef, keys: ReadonlyArray<string>) => Effect.Effect<void, SubstrateError>
   /** The last non-blank lines the worker printed (its pane with scroll-back, or output.log). */
   readonly capture: (worker: WorkerRef) => Effect.Effect<string, SubstrateError>
   /** True while the worker's window exists and is its own (always true for plain processes). */
@@ -324,6 +326,12 @@ export const tmuxSubstrate = (tmux: Tmux["Type"]): Substrate => {
           .sendText(window, text)
           .pipe(Effect.mapError((error) => tmuxFailure(error, `cannot type into ${worker.id}`)))
       ),
+    pressKeys: (worker, keys) =>
+      Effect.flatMap(owned(worker, "press keys in"), (window) =>
+        tmux
+          .pressKeys(window, keys)
+          .pipe(Effect.mapError((error) => tmuxFailure(error, `cannot press keys in ${worker.id}`)))
+      ),
     capture: (worker) =>
       Effect.flatMap(owned(worker, "read"), (window) =>
         tmux.capture(window).pipe(
@@ -390,6 +398,14 @@ export const processSubstrate: Substrate = {
         substrate: "process",
         reason: "unsupported",
         detail: `worker ${id} runs as a plain process (worker.substrate = "process"): it has no terminal to type into`
+      })
+    ),
+  pressKeys: (worker) =>
+    Effect.fail(
+      new SubstrateError({
+        substrate: "process",
+        reason: "unsupported",
+        detail: `worker ${worker.id} runs as a plain process (worker.substrate = "process"): it has no terminal to press keys in`
       })
     ),
   capture: (worker) =>

@@ -64,6 +64,8 @@ export interface TmuxShape {
   readonly newWindow: (window: NewWindow) => Effect.Effect<WindowInfo, TmuxError>
   /** Types `text` into the window literally (`send-keys -l`), then presses Enter. */
   readonly sendText: (window: string, text: string) => Effect.Effect<void, TmuxError>
+  /** Presses `keys` (tmux key names: `Escape`, `1`) in the window, one by one. */
+  readonly pressKeys: (window: string, keys: ReadonlyArray<string>) => Effect.Effect<void, TmuxError>
   /** The window's visible text plus its scroll-back, wrapped lines joined. */
   readonly capture: (window: string) => Effect.Effect<string, TmuxError>
   /** Every window of the session (none when the server is not running). */
@@ -256,6 +258,11 @@ export const make = (config: TmuxConfig) =>
         Effect.provideService(CommandExecutor.CommandExecutor, executor)
       )
 
+    const pressWindowKeys = (window: string, keys: ReadonlyArray<string>) =>
+      pressKeys(server, target(window), keys, binary).pipe(
+        Effect.provideService(CommandExecutor.CommandExecutor, executor)
+      )
+
     const capture = (window: string) =>
       tmux("capture-pane", "capture-pane", "-p", "-J", "-S", "-", "-t", target(window))
 
@@ -289,6 +296,7 @@ export const make = (config: TmuxConfig) =>
       ensureSession,
       newWindow,
       sendText,
+      pressKeys: pressWindowKeys,
       capture,
       listWindows,
       killWindow,

@@ -19,6 +19,8 @@ import * as Path from "@effect/platform/Path"
 import {
   ChangeSetError,
   canTransition,
+  emptyInbox,
+  foldEvents,
   InvalidTransition,
   isLiveWorkerState,
   ProtocolError,
@@ -30,6 +32,7 @@ import {
   type TrailEvent,
   UnknownKind,
   KindUntrusted,
+  permissionOf,
   Worker,
   WorkerFinished,
   WorkerId,
@@ -44,6 +47,7 @@ import { Clock, Context, Duration, Effect, Either, Layer, Option } from "effect"
 import * as ChangeSets from "./ChangeSets.js"
 import * as Kinds from "./Kinds.js"
 import { inheritedEnv, readExit, Substrates, tmuxInstalled, type WorkerRef } from "./Substrate.js"
+import { denyThenType } from "./Permission.js"
 import { composeTaskFile } from "./TaskFile.js"
 
 /** What the Workers service needs to know about the root it serves. */
@@ -100,11 +104,23 @@ export interface WorkersShape {
   readonly done: (id: WorkerId, result: WorkerResult) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
   readonly fail: (id: WorkerId, reason: string) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
   // Human commands.
-  /** Types `[trail] TEXT` (or, with `prefix: false`, exactly TEXT) into the worker's pane, then Enter. */
+  /**
+   * Types `[trail] TEXT` (or, with `prefix: false`, exactly TEXT) into the worker's pane, then
+   * Enter. While the worker waits on a permission dialog (its hooks raised a `permission` item),
+   * Escape first: the tool is rejected and the text is the next message, never an approval.
+   */
   readonly tell: (
     id: WorkerId,
     text: string,
     options?: { readonly prefix?: boolean }
+  ) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
+  /**
+   * Presses `keys` (tmux key names, e.g. a permission dialog's) in the live worker's own window
+   * (checked by its `@trail_worker` tag); SubstrateError `gone` when the window is not its own.
+   */
+  readonly pressKeys: (
+    id: WorkerId,
+    keys: ReadonlyArray<string>
   ) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
   /** Cancels the worker and its live descendants (children first) and closes their windows. */
   readonly kill: (id: WorkerId, reason?: string) => Effect.Effect<ReadonlyArray<Worker>, WorkerNotFound | WorkersError>
@@ -764,6 +780,16 @@ export const make = Effect.gen(function* () {
     deletions: stat.deletions
   })
 
+  /** Its window is gone or is another program's: the worker is lost, and nothing reached it. */
+  const lostWhenGone =
+    (id: WorkerId) =>
+    <A, R>(effect: Effect.Effect<A, SubstrateError, R>) =>
+      Effect.tapError(effect, (error) =>
+        error.reason === "gone"
+          ? Effect.ignore(transition(id, "lost", { reason: error.detail }, { reason: error.detail }, "end"))
+          : Effect.void
+      )
+
   /** How the substrate finds the worker: its tmux window's id, checked against the window's `@trail_worker`. */
   const refOf = (worker: Worker): WorkerRef => ({
     id: worker.id,
@@ -910,21 +936,28 @@ export const make = Effect.gen(function* () {
             )
           }),
     fail: (id, reason) => transition(id, "failed", { reason }, { reason }, "fail"),
+    pressKeys: (id, keys) =>
+      Effect.gen(function* () {
+        const worker = yield* Effect.flatMap(get(id), (w) => requireLive(w, "answer a permission request"))
+        yield* substrates.get(worker.substrate).pressKeys(refOf(worker), keys).pipe(lostWhenGone(id))
+        return worker
+      }),
     tell: (id, text, options) =>
       Effect.gen(function* () {
         const worker = yield* Effect.flatMap(get(id), (w) => requireLive(w, "be told anything"))
-        yield* substrates
-          .get(worker.substrate)
-          .sendText(refOf(worker), options?.prefix === false ? text : `[trail] ${text}`)
-          .pipe(
-            // Its window is gone or is another program's: the worker is lost, and nothing was typed.
-            Effect.tapError((error) =>
-              error.reason === "gone"
-                ? Effect.ignore(transition(id, "lost", { reason: error.detail }, { reason: error.detail }, "end"))
-                : Effect.void
-            )
-          )
-        const told = yield* record(id, "worker.told", { text })
+        const substrate = substrates.get(worker.substrate)
+        const ref = refOf(worker)
+        const typed = substrate.sendText(ref, options?.prefix === false ? text : `[trail] ${text}`)
+        const permission = yield* database.read((db) =>
+          permissionOf(foldEvents(emptyInbox, Events.ofSubject(db, "worker", id)), { type: "worker", id })
+        )
+        yield* (permission === undefined ? typed : denyThenType((keys) => substrate.pressKeys(ref, keys), typed)).pipe(
+          lostWhenGone(id)
+        )
+        const told = yield* record(id, "worker.told", {
+          text,
+          ...(permission === undefined ? {} : { denied: permission.id })
+        })
         return told.state === "needs_input"
           ? yield* transition(id, "running", {}, { answer: text }, "resume").pipe(
               Effect.catchTag("WorkerFinished", () => get(id))

@@ -55,9 +55,10 @@ describe("Claude Code hook payloads", () => {
     assert.strictEqual(stopped.kind, "stopped")
     assert.strictEqual(stopped.headline, "I've added the factorial function.")
     assert.deepStrictEqual(stopped.bullets, ["add a test for 0!", "document the overflow above 170"])
+    // A request after the Stop (by the hooks' clock: an earlier one committed late is history).
     const permission = new TrailEvent({
       id: 9,
-      ...eventOf("PermissionRequest"),
+      ...eventOf("PermissionRequest", env, 1_003),
       data: { ...eventOf("PermissionRequest").data }
     })
     const blocked = findItem(foldEvents(emptyInbox, [...events, permission]), "8f2c1e44")!
