@@ -56,6 +56,16 @@ export interface WorkerRef {
   readonly pid: number | null
 }
 
+/** A plain process has no terminal: typing or pressing keys into it is `unsupported`. */
+const noTerminal = (worker: WorkerRef, what: string) =>
+  Effect.fail(
+    new SubstrateError({
+      substrate: "process",
+      reason: "unsupported",
+      detail: `worker ${worker.id} runs as a plain process (worker.substrate = "process"): it has no terminal to ${what}`
+    })
+  )
+
 /** One way of running workers. */
 export interface Substrate {
   readonly name: SubstrateName
@@ -392,22 +402,8 @@ export const processSubstrate: Substrate = {
           detail: `cannot start ${spec.id}: ${cause instanceof Error ? cause.message : String(cause)}`
         })
     }),
-  sendText: (id) =>
-    Effect.fail(
-      new SubstrateError({
-        substrate: "process",
-        reason: "unsupported",
-        detail: `worker ${id} runs as a plain process (worker.substrate = "process"): it has no terminal to type into`
-      })
-    ),
-  pressKeys: (worker) =>
-    Effect.fail(
-      new SubstrateError({
-        substrate: "process",
-        reason: "unsupported",
-        detail: `worker ${worker.id} runs as a plain process (worker.substrate = "process"): it has no terminal to press keys in`
-      })
-    ),
+  sendText: (worker) => noTerminal(worker, "type into"),
+  pressKeys: (worker) => noTerminal(worker, "press keys in"),
   capture: (worker) =>
     Effect.sync(() => {
       const file = `${worker.dir}/${OUTPUT_FILE}`

@@ -91,4 +91,16 @@ describe("Substrate", () => {
     expect(Substrate.lastLines(pane)).toBe("first\nlast words")
     expect(Substrate.lastLines("a\nb\nc", 2)).toBe("b\nc")
   })
+
+  it("a plain process has no terminal: typing or pressing keys is unsupported, naming the worker", () => {
+    const worker = { id: "w7", window: null, tag: "w7 /r", dir: "/nonexistent", pid: null }
+    for (const attempt of [
+      Substrate.processSubstrate.sendText(worker, "hello"),
+      Substrate.processSubstrate.pressKeys(worker, ["Escape"])
+    ]) {
+      const exit = Effect.runSyncExit(attempt)
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(JSON.stringify(exit)).toContain("worker w7 runs as a plain process")
+    }
+  })
 })
