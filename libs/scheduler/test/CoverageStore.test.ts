@@ -2,7 +2,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { AgentId, FolderPath, TaskName } from "@trail/domain"
 import Sqlite from "better-sqlite3"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Either, Layer, Schema } from "effect"
 import * as fc from "fast-check"
 import * as fs from "node:fs"
 import { Database } from "@trail/store"
@@ -57,12 +57,27 @@ describe("CoverageStore", () => {
                   yield* store.register(syntheticFolders(n), 0)
                   let now = 1
                   const held = new Map<number, FolderPath>()
+                  // Agents whose expired lease another agent took over, each folder's last lease and
+                  // who finished it: a former holder's report is refused while the new holder's
+                  // lease is live or once another agent finished the folder.
+                  const lost = new Map<number, FolderPath>()
+                  const leases = new Map<FolderPath, { readonly holder: number; readonly until: number }>()
+                  const finishedBy = new Map<FolderPath, number>()
                   const agent = (i: number) => AgentId.make(`a${i}`)
                   const claim = (i: number) =>
                     Effect.map(
                       store.claim({ task, agent: agent(i), now, ttlMs: TTL, open: openOptions, autoSweep: false }),
                       (result) => {
-                        if (result._tag === "Claimed") held.set(i, result.path)
+                        if (result._tag === "Claimed") {
+                          for (const [other, path] of held)
+                            if (other !== i && path === result.path) {
+                              held.delete(other)
+                              lost.set(other, path)
+                            }
+                          lost.delete(i)
+                          held.set(i, result.path)
+                          leases.set(result.path, { holder: i, until: now + TTL })
+                        }
                         return result
                       }
                     )
@@ -72,19 +87,33 @@ describe("CoverageStore", () => {
                         yield* claim(op.agent)
                         break
                       case "complete": {
-                        const path = held.get(op.agent)
+                        const path = held.get(op.agent) ?? lost.get(op.agent)
                         if (path === undefined) break
+                        const wasLost = !held.has(op.agent)
                         held.delete(op.agent)
-                        yield* store.complete({
-                          task,
-                          path,
-                          agent: agent(op.agent),
-                          status: op.skip ? "skipped" : "done",
-                          found: op.found,
-                          reason: null,
-                          now,
-                          halfLifeSecs: 600
-                        })
+                        lost.delete(op.agent)
+                        const completed = yield* Effect.either(
+                          store.complete({
+                            task,
+                            path,
+                            agent: agent(op.agent),
+                            status: op.skip ? "skipped" : "done",
+                            found: op.found,
+                            reason: null,
+                            now,
+                            halfLifeSecs: 600
+                          })
+                        )
+                        // The holder's report counts; a former holder's is refused, never merged.
+                        const lease = leases.get(path)
+                        const refused =
+                          wasLost &&
+                          ((finishedBy.get(path) ?? op.agent) !== op.agent ||
+                            (lease !== undefined && lease.holder !== op.agent && lease.until > now))
+                        if (refused)
+                          assert.strictEqual(Either.isLeft(completed) && completed.left._tag, "NotLeaseHolder")
+                        else assert.isTrue(Either.isRight(completed), JSON.stringify(completed))
+                        if (Either.isRight(completed) && !finishedBy.has(path)) finishedBy.set(path, op.agent)
                         break
                       }
                       case "release": {
@@ -92,7 +121,8 @@ describe("CoverageStore", () => {
                         if (path === undefined) break
                         held.delete(op.agent)
                         // Fails harmlessly when the lease already expired and moved on.
-                        yield* Effect.either(store.release({ task, path, agent: agent(op.agent) }))
+                        const released = yield* Effect.either(store.release({ task, path, agent: agent(op.agent) }))
+                        if (Either.isRight(released)) leases.delete(path)
                         break
                       }
                       case "advance":
