@@ -16,7 +16,7 @@ import {
   type Completion,
   type Outcome,
   type Sweep,
-  type TaskStatus,
+  TaskStatus,
   type WorkItemStatus
 } from "@trail/domain"
 import { Project, Scheduler, Visits } from "@trail/scheduler"
@@ -421,16 +421,13 @@ const renderStatus = (s: ReturnType<typeof statusJson>) =>
 const status = Command.make("status", { task, pretty }, (args) =>
   withScheduler((scheduler) =>
     scheduler.status(args.task).pipe(
-      Effect.map(statusJson),
+      // An unknown task answers as a task with no sweep does (the store's null sweep).
       Effect.catchTag("TaskNotFound", () =>
-        Effect.succeed({
-          task: args.task,
-          sweep: 0,
-          sweep_status: "none" as const,
-          ...noSweepCounts,
-          percent: 0
-        })
+        Effect.succeed(
+          new TaskStatus({ task: args.task, sweep: null, sweep_status: null, ...noSweepCounts, percent: 0 })
+        )
       ),
+      Effect.map(statusJson),
       Effect.flatMap((s) => print(s, { pretty: args.pretty, render: renderStatus }))
     )
   )

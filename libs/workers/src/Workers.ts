@@ -494,24 +494,13 @@ export const make = Effect.gen(function* () {
   const checkKind = (kind: Kinds.Kind, trust: Kinds.KindTrust): CommandCheck => {
     const command = templateOf(kind)
     const program = programOf(command)
+    const checked = { kind: kind.name, source: kind.source, command, program, trust }
     if (program === null)
-      return {
-        kind: kind.name,
-        source: kind.source,
-        command,
-        program,
-        trust,
-        ok: true,
-        detail: "a shell string that does not start with a program name: not checked"
-      }
+      return { ...checked, ok: true, detail: "a shell string that does not start with a program name: not checked" }
     // `trail` is the shim trail writes into .trail/bin when the first worker starts.
     const found = program === "trail" ? `${binDir}/trail` : resolveCommand(program, workerPath(kind))
     return {
-      kind: kind.name,
-      source: kind.source,
-      command,
-      program,
-      trust,
+      ...checked,
       ok: found !== null,
       detail:
         found === null
