@@ -457,10 +457,12 @@ const list = Command.make(
     withScheduler((scheduler) =>
       Effect.gen(function* () {
         const items = yield* listOrNone(scheduler, args.task, Option.getOrUndefined(args.state))
-        // Who covered each folder in this sweep and what they found (the visit history).
-        const { visits } = yield* Visits.ofSweep(args.task).pipe(
-          Effect.catchTag("TaskNotFound", () => Effect.succeed({ visits: [] }))
-        )
+        // Who covered each finished folder and what they found (the visit history): read only
+        // when a listed item is finished (`--state pending|leased` never needs it).
+        const finished = items.some((i) => i.status === "done" || i.status === "skipped")
+        const { visits } = finished
+          ? yield* Visits.ofSweep(args.task).pipe(Effect.catchTag("TaskNotFound", () => Effect.succeed({ visits: [] })))
+          : { visits: [] }
         const visitOf = new Map(visits.map((v) => [v.path, v]))
         const rows = items.map((i) => ({
           path: i.path,
