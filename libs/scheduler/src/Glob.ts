@@ -35,6 +35,12 @@ type Segment =
 
 const SLASH = 0x2f
 
+/** The code point starting at `i` (callers index inside `text`; -1 past its end). */
+const codeAt = (text: string, i: number): number => text.codePointAt(i) ?? -1
+
+/** UTF-16 units a code point takes. */
+const unitsOf = (code: number): number => (code > 0xffff ? 2 : 1)
+
 /** Parses `[...]` starting at `start` (the `[`); null when it is not closed (then `[` is literal). */
 const parseClass = (text: string, start: number): { readonly token: Token; readonly end: number } | null => {
   let i = start + 1
@@ -46,18 +52,17 @@ const parseClass = (text: string, start: number): { readonly token: Token; reado
   const ranges: Array<readonly [number, number]> = []
   let first = true
   while (i < text.length) {
-    let c = text[i]!
-    if (c === "]" && !first) return { token: { _tag: "class", negated, ranges }, end: i + 1 }
+    if (text[i] === "]" && !first) return { token: { _tag: "class", negated, ranges }, end: i + 1 }
     first = false
-    if (c === "\\" && i + 1 < text.length) c = text[++i]!
-    const low = c.codePointAt(0)!
-    i += c.length
+    if (text[i] === "\\" && i + 1 < text.length) i++
+    const low = codeAt(text, i)
+    i += unitsOf(low)
     if (text[i] === "-" && i + 1 < text.length && text[i + 1] !== "]") {
-      let d = text[i + 1]!
       i += 1
-      if (d === "\\" && i + 1 < text.length) d = text[++i]!
-      ranges.push([low, d.codePointAt(0)!])
-      i += d.length
+      if (text[i] === "\\" && i + 1 < text.length) i++
+      const high = codeAt(text, i)
+      ranges.push([low, high])
+      i += unitsOf(high)
     } else {
       ranges.push([low, low])
     }
@@ -68,7 +73,7 @@ const parseClass = (text: string, start: number): { readonly token: Token; reado
 const tokenize = (text: string): ReadonlyArray<Token> => {
   const tokens: Array<Token> = []
   for (let i = 0; i < text.length;) {
-    const c = text[i]!
+    const c = text[i]
     if (c === "*") {
       // `**` inside a segment is a plain `*`; consecutive stars are one.
       if (tokens.at(-1)?._tag !== "star") tokens.push({ _tag: "star" })
@@ -86,10 +91,10 @@ const tokenize = (text: string): ReadonlyArray<Token> => {
         i = parsed.end
       }
     } else {
-      const literal = c === "\\" && i + 1 < text.length ? text[i + 1]! : c
-      const code = literal.codePointAt(0)!
+      const escaped = c === "\\" && i + 1 < text.length
+      const code = codeAt(text, escaped ? i + 1 : i)
       tokens.push({ _tag: "char", code })
-      i += (c === "\\" && i + 1 < text.length ? 1 : 0) + (code > 0xffff ? 2 : 1)
+      i += (escaped ? 1 : 0) + unitsOf(code)
     }
   }
   return tokens
@@ -126,7 +131,7 @@ const tokenMatches = (token: Token, code: number): boolean => {
 }
 
 /** Characters of a segment (a name holds no `/`) by code point. */
-const codesOf = (name: string): ReadonlyArray<number> => Array.from(name, (c) => c.codePointAt(0)!)
+const codesOf = (name: string): ReadonlyArray<number> => Array.from(name, (c) => codeAt(c, 0))
 
 /** Wildcard match of one name against tokens: greedy, backtracking only to the last star. */
 const matchTokens = (tokens: ReadonlyArray<Token>, name: string): boolean => {
@@ -135,12 +140,12 @@ const matchTokens = (tokens: ReadonlyArray<Token>, name: string): boolean => {
   let c = 0
   let starT = -1
   let starC = 0
-  while (c < codes.length) {
+  for (let code = codes[c]; code !== undefined; code = codes[c]) {
     const token = tokens[t]
     if (token !== undefined && token._tag === "star") {
       starT = t++
       starC = c
-    } else if (token !== undefined && tokenMatches(token, codes[c]!)) {
+    } else if (token !== undefined && tokenMatches(token, code)) {
       t++
       c++
     } else if (starT >= 0) {
@@ -150,7 +155,7 @@ const matchTokens = (tokens: ReadonlyArray<Token>, name: string): boolean => {
       return false
     }
   }
-  while (t < tokens.length && tokens[t]!._tag === "star") t++
+  while (tokens[t]?._tag === "star") t++
   return t === tokens.length
 }
 
@@ -163,12 +168,12 @@ const matchSegments = (pattern: ReadonlyArray<Segment>, names: ReadonlyArray<str
   let n = 0
   let starP = -1
   let starN = 0
-  while (n < names.length) {
+  for (let name = names[n]; name !== undefined; name = names[n]) {
     const segment = pattern[p]
     if (segment !== undefined && segment._tag === "globstar") {
       starP = p++
       starN = n
-    } else if (segment !== undefined && matchSegment(segment, names[n]!)) {
+    } else if (segment !== undefined && matchSegment(segment, name)) {
       p++
       n++
     } else if (starP >= 0) {
@@ -178,7 +183,7 @@ const matchSegments = (pattern: ReadonlyArray<Segment>, names: ReadonlyArray<str
       return false
     }
   }
-  while (p < pattern.length && pattern[p]!._tag === "globstar") p++
+  while (pattern[p]?._tag === "globstar") p++
   return p === pattern.length
 }
 
@@ -226,13 +231,14 @@ export const expandBraces = (pattern: string): ReadonlyArray<string> => {
         return expandBraces(pattern.slice(i + 1)).map((rest) => pattern.slice(0, i + 1) + rest)
       }
       const head = pattern.slice(0, open)
-      const cuts = [open, ...commas, i]
       const tails = expandBraces(pattern.slice(i + 1))
       const out: Array<string> = []
-      for (let k = 0; k + 1 < cuts.length; k++) {
-        for (const alt of expandBraces(pattern.slice(cuts[k]! + 1, cuts[k + 1]))) {
+      let from = open
+      for (const to of [...commas, i]) {
+        for (const alt of expandBraces(pattern.slice(from + 1, to))) {
           for (const tail of tails) out.push(head + alt + tail)
         }
+        from = to
       }
       return out
     }
@@ -262,8 +268,10 @@ export const compileGlobs = (patterns: ReadonlyArray<string>): Glob | null => {
 interface Rule {
   readonly negated: boolean
   readonly directoryOnly: boolean
-  /** A rule without a `/` but at its end matches a name at any depth (here: the last segment). */
-  readonly anyDepth: boolean
+  /**
+   * Set for a rule without a `/` but at its end: it matches a name at any depth (here: the last
+   * segment); null for a rule matched against the whole path.
+   */
   readonly name: Segment | null
   readonly path: (names: ReadonlyArray<string>) => boolean
 }
@@ -293,7 +301,6 @@ const parseRule = (raw: string): Rule | null => {
   return {
     negated,
     directoryOnly,
-    anyDepth,
     name: name !== null && name._tag === "globstar" ? ANY_NAME : name,
     path: anyDepth ? () => false : compileOne(line, { trailingGlobstarMatchesSelf: false })
   }
@@ -318,16 +325,16 @@ export const compileIgnore = (texts: ReadonlyArray<string>): IgnoreRules => {
       if (rule !== null) rules.push(rule)
     }
   }
+  const lastFirst = rules.reverse()
   return {
     test: (path, isDirectory) => {
       let names: ReadonlyArray<string> | null = null
       const slash = path.lastIndexOf("/")
       const base = slash < 0 ? path : path.slice(slash + 1)
-      for (let i = rules.length - 1; i >= 0; i--) {
-        const rule = rules[i]!
+      for (const rule of lastFirst) {
         if (rule.directoryOnly && !isDirectory) continue
         let hit: boolean
-        if (rule.anyDepth) hit = matchSegment(rule.name!, base)
+        if (rule.name !== null) hit = matchSegment(rule.name, base)
         else {
           names ??= path.split("/")
           hit = rule.path(names)

@@ -22,6 +22,14 @@ describe("Glob", () => {
     assert.strictEqual(ignored("crlf\r", "crlf"), "ignored")
   })
 
+  it("characters outside the BMP are one character to ?, * and classes", () => {
+    assert.isTrue(glob("*😀", "a😀"))
+    assert.isTrue(glob("a?b", "a😀b"))
+    assert.isTrue(glob("[😀-😂]x", "😁x"))
+    assert.isFalse(glob("[!😀]x", "😀x"))
+    assert.strictEqual(ignored("\\😀*", "😀.log"), "ignored")
+  })
+
   it("gitignore: ** segments, ? and classes", () => {
     assert.strictEqual(ignored("**/foo", "a/b/foo", true), "ignored")
     assert.strictEqual(ignored("**/foo", "foo", true), "ignored")
