@@ -20,17 +20,12 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { startMessagesStub } from "../apps/cli/test/fixtures/messagesStub.js"
+import { at, median } from "./stats.js"
 
 const runs = Number(process.argv[2] ?? 8)
 const TRAIL = path.resolve(import.meta.dirname, "..", "apps", "cli", "bin", "trail.cjs")
 const CLAUDE = path.resolve(import.meta.dirname, "..", "node_modules", ".bin", "claude")
 const KEY = "sk-ant-api03-trail-bench-not-a-real-key-0000000000000"
-
-const median = (xs: ReadonlyArray<number>) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
-}
 
 const stub = await startMessagesStub()
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "trail-bench-home-"))
@@ -76,7 +71,11 @@ for (let i = 0; i < runs; i++)
     const end = Date.now()
     if (status !== 0) throw new Error(`claude -p exited ${status}`)
     const arrivals = stub.arrivals.slice(seen)
-    times[name].push({ total: end - start, before: arrivals[0]! - start, after: end - arrivals[arrivals.length - 1]! })
+    times[name].push({
+      total: end - start,
+      before: at(arrivals, 0) - start,
+      after: end - at(arrivals, arrivals.length - 1)
+    })
   }
 const med = (name: keyof typeof times, part: keyof Run) => Math.round(median(times[name].map((r) => r[part])))
 for (const name of Object.keys(times) as Array<keyof typeof times>)

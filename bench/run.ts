@@ -24,6 +24,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { at, median, percentile } from "./stats.js"
 
 const args = new Set(process.argv.slice(2))
 const json = args.has("--json")
@@ -39,11 +40,6 @@ const log = (line: string) => {
 }
 
 const TRAIL = path.resolve(import.meta.dirname, "..", "apps", "cli", "bin", "trail.cjs")
-const median = (xs: ReadonlyArray<number>) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
-}
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits
 const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 
@@ -283,7 +279,7 @@ const cycleBench = async () => {
 
 const timeProcess = (argv: ReadonlyArray<string>, cwd: string) => {
   const start = performance.now()
-  const result = spawnSync(argv[0]!, argv.slice(1), { cwd, encoding: "utf8" })
+  const result = spawnSync(at(argv, 0), argv.slice(1), { cwd, encoding: "utf8" })
   const ms = performance.now() - start
   return { ms, result }
 }
@@ -431,11 +427,6 @@ const procSample = (pid: number) => {
 
 const sleepMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-const percentile = (xs: ReadonlyArray<number>, p: number) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
-
 const fleetBench = async () => {
   const workers = 20
   const windowSecs = quick ? 10 : 30
@@ -465,11 +456,13 @@ const fleetBench = async () => {
       await sleepMs(100)
     }
     await sleepMs(2000)
-    const s0 = procSample(supervisor.pid!)
-    const b0 = procSample(baseline.pid!)
+    const [supervisorPid, baselinePid] = [supervisor.pid, baseline.pid]
+    if (supervisorPid === undefined || baselinePid === undefined) throw new Error("a process did not start")
+    const s0 = procSample(supervisorPid)
+    const b0 = procSample(baselinePid)
     await sleepMs(windowSecs * 1000)
-    const s1 = procSample(supervisor.pid!)
-    const b1 = procSample(baseline.pid!)
+    const s1 = procSample(supervisorPid)
+    const b1 = procSample(baselinePid)
     const cpu = (a: { ticks: number }, b: { ticks: number }) =>
       round(((b.ticks - a.ticks) / CLK_TCK / windowSecs) * 100, 3)
 
@@ -504,7 +497,8 @@ const fleetBench = async () => {
         if (waited > 10_000) throw new Error(`event ${i} never arrived`)
         await sleepMs(1)
       }
-      const arrival = arrivals.get(text)!
+      const arrival = arrivals.get(text)
+      if (arrival === undefined) throw new Error(`event ${i} arrived and is gone`)
       fromCommit.push(arrival.at - arrival.eventAt)
       fromCall.push(arrival.at - start)
     }
@@ -579,11 +573,12 @@ const inboxBench = () => {
     const visible = performance.now()
     if (hook.status !== 0 || !inbox.stdout.includes(`"bench-${i}"`))
       throw new Error(`the item of hook ${i} is not in the inbox`)
-    const [user, sys, rssKb] = hook.stderr.trim().split("\n").pop()!.split(" ").map(Number)
+    const usage = (hook.stderr.trim().split("\n").pop() ?? "").split(" ").map(Number)
+    const [user, sys, rssKb] = [at(usage, 0), at(usage, 1), at(usage, 2)]
     hookMs.push(hooked - start)
     visibleMs.push(visible - start)
-    cpuMs.push((user! + sys!) * 1000)
-    rssMb.push(rssKb! / 1024)
+    cpuMs.push((user + sys) * 1000)
+    rssMb.push(rssKb / 1024)
   }
   fs.rmSync(root, { recursive: true, force: true })
   const result = {

@@ -18,7 +18,7 @@ import {
   type WorkerId,
   WorkerResult
 } from "@trail/domain"
-import { Project, Scheduler } from "@trail/scheduler"
+import { type Project, Scheduler } from "@trail/scheduler"
 import { Kinds, Substrate, Workers } from "@trail/workers"
 import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
 import * as Live from "../src/Live.js"

@@ -111,6 +111,9 @@ export const PLACEHOLDER_ENV = {
 
 const PLACEHOLDER = /\{(prompt|task_file|worker|root|path)\}/
 
+const isPlaceholder = (name: string | undefined): name is keyof typeof PLACEHOLDER_ENV =>
+  name !== undefined && Object.hasOwn(PLACEHOLDER_ENV, name)
+
 /**
  * Programs that read text as shell code: a placeholder handed to one of them (as a `-c` script,
  * a positional `$1`, or after options such as `-o pipefail`) could run a prompt or a folder name
@@ -142,10 +145,9 @@ const baseName = (arg: string) => arg.slice(arg.lastIndexOf("/") + 1)
  */
 export const runsShell = (argv: ReadonlyArray<string>): boolean => {
   let i = 0
-  while (i < argv.length && baseName(argv[i]!) === "env") {
+  for (let program = argv[i]; program !== undefined && baseName(program) === "env"; program = argv[i]) {
     i++
-    for (; i < argv.length; i++) {
-      const arg = argv[i]!
+    for (let arg = argv[i]; arg !== undefined; arg = argv[++i]) {
       if (arg === "--") {
         i++
         break
@@ -156,7 +158,8 @@ export const runsShell = (argv: ReadonlyArray<string>): boolean => {
       if (/^(-[a-zA-Z0-9]*[uCP]|--unset|--chdir)$/.test(arg)) i++
     }
   }
-  return i < argv.length && SHELLS.has(baseName(argv[i]!))
+  const program = argv[i]
+  return program !== undefined && SHELLS.has(baseName(program))
 }
 
 /**
@@ -171,7 +174,8 @@ export const commandTemplateProblem = (command: string | ReadonlyArray<string>):
   const shellText = typeof command === "string" ? [command] : runsShell(command) ? command : []
   const match = shellText.map((text) => PLACEHOLDER.exec(text)).find((found) => found !== null) ?? null
   if (match === null) return undefined
-  const key = match[1] as keyof typeof PLACEHOLDER_ENV
+  const key = match[1]
+  if (!isPlaceholder(key)) return undefined
   return (
     `hands {${key}} to a shell, where a prompt or a folder name could run as code; ` +
     `write the command as an argv list that runs the agent itself (["claude", "{${key}}"]) or have the shell ` +
@@ -247,7 +251,7 @@ const valueAt = (raw: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
   let current = raw
   for (const key of path) {
     if (typeof current !== "object" || current === null) return undefined
-    current = (current as Record<PropertyKey, unknown>)[key]
+    current = Reflect.get(current, key)
   }
   return current
 }

@@ -14,7 +14,7 @@
  * (data: `pane`, `socket`, `cwd`, … from the Claude Code hook) and `inbox.dismissed`,
  * `inbox.restored`, `inbox.skipped` (`until`, ms), `inbox.replied` (data: `item`).
  */
-import { Schema } from "effect"
+import { Predicate, Schema } from "effect"
 import { Subject, type TrailEvent } from "./events.js"
 
 export const ReviewKind = Schema.Literal(
@@ -239,8 +239,8 @@ const updateItem = (draft: Draft, id: unknown, change: Partial<Pick<ReviewItem, 
 
 const agentOf = (data: Readonly<Record<string, unknown>>): AgentProcess | null => {
   const agent = data.agent
-  if (typeof agent !== "object" || agent === null) return null
-  const { pid, start } = agent as Record<string, unknown>
+  if (!Predicate.isRecord(agent)) return null
+  const { pid, start } = agent
   return typeof pid === "number" && Number.isInteger(pid) && typeof start === "number" ? { pid, start } : null
 }
 
@@ -345,12 +345,8 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       return
     }
     case "worker.ready": {
-      const result =
-        typeof data.result === "object" && data.result !== null ? (data.result as Record<string, unknown>) : {}
-      const changeSet =
-        typeof data.change_set === "object" && data.change_set !== null
-          ? (data.change_set as Record<string, unknown>)
-          : null
+      const result = Predicate.isRecord(data.result) ? data.result : {}
+      const changeSet = Predicate.isRecord(data.change_set) ? data.change_set : null
       const files = typeof changeSet?.files === "number" ? changeSet.files : 0
       const outcome = str(result, "outcome") ?? "done"
       if (files > 0) {
@@ -458,6 +454,10 @@ export const foldEvents = (state: InboxState, events: Iterable<TrailEvent>): Inb
 /** One step of the fold. */
 export const fold = (state: InboxState, event: TrailEvent): InboxState => foldEvents(state, [event])
 
+/** When a skipped item comes back (ms since the epoch), or null when it is not cooling down at `now`. */
+const coolingUntil = (item: ReviewItem, now: number): number | null =>
+  item.skipped_until !== null && item.skipped_until > now ? item.skipped_until : null
+
 /**
  * The visible items in attention order at `now` (ms): not dismissed; items still cooling down
  * after a skip last; then by class (needs_input/permission, failed, patch/ready/stopped,
@@ -467,12 +467,12 @@ export const attentionOrder = (state: InboxState, now: number): Array<ReviewItem
   [...state.items.values()]
     .filter((item) => !item.dismissed)
     .sort((a, b) => {
-      const coolA = a.skipped_until !== null && a.skipped_until > now ? 1 : 0
-      const coolB = b.skipped_until !== null && b.skipped_until > now ? 1 : 0
+      const coolA = coolingUntil(a, now)
+      const coolB = coolingUntil(b, now)
       return (
-        coolA - coolB ||
+        Number(coolA !== null) - Number(coolB !== null) ||
         attentionRank[a.kind] - attentionRank[b.kind] ||
-        (coolA === 1 ? a.skipped_until! - b.skipped_until! : 0) ||
+        (coolA !== null && coolB !== null ? coolA - coolB : 0) ||
         a.since - b.since ||
         Number(a.id.slice(1)) - Number(b.id.slice(1))
       )

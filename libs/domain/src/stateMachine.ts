@@ -35,10 +35,14 @@ export const transition = <S extends string>(
     ? Effect.succeed(to)
     : Effect.fail(new InvalidTransition({ machine: machine.name, from, to }))
 
+// The table is total over S (its type maps every state), so its keys are exactly the states.
+const statesOf = <S extends string>(machine: StateMachine<S>): ReadonlyArray<S> =>
+  Object.keys(machine.transitions) as Array<S>
+
 /** The states from which `to` may be entered (used to build SQL `WHERE status IN (…)` guards). */
 export const sourcesOf = <S extends string>(machine: StateMachine<S>, to: S): ReadonlyArray<S> =>
-  (Object.keys(machine.transitions) as Array<S>).filter((from) => machine.transitions[from].includes(to))
+  statesOf(machine).filter((from) => machine.transitions[from].includes(to))
 
 /** States with no way out. */
 export const terminalStates = <S extends string>(machine: StateMachine<S>): ReadonlyArray<S> =>
-  (Object.keys(machine.transitions) as Array<S>).filter((s) => machine.transitions[s].length === 0)
+  statesOf(machine).filter((s) => machine.transitions[s].length === 0)

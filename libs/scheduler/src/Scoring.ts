@@ -96,8 +96,9 @@ export const scoreFolders = (params: SweepScoring, folders: ReadonlyArray<Folder
     if (f.signal > maxSignal) maxSignal = f.signal
     if (f.outcome > maxOutcome) maxOutcome = f.outcome
   }
-  for (let i = 0; i < folders.length; i++) {
-    const f = folders[i]!
+  let i = -1
+  for (const f of folders) {
+    i++
     const hash = hashUnit(params.seed, params.sweep, f.path)
     if (params.strategy === "random") {
       scores[i] = hash

@@ -52,7 +52,7 @@ export interface WalkResult {
   readonly unreadable: Array<string>
 }
 
-const IGNORE_FILES = [".gitignore", ".ignore"] as const
+const IGNORE_FILES: ReadonlyArray<string> = [".gitignore", ".ignore"]
 
 interface Level {
   readonly base: string
@@ -73,7 +73,9 @@ const levelOf = (source: IgnoreSource): Level => {
 /** True when the deepest level with an opinion ignores `rel` (relative to the root). */
 const isIgnored = (sources: ReadonlyArray<IgnoreSource>, rel: string, isDir: boolean): boolean => {
   for (let i = sources.length - 1; i >= 0; i--) {
-    const level = levelOf(sources[i]!)
+    const source = sources[i]
+    if (source === undefined) continue // i is in range; the index type does not know it
+    const level = levelOf(source)
     const local = level.base === "" ? rel : rel.slice(level.base.length + 1)
     const verdict = level.rules.test(local, isDir)
     if (verdict !== null) return verdict === "ignored"
@@ -95,7 +97,7 @@ const MAX_IGNORE_FILE_BYTES = 1024 * 1024
 const readIgnoreSource = (absDir: string, base: string, entries: ReadonlyArray<fs.Dirent>): IgnoreSource | null => {
   const texts: Array<string> = []
   for (const entry of entries) {
-    if (!(IGNORE_FILES as ReadonlyArray<string>).includes(entry.name)) continue
+    if (!IGNORE_FILES.includes(entry.name)) continue
     try {
       // Only a regular file: reading a FIFO (or a link to /dev/zero) would block this thread,
       // and with it every signal, forever.
@@ -135,8 +137,9 @@ export const walkFrames = (
   let visited = 0
   let stack = frames
   const limit = options?.maxDirectories ?? Infinity
-  while (stack.length > 0 && visited < limit) {
-    const frame = stack.pop()!
+  while (visited < limit) {
+    const frame = stack.pop()
+    if (frame === undefined) break
     const absDir = frame.rel === "" ? settings.root : `${settings.root}/${frame.rel}`
     let entries: Array<fs.Dirent>
     try {

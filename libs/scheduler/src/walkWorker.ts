@@ -11,7 +11,9 @@ interface Job {
   readonly frames: Array<Frame>
 }
 
-const job = workerData as Job
+// workerData is typed `any`: it is the Job Walker posted to this thread (structured-cloned plain
+// data from the same build), not outside input.
+const job: Job = workerData
 try {
   parentPort?.postMessage({ result: walkFrames(job.settings, job.frames) })
 } catch (error) {

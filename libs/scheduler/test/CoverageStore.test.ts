@@ -1,6 +1,6 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
-import { AgentId, FolderPath, TaskName } from "@trail/domain"
+import { AgentId, type FolderPath, TaskName } from "@trail/domain"
 import Sqlite from "better-sqlite3"
 import { Context, Effect, Either, Layer, Schema } from "effect"
 import * as fc from "fast-check"

@@ -99,10 +99,10 @@ export const diffStat = (worktree: Worktree) =>
     // -z: "added\tdeleted\tpath\0"; binary files have "-" counts.
     for (const record of out.split("\0")) {
       const match = /^(\d+|-)\t(\d+|-)\t(.*)$/s.exec(record)
-      if (match === null) continue
+      if (match === null || match[3] === undefined) continue
       insertions += match[1] === "-" ? 0 : Number(match[1])
       deletions += match[2] === "-" ? 0 : Number(match[2])
-      paths.push(match[3]!)
+      paths.push(match[3])
     }
     return { files: paths.length, insertions, deletions, paths } satisfies DiffStat
   })

@@ -249,7 +249,7 @@ const loadDir = (dir: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    const names = yield* fs.readDirectory(dir).pipe(Effect.orElseSucceed(() => [] as Array<string>))
+    const names = yield* fs.readDirectory(dir).pipe(Effect.orElseSucceed((): Array<string> => []))
     const results: Array<Either.Either<Kind, KindProblem>> = []
     for (const name of names.filter((n) => n.endsWith(".md")).sort()) {
       const file = path.join(dir, name)
@@ -290,7 +290,9 @@ const readTrust = (file: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const text = yield* fs.readFileString(file).pipe(Effect.orElseSucceed(() => "{}"))
-    return Schema.decodeUnknownEither(TrustRecord)(text).pipe(Either.getOrElse(() => ({}) as Record<string, string>))
+    return Schema.decodeUnknownEither(TrustRecord)(text).pipe(
+      Either.getOrElse((): Readonly<Record<string, string>> => ({}))
+    )
   })
 
 const builtinNames = new Set(builtinKinds.map((k) => k.name))
@@ -302,6 +304,15 @@ const builtinNames = new Set(builtinKinds.map((k) => k.name))
  * {@link LoadedKind.trust} through `loaded` before running it); `loaded` lists every kind found,
  * shadowed ones included, in precedence order.
  */
+/** What {@link loadKinds} found. `entries` maps each name to the entry that takes it. */
+export interface LoadedKinds {
+  readonly kinds: ReadonlyMap<string, Kind>
+  readonly entries: ReadonlyMap<string, LoadedKind>
+  readonly loaded: ReadonlyArray<LoadedKind>
+  readonly problems: ReadonlyArray<KindProblem>
+  readonly command: ProjectCommand
+}
+
 export const loadKinds = (dirs: {
   readonly userDir: string
   readonly projectDir: string
@@ -358,13 +369,14 @@ export const loadKinds = (dirs: {
       }
     }
     const byName = new Map<string, LoadedKind>(loaded.map((entry) => [entry.kind.name, entry]))
-    return {
-      kinds: new Map([...byName].map(([name, entry]) => [name, entry.kind])) as ReadonlyMap<string, Kind>,
-      entries: byName as ReadonlyMap<string, LoadedKind>,
-      loaded: loaded as ReadonlyArray<LoadedKind>,
-      problems: problems as ReadonlyArray<KindProblem>,
+    const result: LoadedKinds = {
+      kinds: new Map([...byName].map(([name, entry]) => [name, entry.kind])),
+      entries: byName,
+      loaded,
+      problems,
       command
     }
+    return result
   })
 
 /** What `trail kinds trust` recorded: a kind's or `worker.command`'s name, file and SHA-256. */

@@ -6,6 +6,10 @@
  */
 import { Duration, Effect } from "effect"
 
+/** How a person can answer a permission dialog (`trail inbox reply --action`). */
+export const PERMISSION_ACTIONS = ["allow", "allow-always", "deny"] as const
+export type PermissionAction = (typeof PERMISSION_ACTIONS)[number]
+
 /**
  * The keys that answer the dialog, as the real CLI (2.1.197) draws it: `1. Yes`,
  * `2. Yes, and always allow …` / `Yes, allow all edits during this session`, `3. No`, and
@@ -16,9 +20,7 @@ export const PERMISSION_KEYS = {
   allow: ["1"],
   "allow-always": ["2"],
   deny: ["Escape"]
-} as const satisfies Record<string, ReadonlyArray<string>>
-export type PermissionAction = keyof typeof PERMISSION_KEYS
-export const PERMISSION_ACTIONS = Object.keys(PERMISSION_KEYS) as ReadonlyArray<PermissionAction>
+} as const satisfies Record<PermissionAction, ReadonlyArray<string>>
 
 /**
  * After Escape, before the text: a terminal program reads Escape followed at once by a letter
