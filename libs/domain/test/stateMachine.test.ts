@@ -1,6 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
-import { canTransition, sourcesOf, terminalStates, transition, WorkItemMachine, WorkItemStatus } from "../src/index.js"
+import { Effect, Exit, Schema } from "effect"
+import {
+  canTransition,
+  sourcesOf,
+  terminalStates,
+  transition,
+  WorkerId,
+  WorkerMachine,
+  WorkerState,
+  WorkItemMachine,
+  WorkItemStatus
+} from "../src/index.js"
 
 const states = WorkItemStatus.literals
 
@@ -40,8 +50,7 @@ describe("work item state machine", () => {
 })
 
 describe("worker state machine", () => {
-  it("allows exactly the SPEC lifecycle", async () => {
-    const { WorkerMachine, WorkerState } = await import("../src/index.js")
+  it("allows exactly the SPEC lifecycle", () => {
     const live = ["spawning", "running", "needs_input"]
     const allowed = new Set([
       "spawning→running",
@@ -59,9 +68,7 @@ describe("worker state machine", () => {
     assert.deepStrictEqual([...terminalStates(WorkerMachine)].sort(), ["cancelled", "failed", "lost", "ready"])
   })
 
-  it("worker ids look like w1, w2, …", async () => {
-    const { WorkerId } = await import("../src/index.js")
-    const { Schema } = await import("effect")
+  it("worker ids look like w1, w2, …", () => {
     for (const ok of ["w1", "w2", "w10", "w999"]) assert.isTrue(Schema.is(WorkerId)(ok), ok)
     for (const bad of ["w0", "w01", "1", "W1", "w", "w1;rm", ""]) assert.isFalse(Schema.is(WorkerId)(bad), bad)
   })

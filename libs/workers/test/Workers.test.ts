@@ -7,7 +7,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
-import { defaultConfig, type TrailConfig, WorkerMachine, WorkerResult, WorkerState } from "@trail/domain"
+import { defaultConfig, type TrailConfig, WorkerResult } from "@trail/domain"
 import { Database, Events } from "@trail/store"
 import { Effect, Layer } from "effect"
 import * as Substrate from "../src/Substrate.js"
@@ -78,30 +78,6 @@ describe("Workers", () => {
       assert.deepStrictEqual(types, ["worker.spawned", "worker.running", "worker.needs_input", "worker.ready"])
       yield* workers.stopProgram(ready, 100)
     }).pipe(Effect.provide(makeRoot().layer))
-  )
-
-  it.scoped("the worker machine allows exactly the SPEC's transitions", () =>
-    Effect.sync(() => {
-      const allowed = WorkerState.literals.flatMap((from) =>
-        WorkerMachine.transitions[from].map((to) => `${from}>${to}`)
-      )
-      assert.deepStrictEqual(allowed.sort(), [
-        "needs_input>cancelled",
-        "needs_input>failed",
-        "needs_input>lost",
-        "needs_input>ready",
-        "needs_input>running",
-        "running>cancelled",
-        "running>failed",
-        "running>lost",
-        "running>needs_input",
-        "running>ready",
-        "spawning>cancelled",
-        "spawning>failed",
-        "spawning>lost",
-        "spawning>running"
-      ])
-    })
   )
 
   it.scoped("max_active and max_spawn_depth cap spawns; a kind without can_spawn cannot have children", () =>
