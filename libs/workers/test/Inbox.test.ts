@@ -1,0 +1,207 @@
+/**
+ * The Inbox service on a real SQLite file in a temp dir: events reach it through the Workers
+ * service (the way a worker's `trail worker wait/done` does), and it folds them on every read.
+ */
+import { createHash } from "node:crypto"
+import * as path from "node:path"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import { defaultConfig, type InboxState, type TrailConfig, WorkerResult } from "@trail/domain"
+import { Database } from "@trail/store"
+import { Effect, Layer, type Scope } from "effect"
+import * as Inbox from "../src/Inbox.js"
+import * as Kinds from "../src/Kinds.js"
+import * as Substrate from "../src/Substrate.js"
+import * as Tmux from "../src/Tmux.js"
+import * as Workers from "../src/Workers.js"
+
+/** The items of a state in id order (the fold keeps them in a Map in update order). */
+const byId = (state: InboxState) =>
+  [...state.items.values()].sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)))
+
+const IDLE_KIND = '---\ncommand: [sleep, "600"]\n---\n'
+
+/** Runs `body` against an Inbox and Workers over a fresh root (its temp dir removed afterwards). */
+const inRoot = <A, E>(
+  substrate: "process" | "tmux",
+  body: Effect.Effect<A, E, Inbox.Inbox | Workers.Workers | Tmux.Tmux | Scope.Scope>
+) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const root = yield* fs.makeTempDirectoryScoped({ prefix: "trail-inbox-" })
+    const stateDir = path.join(root, ".trail")
+    const kindFile = path.join(stateDir, "kinds", "idle.md")
+    yield* fs.makeDirectory(path.dirname(kindFile), { recursive: true })
+    yield* fs.writeFileString(kindFile, IDLE_KIND)
+    // The kind is trusted, as `trail kinds trust` would record it.
+    const userKindsDir = path.join(root, "none")
+    yield* fs.writeFileString(
+      Kinds.trustFileOf(userKindsDir),
+      JSON.stringify({ [kindFile]: createHash("sha256").update(IDLE_KIND).digest("hex") })
+    )
+    const config: TrailConfig = { ...defaultConfig, worker: { ...defaultConfig.worker, substrate } }
+    const layer = Inbox.layer.pipe(
+      Layer.provideMerge(Workers.layer),
+      Layer.provide(Substrate.layer(substrate)),
+      Layer.provideMerge(
+        Tmux.layer({ socket: `trail-test-inbox-${process.pid}-${substrate}`, session: "trail-inbox" })
+      ),
+      Layer.provide(
+        Layer.succeed(Workers.WorkerSettingsTag, {
+          root,
+          stateDir,
+          config,
+          trailCommand: ["true"],
+          userKindsDir,
+          configFile: path.join(root, ".trail.toml")
+        })
+      ),
+      Layer.provide(Database.layer({ filename: path.join(stateDir, "state.db") }))
+    )
+    // Scoped inside the layer: the workers are killed while the database is still open.
+    return yield* Effect.scoped(
+      Effect.gen(function* () {
+        const workers = yield* Workers.Workers
+        const tmux = yield* Tmux.Tmux
+        // Registered first, so it runs last: no worker and no tmux server outlives the test.
+        yield* Effect.addFinalizer(() => tmux.killServer)
+        yield* Effect.addFinalizer(() =>
+          Effect.flatMap(Effect.orDie(workers.live), (live) =>
+            Effect.forEach(live, (worker) => Effect.ignore(workers.kill(worker.id)), { discard: true })
+          )
+        )
+        return yield* body
+      })
+    ).pipe(Effect.provide(layer))
+  }).pipe(Effect.provide(NodeContext.layer))
+
+describe("Inbox", () => {
+  it.scoped("folds the events it has not seen on every read, with no supervisor running", () =>
+    inRoot(
+      "process",
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const workers = yield* Workers.Workers
+        assert.deepStrictEqual(yield* inbox.items, [])
+        const worker = yield* workers.spawn({ text: "look", kind: "idle" })
+        yield* workers.wait(worker.id, "which folder?")
+        const [asked] = yield* inbox.items
+        assert.strictEqual(asked?.kind, "needs_input")
+        assert.deepStrictEqual(asked?.subject, { type: "worker", id: worker.id })
+        assert.include(asked?.headline ?? "", "which folder?")
+
+        // The next read sees the worker's report without anything else folding it in.
+        const result = new WorkerResult({ outcome: "fixed", summary: "s", evidence: ["e"], recommend: [], found: 1 })
+        yield* workers.done(worker.id, result)
+        const after = yield* inbox.current
+        const log = yield* inbox.log()
+        assert.strictEqual(after.last, log.at(-1)?.id)
+        const items = [...after.items.values()]
+        assert.deepStrictEqual(
+          items.map((item) => [item.kind, item.subject.id]),
+          [["ready", worker.id]]
+        )
+        assert.strictEqual((yield* inbox.find(worker.id)).id, items[0]?.id)
+      })
+    )
+  )
+
+  it.scoped("rebuild folds the whole log again and arrives where reading did", () =>
+    inRoot(
+      "process",
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const workers = yield* Workers.Workers
+        const first = yield* workers.spawn({ text: "one", kind: "idle" })
+        const second = yield* workers.spawn({ text: "two", kind: "idle" })
+        yield* workers.wait(first.id, "first?")
+        yield* workers.wait(second.id, "second?")
+        yield* inbox.dismiss(first.id)
+        const read = yield* inbox.current
+        const rebuilt = yield* inbox.rebuild
+        assert.strictEqual(rebuilt.last, read.last)
+        assert.deepStrictEqual(
+          byId(rebuilt).map((item) => [item.id, item.kind, item.dismissed]),
+          byId(read).map((item) => [item.id, item.kind, item.dismissed])
+        )
+        assert.deepStrictEqual(
+          byId(rebuilt).map((item) => [item.subject.id, item.dismissed]),
+          [
+            [first.id, true],
+            [second.id, false]
+          ]
+        )
+        // And what is stored afterwards is the rebuilt state.
+        assert.deepStrictEqual(
+          (yield* inbox.items).map((item) => item.subject.id),
+          [second.id]
+        )
+      })
+    )
+  )
+
+  it.scoped("dismiss, skip and restore are events the fold applies; a skipped item waits at the back", () =>
+    inRoot(
+      "process",
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const workers = yield* Workers.Workers
+        const first = yield* workers.spawn({ text: "one", kind: "idle" })
+        const second = yield* workers.spawn({ text: "two", kind: "idle" })
+        yield* workers.wait(first.id, "first?")
+        yield* workers.wait(second.id, "second?")
+        const order = () => Effect.map(inbox.items, (items) => items.map((item) => item.subject.id))
+        assert.deepStrictEqual(yield* order(), [first.id, second.id])
+
+        // A plain process has no terminal to type into: the reply fails, nothing is recorded, the item stays.
+        const refused = yield* Effect.flip(inbox.reply(first.id, "src/api"))
+        assert.strictEqual(refused._tag, "SubstrateError")
+        assert.deepStrictEqual(yield* order(), [first.id, second.id])
+
+        const skipped = yield* inbox.skip(first.id, 60_000)
+        assert.strictEqual(skipped.skipped_until, 60_000) // TestClock: now is 0
+        assert.deepStrictEqual(yield* order(), [second.id, first.id])
+
+        const dismissed = yield* inbox.dismiss(second.id)
+        assert.isTrue(dismissed.dismissed)
+        assert.deepStrictEqual(yield* order(), [first.id])
+
+        const restored = yield* inbox.restore(second.id)
+        assert.isFalse(restored.dismissed)
+        assert.deepStrictEqual(yield* order(), [second.id, first.id])
+
+        const types = (yield* inbox.log()).map((event) => event.type).filter((type) => type.startsWith("inbox."))
+        assert.deepStrictEqual(types, ["inbox.skipped", "inbox.dismissed", "inbox.restored"])
+        const missing = yield* Effect.flip(inbox.dismiss("i999"))
+        assert.strictEqual(missing._tag, "ItemNotFound")
+      })
+    )
+  )
+
+  it.scoped("a reply is typed into the worker's window, answers the item and is recorded", () =>
+    inRoot(
+      "tmux",
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const workers = yield* Workers.Workers
+        const worker = yield* workers.spawn({ text: "look", kind: "idle" })
+        yield* workers.wait(worker.id, "which folder?")
+        const item = yield* inbox.find(worker.id)
+
+        const answered = yield* inbox.reply(worker.id, "src/api")
+        assert.strictEqual(answered.id, item.id)
+        assert.deepStrictEqual(yield* inbox.items, [])
+        const events = yield* inbox.log({ type: "worker", id: worker.id })
+        const replied = events.find((event) => event.type === "inbox.replied")
+        assert.deepStrictEqual(replied?.data, { item: item.id, length: "src/api".length })
+        assert.deepStrictEqual(events.map((event) => event.type).slice(-3), [
+          "worker.told",
+          "worker.running",
+          "inbox.replied"
+        ])
+        assert.strictEqual((yield* workers.get(worker.id)).state, "running")
+      })
+    )
+  )
+})
