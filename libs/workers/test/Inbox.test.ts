@@ -93,7 +93,8 @@ describe("Inbox", () => {
 
         // The next read sees the worker's report without anything else folding it in.
         const result = new WorkerResult({ outcome: "fixed", summary: "s", evidence: ["e"], recommend: [], found: 1 })
-        yield* workers.done(worker.id, result)
+        const ready = yield* workers.done(worker.id, result)
+        yield* workers.stopProgram(ready, 100) // a finished worker is no longer live: its program is ended here
         const after = yield* inbox.current
         const log = yield* inbox.log()
         assert.strictEqual(after.last, log.at(-1)?.id)

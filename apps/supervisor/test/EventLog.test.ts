@@ -1,0 +1,141 @@
+/**
+ * The live EventLog on a real SQLite file in a temp dir. Events are appended the way trail
+ * appends them (a worker's lifecycle through the Workers service), in this connection or in
+ * another one on the same file (what another trail process does). Real time: the point is the
+ * file-system watch that wakes the tail.
+ */
+import { createHash } from "node:crypto"
+import * as path from "node:path"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import { defaultConfig, EventLog, type TrailEvent } from "@trail/domain"
+import { Database } from "@trail/store"
+import { Kinds, Workers } from "@trail/workers"
+import { Duration, Effect, Layer, Queue } from "effect"
+import * as EventLogLive from "../src/EventLog.js"
+import * as Live from "../src/Live.js"
+
+const IDLE_KIND = '---\ncommand: [sleep, "600"]\n---\n'
+
+/** A root in a scoped temp dir with a trusted `idle` kind; the settings of its services. */
+const makeRoot = Effect.gen(function* () {
+  const fs = yield* FileSystem.FileSystem
+  const root = yield* fs.makeTempDirectoryScoped({ prefix: "trail-eventlog-" })
+  const stateDir = path.join(root, ".trail")
+  const kindFile = path.join(stateDir, "kinds", "idle.md")
+  yield* fs.makeDirectory(path.dirname(kindFile), { recursive: true })
+  yield* fs.writeFileString(kindFile, IDLE_KIND)
+  const userKindsDir = path.join(root, "none")
+  yield* fs.writeFileString(
+    Kinds.trustFileOf(userKindsDir),
+    JSON.stringify({ [kindFile]: createHash("sha256").update(IDLE_KIND).digest("hex") })
+  )
+  const settings: Live.RootSettings = {
+    project: {
+      root,
+      stateDir,
+      databaseFile: path.join(stateDir, "state.db"),
+      configFile: path.join(root, ".trail.toml")
+    },
+    config: { ...defaultConfig, worker: { ...defaultConfig.worker, substrate: "process" } },
+    trailCommand: ["true"],
+    userKindsDir
+  }
+  return settings
+})
+
+/** Spawns an idle worker and kills it when the scope closes (keep that scope inside the Workers layer); returns its id. */
+const spawnIdle = Effect.gen(function* () {
+  const workers = yield* Workers.Workers
+  const worker = yield* workers.spawn({ text: "look", kind: "idle" })
+  yield* Effect.addFinalizer(() => Effect.ignore(workers.kill(worker.id)))
+  return worker.id
+})
+
+/** Takes `n` events from `queue`, failing the test after 10 s rather than hanging. */
+const takeN = (queue: Queue.Dequeue<TrailEvent>, n: number) =>
+  Effect.forEach(Array.from({ length: n }), () => Queue.take(queue)).pipe(
+    Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error(`${n} events did not arrive`) })
+  )
+
+/** The EventLog and Workers over one connection; the fallback read is pushed out of the test's way. */
+const local = (settings: Live.RootSettings) =>
+  EventLogLive.layer({ stateDir: settings.project.stateDir, fallbackMs: 600_000 }).pipe(
+    Layer.provideMerge(Live.workersLayer(settings))
+  )
+
+describe("EventLog", () => {
+  it.live("since: the appended events after an id, oldest first, at most limit", () =>
+    Effect.gen(function* () {
+      const settings = yield* makeRoot
+      yield* Effect.gen(function* () {
+        const log = yield* EventLog
+        assert.deepStrictEqual(yield* log.since(0), [])
+        const id = yield* spawnIdle
+        const all = yield* log.since(0)
+        assert.deepStrictEqual(
+          all.slice(0, 2).map((event) => [event.type, event.subject.id]),
+          [
+            ["worker.spawned", id],
+            ["worker.running", id]
+          ]
+        )
+        const ids = all.map((event) => event.id)
+        assert.deepStrictEqual(
+          ids,
+          [...ids].sort((a, b) => a - b)
+        )
+        assert.strictEqual(new Set(ids).size, ids.length)
+        const [first, second] = all
+        assert.deepStrictEqual(yield* log.since(first?.id ?? -1), all.slice(1))
+        assert.deepStrictEqual(yield* log.since(0, 1), all.slice(0, 1))
+        assert.deepStrictEqual(yield* log.since(second?.id ?? -1, 0), [])
+      }).pipe(Effect.scoped, Effect.provide(local(settings)))
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+  )
+
+  it.live("a subscriber gets each local append once, in id order", () =>
+    Effect.gen(function* () {
+      const settings = yield* makeRoot
+      yield* Effect.gen(function* () {
+        const log = yield* EventLog
+        const subscription = yield* log.subscribe
+        yield* spawnIdle
+        yield* log.poke
+        const written = yield* log.since(0)
+        const seen = yield* takeN(subscription, written.length)
+        assert.deepStrictEqual(
+          seen.map((event) => event.id),
+          written.map((event) => event.id)
+        )
+        // A second worker's events come next: nothing of the first is published again.
+        const second = yield* spawnIdle
+        yield* log.poke
+        const [next] = yield* takeN(subscription, 1)
+        assert.deepStrictEqual([next?.type, next?.subject.id], ["worker.spawned", second])
+      }).pipe(Effect.scoped, Effect.provide(local(settings)))
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+  )
+
+  it.live("another connection's append reaches subscribers without a poke", () =>
+    Effect.gen(function* () {
+      const settings = yield* makeRoot
+      // The store exists before anything reads it (`trail init` migrates it): open it once to write.
+      yield* Effect.provide(Effect.void, Live.workersLayer(settings))
+      // This connection only reads: the EventLog over its own Database.
+      const reader = EventLogLive.layer({ stateDir: settings.project.stateDir, fallbackMs: 600_000 }).pipe(
+        Layer.provide(Database.layer({ filename: settings.project.databaseFile }))
+      )
+      yield* Effect.gen(function* () {
+        const log = yield* EventLog
+        const subscription = yield* log.subscribe
+        // The writer: Workers over a second connection to the same file.
+        // Scoped inside its layer: the worker is killed (more events) while that connection is open.
+        const id = yield* spawnIdle.pipe(Effect.scoped, Effect.provide(Live.workersLayer(settings)))
+        const [spawned] = yield* takeN(subscription, 1)
+        assert.deepStrictEqual([spawned?.type, spawned?.subject.id], ["worker.spawned", id])
+      }).pipe(Effect.scoped, Effect.provide(reader))
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+  )
+})
