@@ -2,8 +2,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { AgentId, type FolderPath, TaskName } from "@trail/domain"
 import Sqlite from "better-sqlite3"
-import { Context, Effect, Either, Layer, Schema } from "effect"
-import * as fc from "fast-check"
+import { Context, Effect, Either, FastCheck as fc, Layer, Schema } from "effect"
 import * as fs from "node:fs"
 import { Database } from "@trail/store"
 import { makeRoot, makeStore, openOptions, syntheticFolders } from "./helpers.js"
@@ -46,129 +45,121 @@ const inspect = (database: Database.DatabaseShape) =>
 
 describe("CoverageStore", () => {
   it.layer(NodeContext.layer)((it) => {
-    it.effect("any interleaving of claim/complete/release/expiry covers every folder exactly once", () =>
-      Effect.promise(() =>
-        fc.assert(
-          fc.asyncProperty(fc.integer({ min: 1, max: 25 }), fc.array(opArb, { maxLength: 80 }), (n, ops) =>
-            Effect.runPromise(
-              Effect.scoped(
-                Effect.gen(function* () {
-                  const { store, database } = yield* makeStore
-                  yield* store.register(syntheticFolders(n), 0)
-                  let now = 1
-                  const held = new Map<number, FolderPath>()
-                  // Agents whose expired lease another agent took over, each folder's last lease and
-                  // who finished it: a former holder's report is refused while the new holder's
-                  // lease is live or once another agent finished the folder.
-                  const lost = new Map<number, FolderPath>()
-                  const leases = new Map<FolderPath, { readonly holder: number; readonly until: number }>()
-                  const finishedBy = new Map<FolderPath, number>()
-                  const agent = (i: number) => AgentId.make(`a${i}`)
-                  const claim = (i: number) =>
-                    Effect.map(
-                      store.claim({ task, agent: agent(i), now, ttlMs: TTL, open: openOptions, autoSweep: false }),
-                      (result) => {
-                        if (result._tag === "Claimed") {
-                          for (const [other, path] of held)
-                            if (other !== i && path === result.path) {
-                              held.delete(other)
-                              lost.set(other, path)
-                            }
-                          lost.delete(i)
-                          held.set(i, result.path)
-                          leases.set(result.path, { holder: i, until: now + TTL })
-                        }
-                        return result
-                      }
-                    )
-                  for (const op of ops) {
-                    switch (op.op) {
-                      case "claim":
-                        yield* claim(op.agent)
-                        break
-                      case "complete": {
-                        const path = held.get(op.agent) ?? lost.get(op.agent)
-                        if (path === undefined) break
-                        const wasLost = !held.has(op.agent)
-                        held.delete(op.agent)
-                        lost.delete(op.agent)
-                        const completed = yield* Effect.either(
-                          store.complete({
-                            task,
-                            path,
-                            agent: agent(op.agent),
-                            status: op.skip ? "skipped" : "done",
-                            found: op.found,
-                            reason: null,
-                            now,
-                            halfLifeSecs: 600
-                          })
-                        )
-                        // The holder's report counts; a former holder's is refused, never merged.
-                        const lease = leases.get(path)
-                        const refused =
-                          wasLost &&
-                          ((finishedBy.get(path) ?? op.agent) !== op.agent ||
-                            (lease !== undefined && lease.holder !== op.agent && lease.until > now))
-                        if (refused)
-                          assert.strictEqual(Either.isLeft(completed) && completed.left._tag, "NotLeaseHolder")
-                        else assert.isTrue(Either.isRight(completed), JSON.stringify(completed))
-                        if (Either.isRight(completed) && !finishedBy.has(path)) finishedBy.set(path, op.agent)
-                        break
-                      }
-                      case "release": {
-                        const path = held.get(op.agent)
-                        if (path === undefined) break
-                        held.delete(op.agent)
-                        // Fails harmlessly when the lease already expired and moved on.
-                        const released = yield* Effect.either(store.release({ task, path, agent: agent(op.agent) }))
-                        if (Either.isRight(released)) leases.delete(path)
-                        break
-                      }
-                      case "advance":
-                        now += op.ms
-                        break
+    it.scoped.prop(
+      "any interleaving of claim/complete/release/expiry covers every folder exactly once",
+      [fc.integer({ min: 1, max: 25 }), fc.array(opArb, { maxLength: 80 })],
+      ([n, ops]) =>
+        Effect.gen(function* () {
+          const { store, database } = yield* makeStore
+          yield* store.register(syntheticFolders(n), 0)
+          let now = 1
+          const held = new Map<number, FolderPath>()
+          // Agents whose expired lease another agent took over, each folder's last lease and
+          // who finished it: a former holder's report is refused while the new holder's
+          // lease is live or once another agent finished the folder.
+          const lost = new Map<number, FolderPath>()
+          const leases = new Map<FolderPath, { readonly holder: number; readonly until: number }>()
+          const finishedBy = new Map<FolderPath, number>()
+          const agent = (i: number) => AgentId.make(`a${i}`)
+          const claim = (i: number) =>
+            Effect.map(
+              store.claim({ task, agent: agent(i), now, ttlMs: TTL, open: openOptions, autoSweep: false }),
+              (result) => {
+                if (result._tag === "Claimed") {
+                  for (const [other, path] of held)
+                    if (other !== i && path === result.path) {
+                      held.delete(other)
+                      lost.set(other, path)
                     }
-                    // Invariant after every step: the O(1) counters equal the items.
-                    const gc = yield* store.gc({ now, reconcile: true })
-                    assert.strictEqual(gc.counter_drift, 0)
-                  }
-                  // Drain: agents that vanished leave leases that expire.
-                  for (let guard = 0; guard < 10 * n + 10; guard++) {
-                    now += TTL
-                    const result = yield* claim(0)
-                    if (result._tag === "SweepCompleted") break
-                    if (result._tag === "Claimed") {
-                      held.delete(0)
-                      yield* store.complete({
-                        task,
-                        path: result.path,
-                        agent: agent(0),
-                        status: "done",
-                        found: null,
-                        reason: null,
-                        now,
-                        halfLifeSecs: 600
-                      })
-                    }
-                  }
-                  const final = yield* claim(0)
-                  assert.strictEqual(final._tag, "SweepCompleted")
-                  const { visits, statuses } = yield* inspect(database)
-                  assert.strictEqual(visits.length, n)
-                  for (const v of visits) assert.strictEqual(v.n, 1, v.path)
-                  assert.strictEqual(statuses.length, n)
-                  for (const s of statuses) assert.include(["done", "skipped"], s)
-                  const sweep = yield* store.showSweep(task)
-                  assert.deepInclude(sweep, { status: "complete", leased: 0, pending: 0, total: n })
-                  assert.strictEqual(sweep.done + sweep.skipped, n)
-                })
-              ).pipe(Effect.provide(NodeContext.layer))
+                  lost.delete(i)
+                  held.set(i, result.path)
+                  leases.set(result.path, { holder: i, until: now + TTL })
+                }
+                return result
+              }
             )
-          ),
-          { numRuns: 60 }
-        )
-      )
+          for (const op of ops) {
+            switch (op.op) {
+              case "claim":
+                yield* claim(op.agent)
+                break
+              case "complete": {
+                const path = held.get(op.agent) ?? lost.get(op.agent)
+                if (path === undefined) break
+                const wasLost = !held.has(op.agent)
+                held.delete(op.agent)
+                lost.delete(op.agent)
+                const completed = yield* Effect.either(
+                  store.complete({
+                    task,
+                    path,
+                    agent: agent(op.agent),
+                    status: op.skip ? "skipped" : "done",
+                    found: op.found,
+                    reason: null,
+                    now,
+                    halfLifeSecs: 600
+                  })
+                )
+                // The holder's report counts; a former holder's is refused, never merged.
+                const lease = leases.get(path)
+                const refused =
+                  wasLost &&
+                  ((finishedBy.get(path) ?? op.agent) !== op.agent ||
+                    (lease !== undefined && lease.holder !== op.agent && lease.until > now))
+                if (refused) assert.strictEqual(Either.isLeft(completed) && completed.left._tag, "NotLeaseHolder")
+                else assert.isTrue(Either.isRight(completed), JSON.stringify(completed))
+                if (Either.isRight(completed) && !finishedBy.has(path)) finishedBy.set(path, op.agent)
+                break
+              }
+              case "release": {
+                const path = held.get(op.agent)
+                if (path === undefined) break
+                held.delete(op.agent)
+                // Fails harmlessly when the lease already expired and moved on.
+                const released = yield* Effect.either(store.release({ task, path, agent: agent(op.agent) }))
+                if (Either.isRight(released)) leases.delete(path)
+                break
+              }
+              case "advance":
+                now += op.ms
+                break
+            }
+            // Invariant after every step: the O(1) counters equal the items.
+            const gc = yield* store.gc({ now, reconcile: true })
+            assert.strictEqual(gc.counter_drift, 0)
+          }
+          // Drain: agents that vanished leave leases that expire.
+          for (let guard = 0; guard < 10 * n + 10; guard++) {
+            now += TTL
+            const result = yield* claim(0)
+            if (result._tag === "SweepCompleted") break
+            if (result._tag === "Claimed") {
+              held.delete(0)
+              yield* store.complete({
+                task,
+                path: result.path,
+                agent: agent(0),
+                status: "done",
+                found: null,
+                reason: null,
+                now,
+                halfLifeSecs: 600
+              })
+            }
+          }
+          const final = yield* claim(0)
+          assert.strictEqual(final._tag, "SweepCompleted")
+          const { visits, statuses } = yield* inspect(database)
+          assert.strictEqual(visits.length, n)
+          for (const v of visits) assert.strictEqual(v.n, 1, v.path)
+          assert.strictEqual(statuses.length, n)
+          for (const s of statuses) assert.include(["done", "skipped"], s)
+          const sweep = yield* store.showSweep(task)
+          assert.deepInclude(sweep, { status: "complete", leased: 0, pending: 0, total: n })
+          assert.strictEqual(sweep.done + sweep.skipped, n)
+        }),
+      { fastCheck: { numRuns: 60 } }
     )
 
     it.scoped("two claims never hold the same folder at once", () =>
