@@ -1,3 +1,4 @@
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -5,7 +6,6 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { build } from "esbuild"
-import * as os from "node:os"
 import { HAND_OFF_AFTER, make } from "../src/Walker.js"
 
 const walker = make()
@@ -211,8 +211,9 @@ describe("Walker", () => {
           if (i % 25 === 0) files[`${dir}/.gitignore`] = "index.ts\n"
         }
         const project = yield* makeRoot(files)
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "trail-walk-worker-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+        const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) =>
+          fs.makeTempDirectoryScoped({ prefix: "trail-walk-worker-" })
+        )
         const script = path.join(dir, "walk-worker.cjs")
         yield* Effect.promise(() =>
           build({

@@ -3,9 +3,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { createWorktree, diffStat, discard, promote } from "../src/ChangeSets.js"
+import { tempDir } from "./helpers.js"
 
 const gitEnv = {
   ...process.env,
@@ -17,9 +17,8 @@ const gitEnv = {
 const git = (cwd: string, ...args: Array<string>) => execFileSync("git", args, { cwd, env: gitEnv, encoding: "utf8" })
 
 /** A git repository with a committed file or two and `.trail/` ignored, removed with the scope. */
-const repo = Effect.acquireRelease(
+const repo = Effect.flatMap(tempDir("trail-changeset-"), (root) =>
   Effect.sync(() => {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), "trail-changeset-"))
     fs.writeFileSync(path.join(root, ".gitignore"), ".trail/\n")
     fs.writeFileSync(path.join(root, "app.ts"), "export const a = 1\nexport const b = 2\n")
     fs.writeFileSync(path.join(root, "old.ts"), "to be deleted\n")
@@ -27,8 +26,7 @@ const repo = Effect.acquireRelease(
     git(root, "add", "-A")
     git(root, "commit", "-qm", "initial")
     return root
-  }),
-  (root) => Effect.sync(() => fs.rmSync(root, { recursive: true, force: true }))
+  })
 )
 
 const read = (file: string) => fs.readFileSync(file, "utf8")
@@ -91,11 +89,10 @@ describe("change sets (real git)", () => {
         const root = yield* repo
         const wt = yield* createWorktree(root, "w3")
         assert.deepStrictEqual(yield* promote(root, wt), { files: 0, insertions: 0, deletions: 0, paths: [] })
-        const plain = fs.mkdtempSync(path.join(os.tmpdir(), "trail-not-git-"))
+        const plain = yield* tempDir("trail-not-git-")
         const error = yield* Effect.flip(createWorktree(plain, "w4"))
         assert.strictEqual(error._tag, "GitError")
         assert.include(error.message, "rev-parse")
-        fs.rmSync(plain, { recursive: true, force: true })
       })
     )
   })

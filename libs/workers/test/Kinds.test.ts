@@ -2,9 +2,9 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Either, Option } from "effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { builtinKinds, loadKinds, parseKind, substitute, trustKinds } from "../src/Kinds.js"
+import { tempDir } from "./helpers.js"
 
 const kind = (text: string, name = "k") => parseKind(text, `/kinds/${name}.md`, name)
 
@@ -100,9 +100,9 @@ Look for correctness bugs.
     for (const k of builtinKinds) assert.isTrue(Option.isNone(k.command), k.name)
   })
 
-  it.effect("project kinds override user kinds, which override built-ins; bad files do not stop the rest", () =>
+  it.scoped("project kinds override user kinds, which override built-ins; bad files do not stop the rest", () =>
     Effect.gen(function* () {
-      const base = fs.mkdtempSync(path.join(os.tmpdir(), "trail-kinds-"))
+      const base = yield* tempDir("trail-kinds-")
       const userDir = path.join(base, "user")
       const projectDir = path.join(base, "project")
       fs.mkdirSync(userDir)
@@ -138,13 +138,12 @@ Look for correctness bugs.
       ])
       const none = yield* loadKinds({ userDir: path.join(base, "missing"), projectDir: path.join(base, "missing2") })
       assert.strictEqual(none.kinds.size, 3)
-      fs.rmSync(base, { recursive: true, force: true })
     }).pipe(Effect.provide(NodeContext.layer))
   )
 
-  it.effect("a worker.command that .trail.toml sets needs trust, by its value; trail's default does not", () =>
+  it.scoped("a worker.command that .trail.toml sets needs trust, by its value; trail's default does not", () =>
     Effect.gen(function* () {
-      const base = fs.mkdtempSync(path.join(os.tmpdir(), "trail-kinds-"))
+      const base = yield* tempDir("trail-kinds-")
       const userDir = path.join(base, "config", "trail", "kinds")
       const projectDir = path.join(base, "repo", ".trail", "kinds")
       const file = path.join(base, "repo", ".trail.toml")
@@ -167,7 +166,6 @@ Look for correctness bugs.
       ])
       assert.strictEqual((yield* load("agent --go")).trust, "trusted")
       assert.strictEqual((yield* load("agent --stop")).trust, "changed")
-      fs.rmSync(base, { recursive: true, force: true })
     }).pipe(Effect.provide(NodeContext.layer))
   )
 

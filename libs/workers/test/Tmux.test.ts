@@ -1,11 +1,12 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Schedule, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
-import * as path from "node:path"
 import * as Tmux from "../src/Tmux.js"
+import { tempDir } from "./helpers.js"
 
 let counter = 0
 /** A Tmux service on a socket of its own; the server is killed when the test's scope closes. */
@@ -26,8 +27,10 @@ const untilPane = (tmux: Tmux.TmuxShape, window: string, check: (text: string) =
   )
 
 /** A test against real processes in real time (no TestClock), with the Node platform. */
-const live = <A, E>(name: string, body: () => Effect.Effect<A, E, Scope.Scope | CommandExecutor.CommandExecutor>) =>
-  it.scopedLive(name, () => body().pipe(Effect.provide(NodeContext.layer)))
+const live = <A, E>(
+  name: string,
+  body: () => Effect.Effect<A, E, Scope.Scope | CommandExecutor.CommandExecutor | FileSystem.FileSystem>
+) => it.scopedLive(name, () => body().pipe(Effect.provide(NodeContext.layer)))
 
 describe("Tmux (real tmux, isolated socket)", () => {
   live("opens the session once and a window per worker, with its cwd and environment", () =>
@@ -35,7 +38,7 @@ describe("Tmux (real tmux, isolated socket)", () => {
       const tmux = yield* isolated()
       yield* tmux.ensureSession
       yield* tmux.ensureSession
-      const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "trail-tmux-"))
+      const cwd = yield* tempDir("trail-tmux-")
       const info = yield* tmux.newWindow({
         name: "w1",
         cwd,
@@ -53,7 +56,6 @@ describe("Tmux (real tmux, isolated socket)", () => {
         windows.map((w) => w.name),
         ["w1"]
       )
-      fs.rmSync(cwd, { recursive: true, force: true })
     })
   )
 

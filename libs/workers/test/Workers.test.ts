@@ -3,7 +3,6 @@
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
@@ -14,9 +13,18 @@ import * as Substrate from "../src/Substrate.js"
 import * as Tmux from "../src/Tmux.js"
 import * as Kinds from "../src/Kinds.js"
 import * as Workers from "../src/Workers.js"
+import { tempDir } from "./helpers.js"
 
-const makeRoot = (worker: Partial<TrailConfig["worker"]> = {}, kinds: Record<string, string> = {}) => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "trail-workers-"))
+/** The services over a fresh root in a temp dir, removed when the layer is released. */
+const makeRoot = (worker: Partial<TrailConfig["worker"]> = {}, kinds: Record<string, string> = {}) => ({
+  layer: Layer.unwrapScoped(
+    Effect.map(tempDir("trail-workers-"), (root) => rootLayer(root, worker, kinds)).pipe(
+      Effect.provide(NodeContext.layer)
+    )
+  )
+})
+
+const rootLayer = (root: string, worker: Partial<TrailConfig["worker"]>, kinds: Record<string, string>) => {
   const stateDir = path.join(root, ".trail")
   fs.mkdirSync(path.join(stateDir, "kinds"), { recursive: true })
   const all = {
@@ -50,7 +58,7 @@ const makeRoot = (worker: Partial<TrailConfig["worker"]> = {}, kinds: Record<str
     Layer.provideMerge(Database.layer({ filename: path.join(stateDir, "state.db") })),
     Layer.provideMerge(NodeContext.layer)
   )
-  return { root, layer }
+  return layer
 }
 
 const killAll = Effect.gen(function* () {
