@@ -1,6 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Either, Schema } from "effect"
-import * as fc from "fast-check"
+import { Either, FastCheck as fc, Schema } from "effect"
 import { AgentId, FolderPath, normalizeFolderPath, parentFolder, TaskName } from "../src/index.js"
 
 const segment = fc.stringMatching(/^[a-zA-Z0-9_-]{1,6}$/)
@@ -25,31 +24,31 @@ describe("normalizeFolderPath", () => {
     }
   })
 
-  it("is idempotent and its output always decodes as a FolderPath", () => {
-    fc.assert(
-      fc.property(fc.array(fc.oneof(segment, fc.constantFrom(".", "..", "")), { maxLength: 8 }), (parts) => {
-        const result = normalizeFolderPath(parts.join("/") || ".")
-        if (Either.isLeft(result)) return
-        assert.deepStrictEqual(normalizeFolderPath(result.right), Either.right(result.right))
-        assert.isTrue(Schema.is(FolderPath)(result.right))
-        assert.isFalse(result.right.split("/").includes(".."))
-      })
-    )
-  })
+  it.prop(
+    "is idempotent and its output always decodes as a FolderPath",
+    [fc.array(fc.oneof(segment, fc.constantFrom(".", "..", "")), { maxLength: 8 })],
+    ([parts]) => {
+      const result = normalizeFolderPath(parts.join("/") || ".")
+      if (Either.isLeft(result)) return
+      assert.deepStrictEqual(normalizeFolderPath(result.right), Either.right(result.right))
+      assert.isTrue(Schema.is(FolderPath)(result.right))
+      assert.isFalse(result.right.split("/").includes(".."))
+    }
+  )
 
-  it("never lets a path climb above the root", () => {
-    fc.assert(
-      fc.property(fc.array(fc.oneof(segment, fc.constant("..")), { minLength: 1, maxLength: 8 }), (parts) => {
-        let depth = 0
-        let escapes = false
-        for (const p of parts) {
-          depth += p === ".." ? -1 : 1
-          if (depth < 0) escapes = true
-        }
-        assert.strictEqual(Either.isLeft(normalizeFolderPath(parts.join("/"))), escapes)
-      })
-    )
-  })
+  it.prop(
+    "never lets a path climb above the root",
+    [fc.array(fc.oneof(segment, fc.constant("..")), { minLength: 1, maxLength: 8 })],
+    ([parts]) => {
+      let depth = 0
+      let escapes = false
+      for (const p of parts) {
+        depth += p === ".." ? -1 : 1
+        if (depth < 0) escapes = true
+      }
+      assert.strictEqual(Either.isLeft(normalizeFolderPath(parts.join("/"))), escapes)
+    }
+  )
 })
 
 describe("names", () => {

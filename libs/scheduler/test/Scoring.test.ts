@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as fc from "fast-check"
+import { FastCheck as fc } from "effect"
 import {
   decayOutcome,
   hashUnit,
@@ -43,15 +43,11 @@ describe("recency", () => {
     assert.closeTo(recency(604800, 604800), 1 - Math.exp(-Math.LN2), 1e-12)
   })
 
-  it("stays in [0, 1] and never decreases with staleness", () => {
-    fc.assert(
-      fc.property(staleness, staleness, halfLife, (a, b, h) => {
-        const ra = recency(a, h)
-        assert.isTrue(ra >= 0 && ra <= 1)
-        if (a !== null && b !== null && a <= b) assert.isTrue(ra <= recency(b, h))
-        if (b === null) assert.isTrue(ra <= recency(b, h))
-      })
-    )
+  it.prop("stays in [0, 1] and never decreases with staleness", [staleness, staleness, halfLife], ([a, b, h]) => {
+    const ra = recency(a, h)
+    assert.isTrue(ra >= 0 && ra <= 1)
+    if (a !== null && b !== null && a <= b) assert.isTrue(ra <= recency(b, h))
+    if (b === null) assert.isTrue(ra <= recency(b, h))
   })
 })
 
@@ -65,30 +61,33 @@ describe("weighted score", () => {
     )
   })
 
-  it("stays in [0, 1] and rises with each term", () => {
-    fc.assert(
-      fc.property(unit, unit, unit, unit, unit, unit, (r, w, o, alpha, g, bump) => {
-        const base = { recency: r, weight: w, outcome: o, alpha, outcomeWeight: g }
-        const s = weightedScore(base)
-        assert.isTrue(s >= -1e-12 && s <= 1 + 1e-12)
-        const eps = 1e-12
-        assert.isTrue(weightedScore({ ...base, recency: Math.min(1, r + bump) }) >= s - eps)
-        assert.isTrue(weightedScore({ ...base, weight: Math.min(1, w + bump) }) >= s - eps)
-        assert.isTrue(weightedScore({ ...base, outcome: Math.min(1, o + bump) }) >= s - eps)
-      })
-    )
-  })
+  it.prop(
+    "stays in [0, 1] and rises with each term",
+    [unit, unit, unit, unit, unit, unit],
+    ([r, w, o, alpha, g, bump]) => {
+      const base = { recency: r, weight: w, outcome: o, alpha, outcomeWeight: g }
+      const s = weightedScore(base)
+      assert.isTrue(s >= -1e-12 && s <= 1 + 1e-12)
+      const eps = 1e-12
+      assert.isTrue(weightedScore({ ...base, recency: Math.min(1, r + bump) }) >= s - eps)
+      assert.isTrue(weightedScore({ ...base, weight: Math.min(1, w + bump) }) >= s - eps)
+      assert.isTrue(weightedScore({ ...base, outcome: Math.min(1, o + bump) }) >= s - eps)
+    }
+  )
 })
 
 describe("hashUnit", () => {
-  it("is deterministic, in [0, 1), and changes with seed, sweep and path", () => {
-    fc.assert(
-      fc.property(fc.integer(), fc.integer({ min: 1, max: 1e6 }), fc.string(), (seed, sweep, path) => {
-        const h = hashUnit(seed, sweep, path)
-        assert.strictEqual(h, hashUnit(seed, sweep, path))
-        assert.isTrue(h >= 0 && h < 1)
-      })
-    )
+  it.prop(
+    "is deterministic and in [0, 1)",
+    [fc.integer(), fc.integer({ min: 1, max: 1e6 }), fc.string()],
+    ([seed, sweep, path]) => {
+      const h = hashUnit(seed, sweep, path)
+      assert.strictEqual(h, hashUnit(seed, sweep, path))
+      assert.isTrue(h >= 0 && h < 1)
+    }
+  )
+
+  it("changes with seed, sweep and path", () => {
     assert.notStrictEqual(hashUnit(42, 1, "src/api"), hashUnit(43, 1, "src/api"))
     assert.notStrictEqual(hashUnit(42, 1, "src/api"), hashUnit(42, 2, "src/api"))
     assert.notStrictEqual(hashUnit(42, 1, "src/api"), hashUnit(42, 1, "src/apj"))
@@ -102,20 +101,12 @@ describe("hashUnit", () => {
 })
 
 describe("scoreFolders", () => {
-  it("is reproducible for the same inputs", () => {
-    fc.assert(
-      fc.property(params, fc.array(folder, { maxLength: 30 }), (p, folders) => {
-        assert.deepStrictEqual(scoreFolders(p, folders), scoreFolders(p, folders))
-      })
-    )
+  it.prop("is reproducible for the same inputs", [params, fc.array(folder, { maxLength: 30 })], ([p, folders]) => {
+    assert.deepStrictEqual(scoreFolders(p, folders), scoreFolders(p, folders))
   })
 
-  it("keeps every score within [0, 1 + ε]", () => {
-    fc.assert(
-      fc.property(params, fc.array(folder, { maxLength: 30 }), (p, folders) => {
-        for (const s of scoreFolders(p, folders)) assert.isTrue(s >= 0 && s <= 1 + TIE_BREAK_EPSILON, String(s))
-      })
-    )
+  it.prop("keeps every score within [0, 1 + ε]", [params, fc.array(folder, { maxLength: 30 })], ([p, folders]) => {
+    for (const s of scoreFolders(p, folders)) assert.isTrue(s >= 0 && s <= 1 + TIE_BREAK_EPSILON, String(s))
   })
 
   it("round-robin hands out the least recently visited first, never-visited before all", () => {
