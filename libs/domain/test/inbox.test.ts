@@ -1,6 +1,5 @@
 import { assert, beforeEach, describe, it } from "@effect/vitest"
-import { Schema } from "effect"
-import fc from "fast-check"
+import { FastCheck as fc, Schema } from "effect"
 import {
   attentionOrder,
   emptyInbox,
@@ -278,103 +277,104 @@ describe("inbox projection", () => {
       )
     )
 
-  it("a live fold in chunks, saved and loaded between them, equals a rebuild from scratch", () =>
-    fc.assert(
-      fc.property(fc.array(eventArb, { maxLength: 60 }), fc.array(fc.nat(60), { maxLength: 6 }), (raw, cuts) => {
-        let at = 1_000
-        const events = raw.map((r, i) => {
-          at += r.gap
-          return new TrailEvent({
+  it.prop(
+    "a live fold in chunks, saved and loaded between them, equals a rebuild from scratch",
+    [fc.array(eventArb, { maxLength: 60 }), fc.array(fc.nat(60), { maxLength: 6 })],
+    ([raw, cuts]) => {
+      let at = 1_000
+      const events = raw.map((r, i) => {
+        at += r.gap
+        return new TrailEvent({
+          id: i + 1,
+          at,
+          type: r.type,
+          subject: { type: r.subject[0], id: r.subject[1] },
+          data: {
+            pane: r.pane,
+            socket: "/tmp/tmux-0/default",
+            agent: r.agent,
+            question: "q",
+            reason: "r",
+            message: "line one\n- a bullet",
+            tool_name: "Bash",
+            item: `i${r.item}`,
+            until: at + 30_000,
+            result: { outcome: "o", recommend: ["x"] },
+            change_set: { files: r.files, insertions: 1, deletions: 0 }
+          }
+        })
+      })
+      const rebuilt = foldEvents(emptyInbox, events)
+      const boundaries = [...new Set(cuts.map((c) => Math.min(c, events.length)))].sort((a, b) => a - b)
+      let live = emptyInbox
+      let from = 0
+      for (const cut of [...boundaries, events.length]) {
+        // Chunks may overlap what was folded already (a catch-up racing the live fold): ignored by id.
+        live = saveAndLoad(foldEvents(live, events.slice(Math.max(0, from - 1), cut)))
+        from = cut
+      }
+      assert.deepStrictEqual(toSnapshot(live), toSnapshot(rebuilt))
+      assert.deepStrictEqual(attentionOrder(live, at), attentionOrder(rebuilt, at))
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
+
+  it.prop(
+    "after any history, a session's Stop and SessionEnd in either order leave it no card; a worker's report survives its hooks",
+    [
+      fc.array(eventArb, { maxLength: 30 }),
+      fc.constantFrom(...subjects),
+      fc.boolean(),
+      fc.array(fc.constantFrom("session.stopped", "session.permission", "session.notified", "session.ended"), {
+        maxLength: 4
+      })
+    ],
+    ([raw, subject, endFirst, hooks]) => {
+      const events = raw.map(
+        (r, i) =>
+          new TrailEvent({
             id: i + 1,
-            at,
+            at: 1_000 + i,
             type: r.type,
             subject: { type: r.subject[0], id: r.subject[1] },
-            data: {
-              pane: r.pane,
-              socket: "/tmp/tmux-0/default",
-              agent: r.agent,
-              question: "q",
-              reason: "r",
-              message: "line one\n- a bullet",
-              tool_name: "Bash",
-              item: `i${r.item}`,
-              until: at + 30_000,
-              result: { outcome: "o", recommend: ["x"] },
-              change_set: { files: r.files, insertions: 1, deletions: 0 }
-            }
+            data: { pane: r.pane, item: `i${r.item}`, result: { outcome: "o", found: 1 } }
           })
+      )
+      const n = events.length
+      const mk = (id: number, type: string) =>
+        new TrailEvent({
+          id,
+          at: 5_000 + id,
+          type,
+          subject: { type: subject[0], id: subject[1] },
+          data: { pane: "%1" }
         })
-        const rebuilt = foldEvents(emptyInbox, events)
-        const boundaries = [...new Set(cuts.map((c) => Math.min(c, events.length)))].sort((a, b) => a - b)
-        let live = emptyInbox
-        let from = 0
-        for (const cut of [...boundaries, events.length]) {
-          // Chunks may overlap what was folded already (a catch-up racing the live fold): ignored by id.
-          live = saveAndLoad(foldEvents(live, events.slice(Math.max(0, from - 1), cut)))
-          from = cut
-        }
-        assert.deepStrictEqual(toSnapshot(live), toSnapshot(rebuilt))
-        assert.deepStrictEqual(attentionOrder(live, at), attentionOrder(rebuilt, at))
-      }),
-      { numRuns: 300 }
-    ))
-
-  it("after any history, a session's Stop and SessionEnd in either order leave it no card; a worker's report survives its hooks", () =>
-    fc.assert(
-      fc.property(
-        fc.array(eventArb, { maxLength: 30 }),
-        fc.constantFrom(...subjects),
-        fc.boolean(),
-        fc.array(fc.constantFrom("session.stopped", "session.permission", "session.notified", "session.ended"), {
-          maxLength: 4
+      const pair = endFirst
+        ? [mk(n + 1, "session.ended"), mk(n + 2, "session.stopped")]
+        : [mk(n + 1, "session.stopped"), mk(n + 2, "session.ended")]
+      const after = foldEvents(emptyInbox, [...events, ...pair])
+      const left = [...after.items.values()].filter(
+        (item) => item.subject.id === subject[1] && (item.kind === "stopped" || item.kind === "permission")
+      )
+      assert.deepStrictEqual(left, [])
+      // A worker that reported keeps its card whatever its own hooks say afterwards.
+      const reported = [
+        ...events,
+        new TrailEvent({
+          id: n + 1,
+          at: 9_000,
+          type: "worker.failed",
+          subject: { type: "worker", id: "w1" },
+          data: { reason: "r" }
         }),
-        (raw, subject, endFirst, hooks) => {
-          const events = raw.map(
-            (r, i) =>
-              new TrailEvent({
-                id: i + 1,
-                at: 1_000 + i,
-                type: r.type,
-                subject: { type: r.subject[0], id: r.subject[1] },
-                data: { pane: r.pane, item: `i${r.item}`, result: { outcome: "o", found: 1 } }
-              })
-          )
-          const n = events.length
-          const mk = (id: number, type: string) =>
-            new TrailEvent({
-              id,
-              at: 5_000 + id,
-              type,
-              subject: { type: subject[0], id: subject[1] },
-              data: { pane: "%1" }
-            })
-          const pair = endFirst
-            ? [mk(n + 1, "session.ended"), mk(n + 2, "session.stopped")]
-            : [mk(n + 1, "session.stopped"), mk(n + 2, "session.ended")]
-          const after = foldEvents(emptyInbox, [...events, ...pair])
-          const left = [...after.items.values()].filter(
-            (item) => item.subject.id === subject[1] && (item.kind === "stopped" || item.kind === "permission")
-          )
-          assert.deepStrictEqual(left, [])
-          // A worker that reported keeps its card whatever its own hooks say afterwards.
-          const reported = [
-            ...events,
-            new TrailEvent({
-              id: n + 1,
-              at: 9_000,
-              type: "worker.failed",
-              subject: { type: "worker", id: "w1" },
-              data: { reason: "r" }
-            }),
-            ...hooks.map(
-              (type, i) =>
-                new TrailEvent({ id: n + 2 + i, at: 9_001 + i, type, subject: { type: "worker", id: "w1" }, data: {} })
-            )
-          ]
-          const card = [...foldEvents(emptyInbox, reported).items.values()].find((i) => i.subject.id === "w1")
-          assert.strictEqual(card?.kind, "failed")
-        }
-      ),
-      { numRuns: 300 }
-    ))
+        ...hooks.map(
+          (type, i) =>
+            new TrailEvent({ id: n + 2 + i, at: 9_001 + i, type, subject: { type: "worker", id: "w1" }, data: {} })
+        )
+      ]
+      const card = [...foldEvents(emptyInbox, reported).items.values()].find((i) => i.subject.id === "w1")
+      assert.strictEqual(card?.kind, "failed")
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
 })
