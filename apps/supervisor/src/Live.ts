@@ -5,7 +5,7 @@
 import { type TrailConfig } from "@trail/domain"
 import { Project, Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
-import { Inbox, Substrate, Tmux, Workers } from "@trail/workers"
+import { Inbox, Processes, Substrate, Tmux, Workers } from "@trail/workers"
 import { Layer } from "effect"
 import * as EventLogLive from "./EventLog.js"
 
@@ -19,7 +19,10 @@ export interface RootSettings {
   readonly walkWorker?: string | undefined
 }
 
-/** Workers (+ Substrates, Tmux) on a Database provided by the caller. */
+/**
+ * Workers (+ Substrates, Tmux) on a Database provided by the caller, and the outside things
+ * (Processes, Host, Env, the Node platform) of `Processes.live`.
+ */
 export const workersOn = (settings: RootSettings) =>
   Workers.layer.pipe(
     Layer.provide(Substrate.layer(settings.config.worker.substrate)),
@@ -33,7 +36,8 @@ export const workersOn = (settings: RootSettings) =>
         userKindsDir: settings.userKindsDir,
         configFile: settings.project.configFile
       })
-    )
+    ),
+    Layer.provideMerge(Processes.live)
   )
 
 /** Workers + Database for one root (what the worker commands of the CLI need). */
