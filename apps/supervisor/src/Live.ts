@@ -8,6 +8,7 @@ import { Database } from "@trail/store"
 import { Inbox, Processes, Substrate, Tmux, Workers } from "@trail/workers"
 import { Layer } from "effect"
 import * as EventLogLive from "./EventLog.js"
+import { Supervisor } from "./Supervisor.js"
 
 export interface RootSettings {
   readonly project: Project.Project
@@ -51,10 +52,16 @@ export const inboxLayer = (settings: RootSettings) =>
     Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile }))
   )
 
-/** Scheduler + Workers + Inbox + the live EventLog over one Database (the supervisor, `trail events --follow`). */
+/** The Supervisor with Scheduler + Workers + Inbox + the live EventLog over one Database (`trail supervise`, `trail events --follow`). */
 export const supervisorLayer = (settings: RootSettings) =>
-  Layer.mergeAll(
-    Scheduler.layerOn({ project: settings.project, config: settings.config }, { walkWorker: settings.walkWorker }),
-    Inbox.layer.pipe(Layer.provideMerge(workersOn(settings))),
-    EventLogLive.layer({ stateDir: settings.project.stateDir })
-  ).pipe(Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile })))
+  Supervisor.layer.pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        Scheduler.layerOn({ project: settings.project, config: settings.config }, { walkWorker: settings.walkWorker }),
+        Inbox.layer,
+        EventLogLive.layer({ stateDir: settings.project.stateDir })
+      )
+    ),
+    Layer.provideMerge(workersOn(settings)),
+    Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile }))
+  )

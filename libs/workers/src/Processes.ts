@@ -31,14 +31,12 @@ export interface ProcessesShape {
   readonly waitForExit: (dir: string) => Effect.Effect<number | null>
 }
 
-/** Parses an exit file's text: the status, or null when it is not an integer. */
-export const parseExit = (text: string): number | null => {
-  const status = Number.parseInt(text.trim(), 10)
-  return Number.isInteger(status) ? status : null
-}
-
-/** `kill(pid, 0)`: the one direct node call for liveness (no platform service offers it). */
-const pidExists = (pid: number): boolean => {
+/**
+ * `kill(pid, 0)`: true while a process with this pid exists (EPERM: it exists, it is not ours).
+ * The synchronous core of {@link Processes.Live}'s `isAlive`, also used by the live substrate to
+ * stop a process group.
+ */
+export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
     return true
@@ -46,6 +44,13 @@ const pidExists = (pid: number): boolean => {
     return error instanceof Error && "code" in error && error.code === "EPERM"
   }
 }
+
+/** Parses an exit file's text: the status, or null when it is not an integer. */
+export const parseExit = (text: string): number | null => {
+  const status = Number.parseInt(text.trim(), 10)
+  return Number.isInteger(status) ? status : null
+}
+
 
 const makeLive = Effect.gen(function* () {
   const fs = yield* FileSystem.FileSystem
@@ -68,7 +73,7 @@ const makeLive = Effect.gen(function* () {
       Stream.runHead,
       Effect.map(Option.getOrElse(() => null))
     )
-  return Processes.of({ isAlive: (pid) => Effect.sync(() => pidExists(pid)), readExit, waitForExit })
+  return Processes.of({ isAlive: (pid) => Effect.sync(() => isAlive(pid)), readExit, waitForExit })
 })
 
 interface TestState {

@@ -29,7 +29,7 @@ import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { SubstrateError, type SubstrateName } from "@trail/domain"
 import { Context, Effect, Layer } from "effect"
-import { EXIT_FILE, Processes, TestProcesses } from "./Processes.js"
+import { EXIT_FILE, isAlive, Processes, TestProcesses } from "./Processes.js"
 import { Tmux, TmuxError } from "./Tmux.js"
 
 /** What a worker's program needs to start. */
@@ -196,15 +196,8 @@ export const wrap = (dir: string, argv: ReadonlyArray<string>): Array<string> =>
   ...argv
 ]
 
-/** True while a process with this pid exists (the live `Processes.isAlive`, for stopping a group here). */
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return error instanceof Error && "code" in error && error.code === "EPERM"
-  }
-}
+/** Exported only for the CLI's doctor until it asks `Processes` (listed in docs/architecture.md). */
+export { isAlive }
 
 const signalGroup = (pid: number, signal: NodeJS.Signals) => {
   try {
