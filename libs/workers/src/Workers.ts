@@ -12,7 +12,7 @@
  * SpawnRefused (caps), ProtocolError (done without evidence), SubstrateError, ChangeSetError,
  * InvalidTransition, StoreError.
  */
-import { accessSync, constants, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { accessSync, constants, rmSync, statSync } from "node:fs"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
@@ -470,23 +470,19 @@ export const make = Effect.gen(function* () {
    * temporary file and a rename: rewriting it in place while a worker executes it fails that
    * worker with ETXTBSY ("Text file busy", exit 126).
    */
-  const writeShim = () => {
+  const shimLock = yield* Effect.makeSemaphore(1)
+  const writeShim = Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
     const file = `${binDir}/trail`
     const content = `#!/bin/sh\nexec ${shellQuote(settings.trailCommand)} "$@"\n`
-    const current = (() => {
-      try {
-        return readFileSync(file, "utf8")
-      } catch {
-        return null
-      }
-    })()
+    const current = yield* fs.readFileString(file).pipe(Effect.orElseSucceed(() => null))
     if (current === content) return
-    mkdirSync(binDir, { recursive: true })
-    // Synchronous from read to rename: one process never races itself on this name.
+    yield* fs.makeDirectory(binDir, { recursive: true })
+    // Other processes write their own temporary file; this one's spawns take turns (shimLock).
     const tmp = `${file}.${process.pid}.tmp`
-    writeFileSync(tmp, content, { mode: 0o755 })
-    renameSync(tmp, file)
-  }
+    yield* fs.writeFileString(tmp, content, { mode: 0o755 })
+    yield* fs.rename(tmp, file)
+  }).pipe(shimLock.withPermits(1))
 
   /** The kind's argv template: its own command, else `worker.command` (a shell string runs as `sh -c`). */
   const templateOf = (kind: Kinds.Kind): ReadonlyArray<string> =>
@@ -645,19 +641,22 @@ export const make = Effect.gen(function* () {
       const dir = dirOf(id)
       const fail = (reason: string) => transition(id, "failed", { reason }, { reason }, "fail")
 
-      const prepared = yield* Effect.try({
-        try: () => {
-          mkdirSync(dir, { recursive: true })
-          writeShim()
+      const prepared = yield* withPlatform(
+        Effect.gen(function* () {
+          const fs = yield* FileSystem.FileSystem
+          yield* fs.makeDirectory(dir, { recursive: true })
+          yield* writeShim
           const taskFile = `${dir}/task.md`
-          writeFileSync(
+          yield* fs.writeFileString(
             taskFile,
             composeTaskFile({ kind, workerId: id, task: text, folder: request.path ?? undefined })
           )
           return taskFile
-        },
-        catch: (cause) => `cannot write ${dir}: ${cause instanceof Error ? cause.message : String(cause)}`
-      }).pipe(Effect.either)
+        })
+      ).pipe(
+        Effect.mapError((error) => `cannot write ${dir}: ${error.message}`),
+        Effect.either
+      )
       if (Either.isLeft(prepared)) return yield* fail(prepared.left)
       const taskFile = prepared.right
 
