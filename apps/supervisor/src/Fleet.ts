@@ -310,7 +310,8 @@ export const make = (
       isSpawning: (worker: Worker) =>
         Effect.map(
           Ref.get(spawning),
-          (paths) => fleet !== undefined && worker.task === fleet.task && worker.path !== null && HashSet.has(paths, worker.path)
+          (paths) =>
+            fleet !== undefined && worker.task === fleet.task && worker.path !== null && HashSet.has(paths, worker.path)
         ),
       /** Runs the slots (adopted fleet workers first go to slots, the rest are supervised alone); true when the sweep is complete. */
       runSlots: (options: FleetOptions, adopted: ReadonlyArray<Worker>) =>

@@ -47,8 +47,7 @@ export const make = (run: Run) =>
         })
       )
 
-    const isAlive = (worker: Worker) =>
-      worker.pid === null ? Effect.succeed(false) : processes.isAlive(worker.pid)
+    const isAlive = (worker: Worker) => (worker.pid === null ? Effect.succeed(false) : processes.isAlive(worker.pid))
 
     /** Renews the worker's lease (and its folder's) while its program lives; ends when it dies or the lease expires. */
     const keepLease = (worker: Worker) =>

@@ -31,7 +31,7 @@ import { Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import { Inbox, Processes, Workers } from "@trail/workers"
 import {
-
+  Cause,
   Chunk,
   Clock,
   Context,
@@ -121,7 +121,16 @@ const make = Effect.gen(function* () {
       ? Effect.never
       : Stream.merge(
           // A folder that cannot be watched leaves the periodic check.
-          fs.watch(dirname(file)).pipe(Stream.catchAll(() => Stream.never)),
+          fs
+            .watch(dirname(file))
+            .pipe(
+              Stream.catchAll((error) =>
+                Stream.fromEffect(Effect.logWarning(`cannot watch ${dirname(file)}`, Cause.fail(error))).pipe(
+                  Stream.drain,
+                  Stream.concat(Stream.never)
+                )
+              )
+            ),
           Stream.fromSchedule(Schedule.spaced("5 seconds"))
         ).pipe(
           Stream.as(undefined),
@@ -164,13 +173,11 @@ const make = Effect.gen(function* () {
           gone ? Effect.void : store.release.pipe(warnOnFailure("cannot release the supervisor lock", () => undefined))
         )
       )
-      yield* store
-        .renew(leaseMs)
-        .pipe(
-          warnOnFailure("cannot renew the supervisor lock", () => undefined),
-          Effect.repeat(Schedule.spaced(renewEvery)),
-          Effect.forkScoped
-        )
+      yield* store.renew(leaseMs).pipe(
+        warnOnFailure("cannot renew the supervisor lock", () => undefined),
+        Effect.repeat(Schedule.spaced(renewEvery)),
+        Effect.forkScoped
+      )
 
       report(
         options.fleet === undefined
@@ -212,7 +219,11 @@ const make = Effect.gen(function* () {
             warnOnFailure(`cannot adopt ${id}`, () => Option.none())
           )
           // A fleet slot spawning this worker supervises it itself.
-          if (Option.isSome(worker) && isLiveWorkerState(worker.value.state) && !(yield* fleet.isSpawning(worker.value)))
+          if (
+            Option.isSome(worker) &&
+            isLiveWorkerState(worker.value.state) &&
+            !(yield* fleet.isSpawning(worker.value))
+          )
             yield* supervision.superviseInMap(worker.value)
         }
       }).pipe(Effect.forkScoped)
@@ -243,7 +254,9 @@ const make = Effect.gen(function* () {
         yield* Effect.gen(function* () {
           const cutoff = (yield* Clock.currentTimeMillis) - keepMs
           for (const worker of yield* workers.openWindows(cutoff))
-            yield* workers.closeWindow(worker).pipe(warnOnFailure(`cannot close the window of ${worker.id}`, () => undefined))
+            yield* workers
+              .closeWindow(worker)
+              .pipe(warnOnFailure(`cannot close the window of ${worker.id}`, () => undefined))
         }).pipe(
           warnOnFailure("cannot list finished workers' windows", () => undefined),
           Effect.repeat(Schedule.spaced(Duration.millis(Math.min(keepMs, 10_000)))),
@@ -298,4 +311,3 @@ export const run = (options: SupervisorOptions) => Effect.flatMap(Supervisor, (s
 
 /** Fresh stop signals; the CLI completes `drain` on the first SIGINT/SIGTERM and `cancel` on the second. */
 export const makeStopSignals = Effect.all({ drain: Deferred.make<void>(), cancel: Deferred.make<void>() })
-

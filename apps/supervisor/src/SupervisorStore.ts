@@ -115,7 +115,10 @@ export class SupervisorStore extends Effect.Service<SupervisorStore>()("@trail/s
         }
       }).pipe(
         sql.withTransaction,
-        Effect.catchTags({ SqlError: (e) => Effect.fail(toStoreError(e)), ParseError: (e) => Effect.fail(toStoreError(e)) })
+        Effect.catchTags({
+          SqlError: (e) => Effect.fail(toStoreError(e)),
+          ParseError: (e) => Effect.fail(toStoreError(e))
+        })
       )
 
     return {

@@ -41,11 +41,7 @@ const HOST = { hostname: "test-host", pid: 4242 }
  * A root in a temp dir with kinds `hang` and `slow`, folders `pkg0`…`pkg<folders-1>` (besides the
  * root folder itself), and every service over test layers; `spawn` replaces the Workers' spawn.
  */
-const makeRoot = (
-  folders = 0,
-  worker: Partial<TrailConfig["worker"]> = {},
-  spawn?: Workers.WorkersShape["spawn"]
-) => {
+const makeRoot = (folders = 0, worker: Partial<TrailConfig["worker"]> = {}, spawn?: Workers.WorkersShape["spawn"]) => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "trail-supervisor-"))
   fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
   for (let i = 0; i < folders; i++) {
@@ -147,7 +143,9 @@ const workerWhere = (id: WorkerId, predicate: (worker: Worker) => boolean) =>
  */
 const sleepingUntil = (at: number, count = 1) =>
   until(
-    Effect.map(TestClock.sleeps(), (sleeps) => (Chunk.size(Chunk.filter(sleeps, (t) => t === at)) >= count ? true : undefined)),
+    Effect.map(TestClock.sleeps(), (sleeps) =>
+      Chunk.size(Chunk.filter(sleeps, (t) => t === at)) >= count ? true : undefined
+    ),
     `${count} sleep(s) until ${at} ms`
   )
 
@@ -158,7 +156,10 @@ const startSupervisor = (config: TrailConfig, fleet?: Supervisor.FleetOptions) =
     return { stop, fiber }
   })
 
-const stopAll = (running: { stop: Supervisor.StopSignals; fiber: Fiber.RuntimeFiber<Supervisor.SupervisorSummary, unknown> }) =>
+const stopAll = (running: {
+  stop: Supervisor.StopSignals
+  fiber: Fiber.RuntimeFiber<Supervisor.SupervisorSummary, unknown>
+}) =>
   Effect.gen(function* () {
     yield* Deferred.succeed(running.stop.drain, undefined)
     yield* Deferred.succeed(running.stop.cancel, undefined)
@@ -198,16 +199,25 @@ describe("Supervisor under TestClock, on test layers", () => {
       const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
       assert.strictEqual(worker.state, "running")
       const running = yield* startSupervisor(config)
-      const adopted = yield* until(workerWhere(worker.id, (w) => w.lease_expires_at === 30_000), "adoption")
+      const adopted = yield* until(
+        workerWhere(worker.id, (w) => w.lease_expires_at === 30_000),
+        "adoption"
+      )
       assert.strictEqual(adopted.lease_owner, "4242@test-host")
       yield* sleepingUntil(10_000, 3)
       yield* TestClock.adjust("10 seconds")
-      yield* until(workerWhere(worker.id, (w) => w.lease_expires_at === 40_000), "the first renewal")
+      yield* until(
+        workerWhere(worker.id, (w) => w.lease_expires_at === 40_000),
+        "the first renewal"
+      )
       yield* sleepingUntil(20_000, 3)
       yield* TestClock.adjust("9 seconds")
       assert.strictEqual((yield* workers.get(worker.id)).lease_expires_at, 40_000, "not renewed early")
       yield* TestClock.adjust("1 second")
-      yield* until(workerWhere(worker.id, (w) => w.lease_expires_at === 50_000), "the second renewal")
+      yield* until(
+        workerWhere(worker.id, (w) => w.lease_expires_at === 50_000),
+        "the second renewal"
+      )
       assert.strictEqual((yield* workers.get(worker.id)).state, "running")
       const summary = yield* stopAll(running)
       assert.strictEqual((yield* workers.get(worker.id)).state, "cancelled")
@@ -224,12 +234,18 @@ describe("Supervisor under TestClock, on test layers", () => {
       // The liveness check never answers (a wedged host): no renewal can happen.
       if (worker.pid !== null) yield* (yield* Processes.TestProcesses).stall(worker.pid)
       const running = yield* startSupervisor(config)
-      yield* until(workerWhere(worker.id, (w) => w.lease_owner !== null), "adoption")
+      yield* until(
+        workerWhere(worker.id, (w) => w.lease_owner !== null),
+        "adoption"
+      )
       yield* sleepingUntil(30_000)
       yield* TestClock.adjust("29999 millis")
       assert.strictEqual((yield* workers.get(worker.id)).state, "running")
       yield* TestClock.adjust("1 millis")
-      const lost = yield* until(workerWhere(worker.id, (w) => w.state === "lost"), "the expiry")
+      const lost = yield* until(
+        workerWhere(worker.id, (w) => w.state === "lost"),
+        "the expiry"
+      )
       assert.strictEqual(lost.reason, "its lease expired (not renewed for 30s)")
       yield* stopAll(running)
     }).pipe(Effect.provide(layer))
@@ -242,39 +258,57 @@ describe("Supervisor under TestClock, on test layers", () => {
       const worker = yield* workers.spawn({ text: "slow", kind: "slow" })
       assert.strictEqual(worker.max_duration_ms, 90_000)
       const running = yield* startSupervisor(config)
-      yield* until(workerWhere(worker.id, (w) => w.lease_owner !== null), "adoption")
+      yield* until(
+        workerWhere(worker.id, (w) => w.lease_owner !== null),
+        "adoption"
+      )
       // Renewals every 10 s keep its lease; each is waited for, so none is late.
       for (let t = 10_000; t < 90_000; t += 10_000) {
         yield* sleepingUntil(t, 3)
         yield* TestClock.adjust("10 seconds")
-        yield* until(workerWhere(worker.id, (w) => w.lease_expires_at === t + 30_000), `the renewal at ${t} ms`)
+        yield* until(
+          workerWhere(worker.id, (w) => w.lease_expires_at === t + 30_000),
+          `the renewal at ${t} ms`
+        )
       }
       yield* TestClock.adjust("9999 millis")
       assert.strictEqual((yield* workers.get(worker.id)).state, "running")
       yield* TestClock.adjust("1 millis")
-      const failed = yield* until(workerWhere(worker.id, (w) => w.state === "failed"), "the timeout")
+      const failed = yield* until(
+        workerWhere(worker.id, (w) => w.state === "failed"),
+        "the timeout"
+      )
       assert.strictEqual(failed.reason, "exceeded its max_duration of 1m 30s")
       assert.isFalse(yield* isAlive(worker.pid), "its program is stopped")
       yield* stopAll(running)
     }).pipe(Effect.provide(layer))
   })
 
-  it.scoped("a worker started after the supervisor is adopted; its exit without done or fail is recorded with its status", () => {
-    const { config, layer } = makeRoot()
-    return Effect.gen(function* () {
-      const workers = yield* Workers.Workers
-      const running = yield* startSupervisor(config)
-      const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
-      yield* poke
-      yield* until(workerWhere(worker.id, (w) => w.lease_owner === "4242@test-host"), "adoption")
-      yield* exits(worker, 3)
-      const lost = yield* until(workerWhere(worker.id, (w) => w.state === "lost"), "the death")
-      assert.strictEqual(lost.exit_status, 3)
-      assert.strictEqual(lost.reason, "its program exited with status 3 before calling done or fail")
-      const summary = yield* stopAll(running)
-      assert.deepInclude(summary, { supervised: 1 })
-    }).pipe(Effect.provide(layer))
-  })
+  it.scoped(
+    "a worker started after the supervisor is adopted; its exit without done or fail is recorded with its status",
+    () => {
+      const { config, layer } = makeRoot()
+      return Effect.gen(function* () {
+        const workers = yield* Workers.Workers
+        const running = yield* startSupervisor(config)
+        const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
+        yield* poke
+        yield* until(
+          workerWhere(worker.id, (w) => w.lease_owner === "4242@test-host"),
+          "adoption"
+        )
+        yield* exits(worker, 3)
+        const lost = yield* until(
+          workerWhere(worker.id, (w) => w.state === "lost"),
+          "the death"
+        )
+        assert.strictEqual(lost.exit_status, 3)
+        assert.strictEqual(lost.reason, "its program exited with status 3 before calling done or fail")
+        const summary = yield* stopAll(running)
+        assert.deepInclude(summary, { supervised: 1 })
+      }).pipe(Effect.provide(layer))
+    }
+  )
 
   it.scoped("a worker that finished but keeps running is stopped after worker.exit_grace_secs", () => {
     const { config, layer } = makeRoot()
@@ -282,7 +316,10 @@ describe("Supervisor under TestClock, on test layers", () => {
       const workers = yield* Workers.Workers
       const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
       const running = yield* startSupervisor(config)
-      yield* until(workerWhere(worker.id, (w) => w.lease_owner !== null), "adoption")
+      yield* until(
+        workerWhere(worker.id, (w) => w.lease_owner !== null),
+        "adoption"
+      )
       // What `trail worker done` does, from the worker's side (another process: its append wakes the watch).
       const result = new WorkerResult({ outcome: "o", summary: "s", evidence: ["e"], recommend: [], found: 1 })
       yield* workers.done(worker.id, result)
@@ -290,7 +327,10 @@ describe("Supervisor under TestClock, on test layers", () => {
       yield* sleepingUntil(1_000)
       assert.isTrue(yield* isAlive(worker.pid), "still in its grace")
       yield* TestClock.adjust("1 second")
-      const stopped = yield* until(workerWhere(worker.id, (w) => w.exit_status !== null), "the stop")
+      const stopped = yield* until(
+        workerWhere(worker.id, (w) => w.exit_status !== null),
+        "the stop"
+      )
       assert.deepInclude(stopped, { state: "ready", exit_status: 143 })
       assert.isFalse(yield* isAlive(worker.pid))
       yield* stopAll(running)
@@ -321,80 +361,98 @@ describe("Supervisor under TestClock, on test layers", () => {
     }).pipe(Effect.provide(layer))
   })
 
-  it.scoped("a fleet completes a folder, releases a failed one, skips it after worker.max_attempts, then ends complete", () => {
-    // Two folders: the root and pkg0.
-    const { config, layer } = makeRoot(1, { max_attempts: 2 })
-    return Effect.gen(function* () {
-      const scheduler = yield* Scheduler.Scheduler
-      const workers = yield* Workers.Workers
-      yield* scheduler.scan()
-      const task = TaskName.make("t")
-      const running = yield* startSupervisor(config, { task, workers: 1, kind: "hang", prompt: "p {path}", autoSweep: false })
-      /** The slot's next worker, once it is supervised (its lease held by this supervisor). */
-      const nextWorker = (after: number) =>
-        until(
-          Effect.map(workers.live, (live) =>
-            live.find((w) => Number(w.id.slice(1)) > after && w.lease_owner === "4242@test-host")
-          ),
-          `a worker after w${after}`
-        )
-      const result = new WorkerResult({ outcome: "o", summary: "s", evidence: ["e"], recommend: [], found: 2 })
-      const first = yield* nextWorker(0)
-      yield* workers.done(first.id, result)
-      yield* poke
-      yield* exits(first, 0)
-      // The other folder fails twice (its program dies after it started work): released, then skipped.
-      const second = yield* nextWorker(1)
-      assert.notStrictEqual(second.path, first.path)
-      yield* workers.todos(second.id, ["started"])
-      yield* exits(second, 1)
-      const third = yield* nextWorker(2)
-      assert.strictEqual(third.path, second.path)
-      yield* workers.todos(third.id, ["started"])
-      yield* exits(third, 1)
-      const exit = yield* ended(running.fiber)
-      assert.isTrue(Option.isSome(exit), "the fleet ended by itself")
-      const summary = Option.isSome(exit) && Exit.isSuccess(exit.value) ? exit.value.value : undefined
-      assert.deepInclude(summary, {
-        sweep_complete: true,
-        spawned: 3,
-        ready: 1,
-        failed: 2,
-        folders_done: 1,
-        folders_released: 1,
-        folders_skipped: 1,
-        start_failures: 0,
-        halted: null
-      })
-      assert.deepInclude(yield* scheduler.status(task), { leased: 0, done: 1, skipped: 1 })
-    }).pipe(Effect.provide(layer))
-  })
+  it.scoped(
+    "a fleet completes a folder, releases a failed one, skips it after worker.max_attempts, then ends complete",
+    () => {
+      // Two folders: the root and pkg0.
+      const { config, layer } = makeRoot(1, { max_attempts: 2 })
+      return Effect.gen(function* () {
+        const scheduler = yield* Scheduler.Scheduler
+        const workers = yield* Workers.Workers
+        yield* scheduler.scan()
+        const task = TaskName.make("t")
+        const running = yield* startSupervisor(config, {
+          task,
+          workers: 1,
+          kind: "hang",
+          prompt: "p {path}",
+          autoSweep: false
+        })
+        /** The slot's next worker, once it is supervised (its lease held by this supervisor). */
+        const nextWorker = (after: number) =>
+          until(
+            Effect.map(workers.live, (live) =>
+              live.find((w) => Number(w.id.slice(1)) > after && w.lease_owner === "4242@test-host")
+            ),
+            `a worker after w${after}`
+          )
+        const result = new WorkerResult({ outcome: "o", summary: "s", evidence: ["e"], recommend: [], found: 2 })
+        const first = yield* nextWorker(0)
+        yield* workers.done(first.id, result)
+        yield* poke
+        yield* exits(first, 0)
+        // The other folder fails twice (its program dies after it started work): released, then skipped.
+        const second = yield* nextWorker(1)
+        assert.notStrictEqual(second.path, first.path)
+        yield* workers.todos(second.id, ["started"])
+        yield* exits(second, 1)
+        const third = yield* nextWorker(2)
+        assert.strictEqual(third.path, second.path)
+        yield* workers.todos(third.id, ["started"])
+        yield* exits(third, 1)
+        const exit = yield* ended(running.fiber)
+        assert.isTrue(Option.isSome(exit), "the fleet ended by itself")
+        const summary = Option.isSome(exit) && Exit.isSuccess(exit.value) ? exit.value.value : undefined
+        assert.deepInclude(summary, {
+          sweep_complete: true,
+          spawned: 3,
+          ready: 1,
+          failed: 2,
+          folders_done: 1,
+          folders_released: 1,
+          folders_skipped: 1,
+          start_failures: 0,
+          halted: null
+        })
+        assert.deepInclude(yield* scheduler.status(task), { leased: 0, done: 1, skipped: 1 })
+      }).pipe(Effect.provide(layer))
+    }
+  )
 
-  it.scoped("a fleet whose spawns keep failing (not the cap) halts after worker.max_start_failures, releasing each folder", () => {
-    let spawns = 0
-    // The store refuses every new worker (a full disk, a locked file…).
-    const { config, layer } = makeRoot(2, { max_start_failures: 3 }, () =>
-      Effect.suspend(() => {
-        spawns++
-        return Effect.fail(new StoreError({ reason: "io", detail: "disk I/O error" }))
-      })
-    )
-    return Effect.gen(function* () {
-      const scheduler = yield* Scheduler.Scheduler
-      yield* scheduler.scan()
-      const task = TaskName.make("t")
-      const running = yield* startSupervisor(config, { task, workers: 1, kind: "hang", prompt: "p {path}", autoSweep: false })
-      // No time passes: were failed spawns retried as if the cap were reached, the run would wait.
-      const exit = yield* ended(running.fiber)
-      if (Option.isNone(exit)) yield* stopAll(running)
-      assert.isTrue(Option.isSome(exit), `the fleet halted (${spawns} spawn attempts)`)
-      const summary = Option.isSome(exit) && Exit.isSuccess(exit.value) ? exit.value.value : undefined
-      assert.deepInclude(summary, { start_failures: 3, spawned: 0, folders_skipped: 0 })
-      assert.include(summary?.halted ?? "", "disk I/O error")
-      assert.strictEqual(spawns, 3)
-      assert.deepInclude(yield* scheduler.status(task), { leased: 0, done: 0, skipped: 0 })
-    }).pipe(Effect.provide(layer))
-  })
+  it.scoped(
+    "a fleet whose spawns keep failing (not the cap) halts after worker.max_start_failures, releasing each folder",
+    () => {
+      let spawns = 0
+      // The store refuses every new worker (a full disk, a locked file…).
+      const { config, layer } = makeRoot(2, { max_start_failures: 3 }, () =>
+        Effect.suspend(() => {
+          spawns++
+          return Effect.fail(new StoreError({ reason: "io", detail: "disk I/O error" }))
+        })
+      )
+      return Effect.gen(function* () {
+        const scheduler = yield* Scheduler.Scheduler
+        yield* scheduler.scan()
+        const task = TaskName.make("t")
+        const running = yield* startSupervisor(config, {
+          task,
+          workers: 1,
+          kind: "hang",
+          prompt: "p {path}",
+          autoSweep: false
+        })
+        // No time passes: were failed spawns retried as if the cap were reached, the run would wait.
+        const exit = yield* ended(running.fiber)
+        if (Option.isNone(exit)) yield* stopAll(running)
+        assert.isTrue(Option.isSome(exit), `the fleet halted (${spawns} spawn attempts)`)
+        const summary = Option.isSome(exit) && Exit.isSuccess(exit.value) ? exit.value.value : undefined
+        assert.deepInclude(summary, { start_failures: 3, spawned: 0, folders_skipped: 0 })
+        assert.include(summary?.halted ?? "", "disk I/O error")
+        assert.strictEqual(spawns, 3)
+        assert.deepInclude(yield* scheduler.status(task), { leased: 0, done: 0, skipped: 0 })
+      }).pipe(Effect.provide(layer))
+    }
+  )
 
   it.scoped("a restart without a fleet releases the fleet slots' claims of every task", () => {
     const { config, layer } = makeRoot(2)

@@ -14,7 +14,20 @@ import { hostname } from "node:os"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Env, Host } from "@trail/domain"
-import { Chunk, Context, Effect, HashMap, HashSet, Layer, Option, PubSub, Schedule, Stream, SubscriptionRef } from "effect"
+import {
+  Cause,
+  Chunk,
+  Context,
+  Effect,
+  HashMap,
+  HashSet,
+  Layer,
+  Option,
+  PubSub,
+  Schedule,
+  Stream,
+  SubscriptionRef
+} from "effect"
 
 export const EXIT_FILE = "exit"
 
@@ -51,19 +64,34 @@ export const parseExit = (text: string): number | null => {
   return Number.isInteger(status) ? status : null
 }
 
-
 const makeLive = Effect.gen(function* () {
   const fs = yield* FileSystem.FileSystem
   const readExit = (dir: string) =>
     fs.readFileString(`${dir}/${EXIT_FILE}`).pipe(
       Effect.map((text) => Option.some(parseExit(text))),
-      // Absent (still running), or unreadable for a moment while the wrapper renames it into place.
-      Effect.orElseSucceed(() => Option.none<number | null>())
+      Effect.catchAll((error) =>
+        // Absent: the program still runs (the wrapper renames the record into place at once).
+        error._tag === "SystemError" && error.reason === "NotFound"
+          ? Effect.succeed(Option.none<number | null>())
+          : Effect.as(
+              Effect.logWarning(`cannot read ${dir}/${EXIT_FILE}`, Cause.fail(error)),
+              Option.none<number | null>()
+            )
+      )
     )
   const waitForExit = (dir: string) =>
     Stream.merge(
       // A folder that cannot be watched (gone, no inotify) leaves the periodic check.
-      fs.watch(dir).pipe(Stream.catchAll(() => Stream.never)),
+      fs
+        .watch(dir)
+        .pipe(
+          Stream.catchAll((error) =>
+            Stream.fromEffect(Effect.logDebug(`cannot watch ${dir}`, Cause.fail(error))).pipe(
+              Stream.drain,
+              Stream.concat(Stream.never)
+            )
+          )
+        ),
       Stream.fromSchedule(Schedule.spaced("2 seconds"))
     ).pipe(
       Stream.as(undefined),
@@ -104,8 +132,7 @@ const makeTest = Effect.gen(function* () {
     // Far above real pids' range, so a test pid is never a process of this machine.
     nextPid: 4_000_001
   })
-  const readExit = (dir: string) =>
-    Effect.map(SubscriptionRef.get(state), (s) => HashMap.get(s.exits, dir))
+  const readExit = (dir: string) => Effect.map(SubscriptionRef.get(state), (s) => HashMap.get(s.exits, dir))
   const processes = Processes.of({
     isAlive: (pid) =>
       Effect.flatMap(SubscriptionRef.get(state), (s) =>

@@ -401,8 +401,10 @@ export const layer = (
     Substrates,
     Effect.gen(function* () {
       const tmux = yield* Tmux
-      const installed = yield* Effect.provide(tmuxInstalled(), yield* Effect.context<CommandExecutor.CommandExecutor>())
-        .pipe(Effect.cached)
+      const installed = yield* Effect.provide(
+        tmuxInstalled(),
+        yield* Effect.context<CommandExecutor.CommandExecutor>()
+      ).pipe(Effect.cached)
       const preferred =
         preference === "auto"
           ? Effect.map(installed, (yes): SubstrateName => (yes ? "tmux" : "process"))

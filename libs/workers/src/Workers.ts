@@ -489,7 +489,8 @@ export const make = Effect.gen(function* () {
     Option.getOrElse(kind.command, () => Kinds.argvOf(config.worker.command))
 
   /** The PATH a worker of `kind` runs with: trail's shim first, then the kind's or the spawner's PATH. */
-  const workerPath = (kind: Kinds.Kind) => `${binDir}:${kind.env["PATH"] ?? Option.getOrElse(env.get("PATH"), () => "")}`
+  const workerPath = (kind: Kinds.Kind) =>
+    `${binDir}:${kind.env["PATH"] ?? Option.getOrElse(env.get("PATH"), () => "")}`
 
   const checkKind = (kind: Kinds.Kind, trust: Kinds.KindTrust): CommandCheck => {
     const command = templateOf(kind)
