@@ -26,7 +26,7 @@ import {
 import { Project, Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import { Inbox, Kinds, Processes, Substrate, Workers } from "@trail/workers"
-import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
+import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, TestClock } from "effect"
 import * as EventLogLive from "../src/EventLog.js"
 import * as Supervisor from "../src/Supervisor.js"
 
@@ -41,7 +41,11 @@ const HOST = { hostname: "test-host", pid: 4242 }
  * A root in a temp dir with kinds `hang` and `slow`, folders `pkg0`…`pkg<folders-1>` (besides the
  * root folder itself), and every service over test layers; `spawn` replaces the Workers' spawn.
  */
-const makeRoot = (folders = 0, worker: Partial<TrailConfig["worker"]> = {}, spawn?: Workers.WorkersShape["spawn"]) => {
+const makeRoot = (
+  folders = 0,
+  worker: Partial<TrailConfig["worker"]> = {},
+  override?: (real: Workers.WorkersShape) => Partial<Workers.WorkersShape>
+) => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "trail-supervisor-"))
   fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
   for (let i = 0; i < folders; i++) {
@@ -89,11 +93,11 @@ const makeRoot = (folders = 0, worker: Partial<TrailConfig["worker"]> = {}, spaw
     )
   )
   const workers =
-    spawn === undefined
+    override === undefined
       ? realWorkers
       : Layer.effect(
           Workers.Workers,
-          Effect.map(Workers.Workers, (real) => Workers.Workers.of({ ...real, spawn }))
+          Effect.map(Workers.Workers, (real) => Workers.Workers.of({ ...real, ...override(real) }))
         ).pipe(Layer.provideMerge(realWorkers))
   const layer = Supervisor.Supervisor.layer.pipe(
     Layer.provideMerge(
@@ -249,6 +253,45 @@ describe("Supervisor under TestClock, on test layers", () => {
       assert.strictEqual(lost.reason, "its lease expired (not renewed for 30s)")
       yield* stopAll(running)
     }).pipe(Effect.provide(layer))
+  })
+
+  it.scoped("a store that refuses a renewal is logged with its cause, and the lease runs out unrenewed", () => {
+    let renewals = 0
+    // The first renewal (the supervisor taking the worker) succeeds; every later one is refused.
+    const { config, layer } = makeRoot(0, {}, (real) => ({
+      renewLease: (id, owner, ttlMs) =>
+        Effect.suspend(() =>
+          ++renewals === 1
+            ? real.renewLease(id, owner, ttlMs)
+            : Effect.fail(new StoreError({ reason: "busy", detail: "database is locked" }))
+        )
+    }))
+    const logged: Array<string> = []
+    const logger = Logger.make(({ cause, message }) => {
+      logged.push(`${Array.isArray(message) ? message.join(" ") : String(message)} | ${Cause.pretty(cause)}`)
+    })
+    return Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
+      const running = yield* startSupervisor(config)
+      yield* until(
+        workerWhere(worker.id, (w) => w.lease_expires_at === 30_000),
+        "adoption"
+      )
+      const warning = yield* until(
+        Effect.sync(() => logged.find((line) => line.startsWith(`cannot renew the lease of ${worker.id}`))),
+        "the logged refusal"
+      )
+      assert.include(warning, "database is locked")
+      yield* sleepingUntil(30_000)
+      yield* TestClock.adjust("30 seconds")
+      const lost = yield* until(
+        workerWhere(worker.id, (w) => w.state === "lost"),
+        "the expiry"
+      )
+      assert.strictEqual(lost.reason, "its lease expired (not renewed for 30s)")
+      yield* stopAll(running)
+    }).pipe(Effect.provide(layer), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
   })
 
   it.scoped("max_duration fails the worker when it runs out, not before", () => {
@@ -424,12 +467,13 @@ describe("Supervisor under TestClock, on test layers", () => {
     () => {
       let spawns = 0
       // The store refuses every new worker (a full disk, a locked file…).
-      const { config, layer } = makeRoot(2, { max_start_failures: 3 }, () =>
-        Effect.suspend(() => {
-          spawns++
-          return Effect.fail(new StoreError({ reason: "io", detail: "disk I/O error" }))
-        })
-      )
+      const { config, layer } = makeRoot(2, { max_start_failures: 3 }, () => ({
+        spawn: () =>
+          Effect.suspend(() => {
+            spawns++
+            return Effect.fail(new StoreError({ reason: "io", detail: "disk I/O error" }))
+          })
+      }))
       return Effect.gen(function* () {
         const scheduler = yield* Scheduler.Scheduler
         yield* scheduler.scan()
