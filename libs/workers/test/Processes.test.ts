@@ -1,0 +1,61 @@
+/**
+ * The Processes service: the live layer reads and watches a real exit file in a temp dir and
+ * asks the kernel about real pids; the test layer is driven by the test.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as FileSystem from "@effect/platform/FileSystem"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Option } from "effect"
+import { Processes, TestProcesses } from "../src/Processes.js"
+
+/** One turn of Node's event loop (no timer). */
+const turn = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+describe("Processes", () => {
+  it.scoped("live: an exit record renamed into place wakes a waiter; none is read while the program runs", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped())
+      const processes = yield* Processes
+      assert.isTrue(Option.isNone(yield* processes.readExit(dir)))
+      const waiter = yield* Effect.fork(processes.waitForExit(dir))
+      // Its first read and its watch's start happen in real time (file I/O), not on the TestClock.
+      for (let i = 0; i < 50; i++) yield* turn
+      assert.isTrue(Option.isNone(yield* Fiber.poll(waiter)), "still waiting")
+      // Only the watch can wake it now: the 2 s fallback read is on the TestClock, which stands still.
+      // What the wrapper does: write a temporary file, then rename it onto `exit`.
+      yield* Effect.sync(() => {
+        fs.writeFileSync(path.join(dir, "exit.tmp"), "7\n")
+        fs.renameSync(path.join(dir, "exit.tmp"), path.join(dir, "exit"))
+      })
+      assert.strictEqual(yield* Fiber.join(waiter), 7)
+      assert.deepStrictEqual(yield* processes.readExit(dir), Option.some(7))
+      assert.isTrue(yield* processes.isAlive(process.pid))
+    }).pipe(Effect.provide(Processes.Live.pipe(Layer.provideMerge(NodeContext.layer))))
+  )
+
+  it.scoped(
+    "test: pids live until the test ends them; a waiter sees the recorded status; a stalled check never answers",
+    () =>
+      Effect.gen(function* () {
+        const processes = yield* Processes
+        const control = yield* TestProcesses
+        const pid = yield* control.start
+        assert.isTrue(yield* processes.isAlive(pid))
+        const waiter = yield* Effect.fork(processes.waitForExit("/w/1"))
+        yield* control.exit(pid, "/w/1", 3)
+        assert.strictEqual(yield* Fiber.join(waiter), 3)
+        assert.isFalse(yield* processes.isAlive(pid))
+        const other = yield* control.start
+        yield* control.stall(other)
+        const check = yield* Effect.fork(processes.isAlive(other))
+        yield* Effect.yieldNow()
+        assert.isTrue(Option.isNone(yield* Fiber.poll(check)))
+        yield* Fiber.interrupt(check)
+      }).pipe(Effect.provide(Processes.Test))
+  )
+})
