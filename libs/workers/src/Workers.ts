@@ -12,7 +12,7 @@
  * SpawnRefused (caps), ProtocolError (done without evidence), SubstrateError, ChangeSetError,
  * InvalidTransition, StoreError.
  */
-import { accessSync, constants, rmSync, statSync } from "node:fs"
+import { accessSync, constants, statSync } from "node:fs"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
@@ -854,10 +854,15 @@ export const make = Effect.gen(function* () {
           worktrees++
         }
         const dir = dirOf(worker.id)
-        if (yield* Effect.sync(() => statSync(dir, { throwIfNoEntry: false }) !== undefined)) {
-          yield* Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-          dirs++
-        }
+        // A folder of .trail that cannot be removed is a defect, as it was when rmSync threw.
+        const removed = yield* withPlatform(
+          Effect.flatMap(FileSystem.FileSystem, (fs) =>
+            Effect.flatMap(fs.exists(dir), (exists) =>
+              exists ? Effect.as(fs.remove(dir, { recursive: true, force: true }), true) : Effect.succeed(false)
+            )
+          )
+        ).pipe(Effect.orDie)
+        if (removed) dirs++
       }
       return { windows_closed: windows, dirs_removed: dirs, worktrees_removed: worktrees, kept } satisfies WorkersGc
     })
