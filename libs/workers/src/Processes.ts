@@ -14,20 +14,7 @@ import { hostname } from "node:os"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Env, Host } from "@trail/domain"
-import {
-  Cause,
-  Chunk,
-  Context,
-  Effect,
-  HashMap,
-  HashSet,
-  Layer,
-  Option,
-  PubSub,
-  Schedule,
-  Stream,
-  SubscriptionRef
-} from "effect"
+import { Cause, Chunk, Context, Effect, HashMap, HashSet, Layer, Option, PubSub, Stream, SubscriptionRef } from "effect"
 
 export const EXIT_FILE = "exit"
 
@@ -38,8 +25,10 @@ export interface ProcessesShape {
   readonly readExit: (dir: string) => Effect.Effect<Option.Option<number | null>>
   /**
    * Waits until the program whose wrapper writes into `dir` has ended; its exit status.
-   * Live: woken by a watch of `dir` (inotify here), with a check every 2 s for a record written
-   * between the first read and the watch's start, or on file systems whose watches miss events.
+   * Live: woken by a watch of `dir` (inotify here), with a read 50 ms after the start (a record
+   * written between the first read and the watch's start raises no event) and every 2 s after
+   * (file systems whose watches miss events), both of wall-clock time: the writer is another
+   * process.
    */
   readonly waitForExit: (dir: string) => Effect.Effect<number | null>
 }
@@ -57,6 +46,17 @@ export const isAlive = (pid: number): boolean => {
     return error instanceof Error && "code" in error && error.code === "EPERM"
   }
 }
+
+/**
+ * Waits `ms` of wall-clock time. Only for what happens in real time whatever clock the caller's
+ * effects run on (a TestClock would never advance here): another process writing a file, an OS
+ * process dying, tmux answering. Interrupting it clears the timer.
+ */
+export const wallClockSleep = (ms: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), ms)
+    return Effect.sync(() => clearTimeout(timer))
+  })
 
 /** Parses an exit file's text: the status, or null when it is not an integer. */
 export const parseExit = (text: string): number | null => {
@@ -92,7 +92,7 @@ const makeLive = Effect.gen(function* () {
             )
           )
         ),
-      Stream.fromSchedule(Schedule.spaced("2 seconds"))
+      Stream.concat(Stream.fromEffect(wallClockSleep(50)), Stream.repeatEffect(wallClockSleep(2_000)))
     ).pipe(
       Stream.as(undefined),
       Stream.prepend(Chunk.of(undefined)),

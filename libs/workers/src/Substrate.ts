@@ -29,7 +29,7 @@ import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { SubstrateError, type SubstrateName } from "@trail/domain"
 import { Context, Effect, Layer } from "effect"
-import { EXIT_FILE, isAlive, Processes, TestProcesses } from "./Processes.js"
+import { EXIT_FILE, isAlive, Processes, TestProcesses, wallClockSleep } from "./Processes.js"
 import { Tmux, TmuxError } from "./Tmux.js"
 
 /** What a worker's program needs to start. */
@@ -211,12 +211,7 @@ const signalGroup = (pid: number, signal: NodeJS.Signals) => {
   }
 }
 
-/**
- * Waits `ms` of wall-clock time. Only for waiting on OS processes to die: their deaths happen in
- * real time whatever clock the caller's effects run on (a TestClock would never advance here).
- */
-export const wallClockSleep = (ms: number) =>
-  Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+export { wallClockSleep }
 
 /**
  * True unless the process is provably not the worker's wrapper: on Linux its command line must

@@ -8,13 +8,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option } from "effect"
-import { Processes, TestProcesses } from "../src/Processes.js"
-
-/** One turn of Node's event loop (no timer). */
-const turn = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
+import { Processes, TestProcesses, wallClockSleep } from "../src/Processes.js"
 
 describe("Processes", () => {
   it.scoped("live: an exit record renamed into place wakes a waiter; none is read while the program runs", () =>
@@ -23,16 +17,20 @@ describe("Processes", () => {
       const processes = yield* Processes
       assert.isTrue(Option.isNone(yield* processes.readExit(dir)))
       const waiter = yield* Effect.fork(processes.waitForExit(dir))
-      // Its first read and its watch's start happen in real time (file I/O), not on the TestClock.
-      for (let i = 0; i < 50; i++) yield* turn
+      // Past its first read and its re-read 50 ms later (wall-clock: the writer is another process).
+      yield* wallClockSleep(200)
       assert.isTrue(Option.isNone(yield* Fiber.poll(waiter)), "still waiting")
-      // Only the watch can wake it now: the 2 s fallback read is on the TestClock, which stands still.
       // What the wrapper does: write a temporary file, then rename it onto `exit`.
       yield* Effect.sync(() => {
         fs.writeFileSync(path.join(dir, "exit.tmp"), "7\n")
         fs.renameSync(path.join(dir, "exit.tmp"), path.join(dir, "exit"))
       })
-      assert.strictEqual(yield* Fiber.join(waiter), 7)
+      // The watch wakes it long before the 2 s fallback read would.
+      const status = yield* Effect.raceFirst(
+        Fiber.join(waiter),
+        Effect.zipRight(wallClockSleep(1_500), Effect.dieMessage("not woken by the watch"))
+      )
+      assert.strictEqual(status, 7)
       assert.deepStrictEqual(yield* processes.readExit(dir), Option.some(7))
       assert.isTrue(yield* processes.isAlive(process.pid))
     }).pipe(Effect.provide(Processes.Live.pipe(Layer.provideMerge(NodeContext.layer))))
