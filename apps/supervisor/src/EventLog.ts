@@ -10,22 +10,30 @@
  *
  * The watch can fire before the commit is visible: SQLite appends the commit's frames to the WAL
  * (the write that wakes us) and only then updates the WAL index (shared memory, which raises no
- * file event). So a wake that finds nothing new reads again after 5, 25 and 100 ms of wall-clock
- * time (the writer is another process; its progress is not on our Clock).
+ * file event). So a wake by the watch that finds nothing new reads again after 5, 25 and 100 ms
+ * of wall-clock time (the writer is another process; its progress is not on our Clock). A poke or
+ * the fallback read never waits: a poke follows a commit already visible.
+ *
+ * The watch is @effect/platform's `FileSystem.watch`; tests drive it (`Processes.watchesTest`) or
+ * poke.
  */
-import { watch } from "node:fs"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { EventLog, type TrailEvent } from "@trail/domain"
 import { Database, Events } from "@trail/store"
 import { Substrate } from "@trail/workers"
-import { Effect, Layer, PubSub, Queue, Schedule } from "effect"
+import { Cause, Chunk, Effect, Layer, PubSub, Queue, Schedule, Stream } from "effect"
+
+/** What woke the tail: the watch (another process may be mid-commit) or a poke / the fallback. */
+type Wake = "watch" | "read"
 
 const BATCH = 500
 
 export const make = (options: { readonly stateDir: string; readonly fallbackMs?: number }) =>
   Effect.gen(function* () {
     const database = yield* Database.Database
+    const fs = yield* FileSystem.FileSystem
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<TrailEvent>(), PubSub.shutdown)
-    const wake = yield* Queue.sliding<void>(1)
+    const wake = yield* Queue.unbounded<Wake>()
     let last = yield* database.read(Events.latestId)
 
     /** Publishes every event after `last`; returns how many. */
@@ -48,32 +56,30 @@ export const make = (options: { readonly stateDir: string; readonly fallbackMs?:
       }
     })
 
-    yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const watcher = watch(options.stateDir, { persistent: false }, (_event, file) => {
-          if (file === null || file.startsWith("state.db")) wake.unsafeOffer(undefined)
-        })
-        watcher.on("error", () => undefined)
-        return watcher
-      }),
-      (watcher) => Effect.sync(() => watcher.close())
+    const base = (path: string) => path.slice(path.lastIndexOf("/") + 1)
+    yield* fs.watch(options.stateDir).pipe(
+      Stream.filter((event) => base(event.path).startsWith("state.db")),
+      Stream.runForEach(() => wake.offer("watch")),
+      // A folder that cannot be watched leaves the fallback read.
+      Effect.catchAll((error) => Effect.logWarning("event tail: cannot watch the state folder", Cause.fail(error))),
+      Effect.forkScoped
     )
     yield* Queue.take(wake).pipe(
-      Effect.zipRight(Queue.takeAll(wake)),
-      Effect.zipRight(drainSettled),
-      Effect.catchAll((error) => Effect.logWarning(`event tail: ${error.message}`)),
+      Effect.flatMap((first) => Effect.map(Queue.takeAll(wake), (rest) => Chunk.prepend(rest, first))),
+      Effect.flatMap((wakes) => (Chunk.some(wakes, (w) => w === "watch") ? drainSettled : drain)),
+      Effect.catchAll((error) => Effect.logWarning("event tail", Cause.fail(error))),
       Effect.forever,
       Effect.forkScoped
     )
-    yield* wake.offer(undefined).pipe(Effect.repeat(Schedule.spaced(options.fallbackMs ?? 5_000)), Effect.forkScoped)
+    yield* wake.offer("read").pipe(Effect.repeat(Schedule.spaced(options.fallbackMs ?? 5_000)), Effect.forkScoped)
 
     return EventLog.of({
       since: (after, limit = 10_000) => database.read((db) => Events.since(db, after, limit)),
       subscribe: PubSub.subscribe(pubsub),
-      poke: Effect.asVoid(wake.offer(undefined))
+      poke: Effect.asVoid(wake.offer("read"))
     })
   })
 
-/** The EventLog of the root whose state folder is `stateDir`; needs the Database. */
+/** The EventLog of the root whose state folder is `stateDir`; needs the Database and FileSystem. */
 export const layer = (options: { readonly stateDir: string; readonly fallbackMs?: number }) =>
   Layer.scoped(EventLog, make(options))

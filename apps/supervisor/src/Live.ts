@@ -5,9 +5,10 @@
 import { type TrailConfig } from "@trail/domain"
 import { Project, Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
-import { Inbox, Substrate, Tmux, Workers } from "@trail/workers"
+import { Inbox, Processes, Substrate, Tmux, Workers } from "@trail/workers"
 import { Layer } from "effect"
 import * as EventLogLive from "./EventLog.js"
+import { Supervisor } from "./Supervisor.js"
 
 export interface RootSettings {
   readonly project: Project.Project
@@ -19,7 +20,10 @@ export interface RootSettings {
   readonly walkWorker?: string | undefined
 }
 
-/** Workers (+ Substrates, Tmux) on a Database provided by the caller. */
+/**
+ * Workers (+ Substrates, Tmux) on a Database provided by the caller, and the outside things
+ * (Processes, Host, Env, the Node platform) of `Processes.live`.
+ */
 export const workersOn = (settings: RootSettings) =>
   Workers.layer.pipe(
     Layer.provide(Substrate.layer(settings.config.worker.substrate)),
@@ -33,7 +37,8 @@ export const workersOn = (settings: RootSettings) =>
         userKindsDir: settings.userKindsDir,
         configFile: settings.project.configFile
       })
-    )
+    ),
+    Layer.provideMerge(Processes.live)
   )
 
 /** Workers + Database for one root (what the worker commands of the CLI need). */
@@ -47,10 +52,16 @@ export const inboxLayer = (settings: RootSettings) =>
     Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile }))
   )
 
-/** Scheduler + Workers + Inbox + the live EventLog over one Database (the supervisor, `trail events --follow`). */
+/** The Supervisor with Scheduler + Workers + Inbox + the live EventLog over one Database (`trail supervise`, `trail events --follow`). */
 export const supervisorLayer = (settings: RootSettings) =>
-  Layer.mergeAll(
-    Scheduler.layerOn({ project: settings.project, config: settings.config }, { walkWorker: settings.walkWorker }),
-    Inbox.layer.pipe(Layer.provideMerge(workersOn(settings))),
-    EventLogLive.layer({ stateDir: settings.project.stateDir })
-  ).pipe(Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile })))
+  Supervisor.layer.pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        Scheduler.layerOn({ project: settings.project, config: settings.config }, { walkWorker: settings.walkWorker }),
+        Inbox.layer,
+        EventLogLive.layer({ stateDir: settings.project.stateDir })
+      )
+    ),
+    Layer.provideMerge(workersOn(settings)),
+    Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile }))
+  )

@@ -1,7 +1,9 @@
 /**
- * The supervisor's clock-driven duties under `TestClock`: lease renewal on a schedule, lease
- * expiry, `max_duration`. Workers are real processes (the process substrate) on a real SQLite
- * file; only time is simulated.
+ * The supervisor's duties under `TestClock`, on test layers alone: workers run nothing (the test
+ * `Substrates` hand out pids of `Processes.Test`, which the test ends with an exit status, kills,
+ * or wedges), file watches fire only when the test says, the host is fixed, and the store is a
+ * real SQLite file in a temp dir. No real-time wait: the test advances the TestClock and, between
+ * steps, lets the supervisor's fibers run (`until` yields to them; it never sleeps).
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -11,6 +13,9 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import {
   defaultConfig,
+  Env,
+  EventLog,
+  Host,
   StoreError,
   TaskName,
   type TrailConfig,
@@ -18,20 +23,29 @@ import {
   type WorkerId,
   WorkerResult
 } from "@trail/domain"
-import { type Project, Scheduler } from "@trail/scheduler"
-import { Kinds, Substrate, Workers } from "@trail/workers"
-import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, TestClock } from "effect"
-import * as Live from "../src/Live.js"
+import { Project, Scheduler } from "@trail/scheduler"
+import { Database } from "@trail/store"
+import { Inbox, Kinds, Processes, Substrate, Workers } from "@trail/workers"
+import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, TestClock } from "effect"
+import * as EventLogLive from "../src/EventLog.js"
 import * as Supervisor from "../src/Supervisor.js"
 
 const KINDS = {
   hang: '---\ncommand: [sleep, "600"]\n---\n',
-  slow: '---\ncommand: [sleep, "600"]\nmax_duration: 90s\n---\n',
-  crash: '---\ncommand: "exit 3"\n---\n'
+  slow: '---\ncommand: [sleep, "600"]\nmax_duration: 90s\n---\n'
 }
 
-/** A root in a temp dir with kinds `hang`, `slow`, `crash`, folders `pkg0`…`pkg<folders-1>`, and every service over it. */
-const makeRoot = (folders = 0) => {
+const HOST = { hostname: "test-host", pid: 4242 }
+
+/**
+ * A root in a temp dir with kinds `hang` and `slow`, folders `pkg0`…`pkg<folders-1>` (besides the
+ * root folder itself), and every service over test layers; `spawn` replaces the Workers' spawn.
+ */
+const makeRoot = (
+  folders = 0,
+  worker: Partial<TrailConfig["worker"]> = {},
+  override?: (real: Workers.WorkersShape) => Partial<Workers.WorkersShape>
+) => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "trail-supervisor-"))
   fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
   for (let i = 0; i < folders; i++) {
@@ -50,7 +64,7 @@ const makeRoot = (folders = 0) => {
   fs.writeFileSync(Kinds.trustFileOf(path.join(root, "no-user-kinds")), JSON.stringify(trusted))
   const config: TrailConfig = {
     ...defaultConfig,
-    worker: { ...defaultConfig.worker, substrate: "process", lease_secs: 30, exit_grace_secs: 1 }
+    worker: { ...defaultConfig.worker, substrate: "process", lease_secs: 30, exit_grace_secs: 1, ...worker }
   }
   const project: Project.Project = {
     root,
@@ -58,24 +72,66 @@ const makeRoot = (folders = 0) => {
     databaseFile: path.join(root, ".trail", "state.db"),
     configFile: path.join(root, ".trail.toml")
   }
-  const layer = Live.supervisorLayer({
-    project,
-    config,
-    trailCommand: ["true"],
-    userKindsDir: path.join(root, "no-user-kinds")
-  }).pipe(Layer.provideMerge(NodeContext.layer))
+  const outside = Layer.mergeAll(
+    Processes.Processes.Test,
+    Host.fixed(HOST),
+    // The kinds' programs are looked up on this PATH (they are never run).
+    Env.fixed({ PATH: process.env["PATH"] ?? "/usr/bin:/bin" }),
+    Processes.watchesTest.pipe(Layer.provideMerge(NodeContext.layer))
+  )
+  const realWorkers = Workers.layer.pipe(
+    Layer.provide(Substrate.layerTest),
+    Layer.provide(
+      Layer.succeed(Workers.WorkerSettingsTag, {
+        root,
+        stateDir: project.stateDir,
+        config,
+        trailCommand: ["true"],
+        userKindsDir: path.join(root, "no-user-kinds"),
+        configFile: project.configFile
+      })
+    )
+  )
+  const workers =
+    override === undefined
+      ? realWorkers
+      : Layer.effect(
+          Workers.Workers,
+          Effect.map(Workers.Workers, (real) => Workers.Workers.of({ ...real, ...override(real) }))
+        ).pipe(Layer.provideMerge(realWorkers))
+  const layer = Supervisor.Supervisor.layer.pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        Scheduler.layerOn({ project, config }),
+        Inbox.layer,
+        EventLogLive.layer({ stateDir: project.stateDir })
+      )
+    ),
+    Layer.provideMerge(workers),
+    Layer.provideMerge(Database.layer({ filename: project.databaseFile })),
+    Layer.provideMerge(outside)
+  )
   return { root, config, layer }
 }
 
-/** Real-time polling (the workers are real processes); the TestClock is left alone. */
-const eventually = <A>(check: Effect.Effect<A | undefined, unknown, Workers.Workers>, what: string) =>
+/**
+ * One turn of Node's event loop (`setImmediate`, no timer): the supervisor's other fibers run and
+ * its file reads (kinds, the store's stat) complete. No time passes on any clock the test reads.
+ */
+const turn = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/** Lets the other fibers run until `check` answers (at most 5,000 event-loop turns). */
+const until = <A, E, R>(check: Effect.Effect<A | undefined, E, R>, what: string) =>
   Effect.gen(function* () {
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 5_000; i++) {
       const value = yield* check
       if (value !== undefined) return value
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      yield* turn
     }
-    return yield* Effect.dieMessage(`timed out waiting for ${what}`)
+    return yield* Effect.dieMessage(`never happened: ${what}`)
   })
 
 const workerWhere = (id: WorkerId, predicate: (worker: Worker) => boolean) =>
@@ -83,34 +139,63 @@ const workerWhere = (id: WorkerId, predicate: (worker: Worker) => boolean) =>
     Effect.map(workers.get(id), (worker) => (predicate(worker) ? worker : undefined))
   )
 
-const startSupervisor = (config: TrailConfig, probe?: (worker: Worker) => Effect.Effect<boolean>) =>
+/**
+ * Waits until `count` fibers sleep until `at` (ms on the TestClock), so that adjusting past it
+ * wakes each of them. With `worker.lease_secs = 30` a running supervisor sleeps until each 10 s
+ * mark three times: its lock's renewal, the finished windows' sweep, and each supervised worker's
+ * renewal.
+ */
+const sleepingUntil = (at: number, count = 1) =>
+  until(
+    Effect.map(TestClock.sleeps(), (sleeps) =>
+      Chunk.size(Chunk.filter(sleeps, (t) => t === at)) >= count ? true : undefined
+    ),
+    `${count} sleep(s) until ${at} ms`
+  )
+
+const startSupervisor = (config: TrailConfig, fleet?: Supervisor.FleetOptions) =>
   Effect.gen(function* () {
     const stop = yield* Supervisor.makeStopSignals
-    const fiber = yield* Effect.fork(
-      Effect.scoped(Supervisor.run({ config, stop, ...(probe === undefined ? {} : { probe }) }))
-    )
+    const fiber = yield* Effect.fork(Supervisor.run({ config, stop, fleet }))
     return { stop, fiber }
   })
 
-/** Waits in real time (at most ~4 s) for the fiber to end on its own; None if it is still running. */
-const endsBy = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 200; i++) {
-      const exit = yield* Fiber.poll(fiber)
-      if (Option.isSome(exit)) return exit
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
-    }
-    return Option.none()
-  })
-
-const stopAll = (running: { stop: Supervisor.StopSignals; fiber: Fiber.RuntimeFiber<unknown, unknown> }) =>
+const stopAll = (running: {
+  stop: Supervisor.StopSignals
+  fiber: Fiber.RuntimeFiber<Supervisor.SupervisorSummary, unknown>
+}) =>
   Effect.gen(function* () {
     yield* Deferred.succeed(running.stop.drain, undefined)
     yield* Deferred.succeed(running.stop.cancel, undefined)
     return yield* Fiber.join(running.fiber)
   })
 
-describe("Supervisor under TestClock", () => {
+/** What another process's append does to a live supervisor: its state folder's watch fires. */
+const poke = Effect.flatMap(EventLog, (log) => log.poke)
+
+const isAlive = (pid: number | null) =>
+  Effect.flatMap(Processes.Processes, (processes) => (pid === null ? Effect.succeed(false) : processes.isAlive(pid)))
+
+/** The program of `worker` ends with `status` (written by its wrapper). */
+const exits = (worker: Worker, status: number) =>
+  Effect.gen(function* () {
+    const control = yield* Processes.TestProcesses
+    const workers = yield* Workers.Workers
+    if (worker.pid !== null) yield* control.exit(worker.pid, workers.dirOf(worker.id), status)
+  })
+
+/** The fiber's exit once it has ended by itself; None when it still runs after its other fibers had every chance to run. */
+const ended = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 5_000; i++) {
+      const exit = yield* Fiber.poll(fiber)
+      if (Option.isSome(exit)) return exit
+      yield* turn
+    }
+    return Option.none<Exit.Exit<A, E>>()
+  })
+
+describe("Supervisor under TestClock, on test layers", () => {
   it.scoped("renews a live worker's lease every third of worker.lease_secs", () => {
     const { config, layer } = makeRoot()
     return Effect.gen(function* () {
@@ -118,54 +203,95 @@ describe("Supervisor under TestClock", () => {
       const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
       assert.strictEqual(worker.state, "running")
       const running = yield* startSupervisor(config)
-      const adopted = yield* eventually(
+      const adopted = yield* until(
         workerWhere(worker.id, (w) => w.lease_expires_at === 30_000),
         "adoption"
       )
-      assert.match(adopted.lease_owner ?? "", /^\d+@/)
+      assert.strictEqual(adopted.lease_owner, "4242@test-host")
+      yield* sleepingUntil(10_000, 3)
       yield* TestClock.adjust("10 seconds")
-      yield* eventually(
+      yield* until(
         workerWhere(worker.id, (w) => w.lease_expires_at === 40_000),
         "the first renewal"
       )
-      yield* TestClock.adjust("10 seconds")
-      yield* eventually(
+      yield* sleepingUntil(20_000, 3)
+      yield* TestClock.adjust("9 seconds")
+      assert.strictEqual((yield* workers.get(worker.id)).lease_expires_at, 40_000, "not renewed early")
+      yield* TestClock.adjust("1 second")
+      yield* until(
         workerWhere(worker.id, (w) => w.lease_expires_at === 50_000),
         "the second renewal"
       )
       assert.strictEqual((yield* workers.get(worker.id)).state, "running")
       const summary = yield* stopAll(running)
       assert.strictEqual((yield* workers.get(worker.id)).state, "cancelled")
-      assert.isFalse(Substrate.isAlive(worker.pid!))
+      assert.isFalse(yield* isAlive(worker.pid))
       assert.deepInclude(summary, { stopped_by_signal: true, supervised: 1 })
     }).pipe(Effect.provide(layer))
   })
 
-  it.scoped("a lease that is not renewed expires: the worker is lost and its program stopped", () => {
+  it.scoped("a worker whose liveness check never answers is lost at exactly its lease, and stopped", () => {
     const { config, layer } = makeRoot()
     return Effect.gen(function* () {
       const workers = yield* Workers.Workers
       const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
       // The liveness check never answers (a wedged host): no renewal can happen.
-      const running = yield* startSupervisor(config, () => Effect.never)
-      yield* eventually(
+      if (worker.pid !== null) yield* (yield* Processes.TestProcesses).stall(worker.pid)
+      const running = yield* startSupervisor(config)
+      yield* until(
         workerWhere(worker.id, (w) => w.lease_owner !== null),
         "adoption"
       )
-      yield* TestClock.adjust("29 seconds")
+      yield* sleepingUntil(30_000)
+      yield* TestClock.adjust("29999 millis")
       assert.strictEqual((yield* workers.get(worker.id)).state, "running")
-      yield* TestClock.adjust("1 second")
-      const lost = yield* eventually(
+      yield* TestClock.adjust("1 millis")
+      const lost = yield* until(
         workerWhere(worker.id, (w) => w.state === "lost"),
         "the expiry"
       )
       assert.strictEqual(lost.reason, "its lease expired (not renewed for 30s)")
-      yield* eventually(
-        Effect.sync(() => (Substrate.isAlive(worker.pid!) ? undefined : true)),
-        "the stop"
-      )
       yield* stopAll(running)
     }).pipe(Effect.provide(layer))
+  })
+
+  it.scoped("a store that refuses a renewal is logged with its cause, and the lease runs out unrenewed", () => {
+    let renewals = 0
+    // The first renewal (the supervisor taking the worker) succeeds; every later one is refused.
+    const { config, layer } = makeRoot(0, {}, (real) => ({
+      renewLease: (id, owner, ttlMs) =>
+        Effect.suspend(() =>
+          ++renewals === 1
+            ? real.renewLease(id, owner, ttlMs)
+            : Effect.fail(new StoreError({ reason: "busy", detail: "database is locked" }))
+        )
+    }))
+    const logged: Array<string> = []
+    const logger = Logger.make(({ cause, message }) => {
+      logged.push(`${Array.isArray(message) ? message.join(" ") : String(message)} | ${Cause.pretty(cause)}`)
+    })
+    return Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
+      const running = yield* startSupervisor(config)
+      yield* until(
+        workerWhere(worker.id, (w) => w.lease_expires_at === 30_000),
+        "adoption"
+      )
+      const warning = yield* until(
+        Effect.sync(() => logged.find((line) => line.startsWith(`cannot renew the lease of ${worker.id}`))),
+        "the logged refusal"
+      )
+      assert.include(warning, "database is locked")
+      yield* sleepingUntil(30_000)
+      yield* TestClock.adjust("30 seconds")
+      const lost = yield* until(
+        workerWhere(worker.id, (w) => w.state === "lost"),
+        "the expiry"
+      )
+      assert.strictEqual(lost.reason, "its lease expired (not renewed for 30s)")
+      yield* stopAll(running)
+    }).pipe(Effect.provide(layer), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
   })
 
   it.scoped("max_duration fails the worker when it runs out, not before", () => {
@@ -175,21 +301,57 @@ describe("Supervisor under TestClock", () => {
       const worker = yield* workers.spawn({ text: "slow", kind: "slow" })
       assert.strictEqual(worker.max_duration_ms, 90_000)
       const running = yield* startSupervisor(config)
-      yield* eventually(
+      yield* until(
         workerWhere(worker.id, (w) => w.lease_owner !== null),
         "adoption"
       )
-      yield* TestClock.adjust("89 seconds")
+      // Renewals every 10 s keep its lease; each is waited for, so none is late.
+      for (let t = 10_000; t < 90_000; t += 10_000) {
+        yield* sleepingUntil(t, 3)
+        yield* TestClock.adjust("10 seconds")
+        yield* until(
+          workerWhere(worker.id, (w) => w.lease_expires_at === t + 30_000),
+          `the renewal at ${t} ms`
+        )
+      }
+      yield* TestClock.adjust("9999 millis")
       assert.strictEqual((yield* workers.get(worker.id)).state, "running")
-      yield* TestClock.adjust("1 second")
-      const failed = yield* eventually(
+      yield* TestClock.adjust("1 millis")
+      const failed = yield* until(
         workerWhere(worker.id, (w) => w.state === "failed"),
         "the timeout"
       )
       assert.strictEqual(failed.reason, "exceeded its max_duration of 1m 30s")
+      assert.isFalse(yield* isAlive(worker.pid), "its program is stopped")
       yield* stopAll(running)
     }).pipe(Effect.provide(layer))
   })
+
+  it.scoped(
+    "a worker started after the supervisor is adopted; its exit without done or fail is recorded with its status",
+    () => {
+      const { config, layer } = makeRoot()
+      return Effect.gen(function* () {
+        const workers = yield* Workers.Workers
+        const running = yield* startSupervisor(config)
+        const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
+        yield* poke
+        yield* until(
+          workerWhere(worker.id, (w) => w.lease_owner === "4242@test-host"),
+          "adoption"
+        )
+        yield* exits(worker, 3)
+        const lost = yield* until(
+          workerWhere(worker.id, (w) => w.state === "lost"),
+          "the death"
+        )
+        assert.strictEqual(lost.exit_status, 3)
+        assert.strictEqual(lost.reason, "its program exited with status 3 before calling done or fail")
+        const summary = yield* stopAll(running)
+        assert.deepInclude(summary, { supervised: 1 })
+      }).pipe(Effect.provide(layer))
+    }
+  )
 
   it.scoped("a worker that finished but keeps running is stopped after worker.exit_grace_secs", () => {
     const { config, layer } = makeRoot()
@@ -197,73 +359,115 @@ describe("Supervisor under TestClock", () => {
       const workers = yield* Workers.Workers
       const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
       const running = yield* startSupervisor(config)
-      yield* eventually(
+      yield* until(
         workerWhere(worker.id, (w) => w.lease_owner !== null),
         "adoption"
       )
-      // What `trail worker done` does, from the worker's side.
+      // What `trail worker done` does, from the worker's side (another process: its append wakes the watch).
       const result = new WorkerResult({ outcome: "o", summary: "s", evidence: ["e"], recommend: [], found: 1 })
       yield* workers.done(worker.id, result)
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200)))
-      assert.isTrue(Substrate.isAlive(worker.pid!), "still in its grace")
+      yield* poke
+      yield* sleepingUntil(1_000)
+      assert.isTrue(yield* isAlive(worker.pid), "still in its grace")
       yield* TestClock.adjust("1 second")
-      const stopped = yield* eventually(
+      const stopped = yield* until(
         workerWhere(worker.id, (w) => w.exit_status !== null),
         "the stop"
       )
       assert.deepInclude(stopped, { state: "ready", exit_status: 143 })
-      assert.isFalse(Substrate.isAlive(worker.pid!))
+      assert.isFalse(yield* isAlive(worker.pid))
       yield* stopAll(running)
     }).pipe(Effect.provide(layer))
   })
 
-  it.scoped("a program that exits without done or fail is noticed from its exit status", () => {
+  it.scoped("a second supervisor is refused while the holder lives; a dead or expired holder is taken over", () => {
     const { config, layer } = makeRoot()
-    return Effect.gen(function* () {
-      const workers = yield* Workers.Workers
-      const running = yield* startSupervisor(config)
-      const worker = yield* workers.spawn({ text: "crash", kind: "crash" })
-      const lost = yield* eventually(
-        workerWhere(worker.id, (w) => w.state === "lost"),
-        "the death"
+    /** The lock as another supervisor process takes it. */
+    const takenBy = (host: Host["Type"]) =>
+      Effect.flatMap(Supervisor.SupervisorStore, (store) => store.acquire(30_000)).pipe(
+        Effect.provide(Supervisor.SupervisorStore.Default.pipe(Layer.provide(Host.fixed(host))))
       )
-      assert.strictEqual(lost.exit_status, 3)
-      assert.strictEqual(lost.reason, "its program exited with status 3 before calling done or fail")
-      yield* stopAll(running)
-    }).pipe(Effect.provide(layer))
-  })
-
-  it.scoped("a store emptied in place (same inode, 0 bytes) ends the run with store-corrupt", () => {
-    const { root, config, layer } = makeRoot()
     return Effect.gen(function* () {
-      const running = yield* startSupervisor(config)
-      // The supervisor is up once it holds the root's lock.
-      yield* eventually(
-        Effect.sync(() => (fs.statSync(path.join(root, ".trail", "state.db")).size > 0 ? true : undefined)),
-        "the store"
-      )
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200)))
-      fs.truncateSync(path.join(root, ".trail", "state.db"), 0)
-      // The periodic check, should the folder's watch have missed it.
-      yield* TestClock.adjust("5 seconds")
-      const exit = yield* endsBy(running.fiber)
-      assert.isTrue(Option.isSome(exit), "the supervisor noticed the emptied store")
-      const error =
-        Option.isSome(exit) && Exit.isFailure(exit.value) ? Cause.failureOption(exit.value.cause) : Option.none()
-      assert.deepInclude(Option.getOrUndefined(error), { _tag: "StoreError", reason: "corrupt" })
-      if (Option.isNone(exit)) yield* stopAll(running)
+      // A live holder on another host: refused, naming it.
+      yield* takenBy({ hostname: "elsewhere", pid: 77 })
+      const refused = yield* startSupervisor(config).pipe(Effect.flatMap((r) => Fiber.await(r.fiber)))
+      assert.isTrue(Exit.isFailure(refused))
+      const error = Exit.isFailure(refused) ? Cause.failureOption(refused.cause) : Option.none()
+      assert.deepInclude(Option.getOrUndefined(error), { _tag: "SupervisorRunning", pid: 77, host: "elsewhere" })
+      // Its lease runs out unrenewed: taken over.
+      yield* TestClock.adjust("30 seconds")
+      yield* stopAll(yield* startSupervisor(config))
+      // A holder on this host whose process is gone (kill -9): taken over at once.
+      yield* takenBy({ hostname: "test-host", pid: 999 })
+      const summary = yield* stopAll(yield* startSupervisor(config))
+      assert.strictEqual(summary.owner, "4242@test-host")
     }).pipe(Effect.provide(layer))
   })
 
   it.scoped(
+    "a fleet completes a folder, releases a failed one, skips it after worker.max_attempts, then ends complete",
+    () => {
+      // Two folders: the root and pkg0.
+      const { config, layer } = makeRoot(1, { max_attempts: 2 })
+      return Effect.gen(function* () {
+        const scheduler = yield* Scheduler.Scheduler
+        const workers = yield* Workers.Workers
+        yield* scheduler.scan()
+        const task = TaskName.make("t")
+        const running = yield* startSupervisor(config, {
+          task,
+          workers: 1,
+          kind: "hang",
+          prompt: "p {path}",
+          autoSweep: false
+        })
+        /** The slot's next worker, once it is supervised (its lease held by this supervisor). */
+        const nextWorker = (after: number) =>
+          until(
+            Effect.map(workers.live, (live) =>
+              live.find((w) => Number(w.id.slice(1)) > after && w.lease_owner === "4242@test-host")
+            ),
+            `a worker after w${after}`
+          )
+        const result = new WorkerResult({ outcome: "o", summary: "s", evidence: ["e"], recommend: [], found: 2 })
+        const first = yield* nextWorker(0)
+        yield* workers.done(first.id, result)
+        yield* poke
+        yield* exits(first, 0)
+        // The other folder fails twice (its program dies after it started work): released, then skipped.
+        const second = yield* nextWorker(1)
+        assert.notStrictEqual(second.path, first.path)
+        yield* workers.todos(second.id, ["started"])
+        yield* exits(second, 1)
+        const third = yield* nextWorker(2)
+        assert.strictEqual(third.path, second.path)
+        yield* workers.todos(third.id, ["started"])
+        yield* exits(third, 1)
+        const exit = yield* ended(running.fiber)
+        assert.isTrue(Option.isSome(exit), "the fleet ended by itself")
+        const summary = Option.isSome(exit) && Exit.isSuccess(exit.value) ? exit.value.value : undefined
+        assert.deepInclude(summary, {
+          sweep_complete: true,
+          spawned: 3,
+          ready: 1,
+          failed: 2,
+          folders_done: 1,
+          folders_released: 1,
+          folders_skipped: 1,
+          start_failures: 0,
+          halted: null
+        })
+        assert.deepInclude(yield* scheduler.status(task), { leased: 0, done: 1, skipped: 1 })
+      }).pipe(Effect.provide(layer))
+    }
+  )
+
+  it.scoped(
     "a fleet whose spawns keep failing (not the cap) halts after worker.max_start_failures, releasing each folder",
     () => {
-      const { config, layer } = makeRoot(2)
-      const fleetConfig: TrailConfig = { ...config, worker: { ...config.worker, max_start_failures: 3 } }
       let spawns = 0
       // The store refuses every new worker (a full disk, a locked file…).
-      const failingSpawn = Effect.map(Workers.Workers, (workers) => ({
-        ...workers,
+      const { config, layer } = makeRoot(2, { max_start_failures: 3 }, () => ({
         spawn: () =>
           Effect.suspend(() => {
             spawns++
@@ -273,32 +477,24 @@ describe("Supervisor under TestClock", () => {
       return Effect.gen(function* () {
         const scheduler = yield* Scheduler.Scheduler
         yield* scheduler.scan()
-        const stop = yield* Supervisor.makeStopSignals
         const task = TaskName.make("t")
-        const fiber = yield* Effect.fork(
-          Effect.scoped(
-            Supervisor.run({
-              config: fleetConfig,
-              stop,
-              fleet: { task, workers: 1, kind: "hang", prompt: "p {path}", autoSweep: false }
-            })
-          )
-        )
-        // Were failed spawns retried as if the cap were reached, these would be the retries' waits.
-        for (let i = 0; i < 5; i++) yield* TestClock.adjust("2 seconds")
-        const exit = yield* endsBy(fiber)
-        if (Option.isNone(exit)) {
-          yield* Deferred.succeed(stop.drain, undefined)
-          yield* Deferred.succeed(stop.cancel, undefined)
-          yield* Fiber.interrupt(fiber)
-        }
+        const running = yield* startSupervisor(config, {
+          task,
+          workers: 1,
+          kind: "hang",
+          prompt: "p {path}",
+          autoSweep: false
+        })
+        // No time passes: were failed spawns retried as if the cap were reached, the run would wait.
+        const exit = yield* ended(running.fiber)
+        if (Option.isNone(exit)) yield* stopAll(running)
         assert.isTrue(Option.isSome(exit), `the fleet halted (${spawns} spawn attempts)`)
         const summary = Option.isSome(exit) && Exit.isSuccess(exit.value) ? exit.value.value : undefined
         assert.deepInclude(summary, { start_failures: 3, spawned: 0, folders_skipped: 0 })
         assert.include(summary?.halted ?? "", "disk I/O error")
         assert.strictEqual(spawns, 3)
         assert.deepInclude(yield* scheduler.status(task), { leased: 0, done: 0, skipped: 0 })
-      }).pipe(Effect.provideServiceEffect(Workers.Workers, failingSpawn), Effect.provide(layer))
+      }).pipe(Effect.provide(layer))
     }
   )
 
@@ -310,10 +506,26 @@ describe("Supervisor under TestClock", () => {
       // A fleet of task a (and one of task b) was killed between claiming a folder and spawning for it.
       for (const task of ["a", "b"].map((t) => TaskName.make(t)))
         assert.strictEqual((yield* scheduler.claim({ task, agent: Supervisor.FLEET_AGENT }))._tag, "Claimed")
-      const running = yield* startSupervisor(config)
-      yield* stopAll(running)
+      yield* stopAll(yield* startSupervisor(config))
       for (const task of ["a", "b"].map((t) => TaskName.make(t)))
         assert.deepInclude(yield* scheduler.status(task), { leased: 0 })
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.scoped("a store emptied in place (same inode, 0 bytes) ends the run with store-corrupt", () => {
+    const { root, config, layer } = makeRoot()
+    return Effect.gen(function* () {
+      const running = yield* startSupervisor(config)
+      // The supervisor is up once it checks the store every 5 s (and its event log reads as often).
+      yield* sleepingUntil(5_000, 2)
+      fs.truncateSync(path.join(root, ".trail", "state.db"), 0)
+      // The periodic check (the test's watch of the folder never fires).
+      yield* TestClock.adjust("5 seconds")
+      const exit = yield* ended(running.fiber)
+      assert.isTrue(Option.isSome(exit), "the supervisor noticed the emptied store")
+      const error =
+        Option.isSome(exit) && Exit.isFailure(exit.value) ? Cause.failureOption(exit.value.cause) : Option.none()
+      assert.deepInclude(Option.getOrUndefined(error), { _tag: "StoreError", reason: "corrupt" })
     }).pipe(Effect.provide(layer))
   })
 })

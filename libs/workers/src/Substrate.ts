@@ -7,20 +7,29 @@
  * trail's SIGTERM). SIGHUP is not caught: when the worker's terminal goes away (its window killed
  * by hand, the tmux server stopped) the wrapper ends and the kernel hangs up its program too, so
  * no agent outlives its window; no status is recorded then, and the supervisor notices the
- * wrapper's pid is gone. That file is trail's death signal: {@link waitForExit} waits for
- * it with a file-system watch (inotify here), so a dead worker is noticed at once without
- * polling, by whichever process is watching, even one started after the worker died. tmux's own
+ * wrapper's pid is gone. That file is trail's death signal: `Processes.waitForExit` waits for
+ * it with a file-system watch (inotify here), so a dead worker is noticed at once, by whichever
+ * process is watching, even one started after the worker died. tmux's own
  * `pane-died` hook and `pane_dead_status` are not used: tmux 3.3a loses about one pane death in five.
  *
- * Liveness is `kill(pid, 0)` on the wrapper's pid (the pane's pid under tmux): no tmux call.
+ * Liveness is `kill(pid, 0)` on the wrapper's pid (the pane's pid under tmux): no tmux call
+ * (`Processes.isAlive`).
+ *
+ * {@link layer} is the live layer (tmux through `Tmux`, plain processes through node's
+ * `child_process.spawn`: a detached child in its own process group that outlives this process,
+ * which @effect/platform's `Command` cannot start); {@link layerTest} runs no program at all: its
+ * workers are pids of `Processes.Test`, which the test ends.
  *
  * Errors: {@link SubstrateError} (`missing`: tmux not installed; `failed`: it could not start;
  * `unsupported`: e.g. typing into a plain process; `gone`: its window no longer exists).
  */
-import { spawn, spawnSync } from "node:child_process"
-import { closeSync, existsSync, openSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import * as Command from "@effect/platform/Command"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { SubstrateError, type SubstrateName } from "@trail/domain"
 import { Context, Effect, Layer } from "effect"
+import { EXIT_FILE, isAlive, Processes, TestProcesses, wallClockSleep } from "./Processes.js"
 import { Tmux, TmuxError } from "./Tmux.js"
 
 /** What a worker's program needs to start. */
@@ -92,7 +101,7 @@ export interface Substrate {
 /** Both substrates, and the one new workers use (`worker.substrate`, `auto` = tmux when installed). */
 export interface SubstratesShape {
   /** Decided on first use (`auto` runs `tmux -V` once), so commands that start no worker never ask. */
-  readonly preferred: () => SubstrateName
+  readonly preferred: Effect.Effect<SubstrateName>
   readonly get: (name: SubstrateName) => Substrate
 }
 
@@ -106,7 +115,7 @@ export class Substrates extends Context.Tag("@trail/workers/Substrates")<Substra
  */
 const WRAPPER = `trap : INT TERM; e="\${0%/*}/env"; if [ -f "$e" ]; then . "$e"; rm -f "$e"; fi; if [ -n "\${TRAIL_BIN:-}" ]; then PATH="$TRAIL_BIN:$PATH"; export PATH; fi; "$@"; s=$?; printf '%s\\n' "$s" > "$0.tmp" && mv -f "$0.tmp" "$0"; exit $s`
 
-export const EXIT_FILE = "exit"
+export { EXIT_FILE }
 export const OUTPUT_FILE = "output.log"
 export const ENV_FILE = "env"
 
@@ -146,8 +155,8 @@ const NOT_INHERITED = new Set([
   "CLAUDE_PROJECT_DIR"
 ])
 
-/** The spawner's environment as a worker inherits it (see NOT_INHERITED). */
-export const inheritedEnv = (env: NodeJS.ProcessEnv = process.env): Record<string, string> => {
+/** The spawner's environment (the `Env` service's `all`) as a worker inherits it (see NOT_INHERITED). */
+export const inheritedEnv = (env: Readonly<Record<string, string | undefined>>): Record<string, string> => {
   const out: Record<string, string> = {}
   for (const [key, value] of Object.entries(env)) if (value !== undefined && !NOT_INHERITED.has(key)) out[key] = value
   return out
@@ -187,53 +196,8 @@ export const wrap = (dir: string, argv: ReadonlyArray<string>): Array<string> =>
   ...argv
 ]
 
-/** The recorded exit status in `dir`, if the program has ended (null status: unreadable). */
-export const readExit = (dir: string): { readonly status: number | null } | undefined => {
-  const file = `${dir}/${EXIT_FILE}`
-  if (!existsSync(file)) return undefined
-  const status = Number.parseInt(readFileSync(file, "utf8").trim(), 10)
-  return { status: Number.isInteger(status) ? status : null }
-}
-
-/**
- * Waits until the program whose wrapper writes into `dir` has ended; returns its exit status.
- * Event-driven: one `fs.watch` on `dir` (interrupting the effect closes it).
- */
-export const waitForExit = (dir: string): Effect.Effect<number | null> =>
-  Effect.async<number | null>((resume) => {
-    let done = false
-    const check = () => {
-      if (done) return
-      const exit = readExit(dir)
-      if (exit !== undefined) {
-        done = true
-        watcher?.close()
-        resume(Effect.succeed(exit.status))
-      }
-    }
-    let watcher: ReturnType<typeof watch> | undefined
-    try {
-      watcher = watch(dir, { persistent: false }, check)
-      watcher.on("error", () => undefined)
-    } catch {
-      watcher = undefined
-    }
-    check()
-    return Effect.sync(() => {
-      done = true
-      watcher?.close()
-    })
-  })
-
-/** True while a process with this pid exists. */
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
+/** Exported only for the CLI's doctor until it asks `Processes` (listed in docs/architecture.md). */
+export { isAlive }
 
 const signalGroup = (pid: number, signal: NodeJS.Signals) => {
   try {
@@ -247,12 +211,7 @@ const signalGroup = (pid: number, signal: NodeJS.Signals) => {
   }
 }
 
-/**
- * Waits `ms` of wall-clock time. Only for waiting on OS processes to die: their deaths happen in
- * real time whatever clock the caller's effects run on (a TestClock would never advance here).
- */
-export const wallClockSleep = (ms: number) =>
-  Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
+export { wallClockSleep }
 
 /**
  * True unless the process is provably not the worker's wrapper: on Linux its command line must
@@ -417,29 +376,67 @@ export const processSubstrate: Substrate = {
   attachCommand: () => null
 }
 
-/** True when a `tmux` binary answers `tmux -V`. */
-export const tmuxInstalled = (binary = "tmux"): boolean => {
-  try {
-    const { status } = spawnSync(binary, ["-V"])
-    return status === 0
-  } catch {
-    return false
-  }
-}
+/** True when a `tmux` binary answers `tmux -V` (run through the platform's `CommandExecutor`). */
+export const tmuxInstalled = (binary = "tmux"): Effect.Effect<boolean, never, CommandExecutor.CommandExecutor> =>
+  Command.make(binary, "-V").pipe(
+    Command.exitCode,
+    Effect.map((code) => code === 0),
+    // Not installed (ENOENT) or not runnable: the same answer.
+    Effect.orElseSucceed(() => false)
+  )
 
 /**
  * Both substrates over `Tmux`; new workers use `preference` (`auto`: tmux when installed).
  * With `tmux` forced and no tmux installed, launching fails with a `missing` SubstrateError.
  */
-export const layer = (preference: "auto" | SubstrateName) =>
+export const layer = (
+  preference: "auto" | SubstrateName
+): Layer.Layer<Substrates, never, Tmux | CommandExecutor.CommandExecutor> =>
   Layer.effect(
     Substrates,
     Effect.gen(function* () {
       const tmux = yield* Tmux
-      let decided: SubstrateName | undefined
-      const preferred = (): SubstrateName =>
-        (decided ??= preference === "auto" ? (tmuxInstalled() ? "tmux" : "process") : preference)
+      const installed = yield* Effect.provide(
+        tmuxInstalled(),
+        yield* Effect.context<CommandExecutor.CommandExecutor>()
+      ).pipe(Effect.cached)
+      const preferred =
+        preference === "auto"
+          ? Effect.map(installed, (yes): SubstrateName => (yes ? "tmux" : "process"))
+          : Effect.succeed(preference)
       const byName = { tmux: tmuxSubstrate(tmux), process: processSubstrate }
       return { preferred, get: (name: SubstrateName) => byName[name] }
     })
   )
+
+/**
+ * Substrates that run nothing: a launch takes a live pid of `Processes.Test` (and creates `dir`'s
+ * files no more than a real launch would); stop and close end it as SIGTERM would (status 143
+ * recorded, as the wrapper does). Windows are always present; typing is accepted and forgotten.
+ */
+export const layerTest: Layer.Layer<Substrates, never, TestProcesses | Processes> = Layer.effect(
+  Substrates,
+  Effect.gen(function* () {
+    const control = yield* TestProcesses
+    const processes = yield* Processes
+    const stop = (worker: WorkerRef) =>
+      worker.pid === null
+        ? Effect.void
+        : Effect.flatMap(processes.isAlive(worker.pid), (alive) =>
+            alive && worker.pid !== null ? control.exit(worker.pid, worker.dir, 143) : Effect.void
+          )
+    const fake = (name: SubstrateName): Substrate => ({
+      name,
+      launch: () => Effect.map(control.start, (pid) => ({ pid, window: null })),
+      sendText: () => Effect.void,
+      pressKeys: () => Effect.void,
+      capture: () => Effect.succeed(""),
+      present: () => Effect.succeed(true),
+      stop: (worker) => stop(worker),
+      close: (worker) => stop(worker),
+      attachCommand: () => null
+    })
+    const byName = { tmux: fake("tmux"), process: fake("process") }
+    return { preferred: Effect.succeed<SubstrateName>("process"), get: (name: SubstrateName) => byName[name] }
+  })
+)

@@ -12,13 +12,14 @@
  * SpawnRefused (caps), ProtocolError (done without evidence), SubstrateError, ChangeSetError,
  * InvalidTransition, StoreError.
  */
-import { accessSync, constants, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { accessSync, constants, statSync } from "node:fs"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import {
   ChangeSetError,
   canTransition,
+  Env,
   emptyInbox,
   foldEvents,
   InvalidTransition,
@@ -46,7 +47,8 @@ import { Database as Db, Events, Migrations, Rows } from "@trail/store"
 import { Clock, Context, Duration, Effect, Either, Layer, Option } from "effect"
 import * as ChangeSets from "./ChangeSets.js"
 import * as Kinds from "./Kinds.js"
-import { inheritedEnv, readExit, Substrates, tmuxInstalled, type WorkerRef } from "./Substrate.js"
+import { Processes } from "./Processes.js"
+import { inheritedEnv, Substrates, tmuxInstalled, type WorkerRef } from "./Substrate.js"
 import { denyThenType } from "./Permission.js"
 import { composeTaskFile } from "./TaskFile.js"
 
@@ -360,6 +362,8 @@ const MAX_TEXT = 65_536
 export const make = Effect.gen(function* () {
   const database = yield* Db.Database
   const substrates = yield* Substrates
+  const processes = yield* Processes
+  const env = yield* Env
   const settings = yield* WorkerSettingsTag
   const context = yield* Effect.context<FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor>()
   const { config } = settings
@@ -466,30 +470,27 @@ export const make = Effect.gen(function* () {
    * temporary file and a rename: rewriting it in place while a worker executes it fails that
    * worker with ETXTBSY ("Text file busy", exit 126).
    */
-  const writeShim = () => {
+  const shimLock = yield* Effect.makeSemaphore(1)
+  const writeShim = Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
     const file = `${binDir}/trail`
     const content = `#!/bin/sh\nexec ${shellQuote(settings.trailCommand)} "$@"\n`
-    const current = (() => {
-      try {
-        return readFileSync(file, "utf8")
-      } catch {
-        return null
-      }
-    })()
+    const current = yield* fs.readFileString(file).pipe(Effect.orElseSucceed(() => null))
     if (current === content) return
-    mkdirSync(binDir, { recursive: true })
-    // Synchronous from read to rename: one process never races itself on this name.
+    yield* fs.makeDirectory(binDir, { recursive: true })
+    // Other processes write their own temporary file; this one's spawns take turns (shimLock).
     const tmp = `${file}.${process.pid}.tmp`
-    writeFileSync(tmp, content, { mode: 0o755 })
-    renameSync(tmp, file)
-  }
+    yield* fs.writeFileString(tmp, content, { mode: 0o755 })
+    yield* fs.rename(tmp, file)
+  }).pipe(shimLock.withPermits(1))
 
   /** The kind's argv template: its own command, else `worker.command` (a shell string runs as `sh -c`). */
   const templateOf = (kind: Kinds.Kind): ReadonlyArray<string> =>
     Option.getOrElse(kind.command, () => Kinds.argvOf(config.worker.command))
 
   /** The PATH a worker of `kind` runs with: trail's shim first, then the kind's or the spawner's PATH. */
-  const workerPath = (kind: Kinds.Kind) => `${binDir}:${kind.env["PATH"] ?? process.env["PATH"] ?? ""}`
+  const workerPath = (kind: Kinds.Kind) =>
+    `${binDir}:${kind.env["PATH"] ?? Option.getOrElse(env.get("PATH"), () => "")}`
 
   const checkKind = (kind: Kinds.Kind, trust: Kinds.KindTrust): CommandCheck => {
     const command = templateOf(kind)
@@ -564,7 +565,7 @@ export const make = Effect.gen(function* () {
         return yield* new SpawnRefused({
           reason: `kind ${kind.name} (${kind.source}) runs \`${check.command.join(" ")}\`, and ${check.program} is not on the workers' PATH; install it, set worker.command in .trail.toml, or choose another kind with --as`
         })
-      if (substrates.preferred() === "tmux" && !tmuxInstalled())
+      if ((yield* substrates.preferred) === "tmux" && !(yield* withPlatform(tmuxInstalled())))
         return yield* new SubstrateError({
           substrate: "tmux",
           reason: "missing",
@@ -578,7 +579,7 @@ export const make = Effect.gen(function* () {
       const { kind, kinds } = yield* runnableKind(request.kind ?? "default")
       const text = request.text.slice(0, MAX_TEXT)
       const at = yield* now
-      const substrate: SubstrateName = substrates.preferred()
+      const substrate: SubstrateName = yield* substrates.preferred
       const maxDurationMs = Option.match(kind.maxDuration, {
         onNone: () => null,
         onSome: (d) => Math.round(Duration.toMillis(d))
@@ -641,19 +642,22 @@ export const make = Effect.gen(function* () {
       const dir = dirOf(id)
       const fail = (reason: string) => transition(id, "failed", { reason }, { reason }, "fail")
 
-      const prepared = yield* Effect.try({
-        try: () => {
-          mkdirSync(dir, { recursive: true })
-          writeShim()
+      const prepared = yield* withPlatform(
+        Effect.gen(function* () {
+          const fs = yield* FileSystem.FileSystem
+          yield* fs.makeDirectory(dir, { recursive: true })
+          yield* writeShim
           const taskFile = `${dir}/task.md`
-          writeFileSync(
+          yield* fs.writeFileString(
             taskFile,
             composeTaskFile({ kind, workerId: id, task: text, folder: request.path ?? undefined })
           )
           return taskFile
-        },
-        catch: (cause) => `cannot write ${dir}: ${cause instanceof Error ? cause.message : String(cause)}`
-      }).pipe(Effect.either)
+        })
+      ).pipe(
+        Effect.mapError((error) => `cannot write ${dir}: ${error.message}`),
+        Effect.either
+      )
       if (Either.isLeft(prepared)) return yield* fail(prepared.left)
       const taskFile = prepared.right
 
@@ -675,7 +679,7 @@ export const make = Effect.gen(function* () {
 
       const template = templateOf(kind)
       const argv = Kinds.substitute(template, { task_file: taskFile, prompt: text, worker: id, root: settings.root })
-      const env: Record<string, string> = {
+      const variables: Record<string, string> = {
         ...kind.env,
         TRAIL_WORKER_ID: id,
         TRAIL_ROOT: settings.root,
@@ -691,7 +695,7 @@ export const make = Effect.gen(function* () {
 
       const launched = yield* substrates
         .get(substrate)
-        .launch({ id, dir, cwd, env: { ...inheritedEnv(), ...env }, argv, tag: tagOf(id) })
+        .launch({ id, dir, cwd, env: { ...inheritedEnv(env.all), ...variables }, argv, tag: tagOf(id) })
         .pipe(Effect.either)
       if (Either.isLeft(launched)) return yield* fail(launched.left.message)
       const { pid, window } = launched.right
@@ -726,9 +730,9 @@ export const make = Effect.gen(function* () {
     )
     for (const worker of live) {
       if (worker.state === "spawning") continue
-      const exit = readExit(dirOf(worker.id))
-      if (exit !== undefined)
-        yield* recordExit(worker.id, exit.status).pipe(Effect.catchTag("WorkerNotFound", () => Effect.void))
+      const exit = yield* processes.readExit(dirOf(worker.id))
+      if (Option.isSome(exit))
+        yield* recordExit(worker.id, exit.value).pipe(Effect.catchTag("WorkerNotFound", () => Effect.void))
     }
   })
 
@@ -850,10 +854,15 @@ export const make = Effect.gen(function* () {
           worktrees++
         }
         const dir = dirOf(worker.id)
-        if (yield* Effect.sync(() => statSync(dir, { throwIfNoEntry: false }) !== undefined)) {
-          yield* Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-          dirs++
-        }
+        // A folder of .trail that cannot be removed is a defect, as it was when rmSync threw.
+        const removed = yield* withPlatform(
+          Effect.flatMap(FileSystem.FileSystem, (fs) =>
+            Effect.flatMap(fs.exists(dir), (exists) =>
+              exists ? Effect.as(fs.remove(dir, { recursive: true, force: true }), true) : Effect.succeed(false)
+            )
+          )
+        ).pipe(Effect.orDie)
+        if (removed) dirs++
       }
       return { windows_closed: windows, dirs_removed: dirs, worktrees_removed: worktrees, kept } satisfies WorkersGc
     })
@@ -1026,7 +1035,7 @@ export const make = Effect.gen(function* () {
       }),
     attachCommand: (id) =>
       id === null
-        ? Effect.succeed(substrates.get(substrates.preferred()).attachCommand(null))
+        ? Effect.map(substrates.preferred, (name) => substrates.get(name).attachCommand(null))
         : Effect.map(get(id), (worker) => substrates.get(worker.substrate).attachCommand(worker.window ?? worker.id)),
     recordExit,
     end: (id, state, reason) => transition(id, state, { reason }, { reason }, "end"),

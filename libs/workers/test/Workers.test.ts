@@ -4,11 +4,11 @@
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { defaultConfig, type TrailConfig, WorkerResult } from "@trail/domain"
 import { Database, Events } from "@trail/store"
 import { Effect, Layer } from "effect"
+import * as Processes from "../src/Processes.js"
 import * as Substrate from "../src/Substrate.js"
 import * as Tmux from "../src/Tmux.js"
 import * as Kinds from "../src/Kinds.js"
@@ -56,10 +56,12 @@ const rootLayer = (root: string, worker: Partial<TrailConfig["worker"]>, kinds: 
       })
     ),
     Layer.provideMerge(Database.layer({ filename: path.join(stateDir, "state.db") })),
-    Layer.provideMerge(NodeContext.layer)
+    Layer.provideMerge(Processes.live)
   )
   return layer
 }
+
+const waitForExit = (dir: string) => Effect.flatMap(Processes.Processes, (processes) => processes.waitForExit(dir))
 
 const killAll = Effect.gen(function* () {
   const workers = yield* Workers.Workers
@@ -131,7 +133,7 @@ describe("Workers", () => {
     Effect.gen(function* () {
       const workers = yield* Workers.Workers
       const worker = yield* workers.spawn({ text: "crash", kind: "crash" })
-      yield* Substrate.waitForExit(workers.dirOf(worker.id))
+      yield* waitForExit(workers.dirOf(worker.id))
       const [listed] = yield* workers.list
       assert.deepInclude(listed, { id: worker.id, state: "lost", exit_status: 4 })
     }).pipe(Effect.provide(makeRoot({}, { crash: '---\ncommand: "echo bye; exit 4"\n---\n' }).layer))
@@ -141,7 +143,7 @@ describe("Workers", () => {
     Effect.gen(function* () {
       const workers = yield* Workers.Workers
       const worker = yield* workers.spawn({ text: "hello there", kind: "echo" })
-      yield* Substrate.waitForExit(workers.dirOf(worker.id))
+      yield* waitForExit(workers.dirOf(worker.id))
       const detail = yield* workers.show(worker.id)
       assert.include(detail.output, "said: hello there")
       const told = yield* Effect.flip(
@@ -164,7 +166,7 @@ describe("Workers", () => {
         const inode = fs.statSync(shim).ino
         for (let i = 0; i < 6; i++) yield* workers.spawn({ text: `more ${i}`, kind: "idle" })
         assert.strictEqual(fs.statSync(shim).ino, inode, "the shim was rewritten although its content did not change")
-        yield* Substrate.waitForExit(workers.dirOf(runner.id))
+        yield* waitForExit(workers.dirOf(runner.id))
         const detail = yield* workers.show(runner.id)
         assert.include(detail.output, "runs done")
         assert.notInclude(detail.output, "busy")

@@ -1,0 +1,209 @@
+/**
+ * Worker programs seen from outside (SPEC §2): is a pid alive, has the wrapper recorded an exit
+ * status (`.trail/workers/<id>/exit`, see {@link Substrate.wrap}), and waiting for that record.
+ *
+ * - {@link Processes.Live}: `kill(pid, 0)` (EPERM counts as alive: the process exists, it is just
+ *   not ours) and the exit file read and watched through @effect/platform's `FileSystem`.
+ * - {@link Processes.Test}: an in-memory table of pids and exit records driven by the test through
+ *   {@link TestProcesses} (a pid dies, a program exits with a status, a liveness check wedges).
+ *
+ * Also here: the live layers of the domain's {@link Host} and {@link Env} tags, and {@link live},
+ * the bundle of every outside-thing layer a CLI handler or the supervisor needs on a real machine.
+ */
+import { hostname } from "node:os"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as FileSystem from "@effect/platform/FileSystem"
+import { Env, Host } from "@trail/domain"
+import { Cause, Chunk, Context, Effect, HashMap, HashSet, Layer, Option, PubSub, Stream, SubscriptionRef } from "effect"
+
+export const EXIT_FILE = "exit"
+
+export interface ProcessesShape {
+  /** True while a process with this pid exists. */
+  readonly isAlive: (pid: number) => Effect.Effect<boolean>
+  /** The status the wrapper recorded in `<dir>/exit`: None while it runs, Some(null) when unreadable. */
+  readonly readExit: (dir: string) => Effect.Effect<Option.Option<number | null>>
+  /**
+   * Waits until the program whose wrapper writes into `dir` has ended; its exit status.
+   * Live: woken by a watch of `dir` (inotify here), with a read 50 ms after the start (a record
+   * written between the first read and the watch's start raises no event) and every 2 s after
+   * (file systems whose watches miss events), both of wall-clock time: the writer is another
+   * process.
+   */
+  readonly waitForExit: (dir: string) => Effect.Effect<number | null>
+}
+
+/**
+ * `kill(pid, 0)`: true while a process with this pid exists (EPERM: it exists, it is not ours).
+ * The synchronous core of {@link Processes.Live}'s `isAlive`, also used by the live substrate to
+ * stop a process group.
+ */
+export const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return error instanceof Error && "code" in error && error.code === "EPERM"
+  }
+}
+
+/**
+ * Waits `ms` of wall-clock time. Only for what happens in real time whatever clock the caller's
+ * effects run on (a TestClock would never advance here): another process writing a file, an OS
+ * process dying, tmux answering. Interrupting it clears the timer.
+ */
+export const wallClockSleep = (ms: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), ms)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+/** Parses an exit file's text: the status, or null when it is not an integer. */
+export const parseExit = (text: string): number | null => {
+  const status = Number.parseInt(text.trim(), 10)
+  return Number.isInteger(status) ? status : null
+}
+
+const makeLive = Effect.gen(function* () {
+  const fs = yield* FileSystem.FileSystem
+  const readExit = (dir: string) =>
+    fs.readFileString(`${dir}/${EXIT_FILE}`).pipe(
+      Effect.map((text) => Option.some(parseExit(text))),
+      Effect.catchAll((error) =>
+        // Absent: the program still runs (the wrapper renames the record into place at once).
+        error._tag === "SystemError" && error.reason === "NotFound"
+          ? Effect.succeed(Option.none<number | null>())
+          : Effect.as(
+              Effect.logWarning(`cannot read ${dir}/${EXIT_FILE}`, Cause.fail(error)),
+              Option.none<number | null>()
+            )
+      )
+    )
+  const waitForExit = (dir: string) =>
+    Stream.merge(
+      // A folder that cannot be watched (gone, no inotify) leaves the periodic check.
+      fs
+        .watch(dir)
+        .pipe(
+          Stream.catchAll((error) =>
+            Stream.fromEffect(Effect.logDebug(`cannot watch ${dir}`, Cause.fail(error))).pipe(
+              Stream.drain,
+              Stream.concat(Stream.never)
+            )
+          )
+        ),
+      Stream.concat(Stream.fromEffect(wallClockSleep(50)), Stream.repeatEffect(wallClockSleep(2_000)))
+    ).pipe(
+      Stream.as(undefined),
+      Stream.prepend(Chunk.of(undefined)),
+      Stream.mapEffect(() => readExit(dir)),
+      Stream.filterMap((exit) => exit),
+      Stream.runHead,
+      Effect.map(Option.getOrElse(() => null))
+    )
+  return Processes.of({ isAlive: (pid) => Effect.sync(() => isAlive(pid)), readExit, waitForExit })
+})
+
+interface TestState {
+  readonly alive: HashSet.HashSet<number>
+  /** Pids whose liveness check never answers (a wedged host). */
+  readonly stalled: HashSet.HashSet<number>
+  readonly exits: HashMap.HashMap<string, number | null>
+  readonly nextPid: number
+}
+
+/** The test's handle on {@link Processes.Test}. */
+export interface TestProcessesShape {
+  /** A new live pid (what a test substrate's launch returns). */
+  readonly start: Effect.Effect<number>
+  /** The program ended: its pid is gone and, when `status` is given, its wrapper recorded it in `dir`. */
+  readonly exit: (pid: number, dir: string, status?: number | null) => Effect.Effect<void>
+  /** From now on asking whether `pid` is alive never answers. */
+  readonly stall: (pid: number) => Effect.Effect<void>
+}
+
+export class TestProcesses extends Context.Tag("@trail/workers/TestProcesses")<TestProcesses, TestProcessesShape>() {}
+
+const makeTest = Effect.gen(function* () {
+  const state = yield* SubscriptionRef.make<TestState>({
+    alive: HashSet.empty(),
+    stalled: HashSet.empty(),
+    exits: HashMap.empty(),
+    // Far above real pids' range, so a test pid is never a process of this machine.
+    nextPid: 4_000_001
+  })
+  const readExit = (dir: string) => Effect.map(SubscriptionRef.get(state), (s) => HashMap.get(s.exits, dir))
+  const processes = Processes.of({
+    isAlive: (pid) =>
+      Effect.flatMap(SubscriptionRef.get(state), (s) =>
+        HashSet.has(s.stalled, pid) ? Effect.never : Effect.succeed(HashSet.has(s.alive, pid))
+      ),
+    readExit,
+    waitForExit: (dir) =>
+      state.changes.pipe(
+        Stream.filterMap((s) => HashMap.get(s.exits, dir)),
+        Stream.runHead,
+        Effect.map(Option.getOrElse(() => null))
+      )
+  })
+  const control = TestProcesses.of({
+    start: SubscriptionRef.modify(state, (s) => [
+      s.nextPid,
+      { ...s, alive: HashSet.add(s.alive, s.nextPid), nextPid: s.nextPid + 1 }
+    ]),
+    exit: (pid, dir, status) =>
+      SubscriptionRef.update(state, (s) => ({
+        ...s,
+        alive: HashSet.remove(s.alive, pid),
+        exits: status === undefined ? s.exits : HashMap.set(s.exits, dir, status)
+      })),
+    stall: (pid) => SubscriptionRef.update(state, (s) => ({ ...s, stalled: HashSet.add(s.stalled, pid) }))
+  })
+  return Context.make(Processes, processes).pipe(Context.add(TestProcesses, control))
+})
+
+export class Processes extends Context.Tag("@trail/workers/Processes")<Processes, ProcessesShape>() {
+  static readonly Live: Layer.Layer<Processes, never, FileSystem.FileSystem> = Layer.effect(this, makeLive)
+  static readonly Test: Layer.Layer<Processes | TestProcesses> = Layer.effectContext(makeTest)
+}
+
+/** The watches of {@link watchesTest}: the test says which path changed. */
+export interface TestWatchesShape {
+  /** Every watch of `path`, or of the folder holding it, sees a change of `path`. */
+  readonly touch: (path: string) => Effect.Effect<void>
+}
+
+export class TestWatches extends Context.Tag("@trail/workers/TestWatches")<TestWatches, TestWatchesShape>() {}
+
+/**
+ * The underlying `FileSystem` with `watch` driven by the test ({@link TestWatches.touch}) instead
+ * of the kernel: reads and writes stay real (temp dirs), wake-ups happen when the test says.
+ */
+export const watchesTest: Layer.Layer<FileSystem.FileSystem | TestWatches, never, FileSystem.FileSystem> =
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const changes = yield* PubSub.unbounded<string>()
+      const watch = (path: string) =>
+        Stream.fromPubSub(changes).pipe(
+          Stream.filter((changed) => changed === path || changed.startsWith(`${path}/`)),
+          Stream.map((changed) => FileSystem.WatchEventUpdate({ path: changed }))
+        )
+      return Context.make(FileSystem.FileSystem, { ...fs, watch }).pipe(
+        Context.add(TestWatches, { touch: (path) => Effect.asVoid(PubSub.publish(changes, path)) })
+      )
+    })
+  )
+
+/** {@link Host} of this process: `os.hostname()` and `process.pid`. */
+export const hostLive: Layer.Layer<Host> = Layer.sync(Host, () => ({ hostname: hostname(), pid: process.pid }))
+
+/** {@link Env} from `process.env`, read when the layer is built. */
+export const envLive: Layer.Layer<Env> = Layer.sync(Env, () => {
+  const vars: Record<string, string> = {}
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) vars[key] = value
+  return Env.of({ all: vars, get: (name) => Option.fromNullable(vars[name]) })
+})
+
+/** Every outside thing on this machine: Processes, Host, Env and the Node platform (FileSystem, Path, CommandExecutor). */
+export const live = Layer.mergeAll(Processes.Live, hostLive, envLive).pipe(Layer.provideMerge(NodeContext.layer))
