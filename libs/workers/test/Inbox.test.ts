@@ -12,6 +12,7 @@ import { Database } from "@trail/store"
 import { Effect, Layer, type Scope } from "effect"
 import * as Inbox from "../src/Inbox.js"
 import * as Kinds from "../src/Kinds.js"
+import * as Processes from "../src/Processes.js"
 import * as Substrate from "../src/Substrate.js"
 import * as Tmux from "../src/Tmux.js"
 import * as Workers from "../src/Workers.js"
@@ -57,7 +58,8 @@ const inRoot = <A, E>(
           configFile: path.join(root, ".trail.toml")
         })
       ),
-      Layer.provide(Database.layer({ filename: path.join(stateDir, "state.db") }))
+      Layer.provide(Database.layer({ filename: path.join(stateDir, "state.db") })),
+      Layer.provideMerge(Processes.live)
     )
     // Scoped inside the layer: the workers are killed while the database is still open.
     return yield* Effect.scoped(

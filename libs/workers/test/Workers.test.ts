@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { defaultConfig, type TrailConfig, WorkerResult } from "@trail/domain"
 import { Database, Events } from "@trail/store"
