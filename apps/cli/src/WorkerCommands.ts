@@ -644,7 +644,7 @@ const supervise = Command.make(
         process.stderr.write(`${renderFleetSummary(summary, findings, termWidth(process.stderr))}\n`)
       yield* print(result, {
         pretty: args.pretty,
-        exit: summary.stopped_by_signal ? (130 as ExitCode) : ExitCode.ok,
+        exit: summary.stopped_by_signal ? ExitCode.interrupted : ExitCode.ok,
         render: (s) =>
           findings === null
             ? card("supervise", [
