@@ -11,11 +11,11 @@ import { pathToFileURL } from "node:url"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { ConfigError, isTrailError, type ReviewItem, type TrailEvent, UsageError, type WorkerId } from "@trail/domain"
+import { ConfigError, isTrailError, type ReviewItem, type Subject, UsageError, type WorkerId } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
 import { Database, Events, Migrations } from "@trail/store"
-import { Hooks, Inbox, Kinds, Substrate, Workers } from "@trail/workers"
+import { Hooks, Inbox, Kinds, Substrate, Timeline, Workers } from "@trail/workers"
 import { Cause, Clock, Effect, Either, Exit, Option, Runtime } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
@@ -344,6 +344,12 @@ const jump = Command.make("jump", { item: itemArg }, (args) =>
   Effect.flatMap(jumpTo(args.item), (result) => print(result, { pretty: false, render: () => "" }))
 ).pipe(Command.withDescription("Switch your tmux client to the item's pane (prints the attach command outside tmux)."))
 
+const subjectTitle: Record<Subject["type"], string> = {
+  worker: "Worker",
+  session: "Session",
+  supervisor: "Supervisor"
+}
+
 const log = Command.make(
   "log",
   {
@@ -360,25 +366,14 @@ const log = Command.make(
         : Option.isSome(args.session)
           ? { type: "session" as const, id: args.session.value }
           : undefined
-      const events = yield* withInbox((inbox) => inbox.log(subject))
-      // One episode per subject, in the order they started.
-      const episodes = new Map<string, { subject: TrailEvent["subject"]; events: Array<TrailEvent> }>()
-      for (const event of events) {
-        const key = `${event.subject.type}:${event.subject.id}`
-        const episode = episodes.get(key) ?? { subject: event.subject, events: [] }
-        episode.events.push(event)
-        episodes.set(key, episode)
-      }
-      const groups = [...episodes.values()].map((e) => ({ subject: e.subject, events: e.events }))
+      const groups = Timeline.episodes(yield* withInbox((inbox) => inbox.log(subject)))
       yield* print(groups, {
         pretty: args.pretty,
         render: (groups) =>
           groups
             .map((g) =>
               [
-                bold(
-                  `${g.subject.type === "worker" ? "Worker" : "Session"} ${g.subject.id} · ${g.events.length} event(s)`
-                ),
+                bold(`${subjectTitle[g.subject.type]} ${g.subject.id} · ${g.events.length} event(s)`),
                 ...g.events.map(
                   (e) =>
                     `   ${e.type.padEnd(20)} ${dim(time(e.at))}  ${JSON.stringify(e.data).slice(0, 80)}  ${dim(`#${e.id}`)}`
