@@ -11,11 +11,11 @@ import { pathToFileURL } from "node:url"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { ConfigError, isTrailError, type ReviewItem, type Subject, UsageError, type WorkerId } from "@trail/domain"
+import { isTrailError, type ReviewItem, type Subject, UsageError, type WorkerId } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
 import { Database, Events, Migrations } from "@trail/store"
-import { Hooks, Inbox, Kinds, Substrate, Timeline, Workers } from "@trail/workers"
+import { Hooks, HookSettings, Inbox, Kinds, Substrate, Timeline, Workers } from "@trail/workers"
 import { Cause, Clock, Effect, Either, Exit, Option, Runtime } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
@@ -403,9 +403,6 @@ const hook = Command.make("hook").pipe(
   Command.withSubcommands([hookClaude])
 )
 
-/** Where hooks go: `user` (~/.claude), `project` (committed, shared), `local` (this checkout, not committed). */
-type SettingsScope = "user" | "project" | "local"
-
 const scope = {
   user: Options.boolean("user").pipe(Options.withDescription("~/.claude/settings.json (every session of yours).")),
   project: Options.boolean("project").pipe(
@@ -422,93 +419,24 @@ const scopeOf = (args: { readonly user: boolean; readonly project: boolean; read
   const chosen = (["user", "project", "local"] as const).filter((s) => args[s])
   if (chosen.length > 1)
     return Effect.fail(new UsageError({ message: `--${chosen.join(" and --")} exclude each other` }))
-  return Effect.succeed<SettingsScope>(chosen[0] ?? "project")
+  return Effect.succeed<HookSettings.Scope>(chosen[0] ?? "project")
 }
 
-const settingsFile = (where: SettingsScope) =>
+/** The settings file of `where`, for the root found from `--root` / `$TRAIL_ROOT` / the cwd (else the cwd). */
+const settingsFile = (where: HookSettings.Scope) =>
   Effect.gen(function* () {
-    if (where === "user") {
-      const dir = Option.getOrElse(nonEmpty(process.env["CLAUDE_CONFIG_DIR"]), () => path.join(homedir(), ".claude"))
-      return path.join(dir, "settings.json")
-    }
     const explicit = yield* explicitRoot
     const found = yield* Project.findRoot({ explicit, cwd: process.cwd() }).pipe(Effect.option)
     const root = Option.match(found, { onNone: () => process.cwd(), onSome: (p) => p.root })
-    return path.join(root, ".claude", where === "local" ? "settings.local.json" : "settings.json")
+    const userDir = Option.getOrElse(nonEmpty(process.env["CLAUDE_CONFIG_DIR"]), () => path.join(homedir(), ".claude"))
+    return yield* HookSettings.fileOf(where, { root, userDir })
   })
-
-const settingsError = (file: string, reason: string) => new ConfigError({ file, key: "", value: "", reason })
-
-/** A settings file's text (null: none yet) and its parsed content. */
-const readSettings = (file: string) =>
-  Effect.try({
-    try: () => {
-      const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : null
-      return { text, settings: text === null ? ({} as unknown) : (JSON.parse(text) as unknown) }
-    },
-    catch: (error) =>
-      settingsError(
-        file,
-        `is not valid JSON (left untouched): ${error instanceof Error ? error.message : String(error)}`
-      )
-  })
-
-/** Symbolic links followed at most (the kernel's own limit, ELOOP). */
-const MAX_LINKS = 40
-
-/**
- * The file a write to `file` must replace: `file` itself, or the final target of the chain of
- * symbolic links it starts, even when that target does not exist yet (a dangling link stays a
- * link). Throws on a loop.
- */
-const linkTarget = (file: string): string => {
-  let current = file
-  for (let i = 0; i < MAX_LINKS; i++) {
-    const stat = fs.lstatSync(current, { throwIfNoEntry: false })
-    if (stat === undefined || !stat.isSymbolicLink()) return current
-    current = path.resolve(path.dirname(current), fs.readlinkSync(current))
-  }
-  throw new Error(`too many levels of symbolic links from ${file}`)
-}
-
-/**
- * Writes `settings` over `file` in the layout of its old text: through a symlink to its target
- * (the link stays), with the old file's mode (a 0600 file may hold keys), via a temporary file
- * and a rename beside the target. A file whose numbers JSON would not give back exactly is
- * refused (left untouched).
- */
-const writeSettings = (file: string, original: string | null, settings: unknown) =>
-  Effect.try({
-    try: () => {
-      const inexact = original === null ? [] : Hooks.inexactNumbers(original)
-      if (inexact.length > 0)
-        return settingsError(
-          file,
-          `holds number(s) that a rewrite would change (${inexact.slice(0, 3).join(", ")}); left untouched: edit it by hand or write them as strings`
-        )
-      const target = linkTarget(file)
-      const mode = fs.existsSync(target) ? fs.statSync(target).mode & 0o7777 : 0o644
-      fs.mkdirSync(path.dirname(target), { recursive: true })
-      const tmp = `${target}.${process.pid}.tmp`
-      fs.writeFileSync(tmp, Hooks.formatSettings(settings, original), { mode })
-      fs.chmodSync(tmp, mode)
-      fs.renameSync(tmp, target)
-      return null
-    },
-    catch: (error) =>
-      settingsError(file, `cannot be written: ${error instanceof Error ? error.message : String(error)}`)
-  }).pipe(Effect.flatMap((refused) => (refused === null ? Effect.void : Effect.fail(refused))))
-
-const shapeError = (file: string) => (error: unknown) =>
-  error instanceof Hooks.SettingsShapeError
-    ? new ConfigError({ file, key: "hooks", value: "", reason: `${error.message} (left untouched)` })
-    : new ConfigError({ file, key: "", value: "", reason: String(error) })
 
 /**
  * The command Claude Code runs. Project settings are committed and shared, so they name `trail`
  * on PATH (no path of this checkout); user and local settings name this trail by absolute path.
  */
-const hookCommand = (where: SettingsScope) => {
+const hookCommand = (where: HookSettings.Scope) => {
   if (where === "project") return "trail hook claude"
   const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
   return `${quote(process.execPath)} ${quote(process.argv[1] ?? "trail")} hook claude`
@@ -517,46 +445,22 @@ const hookCommand = (where: SettingsScope) => {
 const hooksInstall = Command.make("install", { ...scope, pretty }, (args) =>
   Effect.gen(function* () {
     const where = yield* scopeOf(args)
-    const file = yield* settingsFile(where)
-    const before = yield* readSettings(file)
-    const { settings, added } = yield* Effect.try({
-      try: () => Hooks.installHooks(before.settings, hookCommand(where)),
-      catch: shapeError(file)
+    const installed = yield* HookSettings.install(yield* settingsFile(where), hookCommand(where))
+    yield* print(installed, {
+      pretty: args.pretty,
+      render: (r) => `${r.settings_file}: ${r.added.length === 0 ? "already installed" : `added ${r.added.join(", ")}`}`
     })
-    if (added.length > 0) yield* writeSettings(file, before.text, settings)
-    yield* print(
-      { settings_file: file, added, installed: Hooks.installedEvents(settings) },
-      {
-        pretty: args.pretty,
-        render: (r) =>
-          `${r.settings_file}: ${r.added.length === 0 ? "already installed" : `added ${r.added.join(", ")}`}`
-      }
-    )
   })
 ).pipe(Command.withDescription("Add trail's six Claude Code hooks to settings.json (idempotent; other hooks kept)."))
 
 const hooksUninstall = Command.make("uninstall", { ...scope, pretty }, (args) =>
   Effect.gen(function* () {
-    const file = yield* settingsFile(yield* scopeOf(args))
-    if (!fs.existsSync(file))
-      return yield* print(
-        { settings_file: file, removed: [] },
-        { pretty: args.pretty, render: () => `${file}: nothing to remove` }
-      )
-    const before = yield* readSettings(file)
-    const { settings, removed } = yield* Effect.try({
-      try: () => Hooks.uninstallHooks(before.settings),
-      catch: shapeError(file)
+    const uninstalled = yield* HookSettings.uninstall(yield* settingsFile(yield* scopeOf(args)))
+    yield* print(uninstalled, {
+      pretty: args.pretty,
+      render: (r) =>
+        `${r.settings_file}: ${r.removed.length === 0 ? "nothing to remove" : `removed ${r.removed.join(", ")}`}`
     })
-    if (removed.length > 0) yield* writeSettings(file, before.text, settings)
-    yield* print(
-      { settings_file: file, removed },
-      {
-        pretty: args.pretty,
-        render: (r) =>
-          `${r.settings_file}: ${r.removed.length === 0 ? "nothing to remove" : `removed ${r.removed.join(", ")}`}`
-      }
-    )
   })
 ).pipe(Command.withDescription("Remove exactly the hook entries trail added."))
 
@@ -653,12 +557,9 @@ const doctor = Command.make("doctor", { pretty }, (args) =>
             detail: `${p.file}: ${p.field === "" ? "" : `${p.field}: `}${p.message}`
           })
       }
-      for (const where of ["project", "local", "user"] as const) {
+      for (const where of HookSettings.SCOPES) {
         const file = yield* settingsFile(where)
-        const installed = yield* readSettings(file).pipe(
-          Effect.map((read) => Hooks.installedEvents(read.settings)),
-          Effect.orElseSucceed(() => null)
-        )
+        const installed = Option.getOrNull(yield* HookSettings.installedIn(file))
         const flag = where === "project" ? "" : ` --${where}`
         checks.push({
           name: `hooks (${where})`,
