@@ -14,12 +14,11 @@ import * as Options from "@effect/cli/Options"
 import { isTrailError, type ReviewItem, type Subject, UsageError, type WorkerId } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
-import { Database, Events, Migrations } from "@trail/store"
-import { Hooks, HookSettings, Inbox, Kinds, Substrate, Timeline, Workers } from "@trail/workers"
+import { Doctor, HookSettings, Inbox, Timeline, Workers } from "@trail/workers"
 import { Cause, Clock, Effect, Either, Exit, Option, Runtime } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
-import { bold, cyan, dim, green, red, safeData, safeText, time, yellow } from "./Pretty.js"
+import { bold, cyan, dim, green, pad, red, safeData, safeText, time, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
 import { runHook } from "./hook.js"
 import { rootSettings } from "./WorkerCommands.js"
@@ -472,135 +471,26 @@ const hooks = Command.make("hooks").pipe(
 // ---------------------------------------------------------------------------------------------
 // doctor
 
-interface Check {
-  readonly name: string
-  readonly ok: boolean
-  readonly detail: string
-}
-
 const doctor = Command.make("doctor", { pretty }, (args) =>
   Effect.gen(function* () {
-    const checks: Array<Check> = []
-    const settings = yield* rootSettings.pipe(Effect.either)
-    if (Either.isLeft(settings)) {
-      checks.push({ name: "root", ok: false, detail: settings.left.message })
-    } else {
-      const { project, config } = settings.right
-      checks.push({ name: "root", ok: true, detail: project.root })
-      const store = yield* Effect.flatMap(Database.Database, (database) =>
-        Effect.zipRight(
-          Migrations.migrate,
-          database.read((db) => ({
-            check: String(db.prepare("PRAGMA quick_check").pluck().get()),
-            version: Number(db.prepare("PRAGMA user_version").pluck().get()),
-            events: Events.latestId(db),
-            supervisor: db.prepare("SELECT pid, host FROM supervisor WHERE id = 1").get() as
-              { pid: number; host: string } | undefined
-          }))
-        )
-      ).pipe(Effect.provide(Database.layer({ filename: project.databaseFile })), Effect.either)
-      if (Either.isLeft(store)) checks.push({ name: "store", ok: false, detail: store.left.message })
-      else {
-        const s = store.right
-        checks.push({
-          name: "store",
-          ok: s.check === "ok" && s.version === Migrations.LATEST_MIGRATION,
-          detail: `${project.databaseFile}: integrity ${s.check}, schema ${s.version}/${Migrations.LATEST_MIGRATION}, ${s.events} event(s)`
-        })
-        const alive =
-          s.supervisor !== undefined && (s.supervisor.host !== hostname() || Substrate.isAlive(s.supervisor.pid))
-        checks.push({
-          name: "supervisor",
-          ok: true,
-          detail: alive
-            ? `running (pid ${s.supervisor!.pid} on ${s.supervisor!.host})`
-            : "not running (workers are not supervised; `trail supervise`)"
-        })
-      }
-      const tmux = spawnSync("tmux", ["-V"], { encoding: "utf8" })
-      const hasTmux = tmux.status === 0
-      checks.push({
-        name: "tmux",
-        ok: hasTmux || config.worker.substrate === "process",
-        detail: hasTmux
-          ? `${tmux.stdout.trim()}; workers on tmux -L ${config.worker.tmux_socket}`
-          : config.worker.substrate === "tmux"
-            ? 'not installed, and worker.substrate = "tmux": workers cannot start'
-            : "not installed: workers run as plain processes; sessions cannot be replied to"
-      })
-      // Every kind's trust and agent program (looked up on PATH as a worker's would be), the trust
-      // of .trail.toml's worker.command, and every kind file that did not load.
-      const commands = yield* Effect.flatMap(Workers.Workers, (workers) => workers.checkCommands).pipe(
-        Effect.provide(Live.workersLayer(settings.right)),
-        Effect.either
-      )
-      if (Either.isLeft(commands))
-        checks.push({ name: "kinds", ok: false, detail: `cannot be checked: ${commands.left.message}` })
-      else {
-        const { command, kinds, problems } = commands.right
-        const runnable = Kinds.isRunnable(command.trust)
-        checks.push({
-          name: Kinds.WORKER_COMMAND,
-          ok: runnable,
-          detail:
-            command.trust === "builtin"
-              ? `trail's default (${command.command.join(" ")})`
-              : runnable
-                ? `${command.source} sets ${command.command.join(" ")}: trusted`
-                : `${command.source} sets ${command.command.join(" ")}: ${command.trust === "changed" ? "changed since it was trusted" : "not trusted"}; review it, then \`trail kinds trust ${Kinds.WORKER_COMMAND}\``
-        })
-        for (const c of kinds) checks.push({ name: `kind ${c.kind}`, ok: c.ok, detail: `${c.trust}: ${c.detail}` })
-        for (const p of problems)
-          checks.push({
-            name: `kind file ${path.basename(p.file)}`,
-            ok: false,
-            detail: `${p.file}: ${p.field === "" ? "" : `${p.field}: `}${p.message}`
-          })
-      }
-      for (const where of HookSettings.SCOPES) {
-        const file = yield* settingsFile(where)
-        const installed = Option.getOrNull(yield* HookSettings.installedIn(file))
-        const flag = where === "project" ? "" : ` --${where}`
-        checks.push({
-          name: `hooks (${where})`,
-          ok: installed !== null,
-          detail:
-            installed === null
-              ? `${file} is not valid JSON`
-              : installed.length === Hooks.HOOK_EVENTS.length
-                ? `${file}: all ${installed.length} installed (${installed.join(", ")})`
-                : installed.length === 0
-                  ? `${file}: none installed (\`trail hooks install${flag}\`)`
-                  : `${file}: only ${installed.join(", ")} (\`trail hooks install${flag}\` adds the rest)`
-        })
-      }
-      const hooksOk = checks.filter((c) => c.name.startsWith("hooks")).some((c) => c.detail.includes("all "))
-      if (!hooksOk)
-        checks.push({
-          name: "sessions",
-          ok: true,
-          detail: "no hooks installed: interactive sessions will not reach the inbox"
-        })
-      const errors = path.join(project.stateDir, "hook-errors.log")
-      if (fs.existsSync(errors)) {
-        const lines = fs.readFileSync(errors, "utf8").trim().split("\n")
-        checks.push({
-          name: "hook errors",
-          ok: true,
-          detail: `${lines.length} dropped payload(s); last: ${lines[lines.length - 1]}`
-        })
-      }
-    }
-    const ok = checks.every((c) => c.ok)
-    yield* print(
-      { ok, checks },
-      {
-        pretty: args.pretty,
-        exit: ok ? ExitCode.ok : ExitCode.error,
-        render: (r) =>
-          r.checks.map((c) => `${c.ok ? green("✓") : red("✗")} ${bold(c.name.padEnd(16))} ${c.detail}`).join("\n")
-      }
+    const root = yield* Effect.either(rootSettings)
+    const hookFiles = yield* Effect.forEach(HookSettings.SCOPES, (scope) =>
+      Effect.map(settingsFile(scope), (file) => [scope, file] as const)
     )
+    const kinds = Either.match(root, {
+      onLeft: (error) => Effect.fail(error),
+      onRight: (settings) =>
+        Effect.flatMap(Workers.Workers, (workers) => workers.checkCommands).pipe(
+          Effect.provide(Live.workersLayer(settings))
+        )
+    })
+    const report = yield* Doctor.report({ root, host: hostname(), hookFiles, kinds })
+    yield* print(report, {
+      pretty: args.pretty,
+      exit: report.ok ? ExitCode.ok : ExitCode.error,
+      render: (r) =>
+        r.checks.map((c) => `${c.ok ? green("✓") : red("✗")} ${bold(pad(c.name, 16))} ${c.detail}`).join("\n")
+    })
   })
 ).pipe(Command.withDescription("Check the root, the store, tmux and the Claude Code hooks."))
 

@@ -13,7 +13,7 @@
 import * as Command from "@effect/platform/Command"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as PlatformError from "@effect/platform/Error"
-import { Chunk, Context, Effect, Layer, Schema, Stream } from "effect"
+import { Chunk, Context, Effect, Layer, Option, Schema, Stream } from "effect"
 
 export class TmuxError extends Schema.TaggedError<TmuxError>()("TmuxError", {
   reason: Schema.Literal("missing", "failed"),
@@ -138,6 +138,17 @@ export const run = (server: Server, operation: string, args: ReadonlyArray<strin
       BadArgument: (error) => new TmuxError({ reason: "failed", operation, detail: error.message })
     })
   )
+
+/** What `tmux -V` says (`tmux 3.4`), or None when tmux is not installed or does not answer. */
+export const version = (binary = "tmux") =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const executor = yield* CommandExecutor.CommandExecutor
+      const process = yield* executor.start(Command.make(binary, "-V"))
+      const [stdout, code] = yield* Effect.all([collect(process.stdout), process.exitCode], { concurrency: 2 })
+      return code === 0 ? Option.some(stdout.trim()) : Option.none<string>()
+    })
+  ).pipe(Effect.orElseSucceed(() => Option.none<string>()))
 
 /**
  * Above this many bytes, or with a line break, text is pasted through a tmux buffer: a long
