@@ -3,7 +3,6 @@
  * `dismiss`, `restore`, `log`), Claude Code hooks (`trail hook claude`, `trail hooks
  * install|uninstall`) and `trail doctor`.
  */
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import { homedir, hostname } from "node:os"
 import * as path from "node:path"
@@ -14,7 +13,7 @@ import * as Options from "@effect/cli/Options"
 import { isTrailError, type ReviewItem, type Subject, UsageError, type WorkerId } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
-import { Doctor, HookSettings, Inbox, Timeline, Workers } from "@trail/workers"
+import { Doctor, HookSettings, Inbox, Jump, Timeline, Workers } from "@trail/workers"
 import { Cause, Clock, Effect, Either, Exit, Option, Runtime } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
@@ -212,7 +211,9 @@ const interactiveInbox = Effect.gen(function* () {
               }
               default: {
                 const jumped = yield* jumpTo(item.id)
-                return jumped.jumped ? `jumped to ${jumped.target}` : `outside tmux: ${jumped.command!.join(" ")}`
+                return jumped.command === null
+                  ? `jumped to ${jumped.target}`
+                  : `outside tmux: ${jumped.command.join(" ")}`
               }
             }
           })
@@ -302,45 +303,21 @@ export const skipItem = (item: string, prettyFlag: boolean) =>
 const dismiss = simpleAction("dismiss", "Hide the item (trail restore brings it back).")
 const restore = simpleAction("restore", "Bring a dismissed or skipped item back.")
 
-/**
- * Switches the tmux client this command runs in to the item's pane (switch-client, select-window,
- * select-pane) when it runs inside that tmux server; otherwise returns the command that attaches.
- */
+/** `trail jump`'s work (Jump.jump) with this root's settings and `$TMUX`. */
 const jumpTo = (ref: string) =>
-  Effect.gen(function* () {
-    const settings = yield* rootSettings
-    const item = yield* withInbox((inbox) => inbox.find(ref))
-    let server: ReadonlyArray<string>
-    let target: string
-    if (item.subject.type === "worker") {
-      const id = item.subject.id as WorkerId
-      const worker = yield* withInbox(() => Effect.flatMap(Workers.Workers, (workers) => workers.get(id)))
-      server = ["-L", settings.config.worker.tmux_socket]
-      target = worker.window ?? `${settings.config.worker.session}:${id}`
-    } else {
-      const { pane, socket } = yield* withInbox((inbox) => inbox.paneOf(item.subject.id))
-      server = ["-S", socket]
-      target = pane
-    }
-    const here = Option.map(nonEmpty(process.env["TMUX"]), (tmux) => tmux.split(",")[0]!)
-    const sameServer =
-      Option.isSome(here) && (server[0] === "-S" ? here.value === server[1] : path.basename(here.value) === server[1])
-    if (!sameServer)
-      return { item: item.id, jumped: false, target, command: ["tmux", ...server, "attach-session", "-t", target] }
-    for (const command of [
-      ["switch-client", "-t", target],
-      ["select-window", "-t", target],
-      ["select-pane", "-t", target]
-    ]) {
-      const result = spawnSync("tmux", [...server, ...command], { encoding: "utf8" })
-      if (result.status !== 0)
-        return yield* new UsageError({ message: `tmux ${command[0]} failed: ${result.stderr.trim()}` })
-    }
-    return { item: item.id, jumped: true, target, command: null }
-  })
+  Effect.flatMap(rootSettings, (settings) =>
+    Jump.jump(ref, {
+      tmuxEnv: nonEmpty(process.env["TMUX"]),
+      socket: settings.config.worker.tmux_socket,
+      session: settings.config.worker.session
+    })
+  )
 
 const jump = Command.make("jump", { item: itemArg }, (args) =>
-  Effect.flatMap(jumpTo(args.item), (result) => print(result, { pretty: false, render: () => "" }))
+  Effect.flatMap(
+    withInbox(() => jumpTo(args.item)),
+    (result) => print(result, { pretty: false, render: () => "" })
+  )
 ).pipe(Command.withDescription("Switch your tmux client to the item's pane (prints the attach command outside tmux)."))
 
 const subjectTitle: Record<Subject["type"], string> = {
