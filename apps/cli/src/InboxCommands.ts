@@ -3,23 +3,25 @@
  * `dismiss`, `restore`, `log`), Claude Code hooks (`trail hook claude`, `trail hooks
  * install|uninstall`) and `trail doctor`.
  */
-import * as fs from "node:fs"
 import { homedir, hostname } from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import { isTrailError, type ReviewItem, type Subject, UsageError, type WorkerId } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
-import { Doctor, HookSettings, Inbox, Jump, Timeline, Workers } from "@trail/workers"
-import { Cause, Clock, Effect, Either, Exit, Option, Runtime } from "effect"
+import { Doctor, HookSettings, Inbox, Jump, StoreChanges, Timeline, Workers } from "@trail/workers"
+import { Cause, Clock, Effect, Either, Exit, Fiber, Option, Runtime, Stream } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
 import { bold, cyan, dim, green, pad, red, safeData, safeText, time, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
 import { runHook } from "./hook.js"
+import * as Stdin from "./Stdin.js"
 import { rootSettings } from "./WorkerCommands.js"
 
 /** Runs `f` with the Inbox of the root. */
@@ -144,7 +146,8 @@ const tuiModule = () => {
 }
 
 /** What the TUI's actions need: the inbox, the workers, and what `jump` needs. */
-type TuiContext = Inbox.Inbox | Workers.Workers | Effect.Effect.Context<ReturnType<typeof jumpTo>>
+type TuiContext =
+  Inbox.Inbox | Workers.Workers | FileSystem.FileSystem | Path.Path | Effect.Effect.Context<ReturnType<typeof jumpTo>>
 
 /** `trail inbox --tui`: the TUI over this root's Inbox and Workers. */
 const interactiveInbox = Effect.gen(function* () {
@@ -219,16 +222,10 @@ const interactiveInbox = Effect.gen(function* () {
           })
         ).then(safeText),
       watch: (onChange) => {
-        let timer: ReturnType<typeof setTimeout> | undefined
-        const watcher = fs.watch(settings.project.stateDir, { persistent: false }, (_event, file) => {
-          if (file !== null && !file.startsWith("state.db")) return
-          clearTimeout(timer)
-          timer = setTimeout(onChange, 50)
-        })
-        return () => {
-          clearTimeout(timer)
-          watcher.close()
-        }
+        const watching = Runtime.runFork(runtime)(
+          Stream.runForEach(StoreChanges.changes(settings.project.stateDir), () => Effect.sync(onChange))
+        )
+        return () => Runtime.runFork(runtime)(Fiber.interrupt(watching))
       }
     }
     // A person at a terminal asked for the TUI: Ink, believing itself in CI ($CI set, as in some
@@ -239,19 +236,6 @@ const interactiveInbox = Effect.gen(function* () {
     yield* Effect.promise(() => tui.runTui(api))
   }).pipe(Effect.provide(Live.inboxLayer(settings)))
 })
-
-/** Reads all of stdin when it is not a terminal (the text of `reply` when none is given). */
-const readStdin = Effect.promise(
-  () =>
-    new Promise<string>((resolve) => {
-      if (process.stdin.isTTY === true) return resolve("")
-      let data = ""
-      process.stdin.setEncoding("utf8")
-      process.stdin.on("data", (chunk) => (data += chunk))
-      process.stdin.on("end", () => resolve(data))
-      process.stdin.on("error", () => resolve(data))
-    })
-)
 
 const reply = Command.make(
   "reply",
@@ -275,7 +259,7 @@ const reply = Command.make(
         const item = yield* withInbox((inbox) => inbox.decide(args.item, action))
         return yield* printItem(item, args.pretty)
       }
-      const text = args.text.length > 0 ? args.text.join(" ") : (yield* readStdin).replace(/\n$/, "")
+      const text = args.text.length > 0 ? args.text.join(" ") : (yield* Stdin.readAll).replace(/\n$/, "")
       if (text === "") return yield* new UsageError({ message: "nothing to reply: give TEXT or pipe it on stdin" })
       const item = yield* withInbox((inbox) => inbox.reply(args.item, text))
       yield* printItem(item, args.pretty)
