@@ -16,13 +16,14 @@ import {
   type Completion,
   type Outcome,
   type Sweep,
+  Strategy,
   TaskStatus,
-  type WorkItemStatus
+  WorkItemStatus
 } from "@trail/domain"
 import { Project, Scheduler, Visits } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import { type Context, Effect, Layer, Option, Schema } from "effect"
-import { explicitRoot, nonEmpty, pretty, print, trail } from "./Common.js"
+import { explicitRoot, foundCount, nonEmpty, pretty, print, trail } from "./Common.js"
 import { emitText, ExitCode } from "./Output.js"
 import { inboxCommands, skipItem } from "./InboxCommands.js"
 import { kinds } from "./KindCommands.js"
@@ -48,16 +49,15 @@ const folderPath = Options.text("path").pipe(
   Options.withDescription("The folder, relative to the root (./src/api/ and src/api are the same).")
 )
 
-const strategy = Options.choice("strategy", ["weighted", "round-robin", "random"]).pipe(
+const strategy = Options.choice("strategy", Strategy.literals).pipe(
   Options.optional,
   Options.withDescription(
     "Ordering for the sweeps this task opens from now on; remembered per task (default: the task's last --strategy, then strategy.default)."
   )
 )
 
-const MAX_FOUND = 1_000_000_000
-
 const found = Options.integer("found").pipe(
+  Options.withSchema(foundCount),
   Options.optional,
   Options.withDescription("Number of findings in this folder (default: not reported).")
 )
@@ -66,9 +66,6 @@ const clean = Options.boolean("clean").pipe(Options.withDescription("Nothing was
 /** The outcome of `--found N` / `--clean` (done and skip take both, as in the Rust trail). */
 const outcomeOf = (found: Option.Option<number>, clean: boolean): Effect.Effect<Outcome, UsageError> => {
   if (Option.isSome(found) && clean) return new UsageError({ message: "--found and --clean exclude each other" })
-  if (Option.isSome(found) && (found.value < 0 || found.value > MAX_FOUND)) {
-    return new UsageError({ message: `--found must be between 0 and ${MAX_FOUND}, got ${found.value}` })
-  }
   return Effect.succeed(
     Option.isSome(found) ? { _tag: "found", count: found.value } : clean ? { _tag: "clean" } : { _tag: "unreported" }
   )
@@ -447,7 +444,7 @@ const list = Command.make(
   "list",
   {
     task,
-    state: Options.choice("state", ["pending", "leased", "done", "skipped"]).pipe(
+    state: Options.choice("state", WorkItemStatus.literals).pipe(
       Options.optional,
       Options.withDescription("Only items in this state (default: every state).")
     ),
