@@ -15,7 +15,7 @@ import { isTrailError, type ReviewItem, type Subject, UsageError, type WorkerId 
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
 import { Doctor, HookSettings, Inbox, Jump, StoreChanges, Timeline, Workers } from "@trail/workers"
-import { Cause, Clock, Effect, Either, Exit, Fiber, Option, Runtime, Stream } from "effect"
+import { Cause, Clock, Effect, Either, Exit, Fiber, Layer, Option, Runtime, Stream } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
 import { bold, cyan, dim, green, pad, red, safeData, safeText, time, yellow } from "./Pretty.js"
@@ -24,11 +24,14 @@ import { runHook } from "./hook.js"
 import * as Stdin from "./Stdin.js"
 import { rootSettings } from "./WorkerCommands.js"
 
-/** Runs `f` with the Inbox of the root. */
-const withInbox = <A, E, R>(f: (inbox: Inbox.InboxShape) => Effect.Effect<A, E, R>) =>
-  Effect.flatMap(rootSettings, (settings) =>
-    Effect.flatMap(Inbox.Inbox, f).pipe(Effect.provide(Live.inboxLayer(settings)))
-  )
+/**
+ * The Inbox of the root found from `--root` / `$TRAIL_ROOT` / the cwd, with its Workers and
+ * Database: each command that needs it gets it once, through `Command.provide`.
+ */
+const InboxLive = Layer.unwrapEffect(Effect.map(rootSettings, Live.inboxLayer))
+
+/** Runs `f` with the provided Inbox ({@link InboxLive}). */
+const withInbox = <A, E, R>(f: (inbox: Inbox.InboxShape) => Effect.Effect<A, E, R>) => Effect.flatMap(Inbox.Inbox, f)
 
 const chip = (kind: ReviewItem["kind"]) => {
   switch (kind) {
@@ -105,7 +108,7 @@ const inboxNext = Command.make("next", { pretty }, (args) =>
       })
     })
   )
-).pipe(Command.withDescription("The one item that needs you most (null when none)."))
+).pipe(Command.provide(InboxLive), Command.withDescription("The one item that needs you most (null when none)."))
 
 const inbox = Command.make(
   "inbox",
@@ -130,6 +133,7 @@ const inbox = Command.make(
       )
     })
 ).pipe(
+  Command.provide(InboxLive),
   Command.withDescription("What needs you, most stuck first: workers waiting or failed, sessions blocked or done."),
   Command.withSubcommands([inboxNext])
 )
@@ -234,7 +238,7 @@ const interactiveInbox = Effect.gen(function* () {
     delete process.env["CONTINUOUS_INTEGRATION"]
     const tui = yield* Effect.promise(tuiModule)
     yield* Effect.promise(() => tui.runTui(api))
-  }).pipe(Effect.provide(Live.inboxLayer(settings)))
+  })
 })
 
 const reply = Command.make(
@@ -265,6 +269,7 @@ const reply = Command.make(
       yield* printItem(item, args.pretty)
     })
 ).pipe(
+  Command.provide(InboxLive),
   Command.withDescription(
     "Type TEXT (yours, literally) into the item's pane, then Enter; on a permission item, deny first. --action allow|allow-always|deny answers a permission dialog."
   )
@@ -276,13 +281,12 @@ const simpleAction = (name: "dismiss" | "restore", description: string) =>
       withInbox((inbox) => inbox[name](args.item)),
       (item) => printItem(item, args.pretty)
     )
-  ).pipe(Command.withDescription(description))
+  ).pipe(Command.provide(InboxLive), Command.withDescription(description))
 
 /** `trail skip ITEM` (the `skip` command also skips folders: see Cli.ts). */
 export const skipItem = (item: string, prettyFlag: boolean) =>
-  Effect.flatMap(
-    withInbox((inbox) => inbox.skip(item)),
-    (skipped) => printItem(skipped, prettyFlag)
+  Effect.flatMap(withInbox((inbox) => inbox.skip(item)).pipe(Effect.provide(InboxLive)), (skipped) =>
+    printItem(skipped, prettyFlag)
   )
 const dismiss = simpleAction("dismiss", "Hide the item (trail restore brings it back).")
 const restore = simpleAction("restore", "Bring a dismissed or skipped item back.")
@@ -298,11 +302,11 @@ const jumpTo = (ref: string) =>
   )
 
 const jump = Command.make("jump", { item: itemArg }, (args) =>
-  Effect.flatMap(
-    withInbox(() => jumpTo(args.item)),
-    (result) => print(result, { pretty: false, render: () => "" })
-  )
-).pipe(Command.withDescription("Switch your tmux client to the item's pane (prints the attach command outside tmux)."))
+  Effect.flatMap(jumpTo(args.item), (result) => print(result, { pretty: false, render: () => "" }))
+).pipe(
+  Command.provide(InboxLive),
+  Command.withDescription("Switch your tmux client to the item's pane (prints the attach command outside tmux).")
+)
 
 const subjectTitle: Record<Subject["type"], string> = {
   worker: "Worker",
@@ -343,7 +347,10 @@ const log = Command.make(
             .join("\n\n")
       })
     })
-).pipe(Command.withDescription("The forensic timeline: every event, grouped by worker and session."))
+).pipe(
+  Command.provide(InboxLive),
+  Command.withDescription("The forensic timeline: every event, grouped by worker and session.")
+)
 
 // ---------------------------------------------------------------------------------------------
 // hooks
