@@ -16,13 +16,14 @@ import {
   type Completion,
   type Outcome,
   type Sweep,
+  Strategy,
   TaskStatus,
-  type WorkItemStatus
+  WorkItemStatus
 } from "@trail/domain"
 import { Project, Scheduler, Visits } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import { type Context, Effect, Layer, Option, Schema } from "effect"
-import { explicitRoot, nonEmpty, pretty, print, trail } from "./Common.js"
+import { explicitRoot, foundCount, nonEmpty, pretty, print, trail } from "./Common.js"
 import { emitText, ExitCode } from "./Output.js"
 import { inboxCommands, skipItem } from "./InboxCommands.js"
 import { kinds } from "./KindCommands.js"
@@ -48,16 +49,15 @@ const folderPath = Options.text("path").pipe(
   Options.withDescription("The folder, relative to the root (./src/api/ and src/api are the same).")
 )
 
-const strategy = Options.choice("strategy", ["weighted", "round-robin", "random"]).pipe(
+const strategy = Options.choice("strategy", Strategy.literals).pipe(
   Options.optional,
   Options.withDescription(
     "Ordering for the sweeps this task opens from now on; remembered per task (default: the task's last --strategy, then strategy.default)."
   )
 )
 
-const MAX_FOUND = 1_000_000_000
-
 const found = Options.integer("found").pipe(
+  Options.withSchema(foundCount),
   Options.optional,
   Options.withDescription("Number of findings in this folder (default: not reported).")
 )
@@ -66,9 +66,6 @@ const clean = Options.boolean("clean").pipe(Options.withDescription("Nothing was
 /** The outcome of `--found N` / `--clean` (done and skip take both, as in the Rust trail). */
 const outcomeOf = (found: Option.Option<number>, clean: boolean): Effect.Effect<Outcome, UsageError> => {
   if (Option.isSome(found) && clean) return new UsageError({ message: "--found and --clean exclude each other" })
-  if (Option.isSome(found) && (found.value < 0 || found.value > MAX_FOUND)) {
-    return new UsageError({ message: `--found must be between 0 and ${MAX_FOUND}, got ${found.value}` })
-  }
   return Effect.succeed(
     Option.isSome(found) ? { _tag: "found", count: found.value } : clean ? { _tag: "clean" } : { _tag: "unreported" }
   )
@@ -103,18 +100,28 @@ const schedulerFor = (settings: Context.Tag.Service<Scheduler.Settings>, create:
     Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile, create }))
   )
 
-/** Opens the root found from `--root` / `$TRAIL_ROOT` / the cwd and runs `f` with its scheduler. */
-const withScheduler = <A, E, R>(
-  f: (scheduler: Scheduler.SchedulerShape, project: Project.Project) => Effect.Effect<A, E, R>
-) =>
+/**
+ * The scheduler of the root found from `--root` / `$TRAIL_ROOT` / the cwd, with that root's
+ * `Scheduler.Settings` and its Database: each command that needs it gets it once, through
+ * `Command.provide`.
+ */
+const SchedulerLive = Layer.unwrapEffect(
   Effect.gen(function* () {
     const explicit = yield* explicitRoot
     const project = yield* Project.findRoot({ explicit, cwd: process.cwd() })
     const config = yield* Project.loadConfig(project)
-    return yield* Effect.flatMap(Scheduler.Scheduler, (scheduler) => f(scheduler, project)).pipe(
-      Effect.provide(schedulerFor({ project, config }, false))
-    )
+    const settings = { project, config }
+    return schedulerFor(settings, false).pipe(Layer.provideMerge(Layer.succeed(Scheduler.Settings, settings)))
   })
+)
+
+/** Runs `f` with the provided scheduler ({@link SchedulerLive}) and its root. */
+const withScheduler = <A, E, R>(
+  f: (scheduler: Scheduler.SchedulerShape, project: Project.Project) => Effect.Effect<A, E, R>
+) =>
+  Effect.flatMap(Effect.all([Scheduler.Scheduler, Scheduler.Settings]), ([scheduler, settings]) =>
+    f(scheduler, settings.project)
+  )
 
 const folderOf = (
   project: Project.Project,
@@ -263,6 +270,7 @@ const next = Command.make(
       })
     )
 ).pipe(
+  Command.provide(SchedulerLive),
   Command.withDescription(
     "Lease the next folder of the task's sweep. Exit 0 ok, 3 sweep complete, 4 none available (retry)."
   )
@@ -308,6 +316,7 @@ const done = Command.make(
       })
     )
 ).pipe(
+  Command.provide(SchedulerLive),
   Command.withDescription(
     "Mark your leased (or a still pending) folder done; repeating it is a no-op. Another agent's lease refuses it (not-lease-holder)."
   )
@@ -344,6 +353,7 @@ const skip = Command.make(
           message: "trail skip --task T --path FOLDER skips a folder; trail skip ITEM skips an inbox item"
         })
       const [taskName, rawPath] = [args.task.value, args.path.value]
+      // `skip ITEM` needs the inbox, not the scheduler: only this branch opens it.
       yield* withScheduler((scheduler, project) =>
         Effect.gen(function* () {
           const outcome = yield* outcomeOf(args.found, args.clean)
@@ -359,7 +369,7 @@ const skip = Command.make(
           })
           yield* print(completionJson(completion), { pretty: args.pretty, render: renderCompletion })
         })
-      )
+      ).pipe(Effect.provide(SchedulerLive))
     })
 ).pipe(
   Command.withDescription(
@@ -391,7 +401,10 @@ const release = Command.make("release", { task, path: folderPath, agent, pretty 
       )
     })
   )
-).pipe(Command.withDescription("Return a leased folder to the pool early (with --agent, only the holder may)."))
+).pipe(
+  Command.provide(SchedulerLive),
+  Command.withDescription("Return a leased folder to the pool early (with --agent, only the holder may).")
+)
 
 // ---------------------------------------------------------------------------------------------
 // status / list
@@ -432,6 +445,7 @@ const status = Command.make("status", { task, pretty }, (args) =>
     )
   )
 ).pipe(
+  Command.provide(SchedulerLive),
   Command.withDescription(
     "Counters of the task's current sweep (expired leases count as pending; percent counts done only). A task with no sweep answers sweep 0, sweep_status none."
   )
@@ -447,7 +461,7 @@ const list = Command.make(
   "list",
   {
     task,
-    state: Options.choice("state", ["pending", "leased", "done", "skipped"]).pipe(
+    state: Options.choice("state", WorkItemStatus.literals).pipe(
       Options.optional,
       Options.withDescription("Only items in this state (default: every state).")
     ),
@@ -494,6 +508,7 @@ const list = Command.make(
       })
     )
 ).pipe(
+  Command.provide(SchedulerLive),
   Command.withDescription(
     "Work items of the current sweep, highest score first, with who covered each and what they found ([] when there is no sweep)."
   )
@@ -560,7 +575,10 @@ const sweepNew = Command.make(
         yield* print(sweepJson(sweep), { pretty: args.pretty, render: renderSweep })
       })
     )
-).pipe(Command.withDescription("Open the task's next sweep (an error while one is active)."))
+).pipe(
+  Command.provide(SchedulerLive),
+  Command.withDescription("Open the task's next sweep (an error while one is active).")
+)
 
 const sweepShow = Command.make("show", { task, pretty }, (args) =>
   withScheduler((scheduler) =>
@@ -573,7 +591,10 @@ const sweepShow = Command.make("show", { task, pretty }, (args) =>
       Effect.flatMap((sweep) => print(sweep, { pretty: args.pretty, render: renderSweep }))
     )
   )
-).pipe(Command.withDescription("Show the task's current sweep (sweep 0, sweep_status none when there is none)."))
+).pipe(
+  Command.provide(SchedulerLive),
+  Command.withDescription("Show the task's current sweep (sweep 0, sweep_status none when there is none).")
+)
 
 const sweep = Command.make("sweep").pipe(
   Command.withDescription("Open or show sweeps."),
@@ -615,7 +636,10 @@ const reset = Command.make(
           )
       )
     )
-).pipe(Command.withDescription("Delete the task's sweeps (and with --all its history); the next `next` opens sweep 1."))
+).pipe(
+  Command.provide(SchedulerLive),
+  Command.withDescription("Delete the task's sweeps (and with --all its history); the next `next` opens sweep 1.")
+)
 
 const gc = Command.make(
   "gc",
@@ -677,7 +701,10 @@ const gc = Command.make(
           )
       )
     )
-).pipe(Command.withDescription("Reclaim expired leases; optionally reconcile counters and vacuum."))
+).pipe(
+  Command.provide(SchedulerLive),
+  Command.withDescription("Reclaim expired leases; optionally reconcile counters and vacuum.")
+)
 
 // ---------------------------------------------------------------------------------------------
 // completions

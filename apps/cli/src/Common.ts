@@ -4,15 +4,26 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Effect, Option } from "effect"
+import { FoundCount, MAX_FOUND } from "@trail/domain"
+import { Config, Effect, Option } from "effect"
 import { emit, type ExitCode } from "./Output.js"
+
+export const nonEmpty = (value: string | undefined) =>
+  value === undefined || value === "" ? Option.none() : Option.some(value)
+
+/** `--found N` (next/done/skip, worker done): the domain's FoundCount, its error naming the flag. */
+export const foundCount = FoundCount.annotations({
+  message: (issue) => `--found must be between 0 and ${MAX_FOUND}, got ${String(issue.actual)}`
+})
 
 export const pretty = Options.boolean("pretty").pipe(
   Options.withDescription("Render the result for a person instead of JSON.")
 )
 
+/** `--root`, else `$TRAIL_ROOT` (set but empty counts as unset). */
 const rootOption = Options.text("root").pipe(
   Options.optional,
+  Options.withFallbackConfig(Config.string("TRAIL_ROOT").pipe(Config.map(nonEmpty))),
   Options.withDescription("The root (folder holding .trail/); default $TRAIL_ROOT, else the nearest one above the cwd.")
 )
 
@@ -33,10 +44,5 @@ export const print = <A>(
   options: { readonly pretty: boolean; readonly exit?: ExitCode; readonly render: (value: A) => string }
 ) => Effect.flatMap(trail, (root) => emit(value, { ...options, pretty: options.pretty || root.pretty }))
 
-export const nonEmpty = (value: string | undefined) =>
-  value === undefined || value === "" ? Option.none() : Option.some(value)
-
-/** `--root`, else `$TRAIL_ROOT`. */
-export const explicitRoot = Effect.map(trail, ({ root }) =>
-  Option.orElse(root, () => nonEmpty(process.env["TRAIL_ROOT"]))
-)
+/** `--root`, else `$TRAIL_ROOT` (None: find the root above the cwd). */
+export const explicitRoot = Effect.map(trail, ({ root }) => root)

@@ -3,32 +3,35 @@
  * `dismiss`, `restore`, `log`), Claude Code hooks (`trail hook claude`, `trail hooks
  * install|uninstall`) and `trail doctor`.
  */
-import { spawnSync } from "node:child_process"
-import * as fs from "node:fs"
 import { homedir, hostname } from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { ConfigError, isTrailError, type ReviewItem, type TrailEvent, UsageError, type WorkerId } from "@trail/domain"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import { isTrailError, type ReviewItem, type Subject, UsageError, type WorkerId } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
-import { Database, Events, Migrations } from "@trail/store"
-import { Hooks, Inbox, Kinds, Substrate, Workers } from "@trail/workers"
-import { Cause, Clock, Effect, Either, Exit, Option, Runtime } from "effect"
+import { Doctor, HookSettings, Inbox, Jump, StoreChanges, Timeline, Workers } from "@trail/workers"
+import { Cause, Clock, Effect, Either, Exit, Fiber, Layer, Option, Runtime, Stream } from "effect"
 import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
-import { bold, cyan, dim, green, red, safeData, safeText, time, yellow } from "./Pretty.js"
+import { bold, cyan, dim, green, pad, red, safeData, safeText, time, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
 import { runHook } from "./hook.js"
+import * as Stdin from "./Stdin.js"
 import { rootSettings } from "./WorkerCommands.js"
 
-/** Runs `f` with the Inbox of the root. */
-const withInbox = <A, E, R>(f: (inbox: Inbox.InboxShape) => Effect.Effect<A, E, R>) =>
-  Effect.flatMap(rootSettings, (settings) =>
-    Effect.flatMap(Inbox.Inbox, f).pipe(Effect.provide(Live.inboxLayer(settings)))
-  )
+/**
+ * The Inbox of the root found from `--root` / `$TRAIL_ROOT` / the cwd, with its Workers and
+ * Database: each command that needs it gets it once, through `Command.provide`.
+ */
+const InboxLive = Layer.unwrapEffect(Effect.map(rootSettings, Live.inboxLayer))
+
+/** Runs `f` with the provided Inbox ({@link InboxLive}). */
+const withInbox = <A, E, R>(f: (inbox: Inbox.InboxShape) => Effect.Effect<A, E, R>) => Effect.flatMap(Inbox.Inbox, f)
 
 const chip = (kind: ReviewItem["kind"]) => {
   switch (kind) {
@@ -105,7 +108,7 @@ const inboxNext = Command.make("next", { pretty }, (args) =>
       })
     })
   )
-).pipe(Command.withDescription("The one item that needs you most (null when none)."))
+).pipe(Command.provide(InboxLive), Command.withDescription("The one item that needs you most (null when none)."))
 
 const inbox = Command.make(
   "inbox",
@@ -130,6 +133,7 @@ const inbox = Command.make(
       )
     })
 ).pipe(
+  Command.provide(InboxLive),
   Command.withDescription("What needs you, most stuck first: workers waiting or failed, sessions blocked or done."),
   Command.withSubcommands([inboxNext])
 )
@@ -146,7 +150,8 @@ const tuiModule = () => {
 }
 
 /** What the TUI's actions need: the inbox, the workers, and what `jump` needs. */
-type TuiContext = Inbox.Inbox | Workers.Workers | Effect.Effect.Context<ReturnType<typeof jumpTo>>
+type TuiContext =
+  Inbox.Inbox | Workers.Workers | FileSystem.FileSystem | Path.Path | Effect.Effect.Context<ReturnType<typeof jumpTo>>
 
 /** `trail inbox --tui`: the TUI over this root's Inbox and Workers. */
 const interactiveInbox = Effect.gen(function* () {
@@ -213,22 +218,18 @@ const interactiveInbox = Effect.gen(function* () {
               }
               default: {
                 const jumped = yield* jumpTo(item.id)
-                return jumped.jumped ? `jumped to ${jumped.target}` : `outside tmux: ${jumped.command!.join(" ")}`
+                return jumped.command === null
+                  ? `jumped to ${jumped.target}`
+                  : `outside tmux: ${jumped.command.join(" ")}`
               }
             }
           })
         ).then(safeText),
       watch: (onChange) => {
-        let timer: ReturnType<typeof setTimeout> | undefined
-        const watcher = fs.watch(settings.project.stateDir, { persistent: false }, (_event, file) => {
-          if (file !== null && !file.startsWith("state.db")) return
-          clearTimeout(timer)
-          timer = setTimeout(onChange, 50)
-        })
-        return () => {
-          clearTimeout(timer)
-          watcher.close()
-        }
+        const watching = Runtime.runFork(runtime)(
+          Stream.runForEach(StoreChanges.changes(settings.project.stateDir), () => Effect.sync(onChange))
+        )
+        return () => Runtime.runFork(runtime)(Fiber.interrupt(watching))
       }
     }
     // A person at a terminal asked for the TUI: Ink, believing itself in CI ($CI set, as in some
@@ -237,21 +238,8 @@ const interactiveInbox = Effect.gen(function* () {
     delete process.env["CONTINUOUS_INTEGRATION"]
     const tui = yield* Effect.promise(tuiModule)
     yield* Effect.promise(() => tui.runTui(api))
-  }).pipe(Effect.provide(Live.inboxLayer(settings)))
+  })
 })
-
-/** Reads all of stdin when it is not a terminal (the text of `reply` when none is given). */
-const readStdin = Effect.promise(
-  () =>
-    new Promise<string>((resolve) => {
-      if (process.stdin.isTTY === true) return resolve("")
-      let data = ""
-      process.stdin.setEncoding("utf8")
-      process.stdin.on("data", (chunk) => (data += chunk))
-      process.stdin.on("end", () => resolve(data))
-      process.stdin.on("error", () => resolve(data))
-    })
-)
 
 const reply = Command.make(
   "reply",
@@ -275,12 +263,13 @@ const reply = Command.make(
         const item = yield* withInbox((inbox) => inbox.decide(args.item, action))
         return yield* printItem(item, args.pretty)
       }
-      const text = args.text.length > 0 ? args.text.join(" ") : (yield* readStdin).replace(/\n$/, "")
+      const text = args.text.length > 0 ? args.text.join(" ") : (yield* Stdin.readAll).replace(/\n$/, "")
       if (text === "") return yield* new UsageError({ message: "nothing to reply: give TEXT or pipe it on stdin" })
       const item = yield* withInbox((inbox) => inbox.reply(args.item, text))
       yield* printItem(item, args.pretty)
     })
 ).pipe(
+  Command.provide(InboxLive),
   Command.withDescription(
     "Type TEXT (yours, literally) into the item's pane, then Enter; on a permission item, deny first. --action allow|allow-always|deny answers a permission dialog."
   )
@@ -292,57 +281,38 @@ const simpleAction = (name: "dismiss" | "restore", description: string) =>
       withInbox((inbox) => inbox[name](args.item)),
       (item) => printItem(item, args.pretty)
     )
-  ).pipe(Command.withDescription(description))
+  ).pipe(Command.provide(InboxLive), Command.withDescription(description))
 
 /** `trail skip ITEM` (the `skip` command also skips folders: see Cli.ts). */
 export const skipItem = (item: string, prettyFlag: boolean) =>
-  Effect.flatMap(
-    withInbox((inbox) => inbox.skip(item)),
-    (skipped) => printItem(skipped, prettyFlag)
+  Effect.flatMap(withInbox((inbox) => inbox.skip(item)).pipe(Effect.provide(InboxLive)), (skipped) =>
+    printItem(skipped, prettyFlag)
   )
 const dismiss = simpleAction("dismiss", "Hide the item (trail restore brings it back).")
 const restore = simpleAction("restore", "Bring a dismissed or skipped item back.")
 
-/**
- * Switches the tmux client this command runs in to the item's pane (switch-client, select-window,
- * select-pane) when it runs inside that tmux server; otherwise returns the command that attaches.
- */
+/** `trail jump`'s work (Jump.jump) with this root's settings and `$TMUX`. */
 const jumpTo = (ref: string) =>
-  Effect.gen(function* () {
-    const settings = yield* rootSettings
-    const item = yield* withInbox((inbox) => inbox.find(ref))
-    let server: ReadonlyArray<string>
-    let target: string
-    if (item.subject.type === "worker") {
-      const id = item.subject.id as WorkerId
-      const worker = yield* withInbox(() => Effect.flatMap(Workers.Workers, (workers) => workers.get(id)))
-      server = ["-L", settings.config.worker.tmux_socket]
-      target = worker.window ?? `${settings.config.worker.session}:${id}`
-    } else {
-      const { pane, socket } = yield* withInbox((inbox) => inbox.paneOf(item.subject.id))
-      server = ["-S", socket]
-      target = pane
-    }
-    const here = Option.map(nonEmpty(process.env["TMUX"]), (tmux) => tmux.split(",")[0]!)
-    const sameServer =
-      Option.isSome(here) && (server[0] === "-S" ? here.value === server[1] : path.basename(here.value) === server[1])
-    if (!sameServer)
-      return { item: item.id, jumped: false, target, command: ["tmux", ...server, "attach-session", "-t", target] }
-    for (const command of [
-      ["switch-client", "-t", target],
-      ["select-window", "-t", target],
-      ["select-pane", "-t", target]
-    ]) {
-      const result = spawnSync("tmux", [...server, ...command], { encoding: "utf8" })
-      if (result.status !== 0)
-        return yield* new UsageError({ message: `tmux ${command[0]} failed: ${result.stderr.trim()}` })
-    }
-    return { item: item.id, jumped: true, target, command: null }
-  })
+  Effect.flatMap(rootSettings, (settings) =>
+    Jump.jump(ref, {
+      tmuxEnv: nonEmpty(process.env["TMUX"]),
+      socket: settings.config.worker.tmux_socket,
+      session: settings.config.worker.session
+    })
+  )
 
 const jump = Command.make("jump", { item: itemArg }, (args) =>
   Effect.flatMap(jumpTo(args.item), (result) => print(result, { pretty: false, render: () => "" }))
-).pipe(Command.withDescription("Switch your tmux client to the item's pane (prints the attach command outside tmux)."))
+).pipe(
+  Command.provide(InboxLive),
+  Command.withDescription("Switch your tmux client to the item's pane (prints the attach command outside tmux).")
+)
+
+const subjectTitle: Record<Subject["type"], string> = {
+  worker: "Worker",
+  session: "Session",
+  supervisor: "Supervisor"
+}
 
 const log = Command.make(
   "log",
@@ -360,25 +330,14 @@ const log = Command.make(
         : Option.isSome(args.session)
           ? { type: "session" as const, id: args.session.value }
           : undefined
-      const events = yield* withInbox((inbox) => inbox.log(subject))
-      // One episode per subject, in the order they started.
-      const episodes = new Map<string, { subject: TrailEvent["subject"]; events: Array<TrailEvent> }>()
-      for (const event of events) {
-        const key = `${event.subject.type}:${event.subject.id}`
-        const episode = episodes.get(key) ?? { subject: event.subject, events: [] }
-        episode.events.push(event)
-        episodes.set(key, episode)
-      }
-      const groups = [...episodes.values()].map((e) => ({ subject: e.subject, events: e.events }))
+      const groups = Timeline.episodes(yield* withInbox((inbox) => inbox.log(subject)))
       yield* print(groups, {
         pretty: args.pretty,
         render: (groups) =>
           groups
             .map((g) =>
               [
-                bold(
-                  `${g.subject.type === "worker" ? "Worker" : "Session"} ${g.subject.id} · ${g.events.length} event(s)`
-                ),
+                bold(`${subjectTitle[g.subject.type]} ${g.subject.id} · ${g.events.length} event(s)`),
                 ...g.events.map(
                   (e) =>
                     `   ${e.type.padEnd(20)} ${dim(time(e.at))}  ${JSON.stringify(e.data).slice(0, 80)}  ${dim(`#${e.id}`)}`
@@ -388,7 +347,10 @@ const log = Command.make(
             .join("\n\n")
       })
     })
-).pipe(Command.withDescription("The forensic timeline: every event, grouped by worker and session."))
+).pipe(
+  Command.provide(InboxLive),
+  Command.withDescription("The forensic timeline: every event, grouped by worker and session.")
+)
 
 // ---------------------------------------------------------------------------------------------
 // hooks
@@ -408,9 +370,6 @@ const hook = Command.make("hook").pipe(
   Command.withSubcommands([hookClaude])
 )
 
-/** Where hooks go: `user` (~/.claude), `project` (committed, shared), `local` (this checkout, not committed). */
-type SettingsScope = "user" | "project" | "local"
-
 const scope = {
   user: Options.boolean("user").pipe(Options.withDescription("~/.claude/settings.json (every session of yours).")),
   project: Options.boolean("project").pipe(
@@ -427,93 +386,24 @@ const scopeOf = (args: { readonly user: boolean; readonly project: boolean; read
   const chosen = (["user", "project", "local"] as const).filter((s) => args[s])
   if (chosen.length > 1)
     return Effect.fail(new UsageError({ message: `--${chosen.join(" and --")} exclude each other` }))
-  return Effect.succeed<SettingsScope>(chosen[0] ?? "project")
+  return Effect.succeed<HookSettings.Scope>(chosen[0] ?? "project")
 }
 
-const settingsFile = (where: SettingsScope) =>
+/** The settings file of `where`, for the root found from `--root` / `$TRAIL_ROOT` / the cwd (else the cwd). */
+const settingsFile = (where: HookSettings.Scope) =>
   Effect.gen(function* () {
-    if (where === "user") {
-      const dir = Option.getOrElse(nonEmpty(process.env["CLAUDE_CONFIG_DIR"]), () => path.join(homedir(), ".claude"))
-      return path.join(dir, "settings.json")
-    }
     const explicit = yield* explicitRoot
     const found = yield* Project.findRoot({ explicit, cwd: process.cwd() }).pipe(Effect.option)
     const root = Option.match(found, { onNone: () => process.cwd(), onSome: (p) => p.root })
-    return path.join(root, ".claude", where === "local" ? "settings.local.json" : "settings.json")
+    const userDir = Option.getOrElse(nonEmpty(process.env["CLAUDE_CONFIG_DIR"]), () => path.join(homedir(), ".claude"))
+    return yield* HookSettings.fileOf(where, { root, userDir })
   })
-
-const settingsError = (file: string, reason: string) => new ConfigError({ file, key: "", value: "", reason })
-
-/** A settings file's text (null: none yet) and its parsed content. */
-const readSettings = (file: string) =>
-  Effect.try({
-    try: () => {
-      const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : null
-      return { text, settings: text === null ? ({} as unknown) : (JSON.parse(text) as unknown) }
-    },
-    catch: (error) =>
-      settingsError(
-        file,
-        `is not valid JSON (left untouched): ${error instanceof Error ? error.message : String(error)}`
-      )
-  })
-
-/** Symbolic links followed at most (the kernel's own limit, ELOOP). */
-const MAX_LINKS = 40
-
-/**
- * The file a write to `file` must replace: `file` itself, or the final target of the chain of
- * symbolic links it starts, even when that target does not exist yet (a dangling link stays a
- * link). Throws on a loop.
- */
-const linkTarget = (file: string): string => {
-  let current = file
-  for (let i = 0; i < MAX_LINKS; i++) {
-    const stat = fs.lstatSync(current, { throwIfNoEntry: false })
-    if (stat === undefined || !stat.isSymbolicLink()) return current
-    current = path.resolve(path.dirname(current), fs.readlinkSync(current))
-  }
-  throw new Error(`too many levels of symbolic links from ${file}`)
-}
-
-/**
- * Writes `settings` over `file` in the layout of its old text: through a symlink to its target
- * (the link stays), with the old file's mode (a 0600 file may hold keys), via a temporary file
- * and a rename beside the target. A file whose numbers JSON would not give back exactly is
- * refused (left untouched).
- */
-const writeSettings = (file: string, original: string | null, settings: unknown) =>
-  Effect.try({
-    try: () => {
-      const inexact = original === null ? [] : Hooks.inexactNumbers(original)
-      if (inexact.length > 0)
-        return settingsError(
-          file,
-          `holds number(s) that a rewrite would change (${inexact.slice(0, 3).join(", ")}); left untouched: edit it by hand or write them as strings`
-        )
-      const target = linkTarget(file)
-      const mode = fs.existsSync(target) ? fs.statSync(target).mode & 0o7777 : 0o644
-      fs.mkdirSync(path.dirname(target), { recursive: true })
-      const tmp = `${target}.${process.pid}.tmp`
-      fs.writeFileSync(tmp, Hooks.formatSettings(settings, original), { mode })
-      fs.chmodSync(tmp, mode)
-      fs.renameSync(tmp, target)
-      return null
-    },
-    catch: (error) =>
-      settingsError(file, `cannot be written: ${error instanceof Error ? error.message : String(error)}`)
-  }).pipe(Effect.flatMap((refused) => (refused === null ? Effect.void : Effect.fail(refused))))
-
-const shapeError = (file: string) => (error: unknown) =>
-  error instanceof Hooks.SettingsShapeError
-    ? new ConfigError({ file, key: "hooks", value: "", reason: `${error.message} (left untouched)` })
-    : new ConfigError({ file, key: "", value: "", reason: String(error) })
 
 /**
  * The command Claude Code runs. Project settings are committed and shared, so they name `trail`
  * on PATH (no path of this checkout); user and local settings name this trail by absolute path.
  */
-const hookCommand = (where: SettingsScope) => {
+const hookCommand = (where: HookSettings.Scope) => {
   if (where === "project") return "trail hook claude"
   const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
   return `${quote(process.execPath)} ${quote(process.argv[1] ?? "trail")} hook claude`
@@ -522,46 +412,22 @@ const hookCommand = (where: SettingsScope) => {
 const hooksInstall = Command.make("install", { ...scope, pretty }, (args) =>
   Effect.gen(function* () {
     const where = yield* scopeOf(args)
-    const file = yield* settingsFile(where)
-    const before = yield* readSettings(file)
-    const { settings, added } = yield* Effect.try({
-      try: () => Hooks.installHooks(before.settings, hookCommand(where)),
-      catch: shapeError(file)
+    const installed = yield* HookSettings.install(yield* settingsFile(where), hookCommand(where))
+    yield* print(installed, {
+      pretty: args.pretty,
+      render: (r) => `${r.settings_file}: ${r.added.length === 0 ? "already installed" : `added ${r.added.join(", ")}`}`
     })
-    if (added.length > 0) yield* writeSettings(file, before.text, settings)
-    yield* print(
-      { settings_file: file, added, installed: Hooks.installedEvents(settings) },
-      {
-        pretty: args.pretty,
-        render: (r) =>
-          `${r.settings_file}: ${r.added.length === 0 ? "already installed" : `added ${r.added.join(", ")}`}`
-      }
-    )
   })
 ).pipe(Command.withDescription("Add trail's six Claude Code hooks to settings.json (idempotent; other hooks kept)."))
 
 const hooksUninstall = Command.make("uninstall", { ...scope, pretty }, (args) =>
   Effect.gen(function* () {
-    const file = yield* settingsFile(yield* scopeOf(args))
-    if (!fs.existsSync(file))
-      return yield* print(
-        { settings_file: file, removed: [] },
-        { pretty: args.pretty, render: () => `${file}: nothing to remove` }
-      )
-    const before = yield* readSettings(file)
-    const { settings, removed } = yield* Effect.try({
-      try: () => Hooks.uninstallHooks(before.settings),
-      catch: shapeError(file)
+    const uninstalled = yield* HookSettings.uninstall(yield* settingsFile(yield* scopeOf(args)))
+    yield* print(uninstalled, {
+      pretty: args.pretty,
+      render: (r) =>
+        `${r.settings_file}: ${r.removed.length === 0 ? "nothing to remove" : `removed ${r.removed.join(", ")}`}`
     })
-    if (removed.length > 0) yield* writeSettings(file, before.text, settings)
-    yield* print(
-      { settings_file: file, removed },
-      {
-        pretty: args.pretty,
-        render: (r) =>
-          `${r.settings_file}: ${r.removed.length === 0 ? "nothing to remove" : `removed ${r.removed.join(", ")}`}`
-      }
-    )
   })
 ).pipe(Command.withDescription("Remove exactly the hook entries trail added."))
 
@@ -573,138 +439,26 @@ const hooks = Command.make("hooks").pipe(
 // ---------------------------------------------------------------------------------------------
 // doctor
 
-interface Check {
-  readonly name: string
-  readonly ok: boolean
-  readonly detail: string
-}
-
 const doctor = Command.make("doctor", { pretty }, (args) =>
   Effect.gen(function* () {
-    const checks: Array<Check> = []
-    const settings = yield* rootSettings.pipe(Effect.either)
-    if (Either.isLeft(settings)) {
-      checks.push({ name: "root", ok: false, detail: settings.left.message })
-    } else {
-      const { project, config } = settings.right
-      checks.push({ name: "root", ok: true, detail: project.root })
-      const store = yield* Effect.flatMap(Database.Database, (database) =>
-        Effect.zipRight(
-          Migrations.migrate,
-          database.read((db) => ({
-            check: String(db.prepare("PRAGMA quick_check").pluck().get()),
-            version: Number(db.prepare("PRAGMA user_version").pluck().get()),
-            events: Events.latestId(db),
-            supervisor: db.prepare("SELECT pid, host FROM supervisor WHERE id = 1").get() as
-              { pid: number; host: string } | undefined
-          }))
-        )
-      ).pipe(Effect.provide(Database.layer({ filename: project.databaseFile })), Effect.either)
-      if (Either.isLeft(store)) checks.push({ name: "store", ok: false, detail: store.left.message })
-      else {
-        const s = store.right
-        checks.push({
-          name: "store",
-          ok: s.check === "ok" && s.version === Migrations.LATEST_MIGRATION,
-          detail: `${project.databaseFile}: integrity ${s.check}, schema ${s.version}/${Migrations.LATEST_MIGRATION}, ${s.events} event(s)`
-        })
-        const alive =
-          s.supervisor !== undefined && (s.supervisor.host !== hostname() || Substrate.isAlive(s.supervisor.pid))
-        checks.push({
-          name: "supervisor",
-          ok: true,
-          detail: alive
-            ? `running (pid ${s.supervisor!.pid} on ${s.supervisor!.host})`
-            : "not running (workers are not supervised; `trail supervise`)"
-        })
-      }
-      const tmux = spawnSync("tmux", ["-V"], { encoding: "utf8" })
-      const hasTmux = tmux.status === 0
-      checks.push({
-        name: "tmux",
-        ok: hasTmux || config.worker.substrate === "process",
-        detail: hasTmux
-          ? `${tmux.stdout.trim()}; workers on tmux -L ${config.worker.tmux_socket}`
-          : config.worker.substrate === "tmux"
-            ? 'not installed, and worker.substrate = "tmux": workers cannot start'
-            : "not installed: workers run as plain processes; sessions cannot be replied to"
-      })
-      // Every kind's trust and agent program (looked up on PATH as a worker's would be), the trust
-      // of .trail.toml's worker.command, and every kind file that did not load.
-      const commands = yield* Effect.flatMap(Workers.Workers, (workers) => workers.checkCommands).pipe(
-        Effect.provide(Live.workersLayer(settings.right)),
-        Effect.either
-      )
-      if (Either.isLeft(commands))
-        checks.push({ name: "kinds", ok: false, detail: `cannot be checked: ${commands.left.message}` })
-      else {
-        const { command, kinds, problems } = commands.right
-        const runnable = Kinds.isRunnable(command.trust)
-        checks.push({
-          name: Kinds.WORKER_COMMAND,
-          ok: runnable,
-          detail:
-            command.trust === "builtin"
-              ? `trail's default (${command.command.join(" ")})`
-              : runnable
-                ? `${command.source} sets ${command.command.join(" ")}: trusted`
-                : `${command.source} sets ${command.command.join(" ")}: ${command.trust === "changed" ? "changed since it was trusted" : "not trusted"}; review it, then \`trail kinds trust ${Kinds.WORKER_COMMAND}\``
-        })
-        for (const c of kinds) checks.push({ name: `kind ${c.kind}`, ok: c.ok, detail: `${c.trust}: ${c.detail}` })
-        for (const p of problems)
-          checks.push({
-            name: `kind file ${path.basename(p.file)}`,
-            ok: false,
-            detail: `${p.file}: ${p.field === "" ? "" : `${p.field}: `}${p.message}`
-          })
-      }
-      for (const where of ["project", "local", "user"] as const) {
-        const file = yield* settingsFile(where)
-        const installed = yield* readSettings(file).pipe(
-          Effect.map((read) => Hooks.installedEvents(read.settings)),
-          Effect.orElseSucceed(() => null)
-        )
-        const flag = where === "project" ? "" : ` --${where}`
-        checks.push({
-          name: `hooks (${where})`,
-          ok: installed !== null,
-          detail:
-            installed === null
-              ? `${file} is not valid JSON`
-              : installed.length === Hooks.HOOK_EVENTS.length
-                ? `${file}: all ${installed.length} installed (${installed.join(", ")})`
-                : installed.length === 0
-                  ? `${file}: none installed (\`trail hooks install${flag}\`)`
-                  : `${file}: only ${installed.join(", ")} (\`trail hooks install${flag}\` adds the rest)`
-        })
-      }
-      const hooksOk = checks.filter((c) => c.name.startsWith("hooks")).some((c) => c.detail.includes("all "))
-      if (!hooksOk)
-        checks.push({
-          name: "sessions",
-          ok: true,
-          detail: "no hooks installed: interactive sessions will not reach the inbox"
-        })
-      const errors = path.join(project.stateDir, "hook-errors.log")
-      if (fs.existsSync(errors)) {
-        const lines = fs.readFileSync(errors, "utf8").trim().split("\n")
-        checks.push({
-          name: "hook errors",
-          ok: true,
-          detail: `${lines.length} dropped payload(s); last: ${lines[lines.length - 1]}`
-        })
-      }
-    }
-    const ok = checks.every((c) => c.ok)
-    yield* print(
-      { ok, checks },
-      {
-        pretty: args.pretty,
-        exit: ok ? ExitCode.ok : ExitCode.error,
-        render: (r) =>
-          r.checks.map((c) => `${c.ok ? green("✓") : red("✗")} ${bold(c.name.padEnd(16))} ${c.detail}`).join("\n")
-      }
+    const root = yield* Effect.either(rootSettings)
+    const hookFiles = yield* Effect.forEach(HookSettings.SCOPES, (scope) =>
+      Effect.map(settingsFile(scope), (file) => [scope, file] as const)
     )
+    const kinds = Either.match(root, {
+      onLeft: (error) => Effect.fail(error),
+      onRight: (settings) =>
+        Effect.flatMap(Workers.Workers, (workers) => workers.checkCommands).pipe(
+          Effect.provide(Live.workersLayer(settings))
+        )
+    })
+    const report = yield* Doctor.report({ root, host: hostname(), hookFiles, kinds })
+    yield* print(report, {
+      pretty: args.pretty,
+      exit: report.ok ? ExitCode.ok : ExitCode.error,
+      render: (r) =>
+        r.checks.map((c) => `${c.ok ? green("✓") : red("✗")} ${bold(pad(c.name, 16))} ${c.detail}`).join("\n")
+    })
   })
 ).pipe(Command.withDescription("Check the root, the store, tmux and the Claude Code hooks."))
 

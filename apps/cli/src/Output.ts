@@ -3,7 +3,7 @@
  * (or a rendering of the same data with `--pretty`), errors as `{"error":{"code","message"}}` on
  * stderr, and the exit codes 0 ok · 1 error · 2 usage · 3 sweep-complete · 4 none-available.
  */
-import { Effect } from "effect"
+import { Context, Effect, Ref } from "effect"
 import { safeData } from "./Pretty.js"
 
 export const ExitCode = {
@@ -11,14 +11,19 @@ export const ExitCode = {
   error: 1,
   usage: 2,
   sweepComplete: 3,
-  noneAvailable: 4
+  noneAvailable: 4,
+  /** The command was ended by SIGINT/SIGTERM, as shells expect (128 + 2). */
+  interrupted: 130
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
-let exitCode: number = ExitCode.ok
+/**
+ * The exit code the command decided on: what it printed last sets it (a result's `exit`, an
+ * error's code). main.ts makes one per invocation and exits with its final value.
+ */
+export class ExitStatus extends Context.Tag("@trail/cli/ExitStatus")<ExitStatus, Ref.Ref<ExitCode>>() {}
 
-/** The exit code the process will end with. */
-export const currentExitCode = () => exitCode
+const decide = (exit: ExitCode) => Effect.flatMap(ExitStatus, (status) => Ref.set(status, exit))
 
 const write = (stream: NodeJS.WriteStream, text: string) => {
   stream.write(text.endsWith("\n") ? text : `${text}\n`)
@@ -28,7 +33,7 @@ const write = (stream: NodeJS.WriteStream, text: string) => {
 export const toJson = (value: unknown): string => JSON.stringify(value)
 
 /**
- * Prints a command's result and records its exit code. With `pretty`, `render` turns the same
+ * Prints a command's result and decides the exit code ({@link ExitStatus}). With `pretty`, `render` turns the same
  * value into text for a person, after every string in it went through `safeData` (control
  * characters and escape sequences from data are shown, never obeyed).
  */
@@ -36,31 +41,33 @@ export const emit = <A>(
   value: A,
   options: { readonly pretty: boolean; readonly exit?: ExitCode; readonly render: (value: A) => string }
 ) =>
-  Effect.sync(() => {
+  Effect.zipRight(
     // Data is made terminal-safe before a renderer sees it; JSON stays exact.
-    write(process.stdout, options.pretty ? options.render(safeData(value)) : toJson(value))
-    exitCode = options.exit ?? ExitCode.ok
-  })
+    Effect.sync(() => write(process.stdout, options.pretty ? options.render(safeData(value)) : toJson(value))),
+    decide(options.exit ?? ExitCode.ok)
+  )
 
 /** Prints raw text (completion scripts) on stdout. */
 export const emitText = (text: string) => Effect.sync(() => write(process.stdout, text))
 
-/** Prints `{"error":{"code","message"}}` on stderr and records the exit code. */
+/** Prints `{"error":{"code","message"}}` on stderr and decides the exit code. */
 export const emitError = (code: string, message: string, exit: ExitCode) =>
-  Effect.sync(() => {
-    write(process.stderr, JSON.stringify({ error: { code, message } }))
-    exitCode = exit
-  })
+  Effect.zipRight(
+    Effect.sync(() => write(process.stderr, JSON.stringify({ error: { code, message } }))),
+    decide(exit)
+  )
 
 /**
  * A reader that closes its end of the pipe early (`trail completions bash | head -1`) must not
  * crash trail with EPIPE: stop writing and exit with what was decided so far.
  */
-export const guardClosedPipes = () => {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "EPIPE") process.exit(exitCode)
-      throw error
-    })
-  }
-}
+export const guardClosedPipes = Effect.flatMap(ExitStatus, (status) =>
+  Effect.sync(() => {
+    for (const stream of [process.stdout, process.stderr]) {
+      stream.on("error", (error: NodeJS.ErrnoException) => {
+        if (error.code === "EPIPE") process.exit(Effect.runSync(Ref.get(status)))
+        throw error
+      })
+    }
+  })
+)

@@ -3,6 +3,8 @@
  * tables, a progress bar). Colour only on a TTY and never when `NO_COLOR` is set.
  */
 
+import stringWidth from "string-width"
+
 /**
  * Characters that would act on a terminal instead of being shown: C0 controls but tab and
  * newline (ESC starts every escape sequence: OSC titles, clear screen, cursor moves; CR
@@ -67,13 +69,16 @@ const cell = (value: unknown): string => {
   return JSON.stringify(value)
 }
 
-// eslint-disable-next-line no-control-regex
-const visibleLength = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, "").length
+/**
+ * Terminal columns `text` takes: colour codes take none, East Asian wide characters (日本語)
+ * and emoji two, combining marks none (string-width, after Unicode UAX #11 and UTS #51).
+ */
+export const visibleWidth = (text: string): number => stringWidth(text)
 
 /** Aligned `key  value` lines under an optional title. */
 export const card = (title: string, fields: ReadonlyArray<readonly [string, unknown]>): string => {
-  const width = Math.max(0, ...fields.map(([key]) => key.length))
-  const lines = fields.map(([key, value]) => `  ${dim(key.padEnd(width))}  ${cell(value)}`)
+  const width = Math.max(0, ...fields.map(([key]) => visibleWidth(key)))
+  const lines = fields.map(([key, value]) => `  ${dim(pad(key, width))}  ${cell(value)}`)
   return [bold(title), ...lines].join("\n")
 }
 
@@ -87,11 +92,13 @@ export const table = <A extends object>(
   const texts = rows.map((row) =>
     columns.map(([key]) => cell(key.endsWith("_at") ? time(row[key] as number | null) : row[key]))
   )
-  const widths = columns.map(([, header], i) => Math.max(header.length, ...texts.map((t) => t[i]!.length)))
-  const header = columns.map(([, h], i) => bold(h.padEnd(widths[i]!))).join("  ")
+  const widths = columns.map(([, header], i) =>
+    Math.max(visibleWidth(header), ...texts.map((t) => visibleWidth(t[i] ?? "")))
+  )
+  const header = columns.map(([, h], i) => bold(pad(h, widths[i] ?? 0))).join("  ")
   const body = texts.map((t, r) => {
     const line = t
-      .map((text, i) => text.padEnd(widths[i]!))
+      .map((text, i) => pad(text, widths[i] ?? 0))
       .join("  ")
       .trimEnd()
     return colour === undefined ? line : colour(rows[r]!, line)
@@ -105,7 +112,8 @@ export const bar = (percent: number, width = 30): string => {
   return `[${green("█".repeat(filled))}${dim("░".repeat(width - filled))}] ${percent.toFixed(1)}%`
 }
 
-export const pad = (text: string, width: number) => text + " ".repeat(Math.max(0, width - visibleLength(text)))
+/** `text` padded with spaces to `width` terminal columns (see {@link visibleWidth}). */
+export const pad = (text: string, width: number) => text + " ".repeat(Math.max(0, width - visibleWidth(text)))
 
 /**
  * The width to lay text out in: the terminal's columns on a TTY, else `$COLUMNS`, else 80;
@@ -131,7 +139,7 @@ export const wrap = (text: string, width: number): Array<string> => {
   let line = ""
   for (const word of text.split(/\s+/).filter((w) => w !== "")) {
     if (line === "") line = word
-    else if (visibleLength(line) + 1 + visibleLength(word) <= width) line += ` ${word}`
+    else if (visibleWidth(line) + 1 + visibleWidth(word) <= width) line += ` ${word}`
     else {
       lines.push(line)
       line = word

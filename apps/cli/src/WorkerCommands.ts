@@ -25,7 +25,7 @@ import { Project } from "@trail/scheduler"
 import { Live, Supervisor } from "@trail/supervisor"
 import { Workers } from "@trail/workers"
 import { type Clock, Deferred, Effect, Option, Queue, Schema } from "effect"
-import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
+import { explicitRoot, foundCount, nonEmpty, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
 import { bold, card, cyan, dim, green, red, safeText, table, termWidth, time, wrap, yellow } from "./Pretty.js"
 import { resultsOf, topFindings } from "./Results.js"
@@ -449,6 +449,7 @@ const done = Command.make(
       Options.withDescription("A recommendation (repeatable).")
     ),
     found: Options.integer("found").pipe(
+      Options.withSchema(foundCount),
       Options.optional,
       Options.withDescription("Findings in your folder (fleet mode): raises its priority in later sweeps.")
     ),
@@ -457,8 +458,6 @@ const done = Command.make(
   (args) =>
     Effect.gen(function* () {
       const found = Option.getOrNull(args.found)
-      if (found !== null && (found < 0 || found > 1_000_000_000))
-        return yield* new UsageError({ message: "--found must be between 0 and 1000000000" })
       const result = new WorkerResult({
         outcome: args.outcome,
         summary: args.summary,
@@ -644,7 +643,7 @@ const supervise = Command.make(
         process.stderr.write(`${renderFleetSummary(summary, findings, termWidth(process.stderr))}\n`)
       yield* print(result, {
         pretty: args.pretty,
-        exit: summary.stopped_by_signal ? (130 as ExitCode) : ExitCode.ok,
+        exit: summary.stopped_by_signal ? ExitCode.interrupted : ExitCode.ok,
         render: (s) =>
           findings === null
             ? card("supervise", [

@@ -10,10 +10,10 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { errorCode, exitCodeOf, isTrailError } from "@trail/domain"
-import { Cause, Console, Effect, Exit, Layer } from "effect"
+import { Cause, Console, Effect, Exit, Layer, Ref } from "effect"
 import { command } from "./Cli.js"
 import { preflight } from "./Help.js"
-import { currentExitCode, emit, emitError, ExitCode, guardClosedPipes } from "./Output.js"
+import { emit, emitError, ExitCode, ExitStatus, guardClosedPipes } from "./Output.js"
 
 declare const __TRAIL_VERSION__: string
 const version = typeof __TRAIL_VERSION__ === "string" ? __TRAIL_VERSION__ : "0.0.0-dev"
@@ -52,7 +52,7 @@ const parseAndRun = Effect.suspend(() => {
   }
 })
 
-const program = parseAndRun.pipe(
+const handled = parseAndRun.pipe(
   Effect.catchIf(ValidationError.isValidationError, (error) =>
     emitError("usage", plain(HelpDoc.toAnsiText(error.error)) || "invalid arguments", ExitCode.usage)
   ),
@@ -63,6 +63,13 @@ const program = parseAndRun.pipe(
   Effect.provide(Layer.mergeAll(NodeContext.layer, CliConfig.layer({ showBuiltIns: false }), cliConsole))
 )
 
+/** Runs the command and returns the exit code it decided on. */
+const program = Effect.gen(function* () {
+  const status = yield* Ref.make<ExitCode>(ExitCode.ok)
+  yield* Effect.zipRight(guardClosedPipes, handled).pipe(Effect.provideService(ExitStatus, status))
+  return yield* Ref.get(status)
+})
+
 /**
  * The runtime ends a command on SIGINT/SIGTERM by interrupting it; an operation whose
  * interruption cannot finish (a read blocked in the thread pool) would keep the process alive
@@ -71,13 +78,19 @@ const program = parseAndRun.pipe(
  */
 const SIGNAL_DEADLINE_MS = 2_000
 for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.once(signal, () => setTimeout(() => process.exit(130), SIGNAL_DEADLINE_MS).unref())
+  process.once(signal, () => setTimeout(() => process.exit(ExitCode.interrupted), SIGNAL_DEADLINE_MS).unref())
 
-guardClosedPipes()
 NodeRuntime.runMain(program, {
   disableErrorReporting: true,
   disablePrettyLogger: true,
-  // 130 after SIGINT/SIGTERM interrupted the command, as shells expect.
+  // The command's own exit code; 130 after SIGINT/SIGTERM interrupted it, as shells expect.
   teardown: (exit, onExit) =>
-    onExit(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? 130 : currentExitCode())
+    onExit(
+      // (the teardown is generic in what the program returns: `program` returns the ExitCode)
+      Exit.isSuccess(exit) && typeof exit.value === "number"
+        ? exit.value
+        : Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+          ? ExitCode.interrupted
+          : ExitCode.error
+    )
 })

@@ -99,6 +99,14 @@ describe("trail --help", () => {
     const found = trail(["done", "--task", "t", "--path", "a", "--found=lots"], { cwd })
     expect(found.code).toBe(2)
     expect(found.error().message).toBe('--found: expected a whole number, got "lots"')
+    for (const args of [
+      ["done", "--task", "t", "--path", "a", "--found", "1000000001"],
+      ["worker", "done", "--outcome", "clean", "--summary", "s", "--found", "-3"]
+    ]) {
+      const outOfRange = trail(args, { cwd })
+      expect(outOfRange.code).toBe(2)
+      expect(outOfRange.error().message).toBe(`--found must be between 0 and 1000000000, got ${args.at(-1)}`)
+    }
     const state = trail(["list", "--task", "t", "--state", "finished"], { cwd })
     expect(state.code).toBe(2)
     expect(state.error().message).toContain("--state")

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { safeData, safeText } from "../src/Pretty.js"
+import stringWidth from "string-width"
+import { card, safeData, safeText, table } from "../src/Pretty.js"
 
 describe("safeText / safeData", () => {
   it("shows control characters and escape sequences instead of sending them; keeps newline and tab", () => {
@@ -24,5 +25,40 @@ describe("safeText / safeData", () => {
     expect(safe.when).toBe(value.when)
     // The input is untouched (JSON output uses it as it is).
     expect(value.rows[0]!.name).toBe("x\u001b[2J")
+  })
+})
+
+describe("table / card", () => {
+  /** The terminal column where `marker` starts on each line that has it. */
+  const columnsOf = (text: string, marker: string) =>
+    text
+      .split("\n")
+      .filter((line) => line.includes(marker))
+      .map((line) => stringWidth(line.slice(0, line.indexOf(marker))))
+
+  it("lines up columns whose cells hold wide characters (日本語, emoji) and combining marks", () => {
+    const rows = [
+      { path: "src/日本語", status: "done" },
+      { path: "docs/🙂🙂", status: "pending" },
+      { path: "café", status: "leased" },
+      { path: "a", status: "skipped" }
+    ]
+    const text = table(rows, [
+      ["path", "PATH"],
+      ["status", "STATUS"]
+    ])
+    const starts = text
+      .split("\n")
+      .map((line) => stringWidth(line.slice(0, line.search(/(STATUS|done|pending|leased|skipped)/))))
+    expect(starts).toHaveLength(5)
+    expect(new Set(starts)).toEqual(new Set([stringWidth("src/日本語") + 2]))
+  })
+
+  it("aligns a card's values after keys of any width", () => {
+    const text = card("t", [
+      ["日本語", "x1"],
+      ["ab", "x2"]
+    ])
+    expect(new Set(columnsOf(text, "x"))).toEqual(new Set([2 + 6 + 2]))
   })
 })

@@ -49,13 +49,19 @@ export class Sweep extends Schema.Class<Sweep>("Sweep")({
   closed_at: Schema.NullOr(Millis)
 }) {}
 
+/** The most findings one visit may report (`--found N`). */
+export const MAX_FOUND = 1_000_000_000
+
+/** A number of findings: a whole number from 0 to {@link MAX_FOUND}. */
+export const FoundCount = Schema.Int.pipe(Schema.between(0, MAX_FOUND))
+
 /**
  * What an agent reports when completing a folder.
  * `found`: number of findings (`--found N`), `clean`: nothing found (`--clean`, found 0),
  * `unreported`: no claim either way (found is null in the visit).
  */
 export const Outcome = Schema.Union(
-  Schema.TaggedStruct("found", { count: Schema.Int.pipe(Schema.between(0, 1_000_000_000)) }),
+  Schema.TaggedStruct("found", { count: FoundCount }),
   Schema.TaggedStruct("clean", {}),
   Schema.TaggedStruct("unreported", {})
 )

@@ -13,7 +13,7 @@
 import * as Command from "@effect/platform/Command"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as PlatformError from "@effect/platform/Error"
-import { Chunk, Context, Effect, Layer, Schema, Stream } from "effect"
+import { Chunk, Context, Effect, Layer, Option, Schema, Stream } from "effect"
 
 export class TmuxError extends Schema.TaggedError<TmuxError>()("TmuxError", {
   reason: Schema.Literal("missing", "failed"),
@@ -116,8 +116,7 @@ export const run = (server: Server, operation: string, args: ReadonlyArray<strin
   Effect.scoped(
     Effect.gen(function* () {
       const executor = yield* CommandExecutor.CommandExecutor
-      const serverArgs = "name" in server ? ["-L", server.name] : ["-S", server.path]
-      const command = Command.make(binary, ...serverArgs, ...args)
+      const command = Command.make(binary, ...serverArgs(server), ...args)
       const process = yield* executor.start(stdin === undefined ? command : Command.feed(command, stdin))
       const [stdout, stderr, code] = yield* Effect.all(
         [collect(process.stdout), collect(process.stderr), process.exitCode],
@@ -138,6 +137,46 @@ export const run = (server: Server, operation: string, args: ReadonlyArray<strin
       BadArgument: (error) => new TmuxError({ reason: "failed", operation, detail: error.message })
     })
   )
+
+const serverArgs = (server: Server) => ("name" in server ? ["-L", server.name] : ["-S", server.path])
+
+/**
+ * True when `tmuxEnv` (the value of `$TMUX` inside tmux: `socket-path,server-pid,session`) names
+ * `server`: the same socket path, or a socket named `server.name` (`-L` sockets live at
+ * `<tmpdir>/tmux-<uid>/<name>`).
+ */
+export const isServerOf = (server: Server, tmuxEnv: string): boolean => {
+  const socket = tmuxEnv.split(",")[0] ?? ""
+  return "path" in server ? socket === server.path : socket.slice(socket.lastIndexOf("/") + 1) === server.name
+}
+
+/** The command that attaches a terminal to `target` on `server` from outside tmux. */
+export const attachCommand = (server: Server, target: string, binary = "tmux"): ReadonlyArray<string> => [
+  binary,
+  ...serverArgs(server),
+  "attach-session",
+  "-t",
+  target
+]
+
+/** Moves the tmux client this process runs in to `target` (switch-client, select-window, select-pane). */
+export const switchClient = (server: Server, target: string, binary = "tmux") =>
+  Effect.forEach(
+    ["switch-client", "select-window", "select-pane"],
+    (operation) => run(server, operation, [operation, "-t", target], binary),
+    { discard: true }
+  )
+
+/** What `tmux -V` says (`tmux 3.4`), or None when tmux is not installed or does not answer. */
+export const version = (binary = "tmux") =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const executor = yield* CommandExecutor.CommandExecutor
+      const process = yield* executor.start(Command.make(binary, "-V"))
+      const [stdout, code] = yield* Effect.all([collect(process.stdout), process.exitCode], { concurrency: 2 })
+      return code === 0 ? Option.some(stdout.trim()) : Option.none<string>()
+    })
+  ).pipe(Effect.orElseSucceed(() => Option.none<string>()))
 
 /**
  * Above this many bytes, or with a line break, text is pasted through a tmux buffer: a long

@@ -115,7 +115,10 @@ const App = ({ api }: { readonly api: TuiApi }) => {
       const value = mode._tag === "reply" ? draftRef.current : filterRef.current
       const set = mode._tag === "reply" ? setDraft : setFilter
       if (key.escape) return setMode({ _tag: "browse" })
-      if (key.return) {
+      // Text and Enter read in one chunk (a paste, a busy process) come as one input ending in
+      // CR, not as a key: the text is typed, then Enter is pressed.
+      if (!key.return && input.length > 1 && input.endsWith("\r")) set(value + input.slice(0, -1))
+      if (key.return || (input.length > 1 && input.endsWith("\r"))) {
         setMode({ _tag: "browse" })
         if (mode._tag === "reply" && draftRef.current !== "") run("reply", mode.item, draftRef.current)
         return

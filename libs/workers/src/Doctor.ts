@@ -1,0 +1,233 @@
+/**
+ * `trail doctor`: checks of one root, each a name, a verdict and a line for a person. The root
+ * (found and its config valid), the store (integrity, schema version, events, the supervisor's
+ * lock), tmux, every kind's trust and program, the Claude Code hooks of each settings file, and
+ * the payloads the hook dropped. A check that cannot run is a failed check, never an error: the
+ * report always comes back.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
+import type { TrailConfig } from "@trail/domain"
+import { Database, Migrations } from "@trail/store"
+import { Effect, Either, Option, Schema } from "effect"
+import * as HookSettings from "./HookSettings.js"
+import * as Hooks from "./Hooks.js"
+import * as Kinds from "./Kinds.js"
+import { isAlive } from "./Substrate.js"
+import * as Tmux from "./Tmux.js"
+import type { KindsCheck } from "./Workers.js"
+
+/** One check: `ok` false makes the whole report fail (`trail doctor` exits 1). */
+export interface Check {
+  readonly name: string
+  readonly ok: boolean
+  readonly detail: string
+}
+
+export interface Report {
+  /** Every check passed. */
+  readonly ok: boolean
+  readonly checks: ReadonlyArray<Check>
+}
+
+/** The root's paths the checks look at (a scheduler `Project`'s fields). */
+export interface Root {
+  readonly root: string
+  readonly stateDir: string
+  readonly databaseFile: string
+}
+
+export interface Input<R = never> {
+  /** The root and its config, or why none was found or its config is invalid. */
+  readonly root: Either.Either<{ readonly project: Root; readonly config: TrailConfig }, { readonly message: string }>
+  /** This machine's host name: a supervisor on another host cannot be probed by pid. */
+  readonly host: string
+  /** The settings file of each scope (HookSettings.fileOf), in the order to report them. */
+  readonly hookFiles: ReadonlyArray<readonly [HookSettings.Scope, string]>
+  /** The kinds' check (`Workers.checkCommands`); its failure is reported as the `kinds` check. */
+  readonly kinds: Effect.Effect<KindsCheck, { readonly message: string }, R>
+}
+
+const QuickCheck = Schema.Struct({ quick_check: Schema.String })
+const UserVersion = Schema.Struct({ user_version: Schema.Number })
+const LatestEvent = Schema.Struct({ latest: Schema.Number })
+const SupervisorLock = Schema.Struct({ pid: Schema.Number, host: Schema.String })
+
+/**
+ * What the store says about itself, read through `SqlClient` after migrating it. The pragmas are
+ * read as table-valued functions: their rows are then shaped as any query's are.
+ */
+const storeFacts = Effect.gen(function* () {
+  yield* Migrations.migrate
+  const sql = yield* SqlClient.SqlClient
+  const integrity = yield* SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: QuickCheck,
+    execute: () => sql`SELECT quick_check FROM pragma_quick_check`
+  })(undefined)
+  const version = yield* SqlSchema.single({
+    Request: Schema.Void,
+    Result: UserVersion,
+    execute: () => sql`SELECT user_version FROM pragma_user_version`
+  })(undefined)
+  const events = yield* SqlSchema.single({
+    Request: Schema.Void,
+    Result: LatestEvent,
+    execute: () => sql`SELECT COALESCE(MAX(id), 0) AS latest FROM events`
+  })(undefined)
+  const supervisor = yield* SqlSchema.findOne({
+    Request: Schema.Void,
+    Result: SupervisorLock,
+    execute: () => sql`SELECT pid, host FROM supervisor WHERE id = 1`
+  })(undefined)
+  return {
+    // quick_check answers one row "ok", or one row per problem found.
+    check: integrity.map((row) => row.quick_check).join("; "),
+    version: version.user_version,
+    events: events.latest,
+    supervisor
+  }
+}).pipe(Effect.mapError((error) => (error._tag === "StoreError" ? error : Database.toStoreError(error))))
+
+const storeChecks = (project: Root, host: string) =>
+  storeFacts.pipe(
+    Effect.provide(Database.layer({ filename: project.databaseFile })),
+    Effect.match({
+      onFailure: (error): Array<Check> => [{ name: "store", ok: false, detail: error.message }],
+      onSuccess: (s): Array<Check> => {
+        const running = Option.filter(s.supervisor, (lock) => lock.host !== host || isAlive(lock.pid))
+        return [
+          {
+            name: "store",
+            ok: s.check === "ok" && s.version === Migrations.LATEST_MIGRATION,
+            detail: `${project.databaseFile}: integrity ${s.check}, schema ${s.version}/${Migrations.LATEST_MIGRATION}, ${s.events} event(s)`
+          },
+          {
+            name: "supervisor",
+            ok: true,
+            detail: Option.match(running, {
+              onSome: (lock) => `running (pid ${lock.pid} on ${lock.host})`,
+              onNone: () => "not running (workers are not supervised; `trail supervise`)"
+            })
+          }
+        ]
+      }
+    })
+  )
+
+const tmuxCheck = (config: TrailConfig) =>
+  Effect.map(Tmux.version(), (version): Check => ({
+    name: "tmux",
+    ok: Option.isSome(version) || config.worker.substrate === "process",
+    detail: Option.match(version, {
+      onSome: (v) => `${v}; workers on tmux -L ${config.worker.tmux_socket}`,
+      onNone: () =>
+        config.worker.substrate === "tmux"
+          ? 'not installed, and worker.substrate = "tmux": workers cannot start'
+          : "not installed: workers run as plain processes; sessions cannot be replied to"
+    })
+  }))
+
+/** Every kind's trust and agent program, the trust of .trail.toml's worker.command, every kind file that did not load. */
+const kindChecks = <R>(kinds: Input<R>["kinds"]) =>
+  Effect.flatMap(Path.Path, (path) =>
+    Effect.match(kinds, {
+      onFailure: (error): Array<Check> => [{ name: "kinds", ok: false, detail: `cannot be checked: ${error.message}` }],
+      onSuccess: ({ command, kinds, problems }): Array<Check> => {
+        const runnable = Kinds.isRunnable(command.trust)
+        return [
+          {
+            name: Kinds.WORKER_COMMAND,
+            ok: runnable,
+            detail:
+              command.trust === "builtin"
+                ? `trail's default (${command.command.join(" ")})`
+                : runnable
+                  ? `${command.source} sets ${command.command.join(" ")}: trusted`
+                  : `${command.source} sets ${command.command.join(" ")}: ${command.trust === "changed" ? "changed since it was trusted" : "not trusted"}; review it, then \`trail kinds trust ${Kinds.WORKER_COMMAND}\``
+          },
+          ...kinds.map((c) => ({ name: `kind ${c.kind}`, ok: c.ok, detail: `${c.trust}: ${c.detail}` })),
+          ...problems.map((p) => ({
+            name: `kind file ${path.basename(p.file)}`,
+            ok: false,
+            detail: `${p.file}: ${p.field === "" ? "" : `${p.field}: `}${p.message}`
+          }))
+        ]
+      }
+    })
+  )
+
+const hookChecks = (files: Input["hookFiles"]) =>
+  Effect.map(
+    Effect.forEach(files, ([scope, file]) =>
+      Effect.map(HookSettings.installedIn(file), (installed) => ({ scope, file, installed }))
+    ),
+    (found): Array<Check> => {
+      const checks = found.map(({ scope, file, installed }): Check => {
+        const flag = scope === "project" ? "" : ` --${scope}`
+        return {
+          name: `hooks (${scope})`,
+          ok: Option.isSome(installed),
+          detail: Option.match(installed, {
+            onNone: () => `${file} is not valid JSON`,
+            onSome: (events) =>
+              events.length === Hooks.HOOK_EVENTS.length
+                ? `${file}: all ${events.length} installed (${events.join(", ")})`
+                : events.length === 0
+                  ? `${file}: none installed (\`trail hooks install${flag}\`)`
+                  : `${file}: only ${events.join(", ")} (\`trail hooks install${flag}\` adds the rest)`
+          })
+        }
+      })
+      const complete = found.some((f) => Option.exists(f.installed, (e) => e.length === Hooks.HOOK_EVENTS.length))
+      return complete
+        ? checks
+        : [
+            ...checks,
+            { name: "sessions", ok: true, detail: "no hooks installed: interactive sessions will not reach the inbox" }
+          ]
+    }
+  )
+
+/** The file `trail hook claude` logs the payloads it dropped to, one line each. */
+const hookErrorsFile = (path: Path.Path, stateDir: string) => path.join(stateDir, "hook-errors.log")
+
+const hookErrorsCheck = (project: Root) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const text = yield* Effect.option(fs.readFileString(hookErrorsFile(path, project.stateDir)))
+    return Option.match(text, {
+      onNone: (): Array<Check> => [],
+      onSome: (text): Array<Check> => {
+        const lines = text.trim().split("\n")
+        return [
+          {
+            name: "hook errors",
+            ok: true,
+            detail: `${lines.length} dropped payload(s); last: ${lines[lines.length - 1] ?? ""}`
+          }
+        ]
+      }
+    })
+  })
+
+/** Runs every check of `input` and reports them in a fixed order. */
+export const report = <R>(input: Input<R>) =>
+  Effect.gen(function* () {
+    const checks: Array<Check> = []
+    if (Either.isLeft(input.root)) checks.push({ name: "root", ok: false, detail: input.root.left.message })
+    else {
+      const { project, config } = input.root.right
+      checks.push({ name: "root", ok: true, detail: project.root })
+      checks.push(...(yield* storeChecks(project, input.host)))
+      checks.push(yield* tmuxCheck(config))
+      checks.push(...(yield* kindChecks(input.kinds)))
+      checks.push(...(yield* hookChecks(input.hookFiles)))
+      checks.push(...(yield* hookErrorsCheck(project)))
+    }
+    const result: Report = { ok: checks.every((c) => c.ok), checks }
+    return result
+  })

@@ -1,0 +1,115 @@
+import * as nodeFs from "node:fs"
+import * as path from "node:path"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import { defaultConfig } from "@trail/domain"
+import { Database, Migrations } from "@trail/store"
+import { Effect, Either } from "effect"
+import * as Doctor from "../src/Doctor.js"
+import * as HookSettings from "../src/HookSettings.js"
+
+const noKinds = Effect.fail({ message: "no kinds here" })
+
+/** A migrated store at `file` whose supervisor lock names `pid` on `host`. */
+const storeWithLock = (file: string, pid: number, host: string) =>
+  Effect.gen(function* () {
+    yield* Migrations.migrate
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`INSERT OR REPLACE INTO supervisor (id, owner, pid, host, started_at, lease_expires_at)
+               VALUES (1, ${`${pid}@${host}`}, ${pid}, ${host}, 0, 0)`
+  }).pipe(Effect.provide(Database.layer({ filename: file })))
+
+describe("Doctor.report", () => {
+  it.effect("without a root, reports only the root, failed", () =>
+    Effect.gen(function* () {
+      const report = yield* Doctor.report({
+        root: Either.left({ message: "no .trail/ above /x" }),
+        host: "h",
+        hookFiles: [],
+        kinds: noKinds
+      })
+      assert.deepStrictEqual(report, {
+        ok: false,
+        checks: [{ name: "root", ok: false, detail: "no .trail/ above /x" }]
+      })
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
+  it.scoped("reads the store through SqlClient and reports every check in order", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped())
+      const stateDir = path.join(dir, ".trail")
+      nodeFs.mkdirSync(stateDir)
+      const project = { root: dir, stateDir, databaseFile: path.join(stateDir, "state.db") }
+      // A lock held on another host counts as running: its pid cannot be probed from here.
+      yield* storeWithLock(project.databaseFile, 4242, "elsewhere")
+      const full = path.join(dir, "full.json")
+      yield* HookSettings.install(full, "trail hook claude")
+      const broken = path.join(dir, "broken.json")
+      nodeFs.writeFileSync(broken, "{")
+      nodeFs.writeFileSync(path.join(stateDir, "hook-errors.log"), "first\nsecond\n")
+
+      const report = yield* Doctor.report({
+        root: Either.right({
+          project,
+          config: { ...defaultConfig, worker: { ...defaultConfig.worker, substrate: "process" } }
+        }),
+        host: "here",
+        hookFiles: [
+          ["project", full],
+          ["user", broken]
+        ],
+        kinds: noKinds
+      })
+      assert.deepStrictEqual(
+        report.checks.map((c) => [c.name, c.ok]),
+        [
+          ["root", true],
+          ["store", true],
+          ["supervisor", true],
+          ["tmux", true],
+          ["kinds", false],
+          ["hooks (project)", true],
+          ["hooks (user)", false],
+          ["hook errors", true]
+        ]
+      )
+      assert.isFalse(report.ok)
+      const detail = (name: string) => report.checks.find((c) => c.name === name)?.detail ?? ""
+      assert.strictEqual(
+        detail("store"),
+        `${project.databaseFile}: integrity ok, schema ${Migrations.LATEST_MIGRATION}/${Migrations.LATEST_MIGRATION}, 0 event(s)`
+      )
+      assert.strictEqual(detail("supervisor"), "running (pid 4242 on elsewhere)")
+      assert.strictEqual(detail("kinds"), "cannot be checked: no kinds here")
+      assert.include(detail("hooks (project)"), "all 6 installed")
+      assert.strictEqual(detail("hook errors"), "2 dropped payload(s); last: second")
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
+  it.scoped("a dead supervisor on this host is not running; a store that is not a database fails its check", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped())
+      const project = { root: dir, stateDir: dir, databaseFile: path.join(dir, "state.db") }
+      // pid 2^22 + 1 is above Linux's pid_max: no process has it.
+      yield* storeWithLock(project.databaseFile, 4_194_305, "here")
+      const input = {
+        root: Either.right({ project, config: defaultConfig }),
+        host: "here",
+        hookFiles: [],
+        kinds: noKinds
+      }
+      const alive = yield* Doctor.report(input)
+      assert.include(alive.checks.find((c) => c.name === "supervisor")?.detail ?? "", "not running")
+
+      nodeFs.rmSync(project.databaseFile)
+      nodeFs.writeFileSync(project.databaseFile, "this is not a database, it is text long enough to be read".repeat(20))
+      const corrupt = yield* Doctor.report(input)
+      const store = corrupt.checks.find((c) => c.name === "store")
+      assert.isFalse(store?.ok)
+      assert.include(store?.detail ?? "", "corrupt")
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+})
