@@ -592,10 +592,10 @@ const doctor = Command.make("doctor", { pretty }, (args) =>
         Effect.zipRight(
           Migrations.migrate,
           database.read((db) => ({
-            check: String(db.prepare("PRAGMA quick_check").pluck().get()),
-            version: Number(db.prepare("PRAGMA user_version").pluck().get()),
+            check: String(db.pluck("PRAGMA quick_check")),
+            version: Number(db.pluck("PRAGMA user_version")),
             events: Events.latestId(db),
-            supervisor: db.prepare("SELECT pid, host FROM supervisor WHERE id = 1").get() as
+            supervisor: db.get("SELECT pid, host FROM supervisor WHERE id = 1") as
               { pid: number; host: string } | undefined
           }))
         )

@@ -134,7 +134,7 @@ const acquireLock = (owner: string, ttlMs: number) =>
     const now = yield* Clock.currentTimeMillis
     const host = hostname()
     return yield* database.immediateEither<void, SupervisorRunning>((db) => {
-      const row = db.prepare(`SELECT owner, pid, host, started_at, lease_expires_at FROM supervisor WHERE id = 1`).get()
+      const row = db.get(`SELECT owner, pid, host, started_at, lease_expires_at FROM supervisor WHERE id = 1`)
       if (row !== undefined) {
         const r = Rows.row(row, "supervisor")
         const pid = Rows.int(r, "pid")
@@ -143,10 +143,10 @@ const acquireLock = (owner: string, ttlMs: number) =>
         if (Rows.text(r, "owner") !== owner && !gone && Rows.num(r, "lease_expires_at") > now)
           return Either.left(new SupervisorRunning({ pid, host: holderHost, since: Rows.num(r, "started_at") }))
       }
-      db.prepare(
+      db.run(
         `INSERT OR REPLACE INTO supervisor (id, owner, pid, host, started_at, lease_expires_at)
          VALUES (1, @owner, @pid, @host, @now, @expires)`
-      ).run({ owner, pid: process.pid, host, now, expires: now + ttlMs })
+      , { owner, pid: process.pid, host, now, expires: now + ttlMs })
       return Either.right(undefined)
     })
   })
@@ -741,12 +741,10 @@ export const run = (options: SupervisorOptions) =>
 /** The tasks whose current sweep has a folder leased to {@link FLEET_AGENT}. */
 const fleetClaimTasks = (database: Database.DatabaseShape) =>
   database.read((db) =>
-    db
-      .prepare(
+    db.all(
         `SELECT DISTINCT t.name FROM tasks t JOIN work_items w ON w.sweep_id = t.current_sweep_id
          WHERE w.status = 'leased' AND w.lease_owner = ? ORDER BY t.name`
-      )
-      .all(FLEET_AGENT)
+      , FLEET_AGENT)
       .map((row) => Rows.text(Rows.row(row, "tasks"), "name"))
   )
 

@@ -364,16 +364,13 @@ const decodeReconcile = rowDecoder(ReconcileRow)
 
 const count = (db: Connection, sql: string, ...params: ReadonlyArray<unknown>): number =>
   Schema.decodeUnknownSync(Int)(
-    db
-      .prepare(sql)
-      .pluck()
-      .get(...params)
+    db.pluck(sql, ...params)
   )
 
 // ---------------------------------------------------------------------------------------------
 
 const readCurrent = (db: Connection, task: TaskName): Current | null => {
-  const row = db.prepare(SQL.current).get(task)
+  const row = db.get(SQL.current, task)
   return row === undefined ? null : readCurrentRow(Rows.row(row, "current sweep"))
 }
 
@@ -385,7 +382,7 @@ const signalOf = (row: typeof FolderSignalRow.Type, signal: StaticSignal): numbe
  * pending work item per folder. Returns null (and writes nothing) when no folder is registered.
  */
 const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: number): CurrentSweep | null => {
-  const rows = db.prepare(SQL.folderSignals).all(taskId).map(decodeFolderSignal)
+  const rows = db.all(SQL.folderSignals, taskId).map(decodeFolderSignal)
   if (rows.length === 0) return null
   const number = count(db, SQL.lastSweepNumber, taskId) + 1
   const strategy = open.requested ?? rememberedStrategy(db, taskId) ?? open.strategy
@@ -408,8 +405,7 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
     signals
   )
   const sweepId = count(db, SQL.insertSweep, taskId, number, strategy, rows.length, now)
-  const insert = db.prepare(SQL.insertItem)
-  for (let i = 0; i < rows.length; i++) insert.run(sweepId, rows[i]!.id, rows[i]!.path, scores[i])
+  rows.forEach((row, i) => db.run(SQL.insertItem, sweepId, row.id, row.path, scores[i]))
   db.run(SQL.setCurrent, sweepId, taskId)
   return { taskId, sweepId, number, status: "active", counters: { total: rows.length, done: 0, skipped: 0, leased: 0 } }
 }
@@ -418,7 +414,7 @@ const StrategyOrNull = Schema.NullOr(Schema.Literal("weighted", "round-robin", "
 
 /** The strategy last asked for with `--strategy` for the task, or null. */
 const rememberedStrategy = (db: Connection, taskId: number): Strategy | null =>
-  Schema.decodeUnknownSync(StrategyOrNull)(db.prepare(SQL.taskStrategy).pluck().get(taskId) ?? null)
+  Schema.decodeUnknownSync(StrategyOrNull)(db.pluck(SQL.taskStrategy, taskId) ?? null)
 
 /** The task (created if new), remembering `requested` (a `--strategy`) for its next sweeps. */
 const ensureTask = (db: Connection, task: TaskName, now: number, requested?: Strategy | undefined): Current => {
@@ -428,7 +424,7 @@ const ensureTask = (db: Connection, task: TaskName, now: number, requested?: Str
 }
 
 const readSweep = (db: Connection, sweepId: number): Sweep => {
-  const row = decodeSweep(db.prepare(SQL.sweep).get(sweepId))
+  const row = decodeSweep(db.get(SQL.sweep, sweepId))
   return new Sweep({ ...row, pending: row.total - row.done - row.skipped - row.leased }, { disableValidation: true })
 }
 
@@ -445,7 +441,7 @@ const currentItem = (
   task: TaskName,
   path: FolderPath
 ): Either.Either<{ readonly sweep: CurrentSweep; readonly item: Item }, TaskNotFound | NoSweep | NotAWorkItem> => {
-  const row = db.prepare(SQL.currentItem).get(path, task)
+  const row = db.get(SQL.currentItem, path, task)
   if (row === undefined) return Either.left(new TaskNotFound({ task }))
   const r = Rows.row(row, "current item")
   const { sweep } = readCurrentRow(r)
@@ -495,7 +491,7 @@ const claimIn = (db: Connection, request: ClaimRequest): ClaimResult => {
   // Expired leases go back to the pool first (the counters trigger moves `leased`).
   const reclaimed = c.leased === 0 ? 0 : db.run(SQL.reclaim, sweep.sweepId, now)
   const leaseExpiresAt = now + request.ttlMs
-  const row = db.prepare(SQL.claim).get(request.agent, leaseExpiresAt, sweep.sweepId)
+  const row = db.get(SQL.claim, request.agent, leaseExpiresAt, sweep.sweepId)
   if (row === undefined) {
     if (unfinishedOf(c) <= 0) {
       db.run(SQL.closeSweep, now, sweep.sweepId)
@@ -522,8 +518,7 @@ export const make = Effect.gen(function* () {
   const register: CoverageStoreShape["register"] = (folders, now) =>
     database.immediate((db) => {
       db.run(SQL.markAbsent)
-      const upsert = db.prepare(SQL.upsertFolder)
-      for (const f of folders) upsert.run(f.path, f.fileCount, f.bytes, f.churn, now)
+      for (const f of folders) db.run(SQL.upsertFolder, f.path, f.fileCount, f.bytes, f.churn, now)
       return count(db, SQL.countPresent)
     })
 
@@ -598,7 +593,7 @@ export const make = Effect.gen(function* () {
       // The visits_memory trigger has moved last_visited_at; reported findings also move the
       // decayed outcome (its row exists now, with outcome_at null on a first visit).
       if (request.found !== null) {
-        const memory = readMemory(db.prepare(SQL.memory).get(sweep.taskId, item.folderId))
+        const memory = readMemory(db.get(SQL.memory, sweep.taskId, item.folderId))
         const outcome = decayOutcome(memory.outcome, memory.outcomeAt, request.found, now, request.halfLifeSecs)
         db.run(SQL.recordOutcome, outcome, now, sweep.taskId, item.folderId)
       }
@@ -634,13 +629,13 @@ export const make = Effect.gen(function* () {
     database.immediateEither((db): Either.Either<boolean, TaskNotFound | NoSweep | NotAWorkItem> => {
       const found = currentItem(db, request.task, request.path)
       if (Either.isLeft(found)) return Either.left(found.left)
-      const changed = db.prepare(SQL.renewItem).run({
+      const changed = db.run(SQL.renewItem, {
         id: found.right.item.id,
         agent: request.agent,
         previous: request.previous ?? request.agent,
         now: request.now,
         expires: request.now + request.ttlMs
-      }).changes
+      })
       return Either.right(changed === 1)
     })
 
@@ -688,7 +683,7 @@ export const make = Effect.gen(function* () {
     database
       .read((db) =>
         Either.map(currentSweep(db, task), (sweep) => {
-          const items = db.prepare(SQL.list).all({ now, task: sweep.taskId, sweep: sweep.sweepId }).map(decodeWorkItem)
+          const items = db.all(SQL.list, { now, task: sweep.taskId, sweep: sweep.sweepId }).map(decodeWorkItem)
           return state === null ? items : items.filter((item) => item.status === state)
         })
       )
@@ -713,7 +708,7 @@ export const make = Effect.gen(function* () {
 
   const reset: CoverageStoreShape["reset"] = (task, all) =>
     database.immediateEither((db): Either.Either<ResetSummary, TaskNotFound> => {
-      const row = db.prepare(SQL.taskId).pluck().get(task)
+      const row = db.pluck(SQL.taskId, task)
       if (row === undefined) return Either.left(new TaskNotFound({ task }))
       const taskId = Schema.decodeUnknownSync(Int)(row)
       db.run(SQL.clearCurrent, taskId)
@@ -735,7 +730,7 @@ export const make = Effect.gen(function* () {
       let reconciledSweeps = 0
       let drift = 0
       if (reconcile) {
-        for (const r of db.prepare(SQL.reconcile).all().map(decodeReconcile)) {
+        for (const r of db.all(SQL.reconcile).map(decodeReconcile)) {
           const finished = r.actual_done + r.actual_skipped
           const status: SweepStatus = finished >= r.actual_total ? "complete" : "active"
           const rowDrift =

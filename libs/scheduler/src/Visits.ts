@@ -52,7 +52,7 @@ export const ofSweep = (
 ): Effect.Effect<SweepVisits, TaskNotFound | StoreError, Database.Database> =>
   Effect.flatMap(Database.Database, (database) =>
     database.read((db) => {
-      const row = db.prepare(SQL.task).get(task)
+      const row = db.get(SQL.task, task)
       if (row === undefined) return null
       const current = decodeTask(row)
       const number = sweep ?? current.sweep
@@ -60,9 +60,7 @@ export const ofSweep = (
       return {
         task,
         sweep: number,
-        visits: db
-          .prepare(SQL.visits)
-          .all({ task: current.id, sweep: number })
+        visits: db.all(SQL.visits, { task: current.id, sweep: number })
           .map((r) => decodeVisit(r))
       }
     })

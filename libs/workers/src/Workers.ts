@@ -308,7 +308,7 @@ const decodeWorker = (value: unknown): Worker => {
 }
 
 const readWorker = (db: Db.Connection, id: string): Worker | undefined => {
-  const row = db.prepare(`SELECT ${WORKER_COLUMNS} FROM workers WHERE id = ?`).get(id)
+  const row = db.get(`SELECT ${WORKER_COLUMNS} FROM workers WHERE id = ?`, id)
   return row === undefined ? undefined : decodeWorker(row)
 }
 
@@ -404,7 +404,7 @@ export const make = Effect.gen(function* () {
           )
         }
         const finished = !isLiveWorkerState(to)
-        db.prepare(
+        db.run(
           `UPDATE workers SET state = @state, updated_at = @at,
              finished_at = CASE WHEN @finished THEN @at ELSE finished_at END,
              question = @question, reason = coalesce(@reason, reason), result = coalesce(@result, result),
@@ -412,7 +412,7 @@ export const make = Effect.gen(function* () {
              lease_owner = CASE WHEN @finished THEN NULL ELSE lease_owner END,
              lease_expires_at = CASE WHEN @finished THEN NULL ELSE lease_expires_at END
            WHERE id = @id`
-        ).run({
+        , {
           id,
           state: to,
           at,
@@ -597,7 +597,7 @@ export const make = Effect.gen(function* () {
       // Caps and the id are decided in the transaction that creates the worker.
       const created = yield* database.immediateEither<Worker, SpawnRefused>((db) => {
         const live = Number(
-          db.prepare(`SELECT count(*) FROM workers WHERE state IN ('spawning', 'running', 'needs_input')`).pluck().get()
+          db.pluck(`SELECT count(*) FROM workers WHERE state IN ('spawning', 'running', 'needs_input')`)
         )
         if (live >= config.worker.max_active)
           return Either.left(
@@ -625,14 +625,14 @@ export const make = Effect.gen(function* () {
               })
             )
         }
-        const seq = Number(db.prepare(`SELECT coalesce(max(seq), 0) + 1 FROM workers`).pluck().get())
+        const seq = Number(db.pluck(`SELECT coalesce(max(seq), 0) + 1 FROM workers`))
         const id = `w${seq}` as WorkerId
-        db.prepare(
+        db.run(
           `INSERT INTO workers (id, seq, kind, state, text, task, path, parent, depth, substrate, cwd, max_duration_ms,
              created_at, updated_at, respawn_of)
            VALUES (@id, @seq, @kind, 'spawning', @text, @task, @path, @parent, @depth, @substrate, @cwd, @max,
              @at, @at, @respawn_of)`
-        ).run({ ...spawned, id, seq, depth, cwd: settings.root, max: maxDurationMs, at })
+        , { ...spawned, id, seq, depth, cwd: settings.root, max: maxDurationMs, at })
         Events.append(db, { at, type: "worker.spawned", subject: { type: "worker", id }, data: { ...spawned, depth } })
         return Either.right(readWorker(db, id)!)
       })
@@ -719,9 +719,7 @@ export const make = Effect.gen(function* () {
   /** Workers whose program ended while nobody watched get their exit recorded (live ones end with it). */
   const reconcile = Effect.gen(function* () {
     const live = yield* database.read((db) =>
-      db
-        .prepare(`SELECT ${WORKER_COLUMNS} FROM workers WHERE exit_status IS NULL AND pid IS NOT NULL`)
-        .all()
+      db.all(`SELECT ${WORKER_COLUMNS} FROM workers WHERE exit_status IS NULL AND pid IS NOT NULL`)
         .map(decodeWorker)
     )
     for (const worker of live) {
@@ -733,13 +731,13 @@ export const make = Effect.gen(function* () {
   })
 
   const listAll = database.read((db) =>
-    db.prepare(`SELECT ${WORKER_COLUMNS} FROM workers ORDER BY seq DESC`).all().map(decodeWorker)
+    db.all(`SELECT ${WORKER_COLUMNS} FROM workers ORDER BY seq DESC`).map(decodeWorker)
   )
 
   const worktreeOf = (worker: Worker) =>
     Effect.gen(function* () {
       const base = yield* database.read((db) =>
-        db.prepare(`SELECT worktree_base FROM workers WHERE id = ?`).pluck().get(worker.id)
+        db.pluck(`SELECT worktree_base FROM workers WHERE id = ?`, worker.id)
       )
       if (worker.worktree === null || typeof base !== "string")
         return yield* new ChangeSetError({
@@ -801,13 +799,11 @@ export const make = Effect.gen(function* () {
 
   const openWindows = (finishedBefore: number) =>
     database.read((db) =>
-      db
-        .prepare(
+      db.all(
           `SELECT ${WORKER_COLUMNS} FROM workers
            WHERE window IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= ?
              AND state NOT IN ('spawning', 'running', 'needs_input') ORDER BY seq`
-        )
-        .all(finishedBefore)
+        , finishedBefore)
         .map(decodeWorker)
     )
 
@@ -831,11 +827,9 @@ export const make = Effect.gen(function* () {
           const worktree = yield* worktreeOf(worker)
           const promoted = yield* database.read(
             (db) =>
-              db
-                .prepare(
+              db.get(
                   `SELECT 1 FROM events WHERE subject_type = 'worker' AND subject_id = ? AND type = 'worker.promoted'`
-                )
-                .get(worker.id) !== undefined
+                , worker.id) !== undefined
           )
           const stat = yield* withPlatform(ChangeSets.diffStat(worktree)).pipe(Effect.orElseSucceed(() => null))
           if (!promoted && !options.force && stat !== null && stat.files > 0) {
@@ -863,11 +857,9 @@ export const make = Effect.gen(function* () {
     get,
     list: Effect.zipRight(reconcile, listAll),
     live: database.read((db) =>
-      db
-        .prepare(
+      db.all(
           `SELECT ${WORKER_COLUMNS} FROM workers WHERE state IN ('spawning', 'running', 'needs_input') ORDER BY seq`
         )
-        .all()
         .map(decodeWorker)
     ),
     show: (id) =>
@@ -958,16 +950,14 @@ export const make = Effect.gen(function* () {
         const target = yield* get(id)
         // Descendants, deepest first, so that no child outlives its parent's cancellation.
         const family = yield* database.read((db) =>
-          db
-            .prepare(
+          db.all(
               `WITH RECURSIVE tree(id, level) AS (SELECT id, 0 FROM workers WHERE id = ?
                  UNION ALL SELECT w.id, tree.level + 1 FROM workers w JOIN tree ON w.parent = tree.id)
                SELECT w.${WORKER_COLUMNS.split(",")
                  .map((c) => c.trim())
                  .join(", w.")} FROM tree JOIN workers w ON w.id = tree.id
                ORDER BY tree.level DESC`
-            )
-            .all(id)
+            , id)
             .map(decodeWorker)
         )
         // A finished worker: its window (kept for a look) is closed.
