@@ -86,7 +86,7 @@ const EventRow = Schema.Struct({
 })
 
 /** A stored row decoded to the domain's event. */
-export const EventFromRow = Schema.transform(EventRow, Schema.typeSchema(TrailEvent), {
+export const EventFromRow = Schema.transform(EventRow, TrailEvent, {
   strict: true,
   decode: (row) => ({
     id: row.id,

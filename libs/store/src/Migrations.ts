@@ -12,7 +12,7 @@ import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
 import { Effect, Layer } from "effect"
 import { Database, toStoreError } from "./Database.js"
 
-const migrations = {
+export const migrations = {
   "0001_coverage": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     // Folders registered by `trail init`. A folder that a rescan no longer finds keeps its row
