@@ -5,6 +5,7 @@ import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
 import { assert, describe, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
 import { Context, Effect, Layer, Ref, Schema } from "effect"
+import * as TestServices from "effect/TestServices"
 import { Database, Events, Migrations } from "../src/index.js"
 
 const tempFile = (name: string) =>
@@ -84,7 +85,7 @@ describe("Database", () => {
       })
     )
 
-    it.scopedLive("a SqlClient transaction and units of work interleave under one lock: no 5 s wait, no lost write", () =>
+    it.scoped("a SqlClient transaction and units of work interleave under one lock: no 5 s wait, no lost write", () =>
       Effect.gen(function* () {
         const { database, sql } = yield* scratch
         const started = Date.now()
@@ -105,7 +106,7 @@ describe("Database", () => {
         const elapsed = Date.now() - started
         assert.isBelow(elapsed, 2_000, `took ${elapsed} ms`)
         assert.deepStrictEqual(yield* xs(database), [1, 2, 3])
-      }).pipe(Effect.provide(NodeContext.layer))
+      }).pipe(TestServices.provideLive)
     )
 
     it.scoped("a unit of work inside a SqlClient transaction of the same store is a defect, not a deadlock", () =>
@@ -124,7 +125,7 @@ describe("Database", () => {
       })
     )
 
-    it.scopedLive("a transaction that read, then lost its snapshot to another connection's commit, is retried whole", () =>
+    it.scoped("a transaction that read, then lost its snapshot to another connection's commit, is retried whole", () =>
       Effect.gen(function* () {
         const { database, sql, filename } = yield* scratch
         // A second store on the same file: its own connections and lock, as another process has.
@@ -146,7 +147,7 @@ describe("Database", () => {
         assert.strictEqual(yield* Ref.get(attempts), 2)
         assert.strictEqual(n, 1, "the retry saw the other connection's row")
         assert.deepStrictEqual(yield* xs(database), [10, 1])
-      }).pipe(Effect.provide(NodeContext.layer))
+      }).pipe(TestServices.provideLive)
     )
 
     it.scoped("events appended in a SqlClient transaction and in a unit of work share one log", () =>

@@ -42,8 +42,8 @@ import {
   WorkerState,
   workerStateEvent
 } from "@trail/domain"
-import { Database as Db, Events, Migrations, Rows } from "@trail/store"
-import { Clock, Context, Duration, Effect, Either, Layer, Option } from "effect"
+import { Database as Db, Events, Migrations } from "@trail/store"
+import { Clock, Context, Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import * as ChangeSets from "./ChangeSets.js"
 import * as Kinds from "./Kinds.js"
 import { inheritedEnv, readExit, Substrates, tmuxInstalled, type WorkerRef } from "./Substrate.js"
@@ -227,85 +227,20 @@ const WORKER_COLUMNS = `id, kind, state, text, task, path, parent, depth, substr
   max_duration_ms, lease_owner, lease_expires_at, created_at, updated_at, finished_at, exit_status, question, reason,
   result, todos, respawn_of`
 
-const workerStates = WorkerState.literals
-
-const parseJson = (r: Record<string, unknown>, column: string): unknown => {
-  const raw = Rows.text(r, column)
-  try {
-    return JSON.parse(raw)
-  } catch {
-    throw new Rows.RowShapeError(column, raw)
-  }
-}
-
-const stringArray = (value: unknown, column: string): Array<string> => {
-  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) throw new Rows.RowShapeError(column, value)
-  return value
-}
-
-const decodeResult = (r: Record<string, unknown>): WorkerResult | null => {
-  if (r.result === null) return null
-  const value = parseJson(r, "result")
-  if (typeof value !== "object" || value === null) throw new Rows.RowShapeError("result", value)
-  const v = value as Record<string, unknown>
-  const text = (key: string) => {
-    if (typeof v[key] !== "string") throw new Rows.RowShapeError(`result.${key}`, v[key])
-    return v[key]
-  }
-  const found = v.found
-  if (found !== null && (typeof found !== "number" || !Number.isInteger(found)))
-    throw new Rows.RowShapeError("result.found", found)
-  return new WorkerResult(
-    {
-      outcome: text("outcome"),
-      summary: text("summary"),
-      evidence: stringArray(v.evidence, "result.evidence"),
-      recommend: stringArray(v.recommend, "result.recommend"),
-      found
-    },
-    { disableValidation: true }
-  )
-}
-
-const workerId = (r: Record<string, unknown>, column: string): WorkerId => {
-  const value = Rows.text(r, column)
-  if (!/^w[1-9][0-9]*$/.test(value)) throw new Rows.RowShapeError(column, value)
-  return value as WorkerId
-}
-
-const decodeWorker = (value: unknown): Worker => {
-  const r = Rows.row(value, "worker")
-  return new Worker(
-    {
-      id: workerId(r, "id"),
-      kind: Rows.text(r, "kind"),
-      state: Rows.oneOf(r, "state", workerStates),
-      text: Rows.text(r, "text"),
-      task: Rows.textOrNull(r, "task"),
-      path: Rows.textOrNull(r, "path"),
-      parent: r.parent === null ? null : workerId(r, "parent"),
-      depth: Rows.int(r, "depth"),
-      substrate: Rows.oneOf(r, "substrate", ["tmux", "process"] as const),
-      pid: Rows.intOrNull(r, "pid"),
-      window: Rows.textOrNull(r, "window"),
-      cwd: Rows.text(r, "cwd"),
-      worktree: Rows.textOrNull(r, "worktree"),
-      max_duration_ms: Rows.intOrNull(r, "max_duration_ms"),
-      lease_owner: Rows.textOrNull(r, "lease_owner"),
-      lease_expires_at: Rows.intOrNull(r, "lease_expires_at"),
-      created_at: Rows.num(r, "created_at"),
-      updated_at: Rows.num(r, "updated_at"),
-      finished_at: Rows.intOrNull(r, "finished_at"),
-      exit_status: Rows.intOrNull(r, "exit_status"),
-      question: Rows.textOrNull(r, "question"),
-      reason: Rows.textOrNull(r, "reason"),
-      result: decodeResult(r),
-      todos: stringArray(parseJson(r, "todos"), "todos"),
-      respawn_of: r.respawn_of === null ? null : workerId(r, "respawn_of")
-    },
-    { disableValidation: true }
-  )
-}
+/** A `workers` row as stored (`result` and `todos` are JSON), decoded to the domain's {@link Worker}. */
+const WorkerRow = Schema.Struct({
+  ...Worker.fields,
+  result: Schema.NullOr(Schema.parseJson(WorkerResult)),
+  todos: Schema.parseJson(Worker.fields.todos)
+})
+// The row's fields are the Worker's own schemas: checked once, not again by the constructor.
+const WorkerFromRow = Schema.transform(WorkerRow, Schema.typeSchema(Worker), {
+  strict: true,
+  decode: (row) => new Worker(row, { disableValidation: true }),
+  encode: (worker) => ({ ...worker })
+})
+const decodeWorkerRow = Schema.decodeUnknownSync(WorkerFromRow)
+const decodeWorker = (row: unknown): Worker => decodeWorkerRow(row)
 
 const readWorker = (db: Db.Connection, id: string): Worker | undefined => {
   const row = db.get(`SELECT ${WORKER_COLUMNS} FROM workers WHERE id = ?`, id)
@@ -626,7 +561,7 @@ export const make = Effect.gen(function* () {
             )
         }
         const seq = Number(db.pluck(`SELECT coalesce(max(seq), 0) + 1 FROM workers`))
-        const id = `w${seq}` as WorkerId
+        const id = WorkerId.make(`w${seq}`)
         db.run(
           `INSERT INTO workers (id, seq, kind, state, text, task, path, parent, depth, substrate, cwd, max_duration_ms,
              created_at, updated_at, respawn_of)
