@@ -40,7 +40,9 @@ import {
   type Strategy,
   type StoreError
 } from "@trail/domain"
-import { Context, Effect, Either, Layer, Schema } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
+import { Context, Effect, Either, Layer, Option, Schema } from "effect"
 import { Database as Db, Migrations, Rows } from "@trail/store"
 
 type Connection = Db.Connection
@@ -241,6 +243,19 @@ const FolderSignalRow = Schema.Struct({
 })
 const decodeFolderSignal = rowDecoder(FolderSignalRow)
 
+/** A task and its current sweep, if any (cold paths, through SqlClient). */
+const CurrentSweepRow = Schema.Struct({
+  task_id: Int,
+  sweep_id: Schema.NullOr(Int),
+  number: Schema.NullOr(Int)
+})
+
+const ListRequest = Schema.Struct({
+  now: Int,
+  task: Int,
+  sweep: Schema.Struct({ id: Int, number: Int })
+})
+
 const readMemory = (value: unknown) => {
   const r = Rows.row(value, "folder memory")
   return { outcome: Rows.num(r, "outcome"), outcomeAt: Rows.intOrNull(r, "outcome_at") }
@@ -260,7 +275,6 @@ const SweepRow = Schema.Struct({
 })
 const decodeSweep = rowDecoder(SweepRow)
 
-const decodeWorkItem = rowDecoder(WorkItem)
 
 interface ActiveSweep {
   readonly taskId: number
@@ -319,14 +333,6 @@ const SQL = {
   sweep: `SELECT t.name AS task, s.number AS sweep, s.status, s.strategy, s.total, s.done, s.skipped, s.leased,
       s.opened_at, s.closed_at
     FROM sweeps s JOIN tasks t ON t.id = s.task_id WHERE s.id = ?`,
-  list: `SELECT w.path,
-      CASE WHEN w.status = 'leased' AND w.lease_expires_at <= @now THEN 'pending' ELSE w.status END AS status,
-      w.score,
-      CASE WHEN w.status = 'leased' AND w.lease_expires_at > @now THEN w.lease_owner END AS lease_owner,
-      CASE WHEN w.status = 'leased' AND w.lease_expires_at > @now THEN w.lease_expires_at END AS lease_expires_at,
-      m.last_visited_at AS visited_at
-    FROM work_items w LEFT JOIN folder_memory m ON m.task_id = @task AND m.folder_id = w.folder_id
-    WHERE w.sweep_id = @sweep ORDER BY w.score DESC, w.id`,
   upsertFolder: `INSERT INTO folders (path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, ?, ?, 1, ?)
     ON CONFLICT (path) DO UPDATE SET file_count = excluded.file_count, bytes = excluded.bytes,
       churn = excluded.churn, present = 1, scanned_at = excluded.scanned_at`,
@@ -514,6 +520,7 @@ const claimIn = (db: Connection, request: ClaimRequest): ClaimResult => {
 
 export const make = Effect.gen(function* () {
   const database = yield* Database
+  const sql = yield* SqlClient.SqlClient
 
   const register: CoverageStoreShape["register"] = (folders, now) =>
     database.immediate((db) => {
@@ -679,15 +686,45 @@ export const make = Effect.gen(function* () {
       })
       .pipe(Effect.flatten)
 
+  const findCurrent = SqlSchema.findOne({
+    Request: TaskName,
+    Result: CurrentSweepRow,
+    execute: (task) =>
+      sql`SELECT t.id AS task_id, s.id AS sweep_id, s.number FROM tasks t
+        LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ${task}`
+  })
+  // An expired lease reads as pending. Who finished an item is work_items.completed_by (the
+  // visit's agent for items finished before that column existed); what they found is in the
+  // visit recorded with it (same path and time: the visits_by_task index finds it).
+  const findItems = SqlSchema.findAll({
+    Request: ListRequest,
+    Result: WorkItem,
+    execute: ({ now, sweep, task }) =>
+      sql`SELECT w.path,
+          CASE WHEN w.status = 'leased' AND w.lease_expires_at <= ${now} THEN 'pending' ELSE w.status END AS status,
+          w.score,
+          CASE WHEN w.status = 'leased' AND w.lease_expires_at > ${now} THEN w.lease_owner END AS lease_owner,
+          CASE WHEN w.status = 'leased' AND w.lease_expires_at > ${now} THEN w.lease_expires_at END AS lease_expires_at,
+          m.last_visited_at AS visited_at,
+          CASE WHEN w.status = 'done' THEN v.found END AS found,
+          CASE WHEN w.status IN ('done', 'skipped') THEN coalesce(w.completed_by, v.agent) END AS agent
+        FROM work_items w
+          LEFT JOIN folder_memory m ON m.task_id = ${task} AND m.folder_id = w.folder_id
+          LEFT JOIN visits v ON w.status IN ('done', 'skipped') AND v.id = (
+            SELECT max(x.id) FROM visits x
+            WHERE x.task_id = ${task} AND x.at = w.completed_at AND x.path = w.path AND x.sweep = ${sweep.number})
+        WHERE w.sweep_id = ${sweep.id} ORDER BY w.score DESC, w.id`
+  })
+
   const list: CoverageStoreShape["list"] = (task, state, now) =>
-    database
-      .read((db) =>
-        Either.map(currentSweep(db, task), (sweep) => {
-          const items = db.all(SQL.list, { now, task: sweep.taskId, sweep: sweep.sweepId }).map(decodeWorkItem)
-          return state === null ? items : items.filter((item) => item.status === state)
-        })
-      )
-      .pipe(Effect.flatten)
+    Effect.gen(function* () {
+      const current = yield* findCurrent(task)
+      if (Option.isNone(current)) return yield* new TaskNotFound({ task })
+      const { number, sweep_id: id, task_id } = current.value
+      if (id === null || number === null) return yield* new NoSweep({ task })
+      const items = yield* findItems({ now, task: task_id, sweep: { id, number } })
+      return state === null ? items : items.filter((item) => item.status === state)
+    }).pipe(Db.orStoreError)
 
   const newSweep: CoverageStoreShape["newSweep"] = (task, open, now) =>
     database.immediateEither((db): Either.Either<Sweep, SweepActive | NoFolders> => {
