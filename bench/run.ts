@@ -389,14 +389,20 @@ const openBench = () =>
       db.run(
         `INSERT INTO visits (task_id, sweep, folder_id, path, agent, status, found, at)
          SELECT ?, s.value, f.id, f.path, 'a', 'done', f.id % 3, s.value * 1000
-         FROM folders f JOIN json_each(?) s WHERE s.value = ? OR f.id % 100 = s.value % 100`
-      , taskId, JSON.stringify(Array.from({ length: history }, (_, i) => i + 1)), history)
+         FROM folders f JOIN json_each(?) s WHERE s.value = ? OR f.id % 100 = s.value % 100`,
+        taskId,
+        JSON.stringify(Array.from({ length: history }, (_, i) => i + 1)),
+        history
+      )
       db.run(
         `INSERT INTO folder_memory (task_id, folder_id, last_visited_at, outcome, outcome_at)
          SELECT ?, id, ? - (id % 1000) * 1000, id % 5, ? FROM folders WHERE true
          ON CONFLICT (task_id, folder_id) DO UPDATE SET last_visited_at = excluded.last_visited_at,
-           outcome = excluded.outcome, outcome_at = excluded.outcome_at`
-      , taskId, history * 1000, history * 1000)
+           outcome = excluded.outcome, outcome_at = excluded.outcome_at`,
+        taskId,
+        history * 1000,
+        history * 1000
+      )
     })
     const runs = 3
     const times: Array<number> = []

@@ -145,8 +145,9 @@ const acquireLock = (owner: string, ttlMs: number) =>
       }
       db.run(
         `INSERT OR REPLACE INTO supervisor (id, owner, pid, host, started_at, lease_expires_at)
-         VALUES (1, @owner, @pid, @host, @now, @expires)`
-      , { owner, pid: process.pid, host, now, expires: now + ttlMs })
+         VALUES (1, @owner, @pid, @host, @now, @expires)`,
+        { owner, pid: process.pid, host, now, expires: now + ttlMs }
+      )
       return Either.right(undefined)
     })
   })
@@ -741,10 +742,12 @@ export const run = (options: SupervisorOptions) =>
 /** The tasks whose current sweep has a folder leased to {@link FLEET_AGENT}. */
 const fleetClaimTasks = (database: Database.DatabaseShape) =>
   database.read((db) =>
-    db.all(
+    db
+      .all(
         `SELECT DISTINCT t.name FROM tasks t JOIN work_items w ON w.sweep_id = t.current_sweep_id
-         WHERE w.status = 'leased' AND w.lease_owner = ? ORDER BY t.name`
-      , FLEET_AGENT)
+         WHERE w.status = 'leased' AND w.lease_owner = ? ORDER BY t.name`,
+        FLEET_AGENT
+      )
       .map((row) => Rows.text(Rows.row(row, "tasks"), "name"))
   )
 

@@ -275,7 +275,6 @@ const SweepRow = Schema.Struct({
 })
 const decodeSweep = rowDecoder(SweepRow)
 
-
 interface ActiveSweep {
   readonly taskId: number
   readonly sweepId: number
@@ -369,9 +368,7 @@ const ReconcileRow = Schema.Struct({
 const decodeReconcile = rowDecoder(ReconcileRow)
 
 const count = (db: Connection, sql: string, ...params: ReadonlyArray<unknown>): number =>
-  Schema.decodeUnknownSync(Int)(
-    db.pluck(sql, ...params)
-  )
+  Schema.decodeUnknownSync(Int)(db.pluck(sql, ...params))
 
 // ---------------------------------------------------------------------------------------------
 

@@ -38,7 +38,9 @@ const StatusRow = Schema.Struct({ status: Schema.String })
 /** Counter drift, visits per path, and the item statuses of the current sweep. */
 const inspect = (database: Database.DatabaseShape) =>
   database.read((db) => ({
-    visits: db.all("SELECT path, count(*) AS n FROM visits GROUP BY path").map((r) => Schema.decodeUnknownSync(VisitRow)(r)),
+    visits: db
+      .all("SELECT path, count(*) AS n FROM visits GROUP BY path")
+      .map((r) => Schema.decodeUnknownSync(VisitRow)(r)),
     statuses: db.all("SELECT status FROM work_items").map((r) => Schema.decodeUnknownSync(StatusRow)(r).status)
   }))
 

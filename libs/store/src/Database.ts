@@ -222,7 +222,10 @@ export const make = (
     })
     yield* opened.pipe(Effect.mapError((error) => toStoreError(error, filename)))
     const handle = yield* Effect.acquireRelease(
-      Effect.try({ try: () => UnitOfWork.open(filename, { readonly }), catch: (cause) => toStoreError(cause, filename) }),
+      Effect.try({
+        try: () => UnitOfWork.open(filename, { readonly }),
+        catch: (cause) => toStoreError(cause, filename)
+      }),
       (handle) => Effect.sync(() => handle.close())
     )
 

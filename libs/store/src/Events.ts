@@ -24,14 +24,7 @@ const appended = (id: number, event: NewEvent) =>
 
 /** Appends `event` in a unit of work; returns it with its id. */
 export const append = (db: Connection, event: NewEvent): TrailEvent => {
-  const id = db.pluck(
-    INSERT,
-    event.at,
-    event.type,
-    event.subject.type,
-    event.subject.id,
-    JSON.stringify(event.data)
-  )
+  const id = db.pluck(INSERT, event.at, event.type, event.subject.type, event.subject.id, JSON.stringify(event.data))
   if (typeof id !== "number") throw new Rows.RowShapeError("id", id)
   return appended(id, event)
 }
@@ -115,13 +108,14 @@ export const appendSql = (event: NewEvent): SqlEffect<TrailEvent> =>
     SqlSchema.single({
       Request: Schema.Void,
       Result: IdRow,
-      execute: () => sql`INSERT INTO events ${sql.insert({
-        at: event.at,
-        type: event.type,
-        subject_type: event.subject.type,
-        subject_id: event.subject.id,
-        data: JSON.stringify(event.data)
-      })} RETURNING id`
+      execute: () =>
+        sql`INSERT INTO events ${sql.insert({
+          at: event.at,
+          type: event.type,
+          subject_type: event.subject.type,
+          subject_id: event.subject.id,
+          data: JSON.stringify(event.data)
+        })} RETURNING id`
     })(undefined).pipe(
       Effect.catchTag("NoSuchElementException", () => Effect.dieMessage("INSERT … RETURNING returned no row")),
       Effect.map((row) => appended(row.id, event))

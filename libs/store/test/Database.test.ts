@@ -36,8 +36,7 @@ const xs = (database: Database.DatabaseShape) =>
   database.read((db) => db.all("SELECT x FROM t ORDER BY rowid").map((r) => Schema.decodeUnknownSync(XRow)(r).x))
 const XRow = Schema.Struct({ x: Schema.Number })
 
-const reasonOf = (options: Database.DatabaseOptions) =>
-  Effect.map(Effect.flip(open(options)), (error) => error.reason)
+const reasonOf = (options: Database.DatabaseOptions) => Effect.map(Effect.flip(open(options)), (error) => error.reason)
 
 describe("Database", () => {
   it.layer(NodeContext.layer)((it) => {
@@ -153,9 +152,11 @@ describe("Database", () => {
     it.scoped("events appended in a SqlClient transaction and in a unit of work share one log", () =>
       Effect.gen(function* () {
         const { database, ctx } = yield* scratch
-        const first = yield* database.transaction(
-          Events.appendSql({ at: 1, type: "worker.note", subject: { type: "worker", id: "w1" }, data: { a: 1 } })
-        ).pipe(Effect.provide(ctx))
+        const first = yield* database
+          .transaction(
+            Events.appendSql({ at: 1, type: "worker.note", subject: { type: "worker", id: "w1" }, data: { a: 1 } })
+          )
+          .pipe(Effect.provide(ctx))
         const second = yield* database.immediate((db) =>
           Events.append(db, { at: 2, type: "worker.note", subject: { type: "worker", id: "w1" }, data: { b: 2 } })
         )

@@ -138,7 +138,8 @@ const load = (db: Db.Connection): InboxState => {
   const row = db.get(`SELECT last_event_id, sessions, workers FROM inbox_state WHERE id = 1`)
   if (row === undefined) return emptyInbox
   const r = Rows.row(row, "inbox state")
-  const items = db.all(`SELECT item FROM inbox_items`)
+  const items = db
+    .all(`SELECT item FROM inbox_items`)
     .map((value) => decodeItem(Rows.text(Rows.row(value, "inbox item"), "item")))
   const { ended, sessions } = decodeSessions(Rows.text(r, "sessions"))
   return {
@@ -155,10 +156,17 @@ const save = (db: Db.Connection, before: InboxState, after: InboxState) => {
   for (const [id, item] of after.items) {
     if (before.items.get(id) === item) continue
     db.run(
-      `INSERT OR REPLACE INTO inbox_items (id, kind, subject_type, subject_id, since, item) VALUES (?, ?, ?, ?, ?, ?)`
-    , id, item.kind, item.subject.type, item.subject.id, item.since, JSON.stringify(item))
+      `INSERT OR REPLACE INTO inbox_items (id, kind, subject_type, subject_id, since, item) VALUES (?, ?, ?, ?, ?, ?)`,
+      id,
+      item.kind,
+      item.subject.type,
+      item.subject.id,
+      item.since,
+      JSON.stringify(item)
+    )
   }
-  db.run(`INSERT OR REPLACE INTO inbox_state (id, last_event_id, sessions, workers) VALUES (1, ?, ?, ?)`, 
+  db.run(
+    `INSERT OR REPLACE INTO inbox_state (id, last_event_id, sessions, workers) VALUES (1, ?, ?, ?)`,
     after.last,
     JSON.stringify({ sessions: [...after.sessions.values()], ended: [...after.ended] }),
     JSON.stringify([...after.workers.entries()])

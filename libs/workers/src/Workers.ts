@@ -346,18 +346,19 @@ export const make = Effect.gen(function* () {
              pid = coalesce(@pid, pid), window = coalesce(@window, window),
              lease_owner = CASE WHEN @finished THEN NULL ELSE lease_owner END,
              lease_expires_at = CASE WHEN @finished THEN NULL ELSE lease_expires_at END
-           WHERE id = @id`
-        , {
-          id,
-          state: to,
-          at,
-          finished: finished ? 1 : 0,
-          question: to === "needs_input" ? (fields.question ?? null) : null,
-          reason: fields.reason ?? null,
-          result: fields.result === undefined ? null : JSON.stringify(fields.result),
-          pid: fields.pid ?? null,
-          window: fields.window ?? null
-        })
+           WHERE id = @id`,
+          {
+            id,
+            state: to,
+            at,
+            finished: finished ? 1 : 0,
+            question: to === "needs_input" ? (fields.question ?? null) : null,
+            reason: fields.reason ?? null,
+            result: fields.result === undefined ? null : JSON.stringify(fields.result),
+            pid: fields.pid ?? null,
+            window: fields.window ?? null
+          }
+        )
         Events.append(db, {
           at,
           type: workerStateEvent(to),
@@ -566,8 +567,9 @@ export const make = Effect.gen(function* () {
           `INSERT INTO workers (id, seq, kind, state, text, task, path, parent, depth, substrate, cwd, max_duration_ms,
              created_at, updated_at, respawn_of)
            VALUES (@id, @seq, @kind, 'spawning', @text, @task, @path, @parent, @depth, @substrate, @cwd, @max,
-             @at, @at, @respawn_of)`
-        , { ...spawned, id, seq, depth, cwd: settings.root, max: maxDurationMs, at })
+             @at, @at, @respawn_of)`,
+          { ...spawned, id, seq, depth, cwd: settings.root, max: maxDurationMs, at }
+        )
         Events.append(db, { at, type: "worker.spawned", subject: { type: "worker", id }, data: { ...spawned, depth } })
         return Either.right(readWorker(db, id)!)
       })
@@ -654,8 +656,7 @@ export const make = Effect.gen(function* () {
   /** Workers whose program ended while nobody watched get their exit recorded (live ones end with it). */
   const reconcile = Effect.gen(function* () {
     const live = yield* database.read((db) =>
-      db.all(`SELECT ${WORKER_COLUMNS} FROM workers WHERE exit_status IS NULL AND pid IS NOT NULL`)
-        .map(decodeWorker)
+      db.all(`SELECT ${WORKER_COLUMNS} FROM workers WHERE exit_status IS NULL AND pid IS NOT NULL`).map(decodeWorker)
     )
     for (const worker of live) {
       if (worker.state === "spawning") continue
@@ -671,9 +672,7 @@ export const make = Effect.gen(function* () {
 
   const worktreeOf = (worker: Worker) =>
     Effect.gen(function* () {
-      const base = yield* database.read((db) =>
-        db.pluck(`SELECT worktree_base FROM workers WHERE id = ?`, worker.id)
-      )
+      const base = yield* database.read((db) => db.pluck(`SELECT worktree_base FROM workers WHERE id = ?`, worker.id))
       if (worker.worktree === null || typeof base !== "string")
         return yield* new ChangeSetError({
           id: worker.id,
@@ -734,11 +733,13 @@ export const make = Effect.gen(function* () {
 
   const openWindows = (finishedBefore: number) =>
     database.read((db) =>
-      db.all(
+      db
+        .all(
           `SELECT ${WORKER_COLUMNS} FROM workers
            WHERE window IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= ?
-             AND state NOT IN ('spawning', 'running', 'needs_input') ORDER BY seq`
-        , finishedBefore)
+             AND state NOT IN ('spawning', 'running', 'needs_input') ORDER BY seq`,
+          finishedBefore
+        )
         .map(decodeWorker)
     )
 
@@ -763,8 +764,9 @@ export const make = Effect.gen(function* () {
           const promoted = yield* database.read(
             (db) =>
               db.get(
-                  `SELECT 1 FROM events WHERE subject_type = 'worker' AND subject_id = ? AND type = 'worker.promoted'`
-                , worker.id) !== undefined
+                `SELECT 1 FROM events WHERE subject_type = 'worker' AND subject_id = ? AND type = 'worker.promoted'`,
+                worker.id
+              ) !== undefined
           )
           const stat = yield* withPlatform(ChangeSets.diffStat(worktree)).pipe(Effect.orElseSucceed(() => null))
           if (!promoted && !options.force && stat !== null && stat.files > 0) {
@@ -792,9 +794,8 @@ export const make = Effect.gen(function* () {
     get,
     list: Effect.zipRight(reconcile, listAll),
     live: database.read((db) =>
-      db.all(
-          `SELECT ${WORKER_COLUMNS} FROM workers WHERE state IN ('spawning', 'running', 'needs_input') ORDER BY seq`
-        )
+      db
+        .all(`SELECT ${WORKER_COLUMNS} FROM workers WHERE state IN ('spawning', 'running', 'needs_input') ORDER BY seq`)
         .map(decodeWorker)
     ),
     show: (id) =>
@@ -885,14 +886,16 @@ export const make = Effect.gen(function* () {
         const target = yield* get(id)
         // Descendants, deepest first, so that no child outlives its parent's cancellation.
         const family = yield* database.read((db) =>
-          db.all(
+          db
+            .all(
               `WITH RECURSIVE tree(id, level) AS (SELECT id, 0 FROM workers WHERE id = ?
                  UNION ALL SELECT w.id, tree.level + 1 FROM workers w JOIN tree ON w.parent = tree.id)
                SELECT w.${WORKER_COLUMNS.split(",")
                  .map((c) => c.trim())
                  .join(", w.")} FROM tree JOIN workers w ON w.id = tree.id
-               ORDER BY tree.level DESC`
-            , id)
+               ORDER BY tree.level DESC`,
+              id
+            )
             .map(decodeWorker)
         )
         // A finished worker: its window (kept for a look) is closed.
