@@ -20,7 +20,7 @@ import {
   TaskStatus,
   WorkItemStatus
 } from "@trail/domain"
-import { Project, Scheduler, Visits } from "@trail/scheduler"
+import { Project, Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import { type Context, Effect, Layer, Option, Schema } from "effect"
 import { explicitRoot, foundCount, nonEmpty, pretty, print, trail } from "./Common.js"
@@ -471,13 +471,7 @@ const list = Command.make(
     withScheduler((scheduler) =>
       Effect.gen(function* () {
         const items = yield* listOrNone(scheduler, args.task, Option.getOrUndefined(args.state))
-        // Who covered each finished folder and what they found (the visit history): read only
-        // when a listed item is finished (`--state pending|leased` never needs it).
-        const finished = items.some((i) => i.status === "done" || i.status === "skipped")
-        const { visits } = finished
-          ? yield* Visits.ofSweep(args.task).pipe(Effect.catchTag("TaskNotFound", () => Effect.succeed({ visits: [] })))
-          : { visits: [] }
-        const visitOf = new Map(visits.map((v) => [v.path, v]))
+        // Who covered each finished folder and what they found come with the items (one join).
         const rows = items.map((i) => ({
           path: i.path,
           status: i.status,
@@ -485,8 +479,8 @@ const list = Command.make(
           lease_owner: i.lease_owner,
           lease_expires_at: i.lease_expires_at,
           visited_at: i.visited_at,
-          found: i.status === "done" ? (visitOf.get(i.path)?.found ?? null) : null,
-          agent: i.status === "done" || i.status === "skipped" ? (visitOf.get(i.path)?.agent ?? null) : null
+          found: i.found,
+          agent: i.agent
         }))
         yield* print(rows, {
           pretty: args.pretty,

@@ -18,7 +18,7 @@ import type {
   WorkerFinished
 } from "@trail/domain"
 import { Visits } from "@trail/scheduler"
-import type { Database } from "@trail/store"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { Live } from "@trail/supervisor"
 import { Workers } from "@trail/workers"
 import { Effect } from "effect"
@@ -64,7 +64,7 @@ const byFound = (a: FolderResult, b: FolderResult) =>
 export const sweepResults = (
   task: TaskName,
   sweep?: number
-): Effect.Effect<SweepResults, ResultsError, Database.Database | Workers.Workers> =>
+): Effect.Effect<SweepResults, ResultsError, SqlClient.SqlClient | Workers.Workers> =>
   Effect.gen(function* () {
     const { sweep: number, visits } = yield* Visits.ofSweep(task, sweep)
     const workers = visits.length === 0 ? [] : yield* Effect.flatMap(Workers.Workers, (w) => w.list)

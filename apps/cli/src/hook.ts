@@ -7,9 +7,10 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { StoreError } from "@trail/domain"
 import * as Events from "@trail/store/Events"
+import * as UnitOfWork from "@trail/store/UnitOfWork"
 import * as Hooks from "@trail/workers/Hooks"
-import Sqlite from "better-sqlite3"
 
 /** The root a hook belongs to: the nearest `.trail/` above the session's cwd, else $TRAIL_ROOT, else the cwd's. */
 export const hookRoot = (cwd: string | null | undefined, env: NodeJS.ProcessEnv = process.env): string | null => {
@@ -72,34 +73,24 @@ export const recordHook = (raw: string, env: NodeJS.ProcessEnv, at: number): "re
   }
   if (root === null) return "no-root"
   const file = path.join(root, ".trail", "state.db")
-  let db: Sqlite.Database | undefined
+  let handle: UnitOfWork.Handle | undefined
   try {
-    // Only reads until the store is known to be trail's (migrated: user_version > 0, which an
-    // emptied 0-byte file reads as 0): any write, even journal_mode = WAL, would turn an emptied
-    // state.db into a valid blank database that every command then takes for a fresh store.
-    db = new Sqlite(file, { fileMustExist: true, timeout: 2_000 })
-    if (
-      Number(db.pragma("user_version", { simple: true })) === 0 ||
-      db.prepare(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`).pluck().get() !== 1
-    ) {
-      note(root, at, `not recorded: ${file} holds no trail store (only \`trail init\` creates one)`)
-      return "dropped"
-    }
-    db.pragma("journal_mode = WAL")
-    const connection = db
-    Events.append(
-      {
-        prepare: (sql) => connection.prepare(sql),
-        run: (sql, ...params) => connection.prepare(sql).run(...params).changes
-      },
-      Hooks.toEvent(parsed.right, env, at, Hooks.agentOf(process.pid))
-    )
+    // The store's own check, before any write: a file that is not a migrated trail store is refused.
+    handle = UnitOfWork.open(file, { timeoutMs: 2_000, checkMigrated: true })
+    Events.append(handle.connection, Hooks.toEvent(parsed.right, env, at, Hooks.agentOf(process.pid)))
     return "recorded"
   } catch (error) {
-    note(root, at, `not recorded: ${error instanceof Error ? error.message : String(error)}`)
+    const message = error instanceof Error ? error.message : String(error)
+    note(
+      root,
+      at,
+      error instanceof StoreError && error.reason === "corrupt"
+        ? `not recorded: ${file} holds no trail store (only \`trail init\` creates one)`
+        : `not recorded: ${message}`
+    )
     return "dropped"
   } finally {
-    db?.close()
+    handle?.close()
   }
 }
 

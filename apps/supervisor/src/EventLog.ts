@@ -18,6 +18,7 @@
  * poke.
  */
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { EventLog, type TrailEvent } from "@trail/domain"
 import { Database, Events } from "@trail/store"
 import { Substrate } from "@trail/workers"
@@ -30,17 +31,19 @@ const BATCH = 500
 
 export const make = (options: { readonly stateDir: string; readonly fallbackMs?: number }) =>
   Effect.gen(function* () {
-    const database = yield* Database.Database
+    const sql = yield* SqlClient.SqlClient
     const fs = yield* FileSystem.FileSystem
+    const since = (after: number, limit: number) =>
+      Events.sinceSql(after, limit).pipe(Database.orStoreError, Effect.provideService(SqlClient.SqlClient, sql))
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<TrailEvent>(), PubSub.shutdown)
     const wake = yield* Queue.unbounded<Wake>()
-    let last = yield* database.read(Events.latestId)
+    let last = yield* Events.latestIdSql.pipe(Database.orStoreError, Effect.provideService(SqlClient.SqlClient, sql))
 
     /** Publishes every event after `last`; returns how many. */
     const drain = Effect.gen(function* () {
       let published = 0
       for (;;) {
-        const batch = yield* database.read((db) => Events.since(db, last, BATCH))
+        const batch = yield* since(last, BATCH)
         if (batch.length === 0) return published
         last = batch[batch.length - 1]!.id
         published += batch.length
@@ -74,12 +77,12 @@ export const make = (options: { readonly stateDir: string; readonly fallbackMs?:
     yield* wake.offer("read").pipe(Effect.repeat(Schedule.spaced(options.fallbackMs ?? 5_000)), Effect.forkScoped)
 
     return EventLog.of({
-      since: (after, limit = 10_000) => database.read((db) => Events.since(db, after, limit)),
+      since: (after, limit = 10_000) => since(after, limit),
       subscribe: PubSub.subscribe(pubsub),
       poke: Effect.asVoid(wake.offer("read"))
     })
   })
 
-/** The EventLog of the root whose state folder is `stateDir`; needs the Database and FileSystem. */
+/** The EventLog of the root whose state folder is `stateDir`; needs the store\'s SqlClient and FileSystem. */
 export const layer = (options: { readonly stateDir: string; readonly fallbackMs?: number }) =>
   Layer.scoped(EventLog, make(options))

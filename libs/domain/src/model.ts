@@ -31,7 +31,11 @@ export class WorkItem extends Schema.Class<WorkItem>("WorkItem")({
   lease_owner: Schema.NullOr(AgentId),
   lease_expires_at: Schema.NullOr(Millis),
   /** When this folder was last completed under the task (any sweep), or null if never. */
-  visited_at: Schema.NullOr(Millis)
+  visited_at: Schema.NullOr(Millis),
+  /** Findings its finisher reported with `done --found N` (done items only; null: not reported). */
+  found: Schema.NullOr(Schema.Number),
+  /** Who finished it (done or skipped items only): the agent id, or the fleet worker's id. */
+  agent: Schema.NullOr(Schema.String)
 }) {}
 
 /** One pass of a task over every registered folder, with its O(1) counters. */

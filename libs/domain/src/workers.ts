@@ -2,6 +2,7 @@
  * The worker fleet's domain (SPEC §2): worker ids and the worker state machine.
  */
 import { Schema } from "effect"
+import { FolderPath, TaskName } from "./ids.js"
 import type { StateMachine } from "./stateMachine.js"
 
 /** A worker that trail started: `w1`, `w2`, … (also the name of its tmux window). */
@@ -59,8 +60,8 @@ export class Worker extends Schema.Class<Worker>("Worker")({
   /** The task text it was given. */
   text: Schema.String,
   /** Fleet mode: the coverage task and the folder it was handed. */
-  task: Schema.NullOr(Schema.String),
-  path: Schema.NullOr(Schema.String),
+  task: Schema.NullOr(TaskName),
+  path: Schema.NullOr(FolderPath),
   parent: Schema.NullOr(WorkerId),
   depth: Schema.Int,
   substrate: SubstrateName,

@@ -40,7 +40,9 @@ import {
   type Strategy,
   type StoreError
 } from "@trail/domain"
-import { Context, Effect, Either, Layer, Schema } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
+import { Context, Effect, Either, Layer, Option, Schema } from "effect"
 import { Database as Db, Migrations, Rows } from "@trail/store"
 
 type Connection = Db.Connection
@@ -241,6 +243,19 @@ const FolderSignalRow = Schema.Struct({
 })
 const decodeFolderSignal = rowDecoder(FolderSignalRow)
 
+/** A task and its current sweep, if any (cold paths, through SqlClient). */
+const CurrentSweepRow = Schema.Struct({
+  task_id: Int,
+  sweep_id: Schema.NullOr(Int),
+  number: Schema.NullOr(Int)
+})
+
+const ListRequest = Schema.Struct({
+  now: Int,
+  task: Int,
+  sweep: Schema.Struct({ id: Int, number: Int })
+})
+
 const readMemory = (value: unknown) => {
   const r = Rows.row(value, "folder memory")
   return { outcome: Rows.num(r, "outcome"), outcomeAt: Rows.intOrNull(r, "outcome_at") }
@@ -259,8 +274,6 @@ const SweepRow = Schema.Struct({
   closed_at: Schema.NullOr(Int)
 })
 const decodeSweep = rowDecoder(SweepRow)
-
-const decodeWorkItem = rowDecoder(WorkItem)
 
 interface ActiveSweep {
   readonly taskId: number
@@ -319,14 +332,6 @@ const SQL = {
   sweep: `SELECT t.name AS task, s.number AS sweep, s.status, s.strategy, s.total, s.done, s.skipped, s.leased,
       s.opened_at, s.closed_at
     FROM sweeps s JOIN tasks t ON t.id = s.task_id WHERE s.id = ?`,
-  list: `SELECT w.path,
-      CASE WHEN w.status = 'leased' AND w.lease_expires_at <= @now THEN 'pending' ELSE w.status END AS status,
-      w.score,
-      CASE WHEN w.status = 'leased' AND w.lease_expires_at > @now THEN w.lease_owner END AS lease_owner,
-      CASE WHEN w.status = 'leased' AND w.lease_expires_at > @now THEN w.lease_expires_at END AS lease_expires_at,
-      m.last_visited_at AS visited_at
-    FROM work_items w LEFT JOIN folder_memory m ON m.task_id = @task AND m.folder_id = w.folder_id
-    WHERE w.sweep_id = @sweep ORDER BY w.score DESC, w.id`,
   upsertFolder: `INSERT INTO folders (path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, ?, ?, 1, ?)
     ON CONFLICT (path) DO UPDATE SET file_count = excluded.file_count, bytes = excluded.bytes,
       churn = excluded.churn, present = 1, scanned_at = excluded.scanned_at`,
@@ -363,17 +368,12 @@ const ReconcileRow = Schema.Struct({
 const decodeReconcile = rowDecoder(ReconcileRow)
 
 const count = (db: Connection, sql: string, ...params: ReadonlyArray<unknown>): number =>
-  Schema.decodeUnknownSync(Int)(
-    db
-      .prepare(sql)
-      .pluck()
-      .get(...params)
-  )
+  Schema.decodeUnknownSync(Int)(db.pluck(sql, ...params))
 
 // ---------------------------------------------------------------------------------------------
 
 const readCurrent = (db: Connection, task: TaskName): Current | null => {
-  const row = db.prepare(SQL.current).get(task)
+  const row = db.get(SQL.current, task)
   return row === undefined ? null : readCurrentRow(Rows.row(row, "current sweep"))
 }
 
@@ -385,7 +385,7 @@ const signalOf = (row: typeof FolderSignalRow.Type, signal: StaticSignal): numbe
  * pending work item per folder. Returns null (and writes nothing) when no folder is registered.
  */
 const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: number): CurrentSweep | null => {
-  const rows = db.prepare(SQL.folderSignals).all(taskId).map(decodeFolderSignal)
+  const rows = db.all(SQL.folderSignals, taskId).map(decodeFolderSignal)
   if (rows.length === 0) return null
   const number = count(db, SQL.lastSweepNumber, taskId) + 1
   const strategy = open.requested ?? rememberedStrategy(db, taskId) ?? open.strategy
@@ -408,8 +408,7 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
     signals
   )
   const sweepId = count(db, SQL.insertSweep, taskId, number, strategy, rows.length, now)
-  const insert = db.prepare(SQL.insertItem)
-  for (let i = 0; i < rows.length; i++) insert.run(sweepId, rows[i]!.id, rows[i]!.path, scores[i])
+  rows.forEach((row, i) => db.run(SQL.insertItem, sweepId, row.id, row.path, scores[i]))
   db.run(SQL.setCurrent, sweepId, taskId)
   return { taskId, sweepId, number, status: "active", counters: { total: rows.length, done: 0, skipped: 0, leased: 0 } }
 }
@@ -418,7 +417,7 @@ const StrategyOrNull = Schema.NullOr(Schema.Literal("weighted", "round-robin", "
 
 /** The strategy last asked for with `--strategy` for the task, or null. */
 const rememberedStrategy = (db: Connection, taskId: number): Strategy | null =>
-  Schema.decodeUnknownSync(StrategyOrNull)(db.prepare(SQL.taskStrategy).pluck().get(taskId) ?? null)
+  Schema.decodeUnknownSync(StrategyOrNull)(db.pluck(SQL.taskStrategy, taskId) ?? null)
 
 /** The task (created if new), remembering `requested` (a `--strategy`) for its next sweeps. */
 const ensureTask = (db: Connection, task: TaskName, now: number, requested?: Strategy | undefined): Current => {
@@ -428,7 +427,7 @@ const ensureTask = (db: Connection, task: TaskName, now: number, requested?: Str
 }
 
 const readSweep = (db: Connection, sweepId: number): Sweep => {
-  const row = decodeSweep(db.prepare(SQL.sweep).get(sweepId))
+  const row = decodeSweep(db.get(SQL.sweep, sweepId))
   return new Sweep({ ...row, pending: row.total - row.done - row.skipped - row.leased }, { disableValidation: true })
 }
 
@@ -445,7 +444,7 @@ const currentItem = (
   task: TaskName,
   path: FolderPath
 ): Either.Either<{ readonly sweep: CurrentSweep; readonly item: Item }, TaskNotFound | NoSweep | NotAWorkItem> => {
-  const row = db.prepare(SQL.currentItem).get(path, task)
+  const row = db.get(SQL.currentItem, path, task)
   if (row === undefined) return Either.left(new TaskNotFound({ task }))
   const r = Rows.row(row, "current item")
   const { sweep } = readCurrentRow(r)
@@ -495,7 +494,7 @@ const claimIn = (db: Connection, request: ClaimRequest): ClaimResult => {
   // Expired leases go back to the pool first (the counters trigger moves `leased`).
   const reclaimed = c.leased === 0 ? 0 : db.run(SQL.reclaim, sweep.sweepId, now)
   const leaseExpiresAt = now + request.ttlMs
-  const row = db.prepare(SQL.claim).get(request.agent, leaseExpiresAt, sweep.sweepId)
+  const row = db.get(SQL.claim, request.agent, leaseExpiresAt, sweep.sweepId)
   if (row === undefined) {
     if (unfinishedOf(c) <= 0) {
       db.run(SQL.closeSweep, now, sweep.sweepId)
@@ -518,12 +517,12 @@ const claimIn = (db: Connection, request: ClaimRequest): ClaimResult => {
 
 export const make = Effect.gen(function* () {
   const database = yield* Database
+  const sql = yield* SqlClient.SqlClient
 
   const register: CoverageStoreShape["register"] = (folders, now) =>
     database.immediate((db) => {
       db.run(SQL.markAbsent)
-      const upsert = db.prepare(SQL.upsertFolder)
-      for (const f of folders) upsert.run(f.path, f.fileCount, f.bytes, f.churn, now)
+      for (const f of folders) db.run(SQL.upsertFolder, f.path, f.fileCount, f.bytes, f.churn, now)
       return count(db, SQL.countPresent)
     })
 
@@ -598,7 +597,7 @@ export const make = Effect.gen(function* () {
       // The visits_memory trigger has moved last_visited_at; reported findings also move the
       // decayed outcome (its row exists now, with outcome_at null on a first visit).
       if (request.found !== null) {
-        const memory = readMemory(db.prepare(SQL.memory).get(sweep.taskId, item.folderId))
+        const memory = readMemory(db.get(SQL.memory, sweep.taskId, item.folderId))
         const outcome = decayOutcome(memory.outcome, memory.outcomeAt, request.found, now, request.halfLifeSecs)
         db.run(SQL.recordOutcome, outcome, now, sweep.taskId, item.folderId)
       }
@@ -634,13 +633,13 @@ export const make = Effect.gen(function* () {
     database.immediateEither((db): Either.Either<boolean, TaskNotFound | NoSweep | NotAWorkItem> => {
       const found = currentItem(db, request.task, request.path)
       if (Either.isLeft(found)) return Either.left(found.left)
-      const changed = db.prepare(SQL.renewItem).run({
+      const changed = db.run(SQL.renewItem, {
         id: found.right.item.id,
         agent: request.agent,
         previous: request.previous ?? request.agent,
         now: request.now,
         expires: request.now + request.ttlMs
-      }).changes
+      })
       return Either.right(changed === 1)
     })
 
@@ -684,15 +683,45 @@ export const make = Effect.gen(function* () {
       })
       .pipe(Effect.flatten)
 
+  const findCurrent = SqlSchema.findOne({
+    Request: TaskName,
+    Result: CurrentSweepRow,
+    execute: (task) =>
+      sql`SELECT t.id AS task_id, s.id AS sweep_id, s.number FROM tasks t
+        LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ${task}`
+  })
+  // An expired lease reads as pending. Who finished an item is work_items.completed_by (the
+  // visit's agent for items finished before that column existed); what they found is in the
+  // visit recorded with it (same path and time: the visits_by_task index finds it).
+  const findItems = SqlSchema.findAll({
+    Request: ListRequest,
+    Result: WorkItem,
+    execute: ({ now, sweep, task }) =>
+      sql`SELECT w.path,
+          CASE WHEN w.status = 'leased' AND w.lease_expires_at <= ${now} THEN 'pending' ELSE w.status END AS status,
+          w.score,
+          CASE WHEN w.status = 'leased' AND w.lease_expires_at > ${now} THEN w.lease_owner END AS lease_owner,
+          CASE WHEN w.status = 'leased' AND w.lease_expires_at > ${now} THEN w.lease_expires_at END AS lease_expires_at,
+          m.last_visited_at AS visited_at,
+          CASE WHEN w.status = 'done' THEN v.found END AS found,
+          CASE WHEN w.status IN ('done', 'skipped') THEN coalesce(w.completed_by, v.agent) END AS agent
+        FROM work_items w
+          LEFT JOIN folder_memory m ON m.task_id = ${task} AND m.folder_id = w.folder_id
+          LEFT JOIN visits v ON w.status IN ('done', 'skipped') AND v.id = (
+            SELECT max(x.id) FROM visits x
+            WHERE x.task_id = ${task} AND x.at = w.completed_at AND x.path = w.path AND x.sweep = ${sweep.number})
+        WHERE w.sweep_id = ${sweep.id} ORDER BY w.score DESC, w.id`
+  })
+
   const list: CoverageStoreShape["list"] = (task, state, now) =>
-    database
-      .read((db) =>
-        Either.map(currentSweep(db, task), (sweep) => {
-          const items = db.prepare(SQL.list).all({ now, task: sweep.taskId, sweep: sweep.sweepId }).map(decodeWorkItem)
-          return state === null ? items : items.filter((item) => item.status === state)
-        })
-      )
-      .pipe(Effect.flatten)
+    Effect.gen(function* () {
+      const current = yield* findCurrent(task)
+      if (Option.isNone(current)) return yield* new TaskNotFound({ task })
+      const { number, sweep_id: id, task_id } = current.value
+      if (id === null || number === null) return yield* new NoSweep({ task })
+      const items = yield* findItems({ now, task: task_id, sweep: { id, number } })
+      return state === null ? items : items.filter((item) => item.status === state)
+    }).pipe(Db.orStoreError)
 
   const newSweep: CoverageStoreShape["newSweep"] = (task, open, now) =>
     database.immediateEither((db): Either.Either<Sweep, SweepActive | NoFolders> => {
@@ -713,7 +742,7 @@ export const make = Effect.gen(function* () {
 
   const reset: CoverageStoreShape["reset"] = (task, all) =>
     database.immediateEither((db): Either.Either<ResetSummary, TaskNotFound> => {
-      const row = db.prepare(SQL.taskId).pluck().get(task)
+      const row = db.pluck(SQL.taskId, task)
       if (row === undefined) return Either.left(new TaskNotFound({ task }))
       const taskId = Schema.decodeUnknownSync(Int)(row)
       db.run(SQL.clearCurrent, taskId)
@@ -735,7 +764,7 @@ export const make = Effect.gen(function* () {
       let reconciledSweeps = 0
       let drift = 0
       if (reconcile) {
-        for (const r of db.prepare(SQL.reconcile).all().map(decodeReconcile)) {
+        for (const r of db.all(SQL.reconcile).map(decodeReconcile)) {
           const finished = r.actual_done + r.actual_skipped
           const status: SweepStatus = finished >= r.actual_total ? "complete" : "active"
           const rowDrift =

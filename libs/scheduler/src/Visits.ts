@@ -1,12 +1,14 @@
 /**
  * A read-only view of a task's visit history (the `visits` table), for the people-facing
- * commands that show what a sweep found (`trail results`, the `found`/agent columns of
- * `trail list`). It writes nothing and takes no lease, so it needs only the Database: the CLI
+ * commands that show what a sweep found (`trail results`). It writes nothing and takes no
+ * lease, so it needs only the `SqlClient`: the CLI
  * composes it with the workers' results (libs never import a lib of their own level).
  */
-import { type StoreError, type TaskName, TaskNotFound } from "@trail/domain"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
+import { type StoreError, TaskName, TaskNotFound } from "@trail/domain"
 import { Database } from "@trail/store"
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 
 /** The latest visit of one folder in one sweep. `at` is ms since the epoch. */
 export class Visit extends Schema.Class<Visit>("Visit")({
@@ -27,19 +29,8 @@ export interface SweepVisits {
   readonly visits: ReadonlyArray<Visit>
 }
 
-const TaskRow = Schema.Struct({ id: Schema.Number, sweep: Schema.NullOr(Schema.Number) })
-
-const SQL = {
-  task: `SELECT t.id, s.number AS sweep FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ?`,
-  // The newest visit per folder of the sweep (a folder can be visited again after a reset of its item).
-  visits: `SELECT v.path, v.status, v.found, v.agent, v.reason, v.at FROM visits v
-    WHERE v.task_id = @task AND v.sweep = @sweep
-      AND v.id = (SELECT max(id) FROM visits w WHERE w.task_id = v.task_id AND w.sweep = v.sweep AND w.path = v.path)
-    ORDER BY v.path`
-}
-
-const decodeTask = Schema.decodeUnknownSync(TaskRow)
-const decodeVisit = Schema.decodeUnknownSync(Visit)
+const TaskRow = Schema.Struct({ id: Schema.Int, sweep: Schema.NullOr(Schema.Int) })
+const VisitsRequest = Schema.Struct({ task: Schema.Int, sweep: Schema.Int })
 
 /**
  * The latest visit of each folder in sweep `sweep` of `task` (default: the task's latest sweep),
@@ -49,23 +40,29 @@ const decodeVisit = Schema.decodeUnknownSync(Visit)
 export const ofSweep = (
   task: TaskName,
   sweep?: number
-): Effect.Effect<SweepVisits, TaskNotFound | StoreError, Database.Database> =>
-  Effect.flatMap(Database.Database, (database) =>
-    database.read((db) => {
-      const row = db.prepare(SQL.task).get(task)
-      if (row === undefined) return null
-      const current = decodeTask(row)
-      const number = sweep ?? current.sweep
-      if (number === null) return { task, sweep: null, visits: [] }
-      return {
-        task,
-        sweep: number,
-        visits: db
-          .prepare(SQL.visits)
-          .all({ task: current.id, sweep: number })
-          .map((r) => decodeVisit(r))
-      }
+): Effect.Effect<SweepVisits, TaskNotFound | StoreError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const findTask = SqlSchema.findOne({
+      Request: TaskName,
+      Result: TaskRow,
+      execute: (task) =>
+        sql`SELECT t.id, s.number AS sweep FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id
+          WHERE t.name = ${task}`
     })
-  ).pipe(
-    Effect.flatMap((result) => (result === null ? Effect.fail(new TaskNotFound({ task })) : Effect.succeed(result)))
-  )
+    // The newest visit per folder of the sweep (a folder can be visited again after a reset of its item).
+    const findVisits = SqlSchema.findAll({
+      Request: VisitsRequest,
+      Result: Visit,
+      execute: ({ sweep, task }) =>
+        sql`SELECT v.path, v.status, v.found, v.agent, v.reason, v.at FROM visits v
+          WHERE v.task_id = ${task} AND v.sweep = ${sweep}
+            AND v.id = (SELECT max(id) FROM visits w WHERE w.task_id = v.task_id AND w.sweep = v.sweep AND w.path = v.path)
+          ORDER BY v.path`
+    })
+    const current = yield* findTask(task)
+    if (Option.isNone(current)) return yield* new TaskNotFound({ task })
+    const number = sweep ?? current.value.sweep
+    if (number === null) return { task, sweep: null, visits: [] }
+    return { task, sweep: number, visits: yield* findVisits({ task: current.value.id, sweep: number }) }
+  }).pipe(Database.orStoreError)

@@ -32,15 +32,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 )
 
 const VisitRow = Schema.Struct({ path: Schema.String, n: Schema.Number })
+const StatusRow = Schema.Struct({ status: Schema.String })
 
 /** Counter drift, visits per path, and the item statuses of the current sweep. */
 const inspect = (database: Database.DatabaseShape) =>
   database.read((db) => ({
     visits: db
-      .prepare("SELECT path, count(*) AS n FROM visits GROUP BY path")
-      .all()
+      .all("SELECT path, count(*) AS n FROM visits GROUP BY path")
       .map((r) => Schema.decodeUnknownSync(VisitRow)(r)),
-    statuses: db.prepare("SELECT status FROM work_items").pluck().all().map(String)
+    statuses: db.all("SELECT status FROM work_items").map((r) => Schema.decodeUnknownSync(StatusRow)(r).status)
   }))
 
 describe("CoverageStore", () => {
@@ -189,11 +189,10 @@ describe("CoverageStore", () => {
         yield* store.register(syntheticFolders(300), 0)
         yield* store.claim({ task, agent: AgentId.make("a"), now: 1, ttlMs: TTL, open: openOptions, autoSweep: false })
         const plans = yield* database.read((db) => {
-          db.prepare("ANALYZE").run()
+          db.run("ANALYZE")
           const plan = (sql: string, ...params: Array<unknown>) =>
             db
-              .prepare(`EXPLAIN QUERY PLAN ${sql}`)
-              .all(...params)
+              .all(`EXPLAIN QUERY PLAN ${sql}`, ...params)
               .map((row) => Schema.decodeUnknownSync(Schema.Struct({ detail: Schema.String }))(row).detail)
           return {
             claim: plan(
@@ -276,8 +275,8 @@ describe("CoverageStore", () => {
         const error = yield* Effect.flip(database.immediate((db) => db.run("INSERT INTO t VALUES (1)")))
         assert.strictEqual(error._tag, "StoreError")
         assert.strictEqual(error.reason, "readonly")
-        const rows = yield* database.read((db) => db.prepare("SELECT x FROM t").pluck().all())
-        assert.deepStrictEqual(rows, [7])
+        const rows = yield* database.read((db) => db.all("SELECT x FROM t"))
+        assert.deepStrictEqual(rows, [{ x: 7 }])
       })
     )
   })

@@ -1,41 +1,48 @@
 /**
- * The state database: one better-sqlite3 connection to `.trail/state.db` (WAL, busy timeout),
- * offered two ways over the same connection and the same lock:
+ * The state database `.trail/state.db`, offered two ways over two connections to the same file
+ * (WAL, busy timeout {@link BUSY_TIMEOUT_MS}):
  *
- * - as an `@effect/sql` `SqlClient` (migrations, cold paths), whose transactions are
- *   `BEGIN IMMEDIATE` so a transaction that will write takes the write lock up front and never
- *   fails half-way with a lock upgrade;
- * - as {@link DatabaseShape.immediate}: a synchronous unit of work run inside one
- *   `BEGIN IMMEDIATE … COMMIT`, with statements prepared once per process. The scheduler's hot
- *   path (claim, complete) uses it so that a claim is one atomic transaction with no awaits.
+ * - `SqlClient` (also as `SqliteClient`): `@effect/sql-sqlite-node`'s client, for the cold
+ *   paths and migrations. Store services write it with the `sql` template and decode rows with
+ *   `SqlSchema` and the domain's schemas, so that another `SqlClient` (PostgreSQL) can serve them.
+ *   Every write transaction goes through {@link DatabaseShape.transaction}.
+ * - {@link DatabaseShape.immediate}: a synchronous unit of work inside one `BEGIN IMMEDIATE …
+ *   COMMIT` on its own connection ({@link UnitOfWork}), statements prepared once. The scheduler's
+ *   hot path (claim, complete) and bulk inserts use it: through `SqlClient` a statement costs
+ *   ~55–80 µs, here ~5 µs (docs/benchmarks.md).
  *
- * Every SQLite failure becomes a {@link StoreError}: `corrupt` (SQLITE_NOTADB/CORRUPT),
- * `readonly` (SQLITE_READONLY/CANTOPEN/PERM), `busy` (still locked after {@link BUSY_RETRY}),
- * `io` otherwise. SQLITE_BUSY is retried here and never returned to callers sooner.
+ * One write lock per store (an Effect semaphore) orders the two in this process: a `SqlClient`
+ * transaction holds SQLite's write lock across awaits, and a synchronous unit on the other
+ * connection would otherwise spin in SQLite's busy handler for 5 s with the event loop blocked.
+ *
+ * Every SQLite failure becomes a {@link StoreError}: `corrupt` (SQLITE_NOTADB/CORRUPT, a row of
+ * the wrong shape), `readonly` (SQLITE_READONLY/CANTOPEN/PERM), `busy` (still locked after
+ * {@link BUSY_RETRY}), `io` otherwise. SQLITE_BUSY is retried here and never returned sooner.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqlClient from "@effect/sql/SqlClient"
-import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import * as Statement from "@effect/sql/Statement"
+import * as SqlSchema from "@effect/sql/SqlSchema"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { StoreError } from "@trail/domain"
-import Sqlite from "better-sqlite3"
-import { Context, Duration, Effect, Either, Layer, ParseResult, Schedule } from "effect"
+import { Context, Duration, Effect, Either, FiberRef, Layer, ParseResult, Schedule, Schema, type Scope } from "effect"
 import * as fs from "node:fs"
 import { RowShapeError } from "./Rows.js"
+import * as UnitOfWork from "./UnitOfWork.js"
 
-/** A prepared statement of the shared connection. */
-export type Prepared = Sqlite.Statement<Array<unknown>, unknown>
+/** What a synchronous unit of work may use (see {@link UnitOfWork.Connection}). */
+export type Connection = UnitOfWork.Connection
 
-/** What a synchronous unit of work may use: statements prepared once and cached by text. */
-export interface Connection {
-  readonly prepare: (sql: string) => Prepared
-  /** Runs a statement that returns no rows; returns the number of changed rows. */
-  readonly run: (sql: string, ...params: ReadonlyArray<unknown>) => number
-}
+export const BUSY_TIMEOUT_MS = UnitOfWork.BUSY_TIMEOUT_MS
+
+/** A failure of the SQL layer that the store reports as a StoreError. */
+export type SqlFailure = SqlError | ParseResult.ParseError
+
+/** `E` without its SQL-layer failures (which the store reports as StoreErrors). */
+export type WithoutSqlFailure<E> = Exclude<E, Extract<E, SqlFailure>>
 
 export interface DatabaseShape {
-  /** Absolute path of the database file (or `:memory:`). */
+  /** Absolute path of the database file. */
   readonly filename: string
   /** Runs `work` synchronously inside `BEGIN IMMEDIATE … COMMIT` (rolled back if it throws). */
   readonly immediate: <A>(work: (db: Connection) => A) => Effect.Effect<A, StoreError>
@@ -48,12 +55,19 @@ export interface DatabaseShape {
   readonly read: <A>(work: (db: Connection) => A) => Effect.Effect<A, StoreError>
   /** Runs a statement that cannot be inside a transaction (`VACUUM`, checkpoints). */
   readonly exec: (sql: string) => Effect.Effect<void, StoreError>
+  /**
+   * Runs `effect` as one `SqlClient` transaction holding the store's write lock; the whole
+   * transaction is retried on SQLITE_BUSY (SqliteClient begins with a deferred `BEGIN`, so a
+   * transaction that reads, then writes, can lose its snapshot to another process's commit).
+   * Nested calls are savepoints of the outer one. SQL and row-decoding failures become StoreErrors.
+   * A unit of work ({@link immediate}) inside it is a defect: it would wait for its own lock.
+   */
+  readonly transaction: <A, E, R>(
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, WithoutSqlFailure<E> | StoreError, R>
 }
 
 export class Database extends Context.Tag("@trail/store/Database")<Database, DatabaseShape>() {}
-
-/** Milliseconds SQLite's own busy handler waits for a lock before reporting SQLITE_BUSY. */
-export const BUSY_TIMEOUT_MS = 5_000
 
 /** Retries after SQLITE_BUSY survived the busy timeout: jittered backoff, about a minute in all. */
 export const BUSY_RETRY = Schedule.exponential(Duration.millis(20), 2).pipe(
@@ -67,8 +81,9 @@ const sqliteCode = (cause: unknown): string =>
 
 const causeMessage = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
-/** Maps a SQLite (or better-sqlite3) failure to a {@link StoreError}; `file` is named in its detail. */
+/** Maps a SQLite (or SqlError, or row-decoding) failure to a {@link StoreError}; `file` is named in its detail. */
 export const toStoreError = (cause: unknown, file?: string): StoreError => {
+  if (cause instanceof StoreError) return cause
   const inner = cause instanceof SqlError ? cause.cause : cause
   const where = file === undefined ? "" : `${file}: `
   if (ParseResult.isParseError(inner) || inner instanceof RowShapeError) {
@@ -91,10 +106,19 @@ export const toStoreError = (cause: unknown, file?: string): StoreError => {
   return new StoreError({ reason: "io", detail })
 }
 
-const isBusy = (error: StoreError) => error.reason === "busy"
+const isSqlFailure = <E>(error: E): error is Extract<E, SqlFailure> =>
+  error instanceof SqlError || ParseResult.isParseError(error)
+
+/** A `SqlClient` effect with its SQL and row-decoding failures reported as StoreErrors (the service edge). */
+export const orStoreError = <A, E, R>(
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, WithoutSqlFailure<E> | StoreError, R> =>
+  Effect.catchIf(self, isSqlFailure, (error) => Effect.fail(toStoreError(error)))
+
+const isBusy = (error: unknown) => error instanceof StoreError && error.reason === "busy"
 
 export interface DatabaseOptions {
-  /** Path of the database file, or `:memory:`. */
+  /** Path of the database file (`:memory:` is not a store: the store opens two connections). */
   readonly filename: string
   /** Open without write access (reads only). */
   readonly readonly?: boolean
@@ -139,84 +163,94 @@ const createPrivate = (filename: string) => {
   }
 }
 
+const UserVersion = Schema.Struct({ user_version: Schema.Int })
+
 /**
- * Opens the connection (scoped: closed with the scope) and builds both faces of it.
- * Fails with a {@link StoreError} when the file cannot be opened or is not a database.
+ * `PRAGMA user_version` of the store: the id of the newest migration applied (0: never
+ * migrated, not a trail store). Through `SqlClient`.
  */
-export const make = (options: DatabaseOptions) =>
+export const userVersion: Effect.Effect<number, StoreError, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    SqlSchema.single({ Request: Schema.Void, Result: UserVersion, execute: () => sql`PRAGMA user_version` })(
+      undefined
+    ).pipe(
+      Effect.map((row) => row.user_version),
+      Effect.catchTag("NoSuchElementException", () => Effect.succeed(0)),
+      orStoreError
+    )
+)
+
+export const unmigrated = UnitOfWork.unmigrated
+
+/**
+ * Opens both connections (scoped: closed with the scope) and builds the {@link Database}.
+ * Fails with a {@link StoreError} when the file cannot be opened or is not a (trail) database.
+ */
+export const make = (
+  options: DatabaseOptions
+): Effect.Effect<
+  { readonly database: DatabaseShape; readonly client: SqliteClient.SqliteClient },
+  StoreError,
+  Scope.Scope | Reactivity.Reactivity
+> =>
   Effect.gen(function* () {
-    const db = yield* Effect.acquireRelease(
+    const { filename } = options
+    const readonly = options.readonly ?? false
+    if (filename === ":memory:")
+      return yield* new StoreError({
+        reason: "io",
+        detail: ":memory: is not a store (the store opens two connections to one file): use a file, e.g. on tmpfs"
+      })
+    if (options.create === false) {
+      const problem = storeFileProblem(filename)
+      if (problem !== null) return yield* problem
+    } else if (!readonly) {
+      yield* Effect.try({ try: () => createPrivate(filename), catch: (cause) => toStoreError(cause, filename) })
+    }
+    // SqliteClient opens inside Effect.gen and throws (a defect) when the file is not a database.
+    const client = yield* SqliteClient.make({ filename, readonly, disableWAL: readonly }).pipe(
+      Effect.catchAllDefect((cause) => Effect.fail(toStoreError(cause, filename)))
+    )
+    const opened = Effect.gen(function* () {
+      if (options.create === false && (yield* Effect.provideService(userVersion, SqlClient.SqlClient, client)) === 0)
+        return yield* unmigrated(filename)
+      yield* client`PRAGMA foreign_keys = ON`
+      yield* client`PRAGMA synchronous = NORMAL`
+      // Touch the schema so a file that is not a database fails here, not mid-command.
+      yield* client`SELECT count(*) FROM sqlite_master`
+    })
+    yield* opened.pipe(Effect.mapError((error) => toStoreError(error, filename)))
+    const handle = yield* Effect.acquireRelease(
       Effect.try({
-        try: () => {
-          const memory = options.filename === ":memory:"
-          if (!memory) {
-            if (options.create === false) {
-              const problem = storeFileProblem(options.filename)
-              if (problem !== null) throw problem
-            } else if (!(options.readonly ?? false)) createPrivate(options.filename)
-          }
-          const db = new Sqlite(options.filename, {
-            readonly: options.readonly ?? false,
-            fileMustExist: options.create === false,
-            timeout: BUSY_TIMEOUT_MS
-          })
-          try {
-            // Before any write (journal_mode = WAL rewrites the header): a file SQLite reads as a
-            // database that trail never migrated is not a store (an emptied file that something
-            // opened once), and must not become a fresh one here.
-            if (options.create === false && !memory && Number(db.pragma("user_version", { simple: true })) === 0)
-              throw new StoreError({
-                reason: "corrupt",
-                detail: `${options.filename} holds no trail schema (user_version 0): it was emptied or replaced; only \`trail init\` creates a store`
-              })
-            if (!(options.readonly ?? false) && !memory) db.pragma("journal_mode = WAL")
-            db.pragma("synchronous = NORMAL")
-            db.pragma("foreign_keys = ON")
-            // Touch the schema so a file that is not a database fails here, not mid-command.
-            db.prepare("SELECT count(*) FROM sqlite_master").get()
-          } catch (error) {
-            db.close()
-            throw error
-          }
-          return db
-        },
-        catch: (cause) => (cause instanceof StoreError ? cause : toStoreError(cause, options.filename))
+        try: () => UnitOfWork.open(filename, { readonly }),
+        catch: (cause) => toStoreError(cause, filename)
       }),
-      (db) => Effect.sync(() => db.close())
+      (handle) => Effect.sync(() => handle.close())
     )
 
-    const statements = new Map<string, Prepared>()
-    const prepare = (sql: string): Prepared => {
-      let statement = statements.get(sql)
-      if (statement === undefined) {
-        statement = db.prepare(sql)
-        statements.set(sql, statement)
-      }
-      return statement
-    }
-    const connection: Connection = {
-      prepare,
-      run: (sql, ...params) => prepare(sql).run(...params).changes
-    }
-
-    // The connection is shared by synchronous units of work and by @effect/sql transactions, which
-    // span several async steps. A synchronous unit cannot interleave with anything, so it only
-    // has to wait while such a transaction holds the connection (`sqlHolders > 0`); the common
-    // case runs at once, without a scheduler hop.
     const lock = yield* Effect.makeSemaphore(1)
+    // How many SqlClient transactions hold (or wait in) the lock: while none does, a unit of work
+    // runs at once, with no scheduler hop (it is synchronous, so nothing can interleave with it).
     let sqlHolders = 0
+    // Whether the current fiber is inside one of this store's SqlClient transactions.
+    const inTransaction = yield* FiberRef.make(false)
 
-    /** Runs `work` once, waiting for the lock only while an @effect/sql transaction holds it. */
-    const once = <A>(work: () => A): Effect.Effect<A, StoreError> => {
-      const run = Effect.suspend((): Effect.Effect<A, StoreError> => {
+    const run = <A>(work: () => A): Effect.Effect<A, StoreError> =>
+      Effect.suspend((): Effect.Effect<A, StoreError> => {
         try {
           return Effect.succeed(work())
         } catch (cause) {
-          return Effect.fail(toStoreError(cause, options.filename))
+          return Effect.fail(toStoreError(cause, filename))
         }
       })
-      return Effect.suspend(() => (sqlHolders === 0 ? run : lock.withPermits(1)(run)))
-    }
+    const locked = <A>(work: () => A): Effect.Effect<A, StoreError> =>
+      Effect.flatMap(FiberRef.get(inTransaction), (inside) =>
+        inside
+          ? Effect.dieMessage("a unit of work inside a SqlClient transaction of the same store would wait for itself")
+          : lock.withPermits(1)(run(work))
+      )
+    const once = <A>(work: () => A) => Effect.suspend(() => (sqlHolders === 0 ? run(work) : locked(work)))
     const retried = <A>(work: () => A) => Effect.retry(once(work), { schedule: BUSY_RETRY, while: isBusy })
 
     /**
@@ -229,101 +263,60 @@ export const make = (options: DatabaseOptions) =>
         try {
           return Effect.succeed(work())
         } catch (cause) {
-          const error = toStoreError(cause, options.filename)
+          const error = toStoreError(cause, filename)
           return isBusy(error) ? retried(work) : Effect.fail(error)
         }
       })
 
-    const begin = prepare("BEGIN IMMEDIATE")
-    const commit = prepare("COMMIT")
-    const rollback = prepare("ROLLBACK")
-    const inTransaction = <A>(work: (db: Connection) => A): A => {
-      begin.run()
-      try {
-        const result = work(connection)
-        commit.run()
-        return result
-      } catch (error) {
-        if (db.inTransaction) rollback.run()
-        throw error
-      }
-    }
-
-    const immediate = <A>(work: (db: Connection) => A) => attempt(() => inTransaction(work))
+    const immediate = <A>(work: (db: Connection) => A) => attempt(() => handle.immediate(work))
     const immediateEither = <A, E>(work: (db: Connection) => Either.Either<A, E>): Effect.Effect<A, E | StoreError> =>
       Effect.flatMap(immediate(work), (result) =>
         Either.isRight(result) ? Effect.succeed(result.right) : Effect.fail(result.left)
       )
-    const read = <A>(work: (db: Connection) => A) => attempt(() => work(connection))
-    const exec = (sql: string) => attempt(() => void db.exec(sql))
+    const read = <A>(work: (db: Connection) => A) => attempt(() => work(handle.connection))
+    const exec = (sql: string) => attempt(() => handle.exec(sql))
 
-    const sqlConnection: SqlConnection.Connection = {
-      execute: (sql, params, transformRows) =>
-        Effect.try({
-          try: () => {
-            const statement = prepare(sql)
-            const rows = statement.reader ? statement.all(...params) : (statement.run(...params), [])
-            return transformRows === undefined ? rows : transformRows(rows as ReadonlyArray<object>)
-          },
-          catch: (cause) => new SqlError({ cause, message: "Failed to execute statement" })
-        }),
-      executeRaw: (sql, params) =>
-        Effect.try({
-          try: () => prepare(sql).run(...params),
-          catch: (cause) => new SqlError({ cause, message: "Failed to execute statement" })
-        }),
-      executeValues: (sql, params) =>
-        Effect.try({
-          try: () => {
-            const statement = prepare(sql)
-            if (!statement.reader) return (statement.run(...params), [])
-            return statement.raw(true).all(...params) as ReadonlyArray<ReadonlyArray<unknown>>
-          },
-          catch: (cause) => new SqlError({ cause, message: "Failed to execute statement" })
-        }),
-      executeUnprepared: (sql, params, transformRows) =>
-        Effect.try({
-          try: () => {
-            const statement = db.prepare(sql)
-            const rows = statement.reader ? statement.all(...params) : (statement.run(...params), [])
-            return transformRows === undefined ? rows : transformRows(rows as ReadonlyArray<object>)
-          },
-          catch: (cause) => new SqlError({ cause, message: "Failed to execute statement" })
-        }),
-      executeStream: () => Effect.dieMessage("executeStream is not supported by the trail store") as never
-    }
-
-    const acquirer = lock.withPermits(1)(Effect.succeed(sqlConnection))
-    const transactionAcquirer = Effect.uninterruptibleMask((restore) =>
-      restore(lock.take(1)).pipe(
-        Effect.tap(() => sqlHolders++),
+    const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(
         Effect.zipRight(
-          Effect.addFinalizer(() =>
-            Effect.zipRight(
-              Effect.sync(() => sqlHolders--),
-              lock.release(1)
-            )
-          )
+          Effect.sync(() => sqlHolders++),
+          lock.take(1)
         ),
-        Effect.as(sqlConnection)
+        () => Effect.locally(effect, inTransaction, true),
+        () =>
+          Effect.zipRight(
+            lock.release(1),
+            Effect.sync(() => sqlHolders--)
+          )
       )
-    )
-    const sql = yield* SqlClient.make({
-      acquirer,
-      transactionAcquirer,
-      compiler: Statement.makeCompilerSqlite(),
-      spanAttributes: [["db.system.name", "sqlite"]],
-      beginTransaction: "BEGIN IMMEDIATE"
-    })
+    const transaction = <A, E, R>(
+      effect: Effect.Effect<A, E, R>
+    ): Effect.Effect<A, WithoutSqlFailure<E> | StoreError, R> =>
+      Effect.flatMap(FiberRef.get(inTransaction), (inside) => {
+        // BEGIN / COMMIT failures are the transaction's own SqlErrors.
+        const once = Effect.mapError(
+          client.withTransaction(orStoreError(effect)),
+          (error): WithoutSqlFailure<E> | StoreError => (error instanceof SqlError ? toStoreError(error) : error)
+        )
+        return inside ? once : Effect.retry(withLock(once), { schedule: BUSY_RETRY, while: isBusy })
+      })
 
-    const database: DatabaseShape = { filename: options.filename, immediate, immediateEither, read, exec }
-    return { database, sql }
+    const database: DatabaseShape = { filename, immediate, immediateEither, read, exec, transaction }
+    return { database, client }
   })
 
-/** Provides {@link Database} and `SqlClient` over one connection to `options.filename`. */
-export const layer = (options: DatabaseOptions): Layer.Layer<Database | SqlClient.SqlClient, StoreError> =>
+/**
+ * Provides {@link Database}, `SqlClient` and `SqliteClient` over `options.filename` (see
+ * {@link make}).
+ */
+export const layer = (
+  options: DatabaseOptions
+): Layer.Layer<Database | SqlClient.SqlClient | SqliteClient.SqliteClient, StoreError> =>
   Layer.scopedContext(
-    Effect.map(make(options), ({ database, sql }) =>
-      Context.make(Database, database).pipe(Context.add(SqlClient.SqlClient, sql))
+    Effect.map(make(options), ({ client, database }) =>
+      Context.make(Database, database).pipe(
+        Context.add(SqliteClient.SqliteClient, client),
+        Context.add(SqlClient.SqlClient, client)
+      )
     )
   ).pipe(Layer.provide(Reactivity.layer))

@@ -1,15 +1,18 @@
 /**
  * Embedded migrations (no files loaded by path at run time, so they survive bundling), run by
- * `@effect/sql`'s `Migrator` inside one `BEGIN IMMEDIATE` transaction so that concurrent first
- * runs serialise. `PRAGMA user_version` records the latest applied migration so that a process
- * whose database is current skips the migrator entirely (a CLI call must start fast).
+ * `@effect/sql-sqlite-node`'s migrator inside one store transaction ({@link Database.transaction}:
+ * the write lock, retried on SQLITE_BUSY) so that concurrent first runs serialise; the migrator
+ * records them in `effect_sql_migrations`. `PRAGMA user_version` records the latest applied
+ * migration so that a process whose database is current skips the migrator entirely (a CLI call
+ * must start fast). Names and DDL never change once released: stores made by older trails
+ * migrate from where they are.
  */
-import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Effect } from "effect"
+import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
+import { Effect, Layer } from "effect"
 import { Database, toStoreError } from "./Database.js"
 
-const migrations = {
+export const migrations = {
   "0001_coverage": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     // Folders registered by `trail init`. A folder that a rescan no longer finds keeps its row
@@ -208,13 +211,30 @@ const migrations = {
 export const LATEST_MIGRATION = Object.keys(migrations).length
 
 /**
+ * The package's migrator without its schema dump: `SqliteMigrator.run` is this engine plus an
+ * optional `sqlite3 .schema` dump, which trail never asks for and which would make every store
+ * user provide FileSystem, Path and CommandExecutor.
+ */
+const migrator = SqliteMigrator.make({})
+
+/**
  * Brings the schema up to date. Cheap when it already is: one `PRAGMA user_version` read.
  * Fails with a StoreError (corrupt, read-only, …) when the database cannot be read or migrated.
  */
 export const migrate = Effect.gen(function* () {
   const database = yield* Database
-  const version = yield* database.read((db) => Number(db.prepare("PRAGMA user_version").pluck().get()))
+  const version = yield* database.read((db) => Number(db.pluck("PRAGMA user_version")))
   if (version >= LATEST_MIGRATION) return
-  yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(Effect.mapError(toStoreError))
-  yield* database.exec(`PRAGMA user_version = ${LATEST_MIGRATION}`)
+  const sql = yield* SqlClient.SqlClient
+  yield* database.transaction(
+    Effect.gen(function* () {
+      yield* migrator({ loader: SqliteMigrator.fromRecord(migrations) }).pipe(
+        Effect.mapError((error) => (error._tag === "MigrationError" ? toStoreError(error) : error))
+      )
+      yield* sql.unsafe(`PRAGMA user_version = ${LATEST_MIGRATION}`)
+    })
+  )
 })
+
+/** {@link migrate} as a layer: the one place a store is brought up to date. */
+export const layer = Layer.effectDiscard(migrate)

@@ -135,12 +135,11 @@ const loadOrNull = (db: Db.Connection): InboxState | null => {
 }
 
 const load = (db: Db.Connection): InboxState => {
-  const row = db.prepare(`SELECT last_event_id, sessions, workers FROM inbox_state WHERE id = 1`).get()
+  const row = db.get(`SELECT last_event_id, sessions, workers FROM inbox_state WHERE id = 1`)
   if (row === undefined) return emptyInbox
   const r = Rows.row(row, "inbox state")
   const items = db
-    .prepare(`SELECT item FROM inbox_items`)
-    .all()
+    .all(`SELECT item FROM inbox_items`)
     .map((value) => decodeItem(Rows.text(Rows.row(value, "inbox item"), "item")))
   const { ended, sessions } = decodeSessions(Rows.text(r, "sessions"))
   return {
@@ -156,11 +155,18 @@ const save = (db: Db.Connection, before: InboxState, after: InboxState) => {
   for (const id of before.items.keys()) if (!after.items.has(id)) db.run(`DELETE FROM inbox_items WHERE id = ?`, id)
   for (const [id, item] of after.items) {
     if (before.items.get(id) === item) continue
-    db.prepare(
-      `INSERT OR REPLACE INTO inbox_items (id, kind, subject_type, subject_id, since, item) VALUES (?, ?, ?, ?, ?, ?)`
-    ).run(id, item.kind, item.subject.type, item.subject.id, item.since, JSON.stringify(item))
+    db.run(
+      `INSERT OR REPLACE INTO inbox_items (id, kind, subject_type, subject_id, since, item) VALUES (?, ?, ?, ?, ?, ?)`,
+      id,
+      item.kind,
+      item.subject.type,
+      item.subject.id,
+      item.since,
+      JSON.stringify(item)
+    )
   }
-  db.prepare(`INSERT OR REPLACE INTO inbox_state (id, last_event_id, sessions, workers) VALUES (1, ?, ?, ?)`).run(
+  db.run(
+    `INSERT OR REPLACE INTO inbox_state (id, last_event_id, sessions, workers) VALUES (1, ?, ?, ?)`,
     after.last,
     JSON.stringify({ sessions: [...after.sessions.values()], ended: [...after.ended] }),
     JSON.stringify([...after.workers.entries()])

@@ -43,8 +43,8 @@ import {
   WorkerState,
   workerStateEvent
 } from "@trail/domain"
-import { Database as Db, Events, Migrations, Rows } from "@trail/store"
-import { Clock, Context, Duration, Effect, Either, Layer, Option } from "effect"
+import { Database as Db, Events, Migrations } from "@trail/store"
+import { Clock, Context, Duration, Effect, Either, Layer, Option, Schema } from "effect"
 import * as ChangeSets from "./ChangeSets.js"
 import * as Kinds from "./Kinds.js"
 import { Processes } from "./Processes.js"
@@ -229,88 +229,23 @@ const WORKER_COLUMNS = `id, kind, state, text, task, path, parent, depth, substr
   max_duration_ms, lease_owner, lease_expires_at, created_at, updated_at, finished_at, exit_status, question, reason,
   result, todos, respawn_of`
 
-const workerStates = WorkerState.literals
-
-const parseJson = (r: Record<string, unknown>, column: string): unknown => {
-  const raw = Rows.text(r, column)
-  try {
-    return JSON.parse(raw)
-  } catch {
-    throw new Rows.RowShapeError(column, raw)
-  }
-}
-
-const stringArray = (value: unknown, column: string): Array<string> => {
-  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) throw new Rows.RowShapeError(column, value)
-  return value
-}
-
-const decodeResult = (r: Record<string, unknown>): WorkerResult | null => {
-  if (r.result === null) return null
-  const value = parseJson(r, "result")
-  if (typeof value !== "object" || value === null) throw new Rows.RowShapeError("result", value)
-  const v = value as Record<string, unknown>
-  const text = (key: string) => {
-    if (typeof v[key] !== "string") throw new Rows.RowShapeError(`result.${key}`, v[key])
-    return v[key]
-  }
-  const found = v.found
-  if (found !== null && (typeof found !== "number" || !Number.isInteger(found)))
-    throw new Rows.RowShapeError("result.found", found)
-  return new WorkerResult(
-    {
-      outcome: text("outcome"),
-      summary: text("summary"),
-      evidence: stringArray(v.evidence, "result.evidence"),
-      recommend: stringArray(v.recommend, "result.recommend"),
-      found
-    },
-    { disableValidation: true }
-  )
-}
-
-const workerId = (r: Record<string, unknown>, column: string): WorkerId => {
-  const value = Rows.text(r, column)
-  if (!/^w[1-9][0-9]*$/.test(value)) throw new Rows.RowShapeError(column, value)
-  return value as WorkerId
-}
-
-const decodeWorker = (value: unknown): Worker => {
-  const r = Rows.row(value, "worker")
-  return new Worker(
-    {
-      id: workerId(r, "id"),
-      kind: Rows.text(r, "kind"),
-      state: Rows.oneOf(r, "state", workerStates),
-      text: Rows.text(r, "text"),
-      task: Rows.textOrNull(r, "task"),
-      path: Rows.textOrNull(r, "path"),
-      parent: r.parent === null ? null : workerId(r, "parent"),
-      depth: Rows.int(r, "depth"),
-      substrate: Rows.oneOf(r, "substrate", ["tmux", "process"] as const),
-      pid: Rows.intOrNull(r, "pid"),
-      window: Rows.textOrNull(r, "window"),
-      cwd: Rows.text(r, "cwd"),
-      worktree: Rows.textOrNull(r, "worktree"),
-      max_duration_ms: Rows.intOrNull(r, "max_duration_ms"),
-      lease_owner: Rows.textOrNull(r, "lease_owner"),
-      lease_expires_at: Rows.intOrNull(r, "lease_expires_at"),
-      created_at: Rows.num(r, "created_at"),
-      updated_at: Rows.num(r, "updated_at"),
-      finished_at: Rows.intOrNull(r, "finished_at"),
-      exit_status: Rows.intOrNull(r, "exit_status"),
-      question: Rows.textOrNull(r, "question"),
-      reason: Rows.textOrNull(r, "reason"),
-      result: decodeResult(r),
-      todos: stringArray(parseJson(r, "todos"), "todos"),
-      respawn_of: r.respawn_of === null ? null : workerId(r, "respawn_of")
-    },
-    { disableValidation: true }
-  )
-}
+/** A `workers` row as stored (`result` and `todos` are JSON), decoded to the domain's {@link Worker}. */
+const WorkerRow = Schema.Struct({
+  ...Worker.fields,
+  result: Schema.NullOr(Schema.parseJson(WorkerResult)),
+  todos: Schema.parseJson(Worker.fields.todos)
+})
+// The row's fields are the Worker's own schemas: checked once, not again by the constructor.
+const WorkerFromRow = Schema.transform(WorkerRow, Schema.typeSchema(Worker), {
+  strict: true,
+  decode: (row) => new Worker(row, { disableValidation: true }),
+  encode: (worker) => ({ ...worker })
+})
+const decodeWorkerRow = Schema.decodeUnknownSync(WorkerFromRow)
+const decodeWorker = (row: unknown): Worker => decodeWorkerRow(row)
 
 const readWorker = (db: Db.Connection, id: string): Worker | undefined => {
-  const row = db.prepare(`SELECT ${WORKER_COLUMNS} FROM workers WHERE id = ?`).get(id)
+  const row = db.get(`SELECT ${WORKER_COLUMNS} FROM workers WHERE id = ?`, id)
   return row === undefined ? undefined : decodeWorker(row)
 }
 
@@ -408,25 +343,26 @@ export const make = Effect.gen(function* () {
           )
         }
         const finished = !isLiveWorkerState(to)
-        db.prepare(
+        db.run(
           `UPDATE workers SET state = @state, updated_at = @at,
              finished_at = CASE WHEN @finished THEN @at ELSE finished_at END,
              question = @question, reason = coalesce(@reason, reason), result = coalesce(@result, result),
              pid = coalesce(@pid, pid), window = coalesce(@window, window),
              lease_owner = CASE WHEN @finished THEN NULL ELSE lease_owner END,
              lease_expires_at = CASE WHEN @finished THEN NULL ELSE lease_expires_at END
-           WHERE id = @id`
-        ).run({
-          id,
-          state: to,
-          at,
-          finished: finished ? 1 : 0,
-          question: to === "needs_input" ? (fields.question ?? null) : null,
-          reason: fields.reason ?? null,
-          result: fields.result === undefined ? null : JSON.stringify(fields.result),
-          pid: fields.pid ?? null,
-          window: fields.window ?? null
-        })
+           WHERE id = @id`,
+          {
+            id,
+            state: to,
+            at,
+            finished: finished ? 1 : 0,
+            question: to === "needs_input" ? (fields.question ?? null) : null,
+            reason: fields.reason ?? null,
+            result: fields.result === undefined ? null : JSON.stringify(fields.result),
+            pid: fields.pid ?? null,
+            window: fields.window ?? null
+          }
+        )
         Events.append(db, {
           at,
           type: workerStateEvent(to),
@@ -598,7 +534,7 @@ export const make = Effect.gen(function* () {
       // Caps and the id are decided in the transaction that creates the worker.
       const created = yield* database.immediateEither<Worker, SpawnRefused>((db) => {
         const live = Number(
-          db.prepare(`SELECT count(*) FROM workers WHERE state IN ('spawning', 'running', 'needs_input')`).pluck().get()
+          db.pluck(`SELECT count(*) FROM workers WHERE state IN ('spawning', 'running', 'needs_input')`)
         )
         if (live >= config.worker.max_active)
           return Either.left(
@@ -626,14 +562,15 @@ export const make = Effect.gen(function* () {
               })
             )
         }
-        const seq = Number(db.prepare(`SELECT coalesce(max(seq), 0) + 1 FROM workers`).pluck().get())
-        const id = `w${seq}` as WorkerId
-        db.prepare(
+        const seq = Number(db.pluck(`SELECT coalesce(max(seq), 0) + 1 FROM workers`))
+        const id = WorkerId.make(`w${seq}`)
+        db.run(
           `INSERT INTO workers (id, seq, kind, state, text, task, path, parent, depth, substrate, cwd, max_duration_ms,
              created_at, updated_at, respawn_of)
            VALUES (@id, @seq, @kind, 'spawning', @text, @task, @path, @parent, @depth, @substrate, @cwd, @max,
-             @at, @at, @respawn_of)`
-        ).run({ ...spawned, id, seq, depth, cwd: settings.root, max: maxDurationMs, at })
+             @at, @at, @respawn_of)`,
+          { ...spawned, id, seq, depth, cwd: settings.root, max: maxDurationMs, at }
+        )
         Events.append(db, { at, type: "worker.spawned", subject: { type: "worker", id }, data: { ...spawned, depth } })
         return Either.right(readWorker(db, id)!)
       })
@@ -723,10 +660,7 @@ export const make = Effect.gen(function* () {
   /** Workers whose program ended while nobody watched get their exit recorded (live ones end with it). */
   const reconcile = Effect.gen(function* () {
     const live = yield* database.read((db) =>
-      db
-        .prepare(`SELECT ${WORKER_COLUMNS} FROM workers WHERE exit_status IS NULL AND pid IS NOT NULL`)
-        .all()
-        .map(decodeWorker)
+      db.all(`SELECT ${WORKER_COLUMNS} FROM workers WHERE exit_status IS NULL AND pid IS NOT NULL`).map(decodeWorker)
     )
     for (const worker of live) {
       if (worker.state === "spawning") continue
@@ -737,14 +671,12 @@ export const make = Effect.gen(function* () {
   })
 
   const listAll = database.read((db) =>
-    db.prepare(`SELECT ${WORKER_COLUMNS} FROM workers ORDER BY seq DESC`).all().map(decodeWorker)
+    db.all(`SELECT ${WORKER_COLUMNS} FROM workers ORDER BY seq DESC`).map(decodeWorker)
   )
 
   const worktreeOf = (worker: Worker) =>
     Effect.gen(function* () {
-      const base = yield* database.read((db) =>
-        db.prepare(`SELECT worktree_base FROM workers WHERE id = ?`).pluck().get(worker.id)
-      )
+      const base = yield* database.read((db) => db.pluck(`SELECT worktree_base FROM workers WHERE id = ?`, worker.id))
       if (worker.worktree === null || typeof base !== "string")
         return yield* new ChangeSetError({
           id: worker.id,
@@ -806,12 +738,12 @@ export const make = Effect.gen(function* () {
   const openWindows = (finishedBefore: number) =>
     database.read((db) =>
       db
-        .prepare(
+        .all(
           `SELECT ${WORKER_COLUMNS} FROM workers
            WHERE window IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= ?
-             AND state NOT IN ('spawning', 'running', 'needs_input') ORDER BY seq`
+             AND state NOT IN ('spawning', 'running', 'needs_input') ORDER BY seq`,
+          finishedBefore
         )
-        .all(finishedBefore)
         .map(decodeWorker)
     )
 
@@ -835,11 +767,10 @@ export const make = Effect.gen(function* () {
           const worktree = yield* worktreeOf(worker)
           const promoted = yield* database.read(
             (db) =>
-              db
-                .prepare(
-                  `SELECT 1 FROM events WHERE subject_type = 'worker' AND subject_id = ? AND type = 'worker.promoted'`
-                )
-                .get(worker.id) !== undefined
+              db.get(
+                `SELECT 1 FROM events WHERE subject_type = 'worker' AND subject_id = ? AND type = 'worker.promoted'`,
+                worker.id
+              ) !== undefined
           )
           const stat = yield* withPlatform(ChangeSets.diffStat(worktree)).pipe(Effect.orElseSucceed(() => null))
           if (!promoted && !options.force && stat !== null && stat.files > 0) {
@@ -873,10 +804,7 @@ export const make = Effect.gen(function* () {
     list: Effect.zipRight(reconcile, listAll),
     live: database.read((db) =>
       db
-        .prepare(
-          `SELECT ${WORKER_COLUMNS} FROM workers WHERE state IN ('spawning', 'running', 'needs_input') ORDER BY seq`
-        )
-        .all()
+        .all(`SELECT ${WORKER_COLUMNS} FROM workers WHERE state IN ('spawning', 'running', 'needs_input') ORDER BY seq`)
         .map(decodeWorker)
     ),
     show: (id) =>
@@ -968,15 +896,15 @@ export const make = Effect.gen(function* () {
         // Descendants, deepest first, so that no child outlives its parent's cancellation.
         const family = yield* database.read((db) =>
           db
-            .prepare(
+            .all(
               `WITH RECURSIVE tree(id, level) AS (SELECT id, 0 FROM workers WHERE id = ?
                  UNION ALL SELECT w.id, tree.level + 1 FROM workers w JOIN tree ON w.parent = tree.id)
                SELECT w.${WORKER_COLUMNS.split(",")
                  .map((c) => c.trim())
                  .join(", w.")} FROM tree JOIN workers w ON w.id = tree.id
-               ORDER BY tree.level DESC`
+               ORDER BY tree.level DESC`,
+              id
             )
-            .all(id)
             .map(decodeWorker)
         )
         // A finished worker: its window (kept for a look) is closed.

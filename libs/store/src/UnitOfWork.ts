@@ -1,0 +1,127 @@
+/**
+ * The synchronous SQLite connection behind the store's unit of work (the scheduler's claim and
+ * complete, bulk inserts): its own better-sqlite3 connection to the state file, beside the
+ * `SqlClient` connection of the cold paths. It exists because a statement through `SqlClient`
+ * costs ~55–80 µs against ~5 µs here (docs/benchmarks.md), and a claim must stay close to
+ * SQLite's own cost. This is the only module that knows better-sqlite3: the rest of trail sees
+ * the {@link Connection} interface, whose rows are `unknown` and checked by their readers.
+ */
+import { StoreError } from "@trail/domain"
+import Sqlite from "better-sqlite3"
+
+/**
+ * What a unit of work may run. Statements are prepared once per text and cached for the life of
+ * the connection. `params` are positional values, or one object for `@name` parameters. Every
+ * method throws SQLite's error (the store maps it to a StoreError).
+ */
+export interface Connection {
+  /** The first row, or undefined when there is none. */
+  readonly get: (sql: string, ...params: ReadonlyArray<unknown>) => unknown
+  /** Every row. */
+  readonly all: (sql: string, ...params: ReadonlyArray<unknown>) => ReadonlyArray<unknown>
+  /** The first column of the first row, or undefined when there is no row. */
+  readonly pluck: (sql: string, ...params: ReadonlyArray<unknown>) => unknown
+  /** Runs a statement that returns no rows; returns the number of changed rows. */
+  readonly run: (sql: string, ...params: ReadonlyArray<unknown>) => number
+}
+
+/** One open connection: its {@link Connection} and the transaction and lifetime around it. */
+export interface Handle {
+  readonly connection: Connection
+  /** Runs `work` inside `BEGIN IMMEDIATE … COMMIT`, rolled back when it throws. */
+  readonly immediate: <A>(work: (db: Connection) => A) => A
+  /** Runs a statement that cannot be inside a transaction (`VACUUM`, checkpoints). */
+  readonly exec: (sql: string) => void
+  readonly close: () => void
+}
+
+/** Milliseconds SQLite's own busy handler waits for a lock before reporting SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 5_000
+
+/** The refusal of a file that SQLite reads as a database but trail never migrated. */
+export const unmigrated = (filename: string) =>
+  new StoreError({
+    reason: "corrupt",
+    detail: `${filename} holds no trail schema (user_version 0): it was emptied or replaced; only \`trail init\` creates a store`
+  })
+
+export interface OpenOptions {
+  readonly readonly?: boolean
+  /** How long SQLite's busy handler waits for a lock (default {@link BUSY_TIMEOUT_MS}). */
+  readonly timeoutMs?: number
+  /**
+   * Refuse ({@link unmigrated}) a file that is not a migrated trail store, checked before any
+   * write, and then switch it to WAL. For an opener without the store layer (the hook): any write,
+   * even `journal_mode = WAL`, would turn an emptied state.db into a valid blank database.
+   */
+  readonly checkMigrated?: boolean
+}
+
+/**
+ * Opens the existing `filename` (the store layer has checked and opened it through `SqlClient`
+ * first, so it is in WAL mode, unless `checkMigrated`). Throws SQLite's error, or a StoreError.
+ */
+export const open = (filename: string, options: OpenOptions = {}): Handle => {
+  const db = new Sqlite(filename, {
+    readonly: options.readonly ?? false,
+    fileMustExist: true,
+    timeout: options.timeoutMs ?? BUSY_TIMEOUT_MS
+  })
+  try {
+    if (options.checkMigrated === true) {
+      if (
+        Number(db.pragma("user_version", { simple: true })) === 0 ||
+        db.prepare(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`).pluck().get() !== 1
+      )
+        throw unmigrated(filename)
+      db.pragma("journal_mode = WAL")
+    }
+    db.pragma("synchronous = NORMAL")
+    db.pragma("foreign_keys = ON")
+  } catch (error) {
+    db.close()
+    throw error
+  }
+
+  const statements = new Map<string, Sqlite.Statement<Array<unknown>, unknown>>()
+  const plucked = new Map<string, Sqlite.Statement<Array<unknown>, unknown>>()
+  const prepare = (sql: string) => {
+    let statement = statements.get(sql)
+    if (statement === undefined) {
+      statement = db.prepare(sql)
+      statements.set(sql, statement)
+    }
+    return statement
+  }
+  const preparePlucked = (sql: string) => {
+    let statement = plucked.get(sql)
+    if (statement === undefined) {
+      statement = db.prepare(sql).pluck()
+      plucked.set(sql, statement)
+    }
+    return statement
+  }
+  const connection: Connection = {
+    get: (sql, ...params) => prepare(sql).get(...params),
+    all: (sql, ...params) => prepare(sql).all(...params),
+    pluck: (sql, ...params) => preparePlucked(sql).get(...params),
+    run: (sql, ...params) => prepare(sql).run(...params).changes
+  }
+
+  const begin = prepare("BEGIN IMMEDIATE")
+  const commit = prepare("COMMIT")
+  const rollback = prepare("ROLLBACK")
+  const immediate = <A>(work: (db: Connection) => A): A => {
+    begin.run()
+    try {
+      const result = work(connection)
+      commit.run()
+      return result
+    } catch (error) {
+      if (db.inTransaction) rollback.run()
+      throw error
+    }
+  }
+
+  return { connection, immediate, exec: (sql) => void db.exec(sql), close: () => db.close() }
+}
