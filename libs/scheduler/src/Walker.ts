@@ -74,31 +74,33 @@ const scanError = (root: string, error: unknown) =>
 interface HandOff {
   frames: Array<Frame> | null
   worker: Worker | null
+  /** The worker's answer: its result, or null when it failed (its frames are walked here). */
+  answer: Promise<WalkResult | null> | null
 }
 
-/** Waits for the worker's part; walks it here instead if the worker fails. */
-const awaitWorker = (settings: WalkSettings, frames: Array<Frame>, worker: Worker) =>
-  Effect.async<WalkResult, ScanError>((resume) => {
-    const walkHere = () => {
-      try {
-        resume(Effect.succeed(walkFrames(settings, frames)))
-      } catch (error) {
-        resume(Effect.fail(scanError(settings.root, error)))
-      }
-    }
-    worker.once("message", (message: { readonly result?: WalkResult }) =>
-      message.result === undefined ? walkHere() : resume(Effect.succeed(message.result))
-    )
-    worker.once("error", walkHere)
-    return Effect.promise(() => worker.terminate())
+/**
+ * Listens for the worker's answer from the moment it starts: a worker that finishes before this
+ * thread's own walk does posts its result while nothing awaits it yet, and a `message` event
+ * with no listener is lost (the walk then waited forever; seen under load).
+ */
+const answerOf = (worker: Worker): Promise<WalkResult | null> =>
+  new Promise((resolve) => {
+    worker.once("message", (message: { readonly result?: WalkResult }) => resolve(message.result ?? null))
+    worker.once("error", () => resolve(null))
+    worker.once("exit", () => resolve(null))
   })
 
-/**
- * Walks the root. With `workerScript` (the bundled walkWorker), a walk that is still going after
- * {@link HAND_OFF_AFTER} directories gives every other pending directory to a worker thread.
- */
+const awaitWorker = (settings: WalkSettings, frames: Array<Frame>, answer: Promise<WalkResult | null>) =>
+  Effect.flatMap(
+    Effect.promise(() => answer),
+    (result): Effect.Effect<WalkResult, ScanError> =>
+      result !== null
+        ? Effect.succeed(result)
+        : Effect.try({ try: () => walkFrames(settings, frames), catch: (error) => scanError(settings.root, error) })
+  )
+
 const walkTree = (options: ScanOptions, workerScript: string | undefined): Effect.Effect<WalkResult, ScanError> => {
-  const handOff: HandOff = { frames: null, worker: null }
+  const handOff: HandOff = { frames: null, worker: null, answer: null }
   return Effect.gen(function* () {
     const settings: WalkSettings = {
       root: options.root,
@@ -115,6 +117,7 @@ const walkTree = (options: ScanOptions, workerScript: string | undefined): Effec
       pending.forEach((frame, i) => (i % 2 === 0 ? given : keep).push(frame))
       try {
         handOff.worker = new Worker(workerScript, { workerData: { settings, frames: given } })
+        handOff.answer = answerOf(handOff.worker)
       } catch {
         handOff.frames = [] // no worker: keep walking everything here
         return pending
@@ -148,8 +151,8 @@ const walkTree = (options: ScanOptions, workerScript: string | undefined): Effec
       visitedBefore += WALK_PART
       filesBefore += part.files
     }
-    if (handOff.worker === null || handOff.frames === null) return mergeResults(parts)
-    const theirs = yield* awaitWorker(settings, handOff.frames, handOff.worker)
+    if (handOff.answer === null || handOff.frames === null) return mergeResults(parts)
+    const theirs = yield* awaitWorker(settings, handOff.frames, handOff.answer)
     return mergeResults([...parts, theirs])
   }).pipe(
     // Interrupted (SIGINT) while this thread still walks: the worker's part is not wanted either.

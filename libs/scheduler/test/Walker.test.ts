@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { build } from "esbuild"
-import { HAND_OFF_AFTER, make } from "../src/Walker.js"
+import { HAND_OFF_AFTER, make, WALK_PART } from "../src/Walker.js"
 
 const walker = make()
 import { configOf, makeRoot } from "./helpers.js"
@@ -15,6 +15,25 @@ const scan = (root: string, raw: Record<string, unknown> = {}) => {
   const config = configOf(raw)
   return walker.scan({ root, scan: config.scan, staticSignal: config.strategy.static_signal })
 }
+
+/** walkWorker.ts bundled as the CLI ships it, in a temp dir of the scope. */
+const bundledWorker = Effect.gen(function* () {
+  const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    fs.makeTempDirectoryScoped({ prefix: "trail-walk-worker-" })
+  )
+  const script = path.join(dir, "walk-worker.cjs")
+  yield* Effect.promise(() =>
+    build({
+      entryPoints: [new URL("../src/walkWorker.ts", import.meta.url).pathname],
+      outfile: script,
+      bundle: true,
+      platform: "node",
+      format: "cjs",
+      logLevel: "silent"
+    })
+  )
+  return script
+})
 
 const byPath = (folders: ReadonlyArray<{ readonly path: string }>) => folders.map((f) => f.path)
 
@@ -211,20 +230,8 @@ describe("Walker", () => {
           if (i % 25 === 0) files[`${dir}/.gitignore`] = "index.ts\n"
         }
         const project = yield* makeRoot(files)
-        const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) =>
-          fs.makeTempDirectoryScoped({ prefix: "trail-walk-worker-" })
-        )
-        const script = path.join(dir, "walk-worker.cjs")
-        yield* Effect.promise(() =>
-          build({
-            entryPoints: [new URL("../src/walkWorker.ts", import.meta.url).pathname],
-            outfile: script,
-            bundle: true,
-            platform: "node",
-            format: "cjs",
-            logLevel: "silent"
-          })
-        )
+        const script = yield* bundledWorker
+        const dir = path.dirname(script)
         const config = configOf({})
         const options = { root: project.root, scan: config.scan, staticSignal: config.strategy.static_signal }
         const alone = yield* make().scan(options)
@@ -238,6 +245,29 @@ describe("Walker", () => {
         // .gitignore does not count: nothing is left, so it is no folder.
         assert.isUndefined(alone.folders.find((f) => f.path === "pkg0/mod0"))
         assert.strictEqual(alone.folders.find((f) => f.path === "pkg1/mod1")?.fileCount, 1)
+      })
+    )
+
+    it.scoped("a worker that finishes while this thread still walks is not lost", () =>
+      Effect.gen(function* () {
+        // More than one part (WALK_PART folders), so this thread yields to the event loop between
+        // parts while the worker's answer may already be there.
+        const files: Record<string, string> = {}
+        for (let i = 0; i < WALK_PART * 3; i++) files[`pkg${i % 5}/mod${i}/index.ts`] = "x"
+        const project = yield* makeRoot(files)
+        const script = yield* bundledWorker
+        const config = configOf({})
+        const options = { root: project.root, scan: config.scan, staticSignal: config.strategy.static_signal }
+        const alone = yield* make().scan(options)
+        // This thread is held for 1 s, synchronously (as on a loaded machine), so the worker's
+        // answer arrives before anything awaits it. Before the fix the scan then waited forever.
+        const held = new Int32Array(new SharedArrayBuffer(4))
+        let holds = 0
+        const shared = yield* make(script)
+          .scan({ ...options, onProgress: () => void (holds++ === 0 && Atomics.wait(held, 0, 0, 1_000)) })
+          .pipe(Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("the scan never ended") }))
+        assert.isAbove(holds, 0)
+        assert.deepStrictEqual(shared, alone)
       })
     )
 
