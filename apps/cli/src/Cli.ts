@@ -23,7 +23,7 @@ import {
 import { Project, Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import { type Context, Effect, Layer, Option, Schema } from "effect"
-import { explicitRoot, foundCount, nonEmpty, pretty, print, trail } from "./Common.js"
+import { cwd, envVar, explicitRoot, foundCount, pretty, print, trail } from "./Common.js"
 import { emitText, ExitCode } from "./Output.js"
 import { inboxCommands, skipItem } from "./InboxCommands.js"
 import { kinds } from "./KindCommands.js"
@@ -74,18 +74,16 @@ const outcomeOf = (found: Option.Option<number>, clean: boolean): Effect.Effect<
 // ---------------------------------------------------------------------------------------------
 // The root command and how subcommands reach the scheduler
 
-const resolveAgent = (flag: Option.Option<AgentId>): Effect.Effect<AgentId, UsageError> =>
+const resolveAgent = (flag: Option.Option<AgentId>) =>
   Option.match(flag, {
     onSome: Effect.succeed,
-    onNone: () => {
-      const fromEnv = Option.firstSomeOf([
-        nonEmpty(process.env["TRAIL_AGENT"]),
-        nonEmpty(process.env["TRAIL_WORKER_ID"])
-      ])
-      return Schema.decode(AgentId)(Option.getOrElse(fromEnv, () => "anonymous")).pipe(
-        Effect.mapError((error) => new UsageError({ message: `$TRAIL_AGENT / $TRAIL_WORKER_ID: ${error.message}` }))
-      )
-    }
+    onNone: () =>
+      Effect.gen(function* () {
+        const fromEnv = Option.firstSomeOf([yield* envVar("TRAIL_AGENT"), yield* envVar("TRAIL_WORKER_ID")])
+        return yield* Schema.decode(AgentId)(Option.getOrElse(fromEnv, () => "anonymous")).pipe(
+          Effect.mapError((error) => new UsageError({ message: `$TRAIL_AGENT / $TRAIL_WORKER_ID: ${error.message}` }))
+        )
+      })
   })
 
 /** The walk worker bundled next to the CLI (dist/walk-worker.cjs); absent when not bundled. */
@@ -108,7 +106,7 @@ const schedulerFor = (settings: Context.Tag.Service<Scheduler.Settings>, create:
 const SchedulerLive = Layer.unwrapEffect(
   Effect.gen(function* () {
     const explicit = yield* explicitRoot
-    const project = yield* Project.findRoot({ explicit, cwd: process.cwd() })
+    const project = yield* Project.findRoot({ explicit, cwd: yield* cwd })
     const config = yield* Project.loadConfig(project)
     const settings = { project, config }
     return schedulerFor(settings, false).pipe(Layer.provideMerge(Layer.succeed(Scheduler.Settings, settings)))
@@ -141,7 +139,7 @@ const init = Command.make("init", { pretty }, ({ pretty }) =>
     const path = yield* Path.Path
     const explicit = yield* explicitRoot
     const root = path.resolve(
-      process.cwd(),
+      yield* cwd,
       Option.getOrElse(explicit, () => ".")
     )
     const project = Project.projectAt(path, root)

@@ -4,12 +4,22 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { FoundCount, MAX_FOUND } from "@trail/domain"
+import * as Path from "@effect/platform/Path"
+import { Env, FoundCount, MAX_FOUND } from "@trail/domain"
 import { Config, Effect, Option } from "effect"
 import { emit, type ExitCode } from "./Output.js"
 
 export const nonEmpty = (value: string | undefined) =>
   value === undefined || value === "" ? Option.none() : Option.some(value)
+
+/** The environment variable `name` (`Env`), set but empty counting as unset. */
+export const envVar = (name: string) => Effect.map(Env, (env) => Option.filter(env.get(name), (value) => value !== ""))
+
+/**
+ * The working directory the command was started in: what @effect/platform's `Path.resolve` of no
+ * segment answers (the process's cwd on Node), so no handler asks the process itself.
+ */
+export const cwd = Effect.map(Path.Path, (path) => path.resolve())
 
 /** `--found N` (next/done/skip, worker done): the domain's FoundCount, its error naming the flag. */
 export const foundCount = FoundCount.annotations({

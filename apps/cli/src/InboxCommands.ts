@@ -3,7 +3,7 @@
  * `dismiss`, `restore`, `log`), Claude Code hooks (`trail hook claude`, `trail hooks
  * install|uninstall`) and `trail doctor`.
  */
-import { homedir, hostname } from "node:os"
+import { homedir } from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Args from "@effect/cli/Args"
@@ -14,9 +14,9 @@ import * as Path from "@effect/platform/Path"
 import { isTrailError, type ReviewItem, type Subject, UsageError, type WorkerId } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
-import { Doctor, HookSettings, Inbox, Jump, StoreChanges, Timeline, Workers } from "@trail/workers"
+import { Doctor, HookSettings, Inbox, Jump, Processes, StoreChanges, Timeline, Workers } from "@trail/workers"
 import { Cause, Clock, Effect, Either, Exit, Fiber, Layer, Option, Runtime, Stream } from "effect"
-import { explicitRoot, nonEmpty, pretty, print } from "./Common.js"
+import { cwd, envVar, explicitRoot, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
 import { bold, cyan, dim, green, pad, red, safeData, safeText, time, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
@@ -233,7 +233,8 @@ const interactiveInbox = Effect.gen(function* () {
       }
     }
     // A person at a terminal asked for the TUI: Ink, believing itself in CI ($CI set, as in some
-    // shells and in test runners), would draw only its last frame.
+    // shells and in test runners), would draw only its last frame. Ink reads process.env itself,
+    // so this is written there (a documented exception, docs/architecture.md).
     delete process.env["CI"]
     delete process.env["CONTINUOUS_INTEGRATION"]
     const tui = yield* Effect.promise(tuiModule)
@@ -293,13 +294,14 @@ const restore = simpleAction("restore", "Bring a dismissed or skipped item back.
 
 /** `trail jump`'s work (Jump.jump) with this root's settings and `$TMUX`. */
 const jumpTo = (ref: string) =>
-  Effect.flatMap(rootSettings, (settings) =>
-    Jump.jump(ref, {
-      tmuxEnv: nonEmpty(process.env["TMUX"]),
+  Effect.gen(function* () {
+    const settings = yield* rootSettings
+    return yield* Jump.jump(ref, {
+      tmuxEnv: yield* envVar("TMUX"),
       socket: settings.config.worker.tmux_socket,
       session: settings.config.worker.session
     })
-  )
+  })
 
 const jump = Command.make("jump", { item: itemArg }, (args) =>
   Effect.flatMap(jumpTo(args.item), (result) => print(result, { pretty: false, render: () => "" }))
@@ -393,9 +395,10 @@ const scopeOf = (args: { readonly user: boolean; readonly project: boolean; read
 const settingsFile = (where: HookSettings.Scope) =>
   Effect.gen(function* () {
     const explicit = yield* explicitRoot
-    const found = yield* Project.findRoot({ explicit, cwd: process.cwd() }).pipe(Effect.option)
-    const root = Option.match(found, { onNone: () => process.cwd(), onSome: (p) => p.root })
-    const userDir = Option.getOrElse(nonEmpty(process.env["CLAUDE_CONFIG_DIR"]), () => path.join(homedir(), ".claude"))
+    const here = yield* cwd
+    const found = yield* Project.findRoot({ explicit, cwd: here }).pipe(Effect.option)
+    const root = Option.match(found, { onNone: () => here, onSome: (p) => p.root })
+    const userDir = Option.getOrElse(yield* envVar("CLAUDE_CONFIG_DIR"), () => path.join(homedir(), ".claude"))
     return yield* HookSettings.fileOf(where, { root, userDir })
   })
 
@@ -452,7 +455,7 @@ const doctor = Command.make("doctor", { pretty }, (args) =>
           Effect.provide(Live.workersLayer(settings))
         )
     })
-    const report = yield* Doctor.report({ root, host: hostname(), hookFiles, kinds })
+    const report = yield* Doctor.report({ root, hookFiles, kinds })
     yield* print(report, {
       pretty: args.pretty,
       exit: report.ok ? ExitCode.ok : ExitCode.error,
@@ -460,6 +463,10 @@ const doctor = Command.make("doctor", { pretty }, (args) =>
         r.checks.map((c) => `${c.ok ? green("✓") : red("✗")} ${bold(pad(c.name, 16))} ${c.detail}`).join("\n")
     })
   })
-).pipe(Command.withDescription("Check the root, the store, tmux and the Claude Code hooks."))
+).pipe(
+  // The supervisor's liveness (Host, Env and the platform come with main.ts's Processes.live).
+  Command.provide(Processes.Processes.Live),
+  Command.withDescription("Check the root, the store, tmux and the Claude Code hooks.")
+)
 
 export const inboxCommands = [inbox, reply, jump, dismiss, restore, log, hook, hooks, doctor] as const

@@ -4,11 +4,11 @@
  * `worker show`, `tell`, `attach`, `kill`, `respawn`, `promote`, `discard`, `events`) and
  * `trail supervise`.
  */
-import { spawnSync } from "node:child_process"
 import { homedir } from "node:os"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as PlatformCommand from "@effect/platform/Command"
 import {
   EventLog,
   ProtocolError,
@@ -25,7 +25,7 @@ import { Project } from "@trail/scheduler"
 import { Live, Supervisor } from "@trail/supervisor"
 import { Workers } from "@trail/workers"
 import { type Clock, Deferred, Effect, Option, Queue, Schema } from "effect"
-import { explicitRoot, foundCount, nonEmpty, pretty, print } from "./Common.js"
+import { cwd, envVar, explicitRoot, foundCount, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
 import { bold, card, cyan, dim, green, red, safeText, table, termWidth, time, wrap, yellow } from "./Pretty.js"
 import { resultsOf, topFindings } from "./Results.js"
@@ -34,8 +34,10 @@ import { resultsOf, topFindings } from "./Results.js"
 const walkWorker = typeof __dirname === "string" ? `${__dirname}/walk-worker.cjs` : undefined
 
 /** `$XDG_CONFIG_HOME/trail/kinds`, else `~/.config/trail/kinds`. */
-export const userKindsDir = () =>
-  `${nonEmpty(process.env["XDG_CONFIG_HOME"]).pipe(Option.getOrElse(() => `${homedir()}/.config`))}/trail/kinds`
+const userKindsDir = Effect.map(
+  envVar("XDG_CONFIG_HOME"),
+  (config) => `${Option.getOrElse(config, () => `${homedir()}/.config`)}/trail/kinds`
+)
 
 /** How a worker runs this very trail: the node binary and the script the CLI was started from. */
 const trailCommand = (): ReadonlyArray<string> => [
@@ -46,9 +48,9 @@ const trailCommand = (): ReadonlyArray<string> => [
 /** The root, its configuration and how workers run trail. */
 export const rootSettings = Effect.gen(function* () {
   const explicit = yield* explicitRoot
-  const project = yield* Project.findRoot({ explicit, cwd: process.cwd() })
+  const project = yield* Project.findRoot({ explicit, cwd: yield* cwd })
   const config = yield* Project.loadConfig(project)
-  return { project, config, trailCommand: trailCommand(), userKindsDir: userKindsDir(), walkWorker }
+  return { project, config, trailCommand: trailCommand(), userKindsDir: yield* userKindsDir, walkWorker }
 })
 
 /** Runs `f` with the Workers service of the root. */
@@ -63,17 +65,16 @@ const decodeId = (raw: string) =>
   Schema.decode(WorkerId)(raw).pipe(Effect.mapError(() => new WorkerNotFound({ id: raw })))
 
 /** The calling worker's id, from `$TRAIL_WORKER_ID`. */
-const self = Effect.suspend(() => {
-  const raw = process.env["TRAIL_WORKER_ID"]
-  if (raw === undefined || raw === "")
-    return Effect.fail(
-      new ProtocolError({
-        reason: "no-worker-identity",
-        detail:
-          "this is a worker protocol command, and $TRAIL_WORKER_ID is not set: trail sets it in the environment of every worker it starts"
-      })
-    )
-  return Schema.decode(WorkerId)(raw).pipe(
+const self = Effect.gen(function* () {
+  const fromEnv = yield* envVar("TRAIL_WORKER_ID")
+  if (Option.isNone(fromEnv))
+    return yield* new ProtocolError({
+      reason: "no-worker-identity",
+      detail:
+        "this is a worker protocol command, and $TRAIL_WORKER_ID is not set: trail sets it in the environment of every worker it starts"
+    })
+  const raw = fromEnv.value
+  return yield* Schema.decode(WorkerId)(raw).pipe(
     Effect.mapError(
       () =>
         new ProtocolError({
@@ -205,7 +206,7 @@ const spawn = Command.make(
   (args) =>
     Effect.gen(function* () {
       const kind = Option.getOrUndefined(args.kind)
-      const parent = nonEmpty(process.env["TRAIL_WORKER_ID"])
+      const parent = yield* envVar("TRAIL_WORKER_ID")
       const parentId = Option.isSome(parent)
         ? yield* Effect.orElseSucceed(decodeId(parent.value), () => undefined)
         : undefined
@@ -283,9 +284,17 @@ const attach = Command.make(
         return yield* new UsageError({
           message: 'workers run as plain processes (worker.substrate = "process"): there is nothing to attach to'
         })
-      if (process.stdin.isTTY === true && process.stdout.isTTY === true) {
-        const result = spawnSync(command[0]!, command.slice(1), { stdio: "inherit" })
-        return yield* print({ command, exit_status: result.status }, { pretty: false, render: () => "" })
+      const [program, ...programArgs] = command
+      if (program !== undefined && process.stdin.isTTY === true && process.stdout.isTTY === true) {
+        // tmux takes over this terminal: its stdio is ours (a TTY), not pipes.
+        const status = yield* PlatformCommand.make(program, ...programArgs).pipe(
+          PlatformCommand.stdin("inherit"),
+          PlatformCommand.stdout("inherit"),
+          PlatformCommand.stderr("inherit"),
+          PlatformCommand.exitCode,
+          Effect.mapError((error) => new UsageError({ message: `${command.join(" ")}: ${error.message}` }))
+        )
+        return yield* print({ command, exit_status: status }, { pretty: false, render: () => "" })
       }
       yield* print(
         {

@@ -12,9 +12,28 @@ import * as Events from "@trail/store/Events"
 import * as UnitOfWork from "@trail/store/UnitOfWork"
 import * as Hooks from "@trail/workers/Hooks"
 
-/** The root a hook belongs to: the nearest `.trail/` above the session's cwd, else $TRAIL_ROOT, else the cwd's. */
-export const hookRoot = (cwd: string | null | undefined, env: NodeJS.ProcessEnv = process.env): string | null => {
-  for (const start of [cwd, env["TRAIL_ROOT"], process.cwd()]) {
+/**
+ * What the hook reads of its process, once, in {@link runHook}: its environment, its working
+ * directory and the wall time (ms since the epoch). This entry runs outside the Effect runtime on
+ * purpose (start-up cost, see the module comment), so these are read there directly and passed
+ * down as values (a documented exception, docs/architecture.md); tests pass their own.
+ */
+export interface HookProcess {
+  readonly env: NodeJS.ProcessEnv
+  readonly cwd: string
+  readonly at: number
+}
+
+/**
+ * The root a hook belongs to: the nearest `.trail/` above the session's cwd, else above
+ * $TRAIL_ROOT, else above the hook process's own cwd (`processCwd`).
+ */
+export const hookRoot = (
+  sessionCwd: string | null | undefined,
+  env: NodeJS.ProcessEnv,
+  processCwd: string
+): string | null => {
+  for (const start of [sessionCwd, env["TRAIL_ROOT"], processCwd]) {
     if (typeof start !== "string" || start === "") continue
     let dir = path.resolve(start)
     for (;;) {
@@ -61,12 +80,14 @@ const note = (root: string | null, at: number, message: string) => {
 }
 
 /**
- * Records one payload read from stdin at `at` (ms since epoch). Returns what happened:
- * `recorded`, `dropped` (noted in hook-errors.log) or `no-root` (no trail root to tell).
+ * Records one payload read from stdin by the process `self` (its env, cwd, and the time it read
+ * it). Returns what happened: `recorded`, `dropped` (noted in hook-errors.log) or `no-root` (no
+ * trail root to tell).
  */
-export const recordHook = (raw: string, env: NodeJS.ProcessEnv, at: number): "recorded" | "dropped" | "no-root" => {
+export const recordHook = (raw: string, self: HookProcess): "recorded" | "dropped" | "no-root" => {
+  const { env, at } = self
   const parsed = Hooks.parsePayload(raw)
-  const root = hookRoot(parsed._tag === "Right" ? parsed.right.cwd : null, env)
+  const root = hookRoot(parsed._tag === "Right" ? parsed.right.cwd : null, env, self.cwd)
   if (parsed._tag === "Left") {
     note(root, at, `dropped: ${parsed.left}`)
     return "dropped"
@@ -98,8 +119,8 @@ export const recordHook = (raw: string, env: NodeJS.ProcessEnv, at: number): "re
 export const runHook = async (): Promise<void> => {
   const raw = await readPayload(2_000)
   try {
-    // This entry runs outside the Effect runtime on purpose (start-up cost): wall time is its clock.
-    recordHook(raw, process.env, Date.now())
+    // Outside the Effect runtime on purpose (start-up cost): the process itself is read here, once.
+    recordHook(raw, { env: process.env, cwd: process.cwd(), at: Date.now() })
   } catch {
     // never fail the agent's hook
   }

@@ -7,9 +7,9 @@ import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { errorCode, exitCodeOf, isTrailError } from "@trail/domain"
+import { Processes } from "@trail/workers"
 import { Cause, Console, Effect, Exit, Layer, Ref } from "effect"
 import { command } from "./Cli.js"
 import { preflight } from "./Help.js"
@@ -60,7 +60,8 @@ const handled = parseAndRun.pipe(
   Effect.catchAllCause((cause) =>
     emitError("internal", Cause.pretty(cause).split("\n")[0] ?? "unexpected failure", ExitCode.error)
   ),
-  Effect.provide(Layer.mergeAll(NodeContext.layer, CliConfig.layer({ showBuiltIns: false }), cliConsole))
+  // Every outside thing a handler asks for (Env, Host, Processes, the Node platform), built once.
+  Effect.provide(Layer.mergeAll(Processes.live, CliConfig.layer({ showBuiltIns: false }), cliConsole))
 )
 
 /** Runs the command and returns the exit code it decided on. */

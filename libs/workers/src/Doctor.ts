@@ -3,19 +3,20 @@
  * (found and its config valid), the store (integrity, schema version, events, the supervisor's
  * lock), tmux, every kind's trust and program, the Claude Code hooks of each settings file, and
  * the payloads the hook dropped. A check that cannot run is a failed check, never an error: the
- * report always comes back.
+ * report always comes back. The supervisor's liveness is asked of `Processes` (only for a lock
+ * held on this machine: `Host`).
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"
-import type { TrailConfig } from "@trail/domain"
+import { Host, type TrailConfig } from "@trail/domain"
 import { Database, Migrations } from "@trail/store"
 import { Effect, Either, Option, Schema } from "effect"
 import * as HookSettings from "./HookSettings.js"
 import * as Hooks from "./Hooks.js"
 import * as Kinds from "./Kinds.js"
-import { isAlive } from "./Substrate.js"
+import { Processes } from "./Processes.js"
 import * as Tmux from "./Tmux.js"
 import type { KindsCheck } from "./Workers.js"
 
@@ -42,8 +43,6 @@ export interface Root {
 export interface Input<R = never> {
   /** The root and its config, or why none was found or its config is invalid. */
   readonly root: Either.Either<{ readonly project: Root; readonly config: TrailConfig }, { readonly message: string }>
-  /** This machine's host name: a supervisor on another host cannot be probed by pid. */
-  readonly host: string
   /** The settings file of each scope (HookSettings.fileOf), in the order to report them. */
   readonly hookFiles: ReadonlyArray<readonly [HookSettings.Scope, string]>
   /** The kinds' check (`Workers.checkCommands`); its failure is reported as the `kinds` check. */
@@ -91,13 +90,23 @@ const storeFacts = Effect.gen(function* () {
   }
 }).pipe(Effect.mapError((error) => (error._tag === "StoreError" ? error : Database.toStoreError(error))))
 
-const storeChecks = (project: Root, host: string) =>
+/** Whether the supervisor's lock names a running process: one on another host cannot be probed by pid. */
+const runningSupervisor = (lock: Option.Option<typeof SupervisorLock.Type>) =>
+  Effect.gen(function* () {
+    if (Option.isNone(lock)) return lock
+    const host = yield* Host
+    if (lock.value.host !== host.hostname) return lock
+    const processes = yield* Processes
+    return (yield* processes.isAlive(lock.value.pid)) ? lock : Option.none()
+  })
+
+const storeChecks = (project: Root) =>
   storeFacts.pipe(
     Effect.provide(Database.layer({ filename: project.databaseFile })),
+    Effect.flatMap((s) => Effect.map(runningSupervisor(s.supervisor), (running) => ({ ...s, running }))),
     Effect.match({
       onFailure: (error): Array<Check> => [{ name: "store", ok: false, detail: error.message }],
-      onSuccess: (s): Array<Check> => {
-        const running = Option.filter(s.supervisor, (lock) => lock.host !== host || isAlive(lock.pid))
+      onSuccess: ({ running, ...s }): Array<Check> => {
         return [
           {
             name: "store",
@@ -222,7 +231,7 @@ export const report = <R>(input: Input<R>) =>
     else {
       const { project, config } = input.root.right
       checks.push({ name: "root", ok: true, detail: project.root })
-      checks.push(...(yield* storeChecks(project, input.host)))
+      checks.push(...(yield* storeChecks(project)))
       checks.push(yield* tmuxCheck(config))
       checks.push(...(yield* kindChecks(input.kinds)))
       checks.push(...(yield* hookChecks(input.hookFiles)))

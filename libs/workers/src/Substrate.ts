@@ -196,9 +196,6 @@ export const wrap = (dir: string, argv: ReadonlyArray<string>): Array<string> =>
   ...argv
 ]
 
-/** Exported only for the CLI's doctor until it asks `Processes` (listed in docs/architecture.md). */
-export { isAlive }
-
 const signalGroup = (pid: number, signal: NodeJS.Signals) => {
   try {
     process.kill(-pid, signal)

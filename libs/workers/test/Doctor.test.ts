@@ -4,11 +4,15 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { defaultConfig } from "@trail/domain"
+import { defaultConfig, Host } from "@trail/domain"
 import { Database, Migrations } from "@trail/store"
-import { Effect, Either } from "effect"
+import { Effect, Either, Layer } from "effect"
 import * as Doctor from "../src/Doctor.js"
 import * as HookSettings from "../src/HookSettings.js"
+import { Processes, TestProcesses } from "../src/Processes.js"
+
+/** This machine is "here"; its pids are the test's. */
+const outside = Layer.mergeAll(NodeContext.layer, Processes.Test, Host.fixed({ hostname: "here", pid: 1 }))
 
 const noKinds = Effect.fail({ message: "no kinds here" })
 
@@ -26,7 +30,6 @@ describe("Doctor.report", () => {
     Effect.gen(function* () {
       const report = yield* Doctor.report({
         root: Either.left({ message: "no .trail/ above /x" }),
-        host: "h",
         hookFiles: [],
         kinds: noKinds
       })
@@ -34,7 +37,7 @@ describe("Doctor.report", () => {
         ok: false,
         checks: [{ name: "root", ok: false, detail: "no .trail/ above /x" }]
       })
-    }).pipe(Effect.provide(NodeContext.layer))
+    }).pipe(Effect.provide(outside))
   )
 
   it.scoped("reads the store through SqlClient and reports every check in order", () =>
@@ -56,7 +59,6 @@ describe("Doctor.report", () => {
           project,
           config: { ...defaultConfig, worker: { ...defaultConfig.worker, substrate: "process" } }
         }),
-        host: "here",
         hookFiles: [
           ["project", full],
           ["user", broken]
@@ -86,30 +88,37 @@ describe("Doctor.report", () => {
       assert.strictEqual(detail("kinds"), "cannot be checked: no kinds here")
       assert.include(detail("hooks (project)"), "all 6 installed")
       assert.strictEqual(detail("hook errors"), "2 dropped payload(s); last: second")
-    }).pipe(Effect.provide(NodeContext.layer))
+    }).pipe(Effect.provide(outside))
   )
 
-  it.scoped("a dead supervisor on this host is not running; a store that is not a database fails its check", () =>
-    Effect.gen(function* () {
-      const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped())
-      const project = { root: dir, stateDir: dir, databaseFile: path.join(dir, "state.db") }
-      // pid 2^22 + 1 is above Linux's pid_max: no process has it.
-      yield* storeWithLock(project.databaseFile, 4_194_305, "here")
-      const input = {
-        root: Either.right({ project, config: defaultConfig }),
-        host: "here",
-        hookFiles: [],
-        kinds: noKinds
-      }
-      const alive = yield* Doctor.report(input)
-      assert.include(alive.checks.find((c) => c.name === "supervisor")?.detail ?? "", "not running")
+  it.scoped(
+    "a supervisor on this host is running while its pid lives; a store that is not a database fails its check",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped())
+        const project = { root: dir, stateDir: dir, databaseFile: path.join(dir, "state.db") }
+        const processes = yield* TestProcesses
+        const pid = yield* processes.start
+        yield* storeWithLock(project.databaseFile, pid, "here")
+        const input = {
+          root: Either.right({ project, config: defaultConfig }),
+          hookFiles: [],
+          kinds: noKinds
+        }
+        const supervisor = (report: Doctor.Report) => report.checks.find((c) => c.name === "supervisor")?.detail ?? ""
+        assert.strictEqual(supervisor(yield* Doctor.report(input)), `running (pid ${pid} on here)`)
+        yield* processes.exit(pid, dir)
+        assert.include(supervisor(yield* Doctor.report(input)), "not running")
 
-      nodeFs.rmSync(project.databaseFile)
-      nodeFs.writeFileSync(project.databaseFile, "this is not a database, it is text long enough to be read".repeat(20))
-      const corrupt = yield* Doctor.report(input)
-      const store = corrupt.checks.find((c) => c.name === "store")
-      assert.isFalse(store?.ok)
-      assert.include(store?.detail ?? "", "corrupt")
-    }).pipe(Effect.provide(NodeContext.layer))
+        nodeFs.rmSync(project.databaseFile)
+        nodeFs.writeFileSync(
+          project.databaseFile,
+          "this is not a database, it is text long enough to be read".repeat(20)
+        )
+        const corrupt = yield* Doctor.report(input)
+        const store = corrupt.checks.find((c) => c.name === "store")
+        assert.isFalse(store?.ok)
+        assert.include(store?.detail ?? "", "corrupt")
+      }).pipe(Effect.provide(outside))
   )
 })
