@@ -15,20 +15,20 @@ import { isTrailError, type ReviewItem, type Subject, UsageError, type WorkerId 
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
 import { Doctor, HookSettings, Inbox, Jump, Processes, StoreChanges, Timeline, Workers } from "@trail/workers"
-import { Cause, Clock, Effect, Either, Exit, Fiber, Layer, Option, Runtime, Stream } from "effect"
+import { Cause, Clock, Effect, Either, Exit, Fiber, Option, Runtime, Stream } from "effect"
 import { cwd, envVar, explicitRoot, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
 import { bold, cyan, dim, green, pad, red, safeData, safeText, time, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
 import { runHook } from "./hook.js"
 import * as Stdin from "./Stdin.js"
-import { rootSettings } from "./WorkerCommands.js"
+import { Root, rootLayer, rootSettings } from "./WorkerCommands.js"
 
 /**
  * The Inbox of the root found from `--root` / `$TRAIL_ROOT` / the cwd, with its Workers and
  * Database: each command that needs it gets it once, through `Command.provide`.
  */
-const InboxLive = Layer.unwrapEffect(Effect.map(rootSettings, Live.inboxLayer))
+const InboxLive = rootLayer(Live.inboxLayer)
 
 /** Runs `f` with the provided Inbox ({@link InboxLive}). */
 const withInbox = <A, E, R>(f: (inbox: Inbox.InboxShape) => Effect.Effect<A, E, R>) => Effect.flatMap(Inbox.Inbox, f)
@@ -157,7 +157,7 @@ type TuiContext =
 const interactiveInbox = Effect.gen(function* () {
   if (process.stdin.isTTY !== true || process.stdout.isTTY !== true)
     return yield* new UsageError({ message: "--tui needs a terminal; `trail inbox` prints the same items as JSON" })
-  const settings = yield* rootSettings
+  const settings = yield* Root
   yield* Effect.gen(function* () {
     const runtime = yield* Effect.runtime<TuiContext>()
     const clock = yield* Effect.clock
@@ -295,7 +295,7 @@ const restore = simpleAction("restore", "Bring a dismissed or skipped item back.
 /** `trail jump`'s work (Jump.jump) with this root's settings and `$TMUX`. */
 const jumpTo = (ref: string) =>
   Effect.gen(function* () {
-    const settings = yield* rootSettings
+    const settings = yield* Root
     return yield* Jump.jump(ref, {
       tmuxEnv: yield* envVar("TMUX"),
       socket: settings.config.worker.tmux_socket,

@@ -11,7 +11,7 @@ import { Kinds } from "@trail/workers"
 import { Effect, Option } from "effect"
 import { pretty, print } from "./Common.js"
 import { bold, dim, green, red, table, yellow } from "./Pretty.js"
-import { rootSettings } from "./WorkerCommands.js"
+import { Root, RootLive } from "./WorkerCommands.js"
 
 /** One row of `trail kinds`. `active`: it is the kind its name runs (not shadowed by a later source). */
 interface KindRow {
@@ -27,7 +27,7 @@ interface KindRow {
 }
 
 const loadAll = Effect.gen(function* () {
-  const { project, config, userKindsDir: userDir } = yield* rootSettings
+  const { project, config, userKindsDir: userDir } = yield* Root
   const loaded = yield* Kinds.loadKinds({
     userDir,
     projectDir: `${project.stateDir}/kinds`,
@@ -103,7 +103,7 @@ const list = Command.make("kinds", { pretty }, (args) =>
       { pretty: args.pretty, render: renderKinds }
     )
   })
-)
+).pipe(Command.provide(RootLive))
 
 const trust = Command.make(
   "trust",
@@ -148,6 +148,7 @@ const trust = Command.make(
       )
     })
 ).pipe(
+  Command.provide(RootLive),
   Command.withDescription(
     "Record the SHA-256 of project kinds (and user kinds named like a built-in, and .trail.toml's worker.command) after you reviewed them; an edited one needs trusting again."
   )

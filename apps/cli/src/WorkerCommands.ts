@@ -24,7 +24,7 @@ import {
 import { Project } from "@trail/scheduler"
 import { Live, Supervisor } from "@trail/supervisor"
 import { Workers } from "@trail/workers"
-import { type Clock, Deferred, Effect, Option, Queue, Schema } from "effect"
+import { type Clock, Context, Deferred, Effect, Layer, Option, Queue, Schema } from "effect"
 import { cwd, envVar, explicitRoot, foundCount, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
 import { bold, card, cyan, dim, green, red, safeText, table, termWidth, time, wrap, yellow } from "./Pretty.js"
@@ -53,11 +53,27 @@ export const rootSettings = Effect.gen(function* () {
   return { project, config, trailCommand: trailCommand(), userKindsDir: yield* userKindsDir, walkWorker }
 })
 
-/** Runs `f` with the Workers service of the root. */
-const withWorkers = <A, E, R>(f: (workers: Workers.WorkersShape) => Effect.Effect<A, E, R>) =>
-  Effect.flatMap(rootSettings, (settings) =>
-    Effect.flatMap(Workers.Workers, f).pipe(Effect.provide(Live.workersLayer(settings)))
+/** The settings of the root a command runs on ({@link rootSettings}), provided with its layers. */
+export class Root extends Context.Tag("@trail/cli/Root")<Root, Live.RootSettings>() {}
+
+/** The root alone (commands that read its files and open no store: `kinds`). */
+export const RootLive = Layer.effect(Root, rootSettings)
+
+/** The root found from `--root` / `$TRAIL_ROOT` / the cwd, and the layers `layerOf` builds on it. */
+export const rootLayer = <ROut, E, RIn>(layerOf: (settings: Live.RootSettings) => Layer.Layer<ROut, E, RIn>) =>
+  Layer.unwrapEffect(
+    Effect.map(rootSettings, (settings) => Layer.merge(layerOf(settings), Layer.succeed(Root, settings)))
   )
+
+/** Root + Workers + Database: each worker command gets them once, through `Command.provide`. */
+const WorkersLive = rootLayer(Live.workersLayer)
+
+/** Root + the Supervisor and its services (`supervise`, `events`). */
+const SupervisorLive = rootLayer(Live.supervisorLayer)
+
+/** Runs `f` with the provided Workers service ({@link WorkersLive}). */
+const withWorkers = <A, E, R>(f: (workers: Workers.WorkersShape) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Workers.Workers, f)
 
 const workerIdArg = Args.text({ name: "id" }).pipe(Args.withDescription("A worker id: w1, w2, …"))
 
@@ -84,6 +100,12 @@ const self = Effect.gen(function* () {
     )
   )
 })
+
+/**
+ * {@link WorkersLive} for the worker protocol: the caller's identity is checked first, so a
+ * protocol call outside a worker says so before anything about the root.
+ */
+const ProtocolLive = Layer.unwrapEffect(Effect.as(self, WorkersLive))
 
 const stateColour = (state: string, text: string) => {
   switch (state) {
@@ -227,14 +249,17 @@ const spawn = Command.make(
         return yield* new SpawnRefused({ reason: `${worker.id} could not start: ${worker.reason ?? "unknown reason"}` })
       yield* print(worker, { pretty: args.pretty, render: renderWorker })
     })
-).pipe(Command.withDescription("Start a worker in its own tmux window (or process) with TEXT as its task."))
+).pipe(
+  Command.provide(WorkersLive),
+  Command.withDescription("Start a worker in its own tmux window (or process) with TEXT as its task.")
+)
 
 const workersList = Command.make("workers", { pretty }, (args) =>
   Effect.flatMap(
     withWorkers((workers) => workers.list),
     (list) => print(list, { pretty: args.pretty, render: renderWorkers })
   )
-).pipe(Command.withDescription("List every worker, newest first."))
+).pipe(Command.provide(WorkersLive), Command.withDescription("List every worker, newest first."))
 
 const show = Command.make("show", { id: workerIdArg, pretty }, (args) =>
   Effect.gen(function* () {
@@ -258,7 +283,10 @@ const show = Command.make("show", { id: workerIdArg, pretty }, (args) =>
       }
     )
   })
-).pipe(Command.withDescription("Show one worker: its state, result, events and latest output."))
+).pipe(
+  Command.provide(WorkersLive),
+  Command.withDescription("Show one worker: its state, result, events and latest output.")
+)
 
 const tell = Command.make(
   "tell",
@@ -269,7 +297,10 @@ const tell = Command.make(
       const worker = yield* withWorkers((workers) => workers.tell(id, args.text.join(" ")))
       yield* print(worker, { pretty: args.pretty, render: renderWorker })
     })
-).pipe(Command.withDescription("Type `[trail] TEXT` into the worker's pane literally (send-keys -l), then Enter."))
+).pipe(
+  Command.provide(WorkersLive),
+  Command.withDescription("Type `[trail] TEXT` into the worker's pane literally (send-keys -l), then Enter.")
+)
 
 const attach = Command.make(
   "attach",
@@ -307,7 +338,10 @@ const attach = Command.make(
         }
       )
     })
-).pipe(Command.withDescription("Attach to the workers' tmux session (on a TTY), or print the command that does."))
+).pipe(
+  Command.provide(WorkersLive),
+  Command.withDescription("Attach to the workers' tmux session (on a TTY), or print the command that does.")
+)
 
 const kill = Command.make("kill", { id: workerIdArg, pretty }, (args) =>
   Effect.gen(function* () {
@@ -316,6 +350,7 @@ const kill = Command.make("kill", { id: workerIdArg, pretty }, (args) =>
     yield* print(killed, { pretty: args.pretty, render: renderWorkers })
   })
 ).pipe(
+  Command.provide(WorkersLive),
   Command.withDescription(
     "Cancel a worker and its children, and close their windows; for a finished worker, close its window."
   )
@@ -340,12 +375,16 @@ export const gcWorkers = (olderThan: Option.Option<string>, force: boolean) =>
       return yield* new UsageError({
         message: `--older-than ${JSON.stringify(Option.getOrElse(olderThan, () => ""))}: expected seconds or a duration like 90s, 20m, 2h, 7d`
       })
-    return yield* withWorkers((workers) => workers.gc({ olderThanMs: age, force }))
+    // `gc` provides the scheduler; only with --workers are the workers opened too.
+    return yield* withWorkers((workers) => workers.gc({ olderThanMs: age, force })).pipe(Effect.provide(WorkersLive))
   })
 
 const respawn = Command.make("respawn", { id: workerIdArg, pretty }, (args) =>
   onWorker(args.id, args.pretty, (workers, id) => workers.respawn(id))
-).pipe(Command.withDescription("Start a new worker with the kind, task and folder of a finished one."))
+).pipe(
+  Command.provide(WorkersLive),
+  Command.withDescription("Start a new worker with the kind, task and folder of a finished one.")
+)
 
 const changeSetCommand = (name: "promote" | "discard", description: string) =>
   Command.make(name, { id: workerIdArg, pretty }, (args) =>
@@ -366,7 +405,7 @@ const changeSetCommand = (name: "promote" | "discard", description: string) =>
         }
       )
     })
-  ).pipe(Command.withDescription(description))
+  ).pipe(Command.provide(WorkersLive), Command.withDescription(description))
 
 const promote = changeSetCommand(
   "promote",
@@ -386,7 +425,6 @@ const events = Command.make(
   (args) =>
     Effect.gen(function* () {
       if (args.since < 0) return yield* new UsageError({ message: "--since must be 0 or more" })
-      const settings = yield* rootSettings
       const line = (event: TrailEvent) => Effect.sync(() => process.stdout.write(`${JSON.stringify(event)}\n`))
       yield* Effect.gen(function* () {
         const log = yield* EventLog
@@ -407,9 +445,9 @@ const events = Command.make(
             yield* line(event)
           }
         }
-      }).pipe(Effect.scoped, Effect.provide(Live.supervisorLayer(settings)))
+      }).pipe(Effect.scoped)
     })
-).pipe(Command.withDescription("Print the event log as NDJSON (one event per line)."))
+).pipe(Command.provide(SupervisorLive), Command.withDescription("Print the event log as NDJSON (one event per line)."))
 
 // ---------------------------------------------------------------------------------------------
 // The worker protocol
@@ -424,11 +462,11 @@ const todos = Command.make(
     pretty
   },
   (args) => asWorker(args.pretty, (workers, id) => workers.todos(id, args.items))
-).pipe(Command.withDescription("(worker) Replace your todo list with ITEM…"))
+).pipe(Command.provide(ProtocolLive), Command.withDescription("(worker) Replace your todo list with ITEM…"))
 
 const note = Command.make("note", { text: words("text", "The note."), pretty }, (args) =>
   asWorker(args.pretty, (workers, id) => workers.note(id, args.text.join(" ")))
-).pipe(Command.withDescription("(worker) Add a progress note to the log."))
+).pipe(Command.provide(ProtocolLive), Command.withDescription("(worker) Add a progress note to the log."))
 
 const wait = Command.make(
   "wait",
@@ -441,6 +479,7 @@ const wait = Command.make(
       asWorker(args.pretty, (workers, id) => workers.wait(id, args.question))
     )
 ).pipe(
+  Command.provide(ProtocolLive),
   Command.withDescription("(worker) Pause for the human: you become needs_input; the answer is typed into your input.")
 )
 
@@ -476,13 +515,19 @@ const done = Command.make(
       })
       yield* asWorker(args.pretty, (workers, id) => workers.done(id, result))
     })
-).pipe(Command.withDescription("(worker) Finish with a result; evidence is required (else call wait)."))
+).pipe(
+  Command.provide(ProtocolLive),
+  Command.withDescription("(worker) Finish with a result; evidence is required (else call wait).")
+)
 
 const fail = Command.make(
   "fail",
   { reason: Options.text("reason").pipe(Options.withDescription("Why you cannot go on.")), pretty },
   (args) => asWorker(args.pretty, (workers, id) => workers.fail(id, args.reason))
-).pipe(Command.withDescription("(worker) Give up: you cannot go on and have nothing useful to hand over."))
+).pipe(
+  Command.provide(ProtocolLive),
+  Command.withDescription("(worker) Give up: you cannot go on and have nothing useful to hand over.")
+)
 
 const worker = Command.make("worker").pipe(
   Command.withDescription("One worker: `show ID` for people; todos, note, wait, done, fail for the worker itself."),
@@ -524,7 +569,7 @@ const liveProgress = (slots: number, clock: Clock.Clock) => {
  * What a fleet's sweep found, for its closing summary: the sweep and its top findings (by found,
  * then path; see Results.ts). Never fails the run: a summary that cannot be read is left out.
  */
-const fleetFindings = (settings: Effect.Effect.Success<typeof rootSettings>, task: TaskName) =>
+const fleetFindings = (settings: Live.RootSettings, task: TaskName) =>
   resultsOf(settings, task).pipe(
     Effect.map((r) => ({ task, sweep: r.sweep, top_findings: topFindings(r.results) })),
     Effect.orElseSucceed(() => ({ task, sweep: null, top_findings: [] }))
@@ -599,7 +644,7 @@ const supervise = Command.make(
   },
   (args) =>
     Effect.gen(function* () {
-      const settings = yield* rootSettings
+      const settings = yield* Root
       if (Option.isSome(args.task) !== Option.isSome(args.prompt))
         return yield* new UsageError({ message: "fleet mode needs both --task and --prompt" })
       if (args.workers < 1 || args.workers > settings.config.worker.max_active)
@@ -639,7 +684,7 @@ const supervise = Command.make(
         stop,
         report: progress.report,
         onSlot: progress.onSlot
-      }).pipe(Effect.scoped, Effect.provide(Live.supervisorLayer(settings)))
+      })
       if (summary.halted !== null) {
         // The summary on stdout, the cause as the error on stderr, exit 1.
         yield* print(summary, { pretty: false, exit: ExitCode.ok, render: () => "" })
@@ -669,6 +714,7 @@ const supervise = Command.make(
       })
     })
 ).pipe(
+  Command.provide(SupervisorLive),
   Command.withDescription(
     "Supervise the root's workers (leases, deaths, timeouts); with --task/--prompt, drain a sweep with a fleet of workers."
   )
