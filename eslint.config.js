@@ -28,8 +28,7 @@ export default tseslint.config(
       "libs/workers/src/Substrate.ts",
       "libs/workers/src/Tmux.ts",
       "libs/workers/src/Hooks.ts",
-      "apps/supervisor/src/**",
-      "apps/cli/src/**"
+      "apps/supervisor/src/**"
     ]
   },
   ...tseslint.configs.recommended,

@@ -100,7 +100,7 @@ const entryOf = ([rawTerm, paragraphs]: readonly [string, ReadonlyArray<string>]
   for (const paragraph of paragraphs) {
     const withDefault = /^This setting is optional\. Defaults to: (.*)$/.exec(paragraph)
     if (withDefault !== null) {
-      fallback = withDefault[1]!
+      fallback = withDefault[1] ?? ""
       continue
     }
     if (/may be repeated|must be repeated/.test(paragraph)) repeatable = true
@@ -277,17 +277,21 @@ export const render = (root: Node, path: ReadonlyArray<string>, width = termWidt
 
 /** Levenshtein distance (insertions, deletions, substitutions and adjacent swaps cost 1). */
 const distance = (a: string, b: string): number => {
-  const d: Array<Array<number>> = Array.from({ length: a.length + 1 }, (_, i) =>
-    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0))
-  )
+  // The table d(i, j) (distance of a's first i and b's first j characters), row after row.
+  const width = b.length + 1
+  const d: Array<number> = Array.from({ length: (a.length + 1) * width }, (_, k) => {
+    const [i, j] = [Math.floor(k / width), k % width]
+    return i === 0 ? j : j === 0 ? i : 0
+  })
+  const at = (i: number, j: number) => d[i * width + j] ?? 0
   for (let i = 1; i <= a.length; i++)
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
+      d[i * width + j] = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost)
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
+        d[i * width + j] = Math.min(at(i, j), at(i - 2, j - 2) + 1)
     }
-  return d[a.length]![b.length]!
+  return at(a.length, b.length)
 }
 
 /** Commands close to `typed`: within 2 edits, or starting with it. */
@@ -316,7 +320,8 @@ export const preflight = (root: Node, argv: ReadonlyArray<string>): Preflight =>
   let i = 0
   // The command path: names of subcommands, skipping the root's flags.
   for (; i < words.length; i++) {
-    const word = words[i]!
+    const word = words[i]
+    if (word === undefined) break
     if (word === "--root") {
       i++
       continue
@@ -361,7 +366,8 @@ export const preflight = (root: Node, argv: ReadonlyArray<string>): Preflight =>
   // Values of choice and integer flags, checked here so that the error names the flag.
   const { options } = own
   for (let j = i; j < words.length; j++) {
-    const word = words[j]!
+    const word = words[j]
+    if (word === undefined) break
     if (!word.startsWith("--")) continue
     const eq = word.indexOf("=")
     const flag = eq < 0 ? word : word.slice(0, eq)

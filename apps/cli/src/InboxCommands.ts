@@ -9,13 +9,13 @@ import { pathToFileURL } from "node:url"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import * as FileSystem from "@effect/platform/FileSystem"
-import * as Path from "@effect/platform/Path"
-import { isTrailError, type ReviewItem, type Subject, UsageError, type WorkerId } from "@trail/domain"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
+import { isTrailError, type ReviewItem, type Subject, UsageError, WorkerId, WorkerNotFound } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
 import { Doctor, HookSettings, Inbox, Jump, Processes, StoreChanges, Timeline, Workers } from "@trail/workers"
-import { Cause, Clock, Effect, Either, Exit, Fiber, Option, Runtime, Stream } from "effect"
+import { Cause, Clock, Effect, Either, Exit, Fiber, Option, Runtime, Schema, Stream } from "effect"
 import { cwd, envVar, explicitRoot, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
 import { bold, cyan, dim, green, pad, red, safeData, safeText, time, yellow } from "./Pretty.js"
@@ -143,11 +143,19 @@ const inbox = Command.make(
  * a vm.Script, where `import()` is not available without an experimental flag, so it lends its
  * own `import` as `globalThis.__trailImport`.
  */
-const tuiModule = () => {
+const tuiModule = async (): Promise<TuiModule> => {
   const url = pathToFileURL(path.join(__dirname, "tui.mjs")).href
-  const lent = (globalThis as { __trailImport?: (url: string) => Promise<unknown> }).__trailImport
-  return (lent !== undefined ? lent(url) : import(url)) as Promise<typeof import("./tui/InboxTui.js")>
+  const lent: unknown = Reflect.get(globalThis, "__trailImport")
+  const loaded: unknown = await (typeof lent === "function" ? lent(url) : import(url))
+  if (!isTuiModule(loaded)) throw new Error(`${url} is not trail's TUI module`)
+  return loaded
 }
+
+type TuiModule = typeof import("./tui/InboxTui.js")
+
+/** The bundle's exports as far as the CLI calls them (it was built from tui/InboxTui.ts). */
+const isTuiModule = (loaded: unknown): loaded is TuiModule =>
+  typeof loaded === "object" && loaded !== null && "runTui" in loaded && typeof loaded.runTui === "function"
 
 /** What the TUI's actions need: the inbox, the workers, and what `jump` needs. */
 type TuiContext =
@@ -176,14 +184,16 @@ const interactiveInbox = Effect.gen(function* () {
       })
     const inbox = yield* Inbox.Inbox
     const workers = yield* Workers.Workers
-    const api: TuiApi = {
+    /** The worker an item is about (an action on a session's item that only workers have fails). */
+    const workerOf = (item: ReviewItem) =>
+      Effect.mapError(Schema.decode(WorkerId)(item.subject.id), () => new WorkerNotFound({ id: item.subject.id }))
+    const api: TuiApi<ReviewItem> = {
       load: () => run(inbox.items),
       // Items and action results are data (hook messages, folder names): shown, never obeyed.
-      card: (item, selected) => renderCard(safeData(item as ReviewItem), clock.unsafeCurrentTimeMillis(), selected),
+      card: (item, selected) => renderCard(safeData(item), clock.unsafeCurrentTimeMillis(), selected),
       act: (action, item, text) =>
         run(
           Effect.gen(function* () {
-            const worker = item.subject.id as WorkerId
             switch (action) {
               case "reply":
                 yield* inbox.reply(item.id, text ?? "")
@@ -203,17 +213,20 @@ const interactiveInbox = Effect.gen(function* () {
                 yield* inbox.restore(item.id)
                 return `restored ${item.id}`
               case "promote": {
+                const worker = yield* workerOf(item)
                 const stat = yield* workers.promote(worker)
                 return `promoted ${stat.files} file(s) of ${worker}`
               }
-              case "discard":
+              case "discard": {
+                const worker = yield* workerOf(item)
                 yield* workers.discard(worker)
                 return `discarded the change set of ${worker}`
+              }
               case "respawn":
-                return `respawned as ${(yield* workers.respawn(worker)).id}`
+                return `respawned as ${(yield* workers.respawn(yield* workerOf(item))).id}`
               case "show": {
                 if (item.subject.type !== "worker") return item.headline
-                const shown = yield* workers.get(worker)
+                const shown = yield* workers.get(yield* workerOf(item))
                 return `${shown.id} ${shown.state}: ${shown.result?.summary ?? shown.reason ?? shown.text}`
               }
               default: {

@@ -11,7 +11,6 @@ import stringWidth from "string-width"
  * overwrites a line), DEL, C1 controls (0x9b is a one-byte CSI), and the bidi overrides and
  * isolates that reorder what is shown ("Trojan Source", CVE-2021-42574).
  */
-// eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g
 
 /**
@@ -33,14 +32,19 @@ export const safeText = (text: string): string =>
  * one step between the data and a `--pretty` renderer. Objects keep their prototype, so a
  * Schema class's getters still work on the copy; dates, maps and sets are kept as they are.
  */
-export const safeData = <A>(value: A): A => {
-  if (typeof value === "string") return safeText(value) as A
+export const safeData = <A>(value: A): A =>
+  // Safe: `clean` keeps each value's shape (a string stays a string, an array an array of the
+  // same length, an object its prototype and fields); only the characters of strings change.
+  clean(value) as A
+
+const clean = (value: unknown): unknown => {
+  if (typeof value === "string") return safeText(value)
   if (typeof value !== "object" || value === null) return value
   if (value instanceof Date || value instanceof Map || value instanceof Set) return value
-  if (Array.isArray(value)) return value.map(safeData) as A
+  if (Array.isArray(value)) return value.map(clean)
   const copy: Record<string, unknown> = Object.create(Object.getPrototypeOf(value))
-  for (const [key, field] of Object.entries(value)) copy[safeText(key)] = safeData(field)
-  return copy as A
+  for (const [key, field] of Object.entries(value)) copy[safeText(key)] = clean(field)
+  return copy
 }
 
 const useColour = () => process.stdout.isTTY === true && process.env["NO_COLOR"] === undefined
@@ -90,18 +94,21 @@ export const table = <A extends object>(
 ): string => {
   if (rows.length === 0) return dim("(none)")
   const texts = rows.map((row) =>
-    columns.map(([key]) => cell(key.endsWith("_at") ? time(row[key] as number | null) : row[key]))
+    columns.map(([key]) => {
+      const value: unknown = row[key]
+      return cell(key.endsWith("_at") && (typeof value === "number" || value === null) ? time(value) : value)
+    })
   )
   const widths = columns.map(([, header], i) =>
     Math.max(visibleWidth(header), ...texts.map((t) => visibleWidth(t[i] ?? "")))
   )
   const header = columns.map(([, h], i) => bold(pad(h, widths[i] ?? 0))).join("  ")
-  const body = texts.map((t, r) => {
-    const line = t
+  const body = rows.map((row, r) => {
+    const line = (texts[r] ?? [])
       .map((text, i) => pad(text, widths[i] ?? 0))
       .join("  ")
       .trimEnd()
-    return colour === undefined ? line : colour(rows[r]!, line)
+    return colour === undefined ? line : colour(row, line)
   })
   return [header, ...body].join("\n")
 }

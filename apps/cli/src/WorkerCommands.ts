@@ -360,8 +360,9 @@ const kill = Command.make("kill", { id: workerIdArg, pretty }, (args) =>
 const parseAge = (text: string): number | null => {
   const match = /^(\d+)([smhd]?)$/.exec(text.trim())
   if (match === null) return null
-  const unit = { "": 1, s: 1, m: 60, h: 3_600, d: 86_400 }[match[2] as "" | "s" | "m" | "h" | "d"]
-  return Number(match[1]) * unit * 1000
+  const units: Record<string, number> = { "": 1, s: 1, m: 60, h: 3_600, d: 86_400 }
+  const unit = units[match[2] ?? ""]
+  return unit === undefined ? null : Number(match[1]) * unit * 1000
 }
 
 /**
@@ -434,7 +435,8 @@ const events = Command.make(
         for (;;) {
           const batch = yield* log.since(last, 5_000)
           for (const event of batch) yield* line(event)
-          if (batch.length > 0) last = batch[batch.length - 1]!.id
+          const newest = batch.at(-1)
+          if (newest !== undefined) last = newest.id
           if (batch.length < 5_000) break
         }
         if (Option.isNone(subscription)) return

@@ -20,7 +20,6 @@ const version = typeof __TRAIL_VERSION__ === "string" ? __TRAIL_VERSION__ : "0.0
 
 const run = Command.run(command, { name: "trail", version })
 
-// eslint-disable-next-line no-control-regex
 const plain = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, "").trim()
 
 /**

@@ -20,19 +20,19 @@ export interface TuiItem {
   readonly subject: { readonly type: string; readonly id: string }
 }
 
-export interface TuiApi {
+/** What the TUI does through the CLI, on items of type `I` (the CLI's items, handed back as loaded). */
+export interface TuiApi<I extends TuiItem = TuiItem> {
   /** The visible items, most stuck first. */
-  readonly load: () => Promise<ReadonlyArray<TuiItem>>
+  readonly load: () => Promise<ReadonlyArray<I>>
   /** The card of an item (ANSI text), collapsed to one line when not selected. */
-  readonly card: (item: TuiItem, selected: boolean) => string
+  readonly card: (item: I, selected: boolean) => string
   /** Runs an action on an item; resolves to a status line for the footer. */
-  readonly act: (action: string, item: TuiItem, text?: string) => Promise<string>
+  readonly act: (action: string, item: I, text?: string) => Promise<string>
   /** Calls `onChange` whenever the store may have changed; returns the unsubscribe. */
   readonly watch: (onChange: () => void) => () => void
 }
 
-type Mode =
-  { readonly _tag: "browse" } | { readonly _tag: "reply"; readonly item: TuiItem } | { readonly _tag: "filter" }
+type Mode<I> = { readonly _tag: "browse" } | { readonly _tag: "reply"; readonly item: I } | { readonly _tag: "filter" }
 
 const matches = (item: TuiItem, filter: string) => {
   const needle = filter.toLowerCase()
@@ -44,14 +44,14 @@ const matches = (item: TuiItem, filter: string) => {
   )
 }
 
-const App = ({ api }: { readonly api: TuiApi }) => {
+const App = <I extends TuiItem>({ api }: { readonly api: TuiApi<I> }) => {
   const { exit } = useApp()
   // Keys can arrive faster than React renders (a paste, `tmux send-keys`): the input handler reads
   // and writes the editing state through refs, so each key sees what the previous one did.
   const [, redraw] = useState(0)
-  const itemsRef = useRef<ReadonlyArray<TuiItem>>([])
+  const itemsRef = useRef<ReadonlyArray<I>>([])
   const selectedRef = useRef<string | null>(null)
-  const modeRef = useRef<Mode>({ _tag: "browse" })
+  const modeRef = useRef<Mode<I>>({ _tag: "browse" })
   const draftRef = useRef("")
   const filterRef = useRef("")
   const update = (change: () => void) => {
@@ -61,9 +61,9 @@ const App = ({ api }: { readonly api: TuiApi }) => {
   const mode = modeRef.current
   const draft = draftRef.current
   const filter = filterRef.current
-  const setItems = (next: ReadonlyArray<TuiItem>) => update(() => (itemsRef.current = next))
+  const setItems = (next: ReadonlyArray<I>) => update(() => (itemsRef.current = next))
   const setSelectedId = (next: string) => update(() => (selectedRef.current = next))
-  const setMode = (next: Mode) => update(() => (modeRef.current = next))
+  const setMode = (next: Mode<I>) => update(() => (modeRef.current = next))
   const setDraft = (next: string) => update(() => (draftRef.current = next))
   const setFilter = (next: string) => update(() => (filterRef.current = next))
   const [status, setStatus] = useState("")
@@ -96,7 +96,7 @@ const App = ({ api }: { readonly api: TuiApi }) => {
   }
   const { visible, index } = view()
 
-  const run = (action: string, item: TuiItem, text?: string) => {
+  const run = (action: string, item: I, text?: string) => {
     setStatus(`${action}…`)
     api.act(action, item, text).then(
       (line) => {
@@ -189,7 +189,7 @@ const App = ({ api }: { readonly api: TuiApi }) => {
 }
 
 /** Draws the inbox until the person quits. */
-export const runTui = async (api: TuiApi): Promise<void> => {
-  const instance = render(h(App, { api }), { exitOnCtrlC: true })
+export const runTui = async <I extends TuiItem>(api: TuiApi<I>): Promise<void> => {
+  const instance = render(h(App<I>, { api }), { exitOnCtrlC: true })
   await instance.waitUntilExit()
 }
