@@ -26,7 +26,7 @@
  */
 import { dirname } from "node:path"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { EventLog, isLiveWorkerState, StoreError, type TrailConfig, type WorkerId } from "@trail/domain"
+import { EventLog, isLiveWorkerState, StoreError, type TrailConfig, WorkerId } from "@trail/domain"
 import { Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import { Inbox, Processes, Workers } from "@trail/workers"
@@ -210,7 +210,7 @@ const make = Effect.gen(function* () {
           const event = yield* Queue.take(subscription)
           if (event.type !== "worker.running" || event.subject.type !== "worker") continue
           // The event's subject is a worker's id by its subject type.
-          const id = event.subject.id as WorkerId
+          const id = WorkerId.make(event.subject.id)
           if (yield* supervision.isSupervised(id)) continue
           const worker = yield* workers.get(id).pipe(
             Effect.map(Option.some),

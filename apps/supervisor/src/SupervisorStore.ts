@@ -12,7 +12,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"
-import { AgentId, Host, StoreError, SupervisorRunning } from "@trail/domain"
+import { AgentId, Host, StoreError, SupervisorRunning, TaskName } from "@trail/domain"
 import { Database } from "@trail/store"
 import { Clock, Effect, Option, Schema } from "effect"
 import { Processes } from "@trail/workers"
@@ -72,7 +72,7 @@ export class SupervisorStore extends Effect.Service<SupervisorStore>()("@trail/s
     })
     const fleetClaimTasks = SqlSchema.findAll({
       Request: Schema.String,
-      Result: Schema.Struct({ name: Schema.String }),
+      Result: Schema.Struct({ name: TaskName }),
       execute: (agent) => sql`
         SELECT DISTINCT t.name FROM tasks t JOIN work_items w ON w.sweep_id = t.current_sweep_id
         WHERE w.status = 'leased' AND w.lease_owner = ${agent} ORDER BY t.name`

@@ -37,7 +37,7 @@ import {
   UsageError,
   WorkerCardInfo,
   type WorkerNotFound,
-  type WorkerId
+  WorkerId
 } from "@trail/domain"
 import { Database as Db, Events, Rows } from "@trail/store"
 import { Clock, Context, Effect, Layer, ParseResult, Schema } from "effect"
@@ -311,7 +311,7 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const item = yield* find(ref)
       if (item.subject.type === "worker") {
-        yield* workers.tell(item.subject.id as WorkerId, text, { prefix: false })
+        yield* workers.tell(WorkerId.make(item.subject.id), text, { prefix: false })
       } else {
         yield* intoAgentPane(item.subject.id, (server, pane) =>
           item.kind === "permission"
@@ -340,7 +340,8 @@ export const make = Effect.gen(function* () {
             message: `${item.id} is stale: session ${item.subject.id} is ${session.state === "working" ? "working" : "stopped"}, not waiting on that permission request; nothing was pressed (answer it in its pane: \`trail jump ${item.id}\`)`
           })
       }
-      if (item.subject.type === "worker") yield* workers.pressKeys(item.subject.id as WorkerId, PERMISSION_KEYS[action])
+      if (item.subject.type === "worker")
+        yield* workers.pressKeys(WorkerId.make(item.subject.id), PERMISSION_KEYS[action])
       else
         yield* intoAgentPane(item.subject.id, (server, pane) => Tmux.pressKeys(server, pane, PERMISSION_KEYS[action]))
       return yield* act(item, "inbox.replied", { action })
