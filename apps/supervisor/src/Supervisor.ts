@@ -45,12 +45,15 @@ import {
   Queue,
   Ref,
   Schedule,
+  Schema,
   Stream
 } from "effect"
 import * as Fleet from "./Fleet.js"
 import { noCounts, type Counts, type Run, type StopSignals, warnOnFailure } from "./Run.js"
 import * as Supervision from "./Supervision.js"
 import { FLEET_AGENT, SupervisorStore } from "./SupervisorStore.js"
+
+const isWorkerId = Schema.is(WorkerId)
 
 export { FLEET_AGENT, SupervisorStore }
 export type { FleetOptions } from "./Fleet.js"
@@ -209,8 +212,9 @@ const make = Effect.gen(function* () {
         for (;;) {
           const event = yield* Queue.take(subscription)
           if (event.type !== "worker.running" || event.subject.type !== "worker") continue
-          // The event's subject is a worker's id by its subject type.
-          const id = WorkerId.make(event.subject.id)
+          const id = event.subject.id
+          // Not a worker id (a row trail did not write): nothing to adopt.
+          if (!isWorkerId(id)) continue
           if (yield* supervision.isSupervised(id)) continue
           const worker = yield* workers.get(id).pipe(
             Effect.map(Option.some),

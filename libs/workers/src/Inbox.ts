@@ -36,7 +36,7 @@ import {
   type TrailEvent,
   UsageError,
   WorkerCardInfo,
-  type WorkerNotFound,
+  WorkerNotFound,
   WorkerId
 } from "@trail/domain"
 import { Database as Db, Events, Rows } from "@trail/store"
@@ -45,6 +45,10 @@ import * as Hooks from "./Hooks.js"
 import { denyThenType, PERMISSION_KEYS, type PermissionAction } from "./Permission.js"
 import * as Tmux from "./Tmux.js"
 import { Workers, type WorkersError } from "./Workers.js"
+
+/** An item's worker subject as a worker id; not one (a row trail did not write) is no worker. */
+const workerIdOf = (id: string): Effect.Effect<WorkerId, WorkerNotFound> =>
+  Schema.is(WorkerId)(id) ? Effect.succeed(id) : Effect.fail(new WorkerNotFound({ id }))
 
 export interface InboxShape {
   /** The inbox with every appended event folded in. */
@@ -311,7 +315,7 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const item = yield* find(ref)
       if (item.subject.type === "worker") {
-        yield* workers.tell(WorkerId.make(item.subject.id), text, { prefix: false })
+        yield* workers.tell(yield* workerIdOf(item.subject.id), text, { prefix: false })
       } else {
         yield* intoAgentPane(item.subject.id, (server, pane) =>
           item.kind === "permission"
@@ -341,7 +345,7 @@ export const make = Effect.gen(function* () {
           })
       }
       if (item.subject.type === "worker")
-        yield* workers.pressKeys(WorkerId.make(item.subject.id), PERMISSION_KEYS[action])
+        yield* workers.pressKeys(yield* workerIdOf(item.subject.id), PERMISSION_KEYS[action])
       else
         yield* intoAgentPane(item.subject.id, (server, pane) => Tmux.pressKeys(server, pane, PERMISSION_KEYS[action]))
       return yield* act(item, "inbox.replied", { action })
