@@ -16,19 +16,7 @@ export default tseslint.config(
       "**/*.cjs",
       "**/*.mjs",
       "**/vitest.config.ts",
-      "vitest.shared.ts",
-      // issue 12: re-enabled after the store/CLI/supervisor rework
-      "libs/store/src/**",
-      "libs/scheduler/src/CoverageStore.ts",
-      "libs/scheduler/src/Visits.ts",
-      "libs/scheduler/src/Project.ts",
-      "libs/scheduler/src/Scheduler.ts",
-      "libs/workers/src/Workers.ts",
-      "libs/workers/src/Inbox.ts",
-      "libs/workers/src/Substrate.ts",
-      "libs/workers/src/Tmux.ts",
-      "libs/workers/src/Hooks.ts",
-      "apps/supervisor/src/**"
+      "vitest.shared.ts"
     ]
   },
   ...tseslint.configs.recommended,

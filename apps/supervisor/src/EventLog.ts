@@ -44,8 +44,9 @@ export const make = (options: { readonly stateDir: string; readonly fallbackMs?:
       let published = 0
       for (;;) {
         const batch = yield* since(last, BATCH)
-        if (batch.length === 0) return published
-        last = batch[batch.length - 1]!.id
+        const newest = batch.at(-1)
+        if (newest === undefined) return published
+        last = newest.id
         published += batch.length
         yield* PubSub.publishAll(pubsub, batch)
         if (batch.length < BATCH) return published

@@ -13,7 +13,19 @@
  * folder leases this root's fleet holds without a running worker (at start and on every exit).
  */
 import { isLiveWorkerState, type TaskName, type Worker } from "@trail/domain"
-import { Cause, Deferred, Duration, Effect, Either, Exit, Fiber, HashSet, Ref, Stream, SubscriptionRef } from "effect"
+import {
+  Cause,
+  Deferred,
+  type Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  HashSet,
+  Ref,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import { bump, describeEnd, folderOf, type Run, warnOnFailure } from "./Run.js"
 import type { Supervision } from "./Supervision.js"
 import { FLEET_AGENT } from "./SupervisorStore.js"
@@ -155,11 +167,9 @@ export const make = (
     const recover = Effect.gen(function* () {
       if (yield* Ref.get(run.storeGone)) return
       const finished = (yield* workers.list).filter((w) => !isLiveWorkerState(w.state) && w.task !== null)
-      const tasks = new Set<string>(finished.flatMap((w) => (w.task === null ? [] : [w.task])))
+      const tasks = new Set<TaskName>(finished.flatMap((w) => (w.task === null ? [] : [w.task])))
       for (const task of yield* run.store.fleetClaimTasks) tasks.add(task)
-      for (const name of tasks) {
-        // The names come from the store's own task rows and workers' claims.
-        const task = name as TaskName
+      for (const task of tasks) {
         const leased = yield* scheduler
           .list(task, "leased")
           .pipe(warnOnFailure(`cannot list the leased folders of task ${task}`, () => []))

@@ -3,7 +3,7 @@
  * (with both substrates and trail's tmux server) and, on request, the live event log.
  */
 import { type TrailConfig } from "@trail/domain"
-import { Project, Scheduler } from "@trail/scheduler"
+import { type Project, Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import { Inbox, Processes, Substrate, Tmux, Workers } from "@trail/workers"
 import { Layer } from "effect"

@@ -2,10 +2,10 @@
  * What the parts of one supervisor run share: its settings, its counters (in a `Ref`), its flags
  * and the services it calls. Built once per run by `Supervisor.run`.
  */
-import type { AgentId, EventLogShape, FolderPath, TaskName, TrailConfig, Worker } from "@trail/domain"
+import { AgentId, type EventLogShape, type TrailConfig, type Worker } from "@trail/domain"
 import type { Scheduler } from "@trail/scheduler"
 import type { Inbox, Processes, Workers } from "@trail/workers"
-import { Cause, Deferred, Effect, Ref } from "effect"
+import { Cause, type Deferred, Effect, Ref } from "effect"
 import type { SupervisorStore } from "./SupervisorStore.js"
 
 /** How the supervisor is told to stop: `drain` (first signal) and `cancel` (second signal). */
@@ -80,11 +80,10 @@ export const folderOf = (worker: Worker) =>
   worker.task === null || worker.path === null
     ? null
     : {
-        // The worker row keeps these as the strings the claim handed out.
-        task: worker.task as TaskName,
-        path: worker.path as FolderPath,
+        task: worker.task,
+        path: worker.path,
         // A worker holds its folder under its own id (SPEC §2: the lease moves to the worker).
-        agent: worker.id as unknown as AgentId
+        agent: AgentId.make(worker.id)
       }
 
 /** How a worker ended, in a line for a person. */

@@ -105,7 +105,7 @@ export const make = (run: Run) =>
               return {
                 _tag: "lost",
                 reason: `its lease expired (not renewed for ${config.worker.lease_secs}s)`
-              } satisfies Ending as Ending
+              } satisfies Ending
             yield* Effect.sleep(Duration.millis(deadline - now))
           }
         })

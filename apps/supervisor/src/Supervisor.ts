@@ -26,7 +26,7 @@
  */
 import { dirname } from "node:path"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { EventLog, isLiveWorkerState, StoreError, type TrailConfig, type WorkerId } from "@trail/domain"
+import { EventLog, isLiveWorkerState, StoreError, type TrailConfig, WorkerId } from "@trail/domain"
 import { Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import { Inbox, Processes, Workers } from "@trail/workers"
@@ -45,12 +45,15 @@ import {
   Queue,
   Ref,
   Schedule,
+  Schema,
   Stream
 } from "effect"
 import * as Fleet from "./Fleet.js"
 import { noCounts, type Counts, type Run, type StopSignals, warnOnFailure } from "./Run.js"
 import * as Supervision from "./Supervision.js"
 import { FLEET_AGENT, SupervisorStore } from "./SupervisorStore.js"
+
+const isWorkerId = Schema.is(WorkerId)
 
 export { FLEET_AGENT, SupervisorStore }
 export type { FleetOptions } from "./Fleet.js"
@@ -209,8 +212,9 @@ const make = Effect.gen(function* () {
         for (;;) {
           const event = yield* Queue.take(subscription)
           if (event.type !== "worker.running" || event.subject.type !== "worker") continue
-          // The event's subject is a worker's id by its subject type.
-          const id = event.subject.id as WorkerId
+          const id = event.subject.id
+          // Not a worker id (a row trail did not write): nothing to adopt.
+          if (!isWorkerId(id)) continue
           if (yield* supervision.isSupervised(id)) continue
           const worker = yield* workers.get(id).pipe(
             Effect.map(Option.some),

@@ -12,7 +12,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"
-import { AgentId, Host, StoreError, SupervisorRunning } from "@trail/domain"
+import { AgentId, Host, StoreError, SupervisorRunning, TaskName } from "@trail/domain"
 import { Database } from "@trail/store"
 import { Clock, Effect, Option, Schema } from "effect"
 import { Processes } from "@trail/workers"
@@ -38,11 +38,10 @@ const Take = Schema.Struct({
   previous: Schema.NullOr(Schema.String)
 })
 
-const toStoreError = (cause: unknown) => Database.toStoreError(cause)
-
 export class SupervisorStore extends Effect.Service<SupervisorStore>()("@trail/supervisor/SupervisorStore", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const database = yield* Database.Database
     const host = yield* Host
     const processes = yield* Processes.Processes
 
@@ -72,7 +71,7 @@ export class SupervisorStore extends Effect.Service<SupervisorStore>()("@trail/s
     })
     const fleetClaimTasks = SqlSchema.findAll({
       Request: Schema.String,
-      Result: Schema.Struct({ name: Schema.String }),
+      Result: Schema.Struct({ name: TaskName }),
       execute: (agent) => sql`
         SELECT DISTINCT t.name FROM tasks t JOIN work_items w ON w.sweep_id = t.current_sweep_id
         WHERE w.status = 'leased' AND w.lease_owner = ${agent} ORDER BY t.name`
@@ -114,11 +113,10 @@ export class SupervisorStore extends Effect.Service<SupervisorStore>()("@trail/s
             return yield* new StoreError({ reason: "busy", detail: "the supervisor lock kept changing hands" })
         }
       }).pipe(
-        sql.withTransaction,
-        Effect.catchTags({
-          SqlError: (e) => Effect.fail(toStoreError(e)),
-          ParseError: (e) => Effect.fail(toStoreError(e))
-        })
+        // BEGIN is deferred: a holder another process takes between our read and our write fails
+        // the write with SQLITE_BUSY(_SNAPSHOT); the store's transaction retries it all, and the
+        // re-read then names that holder. Also holds the store's write lock (Database.transaction).
+        database.transaction
       )
 
     return {
@@ -127,14 +125,15 @@ export class SupervisorStore extends Effect.Service<SupervisorStore>()("@trail/s
       /** Moves the lock's expiry to now + `ttlMs` (only while this process holds it). */
       renew: (ttlMs: number): Effect.Effect<void, StoreError> =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => renew({ owner, expires: now + ttlMs })).pipe(
-          Effect.mapError(toStoreError)
+          Database.orStoreError,
+          Database.retryBusy
         ),
       /** Gives the lock up (only if this process holds it). */
-      release: release(owner).pipe(Effect.mapError(toStoreError)),
+      release: release(owner).pipe(Database.orStoreError, Database.retryBusy),
       /** The tasks whose current sweep has a folder leased to {@link FLEET_AGENT}, by name. */
       fleetClaimTasks: fleetClaimTasks(FLEET_AGENT).pipe(
         Effect.map((rows) => rows.map((row) => row.name)),
-        Effect.mapError(toStoreError)
+        Database.orStoreError
       )
     }
   })

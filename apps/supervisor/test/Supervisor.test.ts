@@ -23,7 +23,7 @@ import {
   type WorkerId,
   WorkerResult
 } from "@trail/domain"
-import { Project, Scheduler } from "@trail/scheduler"
+import { type Project, Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import { Inbox, Kinds, Processes, Substrate, Workers } from "@trail/workers"
 import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, TestClock } from "effect"

@@ -11,15 +11,15 @@
  * caller (the scheduler reads them from Effect's `Clock`).
  */
 import {
-  Completion,
+  type Completion,
   FolderPath,
-  GcSummary,
+  type GcSummary,
   LeaseNotHeld,
   NoFolders,
   NoSweep,
   NotAWorkItem,
   NotLeaseHolder,
-  Release,
+  type Release,
   ResetSummary,
   Sweep,
   SweepActive,

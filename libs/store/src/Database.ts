@@ -117,6 +117,13 @@ export const orStoreError = <A, E, R>(
 
 const isBusy = (error: unknown) => error instanceof StoreError && error.reason === "busy"
 
+/**
+ * `effect` (a single SqlClient statement outside a transaction) retried on {@link BUSY_RETRY}
+ * while it fails with a `busy` StoreError (SQLite's own 5 s busy wait was not enough).
+ */
+export const retryBusy = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.retry(effect, { schedule: BUSY_RETRY, while: isBusy })
+
 export interface DatabaseOptions {
   /** Path of the database file (`:memory:` is not a store: the store opens two connections). */
   readonly filename: string

@@ -9,7 +9,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as SqlSchema from "@effect/sql/SqlSchema"
 import { type NewEvent, SubjectType, TrailEvent } from "@trail/domain"
-import { Effect, type ParseResult, Schema } from "effect"
+import { Effect, type ParseResult, Predicate, Schema } from "effect"
 import type { Connection } from "./Database.js"
 import * as Rows from "./Rows.js"
 
@@ -40,15 +40,14 @@ const decode = (value: unknown): TrailEvent => {
   } catch {
     throw new Rows.RowShapeError("data", raw)
   }
-  if (typeof data !== "object" || data === null || Array.isArray(data)) throw new Rows.RowShapeError("data", raw)
+  if (!Predicate.isRecord(data)) throw new Rows.RowShapeError("data", raw)
   return new TrailEvent(
     {
       id: Rows.int(r, "id"),
       at: Rows.num(r, "at"),
       type: Rows.text(r, "type"),
       subject: { type: Rows.oneOf(r, "subject_type", subjectTypes), id: Rows.text(r, "subject_id") },
-      // Checked above: a JSON object.
-      data: data as Record<string, unknown>
+      data
     },
     { disableValidation: true }
   )

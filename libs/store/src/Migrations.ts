@@ -9,7 +9,9 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
-import { Effect, Layer } from "effect"
+import * as SqlSchema from "@effect/sql/SqlSchema"
+import { StoreError } from "@trail/domain"
+import { Effect, Layer, Schema } from "effect"
 import { Database, toStoreError } from "./Database.js"
 
 export const migrations = {
@@ -229,8 +231,20 @@ export const migrate = Effect.gen(function* () {
   yield* database.transaction(
     Effect.gen(function* () {
       yield* migrator({ loader: SqliteMigrator.fromRecord(migrations) }).pipe(
-        Effect.mapError((error) => (error._tag === "MigrationError" ? toStoreError(error) : error))
+        Effect.mapError((error) => (error._tag === "MigrationError" ? toStoreError(error) : error)),
+        // The migrator reports a failed migration's DDL as a defect: a full disk or a corrupt
+        // file during an upgrade is still the store's error, with its reason.
+        Effect.catchAllDefect((defect) => Effect.fail(toStoreError(defect)))
       )
+      // The migrator takes a failed bookkeeping insert for another process's run and succeeds
+      // with nothing done: mark the store current only when every migration is recorded.
+      const recorded = yield* SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: Schema.Struct({ latest: Schema.NullOr(Schema.Int) }),
+        execute: () => sql`SELECT max(migration_id) AS latest FROM effect_sql_migrations`
+      })(undefined)
+      if ((recorded[0]?.latest ?? 0) < LATEST_MIGRATION)
+        return yield* new StoreError({ reason: "busy", detail: "the store's migrations did not all apply; retrying" })
       yield* sql.unsafe(`PRAGMA user_version = ${LATEST_MIGRATION}`)
     })
   )

@@ -48,7 +48,7 @@ export const textOrNull = (r: Row, column: string): string | null => (r[column] 
 /** One of `literals`. */
 export const oneOf = <L extends string>(r: Row, column: string, literals: ReadonlyArray<L>): L => {
   const value = r[column]
-  if (typeof value !== "string" || !(literals as ReadonlyArray<string>).includes(value))
-    throw new RowShapeError(column, value)
-  return value as L
+  const literal = literals.find((l) => l === value)
+  if (literal === undefined) throw new RowShapeError(column, value)
+  return literal
 }

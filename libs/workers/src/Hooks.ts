@@ -53,8 +53,8 @@ const MAX_MESSAGE = 4_000
 /** A short, one-line form of a tool's input for a card headline: the command, path or pattern. */
 export const summarizeToolInput = (input: unknown): string => {
   if (typeof input === "string") return input.slice(0, 120)
-  if (typeof input !== "object" || input === null) return ""
-  const record = input as Record<string, unknown>
+  if (!isObject(input)) return ""
+  const record = input
   for (const key of ["command", "file_path", "path", "pattern", "url", "query", "description"]) {
     const value = record[key]
     if (typeof value === "string" && value !== "") return value.replace(/\s+/g, " ").slice(0, 120)
@@ -166,7 +166,7 @@ export const toEvent = (
     worker === null ? { type: "session", id: payload.session_id } : { type: "worker", id: worker }
   const pane = env.TMUX_PANE !== undefined && env.TMUX_PANE !== "" ? env.TMUX_PANE : null
   // $TMUX is "socket-path,server-pid,session-index".
-  const socket = pane === null || env.TMUX === undefined || env.TMUX === "" ? null : env.TMUX.split(",")[0]!
+  const socket = pane === null || env.TMUX === undefined || env.TMUX === "" ? null : (env.TMUX.split(",")[0] ?? null)
   const data: Record<string, unknown> = {
     pane,
     socket,
@@ -252,7 +252,7 @@ export const installHooks = (settings: unknown, command: string): { settings: Js
   if (!isObject(settings)) throw new SettingsShapeError("the JSON root is not an object")
   const root: Json = { ...settings }
   if (root.hooks !== undefined && !isObject(root.hooks)) throw new SettingsShapeError("hooks is not an object")
-  const hooks: Json = { ...((root.hooks as Json | undefined) ?? {}) }
+  const hooks: Json = isObject(root.hooks) ? { ...root.hooks } : {}
   const added: Array<HookEventName> = []
   for (const event of HOOK_EVENTS) {
     const groups = groupsOf(hooks, event)
@@ -275,10 +275,9 @@ export const uninstallHooks = (settings: unknown): { settings: Json; removed: Ar
     const groups = groupsOf(hooks, event)
     if (!groups.some(hasTrailEntry)) continue
     const kept = groups.flatMap((group) => {
-      if (!hasTrailEntry(group)) return [group]
-      const g = group as Json
-      const rest = (g.hooks as Array<unknown>).filter((h) => !(isObject(h) && isTrailHookCommand(h.command)))
-      return rest.length === 0 ? [] : [{ ...g, hooks: rest }]
+      if (!hasTrailEntry(group) || !isObject(group) || !Array.isArray(group.hooks)) return [group]
+      const rest = group.hooks.filter((h: unknown) => !(isObject(h) && isTrailHookCommand(h.command)))
+      return rest.length === 0 ? [] : [{ ...group, hooks: rest }]
     })
     removed.push(event)
     if (kept.length === 0) delete hooks[event]
@@ -293,9 +292,10 @@ export const uninstallHooks = (settings: unknown): { settings: Json; removed: Ar
 export const installedEvents = (settings: unknown): Array<HookEventName> => {
   if (!isObject(settings) || !isObject(settings.hooks)) return []
   const hooks = settings.hooks
-  return HOOK_EVENTS.filter(
-    (event) => Array.isArray(hooks[event]) && (hooks[event] as Array<unknown>).some(hasTrailEntry)
-  )
+  return HOOK_EVENTS.filter((event) => {
+    const groups: unknown = hooks[event]
+    return Array.isArray(groups) && groups.some(hasTrailEntry)
+  })
 }
 
 /**

@@ -36,8 +36,8 @@ import {
   type TrailEvent,
   UsageError,
   WorkerCardInfo,
-  type WorkerNotFound,
-  type WorkerId
+  WorkerNotFound,
+  WorkerId
 } from "@trail/domain"
 import { Database as Db, Events, Rows } from "@trail/store"
 import { Clock, Context, Effect, Layer, ParseResult, Schema } from "effect"
@@ -45,6 +45,10 @@ import * as Hooks from "./Hooks.js"
 import { denyThenType, PERMISSION_KEYS, type PermissionAction } from "./Permission.js"
 import * as Tmux from "./Tmux.js"
 import { Workers, type WorkersError } from "./Workers.js"
+
+/** An item's worker subject as a worker id; not one (a row trail did not write) is no worker. */
+const workerIdOf = (id: string): Effect.Effect<WorkerId, WorkerNotFound> =>
+  Schema.is(WorkerId)(id) ? Effect.succeed(id) : Effect.fail(new WorkerNotFound({ id }))
 
 export interface InboxShape {
   /** The inbox with every appended event folded in. */
@@ -311,7 +315,7 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const item = yield* find(ref)
       if (item.subject.type === "worker") {
-        yield* workers.tell(item.subject.id as WorkerId, text, { prefix: false })
+        yield* workers.tell(yield* workerIdOf(item.subject.id), text, { prefix: false })
       } else {
         yield* intoAgentPane(item.subject.id, (server, pane) =>
           item.kind === "permission"
@@ -340,7 +344,8 @@ export const make = Effect.gen(function* () {
             message: `${item.id} is stale: session ${item.subject.id} is ${session.state === "working" ? "working" : "stopped"}, not waiting on that permission request; nothing was pressed (answer it in its pane: \`trail jump ${item.id}\`)`
           })
       }
-      if (item.subject.type === "worker") yield* workers.pressKeys(item.subject.id as WorkerId, PERMISSION_KEYS[action])
+      if (item.subject.type === "worker")
+        yield* workers.pressKeys(yield* workerIdOf(item.subject.id), PERMISSION_KEYS[action])
       else
         yield* intoAgentPane(item.subject.id, (server, pane) => Tmux.pressKeys(server, pane, PERMISSION_KEYS[action]))
       return yield* act(item, "inbox.replied", { action })

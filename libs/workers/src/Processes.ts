@@ -73,9 +73,10 @@ const makeLive = Effect.gen(function* () {
         // Absent: the program still runs (the wrapper renames the record into place at once).
         error._tag === "SystemError" && error.reason === "NotFound"
           ? Effect.succeed(Option.none<number | null>())
-          : Effect.as(
+          : // There but unreadable: the program has ended with an unknown status.
+            Effect.as(
               Effect.logWarning(`cannot read ${dir}/${EXIT_FILE}`, Cause.fail(error)),
-              Option.none<number | null>()
+              Option.some<number | null>(null)
             )
       )
     )

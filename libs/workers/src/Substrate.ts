@@ -28,7 +28,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } 
 import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { SubstrateError, type SubstrateName } from "@trail/domain"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Predicate } from "effect"
 import { EXIT_FILE, isAlive, Processes, TestProcesses, wallClockSleep } from "./Processes.js"
 import { Tmux, TmuxError } from "./Tmux.js"
 
@@ -188,7 +188,7 @@ export const lastLines = (text: string, max = 200): string =>
     .join("\n")
 
 /** The argv that runs `argv` under the exit-recording wrapper. */
-export const wrap = (dir: string, argv: ReadonlyArray<string>): Array<string> => [
+export const wrap = (dir: string, argv: ReadonlyArray<string>): [string, ...Array<string>] => [
   "sh",
   "-c",
   WRAPPER,
@@ -219,7 +219,7 @@ const isWrapperOf = (pid: number, dir: string): boolean => {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes(`${dir}/${EXIT_FILE}`)
   } catch (error) {
     // No /proc (macOS): trust the pid; a vanished process is not ours.
-    return (error as NodeJS.ErrnoException).code !== "ENOENT" || !existsSync("/proc/self")
+    return !(Predicate.hasProperty(error, "code") && error.code === "ENOENT") || !existsSync("/proc/self")
   }
 }
 
@@ -337,7 +337,7 @@ export const processSubstrate: Substrate = {
         const out = openSync(`${spec.dir}/${OUTPUT_FILE}`, "a")
         try {
           const [program, ...args] = wrap(spec.dir, spec.argv)
-          const child = spawn(program!, args, {
+          const child = spawn(program, args, {
             cwd: spec.cwd,
             env: spec.env,
             detached: true,

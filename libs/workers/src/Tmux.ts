@@ -313,7 +313,7 @@ export const make = (config: TmuxConfig) =>
           .map(parseWindow)
           .filter((w): w is WindowInfo => w !== null && w.name !== "trail")
       ),
-      Effect.catchIf(noServer, () => Effect.succeed([] as ReadonlyArray<WindowInfo>))
+      Effect.catchIf(noServer, () => Effect.succeed<ReadonlyArray<WindowInfo>>([]))
     )
 
     const killWindow = (window: string) => tmux("kill-window", "kill-window", "-t", target(window)).pipe(Effect.asVoid)

@@ -13,9 +13,9 @@
  * InvalidTransition, StoreError.
  */
 import { accessSync, constants, statSync } from "node:fs"
-import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as FileSystem from "@effect/platform/FileSystem"
-import * as Path from "@effect/platform/Path"
+import type * as Path from "@effect/platform/Path"
 import {
   ChangeSetError,
   canTransition,
@@ -40,7 +40,7 @@ import {
   WorkerMachine,
   WorkerNotFound,
   WorkerResult,
-  WorkerState,
+  type WorkerState,
   workerStateEvent
 } from "@trail/domain"
 import { Database as Db, Events, Migrations } from "@trail/store"
@@ -249,6 +249,13 @@ const readWorker = (db: Db.Connection, id: string): Worker | undefined => {
   return row === undefined ? undefined : decodeWorker(row)
 }
 
+/** The worker this unit of work has just written: its absence is a store fault (rolled back). */
+const writtenWorker = (db: Db.Connection, id: string): Worker => {
+  const worker = readWorker(db, id)
+  if (worker === undefined) throw new Error(`worker ${id} vanished inside its own transaction`)
+  return worker
+}
+
 /** Fields a transition may set besides `state`. */
 interface TransitionFields {
   readonly question?: string | null
@@ -283,7 +290,7 @@ const SHELL_WORDS = new Set(
 /** The program a command template starts, or null when a shell string does not start with a plain word. */
 const programOf = (template: ReadonlyArray<string>): string | null => {
   if (template.length === 3 && template[0] === "sh" && template[1] === "-c") {
-    const word = /^\s*([A-Za-z0-9_.\/+-]+)(?=\s|$)/.exec(template[2]!)?.[1]
+    const word = /^\s*([A-Za-z0-9_.\/+-]+)(?=\s|$)/.exec(template[2] ?? "")?.[1]
     return word === undefined || SHELL_WORDS.has(word) ? null : word
   }
   return template[0] ?? null
@@ -369,7 +376,7 @@ export const make = Effect.gen(function* () {
           subject: { type: "worker", id },
           data: { from: worker.state, ...data }
         })
-        return Either.right(readWorker(db, id)!)
+        return Either.right(writtenWorker(db, id))
       })
     )
 
@@ -386,7 +393,7 @@ export const make = Effect.gen(function* () {
         if (worker === undefined) return Either.left(new WorkerNotFound({ id }))
         update?.(db, at)
         Events.append(db, { at, type, subject: { type: "worker", id }, data })
-        return Either.right(readWorker(db, id)!)
+        return Either.right(writtenWorker(db, id))
       })
     )
 
@@ -572,7 +579,7 @@ export const make = Effect.gen(function* () {
           { ...spawned, id, seq, depth, cwd: settings.root, max: maxDurationMs, at }
         )
         Events.append(db, { at, type: "worker.spawned", subject: { type: "worker", id }, data: { ...spawned, depth } })
-        return Either.right(readWorker(db, id)!)
+        return Either.right(writtenWorker(db, id))
       })
 
       const id = created.id
@@ -626,7 +633,7 @@ export const make = Effect.gen(function* () {
         ...(request.task === undefined ? {} : { TRAIL_TASK: request.task }),
         ...(request.path === undefined ? {} : { TRAIL_PATH: request.path })
       }
-      const program = argv[0]!
+      const program = argv[0] ?? ""
       if (program !== "trail" && resolveCommand(program, workerPath(kind)) === null)
         return yield* fail(`command not found: ${program}`)
 
