@@ -120,7 +120,7 @@ export const runHook = async (): Promise<void> => {
   const raw = await readPayload(2_000)
   try {
     // Outside the Effect runtime on purpose (start-up cost): the process itself is read here, once.
-    recordHook(raw, { env: process.env, cwd: process.cwd(), at: Date.now() })
+    recordHook(raw, { env: process.env, cwd: process.cwd(), at: Date.now() }) // wall-clock: no Effect Clock here
   } catch {
     // never fail the agent's hook
   }
