@@ -121,26 +121,29 @@ export const appendSql = (event: NewEvent): SqlEffect<TrailEvent> =>
     )
   )
 
-/** Events with id > `after`, oldest first, at most `limit`, through SqlClient. */
-export const sinceSql = (after: number, limit: number): SqlEffect<ReadonlyArray<TrailEvent>> =>
+/** The events a query over the `events` table selects, decoded, through SqlClient. */
+const eventsWhere = (
+  query: (sql: SqlClient.SqlClient, columns: string) => ReturnType<SqlClient.SqlClient["unsafe"]>
+): SqlEffect<ReadonlyArray<TrailEvent>> =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
     SqlSchema.findAll({
       Request: Schema.Void,
       Result: EventFromRow,
-      execute: () => sql`SELECT id, at, type, subject_type, subject_id, data FROM events
-        WHERE id > ${after} ORDER BY id LIMIT ${limit}`
+      execute: () => query(sql, "id, at, type, subject_type, subject_id, data")
     })(undefined)
   )
 
+/** Events with id > `after`, oldest first, at most `limit`, through SqlClient. */
+export const sinceSql = (after: number, limit: number) =>
+  eventsWhere(
+    (sql, columns) => sql`SELECT ${sql.literal(columns)} FROM events WHERE id > ${after} ORDER BY id LIMIT ${limit}`
+  )
+
 /** Every event about one subject, oldest first, through SqlClient. */
-export const ofSubjectSql = (type: SubjectType, id: string): SqlEffect<ReadonlyArray<TrailEvent>> =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    SqlSchema.findAll({
-      Request: Schema.Void,
-      Result: EventFromRow,
-      execute: () => sql`SELECT id, at, type, subject_type, subject_id, data FROM events
-        WHERE subject_type = ${type} AND subject_id = ${id} ORDER BY id`
-    })(undefined)
+export const ofSubjectSql = (type: SubjectType, id: string) =>
+  eventsWhere(
+    (sql, columns) =>
+      sql`SELECT ${sql.literal(columns)} FROM events WHERE subject_type = ${type} AND subject_id = ${id} ORDER BY id`
   )
 
 const LatestRow = Schema.Struct({ latest: Schema.Int })
