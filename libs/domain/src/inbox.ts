@@ -189,11 +189,14 @@ const clearSubject = (draft: Draft, subject: Subject) => {
   for (const [id, item] of draft.items) if (subjectKey(item.subject) === key) draft.items.delete(id)
 }
 
-/** Removes the subject's open item when it is of one of `kinds`. */
-const closeOpen = (draft: Draft, subject: Subject, kinds: ReadonlyArray<ReviewKind>) => {
+/**
+ * Removes the subject's items of one of `kinds`, open or dismissed: what they stood for is over
+ * (a dismissed card kept would come back stale on `restore`).
+ */
+const closeKinds = (draft: Draft, subject: Subject, kinds: ReadonlyArray<ReviewKind>) => {
   const key = subjectKey(subject)
   for (const [id, item] of draft.items)
-    if (!item.dismissed && subjectKey(item.subject) === key && kinds.includes(item.kind)) draft.items.delete(id)
+    if (subjectKey(item.subject) === key && kinds.includes(item.kind)) draft.items.delete(id)
 }
 
 const provenanceOf = (draft: Draft, subject: Subject, eventId: number): string => {
@@ -336,7 +339,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
     case "worker.needs_input":
       return raise(draft, event, "needs_input", `${subject.id} asks: ${str(data, "question") ?? "(no question)"}`, [])
     case "worker.running":
-      return closeOpen(draft, subject, ["needs_input", "stopped", "permission"])
+      return closeKinds(draft, subject, ["needs_input", "stopped", "permission"])
     case "worker.told": {
       // Text typed into a worker waiting on a permission dialog denied it first (Workers.tell):
       // the dialog is closed, dismissed card or not.
@@ -372,7 +375,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       return clearSubject(draft, subject)
     case "worker.promoted":
     case "worker.discarded":
-      return closeOpen(draft, subject, ["patch_proposed"])
+      return closeKinds(draft, subject, ["patch_proposed"])
     // A worker's own Claude Code hooks (tagged with its id) only add to its card; a session's
     // hooks are the session.
     case "session.started":
@@ -382,7 +385,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
     case "session.prompted":
       if (draft.ended.has(subjectKey(subject)) || late(draft, event)) return
       if (subject.type === "session") touchSession(draft, event, "working")
-      return closeOpen(
+      return closeKinds(
         draft,
         subject,
         subject.type === "session" ? ["stopped", "permission", "needs_input"] : ["stopped", "permission"]
@@ -421,7 +424,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
     case "session.gone":
       if (subject.type === "session") return endSession(draft, subject.id)
       draft.ended.add(subjectKey(subject))
-      return closeOpen(draft, subject, ["stopped", "permission"])
+      return closeKinds(draft, subject, ["stopped", "permission"])
     case "inbox.dismissed":
       return updateItem(draft, data.item, { dismissed: true })
     case "inbox.restored":

@@ -154,6 +154,24 @@ describe("inbox projection", () => {
     assert.strictEqual(foldEvents(stopped, [ev(7, "worker.told", ["worker", "w1"], { text: "x" })]).items.size, 1)
   })
 
+  it("a worker's dismissed permission card goes when what it stood for is over (restore finds nothing stale)", () => {
+    const spawned = ev(1, "worker.spawned", ["worker", "w1"], { kind: "claude", text: "t" })
+    const asked = ev(2, "session.permission", ["worker", "w1"], { tool_name: "Bash" })
+    const dismissed = foldEvents(emptyInbox, [
+      spawned,
+      asked,
+      ev(3, "inbox.dismissed", ["worker", "w1"], { item: "i2" })
+    ])
+    assert.strictEqual(dismissed.items.size, 1)
+    for (const type of ["session.ended", "session.prompted", "worker.running"]) {
+      const over = foldEvents(dismissed, [
+        ev(4, type, ["worker", "w1"]),
+        ev(5, "inbox.restored", ["worker", "w1"], { item: "i2" })
+      ])
+      assert.strictEqual(over.items.size, 0, type)
+    }
+  })
+
   it("a permission request or prompt whose async hook commits after a later Stop or request is history, not news", () => {
     // PermissionRequest (hook at 100) committed after the Stop (hook at 200) that followed it.
     const reordered = foldEvents(emptyInbox, [
@@ -375,6 +393,6 @@ describe("inbox projection", () => {
       const card = [...foldEvents(emptyInbox, reported).items.values()].find((i) => i.subject.id === "w1")
       assert.strictEqual(card?.kind, "failed")
     },
-    { fastCheck: { numRuns: 300 } }
+    { fastCheck: { numRuns: 1000 } }
   )
 })
