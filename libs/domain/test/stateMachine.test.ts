@@ -1,7 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Schema } from "effect"
 import {
+  ArtifactId,
   canTransition,
+  CheckpointId,
+  CheckpointMachine,
+  CheckpointState,
   sourcesOf,
   terminalStates,
   transition,
@@ -71,5 +75,22 @@ describe("worker state machine", () => {
   it("worker ids look like w1, w2, …", () => {
     for (const ok of ["w1", "w2", "w10", "w999"]) assert.isTrue(Schema.is(WorkerId)(ok), ok)
     for (const bad of ["w0", "w01", "1", "W1", "w", "w1;rm", ""]) assert.isFalse(Schema.is(WorkerId)(bad), bad)
+  })
+})
+
+describe("checkpoint state machine", () => {
+  it("allows exactly saved → consumed → purged and saved → deleted", () => {
+    const allowed = new Set(["saved→consumed", "saved→deleted", "consumed→purged"])
+    for (const from of CheckpointState.literals)
+      for (const to of CheckpointState.literals)
+        assert.strictEqual(canTransition(CheckpointMachine, from, to), allowed.has(`${from}→${to}`), `${from}→${to}`)
+    assert.deepStrictEqual([...terminalStates(CheckpointMachine)].sort(), ["deleted", "purged"])
+  })
+
+  it("checkpoint and artifact ids have one shape", () => {
+    assert.isTrue(Schema.is(CheckpointId)("cp-20261122-031500-3f2a"))
+    assert.isTrue(Schema.is(ArtifactId)("cp-20261122-031500-3f2a@12"))
+    for (const bad of ["cp-1", "cp-20261122-031500-3F2A", "../x"]) assert.isFalse(Schema.is(CheckpointId)(bad), bad)
+    assert.isFalse(Schema.is(ArtifactId)("cp-20261122-031500-3f2a@0"))
   })
 })
