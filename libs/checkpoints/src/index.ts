@@ -1,1 +1,2 @@
 export * from "./Paths.js"
+export * from "./Bundle.js"
