@@ -606,10 +606,22 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     expect(result.code).toBe(1)
     expect(result.error().code).toBe("config-invalid")
     expect(fs.readFileSync(file, "utf8")).toBe("{ nope")
-    // doctor reports it and exits 1 with ok: false.
+    // One that cannot be read (a folder in its place) is named with the OS's reason instead.
+    const local = path.join(root, ".claude", "settings.local.json")
+    fs.mkdirSync(local)
+    const unreadable = trail(["hooks", "install", "--local"], { cwd: root })
+    expect(unreadable.code).toBe(1)
+    expect(unreadable.error().message).toMatch(new RegExp(`^${local}: cannot be read: .*EISDIR`))
+    expect(fs.readdirSync(local)).toEqual([])
+    // doctor reports both, each as what it is, and exits 1 with ok: false.
     const doctor = trail(["doctor"], { cwd: root })
     expect(doctor.code).toBe(1)
     expect(doctor.json()).toMatchObject({ ok: false })
+    const checks = (doctor.json() as { checks: Array<{ name: string; ok: boolean; detail: string }> }).checks
+    const hooks = (scope: string) => checks.find((c) => c.name === `hooks (${scope})`)
+    expect(hooks("project")).toMatchObject({ ok: false, detail: expect.stringContaining(`${file}: is not valid JSON`) })
+    expect(hooks("local")).toMatchObject({ ok: false, detail: expect.stringMatching(/cannot be read: .*EISDIR/) })
+    expect(hooks("local")!.detail).not.toContain("JSON")
     const both = trail(["hooks", "install", "--user", "--project"], { cwd: root })
     expect(both.code).toBe(2)
   })

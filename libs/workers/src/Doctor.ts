@@ -171,17 +171,18 @@ const kindChecks = <R>(kinds: Input<R>["kinds"]) =>
 const hookChecks = (files: Input["hookFiles"]) =>
   Effect.map(
     Effect.forEach(files, ([scope, file]) =>
-      Effect.map(HookSettings.installedIn(file), (installed) => ({ scope, file, installed }))
+      Effect.map(Effect.either(HookSettings.installedIn(file)), (installed) => ({ scope, file, installed }))
     ),
     (found): Array<Check> => {
       const checks = found.map(({ scope, file, installed }): Check => {
         const flag = scope === "project" ? "" : ` --${scope}`
         return {
           name: `hooks (${scope})`,
-          ok: Option.isSome(installed),
-          detail: Option.match(installed, {
-            onNone: () => `${file} is not valid JSON`,
-            onSome: (events) =>
+          ok: Either.isRight(installed),
+          // The error names the file and why: unreadable (the OS reason) or not valid JSON.
+          detail: Either.match(installed, {
+            onLeft: (error) => error.message,
+            onRight: (events) =>
               events.length === Hooks.HOOK_EVENTS.length
                 ? `${file}: all ${events.length} installed (${events.join(", ")})`
                 : events.length === 0
@@ -190,7 +191,9 @@ const hookChecks = (files: Input["hookFiles"]) =>
           })
         }
       })
-      const complete = found.some((f) => Option.exists(f.installed, (e) => e.length === Hooks.HOOK_EVENTS.length))
+      const complete = found.some(
+        (f) => Either.isRight(f.installed) && f.installed.right.length === Hooks.HOOK_EVENTS.length
+      )
       return complete
         ? checks
         : [

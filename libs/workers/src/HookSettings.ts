@@ -3,7 +3,7 @@
  * doctor`): read and parse, add or remove trail's hook entries (Hooks.ts), and write back without
  * disturbing what the file is: through a chain of symbolic links to its target (the links stay),
  * with the old file's mode (a 0600 file may hold keys), via a temporary file and a rename beside
- * the target, in the old text's layout. A file that is not valid JSON, is not shaped as Claude
+ * the target, in the old text's layout. A file that cannot be read, is not valid JSON, is not shaped as Claude
  * Code expects, or holds numbers a rewrite would change is refused and left untouched.
  *
  * Errors: {@link ConfigError} naming the file (`key` is `hooks` for a shape problem).
@@ -42,7 +42,10 @@ export interface Read {
   readonly settings: unknown
 }
 
-/** Reads and parses `file`; fails when it is not valid JSON. */
+/**
+ * Reads and parses `file` (a missing file, or a link to nothing yet, reads as none). Fails when
+ * it cannot be read, naming the OS reason (a folder, no permission), or is not valid JSON.
+ */
 export const read = (file: string): Effect.Effect<Read, ConfigError, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -160,9 +163,8 @@ export const uninstall = (file: string) =>
     return { settings_file: file, removed } satisfies Uninstalled
   })
 
-/** The events installed in `file` (none for a missing file), or None when it is not valid JSON. */
-export const installedIn = (file: string) =>
-  read(file).pipe(
-    Effect.map((read) => Option.some(Hooks.installedEvents(read.settings))),
-    Effect.orElseSucceed(() => Option.none<Array<Hooks.HookEventName>>())
-  )
+/**
+ * The events installed in `file` (none for a missing file). Fails with the {@link read} error:
+ * the file cannot be read (the OS reason) or is not valid JSON.
+ */
+export const installedIn = (file: string) => Effect.map(read(file), (read) => Hooks.installedEvents(read.settings))

@@ -26,7 +26,7 @@ describe("HookSettings", () => {
       assert.deepStrictEqual(installed.installed, installed.added)
       assert.isTrue(nodeFs.lstatSync(file).isSymbolicLink())
       assert.strictEqual(nodeFs.statSync(target).mode & 0o777, 0o600)
-      assert.deepStrictEqual(Option.getOrThrow(yield* HookSettings.installedIn(file)), installed.added)
+      assert.deepStrictEqual(yield* HookSettings.installedIn(file), installed.added)
 
       const again = yield* HookSettings.install(file, "trail hook claude")
       assert.deepStrictEqual(again.added, [])
@@ -53,6 +53,42 @@ describe("HookSettings", () => {
     }).pipe(Effect.provide(NodeContext.layer))
   )
 
+  it.scoped("a file that cannot be read is named with the OS reason, not called invalid JSON; nothing is written", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      // A folder where the settings file should be: reading it fails with EISDIR.
+      const folder = path.join(dir, "settings.json")
+      nodeFs.mkdirSync(folder)
+      const unreadable: Array<readonly [string, string]> = [[folder, "EISDIR"]]
+      // Permission bits do not stop root.
+      if (process.getuid?.() !== 0) {
+        const locked = path.join(dir, "locked.json")
+        nodeFs.writeFileSync(locked, "{}", { mode: 0o000 })
+        unreadable.push([locked, "EACCES"])
+      }
+      for (const [file, reason] of unreadable) {
+        for (const attempt of [
+          HookSettings.install(file, "trail hook claude"),
+          HookSettings.uninstall(file),
+          HookSettings.installedIn(file)
+        ]) {
+          const error = yield* Effect.flip(attempt)
+          assert.strictEqual(error._tag, "ConfigError")
+          assert.include(error.message, `${file}: cannot be read`)
+          assert.include(error.message, reason)
+          assert.notInclude(error.message, "JSON")
+        }
+      }
+      assert.deepStrictEqual(nodeFs.readdirSync(folder), [])
+      assert.deepStrictEqual(nodeFs.readdirSync(dir).sort(), unreadable.map(([f]) => path.basename(f)).sort())
+
+      const broken = path.join(dir, "broken.json")
+      nodeFs.writeFileSync(broken, "{ not json")
+      const invalid = yield* Effect.flip(HookSettings.installedIn(broken))
+      assert.include(invalid.message, `${broken}: is not valid JSON`)
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
   it.scoped("refuses invalid JSON, a wrong shape, inexact numbers and a link loop, leaving the file as it was", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
@@ -69,7 +105,6 @@ describe("HookSettings", () => {
         if (Exit.isFailure(exit)) assert.include(String(exit.cause), reason)
         assert.strictEqual(nodeFs.readFileSync(file, "utf8"), text)
       }
-      assert.isTrue(Option.isNone(yield* HookSettings.installedIn(path.join(dir, "broken.json"))))
 
       const loop = path.join(dir, "loop.json")
       nodeFs.symlinkSync("loop.json", loop)
