@@ -13,6 +13,7 @@ import {
   EventLog,
   ProtocolError,
   SpawnRefused,
+  SubstrateError,
   TaskName,
   type TrailEvent,
   UsageError,
@@ -323,9 +324,24 @@ const attach = Command.make(
           PlatformCommand.stdout("inherit"),
           PlatformCommand.stderr("inherit"),
           PlatformCommand.exitCode,
-          Effect.mapError((error) => new UsageError({ message: `${command.join(" ")}: ${error.message}` }))
+          Effect.mapError(
+            (error) =>
+              new SubstrateError({
+                substrate: "tmux",
+                reason: error._tag === "SystemError" && error.reason === "NotFound" ? "missing" : "failed",
+                detail: `${command.join(" ")}: ${error.message}`
+              })
+          )
         )
-        return yield* print({ command, exit_status: status }, { pretty: false, render: () => "" })
+        // The one value on stdout either way; tmux's own message is already on the terminal.
+        yield* print({ command, exit_status: status }, { pretty: false, render: () => "" })
+        if (status !== 0)
+          return yield* new SubstrateError({
+            substrate: "tmux",
+            reason: "failed",
+            detail: `tmux exited with status ${status}: ${command.join(" ")}`
+          })
+        return
       }
       yield* print(
         {

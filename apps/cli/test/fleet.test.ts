@@ -692,6 +692,36 @@ describe("workers from the command line", () => {
     expect(workersOf(fleet)).toEqual([])
   })
 
+  it("attach on a terminal: tmux failing is exit 1 with an error naming its status", async () => {
+    const fleet = fleetRepo({ folders: 1 })
+    // A terminal of the test's own: a pane on another tmux server. The fleet's server is not
+    // running (nothing was spawned), so tmux's attach fails.
+    const terminal = `${fleet.socket}-terminal`
+    sockets.push(terminal)
+    const out = fs.mkdtempSync(path.join(fleet.root, "attach-"))
+    const command = [
+      `env -u TMUX -u TRAIL_ROOT XDG_CONFIG_HOME=${CONFIG_HOME} ${process.execPath} ${TRAIL} attach 2>${out}/stderr`,
+      `echo $? >${out}/code`,
+      "sleep 60"
+    ].join("; ")
+    execFileSync("tmux", ["-L", terminal, "new-session", "-d", "-x", "250", "-y", "20", "-c", fleet.root, command])
+    const code = path.join(out, "code")
+    await waitFor(() => fs.existsSync(code) && fs.readFileSync(code, "utf8").endsWith("\n"), "attach to end")
+    expect(fs.readFileSync(code, "utf8")).toBe("1\n")
+    // tmux's own message, then trail's error as the last line.
+    const stderr = fs.readFileSync(path.join(out, "stderr"), "utf8").trim().split("\n")
+    const error = (JSON.parse(stderr.at(-1) ?? "") as { error: { code: string; message: string } }).error
+    expect(error.code).toBe("tmux-failed")
+    expect(error.message).toMatch(/^tmux exited with status 1: tmux -L \S+ attach-session -t trail-workers/)
+    // The one value on stdout (the terminal) is still the command and its status.
+    const screen = execFileSync("tmux", ["-L", terminal, "capture-pane", "-p", "-J"], { encoding: "utf8" })
+    const line = screen.split("\n").find((l) => l.startsWith("{"))
+    expect(JSON.parse(line ?? "")).toEqual({
+      command: ["tmux", "-L", fleet.socket, "attach-session", "-t", "trail-workers"],
+      exit_status: 1
+    })
+  }, 30_000)
+
   it("respawn starts a new worker for a finished one; kill cascades to children", async () => {
     const fleet = fleetRepo({
       folders: 1,
