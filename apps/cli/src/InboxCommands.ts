@@ -238,9 +238,17 @@ const interactiveInbox = Effect.gen(function* () {
             }
           })
         ).then(safeText),
-      watch: (onChange) => {
+      watch: (onChange, onStop) => {
+        // The TUI keeps going on its timer when the watch stops (see InboxTui), so its end is
+        // told, never swallowed: a failure with the platform's reason, an end as such.
+        const stopped = (reason: string) => Effect.sync(() => onStop(safeText(reason)))
+        const stateDir = settings.project.stateDir
         const watching = Runtime.runFork(runtime)(
-          Stream.runForEach(StoreChanges.changes(settings.project.stateDir), () => Effect.sync(onChange))
+          Stream.runForEach(StoreChanges.changes(stateDir), () => Effect.sync(onChange)).pipe(
+            Effect.zipRight(stopped(`the watch of ${stateDir} ended`)),
+            Effect.catchAll((error) => stopped(error.message)),
+            Effect.catchAllDefect((defect) => stopped(String(defect)))
+          )
         )
         return () => Runtime.runFork(runtime)(Fiber.interrupt(watching))
       }

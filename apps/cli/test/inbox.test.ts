@@ -423,6 +423,35 @@ describe("trail inbox --tui", () => {
     await until((s) => s.includes("TUI-EXITED"), "q to quit")
   }, 60_000)
 
+  it("shows a failed watch of the store on its status line, and still follows the store on its timer", async () => {
+    const t = setup(1)
+    const [p1] = t.paneIds as [string]
+    t.tmux("new-window", "-d", "-n", "tui", "-c", t.root, `node ${TRAIL} inbox --tui; echo TUI-EXITED; sleep 60`)
+    const screen = () => t.tmux("capture-pane", "-p", "-J", "-t", "work:tui")
+    const until = (check: (text: string) => boolean, what: string) =>
+      waitFor(
+        () => {
+          const text = screen()
+          return check(text) ? text : undefined
+        },
+        what,
+        15_000,
+        screen
+      )
+    await until((s) => s.includes("Nothing needs you."), "the empty inbox")
+    // The platform's watcher stats the name of an entry created in .trail/ relative to the cwd
+    // (the root here): a link loop of that name in the root makes the watch fail.
+    fs.symlinkSync("probe", path.join(t.root, "probe"))
+    fs.writeFileSync(path.join(t.root, ".trail", "probe"), "")
+    const text = await until((s) => s.includes("live updates stopped"), "the watch's failure on the status line")
+    expect(text).toContain("ELOOP")
+    expect(text).not.toContain("TUI-EXITED")
+    await t.hook(p1, { session_id: "alpha-1111", hook_event_name: "Stop", last_assistant_message: "Still here." })
+    await until((s) => s.includes("Still here."), "the timer's redraw")
+    t.tmux("send-keys", "-t", "work:tui", "q")
+    await until((s) => s.includes("TUI-EXITED"), "q to quit")
+  }, 60_000)
+
   it("refuses to start without a terminal", () => {
     const t = setup(1)
     const result = t.run(["inbox", "--tui"])

@@ -1,7 +1,7 @@
 /**
  * `trail inbox --tui`: the interactive inbox, drawn with Ink (React for the terminal). The list is
  * in attention order with the selected item expanded as its card; it reloads whenever the store
- * changes. Keys: ↑↓ or j/k move · Enter the item's primary action · c reply (a one-line input) ·
+ * changes (and every 2 s, which is all it has when the watch of the store stops). Keys: ↑↓ or j/k move · Enter the item's primary action · c reply (a one-line input) ·
  * y allow · Y allow always · n deny (a permission item) · Space dismiss · s skip · / filter ·
  * q or Esc quit.
  *
@@ -28,9 +28,15 @@ export interface TuiApi<I extends TuiItem = TuiItem> {
   readonly card: (item: I, selected: boolean) => string
   /** Runs an action on an item; resolves to a status line for the footer. */
   readonly act: (action: string, item: I, text?: string) => Promise<string>
-  /** Calls `onChange` whenever the store may have changed; returns the unsubscribe. */
-  readonly watch: (onChange: () => void) => () => void
+  /**
+   * Calls `onChange` whenever the store may have changed, and `onStop` (once, with why) if the
+   * watch ends before the unsubscribe; returns the unsubscribe.
+   */
+  readonly watch: (onChange: () => void, onStop: (reason: string) => void) => () => void
 }
+
+/** How often the list is read again without a store change (skips cool down on the clock). */
+const RELOAD_MS = 2_000
 
 type Mode<I> = { readonly _tag: "browse" } | { readonly _tag: "reply"; readonly item: I } | { readonly _tag: "filter" }
 
@@ -67,6 +73,8 @@ const App = <I extends TuiItem>({ api }: { readonly api: TuiApi<I> }) => {
   const setDraft = (next: string) => update(() => (draftRef.current = next))
   const setFilter = (next: string) => update(() => (filterRef.current = next))
   const [status, setStatus] = useState("")
+  // Stays on screen (an action's status line would replace it): the list is slower to follow now.
+  const [warning, setWarning] = useState("")
 
   const reload = useCallback(() => {
     api.load().then(
@@ -76,9 +84,14 @@ const App = <I extends TuiItem>({ api }: { readonly api: TuiApi<I> }) => {
   }, [api])
   useEffect(() => {
     reload()
-    const unwatch = api.watch(reload)
+    // A watch that stops does not end the TUI: whoever is triaging at 2 a.m. keeps their place
+    // and their draft, the timer below still follows the store (within RELOAD_MS instead of at
+    // once), and the warning says why it is slower.
+    const unwatch = api.watch(reload, (reason) =>
+      setWarning(`live updates stopped (${reason}); redrawing every ${RELOAD_MS / 1000} s`)
+    )
     // Skips cool down on the clock, not on a store change.
-    const timer = setInterval(reload, 2_000)
+    const timer = setInterval(reload, RELOAD_MS)
     return () => {
       unwatch()
       clearInterval(timer)
@@ -183,6 +196,7 @@ const App = <I extends TuiItem>({ api }: { readonly api: TuiApi<I> }) => {
       { flexDirection: "column", marginTop: 1, marginBottom: 1 },
       ...(rows.length === 0 ? [h(Text, { key: "none", dimColor: true }, "Nothing needs you.")] : rows)
     ),
+    warning === "" ? null : h(Text, { color: "yellow" }, warning),
     status === "" ? null : h(Text, { color: "green" }, status),
     footer
   )
