@@ -3,7 +3,7 @@ import * as path from "node:path"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Option } from "effect"
+import { Effect, Exit } from "effect"
 import * as HookSettings from "../src/HookSettings.js"
 
 const tempDir = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped())
@@ -68,9 +68,9 @@ describe("HookSettings", () => {
       }
       for (const [file, reason] of unreadable) {
         for (const attempt of [
-          HookSettings.install(file, "trail hook claude"),
-          HookSettings.uninstall(file),
-          HookSettings.installedIn(file)
+          HookSettings.install(file, "trail hook claude").pipe(Effect.asVoid),
+          HookSettings.uninstall(file).pipe(Effect.asVoid),
+          HookSettings.installedIn(file).pipe(Effect.asVoid)
         ]) {
           const error = yield* Effect.flip(attempt)
           assert.strictEqual(error._tag, "ConfigError")
