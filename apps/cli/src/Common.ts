@@ -5,7 +5,7 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Path from "@effect/platform/Path"
-import { Env, FoundCount, MAX_FOUND } from "@trail/domain"
+import { Env, FoundCount, Host, MAX_FOUND } from "@trail/domain"
 import { Config, Effect, Option } from "effect"
 import { emit, type ExitCode } from "./Output.js"
 
@@ -14,6 +14,21 @@ export const nonEmpty = (value: string | undefined) =>
 
 /** The environment variable `name` (`Env`), set but empty counting as unset. */
 export const envVar = (name: string) => Effect.map(Env, (env) => Option.filter(env.get(name), (value) => value !== ""))
+
+/** `$name` when set (and not empty), else the folder `under` in the user's home ({@link Host}). */
+const userDir = (name: string, under: string) =>
+  Effect.flatMap(envVar(name), (set) =>
+    Option.match(set, {
+      onSome: Effect.succeed,
+      onNone: () => Effect.zipWith(Host, Path.Path, (host, path) => path.join(host.home, under))
+    })
+  )
+
+/** Claude Code's user folder (its user settings): `$CLAUDE_CONFIG_DIR`, else `~/.claude`. */
+export const claudeUserDir = userDir("CLAUDE_CONFIG_DIR", ".claude")
+
+/** Where user worker kinds live: `$XDG_CONFIG_HOME/trail/kinds`, else `~/.config/trail/kinds`. */
+export const userKindsDir = Effect.map(userDir("XDG_CONFIG_HOME", ".config"), (config) => `${config}/trail/kinds`)
 
 /**
  * The working directory the command was started in: what @effect/platform's `Path.resolve` of no

@@ -3,7 +3,6 @@
  * `dismiss`, `restore`, `log`), Claude Code hooks (`trail hook claude`, `trail hooks
  * install|uninstall`) and `trail doctor`.
  */
-import { homedir } from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Args from "@effect/cli/Args"
@@ -16,7 +15,7 @@ import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
 import { Doctor, HookSettings, Inbox, Jump, Processes, StoreChanges, Timeline, Workers } from "@trail/workers"
 import { Cause, Clock, Effect, Either, Exit, Fiber, Option, Runtime, Schema, Stream } from "effect"
-import { cwd, envVar, explicitRoot, pretty, print } from "./Common.js"
+import { claudeUserDir, cwd, envVar, explicitRoot, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
 import { bold, cyan, dim, green, pad, red, safeData, safeText, time, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
@@ -419,8 +418,7 @@ const settingsFile = (where: HookSettings.Scope) =>
     const here = yield* cwd
     const found = yield* Project.findRoot({ explicit, cwd: here }).pipe(Effect.option)
     const root = Option.match(found, { onNone: () => here, onSome: (p) => p.root })
-    const userDir = Option.getOrElse(yield* envVar("CLAUDE_CONFIG_DIR"), () => path.join(homedir(), ".claude"))
-    return yield* HookSettings.fileOf(where, { root, userDir })
+    return yield* HookSettings.fileOf(where, { root, userDir: yield* claudeUserDir })
   })
 
 /**

@@ -4,7 +4,6 @@
  * `worker show`, `tell`, `attach`, `kill`, `respawn`, `promote`, `discard`, `events`) and
  * `trail supervise`.
  */
-import { homedir } from "node:os"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -26,19 +25,13 @@ import { Project } from "@trail/scheduler"
 import { Live, Supervisor } from "@trail/supervisor"
 import { Workers } from "@trail/workers"
 import { type Clock, Context, Deferred, Effect, Layer, Option, Queue, Schema } from "effect"
-import { cwd, envVar, explicitRoot, foundCount, pretty, print } from "./Common.js"
+import { cwd, envVar, explicitRoot, foundCount, pretty, print, userKindsDir } from "./Common.js"
 import { ExitCode } from "./Output.js"
 import { bold, card, cyan, dim, green, red, safeText, table, termWidth, time, wrap, yellow } from "./Pretty.js"
 import { resultsOf, topFindings } from "./Results.js"
 
 /** The walk worker bundled next to the CLI (dist/walk-worker.cjs); absent when not bundled. */
 const walkWorker = typeof __dirname === "string" ? `${__dirname}/walk-worker.cjs` : undefined
-
-/** `$XDG_CONFIG_HOME/trail/kinds`, else `~/.config/trail/kinds`. */
-const userKindsDir = Effect.map(
-  envVar("XDG_CONFIG_HOME"),
-  (config) => `${Option.getOrElse(config, () => `${homedir()}/.config`)}/trail/kinds`
-)
 
 /** How a worker runs this very trail: the node binary and the script the CLI was started from. */
 const trailCommand = (): ReadonlyArray<string> => [

@@ -625,6 +625,22 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     expect(fs.readFileSync(file, "utf8")).toBe(big)
   })
 
+  it("--user writes $CLAUDE_CONFIG_DIR/settings.json, else ~/.claude/settings.json (~ is $HOME)", () => {
+    const root = gitRepo({ "a.ts": "x" })
+    const home = fs.mkdtempSync(path.join(root, "home-"))
+    const config = path.join(root, "claude-config")
+    const env = { HOME: home, CLAUDE_CONFIG_DIR: "" }
+    const inHome = trail(["hooks", "install", "--user"], { cwd: root, env })
+    expect(inHome.code, inHome.stderr).toBe(0)
+    expect(inHome.json()).toMatchObject({ settings_file: path.join(home, ".claude", "settings.json") })
+    expect(
+      Object.keys(JSON.parse(fs.readFileSync(path.join(home, ".claude", "settings.json"), "utf8")).hooks)
+    ).toHaveLength(6)
+    const named = trail(["hooks", "install", "--user"], { cwd: root, env: { ...env, CLAUDE_CONFIG_DIR: config } })
+    expect(named.json()).toMatchObject({ settings_file: path.join(config, "settings.json") })
+    expect(fs.existsSync(path.join(config, "settings.json"))).toBe(true)
+  })
+
   it("a settings.json that is not JSON is reported and left untouched", () => {
     const root = gitRepo({ "a.ts": "x" })
     expect(trail(["init"], { cwd: root }).code).toBe(0)

@@ -383,7 +383,7 @@ describe("Supervisor under TestClock, on test layers", () => {
   it.scoped("a second supervisor is refused while the holder lives; a dead or expired holder is taken over", () => {
     const { config, layer } = makeRoot()
     /** The lock as another supervisor process takes it. */
-    const takenBy = (host: Host["Type"]) =>
+    const takenBy = (host: Parameters<typeof Host.fixed>[0]) =>
       Effect.flatMap(Supervisor.SupervisorStore, (store) => store.acquire(30_000)).pipe(
         Effect.provide(Supervisor.SupervisorStore.Default.pipe(Layer.provide(Host.fixed(host))))
       )

@@ -10,7 +10,7 @@
  * Also here: the live layers of the domain's {@link Host} and {@link Env} tags, and {@link live},
  * the bundle of every outside-thing layer a CLI handler or the supervisor needs on a real machine.
  */
-import { hostname } from "node:os"
+import { homedir, hostname } from "node:os"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Env, Host } from "@trail/domain"
@@ -196,8 +196,12 @@ export const watchesTest: Layer.Layer<FileSystem.FileSystem | TestWatches, never
     })
   )
 
-/** {@link Host} of this process: `os.hostname()` and `process.pid`. */
-export const hostLive: Layer.Layer<Host> = Layer.sync(Host, () => ({ hostname: hostname(), pid: process.pid }))
+/** {@link Host} of this process: `os.hostname()`, `process.pid` and `os.homedir()`. */
+export const hostLive: Layer.Layer<Host> = Layer.sync(Host, () => ({
+  hostname: hostname(),
+  pid: process.pid,
+  home: homedir()
+}))
 
 /** {@link Env} from `process.env`, read when the layer is built. */
 export const envLive: Layer.Layer<Env> = Layer.sync(Env, () => {
