@@ -3,9 +3,6 @@
  * the results the fleet's workers handed over (outcome, summary, evidence, recommendations).
  * The two libs sit at the same level and never import each other, so they are composed here.
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import type * as FileSystem from "@effect/platform/FileSystem"
-import type * as Path from "@effect/platform/Path"
 import type {
   ChangeSetError,
   InvalidTransition,
@@ -19,7 +16,6 @@ import type {
 } from "@trail/domain"
 import { Visits } from "@trail/scheduler"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Live } from "@trail/supervisor"
 import { Workers } from "@trail/workers"
 import { Effect } from "effect"
 import { bold, cyan, dim, green, termWidth, time, wrap, yellow } from "./Pretty.js"
@@ -92,14 +88,6 @@ export const sweepResults = (
     }
     return { task, sweep: number, results: results.sort(byFound) } satisfies SweepResults
   })
-
-/** The results of a sweep of the root's task, read over the root's workers and database. */
-export const resultsOf = (
-  settings: Live.RootSettings,
-  task: TaskName,
-  sweep?: number
-): Effect.Effect<SweepResults, ResultsError, FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor> =>
-  sweepResults(task, sweep).pipe(Effect.provide(Live.workersLayer(settings)))
 
 const bullets = (title: string, items: ReadonlyArray<string>, width: number) =>
   items.length === 0

@@ -4,12 +4,21 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { TaskName, UsageError } from "@trail/domain"
+import { SweepNumber, TaskName } from "@trail/domain"
+import { Live } from "@trail/supervisor"
 import { Effect, Option } from "effect"
 
 import { pretty, print } from "./Common.js"
-import { renderResults, resultsOf } from "./Results.js"
-import { rootSettings } from "./WorkerCommands.js"
+import { renderResults, sweepResults } from "./Results.js"
+import { rootLayer } from "./WorkerCommands.js"
+
+/** The root's Workers and its Database (the visits are read through its SqlClient). */
+const ResultsLive = rootLayer(Live.workersLayer)
+
+/** `--sweep N`: the domain's SweepNumber, its error naming the flag. */
+const sweepNumber = SweepNumber.annotations({
+  message: (issue) => `--sweep must be 1 or more, got ${String(issue.actual)}`
+})
 
 const results = Command.make(
   "results",
@@ -19,6 +28,7 @@ const results = Command.make(
       Options.withDescription("The task whose findings to show, e.g. p0-bugs.")
     ),
     sweep: Options.integer("sweep").pipe(
+      Options.withSchema(sweepNumber),
       Options.optional,
       Options.withDescription("Which sweep (1, 2, …). Default: the task's latest sweep.")
     ),
@@ -26,17 +36,14 @@ const results = Command.make(
   },
   (args) =>
     Effect.gen(function* () {
-      const sweep = Option.getOrUndefined(args.sweep)
-      if (sweep !== undefined && sweep < 1)
-        return yield* new UsageError({ message: `--sweep must be 1 or more, got ${sweep}` })
-      const settings = yield* rootSettings
-      const found = yield* resultsOf(settings, args.task, sweep)
+      const found = yield* sweepResults(args.task, Option.getOrUndefined(args.sweep))
       yield* print(found.results, {
         pretty: args.pretty,
         render: (rows) => renderResults(found.task, found.sweep, rows)
       })
     })
 ).pipe(
+  Command.provide(ResultsLive),
   Command.withDescription(
     "Show what a sweep found: each folder with findings or a worker's result (outcome, summary, evidence, recommendations), most findings first."
   )

@@ -28,7 +28,7 @@ import { type Clock, Context, Deferred, Effect, Layer, Option, Queue, Schema } f
 import { cwd, envVar, explicitRoot, foundCount, pretty, print, userKindsDir } from "./Common.js"
 import { ExitCode } from "./Output.js"
 import { bold, card, cyan, dim, green, red, safeText, table, termWidth, time, wrap, yellow } from "./Pretty.js"
-import { resultsOf, topFindings } from "./Results.js"
+import { sweepResults, topFindings } from "./Results.js"
 
 /** The walk worker bundled next to the CLI (dist/walk-worker.cjs); absent when not bundled. */
 const walkWorker = typeof __dirname === "string" ? `${__dirname}/walk-worker.cjs` : undefined
@@ -580,8 +580,8 @@ const liveProgress = (slots: number, clock: Clock.Clock) => {
  * What a fleet's sweep found, for its closing summary: the sweep and its top findings (by found,
  * then path; see Results.ts). Never fails the run: a summary that cannot be read is left out.
  */
-const fleetFindings = (settings: Live.RootSettings, task: TaskName) =>
-  resultsOf(settings, task).pipe(
+const fleetFindings = (task: TaskName) =>
+  sweepResults(task).pipe(
     Effect.map((r) => ({ task, sweep: r.sweep, top_findings: topFindings(r.results) })),
     Effect.orElseSucceed(() => ({ task, sweep: null, top_findings: [] }))
   )
@@ -702,7 +702,7 @@ const supervise = Command.make(
         return yield* new SpawnRefused({ reason: `the fleet stopped: ${summary.halted}` })
       }
       // Fleet mode ends with what the sweep found: as fields of the JSON, and for a person on a terminal.
-      const findings = fleet === undefined ? null : yield* fleetFindings(settings, fleet.task)
+      const findings = fleet === undefined ? null : yield* fleetFindings(fleet.task)
       const result = findings === null ? summary : { ...summary, ...findings }
       if (findings !== null && process.stderr.isTTY === true && !args.pretty)
         process.stderr.write(`${renderFleetSummary(summary, findings, termWidth(process.stderr))}\n`)

@@ -138,7 +138,9 @@ describe("trail results", () => {
     const unknown = run(["results", "--task", "nope"])
     expect(unknown.code).toBe(1)
     expect(unknown.error().code).toBe("task-not-found")
-    expect(run(["results", "--task", "t", "--sweep", "0"]).code).toBe(2)
+    const zero = run(["results", "--task", "t", "--sweep", "0"])
+    expect(zero.code).toBe(2)
+    expect(zero.error()).toEqual({ code: "usage", message: "--sweep must be 1 or more, got 0" })
   }, 60_000)
 
   it("trail log keeps every event's data whole in JSON", () => {
