@@ -330,24 +330,33 @@ export class PaneChanged extends Schema.TaggedError<PaneChanged>()("PaneChanged"
   }
 }
 
-/** No checkpoint has this id (or it was deleted or purged). */
+/**
+ * No checkpoint has this id (or it was deleted or purged); `"last"` when none is saved. With
+ * `artifact`: the checkpoint has no artifact of that number (it has `artifacts`).
+ */
 export class CheckpointNotFound extends Schema.TaggedError<CheckpointNotFound>()("CheckpointNotFound", {
-  id: Schema.String
+  id: Schema.String,
+  artifact: Schema.optional(Schema.Number),
+  artifacts: Schema.optional(Schema.Number)
 }) {
   override get message() {
-    return `unknown checkpoint ${JSON.stringify(this.id)}; \`trail checkpoints\` lists them`
+    if (this.artifact !== undefined)
+      return `checkpoint ${this.id} has no artifact ${this.artifact}; its artifacts are numbered 1 to ${String(this.artifacts ?? 0)}`
+    return this.id === "last"
+      ? "no checkpoint is saved in this root; `trail checkpoint -m NOTE` saves one"
+      : `unknown checkpoint ${JSON.stringify(this.id)}; \`trail checkpoints\` lists them`
   }
 }
 
 /**
  * A checkpoint's bundle file cannot be used: `missing` (deleted from `.trail/checkpoints/`),
- * `unreadable` (permissions, I/O), `malformed` (an artifacts file that is not what trail wrote).
- * `file` is its absolute path.
+ * `unreadable` (permissions, I/O), `malformed` (an artifacts file that is not what trail wrote),
+ * `unwritable` (saving it failed: nothing was saved). `file` is its absolute path.
  */
 export class CheckpointFileError extends Schema.TaggedError<CheckpointFileError>()("CheckpointFileError", {
   id: Schema.String,
   file: Schema.String,
-  problem: Schema.Literal("missing", "unreadable", "malformed"),
+  problem: Schema.Literal("missing", "unreadable", "malformed", "unwritable"),
   detail: Schema.String
 }) {
   override get message() {
@@ -358,6 +367,8 @@ export class CheckpointFileError extends Schema.TaggedError<CheckpointFileError>
         return `checkpoint ${this.id}: ${this.file} cannot be read (${this.detail})`
       case "malformed":
         return `checkpoint ${this.id}: ${this.file} is not an artifacts file trail wrote (${this.detail})`
+      case "unwritable":
+        return `checkpoint ${this.id}: ${this.file} cannot be written (${this.detail}); nothing was saved`
     }
   }
 }

@@ -96,7 +96,11 @@ describe("config", () => {
       [{ checkpoint: { consumed_retention_days: 1.5 } }, "checkpoint.consumed_retention_days", "1.5"],
       [{ checkpoint: { on_precompact: "yes" } }, "checkpoint.on_precompact", '"yes"'],
       [{ checkpoint: { summarize_command: "" } }, "checkpoint.summarize_command", '""'],
-      [{ checkpoint: { summarize_command: 'sh -c "{prompt}"' } }, "checkpoint.summarize_command", '"sh -c \\"{prompt}\\""'],
+      [
+        { checkpoint: { summarize_command: 'sh -c "{prompt}"' } },
+        "checkpoint.summarize_command",
+        '"sh -c \\"{prompt}\\""'
+      ],
       [{ checkpoint: { max_transcript_bytes: 10 } }, "checkpoint.max_transcript_bytes", "10"],
       [{ checkpoint: { max_line_bytes: 1e308 } }, "checkpoint.max_line_bytes", "1e+308"],
       [{ checkpoint: { max_artifacts_per_kind: 0 } }, "checkpoint.max_artifacts_per_kind", "0"],

@@ -48,9 +48,7 @@ describe("migration 0008_checkpoints", () => {
           yield* sql`INSERT INTO checkpoints (id, state, created_at, title, once, artifacts)
             VALUES (${id}, 'saved', 1, 't', 0, 0)`
         yield* sql`UPDATE checkpoints SET armed_at = 5 WHERE id = 'cp-20261122-031500-0001'`
-        const second = yield* Effect.flip(
-          sql`UPDATE checkpoints SET armed_at = 6 WHERE id = 'cp-20261122-031500-0002'`
-        )
+        const second = yield* Effect.flip(sql`UPDATE checkpoints SET armed_at = 6 WHERE id = 'cp-20261122-031500-0002'`)
         assert.include(String(second.cause), "UNIQUE")
       })
     )
