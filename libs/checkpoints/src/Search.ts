@@ -8,8 +8,8 @@
  * `bm25 × (1 + 1 / (1 + age_days))`, so that of two equally good matches the newer comes first.
  *
  * A query is words, never FTS5 syntax: each whitespace-separated word is quoted as an FTS5 string
- * (`"` doubled), so `NEAR(`, `col:x`, `*`, `-x` or an unbalanced quote never fail; every word must
- * match. A query with no words finds nothing.
+ * (`"` doubled), so `NEAR(`, `col:x`, `*`, `-x`, an unbalanced quote or a NUL never fail; every
+ * word must match. A query with no words finds nothing.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -59,7 +59,9 @@ const DAY_MS = 86_400_000
 
 /** The query as an FTS5 expression of quoted words (implicit AND), or null when it has none. */
 export const matchExpression = (query: string): string | null => {
-  const words = query.split(/\s+/).filter((word) => word !== "")
+  // FTS5 cuts a query string at a NUL (an unterminated string): control characters separate words.
+  // eslint-disable-next-line no-control-regex
+  const words = query.split(/[\s\u0000-\u001f]+/).filter((word) => word !== "")
   return words.length === 0 ? null : words.map((word) => `"${word.replaceAll('"', '""')}"`).join(" ")
 }
 
