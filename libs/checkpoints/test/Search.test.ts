@@ -65,7 +65,18 @@ describe("Search", () => {
 
     it.scoped("a failure fixed later in its bundle is resolved; of equal matches the newer comes first", () =>
       Effect.gen(function* () {
-        const fixed = draft({ ...failingInstall, failed: false, exit_code: 0, tail: ["ok"] }, 5_000)
+        const fixed = draft(
+          {
+            _tag: "command",
+            command: "npm install && npm test",
+            exit_code: 0,
+            failed: false,
+            head: [],
+            tail: ["ok"],
+            lines: 1
+          },
+          5_000
+        )
         const { ids, search } = yield* withBundles([
           [["npm install && npm test failed", failingInstall]],
           [
