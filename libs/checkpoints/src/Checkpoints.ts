@@ -37,7 +37,7 @@ import {
   CheckpointId,
   CheckpointMachine,
   CheckpointNotFound,
-  CheckpointState,
+  type CheckpointState,
   CheckpointTaken,
   headlineOf,
   type NewEvent,

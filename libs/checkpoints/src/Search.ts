@@ -60,7 +60,6 @@ const DAY_MS = 86_400_000
 /** The query as an FTS5 expression of quoted words (implicit AND), or null when it has none. */
 export const matchExpression = (query: string): string | null => {
   // FTS5 cuts a query string at a NUL (an unterminated string): control characters separate words.
-  // eslint-disable-next-line no-control-regex
   const words = query.split(/[\s\u0000-\u001f]+/).filter((word) => word !== "")
   return words.length === 0 ? null : words.map((word) => `"${word.replaceAll('"', '""')}"`).join(" ")
 }
