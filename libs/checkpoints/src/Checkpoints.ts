@@ -163,6 +163,11 @@ export interface CheckpointsShape {
    */
   readonly newId: Effect.Effect<CheckpointId, CheckpointFileError>
   /**
+   * Gives back an id from `newId` that will not be saved (an `$EDITOR` that failed): removes its
+   * reservation. An id that was saved is left alone.
+   */
+  readonly release: (id: CheckpointId) => Effect.Effect<void, StoreError>
+  /**
    * Writes the bundle's two files, indexes it and its artifacts and appends `checkpoint.saved`
    * (one transaction). A bundle whose id is indexed already is a defect (ids come from `newId`).
    */
@@ -422,6 +427,11 @@ export const make = (settings: CheckpointsSettings) =>
       }
     })
 
+    const release = (id: CheckpointId) =>
+      Effect.flatMap(entryById(id).pipe(Database.orStoreError), (entry) =>
+        Option.isSome(entry) ? Effect.void : removeFiles(id)
+      )
+
     const save = (input: SaveInput) =>
       Effect.gen(function* () {
         const { bundle } = input
@@ -602,6 +612,7 @@ export const make = (settings: CheckpointsSettings) =>
 
     return Checkpoints.of({
       newId,
+      release,
       save,
       get: (ref) => Effect.map(resolve(ref), toCheckpoint),
       show: (ref) => Effect.flatMap(resolve(ref), headerOf),

@@ -52,6 +52,20 @@ describe("Checkpoints", () => {
       })
     )
 
+    it.scoped("an id from newId that is not saved is released without a trace; a saved one is kept", () =>
+      Effect.gen(function* () {
+        const { checkpoints, fs, id, paths, root } = yield* withOne()
+        const unused = yield* checkpoints.newId
+        const reserved = bundlePaths(root, unused).header
+        assert.isTrue(yield* fs.exists(reserved), "newId reserves the id with its .md file")
+        yield* checkpoints.release(unused)
+        assert.isFalse(yield* fs.exists(reserved))
+        yield* checkpoints.release(id)
+        assert.isTrue(yield* fs.exists(paths.header))
+        assert.isTrue(yield* fs.exists(paths.artifacts))
+      })
+    )
+
     it.scoped("save writes the header and the artifacts, indexes them and records checkpoint.saved", () =>
       Effect.gen(function* () {
         const { checkpoints, fs, id, saved, paths, sql } = yield* withOne()
