@@ -315,7 +315,8 @@ export const make = (settings: CheckpointsSettings) =>
     })
     const upsert = SqlSchema.void({
       Request: IndexRow,
-      execute: (row) => sql`INSERT OR REPLACE INTO checkpoints ${sql.insert(row)}`
+      execute: (row) =>
+        sql`INSERT INTO checkpoints ${sql.insert(row)} ON CONFLICT (id) DO UPDATE SET ${sql.update(row, ["id"])}`
     })
     const checkpointEvents = SqlSchema.findAll({
       Request: Schema.Void,
