@@ -4,6 +4,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { CheckpointId, errorCode } from "@trail/domain"
 import { Events } from "@trail/store"
 import { Effect, Either, Option, Schema, TestClock } from "effect"
+import { spawn } from "node:child_process"
+import * as nodeFs from "node:fs"
+import { fileURLToPath } from "node:url"
 import { ArtifactsFile, bundlePaths, formatId } from "../src/index.js"
 import { answer, bundleOf, failingInstall, header, openRoot, paddingEdit, passingBuild } from "./helpers.js"
 
@@ -31,6 +34,46 @@ const withOne = (once = false) =>
       workers: ["w1"]
     })
     return { ...opened, id, saved, paths: bundlePaths(opened.root, id) }
+  })
+
+const RACER = fileURLToPath(new URL("./fixtures/race.ts", import.meta.url))
+
+/** What a racer prints: the id it armed or the error's tag, the id it took or null. */
+const RacerResult = Schema.Struct({ arm: Schema.String, take: Schema.NullOr(Schema.String) })
+
+/**
+ * Two processes on one root at the same moment (each opens the store first): both arm
+ * (`refs`), then both take (`sessions`). Their JSON results (see fixtures/race.ts).
+ */
+const race = (root: string, refs: readonly [string, string], sessions: readonly [string, string]) =>
+  Effect.promise(async () => {
+    const runs = refs.map(
+      (ref, i) =>
+        new Promise<unknown>((resolve, reject) => {
+          const child = spawn(process.execPath, ["--import", "tsx", RACER, root, ref, sessions[i] ?? ""], {
+            stdio: "pipe"
+          })
+          let out = ""
+          let err = ""
+          child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
+          child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()))
+          child.on("error", reject)
+          child.on("close", (code) =>
+            code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`racer exited ${code}: ${err}`))
+          )
+        })
+    )
+    const all = Promise.all(runs)
+    // A racer that fails early must fail the test, not leave it waiting for its signal.
+    all.catch(() => undefined)
+    const signalled = (name: string) => nodeFs.readdirSync(root).filter((f) => f.startsWith(`${name}.`)).length
+    const release = async (waitFor: string, go: string) => {
+      while (signalled(waitFor) < refs.length) await Promise.race([new Promise((r) => setTimeout(r, 20)), all])
+      nodeFs.writeFileSync(`${root}/${go}`, "")
+    }
+    await release("ready", "arm")
+    await release("armed", "take")
+    return all
   })
 
 describe("Checkpoints", () => {
@@ -225,6 +268,23 @@ describe("Checkpoints", () => {
         assert.deepStrictEqual(yield* checkpoints.disarm, Option.some(id))
         assert.isTrue(Option.isNone(yield* checkpoints.take("s-four")))
       })
+    )
+
+    // Real processes; the TestClock of this test does not reach them.
+    it.scoped(
+      "across processes: of two racing continues one arms, of two racing SessionStarts one takes it",
+      () =>
+        Effect.gen(function* () {
+          const { checkpoints, id, root } = yield* withOne()
+          const results = yield* race(root, [id, "last"], ["s-one", "s-two"])
+          const decoded = Schema.decodeUnknownSync(Schema.Array(RacerResult))(results)
+          const arms = decoded.map((r) => r.arm)
+          const takes = decoded.map((r) => r.take)
+          assert.sameMembers(arms, [id, "CheckpointTaken"], "one arms, the other is told it is taken")
+          assert.sameMembers(takes, [id, null], "one session gets it, the other none")
+          assert.include(["s-one", "s-two"], (yield* checkpoints.get(id)).continued_by)
+        }),
+      60_000
     )
 
     it.scoped("--once: consumed at its first continue, still handed out once, purged after retention", () =>
