@@ -353,8 +353,10 @@ export const make = (settings: CheckpointsSettings) =>
       Effect.gen(function* () {
         const suffix = yield* Random.nextIntBetween(0, 0x1000000)
         const temp = `${file}.${suffix.toString(16)}.tmp`
-        yield* fs.writeFileString(temp, text)
-        yield* fs.rename(temp, file)
+        yield* fs.writeFileString(temp, text).pipe(
+          Effect.zipRight(fs.rename(temp, file)),
+          Effect.tapError(() => fs.remove(temp).pipe(Effect.ignore))
+        )
       }).pipe(Effect.mapError(fileError(id, file, true)))
 
     const readHeader = (id: CheckpointId): Effect.Effect<string | null> =>

@@ -146,6 +146,33 @@ describe("Checkpoints", () => {
       })
     )
 
+    it.scoped("a bundle that cannot be written is not saved: a clear error, no index entry, no temp file", () =>
+      Effect.gen(function* () {
+        yield* TestClock.setTime(NOW)
+        const { checkpoints, fs, root, sql } = yield* openRoot
+        const id = yield* checkpoints.newId
+        const paths = bundlePaths(root, id)
+        // A directory where the artifacts file goes: the rename onto it fails.
+        yield* fs.makeDirectory(paths.artifacts)
+        const error = yield* Effect.flip(
+          checkpoints.save({
+            bundle: bundleOf(id, NOW, header(id), [["npm run build", passingBuild]]),
+            once: false,
+            session: null,
+            workers: []
+          })
+        )
+        assert.strictEqual(error._tag === "CheckpointFileError" && error.problem, "unwritable")
+        assert.include(error.message, "nothing was saved")
+        assert.deepStrictEqual(yield* checkpoints.list({ includeConsumed: true }), [])
+        assert.deepStrictEqual(yield* eventTypes(id).pipe(Effect.provideService(SqlClient.SqlClient, sql)), [])
+        assert.deepStrictEqual(
+          (yield* fs.readDirectory(paths.dir)).filter((f) => f.endsWith(".tmp")),
+          []
+        )
+      })
+    )
+
     it.scoped("show prints the header as on disk: hand edits kept, a removed header still names the checkpoint", () =>
       Effect.gen(function* () {
         const { checkpoints, fs, id, paths } = yield* withOne()
