@@ -333,7 +333,8 @@ const jump = Command.make("jump", { item: itemArg }, (args) =>
 const subjectTitle: Record<Subject["type"], string> = {
   worker: "Worker",
   session: "Session",
-  supervisor: "Supervisor"
+  supervisor: "Supervisor",
+  checkpoint: "Checkpoint"
 }
 
 const log = Command.make(

@@ -234,13 +234,38 @@ export const WorkerConfig = Schema.Struct({
 })
 export type WorkerConfig = typeof WorkerConfig.Type
 
+/** Most bytes of a transcript a checkpoint reads by default: 128 MiB (the most recent part is kept). */
+export const DEFAULT_MAX_TRANSCRIPT_BYTES = 128 * 1024 * 1024
+
+export const CheckpointConfig = Schema.Struct({
+  /** Days a consumed `--once` checkpoint is kept before `trail gc` purges it. */
+  consumed_retention_days: withDefault(countBetween(0, 3650), () => 7),
+  /** Save a checkpoint of a session in Claude Code's `PreCompact` hook (note "before compaction"). */
+  on_precompact: withDefault(Schema.Boolean, () => false),
+  /**
+   * `--summarize`: the program the bundle is piped to (stdin); its stdout becomes the `## Summary`
+   * section. Unset: `--summarize` is refused.
+   */
+  summarize_command: Schema.optionalWith(CommandTemplate, { exact: true }),
+  /** Bytes of a transcript read at most (the most recent part kept; the rest is a noted problem). */
+  max_transcript_bytes: withDefault(countBetween(1024, Number.MAX_SAFE_INTEGER), () => DEFAULT_MAX_TRANSCRIPT_BYTES),
+  /** Longest transcript line read (bytes); a longer line is skipped and noted. */
+  max_line_bytes: withDefault(countBetween(1024, 256 * 1024 * 1024), () => 4 * 1024 * 1024),
+  /** Most artifacts of one kind in a bundle (the most recent kept). */
+  max_artifacts_per_kind: withDefault(countBetween(1, 100_000), () => 50),
+  /** Output lines a `command` artifact keeps from each end of the output. */
+  output_lines: withDefault(countBetween(0, 1000), () => 5)
+})
+export type CheckpointConfig = typeof CheckpointConfig.Type
+
 const section = <A, I>(struct: Schema.Schema<A, I>) => withDefault(struct, () => Schema.decodeUnknownSync(struct)({}))
 
 export const TrailConfig = Schema.Struct({
   strategy: section(StrategyConfig),
   lease: section(LeaseConfig),
   scan: section(ScanConfig),
-  worker: section(WorkerConfig)
+  worker: section(WorkerConfig),
+  checkpoint: section(CheckpointConfig)
 })
 export type TrailConfig = typeof TrailConfig.Type
 
@@ -336,4 +361,18 @@ max_attempts = 2
 max_start_failures = 3
 # seconds a finished worker's window stays open before the supervisor closes it (0: keep)
 keep_finished_secs = 300
+
+[checkpoint]
+# days a consumed --once checkpoint is kept before \`trail gc\` purges it
+consumed_retention_days = 7
+# save a checkpoint of a session before Claude Code compacts it (PreCompact hook)
+on_precompact = false
+# --summarize pipes the bundle to this program and keeps its output as "## Summary"
+# summarize_command = ["claude", "-p", "Summarize this checkpoint for the next session"]
+# caps on what a checkpoint reads: transcript bytes (the most recent part is kept), the longest
+# transcript line, artifacts of one kind, and output lines kept from each end of a command's output
+max_transcript_bytes = 134217728
+max_line_bytes = 4194304
+max_artifacts_per_kind = 50
+output_lines = 5
 `

@@ -330,6 +330,68 @@ export class PaneChanged extends Schema.TaggedError<PaneChanged>()("PaneChanged"
   }
 }
 
+/**
+ * No checkpoint has this id (or it was deleted or purged); `"last"` when none is saved. With
+ * `artifact`: the checkpoint has no artifact of that number (it has `artifacts`).
+ */
+export class CheckpointNotFound extends Schema.TaggedError<CheckpointNotFound>()("CheckpointNotFound", {
+  id: Schema.String,
+  artifact: Schema.optional(Schema.Number),
+  artifacts: Schema.optional(Schema.Number)
+}) {
+  override get message() {
+    if (this.artifact !== undefined)
+      return `checkpoint ${this.id} has no artifact ${this.artifact}; its artifacts are numbered 1 to ${String(this.artifacts ?? 0)}`
+    return this.id === "last"
+      ? "no checkpoint is saved in this root; `trail checkpoint -m NOTE` saves one"
+      : `unknown checkpoint ${JSON.stringify(this.id)}; \`trail checkpoints\` lists them`
+  }
+}
+
+/**
+ * A checkpoint's bundle file cannot be used: `missing` (deleted from `.trail/checkpoints/`),
+ * `unreadable` (permissions, I/O), `malformed` (an artifacts file that is not what trail wrote),
+ * `unwritable` (saving it failed: nothing was saved). `file` is its absolute path.
+ */
+export class CheckpointFileError extends Schema.TaggedError<CheckpointFileError>()("CheckpointFileError", {
+  id: Schema.String,
+  file: Schema.String,
+  problem: Schema.Literal("missing", "unreadable", "malformed", "unwritable"),
+  detail: Schema.String
+}) {
+  override get message() {
+    switch (this.problem) {
+      case "missing":
+        return `checkpoint ${this.id}: ${this.file} was deleted, so its artifacts are gone; \`trail checkpoint show ${this.id}\` still prints the header`
+      case "unreadable":
+        return `checkpoint ${this.id}: ${this.file} cannot be read (${this.detail})`
+      case "malformed":
+        return `checkpoint ${this.id}: ${this.file} is not an artifacts file trail wrote (${this.detail})`
+      case "unwritable":
+        return `checkpoint ${this.id}: ${this.file} cannot be written (${this.detail}); nothing was saved`
+    }
+  }
+}
+
+/**
+ * `trail continue` could not arm the checkpoint: another `continue` armed `armed` (this one or
+ * another) for the next session and no session has taken it yet (`reason: "armed"`), or a
+ * `--once` checkpoint was already consumed (`reason: "consumed"`).
+ */
+export class CheckpointTaken extends Schema.TaggedError<CheckpointTaken>()("CheckpointTaken", {
+  id: Schema.String,
+  reason: Schema.Literal("armed", "consumed"),
+  armed: Schema.NullOr(Schema.String)
+}) {
+  override get message() {
+    return this.reason === "consumed"
+      ? `checkpoint ${this.id} was taken: it is a --once checkpoint and was already consumed`
+      : this.armed === this.id
+        ? `checkpoint ${this.id} is taken: it is already armed for the next Claude Code session in this root`
+        : `checkpoint ${this.id} cannot be armed: ${String(this.armed)} is already armed for the next Claude Code session in this root`
+  }
+}
+
 export type TrailError =
   | UsageError
   | RootNotFound
@@ -357,6 +419,9 @@ export type TrailError =
   | ChangeSetError
   | ItemNotFound
   | PaneChanged
+  | CheckpointNotFound
+  | CheckpointFileError
+  | CheckpointTaken
 
 const codes: { readonly [K in TrailError["_tag"]]: string } = {
   UsageError: "usage",
@@ -384,7 +449,10 @@ const codes: { readonly [K in TrailError["_tag"]]: string } = {
   SubstrateError: "substrate",
   ChangeSetError: "change-set",
   ItemNotFound: "item-not-found",
-  PaneChanged: "pane-changed"
+  PaneChanged: "pane-changed",
+  CheckpointNotFound: "checkpoint-not-found",
+  CheckpointFileError: "checkpoint-file",
+  CheckpointTaken: "checkpoint-taken"
 }
 
 /** True for the errors this module defines (and only those). */
@@ -401,7 +469,9 @@ export const errorCode = (error: TrailError): string =>
         ? `${error.substrate}-${error.reason}`
         : error._tag === "ChangeSetError"
           ? `change-set-${error.reason}`
-          : codes[error._tag]
+          : error._tag === "CheckpointFileError"
+            ? `checkpoint-file-${error.problem}`
+            : codes[error._tag]
 
 /** SPEC exit codes: 2 for usage errors, 1 for every other error. */
 export const exitCodeOf = (error: TrailError): 1 | 2 => (error._tag === "UsageError" ? 2 : 1)

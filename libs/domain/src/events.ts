@@ -15,12 +15,22 @@
  *
  * Supervisor events (subject `{type:"supervisor", id: pid@host}`): `supervisor.started`,
  * `supervisor.stopped`.
+ *
+ * Checkpoint events (subject `{type:"checkpoint", id: CheckpointId}`, SPEC §4; the `checkpoints`
+ * index is their fold):
+ *
+ * | type | data |
+ * |---|---|
+ * | `checkpoint.saved` | `created_at` (ms), `title, once, session, workers` (string array), `artifacts` (count) |
+ * | `checkpoint.armed` `checkpoint.disarmed` | — (`trail continue` armed it for the next SessionStart; undone) |
+ * | `checkpoint.continued` | `session` (the Claude Code session whose SessionStart took it) |
+ * | `checkpoint.consumed` `checkpoint.deleted` `checkpoint.purged` | — |
  */
 import { Context, type Effect, Schema, type Queue, type Scope } from "effect"
 import type { StoreError } from "./errors.js"
 import type { WorkerState } from "./workers.js"
 
-export const SubjectType = Schema.Literal("worker", "session", "supervisor")
+export const SubjectType = Schema.Literal("worker", "session", "supervisor", "checkpoint")
 export type SubjectType = typeof SubjectType.Type
 
 export const Subject = Schema.Struct({ type: SubjectType, id: Schema.String })

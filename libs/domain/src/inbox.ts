@@ -13,6 +13,8 @@
  * `session.stopped`, `session.permission`, `session.notified`, `session.ended`, `session.gone`
  * (data: `pane`, `socket`, `cwd`, … from the Claude Code hook) and `inbox.dismissed`,
  * `inbox.restored`, `inbox.skipped` (`until`, ms), `inbox.replied` (data: `item`).
+ * `checkpoint.saved` raises a `checkpoint` item (subject `{type:"checkpoint", id}`);
+ * `checkpoint.continued`, `checkpoint.consumed`, `checkpoint.deleted`, `checkpoint.purged` close it.
  */
 import { Predicate, Schema } from "effect"
 import { Subject, type TrailEvent } from "./events.js"
@@ -30,6 +32,7 @@ export type ReviewKind = typeof ReviewKind.Type
 
 /** What a person can do with an item (the CLI command of the same name). */
 export const ReviewAction = Schema.Literal(
+  "continue",
   "reply",
   "allow",
   "allow-always",
@@ -136,7 +139,8 @@ const actionsOf: { readonly [K in ReviewKind]: ReadonlyArray<ReviewAction> } = {
   patch_proposed: ["promote", "discard", "show", "skip", "dismiss"],
   ready: ["show", "skip", "dismiss"],
   stopped: ["reply", "jump", "skip", "dismiss"],
-  checkpoint: ["show", "skip", "dismiss"]
+  // Continue first: the primary action (Enter in the TUI) hands the checkpoint to the next session.
+  checkpoint: ["continue", "show", "skip", "dismiss"]
 }
 
 const MAX_HEADLINE = 140
@@ -205,6 +209,7 @@ const provenanceOf = (draft: Draft, subject: Subject, eventId: number): string =
     const where = info?.path === null || info?.path === undefined ? "" : ` · ${info.path}`
     return `worker ${subject.id}${info === undefined ? "" : ` · ${info.kind}`}${where} · event ${eventId}`
   }
+  if (subject.type === "checkpoint") return `checkpoint ${subject.id} · event ${eventId}`
   const session = draft.sessions.get(subject.id)
   const cwd = session?.cwd === null || session?.cwd === undefined ? "" : ` · ${session.cwd}`
   return `session ${subject.id.slice(0, 8)}${cwd} · event ${eventId}`
@@ -425,6 +430,26 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       if (subject.type === "session") return endSession(draft, subject.id)
       draft.ended.add(subjectKey(subject))
       return closeKinds(draft, subject, ["stopped", "permission"])
+    case "checkpoint.saved": {
+      if (subject.type !== "checkpoint") return
+      const title = str(data, "title") ?? ""
+      const artifacts = typeof data.artifacts === "number" ? data.artifacts : 0
+      const session = str(data, "session")
+      const workers = strings(data.workers)
+      const from = [
+        ...(session === null ? [] : [`session ${session.slice(0, 8)}`]),
+        ...(workers.length === 0 ? [] : [`worker(s) ${workers.join(", ")}`])
+      ]
+      const facts = `${artifacts} artifact(s)${from.length === 0 ? "" : ` from ${from.join(" and ")}`}`
+      const bullets = [facts, ...(data.once === true ? ["--once: consumed when first continued"] : [])]
+      return raise(draft, event, "checkpoint", `checkpoint ${subject.id}${title === "" ? "" : `: ${title}`}`, bullets)
+    }
+    case "checkpoint.continued":
+    case "checkpoint.consumed":
+    case "checkpoint.deleted":
+    case "checkpoint.purged":
+      if (subject.type === "checkpoint") closeKinds(draft, subject, ["checkpoint"])
+      return
     case "inbox.dismissed":
       return updateItem(draft, data.item, { dismissed: true })
     case "inbox.restored":

@@ -36,8 +36,18 @@ describe("config", () => {
         max_attempts: 2,
         max_start_failures: 3,
         keep_finished_secs: 300
+      },
+      checkpoint: {
+        consumed_retention_days: 7,
+        on_precompact: false,
+        max_transcript_bytes: 134_217_728,
+        max_line_bytes: 4_194_304,
+        max_artifacts_per_kind: 50,
+        output_lines: 5
       }
     })
+    // Unset: `--summarize` has no program to run.
+    assert.isFalse("summarize_command" in defaultConfig.checkpoint)
   })
 
   it("keeps given values and fills the rest of a section", () => {
@@ -81,7 +91,21 @@ describe("config", () => {
       [{ worker: { max_attempts: 1e308 } }, "worker.max_attempts", "1e+308"],
       [{ scan: { exclude: Array.from({ length: 10_001 }, (_, i) => `g${i}`) } }, "scan.exclude", "[10001 items]"],
       [{ worker: { max_start_failures: 0 } }, "worker.max_start_failures", "0"],
-      [{ worker: { keep_finished_secs: -1 } }, "worker.keep_finished_secs", "-1"]
+      [{ worker: { keep_finished_secs: -1 } }, "worker.keep_finished_secs", "-1"],
+      [{ checkpoint: { consumed_retention_days: -1 } }, "checkpoint.consumed_retention_days", "-1"],
+      [{ checkpoint: { consumed_retention_days: 1.5 } }, "checkpoint.consumed_retention_days", "1.5"],
+      [{ checkpoint: { on_precompact: "yes" } }, "checkpoint.on_precompact", '"yes"'],
+      [{ checkpoint: { summarize_command: "" } }, "checkpoint.summarize_command", '""'],
+      [
+        { checkpoint: { summarize_command: 'sh -c "{prompt}"' } },
+        "checkpoint.summarize_command",
+        '"sh -c \\"{prompt}\\""'
+      ],
+      [{ checkpoint: { max_transcript_bytes: 10 } }, "checkpoint.max_transcript_bytes", "10"],
+      [{ checkpoint: { max_line_bytes: 1e308 } }, "checkpoint.max_line_bytes", "1e+308"],
+      [{ checkpoint: { max_artifacts_per_kind: 0 } }, "checkpoint.max_artifacts_per_kind", "0"],
+      [{ checkpoint: { output_lines: -1 } }, "checkpoint.output_lines", "-1"],
+      [{ checkpoint: { retention_days: 7 } }, "checkpoint.retention_days", "7"]
     ]
     for (const [raw, key, value] of cases) {
       const error = rejection(raw)
@@ -139,6 +163,17 @@ describe("config", () => {
     assert.isTrue(
       Either.isRight(decode({ scan: { exclude: Array(10_000).fill("a") }, lease: { ttl_secs: 2_592_000 } }))
     )
+  })
+
+  it("reads the [checkpoint] section and keeps a summarize_command", () => {
+    const result = decode({
+      checkpoint: { consumed_retention_days: 0, on_precompact: true, summarize_command: ["summarize", "--short"] }
+    })
+    if (Either.isLeft(result)) return assert.fail(result.left.message)
+    assert.strictEqual(result.right.checkpoint.consumed_retention_days, 0)
+    assert.isTrue(result.right.checkpoint.on_precompact)
+    assert.deepStrictEqual(result.right.checkpoint.summarize_command, ["summarize", "--short"])
+    assert.strictEqual(result.right.checkpoint.output_lines, 5)
   })
 
   it("says why an unknown key is rejected", () => {

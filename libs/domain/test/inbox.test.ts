@@ -250,6 +250,60 @@ describe("inbox projection", () => {
     assert.deepStrictEqual(kindsInOrder(events), ["ready:w2", "ready:w3"])
   })
 
+  it("a new checkpoint raises a checkpoint item, last in attention order, until continued, consumed, deleted or dismissed", () => {
+    const cp = (n: number) => `cp-20261122-03150${n}-3f2a`
+    const saved = (at: number, n: number, data: Record<string, unknown> = {}) =>
+      ev(at, "checkpoint.saved", ["checkpoint", cp(n)], {
+        title: `handoff ${n}`,
+        once: false,
+        session: "5f1c2a9e-aaaa",
+        workers: ["w1"],
+        artifacts: 12,
+        ...data
+      })
+    const events = [
+      saved(1, 1),
+      ev(2, "worker.failed", ["worker", "w9"], { reason: "no build" }),
+      saved(3, 2, { once: true, session: null, workers: [] }),
+      saved(4, 3),
+      saved(5, 4),
+      saved(6, 5)
+    ]
+    assert.deepStrictEqual(kindsInOrder(events), [
+      "failed:w9",
+      `checkpoint:${cp(1)}`,
+      `checkpoint:${cp(2)}`,
+      `checkpoint:${cp(3)}`,
+      `checkpoint:${cp(4)}`,
+      `checkpoint:${cp(5)}`
+    ])
+    const inbox = foldEvents(emptyInbox, events)
+    const first = findItem(inbox, cp(1))!
+    assert.strictEqual(first.headline, `checkpoint ${cp(1)}: handoff 1`)
+    assert.deepStrictEqual(first.bullets, ["12 artifact(s) from session 5f1c2a9e and worker(s) w1"])
+    assert.deepStrictEqual(first.actions, ["continue", "show", "skip", "dismiss"])
+    assert.strictEqual(first.provenance, `checkpoint ${cp(1)} · event 1`)
+    assert.deepStrictEqual(findItem(inbox, cp(2))!.bullets, ["12 artifact(s)", "--once: consumed when first continued"])
+
+    const closed = foldEvents(inbox, [
+      ev(7, "checkpoint.continued", ["checkpoint", cp(1)], { session: "s-next" }),
+      ev(8, "checkpoint.consumed", ["checkpoint", cp(2)]),
+      ev(9, "checkpoint.deleted", ["checkpoint", cp(3)]),
+      ev(10, "inbox.dismissed", ["checkpoint", cp(4)], { item: findItem(inbox, cp(4))!.id }),
+      // A checkpoint event about another subject type is not a checkpoint.
+      ev(11, "checkpoint.deleted", ["session", cp(5)])
+    ])
+    assert.deepStrictEqual(
+      attentionOrder(closed, 1e12).map((i) => `${i.kind}:${i.subject.id}`),
+      ["failed:w9", `checkpoint:${cp(5)}`]
+    )
+    // Dismissed, not gone: restore brings it back; deleting it then closes it for good.
+    const dismissed = findItem(closed, cp(4))!
+    assert.isTrue(dismissed.dismissed)
+    const deleted = foldEvents(closed, [ev(12, "checkpoint.deleted", ["checkpoint", cp(4)])])
+    assert.isUndefined(findItem(deleted, cp(4)))
+  })
+
   // Random event logs over a few subjects: any split of the log folded live (with the state saved
   // and loaded between chunks, as the store does) equals one rebuild from scratch.
   const subjects: ReadonlyArray<[SubjectType, string]> = [

@@ -206,6 +206,41 @@ export const migrations = {
     // The agent that finished the item, so that a late report of another agent is refused
     // rather than dropped silently (also in visits; kept here so the check reads one row).
     yield* sql`ALTER TABLE work_items ADD COLUMN completed_by TEXT`
+  }),
+  "0008_checkpoints": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // The checkpoint index (SPEC §4): each row is the fold of its checkpoint.* events, written in
+    // the same transaction as the event, so it can be rebuilt from events (Checkpoints.rebuildIndex).
+    // workers is a JSON string array; armed_at is set while `trail continue` has armed it for the
+    // next Claude Code session of the root (at most one row at a time: the unique index below).
+    yield* sql`CREATE TABLE checkpoints (
+      id TEXT PRIMARY KEY,
+      state TEXT NOT NULL CHECK (state IN ('saved', 'consumed', 'deleted', 'purged')),
+      created_at INTEGER NOT NULL,
+      title TEXT NOT NULL,
+      once INTEGER NOT NULL CHECK (once IN (0, 1)),
+      session TEXT,
+      workers TEXT NOT NULL DEFAULT '[]',
+      artifacts INTEGER NOT NULL,
+      consumed_at INTEGER,
+      continued_by TEXT,
+      armed_at INTEGER
+    )`
+    yield* sql`CREATE UNIQUE INDEX checkpoints_armed ON checkpoints ((armed_at IS NOT NULL)) WHERE armed_at IS NOT NULL`
+    yield* sql`CREATE INDEX checkpoints_consumed ON checkpoints (consumed_at) WHERE state = 'consumed'`
+    // Full-text search over the artifacts of saved and consumed checkpoints (bm25 ranking): rebuilt
+    // from the checkpoints' <id>.artifacts.json files with the index. unresolved is 1 for a failed
+    // command, an error or a failure that no later success in its bundle answered; at is ms.
+    yield* sql`CREATE VIRTUAL TABLE artifacts_fts USING fts5(
+      checkpoint UNINDEXED,
+      artifact UNINDEXED,
+      kind UNINDEXED,
+      title,
+      text,
+      unresolved UNINDEXED,
+      at UNINDEXED,
+      tokenize = 'unicode61'
+    )`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 
