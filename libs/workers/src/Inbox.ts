@@ -199,10 +199,8 @@ const makeStore = Effect.gen(function* () {
    * The stored inbox, or null when it cannot be read back (written by another version of trail):
    * the inbox is a projection, so it is then rebuilt from the log.
    */
-  const loadOrNull: Effect.Effect<InboxState | null, SqlError> = Effect.catchIf(
-    load,
-    ParseResult.isParseError,
-    () => Effect.succeed(null)
+  const loadOrNull: Effect.Effect<InboxState | null, SqlError> = Effect.catchIf(load, ParseResult.isParseError, () =>
+    Effect.succeed(null)
   )
 
   /** Writes what changed from `before` to `after`. */
@@ -259,9 +257,6 @@ export const make = Effect.gen(function* () {
   const executor = yield* CommandExecutor.CommandExecutor
   const store = yield* makeStore
 
-  /** A read outside any transaction: SQL failures as StoreErrors, retried while SQLite is busy. */
-  const reading = <A, E>(effect: Effect.Effect<A, E>) => Db.retryBusy(Db.orStoreError(effect))
-
   /** Folds the whole log from nothing and replaces what is stored (inside a transaction). */
   const rebuildIn = Effect.gen(function* () {
     const after = yield* store.catchUp(emptyInbox)
@@ -272,12 +267,10 @@ export const make = Effect.gen(function* () {
 
   // Catches up in a write transaction only when there is something to fold.
   const current = Effect.flatMap(
-    reading(
-      Effect.gen(function* () {
-        const state = yield* store.loadOrNull
-        return state !== null && state.last === (yield* store.latestId) ? state : null
-      })
-    ),
+    Effect.gen(function* () {
+      const state = yield* store.loadOrNull
+      return state !== null && state.last === (yield* store.latestId) ? state : null
+    }).pipe(Db.orStoreError, Db.retryBusy),
     (fresh) =>
       fresh !== null
         ? Effect.succeed(fresh)
@@ -480,7 +473,7 @@ export const make = Effect.gen(function* () {
     decide,
     reconcile,
     paneOf,
-    log: (subject) => reading(store.events(subject))
+    log: (subject) => store.events(subject).pipe(Db.orStoreError, Db.retryBusy)
   })
 })
 

@@ -107,7 +107,10 @@ type SqlEffect<A> = Effect.Effect<A, SqlError | ParseResult.ParseError>
 
 /** A query that always returns one row (an aggregate): its absence is a defect of the driver. */
 const one = <A>(effect: Effect.Effect<Option.Option<A>, SqlError | ParseResult.ParseError>): SqlEffect<A> =>
-  Effect.flatMap(effect, Option.match({ onNone: () => Effect.dieMessage("an aggregate returned no row"), onSome: Effect.succeed }))
+  Effect.flatMap(
+    effect,
+    Option.match({ onNone: () => Effect.dieMessage("an aggregate returned no row"), onSome: Effect.succeed })
+  )
 
 export class WorkerStore extends Effect.Service<WorkerStore>()("@trail/workers/WorkerStore", {
   effect: Effect.gen(function* () {

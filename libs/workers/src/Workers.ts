@@ -34,12 +34,12 @@ import {
   UnknownKind,
   KindUntrusted,
   permissionOf,
-  Worker,
+  type Worker,
   WorkerFinished,
   WorkerId,
   WorkerMachine,
   WorkerNotFound,
-  WorkerResult,
+  type WorkerResult,
   type WorkerState,
   workerStateEvent
 } from "@trail/domain"
@@ -535,7 +535,12 @@ export const make = Effect.gen(function* () {
         const seq = yield* store.nextSeq
         const id = WorkerId.make(`w${seq}`)
         yield* store.insert({ ...spawned, id, seq, depth, cwd: settings.root, max_duration_ms: maxDurationMs, at })
-        yield* store.appendEvent({ at, type: "worker.spawned", subject: { type: "worker", id }, data: { ...spawned, depth } })
+        yield* store.appendEvent({
+          at,
+          type: "worker.spawned",
+          subject: { type: "worker", id },
+          data: { ...spawned, depth }
+        })
         return yield* written(id)
       }).pipe(database.transaction)
 
@@ -680,10 +685,7 @@ export const make = Effect.gen(function* () {
   const closeWindow = (worker: Worker) =>
     isLiveWorkerState(worker.state) || worker.window === null
       ? Effect.void
-      : Effect.zipRight(
-          close(worker),
-          database.transaction(store.clearWindow(worker.id))
-        )
+      : Effect.zipRight(close(worker), database.transaction(store.clearWindow(worker.id)))
 
   const openWindows = (finishedBefore: number) => reading(store.openWindows(finishedBefore))
 
@@ -802,10 +804,10 @@ export const make = Effect.gen(function* () {
         const substrate = substrates.get(worker.substrate)
         const ref = refOf(worker)
         const typed = substrate.sendText(ref, options?.prefix === false ? text : `[trail] ${text}`)
-        const permission = permissionOf(
-          foldEvents(emptyInbox, yield* reading(store.events(id))),
-          { type: "worker", id }
-        )
+        const permission = permissionOf(foldEvents(emptyInbox, yield* reading(store.events(id))), {
+          type: "worker",
+          id
+        })
         yield* (permission === undefined ? typed : denyThenType((keys) => substrate.pressKeys(ref, keys), typed)).pipe(
           lostWhenGone(id)
         )
