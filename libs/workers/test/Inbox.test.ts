@@ -3,6 +3,7 @@
  * service (the way a worker's `trail worker wait/done` does), and it folds them on every read.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import { defaultConfig, type InboxState, type TrailConfig, WorkerResult } from "@trail/domain"
 import { Effect, Layer, type Scope } from "effect"
@@ -18,7 +19,7 @@ const byId = (state: InboxState) =>
 /** Runs `body` against an Inbox and Workers over a fresh root (its temp dir removed afterwards). */
 const inRoot = <A, E>(
   substrate: "process" | "tmux",
-  body: Effect.Effect<A, E, Inbox.Inbox | Workers.Workers | Tmux.Tmux | Scope.Scope>
+  body: Effect.Effect<A, E, Inbox.Inbox | Workers.Workers | Tmux.Tmux | SqlClient.SqlClient | Scope.Scope>
 ) =>
   Effect.gen(function* () {
     const root = yield* trustedRoot("trail-inbox-", { idle: IDLE_KIND })
@@ -109,6 +110,29 @@ describe("Inbox", () => {
           (yield* inbox.items).map((item) => item.subject.id),
           [second.id]
         )
+      })
+    )
+  )
+
+  it.scoped("a stored inbox that cannot be read back (another version wrote it) is rebuilt from the log", () =>
+    inRoot(
+      "process",
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const [first] = yield* twoWaiting
+        yield* inbox.dismiss(first.id)
+        const read = yield* inbox.current
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`UPDATE inbox_state SET sessions = ${"{not json"}`.pipe(Effect.orDie)
+        const again = yield* inbox.current
+        assert.strictEqual(again.last, read.last)
+        assert.deepStrictEqual(
+          byId(again).map((item) => [item.id, item.subject.id, item.dismissed]),
+          byId(read).map((item) => [item.id, item.subject.id, item.dismissed])
+        )
+        // What is stored now reads back.
+        const stored = yield* sql<{ readonly sessions: string }>`SELECT sessions FROM inbox_state`.pipe(Effect.orDie)
+        assert.deepStrictEqual(JSON.parse(stored[0]?.sessions ?? ""), { sessions: [], ended: [] })
       })
     )
   )

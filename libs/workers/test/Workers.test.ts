@@ -5,7 +5,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
-import { defaultConfig, type TrailConfig, WorkerResult } from "@trail/domain"
+import { defaultConfig, type TrailConfig, WorkerId, WorkerResult } from "@trail/domain"
 import { Database, Events } from "@trail/store"
 import { Effect, Layer } from "effect"
 import * as Processes from "../src/Processes.js"
@@ -80,6 +80,21 @@ describe("Workers", () => {
       assert.strictEqual(later.state, "running")
       yield* killAll
     }).pipe(Effect.provide(makeRoot({ max_active: 4, max_spawn_depth: 1 })))
+  )
+
+  it.scoped("a lease is renewed only while the worker is live, and a final state clears it", () =>
+    Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const worker = yield* workers.spawn({ text: "look", kind: "idle" })
+      assert.isTrue(yield* workers.renewLease(worker.id, "7@host", 30_000))
+      assert.deepInclude(yield* workers.get(worker.id), { lease_owner: "7@host", lease_expires_at: 30_000 })
+      const ended = yield* workers.end(worker.id, "cancelled", "stop")
+      assert.deepInclude(ended, { state: "cancelled", lease_owner: null, lease_expires_at: null, finished_at: 0 })
+      assert.isFalse(yield* workers.renewLease(worker.id, "7@host", 60_000))
+      assert.strictEqual((yield* workers.get(worker.id)).lease_owner, null)
+      assert.isFalse(yield* workers.renewLease(WorkerId.make("w99"), "7@host", 60_000))
+      yield* workers.close(ended)
+    }).pipe(Effect.provide(makeRoot()))
   )
 
   it.scoped("an exit recorded for a live worker: 127 fails it, any other status loses it; idempotent", () =>
