@@ -4,46 +4,28 @@
  * another one on the same file (what another trail process does). Real time: the point is the
  * file-system watch that wakes the tail.
  */
-import { createHash } from "node:crypto"
-import * as path from "node:path"
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { defaultConfig, EventLog, type TrailEvent } from "@trail/domain"
 import { Database } from "@trail/store"
-import { Kinds, Workers } from "@trail/workers"
+import { Workers } from "@trail/workers"
+import { IDLE_KIND, trustedRoot } from "@trail/workers/testing"
 import { Duration, Effect, Layer, Queue } from "effect"
 import * as EventLogLive from "../src/EventLog.js"
 import * as Live from "../src/Live.js"
 
-const IDLE_KIND = '---\ncommand: [sleep, "600"]\n---\n'
-
 /** A root in a scoped temp dir with a trusted `idle` kind; the settings of its services. */
-const makeRoot = Effect.gen(function* () {
-  const fs = yield* FileSystem.FileSystem
-  const root = yield* fs.makeTempDirectoryScoped({ prefix: "trail-eventlog-" })
-  const stateDir = path.join(root, ".trail")
-  const kindFile = path.join(stateDir, "kinds", "idle.md")
-  yield* fs.makeDirectory(path.dirname(kindFile), { recursive: true })
-  yield* fs.writeFileString(kindFile, IDLE_KIND)
-  const userKindsDir = path.join(root, "none")
-  yield* fs.writeFileString(
-    Kinds.trustFileOf(userKindsDir),
-    JSON.stringify({ [kindFile]: createHash("sha256").update(IDLE_KIND).digest("hex") })
-  )
-  const settings: Live.RootSettings = {
-    project: {
-      root,
-      stateDir,
-      databaseFile: path.join(stateDir, "state.db"),
-      configFile: path.join(root, ".trail.toml")
-    },
-    config: { ...defaultConfig, worker: { ...defaultConfig.worker, substrate: "process" } },
-    trailCommand: ["true"],
-    userKindsDir
-  }
-  return settings
-})
+const makeRoot = Effect.map(trustedRoot("trail-eventlog-", { idle: IDLE_KIND }), (root): Live.RootSettings => ({
+  project: {
+    root: root.root,
+    stateDir: root.stateDir,
+    databaseFile: root.databaseFile,
+    configFile: root.configFile
+  },
+  config: { ...defaultConfig, worker: { ...defaultConfig.worker, substrate: "process" } },
+  trailCommand: ["true"],
+  userKindsDir: root.userKindsDir
+}))
 
 /** Spawns an idle worker and kills it when the scope closes (keep that scope inside the Workers layer); returns its id. */
 const spawnIdle = Effect.gen(function* () {

@@ -27,11 +27,13 @@ import {
   foldEvents,
   type InboxState,
   ItemNotFound,
+  type NewEvent,
   PaneChanged,
   ReviewItem,
   Session,
   SHELLS,
   type StoreError,
+  type SubjectType,
   SubstrateError,
   type TrailEvent,
   UsageError,
@@ -39,8 +41,11 @@ import {
   WorkerNotFound,
   WorkerId
 } from "@trail/domain"
-import { Database as Db, Events, Rows } from "@trail/store"
-import { Clock, Context, Effect, Layer, ParseResult, Schema } from "effect"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as SqlSchema from "@effect/sql/SqlSchema"
+import { Database as Db, Events } from "@trail/store"
+import { Clock, Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
 import * as Hooks from "./Hooks.js"
 import { denyThenType, PERMISSION_KEYS, type PermissionAction } from "./Permission.js"
 import * as Tmux from "./Tmux.js"
@@ -116,112 +121,169 @@ const PANE_FORMAT = "#{pane_id}\t#{pane_pid}\t#{pane_current_command}"
 
 export const SKIP_COOLDOWN_MS = 30_000
 
-const decodeItem = Schema.decodeUnknownSync(Schema.parseJson(ReviewItem))
-/** The `sessions` column: the sessions, and the subjects whose session ended (see InboxState.ended). */
-const decodeSessions = Schema.decodeUnknownSync(
-  Schema.parseJson(Schema.Struct({ sessions: Schema.Array(Session), ended: Schema.Array(Schema.String) }))
-)
-const decodeWorkers = Schema.decodeUnknownSync(
-  Schema.parseJson(Schema.Array(Schema.Tuple(Schema.String, WorkerCardInfo)))
-)
+/** The `inbox_state` row: the last event folded, and the fold's sessions and worker facts as JSON. */
+const StateRow = Schema.Struct({
+  last_event_id: Schema.Int,
+  /** The sessions, and the subjects whose session ended (see InboxState.ended). */
+  sessions: Schema.parseJson(Schema.Struct({ sessions: Schema.Array(Session), ended: Schema.Array(Schema.String) })),
+  workers: Schema.parseJson(Schema.Array(Schema.Tuple(Schema.String, WorkerCardInfo)))
+})
 
-/**
- * The stored inbox, or null when it cannot be read back (written by another version of trail):
- * the inbox is a projection, so it is then rebuilt from the log.
- */
-const loadOrNull = (db: Db.Connection): InboxState | null => {
-  try {
-    return load(db)
-  } catch (error) {
-    if (ParseResult.isParseError(error) || error instanceof Rows.RowShapeError) return null
-    throw error
-  }
-}
-
-const load = (db: Db.Connection): InboxState => {
-  const row = db.get(`SELECT last_event_id, sessions, workers FROM inbox_state WHERE id = 1`)
-  if (row === undefined) return emptyInbox
-  const r = Rows.row(row, "inbox state")
-  const items = db
-    .all(`SELECT item FROM inbox_items`)
-    .map((value) => decodeItem(Rows.text(Rows.row(value, "inbox item"), "item")))
-  const { ended, sessions } = decodeSessions(Rows.text(r, "sessions"))
-  return {
-    last: Rows.int(r, "last_event_id"),
-    items: new Map(items.map((item) => [item.id, item])),
-    sessions: new Map(sessions.map((s) => [s.id, s])),
-    workers: new Map(decodeWorkers(Rows.text(r, "workers"))),
-    ended: new Set(ended)
-  }
-}
-
-const save = (db: Db.Connection, before: InboxState, after: InboxState) => {
-  for (const id of before.items.keys()) if (!after.items.has(id)) db.run(`DELETE FROM inbox_items WHERE id = ?`, id)
-  for (const [id, item] of after.items) {
-    if (before.items.get(id) === item) continue
-    db.run(
-      `INSERT OR REPLACE INTO inbox_items (id, kind, subject_type, subject_id, since, item) VALUES (?, ?, ?, ?, ?, ?)`,
-      id,
-      item.kind,
-      item.subject.type,
-      item.subject.id,
-      item.since,
-      JSON.stringify(item)
-    )
-  }
-  db.run(
-    `INSERT OR REPLACE INTO inbox_state (id, last_event_id, sessions, workers) VALUES (1, ?, ?, ?)`,
-    after.last,
-    JSON.stringify({ sessions: [...after.sessions.values()], ended: [...after.ended] }),
-    JSON.stringify([...after.workers.entries()])
-  )
-}
+/** An `inbox_items` row as written: the item as JSON beside the columns it is found by. */
+const ItemRow = Schema.Struct({
+  id: Schema.String,
+  kind: Schema.String,
+  subject_type: Schema.String,
+  subject_id: Schema.String,
+  since: Schema.Number,
+  item: Schema.parseJson(ReviewItem)
+})
 
 const BATCH = 5_000
 
-/** Folds every event after `state.last` into `state` (in batches). */
-const catchUpIn = (db: Db.Connection, state: InboxState): InboxState => {
-  let current = state
-  for (;;) {
-    const events = Events.since(db, current.last, BATCH)
-    if (events.length === 0) return current
-    current = foldEvents(current, events)
-    if (events.length < BATCH) return current
+/**
+ * The projection's SQL (tables `inbox_items`, `inbox_state`) through `SqlClient`; failures are
+ * `SqlError`, or `ParseError` for a row this version of trail cannot read back.
+ */
+const makeStore = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+    Effect.provideService(effect, SqlClient.SqlClient, sql)
+
+  const stateRow = SqlSchema.findOne({
+    Request: Schema.Void,
+    Result: StateRow,
+    execute: () => sql`SELECT last_event_id, sessions, workers FROM inbox_state WHERE id = 1`
+  })
+  const itemRows = SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: ItemRow.pick("item"),
+    execute: () => sql`SELECT item FROM inbox_items`
+  })
+  const deleteItem = SqlSchema.void({
+    Request: Schema.String,
+    execute: (id) => sql`DELETE FROM inbox_items WHERE id = ${id}`
+  })
+  const deleteItems = SqlSchema.void({ Request: Schema.Void, execute: () => sql`DELETE FROM inbox_items` })
+  const upsertItem = SqlSchema.void({
+    Request: ItemRow,
+    execute: (row) =>
+      sql`INSERT INTO inbox_items ${sql.insert(row)}
+        ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, subject_type = excluded.subject_type,
+          subject_id = excluded.subject_id, since = excluded.since, item = excluded.item`
+  })
+  const upsertState = SqlSchema.void({
+    Request: StateRow,
+    execute: (row) =>
+      sql`INSERT INTO inbox_state ${sql.insert({ id: 1, ...row })}
+        ON CONFLICT (id) DO UPDATE SET last_event_id = excluded.last_event_id, sessions = excluded.sessions,
+          workers = excluded.workers`
+  })
+
+  /** The stored inbox (empty when none is stored yet). */
+  const load = Effect.gen(function* () {
+    const row = yield* stateRow(undefined)
+    if (Option.isNone(row)) return emptyInbox
+    const items = yield* itemRows(undefined)
+    const { last_event_id, sessions, workers } = row.value
+    return {
+      last: last_event_id,
+      items: new Map(items.map(({ item }) => [item.id, item])),
+      sessions: new Map(sessions.sessions.map((s) => [s.id, s])),
+      workers: new Map(workers),
+      ended: new Set(sessions.ended)
+    } satisfies InboxState
+  })
+
+  /**
+   * The stored inbox, or null when it cannot be read back (written by another version of trail):
+   * the inbox is a projection, so it is then rebuilt from the log.
+   */
+  const loadOrNull: Effect.Effect<InboxState | null, SqlError> = Effect.catchIf(load, ParseResult.isParseError, () =>
+    Effect.succeed(null)
+  )
+
+  /** Writes what changed from `before` to `after`. */
+  const save = (before: InboxState, after: InboxState) =>
+    Effect.gen(function* () {
+      for (const id of before.items.keys()) if (!after.items.has(id)) yield* deleteItem(id)
+      for (const [id, item] of after.items) {
+        if (before.items.get(id) === item) continue
+        yield* upsertItem({
+          id,
+          kind: item.kind,
+          subject_type: item.subject.type,
+          subject_id: item.subject.id,
+          since: item.since,
+          item
+        })
+      }
+      yield* upsertState({
+        last_event_id: after.last,
+        sessions: { sessions: [...after.sessions.values()], ended: [...after.ended] },
+        workers: [...after.workers.entries()]
+      })
+    })
+
+  /** Folds every event after `state.last` into `state` (in batches). */
+  const catchUp = (state: InboxState) =>
+    Effect.iterate(
+      { state, more: true },
+      {
+        while: ({ more }) => more,
+        body: ({ state }) =>
+          Effect.map(withSql(Events.sinceSql(state.last, BATCH)), (events) => ({
+            state: events.length === 0 ? state : foldEvents(state, events),
+            more: events.length === BATCH
+          }))
+      }
+    ).pipe(Effect.map(({ state }) => state))
+
+  return {
+    loadOrNull,
+    save,
+    catchUp,
+    deleteItems: deleteItems(undefined),
+    latestId: withSql(Events.latestIdSql),
+    appendEvent: (event: NewEvent) => withSql(Events.appendSql(event)),
+    events: (subject?: { readonly type: SubjectType; readonly id: string }) =>
+      withSql(subject === undefined ? Events.sinceSql(0, 1_000_000) : Events.ofSubjectSql(subject.type, subject.id))
   }
-}
+})
 
 export const make = Effect.gen(function* () {
   const database = yield* Db.Database
   const workers = yield* Workers
   const executor = yield* CommandExecutor.CommandExecutor
+  const store = yield* makeStore
 
-  /** Catches up in a write transaction only when there is something to fold. */
-  /** Folds the whole log from nothing and replaces what is stored. */
-  const rebuildIn = (db: Db.Connection) => {
-    const after = catchUpIn(db, emptyInbox)
-    db.run(`DELETE FROM inbox_items`)
-    save(db, emptyInbox, after)
+  /** Folds the whole log from nothing and replaces what is stored (inside a transaction). */
+  const rebuildIn = Effect.gen(function* () {
+    const after = yield* store.catchUp(emptyInbox)
+    yield* store.deleteItems
+    yield* store.save(emptyInbox, after)
     return after
-  }
+  })
 
+  // Catches up in a write transaction only when there is something to fold.
   const current = Effect.flatMap(
-    database.read((db) => {
-      const state = loadOrNull(db)
-      return state !== null && state.last === Events.latestId(db) ? state : null
-    }),
+    Effect.gen(function* () {
+      const state = yield* store.loadOrNull
+      return state !== null && state.last === (yield* store.latestId) ? state : null
+    }).pipe(Db.orStoreError, Db.retryBusy),
     (fresh) =>
       fresh !== null
         ? Effect.succeed(fresh)
-        : database.immediate((db) => {
-            const before = loadOrNull(db)
-            if (before === null) return rebuildIn(db)
-            const after = catchUpIn(db, before)
-            if (after !== before) save(db, before, after)
+        : Effect.gen(function* () {
+            const before = yield* store.loadOrNull
+            if (before === null) return yield* rebuildIn
+            const after = yield* store.catchUp(before)
+            if (after !== before) yield* store.save(before, after)
             return after
-          })
+          }).pipe(database.transaction)
   )
 
-  const rebuild = database.immediate(rebuildIn)
+  const rebuild = database.transaction(rebuildIn)
 
   const find = (ref: string) =>
     Effect.flatMap(current, (state) => {
@@ -233,8 +295,8 @@ export const make = Effect.gen(function* () {
   const act = (item: ReviewItem, type: string, data: Record<string, unknown>) =>
     Effect.gen(function* () {
       const at = yield* Clock.currentTimeMillis
-      yield* database.immediate((db) =>
-        Events.append(db, { at, type, subject: item.subject, data: { item: item.id, ...data } })
+      yield* database.transaction(
+        store.appendEvent({ at, type, subject: item.subject, data: { item: item.id, ...data } })
       )
       const state = yield* current
       return state.items.get(item.id) ?? item
@@ -265,10 +327,13 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       if (ids.length === 0) return
       const at = yield* Clock.currentTimeMillis
-      yield* database.immediate((db) => {
-        for (const id of ids)
-          Events.append(db, { at, type: "session.gone", subject: { type: "session", id }, data: { reason } })
-      })
+      yield* database.transaction(
+        Effect.forEach(
+          ids,
+          (id) => store.appendEvent({ at, type: "session.gone", subject: { type: "session", id }, data: { reason } }),
+          { discard: true }
+        )
+      )
     })
 
   const goneError = (sessionId: string, pane: string) => (error: Tmux.TmuxError) =>
@@ -408,10 +473,7 @@ export const make = Effect.gen(function* () {
     decide,
     reconcile,
     paneOf,
-    log: (subject) =>
-      database.read((db) =>
-        subject === undefined ? Events.since(db, 0, 1_000_000) : Events.ofSubject(db, subject.type, subject.id)
-      )
+    log: (subject) => store.events(subject).pipe(Db.orStoreError, Db.retryBusy)
   })
 })
 

@@ -34,23 +34,24 @@ import {
   UnknownKind,
   KindUntrusted,
   permissionOf,
-  Worker,
+  type Worker,
   WorkerFinished,
   WorkerId,
   WorkerMachine,
   WorkerNotFound,
-  WorkerResult,
+  type WorkerResult,
   type WorkerState,
   workerStateEvent
 } from "@trail/domain"
-import { Database as Db, Events, Migrations } from "@trail/store"
-import { Clock, Context, Duration, Effect, Either, Layer, Option, Schema } from "effect"
+import { Database as Db, Migrations } from "@trail/store"
+import { Clock, Context, Duration, Effect, Either, Layer, Option } from "effect"
 import * as ChangeSets from "./ChangeSets.js"
 import * as Kinds from "./Kinds.js"
 import { Processes } from "./Processes.js"
 import { inheritedEnv, Substrates, tmuxInstalled, type WorkerRef } from "./Substrate.js"
 import { denyThenType } from "./Permission.js"
 import { composeTaskFile } from "./TaskFile.js"
+import { WorkerStore } from "./WorkerStore.js"
 
 /** What the Workers service needs to know about the root it serves. */
 export interface WorkerSettings {
@@ -225,37 +226,6 @@ export type WorkersError =
 
 export class Workers extends Context.Tag("@trail/workers/Workers")<Workers, WorkersShape>() {}
 
-const WORKER_COLUMNS = `id, kind, state, text, task, path, parent, depth, substrate, pid, window, cwd, worktree, worktree_base,
-  max_duration_ms, lease_owner, lease_expires_at, created_at, updated_at, finished_at, exit_status, question, reason,
-  result, todos, respawn_of`
-
-/** A `workers` row as stored (`result` and `todos` are JSON), decoded to the domain's {@link Worker}. */
-const WorkerRow = Schema.Struct({
-  ...Worker.fields,
-  result: Schema.NullOr(Schema.parseJson(WorkerResult)),
-  todos: Schema.parseJson(Worker.fields.todos)
-})
-// The row's fields are the Worker's own schemas: checked once, not again by the constructor.
-const WorkerFromRow = Schema.transform(WorkerRow, Schema.typeSchema(Worker), {
-  strict: true,
-  decode: (row) => new Worker(row, { disableValidation: true }),
-  encode: (worker) => ({ ...worker })
-})
-const decodeWorkerRow = Schema.decodeUnknownSync(WorkerFromRow)
-const decodeWorker = (row: unknown): Worker => decodeWorkerRow(row)
-
-const readWorker = (db: Db.Connection, id: string): Worker | undefined => {
-  const row = db.get(`SELECT ${WORKER_COLUMNS} FROM workers WHERE id = ?`, id)
-  return row === undefined ? undefined : decodeWorker(row)
-}
-
-/** The worker this unit of work has just written: its absence is a store fault (rolled back). */
-const writtenWorker = (db: Db.Connection, id: string): Worker => {
-  const worker = readWorker(db, id)
-  if (worker === undefined) throw new Error(`worker ${id} vanished inside its own transaction`)
-  return worker
-}
-
 /** Fields a transition may set besides `state`. */
 interface TransitionFields {
   readonly question?: string | null
@@ -303,6 +273,7 @@ const MAX_TEXT = 65_536
 
 export const make = Effect.gen(function* () {
   const database = yield* Db.Database
+  const store = yield* WorkerStore
   const substrates = yield* Substrates
   const processes = yield* Processes
   const env = yield* Env
@@ -321,11 +292,27 @@ export const make = Effect.gen(function* () {
 
   const now = Clock.currentTimeMillis
 
-  const get = (id: WorkerId) =>
+  /** A read outside any transaction: SQL failures as StoreErrors, retried while SQLite is busy. */
+  const reading = <A, E>(effect: Effect.Effect<A, E>) => Db.retryBusy(Db.orStoreError(effect))
+
+  /** The worker, or WorkerNotFound (inside or outside a transaction). */
+  const found = (id: WorkerId) =>
     Effect.flatMap(
-      database.read((db) => readWorker(db, id)),
-      (worker) => (worker === undefined ? Effect.fail(new WorkerNotFound({ id })) : Effect.succeed(worker))
+      store.get(id),
+      Option.match({ onNone: () => Effect.fail(new WorkerNotFound({ id })), onSome: Effect.succeed })
     )
+
+  /** The worker this transaction has just written: its absence is a store fault (rolled back). */
+  const written = (id: WorkerId) =>
+    Effect.flatMap(
+      store.get(id),
+      Option.match({
+        onNone: () => Effect.dieMessage(`worker ${id} vanished inside its own transaction`),
+        onSome: Effect.succeed
+      })
+    )
+
+  const get = (id: WorkerId) => reading(found(id))
 
   /**
    * Moves `id` to `to` (checked against the machine), sets `fields`, appends the event.
@@ -338,64 +325,48 @@ export const make = Effect.gen(function* () {
     data: Record<string, unknown>,
     action: string
   ) =>
-    Effect.flatMap(now, (at) =>
-      database.immediateEither<Worker, WorkerNotFound | InvalidTransition | WorkerFinished>((db) => {
-        const worker = readWorker(db, id)
-        if (worker === undefined) return Either.left(new WorkerNotFound({ id }))
-        if (!canTransition(WorkerMachine, worker.state, to)) {
-          return Either.left(
-            isLiveWorkerState(worker.state)
-              ? new InvalidTransition({ machine: "worker", from: worker.state, to })
-              : new WorkerFinished({ id, state: worker.state, action })
-          )
-        }
-        const finished = !isLiveWorkerState(to)
-        db.run(
-          `UPDATE workers SET state = @state, updated_at = @at,
-             finished_at = CASE WHEN @finished THEN @at ELSE finished_at END,
-             question = @question, reason = coalesce(@reason, reason), result = coalesce(@result, result),
-             pid = coalesce(@pid, pid), window = coalesce(@window, window),
-             lease_owner = CASE WHEN @finished THEN NULL ELSE lease_owner END,
-             lease_expires_at = CASE WHEN @finished THEN NULL ELSE lease_expires_at END
-           WHERE id = @id`,
-          {
-            id,
-            state: to,
-            at,
-            finished: finished ? 1 : 0,
-            question: to === "needs_input" ? (fields.question ?? null) : null,
-            reason: fields.reason ?? null,
-            result: fields.result === undefined ? null : JSON.stringify(fields.result),
-            pid: fields.pid ?? null,
-            window: fields.window ?? null
-          }
-        )
-        Events.append(db, {
-          at,
-          type: workerStateEvent(to),
-          subject: { type: "worker", id },
-          data: { from: worker.state, ...data }
-        })
-        return Either.right(writtenWorker(db, id))
+    Effect.gen(function* () {
+      const at = yield* now
+      const worker = yield* found(id)
+      if (!canTransition(WorkerMachine, worker.state, to)) {
+        return yield* isLiveWorkerState(worker.state)
+          ? new InvalidTransition({ machine: "worker", from: worker.state, to })
+          : new WorkerFinished({ id, state: worker.state, action })
+      }
+      yield* store.setState({
+        id,
+        state: to,
+        at,
+        finished_at: isLiveWorkerState(to) ? null : at,
+        question: to === "needs_input" ? (fields.question ?? null) : null,
+        reason: fields.reason ?? null,
+        result: fields.result ?? null,
+        pid: fields.pid ?? null,
+        window: fields.window ?? null
       })
-    )
+      yield* store.appendEvent({
+        at,
+        type: workerStateEvent(to),
+        subject: { type: "worker", id },
+        data: { from: worker.state, ...data }
+      })
+      return yield* written(id)
+    }).pipe(database.transaction)
 
   /** Appends an event about a worker that does not change its state (it must exist). */
   const record = (
     id: WorkerId,
     type: string,
     data: Record<string, unknown>,
-    update?: (db: Db.Connection, at: number) => void
+    update: (at: number) => Effect.Effect<void, Db.SqlFailure> = () => Effect.void
   ) =>
-    Effect.flatMap(now, (at) =>
-      database.immediateEither<Worker, WorkerNotFound>((db) => {
-        const worker = readWorker(db, id)
-        if (worker === undefined) return Either.left(new WorkerNotFound({ id }))
-        update?.(db, at)
-        Events.append(db, { at, type, subject: { type: "worker", id }, data })
-        return Either.right(writtenWorker(db, id))
-      })
-    )
+    Effect.gen(function* () {
+      const at = yield* now
+      yield* found(id)
+      yield* update(at)
+      yield* store.appendEvent({ at, type, subject: { type: "worker", id }, data })
+      return yield* written(id)
+    }).pipe(database.transaction)
 
   const requireLive = (worker: Worker, action: string) =>
     isLiveWorkerState(worker.state)
@@ -539,48 +510,39 @@ export const make = Effect.gen(function* () {
         respawn_of: request.respawnOf ?? null
       }
       // Caps and the id are decided in the transaction that creates the worker.
-      const created = yield* database.immediateEither<Worker, SpawnRefused>((db) => {
-        const live = Number(
-          db.pluck(`SELECT count(*) FROM workers WHERE state IN ('spawning', 'running', 'needs_input')`)
-        )
+      const created = yield* Effect.gen(function* () {
+        const live = yield* store.liveCount
         if (live >= config.worker.max_active)
-          return Either.left(
-            new SpawnRefused({
-              reason: `${live} workers are live and worker.max_active is ${config.worker.max_active}`
-            })
-          )
+          return yield* new SpawnRefused({
+            reason: `${live} workers are live and worker.max_active is ${config.worker.max_active}`
+          })
         let depth = 0
         if (request.parent !== undefined) {
-          const parent = readWorker(db, request.parent)
+          const parent = Option.getOrUndefined(yield* store.get(request.parent))
           if (parent === undefined)
-            return Either.left(new SpawnRefused({ reason: `parent worker ${request.parent} does not exist` }))
+            return yield* new SpawnRefused({ reason: `parent worker ${request.parent} does not exist` })
           const parentKind = kinds.get(parent.kind)
           if (parentKind !== undefined && !parentKind.canSpawn)
-            return Either.left(
-              new SpawnRefused({
-                reason: `kind ${parent.kind} of ${parent.id} cannot spawn workers (can_spawn: false)`
-              })
-            )
+            return yield* new SpawnRefused({
+              reason: `kind ${parent.kind} of ${parent.id} cannot spawn workers (can_spawn: false)`
+            })
           depth = parent.depth + 1
           if (depth > config.worker.max_spawn_depth)
-            return Either.left(
-              new SpawnRefused({
-                reason: `depth ${depth} exceeds worker.max_spawn_depth ${config.worker.max_spawn_depth}`
-              })
-            )
+            return yield* new SpawnRefused({
+              reason: `depth ${depth} exceeds worker.max_spawn_depth ${config.worker.max_spawn_depth}`
+            })
         }
-        const seq = Number(db.pluck(`SELECT coalesce(max(seq), 0) + 1 FROM workers`))
+        const seq = yield* store.nextSeq
         const id = WorkerId.make(`w${seq}`)
-        db.run(
-          `INSERT INTO workers (id, seq, kind, state, text, task, path, parent, depth, substrate, cwd, max_duration_ms,
-             created_at, updated_at, respawn_of)
-           VALUES (@id, @seq, @kind, 'spawning', @text, @task, @path, @parent, @depth, @substrate, @cwd, @max,
-             @at, @at, @respawn_of)`,
-          { ...spawned, id, seq, depth, cwd: settings.root, max: maxDurationMs, at }
-        )
-        Events.append(db, { at, type: "worker.spawned", subject: { type: "worker", id }, data: { ...spawned, depth } })
-        return Either.right(writtenWorker(db, id))
-      })
+        yield* store.insert({ ...spawned, id, seq, depth, cwd: settings.root, max_duration_ms: maxDurationMs, at })
+        yield* store.appendEvent({
+          at,
+          type: "worker.spawned",
+          subject: { type: "worker", id },
+          data: { ...spawned, depth }
+        })
+        return yield* written(id)
+      }).pipe(database.transaction)
 
       const id = created.id
       const dir = dirOf(id)
@@ -610,15 +572,7 @@ export const make = Effect.gen(function* () {
         const worktree = yield* withPlatform(ChangeSets.createWorktree(settings.root, id)).pipe(Effect.either)
         if (Either.isLeft(worktree)) return yield* fail(`cannot create its worktree: ${worktree.left.detail}`)
         cwd = worktree.right.path
-        yield* database.immediate((db) =>
-          db.run(
-            `UPDATE workers SET worktree = ?, worktree_base = ?, cwd = ? WHERE id = ?`,
-            cwd,
-            worktree.right.base,
-            cwd,
-            id
-          )
-        )
+        yield* database.transaction(store.setWorktree(id, cwd, worktree.right.base))
       }
 
       const template = templateOf(kind)
@@ -650,9 +604,7 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const worker = yield* get(id)
       if (worker.exit_status !== null || (status === null && !isLiveWorkerState(worker.state))) return worker
-      const noted = yield* record(id, "worker.exited", { status }, (db) =>
-        db.run(`UPDATE workers SET exit_status = ? WHERE id = ?`, status, id)
-      )
+      const noted = yield* record(id, "worker.exited", { status }, () => store.setExitStatus(id, status))
       if (!isLiveWorkerState(noted.state)) return noted
       const reason =
         status === 127
@@ -666,9 +618,7 @@ export const make = Effect.gen(function* () {
 
   /** Workers whose program ended while nobody watched get their exit recorded (live ones end with it). */
   const reconcile = Effect.gen(function* () {
-    const live = yield* database.read((db) =>
-      db.all(`SELECT ${WORKER_COLUMNS} FROM workers WHERE exit_status IS NULL AND pid IS NOT NULL`).map(decodeWorker)
-    )
+    const live = yield* reading(store.unexited)
     for (const worker of live) {
       if (worker.state === "spawning") continue
       const exit = yield* processes.readExit(dirOf(worker.id))
@@ -677,14 +627,12 @@ export const make = Effect.gen(function* () {
     }
   })
 
-  const listAll = database.read((db) =>
-    db.all(`SELECT ${WORKER_COLUMNS} FROM workers ORDER BY seq DESC`).map(decodeWorker)
-  )
+  const listAll = reading(store.all)
 
   const worktreeOf = (worker: Worker) =>
     Effect.gen(function* () {
-      const base = yield* database.read((db) => db.pluck(`SELECT worktree_base FROM workers WHERE id = ?`, worker.id))
-      if (worker.worktree === null || typeof base !== "string")
+      const base = yield* reading(store.worktreeBase(worker.id))
+      if (worker.worktree === null || base === null)
         return yield* new ChangeSetError({
           id: worker.id,
           reason: "none",
@@ -737,22 +685,9 @@ export const make = Effect.gen(function* () {
   const closeWindow = (worker: Worker) =>
     isLiveWorkerState(worker.state) || worker.window === null
       ? Effect.void
-      : Effect.zipRight(
-          close(worker),
-          database.immediate((db) => db.run(`UPDATE workers SET window = NULL WHERE id = ?`, worker.id))
-        ).pipe(Effect.asVoid)
+      : Effect.zipRight(close(worker), database.transaction(store.clearWindow(worker.id)))
 
-  const openWindows = (finishedBefore: number) =>
-    database.read((db) =>
-      db
-        .all(
-          `SELECT ${WORKER_COLUMNS} FROM workers
-           WHERE window IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= ?
-             AND state NOT IN ('spawning', 'running', 'needs_input') ORDER BY seq`,
-          finishedBefore
-        )
-        .map(decodeWorker)
-    )
+  const openWindows = (finishedBefore: number) => reading(store.openWindows(finishedBefore))
 
   const gc = (options: { readonly olderThanMs: number; readonly force: boolean }) =>
     Effect.gen(function* () {
@@ -772,13 +707,7 @@ export const make = Effect.gen(function* () {
         }
         if (worker.worktree !== null) {
           const worktree = yield* worktreeOf(worker)
-          const promoted = yield* database.read(
-            (db) =>
-              db.get(
-                `SELECT 1 FROM events WHERE subject_type = 'worker' AND subject_id = ? AND type = 'worker.promoted'`,
-                worker.id
-              ) !== undefined
-          )
+          const promoted = yield* reading(store.promoted(worker.id))
           const stat = yield* withPlatform(ChangeSets.diffStat(worktree)).pipe(Effect.orElseSucceed(() => null))
           if (!promoted && !options.force && stat !== null && stat.files > 0) {
             kept.push({
@@ -788,7 +717,7 @@ export const make = Effect.gen(function* () {
             continue
           }
           yield* withPlatform(ChangeSets.discard(settings.root, worktree)).pipe(Effect.mapError(gitFailure(worker.id)))
-          yield* database.immediate((db) => db.run(`UPDATE workers SET worktree = NULL WHERE id = ?`, worker.id))
+          yield* database.transaction(store.clearWorktree(worker.id))
           worktrees++
         }
         const dir = dirOf(worker.id)
@@ -809,16 +738,12 @@ export const make = Effect.gen(function* () {
     spawn,
     get,
     list: Effect.zipRight(reconcile, listAll),
-    live: database.read((db) =>
-      db
-        .all(`SELECT ${WORKER_COLUMNS} FROM workers WHERE state IN ('spawning', 'running', 'needs_input') ORDER BY seq`)
-        .map(decodeWorker)
-    ),
+    live: reading(store.live),
     show: (id) =>
       Effect.gen(function* () {
         yield* reconcile
         const worker = yield* get(id)
-        const events = yield* database.read((db) => Events.ofSubject(db, "worker", id))
+        const events = yield* reading(store.events(id))
         const output = yield* substrates
           .get(worker.substrate)
           .capture(refOf(worker))
@@ -834,9 +759,7 @@ export const make = Effect.gen(function* () {
     todos: (id, todos) =>
       Effect.flatMap(get(id), (worker) =>
         Effect.flatMap(requireLive(worker, "update todos"), () =>
-          record(id, "worker.todos", { todos }, (db, at) =>
-            db.run(`UPDATE workers SET todos = ?, updated_at = ? WHERE id = ?`, JSON.stringify(todos), at, id)
-          )
+          record(id, "worker.todos", { todos }, (at) => store.setTodos(id, todos, at))
         )
       ),
     note: (id, text) => record(id, "worker.note", { text: text.slice(0, MAX_TEXT) }),
@@ -881,9 +804,10 @@ export const make = Effect.gen(function* () {
         const substrate = substrates.get(worker.substrate)
         const ref = refOf(worker)
         const typed = substrate.sendText(ref, options?.prefix === false ? text : `[trail] ${text}`)
-        const permission = yield* database.read((db) =>
-          permissionOf(foldEvents(emptyInbox, Events.ofSubject(db, "worker", id)), { type: "worker", id })
-        )
+        const permission = permissionOf(foldEvents(emptyInbox, yield* reading(store.events(id))), {
+          type: "worker",
+          id
+        })
         yield* (permission === undefined ? typed : denyThenType((keys) => substrate.pressKeys(ref, keys), typed)).pipe(
           lostWhenGone(id)
         )
@@ -901,19 +825,7 @@ export const make = Effect.gen(function* () {
       Effect.gen(function* () {
         const target = yield* get(id)
         // Descendants, deepest first, so that no child outlives its parent's cancellation.
-        const family = yield* database.read((db) =>
-          db
-            .all(
-              `WITH RECURSIVE tree(id, level) AS (SELECT id, 0 FROM workers WHERE id = ?
-                 UNION ALL SELECT w.id, tree.level + 1 FROM workers w JOIN tree ON w.parent = tree.id)
-               SELECT w.${WORKER_COLUMNS.split(",")
-                 .map((c) => c.trim())
-                 .join(", w.")} FROM tree JOIN workers w ON w.id = tree.id
-               ORDER BY tree.level DESC`,
-              id
-            )
-            .map(decodeWorker)
-        )
+        const family = yield* reading(store.family(id))
         // A finished worker: its window (kept for a look) is closed.
         if (!isLiveWorkerState(target.state) && family.every((w) => !isLiveWorkerState(w.state))) {
           yield* closeWindow(target)
@@ -963,9 +875,7 @@ export const make = Effect.gen(function* () {
         const worktree = yield* finishedWorktree(id, "kill it before discarding its change set")
         const stat = yield* withPlatform(ChangeSets.diffStat(worktree)).pipe(Effect.mapError(gitFailure(id)))
         yield* withPlatform(ChangeSets.discard(settings.root, worktree)).pipe(Effect.mapError(gitFailure(id)))
-        yield* record(id, "worker.discarded", counted(stat), (db) =>
-          db.run(`UPDATE workers SET worktree = NULL WHERE id = ?`, id)
-        )
+        yield* record(id, "worker.discarded", counted(stat), () => store.clearWorktree(id))
         return stat
       }),
     attachCommand: (id) =>
@@ -975,17 +885,7 @@ export const make = Effect.gen(function* () {
     recordExit,
     end: (id, state, reason) => transition(id, state, { reason }, { reason }, "end"),
     renewLease: (id, owner, ttlMs) =>
-      Effect.flatMap(now, (at) =>
-        database.immediate(
-          (db) =>
-            db.run(
-              `UPDATE workers SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND state IN ('spawning', 'running', 'needs_input')`,
-              owner,
-              at + ttlMs,
-              id
-            ) === 1
-        )
-      ),
+      Effect.flatMap(now, (at) => database.transaction(store.renewLease(id, owner, at + ttlMs))),
     stopProgram,
     close,
     dirOf,
@@ -1010,4 +910,6 @@ export const make = Effect.gen(function* () {
 })
 
 /** The Workers service; needs the Database, Substrates, WorkerSettings and the platform. */
-export const layer = Layer.effect(Workers, Effect.zipRight(Migrations.migrate, make))
+export const layer = Layer.effect(Workers, Effect.zipRight(Migrations.migrate, make)).pipe(
+  Layer.provide(WorkerStore.Default)
+)

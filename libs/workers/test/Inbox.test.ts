@@ -2,65 +2,29 @@
  * The Inbox service on a real SQLite file in a temp dir: events reach it through the Workers
  * service (the way a worker's `trail worker wait/done` does), and it folds them on every read.
  */
-import { createHash } from "node:crypto"
-import * as path from "node:path"
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import { defaultConfig, type InboxState, type TrailConfig, WorkerResult } from "@trail/domain"
-import { Database } from "@trail/store"
 import { Effect, Layer, type Scope } from "effect"
 import * as Inbox from "../src/Inbox.js"
-import * as Kinds from "../src/Kinds.js"
-import * as Processes from "../src/Processes.js"
-import * as Substrate from "../src/Substrate.js"
 import * as Tmux from "../src/Tmux.js"
 import * as Workers from "../src/Workers.js"
+import { IDLE_KIND, trustedRoot, workersLayer } from "./helpers.js"
 
 /** The items of a state in id order (the fold keeps them in a Map in update order). */
 const byId = (state: InboxState) =>
   [...state.items.values()].sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)))
 
-const IDLE_KIND = '---\ncommand: [sleep, "600"]\n---\n'
-
 /** Runs `body` against an Inbox and Workers over a fresh root (its temp dir removed afterwards). */
 const inRoot = <A, E>(
   substrate: "process" | "tmux",
-  body: Effect.Effect<A, E, Inbox.Inbox | Workers.Workers | Tmux.Tmux | Scope.Scope>
+  body: Effect.Effect<A, E, Inbox.Inbox | Workers.Workers | Tmux.Tmux | SqlClient.SqlClient | Scope.Scope>
 ) =>
   Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const root = yield* fs.makeTempDirectoryScoped({ prefix: "trail-inbox-" })
-    const stateDir = path.join(root, ".trail")
-    const kindFile = path.join(stateDir, "kinds", "idle.md")
-    yield* fs.makeDirectory(path.dirname(kindFile), { recursive: true })
-    yield* fs.writeFileString(kindFile, IDLE_KIND)
-    // The kind is trusted, as `trail kinds trust` would record it.
-    const userKindsDir = path.join(root, "none")
-    yield* fs.writeFileString(
-      Kinds.trustFileOf(userKindsDir),
-      JSON.stringify({ [kindFile]: createHash("sha256").update(IDLE_KIND).digest("hex") })
-    )
+    const root = yield* trustedRoot("trail-inbox-", { idle: IDLE_KIND })
     const config: TrailConfig = { ...defaultConfig, worker: { ...defaultConfig.worker, substrate } }
-    const layer = Inbox.layer.pipe(
-      Layer.provideMerge(Workers.layer),
-      Layer.provide(Substrate.layer(substrate)),
-      Layer.provideMerge(
-        Tmux.layer({ socket: `trail-test-inbox-${process.pid}-${substrate}`, session: "trail-inbox" })
-      ),
-      Layer.provide(
-        Layer.succeed(Workers.WorkerSettingsTag, {
-          root,
-          stateDir,
-          config,
-          trailCommand: ["true"],
-          userKindsDir,
-          configFile: path.join(root, ".trail.toml")
-        })
-      ),
-      Layer.provide(Database.layer({ filename: path.join(stateDir, "state.db") })),
-      Layer.provideMerge(Processes.live)
-    )
+    const layer = Inbox.layer.pipe(Layer.provideMerge(workersLayer(root, config, `inbox-${substrate}`)))
     // Scoped inside the layer: the workers are killed while the database is still open.
     return yield* Effect.scoped(
       Effect.gen(function* () {
@@ -77,6 +41,16 @@ const inRoot = <A, E>(
       })
     ).pipe(Effect.provide(layer))
   }).pipe(Effect.provide(NodeContext.layer))
+
+/** Two idle workers, `one` then `two`, each waiting on a question (two `needs_input` items). */
+const twoWaiting = Effect.gen(function* () {
+  const workers = yield* Workers.Workers
+  const first = yield* workers.spawn({ text: "one", kind: "idle" })
+  const second = yield* workers.spawn({ text: "two", kind: "idle" })
+  yield* workers.wait(first.id, "first?")
+  yield* workers.wait(second.id, "second?")
+  return [first, second] as const
+})
 
 describe("Inbox", () => {
   it.scoped("folds the events it has not seen on every read, with no supervisor running", () =>
@@ -115,11 +89,7 @@ describe("Inbox", () => {
       "process",
       Effect.gen(function* () {
         const inbox = yield* Inbox.Inbox
-        const workers = yield* Workers.Workers
-        const first = yield* workers.spawn({ text: "one", kind: "idle" })
-        const second = yield* workers.spawn({ text: "two", kind: "idle" })
-        yield* workers.wait(first.id, "first?")
-        yield* workers.wait(second.id, "second?")
+        const [first, second] = yield* twoWaiting
         yield* inbox.dismiss(first.id)
         const read = yield* inbox.current
         const rebuilt = yield* inbox.rebuild
@@ -144,16 +114,35 @@ describe("Inbox", () => {
     )
   )
 
+  it.scoped("a stored inbox that cannot be read back (another version wrote it) is rebuilt from the log", () =>
+    inRoot(
+      "process",
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const [first] = yield* twoWaiting
+        yield* inbox.dismiss(first.id)
+        const read = yield* inbox.current
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`UPDATE inbox_state SET sessions = ${"{not json"}`.pipe(Effect.orDie)
+        const again = yield* inbox.current
+        assert.strictEqual(again.last, read.last)
+        assert.deepStrictEqual(
+          byId(again).map((item) => [item.id, item.subject.id, item.dismissed]),
+          byId(read).map((item) => [item.id, item.subject.id, item.dismissed])
+        )
+        // What is stored now reads back.
+        const stored = yield* sql<{ readonly sessions: string }>`SELECT sessions FROM inbox_state`.pipe(Effect.orDie)
+        assert.deepStrictEqual(JSON.parse(stored[0]?.sessions ?? ""), { sessions: [], ended: [] })
+      })
+    )
+  )
+
   it.scoped("dismiss, skip and restore are events the fold applies; a skipped item waits at the back", () =>
     inRoot(
       "process",
       Effect.gen(function* () {
         const inbox = yield* Inbox.Inbox
-        const workers = yield* Workers.Workers
-        const first = yield* workers.spawn({ text: "one", kind: "idle" })
-        const second = yield* workers.spawn({ text: "two", kind: "idle" })
-        yield* workers.wait(first.id, "first?")
-        yield* workers.wait(second.id, "second?")
+        const [first, second] = yield* twoWaiting
         const order = () => Effect.map(inbox.items, (items) => items.map((item) => item.subject.id))
         assert.deepStrictEqual(yield* order(), [first.id, second.id])
 

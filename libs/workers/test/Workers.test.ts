@@ -1,66 +1,34 @@
 /**
  * The worker lifecycle on a real SQLite file with real processes (the process substrate).
  */
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
-import { defaultConfig, type TrailConfig, WorkerResult } from "@trail/domain"
+import { defaultConfig, type TrailConfig, WorkerId, WorkerResult } from "@trail/domain"
 import { Database, Events } from "@trail/store"
 import { Effect, Layer } from "effect"
 import * as Processes from "../src/Processes.js"
-import * as Substrate from "../src/Substrate.js"
-import * as Tmux from "../src/Tmux.js"
-import * as Kinds from "../src/Kinds.js"
 import * as Workers from "../src/Workers.js"
-import { tempDir } from "./helpers.js"
+import { IDLE_KIND, trustedRoot, workersLayer } from "./helpers.js"
 
-/** The services over a fresh root in a temp dir, removed when the layer is released. */
-const makeRoot = (worker: Partial<TrailConfig["worker"]> = {}, kinds: Record<string, string> = {}) => ({
-  layer: Layer.unwrapScoped(
-    Effect.map(tempDir("trail-workers-"), (root) => rootLayer(root, worker, kinds)).pipe(
-      Effect.provide(NodeContext.layer)
-    )
+/** The services over a fresh root in a temp dir (kinds `idle`, `lead` and `kinds`), removed when the layer is released. */
+const makeRoot = (worker: Partial<TrailConfig["worker"]> = {}, kinds: Record<string, string> = {}) =>
+  Layer.unwrapScoped(
+    Effect.map(
+      trustedRoot("trail-workers-", {
+        idle: IDLE_KIND,
+        lead: '---\ncan_spawn: true\ncommand: [sleep, "600"]\n---\n',
+        ...kinds
+      }),
+      (root) =>
+        workersLayer(
+          root,
+          { ...defaultConfig, worker: { ...defaultConfig.worker, substrate: "process", ...worker } },
+          "workers"
+        )
+    ).pipe(Effect.provide(NodeContext.layer))
   )
-})
-
-const rootLayer = (root: string, worker: Partial<TrailConfig["worker"]>, kinds: Record<string, string>) => {
-  const stateDir = path.join(root, ".trail")
-  fs.mkdirSync(path.join(stateDir, "kinds"), { recursive: true })
-  const all = {
-    idle: '---\ncommand: [sleep, "600"]\n---\n',
-    lead: '---\ncan_spawn: true\ncommand: [sleep, "600"]\n---\n',
-    ...kinds
-  }
-  for (const [name, text] of Object.entries(all)) fs.writeFileSync(path.join(stateDir, "kinds", `${name}.md`), text)
-  // The test's project kinds are trusted, as `trail kinds trust` would record them.
-  const trusted = Object.fromEntries(
-    Object.entries(all).map(([name, text]) => [
-      path.join(stateDir, "kinds", `${name}.md`),
-      createHash("sha256").update(text).digest("hex")
-    ])
-  )
-  fs.writeFileSync(Kinds.trustFileOf(path.join(root, "none")), JSON.stringify(trusted))
-  const config: TrailConfig = { ...defaultConfig, worker: { ...defaultConfig.worker, substrate: "process", ...worker } }
-  const layer = Workers.layer.pipe(
-    Layer.provide(Substrate.layer(config.worker.substrate)),
-    Layer.provide(Tmux.layer({ socket: `trail-test-${process.pid}-${Math.random()}`, session: "trail-workers" })),
-    Layer.provide(
-      Layer.succeed(Workers.WorkerSettingsTag, {
-        root,
-        stateDir,
-        config,
-        trailCommand: ["true"],
-        userKindsDir: path.join(root, "none"),
-        configFile: path.join(root, ".trail.toml")
-      })
-    ),
-    Layer.provideMerge(Database.layer({ filename: path.join(stateDir, "state.db") })),
-    Layer.provideMerge(Processes.live)
-  )
-  return layer
-}
 
 const waitForExit = (dir: string) => Effect.flatMap(Processes.Processes, (processes) => processes.waitForExit(dir))
 
@@ -88,7 +56,7 @@ describe("Workers", () => {
       const types = (yield* database.read((db) => Events.ofSubject(db, "worker", worker.id))).map((e) => e.type)
       assert.deepStrictEqual(types, ["worker.spawned", "worker.running", "worker.needs_input", "worker.ready"])
       yield* workers.stopProgram(ready, 100)
-    }).pipe(Effect.provide(makeRoot().layer))
+    }).pipe(Effect.provide(makeRoot()))
   )
 
   it.scoped("max_active and max_spawn_depth cap spawns; a kind without can_spawn cannot have children", () =>
@@ -111,7 +79,22 @@ describe("Workers", () => {
       const later = yield* workers.spawn({ text: "later", kind: "idle" })
       assert.strictEqual(later.state, "running")
       yield* killAll
-    }).pipe(Effect.provide(makeRoot({ max_active: 4, max_spawn_depth: 1 }).layer))
+    }).pipe(Effect.provide(makeRoot({ max_active: 4, max_spawn_depth: 1 })))
+  )
+
+  it.scoped("a lease is renewed only while the worker is live, and a final state clears it", () =>
+    Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const worker = yield* workers.spawn({ text: "look", kind: "idle" })
+      assert.isTrue(yield* workers.renewLease(worker.id, "7@host", 30_000))
+      assert.deepInclude(yield* workers.get(worker.id), { lease_owner: "7@host", lease_expires_at: 30_000 })
+      const ended = yield* workers.end(worker.id, "cancelled", "stop")
+      assert.deepInclude(ended, { state: "cancelled", lease_owner: null, lease_expires_at: null, finished_at: 0 })
+      assert.isFalse(yield* workers.renewLease(worker.id, "7@host", 60_000))
+      assert.strictEqual((yield* workers.get(worker.id)).lease_owner, null)
+      assert.isFalse(yield* workers.renewLease(WorkerId.make("w99"), "7@host", 60_000))
+      yield* workers.close(ended)
+    }).pipe(Effect.provide(makeRoot()))
   )
 
   it.scoped("an exit recorded for a live worker: 127 fails it, any other status loses it; idempotent", () =>
@@ -127,7 +110,7 @@ describe("Workers", () => {
       const twice = yield* workers.recordExit(b.id, 2)
       assert.strictEqual(twice.exit_status, 1)
       for (const w of [a, b]) yield* workers.close(w)
-    }).pipe(Effect.provide(makeRoot().layer))
+    }).pipe(Effect.provide(makeRoot()))
   )
 
   it.scoped("a worker whose program died unnoticed is found dead by the next listing", () =>
@@ -137,7 +120,7 @@ describe("Workers", () => {
       yield* waitForExit(workers.dirOf(worker.id))
       const [listed] = yield* workers.list
       assert.deepInclude(listed, { id: worker.id, state: "lost", exit_status: 4 })
-    }).pipe(Effect.provide(makeRoot({}, { crash: '---\ncommand: "echo bye; exit 4"\n---\n' }).layer))
+    }).pipe(Effect.provide(makeRoot({}, { crash: '---\ncommand: "echo bye; exit 4"\n---\n' })))
   )
 
   it.scoped("the process substrate logs output; tell is refused with a reason", () =>
@@ -153,7 +136,7 @@ describe("Workers", () => {
       assert.strictEqual(told._tag, "SubstrateError")
       assert.include(told.message, "no terminal to type into")
       yield* killAll
-    }).pipe(Effect.provide(makeRoot({}, { echo: '---\ncommand: [echo, "said: {prompt}"]\n---\n' }).layer))
+    }).pipe(Effect.provide(makeRoot({}, { echo: '---\ncommand: [echo, "said: {prompt}"]\n---\n' })))
   )
 
   it.scoped(
@@ -180,7 +163,7 @@ describe("Workers", () => {
               runner:
                 "---\ncommand: [sh, -c, 'for i in $(seq 150); do \"$TRAIL_BIN/trail\" || echo busy $?; done; echo runs done']\n---\n"
             }
-          ).layer
+          )
         )
       )
   )
