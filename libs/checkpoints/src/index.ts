@@ -1,2 +1,7 @@
 export * from "./Paths.js"
 export * from "./Bundle.js"
+export * from "./Transcript.js"
+export * from "./Extract.js"
+export * from "./Session.js"
+export * from "./Git.js"
+export * from "./Header.js"
