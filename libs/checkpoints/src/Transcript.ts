@@ -96,7 +96,10 @@ export const emptyProblems = (): TranscriptProblems => ({
   readError: null
 })
 
-const mib = (bytes: number) => `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB`
+const mib = (bytes: number) =>
+  bytes < 1024 * 1024
+    ? `${Math.round((bytes / 1024) * 10) / 10} KiB`
+    : `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB`
 
 const listed = (counts: ReadonlyMap<string, number>) =>
   [...counts.entries()]
