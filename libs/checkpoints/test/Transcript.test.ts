@@ -33,8 +33,7 @@ const scratch = (name: string, text: string) => {
 const ofKind = <K extends ArtifactDraft["_tag"]>(drafts: ReadonlyArray<ArtifactDraft>, kind: K) =>
   drafts.filter((d): d is Extract<ArtifactDraft, { _tag: K }> => d._tag === kind)
 
-const read = (file: string, caps = defaultCaps) =>
-  readSession(file, "s1", caps).pipe(Effect.provide(NodeContext.layer))
+const read = (file: string, caps = defaultCaps) => readSession(file, "s1", caps).pipe(Effect.provide(NodeContext.layer))
 
 describe("readSession on a real Claude Code transcript", () => {
   it.effect("finds the Write, the failing and the passing Bash call, the tool error and each turn's answer", () =>
@@ -196,7 +195,9 @@ describe("extractSession", () => {
         use("4", "Write", { file_path: "/repo/b.ts", content: "whole\nnew\nfile" }),
         result("4", "ok", false, {
           type: "update",
-          structuredPatch: [{ oldStart: 1, oldLines: 2, newStart: 1, newLines: 3, lines: [" whole", "-old", "+new", "+file"] }]
+          structuredPatch: [
+            { oldStart: 1, oldLines: 2, newStart: 1, newLines: 3, lines: [" whole", "-old", "+new", "+file"] }
+          ]
         }),
         use("5", "Edit", { file_path: "/repo/c.ts", old_string: "q", new_string: "r" }),
         result("5", "<tool_use_error>String to replace not found in file.</tool_use_error>", true)
