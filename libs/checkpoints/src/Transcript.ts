@@ -184,6 +184,20 @@ const quietBlocks = new Set([
   "web_fetch_tool_result"
 ])
 
+const quietMarks = [...quietTypes].map((type) => `"type":"${type}"`)
+
+/**
+ * A line that is certainly neither `user` nor `assistant` and names a quiet type: skipped without
+ * parsing it (most of a transcript's bytes are such lines; JSON.parse is most of the read's cost).
+ * Claude Code writes compact JSON, so the markers are exact. A line not ending in `}` is parsed
+ * anyway, so that a broken one is still counted.
+ */
+const quiet = (text: string) =>
+  !text.includes('"type":"user"') &&
+  !text.includes('"type":"assistant"') &&
+  text.trimEnd().endsWith("}") &&
+  quietMarks.some((mark) => text.includes(mark))
+
 const bump = (counts: Map<string, number>, key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
 
 /** The text of a tool result's `content` (a string, or blocks of which the text ones count). */
@@ -211,6 +225,7 @@ const timeOf = (timestamp: string | undefined) => {
  * from `problems`.
  */
 export const parseLine = (text: string, problems: TranscriptProblems): ReadonlyArray<TranscriptEntry> => {
+  if (quiet(text)) return []
   let json: unknown
   try {
     json = JSON.parse(text)
