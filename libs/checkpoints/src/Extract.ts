@@ -14,7 +14,7 @@
  */
 import type { ArtifactDraft, ArtifactSource, ReviewItem, TrailEvent } from "@trail/domain"
 import { WorkerResult } from "@trail/domain"
-import { Either, Schema } from "effect"
+import { Either, Predicate, Schema } from "effect"
 import { defaultCaps, type TranscriptCaps, type TranscriptEntry } from "./Transcript.js"
 
 type Draft<K extends ArtifactDraft["_tag"]> = Extract<ArtifactDraft, { readonly _tag: K }>
@@ -63,6 +63,8 @@ const BashDetails = Schema.Struct({
 const decode = <A, I>(schema: Schema.Schema<A, I>) => {
   const run = Schema.decodeUnknownEither(schema)
   return (value: unknown): A | null => {
+    // Every shape here is an object: skip building a ParseError (a stack trace) for the rest.
+    if (!Predicate.isRecord(value)) return null
     const decoded = run(value)
     return Either.isRight(decoded) ? decoded.right : null
   }

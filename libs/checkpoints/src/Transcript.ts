@@ -184,7 +184,8 @@ const quietBlocks = new Set([
   "web_fetch_tool_result"
 ])
 
-const quietMarks = [...quietTypes].map((type) => `"type":"${type}"`)
+const talk = /"type":"(?:user|assistant)"/
+const quietMark = new RegExp(`"type":"(?:${[...quietTypes].join("|")})"`)
 
 /**
  * A line that is certainly neither `user` nor `assistant` and names a quiet type: skipped without
@@ -192,11 +193,7 @@ const quietMarks = [...quietTypes].map((type) => `"type":"${type}"`)
  * Claude Code writes compact JSON, so the markers are exact. A line not ending in `}` is parsed
  * anyway, so that a broken one is still counted.
  */
-const quiet = (text: string) =>
-  !text.includes('"type":"user"') &&
-  !text.includes('"type":"assistant"') &&
-  text.trimEnd().endsWith("}") &&
-  quietMarks.some((mark) => text.includes(mark))
+const quiet = (text: string) => !talk.test(text) && text.trimEnd().endsWith("}") && quietMark.test(text)
 
 const bump = (counts: Map<string, number>, key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
 
