@@ -83,6 +83,66 @@ export const artifactTitle = (draft: ArtifactDraft): string => {
   }
 }
 
+/**
+ * An artifact's full text, for `trail checkpoint show ID --artifact N` and for search: every
+ * field a person needs, several lines, no markdown.
+ */
+export const artifactText = (draft: ArtifactDraft): string => {
+  const lines = (label: string, list: ReadonlyArray<string>) => (list.length === 0 ? [] : [`${label}:`, ...list])
+  const at = draft.at === null ? [] : [`at: ${new Date(draft.at).toISOString()}`]
+  const from = [`from: ${draft.source.type}${draft.source.id === null ? "" : ` ${draft.source.id}`}`, ...at]
+  switch (draft._tag) {
+    case "edit":
+      return [`edit ${draft.file}`, `+${draft.added} -${draft.removed} by ${draft.tool}`, ...from].join("\n")
+    case "command":
+      return [
+        `$ ${draft.command}`,
+        `${ending(draft)}${draft.exit_code === null ? "" : ` (exit status ${draft.exit_code})`}, ${plural(draft.lines, "line")} of output`,
+        ...from,
+        ...lines("first lines", draft.head),
+        ...(draft.lines > draft.head.length + draft.tail.length ? ["…"] : []),
+        ...lines("last lines", draft.tail)
+      ].join("\n")
+    case "error":
+      return [`${draft.tool} failed`, ...from, "", draft.message].join("\n")
+    case "answer":
+      return [`answer`, ...from, "", draft.text].join("\n")
+    case "result":
+      return [
+        `${draft.worker} finished: ${draft.outcome}${draft.found === null ? "" : ` (found ${draft.found})`}`,
+        ...from,
+        "",
+        draft.summary,
+        ...lines("evidence", draft.evidence),
+        ...lines("recommendations", draft.recommend)
+      ].join("\n")
+    case "change_set":
+      return [
+        `${draft.worker} proposes a change: ${plural(draft.files, "file")} +${draft.insertions} -${draft.deletions}`,
+        ...from,
+        ...lines("files", draft.diffstat)
+      ].join("\n")
+    case "failure":
+      return [`${draft.worker} failed: ${draft.reason}`, ...from, ...lines("last output", draft.last_lines)].join("\n")
+    case "review_item":
+      return [`review item ${draft.item} (${draft.kind})`, ...from, "", draft.headline].join("\n")
+    case "coverage":
+      return [
+        `${draft.task} sweep ${draft.sweep}`,
+        `${draft.done} done, ${draft.skipped} skipped, ${draft.leased} leased, ${draft.pending} pending of ${draft.total}`,
+        ...from
+      ].join("\n")
+    case "git":
+      return [
+        `branch: ${draft.branch ?? "(detached HEAD)"}`,
+        `HEAD: ${draft.head === null ? "(no commit)" : `${draft.head.sha} ${draft.head.subject}`}`,
+        `upstream: ${draft.ahead === null || draft.behind === null ? "none" : `ahead ${draft.ahead}, behind ${draft.behind}`}`,
+        ...lines("dirty", draft.dirty),
+        ...lines("untracked", draft.untracked)
+      ].join("\n")
+  }
+}
+
 const newestFirst = <A extends ArtifactDraft>(drafts: ReadonlyArray<A>) =>
   drafts
     .map((draft, index) => ({ draft, index }))

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type ArtifactDraft, CheckpointId, ReviewItem, TrailEvent } from "@trail/domain"
 import {
+  artifactText,
   composeBundle,
   coverageArtifacts,
   NOTE_MARKER,
@@ -151,6 +152,26 @@ describe("composeBundle", () => {
       ]
     )
     assert.strictEqual(bundle.artifacts[3]?.title, "command `npm test` exited 1")
+  })
+
+  it("prints an artifact in full", () => {
+    const failing = bundle.artifacts[3]?.fact
+    assert.strictEqual(
+      failing && artifactText(failing),
+      [
+        "$ npm test",
+        "exited 1 (exit status 1), 1 line of output",
+        "from: session s1",
+        `at: ${new Date(11).toISOString()}`,
+        "first lines:",
+        "FAIL test/lease.test.ts"
+      ].join("\n")
+    )
+    const result = bundle.artifacts[4]
+    assert.include(
+      result === undefined ? "" : artifactText(result.fact),
+      "recommendations:\nrenew at a third of the ttl"
+    )
   })
 
   it("writes every section a newcomer needs, each line naming its artifact", () => {
