@@ -171,6 +171,10 @@ const quietTypes = new Set([
   "file-history-snapshot",
   "progress",
   "custom-title",
+  "ai-title",
+  "agent-name",
+  "permission-mode",
+  "pr-link",
   "tag"
 ])
 /** Blocks that carry nothing for the artifacts (not problems). */
