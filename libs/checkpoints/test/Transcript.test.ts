@@ -1,7 +1,7 @@
 /**
- * The transcript reader and the session extractor on a real transcript (fixtures/session.jsonl:
- * written by Claude Code 2.1.197 driven by `claude -p … --resume` against the tests' Messages API
- * stub, paths scrubbed to /repo) and on damaged copies of it.
+ * The transcript reader and the session extractor on real transcripts (fixtures/*.jsonl: written
+ * by Claude Code 2.1.197 driven by `claude -p … --resume` against the tests' Messages API stub,
+ * paths scrubbed to /repo and /home/user) and on damaged copies of them.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
@@ -66,6 +66,26 @@ describe("readSession on a real Claude Code transcript", () => {
       // Claude Code's own "No response requested." (model <synthetic>) is no answer.
       assert.notInclude(answers, "No response requested.")
       assert.isTrue(drafts.every((d) => d.at !== null && d.at > Date.parse("2026-01-01")))
+    })
+  )
+
+  it.effect("a session that was refused: the denied Write is an error, the blocked Bash call a failed command", () =>
+    Effect.gen(function* () {
+      // fixtures/denied.jsonl: `claude -p` with no permissions granted.
+      const { drafts, problems } = yield* read(path.join(import.meta.dirname, "fixtures", "denied.jsonl"))
+      assert.deepStrictEqual(problems, [])
+      assert.deepStrictEqual(ofKind(drafts, "edit"), [])
+      assert.deepStrictEqual(
+        ofKind(drafts, "error").map((e) => [e.tool, e.message]),
+        [["Write", "Claude requested permissions to write to /repo/src/c.ts, but you haven't granted it yet."]]
+      )
+      assert.deepStrictEqual(
+        ofKind(drafts, "command").map((c) => [c.command, c.exit_code, c.failed, c.lines]),
+        [
+          ["rm -rf /repo/src", null, true, 1],
+          ["echo allowed-by-default", 0, false, 1]
+        ]
+      )
     })
   )
 
