@@ -9,13 +9,17 @@
  * - init: `trail init` on a generated tree of 100k files in 10k folders, and
  *   `find ROOT -type f -printf '%s\n'` on the same tree (walk + stat is the floor).
  * - open: opening a sweep over 100k folders whose task has 200 sweeps of history.
+ * - checkpoint: a 100 MB Claude Code transcript (the real fixture's lines repeated) through the
+ *   session extractor and the bundle composer, wall time and memory growth; floors in the same
+ *   run: `wc -l` of the file and a bare 64 KiB-chunk newline count in Node.
  *
  * Medians throughout, because the machine is shared and noisy; every comparison is made in the
  * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md);
- * `--only=cycle,cli,init,open,fleet,inbox` runs some sections.
+ * `--only=cycle,cli,init,open,fleet,inbox,checkpoint` runs some sections.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { AgentId, decodeConfig, TaskName } from "@trail/domain"
+import * as Checkpoints from "@trail/checkpoints"
+import { AgentId, CheckpointId, decodeConfig, TaskName } from "@trail/domain"
 import { CoverageStore, Scheduler, Walker } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import Sqlite from "better-sqlite3"
@@ -603,6 +607,108 @@ const inboxBench = () => {
   return result
 }
 
+// ---------------------------------------------------------------------------------------------
+// checkpoint: a 100 MB Claude Code transcript through the session extractor and the composer
+
+/**
+ * A transcript of about `bytes` bytes: the real fixture's lines (Claude Code 2.1.197) repeated,
+ * each copy with its own tool ids (so results pair with their calls) and its own file.
+ */
+const synthesiseTranscript = (file: string, bytes: number) => {
+  const fixture = fs.readFileSync(
+    path.resolve(import.meta.dirname, "..", "libs", "checkpoints", "test", "fixtures", "session.jsonl"),
+    "utf8"
+  )
+  const out = fs.openSync(file, "w")
+  let written = 0
+  for (let copy = 0; written < bytes; copy++) {
+    const text = fixture.replaceAll("toolu_stub", `toolu_c${copy}_`).replaceAll("src/b.ts", `src/f${copy % 500}.ts`)
+    fs.writeSync(out, text)
+    written += Buffer.byteLength(text)
+  }
+  fs.closeSync(out)
+  return written
+}
+
+const checkpointBench = async () => {
+  const bytes = (quick ? 10 : 100) * 1024 * 1024
+  const dir = tmp("trail-bench-checkpoint-")
+  const file = path.join(dir, "session.jsonl")
+  const size = synthesiseTranscript(file, bytes)
+  const runs = quick ? 2 : 3
+  const wcMs: Array<number> = []
+  const splitMs: Array<number> = []
+  const extractMs: Array<number> = []
+  const peakRssMb: Array<number> = []
+  const peakHeapMb: Array<number> = []
+  let artifacts = 0
+  let problems: ReadonlyArray<string> = []
+  /** The floor in Node: the same file streamed in 64 KiB chunks, newlines counted, nothing parsed. */
+  const bareSplit = () =>
+    new Promise<number>((resolve, reject) => {
+      let lines = 0
+      fs.createReadStream(file, { highWaterMark: 64 * 1024 })
+        .on("data", (chunk) => {
+          if (typeof chunk === "string") return
+          for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++
+        })
+        .on("end", () => resolve(lines))
+        .on("error", reject)
+    })
+  for (let r = 0; r < runs; r++) {
+    let start = performance.now()
+    if (spawnSync("wc", ["-l", file]).status !== 0) throw new Error("wc failed")
+    wcMs.push(performance.now() - start)
+    start = performance.now()
+    await bareSplit()
+    splitMs.push(performance.now() - start)
+    const rss0 = process.memoryUsage().rss
+    let peakRss = rss0
+    let peakHeap = 0
+    const sampler = setInterval(() => {
+      const usage = process.memoryUsage()
+      peakRss = Math.max(peakRss, usage.rss)
+      peakHeap = Math.max(peakHeap, usage.heapUsed)
+    }, 10)
+    start = performance.now()
+    const bundle = await Effect.runPromise(
+      Checkpoints.readSession(file, "bench").pipe(
+        Effect.map(({ drafts, problems }) =>
+          Checkpoints.composeBundle({
+            id: CheckpointId.make("cp-20261122-000000-0000"),
+            createdAt: 0,
+            note: "",
+            drafts,
+            problems
+          })
+        ),
+        Effect.provide(NodeContext.layer)
+      )
+    )
+    extractMs.push(performance.now() - start)
+    clearInterval(sampler)
+    peakRssMb.push((peakRss - rss0) / 2 ** 20)
+    peakHeapMb.push(peakHeap / 2 ** 20)
+    artifacts = bundle.artifacts.length
+    problems = bundle.problems
+  }
+  fs.rmSync(dir, { recursive: true, force: true })
+  const result = {
+    mb: round(size / 2 ** 20, 1),
+    ms: round(median(extractMs), 1),
+    wc_ms: round(median(wcMs), 1),
+    split_ms: round(median(splitMs), 1),
+    rss_growth_mb: round(median(peakRssMb), 1),
+    peak_heap_mb: round(median(peakHeapMb), 1),
+    artifacts,
+    problems
+  }
+  log(
+    `checkpoint ${result.mb} MB transcript: ${result.ms} ms (wc -l ${result.wc_ms} ms, bare line split ${result.split_ms} ms), RSS +${result.rss_growth_mb} MB, peak heap ${result.peak_heap_mb} MB, ${artifacts} artifacts`
+  )
+  return result
+}
+
 const machine = () => ({
   cpu: os.cpus()[0]?.model ?? "unknown",
   cores: os.cpus().length,
@@ -622,7 +728,8 @@ const main = async () => {
   const open = wanted("open") ? await openBench() : null
   const fleet = wanted("fleet") ? await fleetBench() : null
   const inbox = wanted("inbox") ? inboxBench() : null
-  const result = { machine: started, quick, cycle, cli, init, open, fleet, inbox }
+  const checkpoint = wanted("checkpoint") ? await checkpointBench() : null
+  const result = { machine: started, quick, cycle, cli, init, open, fleet, inbox, checkpoint }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 

@@ -37,7 +37,11 @@ const common = {
   at: Schema.NullOr(Schema.Number)
 }
 
-/** A file changed by Edit/Write/MultiEdit/NotebookEdit; lines counted from the tool's input. */
+/**
+ * A file changed by Edit/Write/MultiEdit/NotebookEdit: one per file, lines summed over its calls
+ * (from the applied patch when the result has one, else from the tool's input); `tool` lists the
+ * tools used, comma-separated (`Write,Edit`).
+ */
 export const EditArtifact = Schema.TaggedStruct("edit", {
   ...common,
   file: Schema.String,
@@ -90,7 +94,7 @@ export const ChangeSetArtifact = Schema.TaggedStruct("change_set", {
   files: Schema.NonNegativeInt,
   insertions: Schema.NonNegativeInt,
   deletions: Schema.NonNegativeInt,
-  /** `git diff --stat` lines. */
+  /** The changed paths, relative to the repository (the change set's `paths`). */
   diffstat: Schema.Array(Schema.String)
 })
 
