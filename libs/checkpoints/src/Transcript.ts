@@ -405,7 +405,8 @@ export const readTranscript = (
       return problems
     }
     const size = Number(info.right.size)
-    const offset = Math.max(0, size - caps.maxBytes)
+    // One byte before the last `maxBytes`: when it is a newline, the first whole line is kept.
+    const offset = size > caps.maxBytes ? size - caps.maxBytes - 1 : 0
     problems.skippedBytes = offset
     const entries = (text: string) => {
       for (const entry of parseLine(text, problems)) onEntry(entry)

@@ -140,6 +140,23 @@ describe("readSession on a real Claude Code transcript", () => {
     })
   )
 
+  it.effect("a byte cap that falls on a line's start keeps that line", () =>
+    Effect.gen(function* () {
+      const last = `${JSON.stringify({ type: "assistant", message: { content: "kept whole" } })}\n`
+      const text = [
+        JSON.stringify({ type: "user", message: { content: "one" } }),
+        JSON.stringify({ type: "assistant", message: { content: "left behind" } }),
+        JSON.stringify({ type: "user", message: { content: "two" } })
+      ].join("\n")
+      const file = scratch("t.jsonl", `${text}\n${last}`)
+      const { drafts } = yield* read(file, { ...defaultTranscriptCaps, maxBytes: Buffer.byteLength(last) })
+      assert.deepStrictEqual(
+        ofKind(drafts, "answer").map((a) => a.text),
+        ["kept whole"]
+      )
+    })
+  )
+
   it.effect("per-kind caps keep the most recent and say how many were left out", () =>
     Effect.gen(function* () {
       const { drafts, problems } = yield* read(FIXTURE, { ...defaultTranscriptCaps, perKind: 1, outputLines: 1 })
