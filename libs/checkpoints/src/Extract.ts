@@ -15,7 +15,7 @@
 import type { ArtifactDraft, ArtifactSource, ReviewItem, TrailEvent } from "@trail/domain"
 import { WorkerResult } from "@trail/domain"
 import { Either, Predicate, Schema } from "effect"
-import { defaultCaps, type TranscriptCaps, type TranscriptEntry } from "./Transcript.js"
+import { defaultTranscriptCaps, type TranscriptCaps, type TranscriptEntry } from "./Transcript.js"
 
 type Draft<K extends ArtifactDraft["_tag"]> = Extract<ArtifactDraft, { readonly _tag: K }>
 
@@ -200,7 +200,7 @@ export class SessionExtractor {
 
   constructor(
     private readonly source: ArtifactSource,
-    private readonly caps: TranscriptCaps = defaultCaps
+    private readonly caps: TranscriptCaps = defaultTranscriptCaps
   ) {
     this.failed = new Recent(caps.perKind)
     this.succeeded = new Recent(caps.perKind)
@@ -317,7 +317,10 @@ export class SessionExtractor {
 }
 
 /** What the caps left out, in words for `Bundle.problems`. */
-export const describeDropped = (dropped: Readonly<Record<string, number>>, caps: TranscriptCaps = defaultCaps) =>
+export const describeDropped = (
+  dropped: Readonly<Record<string, number>>,
+  caps: TranscriptCaps = defaultTranscriptCaps
+) =>
   Object.entries(dropped)
     .filter(([, n]) => n > 0)
     .map(
@@ -328,7 +331,7 @@ export const describeDropped = (dropped: Readonly<Record<string, number>>, caps:
 export const extractSession = (
   entries: Iterable<TranscriptEntry>,
   session: string | null,
-  caps: TranscriptCaps = defaultCaps
+  caps: TranscriptCaps = defaultTranscriptCaps
 ) => {
   const extractor = new SessionExtractor({ type: "session", id: session }, caps)
   for (const entry of entries) extractor.add(entry)

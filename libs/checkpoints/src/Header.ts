@@ -99,10 +99,14 @@ export const setSection = (markdown: string, name: string, body: string): string
 export const noteSection = (note: string): string => {
   const text = note.replace(/\r\n/g, "\n").trim()
   const own = sectionsOf(text)
-  const parts: Array<string> = []
-  if (text !== "") parts.push(HEADING.test(text.split("\n")[0] ?? "") ? text : `## Note\n\n${text}`)
-  for (const name of ["Decisions", "Next steps"]) if (!own.has(name)) parts.push(`## ${name}`)
-  return `${parts.join("\n\n").trim()}\n`
+  let body = text === "" || HEADING.test(text.split("\n")[0] ?? "") ? text : `## Note\n\n${text}`
+  // Decisions before Next steps, wherever the human's own Next steps is.
+  if (!own.has("Decisions"))
+    body = own.has("Next steps")
+      ? body.replace(/^## +Next steps\s*$/m, "## Decisions\n\n## Next steps")
+      : `${body}\n\n## Decisions`
+  if (!own.has("Next steps")) body = `${body}\n\n## Next steps`
+  return `${body.trim()}\n`
 }
 
 /** A checkpoint's title from its note: the first line that says something (a heading's text counts). */

@@ -6,13 +6,13 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import type { ArtifactDraft } from "@trail/domain"
 import { Effect } from "effect"
 import { describeDropped, SessionExtractor } from "./Extract.js"
-import { defaultCaps, describeProblems, readTranscript, type TranscriptCaps } from "./Transcript.js"
+import { defaultTranscriptCaps, describeProblems, readTranscript, type TranscriptCaps } from "./Transcript.js"
 
 /** The drafts of the session `session` read from the transcript at `path`, and the problems in words. */
 export const readSession = (
   path: string,
   session: string | null,
-  caps: TranscriptCaps = defaultCaps
+  caps: TranscriptCaps = defaultTranscriptCaps
 ): Effect.Effect<
   { readonly drafts: ReadonlyArray<ArtifactDraft>; readonly problems: ReadonlyArray<string> },
   never,

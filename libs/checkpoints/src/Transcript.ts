@@ -37,7 +37,7 @@ export interface TranscriptCaps {
   readonly textChars: number
 }
 
-export const defaultCaps: TranscriptCaps = {
+export const defaultTranscriptCaps: TranscriptCaps = {
   maxBytes: 256 * 1024 * 1024,
   maxLineBytes: 8 * 1024 * 1024,
   perKind: 50,
@@ -135,6 +135,7 @@ const Line = Schema.Struct({
   timestamp: Schema.optional(Schema.String),
   cwd: Schema.optional(Schema.String),
   isMeta: Schema.optional(Schema.Boolean),
+  isSidechain: Schema.optional(Schema.Boolean),
   isCompactSummary: Schema.optional(Schema.Boolean),
   message: Schema.optional(
     Schema.Struct({
@@ -202,7 +203,7 @@ const quiet = (text: string) => !talk.test(text) && text.trimEnd().endsWith("}")
 const bump = (counts: Map<string, number>, key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
 
 /** The text of a tool result's `content` (a string, or blocks of which the text ones count). */
-export const textOf = (content: unknown): string => {
+export const toolResultText = (content: unknown): string => {
   if (typeof content === "string") return content
   if (Array.isArray(content))
     return content
@@ -248,7 +249,7 @@ export const parseLine = (text: string, problems: TranscriptProblems): ReadonlyA
   const at = timeOf(line.timestamp)
   const content = line.message.content
   if (line.type === "user") {
-    const prompt = line.isMeta !== true && line.isCompactSummary !== true
+    const prompt = line.isMeta !== true && line.isCompactSummary !== true && line.isSidechain !== true
     if (typeof content === "string") return prompt ? [{ _tag: "Prompt", at }] : []
     const entries: Array<TranscriptEntry> = []
     let said = false
@@ -265,7 +266,7 @@ export const parseLine = (text: string, problems: TranscriptProblems): ReadonlyA
           _tag: "ToolResult",
           at,
           toolUseId: b.tool_use_id,
-          content: textOf(b.content),
+          content: toolResultText(b.content),
           isError: b.is_error === true,
           details: line.toolUseResult
         })
@@ -274,8 +275,9 @@ export const parseLine = (text: string, problems: TranscriptProblems): ReadonlyA
     if (said && prompt) entries.push({ _tag: "Prompt", at })
     return entries
   }
-  if (typeof content === "string")
-    return line.message.model === "<synthetic>" ? [] : [{ _tag: "Text", at, text: content }]
+  // A subagent's text (a sidechain) is not the session's answer; its tool calls still count.
+  const speaks = line.message.model !== "<synthetic>" && line.isSidechain !== true
+  if (typeof content === "string") return speaks ? [{ _tag: "Text", at, text: content }] : []
   const entries: Array<TranscriptEntry> = []
   for (const raw of content) {
     const block = decodeBlock(raw)
@@ -285,7 +287,7 @@ export const parseLine = (text: string, problems: TranscriptProblems): ReadonlyA
     }
     const b = block.right
     if (b.type === "text") {
-      if (line.message.model !== "<synthetic>") entries.push({ _tag: "Text", at, text: b.text })
+      if (speaks) entries.push({ _tag: "Text", at, text: b.text })
     } else if (b.type === "tool_use")
       entries.push({ _tag: "ToolUse", at, id: b.id, name: b.name, input: b.input, cwd: line.cwd ?? null })
   }
@@ -392,7 +394,7 @@ export class LineSplitter {
 export const readTranscript = (
   path: string,
   onEntry: (entry: TranscriptEntry) => void,
-  caps: TranscriptCaps = defaultCaps
+  caps: TranscriptCaps = defaultTranscriptCaps
 ): Effect.Effect<TranscriptProblems, never, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -403,7 +405,8 @@ export const readTranscript = (
       return problems
     }
     const size = Number(info.right.size)
-    const offset = Math.max(0, size - caps.maxBytes)
+    // One byte before the last `maxBytes`: when it is a newline, the first whole line is kept.
+    const offset = size > caps.maxBytes ? size - caps.maxBytes - 1 : 0
     problems.skippedBytes = offset
     const entries = (text: string) => {
       for (const entry of parseLine(text, problems)) onEntry(entry)

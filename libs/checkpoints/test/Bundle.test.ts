@@ -235,6 +235,21 @@ describe("composeBundle", () => {
   })
 })
 
+describe("noteSection", () => {
+  it("adds the missing sections in their order, around the human's own", () => {
+    assert.strictEqual(
+      composeBundle({
+        id,
+        createdAt: 0,
+        note: "why\n\n## Next steps\n- read it",
+        drafts: [],
+        problems: []
+      }).header.split(`${NOTE_MARKER}\n\n`)[1],
+      "## Note\n\nwhy\n\n## Decisions\n\n## Next steps\n- read it\n"
+    )
+  })
+})
+
 describe("readHeader", () => {
   const header = composeBundle({
     id,

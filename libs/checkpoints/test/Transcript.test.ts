@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import {
-  defaultCaps,
+  defaultTranscriptCaps,
   emptyProblems,
   extractSession,
   LineSplitter,
@@ -33,7 +33,8 @@ const scratch = (name: string, text: string) => {
 const ofKind = <K extends ArtifactDraft["_tag"]>(drafts: ReadonlyArray<ArtifactDraft>, kind: K) =>
   drafts.filter((d): d is Extract<ArtifactDraft, { _tag: K }> => d._tag === kind)
 
-const read = (file: string, caps = defaultCaps) => readSession(file, "s1", caps).pipe(Effect.provide(NodeContext.layer))
+const read = (file: string, caps = defaultTranscriptCaps) =>
+  readSession(file, "s1", caps).pipe(Effect.provide(NodeContext.layer))
 
 describe("readSession on a real Claude Code transcript", () => {
   it.effect("finds the Write, the failing and the passing Bash call, the tool error and each turn's answer", () =>
@@ -127,7 +128,7 @@ describe("readSession on a real Claude Code transcript", () => {
     Effect.gen(function* () {
       const file = scratch("t.jsonl", fixture)
       const tail = fixture.length - fixture.indexOf('"content":"bash seq 1 40') + 400
-      const { drafts, problems } = yield* read(file, { ...defaultCaps, maxBytes: tail, maxLineBytes: 5000 })
+      const { drafts, problems } = yield* read(file, { ...defaultTranscriptCaps, maxBytes: tail, maxLineBytes: 5000 })
       // Only the last turns were read: the seq command, not the failing one before it.
       assert.deepStrictEqual(
         ofKind(drafts, "command").map((c) => c.command),
@@ -139,9 +140,26 @@ describe("readSession on a real Claude Code transcript", () => {
     })
   )
 
+  it.effect("a byte cap that falls on a line's start keeps that line", () =>
+    Effect.gen(function* () {
+      const last = `${JSON.stringify({ type: "assistant", message: { content: "kept whole" } })}\n`
+      const text = [
+        JSON.stringify({ type: "user", message: { content: "one" } }),
+        JSON.stringify({ type: "assistant", message: { content: "left behind" } }),
+        JSON.stringify({ type: "user", message: { content: "two" } })
+      ].join("\n")
+      const file = scratch("t.jsonl", `${text}\n${last}`)
+      const { drafts } = yield* read(file, { ...defaultTranscriptCaps, maxBytes: Buffer.byteLength(last) })
+      assert.deepStrictEqual(
+        ofKind(drafts, "answer").map((a) => a.text),
+        ["kept whole"]
+      )
+    })
+  )
+
   it.effect("per-kind caps keep the most recent and say how many were left out", () =>
     Effect.gen(function* () {
-      const { drafts, problems } = yield* read(FIXTURE, { ...defaultCaps, perKind: 1, outputLines: 1 })
+      const { drafts, problems } = yield* read(FIXTURE, { ...defaultTranscriptCaps, perKind: 1, outputLines: 1 })
       assert.deepStrictEqual(
         ofKind(drafts, "answer").map((a) => a.text),
         ["You said: after compaction"]
@@ -271,7 +289,10 @@ describe("extractSession", () => {
       ...line({ type: "assistant", message: { content: [{ type: "text", text: "done: A" }] } }),
       ...line({ type: "user", isMeta: true, message: { content: "<local-command-caveat>…" } }),
       ...line({ type: "user", message: { content: [{ type: "text", text: "second" }] } }),
-      ...line({ type: "assistant", message: { content: "done: B" } })
+      ...line({ type: "assistant", message: { content: "done: B" } }),
+      // A subagent's prompt and text (a sidechain) neither end the turn nor answer it.
+      ...line({ type: "user", isSidechain: true, message: { content: "subagent task" } }),
+      ...line({ type: "assistant", isSidechain: true, message: { content: "subagent report" } })
     ]
     assert.deepStrictEqual(
       ofKind(extractSession(entries, "s").drafts, "answer").map((a) => a.text),
