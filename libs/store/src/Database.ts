@@ -59,8 +59,10 @@ export interface DatabaseShape {
    * Runs `effect` as one `SqlClient` transaction holding the store's write lock; the whole
    * transaction is retried on SQLITE_BUSY (SqliteClient begins with a deferred `BEGIN`, so a
    * transaction that reads, then writes, can lose its snapshot to another process's commit).
-   * Nested calls are savepoints of the outer one. SQL and row-decoding failures become StoreErrors.
-   * A unit of work ({@link immediate}) inside it is a defect: it would wait for its own lock.
+   * Nested calls are savepoints of the outer one, also from fibers forked inside it while it is
+   * open; a fork that outlives it is outside it (its calls begin their own transactions). SQL and
+   * row-decoding failures become StoreErrors. A unit of work ({@link immediate}) inside it is a
+   * defect: it would wait for its own lock.
    */
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>
@@ -240,8 +242,11 @@ export const make = (
     // How many SqlClient transactions hold (or wait in) the lock: while none does, a unit of work
     // runs at once, with no scheduler hop (it is synchronous, so nothing can interleave with it).
     let sqlHolders = 0
-    // Whether the current fiber is inside one of this store's SqlClient transactions.
-    const inTransaction = yield* FiberRef.make(false)
+    // The outermost SqlClient transaction of this store the current fiber runs in. Forks inherit
+    // it, as they inherit the transaction's connection (a fiber forked and joined inside is inside
+    // it); `open` turns false when it ends, so a fork that outlives it is outside, like any fiber.
+    const current = yield* FiberRef.make<{ open: boolean } | null>(null)
+    const inTransaction = Effect.map(FiberRef.get(current), (t) => t !== null && t.open)
 
     const run = <A>(work: () => A): Effect.Effect<A, StoreError> =>
       Effect.suspend((): Effect.Effect<A, StoreError> => {
@@ -252,7 +257,7 @@ export const make = (
         }
       })
     const locked = <A>(work: () => A): Effect.Effect<A, StoreError> =>
-      Effect.flatMap(FiberRef.get(inTransaction), (inside) =>
+      Effect.flatMap(inTransaction, (inside) =>
         inside
           ? Effect.dieMessage("a unit of work inside a SqlClient transaction of the same store would wait for itself")
           : lock.withPermits(1)(run(work))
@@ -287,19 +292,30 @@ export const make = (
       Effect.acquireUseRelease(
         Effect.zipRight(
           Effect.sync(() => sqlHolders++),
-          lock.take(1)
+          Effect.as(lock.take(1), { open: true })
         ),
-        () => Effect.locally(effect, inTransaction, true),
-        () =>
+        (transaction) =>
+          effect.pipe(
+            Effect.locally(current, transaction),
+            // A fork of an ended transaction inherits its connection too: @effect/sql would make
+            // this a savepoint of nothing (begun, never released). It begins its own.
+            Effect.locallyWith(FiberRef.currentContext, Context.omit(SqlClient.TransactionConnection))
+          ),
+        (transaction) =>
           Effect.zipRight(
-            lock.release(1),
-            Effect.sync(() => sqlHolders--)
+            Effect.sync(() => {
+              transaction.open = false
+            }),
+            Effect.zipRight(
+              lock.release(1),
+              Effect.sync(() => sqlHolders--)
+            )
           )
       )
     const transaction = <A, E, R>(
       effect: Effect.Effect<A, E, R>
     ): Effect.Effect<A, WithoutSqlFailure<E> | StoreError, R> =>
-      Effect.flatMap(FiberRef.get(inTransaction), (inside) => {
+      Effect.flatMap(inTransaction, (inside) => {
         // BEGIN / COMMIT failures are the transaction's own SqlErrors.
         const once = Effect.mapError(
           client.withTransaction(orStoreError(effect)),

@@ -4,7 +4,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
 import { assert, describe, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
-import { Context, Effect, Layer, Ref, Schema } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Ref, Schema } from "effect"
 import * as TestServices from "effect/TestServices"
 import { Database, Events, Migrations } from "../src/index.js"
 
@@ -122,6 +122,38 @@ describe("Database", () => {
         assert.isTrue(exit._tag === "Failure")
         assert.deepStrictEqual(yield* xs(database), [])
       })
+    )
+
+    it.scoped(
+      "a fiber forked in a transaction and outliving it is outside it: its unit of work and transaction run",
+      () =>
+        Effect.gen(function* () {
+          const { database, sql } = yield* scratch
+          const committed = yield* Deferred.make<void>()
+          const late = yield* database.transaction(
+            Effect.gen(function* () {
+              yield* sql`INSERT INTO t VALUES (1)`
+              // Forked inside, it works only once the transaction has committed.
+              return yield* Effect.forkDaemon(
+                Effect.gen(function* () {
+                  yield* Deferred.await(committed)
+                  yield* database.immediate((db) => db.run("INSERT INTO t VALUES (2)"))
+                  yield* database.transaction(sql`INSERT INTO t VALUES (3)`)
+                })
+              )
+            })
+          )
+          yield* Deferred.succeed(committed, undefined)
+          const exit = yield* Fiber.await(late)
+          assert.isTrue(Exit.isSuccess(exit), `the late fiber's work ran: ${String(exit)}`)
+          assert.deepStrictEqual(yield* xs(database), [1, 2, 3])
+          // A fiber forked and joined inside the transaction is still inside it: its nested
+          // transaction is a savepoint of the outer one (no wait for the lock its parent holds).
+          yield* database.transaction(
+            Effect.fork(database.transaction(sql`INSERT INTO t VALUES (4)`)).pipe(Effect.flatMap(Fiber.join))
+          )
+          assert.deepStrictEqual(yield* xs(database), [1, 2, 3, 4])
+        })
     )
 
     it.scoped("a transaction that read, then lost its snapshot to another connection's commit, is retried whole", () =>
