@@ -135,8 +135,8 @@ export interface DatabaseOptions {
    * Create the file when it does not exist (default true; created 0600, since it holds session
    * messages). With false, a missing or empty (0-byte) file fails with a {@link StoreError}
    * (`missing` / `corrupt`) instead of being silently replaced by a fresh database, and so
-   * does a database whose `PRAGMA user_version` is 0 (never migrated: `corrupt`): only
-   * `trail init` creates a store.
+   * does a database that is not a migrated trail store ({@link UnitOfWork.migratedProblem}:
+   * `corrupt`): only `trail init` creates a store.
    */
   readonly create?: boolean
 }
@@ -192,6 +192,14 @@ export const userVersion: Effect.Effect<number, StoreError, SqlClient.SqlClient>
 
 export const unmigrated = UnitOfWork.unmigrated
 
+/** Why the store `client` opened is not a migrated trail store ({@link UnitOfWork.migratedProblem}), or null. */
+const migratedProblem = (client: SqlClient.SqlClient, filename: string) =>
+  SqlSchema.single({
+    Request: Schema.Void,
+    Result: UnitOfWork.MigratedFacts,
+    execute: () => client.unsafe(UnitOfWork.MIGRATED_FACTS_SQL)
+  })(undefined).pipe(Effect.map((facts) => UnitOfWork.migratedProblem(filename, facts)))
+
 /**
  * Opens both connections (scoped: closed with the scope) and builds the {@link Database}.
  * Fails with a {@link StoreError} when the file cannot be opened or is not a (trail) database.
@@ -222,8 +230,10 @@ export const make = (
       Effect.catchAllDefect((cause) => Effect.fail(toStoreError(cause, filename)))
     )
     const opened = Effect.gen(function* () {
-      if (options.create === false && (yield* Effect.provideService(userVersion, SqlClient.SqlClient, client)) === 0)
-        return yield* unmigrated(filename)
+      if (options.create === false) {
+        const problem = yield* migratedProblem(client, filename)
+        if (problem !== null) return yield* problem
+      }
       yield* client`PRAGMA foreign_keys = ON`
       yield* client`PRAGMA synchronous = NORMAL`
       // Touch the schema so a file that is not a database fails here, not mid-command.

@@ -6,7 +6,9 @@ import { assert, describe, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Ref, Schema } from "effect"
 import * as TestServices from "effect/TestServices"
+import { StoreError } from "@trail/domain"
 import { Database, Events, Migrations } from "../src/index.js"
+import * as UnitOfWork from "../src/UnitOfWork.js"
 
 const tempFile = (name: string) =>
   Effect.gen(function* () {
@@ -67,6 +69,65 @@ describe("Database", () => {
         assert.strictEqual(yield* fs.readFileString(garbage), bytes, "a file that is not a database is left untouched")
 
         assert.strictEqual(yield* reasonOf({ filename: ":memory:" }), "io")
+      })
+    )
+
+    it.scoped("both openers (the store layer and the hook's unit of work) judge a store migrated alike", () =>
+      Effect.gen(function* () {
+        /** The verdict of each opener: null when it opens the store, else the refusal's reason. */
+        const verdicts = (filename: string) =>
+          Effect.gen(function* () {
+            const viaLayer = yield* Effect.scoped(open({ filename, create: false })).pipe(
+              Effect.match({ onFailure: (error) => error.reason, onSuccess: () => null })
+            )
+            const viaUnit = yield* Effect.try({
+              try: () => UnitOfWork.open(filename, { checkMigrated: true }).close(),
+              catch: (error) => error
+            }).pipe(
+              Effect.match({
+                onFailure: (error) => (error instanceof StoreError ? error.reason : String(error)),
+                onSuccess: () => null
+              })
+            )
+            return [viaLayer, viaUnit]
+          })
+        const current = yield* scratch
+        assert.deepStrictEqual(yield* verdicts(current.filename), [null, null])
+
+        // Its user_version says current, but a table of it is gone.
+        const damaged = yield* scratch
+        yield* damaged.database.immediate((db) => db.run("DROP TABLE inbox_state"))
+        assert.deepStrictEqual(yield* verdicts(damaged.filename), ["corrupt", "corrupt"])
+
+        // A store of an older trail, before the inbox tables existed: migrated, brought up to date later.
+        const filename = yield* tempFile("old.db")
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const old = yield* open({ filename })
+            const upTo4 = Object.fromEntries(Object.entries(Migrations.migrations).slice(0, 4))
+            yield* SqliteMigrator.make({})({ loader: SqliteMigrator.fromRecord(upTo4) }).pipe(Effect.provide(old.ctx))
+            yield* old.database.exec("PRAGMA user_version = 4")
+          })
+        )
+        assert.deepStrictEqual(yield* verdicts(filename), [null, null])
+        // The same version without the tables it claims.
+        yield* Effect.scoped(Effect.flatMap(open({ filename }), (old) => old.database.exec("PRAGMA user_version = 5")))
+        assert.deepStrictEqual(yield* verdicts(filename), ["corrupt", "corrupt"])
+      })
+    )
+
+    it.scoped("the tables the migrated check expects are those the migrations create", () =>
+      Effect.gen(function* () {
+        const { database } = yield* scratch
+        const tables = yield* database.read((db) =>
+          db
+            .all("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('t', 'sqlite_sequence')")
+            .map((r) => Schema.decodeUnknownSync(Schema.Struct({ name: Schema.String }))(r).name)
+        )
+        assert.sameMembers(
+          UnitOfWork.TABLES_BY_MIGRATION.flatMap(([, names]) => names),
+          tables
+        )
       })
     )
 
