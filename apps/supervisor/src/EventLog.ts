@@ -5,8 +5,9 @@
  * Other processes' appends are noticed without polling: every commit writes the database's
  * write-ahead log (`state.db-wal`), so a file-system watch on the state folder wakes a tail that
  * reads `events WHERE id > last` (one indexed range read) and publishes what it finds. A local
- * append calls `poke` to skip the watch. A slow fallback read (every `fallbackMs`, default 5 s)
- * covers file systems whose watches miss events.
+ * append calls `poke` to skip the watch. A slow fallback read (every `fallbackMs`, default 5 s, on
+ * Effect's Clock) covers file systems whose watches miss events. The wakes are `Wakes.wakes`':
+ * the tail first reads once the watch is up, and a burst of commits is one read.
  *
  * The watch can fire before the commit is visible: SQLite appends the commit's frames to the WAL
  * (the write that wakes us) and only then updates the WAL index (shared memory, which raises no
@@ -21,11 +22,8 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { EventLog, type TrailEvent } from "@trail/domain"
 import { Database, Events } from "@trail/store"
-import { Substrate } from "@trail/workers"
-import { Cause, Chunk, Effect, Layer, PubSub, Queue, Schedule, Stream } from "effect"
-
-/** What woke the tail: the watch (another process may be mid-commit) or a poke / the fallback. */
-type Wake = "watch" | "read"
+import { Substrate, Wakes } from "@trail/workers"
+import { Cause, Effect, Layer, PubSub, Queue, Stream } from "effect"
 
 const BATCH = 500
 
@@ -36,7 +34,6 @@ export const make = (options: { readonly stateDir: string; readonly fallbackMs?:
     const since = (after: number, limit: number) =>
       Events.sinceSql(after, limit).pipe(Database.orStoreError, Effect.provideService(SqlClient.SqlClient, sql))
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<TrailEvent>(), PubSub.shutdown)
-    const wake = yield* Queue.unbounded<Wake>()
     let last = yield* Events.latestIdSql.pipe(Database.orStoreError, Effect.provideService(SqlClient.SqlClient, sql))
 
     /** Publishes every event after `last`; returns how many. */
@@ -61,26 +58,27 @@ export const make = (options: { readonly stateDir: string; readonly fallbackMs?:
     })
 
     const base = (path: string) => path.slice(path.lastIndexOf("/") + 1)
-    yield* fs.watch(options.stateDir).pipe(
-      Stream.filter((event) => base(event.path).startsWith("state.db")),
-      Stream.runForEach(() => wake.offer("watch")),
-      // A folder that cannot be watched leaves the fallback read.
-      Effect.catchAll((error) => Effect.logWarning("event tail: cannot watch the state folder", Cause.fail(error))),
+    const pokes = yield* Queue.sliding<void>(1)
+    // The watch is up before the first drain: a commit after `last` was read is drained then.
+    yield* Wakes.wakes({
+      dir: options.stateDir,
+      accept: (path) => base(path).startsWith("state.db"),
+      fallback: options.fallbackMs ?? 5_000,
+      also: Stream.fromQueue(pokes)
+    }).pipe(
+      Stream.runForEach((wake) =>
+        (wake === "watch" ? drainSettled : drain).pipe(
+          Effect.catchAll((error) => Effect.logWarning("event tail", Cause.fail(error)))
+        )
+      ),
+      Effect.provideService(FileSystem.FileSystem, fs),
       Effect.forkScoped
     )
-    yield* Queue.take(wake).pipe(
-      Effect.flatMap((first) => Effect.map(Queue.takeAll(wake), (rest) => Chunk.prepend(rest, first))),
-      Effect.flatMap((wakes) => (Chunk.some(wakes, (w) => w === "watch") ? drainSettled : drain)),
-      Effect.catchAll((error) => Effect.logWarning("event tail", Cause.fail(error))),
-      Effect.forever,
-      Effect.forkScoped
-    )
-    yield* wake.offer("read").pipe(Effect.repeat(Schedule.spaced(options.fallbackMs ?? 5_000)), Effect.forkScoped)
 
     return EventLog.of({
       since: (after, limit = 10_000) => since(after, limit),
       subscribe: PubSub.subscribe(pubsub),
-      poke: Effect.asVoid(wake.offer("read"))
+      poke: Effect.asVoid(Queue.offer(pokes, undefined))
     })
   })
 

@@ -18,7 +18,7 @@
  * Finished workers' windows are closed after `worker.keep_finished_secs`.
  *
  * The database file's identity (device and inode) and size are checked when the state folder
- * changes (`FileSystem.watch`) and every 5 s: a replaced or deleted store ends the run with a
+ * changes (`Wakes.wakes`: a burst of changes is one check) and every 5 s: a replaced or deleted store ends the run with a
  * `replaced` StoreError, one emptied in place (`: > state.db` keeps the inode) with a `corrupt` one.
  *
  * Errors are either handled for a stated reason or logged with their cause (`Effect.logWarning`)
@@ -29,10 +29,8 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import { EventLog, isLiveWorkerState, StoreError, type TrailConfig, WorkerId } from "@trail/domain"
 import { Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
-import { Inbox, Processes, Workers } from "@trail/workers"
+import { Inbox, Processes, Wakes, Workers } from "@trail/workers"
 import {
-  Cause,
-  Chunk,
   Clock,
   Context,
   Deferred,
@@ -54,6 +52,9 @@ import * as Supervision from "./Supervision.js"
 import { FLEET_AGENT, SupervisorStore } from "./SupervisorStore.js"
 
 const isWorkerId = Schema.is(WorkerId)
+
+/** The period of the store file's check when no change in its folder woke it. */
+const STORE_CHECK_EVERY = Duration.seconds(5)
 
 export { FLEET_AGENT, SupervisorStore }
 export type { FleetOptions } from "./Fleet.js"
@@ -117,27 +118,12 @@ const make = Effect.gen(function* () {
    * Fails (after setting `gone`) with a `replaced` StoreError once `file` is no longer the file
    * whose identity was `opened`, or a `corrupt` one once it was emptied in place (truncation keeps
    * the inode; SQLite would go on writing pages into a file whose other pages are gone): checked
-   * at once, on every change in its folder and every 5 s.
+   * once its folder is watched, on every burst of changes in it and every {@link STORE_CHECK_EVERY}.
    */
   const storeWatch = (file: string, opened: string | null, gone: Ref.Ref<boolean>): Effect.Effect<never, StoreError> =>
     file === ":memory:"
       ? Effect.never
-      : Stream.merge(
-          // A folder that cannot be watched leaves the periodic check.
-          fs
-            .watch(dirname(file))
-            .pipe(
-              Stream.catchAll((error) =>
-                Stream.fromEffect(Effect.logWarning(`cannot watch ${dirname(file)}`, Cause.fail(error))).pipe(
-                  Stream.drain,
-                  Stream.concat(Stream.never)
-                )
-              )
-            ),
-          Stream.fromSchedule(Schedule.spaced("5 seconds"))
-        ).pipe(
-          Stream.as(undefined),
-          Stream.prepend(Chunk.of(undefined)),
+      : Wakes.wakes({ dir: dirname(file), fallback: STORE_CHECK_EVERY }).pipe(
           Stream.runForEach(() =>
             Effect.gen(function* () {
               const now = yield* identity(file)
@@ -154,6 +140,7 @@ const make = Effect.gen(function* () {
               }
             })
           ),
+          Effect.provideService(FileSystem.FileSystem, fs),
           Effect.zipRight(Effect.never)
         )
 

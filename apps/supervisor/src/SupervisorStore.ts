@@ -15,18 +15,10 @@ import * as SqlSchema from "@effect/sql/SqlSchema"
 import { AgentId, Host, StoreError, SupervisorRunning, TaskName } from "@trail/domain"
 import { Database } from "@trail/store"
 import { Clock, Effect, Option, Schema } from "effect"
-import { Processes } from "@trail/workers"
+import { Processes, SupervisorLock } from "@trail/workers"
 
 /** The agent id under which fleet slots claim folders before handing them to a worker. */
 export const FLEET_AGENT = AgentId.make("trail-supervise")
-
-const Holder = Schema.Struct({
-  owner: Schema.String,
-  pid: Schema.Int,
-  host: Schema.String,
-  started_at: Schema.Number,
-  lease_expires_at: Schema.Number
-})
 
 const Take = Schema.Struct({
   owner: Schema.String,
@@ -45,11 +37,6 @@ export class SupervisorStore extends Effect.Service<SupervisorStore>()("@trail/s
     const host = yield* Host
     const processes = yield* Processes.Processes
 
-    const holder = SqlSchema.findOne({
-      Request: Schema.Void,
-      Result: Holder,
-      execute: () => sql`SELECT owner, pid, host, started_at, lease_expires_at FROM supervisor WHERE id = 1`
-    })
     const take = SqlSchema.findAll({
       Request: Take,
       Result: Schema.Struct({ owner: Schema.String }),
@@ -80,12 +67,14 @@ export class SupervisorStore extends Effect.Service<SupervisorStore>()("@trail/s
     /** This process's name as a lock holder: `<pid>@<hostname>`. */
     const owner = `${host.pid}@${host.hostname}`
 
-    /** A holder that is not this process and still counts: its lease is live and, on this host, its pid exists. */
-    const live = (seen: typeof Holder.Type, now: number) =>
-      Effect.map(
-        seen.host === host.hostname ? processes.isAlive(seen.pid) : Effect.succeed(true),
-        (alive) => seen.owner !== owner && alive && seen.lease_expires_at > now
-      )
+    /** A holder that is not this process and still holds the root ({@link SupervisorLock.isLive}). */
+    const live = (seen: SupervisorLock.Holder, now: number) =>
+      seen.owner === owner
+        ? Effect.succeed(false)
+        : SupervisorLock.isLive(seen, now).pipe(
+            Effect.provideService(Host, host),
+            Effect.provideService(Processes.Processes, processes)
+          )
 
     /** Takes the lock until now + `ttlMs`, or fails naming the live holder. */
     const acquire = (ttlMs: number): Effect.Effect<void, SupervisorRunning | StoreError> =>
@@ -93,7 +82,7 @@ export class SupervisorStore extends Effect.Service<SupervisorStore>()("@trail/s
         // A race lost to another starting supervisor is seen on the next read: at most two rounds.
         for (let round = 0; ; round++) {
           const now = yield* Clock.currentTimeMillis
-          const seen = yield* holder(undefined)
+          const seen = yield* Effect.provideService(SupervisorLock.holder, SqlClient.SqlClient, sql)
           if (Option.isSome(seen) && (yield* live(seen.value, now)))
             return yield* new SupervisorRunning({
               pid: seen.value.pid,

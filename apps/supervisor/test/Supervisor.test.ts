@@ -160,6 +160,22 @@ const startSupervisor = (config: TrailConfig, fleet?: Supervisor.FleetOptions) =
     return { stop, fiber }
   })
 
+/** The root's folders scanned, then a fleet of one `hang` worker on task `t` (no automatic new sweep). */
+const startFleet = (config: TrailConfig) =>
+  Effect.gen(function* () {
+    const scheduler = yield* Scheduler.Scheduler
+    yield* scheduler.scan()
+    const task = TaskName.make("t")
+    const running = yield* startSupervisor(config, {
+      task,
+      workers: 1,
+      kind: "hang",
+      prompt: "p {path}",
+      autoSweep: false
+    })
+    return { scheduler, task, running }
+  })
+
 const stopAll = (running: {
   stop: Supervisor.StopSignals
   fiber: Fiber.RuntimeFiber<Supervisor.SupervisorSummary, unknown>
@@ -410,17 +426,8 @@ describe("Supervisor under TestClock, on test layers", () => {
       // Two folders: the root and pkg0.
       const { config, layer } = makeRoot(1, { max_attempts: 2 })
       return Effect.gen(function* () {
-        const scheduler = yield* Scheduler.Scheduler
         const workers = yield* Workers.Workers
-        yield* scheduler.scan()
-        const task = TaskName.make("t")
-        const running = yield* startSupervisor(config, {
-          task,
-          workers: 1,
-          kind: "hang",
-          prompt: "p {path}",
-          autoSweep: false
-        })
+        const { scheduler, task, running } = yield* startFleet(config)
         /** The slot's next worker, once it is supervised (its lease held by this supervisor). */
         const nextWorker = (after: number) =>
           until(
@@ -475,16 +482,7 @@ describe("Supervisor under TestClock, on test layers", () => {
           })
       }))
       return Effect.gen(function* () {
-        const scheduler = yield* Scheduler.Scheduler
-        yield* scheduler.scan()
-        const task = TaskName.make("t")
-        const running = yield* startSupervisor(config, {
-          task,
-          workers: 1,
-          kind: "hang",
-          prompt: "p {path}",
-          autoSweep: false
-        })
+        const { scheduler, task, running } = yield* startFleet(config)
         // No time passes: were failed spawns retried as if the cap were reached, the run would wait.
         const exit = yield* ended(running.fiber)
         if (Option.isNone(exit)) yield* stopAll(running)

@@ -59,8 +59,10 @@ export interface DatabaseShape {
    * Runs `effect` as one `SqlClient` transaction holding the store's write lock; the whole
    * transaction is retried on SQLITE_BUSY (SqliteClient begins with a deferred `BEGIN`, so a
    * transaction that reads, then writes, can lose its snapshot to another process's commit).
-   * Nested calls are savepoints of the outer one. SQL and row-decoding failures become StoreErrors.
-   * A unit of work ({@link immediate}) inside it is a defect: it would wait for its own lock.
+   * Nested calls are savepoints of the outer one, also from fibers forked inside it while it is
+   * open; a fork that outlives it is outside it (its calls begin their own transactions). SQL and
+   * row-decoding failures become StoreErrors. A unit of work ({@link immediate}) inside it is a
+   * defect: it would wait for its own lock.
    */
   readonly transaction: <A, E, R>(
     effect: Effect.Effect<A, E, R>
@@ -133,8 +135,8 @@ export interface DatabaseOptions {
    * Create the file when it does not exist (default true; created 0600, since it holds session
    * messages). With false, a missing or empty (0-byte) file fails with a {@link StoreError}
    * (`missing` / `corrupt`) instead of being silently replaced by a fresh database, and so
-   * does a database whose `PRAGMA user_version` is 0 (never migrated: `corrupt`): only
-   * `trail init` creates a store.
+   * does a database that is not a migrated trail store ({@link UnitOfWork.migratedProblem}:
+   * `corrupt`): only `trail init` creates a store.
    */
   readonly create?: boolean
 }
@@ -190,6 +192,14 @@ export const userVersion: Effect.Effect<number, StoreError, SqlClient.SqlClient>
 
 export const unmigrated = UnitOfWork.unmigrated
 
+/** Why the store `client` opened is not a migrated trail store ({@link UnitOfWork.migratedProblem}), or null. */
+const migratedProblem = (client: SqlClient.SqlClient, filename: string) =>
+  SqlSchema.single({
+    Request: Schema.Void,
+    Result: UnitOfWork.MigratedFacts,
+    execute: () => client.unsafe(UnitOfWork.MIGRATED_FACTS_SQL)
+  })(undefined).pipe(Effect.map((facts) => UnitOfWork.migratedProblem(filename, facts)))
+
 /**
  * Opens both connections (scoped: closed with the scope) and builds the {@link Database}.
  * Fails with a {@link StoreError} when the file cannot be opened or is not a (trail) database.
@@ -220,8 +230,10 @@ export const make = (
       Effect.catchAllDefect((cause) => Effect.fail(toStoreError(cause, filename)))
     )
     const opened = Effect.gen(function* () {
-      if (options.create === false && (yield* Effect.provideService(userVersion, SqlClient.SqlClient, client)) === 0)
-        return yield* unmigrated(filename)
+      if (options.create === false) {
+        const problem = yield* migratedProblem(client, filename)
+        if (problem !== null) return yield* problem
+      }
       yield* client`PRAGMA foreign_keys = ON`
       yield* client`PRAGMA synchronous = NORMAL`
       // Touch the schema so a file that is not a database fails here, not mid-command.
@@ -240,8 +252,11 @@ export const make = (
     // How many SqlClient transactions hold (or wait in) the lock: while none does, a unit of work
     // runs at once, with no scheduler hop (it is synchronous, so nothing can interleave with it).
     let sqlHolders = 0
-    // Whether the current fiber is inside one of this store's SqlClient transactions.
-    const inTransaction = yield* FiberRef.make(false)
+    // The outermost SqlClient transaction of this store the current fiber runs in. Forks inherit
+    // it, as they inherit the transaction's connection (a fiber forked and joined inside is inside
+    // it); `open` turns false when it ends, so a fork that outlives it is outside, like any fiber.
+    const current = yield* FiberRef.make<{ open: boolean } | null>(null)
+    const inTransaction = Effect.map(FiberRef.get(current), (t) => t !== null && t.open)
 
     const run = <A>(work: () => A): Effect.Effect<A, StoreError> =>
       Effect.suspend((): Effect.Effect<A, StoreError> => {
@@ -252,7 +267,7 @@ export const make = (
         }
       })
     const locked = <A>(work: () => A): Effect.Effect<A, StoreError> =>
-      Effect.flatMap(FiberRef.get(inTransaction), (inside) =>
+      Effect.flatMap(inTransaction, (inside) =>
         inside
           ? Effect.dieMessage("a unit of work inside a SqlClient transaction of the same store would wait for itself")
           : lock.withPermits(1)(run(work))
@@ -287,19 +302,30 @@ export const make = (
       Effect.acquireUseRelease(
         Effect.zipRight(
           Effect.sync(() => sqlHolders++),
-          lock.take(1)
+          Effect.as(lock.take(1), { open: true })
         ),
-        () => Effect.locally(effect, inTransaction, true),
-        () =>
+        (transaction) =>
+          effect.pipe(
+            Effect.locally(current, transaction),
+            // A fork of an ended transaction inherits its connection too: @effect/sql would make
+            // this a savepoint of nothing (begun, never released). It begins its own.
+            Effect.locallyWith(FiberRef.currentContext, Context.omit(SqlClient.TransactionConnection))
+          ),
+        (transaction) =>
           Effect.zipRight(
-            lock.release(1),
-            Effect.sync(() => sqlHolders--)
+            Effect.sync(() => {
+              transaction.open = false
+            }),
+            Effect.zipRight(
+              lock.release(1),
+              Effect.sync(() => sqlHolders--)
+            )
           )
       )
     const transaction = <A, E, R>(
       effect: Effect.Effect<A, E, R>
     ): Effect.Effect<A, WithoutSqlFailure<E> | StoreError, R> =>
-      Effect.flatMap(FiberRef.get(inTransaction), (inside) => {
+      Effect.flatMap(inTransaction, (inside) => {
         // BEGIN / COMMIT failures are the transaction's own SqlErrors.
         const once = Effect.mapError(
           client.withTransaction(orStoreError(effect)),

@@ -8,6 +8,7 @@
  */
 import { StoreError } from "@trail/domain"
 import Sqlite from "better-sqlite3"
+import { Schema } from "effect"
 
 /**
  * What a unit of work may run. Statements are prepared once per text and cached for the life of
@@ -45,13 +46,55 @@ export const unmigrated = (filename: string) =>
     detail: `${filename} holds no trail schema (user_version 0): it was emptied or replaced; only \`trail init\` creates a store`
   })
 
+/**
+ * The tables migration `n` (of Migrations.ts) creates, for the migrations that create any; the
+ * migrator's own `effect_sql_migrations` comes with the first. Migrations' test checks this list
+ * against a freshly migrated store.
+ */
+export const TABLES_BY_MIGRATION: ReadonlyArray<readonly [migration: number, tables: ReadonlyArray<string>]> = [
+  [1, ["effect_sql_migrations", "folders", "tasks", "sweeps", "work_items", "visits", "folder_memory"]],
+  [4, ["events", "workers", "supervisor"]],
+  [5, ["inbox_items", "inbox_state"]]
+]
+
+/** What {@link migratedProblem} judges: `PRAGMA user_version` and the names of the tables, read in one statement. */
+export const MIGRATED_FACTS_SQL = `SELECT (SELECT user_version FROM pragma_user_version) AS version,
+  (SELECT json_group_array(name) FROM sqlite_master WHERE type = 'table') AS tables`
+
+/** A row of {@link MIGRATED_FACTS_SQL}. */
+export const MigratedFacts = Schema.Struct({
+  version: Schema.Int,
+  tables: Schema.parseJson(Schema.Array(Schema.String))
+})
+
+/**
+ * The one definition of a migrated trail store, for every opener (the store layer and the hook):
+ * its `user_version` names a migration (not 0) and every table the migrations up to it create is
+ * there. A store of an older trail is migrated (the store layer brings it up to date); one whose
+ * version claims tables it lacks was damaged or replaced. Null when migrated, else the refusal
+ * (`corrupt`).
+ */
+export const migratedProblem = (filename: string, facts: typeof MigratedFacts.Type): StoreError | null => {
+  if (facts.version === 0) return unmigrated(filename)
+  const present = new Set(facts.tables)
+  const missing = TABLES_BY_MIGRATION.filter(([migration]) => migration <= facts.version)
+    .flatMap(([, tables]) => tables)
+    .filter((table) => !present.has(table))
+  return missing.length === 0
+    ? null
+    : new StoreError({
+        reason: "corrupt",
+        detail: `${filename} says schema ${facts.version} but has no table ${missing.join(", ")}: it was damaged or replaced`
+      })
+}
+
 export interface OpenOptions {
   readonly readonly?: boolean
   /** How long SQLite's busy handler waits for a lock (default {@link BUSY_TIMEOUT_MS}). */
   readonly timeoutMs?: number
   /**
-   * Refuse ({@link unmigrated}) a file that is not a migrated trail store, checked before any
-   * write, and then switch it to WAL. For an opener without the store layer (the hook): any write,
+   * Refuse a file that is not a migrated trail store ({@link migratedProblem}), checked before
+   * any write, and then switch it to WAL. For an opener without the store layer (the hook): any write,
    * even `journal_mode = WAL`, would turn an emptied state.db into a valid blank database.
    */
   readonly checkMigrated?: boolean
@@ -69,11 +112,11 @@ export const open = (filename: string, options: OpenOptions = {}): Handle => {
   })
   try {
     if (options.checkMigrated === true) {
-      if (
-        Number(db.pragma("user_version", { simple: true })) === 0 ||
-        db.prepare(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`).pluck().get() !== 1
+      const problem = migratedProblem(
+        filename,
+        Schema.decodeUnknownSync(MigratedFacts)(db.prepare(MIGRATED_FACTS_SQL).get())
       )
-        throw unmigrated(filename)
+      if (problem !== null) throw problem
       db.pragma("journal_mode = WAL")
     }
     db.pragma("synchronous = NORMAL")

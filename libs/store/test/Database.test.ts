@@ -4,9 +4,11 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
 import { assert, describe, it } from "@effect/vitest"
 import Sqlite from "better-sqlite3"
-import { Context, Effect, Layer, Ref, Schema } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Ref, Schema } from "effect"
 import * as TestServices from "effect/TestServices"
+import { StoreError } from "@trail/domain"
 import { Database, Events, Migrations } from "../src/index.js"
+import * as UnitOfWork from "../src/UnitOfWork.js"
 
 const tempFile = (name: string) =>
   Effect.gen(function* () {
@@ -70,6 +72,65 @@ describe("Database", () => {
       })
     )
 
+    it.scoped("both openers (the store layer and the hook's unit of work) judge a store migrated alike", () =>
+      Effect.gen(function* () {
+        /** The verdict of each opener: null when it opens the store, else the refusal's reason. */
+        const verdicts = (filename: string) =>
+          Effect.gen(function* () {
+            const viaLayer = yield* Effect.scoped(open({ filename, create: false })).pipe(
+              Effect.match({ onFailure: (error) => error.reason, onSuccess: () => null })
+            )
+            const viaUnit = yield* Effect.try({
+              try: () => UnitOfWork.open(filename, { checkMigrated: true }).close(),
+              catch: (error) => error
+            }).pipe(
+              Effect.match({
+                onFailure: (error) => (error instanceof StoreError ? error.reason : String(error)),
+                onSuccess: () => null
+              })
+            )
+            return [viaLayer, viaUnit]
+          })
+        const current = yield* scratch
+        assert.deepStrictEqual(yield* verdicts(current.filename), [null, null])
+
+        // Its user_version says current, but a table of it is gone.
+        const damaged = yield* scratch
+        yield* damaged.database.immediate((db) => db.run("DROP TABLE inbox_state"))
+        assert.deepStrictEqual(yield* verdicts(damaged.filename), ["corrupt", "corrupt"])
+
+        // A store of an older trail, before the inbox tables existed: migrated, brought up to date later.
+        const filename = yield* tempFile("old.db")
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const old = yield* open({ filename })
+            const upTo4 = Object.fromEntries(Object.entries(Migrations.migrations).slice(0, 4))
+            yield* SqliteMigrator.make({})({ loader: SqliteMigrator.fromRecord(upTo4) }).pipe(Effect.provide(old.ctx))
+            yield* old.database.exec("PRAGMA user_version = 4")
+          })
+        )
+        assert.deepStrictEqual(yield* verdicts(filename), [null, null])
+        // The same version without the tables it claims.
+        yield* Effect.scoped(Effect.flatMap(open({ filename }), (old) => old.database.exec("PRAGMA user_version = 5")))
+        assert.deepStrictEqual(yield* verdicts(filename), ["corrupt", "corrupt"])
+      })
+    )
+
+    it.scoped("the tables the migrated check expects are those the migrations create", () =>
+      Effect.gen(function* () {
+        const { database } = yield* scratch
+        const tables = yield* database.read((db) =>
+          db
+            .all("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('t', 'sqlite_sequence')")
+            .map((r) => Schema.decodeUnknownSync(Schema.Struct({ name: Schema.String }))(r).name)
+        )
+        assert.sameMembers(
+          UnitOfWork.TABLES_BY_MIGRATION.flatMap(([, names]) => names),
+          tables
+        )
+      })
+    )
+
     it.scoped("a store opened read-only reads, and fails writes as readonly through both connections", () =>
       Effect.gen(function* () {
         const { filename, database } = yield* scratch
@@ -122,6 +183,38 @@ describe("Database", () => {
         assert.isTrue(exit._tag === "Failure")
         assert.deepStrictEqual(yield* xs(database), [])
       })
+    )
+
+    it.scoped(
+      "a fiber forked in a transaction and outliving it is outside it: its unit of work and transaction run",
+      () =>
+        Effect.gen(function* () {
+          const { database, sql } = yield* scratch
+          const committed = yield* Deferred.make<void>()
+          const late = yield* database.transaction(
+            Effect.gen(function* () {
+              yield* sql`INSERT INTO t VALUES (1)`
+              // Forked inside, it works only once the transaction has committed.
+              return yield* Effect.forkDaemon(
+                Effect.gen(function* () {
+                  yield* Deferred.await(committed)
+                  yield* database.immediate((db) => db.run("INSERT INTO t VALUES (2)"))
+                  yield* database.transaction(sql`INSERT INTO t VALUES (3)`)
+                })
+              )
+            })
+          )
+          yield* Deferred.succeed(committed, undefined)
+          const exit = yield* Fiber.await(late)
+          assert.isTrue(Exit.isSuccess(exit), `the late fiber's work ran: ${String(exit)}`)
+          assert.deepStrictEqual(yield* xs(database), [1, 2, 3])
+          // A fiber forked and joined inside the transaction is still inside it: its nested
+          // transaction is a savepoint of the outer one (no wait for the lock its parent holds).
+          yield* database.transaction(
+            Effect.fork(database.transaction(sql`INSERT INTO t VALUES (4)`)).pipe(Effect.flatMap(Fiber.join))
+          )
+          assert.deepStrictEqual(yield* xs(database), [1, 2, 3, 4])
+        })
     )
 
     it.scoped("a transaction that read, then lost its snapshot to another connection's commit, is retried whole", () =>

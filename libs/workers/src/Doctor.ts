@@ -3,20 +3,20 @@
  * (found and its config valid), the store (integrity, schema version, events, the supervisor's
  * lock), tmux, every kind's trust and program, the Claude Code hooks of each settings file, and
  * the payloads the hook dropped. A check that cannot run is a failed check, never an error: the
- * report always comes back. The supervisor's liveness is asked of `Processes` (only for a lock
- * held on this machine: `Host`).
+ * report always comes back. The supervisor's lock counts as held as `trail supervise` counts it
+ * ({@link SupervisorLock.isLive}: its lease, and its pid when held on this machine).
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"
-import { Host, type TrailConfig } from "@trail/domain"
+import type { TrailConfig } from "@trail/domain"
 import { Database, Migrations } from "@trail/store"
-import { Effect, Either, Option, Schema } from "effect"
+import { Clock, Effect, Either, Option, Schema } from "effect"
 import * as HookSettings from "./HookSettings.js"
 import * as Hooks from "./Hooks.js"
 import * as Kinds from "./Kinds.js"
-import { Processes } from "./Processes.js"
+import * as SupervisorLock from "./SupervisorLock.js"
 import * as Tmux from "./Tmux.js"
 import type { KindsCheck } from "./Workers.js"
 
@@ -52,7 +52,6 @@ export interface Input<R = never> {
 const QuickCheck = Schema.Struct({ quick_check: Schema.String })
 const UserVersion = Schema.Struct({ user_version: Schema.Number })
 const LatestEvent = Schema.Struct({ latest: Schema.Number })
-const SupervisorLock = Schema.Struct({ pid: Schema.Number, host: Schema.String })
 
 /**
  * What the store says about itself, read through `SqlClient` after migrating it. The pragmas are
@@ -76,11 +75,7 @@ const storeFacts = Effect.gen(function* () {
     Result: LatestEvent,
     execute: () => sql`SELECT COALESCE(MAX(id), 0) AS latest FROM events`
   })(undefined)
-  const supervisor = yield* SqlSchema.findOne({
-    Request: Schema.Void,
-    Result: SupervisorLock,
-    execute: () => sql`SELECT pid, host FROM supervisor WHERE id = 1`
-  })(undefined)
+  const supervisor = yield* SupervisorLock.holder
   return {
     // quick_check answers one row "ok", or one row per problem found.
     check: integrity.map((row) => row.quick_check).join("; "),
@@ -90,14 +85,12 @@ const storeFacts = Effect.gen(function* () {
   }
 }).pipe(Effect.mapError((error) => (error._tag === "StoreError" ? error : Database.toStoreError(error))))
 
-/** Whether the supervisor's lock names a running process: one on another host cannot be probed by pid. */
-const runningSupervisor = (lock: Option.Option<typeof SupervisorLock.Type>) =>
+/** The supervisor's lock when a supervisor still holds the root ({@link SupervisorLock.isLive}). */
+const runningSupervisor = (lock: Option.Option<SupervisorLock.Holder>) =>
   Effect.gen(function* () {
     if (Option.isNone(lock)) return lock
-    const host = yield* Host
-    if (lock.value.host !== host.hostname) return lock
-    const processes = yield* Processes
-    return (yield* processes.isAlive(lock.value.pid)) ? lock : Option.none()
+    const now = yield* Clock.currentTimeMillis
+    return (yield* SupervisorLock.isLive(lock.value, now)) ? lock : Option.none()
   })
 
 const storeChecks = (project: Root) =>

@@ -14,9 +14,26 @@ import { homedir, hostname } from "node:os"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Env, Host } from "@trail/domain"
-import { Cause, Chunk, Context, Effect, HashMap, HashSet, Layer, Option, PubSub, Stream, SubscriptionRef } from "effect"
+import {
+  Cause,
+  Context,
+  Duration,
+  Effect,
+  HashMap,
+  HashSet,
+  Layer,
+  LogLevel,
+  Option,
+  PubSub,
+  Stream,
+  SubscriptionRef
+} from "effect"
+import { wakes } from "./Wakes.js"
 
 export const EXIT_FILE = "exit"
+
+/** The period of {@link ProcessesShape.waitForExit}'s fallback read. */
+export const EXIT_FALLBACK = Duration.seconds(2)
 
 export interface ProcessesShape {
   /** True while a process with this pid exists. */
@@ -25,10 +42,9 @@ export interface ProcessesShape {
   readonly readExit: (dir: string) => Effect.Effect<Option.Option<number | null>>
   /**
    * Waits until the program whose wrapper writes into `dir` has ended; its exit status.
-   * Live: woken by a watch of `dir` (inotify here), with a read 50 ms after the start (a record
-   * written between the first read and the watch's start raises no event) and every 2 s after
-   * (file systems whose watches miss events), both of wall-clock time: the writer is another
-   * process.
+   * Live: reads the record on each wake of `dir` ({@link wakes}: the watch is up before the first
+   * read, and a fallback read every {@link EXIT_FALLBACK}, for file systems whose watches miss
+   * events). A folder that cannot be watched (gone) leaves the fallback (logged at Debug).
    */
   readonly waitForExit: (dir: string) => Effect.Effect<number | null>
 }
@@ -81,26 +97,12 @@ const makeLive = Effect.gen(function* () {
       )
     )
   const waitForExit = (dir: string) =>
-    Stream.merge(
-      // A folder that cannot be watched (gone, no inotify) leaves the periodic check.
-      fs
-        .watch(dir)
-        .pipe(
-          Stream.catchAll((error) =>
-            Stream.fromEffect(Effect.logDebug(`cannot watch ${dir}`, Cause.fail(error))).pipe(
-              Stream.drain,
-              Stream.concat(Stream.never)
-            )
-          )
-        ),
-      Stream.concat(Stream.fromEffect(wallClockSleep(50)), Stream.repeatEffect(wallClockSleep(2_000)))
-    ).pipe(
-      Stream.as(undefined),
-      Stream.prepend(Chunk.of(undefined)),
+    wakes({ dir, fallback: EXIT_FALLBACK, unwatchable: LogLevel.Debug }).pipe(
       Stream.mapEffect(() => readExit(dir)),
       Stream.filterMap((exit) => exit),
       Stream.runHead,
-      Effect.map(Option.getOrElse(() => null))
+      Effect.map(Option.getOrElse(() => null)),
+      Effect.provideService(FileSystem.FileSystem, fs)
     )
   return Processes.of({ isAlive: (pid) => Effect.sync(() => isAlive(pid)), readExit, waitForExit })
 })

@@ -6,7 +6,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import { defaultConfig, Host } from "@trail/domain"
 import { Database, Migrations } from "@trail/store"
-import { Effect, Either, Layer } from "effect"
+import { Effect, Either, Layer, TestClock } from "effect"
 import * as Doctor from "../src/Doctor.js"
 import * as HookSettings from "../src/HookSettings.js"
 import { Processes, TestProcesses } from "../src/Processes.js"
@@ -16,13 +16,13 @@ const outside = Layer.mergeAll(NodeContext.layer, Processes.Test, Host.fixed({ h
 
 const noKinds = Effect.fail({ message: "no kinds here" })
 
-/** A migrated store at `file` whose supervisor lock names `pid` on `host`. */
-const storeWithLock = (file: string, pid: number, host: string) =>
+/** A migrated store at `file` whose supervisor lock names `pid` on `host`, its lease until `expires` (ms; the TestClock starts at 0). */
+const storeWithLock = (file: string, pid: number, host: string, expires = 30_000) =>
   Effect.gen(function* () {
     yield* Migrations.migrate
     const sql = yield* SqlClient.SqlClient
     yield* sql`INSERT OR REPLACE INTO supervisor (id, owner, pid, host, started_at, lease_expires_at)
-               VALUES (1, ${`${pid}@${host}`}, ${pid}, ${host}, 0, 0)`
+               VALUES (1, ${`${pid}@${host}`}, ${pid}, ${host}, 0, ${expires})`
   }).pipe(Effect.provide(Database.layer({ filename: file })))
 
 describe("Doctor.report", () => {
@@ -108,6 +108,16 @@ describe("Doctor.report", () => {
         const supervisor = (report: Doctor.Report) => report.checks.find((c) => c.name === "supervisor")?.detail ?? ""
         assert.strictEqual(supervisor(yield* Doctor.report(input)), `running (pid ${pid} on here)`)
         yield* processes.exit(pid, dir)
+        assert.include(supervisor(yield* Doctor.report(input)), "not running")
+        // A holder whose pid lives but whose lease ran out unrenewed (a wedged supervisor) does
+        // not hold the root: `trail supervise` would take it over.
+        const wedged = yield* processes.start
+        yield* storeWithLock(project.databaseFile, wedged, "here", 30_000)
+        assert.strictEqual(supervisor(yield* Doctor.report(input)), `running (pid ${wedged} on here)`)
+        yield* TestClock.adjust("30 seconds")
+        assert.include(supervisor(yield* Doctor.report(input)), "not running")
+        // The same on another host, where no pid can be probed.
+        yield* storeWithLock(project.databaseFile, 4242, "elsewhere", 30_000)
         assert.include(supervisor(yield* Doctor.report(input)), "not running")
 
         nodeFs.rmSync(project.databaseFile)

@@ -7,8 +7,14 @@ import * as path from "node:path"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option } from "effect"
-import { Processes, TestProcesses, wallClockSleep } from "../src/Processes.js"
+import { Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
+import { Processes, TestProcesses, TestWatches, wallClockSleep, watchesTest } from "../src/Processes.js"
+
+/** One turn of Node's event loop (no clock moves). */
+const turn = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 describe("Processes", () => {
   it.scoped("live: an exit record renamed into place wakes a waiter; none is read while the program runs", () =>
@@ -17,7 +23,7 @@ describe("Processes", () => {
       const processes = yield* Processes
       assert.isTrue(Option.isNone(yield* processes.readExit(dir)))
       const waiter = yield* Effect.fork(processes.waitForExit(dir))
-      // Past its first read and its re-read 50 ms later (wall-clock: the writer is another process).
+      // Past its first read (wall-clock: the writer is another process).
       yield* wallClockSleep(200)
       assert.isTrue(Option.isNone(yield* Fiber.poll(waiter)), "still waiting")
       // What the wrapper does: write a temporary file, then rename it onto `exit`.
@@ -34,6 +40,40 @@ describe("Processes", () => {
       assert.deepStrictEqual(yield* processes.readExit(dir), Option.some(7))
       assert.isTrue(yield* processes.isAlive(process.pid))
     }).pipe(Effect.provide(Processes.Live.pipe(Layer.provideMerge(NodeContext.layer))))
+  )
+
+  it.scoped(
+    "live: an exit recorded while the watch starts (its event unseen) ends the wait at once, with no clock moving",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped())
+        const processes = yield* Processes
+        const waiter = yield* Effect.fork(processes.waitForExit(dir))
+        // Under the TestClock the fallback read never comes: only a read after the watch's start can see it.
+        for (let i = 0; i < 1_000 && Option.isNone(yield* Fiber.poll(waiter)); i++) yield* turn
+        assert.deepStrictEqual(yield* Fiber.poll(waiter), Option.some(Exit.succeed(9)))
+      }).pipe(
+        Effect.provide(
+          Processes.Live.pipe(
+            Layer.provideMerge(
+              Layer.effect(
+                FileSystem.FileSystem,
+                Effect.gen(function* () {
+                  const fs = yield* FileSystem.FileSystem
+                  const watches = yield* TestWatches
+                  // The wrapper records the exit as the watch starts, before it subscribes: its event is lost.
+                  const recordExit = (dir: string) =>
+                    Effect.zipRight(
+                      Effect.orDie(fs.writeFileString(path.join(dir, "exit"), "9\n")),
+                      watches.touch(path.join(dir, "exit"))
+                    )
+                  return { ...fs, watch: (dir: string) => Stream.unwrap(Effect.as(recordExit(dir), fs.watch(dir))) }
+                })
+              ).pipe(Layer.provide(watchesTest), Layer.provide(NodeContext.layer))
+            )
+          )
+        )
+      )
   )
 
   it.scoped(

@@ -1,0 +1,109 @@
+/**
+ * Wakes for a reader of what other processes write into a folder: the one way trail watches a
+ * folder (@effect/platform `FileSystem.watch`). Used by the exit wait (`Processes.waitForExit`),
+ * the supervisor's store check, its event tail and the TUI's redraw (`StoreChanges`).
+ *
+ * - The watch starts before the first wake, so that a write after the reader's first read always
+ *   wakes it again: a write between a first read and a later watch raised no event and was seen
+ *   only at the next fallback read.
+ * - Wakes are coalesced: while the reader reads, any number of file events make one more wake
+ *   (a burst of 1,000 events is one or two reads, not 1,000).
+ * - A folder that cannot be watched (gone, no inotify) is logged once and leaves the fallback:
+ *   a wake every `fallback` on Effect's `Clock`, also covering file systems whose watches miss
+ *   events.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import { Cause, Chunk, type Duration, Effect, Fiber, LogLevel, Option, Queue, Ref, Stream } from "effect"
+
+/**
+ * Why the reader is woken: `start` once the watch is up (read what is there), `watch` a file
+ * event, `fallback` the periodic wake, `poke` a wake from {@link WakeOptions.also}.
+ */
+export type Wake = "start" | "watch" | "fallback" | "poke"
+
+export interface WakeOptions {
+  /** The folder watched. */
+  readonly dir: string
+  /** Which file events wake (by the changed file's path); default: every one. */
+  readonly accept?: (path: string) => boolean
+  /** The period of the fallback wake (Effect's `Clock`); none when absent. */
+  readonly fallback?: Duration.DurationInput
+  /** More wakes, from the reader's own process (a local write that need not wait for the watch). */
+  readonly also?: Stream.Stream<void>
+  /** The level of the line logged when the folder cannot be watched (default Warning). */
+  readonly unwatchable?: LogLevel.LogLevel
+}
+
+/**
+ * Which wake a coalesced burst reports: a file event first (its reader may have to wait for
+ * another process's write to become visible), then the start, a poke, the fallback.
+ */
+const RANK: Record<Wake, number> = { watch: 3, start: 2, poke: 1, fallback: 0 }
+
+/**
+ * How many times the watch's fiber is given the turn to reach its first wait. It gets there in
+ * one turn unless its set-up runs past Effect's operation budget for a turn.
+ */
+const START_TURNS = 100
+
+/**
+ * The wakes of {@link WakeOptions.dir}: `start` first (once the watch is up), then one wake per
+ * burst of accepted file events, pokes and fallback periods, each burst reported as its
+ * highest-ranked wake. Never fails; ends only when interrupted (the watch ends with it).
+ *
+ * "Up": the watch's fiber has reached its first wait. A watch that subscribes when its stream
+ * starts (the test layer's) is then subscribed. Node's stats the folder first and subscribes
+ * when the stat returns; the folder is stat'ed here too, after, so that this waits for that
+ * round trip (the fallback covers a kernel that answers out of order).
+ */
+export const wakes = (options: WakeOptions): Stream.Stream<Wake, never, FileSystem.FileSystem> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const accept = options.accept ?? (() => true)
+      // The burst not read yet, and one signal for it: a sliding queue of one holds at most one.
+      const pending = yield* Ref.make(Option.none<Wake>())
+      const signal = yield* Queue.sliding<void>(1)
+      const wake = (next: Wake) =>
+        Ref.update(pending, (burst) =>
+          Option.some(Option.match(burst, { onNone: () => next, onSome: (w) => (RANK[next] > RANK[w] ? next : w) }))
+        ).pipe(Effect.zipRight(Queue.offer(signal, undefined)))
+
+      const watch = yield* fs.watch(options.dir).pipe(
+        Stream.filter((event) => accept(event.path)),
+        // A chunk of events is one wake: the burst is coalesced before it reaches the queue.
+        Stream.runForEachChunk((events) => (Chunk.isEmpty(events) ? Effect.void : wake("watch"))),
+        Effect.catchAll((error) =>
+          Effect.logWithLevel(options.unwatchable ?? LogLevel.Warning, `cannot watch ${options.dir}`, Cause.fail(error))
+        ),
+        Effect.forkScoped
+      )
+      yield* untilWaiting(watch)
+      yield* Effect.ignore(fs.stat(options.dir))
+      yield* untilWaiting(watch)
+
+      yield* wake("start")
+      const fallback = options.fallback
+      if (fallback !== undefined)
+        yield* Effect.sleep(fallback).pipe(Effect.zipRight(wake("fallback")), Effect.forever, Effect.forkScoped)
+      if (options.also !== undefined)
+        yield* options.also.pipe(
+          Stream.runForEach(() => wake("poke")),
+          Effect.forkScoped
+        )
+      return Stream.fromQueue(signal).pipe(
+        Stream.mapEffect(() => Ref.getAndSet(pending, Option.none())),
+        Stream.filterMap((burst) => burst)
+      )
+    })
+  )
+
+/** Gives `fiber` the turn until it waits (or has ended), at most {@link START_TURNS} times. */
+const untilWaiting = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
+  Effect.gen(function* () {
+    for (let turn = 0; turn < START_TURNS; turn++) {
+      // A fiber's status is asked of the fiber: it answers once it waits or yields its turn.
+      if ((yield* Fiber.status(fiber))._tag !== "Running") return
+      yield* Effect.yieldNow()
+    }
+  })
