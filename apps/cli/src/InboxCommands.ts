@@ -243,9 +243,7 @@ const interactiveInbox = Effect.gen(function* () {
         const stopped = (reason: string) => Effect.sync(() => onStop(safeText(reason)))
         const stateDir = settings.project.stateDir
         const watching = Runtime.runFork(runtime)(
-          Stream.runForEach(StoreChanges.changes(stateDir), () => Effect.sync(onChange)).pipe(
-            Effect.zipRight(stopped(`the watch of ${stateDir} ended`)),
-            Effect.catchAll((error) => stopped(error.message)),
+          Stream.runForEach(StoreChanges.changes(stateDir, { onStop: stopped }), () => Effect.sync(onChange)).pipe(
             Effect.catchAllDefect((defect) => stopped(String(defect)))
           )
         )

@@ -14,15 +14,20 @@ export const DEBOUNCE = Duration.millis(50)
  * One signal once the folder is watched (a change made before then is read at it), then one per
  * burst of changes to `state.db`, `state.db-wal` or `state.db-shm` in `stateDir`, each after
  * `quiet` without another. Other files of the folder are ignored. A folder that cannot be watched
- * is logged (Debug: the view redraws on its own timer too) and gives the first signal only.
+ * is logged (Debug: the view redraws on its own timer too), told to `onStop`, and gives the first
+ * signal only.
  */
-export const changes = (stateDir: string, quiet: Duration.DurationInput = DEBOUNCE) =>
+export const changes = (
+  stateDir: string,
+  options: { readonly quiet?: Duration.DurationInput; readonly onStop?: Wakes.WakeOptions["onStop"] } = {}
+) =>
   Stream.unwrap(
     Effect.map(Path.Path, (path) =>
       Wakes.wakes({
         dir: stateDir,
         accept: (file) => path.basename(file).startsWith("state.db"),
-        unwatchable: LogLevel.Debug
-      }).pipe(Stream.debounce(quiet), Stream.as(undefined))
+        unwatchable: LogLevel.Debug,
+        ...(options.onStop === undefined ? {} : { onStop: options.onStop })
+      }).pipe(Stream.debounce(options.quiet ?? DEBOUNCE), Stream.as(undefined))
     )
   )

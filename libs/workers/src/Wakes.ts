@@ -32,6 +32,11 @@ export interface WakeOptions {
   readonly also?: Stream.Stream<void>
   /** The level of the line logged when the folder cannot be watched (default Warning). */
   readonly unwatchable?: LogLevel.LogLevel
+  /**
+   * Told why the watch stopped (it failed, or it ended), for a reader that shows it; the
+   * fallback wakes go on.
+   */
+  readonly onStop?: (reason: string) => Effect.Effect<void>
 }
 
 /**
@@ -61,6 +66,7 @@ export const wakes = (options: WakeOptions): Stream.Stream<Wake, never, FileSyst
     Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
       const accept = options.accept ?? (() => true)
+      const stopped = (reason: string) => (options.onStop === undefined ? Effect.void : options.onStop(reason))
       // The burst not read yet, and one signal for it: a sliding queue of one holds at most one.
       const pending = yield* Ref.make(Option.none<Wake>())
       const signal = yield* Queue.sliding<void>(1)
@@ -73,8 +79,13 @@ export const wakes = (options: WakeOptions): Stream.Stream<Wake, never, FileSyst
         Stream.filter((event) => accept(event.path)),
         // A chunk of events is one wake: the burst is coalesced before it reaches the queue.
         Stream.runForEachChunk((events) => (Chunk.isEmpty(events) ? Effect.void : wake("watch"))),
+        Effect.zipRight(stopped(`the watch of ${options.dir} ended`)),
         Effect.catchAll((error) =>
-          Effect.logWithLevel(options.unwatchable ?? LogLevel.Warning, `cannot watch ${options.dir}`, Cause.fail(error))
+          Effect.logWithLevel(
+            options.unwatchable ?? LogLevel.Warning,
+            `cannot watch ${options.dir}`,
+            Cause.fail(error)
+          ).pipe(Effect.zipRight(stopped(error.message)))
         ),
         Effect.forkScoped
       )

@@ -13,7 +13,7 @@ describe("StoreChanges.changes", () => {
       Effect.gen(function* () {
         const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped())
         const signals = yield* Queue.unbounded<void>()
-        yield* StoreChanges.changes(dir, "150 millis").pipe(
+        yield* StoreChanges.changes(dir, { quiet: "150 millis" }).pipe(
           Stream.runForEach((signal) => Queue.offer(signals, signal)),
           Effect.forkScoped
         )
@@ -38,7 +38,7 @@ describe("StoreChanges.changes", () => {
       Effect.gen(function* () {
         const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped())
         const signals = yield* Stream.runCollect(
-          StoreChanges.changes(dir, "20 millis").pipe(Stream.interruptWhen(Effect.sleep("500 millis")))
+          StoreChanges.changes(dir, { quiet: "20 millis" }).pipe(Stream.interruptWhen(Effect.sleep("500 millis")))
         ).pipe(Effect.fork)
         yield* Effect.sleep("100 millis")
         nodeFs.writeFileSync(path.join(dir, "hook-errors.log"), "x")

@@ -113,18 +113,27 @@ describe("Wakes.wakes", () => {
     }).pipe(Effect.provide(plain))
   )
 
-  it.scoped("a folder that cannot be watched leaves the start and the fallback wakes", () =>
+  it.scoped("a folder that cannot be watched leaves the start and the fallback wakes, and says why once", () =>
     Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
       const dir = yield* fs.makeTempDirectoryScoped()
       const reads = yield* Ref.make(0)
-      yield* wakes({ dir: `${dir}/gone`, fallback: "2 seconds" }).pipe(
+      const stops = yield* Ref.make<ReadonlyArray<string>>([])
+      yield* wakes({
+        dir: `${dir}/gone`,
+        fallback: "2 seconds",
+        onStop: (reason) => Ref.update(stops, (all) => [...all, reason])
+      }).pipe(
         Stream.runForEach(() => Ref.update(reads, (n) => n + 1)),
         Effect.forkScoped
       )
       assert.isTrue(yield* eventually(Effect.map(Ref.get(reads), (n) => n === 1)))
       yield* TestClock.adjust("2 seconds")
       assert.isTrue(yield* eventually(Effect.map(Ref.get(reads), (n) => n === 2)))
+      // The reader is told once why live wakes stopped (a view shows it).
+      const told = yield* Ref.get(stops)
+      assert.strictEqual(told.length, 1)
+      assert.match(told[0] ?? "", /gone|ENOENT|no such/i)
     }).pipe(Effect.provide(NodeContext.layer))
   )
 })
