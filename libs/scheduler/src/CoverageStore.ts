@@ -2,13 +2,22 @@
  * The coverage store: folders, tasks, sweeps with O(1) counters, work items, visits and per-task
  * folder memory in the state database.
  *
- * Every write is one synchronous unit of work inside `BEGIN IMMEDIATE` (see {@link Database}),
- * so concurrent processes serialise on SQLite's write lock and can never double-claim. The claim
- * reclaims expired leases, then leases the best pending item with one conditional
- * `UPDATE … WHERE id = (SELECT … ORDER BY score DESC LIMIT 1) RETURNING …`. Triggers (migrations
- * 0002, 0003) move the sweep's counters and the folders' `last_visited_at` inside the statements
- * that change items and record visits. Times are milliseconds since the epoch, passed in by the
- * caller (the scheduler reads them from Effect's `Clock`).
+ * Two kinds of paths (see {@link Database}):
+ *
+ * - The hot path (claim, complete, release, renew) and the bulk writes (register, opening a
+ *   sweep) are synchronous units of work inside `BEGIN IMMEDIATE`, rows read with the checked
+ *   readers of `Rows`: a statement costs ~5 µs there against ~55–80 µs through `SqlClient`
+ *   (docs/benchmarks.md). Concurrent processes serialise on SQLite's write lock and can never
+ *   double-claim. The claim reclaims expired leases, then leases the best pending item with one
+ *   conditional `UPDATE … WHERE id = (SELECT … ORDER BY score DESC LIMIT 1) RETURNING …`.
+ * - The cold paths (status, list, showSweep, reset, gc) speak `SqlClient` with the `sql`
+ *   template, rows decoded by `SqlSchema` with the domain's schemas; their writes run in one
+ *   `database.transaction`.
+ *
+ * Triggers (migrations 0002, 0003) move the sweep's counters and the folders' `last_visited_at`
+ * inside the statements that change items and record visits. Times are milliseconds since the
+ * epoch, passed in by the caller (the scheduler reads them from Effect's `Clock`). SQL and row
+ * failures are StoreErrors (a row of the wrong shape: `corrupt`).
  */
 import {
   type Completion,
@@ -30,6 +39,7 @@ import {
   WorkItem,
   WorkItemMachine,
   WorkItemStatus,
+  Strategy,
   sourcesOf,
   type AgentId,
   type ClaimResult,
@@ -37,7 +47,6 @@ import {
   type NoneAvailable,
   type SweepCompleted,
   type StaticSignal,
-  type Strategy,
   type StoreError
 } from "@trail/domain"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -176,8 +185,9 @@ const rowDecoder = <A, I>(schema: Schema.Schema<A, I>) => {
   return (row: unknown): A => decode(row)
 }
 
-const Int = Schema.Number
-// Hot-path rows (claim, complete) are read with the checked readers of Rows.ts.
+const Int = Schema.Int
+
+// Hot-path rows (claim, complete, release, renew) are read with the checked readers of Rows.ts.
 
 interface Counters {
   readonly total: number
@@ -243,7 +253,9 @@ const FolderSignalRow = Schema.Struct({
 })
 const decodeFolderSignal = rowDecoder(FolderSignalRow)
 
-/** A task and its current sweep, if any (cold paths, through SqlClient). */
+// Cold-path rows (through SqlClient).
+
+/** A task and its current sweep, if any. */
 const CurrentSweepRow = Schema.Struct({
   task_id: Int,
   sweep_id: Schema.NullOr(Int),
@@ -256,24 +268,59 @@ const ListRequest = Schema.Struct({
   sweep: Schema.Struct({ id: Int, number: Int })
 })
 
-const readMemory = (value: unknown) => {
-  const r = Rows.row(value, "folder memory")
-  return { outcome: Rows.num(r, "outcome"), outcomeAt: Rows.intOrNull(r, "outcome_at") }
-}
+/** The row of a task without a current sweep (its sweep columns, from a LEFT JOIN, are null). */
+const NoSweepRow = Schema.Struct({ sweep: Schema.Null })
 
-const SweepRow = Schema.Struct({
-  task: TaskName,
-  sweep: Int,
-  status: SweepStatus,
-  strategy: Schema.Literal("weighted", "round-robin", "random"),
+/** A task's current sweep as `showSweep` reads it, or {@link NoSweepRow}. */
+const CurrentSweepOrNone = Schema.Union(Sweep, NoSweepRow)
+
+const StatusRequest = Schema.Struct({ task: TaskName, now: Int })
+
+/** The counters of a task's current sweep and its leases expired at `now`, or {@link NoSweepRow}. */
+const StatusRow = Schema.Union(
+  Schema.Struct({
+    sweep: Int,
+    status: SweepStatus,
+    total: Int,
+    done: Int,
+    skipped: Int,
+    leased: Int,
+    expired: Int
+  }),
+  NoSweepRow
+)
+
+const IdRow = Schema.Struct({ id: Int })
+const CountRow = Schema.Struct({ n: Int })
+
+/** A sweep's counters next to those its items give (`gc --reconcile`). */
+const ReconcileRow = Schema.Struct({
+  id: Int,
   total: Int,
   done: Int,
   skipped: Int,
   leased: Int,
-  opened_at: Int,
-  closed_at: Schema.NullOr(Int)
+  status: SweepStatus,
+  actual_total: Int,
+  actual_done: Int,
+  actual_skipped: Int,
+  actual_leased: Int
 })
-const decodeSweep = rowDecoder(SweepRow)
+
+const FixCounters = Schema.Struct({
+  id: Int,
+  total: Int,
+  done: Int,
+  skipped: Int,
+  leased: Int,
+  status: SweepStatus,
+  now: Int
+})
+
+const readMemory = (value: unknown) => {
+  const r = Rows.row(value, "folder memory")
+  return { outcome: Rows.num(r, "outcome"), outcomeAt: Rows.intOrNull(r, "outcome_at") }
+}
 
 interface ActiveSweep {
   readonly taskId: number
@@ -283,7 +330,8 @@ interface ActiveSweep {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SQL. Status guards come from the work-item state machine table.
+// The unit of work's SQL (hot path, bulk writes). Status guards come from the work-item state
+// machine table.
 
 const inList = (states: ReadonlyArray<string>) => states.map((s) => `'${s}'`).join(", ")
 const FINISHABLE = inList(sourcesOf(WorkItemMachine, "done"))
@@ -301,9 +349,6 @@ const SQL = {
   insertTask: `INSERT INTO tasks (name, created_at) VALUES (?, ?) RETURNING id`,
   reclaim: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
     WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?`,
-  reclaimAll: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
-    WHERE status = 'leased' AND lease_expires_at <= ?
-      AND sweep_id IN (SELECT id FROM sweeps WHERE status = 'active')`,
   claim: `UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ?
     WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)
     RETURNING path, score`,
@@ -319,7 +364,6 @@ const SQL = {
       OR (status = 'leased' AND (lease_owner IN (@agent, @previous) OR lease_expires_at <= @now)))`,
   releaseItem: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
     WHERE id = ? AND status IN (${RELEASABLE})`,
-  expiredCount: `SELECT count(*) FROM work_items WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?`,
   folderSignals: `SELECT f.id, f.path, f.file_count, f.bytes, f.churn, m.last_visited_at, m.outcome, m.outcome_at
     FROM folders f LEFT JOIN folder_memory m ON m.task_id = ? AND m.folder_id = f.id
     WHERE f.present = 1 ORDER BY f.path`,
@@ -329,43 +373,12 @@ const SQL = {
   insertSweep: `INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at) VALUES (?, ?, 'active', ?, ?, ?) RETURNING id`,
   insertItem: `INSERT INTO work_items (sweep_id, folder_id, path, status, score) VALUES (?, ?, ?, 'pending', ?)`,
   setCurrent: `UPDATE tasks SET current_sweep_id = ? WHERE id = ?`,
-  sweep: `SELECT t.name AS task, s.number AS sweep, s.status, s.strategy, s.total, s.done, s.skipped, s.leased,
-      s.opened_at, s.closed_at
-    FROM sweeps s JOIN tasks t ON t.id = s.task_id WHERE s.id = ?`,
   upsertFolder: `INSERT INTO folders (path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, ?, ?, 1, ?)
     ON CONFLICT (path) DO UPDATE SET file_count = excluded.file_count, bytes = excluded.bytes,
       churn = excluded.churn, present = 1, scanned_at = excluded.scanned_at`,
   markAbsent: `UPDATE folders SET present = 0`,
-  countPresent: `SELECT count(*) FROM folders WHERE present = 1`,
-  taskId: `SELECT id FROM tasks WHERE name = ?`,
-  deleteItems: `DELETE FROM work_items WHERE sweep_id IN (SELECT id FROM sweeps WHERE task_id = ?)`,
-  deleteSweeps: `DELETE FROM sweeps WHERE task_id = ?`,
-  clearCurrent: `UPDATE tasks SET current_sweep_id = NULL WHERE id = ?`,
-  deleteVisits: `DELETE FROM visits WHERE task_id = ?`,
-  deleteMemory: `DELETE FROM folder_memory WHERE task_id = ?`,
-  reconcile: `SELECT s.id, s.total, s.done, s.skipped, s.leased, s.status,
-      count(w.id) AS actual_total,
-      coalesce(sum(w.status = 'done'), 0) AS actual_done,
-      coalesce(sum(w.status = 'skipped'), 0) AS actual_skipped,
-      coalesce(sum(w.status = 'leased'), 0) AS actual_leased
-    FROM sweeps s LEFT JOIN work_items w ON w.sweep_id = s.id GROUP BY s.id`,
-  fixCounters: `UPDATE sweeps SET total = @total, done = @done, skipped = @skipped, leased = @leased, status = @status,
-      closed_at = CASE WHEN @status = 'complete' THEN coalesce(closed_at, @now) END WHERE id = @id`
+  countPresent: `SELECT count(*) FROM folders WHERE present = 1`
 } as const
-
-const ReconcileRow = Schema.Struct({
-  id: Int,
-  total: Int,
-  done: Int,
-  skipped: Int,
-  leased: Int,
-  status: SweepStatus,
-  actual_total: Int,
-  actual_done: Int,
-  actual_skipped: Int,
-  actual_leased: Int
-})
-const decodeReconcile = rowDecoder(ReconcileRow)
 
 const count = (db: Connection, sql: string, ...params: ReadonlyArray<unknown>): number =>
   Schema.decodeUnknownSync(Int)(db.pluck(sql, ...params))
@@ -380,11 +393,18 @@ const readCurrent = (db: Connection, task: TaskName): Current | null => {
 const signalOf = (row: typeof FolderSignalRow.Type, signal: StaticSignal): number =>
   signal === "bytes" ? row.bytes : signal === "churn" ? row.churn : row.file_count
 
+/** A sweep just opened: its counters, and what `sweep new` reports of it. */
+interface OpenedSweep extends CurrentSweep {
+  readonly strategy: Strategy
+}
+
 /**
  * Opens sweep `last + 1` for the task: freezes every present folder's score and inserts one
  * pending work item per folder. Returns null (and writes nothing) when no folder is registered.
+ * The one implementation for the claim that opens a sweep and for `sweep new`; a unit of work
+ * because the claim shares it and because it is a bulk insert (one item per folder).
  */
-const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: number): CurrentSweep | null => {
+const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: number): OpenedSweep | null => {
   const rows = db.all(SQL.folderSignals, taskId).map(decodeFolderSignal)
   if (rows.length === 0) return null
   const number = count(db, SQL.lastSweepNumber, taskId) + 1
@@ -410,10 +430,17 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
   const sweepId = count(db, SQL.insertSweep, taskId, number, strategy, rows.length, now)
   rows.forEach((row, i) => db.run(SQL.insertItem, sweepId, row.id, row.path, scores[i]))
   db.run(SQL.setCurrent, sweepId, taskId)
-  return { taskId, sweepId, number, status: "active", counters: { total: rows.length, done: 0, skipped: 0, leased: 0 } }
+  return {
+    taskId,
+    sweepId,
+    number,
+    status: "active",
+    strategy,
+    counters: { total: rows.length, done: 0, skipped: 0, leased: 0 }
+  }
 }
 
-const StrategyOrNull = Schema.NullOr(Schema.Literal("weighted", "round-robin", "random"))
+const StrategyOrNull = Schema.NullOr(Strategy)
 
 /** The strategy last asked for with `--strategy` for the task, or null. */
 const rememberedStrategy = (db: Connection, taskId: number): Strategy | null =>
@@ -424,18 +451,6 @@ const ensureTask = (db: Connection, task: TaskName, now: number, requested?: Str
   const current = readCurrent(db, task) ?? { taskId: count(db, SQL.insertTask, task, now), sweep: null }
   if (requested !== undefined) db.run(SQL.setTaskStrategy, requested, current.taskId)
   return current
-}
-
-const readSweep = (db: Connection, sweepId: number): Sweep => {
-  const row = decodeSweep(db.get(SQL.sweep, sweepId))
-  return new Sweep({ ...row, pending: row.total - row.done - row.skipped - row.leased }, { disableValidation: true })
-}
-
-/** Resolves the task's current sweep, or the typed reason there is none. */
-const currentSweep = (db: Connection, task: TaskName): Either.Either<CurrentSweep, TaskNotFound | NoSweep> => {
-  const current = readCurrent(db, task)
-  if (current === null) return Either.left(new TaskNotFound({ task }))
-  return current.sweep === null ? Either.left(new NoSweep({ task })) : Either.right(current.sweep)
 }
 
 /** The task's current sweep and its item at `path` (one read), or the typed reason there is none. */
@@ -643,45 +658,51 @@ export const make = Effect.gen(function* () {
       return Either.right(changed === 1)
     })
 
+  // ---------------------------------------------------------------------------------------------
+  // Cold paths: SqlClient, rows decoded by Schema, writes in one `database.transaction`.
+
+  // One statement, so the counters and the expired leases are read from one snapshot.
+  const findStatus = SqlSchema.findOne({
+    Request: StatusRequest,
+    Result: StatusRow,
+    execute: ({ now, task }) =>
+      sql`SELECT s.number AS sweep, s.status, s.total, s.done, s.skipped, s.leased,
+          CASE WHEN s.leased = 0 THEN 0 ELSE (SELECT count(*) FROM work_items w
+            WHERE w.sweep_id = s.id AND w.status = 'leased' AND w.lease_expires_at <= ${now}) END AS expired
+        FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ${task}`
+  })
+
   const status: CoverageStoreShape["status"] = (task, now) =>
-    database
-      .read((db): Either.Either<TaskStatus, TaskNotFound> => {
-        const current = readCurrent(db, task)
-        if (current === null) return Either.left(new TaskNotFound({ task }))
-        const sweep = current.sweep
-        if (sweep === null) {
-          return Either.right(
-            new TaskStatus({
-              task,
-              sweep: null,
-              sweep_status: null,
-              total: 0,
-              done: 0,
-              leased: 0,
-              pending: 0,
-              skipped: 0,
-              percent: 0
-            })
-          )
-        }
-        const c = sweep.counters
-        const expired = c.leased === 0 ? 0 : count(db, SQL.expiredCount, sweep.sweepId, now)
-        const leased = c.leased - expired
-        return Either.right(
-          new TaskStatus({
-            task,
-            sweep: sweep.number,
-            sweep_status: sweep.status,
-            total: c.total,
-            done: c.done,
-            leased,
-            pending: c.total - c.done - c.skipped - leased,
-            skipped: c.skipped,
-            percent: c.total === 0 ? 100 : Math.round((1000 * c.done) / c.total) / 10
-          })
-        )
+    Effect.gen(function* () {
+      const found = yield* findStatus({ task, now })
+      if (Option.isNone(found)) return yield* new TaskNotFound({ task })
+      const row = found.value
+      if (row.sweep === null) {
+        return new TaskStatus({
+          task,
+          sweep: null,
+          sweep_status: null,
+          total: 0,
+          done: 0,
+          leased: 0,
+          pending: 0,
+          skipped: 0,
+          percent: 0
+        })
+      }
+      const leased = row.leased - row.expired
+      return new TaskStatus({
+        task,
+        sweep: row.sweep,
+        sweep_status: row.status,
+        total: row.total,
+        done: row.done,
+        leased,
+        pending: row.total - row.done - row.skipped - leased,
+        skipped: row.skipped,
+        percent: row.total === 0 ? 100 : Math.round((1000 * row.done) / row.total) / 10
       })
-      .pipe(Effect.flatten)
+    }).pipe(Db.orStoreError, Db.retryBusy)
 
   const findCurrent = SqlSchema.findOne({
     Request: TaskName,
@@ -721,8 +742,10 @@ export const make = Effect.gen(function* () {
       if (id === null || number === null) return yield* new NoSweep({ task })
       const items = yield* findItems({ now, task: task_id, sweep: { id, number } })
       return state === null ? items : items.filter((item) => item.status === state)
-    }).pipe(Db.orStoreError)
+    }).pipe(Db.orStoreError, Db.retryBusy)
 
+  // `sweep new` stays a unit of work: it opens the sweep with the claim's own openSweep (one
+  // implementation), and opening is a bulk insert of one item per folder.
   const newSweep: CoverageStoreShape["newSweep"] = (task, open, now) =>
     database.immediateEither((db): Either.Either<Sweep, SweepActive | NoFolders> => {
       const current = ensureTask(db, task, now)
@@ -732,39 +755,131 @@ export const make = Effect.gen(function* () {
       }
       if (open.requested !== undefined) db.run(SQL.setTaskStrategy, open.requested, current.taskId)
       const opened = openSweep(db, current.taskId, open, now)
-      return opened === null ? Either.left(new NoFolders({ task })) : Either.right(readSweep(db, opened.sweepId))
-    })
-
-  const showSweep: CoverageStoreShape["showSweep"] = (task) =>
-    database
-      .read((db) => Either.map(currentSweep(db, task), (sweep) => readSweep(db, sweep.sweepId)))
-      .pipe(Effect.flatten)
-
-  const reset: CoverageStoreShape["reset"] = (task, all) =>
-    database.immediateEither((db): Either.Either<ResetSummary, TaskNotFound> => {
-      const row = db.pluck(SQL.taskId, task)
-      if (row === undefined) return Either.left(new TaskNotFound({ task }))
-      const taskId = Schema.decodeUnknownSync(Int)(row)
-      db.run(SQL.clearCurrent, taskId)
-      db.run(SQL.deleteItems, taskId)
-      const clearedSweeps = db.run(SQL.deleteSweeps, taskId)
-      let clearedVisits = 0
-      if (all) {
-        clearedVisits = db.run(SQL.deleteVisits, taskId)
-        db.run(SQL.deleteMemory, taskId)
-      }
+      if (opened === null) return Either.left(new NoFolders({ task }))
+      const { total } = opened.counters
       return Either.right(
-        new ResetSummary({ task, cleared_sweeps: clearedSweeps, cleared_history: all, cleared_visits: clearedVisits })
+        new Sweep({
+          task,
+          sweep: opened.number,
+          status: opened.status,
+          strategy: opened.strategy,
+          total,
+          done: 0,
+          skipped: 0,
+          leased: 0,
+          pending: total,
+          opened_at: now,
+          closed_at: null
+        })
       )
     })
 
+  const findSweep = SqlSchema.findOne({
+    Request: TaskName,
+    Result: CurrentSweepOrNone,
+    execute: (task) =>
+      sql`SELECT t.name AS task, s.number AS sweep, s.status, s.strategy, s.total, s.done, s.skipped, s.leased,
+          s.total - s.done - s.skipped - s.leased AS pending, s.opened_at, s.closed_at
+        FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ${task}`
+  })
+
+  const showSweep: CoverageStoreShape["showSweep"] = (task) =>
+    Effect.gen(function* () {
+      const found = yield* findSweep(task)
+      if (Option.isNone(found)) return yield* new TaskNotFound({ task })
+      const sweep = found.value
+      return sweep instanceof Sweep ? sweep : yield* new NoSweep({ task })
+    }).pipe(Db.orStoreError, Db.retryBusy)
+
+  const findTaskId = SqlSchema.findOne({
+    Request: TaskName,
+    Result: IdRow,
+    execute: (task) => sql`SELECT id FROM tasks WHERE name = ${task}`
+  })
+  const clearSweeps = SqlSchema.findAll({
+    Request: Int,
+    Result: IdRow,
+    execute: (taskId) =>
+      Effect.zipRight(
+        Effect.all(
+          [
+            sql`UPDATE tasks SET current_sweep_id = NULL WHERE id = ${taskId}`,
+            sql`DELETE FROM work_items WHERE sweep_id IN (SELECT id FROM sweeps WHERE task_id = ${taskId})`
+          ],
+          { discard: true }
+        ),
+        sql`DELETE FROM sweeps WHERE task_id = ${taskId} RETURNING id`
+      )
+  })
+  // Counted before they go: a task's history can be long, and RETURNING would read every id.
+  const countVisits = SqlSchema.findOne({
+    Request: Int,
+    Result: CountRow,
+    execute: (taskId) => sql`SELECT count(*) AS n FROM visits WHERE task_id = ${taskId}`
+  })
+  const forgetHistory = SqlSchema.void({
+    Request: Int,
+    execute: (taskId) =>
+      Effect.all(
+        [sql`DELETE FROM visits WHERE task_id = ${taskId}`, sql`DELETE FROM folder_memory WHERE task_id = ${taskId}`],
+        { discard: true }
+      )
+  })
+
+  const reset: CoverageStoreShape["reset"] = (task, all) =>
+    Effect.gen(function* () {
+      const found = yield* findTaskId(task)
+      if (Option.isNone(found)) return yield* new TaskNotFound({ task })
+      const taskId = found.value.id
+      const cleared = yield* clearSweeps(taskId)
+      let clearedVisits = 0
+      if (all) {
+        clearedVisits = Option.match(yield* countVisits(taskId), { onNone: () => 0, onSome: (row) => row.n })
+        yield* forgetHistory(taskId)
+      }
+      return new ResetSummary({
+        task,
+        cleared_sweeps: cleared.length,
+        cleared_history: all,
+        cleared_visits: clearedVisits
+      })
+    }).pipe(database.transaction)
+
+  const reclaimAll = SqlSchema.findAll({
+    Request: Int,
+    Result: IdRow,
+    execute: (now) =>
+      sql`UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
+        WHERE status = 'leased' AND lease_expires_at <= ${now}
+          AND sweep_id IN (SELECT id FROM sweeps WHERE status = 'active')
+        RETURNING id`
+  })
+  const findCounters = SqlSchema.findAll({
+    Request: Schema.Void,
+    Result: ReconcileRow,
+    execute: () =>
+      sql`SELECT s.id, s.total, s.done, s.skipped, s.leased, s.status,
+          count(w.id) AS actual_total,
+          coalesce(sum(w.status = 'done'), 0) AS actual_done,
+          coalesce(sum(w.status = 'skipped'), 0) AS actual_skipped,
+          coalesce(sum(w.status = 'leased'), 0) AS actual_leased
+        FROM sweeps s LEFT JOIN work_items w ON w.sweep_id = s.id GROUP BY s.id`
+  })
+  const fixCounters = SqlSchema.void({
+    Request: FixCounters,
+    execute: (r) =>
+      sql`UPDATE sweeps SET total = ${r.total}, done = ${r.done}, skipped = ${r.skipped}, leased = ${r.leased},
+          status = ${r.status}, closed_at = CASE WHEN ${r.status} = 'complete' THEN coalesce(closed_at, ${r.now}) END
+        WHERE id = ${r.id}`
+  })
+
   const gc: CoverageStoreShape["gc"] = ({ now, reconcile }) =>
-    database.immediate((db) => {
-      const reclaimed = db.run(SQL.reclaimAll, now)
+    Effect.gen(function* () {
+      const reclaimed = yield* reclaimAll(now)
       let reconciledSweeps = 0
       let drift = 0
       if (reconcile) {
-        for (const r of db.all(SQL.reconcile).map(decodeReconcile)) {
+        for (const r of yield* findCounters(undefined)) {
           const finished = r.actual_done + r.actual_skipped
           const status: SweepStatus = finished >= r.actual_total ? "complete" : "active"
           const rowDrift =
@@ -775,21 +890,25 @@ export const make = Effect.gen(function* () {
           if (rowDrift === 0 && status === r.status) continue
           drift += rowDrift
           reconciledSweeps++
-          db.run(SQL.fixCounters, {
+          yield* fixCounters({
+            id: r.id,
             total: r.actual_total,
             done: r.actual_done,
             skipped: r.actual_skipped,
             leased: r.actual_leased,
             status,
-            now,
-            id: r.id
+            now
           })
         }
       }
-      return { reclaimed_leases: reclaimed, reconciled_sweeps: reconciledSweeps, counter_drift: drift }
-    })
+      return { reclaimed_leases: reclaimed.length, reconciled_sweeps: reconciledSweeps, counter_drift: drift }
+    }).pipe(database.transaction)
 
-  const vacuum = Effect.zipRight(database.exec("VACUUM"), database.exec("PRAGMA wal_checkpoint(TRUNCATE)"))
+  // Outside any transaction (VACUUM cannot run inside one); the checkpoint then empties the WAL.
+  const vacuum = Effect.zipRight(
+    sql`VACUUM`.pipe(Db.orStoreError, Db.retryBusy),
+    sql`PRAGMA wal_checkpoint(TRUNCATE)`.pipe(Db.orStoreError, Db.retryBusy)
+  ).pipe(Effect.asVoid)
 
   return CoverageStore.of({
     register,

@@ -162,6 +162,105 @@ describe("CoverageStore", () => {
       { fastCheck: { numRuns: 60 } }
     )
 
+    it.scoped("gc --reconcile rebuilds drifted counters from the items and closes a sweep they say is over", () =>
+      Effect.gen(function* () {
+        const { store, database } = yield* makeStore
+        yield* store.register(syntheticFolders(3), 0)
+        const claim = (now: number) =>
+          store.claim({ task, agent: AgentId.make("a"), now, ttlMs: TTL, open: openOptions, autoSweep: false })
+        const complete = (path: FolderPath, now: number) =>
+          store.complete({
+            task,
+            path,
+            agent: AgentId.make("a"),
+            status: "done",
+            found: null,
+            reason: null,
+            now,
+            halfLifeSecs: 600
+          })
+        const first = yield* claim(1)
+        assert.strictEqual(first._tag, "Claimed")
+        if (first._tag === "Claimed") yield* complete(first.path, 2)
+        yield* claim(3)
+        // Counters written behind the triggers' back: total +4, done +4, leased -1.
+        yield* database.immediate((db) => db.run("UPDATE sweeps SET total = 7, done = 5, leased = 0"))
+        const drifted = yield* store.gc({ now: 4, reconcile: true })
+        assert.deepStrictEqual(drifted, { reclaimed_leases: 0, reconciled_sweeps: 1, counter_drift: 9 })
+        assert.deepInclude(yield* store.showSweep(task), { total: 3, done: 1, leased: 1, pending: 1, status: "active" })
+        assert.deepStrictEqual(yield* store.gc({ now: 5, reconcile: true }), {
+          reclaimed_leases: 0,
+          reconciled_sweeps: 0,
+          counter_drift: 0
+        })
+
+        // Every item finished, but the sweep row says active: reconcile closes it at `now`.
+        for (let now = 6; ; now++) {
+          const next = yield* claim(now + TTL)
+          if (next._tag !== "Claimed") break
+          yield* complete(next.path, now + TTL)
+        }
+        yield* database.immediate((db) => db.run("UPDATE sweeps SET status = 'active', closed_at = NULL"))
+        const reopened = yield* store.gc({ now: 9_000, reconcile: true })
+        assert.deepStrictEqual(reopened, { reclaimed_leases: 0, reconciled_sweeps: 1, counter_drift: 0 })
+        assert.deepInclude(yield* store.showSweep(task), { status: "complete", closed_at: 9_000, done: 3, pending: 0 })
+      })
+    )
+
+    it.scoped("status reads expired leases as pending; gc reclaims them; unknown tasks are TaskNotFound", () =>
+      Effect.gen(function* () {
+        const { store } = yield* makeStore
+        yield* store.register(syntheticFolders(3), 0)
+        for (const agent of ["a", "b"])
+          yield* store.claim({
+            task,
+            agent: AgentId.make(agent),
+            now: 1,
+            ttlMs: TTL,
+            open: openOptions,
+            autoSweep: false
+          })
+        assert.deepInclude(yield* store.status(task, TTL), { sweep: 1, leased: 2, pending: 1, total: 3, percent: 0 })
+        assert.deepInclude(yield* store.status(task, TTL + 1), { leased: 0, pending: 3, sweep_status: "active" })
+        // The counters still hold the expired leases until something reclaims them.
+        assert.deepInclude(yield* store.showSweep(task), { leased: 2, pending: 1 })
+        assert.deepStrictEqual(yield* store.gc({ now: TTL + 1, reconcile: false }), {
+          reclaimed_leases: 2,
+          reconciled_sweeps: 0,
+          counter_drift: 0
+        })
+        assert.deepInclude(yield* store.showSweep(task), { leased: 0, pending: 3 })
+
+        const unknown = TaskName.make("nobody")
+        assert.strictEqual((yield* Effect.flip(store.status(unknown, 1)))._tag, "TaskNotFound")
+        assert.strictEqual((yield* Effect.flip(store.showSweep(unknown)))._tag, "TaskNotFound")
+        assert.strictEqual((yield* Effect.flip(store.reset(unknown, true)))._tag, "TaskNotFound")
+        assert.strictEqual((yield* Effect.flip(store.list(unknown, null, 1)))._tag, "TaskNotFound")
+
+        const reset = yield* store.reset(task, false)
+        assert.deepInclude(reset, { cleared_sweeps: 1, cleared_history: false, cleared_visits: 0 })
+        assert.deepInclude(yield* store.status(task, 1), { sweep: null, sweep_status: null, total: 0, percent: 0 })
+        assert.strictEqual((yield* Effect.flip(store.showSweep(task)))._tag, "NoSweep")
+        assert.strictEqual((yield* Effect.flip(store.list(task, null, 1)))._tag, "NoSweep")
+      })
+    )
+
+    it.scoped("sweep new returns the sweep as showSweep reads it; a row of the wrong shape is corrupt", () =>
+      Effect.gen(function* () {
+        const { store, database } = yield* makeStore
+        yield* store.register(syntheticFolders(4), 0)
+        const opened = yield* store.newSweep(task, { ...openOptions, requested: "round-robin" }, 77)
+        assert.deepStrictEqual(opened, yield* store.showSweep(task))
+        assert.deepInclude(opened, { sweep: 1, status: "active", strategy: "round-robin", total: 4, pending: 4 })
+        assert.deepInclude(opened, { opened_at: 77, closed_at: null })
+        assert.strictEqual((yield* Effect.flip(store.newSweep(task, openOptions, 78)))._tag, "SweepActive")
+
+        yield* database.immediate((db) => db.run("UPDATE sweeps SET strategy = 'zigzag'"))
+        const error = yield* Effect.flip(store.showSweep(task))
+        assert.deepInclude(error, { _tag: "StoreError", reason: "corrupt" })
+      })
+    )
+
     it.scoped("two claims never hold the same folder at once", () =>
       Effect.gen(function* () {
         const { store } = yield* makeStore

@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { AgentId, FolderPath, TaskName, type ClaimResult } from "@trail/domain"
 import Sqlite from "better-sqlite3"
 import { Effect, TestClock } from "effect"
+import { statSync } from "node:fs"
 import { configOf, makeRoot, makeScheduler } from "./helpers.js"
 
 const task = TaskName.make("refine")
@@ -347,7 +348,7 @@ describe("Scheduler", () => {
 
     it.scoped("reset --all forgets history; gc reclaims expired leases", () =>
       Effect.gen(function* () {
-        const { scheduler } = yield* setup(["a", "b"], { lease: { ttl_secs: 10 } })
+        const { scheduler, project } = yield* setup(["a", "b"], { lease: { ttl_secs: 10 } })
         const path = claimedPath(yield* scheduler.claim({ task, agent: a1 }))
         yield* scheduler.complete({ task, path, agent: a1, status: "done" })
         yield* scheduler.claim({ task, agent: a1 })
@@ -359,8 +360,13 @@ describe("Scheduler", () => {
         assert.deepInclude(reset, { cleared_sweeps: 1, cleared_history: true, cleared_visits: 1 })
         yield* scheduler.newSweep({ task })
         for (const item of yield* scheduler.list(task)) assert.isNull(item.visited_at)
+        const wal = `${project.databaseFile}-wal`
+        assert.isAbove(statSync(wal).size, 0)
         const vacuum = yield* scheduler.gc({ vacuum: true })
         assert.isTrue(vacuum.vacuumed)
+        // VACUUM ran, then the checkpoint emptied the WAL into the database file.
+        assert.strictEqual(statSync(wal).size, 0)
+        assert.strictEqual((yield* scheduler.list(task)).length, 2)
       })
     )
   })
