@@ -159,7 +159,7 @@ describe("CoverageStore", () => {
           assert.deepInclude(sweep, { status: "complete", leased: 0, pending: 0, total: n })
           assert.strictEqual(sweep.done + sweep.skipped, n)
         }),
-      { fastCheck: { numRuns: 60 } }
+      { fastCheck: { numRuns: 60 }, timeout: 120_000 }
     )
 
     it.scoped("gc --reconcile rebuilds drifted counters from the items and closes a sweep they say is over", () =>
