@@ -24,6 +24,7 @@ import {
 } from "@trail/domain"
 import { Database } from "@trail/store"
 import { Clock, Effect, type ParseResult, Schema } from "effect"
+import { artifactText } from "./Bundle.js"
 
 /** SQLite's 0/1 as a boolean. */
 export const Bit = Schema.transform(Schema.Literal(0, 1), Schema.Boolean, {
@@ -64,25 +65,10 @@ export const matchExpression = (query: string): string | null => {
   return words.length === 0 ? null : words.map((word) => `"${word.replaceAll('"', '""')}"`).join(" ")
 }
 
-/** Every string of a value, depth first (a fact's searchable text). */
-const stringsOf = (value: unknown, into: Array<string>): Array<string> => {
-  if (typeof value === "string") into.push(value)
-  else if (Array.isArray(value)) for (const item of value) stringsOf(item, into)
-  else if (typeof value === "object" && value !== null) for (const item of Object.values(value)) stringsOf(item, into)
-  return into
-}
-
-/** An artifact's searchable text: every string of its fact, and a command's exit status. */
-export const artifactText = (fact: ArtifactDraft): string => {
-  const { _tag: _, source: _source, ...fields } = fact
-  const exit = fact._tag === "command" && fact.exit_code !== null ? [`exit ${fact.exit_code}`] : []
-  return [...stringsOf(fields, []), ...exit].join("\n")
-}
-
 /**
  * For each artifact of a bundle (in bundle order, oldest first), whether it is unresolved: a failed
  * command not followed by a success of the same command; an error not followed by a success of the
- * same tool (an edit with that tool, or a command that succeeded when the tool is Bash); a worker
+ * same tool (an edit made with that tool); a worker
  * failure not followed by a result of that worker.
  */
 export const unresolvedOf = (facts: ReadonlyArray<ArtifactDraft>): ReadonlyArray<boolean> =>
@@ -92,10 +78,8 @@ export const unresolvedOf = (facts: ReadonlyArray<ArtifactDraft>): ReadonlyArray
       case "command":
         return fact.failed && !later.some((l) => l._tag === "command" && !l.failed && l.command === fact.command)
       case "error":
-        return !later.some(
-          (l) =>
-            (l._tag === "edit" && l.tool === fact.tool) || (l._tag === "command" && !l.failed && fact.tool === "Bash")
-        )
+        // An edit lists the tools that made it ("Write,Edit"); a failed Bash call is a command, not an error.
+        return !later.some((l) => l._tag === "edit" && l.tool.split(",").includes(fact.tool))
       case "failure":
         return !later.some((l) => l._tag === "result" && l.worker === fact.worker)
       default:

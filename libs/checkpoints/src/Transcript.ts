@@ -19,6 +19,7 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Either, Schema, Stream } from "effect"
+import { DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_TRANSCRIPT_BYTES } from "@trail/domain"
 
 /** What a transcript read keeps at most. Counts, except where bytes are said. */
 export interface TranscriptCaps {
@@ -37,9 +38,10 @@ export interface TranscriptCaps {
   readonly textChars: number
 }
 
+/** The caps `[checkpoint]` in .trail.toml defaults to (one source: the domain's config). */
 export const defaultTranscriptCaps: TranscriptCaps = {
-  maxBytes: 256 * 1024 * 1024,
-  maxLineBytes: 8 * 1024 * 1024,
+  maxBytes: DEFAULT_MAX_TRANSCRIPT_BYTES,
+  maxLineBytes: DEFAULT_MAX_LINE_BYTES,
   perKind: 50,
   outputLines: 5,
   textChars: 2000

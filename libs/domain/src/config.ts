@@ -236,6 +236,8 @@ export type WorkerConfig = typeof WorkerConfig.Type
 
 /** Most bytes of a transcript a checkpoint reads by default: 128 MiB (the most recent part is kept). */
 export const DEFAULT_MAX_TRANSCRIPT_BYTES = 128 * 1024 * 1024
+/** A transcript line longer than this is skipped and noted (bytes). */
+export const DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024
 
 export const CheckpointConfig = Schema.Struct({
   /** Days a consumed `--once` checkpoint is kept before `trail gc` purges it. */
@@ -250,7 +252,7 @@ export const CheckpointConfig = Schema.Struct({
   /** Bytes of a transcript read at most (the most recent part kept; the rest is a noted problem). */
   max_transcript_bytes: withDefault(countBetween(1024, Number.MAX_SAFE_INTEGER), () => DEFAULT_MAX_TRANSCRIPT_BYTES),
   /** Longest transcript line read (bytes); a longer line is skipped and noted. */
-  max_line_bytes: withDefault(countBetween(1024, 256 * 1024 * 1024), () => 4 * 1024 * 1024),
+  max_line_bytes: withDefault(countBetween(1024, 256 * 1024 * 1024), () => DEFAULT_MAX_LINE_BYTES),
   /** Most artifacts of one kind in a bundle (the most recent kept). */
   max_artifacts_per_kind: withDefault(countBetween(1, 100_000), () => 50),
   /** Output lines a `command` artifact keeps from each end of the output. */
