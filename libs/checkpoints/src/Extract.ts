@@ -77,33 +77,37 @@ const bashInput = decode(BashInput)
 const patchDetails = decode(PatchDetails)
 const bashDetails = decode(BashDetails)
 
-/** The file and the lines an edit tool changed, from its input (and its applied patch when given). */
-export const editOf = (
-  tool: string,
-  input: unknown,
-  details: unknown
-): { readonly file: string; readonly added: number; readonly removed: number } | null => {
-  const counted = (file: string, added: number, removed: number) => {
-    // The applied patch is exact (Write over an existing file, replace_all); the input is the fallback.
-    const patch = patchDetails(details)
-    if (patch === null || patch.structuredPatch.length === 0) return { file, added, removed }
-    let plus = 0
-    let minus = 0
-    for (const hunk of patch.structuredPatch)
-      for (const line of hunk.lines) {
-        if (line.startsWith("+")) plus++
-        else if (line.startsWith("-")) minus++
-      }
-    return { file, added: plus, removed: minus }
-  }
+/** An edit's file and line counts. */
+export interface EditCount {
+  readonly file: string
+  readonly added: number
+  readonly removed: number
+}
+
+/** The lines an applied patch (a tool result's `structuredPatch`) added and removed, or null without one. */
+const patchCounts = (details: unknown): { readonly added: number; readonly removed: number } | null => {
+  const patch = patchDetails(details)
+  if (patch === null || patch.structuredPatch.length === 0) return null
+  let added = 0
+  let removed = 0
+  for (const hunk of patch.structuredPatch)
+    for (const line of hunk.lines) {
+      if (line.startsWith("+")) added++
+      else if (line.startsWith("-")) removed++
+    }
+  return { added, removed }
+}
+
+/** The file and the lines an edit tool changed, counted from its input; null for other tools. */
+const editFromInput = (tool: string, input: unknown): EditCount | null => {
   switch (tool) {
     case "Edit": {
       const edit = editInput(input)
-      return edit && counted(edit.file_path, countLines(edit.new_string), countLines(edit.old_string))
+      return edit && { file: edit.file_path, added: countLines(edit.new_string), removed: countLines(edit.old_string) }
     }
     case "Write": {
       const write = writeInput(input)
-      return write && counted(write.file_path, countLines(write.content), 0)
+      return write && { file: write.file_path, added: countLines(write.content), removed: 0 }
     }
     case "MultiEdit": {
       const multi = multiEditInput(input)
@@ -114,7 +118,7 @@ export const editOf = (
         added += countLines(edit.new_string)
         removed += countLines(edit.old_string)
       }
-      return counted(multi.file_path, added, removed)
+      return { file: multi.file_path, added, removed }
     }
     case "NotebookEdit": {
       const cell = notebookEditInput(input)
@@ -127,6 +131,20 @@ export const editOf = (
       return null
   }
 }
+
+/**
+ * The file and the lines an edit tool changed: from its applied patch when the result carries one
+ * (exact: a Write over an existing file, replace_all), else from its input.
+ */
+const withPatch = (edit: EditCount | null, details: unknown): EditCount | null => {
+  if (edit === null) return null
+  const patch = patchCounts(details)
+  return patch === null ? edit : { file: edit.file, ...patch }
+}
+
+/** The file and the lines an edit tool changed, from its input (and its applied patch when given). */
+export const editOf = (tool: string, input: unknown, details: unknown): EditCount | null =>
+  withPatch(editFromInput(tool, input), details)
 
 const EXIT = /^(?:Error: )?Exit code (-?\d+)\s*\n?/
 
@@ -170,11 +188,19 @@ class Recent<A> {
   }
 }
 
+/**
+ * A tool call waiting for its result, reduced to what its artifact needs: a Write's content or an
+ * Edit's strings can be megabytes, and a call interrupted without a result waits here until
+ * pushed out, so the input itself is not kept.
+ */
 interface PendingTool {
   readonly name: string
-  readonly input: unknown
   readonly at: number | null
   readonly cwd: string | null
+  /** A Bash call's command, cut to `textChars`. */
+  readonly command: string | null
+  /** An edit tool's file and counts from its input. */
+  readonly edit: EditCount | null
 }
 
 /** Tool calls waiting for their result, at most (older ones are forgotten). */
@@ -216,7 +242,13 @@ export class SessionExtractor {
         if (entry.text.trim() !== "") this.answer = { text: entry.text, at: entry.at }
         return
       case "ToolUse":
-        this.pending.set(entry.id, { name: entry.name, input: entry.input, at: entry.at, cwd: entry.cwd })
+        this.pending.set(entry.id, {
+          name: entry.name,
+          at: entry.at,
+          cwd: entry.cwd,
+          command: entry.name === "Bash" ? (bashInput(entry.input)?.command ?? null) : null,
+          edit: editFromInput(entry.name, entry.input)
+        })
         if (this.pending.size > MAX_PENDING) {
           const oldest = this.pending.keys().next()
           if (oldest.done !== true) this.pending.delete(oldest.value)
@@ -234,14 +266,13 @@ export class SessionExtractor {
   private result(use: PendingTool, result: Extract<TranscriptEntry, { _tag: "ToolResult" }>) {
     const at = result.at ?? use.at
     if (use.name === "Bash") {
-      const input = bashInput(use.input)
       const ending = commandEnding(result.content, result.isError, result.details)
       const output = headTail(ending.output, this.caps.outputLines)
       const draft: Draft<"command"> = {
         _tag: "command",
         source: this.source,
         at,
-        command: input?.command ?? "(command not recorded)",
+        command: use.command === null ? "(command not recorded)" : cut(use.command, this.caps.textChars),
         exit_code: ending.exit_code,
         failed: ending.failed,
         head: output.head.map((line) => cut(line, this.caps.textChars)),
@@ -258,7 +289,7 @@ export class SessionExtractor {
         tool: use.name,
         message: cut(errorMessage(result.content), this.caps.textChars)
       })
-    const edit = editOf(use.name, use.input, result.details)
+    const edit = withPatch(use.edit, result.details)
     if (edit === null) return
     const file = relative(edit.file, use.cwd)
     const seen = this.edits.get(file)

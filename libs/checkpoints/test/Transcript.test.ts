@@ -12,6 +12,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import {
   defaultTranscriptCaps,
+  SessionExtractor,
   emptyProblems,
   extractSession,
   LineSplitter,
@@ -253,6 +254,28 @@ describe("extractSession", () => {
     assert.deepStrictEqual(
       ofKind(drafts, "error").map((e) => [e.tool, e.message]),
       [["Edit", "String to replace not found in file."]]
+    )
+  })
+
+  it("keeps a waiting call's facts, not its input: a command is cut to the text cap, a Write's content is not held", () => {
+    const caps = { ...defaultTranscriptCaps, textChars: 10 }
+    const content = "line\n".repeat(1000)
+    const extractor = new SessionExtractor({ type: "session", id: "s" }, caps)
+    extractor.add(use("1", "Bash", { command: "echo 0123456789abcdef" }))
+    const write = { file_path: "/repo/big.txt", content }
+    extractor.add(use("2", "Write", write))
+    // The tool's input is the transcript's to drop: the extractor must not still read it later.
+    write.content = ""
+    extractor.add(result("1", "ok"))
+    extractor.add(result("2", "ok"))
+    const { drafts } = extractor.drafts()
+    assert.deepStrictEqual(
+      ofKind(drafts, "command").map((c) => c.command),
+      ["echo 01234…"]
+    )
+    assert.deepStrictEqual(
+      ofKind(drafts, "edit").map((e) => [e.file, e.added]),
+      [["big.txt", 1000]]
     )
   })
 
