@@ -48,6 +48,7 @@ import { Database, Events, Migrations } from "@trail/store"
 import { Clock, Context, Effect, Layer, Option, Random, Schema } from "effect"
 import type { Bundle } from "./Bundle.js"
 import { bundlePaths } from "./Paths.js"
+import { readHeader as headerParts } from "./Header.js"
 import { Bit, indexArtifacts, unindexArtifacts } from "./Search.js"
 
 /** `<id>.artifacts.json`: every artifact in full, and what could not be read when it was saved. */
@@ -245,12 +246,13 @@ export const formatId = (at: number, suffix: number): CheckpointId => {
   return CheckpointId.make(`cp-${date}-${time}-${suffix.toString(16).padStart(4, "0")}`)
 }
 
-/** The listing's title of a header: its first heading, else its first line, else the id. */
+/**
+ * The listing's title of a header: its title as the composer wrote it (`# Checkpoint <id>: <title>`,
+ * read by {@link headerParts}), else its first line, else the id.
+ */
 export const titleOf = (header: string, id: CheckpointId): string => {
-  const lines = header.split("\n").map((line) => line.trim())
-  const heading = lines.find((line) => /^#{1,6}\s+\S/.test(line))
-  const first = heading?.replace(/^#{1,6}\s+/, "") ?? lines.find((line) => line !== "")
-  return first === undefined ? id : headlineOf(first)
+  const first = headerParts(header).title ?? header.split("\n").find((line) => line.trim() !== "")
+  return first === undefined || first.trim() === "" ? id : headlineOf(first)
 }
 
 /**
@@ -450,22 +452,25 @@ export const make = (settings: CheckpointsSettings) =>
           artifacts: bundle.artifacts
         }
         const json = JSON.stringify(yield* Schema.encode(ArtifactsFile)(file).pipe(Effect.orDie), null, 2)
-        yield* writeAtomically(id, paths.artifacts, `${json}\n`)
-        yield* writeAtomically(id, paths.header, bundle.header)
         const title = headlineOf(input.title ?? "") || titleOf(bundle.header, id)
-        const entry = yield* transaction(
-          Effect.gen(function* () {
-            yield* indexArtifacts(id, bundle.createdAt, bundle.artifacts)
-            return yield* record(undefined, id, "checkpoint.saved", {
-              created_at: bundle.createdAt,
-              title,
-              once: input.once,
-              session: input.session,
-              workers: [...input.workers],
-              artifacts: bundle.artifacts.length
+        // Both files and the index row, or nothing: a failure at any step removes what was written.
+        const entry = yield* Effect.gen(function* () {
+          yield* writeAtomically(id, paths.artifacts, `${json}\n`)
+          yield* writeAtomically(id, paths.header, bundle.header)
+          return yield* transaction(
+            Effect.gen(function* () {
+              yield* indexArtifacts(id, bundle.createdAt, bundle.artifacts)
+              return yield* record(undefined, id, "checkpoint.saved", {
+                created_at: bundle.createdAt,
+                title,
+                once: input.once,
+                session: input.session,
+                workers: [...input.workers],
+                artifacts: bundle.artifacts.length
+              })
             })
-          })
-        ).pipe(Effect.tapError(() => removeFiles(id)))
+          )
+        }).pipe(Effect.tapError(() => removeFiles(id)))
         if (entry === undefined) return yield* Effect.dieMessage(`checkpoint.saved of ${id} did not fold`)
         return toCheckpoint(entry)
       })

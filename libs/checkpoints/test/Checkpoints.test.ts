@@ -7,7 +7,7 @@ import { Effect, Either, Option, Schema, TestClock } from "effect"
 import { spawn } from "node:child_process"
 import * as nodeFs from "node:fs"
 import { fileURLToPath } from "node:url"
-import { ArtifactsFile, bundlePaths, formatId } from "../src/index.js"
+import { ArtifactsFile, bundlePaths, composeBundle, formatId, readHeader } from "../src/index.js"
 import { answer, bundleOf, failingInstall, header, openRoot, paddingEdit, passingBuild } from "./helpers.js"
 
 const NOW = Date.UTC(2026, 10, 22, 3, 15, 0)
@@ -143,6 +143,18 @@ describe("Checkpoints", () => {
           workers: ["w1"],
           artifacts: 4
         })
+      })
+    )
+
+    it.scoped("a composed header's title is its title, not the id again", () =>
+      Effect.gen(function* () {
+        yield* TestClock.setTime(NOW)
+        const { checkpoints } = yield* openRoot
+        const id = yield* checkpoints.newId
+        const bundle = composeBundle({ id, createdAt: NOW, note: "", drafts: [failingInstall], problems: [] })
+        const saved = yield* checkpoints.save({ bundle, once: false, session: null, workers: [] })
+        assert.notInclude(saved.title, id)
+        assert.strictEqual(saved.title, readHeader(bundle.header).title)
       })
     )
 
