@@ -3,9 +3,11 @@
  * folder (@effect/platform `FileSystem.watch`). Used by the exit wait (`Processes.waitForExit`),
  * the supervisor's store check, its event tail and the TUI's redraw (`StoreChanges`).
  *
- * - The watch starts before the first wake, so that a write after the reader's first read always
- *   wakes it again: a write between a first read and a later watch raised no event and was seen
- *   only at the next fallback read.
+ * - The watch starts before the first wake, so that a write after the reader's first read wakes
+ *   it again: a write between a first read and a later watch raised no event and was seen only at
+ *   the next fallback read. With Node's watch this holds as far as the platform lets us see (it
+ *   subscribes after an asynchronous stat and says nothing when it has): a reader that must not
+ *   miss a write keeps a fallback.
  * - Wakes are coalesced: while the reader reads, any number of file events make one more wake
  *   (a burst of 1,000 events is one or two reads, not 1,000).
  * - A folder that cannot be watched (gone, no inotify) is logged once and leaves the fallback:
