@@ -432,16 +432,37 @@ const hookCommand = (where: HookSettings.Scope) => {
   return `${quote(process.execPath)} ${quote(process.argv[1] ?? "trail")} hook claude`
 }
 
+/** `checkpoint.on_precompact` of the root found from `--root` / `$TRAIL_ROOT` / the cwd (false without one). */
+const preCompactEnabled = Effect.gen(function* () {
+  const found = yield* Project.findRoot({ explicit: yield* explicitRoot, cwd: yield* cwd }).pipe(Effect.option)
+  if (Option.isNone(found)) return false
+  return (yield* Project.loadConfig(found.value)).checkpoint.on_precompact
+})
+
 const hooksInstall = Command.make("install", { ...scope, pretty }, (args) =>
   Effect.gen(function* () {
     const where = yield* scopeOf(args)
-    const installed = yield* HookSettings.install(yield* settingsFile(where), hookCommand(where))
+    const installed = yield* HookSettings.install(yield* settingsFile(where), hookCommand(where), {
+      preCompact: yield* preCompactEnabled
+    })
     yield* print(installed, {
       pretty: args.pretty,
-      render: (r) => `${r.settings_file}: ${r.added.length === 0 ? "already installed" : `added ${r.added.join(", ")}`}`
+      render: (r) =>
+        `${r.settings_file}: ${
+          r.added.length === 0 && r.upgraded.length === 0
+            ? "already installed"
+            : [
+                ...(r.added.length === 0 ? [] : [`added ${r.added.join(", ")}`]),
+                ...(r.upgraded.length === 0 ? [] : [`upgraded ${r.upgraded.join(", ")}`])
+              ].join("; ")
+        }`
     })
   })
-).pipe(Command.withDescription("Add trail's six Claude Code hooks to settings.json (idempotent; other hooks kept)."))
+).pipe(
+  Command.withDescription(
+    "Add trail's six Claude Code hooks to settings.json, and PreCompact when checkpoint.on_precompact is on (idempotent; other hooks kept)."
+  )
+)
 
 const hooksUninstall = Command.make("uninstall", { ...scope, pretty }, (args) =>
   Effect.gen(function* () {
