@@ -4,10 +4,10 @@
  * it), PreCompact, `gc`, and the bad inputs of SPEC §4 — a note that is not UTF-8, an editor that
  * fails, an unknown id, a header cut away by hand, a deleted artifacts file, two `continue`s at once.
  */
-import { spawnSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import { gitRepo, TRAIL, trail, trailAsync, waitFor } from "./helpers.js"
 
 interface Saved {
@@ -111,6 +111,11 @@ const setup = (toml = "") => {
     })
   return { root, run, files, hook }
 }
+
+const servers: Array<string> = []
+afterAll(() => {
+  for (const server of servers) spawnSync("tmux", ["-L", server, "kill-server"], { stdio: "ignore" })
+})
 
 describe("trail checkpoint", () => {
   it("saves a session's transcript, git and the note; lists, shows, pulls an artifact, searches, deletes", () => {
@@ -351,4 +356,40 @@ describe("trail checkpoint", () => {
     expect(t.hook({ session_id: "x", hook_event_name: "SessionStart", source: "startup" }).stdout).toBe("")
     expect(t.run(["continue", cp.id, "--as", "default"]).code).toBe(2)
   })
+
+  it("the TUI shows a checkpoint item; Enter continues it (armed), Space dismisses it", async () => {
+    const server = `trail-cp-tui-${process.pid}-${Math.floor(Math.random() * 1e6)}`
+    servers.push(server, `${server}-workers`)
+    const t = setup(`[worker]\ntmux_socket = "${server}-workers"\n`)
+    const first = t.run(["checkpoint", "-m", "first handoff"]).json() as Saved
+    const tmux = (...args: Array<string>) =>
+      execFileSync("tmux", ["-L", server, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim()
+    tmux(
+      "new-session",
+      "-d",
+      "-s",
+      "work",
+      "-x",
+      "150",
+      "-y",
+      "40",
+      "-c",
+      t.root,
+      `node ${TRAIL} inbox --tui; sleep 60`
+    )
+    const screen = () => tmux("capture-pane", "-p", "-J", "-t", "work")
+    const until = (check: (text: string) => boolean, what: string) =>
+      waitFor(() => check(screen()), what, 15_000, screen)
+    await until((s) => s.includes("first handoff") && s.includes("[checkpoint]"), "the checkpoint item")
+    expect(screen()).toContain("[Enter Continue]")
+    tmux("send-keys", "-t", "work", "Enter")
+    await until((s) => s.includes(`${first.id} armed`), "the item to be continued")
+    // Armed: a second continue is told so.
+    expect(t.run(["continue", first.id]).error().code).toBe("checkpoint-taken")
+    // Armed, not yet taken: the item stays until a session takes it, or until it is dismissed.
+    tmux("send-keys", "-t", "work", " ")
+    await until((s) => s.includes(`dismissed`), "the dismissal")
+    const items = t.run(["inbox"]).json() as Array<{ subject: { id: string } }>
+    expect(items.map((i) => i.subject.id)).not.toContain(first.id)
+  }, 60_000)
 })
