@@ -392,4 +392,26 @@ describe("trail checkpoint", () => {
     const items = t.run(["inbox"]).json() as Array<{ subject: { id: string } }>
     expect(items.map((i) => i.subject.id)).not.toContain(first.id)
   }, 60_000)
+
+  it("docs/checkpoints.md's worked example saves the checkpoint its header shows", () => {
+    const t = setup()
+    const doc = fs.readFileSync(path.resolve(import.meta.dirname, "..", "..", "..", "docs", "checkpoints.md"), "utf8")
+    const example = /```bash\n([\s\S]*?)```/.exec(doc)?.[1] ?? ""
+    expect(example).toMatch(/^trail checkpoint -m/)
+    const bin = path.join(t.root, "..", `${path.basename(t.root)}-bin`)
+    fs.mkdirSync(bin)
+    fs.writeFileSync(path.join(bin, "trail"), `#!/bin/sh\nexec '${process.execPath}' '${TRAIL}' "$@"\n`, {
+      mode: 0o755
+    })
+    const ran = spawnSync("bash", ["-c", example], {
+      cwd: t.root,
+      env: { ...process.env, PATH: `${bin}:${process.env["PATH"] ?? ""}` },
+      encoding: "utf8"
+    })
+    expect(ran.status, ran.stderr).toBe(0)
+    const shown = t.run(["checkpoint", "show", "last"]).json() as Shown
+    expect(shown.checkpoint.title).toBe("parser: the tokenizer drops the last token of a line without a newline")
+    expect(shown.header).toContain("## Decisions\n\n- not a race")
+    expect(shown.header).toContain("## Next steps\n\n- add a test for input without a trailing newline")
+  })
 })
