@@ -7,6 +7,7 @@
  * a SessionStart that takes an armed checkpoint (hookCheckpoint.ts, loaded only then).
  */
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as path from "node:path"
 import { StoreError } from "@trail/domain"
 import * as Events from "@trail/store/Events"
@@ -156,7 +157,7 @@ const isCheckpointModule = (loaded: unknown): loaded is CheckpointModule =>
 const checkpointModule = async (): Promise<CheckpointModule> => {
   const bundled = typeof __dirname === "string" ? path.join(__dirname, "hook-checkpoint.cjs") : null
   const loaded: unknown =
-    bundled !== null && fs.existsSync(bundled) ? require(bundled) : await import("./hookCheckpoint.js")
+    bundled !== null && fs.existsSync(bundled) ? createRequire(bundled)(bundled) : await import("./hookCheckpoint.js")
   if (!isCheckpointModule(loaded)) throw new Error("hook-checkpoint.cjs is not trail's checkpoint hook module")
   return loaded
 }
