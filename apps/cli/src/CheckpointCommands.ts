@@ -477,16 +477,20 @@ const search = Command.make(
       Args.atLeast(1),
       Args.withDescription("Words to find (every word must match).")
     ),
-    kind: Options.choice("kind", ArtifactKind.literals).pipe(
+    kind: Options.text("kind").pipe(
       Options.optional,
-      Options.withDescription("Only artifacts of this kind.")
+      Options.withDescription(`Only artifacts of this kind: ${ArtifactKind.literals.join(", ")}.`)
     ),
     pretty
   },
   (args) =>
     Effect.gen(function* () {
-      yield* Checkpoints // migrated: the search table exists
       const kind = Option.getOrUndefined(args.kind)
+      if (kind !== undefined && !Schema.is(ArtifactKind)(kind))
+        return yield* new UsageError({
+          message: `--kind: ${JSON.stringify(kind)} is not one of ${ArtifactKind.literals.join(", ")}`
+        })
+      yield* Checkpoints // migrated: the search table exists
       const hits = yield* Search.search(args.query.join(" "), kind === undefined ? {} : { kind })
       yield* print(hits, {
         pretty: args.pretty,

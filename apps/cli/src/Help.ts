@@ -80,7 +80,8 @@ const VALUE_NAMES: Record<string, string> = {
   "--since": "ID",
   "--message": "NOTE",
   "--session": "ID",
-  "--worker": "ID"
+  "--worker": "ID",
+  "--kind": "KIND"
 }
 
 /** One flag or argument as help shows it. */
@@ -344,8 +345,8 @@ export const preflight = (root: Node, argv: ReadonlyArray<string>): Preflight =>
       continue
     }
     if (word.startsWith("-")) {
-      // A flag of this command that takes a value: the value is not a command name.
-      const own = optionsOf(node).options
+      // A flag of a group that takes a value (`trail checkpoint -m NOTE`): the value is not a command name.
+      const own = subcommandsOf(node).length > 0 ? optionsOf(node).options : []
       if (!word.includes("=") && own.some((o) => o.takesValue && (o.flag === word || o.aliases.includes(word)))) i++
       continue
     }

@@ -155,6 +155,7 @@ describe("trail checkpoint", () => {
     const hits = t.run(["search", "unexpected", "token"]).json() as Array<{ artifact: string; kind: string }>
     expect(hits[0]).toMatchObject({ artifact: `${cp.id}@${number}`, kind: "command" })
     expect(t.run(["search", "unexpected", "--kind", "edit"]).json()).toEqual([])
+    expect(t.run(["search", "unexpected", "--kind", "nope"]).error().message).toContain("--kind")
 
     const pretty = t.run(["checkpoints", "--pretty"])
     expect(pretty.stdout).toContain(cp.id)
