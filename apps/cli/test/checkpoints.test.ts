@@ -415,4 +415,21 @@ describe("trail checkpoint", () => {
     expect(shown.header).toContain("## Decisions\n\n- not a race")
     expect(shown.header).toContain("## Next steps\n\n- add a test for input without a trailing newline")
   })
+
+  it("--summarize pipes the bundle to checkpoint.summarize_command and keeps its output as ## Summary", () => {
+    const refused = setup()
+    expect(refused.run(["checkpoint", "-m", "x", "--summarize"]).code).toBe(2)
+    expect(refused.files()).toEqual([])
+    const t = setup(`[checkpoint]\nsummarize_command = "grep -c . | sed 's/^/bundle lines: /'"\n`)
+    const cp = t.run(["checkpoint", "-m", "summarize me", "--summarize"])
+    expect(cp.code, cp.stderr).toBe(0)
+    const header = (t.run(["checkpoint", "show", "last"]).json() as Shown).header
+    expect(header).toMatch(/## Summary\n\nbundle lines: \d+/)
+    const failing = setup(`[checkpoint]\nsummarize_command = ["sh", "-c", "echo no model >&2; exit 4"]\n`)
+    const failed = failing.run(["checkpoint", "-m", "x", "--summarize"])
+    expect(failed.code).toBe(1)
+    expect(failed.error()).toMatchObject({ code: "summarize-failed" })
+    expect(failed.error().message).toContain("no model")
+    expect(failing.files()).toEqual([])
+  })
 })
