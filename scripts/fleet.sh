@@ -39,5 +39,18 @@ SCRIPTED_AGENT_DELAY=${SCRIPTED_AGENT_DELAY:-0.5} trail supervise --task "$task"
   --as scripted-agent --prompt "Look for TODO/FIXME markers in {path} and report them with evidence."
 # Not on a terminal (no summary table from supervise): the findings themselves, most first.
 if [ ! -t 2 ]; then trail results --task "$task" --pretty | head -n 40 >&2; echo >&2; fi
+# Hand the sweep off: a checkpoint of what the workers reported (with the git state and the
+# coverage), and the header a newcomer, or the next agent, starts from.
+ready=$(trail workers | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const w of JSON.parse(s))if(w.state==="ready")console.log("--worker\n"+w.id)})')
+mapfile -t worker_flags <<<"$ready"
+note="Fleet demo: $task swept every folder for TODO/FIXME markers.
+
+## Next steps
+
+- fix the folders with the most findings first: trail results --task $task --pretty"
+trail checkpoint -m "$note" ${ready:+"${worker_flags[@]}"} >/dev/null
+trail checkpoint show last --pretty | head -n 30 >&2
+echo >&2
+echo "hand it off:    trail --root $root continue last   (the next Claude Code session here starts from it)" >&2
 echo "every finding:  trail --root $root results --task $task --pretty" >&2
 echo "the windows:    tmux -L trail attach -t trail-workers   (or: trail attach)" >&2

@@ -36,6 +36,15 @@ await build({
   ...common,
   entryPoints: [here("./src/hookMain.ts")],
   outfile: here("./dist/hook.cjs"),
+  // The checkpoint follow-ups (src/hookCheckpoint.ts) are their own bundle, loaded only when needed.
+  external: ["better-sqlite3", "./hookCheckpoint.js"]
+})
+
+// What a SessionStart with an armed checkpoint and a PreCompact run (the Effect runtime and the store).
+await build({
+  ...common,
+  entryPoints: [here("./src/hookCheckpoint.ts")],
+  outfile: here("./dist/hook-checkpoint.cjs"),
   external: ["better-sqlite3"]
 })
 

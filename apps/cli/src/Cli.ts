@@ -29,6 +29,7 @@ import { inboxCommands, skipItem } from "./InboxCommands.js"
 import { kinds } from "./KindCommands.js"
 import { resultsCommands } from "./ResultsCommands.js"
 import { gcWorkers, workerCommands } from "./WorkerCommands.js"
+import { checkpointCommands, purgeCheckpoints } from "./CheckpointCommands.js"
 import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -659,17 +660,19 @@ const gc = Command.make(
   (args) =>
     withScheduler((scheduler) =>
       Effect.flatMap(
-        Effect.zip(
+        Effect.all([
           scheduler.gc({ vacuum: args.vacuum, reconcile: args.reconcile }),
-          args.workers ? Effect.map(gcWorkers(args.olderThan, args.force), Option.some) : Effect.succeed(Option.none())
-        ),
-        ([g, w]) =>
+          args.workers ? Effect.map(gcWorkers(args.olderThan, args.force), Option.some) : Effect.succeed(Option.none()),
+          purgeCheckpoints
+        ]),
+        ([g, w, purged]) =>
           print(
             {
               reclaimed_leases: g.reclaimed_leases,
               reconciled_sweeps: g.reconciled_sweeps,
               counter_drift: g.counter_drift,
               vacuumed: g.vacuumed,
+              purged_checkpoints: purged,
               ...(Option.isSome(w) ? { workers: w.value } : {})
             },
             {
@@ -680,6 +683,7 @@ const gc = Command.make(
                   ["sweeps reconciled", g.reconciled_sweeps],
                   ["counter drift fixed", g.counter_drift],
                   ["vacuumed", g.vacuumed ? "yes" : "no"],
+                  ["checkpoints purged", g.purged_checkpoints.length === 0 ? null : g.purged_checkpoints.join(", ")],
                   ...(Option.isSome(w)
                     ? ([
                         ["windows closed", w.value.windows_closed],
@@ -695,7 +699,9 @@ const gc = Command.make(
     )
 ).pipe(
   Command.provide(SchedulerLive),
-  Command.withDescription("Reclaim expired leases; optionally reconcile counters and vacuum.")
+  Command.withDescription(
+    "Reclaim expired leases, purge consumed checkpoints past their retention; optionally reconcile counters and vacuum."
+  )
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -744,6 +750,7 @@ export const command = trail.pipe(
     ...workerCommands,
     kinds,
     ...inboxCommands,
+    ...checkpointCommands,
     completions
   ])
 )

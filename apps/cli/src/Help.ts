@@ -74,7 +74,15 @@ const BOILERPLATE = [
 ]
 
 /** Value names that say more than the flag's own name. */
-const VALUE_NAMES: Record<string, string> = { "--as": "KIND", "--root": "DIR", "--since": "ID" }
+const VALUE_NAMES: Record<string, string> = {
+  "--as": "KIND",
+  "--root": "DIR",
+  "--since": "ID",
+  "--message": "NOTE",
+  "--session": "ID",
+  "--worker": "ID",
+  "--kind": "KIND"
+}
 
 /** One flag or argument as help shows it. */
 interface Entry {
@@ -82,6 +90,8 @@ interface Entry {
   readonly description: string
   /** The flag (`--strategy`), or null for a positional argument. */
   readonly flag: string | null
+  /** Its short names (`-m`). */
+  readonly aliases: ReadonlyArray<string>
   /** The accepted values of a choice flag. */
   readonly choices: ReadonlyArray<string> | null
   readonly integer: boolean
@@ -89,7 +99,13 @@ interface Entry {
 }
 
 const entryOf = ([rawTerm, paragraphs]: readonly [string, ReadonlyArray<string>]): Entry => {
-  const [name = "", ...rest] = rawTerm.trim().split(" ")
+  // A flag with an alias reads `(-m, --message) text`.
+  // A flag with an alias reads `(-m text, --message text)`.
+  const aliased = /^\((.*)\)$/.exec(rawTerm.trim())
+  const spelled = (aliased === null ? [rawTerm.trim()] : (aliased[1] ?? "").split(", ")).map((n) => n.trim().split(" "))
+  const long = spelled.find(([n]) => n?.startsWith("--") === true) ?? spelled[0] ?? []
+  const [name = "", ...rest] = long
+  const aliases = spelled.map(([n]) => n ?? "").filter((n) => n !== name)
   const placeholder = rest.join(" ").trim()
   const flag = name.startsWith("-") ? name : null
   const choices = placeholder.includes(" | ") ? placeholder.split(" | ").map((c) => c.trim()) : null
@@ -123,10 +139,12 @@ const entryOf = ([rawTerm, paragraphs]: readonly [string, ReadonlyArray<string>]
   if (fallback !== null && fallback !== "false" && !/\bdefault\b/i.test(description))
     description = `${description} (default: ${fallback})`.trim()
   if (repeatable && !/repeatable/i.test(description)) description = `${description} (repeatable)`.trim()
+  const shown = [...aliases, flag].join(", ")
   return {
-    term: flag === null ? value : value === "" ? flag : `${flag} ${value}`,
+    term: flag === null ? value : value === "" ? shown : `${shown} ${value}`,
     description,
     flag,
+    aliases,
     choices,
     integer,
     takesValue: flag !== null && placeholder !== ""
@@ -326,7 +344,12 @@ export const preflight = (root: Node, argv: ReadonlyArray<string>): Preflight =>
       i++
       continue
     }
-    if (word.startsWith("-")) continue
+    if (word.startsWith("-")) {
+      // A flag of a group that takes a value (`trail checkpoint -m NOTE`): the value is not a command name.
+      const own = subcommandsOf(node).length > 0 ? optionsOf(node).options : []
+      if (!word.includes("=") && own.some((o) => o.takesValue && (o.flag === word || o.aliases.includes(word)))) i++
+      continue
+    }
     const children = subcommandsOf(node)
     if (children.length === 0) break
     const next = children.find(([name]) => name === word)

@@ -14,6 +14,9 @@ import { isTrailError, type ReviewItem, type Subject, UsageError, WorkerId, Work
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
 import { Doctor, HookSettings, Inbox, Jump, Processes, StoreChanges, Timeline, Workers } from "@trail/workers"
+import { Checkpoints, layer as checkpointsLayer } from "@trail/checkpoints"
+import type { Database } from "@trail/store"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { Cause, Clock, Effect, Either, Exit, Fiber, Option, Runtime, Schema, Stream } from "effect"
 import { claudeUserDir, cwd, envVar, explicitRoot, pretty, print } from "./Common.js"
 import { ExitCode } from "./Output.js"
@@ -53,6 +56,7 @@ const chip = (kind: ReviewItem["kind"]) => {
 
 const actionKeys: Record<string, string> = {
   reply: "c Reply",
+  continue: "Enter Continue",
   allow: "y Allow",
   "allow-always": "Y Allow always",
   deny: "n Deny",
@@ -156,9 +160,15 @@ type TuiModule = typeof import("./tui/InboxTui.js")
 const isTuiModule = (loaded: unknown): loaded is TuiModule =>
   typeof loaded === "object" && loaded !== null && "runTui" in loaded && typeof loaded.runTui === "function"
 
-/** What the TUI's actions need: the inbox, the workers, and what `jump` needs. */
+/** What the TUI's actions need: the inbox, the workers, the store (checkpoints), and what `jump` needs. */
 type TuiContext =
-  Inbox.Inbox | Workers.Workers | FileSystem.FileSystem | Path.Path | Effect.Effect.Context<ReturnType<typeof jumpTo>>
+  | Inbox.Inbox
+  | Workers.Workers
+  | FileSystem.FileSystem
+  | Path.Path
+  | Database.Database
+  | SqlClient.SqlClient
+  | Effect.Effect.Context<ReturnType<typeof jumpTo>>
 
 /** `trail inbox --tui`: the TUI over this root's Inbox and Workers. */
 const interactiveInbox = Effect.gen(function* () {
@@ -223,6 +233,13 @@ const interactiveInbox = Effect.gen(function* () {
               }
               case "respawn":
                 return `respawned as ${(yield* workers.respawn(yield* workerOf(item))).id}`
+              case "continue": {
+                // A checkpoint item: arm it for the next Claude Code session, as `trail continue` does.
+                const armed = yield* Effect.flatMap(Checkpoints, (checkpoints) =>
+                  checkpoints.arm(item.subject.id)
+                ).pipe(Effect.provide(checkpointsLayer({ root: settings.project.root })))
+                return `${armed.checkpoint.id} armed: the next Claude Code session started in this root gets it`
+              }
               case "show": {
                 if (item.subject.type !== "worker") return item.headline
                 const shown = yield* workers.get(yield* workerOf(item))
@@ -430,16 +447,37 @@ const hookCommand = (where: HookSettings.Scope) => {
   return `${quote(process.execPath)} ${quote(process.argv[1] ?? "trail")} hook claude`
 }
 
+/** `checkpoint.on_precompact` of the root found from `--root` / `$TRAIL_ROOT` / the cwd (false without one). */
+const preCompactEnabled = Effect.gen(function* () {
+  const found = yield* Project.findRoot({ explicit: yield* explicitRoot, cwd: yield* cwd }).pipe(Effect.option)
+  if (Option.isNone(found)) return false
+  return (yield* Project.loadConfig(found.value)).checkpoint.on_precompact
+})
+
 const hooksInstall = Command.make("install", { ...scope, pretty }, (args) =>
   Effect.gen(function* () {
     const where = yield* scopeOf(args)
-    const installed = yield* HookSettings.install(yield* settingsFile(where), hookCommand(where))
+    const installed = yield* HookSettings.install(yield* settingsFile(where), hookCommand(where), {
+      preCompact: yield* preCompactEnabled
+    })
     yield* print(installed, {
       pretty: args.pretty,
-      render: (r) => `${r.settings_file}: ${r.added.length === 0 ? "already installed" : `added ${r.added.join(", ")}`}`
+      render: (r) =>
+        `${r.settings_file}: ${
+          r.added.length === 0 && r.upgraded.length === 0
+            ? "already installed"
+            : [
+                ...(r.added.length === 0 ? [] : [`added ${r.added.join(", ")}`]),
+                ...(r.upgraded.length === 0 ? [] : [`upgraded ${r.upgraded.join(", ")}`])
+              ].join("; ")
+        }`
     })
   })
-).pipe(Command.withDescription("Add trail's six Claude Code hooks to settings.json (idempotent; other hooks kept)."))
+).pipe(
+  Command.withDescription(
+    "Add trail's six Claude Code hooks to settings.json, and PreCompact when checkpoint.on_precompact is on (idempotent; other hooks kept)."
+  )
+)
 
 const hooksUninstall = Command.make("uninstall", { ...scope, pretty }, (args) =>
   Effect.gen(function* () {

@@ -2,10 +2,12 @@
  * `trail hook claude`, the hot path of every Claude Code session: one hook payload on stdin
  * becomes one event in `.trail/state.db`. It runs on every prompt and every turn, so it skips the
  * CLI framework and the Effect runtime: bin/trail.cjs loads this module alone (dist/hook.cjs)
- * for exactly `trail hook claude`. It prints nothing and never fails: a payload it cannot use,
- * or a store it cannot write, is noted in `.trail/hook-errors.log` and dropped.
+ * for exactly `trail hook claude`. It never fails: a payload it cannot use, or a store it cannot
+ * write, is noted in `.trail/hook-errors.log` and dropped. It prints nothing, except the answer of
+ * a SessionStart that takes an armed checkpoint (hookCheckpoint.ts, loaded only then).
  */
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as path from "node:path"
 import { StoreError } from "@trail/domain"
 import * as Events from "@trail/store/Events"
@@ -80,26 +82,49 @@ const note = (root: string | null, at: number, message: string) => {
 }
 
 /**
- * Records one payload read from stdin by the process `self` (its env, cwd, and the time it read
- * it). Returns what happened: `recorded`, `dropped` (noted in hook-errors.log) or `no-root` (no
- * trail root to tell).
+ * What a recorded payload still asks for (SPEC §4): `take` — a SessionStart of a new conversation
+ * (`startup`, `clear`) while a checkpoint is armed; `precompact` — a PreCompact.
  */
-export const recordHook = (raw: string, self: HookProcess): "recorded" | "dropped" | "no-root" => {
+export interface FollowUp {
+  readonly kind: "take" | "precompact"
+  readonly root: string
+  readonly session: string
+}
+
+/** Whether a checkpoint is armed (the cheap check, so that most SessionStarts load nothing more). */
+const ARMED = "SELECT 1 FROM checkpoints WHERE armed_at IS NOT NULL LIMIT 1"
+
+/**
+ * Records one payload read from stdin by the process `self` (its env, cwd, and the time it read
+ * it). Returns what happened: `recorded` (with the follow-up it asks for, if any), `dropped`
+ * (noted in hook-errors.log) or `no-root` (no trail root to tell).
+ */
+export const recordHook = (
+  raw: string,
+  self: HookProcess
+): { readonly outcome: "recorded" | "dropped" | "no-root"; readonly followUp: FollowUp | null } => {
   const { env, at } = self
   const parsed = Hooks.parsePayload(raw)
   const root = hookRoot(parsed._tag === "Right" ? parsed.right.cwd : null, env, self.cwd)
   if (parsed._tag === "Left") {
     note(root, at, `dropped: ${parsed.left}`)
-    return "dropped"
+    return { outcome: "dropped", followUp: null }
   }
-  if (root === null) return "no-root"
+  if (root === null) return { outcome: "no-root", followUp: null }
   const file = path.join(root, ".trail", "state.db")
+  const payload = parsed.right
   let handle: UnitOfWork.Handle | undefined
   try {
     // The store's own check, before any write: a file that is not a migrated trail store is refused.
     handle = UnitOfWork.open(file, { timeoutMs: 2_000, checkMigrated: true })
-    Events.append(handle.connection, Hooks.toEvent(parsed.right, env, at, Hooks.agentOf(process.pid)))
-    return "recorded"
+    Events.append(handle.connection, Hooks.toEvent(payload, env, at, Hooks.agentOf(process.pid)))
+    const session = payload.session_id
+    if (payload.hook_event_name === Hooks.PRE_COMPACT)
+      return { outcome: "recorded", followUp: { kind: "precompact", root, session } }
+    const fresh = payload.source === "startup" || payload.source === "clear"
+    if (payload.hook_event_name === "SessionStart" && fresh && handle.connection.pluck(ARMED) !== undefined)
+      return { outcome: "recorded", followUp: { kind: "take", root, session } }
+    return { outcome: "recorded", followUp: null }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     note(
@@ -109,18 +134,64 @@ export const recordHook = (raw: string, self: HookProcess): "recorded" | "droppe
         ? `not recorded: ${file} holds no trail store (only \`trail init\` creates one)`
         : `not recorded: ${message}`
     )
-    return "dropped"
+    return { outcome: "dropped", followUp: null }
   } finally {
     handle?.close()
   }
 }
 
-/** The whole hook: read, record, exit 0. */
+type CheckpointModule = typeof import("./hookCheckpoint.js")
+
+const isCheckpointModule = (loaded: unknown): loaded is CheckpointModule =>
+  typeof loaded === "object" &&
+  loaded !== null &&
+  "takeArmed" in loaded &&
+  typeof loaded.takeArmed === "function" &&
+  "saveBeforeCompaction" in loaded &&
+  typeof loaded.saveBeforeCompaction === "function"
+
+/**
+ * The follow-up's module: dist/hook-checkpoint.cjs beside the bundle this runs from (required
+ * only now, so the hot path never loads it), else the source module (unbundled runs).
+ */
+const checkpointModule = async (): Promise<CheckpointModule> => {
+  const bundled = typeof __dirname === "string" ? path.join(__dirname, "hook-checkpoint.cjs") : null
+  const loaded: unknown =
+    bundled !== null && fs.existsSync(bundled) ? createRequire(bundled)(bundled) : await import("./hookCheckpoint.js")
+  if (!isCheckpointModule(loaded)) throw new Error("hook-checkpoint.cjs is not trail's checkpoint hook module")
+  return loaded
+}
+
+/** Runs a follow-up; returns what to print on stdout (SessionStart's answer), if anything. */
+export const followUp = async (follow: FollowUp, at: number): Promise<string | null> => {
+  try {
+    const module_ = await checkpointModule()
+    const done =
+      follow.kind === "take"
+        ? await module_.takeArmed(follow.root, follow.session)
+        : await module_.saveBeforeCompaction(follow.root, follow.session)
+    if (done.error !== null) note(follow.root, at, `${follow.kind} of ${follow.session} failed: ${done.error}`)
+    return done.stdout
+  } catch (error) {
+    note(
+      follow.root,
+      at,
+      `${follow.kind} of ${follow.session} failed: ${error instanceof Error ? error.message : String(error)}`
+    )
+    return null
+  }
+}
+
+/** The whole hook: read, record, answer when asked (SessionStart of an armed checkpoint), exit 0. */
 export const runHook = async (): Promise<void> => {
   const raw = await readPayload(2_000)
   try {
     // Outside the Effect runtime on purpose (start-up cost): the process itself is read here, once.
-    recordHook(raw, { env: process.env, cwd: process.cwd(), at: Date.now() }) // wall-clock: no Effect Clock here
+    const at = Date.now() // wall-clock: no Effect Clock here
+    const recorded = recordHook(raw, { env: process.env, cwd: process.cwd(), at })
+    if (recorded.followUp === null) return
+    const answer = await followUp(recorded.followUp, at)
+    if (answer !== null) await new Promise<void>((resolve) => process.stdout.write(`${answer}\n`, () => resolve()))
   } catch {
     // never fail the agent's hook
   }

@@ -182,6 +182,10 @@ describe("npm run demo (scripts/fleet.sh)", () => {
     expect(out).toMatch(/FOUND\s+PATH\s+WORKER\s+SUMMARY *\n2\s+a\s+w\d+\s+Scanned/)
     expect(out.indexOf("\n2 ")).toBeLessThan(out.indexOf("\n1 "))
     expect(out).toContain("every result: trail results --task fleet-demo --pretty")
+    // It ends with a checkpoint of the sweep: its header names the workers' outcomes and the next step.
+    expect(out).toMatch(/# Checkpoint cp-\d{8}-\d{6}-[0-9a-f]{4}: Fleet demo: fleet-demo swept/)
+    expect(out).toMatch(/## Workers\n\n- w\d finished/)
+    expect(out).toContain("continue last")
     expect(out.trimEnd().split("\n").at(-2)).toContain("results --task fleet-demo --pretty")
   }, 120_000)
 })

@@ -127,23 +127,33 @@ const shaped = <A>(file: string, edit: () => A) =>
         : settingsError(file, messageOf(error))
   })
 
-/** What `install` did: the file, the events it added, every event now installed. */
+/** What `install` did: the file, the events it added or upgraded, every event now installed. */
 export interface Installed {
   readonly settings_file: string
   readonly added: ReadonlyArray<Hooks.HookEventName>
+  /** Entries an older trail installed differently (an async SessionStart), brought up to date. */
+  readonly upgraded: ReadonlyArray<Hooks.HookEventName>
   readonly installed: ReadonlyArray<Hooks.HookEventName>
 }
 
 /**
  * Adds trail's hook entry (running `command`) for each of the six events to `file` (created when
- * missing); idempotent: the file is not written when nothing was added.
+ * missing), and for PreCompact with `options.preCompact` (`checkpoint.on_precompact`); idempotent:
+ * the file is not written when nothing was added or upgraded.
  */
-export const install = (file: string, command: string) =>
+export const install = (file: string, command: string, options: { readonly preCompact?: boolean } = {}) =>
   Effect.gen(function* () {
     const before = yield* read(file)
-    const { settings, added } = yield* shaped(file, () => Hooks.installHooks(before.settings, command))
-    if (added.length > 0) yield* write(file, before.text, settings)
-    const result: Installed = { settings_file: file, added, installed: Hooks.installedEvents(settings) }
+    const { settings, added, upgraded } = yield* shaped(file, () =>
+      Hooks.installHooks(before.settings, command, options)
+    )
+    if (added.length > 0 || upgraded.length > 0) yield* write(file, before.text, settings)
+    const result: Installed = {
+      settings_file: file,
+      added,
+      upgraded,
+      installed: Hooks.installedEvents(settings, options.preCompact === true)
+    }
     return result
   })
 

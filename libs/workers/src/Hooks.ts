@@ -5,7 +5,7 @@
  * Payload fields (Claude Code's hook input): `session_id`, `transcript_path`, `cwd`,
  * `hook_event_name`, and per event `source` (SessionStart), `prompt` (UserPromptSubmit),
  * `last_assistant_message` (Stop), `tool_name` + `tool_input` (PermissionRequest), `message` +
- * `notification_type` (Notification), `reason` (SessionEnd). The session is mapped to the tmux
+ * `notification_type` (Notification), `reason` (SessionEnd), `trigger` (PreCompact). The session is mapped to the tmux
  * pane its hook runs in (`$TMUX_PANE`, on the server `$TMUX` names), read again on every event.
  * A session that is itself a trail worker (`$TRAIL_WORKER_ID`) has its events attached to the
  * worker. The human's prompt text is never stored.
@@ -17,6 +17,7 @@ import * as fs from "node:fs"
 import { type NewEvent, type Subject, WorkerId } from "@trail/domain"
 import { Either, ParseResult, Schema } from "effect"
 
+/** The six events `trail hooks install` always installs. */
 export const HOOK_EVENTS = [
   "SessionStart",
   "UserPromptSubmit",
@@ -25,13 +26,21 @@ export const HOOK_EVENTS = [
   "Notification",
   "SessionEnd"
 ] as const
-export type HookEventName = (typeof HOOK_EVENTS)[number]
+
+/**
+ * `PreCompact`: installed only with `checkpoint.on_precompact = true`; its hook saves a checkpoint
+ * of the session before Claude Code compacts it (SPEC §4). Its payload adds `trigger` (`manual`
+ * for `/compact`, `auto`) and `custom_instructions`.
+ */
+export const PRE_COMPACT = "PreCompact"
+
+export type HookEventName = (typeof HOOK_EVENTS)[number] | typeof PRE_COMPACT
 
 const text = Schema.optional(Schema.NullOr(Schema.String))
 
 export const HookPayload = Schema.Struct({
   session_id: Schema.String.pipe(Schema.minLength(1, { message: () => "session_id must not be empty" })),
-  hook_event_name: Schema.Literal(...HOOK_EVENTS),
+  hook_event_name: Schema.Literal(...HOOK_EVENTS, PRE_COMPACT),
   transcript_path: text,
   cwd: text,
   source: text,
@@ -41,7 +50,8 @@ export const HookPayload = Schema.Struct({
   tool_input: Schema.optional(Schema.Unknown),
   message: text,
   notification_type: text,
-  reason: text
+  reason: text,
+  trigger: text
 })
 export type HookPayload = typeof HookPayload.Type
 
@@ -76,7 +86,8 @@ const eventTypes: { readonly [K in HookEventName]: string } = {
   Stop: "session.stopped",
   PermissionRequest: "session.permission",
   Notification: "session.notified",
-  SessionEnd: "session.ended"
+  SessionEnd: "session.ended",
+  PreCompact: "session.compacting"
 }
 
 /** Parses a payload: Right(payload), or Left(why it was dropped). */
@@ -197,6 +208,9 @@ export const toEvent = (
     case "SessionEnd":
       data.reason = payload.reason ?? null
       break
+    case "PreCompact":
+      data.trigger = payload.trigger ?? null
+      break
   }
   return { at, type: eventTypes[payload.hook_event_name], subject, data }
 }
@@ -232,36 +246,72 @@ const hasTrailEntry = (group: unknown) =>
  * Claude Code does not wait for background hooks when it exits (measured with `claude -p`
  * 2.1.197: with those two in the background, nothing after SessionStart was recorded; with them
  * synchronous, every event was), so a lost SessionEnd would leave a session's card behind.
+ * SessionStart is synchronous because it answers: an armed checkpoint comes back as its
+ * `additionalContext` (SPEC §4), which Claude Code reads only from a hook it waited for.
+ * PreCompact is synchronous so the checkpoint is saved before the compaction starts.
  */
 const ASYNC: { readonly [K in HookEventName]: { readonly async?: true } } = {
-  SessionStart: { async: true },
+  SessionStart: {},
   UserPromptSubmit: { async: true },
   Stop: {},
   PermissionRequest: { async: true },
   Notification: { async: true },
-  SessionEnd: {}
+  SessionEnd: {},
+  PreCompact: {}
+}
+
+/** A trail entry whose `async` is not what {@link ASYNC} says now (installed by an older trail). */
+const staleEntry = (event: HookEventName) => (hook: unknown) =>
+  isObject(hook) && isTrailHookCommand(hook.command) && (hook.async === true) !== (ASYNC[event].async === true)
+
+/** The group with its stale trail entries brought up to date. */
+const upgradeGroup = (event: HookEventName, group: unknown): unknown => {
+  if (!isObject(group) || !Array.isArray(group.hooks)) return group
+  return {
+    ...group,
+    hooks: group.hooks.map((hook: unknown) => {
+      if (!staleEntry(event)(hook) || !isObject(hook)) return hook
+      const { async: _, ...rest } = hook
+      return { ...rest, ...ASYNC[event] }
+    })
+  }
 }
 
 /**
  * Adds trail's entry for each of the six events to `settings` (a parsed settings.json; other keys
- * and other hooks are kept as they are). Idempotent: an event that already has a trail entry is
- * left alone. Returns the new settings and the events it added. Throws SettingsShapeError when
- * `hooks` is not shaped as Claude Code expects.
+ * and other hooks are kept as they are), and for `PreCompact` with `options.preCompact`.
+ * Idempotent: an event that already has a trail entry is left alone, except that an entry whose
+ * `async` an older trail set differently (SessionStart was async before it answered) is brought
+ * up to date. Returns the new settings, the events it added and those it upgraded. Throws
+ * SettingsShapeError when `hooks` is not shaped as Claude Code expects.
  */
-export const installHooks = (settings: unknown, command: string): { settings: Json; added: Array<HookEventName> } => {
+export const installHooks = (
+  settings: unknown,
+  command: string,
+  options: { readonly preCompact?: boolean } = {}
+): { settings: Json; added: Array<HookEventName>; upgraded: Array<HookEventName> } => {
   if (!isObject(settings)) throw new SettingsShapeError("the JSON root is not an object")
   const root: Json = { ...settings }
   if (root.hooks !== undefined && !isObject(root.hooks)) throw new SettingsShapeError("hooks is not an object")
   const hooks: Json = isObject(root.hooks) ? { ...root.hooks } : {}
   const added: Array<HookEventName> = []
-  for (const event of HOOK_EVENTS) {
+  const upgraded: Array<HookEventName> = []
+  const events: ReadonlyArray<HookEventName> = options.preCompact === true ? [...HOOK_EVENTS, PRE_COMPACT] : HOOK_EVENTS
+  for (const event of events) {
     const groups = groupsOf(hooks, event)
-    if (groups.some(hasTrailEntry)) continue
+    if (groups.some(hasTrailEntry)) {
+      const stale = groups.some((g) => isObject(g) && Array.isArray(g.hooks) && g.hooks.some(staleEntry(event)))
+      if (stale) {
+        hooks[event] = groups.map((group) => upgradeGroup(event, group))
+        upgraded.push(event)
+      }
+      continue
+    }
     hooks[event] = [...groups, { matcher: "", hooks: [{ type: "command", command, ...ASYNC[event] }] }]
     added.push(event)
   }
   root.hooks = hooks
-  return { settings: root, added }
+  return { settings: root, added, upgraded }
 }
 
 /** Removes exactly the entries trail added (and groups or events left empty by that). */
@@ -288,11 +338,12 @@ export const uninstallHooks = (settings: unknown): { settings: Json; removed: Ar
   return { settings: root, removed }
 }
 
-/** Which of the six events have a trail entry in `settings`. */
-export const installedEvents = (settings: unknown): Array<HookEventName> => {
+/** Which of the six events (and `PreCompact`, with `withPreCompact`) have a trail entry in `settings`. */
+export const installedEvents = (settings: unknown, withPreCompact = false): Array<HookEventName> => {
   if (!isObject(settings) || !isObject(settings.hooks)) return []
   const hooks = settings.hooks
-  return HOOK_EVENTS.filter((event) => {
+  const events: ReadonlyArray<HookEventName> = withPreCompact ? [...HOOK_EVENTS, PRE_COMPACT] : HOOK_EVENTS
+  return events.filter((event) => {
     const groups: unknown = hooks[event]
     return Array.isArray(groups) && groups.some(hasTrailEntry)
   })

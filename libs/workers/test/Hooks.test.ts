@@ -77,7 +77,7 @@ describe("Claude Code hook payloads", () => {
   it("malformed JSON, an unknown event, a missing session_id and huge payloads are refused with a reason", () => {
     const reasons = [
       "{not json",
-      JSON.stringify({ session_id: "s", hook_event_name: "PreCompact" }),
+      JSON.stringify({ session_id: "s", hook_event_name: "SubagentStop" }),
       JSON.stringify({ hook_event_name: "Stop" }),
       JSON.stringify({ session_id: "", hook_event_name: "Stop" }),
       JSON.stringify({
