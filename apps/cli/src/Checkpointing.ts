@@ -17,7 +17,7 @@ import {
   Checkpoints,
   composeBundle,
   coverageArtifacts,
-  defaultCaps,
+  defaultTranscriptCaps,
   gitArtifact,
   readSession,
   reviewItemArtifacts,
@@ -90,7 +90,7 @@ export const activeSweeps = Effect.flatMap(SqlClient.SqlClient, (sql) =>
 
 /** What a checkpoint reads, as `[checkpoint]` caps it. */
 export const capsOf = (config: CheckpointConfig): TranscriptCaps => ({
-  ...defaultCaps,
+  ...defaultTranscriptCaps,
   maxBytes: config.max_transcript_bytes,
   maxLineBytes: config.max_line_bytes,
   perKind: config.max_artifacts_per_kind,
