@@ -103,7 +103,7 @@ export const noteSection = (note: string): string => {
   // Decisions before Next steps, wherever the human's own Next steps is.
   if (!own.has("Decisions"))
     body = own.has("Next steps")
-      ? body.replace(/^## +Next steps\s*$/m, "## Decisions\n\n## Next steps")
+      ? body.replace(/^## +Next steps[ \t]*$/m, "## Decisions\n\n## Next steps")
       : `${body}\n\n## Decisions`
   if (!own.has("Next steps")) body = `${body}\n\n## Next steps`
   return `${body.trim()}\n`

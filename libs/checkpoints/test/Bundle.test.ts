@@ -247,6 +247,12 @@ describe("noteSection", () => {
       }).header.split(`${NOTE_MARKER}\n\n`)[1],
       "## Note\n\nwhy\n\n## Decisions\n\n## Next steps\n- read it\n"
     )
+    // The human's own spacing is kept.
+    const spaced = "## Next steps\n\n- rerun the parser tests"
+    assert.include(
+      composeBundle({ id, createdAt: 0, note: spaced, drafts: [], problems: [] }).header,
+      `## Decisions\n\n${spaced}\n`
+    )
   })
 })
 
