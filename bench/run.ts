@@ -23,7 +23,7 @@ import { AgentId, CheckpointId, decodeConfig, TaskName } from "@trail/domain"
 import { CoverageStore, Scheduler, Walker } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import Sqlite from "better-sqlite3"
-import { Context, Effect, Either, Layer, ManagedRuntime } from "effect"
+import { Context, Effect, Either, Layer, ManagedRuntime, Schema } from "effect"
 import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -135,13 +135,15 @@ const schemaSql = async () => {
   const file = path.join(dir, "schema.db")
   await Effect.runPromise(Effect.scoped(Layer.build(schedulerOn(file))).pipe(Effect.provide(NodeContext.layer)))
   const db = new Sqlite(file, { readonly: true })
-  const ddl = db
+  const rows = db
     .prepare(
-      "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name <> 'effect_sql_migrations' ORDER BY rowid"
+      "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' AND name <> 'effect_sql_migrations' ORDER BY rowid"
     )
-    .pluck()
     .all()
-    .map(String)
+    .map((row) => Schema.decodeUnknownSync(Schema.Struct({ name: Schema.String, sql: Schema.String }))(row))
+  // A virtual table (FTS5) creates its own shadow tables (`<name>_data`, …): copying them is refused.
+  const virtual = rows.filter((r) => r.sql.startsWith("CREATE VIRTUAL TABLE")).map((r) => r.name)
+  const ddl = rows.filter((r) => !virtual.some((v) => r.name.startsWith(`${v}_`))).map((r) => r.sql)
   db.close()
   fs.rmSync(dir, { recursive: true, force: true })
   return ddl
