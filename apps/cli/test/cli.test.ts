@@ -206,7 +206,13 @@ describe("the coverage loop", () => {
     expect(noSweep.error().code).toBe("no-sweep")
 
     const gc = trail(["gc", "--reconcile", "--vacuum"], { cwd: root })
-    expect(gc.json()).toEqual({ reclaimed_leases: 0, reconciled_sweeps: 0, counter_drift: 0, vacuumed: true })
+    expect(gc.json()).toEqual({
+      reclaimed_leases: 0,
+      reconciled_sweeps: 0,
+      counter_drift: 0,
+      vacuumed: true,
+      purged_checkpoints: []
+    })
   })
 
   it("exit 4 when everything is leased elsewhere, and --auto-sweep opens the next sweep", () => {
