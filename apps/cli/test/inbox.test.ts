@@ -416,6 +416,8 @@ describe("trail inbox --tui", () => {
     await until((s) => s.includes("Need a review of the schema"), "the live update")
     // / filters.
     keys("/")
+    // As for the reply: "/" and the text sent at once can reach the TUI as one chunk ("/zzz").
+    await until((s) => s.includes("filter ›"), "the filter input")
     keys("-l", "zzz")
     keys("Enter")
     await until((s) => s.includes('0 item(s) matching "zzz"'), "the filter")
