@@ -8,47 +8,22 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { readSession } from "@trail/checkpoints"
 import type { ArtifactDraft } from "@trail/domain"
-import { Effect, Schema } from "effect"
-import { spawn } from "node:child_process"
+import { Effect } from "effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { claudeHome, claudePrint, removeClaudeHomes } from "./fixtures/claudeCode.js"
 import { startMessagesStub, type MessagesStub } from "./fixtures/messagesStub.js"
 import { gitRepo } from "./helpers.js"
 
-const CLAUDE = path.resolve(import.meta.dirname, "..", "..", "..", "node_modules", ".bin", "claude")
-const API_KEY = "sk-ant-api03-trail-tests-not-a-real-key-000000000000"
-
 let stub: MessagesStub
-const homes: Array<string> = []
 beforeAll(async () => {
   stub = await startMessagesStub()
 })
 afterAll(async () => {
   await stub.close()
-  for (const home of homes) fs.rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 })
+  removeClaudeHomes()
 })
-
-const ClaudeResult = Schema.parseJson(Schema.Struct({ session_id: Schema.String, result: Schema.String }))
-
-/** Runs `claude -p PROMPT` (resuming `session` when given); resolves with its JSON result. */
-const claude = (root: string, env: NodeJS.ProcessEnv, prompt: string, session?: string) =>
-  new Promise<typeof ClaudeResult.Type>((resolve, reject) => {
-    const args = ["-p", prompt, "--output-format", "json", "--permission-mode", "acceptEdits", "--allowedTools", "Bash"]
-    if (session !== undefined) args.push("--resume", session)
-    // Asynchronously: the stub answers from this process's event loop.
-    const child = spawn(CLAUDE, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("error", reject)
-    child.on("close", (code) => {
-      if (code !== 0) return reject(new Error(`claude exited ${code}: ${stderr}`))
-      resolve(Schema.decodeUnknownSync(ClaudeResult)(stdout))
-    })
-  })
 
 const ofKind = <K extends ArtifactDraft["_tag"]>(drafts: ReadonlyArray<ArtifactDraft>, kind: K) =>
   drafts.filter((d): d is Extract<ArtifactDraft, { _tag: K }> => d._tag === kind)
@@ -56,35 +31,21 @@ const ofKind = <K extends ArtifactDraft["_tag"]>(drafts: ReadonlyArray<ArtifactD
 describe("checkpoint extractors on a transcript the real Claude Code CLI wrote", () => {
   it("finds the edit, the failing command and its exit status, the tool error and the answers", async () => {
     const root = fs.realpathSync(gitRepo({ "src/a.ts": "export {}\n" }))
-    const home = fs.mkdtempSync(path.join(os.tmpdir(), "trail-claude-home-"))
-    homes.push(home)
+    const { home, env: claudeEnv } = claudeHome(root, stub.url)
     const config = path.join(home, ".claude")
-    fs.writeFileSync(
-      path.join(home, ".claude.json"),
-      JSON.stringify({
-        hasCompletedOnboarding: true,
-        numStartups: 1,
-        customApiKeyResponses: { approved: [API_KEY.slice(-20)], rejected: [] },
-        projects: { [root]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true, allowedTools: [] } }
+    // The transcripts' folder, named (it is HOME's .claude either way).
+    const env = { ...claudeEnv, CLAUDE_CONFIG_DIR: config }
+    const claude = (prompt: string, session?: string) =>
+      claudePrint(root, env, prompt, {
+        args: ["--permission-mode", "acceptEdits", "--allowedTools", "Bash"],
+        ...(session === undefined ? {} : { session })
       })
-    )
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      HOME: home,
-      CLAUDE_CONFIG_DIR: config,
-      ANTHROPIC_API_KEY: API_KEY,
-      ANTHROPIC_BASE_URL: stub.url,
-      DISABLE_AUTOUPDATER: "1",
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-      DISABLE_TELEMETRY: "1",
-      DISABLE_ERROR_REPORTING: "1"
-    }
-    const first = await claude(root, env, `write ${root}/src/b.ts one\ntwo\nthree`)
+    const first = await claude(`write ${root}/src/b.ts one\ntwo\nthree`)
     const session = first.session_id
-    await claude(root, env, "bash ls missing-dir; exit 7", session)
+    await claude("bash ls missing-dir; exit 7", session)
     // Writing a file it has not read is refused by Claude Code itself: a tool error.
-    await claude(root, env, `write ${root}/src/a.ts clobbered`, session)
-    await claude(root, env, "what did we learn?", session)
+    await claude(`write ${root}/src/a.ts clobbered`, session)
+    await claude("what did we learn?", session)
 
     const transcripts = fs
       .readdirSync(path.join(config, "projects"), { recursive: true, encoding: "utf8" })

@@ -5,57 +5,28 @@
  * root (its SessionStart hook answers with it as additionalContext), exactly once; and with
  * `checkpoint.on_precompact`, the real `/compact` saves a checkpoint of the session first.
  */
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { claudeHome, claudePrint, removeClaudeHomes } from "./fixtures/claudeCode.js"
 import { startMessagesStub, type MessagesStub } from "./fixtures/messagesStub.js"
-import { gitRepo, TRAIL, trail } from "./helpers.js"
-
-const CLAUDE = path.resolve(import.meta.dirname, "..", "..", "..", "node_modules", ".bin", "claude")
-const API_KEY = "sk-ant-api03-trail-tests-not-a-real-key-000000000000"
+import { gitRepo, trail } from "./helpers.js"
 
 let stub: MessagesStub
-const homes: Array<string> = []
 beforeAll(async () => {
   stub = await startMessagesStub()
 })
 afterAll(async () => {
   await stub.close()
-  for (const home of homes) fs.rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 })
+  removeClaudeHomes()
 })
 
 /** A root with trail's hooks (and PreCompact) in its committed settings, and the env Claude Code runs in. */
 const setup = () => {
   const root = fs.realpathSync(gitRepo({ "src/a.ts": "export {}\n" }))
   fs.writeFileSync(path.join(root, ".trail.toml"), "[checkpoint]\non_precompact = true\n")
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), "trail-claude-home-"))
-  homes.push(home)
-  fs.writeFileSync(
-    path.join(home, ".claude.json"),
-    JSON.stringify({
-      hasCompletedOnboarding: true,
-      numStartups: 1,
-      customApiKeyResponses: { approved: [API_KEY.slice(-20)], rejected: [] },
-      projects: { [root]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true, allowedTools: [] } }
-    })
-  )
-  // `trail` on PATH, as `hooks install --project` expects of every teammate.
-  const bin = path.join(home, "bin")
-  fs.mkdirSync(bin)
-  fs.writeFileSync(path.join(bin, "trail"), `#!/bin/sh\nexec '${process.execPath}' '${TRAIL}' "$@"\n`, { mode: 0o755 })
-  const env: Record<string, string> = {
-    HOME: home,
-    CLAUDE_CONFIG_DIR: path.join(home, ".claude"),
-    PATH: `${bin}:${path.dirname(CLAUDE)}:${process.env["PATH"] ?? ""}`,
-    ANTHROPIC_API_KEY: API_KEY,
-    ANTHROPIC_BASE_URL: stub.url,
-    DISABLE_AUTOUPDATER: "1",
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-    DISABLE_TELEMETRY: "1",
-    DISABLE_ERROR_REPORTING: "1"
-  }
+  const { home, env: claudeEnv } = claudeHome(root, stub.url)
+  const env = { ...claudeEnv, CLAUDE_CONFIG_DIR: path.join(home, ".claude") }
   const run = (args: ReadonlyArray<string>) => trail(args, { cwd: root, env })
   expect(run(["init"]).code).toBe(0)
   const installed = run(["hooks", "install", "--project"])
@@ -65,31 +36,11 @@ const setup = () => {
 }
 
 /** Runs `claude -p PROMPT` in the root (resuming `session`); its session id and the requests the stub got. */
-const claude = (t: ReturnType<typeof setup>, prompt: string, session?: string) =>
-  new Promise<{ session: string; requests: Array<unknown> }>((resolve, reject) => {
-    const first = stub.messages.length
-    const args = ["-p", prompt, "--output-format", "json"]
-    if (session !== undefined) args.push("--resume", session)
-    const child = spawn(CLAUDE, args, {
-      cwd: t.root,
-      env: { ...process.env, ...t.env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("error", reject)
-    child.on("close", (code) => {
-      if (code !== 0) return reject(new Error(`claude exited ${code}: ${stderr}${stdout}`))
-      const parsed: unknown = JSON.parse(stdout)
-      const id =
-        typeof parsed === "object" && parsed !== null && "session_id" in parsed && typeof parsed.session_id === "string"
-          ? parsed.session_id
-          : ""
-      resolve({ session: id, requests: stub.messages.slice(first) })
-    })
-  })
+const claude = async (t: ReturnType<typeof setup>, prompt: string, session?: string) => {
+  const first = stub.messages.length
+  const result = await claudePrint(t.root, t.env, prompt, session === undefined ? {} : { session })
+  return { session: result.session_id, requests: stub.messages.slice(first) }
+}
 
 describe("checkpoints with the real Claude Code CLI", () => {
   it("continue → the next session started in the root gets the header in its first request, once; /compact saves one", async () => {

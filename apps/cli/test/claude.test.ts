@@ -7,18 +7,14 @@
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { claudeHome, removeClaudeHomes } from "./fixtures/claudeCode.js"
 import { startMessagesStub, type MessagesStub } from "./fixtures/messagesStub.js"
-import { gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
-
-const CLAUDE = path.resolve(import.meta.dirname, "..", "..", "..", "node_modules", ".bin", "claude")
-const API_KEY = "sk-ant-api03-trail-tests-not-a-real-key-000000000000"
+import { gitRepo, trail, waitFor } from "./helpers.js"
 
 let stub: MessagesStub
 const servers: Array<string> = []
-const homes: Array<string> = []
 beforeAll(async () => {
   stub = await startMessagesStub()
 })
@@ -26,7 +22,7 @@ afterAll(async () => {
   for (const server of servers) spawnSync("tmux", ["-L", server, "kill-server"], { stdio: "ignore" })
   await stub.close()
   // Claude Code processes may still be writing their HOME while their tmux server goes down.
-  for (const home of homes) fs.rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 })
+  removeClaudeHomes()
 })
 
 interface Item {
@@ -40,38 +36,11 @@ interface Item {
 /** A root with trail's hooks in its committed settings, a HOME that trusts it, and the env Claude Code runs in. */
 const setup = () => {
   const root = gitRepo({ "src/a.ts": "export {}\n" })
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), "trail-claude-home-"))
-  homes.push(home)
-  fs.writeFileSync(
-    path.join(home, ".claude.json"),
-    JSON.stringify({
-      hasCompletedOnboarding: true,
-      theme: "dark",
-      numStartups: 1,
-      customApiKeyResponses: { approved: [API_KEY.slice(-20)], rejected: [] },
-      projects: {
-        [fs.realpathSync(root)]: { hasTrustDialogAccepted: true, hasCompletedProjectOnboarding: true, allowedTools: [] }
-      }
-    })
-  )
-  // `trail` on PATH, as `hooks install --project` expects of every teammate.
-  const bin = path.join(home, "bin")
-  fs.mkdirSync(bin)
-  fs.writeFileSync(path.join(bin, "trail"), `#!/bin/sh\nexec '${process.execPath}' '${TRAIL}' "$@"\n`, { mode: 0o755 })
+  const { env: claudeEnv } = claudeHome(root, stub.url)
   const server = `trail-claude-${process.pid}-${servers.length}`
   servers.push(server, `${server}-workers`)
   fs.writeFileSync(path.join(root, ".trail.toml"), `[worker]\ntmux_socket = "${server}-workers"\n`)
-  const env: Record<string, string> = {
-    HOME: home,
-    PATH: `${bin}:${path.dirname(CLAUDE)}:${process.env["PATH"] ?? ""}`,
-    ANTHROPIC_API_KEY: API_KEY,
-    ANTHROPIC_BASE_URL: stub.url,
-    DISABLE_AUTOUPDATER: "1",
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-    DISABLE_TELEMETRY: "1",
-    DISABLE_ERROR_REPORTING: "1",
-    TERM: "xterm-256color"
-  }
+  const env: Record<string, string> = { ...claudeEnv, TERM: "xterm-256color" }
   const run = (args: ReadonlyArray<string>) => trail(args, { cwd: root, env })
   expect(run(["init"]).code).toBe(0)
   expect(run(["hooks", "install", "--project"]).code).toBe(0)
