@@ -500,42 +500,54 @@ export const make = (settings: CheckpointsSettings) =>
         Database.orStoreError
       )
 
-    const remove = (ref: string) =>
-      Effect.gen(function* () {
-        const { id } = yield* resolve(ref)
-        const entry = yield* transaction(
-          Effect.gen(function* () {
-            const current = yield* entryById(id)
-            if (Option.isNone(current) || (current.value.state !== "saved" && current.value.state !== "consumed"))
-              return yield* notFound(ref)
-            yield* unindexArtifacts(id)
-            const type = current.value.state === "consumed" ? "checkpoint.purged" : "checkpoint.deleted"
-            return yield* record(current.value, id, type)
-          })
-        )
-        yield* removeFiles(id)
-        return toCheckpoint(entry ?? (yield* resolve(id)))
-      })
-
-    const arm = (ref: string) =>
-      Effect.gen(function* () {
-        const { id } = yield* resolve(ref)
-        const entry = yield* transaction(
+    /**
+     * Applies `change` to the checkpoint `ref` names as it is inside one transaction (another
+     * process may have moved it since `resolve` read it); gone → CheckpointNotFound naming `ref`.
+     * Returns the entry after the change (as it was when `change` wrote nothing).
+     */
+    const changing = <E>(
+      ref: string,
+      change: (current: IndexEntry) => Effect.Effect<IndexEntry | undefined, E, SqlClient.SqlClient>
+    ) =>
+      Effect.flatMap(resolve(ref), ({ id }) =>
+        transaction(
           Effect.gen(function* () {
             const current = yield* entryById(id)
             if (Option.isNone(current)) return yield* notFound(ref)
-            if (current.value.state === "consumed")
-              return yield* new CheckpointTaken({ id, reason: "consumed", armed: null })
-            if (current.value.state !== "saved") return yield* notFound(ref)
-            const armed = yield* armedEntry(undefined)
-            if (Option.isSome(armed)) return yield* new CheckpointTaken({ id, reason: "armed", armed: armed.value.id })
-            const next = yield* record(current.value, id, "checkpoint.armed")
-            return next?.once === true ? yield* record(next, id, "checkpoint.consumed") : next
+            return (yield* change(current.value)) ?? current.value
           })
         )
-        if (entry === undefined) return yield* notFound(ref)
-        return yield* headerOf(entry)
+      )
+
+    const remove = (ref: string) =>
+      Effect.gen(function* () {
+        const entry = yield* changing(ref, (current) =>
+          Effect.gen(function* () {
+            if (current.state !== "saved" && current.state !== "consumed") return yield* notFound(ref)
+            yield* unindexArtifacts(current.id)
+            const type = current.state === "consumed" ? "checkpoint.purged" : "checkpoint.deleted"
+            return yield* record(current, current.id, type)
+          })
+        )
+        yield* removeFiles(entry.id)
+        return toCheckpoint(entry)
       })
+
+    const arm = (ref: string) =>
+      Effect.flatMap(
+        changing(ref, (current) =>
+          Effect.gen(function* () {
+            const id = current.id
+            if (current.state === "consumed") return yield* new CheckpointTaken({ id, reason: "consumed", armed: null })
+            if (current.state !== "saved") return yield* notFound(ref)
+            const armed = yield* armedEntry(undefined)
+            if (Option.isSome(armed)) return yield* new CheckpointTaken({ id, reason: "armed", armed: armed.value.id })
+            const next = yield* record(current, id, "checkpoint.armed")
+            return next?.once === true ? yield* record(next, id, "checkpoint.consumed") : next
+          })
+        ),
+        headerOf
+      )
 
     const disarm = transaction(
       Effect.gen(function* () {
@@ -561,19 +573,12 @@ export const make = (settings: CheckpointsSettings) =>
       })
 
     const consume = (ref: string) =>
-      Effect.gen(function* () {
-        const { id } = yield* resolve(ref)
-        const entry = yield* transaction(
-          Effect.gen(function* () {
-            const current = yield* entryById(id)
-            if (Option.isNone(current)) return yield* notFound(ref)
-            return current.value.state === "saved"
-              ? yield* record(current.value, id, "checkpoint.consumed")
-              : current.value
-          })
-        )
-        return toCheckpoint(entry ?? (yield* resolve(id)))
-      })
+      Effect.map(
+        changing(ref, (current) =>
+          current.state === "saved" ? record(current, current.id, "checkpoint.consumed") : Effect.succeed(current)
+        ),
+        toCheckpoint
+      )
 
     const purge = (options: { readonly retentionDays: number; readonly now?: number }) =>
       Effect.gen(function* () {
