@@ -255,13 +255,7 @@ export const parseLine = (text: string, problems: TranscriptProblems): ReadonlyA
     if (typeof content === "string") return prompt ? [{ _tag: "Prompt", at }] : []
     const entries: Array<TranscriptEntry> = []
     let said = false
-    for (const raw of content) {
-      const block = decodeBlock(raw)
-      if (Either.isLeft(block)) {
-        unknownBlock(raw, problems)
-        continue
-      }
-      const b = block.right
+    for (const b of blocksOf(content, problems)) {
       if (b.type === "text") said = true
       else if (b.type === "tool_result")
         entries.push({
@@ -281,19 +275,24 @@ export const parseLine = (text: string, problems: TranscriptProblems): ReadonlyA
   const speaks = line.message.model !== "<synthetic>" && line.isSidechain !== true
   if (typeof content === "string") return speaks ? [{ _tag: "Text", at, text: content }] : []
   const entries: Array<TranscriptEntry> = []
-  for (const raw of content) {
-    const block = decodeBlock(raw)
-    if (Either.isLeft(block)) {
-      unknownBlock(raw, problems)
-      continue
-    }
-    const b = block.right
+  for (const b of blocksOf(content, problems)) {
     if (b.type === "text") {
       if (speaks) entries.push({ _tag: "Text", at, text: b.text })
     } else if (b.type === "tool_use")
       entries.push({ _tag: "ToolUse", at, id: b.id, name: b.name, input: b.input, cwd: line.cwd ?? null })
   }
   return entries
+}
+
+/** The blocks of a message's content that decode; the others are counted in `problems`. */
+const blocksOf = (content: ReadonlyArray<unknown>, problems: TranscriptProblems) => {
+  const blocks: Array<typeof Block.Type> = []
+  for (const raw of content) {
+    const block = decodeBlock(raw)
+    if (Either.isRight(block)) blocks.push(block.right)
+    else unknownBlock(raw, problems)
+  }
+  return blocks
 }
 
 const unknownBlock = (raw: unknown, problems: TranscriptProblems) => {
