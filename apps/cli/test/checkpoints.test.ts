@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { gitRepo, TRAIL, trail, trailAsync, waitFor } from "./helpers.js"
+import { gitRepo, TRAIL, trail, trailAsync, untilScreen, waitFor } from "./helpers.js"
 
 interface Saved {
   readonly id: string
@@ -378,11 +378,9 @@ describe("trail checkpoint", () => {
       t.root,
       `node ${TRAIL} inbox --tui; sleep 60`
     )
-    const screen = () => tmux("capture-pane", "-p", "-J", "-t", "work")
-    const until = (check: (text: string) => boolean, what: string) =>
-      waitFor(() => check(screen()), what, 15_000, screen)
-    await until((s) => s.includes("first handoff") && s.includes("[checkpoint]"), "the checkpoint item")
-    expect(screen()).toContain("[Enter Continue]")
+    const until = untilScreen(() => tmux("capture-pane", "-p", "-J", "-t", "work"))
+    const shown = await until((s) => s.includes("first handoff") && s.includes("[checkpoint]"), "the checkpoint item")
+    expect(shown).toContain("[Enter Continue]")
     tmux("send-keys", "-t", "work", "Enter")
     await until((s) => s.includes(`${first.id} armed`), "the item to be continued")
     // Armed: a second continue is told so.

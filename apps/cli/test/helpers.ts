@@ -128,3 +128,18 @@ export const waitFor = async <A>(
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
+
+/**
+ * Waits (15 s) until a terminal's screen, as `capture` reads it (e.g. tmux `capture-pane -p -J`),
+ * passes `check`; resolves with that screen, or fails naming `what` and showing the last one.
+ */
+export const untilScreen = (capture: () => string) => (check: (text: string) => boolean, what: string) =>
+  waitFor(
+    () => {
+      const text = capture()
+      return check(text) ? text : undefined
+    },
+    what,
+    15_000,
+    capture
+  )

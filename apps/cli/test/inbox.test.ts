@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
+import { gitRepo, TRAIL, trail, untilScreen, waitFor } from "./helpers.js"
 
 const servers: Array<string> = []
 afterAll(() => {
@@ -378,17 +378,7 @@ describe("trail inbox --tui", () => {
       tool_input: { command: "make deploy" }
     })
     t.tmux("new-window", "-d", "-n", "tui", "-c", t.root, `node ${TRAIL} inbox --tui; echo TUI-EXITED; sleep 60`)
-    const screen = () => t.tmux("capture-pane", "-p", "-t", "work:tui")
-    const until = (check: (text: string) => boolean, what: string) =>
-      waitFor(
-        () => {
-          const text = screen()
-          return check(text) ? text : undefined
-        },
-        what,
-        15_000,
-        screen
-      )
+    const until = untilScreen(() => t.tmux("capture-pane", "-p", "-t", "work:tui"))
     const keys = (...k: Array<string>) => t.tmux("send-keys", "-t", "work:tui", ...k)
     const selectedLine = (text: string) => text.split("\n").find((l) => l.startsWith("▸")) ?? ""
 
@@ -429,17 +419,7 @@ describe("trail inbox --tui", () => {
     const t = setup(1)
     const [p1] = t.paneIds as [string]
     t.tmux("new-window", "-d", "-n", "tui", "-c", t.root, `node ${TRAIL} inbox --tui; echo TUI-EXITED; sleep 60`)
-    const screen = () => t.tmux("capture-pane", "-p", "-J", "-t", "work:tui")
-    const until = (check: (text: string) => boolean, what: string) =>
-      waitFor(
-        () => {
-          const text = screen()
-          return check(text) ? text : undefined
-        },
-        what,
-        15_000,
-        screen
-      )
+    const until = untilScreen(() => t.tmux("capture-pane", "-p", "-J", "-t", "work:tui"))
     await until((s) => s.includes("Nothing needs you."), "the empty inbox")
     // The platform's watcher stats the name of an entry created in .trail/ relative to the cwd
     // (the root here): a link loop of that name in the root makes the watch fail.
