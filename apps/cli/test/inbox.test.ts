@@ -415,6 +415,20 @@ describe("trail inbox --tui", () => {
     await until((s) => s.includes("TUI-EXITED"), "q to quit")
   }, 60_000)
 
+  it("keys read in one chunk while browsing are pressed one by one: '/', a filter and Enter at once", async () => {
+    const t = setup(1)
+    const [p1] = t.paneIds as [string]
+    await t.hook(p1, { session_id: "alpha-1111", hook_event_name: "Stop", last_assistant_message: "Refactor done." })
+    t.tmux("new-window", "-d", "-n", "tui", "-c", t.root, `node ${TRAIL} inbox --tui; echo TUI-EXITED; sleep 60`)
+    const until = untilScreen(() => t.tmux("capture-pane", "-p", "-J", "-t", "work:tui"))
+    await until((s) => s.includes("Refactor done."), "the item")
+    // One literal send: the TUI reads "/zzz" and the carriage return as one chunk.
+    t.tmux("send-keys", "-t", "work:tui", "-l", "/zzz\r")
+    await until((s) => s.includes('0 item(s) matching "zzz"'), "the filter")
+    t.tmux("send-keys", "-t", "work:tui", "q")
+    await until((s) => s.includes("TUI-EXITED"), "q to quit")
+  }, 60_000)
+
   it("shows a failed watch of the store on its status line, and still follows the store on its timer", async () => {
     const t = setup(1)
     const [p1] = t.paneIds as [string]

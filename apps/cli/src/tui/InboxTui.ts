@@ -8,7 +8,7 @@
  * Built as its own ES module bundle (dist/tui.mjs: Ink needs top-level await) and loaded by the
  * CLI only for `--tui`; everything it does goes through the {@link TuiApi} the CLI hands it.
  */
-import { Box, render, Text, useApp, useInput } from "ink"
+import { Box, type Key, render, Text, useApp, useInput } from "ink"
 import { createElement as h, useCallback, useEffect, useRef, useState } from "react"
 
 /** What the TUI needs of an item. */
@@ -120,10 +120,16 @@ const App = <I extends TuiItem>({ api }: { readonly api: TuiApi<I> }) => {
     )
   }
 
-  useInput((input, key) => {
+  const onKey = (input: string, key: Key): void => {
     // The one-line inputs (reply, filter) are edited here, by the same handler as the list, so
     // that no keystroke typed right after `c` or `/` can fall between two handlers.
     const mode = modeRef.current
+    // Keys read in one chunk while browsing (a paste, a busy machine: "/zzz⏎") are pressed one by
+    // one, so the first can open an input that takes the rest.
+    if (mode._tag === "browse" && input.length > 1 && !key.ctrl && !key.meta) {
+      for (const char of input) onKey(char === "\r" ? "" : char, { ...key, return: char === "\r" })
+      return
+    }
     if (mode._tag !== "browse") {
       const value = mode._tag === "reply" ? draftRef.current : filterRef.current
       const set = mode._tag === "reply" ? setDraft : setFilter
@@ -172,7 +178,8 @@ const App = <I extends TuiItem>({ api }: { readonly api: TuiApi<I> }) => {
         setMode({ _tag: "reply", item: selected })
       } else if (primary !== undefined) run(primary, selected)
     }
-  })
+  }
+  useInput(onKey)
 
   const rows = visible.map((item, i) =>
     h(Box, { key: item.id, marginBottom: i === index ? 1 : 0 }, h(Text, null, api.card(item, i === index)))
