@@ -6,8 +6,7 @@
  * fixture remembers it.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { readSession } from "@trail/checkpoints"
-import type { ArtifactDraft } from "@trail/domain"
+import { ofKind, readSession } from "@trail/checkpoints"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -24,9 +23,6 @@ afterAll(async () => {
   await stub.close()
   removeClaudeHomes()
 })
-
-const ofKind = <K extends ArtifactDraft["_tag"]>(drafts: ReadonlyArray<ArtifactDraft>, kind: K) =>
-  drafts.filter((d): d is Extract<ArtifactDraft, { _tag: K }> => d._tag === kind)
 
 describe("checkpoint extractors on a transcript the real Claude Code CLI wrote", () => {
   it("finds the edit, the failing command and its exit status, the tool error and the answers", async () => {

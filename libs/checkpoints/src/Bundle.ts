@@ -149,7 +149,8 @@ const newestFirst = <A extends ArtifactDraft>(drafts: ReadonlyArray<A>) =>
     .sort((a, b) => (b.draft.at ?? 0) - (a.draft.at ?? 0) || b.index - a.index)
     .map(({ draft }) => draft)
 
-const ofKind = <K extends ArtifactDraft["_tag"]>(drafts: ReadonlyArray<ArtifactDraft>, kind: K) =>
+/** The drafts of one kind, typed as that kind. */
+export const ofKind = <K extends ArtifactDraft["_tag"]>(drafts: ReadonlyArray<ArtifactDraft>, kind: K) =>
   drafts.filter((draft): draft is Draft<K> => draft._tag === kind)
 
 /** The bundle's title when the note gives none: what happened, counted. */

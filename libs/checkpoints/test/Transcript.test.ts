@@ -5,7 +5,6 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
-import type { ArtifactDraft } from "@trail/domain"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -16,6 +15,7 @@ import {
   emptyProblems,
   extractSession,
   LineSplitter,
+  ofKind,
   parseLine,
   readSession,
   type TranscriptEntry
@@ -30,9 +30,6 @@ const scratch = (name: string, text: string) => {
   fs.writeFileSync(file, text)
   return file
 }
-
-const ofKind = <K extends ArtifactDraft["_tag"]>(drafts: ReadonlyArray<ArtifactDraft>, kind: K) =>
-  drafts.filter((d): d is Extract<ArtifactDraft, { _tag: K }> => d._tag === kind)
 
 const read = (file: string, caps = defaultTranscriptCaps) =>
   readSession(file, "s1", caps).pipe(Effect.provide(NodeContext.layer))
