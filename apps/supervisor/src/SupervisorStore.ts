@@ -114,11 +114,10 @@ export class SupervisorStore extends Effect.Service<SupervisorStore>()("@trail/s
       /** Moves the lock's expiry to now + `ttlMs` (only while this process holds it). */
       renew: (ttlMs: number): Effect.Effect<void, StoreError> =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => renew({ owner, expires: now + ttlMs })).pipe(
-          Database.orStoreError,
-          Database.retryBusy
+          Database.autocommit
         ),
       /** Gives the lock up (only if this process holds it). */
-      release: release(owner).pipe(Database.orStoreError, Database.retryBusy),
+      release: Database.autocommit(release(owner)),
       /** The tasks whose current sweep has a folder leased to {@link FLEET_AGENT}, by name. */
       fleetClaimTasks: fleetClaimTasks(FLEET_AGENT).pipe(
         Effect.map((rows) => rows.map((row) => row.name)),

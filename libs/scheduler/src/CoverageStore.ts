@@ -702,7 +702,7 @@ export const make = Effect.gen(function* () {
         skipped: row.skipped,
         percent: row.total === 0 ? 100 : Math.round((1000 * row.done) / row.total) / 10
       })
-    }).pipe(Db.orStoreError, Db.retryBusy)
+    }).pipe(Db.autocommit)
 
   const findCurrent = SqlSchema.findOne({
     Request: TaskName,
@@ -742,7 +742,7 @@ export const make = Effect.gen(function* () {
       if (id === null || number === null) return yield* new NoSweep({ task })
       const items = yield* findItems({ now, task: task_id, sweep: { id, number } })
       return state === null ? items : items.filter((item) => item.status === state)
-    }).pipe(Db.orStoreError, Db.retryBusy)
+    }).pipe(Db.autocommit)
 
   // `sweep new` stays a unit of work: it opens the sweep with the claim's own openSweep (one
   // implementation), and opening is a bulk insert of one item per folder.
@@ -789,7 +789,7 @@ export const make = Effect.gen(function* () {
       if (Option.isNone(found)) return yield* new TaskNotFound({ task })
       const sweep = found.value
       return sweep instanceof Sweep ? sweep : yield* new NoSweep({ task })
-    }).pipe(Db.orStoreError, Db.retryBusy)
+    }).pipe(Db.autocommit)
 
   const findTaskId = SqlSchema.findOne({
     Request: TaskName,
@@ -905,10 +905,9 @@ export const make = Effect.gen(function* () {
     }).pipe(database.transaction)
 
   // Outside any transaction (VACUUM cannot run inside one); the checkpoint then empties the WAL.
-  const vacuum = Effect.zipRight(
-    sql`VACUUM`.pipe(Db.orStoreError, Db.retryBusy),
-    sql`PRAGMA wal_checkpoint(TRUNCATE)`.pipe(Db.orStoreError, Db.retryBusy)
-  ).pipe(Effect.asVoid)
+  const vacuum = Effect.zipRight(Db.autocommit(sql`VACUUM`), Db.autocommit(sql`PRAGMA wal_checkpoint(TRUNCATE)`)).pipe(
+    Effect.asVoid
+  )
 
   return CoverageStore.of({
     register,

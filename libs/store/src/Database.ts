@@ -126,6 +126,15 @@ const isBusy = (error: unknown) => error instanceof StoreError && error.reason =
 export const retryBusy = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.retry(effect, { schedule: BUSY_RETRY, while: isBusy })
 
+/**
+ * A SqlClient statement run on its own, outside an explicit transaction (SQLite's autocommit): its
+ * SQL and row-decoding failures as StoreErrors ({@link orStoreError}), retried while `busy`
+ * ({@link retryBusy}).
+ */
+export const autocommit = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, WithoutSqlFailure<E> | StoreError, R> => retryBusy(orStoreError(effect))
+
 export interface DatabaseOptions {
   /** Path of the database file (`:memory:` is not a store: the store opens two connections). */
   readonly filename: string

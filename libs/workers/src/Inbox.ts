@@ -270,7 +270,7 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const state = yield* store.loadOrNull
       return state !== null && state.last === (yield* store.latestId) ? state : null
-    }).pipe(Db.orStoreError, Db.retryBusy),
+    }).pipe(Db.autocommit),
     (fresh) =>
       fresh !== null
         ? Effect.succeed(fresh)
@@ -473,7 +473,7 @@ export const make = Effect.gen(function* () {
     decide,
     reconcile,
     paneOf,
-    log: (subject) => store.events(subject).pipe(Db.orStoreError, Db.retryBusy)
+    log: (subject) => Db.autocommit(store.events(subject))
   })
 })
 

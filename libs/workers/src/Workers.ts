@@ -292,9 +292,6 @@ export const make = Effect.gen(function* () {
 
   const now = Clock.currentTimeMillis
 
-  /** A read outside any transaction: SQL failures as StoreErrors, retried while SQLite is busy. */
-  const reading = <A, E>(effect: Effect.Effect<A, E>) => Db.retryBusy(Db.orStoreError(effect))
-
   /** The worker, or WorkerNotFound (inside or outside a transaction). */
   const found = (id: WorkerId) =>
     Effect.flatMap(
@@ -312,7 +309,7 @@ export const make = Effect.gen(function* () {
       })
     )
 
-  const get = (id: WorkerId) => reading(found(id))
+  const get = (id: WorkerId) => Db.autocommit(found(id))
 
   /**
    * Moves `id` to `to` (checked against the machine), sets `fields`, appends the event.
@@ -618,7 +615,7 @@ export const make = Effect.gen(function* () {
 
   /** Workers whose program ended while nobody watched get their exit recorded (live ones end with it). */
   const reconcile = Effect.gen(function* () {
-    const live = yield* reading(store.unexited)
+    const live = yield* Db.autocommit(store.unexited)
     for (const worker of live) {
       if (worker.state === "spawning") continue
       const exit = yield* processes.readExit(dirOf(worker.id))
@@ -627,11 +624,11 @@ export const make = Effect.gen(function* () {
     }
   })
 
-  const listAll = reading(store.all)
+  const listAll = Db.autocommit(store.all)
 
   const worktreeOf = (worker: Worker) =>
     Effect.gen(function* () {
-      const base = yield* reading(store.worktreeBase(worker.id))
+      const base = yield* Db.autocommit(store.worktreeBase(worker.id))
       if (worker.worktree === null || base === null)
         return yield* new ChangeSetError({
           id: worker.id,
@@ -687,7 +684,7 @@ export const make = Effect.gen(function* () {
       ? Effect.void
       : Effect.zipRight(close(worker), database.transaction(store.clearWindow(worker.id)))
 
-  const openWindows = (finishedBefore: number) => reading(store.openWindows(finishedBefore))
+  const openWindows = (finishedBefore: number) => Db.autocommit(store.openWindows(finishedBefore))
 
   const gc = (options: { readonly olderThanMs: number; readonly force: boolean }) =>
     Effect.gen(function* () {
@@ -707,7 +704,7 @@ export const make = Effect.gen(function* () {
         }
         if (worker.worktree !== null) {
           const worktree = yield* worktreeOf(worker)
-          const promoted = yield* reading(store.promoted(worker.id))
+          const promoted = yield* Db.autocommit(store.promoted(worker.id))
           const stat = yield* withPlatform(ChangeSets.diffStat(worktree)).pipe(Effect.orElseSucceed(() => null))
           if (!promoted && !options.force && stat !== null && stat.files > 0) {
             kept.push({
@@ -738,12 +735,12 @@ export const make = Effect.gen(function* () {
     spawn,
     get,
     list: Effect.zipRight(reconcile, listAll),
-    live: reading(store.live),
+    live: Db.autocommit(store.live),
     show: (id) =>
       Effect.gen(function* () {
         yield* reconcile
         const worker = yield* get(id)
-        const events = yield* reading(store.events(id))
+        const events = yield* Db.autocommit(store.events(id))
         const output = yield* substrates
           .get(worker.substrate)
           .capture(refOf(worker))
@@ -804,7 +801,7 @@ export const make = Effect.gen(function* () {
         const substrate = substrates.get(worker.substrate)
         const ref = refOf(worker)
         const typed = substrate.sendText(ref, options?.prefix === false ? text : `[trail] ${text}`)
-        const permission = permissionOf(foldEvents(emptyInbox, yield* reading(store.events(id))), {
+        const permission = permissionOf(foldEvents(emptyInbox, yield* Db.autocommit(store.events(id))), {
           type: "worker",
           id
         })
@@ -825,7 +822,7 @@ export const make = Effect.gen(function* () {
       Effect.gen(function* () {
         const target = yield* get(id)
         // Descendants, deepest first, so that no child outlives its parent's cancellation.
-        const family = yield* reading(store.family(id))
+        const family = yield* Db.autocommit(store.family(id))
         // A finished worker: its window (kept for a look) is closed.
         if (!isLiveWorkerState(target.state) && family.every((w) => !isLiveWorkerState(w.state))) {
           yield* closeWindow(target)
