@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import Sqlite from "better-sqlite3"
 import { afterAll, describe, expect, it } from "vitest"
-import { CONFIG_HOME, gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
+import { cleanEnv, CONFIG_HOME, gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
 
 const SCRIPTED_AGENT = path.resolve(import.meta.dirname, "..", "..", "..", "scripts", "scripted-agent.sh")
 
@@ -81,7 +81,7 @@ interface Supervise {
 const supervise = (fleet: Fleet, args: ReadonlyArray<string>, env?: Record<string, string>): Supervise => {
   const child = spawn(process.execPath, [TRAIL, "supervise", ...args], {
     cwd: fleet.root,
-    env: { ...process.env, TRAIL_ROOT: "", XDG_CONFIG_HOME: CONFIG_HOME, SCRIPTED_AGENT_DELAY: "0.2", ...env }
+    env: { ...cleanEnv(), SCRIPTED_AGENT_DELAY: "0.2", ...env }
   })
   let stdout = ""
   let stderr = ""

@@ -23,8 +23,18 @@ export interface Run {
  */
 export const CONFIG_HOME = fs.mkdtempSync(path.join(os.tmpdir(), "trail-config-"))
 
-const cleanEnv = () => {
-  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: CONFIG_HOME }
+/**
+ * The environment every `trail` a test starts runs in: the test's own config folders (trail's
+ * user kinds under XDG_CONFIG_HOME, Claude Code's user settings under CLAUDE_CONFIG_DIR), so no
+ * test reads or writes the real `~/.config/trail` or `~/.claude`, and no trail variable of the
+ * shell that runs the tests.
+ */
+export const cleanEnv = () => {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    XDG_CONFIG_HOME: CONFIG_HOME,
+    CLAUDE_CONFIG_DIR: path.join(CONFIG_HOME, "claude")
+  }
   for (const key of ["TRAIL_ROOT", "TRAIL_AGENT", "TRAIL_WORKER_ID", "NO_COLOR"]) delete env[key]
   return env
 }

@@ -7,7 +7,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { CONFIG_HOME, gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
+import { cleanEnv, CONFIG_HOME, gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
 
 const initialised = () => {
   const root = gitRepo({ "src/a.ts": "export {}\n", "docs/guide.md": "guide\n" })
@@ -20,7 +20,7 @@ const within = (ms: number, args: ReadonlyArray<string>, cwd: string) => {
   const started = Date.now()
   const result = spawnSync(process.execPath, [TRAIL, ...args], {
     cwd,
-    env: { ...process.env, TRAIL_ROOT: "", XDG_CONFIG_HOME: CONFIG_HOME },
+    env: cleanEnv(),
     encoding: "utf8",
     timeout: ms,
     // A command blocked in a read ignores SIGTERM until it returns.
@@ -267,7 +267,7 @@ describe("signals", () => {
     expect(trail(["spawn", "x"], { cwd: root }).code).toBe(0)
     const child = spawn(process.execPath, [TRAIL, "events", "--follow"], {
       cwd: root,
-      env: { ...process.env, TRAIL_ROOT: "", XDG_CONFIG_HOME: CONFIG_HOME }
+      env: cleanEnv()
     })
     let stdout = ""
     child.stdout.on("data", (d) => (stdout += d))

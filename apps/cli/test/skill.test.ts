@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { CONFIG_HOME, gitRepo, manyFolders, trail, TRAIL } from "./helpers.js"
+import { cleanEnv, gitRepo, manyFolders, trail, TRAIL } from "./helpers.js"
 
 const SKILL = path.resolve(import.meta.dirname, "..", "..", "..", "skills", "trail", "SKILL.md")
 
@@ -92,17 +92,11 @@ const tomlBlocks = (file: string): Array<string> =>
 const bash = (script: string, cwd: string, env: Record<string, string> = {}) =>
   spawnSync("bash", ["-c", script], {
     cwd,
-    env: { ...cleanEnvForShell(), ...env },
+    env: { ...cleanEnv(), ...env },
     encoding: "utf8",
     // A block that hangs fails the test instead of the run.
     timeout: 120_000
   })
-
-const cleanEnvForShell = () => {
-  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: CONFIG_HOME }
-  for (const key of ["TRAIL_ROOT", "TRAIL_AGENT", "TRAIL_WORKER_ID", "NO_COLOR"]) delete env[key]
-  return env
-}
 
 describe("skills/trail/SKILL.md's loop on error", () => {
   it("prints trail's error message, not an empty one, and exits 1", () => {

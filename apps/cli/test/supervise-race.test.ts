@@ -7,7 +7,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { CONFIG_HOME, gitRepo, TRAIL, trail } from "./helpers.js"
+import { cleanEnv, gitRepo, TRAIL, trail } from "./helpers.js"
 
 /** Rounds: each starts two processes (~1–2 s each on a loaded machine); kept under 20 s in all. */
 const ROUNDS = 4
@@ -21,7 +21,7 @@ interface Running {
 const supervise = (root: string): Running => {
   const child = spawn(process.execPath, [TRAIL, "supervise"], {
     cwd: root,
-    env: { ...process.env, TRAIL_ROOT: "", XDG_CONFIG_HOME: CONFIG_HOME }
+    env: cleanEnv()
   })
   let stderr = ""
   child.stderr.on("data", (d) => (stderr += d))
