@@ -10,7 +10,7 @@
  * `checkpoint.saved`, `.armed`, `.disarmed`, `.continued`, `.consumed`, `.deleted`, `.purged`.
  * The `checkpoints` table is their fold ({@link applyCheckpointEvent}), written in the same
  * `Database.transaction` as each event, so {@link CheckpointsShape.rebuildIndex} can rebuild it;
- * the search table is rebuilt from the artifacts files.
+ * the search table is rebuilt from the artifacts files and the log.
  *
  * Continuation: `arm` (`trail continue`) marks one checkpoint for the next Claude Code session
  * started in the root; `take` (its SessionStart hook) hands the header out once and records which
@@ -49,7 +49,7 @@ import { Clock, Context, Effect, Layer, Option, Random, Schema } from "effect"
 import type { Bundle } from "./Bundle.js"
 import { bundlePaths } from "./Paths.js"
 import { readHeader as headerParts } from "./Header.js"
-import { Bit, indexArtifacts, unindexArtifacts } from "./Search.js"
+import { Bit, indexArtifacts, rebuildWorkers, unindexArtifacts } from "./Search.js"
 
 /** `<id>.artifacts.json`: every artifact in full, and what could not be read when it was saved. */
 export const ArtifactsFile = Schema.Struct({
@@ -219,11 +219,18 @@ export interface CheckpointsShape {
     readonly now?: number
   }) => Effect.Effect<ReadonlyArray<CheckpointId>, StoreError>
   /**
-   * Rebuilds the `checkpoints` table from the `checkpoint.*` events and the search table from the
-   * artifacts files (one transaction). `missing`: live checkpoints whose artifacts file is gone.
+   * Rebuilds the `checkpoints` table from the `checkpoint.*` events, and the search table: the
+   * checkpoints' artifacts from their artifacts files, the workers' from the event log
+   * (`Search.rebuildWorkers`), in one transaction. `artifacts`: checkpoint artifacts indexed;
+   * `workers`: workers' artifacts indexed; `missing`: live checkpoints whose artifacts file is gone.
    */
   readonly rebuildIndex: Effect.Effect<
-    { readonly checkpoints: number; readonly artifacts: number; readonly missing: ReadonlyArray<CheckpointId> },
+    {
+      readonly checkpoints: number
+      readonly artifacts: number
+      readonly workers: number
+      readonly missing: ReadonlyArray<CheckpointId>
+    },
     StoreError
   >
 }
@@ -619,7 +626,11 @@ export const make = (settings: CheckpointsSettings) =>
           yield* indexArtifacts(entry.id, entry.created_at, file.right.artifacts)
           artifacts += file.right.artifacts.length
         }
-        return { checkpoints: entries.size, artifacts, missing }
+        const workers = yield* rebuildWorkers.pipe(
+          Effect.provideService(SqlClient.SqlClient, sql),
+          Effect.provideService(Database.Database, database)
+        )
+        return { checkpoints: entries.size, artifacts, workers, missing }
       })
     )
 

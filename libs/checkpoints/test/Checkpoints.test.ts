@@ -407,7 +407,7 @@ describe("Checkpoints", () => {
         yield* sql`DELETE FROM artifacts_fts`
         assert.deepStrictEqual(yield* checkpoints.list({ includeConsumed: true }), [])
         const rebuilt = yield* checkpoints.rebuildIndex
-        assert.deepStrictEqual(rebuilt, { checkpoints: 4, artifacts: 6, missing: [] })
+        assert.deepStrictEqual(rebuilt, { checkpoints: 4, artifacts: 6, workers: 0, missing: [] })
         assert.deepStrictEqual(
           { rows: yield* rows, fts: yield* fts, list: yield* checkpoints.list({ includeConsumed: true }) },
           before

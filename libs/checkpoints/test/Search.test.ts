@@ -1,5 +1,4 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import type { ArtifactDraft } from "@trail/domain"
 import { Effect, TestClock } from "effect"
@@ -26,7 +25,7 @@ const withBundles = (bundles: ReadonlyArray<ReadonlyArray<readonly [string, Arti
       ids.push(id)
     }
     const search = (query: string, options?: Search.SearchOptions) =>
-      Search.search(query, options).pipe(Effect.provideService(SqlClient.SqlClient, opened.sql))
+      Search.search(query, options).pipe(Effect.provide(opened.ctx))
     return { ...opened, ids, search }
   })
 
