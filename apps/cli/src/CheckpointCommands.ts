@@ -470,45 +470,67 @@ const list = Command.make(
     )
 ).pipe(Command.provide(CheckpointsLive), Command.withDescription("List the saved checkpoints, newest first."))
 
+/** Where a hit's full text is: `trail checkpoint show ID --artifact N`, or the worker's own record. */
+const showCommand = (hit: Search.SearchHit) =>
+  hit.checkpoint === null
+    ? `trail worker show ${hit.artifact.split("@")[0] ?? ""}`
+    : `trail checkpoint show ${hit.checkpoint} --artifact ${hit.artifact.split("@")[1] ?? ""}`
+
+const renderHits = (hits: ReadonlyArray<Search.SearchHit>) =>
+  hits.length === 0
+    ? dim("Nothing found.")
+    : hits
+        .map(
+          (h) =>
+            `${bold(h.artifact)}  ${h.unresolved ? yellow("[unresolved] ") : ""}${h.title}\n  ${dim(h.snippet)}\n  ${dim(showCommand(h))}`
+        )
+        .join("\n\n")
+
 const search = Command.make(
   "search",
   {
     query: Args.text({ name: "query" }).pipe(
-      Args.atLeast(1),
+      Args.repeated,
       Args.withDescription("Words to find (every word must match).")
     ),
     kind: Options.text("kind").pipe(
       Options.optional,
       Options.withDescription(`Only artifacts of this kind: ${ArtifactKind.literals.join(", ")}.`)
     ),
+    rebuild: Options.boolean("rebuild").pipe(
+      Options.withDescription(
+        "Rebuild the search index (and the checkpoint index) from the checkpoints' files and the event log, alone."
+      )
+    ),
     pretty
   },
   (args) =>
     Effect.gen(function* () {
+      const checkpoints = yield* Checkpoints // migrated: the search tables exist
+      if (args.rebuild) {
+        if (args.query.length > 0 || Option.isSome(args.kind))
+          return yield* new UsageError({ message: "--rebuild goes alone: rebuild, then search" })
+        const rebuilt = yield* checkpoints.rebuildIndex
+        return yield* print(rebuilt, {
+          pretty: args.pretty,
+          render: (r) =>
+            `Rebuilt: ${r.checkpoints} checkpoint(s), ${r.artifacts} of their artifact(s), ${r.workers} worker artifact(s) from the log.` +
+            (r.missing.length === 0 ? "" : `\n${yellow(`! artifacts file missing: ${r.missing.join(", ")}`)}`)
+        })
+      }
+      if (args.query.length === 0) return yield* new UsageError({ message: "search needs QUERY: the words to find" })
       const kind = Option.getOrUndefined(args.kind)
       if (kind !== undefined && !Schema.is(ArtifactKind)(kind))
         return yield* new UsageError({
           message: `--kind: ${JSON.stringify(kind)} is not one of ${ArtifactKind.literals.join(", ")}`
         })
-      yield* Checkpoints // migrated: the search table exists
       const hits = yield* Search.search(args.query.join(" "), kind === undefined ? {} : { kind })
-      yield* print(hits, {
-        pretty: args.pretty,
-        render: (hits) =>
-          hits.length === 0
-            ? dim("Nothing found.")
-            : hits
-                .map(
-                  (h) =>
-                    `${bold(h.artifact)}  ${h.unresolved ? yellow("[unresolved] ") : ""}${h.title}\n  ${dim(h.snippet)}`
-                )
-                .join("\n\n")
-      })
+      yield* print(hits, { pretty: args.pretty, render: renderHits })
     })
 ).pipe(
   Command.provide(CheckpointsLive),
   Command.withDescription(
-    "Search the artifacts of every checkpoint: unresolved failures first, then best match and newest."
+    "Search the artifacts of every checkpoint and every finished worker: unresolved failures first, then best match and newest."
   )
 )
 

@@ -167,6 +167,64 @@ describe("trail checkpoint", () => {
     expect(t.run(["search", "unexpected"]).json()).toEqual([])
   })
 
+  it("search finds what workers handed over or died of, without a checkpoint; --rebuild rebuilds it from the log", async () => {
+    const t = setup()
+    const agent = path.join(t.root, ".trail", "agent.sh")
+    // A scripted agent: a prompt starting "fail" fails with a reason, any other is done with it as summary.
+    fs.writeFileSync(
+      agent,
+      `set -eu
+cd "$TRAIL_ROOT"
+case "$TRAIL_PROMPT" in
+  fail*) trail worker fail --reason "the zorblax fixture is missing from the repository" >/dev/null ;;
+  *) trail worker done --outcome fixed --summary "$TRAIL_PROMPT" --evidence "src/a.ts:1" --recommend "add a quimby test" >/dev/null ;;
+esac
+`
+    )
+    fs.writeFileSync(
+      path.join(t.root, ".trail.toml"),
+      `[worker]\ncommand = ["sh", "${agent}"]\nsubstrate = "process"\nexit_grace_secs = 1\n`
+    )
+    expect(t.run(["kinds", "trust", "worker.command"]).code).toBe(0)
+    const failing = t.run(["spawn", "fail at the parser"])
+    expect(failing.code, failing.stderr).toBe(0)
+    const fixing = t.run(["spawn", "the zorblax parser reads a last line without a newline now"])
+    expect(fixing.code, fixing.stderr).toBe(0)
+    const ids = [failing, fixing].map((r) => (r.json() as { id: string }).id)
+    await waitFor(() => {
+      const workers = t.run(["workers"]).json() as Array<{ id: string; state: string }>
+      return ids.every((id) => workers.some((w) => w.id === id && (w.state === "ready" || w.state === "failed")))
+    }, "both workers to finish")
+    expect(t.run(["checkpoints"]).json()).toEqual([])
+
+    interface Hit {
+      readonly checkpoint: string | null
+      readonly artifact: string
+      readonly kind: string
+      readonly unresolved: boolean
+    }
+    const hits = t.run(["search", "zorblax"]).json() as Array<Hit>
+    // The failure first: nothing answered it (the result is another worker's, not a respawn of it).
+    expect(hits.map((h) => [h.checkpoint, h.artifact, h.kind, h.unresolved])).toEqual([
+      [null, `${ids[0]}@failure`, "failure", true],
+      [null, `${ids[1]}@result`, "result", false]
+    ])
+    expect((t.run(["search", "quimby", "--kind", "result"]).json() as Array<Hit>).map((h) => h.artifact)).toEqual([
+      `${ids[1]}@result`
+    ])
+    const pretty = t.run(["search", "zorblax", "--pretty"])
+    expect(pretty.stdout).toContain(`trail worker show ${ids[0]}`)
+    for (const query of ['"zorblax', "zorblax*", "NEAR(zorblax", "kind:failure", "-zorblax"])
+      expect(t.run(["search", query]).code, query).toBe(0)
+
+    expect(t.run(["search", "--rebuild"]).json()).toEqual({ checkpoints: 0, artifacts: 0, workers: 2, missing: [] })
+    expect((t.run(["search", "zorblax"]).json() as Array<Hit>).map((h) => h.artifact)).toEqual(
+      hits.map((h) => h.artifact)
+    )
+    expect(t.run(["search", "--rebuild", "zorblax"]).code).toBe(2)
+    expect(t.run(["search"]).code).toBe(2)
+  }, 60_000)
+
   it("takes the note from stdin; a note that is not UTF-8 saves nothing (exit 1)", () => {
     const t = setup()
     const piped = spawnSync(process.execPath, [TRAIL, "checkpoint"], {

@@ -249,7 +249,7 @@ const resolveLineage = (from: string | null) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const seen = new Set<string>()
-    for (let current = from; current !== null && !seen.has(current); ) {
+    for (let current = from; current !== null && !seen.has(current);) {
       seen.add(current)
       const row = yield* workerRow(current)
       if (Option.isNone(row)) return
