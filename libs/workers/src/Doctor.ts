@@ -1,8 +1,8 @@
 /**
  * `trail doctor`: checks of one root, each a name, a verdict and a line for a person. The root
  * (found and its config valid), the store (integrity, schema version, events, the supervisor's
- * lock), tmux, every kind's trust and program, the Claude Code hooks of each settings file, and
- * the payloads the hook dropped. A check that cannot run is a failed check, never an error: the
+ * lock), tmux, every kind's trust and program, the Claude Code hooks of each settings file
+ * (PreCompact too when `checkpoint.on_precompact` is on), and the payloads the hook dropped. A check that cannot run is a failed check, never an error: the
  * report always comes back. The supervisor's lock counts as held as `trail supervise` counts it
  * ({@link SupervisorLock.isLive}: its lease, and its pid when held on this machine).
  */
