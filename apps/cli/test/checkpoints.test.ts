@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
+import { recordHook } from "../src/hook.js"
 import { gitRepo, TRAIL, trail, trailAsync, untilScreen, waitFor } from "./helpers.js"
 
 interface Saved {
@@ -399,6 +400,33 @@ esac
     const [saved] = t.run(["checkpoints"]).json() as Array<Saved>
     expect(saved).toMatchObject({ title: "before compaction", session: "c-1" })
     expect((t.run(["checkpoint", "show", saved?.id ?? ""]).json() as Shown).header).toContain("`src/parser.ts` +2")
+  })
+
+  it("a PreCompact asks for nothing more than its event unless checkpoint.on_precompact is on (read before any bundle loads)", () => {
+    const t = setup()
+    const payload = JSON.stringify({ session_id: "c-2", hook_event_name: "PreCompact", trigger: "auto", cwd: t.root })
+    const record = () => recordHook(payload, { env: {}, cwd: t.root, at: Date.UTC(2026, 10, 22) })
+    // Off (the default): recorded, no follow-up, so the checkpoint bundle is never loaded.
+    expect(record()).toEqual({ outcome: "recorded", followUp: null })
+    fs.writeFileSync(path.join(t.root, ".trail.toml"), "[checkpoint]\non_precompact = true\n")
+    expect(record()).toEqual({ outcome: "recorded", followUp: { kind: "precompact", root: t.root, session: "c-2" } })
+    // Switched off again after the hook was installed: nothing more.
+    fs.writeFileSync(path.join(t.root, ".trail.toml"), "[checkpoint]\non_precompact = false\n")
+    expect(record()).toEqual({ outcome: "recorded", followUp: null })
+    // A config that does not decode: still recorded; the reason is in hook-errors.log.
+    fs.writeFileSync(path.join(t.root, ".trail.toml"), "[checkpoint]\non_precompact = 3\n")
+    expect(record()).toEqual({ outcome: "recorded", followUp: null })
+    expect(fs.readFileSync(path.join(t.root, ".trail", "hook-errors.log"), "utf8")).toContain(
+      "checkpoint.on_precompact"
+    )
+    fs.rmSync(path.join(t.root, ".trail.toml"))
+    // `trail events` prints one event per line.
+    const events = t
+      .run(["events"])
+      .stdout.trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string })
+    expect(events.filter((e) => e.type === "session.compacting")).toHaveLength(4)
   })
 
   it("continue --spawn starts a worker whose task file begins with the header", async () => {
