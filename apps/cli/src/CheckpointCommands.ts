@@ -44,7 +44,7 @@ import { Inbox, Workers } from "@trail/workers"
 import { Chunk, Effect, Layer, Option, Schema, Stream } from "effect"
 import { bundleOf, gather, type WorkerFacts } from "./Checkpointing.js"
 import { pretty, print } from "./Common.js"
-import { emitError, ExitCode } from "./Output.js"
+import { emitError, emitWarning, ExitCode } from "./Output.js"
 import { bold, card, dim, table, time, yellow } from "./Pretty.js"
 import * as Stdin from "./Stdin.js"
 import { Root, rootLayer } from "./WorkerCommands.js"
@@ -336,11 +336,21 @@ const show = Command.make(
   Command.withDescription("Print a checkpoint's header as on disk (edits kept), or one artifact in full.")
 )
 
+/** Warns on stderr of checkpoint files that stayed after their removal was committed. */
+const warnUnremoved = (unremoved: ReadonlyArray<string>) =>
+  unremoved.length === 0
+    ? Effect.void
+    : emitWarning(
+        "checkpoint-files-left",
+        `the index and the log say removed, but these files could not be removed (remove them by hand): ${unremoved.join("; ")}`
+      )
+
 const remove = Command.make("delete", { id: idArg, pretty }, (args) =>
-  Effect.flatMap(
-    Effect.flatMap(Checkpoints, (checkpoints) => checkpoints.delete(args.id)),
-    (deleted) => print(deleted, { pretty: args.pretty, render: renderCheckpoint })
-  )
+  Effect.gen(function* () {
+    const { checkpoint, unremoved } = yield* Effect.flatMap(Checkpoints, (checkpoints) => checkpoints.delete(args.id))
+    yield* warnUnremoved(unremoved)
+    yield* print({ ...checkpoint, unremoved_files: unremoved }, { pretty: args.pretty, render: renderCheckpoint })
+  })
 ).pipe(
   Command.provide(CheckpointsLive),
   Command.withDescription("Delete a checkpoint: its two files and its index entry (the log keeps that it was).")
@@ -534,11 +544,19 @@ const search = Command.make(
   )
 )
 
-/** `trail gc`'s part: the consumed checkpoints past `checkpoint.consumed_retention_days`, purged. */
+/**
+ * `trail gc`'s part: the consumed checkpoints past `checkpoint.consumed_retention_days`, purged
+ * (`purged_checkpoints`), and their files that could not be removed (`unremoved_checkpoint_files`,
+ * also warned of on stderr).
+ */
 export const purgeCheckpoints = Effect.gen(function* () {
   const settings = yield* Root
   const checkpoints = yield* Checkpoints
-  return yield* checkpoints.purge({ retentionDays: settings.config.checkpoint.consumed_retention_days })
+  const { purged, unremoved } = yield* checkpoints.purge({
+    retentionDays: settings.config.checkpoint.consumed_retention_days
+  })
+  yield* warnUnremoved(unremoved)
+  return { purged_checkpoints: purged, unremoved_checkpoint_files: unremoved }
 }).pipe(Effect.provide(CheckpointsLive))
 
 export const checkpointCommands = [checkpoint, list, continueCommand, search] as const

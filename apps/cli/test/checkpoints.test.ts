@@ -362,6 +362,45 @@ esac
     expect(t.run(["checkpoints", "--include-consumed"]).json()).toEqual([])
   })
 
+  it("delete and gc report a file they could not remove after committing: a warning on stderr and a JSON field", () => {
+    const t = setup("[checkpoint]\nconsumed_retention_days = 0\n")
+    /** A directory where the checkpoint's .md was: removing it as a file fails, for root too. */
+    const blockHeader = (id: string) => {
+      const file = path.join(t.root, ".trail", "checkpoints", `${id}.md`)
+      fs.rmSync(file)
+      fs.mkdirSync(file)
+      fs.writeFileSync(path.join(file, "keep"), "x")
+      return file
+    }
+    interface Warned {
+      readonly warning: { readonly code: string; readonly message: string }
+    }
+    const cp = t.run(["checkpoint", "-m", "to delete"]).json() as Saved
+    const header = blockHeader(cp.id)
+    const deleted = t.run(["checkpoint", "delete", cp.id])
+    expect(deleted.code, deleted.stderr).toBe(0)
+    expect((deleted.json() as { unremoved_files: Array<string> }).unremoved_files).toEqual([
+      expect.stringContaining(header)
+    ])
+    const warned = JSON.parse(deleted.stderr.trim()) as Warned
+    expect(warned.warning.code).toBe("checkpoint-files-left")
+    expect(warned.warning.message).toContain(header)
+    // Deleted all the same: the index and the log agree.
+    expect(t.run(["checkpoints", "--include-consumed"]).json()).toEqual([])
+    expect(t.run(["checkpoint", "show", cp.id]).error().code).toBe("checkpoint-not-found")
+
+    const once = t.run(["checkpoint", "-m", "once", "--once"]).json() as Saved
+    expect(t.run(["continue", once.id]).code).toBe(0)
+    const onceHeader = blockHeader(once.id)
+    const gc = t.run(["gc"])
+    expect(gc.code, gc.stderr).toBe(0)
+    expect(gc.json()).toMatchObject({
+      purged_checkpoints: [once.id],
+      unremoved_checkpoint_files: [expect.stringContaining(onceHeader)]
+    })
+    expect((JSON.parse(gc.stderr.trim()) as Warned).warning.code).toBe("checkpoint-files-left")
+  })
+
   it("hooks install adds PreCompact only when enabled and makes an async SessionStart synchronous; PreCompact saves", () => {
     const t = setup()
     const settings = path.join(t.root, ".claude", "settings.json")

@@ -157,6 +157,12 @@ export interface Header {
   readonly header: string
 }
 
+/** A checkpoint deleted from the index, and its files that could not be removed (`<file>: <why>`). */
+export interface Removed {
+  readonly checkpoint: Checkpoint
+  readonly unremoved: ReadonlyArray<string>
+}
+
 export interface CheckpointsShape {
   /**
    * A fresh id `cp-<yyyymmdd>-<hhmmss>-<4 hex>` (UTC, from `Clock`; the suffix from `Random`),
@@ -191,10 +197,12 @@ export interface CheckpointsShape {
     readonly includeConsumed?: boolean
   }) => Effect.Effect<ReadonlyArray<Checkpoint>, StoreError>
   /**
-   * Removes the files and the index entry (`checkpoint.deleted`; a consumed one is `checkpoint.purged`
-   * now rather than after its retention).
+   * Removes the index entry (`checkpoint.deleted`; a consumed one is `checkpoint.purged` now rather
+   * than after its retention), then the files. A file that cannot be removed after that commit is
+   * in `unremoved` (`<file>: <why>`), for the caller to report; the index and the log stay as
+   * committed.
    */
-  readonly delete: (ref: string) => Effect.Effect<Checkpoint, CheckpointNotFound | StoreError>
+  readonly delete: (ref: string) => Effect.Effect<Removed, CheckpointNotFound | StoreError>
   /**
    * `trail continue`: arms the checkpoint for the next Claude Code session started in the root and
    * returns its header; consumes a `--once` one. Fails with CheckpointTaken when one (this or
@@ -212,12 +220,16 @@ export interface CheckpointsShape {
   readonly consume: (ref: string) => Effect.Effect<Checkpoint, CheckpointNotFound | StoreError>
   /**
    * Purges the checkpoints consumed at least `retentionDays` days before `now` (ms; default the
-   * `Clock`): files removed, `checkpoint.purged`. Returns their ids.
+   * `Clock`): `checkpoint.purged`, then their files removed. Returns their ids, and the files that
+   * could not be removed after the commit (`<file>: <why>`, as for `delete`).
    */
   readonly purge: (options: {
     readonly retentionDays: number
     readonly now?: number
-  }) => Effect.Effect<ReadonlyArray<CheckpointId>, StoreError>
+  }) => Effect.Effect<
+    { readonly purged: ReadonlyArray<CheckpointId>; readonly unremoved: ReadonlyArray<string> },
+    StoreError
+  >
   /**
    * Rebuilds the `checkpoints` table from the `checkpoint.*` events, and the search table: the
    * checkpoints' artifacts from their artifacts files, the workers' from the event log
@@ -371,11 +383,22 @@ export const make = (settings: CheckpointsSettings) =>
     const readHeader = (id: CheckpointId): Effect.Effect<string | null> =>
       fs.readFileString(pathsOf(id).header).pipe(Effect.orElseSucceed(() => null))
 
-    const removeFiles = (id: CheckpointId) => {
+    /** Removes both files of `id`; the ones that are still there, as `<file>: <why>` (one already gone is fine). */
+    const removeFiles = (id: CheckpointId): Effect.Effect<ReadonlyArray<string>> => {
       const paths = pathsOf(id)
-      return Effect.forEach([paths.header, paths.artifacts], (file) => fs.remove(file).pipe(Effect.ignore), {
-        discard: true
-      })
+      return Effect.map(
+        Effect.forEach([paths.header, paths.artifacts], (file) =>
+          fs.remove(file).pipe(
+            Effect.as<ReadonlyArray<string>>([]),
+            Effect.catchAll((error) =>
+              Effect.succeed(
+                error._tag === "SystemError" && error.reason === "NotFound" ? [] : [`${file}: ${error.message}`]
+              )
+            )
+          )
+        ),
+        (problems) => problems.flat()
+      )
     }
 
     const readArtifacts = (id: CheckpointId): Effect.Effect<ArtifactsFile, CheckpointFileError> => {
@@ -536,8 +559,9 @@ export const make = (settings: CheckpointsSettings) =>
             return yield* record(current, current.id, type)
           })
         )
-        yield* removeFiles(entry.id)
-        return toCheckpoint(entry)
+        // Committed: the index and the log say it is gone whatever the files do; a file left is named.
+        const unremoved = yield* removeFiles(entry.id)
+        return { checkpoint: toCheckpoint(entry), unremoved }
       })
 
     const arm = (ref: string) =>
@@ -601,8 +625,8 @@ export const make = (settings: CheckpointsSettings) =>
             return due.map((entry) => entry.id)
           })
         )
-        yield* Effect.forEach(purged, removeFiles, { discard: true })
-        return purged
+        const unremoved = yield* Effect.forEach(purged, removeFiles)
+        return { purged, unremoved: unremoved.flat() }
       })
 
     const rebuildIndex = transaction(
