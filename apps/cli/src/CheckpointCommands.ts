@@ -49,16 +49,22 @@ import { bold, card, dim, table, time, yellow } from "./Pretty.js"
 import * as Stdin from "./Stdin.js"
 import { Root, rootLayer } from "./WorkerCommands.js"
 
+/** The Checkpoints service's settings from the root's: its path and `[checkpoint]`'s arming TTL. */
+const checkpointsSettings = (settings: Live.RootSettings) => ({
+  root: settings.project.root,
+  armedTtlSecs: settings.config.checkpoint.armed_ttl_secs
+})
+
 /** Root + Checkpoints over the root's Database (show, list, delete, continue, search, gc). */
 const CheckpointsLive = rootLayer((settings) =>
-  checkpointsLayer({ root: settings.project.root }).pipe(
+  checkpointsLayer(checkpointsSettings(settings)).pipe(
     Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile }))
   )
 )
 
 /** Root + Checkpoints + the Inbox and Workers (saving reads them; `continue --spawn` starts one). */
 const CheckpointsWithFleet = rootLayer((settings) =>
-  checkpointsLayer({ root: settings.project.root }).pipe(Layer.provideMerge(Live.inboxLayer(settings)))
+  checkpointsLayer(checkpointsSettings(settings)).pipe(Layer.provideMerge(Live.inboxLayer(settings)))
 )
 
 const idArg = Args.text({ name: "id" }).pipe(

@@ -14,7 +14,10 @@
  *
  * Continuation: `arm` (`trail continue`) marks one checkpoint for the next Claude Code session
  * started in the root; `take` (its SessionStart hook) hands the header out once and records which
- * session took it. At most one checkpoint is armed at a time; both are read-check-write
+ * session took it. An arming no session took within `armedTtlSecs` (`checkpoint.armed_ttl_secs`,
+ * a day) expires: `take` does not hand a stale header to a session started days later, and another
+ * `arm` is not refused for it; either records `checkpoint.disarmed` (reason "expired") as it finds
+ * it. At most one checkpoint is armed at a time; both are read-check-write
  * transactions, which the store retries whole when another process committed in between, so two
  * racing `arm`s arm once (the other gets CheckpointTaken) and two racing `take`s hand it out once.
  *
@@ -39,6 +42,7 @@ import {
   CheckpointNotFound,
   type CheckpointState,
   CheckpointTaken,
+  DEFAULT_ARMED_TTL_SECS,
   headlineOf,
   type NewEvent,
   type StoreError,
@@ -206,14 +210,15 @@ export interface CheckpointsShape {
   /**
    * `trail continue`: arms the checkpoint for the next Claude Code session started in the root and
    * returns its header; consumes a `--once` one. Fails with CheckpointTaken when one (this or
-   * another) is armed already, or the checkpoint was consumed.
+   * another) is armed already and its arming has not expired, or the checkpoint was consumed.
    */
   readonly arm: (ref: string) => Effect.Effect<Header, CheckpointNotFound | CheckpointTaken | StoreError>
   /** Undoes `arm`; the id that was armed, if any. */
   readonly disarm: Effect.Effect<Option.Option<CheckpointId>, StoreError>
   /**
    * The SessionStart hook of `session`: the armed checkpoint's header, once (`checkpoint.continued`,
-   * and `checkpoint.consumed` for `--once`); none when nothing is armed. Never fails for a file.
+   * and `checkpoint.consumed` for `--once`); none when nothing is armed, or its arming expired.
+   * Never fails for a file.
    */
   readonly take: (session: string) => Effect.Effect<Option.Option<Header>, StoreError>
   /** Consumes a checkpoint (idempotent). */
@@ -253,6 +258,11 @@ export class Checkpoints extends Context.Tag("@trail/checkpoints/Checkpoints")<C
 export interface CheckpointsSettings {
   /** Absolute path of the root. */
   readonly root: string
+  /**
+   * `checkpoint.armed_ttl_secs`: seconds an armed checkpoint waits for a session (default
+   * {@link DEFAULT_ARMED_TTL_SECS}; 0: no limit).
+   */
+  readonly armedTtlSecs?: number
 }
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0")
@@ -571,14 +581,30 @@ export const make = (settings: CheckpointsSettings) =>
             const id = current.id
             if (current.state === "consumed") return yield* new CheckpointTaken({ id, reason: "consumed", armed: null })
             if (current.state !== "saved") return yield* notFound(ref)
-            const armed = yield* armedEntry(undefined)
+            const armed = yield* freshArmed
             if (Option.isSome(armed)) return yield* new CheckpointTaken({ id, reason: "armed", armed: armed.value.id })
-            const next = yield* record(current, id, "checkpoint.armed")
+            // `current` as it is now: an expired arming of this very checkpoint was just undone.
+            const now = Option.getOrElse(yield* entryById(id), () => current)
+            const next = yield* record(now, id, "checkpoint.armed")
             return next?.once === true ? yield* record(next, id, "checkpoint.consumed") : next
           })
         ),
         headerOf
       )
+
+    const ttlMs = (settings.armedTtlSecs ?? DEFAULT_ARMED_TTL_SECS) * 1000
+    /**
+     * The armed entry, if its arming is still fresh; a stale one is disarmed here (`checkpoint.disarmed`,
+     * reason "expired"), in the caller's transaction.
+     */
+    const freshArmed = Effect.gen(function* () {
+      const armed = yield* armedEntry(undefined)
+      if (Option.isNone(armed) || armed.value.armed_at === null || ttlMs === 0) return armed
+      const now = yield* Clock.currentTimeMillis
+      if (now - armed.value.armed_at < ttlMs) return armed
+      yield* record(armed.value, armed.value.id, "checkpoint.disarmed", { reason: "expired" })
+      return Option.none<IndexEntry>()
+    })
 
     const disarm = transaction(
       Effect.gen(function* () {
@@ -593,7 +619,7 @@ export const make = (settings: CheckpointsSettings) =>
       Effect.gen(function* () {
         const taken = yield* transaction(
           Effect.gen(function* () {
-            const armed = yield* armedEntry(undefined)
+            const armed = yield* freshArmed
             if (Option.isNone(armed)) return undefined
             const id = armed.value.id
             const next = yield* record(armed.value, id, "checkpoint.continued", { session })

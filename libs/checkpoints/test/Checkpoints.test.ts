@@ -327,6 +327,37 @@ describe("Checkpoints", () => {
       60_000
     )
 
+    it.scoped(
+      "an arming no session took expires after checkpoint.armed_ttl_secs: not handed out, and no longer in the way",
+      () =>
+        Effect.gen(function* () {
+          const { checkpoints, id, sql } = yield* withOne()
+          yield* checkpoints.arm(id)
+          // Within the day: a second continue is told it is taken.
+          yield* TestClock.adjust(DAY - 1)
+          const other = yield* checkpoints.newId
+          yield* checkpoints.save({
+            bundle: bundleOf(other, NOW, header(other), []),
+            once: false,
+            session: null,
+            workers: []
+          })
+          assert.strictEqual((yield* Effect.flip(checkpoints.arm(other)))._tag, "CheckpointTaken")
+          // A day after: the stale arming gives way to a new continue…
+          yield* TestClock.adjust(1)
+          assert.strictEqual((yield* checkpoints.arm(other)).checkpoint.id, other)
+          // …and is not handed out to a session started days later.
+          yield* TestClock.adjust(DAY)
+          assert.isTrue(Option.isNone(yield* checkpoints.take("s-late")))
+          const types = (cp: CheckpointId) => eventTypes(cp).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+          assert.deepStrictEqual(yield* types(id), ["checkpoint.saved", "checkpoint.armed", "checkpoint.disarmed"])
+          assert.deepStrictEqual(yield* types(other), ["checkpoint.saved", "checkpoint.armed", "checkpoint.disarmed"])
+          // Re-armed, it is fresh again.
+          yield* checkpoints.arm(id)
+          assert.strictEqual(Option.getOrThrow(yield* checkpoints.take("s-now")).checkpoint.id, id)
+        })
+    )
+
     it.scoped("a file that cannot be removed after delete or purge committed is reported, not ignored", () =>
       Effect.gen(function* () {
         const { checkpoints, fs, id, paths, sql } = yield* withOne()
