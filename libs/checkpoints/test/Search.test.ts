@@ -314,6 +314,22 @@ describe("Search", () => {
           assert.strictEqual(yield* log.run(Search.rebuildWorkers), 3)
           assert.deepStrictEqual(yield* log.rows, live)
           assert.deepStrictEqual(yield* log.state, [{ last_event_id: 7 }])
+          // Folding events read elsewhere (an archive) does the same.
+          yield* log.run(
+            Effect.flatMap(Database.Database, (db) =>
+              db.transaction(
+                Effect.gen(function* () {
+                  const sql = yield* SqlClient.SqlClient
+                  yield* sql`DELETE FROM artifacts_fts WHERE checkpoint IS NULL`
+                  yield* sql`DELETE FROM search_workers`
+                  yield* sql`DELETE FROM search_state`
+                  yield* Search.foldEvents(yield* Events.sinceSql(0, 100))
+                })
+              )
+            )
+          )
+          assert.deepStrictEqual(yield* log.rows, live)
+          assert.deepStrictEqual(yield* log.state, [{ last_event_id: 7 }])
           // And so is it through the checkpoints' rebuild, which drops the whole table first.
           const rebuilt = yield* log.checkpoints.rebuildIndex
           assert.strictEqual(rebuilt.workers, 3)
