@@ -166,7 +166,7 @@ export const unindexArtifacts = (checkpoint: CheckpointId): SqlEffect<void> =>
 // --- workers' artifacts: the projection of the event log --------------------------------------
 
 /** The events the projection folds: spawns (for `respawn_of`) and the endings {@link workerArtifacts} reads. */
-export const FOLDED_TYPES = ["worker.spawned", "worker.ready", "worker.failed", "worker.lost", "worker.cancelled"]
+const FOLDED_TYPES = ["worker.spawned", "worker.ready", "worker.failed", "worker.lost", "worker.cancelled"]
 
 /** Events read per query while catching up. */
 const BATCH = 5_000
