@@ -10,8 +10,7 @@
  *   worker's ending (`worker.ready`, `.failed`, `.lost`) into its `result`, `change_set` and
  *   `failure` artifacts through the same extractor a checkpoint uses ({@link workerArtifacts});
  *   a hit has `checkpoint` null and names `<worker>@<kind>` (`w3@result`). A worker ends once
- *   (WorkerMachine), so it has at most one of each; should the log hold a second ending of the same
- *   worker, the later replaces the earlier, as in a checkpoint. A respawn is another worker: the
+ *   (WorkerMachine), so it has at most one of each. A respawn is another worker: the
  *   failure of `w3` and the result of its respawn `w4` are both kept (the dead end stays findable),
  *   and the result resolves the failure. The projection's state (migration 0010: `search_state`, the
  *   last event folded; `search_workers`, each worker's respawn lineage and rows) is rebuildable
@@ -265,17 +264,20 @@ const foldEvent = (event: TrailEvent): SqlEffect<void> =>
   Effect.gen(function* () {
     if (event.subject.type !== "worker" || !FOLDED_TYPES.includes(event.type)) return
     const worker = event.subject.id
-    const known = yield* workerRow(worker)
-    const row: WorkerRow = Option.getOrElse(known, () => ({ worker, respawn_of: null, rowids: [] }))
     if (event.type === "worker.spawned") {
-      const respawnOf = typeof event.data.respawn_of === "string" ? event.data.respawn_of : null
       // Only a respawn needs a row before it ends: its lineage.
-      if (respawnOf !== null) yield* upsertWorker({ ...row, respawn_of: respawnOf })
+      const respawnOf = typeof event.data.respawn_of === "string" ? event.data.respawn_of : null
+      if (respawnOf !== null) yield* upsertWorker({ worker, respawn_of: respawnOf, rowids: [] })
       return
     }
+    const known = yield* workerRow(worker)
+    const row: WorkerRow = Option.getOrElse(known, () => ({ worker, respawn_of: null, rowids: [] }))
     const sql = yield* SqlClient.SqlClient
     if (row.rowids.length > 0) yield* sql`DELETE FROM artifacts_fts WHERE rowid IN ${sql.in(row.rowids)}`
     const drafts = workerArtifacts(worker, [event])
+    // Rows are kept track of where they may change: a failure (a respawn's result resolves it), and
+    // any row of a worker the table knows (a respawn). A result of any other worker is final.
+    const tracked = Option.isSome(known) || drafts.some((draft) => draft._tag === "failure")
     const rowids: Array<number> = []
     for (const draft of drafts) {
       yield* insertRow({
@@ -288,9 +290,9 @@ const foldEvent = (event: TrailEvent): SqlEffect<void> =>
         unresolved: draft._tag === "failure",
         at: draft.at ?? event.at
       })
-      rowids.push(yield* lastRowid)
+      if (tracked) rowids.push(yield* lastRowid)
     }
-    if (Option.isSome(known) || rowids.length > 0) yield* upsertWorker({ ...row, rowids })
+    if (tracked) yield* upsertWorker({ ...row, rowids })
     if (drafts.some((draft) => draft._tag === "result")) yield* resolveLineage(row.respawn_of)
   })
 

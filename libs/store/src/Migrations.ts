@@ -247,9 +247,9 @@ export const migrations = {
     // Search's projection of workers' artifacts (SPEC §4: results, change sets and failures found
     // without a checkpoint) into artifacts_fts, rows with checkpoint NULL: rebuildable from the
     // event log (Search.rebuildWorkers, run by `trail search --rebuild`). search_state holds the id
-    // of the last event folded; search_workers, per worker the log told of, the worker it respawns
-    // (respawn_of, so that a respawn's result resolves the failures before it) and the rowids of
-    // its rows in artifacts_fts (a JSON integer array).
+    // of the last event folded; search_workers, for each respawned or failed worker, the worker it
+    // respawns (respawn_of, so that a respawn's result resolves the failures before it) and the
+    // rowids of its rows in artifacts_fts (a JSON integer array).
     yield* sql`CREATE TABLE search_state (
       id INTEGER PRIMARY KEY CHECK (id = 1),
       last_event_id INTEGER NOT NULL
