@@ -498,7 +498,7 @@ const renderHits = (hits: ReadonlyArray<Search.SearchHit>) =>
     : hits
         .map(
           (h) =>
-            `${bold(h.artifact)}  ${h.unresolved ? yellow("[unresolved] ") : ""}${h.title}\n  ${dim(h.snippet)}\n  ${dim(showCommand(h))}`
+            `${bold(h.artifact)}  ${h.unresolved ? yellow("[unresolved] ") : ""}${h.title}\n  ${dim(h.snippet.replace(/\s*\n\s*/g, " · "))}\n  ${dim(showCommand(h))}`
         )
         .join("\n\n")
 
