@@ -130,6 +130,14 @@ const insertRow = SqlSchema.void({
   execute: (row) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO artifacts_fts ${sql.insert(row)}`)
 })
 
+/** Rows per multi-row INSERT (7 parameters each, well under SQLite's 32,766). */
+const INSERT_CHUNK = 500
+
+const insertRows = SqlSchema.void({
+  Request: Schema.Array(FtsRow),
+  execute: (rows) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO artifacts_fts ${sql.insert(rows)}`)
+})
+
 /**
  * Indexes a checkpoint's artifacts for search (in the caller's transaction). `createdAt` (ms)
  * stands in for an artifact's unknown time.
@@ -259,18 +267,39 @@ const resolveLineage = (from: string | null) =>
     }
   })
 
+/**
+ * What a fold of several events keeps between them: the workers whose spawn it saw (not a respawn:
+ * no row of theirs can be in `search_workers`, so their ending needs no lookup), and the rows that
+ * never change (a result of such a worker), inserted together at the end ({@link flush}).
+ */
+interface Folding {
+  readonly plain: Set<string>
+  readonly pending: Array<typeof FtsRow.Type>
+}
+
+const newFolding = (): Folding => ({ plain: new Set(), pending: [] })
+
+/** Inserts the rows a fold left pending. */
+const flush = (folding: Folding): SqlEffect<void> =>
+  Effect.gen(function* () {
+    for (let i = 0; i < folding.pending.length; i += INSERT_CHUNK)
+      yield* insertRows(folding.pending.slice(i, i + INSERT_CHUNK))
+    folding.pending.length = 0
+  })
+
 /** Folds one event into the projection (in the caller's transaction); other events are ignored. */
-const foldEvent = (event: TrailEvent): SqlEffect<void> =>
+const foldEvent = (event: TrailEvent, folding: Folding): SqlEffect<void> =>
   Effect.gen(function* () {
     if (event.subject.type !== "worker" || !FOLDED_TYPES.includes(event.type)) return
     const worker = event.subject.id
     if (event.type === "worker.spawned") {
       // Only a respawn needs a row before it ends: its lineage.
       const respawnOf = typeof event.data.respawn_of === "string" ? event.data.respawn_of : null
-      if (respawnOf !== null) yield* upsertWorker({ worker, respawn_of: respawnOf, rowids: [] })
+      if (respawnOf === null) folding.plain.add(worker)
+      else yield* upsertWorker({ worker, respawn_of: respawnOf, rowids: [] })
       return
     }
-    const known = yield* workerRow(worker)
+    const known = folding.plain.has(worker) ? Option.none<WorkerRow>() : yield* workerRow(worker)
     const row: WorkerRow = Option.getOrElse(known, () => ({ worker, respawn_of: null, rowids: [] }))
     const sql = yield* SqlClient.SqlClient
     if (row.rowids.length > 0) yield* sql`DELETE FROM artifacts_fts WHERE rowid IN ${sql.in(row.rowids)}`
@@ -280,7 +309,7 @@ const foldEvent = (event: TrailEvent): SqlEffect<void> =>
     const tracked = Option.isSome(known) || drafts.some((draft) => draft._tag === "failure")
     const rowids: Array<number> = []
     for (const draft of drafts) {
-      yield* insertRow({
+      const fts = {
         checkpoint: null,
         artifact: WorkerArtifactId.make(`${worker}@${draft._tag}`),
         kind: draft._tag,
@@ -289,8 +318,13 @@ const foldEvent = (event: TrailEvent): SqlEffect<void> =>
         // Nothing can answer a failure yet: a respawn of it starts after it ended.
         unresolved: draft._tag === "failure",
         at: draft.at ?? event.at
-      })
-      if (tracked) rowids.push(yield* lastRowid)
+      }
+      if (!tracked) {
+        folding.pending.push(fts)
+        continue
+      }
+      yield* insertRow(fts)
+      rowids.push(yield* lastRowid)
     }
     if (tracked) yield* upsertWorker({ ...row, rowids })
     if (drafts.some((draft) => draft._tag === "result")) yield* resolveLineage(row.respawn_of)
@@ -304,12 +338,14 @@ const foldEvent = (event: TrailEvent): SqlEffect<void> =>
 export const foldEvents = (events: ReadonlyArray<TrailEvent>): SqlEffect<void> =>
   Effect.gen(function* () {
     const last = yield* stateRow
+    const folding = newFolding()
     let folded = last
     for (const event of events) {
       if (event.id <= last) continue
-      yield* foldEvent(event)
+      yield* foldEvent(event, folding)
       folded = event.id
     }
+    yield* flush(folding)
     if (folded > last) yield* setState(folded)
   })
 
@@ -339,9 +375,11 @@ const foldNew: SqlEffect<CaughtUp> = Effect.gen(function* () {
   const latest = yield* Events.latestIdSql
   let last = yield* stateRow
   let folded = 0
+  const folding = newFolding()
   for (;;) {
     const events = yield* foldedSince(last, latest)
-    for (const event of events) yield* foldEvent(event)
+    for (const event of events) yield* foldEvent(event, folding)
+    yield* flush(folding)
     folded += events.length
     if (events.length < BATCH) break
     last = events[events.length - 1]?.id ?? latest
