@@ -44,21 +44,27 @@ import { Inbox, Workers } from "@trail/workers"
 import { Chunk, Effect, Layer, Option, Schema, Stream } from "effect"
 import { bundleOf, gather, type WorkerFacts } from "./Checkpointing.js"
 import { pretty, print } from "./Common.js"
-import { emitError, ExitCode } from "./Output.js"
+import { emitError, emitWarning, ExitCode } from "./Output.js"
 import { bold, card, dim, table, time, yellow } from "./Pretty.js"
 import * as Stdin from "./Stdin.js"
 import { Root, rootLayer } from "./WorkerCommands.js"
 
+/** The Checkpoints service's settings from the root's: its path and `[checkpoint]`'s arming TTL. */
+const checkpointsSettings = (settings: Live.RootSettings) => ({
+  root: settings.project.root,
+  armedTtlSecs: settings.config.checkpoint.armed_ttl_secs
+})
+
 /** Root + Checkpoints over the root's Database (show, list, delete, continue, search, gc). */
 const CheckpointsLive = rootLayer((settings) =>
-  checkpointsLayer({ root: settings.project.root }).pipe(
+  checkpointsLayer(checkpointsSettings(settings)).pipe(
     Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile }))
   )
 )
 
 /** Root + Checkpoints + the Inbox and Workers (saving reads them; `continue --spawn` starts one). */
 const CheckpointsWithFleet = rootLayer((settings) =>
-  checkpointsLayer({ root: settings.project.root }).pipe(Layer.provideMerge(Live.inboxLayer(settings)))
+  checkpointsLayer(checkpointsSettings(settings)).pipe(Layer.provideMerge(Live.inboxLayer(settings)))
 )
 
 const idArg = Args.text({ name: "id" }).pipe(
@@ -336,11 +342,21 @@ const show = Command.make(
   Command.withDescription("Print a checkpoint's header as on disk (edits kept), or one artifact in full.")
 )
 
+/** Warns on stderr of checkpoint files that stayed after their removal was committed. */
+const warnUnremoved = (unremoved: ReadonlyArray<string>) =>
+  unremoved.length === 0
+    ? Effect.void
+    : emitWarning(
+        "checkpoint-files-left",
+        `the index and the log say removed, but these files could not be removed (remove them by hand): ${unremoved.join("; ")}`
+      )
+
 const remove = Command.make("delete", { id: idArg, pretty }, (args) =>
-  Effect.flatMap(
-    Effect.flatMap(Checkpoints, (checkpoints) => checkpoints.delete(args.id)),
-    (deleted) => print(deleted, { pretty: args.pretty, render: renderCheckpoint })
-  )
+  Effect.gen(function* () {
+    const { checkpoint, unremoved } = yield* Effect.flatMap(Checkpoints, (checkpoints) => checkpoints.delete(args.id))
+    yield* warnUnremoved(unremoved)
+    yield* print({ ...checkpoint, unremoved_files: unremoved }, { pretty: args.pretty, render: renderCheckpoint })
+  })
 ).pipe(
   Command.provide(CheckpointsLive),
   Command.withDescription("Delete a checkpoint: its two files and its index entry (the log keeps that it was).")
@@ -470,53 +486,83 @@ const list = Command.make(
     )
 ).pipe(Command.provide(CheckpointsLive), Command.withDescription("List the saved checkpoints, newest first."))
 
+/** Where a hit's full text is: `trail checkpoint show ID --artifact N`, or the worker's own record. */
+const showCommand = (hit: Search.SearchHit) =>
+  hit.checkpoint === null
+    ? `trail worker show ${hit.artifact.split("@")[0] ?? ""}`
+    : `trail checkpoint show ${hit.checkpoint} --artifact ${hit.artifact.split("@")[1] ?? ""}`
+
+const renderHits = (hits: ReadonlyArray<Search.SearchHit>) =>
+  hits.length === 0
+    ? dim("Nothing found.")
+    : hits
+        .map(
+          (h) =>
+            `${bold(h.artifact)}  ${h.unresolved ? yellow("[unresolved] ") : ""}${h.title}\n  ${dim(h.snippet.replace(/\s*\n\s*/g, " · "))}\n  ${dim(showCommand(h))}`
+        )
+        .join("\n\n")
+
 const search = Command.make(
   "search",
   {
     query: Args.text({ name: "query" }).pipe(
-      Args.atLeast(1),
+      Args.repeated,
       Args.withDescription("Words to find (every word must match).")
     ),
     kind: Options.text("kind").pipe(
       Options.optional,
       Options.withDescription(`Only artifacts of this kind: ${ArtifactKind.literals.join(", ")}.`)
     ),
+    rebuild: Options.boolean("rebuild").pipe(
+      Options.withDescription(
+        "Rebuild the search index (and the checkpoint index) from the checkpoints' files and the event log, alone."
+      )
+    ),
     pretty
   },
   (args) =>
     Effect.gen(function* () {
+      const checkpoints = yield* Checkpoints // migrated: the search tables exist
+      if (args.rebuild) {
+        if (args.query.length > 0 || Option.isSome(args.kind))
+          return yield* new UsageError({ message: "--rebuild goes alone: rebuild, then search" })
+        const rebuilt = yield* checkpoints.rebuildIndex
+        return yield* print(rebuilt, {
+          pretty: args.pretty,
+          render: (r) =>
+            `Rebuilt: ${r.checkpoints} checkpoint(s), ${r.artifacts} of their artifact(s), ${r.workers} worker artifact(s) from the log.` +
+            (r.missing.length === 0 ? "" : `\n${yellow(`! artifacts file missing: ${r.missing.join(", ")}`)}`)
+        })
+      }
+      if (args.query.length === 0) return yield* new UsageError({ message: "search needs QUERY: the words to find" })
       const kind = Option.getOrUndefined(args.kind)
       if (kind !== undefined && !Schema.is(ArtifactKind)(kind))
         return yield* new UsageError({
           message: `--kind: ${JSON.stringify(kind)} is not one of ${ArtifactKind.literals.join(", ")}`
         })
-      yield* Checkpoints // migrated: the search table exists
       const hits = yield* Search.search(args.query.join(" "), kind === undefined ? {} : { kind })
-      yield* print(hits, {
-        pretty: args.pretty,
-        render: (hits) =>
-          hits.length === 0
-            ? dim("Nothing found.")
-            : hits
-                .map(
-                  (h) =>
-                    `${bold(h.artifact)}  ${h.unresolved ? yellow("[unresolved] ") : ""}${h.title}\n  ${dim(h.snippet)}`
-                )
-                .join("\n\n")
-      })
+      yield* print(hits, { pretty: args.pretty, render: renderHits })
     })
 ).pipe(
   Command.provide(CheckpointsLive),
   Command.withDescription(
-    "Search the artifacts of every checkpoint: unresolved failures first, then best match and newest."
+    "Search the artifacts of every checkpoint and every finished worker: unresolved failures first, then best match and newest."
   )
 )
 
-/** `trail gc`'s part: the consumed checkpoints past `checkpoint.consumed_retention_days`, purged. */
+/**
+ * `trail gc`'s part: the consumed checkpoints past `checkpoint.consumed_retention_days`, purged
+ * (`purged_checkpoints`), and their files that could not be removed (`unremoved_checkpoint_files`,
+ * also warned of on stderr).
+ */
 export const purgeCheckpoints = Effect.gen(function* () {
   const settings = yield* Root
   const checkpoints = yield* Checkpoints
-  return yield* checkpoints.purge({ retentionDays: settings.config.checkpoint.consumed_retention_days })
+  const { purged, unremoved } = yield* checkpoints.purge({
+    retentionDays: settings.config.checkpoint.consumed_retention_days
+  })
+  yield* warnUnremoved(unremoved)
+  return { purged_checkpoints: purged, unremoved_checkpoint_files: unremoved }
 }).pipe(Effect.provide(CheckpointsLive))
 
 export const checkpointCommands = [checkpoint, list, continueCommand, search] as const

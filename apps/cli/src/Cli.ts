@@ -672,7 +672,7 @@ const gc = Command.make(
               reconciled_sweeps: g.reconciled_sweeps,
               counter_drift: g.counter_drift,
               vacuumed: g.vacuumed,
-              purged_checkpoints: purged,
+              ...purged,
               ...(Option.isSome(w) ? { workers: w.value } : {})
             },
             {

@@ -58,6 +58,13 @@ export const emitError = (code: string, message: string, exit: ExitCode) =>
   )
 
 /**
+ * Prints `{"warning":{"code","message"}}` on stderr: something the command did not manage after it
+ * succeeded (its JSON on stdout says it too); the exit code stays as decided.
+ */
+export const emitWarning = (code: string, message: string) =>
+  Effect.sync(() => write(process.stderr, JSON.stringify({ warning: { code, message } })))
+
+/**
  * A reader that closes its end of the pipe early (`trail completions bash | head -1`) must not
  * crash trail with EPIPE: stop writing and exit with what was decided so far.
  */

@@ -10,9 +10,11 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { StoreError } from "@trail/domain"
+import * as ConfigText from "@trail/scheduler/ConfigText"
 import * as Events from "@trail/store/Events"
 import * as UnitOfWork from "@trail/store/UnitOfWork"
 import * as Hooks from "@trail/workers/Hooks"
+import { Either } from "effect"
 
 /**
  * What the hook reads of its process, once, in {@link runHook}: its environment, its working
@@ -83,7 +85,8 @@ const note = (root: string | null, at: number, message: string) => {
 
 /**
  * What a recorded payload still asks for (SPEC §4): `take` — a SessionStart of a new conversation
- * (`startup`, `clear`) while a checkpoint is armed; `precompact` — a PreCompact.
+ * (`startup`, `clear`) while a checkpoint is armed; `precompact` — a PreCompact in a root whose
+ * `.trail.toml` has `checkpoint.on_precompact = true`.
  */
 export interface FollowUp {
   readonly kind: "take" | "precompact"
@@ -119,8 +122,15 @@ export const recordHook = (
     handle = UnitOfWork.open(file, { timeoutMs: 2_000, checkMigrated: true })
     Events.append(handle.connection, Hooks.toEvent(payload, env, at, Hooks.agentOf(process.pid)))
     const session = payload.session_id
-    if (payload.hook_event_name === Hooks.PRE_COMPACT)
-      return { outcome: "recorded", followUp: { kind: "precompact", root, session } }
+    if (payload.hook_event_name === Hooks.PRE_COMPACT) {
+      // The settings keep the hook after `checkpoint.on_precompact` is switched off: the config
+      // decides, read before the checkpoint bundle is loaded.
+      const config = ConfigText.readSync(root)
+      if (Either.isLeft(config)) note(root, at, `precompact of ${session} skipped: ${config.left.message}`)
+      return Either.isRight(config) && config.right.checkpoint.on_precompact
+        ? { outcome: "recorded", followUp: { kind: "precompact", root, session } }
+        : { outcome: "recorded", followUp: null }
+    }
     const fresh = payload.source === "startup" || payload.source === "clear"
     if (payload.hook_event_name === "SessionStart" && fresh && handle.connection.pluck(ARMED) !== undefined)
       return { outcome: "recorded", followUp: { kind: "take", root, session } }

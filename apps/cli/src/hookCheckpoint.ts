@@ -26,12 +26,16 @@ export interface FollowUp {
   readonly error: string | null
 }
 
+/** The root's project and config, and the Checkpoints service over its store. */
 const layerFor = (root: string) =>
-  Effect.map(Path.Path, (path) => {
-    const project = Project.projectAt(path, root)
-    return checkpointsLayer({ root: project.root }).pipe(
-      Layer.provideMerge(Database.layer({ filename: project.databaseFile }))
-    )
+  Effect.gen(function* () {
+    const project = Project.projectAt(yield* Path.Path, root)
+    const config = yield* Project.loadConfig(project)
+    const layer = checkpointsLayer({
+      root: project.root,
+      armedTtlSecs: config.checkpoint.armed_ttl_secs
+    }).pipe(Layer.provideMerge(Database.layer({ filename: project.databaseFile })))
+    return { project, config, layer }
   })
 
 const run = (effect: Effect.Effect<string | null, unknown, NodeContext.NodeContext>): Promise<FollowUp> =>
@@ -45,7 +49,7 @@ const run = (effect: Effect.Effect<string | null, unknown, NodeContext.NodeConte
 export const takeArmed = (root: string, session: string): Promise<FollowUp> =>
   run(
     Effect.gen(function* () {
-      const layer = yield* layerFor(root)
+      const { layer } = yield* layerFor(root)
       const taken = yield* Effect.flatMap(Checkpoints, (checkpoints) => checkpoints.take(session)).pipe(
         Effect.provide(layer)
       )
@@ -60,11 +64,9 @@ export const takeArmed = (root: string, session: string): Promise<FollowUp> =>
 export const saveBeforeCompaction = (root: string, session: string): Promise<FollowUp> =>
   run(
     Effect.gen(function* () {
-      const path = yield* Path.Path
-      const project = Project.projectAt(path, root)
-      const config = yield* Project.loadConfig(project)
+      const { project, config, layer } = yield* layerFor(root)
+      // The hook asked only with on_precompact on (hook.ts); the file may have changed since.
       if (!config.checkpoint.on_precompact) return null
-      const layer = yield* layerFor(root)
       yield* takeCheckpoint(
         { root: project.root, config: config.checkpoint, session, workers: [], items: [] },
         { note: "before compaction", once: false }

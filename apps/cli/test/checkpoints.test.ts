@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
+import { recordHook } from "../src/hook.js"
 import { gitRepo, TRAIL, trail, trailAsync, untilScreen, waitFor } from "./helpers.js"
 
 interface Saved {
@@ -167,6 +168,64 @@ describe("trail checkpoint", () => {
     expect(t.run(["search", "unexpected"]).json()).toEqual([])
   })
 
+  it("search finds what workers handed over or died of, without a checkpoint; --rebuild rebuilds it from the log", async () => {
+    const t = setup()
+    const agent = path.join(t.root, ".trail", "agent.sh")
+    // A scripted agent: a prompt starting "fail" fails with a reason, any other is done with it as summary.
+    fs.writeFileSync(
+      agent,
+      `set -eu
+cd "$TRAIL_ROOT"
+case "$TRAIL_PROMPT" in
+  fail*) trail worker fail --reason "the zorblax fixture is missing from the repository" >/dev/null ;;
+  *) trail worker done --outcome fixed --summary "$TRAIL_PROMPT" --evidence "src/a.ts:1" --recommend "add a quimby test" >/dev/null ;;
+esac
+`
+    )
+    fs.writeFileSync(
+      path.join(t.root, ".trail.toml"),
+      `[worker]\ncommand = ["sh", "${agent}"]\nsubstrate = "process"\nexit_grace_secs = 1\n`
+    )
+    expect(t.run(["kinds", "trust", "worker.command"]).code).toBe(0)
+    const failing = t.run(["spawn", "fail at the parser"])
+    expect(failing.code, failing.stderr).toBe(0)
+    const fixing = t.run(["spawn", "the zorblax parser reads a last line without a newline now"])
+    expect(fixing.code, fixing.stderr).toBe(0)
+    const ids = [failing, fixing].map((r) => (r.json() as { id: string }).id)
+    await waitFor(() => {
+      const workers = t.run(["workers"]).json() as Array<{ id: string; state: string }>
+      return ids.every((id) => workers.some((w) => w.id === id && (w.state === "ready" || w.state === "failed")))
+    }, "both workers to finish")
+    expect(t.run(["checkpoints"]).json()).toEqual([])
+
+    interface Hit {
+      readonly checkpoint: string | null
+      readonly artifact: string
+      readonly kind: string
+      readonly unresolved: boolean
+    }
+    const hits = t.run(["search", "zorblax"]).json() as Array<Hit>
+    // The failure first: nothing answered it (the result is another worker's, not a respawn of it).
+    expect(hits.map((h) => [h.checkpoint, h.artifact, h.kind, h.unresolved])).toEqual([
+      [null, `${ids[0]}@failure`, "failure", true],
+      [null, `${ids[1]}@result`, "result", false]
+    ])
+    expect((t.run(["search", "quimby", "--kind", "result"]).json() as Array<Hit>).map((h) => h.artifact)).toEqual([
+      `${ids[1]}@result`
+    ])
+    const pretty = t.run(["search", "zorblax", "--pretty"])
+    expect(pretty.stdout).toContain(`trail worker show ${ids[0]}`)
+    for (const query of ['"zorblax', "zorblax*", "NEAR(zorblax", "kind:failure", "-zorblax"])
+      expect(t.run(["search", query]).code, query).toBe(0)
+
+    expect(t.run(["search", "--rebuild"]).json()).toEqual({ checkpoints: 0, artifacts: 0, workers: 2, missing: [] })
+    expect((t.run(["search", "zorblax"]).json() as Array<Hit>).map((h) => h.artifact)).toEqual(
+      hits.map((h) => h.artifact)
+    )
+    expect(t.run(["search", "--rebuild", "zorblax"]).code).toBe(2)
+    expect(t.run(["search"]).code).toBe(2)
+  }, 60_000)
+
   it("takes the note from stdin; a note that is not UTF-8 saves nothing (exit 1)", () => {
     const t = setup()
     const piped = spawnSync(process.execPath, [TRAIL, "checkpoint"], {
@@ -303,6 +362,45 @@ describe("trail checkpoint", () => {
     expect(t.run(["checkpoints", "--include-consumed"]).json()).toEqual([])
   })
 
+  it("delete and gc report a file they could not remove after committing: a warning on stderr and a JSON field", () => {
+    const t = setup("[checkpoint]\nconsumed_retention_days = 0\n")
+    /** A directory where the checkpoint's .md was: removing it as a file fails, for root too. */
+    const blockHeader = (id: string) => {
+      const file = path.join(t.root, ".trail", "checkpoints", `${id}.md`)
+      fs.rmSync(file)
+      fs.mkdirSync(file)
+      fs.writeFileSync(path.join(file, "keep"), "x")
+      return file
+    }
+    interface Warned {
+      readonly warning: { readonly code: string; readonly message: string }
+    }
+    const cp = t.run(["checkpoint", "-m", "to delete"]).json() as Saved
+    const header = blockHeader(cp.id)
+    const deleted = t.run(["checkpoint", "delete", cp.id])
+    expect(deleted.code, deleted.stderr).toBe(0)
+    expect((deleted.json() as { unremoved_files: Array<string> }).unremoved_files).toEqual([
+      expect.stringContaining(header)
+    ])
+    const warned = JSON.parse(deleted.stderr.trim()) as Warned
+    expect(warned.warning.code).toBe("checkpoint-files-left")
+    expect(warned.warning.message).toContain(header)
+    // Deleted all the same: the index and the log agree.
+    expect(t.run(["checkpoints", "--include-consumed"]).json()).toEqual([])
+    expect(t.run(["checkpoint", "show", cp.id]).error().code).toBe("checkpoint-not-found")
+
+    const once = t.run(["checkpoint", "-m", "once", "--once"]).json() as Saved
+    expect(t.run(["continue", once.id]).code).toBe(0)
+    const onceHeader = blockHeader(once.id)
+    const gc = t.run(["gc"])
+    expect(gc.code, gc.stderr).toBe(0)
+    expect(gc.json()).toMatchObject({
+      purged_checkpoints: [once.id],
+      unremoved_checkpoint_files: [expect.stringContaining(onceHeader)]
+    })
+    expect((JSON.parse(gc.stderr.trim()) as Warned).warning.code).toBe("checkpoint-files-left")
+  })
+
   it("hooks install adds PreCompact only when enabled and makes an async SessionStart synchronous; PreCompact saves", () => {
     const t = setup()
     const settings = path.join(t.root, ".claude", "settings.json")
@@ -341,6 +439,33 @@ describe("trail checkpoint", () => {
     const [saved] = t.run(["checkpoints"]).json() as Array<Saved>
     expect(saved).toMatchObject({ title: "before compaction", session: "c-1" })
     expect((t.run(["checkpoint", "show", saved?.id ?? ""]).json() as Shown).header).toContain("`src/parser.ts` +2")
+  })
+
+  it("a PreCompact asks for nothing more than its event unless checkpoint.on_precompact is on (read before any bundle loads)", () => {
+    const t = setup()
+    const payload = JSON.stringify({ session_id: "c-2", hook_event_name: "PreCompact", trigger: "auto", cwd: t.root })
+    const record = () => recordHook(payload, { env: {}, cwd: t.root, at: Date.UTC(2026, 10, 22) })
+    // Off (the default): recorded, no follow-up, so the checkpoint bundle is never loaded.
+    expect(record()).toEqual({ outcome: "recorded", followUp: null })
+    fs.writeFileSync(path.join(t.root, ".trail.toml"), "[checkpoint]\non_precompact = true\n")
+    expect(record()).toEqual({ outcome: "recorded", followUp: { kind: "precompact", root: t.root, session: "c-2" } })
+    // Switched off again after the hook was installed: nothing more.
+    fs.writeFileSync(path.join(t.root, ".trail.toml"), "[checkpoint]\non_precompact = false\n")
+    expect(record()).toEqual({ outcome: "recorded", followUp: null })
+    // A config that does not decode: still recorded; the reason is in hook-errors.log.
+    fs.writeFileSync(path.join(t.root, ".trail.toml"), "[checkpoint]\non_precompact = 3\n")
+    expect(record()).toEqual({ outcome: "recorded", followUp: null })
+    expect(fs.readFileSync(path.join(t.root, ".trail", "hook-errors.log"), "utf8")).toContain(
+      "checkpoint.on_precompact"
+    )
+    fs.rmSync(path.join(t.root, ".trail.toml"))
+    // `trail events` prints one event per line.
+    const events = t
+      .run(["events"])
+      .stdout.trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string })
+    expect(events.filter((e) => e.type === "session.compacting")).toHaveLength(4)
   })
 
   it("continue --spawn starts a worker whose task file begins with the header", async () => {

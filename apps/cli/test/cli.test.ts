@@ -211,7 +211,8 @@ describe("the coverage loop", () => {
       reconciled_sweeps: 0,
       counter_drift: 0,
       vacuumed: true,
-      purged_checkpoints: []
+      purged_checkpoints: [],
+      unremoved_checkpoint_files: []
     })
   })
 

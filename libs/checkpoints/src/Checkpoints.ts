@@ -10,11 +10,14 @@
  * `checkpoint.saved`, `.armed`, `.disarmed`, `.continued`, `.consumed`, `.deleted`, `.purged`.
  * The `checkpoints` table is their fold ({@link applyCheckpointEvent}), written in the same
  * `Database.transaction` as each event, so {@link CheckpointsShape.rebuildIndex} can rebuild it;
- * the search table is rebuilt from the artifacts files.
+ * the search table is rebuilt from the artifacts files and the log.
  *
  * Continuation: `arm` (`trail continue`) marks one checkpoint for the next Claude Code session
  * started in the root; `take` (its SessionStart hook) hands the header out once and records which
- * session took it. At most one checkpoint is armed at a time; both are read-check-write
+ * session took it. An arming no session took within `armedTtlSecs` (`checkpoint.armed_ttl_secs`,
+ * a day) expires: `take` does not hand a stale header to a session started days later, and another
+ * `arm` is not refused for it; either records `checkpoint.disarmed` (reason "expired") as it finds
+ * it. At most one checkpoint is armed at a time; both are read-check-write
  * transactions, which the store retries whole when another process committed in between, so two
  * racing `arm`s arm once (the other gets CheckpointTaken) and two racing `take`s hand it out once.
  *
@@ -39,6 +42,7 @@ import {
   CheckpointNotFound,
   type CheckpointState,
   CheckpointTaken,
+  DEFAULT_ARMED_TTL_SECS,
   headlineOf,
   type NewEvent,
   type StoreError,
@@ -49,7 +53,7 @@ import { Clock, Context, Effect, Layer, Option, Random, Schema } from "effect"
 import type { Bundle } from "./Bundle.js"
 import { bundlePaths } from "./Paths.js"
 import { readHeader as headerParts } from "./Header.js"
-import { Bit, indexArtifacts, unindexArtifacts } from "./Search.js"
+import { Bit, indexArtifacts, rebuildWorkers, unindexArtifacts } from "./Search.js"
 
 /** `<id>.artifacts.json`: every artifact in full, and what could not be read when it was saved. */
 export const ArtifactsFile = Schema.Struct({
@@ -157,6 +161,12 @@ export interface Header {
   readonly header: string
 }
 
+/** A checkpoint deleted from the index, and its files that could not be removed (`<file>: <why>`). */
+export interface Removed {
+  readonly checkpoint: Checkpoint
+  readonly unremoved: ReadonlyArray<string>
+}
+
 export interface CheckpointsShape {
   /**
    * A fresh id `cp-<yyyymmdd>-<hhmmss>-<4 hex>` (UTC, from `Clock`; the suffix from `Random`),
@@ -191,39 +201,53 @@ export interface CheckpointsShape {
     readonly includeConsumed?: boolean
   }) => Effect.Effect<ReadonlyArray<Checkpoint>, StoreError>
   /**
-   * Removes the files and the index entry (`checkpoint.deleted`; a consumed one is `checkpoint.purged`
-   * now rather than after its retention).
+   * Removes the index entry (`checkpoint.deleted`; a consumed one is `checkpoint.purged` now rather
+   * than after its retention), then the files. A file that cannot be removed after that commit is
+   * in `unremoved` (`<file>: <why>`), for the caller to report; the index and the log stay as
+   * committed.
    */
-  readonly delete: (ref: string) => Effect.Effect<Checkpoint, CheckpointNotFound | StoreError>
+  readonly delete: (ref: string) => Effect.Effect<Removed, CheckpointNotFound | StoreError>
   /**
    * `trail continue`: arms the checkpoint for the next Claude Code session started in the root and
    * returns its header; consumes a `--once` one. Fails with CheckpointTaken when one (this or
-   * another) is armed already, or the checkpoint was consumed.
+   * another) is armed already and its arming has not expired, or the checkpoint was consumed.
    */
   readonly arm: (ref: string) => Effect.Effect<Header, CheckpointNotFound | CheckpointTaken | StoreError>
   /** Undoes `arm`; the id that was armed, if any. */
   readonly disarm: Effect.Effect<Option.Option<CheckpointId>, StoreError>
   /**
    * The SessionStart hook of `session`: the armed checkpoint's header, once (`checkpoint.continued`,
-   * and `checkpoint.consumed` for `--once`); none when nothing is armed. Never fails for a file.
+   * and `checkpoint.consumed` for `--once`); none when nothing is armed, or its arming expired.
+   * Never fails for a file.
    */
   readonly take: (session: string) => Effect.Effect<Option.Option<Header>, StoreError>
   /** Consumes a checkpoint (idempotent). */
   readonly consume: (ref: string) => Effect.Effect<Checkpoint, CheckpointNotFound | StoreError>
   /**
    * Purges the checkpoints consumed at least `retentionDays` days before `now` (ms; default the
-   * `Clock`): files removed, `checkpoint.purged`. Returns their ids.
+   * `Clock`): `checkpoint.purged`, then their files removed. Returns their ids, and the files that
+   * could not be removed after the commit (`<file>: <why>`, as for `delete`).
    */
   readonly purge: (options: {
     readonly retentionDays: number
     readonly now?: number
-  }) => Effect.Effect<ReadonlyArray<CheckpointId>, StoreError>
+  }) => Effect.Effect<
+    { readonly purged: ReadonlyArray<CheckpointId>; readonly unremoved: ReadonlyArray<string> },
+    StoreError
+  >
   /**
-   * Rebuilds the `checkpoints` table from the `checkpoint.*` events and the search table from the
-   * artifacts files (one transaction). `missing`: live checkpoints whose artifacts file is gone.
+   * Rebuilds the `checkpoints` table from the `checkpoint.*` events, and the search table: the
+   * checkpoints' artifacts from their artifacts files, the workers' from the event log
+   * (`Search.rebuildWorkers`), in one transaction. `artifacts`: checkpoint artifacts indexed;
+   * `workers`: workers' artifacts indexed; `missing`: live checkpoints whose artifacts file is gone.
    */
   readonly rebuildIndex: Effect.Effect<
-    { readonly checkpoints: number; readonly artifacts: number; readonly missing: ReadonlyArray<CheckpointId> },
+    {
+      readonly checkpoints: number
+      readonly artifacts: number
+      readonly workers: number
+      readonly missing: ReadonlyArray<CheckpointId>
+    },
     StoreError
   >
 }
@@ -234,6 +258,11 @@ export class Checkpoints extends Context.Tag("@trail/checkpoints/Checkpoints")<C
 export interface CheckpointsSettings {
   /** Absolute path of the root. */
   readonly root: string
+  /**
+   * `checkpoint.armed_ttl_secs`: seconds an armed checkpoint waits for a session (default
+   * {@link DEFAULT_ARMED_TTL_SECS}; 0: no limit).
+   */
+  readonly armedTtlSecs?: number
 }
 
 const pad = (n: number, width = 2) => String(n).padStart(width, "0")
@@ -364,11 +393,22 @@ export const make = (settings: CheckpointsSettings) =>
     const readHeader = (id: CheckpointId): Effect.Effect<string | null> =>
       fs.readFileString(pathsOf(id).header).pipe(Effect.orElseSucceed(() => null))
 
-    const removeFiles = (id: CheckpointId) => {
+    /** Removes both files of `id`; the ones that are still there, as `<file>: <why>` (one already gone is fine). */
+    const removeFiles = (id: CheckpointId): Effect.Effect<ReadonlyArray<string>> => {
       const paths = pathsOf(id)
-      return Effect.forEach([paths.header, paths.artifacts], (file) => fs.remove(file).pipe(Effect.ignore), {
-        discard: true
-      })
+      return Effect.map(
+        Effect.forEach([paths.header, paths.artifacts], (file) =>
+          fs.remove(file).pipe(
+            Effect.as<ReadonlyArray<string>>([]),
+            Effect.catchAll((error) =>
+              Effect.succeed(
+                error._tag === "SystemError" && error.reason === "NotFound" ? [] : [`${file}: ${error.message}`]
+              )
+            )
+          )
+        ),
+        (problems) => problems.flat()
+      )
     }
 
     const readArtifacts = (id: CheckpointId): Effect.Effect<ArtifactsFile, CheckpointFileError> => {
@@ -529,8 +569,9 @@ export const make = (settings: CheckpointsSettings) =>
             return yield* record(current, current.id, type)
           })
         )
-        yield* removeFiles(entry.id)
-        return toCheckpoint(entry)
+        // Committed: the index and the log say it is gone whatever the files do; a file left is named.
+        const unremoved = yield* removeFiles(entry.id)
+        return { checkpoint: toCheckpoint(entry), unremoved }
       })
 
     const arm = (ref: string) =>
@@ -540,14 +581,30 @@ export const make = (settings: CheckpointsSettings) =>
             const id = current.id
             if (current.state === "consumed") return yield* new CheckpointTaken({ id, reason: "consumed", armed: null })
             if (current.state !== "saved") return yield* notFound(ref)
-            const armed = yield* armedEntry(undefined)
+            const armed = yield* freshArmed
             if (Option.isSome(armed)) return yield* new CheckpointTaken({ id, reason: "armed", armed: armed.value.id })
-            const next = yield* record(current, id, "checkpoint.armed")
+            // `current` as it is now: an expired arming of this very checkpoint was just undone.
+            const now = Option.getOrElse(yield* entryById(id), () => current)
+            const next = yield* record(now, id, "checkpoint.armed")
             return next?.once === true ? yield* record(next, id, "checkpoint.consumed") : next
           })
         ),
         headerOf
       )
+
+    const ttlMs = (settings.armedTtlSecs ?? DEFAULT_ARMED_TTL_SECS) * 1000
+    /**
+     * The armed entry, if its arming is still fresh; a stale one is disarmed here (`checkpoint.disarmed`,
+     * reason "expired"), in the caller's transaction.
+     */
+    const freshArmed = Effect.gen(function* () {
+      const armed = yield* armedEntry(undefined)
+      if (Option.isNone(armed) || armed.value.armed_at === null || ttlMs === 0) return armed
+      const now = yield* Clock.currentTimeMillis
+      if (now - armed.value.armed_at < ttlMs) return armed
+      yield* record(armed.value, armed.value.id, "checkpoint.disarmed", { reason: "expired" })
+      return Option.none<IndexEntry>()
+    })
 
     const disarm = transaction(
       Effect.gen(function* () {
@@ -562,7 +619,7 @@ export const make = (settings: CheckpointsSettings) =>
       Effect.gen(function* () {
         const taken = yield* transaction(
           Effect.gen(function* () {
-            const armed = yield* armedEntry(undefined)
+            const armed = yield* freshArmed
             if (Option.isNone(armed)) return undefined
             const id = armed.value.id
             const next = yield* record(armed.value, id, "checkpoint.continued", { session })
@@ -594,8 +651,8 @@ export const make = (settings: CheckpointsSettings) =>
             return due.map((entry) => entry.id)
           })
         )
-        yield* Effect.forEach(purged, removeFiles, { discard: true })
-        return purged
+        const unremoved = yield* Effect.forEach(purged, removeFiles)
+        return { purged, unremoved: unremoved.flat() }
       })
 
     const rebuildIndex = transaction(
@@ -619,7 +676,11 @@ export const make = (settings: CheckpointsSettings) =>
           yield* indexArtifacts(entry.id, entry.created_at, file.right.artifacts)
           artifacts += file.right.artifacts.length
         }
-        return { checkpoints: entries.size, artifacts, missing }
+        const workers = yield* rebuildWorkers.pipe(
+          Effect.provideService(SqlClient.SqlClient, sql),
+          Effect.provideService(Database.Database, database)
+        )
+        return { checkpoints: entries.size, artifacts, workers, missing }
       })
     )
 

@@ -1,10 +1,29 @@
 /**
- * Search over checkpoint artifacts (SPEC §4 `trail search QUERY [--kind K]`): SQLite FTS5 (the
- * `artifacts_fts` table of migration 0008) over each artifact's title and text.
+ * Search over artifacts (SPEC §4 `trail search QUERY [--kind K]`): SQLite FTS5 (the
+ * `artifacts_fts` table of migration 0008) over each artifact's title and text, as
+ * {@link artifactText} writes it (what `trail checkpoint show ID --artifact N` prints).
+ *
+ * Two sources fill it:
+ * - checkpoints: their artifacts are indexed when saved ({@link indexArtifacts}) and removed when
+ *   deleted or purged; a hit names the checkpoint and `<checkpoint>@<n>`;
+ * - workers, without a checkpoint: a projection of the event log ({@link catchUp}) turns each
+ *   worker's ending (`worker.ready`, `.failed`, `.lost`) into its `result`, `change_set` and
+ *   `failure` artifacts through the same extractor a checkpoint uses ({@link workerArtifacts});
+ *   a hit has `checkpoint` null and names `<worker>@<kind>` (`w3@result`). A worker ends once
+ *   (WorkerMachine), so it has at most one of each. A respawn is another worker: the
+ *   failure of `w3` and the result of its respawn `w4` are both kept (the dead end stays findable),
+ *   and the result resolves the failure. The projection's state (migration 0010: `search_state`, the
+ *   last event folded; `search_workers`, each worker's respawn lineage and rows) is rebuildable
+ *   from the log ({@link rebuildWorkers}). A failure's `last_lines` are not in the log: a worker's
+ *   failure found here holds its reason; a checkpoint of it (`--worker`) holds the last lines too.
+ *
+ * {@link search} catches the projection up first (O(events since the last search), one
+ * transaction), so a search sees every worker that ended before it.
  *
  * Ranking: unresolved artifacts first (a failed command, an error or a worker failure that no
- * later success in its bundle answered, {@link unresolvedOf}), then by FTS5's `bm25()` (lower is
- * better; https://www.sqlite.org/fts5.html#the_bm25_function) weighted by recency:
+ * later success in its bundle answered, {@link unresolvedOf}; a worker's failure from the log that
+ * no result of a respawn of it — `respawn_of`, transitively — answered), then by FTS5's `bm25()`
+ * (lower is better; https://www.sqlite.org/fts5.html#the_bm25_function) weighted by recency:
  * `bm25 × (1 + 1 / (1 + age_days))`, so that of two equally good matches the newer comes first.
  *
  * A query is words, never FTS5 syntax: each whitespace-separated word is quoted as an FTS5 string
@@ -20,11 +39,14 @@ import {
   ArtifactKind,
   type ArtifactDraft,
   CheckpointId,
-  type StoreError
+  type StoreError,
+  type TrailEvent,
+  WorkerArtifactId
 } from "@trail/domain"
-import { Database } from "@trail/store"
-import { Clock, Effect, type ParseResult, Schema } from "effect"
-import { artifactText } from "./Bundle.js"
+import { Database, Events } from "@trail/store"
+import { Clock, Effect, Option, type ParseResult, Schema } from "effect"
+import { artifactText, artifactTitle } from "./Bundle.js"
+import { workerArtifacts } from "./Extract.js"
 
 /** SQLite's 0/1 as a boolean. */
 export const Bit = Schema.transform(Schema.Literal(0, 1), Schema.Boolean, {
@@ -33,10 +55,14 @@ export const Bit = Schema.transform(Schema.Literal(0, 1), Schema.Boolean, {
   encode: (b) => (b ? 1 : 0)
 })
 
-/** One artifact that matched, best first. `at`: ms; `rank`: the weighted bm25 (lower is better). */
+/**
+ * One artifact that matched, best first: a checkpoint's (`checkpoint` and `<checkpoint>@<n>`) or a
+ * worker's from the log (`checkpoint` null, `<worker>@<kind>`). `at`: ms; `rank`: the weighted
+ * bm25 (lower is better).
+ */
 export const SearchHit = Schema.Struct({
-  checkpoint: CheckpointId,
-  artifact: ArtifactId,
+  checkpoint: Schema.NullOr(CheckpointId),
+  artifact: Schema.Union(ArtifactId, WorkerArtifactId),
   kind: ArtifactKind,
   title: Schema.String,
   /** The matching part of the text, matches in `[` `]`. */
@@ -90,8 +116,8 @@ export const unresolvedOf = (facts: ReadonlyArray<ArtifactDraft>): ReadonlyArray
 type SqlEffect<A> = Effect.Effect<A, SqlError | ParseResult.ParseError, SqlClient.SqlClient>
 
 const FtsRow = Schema.Struct({
-  checkpoint: CheckpointId,
-  artifact: ArtifactId,
+  checkpoint: Schema.NullOr(CheckpointId),
+  artifact: Schema.Union(ArtifactId, WorkerArtifactId),
   kind: ArtifactKind,
   title: Schema.String,
   text: Schema.String,
@@ -102,6 +128,14 @@ const FtsRow = Schema.Struct({
 const insertRow = SqlSchema.void({
   Request: FtsRow,
   execute: (row) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO artifacts_fts ${sql.insert(row)}`)
+})
+
+/** Rows per multi-row INSERT (7 parameters each, well under SQLite's 32,766). */
+const INSERT_CHUNK = 500
+
+const insertRows = SqlSchema.void({
+  Request: Schema.Array(FtsRow),
+  execute: (rows) => Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO artifacts_fts ${sql.insert(rows)}`)
 })
 
 /**
@@ -136,17 +170,260 @@ export const unindexArtifacts = (checkpoint: CheckpointId): SqlEffect<void> =>
     Effect.asVoid
   )
 
+// --- workers' artifacts: the projection of the event log --------------------------------------
+
+/** The events the projection folds: spawns (for `respawn_of`) and the endings {@link workerArtifacts} reads. */
+const FOLDED_TYPES = ["worker.spawned", "worker.ready", "worker.failed", "worker.lost", "worker.cancelled"]
+
+/** Events read per query while catching up. */
+const BATCH = 5_000
+
+const StateRow = Schema.Struct({ last_event_id: Schema.Int })
+
+/** A `search_workers` row: the worker it respawns, and the rowids of its rows in `artifacts_fts`. */
+const WorkerRow = Schema.Struct({
+  worker: Schema.String,
+  respawn_of: Schema.NullOr(Schema.String),
+  rowids: Schema.parseJson(Schema.Array(Schema.Int))
+})
+type WorkerRow = typeof WorkerRow.Type
+
+const RowidRow = Schema.Struct({ rowid: Schema.Int })
+
+const stateRow = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  SqlSchema.findOne({
+    Request: Schema.Void,
+    Result: StateRow,
+    execute: () => sql`SELECT last_event_id FROM search_state WHERE id = 1`
+  })(undefined)
+).pipe(Effect.map(Option.match({ onNone: () => 0, onSome: (row) => row.last_event_id })))
+
+const setState = (lastEventId: number) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql`INSERT INTO search_state (id, last_event_id) VALUES (1, ${lastEventId})
+      ON CONFLICT (id) DO UPDATE SET last_event_id = excluded.last_event_id`
+  )
+
+const workerRow = (worker: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    SqlSchema.findOne({
+      Request: Schema.String,
+      Result: WorkerRow,
+      execute: (id) => sql`SELECT worker, respawn_of, rowids FROM search_workers WHERE worker = ${id}`
+    })(worker)
+  )
+
+const upsertWorker = SqlSchema.void({
+  Request: WorkerRow,
+  execute: (row) =>
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (sql) => sql`INSERT INTO search_workers ${sql.insert(row)}
+        ON CONFLICT (worker) DO UPDATE SET respawn_of = excluded.respawn_of, rowids = excluded.rowids`
+    )
+})
+
+/** The rowid FTS5 gave the row just inserted (`RETURNING` does not work on a virtual table). */
+const lastRowid = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  SqlSchema.single({
+    Request: Schema.Void,
+    Result: RowidRow,
+    execute: () => sql`SELECT last_insert_rowid() AS rowid`
+  })(undefined)
+).pipe(
+  Effect.map((row) => row.rowid),
+  Effect.catchTag("NoSuchElementException", () => Effect.dieMessage("SELECT last_insert_rowid() returned no row"))
+)
+
+/** The folded events with id in (`after`, `upTo`], oldest first, at most {@link BATCH}. */
+const foldedSince = (after: number, upTo: number) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: Events.EventFromRow,
+      execute: () => sql`SELECT id, at, type, subject_type, subject_id, data FROM events
+        WHERE id > ${after} AND id <= ${upTo} AND subject_type = 'worker' AND type IN ${sql.in(FOLDED_TYPES)}
+        ORDER BY id LIMIT ${BATCH}`
+    })(undefined)
+  )
+
 /**
- * The artifacts matching `query`, best first (see the module's ranking). Fails only with a
- * StoreError: a query never fails for its syntax.
+ * Marks resolved the failures of the workers `from` respawns, transitively (a result of `w5`,
+ * respawned from `w4`, respawned from `w3`, answers both failures).
+ */
+const resolveLineage = (from: string | null) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const seen = new Set<string>()
+    for (let current = from; current !== null && !seen.has(current);) {
+      seen.add(current)
+      const row = yield* workerRow(current)
+      if (Option.isNone(row)) return
+      if (row.value.rowids.length > 0)
+        yield* sql`UPDATE artifacts_fts SET unresolved = 0
+          WHERE rowid IN ${sql.in(row.value.rowids)} AND kind = 'failure' AND unresolved = 1`
+      current = row.value.respawn_of
+    }
+  })
+
+/**
+ * What a fold of several events keeps between them: the workers whose spawn it saw (not a respawn:
+ * no row of theirs can be in `search_workers`, so their ending needs no lookup), and the rows that
+ * never change (a result of such a worker), inserted together at the end ({@link flush}).
+ */
+interface Folding {
+  readonly plain: Set<string>
+  readonly pending: Array<typeof FtsRow.Type>
+}
+
+const newFolding = (): Folding => ({ plain: new Set(), pending: [] })
+
+/** Inserts the rows a fold left pending. */
+const flush = (folding: Folding): SqlEffect<void> =>
+  Effect.gen(function* () {
+    for (let i = 0; i < folding.pending.length; i += INSERT_CHUNK)
+      yield* insertRows(folding.pending.slice(i, i + INSERT_CHUNK))
+    folding.pending.length = 0
+  })
+
+/** Folds one event into the projection (in the caller's transaction); other events are ignored. */
+const foldEvent = (event: TrailEvent, folding: Folding): SqlEffect<void> =>
+  Effect.gen(function* () {
+    if (event.subject.type !== "worker" || !FOLDED_TYPES.includes(event.type)) return
+    const worker = event.subject.id
+    if (event.type === "worker.spawned") {
+      // Only a respawn needs a row before it ends: its lineage.
+      const respawnOf = typeof event.data.respawn_of === "string" ? event.data.respawn_of : null
+      if (respawnOf === null) folding.plain.add(worker)
+      else yield* upsertWorker({ worker, respawn_of: respawnOf, rowids: [] })
+      return
+    }
+    const known = folding.plain.has(worker) ? Option.none<WorkerRow>() : yield* workerRow(worker)
+    const row: WorkerRow = Option.getOrElse(known, () => ({ worker, respawn_of: null, rowids: [] }))
+    const sql = yield* SqlClient.SqlClient
+    if (row.rowids.length > 0) yield* sql`DELETE FROM artifacts_fts WHERE rowid IN ${sql.in(row.rowids)}`
+    const drafts = workerArtifacts(worker, [event])
+    // Rows are kept track of where they may change: a failure (a respawn's result resolves it), and
+    // any row of a worker the table knows (a respawn). A result of any other worker is final.
+    const tracked = Option.isSome(known) || drafts.some((draft) => draft._tag === "failure")
+    const rowids: Array<number> = []
+    for (const draft of drafts) {
+      const fts = {
+        checkpoint: null,
+        artifact: WorkerArtifactId.make(`${worker}@${draft._tag}`),
+        kind: draft._tag,
+        title: artifactTitle(draft),
+        text: artifactText(draft),
+        // Nothing can answer a failure yet: a respawn of it starts after it ended.
+        unresolved: draft._tag === "failure",
+        at: draft.at ?? event.at
+      }
+      if (!tracked) {
+        folding.pending.push(fts)
+        continue
+      }
+      yield* insertRow(fts)
+      rowids.push(yield* lastRowid)
+    }
+    if (tracked) yield* upsertWorker({ ...row, rowids })
+    if (drafts.some((draft) => draft._tag === "result")) yield* resolveLineage(row.respawn_of)
+  })
+
+/**
+ * Folds `events` (oldest first, all after the projection's last event) into the projection and
+ * records the last as folded, in the caller's transaction. For a reader of events that are no
+ * longer in the `events` table (an archive); {@link catchUp} reads the table itself.
+ */
+export const foldEvents = (events: ReadonlyArray<TrailEvent>): SqlEffect<void> =>
+  Effect.gen(function* () {
+    const last = yield* stateRow
+    const folding = newFolding()
+    let folded = last
+    for (const event of events) {
+      if (event.id <= last) continue
+      yield* foldEvent(event, folding)
+      folded = event.id
+    }
+    yield* flush(folding)
+    if (folded > last) yield* setState(folded)
+  })
+
+/** What a catch-up did: the workers' endings and spawns folded, and the last event id now folded. */
+export interface CaughtUp {
+  readonly folded: number
+  readonly last_event_id: number
+}
+
+/**
+ * Brings the projection of workers' artifacts up to the end of the event log: folds the events
+ * after its `last_event_id`, in one transaction (O(new events); a log with nothing new costs two
+ * reads and takes no lock). `trail search` runs it first; a command that moves events out of the
+ * table (an archive) runs it before, so that the projection is current past them.
+ */
+export const catchUp: Effect.Effect<CaughtUp, StoreError, SqlClient.SqlClient | Database.Database> = Effect.gen(
+  function* () {
+    const database = yield* Database.Database
+    const [last, latest] = yield* Database.autocommit(Effect.zip(stateRow, Events.latestIdSql))
+    if (last >= latest) return { folded: 0, last_event_id: last }
+    return yield* database.transaction(foldNew)
+  }
+)
+
+/** {@link catchUp}'s work, in the caller's transaction. */
+const foldNew: SqlEffect<CaughtUp> = Effect.gen(function* () {
+  const latest = yield* Events.latestIdSql
+  let last = yield* stateRow
+  let folded = 0
+  const folding = newFolding()
+  for (;;) {
+    const events = yield* foldedSince(last, latest)
+    for (const event of events) yield* foldEvent(event, folding)
+    yield* flush(folding)
+    folded += events.length
+    if (events.length < BATCH) break
+    last = events[events.length - 1]?.id ?? latest
+  }
+  yield* setState(latest)
+  return { folded, last_event_id: latest }
+})
+
+/**
+ * Rebuilds the projection of workers' artifacts from the event log (in the caller's transaction,
+ * or its own): drops its rows and state, then folds every event. Returns the rows indexed.
+ */
+export const rebuildWorkers: Effect.Effect<number, StoreError, SqlClient.SqlClient | Database.Database> =
+  Effect.flatMap(Database.Database, (database) =>
+    database.transaction(
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`DELETE FROM artifacts_fts WHERE checkpoint IS NULL`
+        yield* sql`DELETE FROM search_workers`
+        yield* sql`DELETE FROM search_state`
+        yield* foldNew
+        const counted = yield* SqlSchema.findAll({
+          Request: Schema.Void,
+          Result: Schema.Struct({ n: Schema.Int }),
+          execute: () => sql`SELECT count(*) AS n FROM artifacts_fts WHERE checkpoint IS NULL`
+        })(undefined)
+        return counted[0]?.n ?? 0
+      })
+    )
+  )
+
+/**
+ * The artifacts matching `query`, best first (see the module's ranking), after bringing the
+ * workers' projection up to date ({@link catchUp}). Fails only with a StoreError: a query never
+ * fails for its syntax.
  */
 export const search = (
   query: string,
   options: SearchOptions = {}
-): Effect.Effect<ReadonlyArray<SearchHit>, StoreError, SqlClient.SqlClient> =>
+): Effect.Effect<ReadonlyArray<SearchHit>, StoreError, SqlClient.SqlClient | Database.Database> =>
   Effect.gen(function* () {
     const match = matchExpression(query)
     if (match === null) return []
+    yield* catchUp
     const sql = yield* SqlClient.SqlClient
     const now = yield* Clock.currentTimeMillis
     const limit = Math.max(1, Math.min(1000, Math.trunc(options.limit ?? DEFAULT_LIMIT)))

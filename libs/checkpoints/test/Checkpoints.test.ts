@@ -247,7 +247,8 @@ describe("Checkpoints", () => {
       Effect.gen(function* () {
         const { checkpoints, fs, id, paths, sql } = yield* withOne()
         const deleted = yield* checkpoints.delete(id)
-        assert.strictEqual(deleted.state, "deleted")
+        assert.strictEqual(deleted.checkpoint.state, "deleted")
+        assert.deepStrictEqual(deleted.unremoved, [])
         assert.isFalse(yield* fs.exists(paths.header))
         assert.isFalse(yield* fs.exists(paths.artifacts))
         assert.deepStrictEqual(yield* checkpoints.list({ includeConsumed: true }), [])
@@ -326,6 +327,71 @@ describe("Checkpoints", () => {
       60_000
     )
 
+    it.scoped(
+      "an arming no session took expires after checkpoint.armed_ttl_secs: not handed out, and no longer in the way",
+      () =>
+        Effect.gen(function* () {
+          const { checkpoints, id, sql } = yield* withOne()
+          yield* checkpoints.arm(id)
+          // Within the day: a second continue is told it is taken.
+          yield* TestClock.adjust(DAY - 1)
+          const other = yield* checkpoints.newId
+          yield* checkpoints.save({
+            bundle: bundleOf(other, NOW, header(other), []),
+            once: false,
+            session: null,
+            workers: []
+          })
+          assert.strictEqual((yield* Effect.flip(checkpoints.arm(other)))._tag, "CheckpointTaken")
+          // A day after: the stale arming gives way to a new continue…
+          yield* TestClock.adjust(1)
+          assert.strictEqual((yield* checkpoints.arm(other)).checkpoint.id, other)
+          // …and is not handed out to a session started days later.
+          yield* TestClock.adjust(DAY)
+          assert.isTrue(Option.isNone(yield* checkpoints.take("s-late")))
+          const types = (cp: CheckpointId) => eventTypes(cp).pipe(Effect.provideService(SqlClient.SqlClient, sql))
+          assert.deepStrictEqual(yield* types(id), ["checkpoint.saved", "checkpoint.armed", "checkpoint.disarmed"])
+          assert.deepStrictEqual(yield* types(other), ["checkpoint.saved", "checkpoint.armed", "checkpoint.disarmed"])
+          // Re-armed, it is fresh again.
+          yield* checkpoints.arm(id)
+          assert.strictEqual(Option.getOrThrow(yield* checkpoints.take("s-now")).checkpoint.id, id)
+        })
+    )
+
+    it.scoped("a file that cannot be removed after delete or purge committed is reported, not ignored", () =>
+      Effect.gen(function* () {
+        const { checkpoints, fs, id, paths, sql } = yield* withOne()
+        // A directory where the .md was: removing it as a file fails (for root too).
+        yield* fs.remove(paths.header)
+        yield* fs.makeDirectory(paths.header)
+        yield* fs.writeFileString(`${paths.header}/keep`, "x")
+        const deleted = yield* checkpoints.delete(id)
+        // Committed: the index and the log say deleted; the artifacts file went; the .md is named.
+        assert.strictEqual(deleted.checkpoint.state, "deleted")
+        assert.strictEqual(deleted.unremoved.length, 1)
+        assert.include(deleted.unremoved[0], paths.header)
+        assert.isFalse(yield* fs.exists(paths.artifacts))
+        assert.deepStrictEqual(yield* checkpoints.list({ includeConsumed: true }), [])
+        assert.deepStrictEqual(yield* eventTypes(id).pipe(Effect.provideService(SqlClient.SqlClient, sql)), [
+          "checkpoint.saved",
+          "checkpoint.deleted"
+        ])
+
+        const once = yield* withOne(true)
+        yield* once.checkpoints.consume(once.id)
+        yield* once.fs.remove(once.paths.artifacts)
+        yield* once.fs.makeDirectory(`${once.paths.artifacts}/sub`, { recursive: true })
+        yield* TestClock.adjust(7 * DAY)
+        const purged = yield* once.checkpoints.purge({ retentionDays: 7 })
+        assert.deepStrictEqual(purged.purged, [once.id])
+        assert.strictEqual(purged.unremoved.length, 1)
+        assert.include(purged.unremoved[0], once.paths.artifacts)
+        assert.isFalse(yield* once.fs.exists(once.paths.header))
+        // A file already gone is not a problem.
+        assert.deepStrictEqual((yield* once.checkpoints.purge({ retentionDays: 7 })).unremoved, [])
+      })
+    )
+
     it.scoped("--once: consumed at its first continue, still handed out once, purged after retention", () =>
       Effect.gen(function* () {
         const { checkpoints, fs, id, paths, sql } = yield* withOne(true)
@@ -342,10 +408,10 @@ describe("Checkpoints", () => {
         assert.isTrue(Option.isNone(yield* checkpoints.take("s-two")))
 
         yield* TestClock.adjust(7 * DAY - 1)
-        assert.deepStrictEqual(yield* checkpoints.purge({ retentionDays: 7 }), [])
+        assert.deepStrictEqual(yield* checkpoints.purge({ retentionDays: 7 }), { purged: [], unremoved: [] })
         assert.isTrue(yield* fs.exists(paths.artifacts))
         yield* TestClock.adjust(1)
-        assert.deepStrictEqual(yield* checkpoints.purge({ retentionDays: 7 }), [id])
+        assert.deepStrictEqual(yield* checkpoints.purge({ retentionDays: 7 }), { purged: [id], unremoved: [] })
         assert.isFalse(yield* fs.exists(paths.header))
         assert.isFalse(yield* fs.exists(paths.artifacts))
         assert.deepStrictEqual(yield* checkpoints.list({ includeConsumed: true }), [])
@@ -371,7 +437,7 @@ describe("Checkpoints", () => {
         yield* plain.checkpoints.artifact(plain.id, 1)
         yield* plain.checkpoints.arm(plain.id)
         assert.strictEqual((yield* plain.checkpoints.get(plain.id)).state, "saved")
-        assert.deepStrictEqual(yield* plain.checkpoints.purge({ retentionDays: 0 }), [])
+        assert.deepStrictEqual((yield* plain.checkpoints.purge({ retentionDays: 0 })).purged, [])
       })
     )
 
@@ -407,7 +473,7 @@ describe("Checkpoints", () => {
         yield* sql`DELETE FROM artifacts_fts`
         assert.deepStrictEqual(yield* checkpoints.list({ includeConsumed: true }), [])
         const rebuilt = yield* checkpoints.rebuildIndex
-        assert.deepStrictEqual(rebuilt, { checkpoints: 4, artifacts: 6, missing: [] })
+        assert.deepStrictEqual(rebuilt, { checkpoints: 4, artifacts: 6, workers: 0, missing: [] })
         assert.deepStrictEqual(
           { rows: yield* rows, fts: yield* fts, list: yield* checkpoints.list({ includeConsumed: true }) },
           before

@@ -1,8 +1,10 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlSchema from "@effect/sql/SqlSchema"
 import { assert, describe, it } from "@effect/vitest"
-import type { ArtifactDraft } from "@trail/domain"
-import { Effect, TestClock } from "effect"
+import type { ArtifactDraft, NewEvent } from "@trail/domain"
+import { Database, Events } from "@trail/store"
+import { Effect, Schema, TestClock } from "effect"
 import { Search } from "../src/index.js"
 import { answer, bundleOf, draft, failingInstall, header, openRoot, paddingEdit, passingBuild } from "./helpers.js"
 
@@ -26,9 +28,62 @@ const withBundles = (bundles: ReadonlyArray<ReadonlyArray<readonly [string, Arti
       ids.push(id)
     }
     const search = (query: string, options?: Search.SearchOptions) =>
-      Search.search(query, options).pipe(Effect.provideService(SqlClient.SqlClient, opened.sql))
+      Search.search(query, options).pipe(Effect.provide(opened.ctx))
     return { ...opened, ids, search }
   })
+
+/** A worker event as the fleet appends it. */
+const workerEvent = (worker: string, type: string, data: NewEvent["data"] = {}, at = NOW): NewEvent => ({
+  at,
+  type,
+  subject: { type: "worker", id: worker },
+  data
+})
+
+const done = (summary: string, extra: { readonly recommend?: Array<string>; readonly change_set?: object } = {}) => ({
+  from: "running",
+  result: {
+    outcome: "done",
+    summary,
+    evidence: ["src/parser.ts:42"],
+    recommend: extra.recommend ?? [],
+    found: 1
+  },
+  ...(extra.change_set === undefined ? {} : { change_set: extra.change_set })
+})
+
+/** A root whose event log the test appends to, and search and the projection's state over it. */
+const withLog = Effect.gen(function* () {
+  yield* TestClock.setTime(NOW)
+  const opened = yield* openRoot
+  const run = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient | Database.Database>) =>
+    Effect.provide(effect, opened.ctx)
+  const append = (...events: ReadonlyArray<NewEvent>) =>
+    run(Effect.flatMap(Database.Database, (db) => db.transaction(Effect.forEach(events, Events.appendSql))))
+  const state = run(
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      SqlSchema.findAll({
+        Request: Schema.Void,
+        Result: Schema.Struct({ last_event_id: Schema.Int }),
+        execute: () => sql`SELECT last_event_id FROM search_state`
+      })(undefined)
+    )
+  )
+  const rows = run(
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (sql) => sql`SELECT checkpoint, artifact, kind, title, text, unresolved, at FROM artifacts_fts ORDER BY artifact`
+    )
+  )
+  return {
+    ...opened,
+    append,
+    state,
+    rows,
+    run,
+    search: (query: string, options?: Search.SearchOptions) => run(Search.search(query, options))
+  }
+})
 
 describe("Search", () => {
   it.layer(NodeContext.layer)((it) => {
@@ -156,6 +211,130 @@ describe("Search", () => {
         assert.deepStrictEqual(yield* search(""), [])
         assert.strictEqual(Search.matchExpression('say "hi"'), '"say" """hi"""')
       })
+    )
+
+    it.scoped("a worker's result, change set and failure are found from the log, without a checkpoint", () =>
+      Effect.gen(function* () {
+        const log = yield* withLog
+        yield* log.append(
+          workerEvent("w1", "worker.spawned", { kind: "default", text: "fix the parser", respawn_of: null }),
+          workerEvent("w1", "worker.ready", {
+            ...done("the quuxification of the tokenizer was wrong", {
+              recommend: ["rerun the zanzibar benchmark"],
+              change_set: { files: 2, insertions: 7, deletions: 3, paths: ["src/tokenizer.ts", "src/lexer.ts"] }
+            })
+          }),
+          { at: NOW, type: "session.prompted", subject: { type: "session", id: "s-1" }, data: { prompt: "quux" } },
+          workerEvent("w2", "worker.spawned", { kind: "default", text: "profile it", respawn_of: null }),
+          workerEvent("w2", "worker.lost", { from: "running", reason: "its quuxification window vanished" }, NOW + 1)
+        )
+        const hits = yield* log.search("quuxification")
+        // The failure is unresolved: first, though the result is the older and as good a match.
+        assert.deepStrictEqual(
+          hits.map((h) => [h.checkpoint, h.artifact, h.kind, h.unresolved]),
+          [
+            [null, "w2@failure", "failure", true],
+            [null, "w1@result", "result", false]
+          ]
+        )
+        assert.strictEqual(hits[1]!.title, "w1 finished (done): the quuxification of the tokenizer was wrong")
+        assert.include(hits[1]!.snippet, "[quuxification]")
+        // Recommendations and a change set's paths are in the text, as `show` prints it.
+        assert.deepStrictEqual(
+          (yield* log.search("zanzibar")).map((h) => h.artifact),
+          ["w1@result"]
+        )
+        assert.deepStrictEqual(
+          (yield* log.search("lexer", { kind: "change_set" })).map((h) => h.artifact),
+          ["w1@change_set"]
+        )
+        // A session's prompt is not a worker's artifact.
+        assert.strictEqual((yield* log.search("quux")).length, 0)
+        // Hostile queries over worker rows are words too.
+        for (const query of ['"', "NEAR(", "w1@result", "kind:failure", "\u0000"])
+          assert.isTrue((yield* Effect.either(log.search(query)))._tag === "Right", JSON.stringify(query))
+      })
+    )
+
+    it.scoped(
+      "each search folds only the events since the last; a respawn's result resolves the failures before it",
+      () =>
+        Effect.gen(function* () {
+          const log = yield* withLog
+          yield* log.append(
+            workerEvent("w3", "worker.spawned", { kind: "default", text: "migrate", respawn_of: null }, NOW - 2 * DAY),
+            workerEvent(
+              "w3",
+              "worker.failed",
+              { from: "running", reason: "the flibbertigibbet migration timed out" },
+              NOW - 2 * DAY
+            )
+          )
+          assert.deepStrictEqual(yield* log.run(Search.catchUp), { folded: 2, last_event_id: 2 })
+          assert.deepStrictEqual(yield* log.state, [{ last_event_id: 2 }])
+          // Nothing new: nothing folded, no write.
+          assert.deepStrictEqual(yield* log.run(Search.catchUp), { folded: 0, last_event_id: 2 })
+
+          yield* log.append(
+            { at: NOW, type: "session.stopped", subject: { type: "session", id: "s-1" }, data: {} },
+            workerEvent("w4", "worker.spawned", { kind: "default", text: "migrate", respawn_of: "w3" }),
+            workerEvent("w4", "worker.failed", {
+              from: "running",
+              reason: "the flibbertigibbet migration timed out again"
+            })
+          )
+          // A search catches up: the three new events (two of them a worker's), not the five. Of two
+          // open failures the newer comes first.
+          assert.deepStrictEqual(
+            (yield* log.search("flibbertigibbet")).map((h) => [h.artifact, h.unresolved]),
+            [
+              ["w4@failure", true],
+              ["w3@failure", true]
+            ]
+          )
+          assert.deepStrictEqual(yield* log.state, [{ last_event_id: 5 }])
+
+          yield* log.append(
+            workerEvent("w5", "worker.spawned", { kind: "default", text: "migrate", respawn_of: "w4" }),
+            workerEvent("w5", "worker.ready", done("the flibbertigibbet migration runs in batches now"))
+          )
+          assert.deepStrictEqual(yield* log.run(Search.catchUp), { folded: 2, last_event_id: 7 })
+          // Both dead ends are kept, answered by the respawn's result.
+          assert.sameDeepMembers(
+            (yield* log.search("flibbertigibbet")).map((h) => [h.artifact, h.unresolved]),
+            [
+              ["w5@result", false],
+              ["w4@failure", false],
+              ["w3@failure", false]
+            ]
+          )
+
+          // The projection is rebuildable from the log: the same rows.
+          const live = yield* log.rows
+          assert.strictEqual(yield* log.run(Search.rebuildWorkers), 3)
+          assert.deepStrictEqual(yield* log.rows, live)
+          assert.deepStrictEqual(yield* log.state, [{ last_event_id: 7 }])
+          // Folding events read elsewhere (an archive) does the same.
+          yield* log.run(
+            Effect.flatMap(Database.Database, (db) =>
+              db.transaction(
+                Effect.gen(function* () {
+                  const sql = yield* SqlClient.SqlClient
+                  yield* sql`DELETE FROM artifacts_fts WHERE checkpoint IS NULL`
+                  yield* sql`DELETE FROM search_workers`
+                  yield* sql`DELETE FROM search_state`
+                  yield* Search.foldEvents(yield* Events.sinceSql(0, 100))
+                })
+              )
+            )
+          )
+          assert.deepStrictEqual(yield* log.rows, live)
+          assert.deepStrictEqual(yield* log.state, [{ last_event_id: 7 }])
+          // And so is it through the checkpoints' rebuild, which drops the whole table first.
+          const rebuilt = yield* log.checkpoints.rebuildIndex
+          assert.strictEqual(rebuilt.workers, 3)
+          assert.deepStrictEqual(yield* log.rows, live)
+        })
     )
   })
 })

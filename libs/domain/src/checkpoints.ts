@@ -24,6 +24,16 @@ export const ArtifactId = Schema.String.pipe(
 )
 export type ArtifactId = typeof ArtifactId.Type
 
+/**
+ * `<worker>@result`, `<worker>@change_set`, `<worker>@failure`: a worker's artifact as search
+ * indexes it from the event log, outside any checkpoint (one of each kind per worker at most).
+ */
+export const WorkerArtifactId = Schema.String.pipe(
+  Schema.pattern(/^w[1-9]\d*@(?:result|change_set|failure)$/),
+  Schema.brand("WorkerArtifactId")
+)
+export type WorkerArtifactId = typeof WorkerArtifactId.Type
+
 /** Where an artifact was read from. `id` is the session id, worker id, or null (store, git). */
 export const ArtifactSource = Schema.Struct({
   type: Schema.Literal("session", "worker", "store", "git"),

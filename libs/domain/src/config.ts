@@ -239,9 +239,17 @@ export const DEFAULT_MAX_TRANSCRIPT_BYTES = 128 * 1024 * 1024
 /** A transcript line longer than this is skipped and noted (bytes). */
 export const DEFAULT_MAX_LINE_BYTES = 4 * 1024 * 1024
 
+/** Seconds an armed checkpoint waits for a session by default: a day. */
+export const DEFAULT_ARMED_TTL_SECS = 86_400
+
 export const CheckpointConfig = Schema.Struct({
   /** Days a consumed `--once` checkpoint is kept before `trail gc` purges it. */
   consumed_retention_days: withDefault(countBetween(0, 3650), () => 7),
+  /**
+   * Seconds a `trail continue` stays armed for the next Claude Code session; a session started
+   * later does not get it, and another `continue` may arm (0: until taken or disarmed).
+   */
+  armed_ttl_secs: withDefault(countBetween(0, 31_536_000), () => DEFAULT_ARMED_TTL_SECS),
   /** Save a checkpoint of a session in Claude Code's `PreCompact` hook (note "before compaction"). */
   on_precompact: withDefault(Schema.Boolean, () => false),
   /**
@@ -367,6 +375,8 @@ keep_finished_secs = 300
 [checkpoint]
 # days a consumed --once checkpoint is kept before \`trail gc\` purges it
 consumed_retention_days = 7
+# seconds \`trail continue\` waits for the next session; a later one does not get it (0: no limit)
+armed_ttl_secs = 86400
 # save a checkpoint of a session before Claude Code compacts it (PreCompact hook)
 on_precompact = false
 # --summarize pipes the bundle to this program and keeps its output as "## Summary"

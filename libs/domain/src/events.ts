@@ -22,7 +22,7 @@
  * | type | data |
  * |---|---|
  * | `checkpoint.saved` | `created_at` (ms), `title, once, session, workers` (string array), `artifacts` (count) |
- * | `checkpoint.armed` `checkpoint.disarmed` | — (`trail continue` armed it for the next SessionStart; undone) |
+ * | `checkpoint.armed` `checkpoint.disarmed` | — (`trail continue` armed it for the next SessionStart; undone); disarmed `reason` "expired" when no session took it within `checkpoint.armed_ttl_secs` |
  * | `checkpoint.continued` | `session` (the Claude Code session whose SessionStart took it) |
  * | `checkpoint.consumed` `checkpoint.deleted` `checkpoint.purged` | — |
  */

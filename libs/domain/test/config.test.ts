@@ -39,6 +39,7 @@ describe("config", () => {
       },
       checkpoint: {
         consumed_retention_days: 7,
+        armed_ttl_secs: 86_400,
         on_precompact: false,
         max_transcript_bytes: 134_217_728,
         max_line_bytes: 4_194_304,

@@ -10,7 +10,6 @@ import {
   PathOutsideRoot,
   RootNotFound,
   ScanError,
-  decodeConfig,
   defaultConfig,
   exampleConfig,
   normalizeFolderPath,
@@ -18,10 +17,10 @@ import {
 } from "@trail/domain"
 import { Database } from "@trail/store"
 import { Effect, Either, Option } from "effect"
-import { parse as parseToml, TomlError } from "smol-toml"
+import * as ConfigText from "./ConfigText.js"
 
 export const STATE_DIR = ".trail"
-export const CONFIG_FILE = ".trail.toml"
+export const CONFIG_FILE = ConfigText.CONFIG_FILE
 export const EXAMPLE_CONFIG_FILE = ".trail.toml.example"
 export const DATABASE_FILE = "state.db"
 
@@ -101,22 +100,10 @@ export const findRoot = (options: { readonly explicit: Option.Option<string>; re
 
 /** Parses and validates `.trail.toml` text. `file` names the file in errors. */
 export const parseConfig = (text: string, file: string): Effect.Effect<TrailConfig, ConfigError> =>
-  Effect.try({
-    try: () => parseToml(text),
-    catch: (error) =>
-      new ConfigError({
-        file,
-        key: "",
-        value: "",
-        reason:
-          error instanceof TomlError
-            ? `not valid TOML at line ${error.line}, column ${error.column}: ${error.message.split("\n")[0]}`
-            : `not valid TOML: ${String(error)}`
-      })
-  }).pipe(Effect.flatMap((raw) => decodeConfig(raw, file)))
+  Effect.suspend(() => ConfigText.parse(text, file))
 
 /** The largest `.trail.toml` trail reads: 1 MiB. */
-export const MAX_CONFIG_BYTES = 1024 * 1024
+export const MAX_CONFIG_BYTES = ConfigText.MAX_CONFIG_BYTES
 
 /**
  * Loads `<root>/.trail.toml`; a missing file means every default. Only a regular file (or a

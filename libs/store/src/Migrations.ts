@@ -241,6 +241,24 @@ export const migrations = {
       at UNINDEXED,
       tokenize = 'unicode61'
     )`
+  }),
+  "0010_search_workers": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // Search's projection of workers' artifacts (SPEC §4: results, change sets and failures found
+    // without a checkpoint) into artifacts_fts, rows with checkpoint NULL: rebuildable from the
+    // event log (Search.rebuildWorkers, run by `trail search --rebuild`). search_state holds the id
+    // of the last event folded; search_workers, for each respawned or failed worker, the worker it
+    // respawns (respawn_of, so that a respawn's result resolves the failures before it) and the
+    // rowids of its rows in artifacts_fts (a JSON integer array).
+    yield* sql`CREATE TABLE search_state (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      last_event_id INTEGER NOT NULL
+    )`
+    yield* sql`CREATE TABLE search_workers (
+      worker TEXT PRIMARY KEY,
+      respawn_of TEXT,
+      rowids TEXT NOT NULL DEFAULT '[]'
+    )`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 

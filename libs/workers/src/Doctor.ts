@@ -1,8 +1,8 @@
 /**
  * `trail doctor`: checks of one root, each a name, a verdict and a line for a person. The root
  * (found and its config valid), the store (integrity, schema version, events, the supervisor's
- * lock), tmux, every kind's trust and program, the Claude Code hooks of each settings file, and
- * the payloads the hook dropped. A check that cannot run is a failed check, never an error: the
+ * lock), tmux, every kind's trust and program, the Claude Code hooks of each settings file
+ * (PreCompact too when `checkpoint.on_precompact` is on), and the payloads the hook dropped. A check that cannot run is a failed check, never an error: the
  * report always comes back. The supervisor's lock counts as held as `trail supervise` counts it
  * ({@link SupervisorLock.isLive}: its lease, and its pid when held on this machine).
  */
@@ -161,12 +161,19 @@ const kindChecks = <R>(kinds: Input<R>["kinds"]) =>
     })
   )
 
-const hookChecks = (files: Input["hookFiles"]) =>
+/**
+ * The hooks of each settings file: the six, and `PreCompact` when `preCompact`
+ * (`checkpoint.on_precompact = true`: without it no checkpoint is saved before a compaction).
+ */
+const hookChecks = (files: Input["hookFiles"], preCompact: boolean) =>
   Effect.map(
     Effect.forEach(files, ([scope, file]) =>
-      Effect.map(Effect.either(HookSettings.installedIn(file)), (installed) => ({ scope, file, installed }))
+      Effect.map(Effect.either(HookSettings.installedIn(file, preCompact)), (installed) => ({ scope, file, installed }))
     ),
     (found): Array<Check> => {
+      const expected: ReadonlyArray<Hooks.HookEventName> = preCompact
+        ? [...Hooks.HOOK_EVENTS, Hooks.PRE_COMPACT]
+        : Hooks.HOOK_EVENTS
       const checks = found.map(({ scope, file, installed }): Check => {
         const flag = scope === "project" ? "" : ` --${scope}`
         return {
@@ -176,23 +183,38 @@ const hookChecks = (files: Input["hookFiles"]) =>
           detail: Either.match(installed, {
             onLeft: (error) => error.message,
             onRight: (events) =>
-              events.length === Hooks.HOOK_EVENTS.length
+              events.length === expected.length
                 ? `${file}: all ${events.length} installed (${events.join(", ")})`
                 : events.length === 0
                   ? `${file}: none installed (\`trail hooks install${flag}\`)`
-                  : `${file}: only ${events.join(", ")} (\`trail hooks install${flag}\` adds the rest)`
+                  : `${file}: only ${events.join(", ")}; missing ${expected.filter((e) => !events.includes(e)).join(", ")} (\`trail hooks install${flag}\` adds the rest)`
           })
         }
       })
-      const complete = found.some(
-        (f) => Either.isRight(f.installed) && f.installed.right.length === Hooks.HOOK_EVENTS.length
-      )
-      return complete
-        ? checks
-        : [
-            ...checks,
-            { name: "sessions", ok: true, detail: "no hooks installed: interactive sessions will not reach the inbox" }
-          ]
+      const lists = found.flatMap((f) => (Either.isRight(f.installed) ? [f.installed.right] : []))
+      const complete = lists.some((events) => Hooks.HOOK_EVENTS.every((e) => events.includes(e)))
+      return [
+        ...checks,
+        ...(complete
+          ? []
+          : [
+              {
+                name: "sessions",
+                ok: true,
+                detail: "no hooks installed: interactive sessions will not reach the inbox"
+              }
+            ]),
+        ...(preCompact && !lists.some((events) => events.includes(Hooks.PRE_COMPACT))
+          ? [
+              {
+                name: "precompact",
+                ok: true,
+                detail:
+                  "checkpoint.on_precompact = true, but no settings file has trail's PreCompact hook: no checkpoint is saved before a compaction (`trail hooks install` adds it)"
+              }
+            ]
+          : [])
+      ]
     }
   )
 
@@ -230,7 +252,7 @@ export const report = <R>(input: Input<R>) =>
       checks.push(...(yield* storeChecks(project)))
       checks.push(yield* tmuxCheck(config))
       checks.push(...(yield* kindChecks(input.kinds)))
-      checks.push(...(yield* hookChecks(input.hookFiles)))
+      checks.push(...(yield* hookChecks(input.hookFiles, config.checkpoint.on_precompact)))
       checks.push(...(yield* hookErrorsCheck(project)))
     }
     const result: Report = { ok: checks.every((c) => c.ok), checks }

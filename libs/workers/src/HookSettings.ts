@@ -174,7 +174,9 @@ export const uninstall = (file: string) =>
   })
 
 /**
- * The events installed in `file` (none for a missing file). Fails with the {@link read} error:
- * the file cannot be read (the OS reason) or is not valid JSON.
+ * The events installed in `file` (none for a missing file), `PreCompact` among them with
+ * `withPreCompact`. Fails with the {@link read} error: the file cannot be read (the OS reason) or
+ * is not valid JSON.
  */
-export const installedIn = (file: string) => Effect.map(read(file), (read) => Hooks.installedEvents(read.settings))
+export const installedIn = (file: string, withPreCompact = false) =>
+  Effect.map(read(file), (read) => Hooks.installedEvents(read.settings, withPreCompact))

@@ -131,4 +131,38 @@ describe("Doctor.report", () => {
         assert.include(store?.detail ?? "", "corrupt")
       }).pipe(Effect.provide(outside))
   )
+
+  it.scoped("with checkpoint.on_precompact = true, says where the PreCompact hook is missing, as for the others", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped())
+      const project = { root: dir, stateDir: dir, databaseFile: path.join(dir, "state.db") }
+      yield* storeWithLock(project.databaseFile, 4242, "elsewhere")
+      const six = path.join(dir, "six.json")
+      yield* HookSettings.install(six, "trail hook claude")
+      const seven = path.join(dir, "seven.json")
+      yield* HookSettings.install(seven, "trail hook claude", { preCompact: true })
+      const on = { ...defaultConfig, checkpoint: { ...defaultConfig.checkpoint, on_precompact: true } }
+      const checks = (config: typeof defaultConfig, files: ReadonlyArray<readonly [HookSettings.Scope, string]>) =>
+        Effect.map(
+          Doctor.report({ root: Either.right({ project, config }), hookFiles: files, kinds: noKinds }),
+          (report) => new Map(report.checks.map((c) => [c.name, c.detail]))
+        )
+
+      const missing = yield* checks(on, [["project", six]])
+      assert.include(missing.get("hooks (project)"), "PreCompact")
+      assert.include(missing.get("hooks (project)"), "`trail hooks install`")
+      assert.include(missing.get("precompact"), "checkpoint.on_precompact = true")
+
+      const present = yield* checks(on, [
+        ["project", six],
+        ["local", seven]
+      ])
+      assert.include(present.get("hooks (local)"), "all 7 installed")
+      assert.isFalse(present.has("precompact"))
+      // Off: the six are all there is to install.
+      const off = yield* checks(defaultConfig, [["project", six]])
+      assert.include(off.get("hooks (project)"), "all 6 installed")
+      assert.isFalse(off.has("precompact"))
+    }).pipe(Effect.provide(outside))
+  )
 })
