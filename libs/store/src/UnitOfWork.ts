@@ -55,7 +55,8 @@ export const TABLES_BY_MIGRATION: ReadonlyArray<readonly [migration: number, tab
   [1, ["effect_sql_migrations", "folders", "tasks", "sweeps", "work_items", "visits", "folder_memory"]],
   [4, ["events", "workers", "supervisor"]],
   [5, ["inbox_items", "inbox_state"]],
-  [8, ["checkpoints", "artifacts_fts"]]
+  [8, ["checkpoints", "artifacts_fts"]],
+  [9, ["inbox_sessions", "inbox_workers", "inbox_ended"]]
 ]
 
 /** What {@link migratedProblem} judges: `PRAGMA user_version` and the names of the tables, read in one statement. */

@@ -59,10 +59,10 @@ describe("Inbox", () => {
       Effect.gen(function* () {
         const inbox = yield* Inbox.Inbox
         const workers = yield* Workers.Workers
-        assert.deepStrictEqual(yield* inbox.items, [])
+        assert.deepStrictEqual(yield* inbox.items(), [])
         const worker = yield* workers.spawn({ text: "look", kind: "idle" })
         yield* workers.wait(worker.id, "which folder?")
-        const [asked] = yield* inbox.items
+        const [asked] = yield* inbox.items()
         assert.strictEqual(asked?.kind, "needs_input")
         assert.deepStrictEqual(asked?.subject, { type: "worker", id: worker.id })
         assert.include(asked?.headline ?? "", "which folder?")
@@ -71,7 +71,7 @@ describe("Inbox", () => {
         const result = new WorkerResult({ outcome: "fixed", summary: "s", evidence: ["e"], recommend: [], found: 1 })
         const ready = yield* workers.done(worker.id, result)
         yield* workers.stopProgram(ready, 100) // a finished worker is no longer live: its program is ended here
-        const after = yield* inbox.current
+        const after = yield* inbox.snapshot
         const log = yield* inbox.log()
         assert.strictEqual(after.last, log.at(-1)?.id)
         const items = [...after.items.values()]
@@ -91,8 +91,9 @@ describe("Inbox", () => {
         const inbox = yield* Inbox.Inbox
         const [first, second] = yield* twoWaiting
         yield* inbox.dismiss(first.id)
-        const read = yield* inbox.current
-        const rebuilt = yield* inbox.rebuild
+        const read = yield* inbox.snapshot
+        yield* inbox.rebuild
+        const rebuilt = yield* inbox.snapshot
         assert.strictEqual(rebuilt.last, read.last)
         assert.deepStrictEqual(
           byId(rebuilt).map((item) => [item.id, item.kind, item.dismissed]),
@@ -107,7 +108,7 @@ describe("Inbox", () => {
         )
         // And what is stored afterwards is the rebuilt state.
         assert.deepStrictEqual(
-          (yield* inbox.items).map((item) => item.subject.id),
+          (yield* inbox.items()).map((item) => item.subject.id),
           [second.id]
         )
       })
@@ -121,18 +122,23 @@ describe("Inbox", () => {
         const inbox = yield* Inbox.Inbox
         const [first] = yield* twoWaiting
         yield* inbox.dismiss(first.id)
-        const read = yield* inbox.current
+        const read = yield* inbox.snapshot
         const sql = yield* SqlClient.SqlClient
-        yield* sql`UPDATE inbox_state SET sessions = ${"{not json"}`.pipe(Effect.orDie)
-        const again = yield* inbox.current
+        yield* sql`UPDATE inbox_items SET item = ${"{not json"}`.pipe(Effect.orDie)
+        const again = yield* inbox.snapshot
         assert.strictEqual(again.last, read.last)
         assert.deepStrictEqual(
           byId(again).map((item) => [item.id, item.subject.id, item.dismissed]),
           byId(read).map((item) => [item.id, item.subject.id, item.dismissed])
         )
         // What is stored now reads back.
-        const stored = yield* sql<{ readonly sessions: string }>`SELECT sessions FROM inbox_state`.pipe(Effect.orDie)
-        assert.deepStrictEqual(JSON.parse(stored[0]?.sessions ?? ""), { sessions: [], ended: [] })
+        const stored = yield* sql<{ readonly item: string }>`SELECT item FROM inbox_items ORDER BY event_id`.pipe(
+          Effect.orDie
+        )
+        assert.deepStrictEqual(
+          stored.map((row) => JSON.parse(row.item).id),
+          byId(read).map((item) => item.id)
+        )
       })
     )
   )
@@ -143,7 +149,7 @@ describe("Inbox", () => {
       Effect.gen(function* () {
         const inbox = yield* Inbox.Inbox
         const [first, second] = yield* twoWaiting
-        const order = () => Effect.map(inbox.items, (items) => items.map((item) => item.subject.id))
+        const order = () => Effect.map(inbox.items(), (items) => items.map((item) => item.subject.id))
         assert.deepStrictEqual(yield* order(), [first.id, second.id])
 
         // A plain process has no terminal to type into: the reply fails, nothing is recorded, the item stays.
@@ -183,7 +189,7 @@ describe("Inbox", () => {
 
         const answered = yield* inbox.reply(worker.id, "src/api")
         assert.strictEqual(answered.id, item.id)
-        assert.deepStrictEqual(yield* inbox.items, [])
+        assert.deepStrictEqual(yield* inbox.items(), [])
         const events = yield* inbox.log({ type: "worker", id: worker.id })
         const replied = events.find((event) => event.type === "inbox.replied")
         assert.deepStrictEqual(replied?.data, { item: item.id, length: "src/api".length })
