@@ -15,7 +15,8 @@
  *
  * Medians throughout, because the machine is shared and noisy; every comparison is made in the
  * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md);
- * `--only=cycle,cli,init,open,fleet,inbox,checkpoint` runs some sections.
+ * `--only=cycle,cli,init,open,fleet,inbox,checkpoint,inbox-scale` runs some sections (inbox-scale:
+ * bench/inbox-scale.ts).
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Checkpoints from "@trail/checkpoints"
@@ -28,6 +29,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { inboxScaleBench } from "./inbox-scale.js"
 import { at, median, percentile } from "./stats.js"
 
 const args = new Set(process.argv.slice(2))
@@ -731,7 +733,8 @@ const main = async () => {
   const fleet = wanted("fleet") ? await fleetBench() : null
   const inbox = wanted("inbox") ? inboxBench() : null
   const checkpoint = wanted("checkpoint") ? await checkpointBench() : null
-  const result = { machine: started, quick, cycle, cli, init, open, fleet, inbox, checkpoint }
+  const inboxScale = wanted("inbox-scale") ? await inboxScaleBench({ quick, log }) : null
+  const result = { machine: started, quick, cycle, cli, init, open, fleet, inbox, checkpoint, inboxScale }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 
