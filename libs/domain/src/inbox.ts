@@ -177,14 +177,6 @@ export const openItemOf = (state: InboxState, subject: Subject): ReviewItem | un
 export const permissionOf = (state: InboxState, subject: Subject): ReviewItem | undefined =>
   itemsOfSubject(state, subject).find((item) => item.kind === "permission")
 
-/** What a fold changed: the keys of the items, sessions, workers and ended subjects it set or deleted. */
-export interface InboxChanges {
-  readonly items: ReadonlySet<string>
-  readonly sessions: ReadonlySet<string>
-  readonly workers: ReadonlySet<string>
-  readonly ended: ReadonlySet<string>
-}
-
 /** The key of a tmux pane on its server (`socket` null: a pane reported without a server). */
 const paneKey = (socket: string | null, pane: string) => `${socket === null ? "\u0000" : `s${socket}`}\t${pane}`
 
@@ -200,17 +192,20 @@ export class InboxDraft {
   readonly sessions: Map<string, Session>
   readonly workers: Map<string, WorkerCardInfo>
   readonly ended: Set<string>
-  readonly changes = {
-    items: new Set<string>(),
-    sessions: new Set<string>(),
-    workers: new Set<string>(),
-    ended: new Set<string>()
-  }
-  readonly #bySubject = new Map<string, Set<string>>()
+  /** The keys changed since the draft began; null when not tracked (a rebuild writes everything). */
+  readonly changes: {
+    readonly items: Set<string>
+    readonly sessions: Set<string>
+    readonly workers: Set<string>
+    readonly ended: Set<string>
+  } | null
+  /** Subject type → subject id → its item ids: one id, or a Set for a subject with several (compact: most have one). */
+  readonly #bySubject = new Map<string, Map<string, string | Set<string>>>()
   readonly #byPane = new Map<string, string>()
   #finished = false
 
-  constructor(state: InboxState) {
+  constructor(state: InboxState, track: boolean) {
+    this.changes = track ? { items: new Set(), sessions: new Set(), workers: new Set(), ended: new Set() } : null
     this.last = state.last
     this.items = new Map(state.items)
     this.sessions = new Map(state.sessions)
@@ -221,10 +216,25 @@ export class InboxDraft {
   }
 
   #index(item: ReviewItem) {
-    const key = subjectKey(item.subject)
-    const ids = this.#bySubject.get(key)
-    if (ids === undefined) this.#bySubject.set(key, new Set([item.id]))
+    const { id, type } = item.subject
+    let ofType = this.#bySubject.get(type)
+    if (ofType === undefined) this.#bySubject.set(type, (ofType = new Map()))
+    const ids = ofType.get(id)
+    if (ids === undefined || ids === item.id) ofType.set(id, item.id)
+    else if (typeof ids === "string") ofType.set(id, new Set([ids, item.id]))
     else ids.add(item.id)
+  }
+
+  #unindex(item: ReviewItem) {
+    const { id, type } = item.subject
+    const ofType = this.#bySubject.get(type)
+    const ids = ofType?.get(id)
+    if (ids === item.id) ofType?.delete(id)
+    else if (typeof ids === "object") {
+      ids.delete(item.id)
+      const [only] = ids
+      if (ids.size === 1 && only !== undefined) ofType?.set(id, only)
+    }
   }
 
   #indexPane(session: Session) {
@@ -243,10 +253,10 @@ export class InboxDraft {
 
   /** The items of `subject`, open or dismissed. */
   itemsOf(subject: Subject): Array<ReviewItem> {
-    const ids = this.#bySubject.get(subjectKey(subject))
+    const ids = this.#bySubject.get(subject.type)?.get(subject.id)
     if (ids === undefined) return []
     const found: Array<ReviewItem> = []
-    for (const id of ids) {
+    for (const id of typeof ids === "string" ? [ids] : ids) {
       const item = this.items.get(id)
       if (item !== undefined) found.push(item)
     }
@@ -255,21 +265,18 @@ export class InboxDraft {
 
   setItem(item: ReviewItem) {
     const before = this.items.get(item.id)
-    if (before !== undefined && subjectKey(before.subject) !== subjectKey(item.subject)) this.deleteItem(item.id)
+    if (before !== undefined) this.#unindex(before)
     this.items.set(item.id, item)
     this.#index(item)
-    this.changes.items.add(item.id)
+    this.changes?.items.add(item.id)
   }
 
   deleteItem(id: string) {
     const item = this.items.get(id)
     if (item === undefined) return
     this.items.delete(id)
-    const key = subjectKey(item.subject)
-    const ids = this.#bySubject.get(key)
-    ids?.delete(id)
-    if (ids?.size === 0) this.#bySubject.delete(key)
-    this.changes.items.add(id)
+    this.#unindex(item)
+    this.changes?.items.add(id)
   }
 
   /** The session in `pane` of the server at `socket`, if any. */
@@ -281,12 +288,12 @@ export class InboxDraft {
     this.#unindexPane(session.id)
     this.sessions.set(session.id, session)
     this.#indexPane(session)
-    this.changes.sessions.add(session.id)
+    this.changes?.sessions.add(session.id)
   }
 
   deleteSession(id: string) {
     this.#unindexPane(id)
-    if (this.sessions.delete(id)) this.changes.sessions.add(id)
+    if (this.sessions.delete(id)) this.changes?.sessions.add(id)
   }
 
   #unindexPane(id: string) {
@@ -298,16 +305,16 @@ export class InboxDraft {
 
   setWorker(id: string, info: WorkerCardInfo) {
     this.workers.set(id, info)
-    this.changes.workers.add(id)
+    this.changes?.workers.add(id)
   }
 
   end(key: string) {
     this.ended.add(key)
-    this.changes.ended.add(key)
+    this.changes?.ended.add(key)
   }
 
   unend(key: string) {
-    if (this.ended.delete(key)) this.changes.ended.add(key)
+    if (this.ended.delete(key)) this.changes?.ended.add(key)
   }
 }
 
@@ -355,7 +362,8 @@ const raise = (
         headline: headlineOf(headline),
         since: event.at,
         bullets: bullets.slice(0, MAX_BULLETS).map(headlineOf),
-        actions: [...actionsOf[kind]],
+        // Shared, never changed: one array per kind, not one per item.
+        actions: actionsOf[kind],
         provenance: provenanceOf(draft, event.subject, event.id),
         dismissed: false,
         skipped_until: null
@@ -593,8 +601,11 @@ const step = (draft: InboxDraft, event: TrailEvent): void => {
  * A store that loads only what the next events touch (their subjects' items, their sessions, the
  * sessions in their panes and those sessions' items, their workers' facts and ended flags, the
  * items their `data.item` names) may begin from that partial state: the fold reads nothing else.
+ * `track` (default true): record in `draft.changes` the keys each step sets or deletes, for a
+ * store that writes only those (a rebuild that writes everything passes false).
  */
-export const beginFold = (state: InboxState): InboxDraft => new InboxDraft(state)
+export const beginFold = (state: InboxState, options: { readonly track?: boolean } = {}): InboxDraft =>
+  new InboxDraft(state, options.track ?? true)
 
 /** Folds events (in id order) into the draft in place; events at or below its `last` are ignored. */
 export const foldInto = (draft: InboxDraft, events: Iterable<TrailEvent>): void => {

@@ -434,16 +434,17 @@ describe("inbox projection", () => {
       assert.deepStrictEqual(attentionOrder(indexed, 5_000), attentionOrder(reference, 5_000))
       // Whatever differs between before and after the tail is named in its changes.
       const after = toSnapshot(indexed)
+      const changes = tail.changes
+      assert.isNotNull(changes)
       const differs = <K, V>(a: ReadonlyArray<V>, b: ReadonlyArray<V>, key: (v: V) => K) => {
         const left = new Map(a.map((v) => [key(v), JSON.stringify(v)]))
         const right = new Map(b.map((v) => [key(v), JSON.stringify(v)]))
         return [...new Set([...left.keys(), ...right.keys()])].filter((k) => left.get(k) !== right.get(k))
       }
-      for (const id of differs(before.items, after.items, (i) => i.id)) assert.isTrue(tail.changes.items.has(id))
-      for (const id of differs(before.sessions, after.sessions, (s) => s.id))
-        assert.isTrue(tail.changes.sessions.has(id))
-      for (const id of differs(before.workers, after.workers, ([w]) => w)) assert.isTrue(tail.changes.workers.has(id))
-      for (const key of differs(before.ended, after.ended, (e) => e)) assert.isTrue(tail.changes.ended.has(key))
+      for (const id of differs(before.items, after.items, (i) => i.id)) assert.isTrue(changes.items.has(id))
+      for (const id of differs(before.sessions, after.sessions, (s) => s.id)) assert.isTrue(changes.sessions.has(id))
+      for (const id of differs(before.workers, after.workers, ([w]) => w)) assert.isTrue(changes.workers.has(id))
+      for (const key of differs(before.ended, after.ended, (e) => e)) assert.isTrue(changes.ended.has(key))
       assert.throws(() => foldInto(tail, events))
     },
     { fastCheck: { numRuns: 500 } }

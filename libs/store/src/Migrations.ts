@@ -14,6 +14,25 @@ import { StoreError } from "@trail/domain"
 import { Effect, Layer, Schema } from "effect"
 import { Database, toStoreError } from "./Database.js"
 
+/**
+ * The indexes of the inbox projection's tables (migration 0009), as `[name, DDL]`: a rebuild of
+ * the projection drops them, bulk-inserts, and creates them again (one sort each instead of a
+ * B-tree insert per row). `inbox_items_attention` serves attention order (not cooling down: by
+ * class, oldest first) in index order with `LIMIT n`.
+ */
+export const INBOX_INDEXES: ReadonlyArray<readonly [name: string, ddl: string]> = [
+  [
+    "inbox_items_attention",
+    `CREATE INDEX inbox_items_attention ON inbox_items (rank, since, event_id) WHERE dismissed = 0`
+  ],
+  ["inbox_items_subject", `CREATE INDEX inbox_items_subject ON inbox_items (subject_type, subject_id)`],
+  [
+    "inbox_items_skipped",
+    `CREATE INDEX inbox_items_skipped ON inbox_items (skipped_until) WHERE skipped_until IS NOT NULL`
+  ],
+  ["inbox_sessions_pane", `CREATE INDEX inbox_sessions_pane ON inbox_sessions (socket, pane) WHERE pane IS NOT NULL`]
+]
+
 export const migrations = {
   "0001_coverage": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -264,20 +283,16 @@ export const migrations = {
       skipped_until INTEGER,
       item TEXT NOT NULL
     )`
-    // Attention order (not cooling down: by class, oldest first) read in index order, LIMIT n.
-    yield* sql`CREATE INDEX inbox_items_attention ON inbox_items (rank, since, event_id) WHERE dismissed = 0`
-    yield* sql`CREATE INDEX inbox_items_subject ON inbox_items (subject_type, subject_id)`
-    yield* sql`CREATE INDEX inbox_items_skipped ON inbox_items (skipped_until) WHERE skipped_until IS NOT NULL`
     // The fold's sessions (session is the Session as JSON), found by id and by tmux pane.
     yield* sql`CREATE TABLE inbox_sessions (
       id TEXT PRIMARY KEY,
       socket TEXT,
       pane TEXT,
       session TEXT NOT NULL
-    )`
-    yield* sql`CREATE INDEX inbox_sessions_pane ON inbox_sessions (socket, pane) WHERE pane IS NOT NULL`
+    ) WITHOUT ROWID`
+    for (const [, ddl] of INBOX_INDEXES) yield* sql.unsafe(ddl)
     // What the inbox remembers of a worker for its cards (WorkerCardInfo as JSON).
-    yield* sql`CREATE TABLE inbox_workers (id TEXT PRIMARY KEY, info TEXT NOT NULL)`
+    yield* sql`CREATE TABLE inbox_workers (id TEXT PRIMARY KEY, info TEXT NOT NULL) WITHOUT ROWID`
     // Subjects (`session:<id>`, `worker:<id>`) whose agent session ended (InboxState.ended).
     yield* sql`CREATE TABLE inbox_ended (subject TEXT PRIMARY KEY) WITHOUT ROWID`
     yield* sql`CREATE TABLE inbox_state (

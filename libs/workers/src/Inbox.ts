@@ -190,7 +190,7 @@ export const make = Effect.gen(function* () {
    */
   const rebuildWith = (whenUnstored: boolean) =>
     Effect.gen(function* () {
-      const draft = beginFold(emptyInbox)
+      const draft = beginFold(emptyInbox, { track: false })
       yield* Stream.runForEach(logBatches, (events) =>
         Effect.zipRight(
           Effect.sync(() => foldInto(draft, events)),

@@ -24,7 +24,7 @@ import {
   type TrailEvent,
   WorkerCardInfo
 } from "@trail/domain"
-import { type Database, Events, Rows } from "@trail/store"
+import { type Database, Events, Migrations, Rows } from "@trail/store"
 import { Either, Schema } from "effect"
 
 type Connection = Database.Connection
@@ -167,6 +167,7 @@ export const loadTouched = (db: Connection, last: number, events: ReadonlyArray<
 /** Writes the rows a draft changed (set or deleted) and its `last`. */
 export const writeChanges = (db: Connection, draft: InboxDraft) => {
   const { changes } = draft
+  if (changes === null) throw new Error("writeChanges needs a draft that tracks its changes")
   for (const id of changes.items) {
     const item = draft.items.get(id)
     if (item !== undefined) writeItem(db, item)
@@ -206,13 +207,29 @@ export const catchUpBatch = (db: Connection, batch: number): CatchUp => {
   return events.length < batch ? "done" : "more"
 }
 
-/** Replaces the stored projection with `state` (run it inside one write transaction). */
+/** `a` before `b` in SQLite's BINARY order for ASCII text (ids), so that rows go into their B-trees in key order. */
+const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * Replaces the stored projection with `state` (run it inside one write transaction). Rows are
+ * inserted in primary-key order (appending to each B-tree) with the secondary indexes dropped,
+ * then the indexes are built again, one sort each.
+ */
 export const replaceAll = (db: Connection, state: InboxState) => {
+  for (const [name] of Migrations.INBOX_INDEXES) db.run(`DROP INDEX IF EXISTS ${name}`)
   for (const table of ["inbox_items", "inbox_sessions", "inbox_workers", "inbox_ended"]) db.run(`DELETE FROM ${table}`)
-  for (const item of state.items.values()) writeItem(db, item)
-  for (const session of state.sessions.values()) writeSession(db, session)
-  for (const [id, info] of state.workers) db.run(SQL.upsertWorker, id, json(info))
-  for (const key of state.ended) db.run(SQL.end, key)
+  const items = [...state.items.values()].sort((a, b) => (eventIdOf(a.id) ?? 0) - (eventIdOf(b.id) ?? 0))
+  for (const item of items) writeItem(db, item)
+  for (const id of [...state.sessions.keys()].sort(byKey)) {
+    const session = state.sessions.get(id)
+    if (session !== undefined) writeSession(db, session)
+  }
+  for (const id of [...state.workers.keys()].sort(byKey)) {
+    const info = state.workers.get(id)
+    if (info !== undefined) db.run(SQL.upsertWorker, id, json(info))
+  }
+  for (const key of [...state.ended].sort(byKey)) db.run(SQL.end, key)
+  for (const [, ddl] of Migrations.INBOX_INDEXES) db.run(ddl)
   db.run(SQL.setLast, state.last)
 }
 
