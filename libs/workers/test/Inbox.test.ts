@@ -5,8 +5,16 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { defaultConfig, type InboxState, type TrailConfig, WorkerResult } from "@trail/domain"
-import { Effect, Layer, type Scope } from "effect"
+import {
+  defaultConfig,
+  emptyInbox,
+  foldEvents,
+  type InboxState,
+  toSnapshot,
+  type TrailConfig,
+  WorkerResult
+} from "@trail/domain"
+import { Effect, FastCheck as fc, Layer, type Scope } from "effect"
 import * as Inbox from "../src/Inbox.js"
 import * as Tmux from "../src/Tmux.js"
 import * as Workers from "../src/Workers.js"
@@ -52,7 +60,87 @@ const twoWaiting = Effect.gen(function* () {
   return [first, second] as const
 })
 
+/** Random hook and inbox events over a few sessions and workers that share two tmux panes. */
+const randomEvents = fc.array(
+  fc.record({
+    type: fc.constantFrom(
+      "worker.spawned",
+      "worker.needs_input",
+      "worker.running",
+      "worker.ready",
+      "worker.told",
+      "session.started",
+      "session.prompted",
+      "session.stopped",
+      "session.permission",
+      "session.notified",
+      "session.ended",
+      "session.gone",
+      "inbox.dismissed",
+      "inbox.restored",
+      "inbox.skipped",
+      "inbox.replied"
+    ),
+    subject: fc.constantFrom(
+      ["worker", "w1"],
+      ["worker", "w2"],
+      ["session", "s1"],
+      ["session", "s2"],
+      ["session", "s3"]
+    ),
+    pane: fc.constantFrom("%1", "%2", null),
+    item: fc.nat(30),
+    gap: fc.integer({ min: 0, max: 3_000 }),
+    /** Events appended after this one before the next catch-up. */
+    cut: fc.boolean()
+  }),
+  { minLength: 1, maxLength: 40 }
+)
+
 describe("Inbox", () => {
+  it.scoped("a catch-up that loads only what new events touch arrives where a fold of the whole log does", () =>
+    inRoot(
+      "process",
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const sql = yield* SqlClient.SqlClient
+        // Each run has its own subjects and tmux server, so runs share the store but nothing else.
+        const runs = fc.sample(randomEvents, { numRuns: 25, seed: 14 })
+        let at = 1_000
+        for (const [run, events] of runs.entries()) {
+          const firstId =
+            (yield* sql<{ readonly id: number }>`SELECT coalesce(max(id), 0) AS id FROM events`.pipe(Effect.orDie))[0]
+              ?.id ?? 0
+          for (const event of events) {
+            at += event.gap
+            const data = {
+              pane: event.pane,
+              socket: `/tmp/tmux-${run}/default`,
+              question: "q",
+              message: "line one\n- a bullet",
+              tool_name: "Bash",
+              item: `i${firstId + event.item}`,
+              until: at + 1_000,
+              result: { outcome: "o", found: 1 }
+            }
+            yield* sql`INSERT INTO events (at, type, subject_type, subject_id, data)
+              VALUES (${at}, ${event.type}, ${event.subject[0]}, ${`${event.subject[1]}-${run}`}, ${JSON.stringify(data)})`.pipe(
+              Effect.orDie
+            )
+            if (event.cut) yield* inbox.catchUp
+          }
+          yield* inbox.catchUp
+        }
+        const live = yield* inbox.snapshot
+        const expected = foldEvents(emptyInbox, yield* inbox.log())
+        assert.deepStrictEqual(toSnapshot(live), toSnapshot(expected))
+        assert.isAbove(live.items.size, 0)
+        yield* inbox.rebuild
+        assert.deepStrictEqual(toSnapshot(yield* inbox.snapshot), toSnapshot(expected))
+      })
+    )
+  )
+
   it.scoped("folds the events it has not seen on every read, with no supervisor running", () =>
     inRoot(
       "process",
