@@ -12,8 +12,9 @@
  * - later: `trail inbox --limit 50` (median of 5), and the same after one new event (a catch-up);
  * - all JSON: `trail inbox` printing every item.
  *
- * Floors in the same run: `node -e 0` (a process), and reading the whole `events` table in this
- * process with better-sqlite3 (every row, its data JSON.parse'd: what any fold must read).
+ * Floors in the same run: `node -e 0` (a process), `trail inbox --limit 50` on a store with no
+ * events (the CLI's own start-up and reads), and reading the whole `events` table in this process
+ * with better-sqlite3 (every row, its data JSON.parse'd: what any fold must read).
  */
 import Sqlite from "better-sqlite3"
 import { spawnSync } from "node:child_process"
@@ -106,6 +107,7 @@ export interface InboxScaleRow {
   readonly all_json_ms: number
   readonly all_json_rss_mb: number
   readonly node_ms: number
+  readonly empty_store_ms: number
 }
 
 /** `--only=inbox-scale`: the rows above for each size (`quick`: small sizes, a smoke run). */
@@ -127,6 +129,9 @@ export const inboxScaleBench = async (options: {
         [200_000, true]
       ]
   const rows: Array<InboxScaleRow> = []
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), "trail-bench-inbox-empty-"))
+  spawnSync(process.execPath, [TRAIL, "init"], { cwd: empty, encoding: "utf8" })
+  const emptyStore = () => median(Array.from({ length: 5 }, () => timed([TRAIL, "inbox", "--limit", "50"], empty).ms))
   for (const [events, ending] of sizes) {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "trail-bench-inbox-scale-"))
     try {
@@ -164,15 +169,17 @@ export const inboxScaleBench = async (options: {
         after_one_event_ms: round(afterOne.ms, 0),
         all_json_ms: round(all.ms, 0),
         all_json_rss_mb: round(all.rssMb, 0),
-        node_ms: round(node, 0)
+        node_ms: round(node, 0),
+        empty_store_ms: round(emptyStore(), 0)
       }
       rows.push(row)
       options.log(
-        `inbox-scale ${events} events (${open} open${ending ? ", sessions end" : ""}): read floor ${row.read_events_ms} ms; first fold ${row.first_fold_ms} ms ${row.first_fold_rss_mb} MB; rebuild ${row.rebuild_ms} ms ${row.rebuild_rss_mb} MB; later --limit 50 ${row.later_limit50_ms} ms; after one event ${row.after_one_event_ms} ms; all JSON ${row.all_json_ms} ms ${row.all_json_rss_mb} MB; node -e 0 ${row.node_ms} ms`
+        `inbox-scale ${events} events (${open} open${ending ? ", sessions end" : ""}): read floor ${row.read_events_ms} ms; first fold ${row.first_fold_ms} ms ${row.first_fold_rss_mb} MB; rebuild ${row.rebuild_ms} ms ${row.rebuild_rss_mb} MB; later --limit 50 ${row.later_limit50_ms} ms; after one event ${row.after_one_event_ms} ms; all JSON ${row.all_json_ms} ms ${row.all_json_rss_mb} MB; node -e 0 ${row.node_ms} ms; --limit 50 on an empty store ${row.empty_store_ms} ms`
       )
     } finally {
       fs.rmSync(root, { recursive: true, force: true })
     }
   }
+  fs.rmSync(empty, { recursive: true, force: true })
   return rows
 }
