@@ -149,7 +149,18 @@ const MAX_BULLETS = 5
 /** One line of at most MAX_HEADLINE characters. */
 export const headlineOf = (text: string): string => {
   const line = text.replace(/\s+/g, " ").trim()
-  return line.length > MAX_HEADLINE ? `${line.slice(0, MAX_HEADLINE - 1)}…` : line
+  return flat(line.length > MAX_HEADLINE ? `${line.slice(0, MAX_HEADLINE - 1)}…` : line)
+}
+
+/**
+ * `text` as one flat string. V8 keeps a string built by concatenation as a tree of its parts
+ * until something reads its characters; an item keeps its strings as long as it is open (a
+ * quarter of a million of them in a long-neglected inbox), so they are flattened once when made:
+ * about a third of their memory.
+ */
+const flat = (text: string): string => {
+  text.charCodeAt(0)
+  return text
 }
 
 const str = (data: Readonly<Record<string, unknown>>, key: string): string | null =>
@@ -335,12 +346,12 @@ const provenanceOf = (draft: InboxDraft, subject: Subject, eventId: number): str
   if (subject.type === "worker") {
     const info = draft.workers.get(subject.id)
     const where = info?.path === null || info?.path === undefined ? "" : ` · ${info.path}`
-    return `worker ${subject.id}${info === undefined ? "" : ` · ${info.kind}`}${where} · event ${eventId}`
+    return flat(`worker ${subject.id}${info === undefined ? "" : ` · ${info.kind}`}${where} · event ${eventId}`)
   }
-  if (subject.type === "checkpoint") return `checkpoint ${subject.id} · event ${eventId}`
+  if (subject.type === "checkpoint") return flat(`checkpoint ${subject.id} · event ${eventId}`)
   const session = draft.sessions.get(subject.id)
   const cwd = session?.cwd === null || session?.cwd === undefined ? "" : ` · ${session.cwd}`
-  return `session ${subject.id.slice(0, 8)}${cwd} · event ${eventId}`
+  return flat(`session ${subject.id.slice(0, 8)}${cwd} · event ${eventId}`)
 }
 
 /** Raises a new item for the event's subject, replacing whatever the subject had. */
@@ -353,12 +364,14 @@ const raise = (
 ) => {
   clearSubject(draft, event.subject)
   const id = `i${event.id}`
+  // A session's item names it with the session's own id string (one copy per open session, not two).
+  const session = event.subject.type === "session" ? draft.sessions.get(event.subject.id) : undefined
   draft.setItem(
     new ReviewItem(
       {
         id,
         kind,
-        subject: event.subject,
+        subject: session === undefined ? event.subject : { type: "session", id: session.id },
         headline: headlineOf(headline),
         since: event.at,
         bullets: bullets.slice(0, MAX_BULLETS).map(headlineOf),
