@@ -171,6 +171,9 @@ const summarizeCommand = (
   )
 }
 
+/** Open inbox items a checkpoint records: the most stuck ones (a long-neglected inbox holds thousands). */
+const CHECKPOINT_ITEMS = 100
+
 /** The worker facts of `--worker ID`…: each worker's events and the last lines it printed. */
 const workerFacts = (raw: ReadonlyArray<string>) =>
   Effect.forEach(raw, (id) =>
@@ -221,7 +224,7 @@ const checkpointSave = (args: {
       )
     // Everything that can refuse is asked before the id is reserved.
     const workers = yield* workerFacts(args.worker)
-    const items = yield* Effect.flatMap(Inbox.Inbox, (inbox) => inbox.items)
+    const items = yield* Effect.flatMap(Inbox.Inbox, (inbox) => inbox.items({ limit: CHECKPOINT_ITEMS }))
     const gathered = yield* gather({
       root: settings.project.root,
       config: settings.config.checkpoint,

@@ -18,8 +18,8 @@ import { Checkpoints, layer as checkpointsLayer } from "@trail/checkpoints"
 import type { Database } from "@trail/store"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Cause, Clock, Effect, Either, Exit, Fiber, Option, Runtime, Schema, Stream } from "effect"
-import { claudeUserDir, cwd, envVar, explicitRoot, pretty, print } from "./Common.js"
-import { ExitCode } from "./Output.js"
+import { claudeUserDir, cwd, envVar, explicitRoot, pretty, print, trail } from "./Common.js"
+import { ExitCode, toJson } from "./Output.js"
 import { bold, cyan, dim, green, pad, red, safeData, safeText, time, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
 import { runHook } from "./hook.js"
@@ -103,7 +103,7 @@ const inboxNext = Command.make("next", { pretty }, (args) =>
   withInbox((inbox) =>
     Effect.gen(function* () {
       yield* inbox.reconcile
-      const [first] = yield* inbox.items
+      const [first] = yield* inbox.items({ limit: 1 })
       const now = yield* Clock.currentTimeMillis
       yield* print(first ?? null, {
         pretty: args.pretty,
@@ -113,6 +113,34 @@ const inboxNext = Command.make("next", { pretty }, (args) =>
   )
 ).pipe(Command.provide(InboxLive), Command.withDescription("The one item that needs you most (null when none)."))
 
+/** Items a `--pretty` inbox shows when not asked for a `--limit`: a screenful of cards (about 6 lines each). */
+const screenful = () =>
+  process.stdout.isTTY === true ? Math.max(3, Math.floor(((process.stdout.rows || 24) - 2) / 6)) : PRETTY_LIMIT
+
+/** Items a `--pretty` inbox shows outside a terminal when not asked for a `--limit`. */
+const PRETTY_LIMIT = 20
+
+/** Items read per page when the whole inbox is printed as JSON. */
+const JSON_PAGE = 1_000
+
+/**
+ * Prints every visible item as one JSON array, page by page: memory follows the page, not the
+ * inbox (the same value `print` would write for the whole array).
+ */
+const printAllJson = (inbox: Inbox.InboxShape) =>
+  Effect.gen(function* () {
+    let first = true
+    yield* Effect.sync(() => process.stdout.write("["))
+    yield* Stream.runForEach(inbox.pages(JSON_PAGE), (items) =>
+      Effect.sync(() => {
+        if (items.length === 0) return
+        process.stdout.write(`${first ? "" : ","}${items.map(toJson).join(",")}`)
+        first = false
+      })
+    )
+    yield* Effect.sync(() => process.stdout.write("]\n"))
+  })
+
 const inbox = Command.make(
   "inbox",
   {
@@ -120,18 +148,35 @@ const inbox = Command.make(
       Options.withDescription("Fold the whole event log again from nothing (the same result as the live inbox).")
     ),
     tui: Options.boolean("tui").pipe(Options.withDescription("The interactive inbox (needs a terminal).")),
+    limit: Options.integer("limit").pipe(
+      Options.withSchema(Schema.Int.pipe(Schema.positive())),
+      Options.optional,
+      Options.withDescription(
+        "At most N items, most stuck first (default: all as JSON; a screenful with --pretty, which says how many more there are)."
+      )
+    ),
     pretty
   },
   (args) =>
     Effect.gen(function* () {
       if (args.tui) return yield* interactiveInbox
+      const prettyOutput = args.pretty || (yield* trail).pretty
       yield* withInbox((inbox) =>
         Effect.gen(function* () {
           if (args.rebuild) yield* inbox.rebuild
           yield* inbox.reconcile
-          const items = yield* inbox.items
+          if (!prettyOutput && Option.isNone(args.limit)) return yield* printAllJson(inbox)
+          const limit = Option.getOrElse(args.limit, screenful)
+          const items = yield* inbox.items({ limit })
           const now = yield* Clock.currentTimeMillis
-          yield* print(items, { pretty: args.pretty, render: (items) => renderInbox(items, now) })
+          const more = prettyOutput && items.length === limit ? (yield* inbox.count()) - items.length : 0
+          yield* print(items, {
+            pretty: args.pretty,
+            render: (items) =>
+              more <= 0
+                ? renderInbox(items, now)
+                : `${renderInbox(items, now)}\n\n${dim(`… and ${more} more (trail inbox --limit N shows N)`)}`
+          })
         })
       )
     })
@@ -197,7 +242,7 @@ const interactiveInbox = Effect.gen(function* () {
     const workerOf = (item: ReviewItem) =>
       Effect.mapError(Schema.decode(WorkerId)(item.subject.id), () => new WorkerNotFound({ id: item.subject.id }))
     const api: TuiApi<ReviewItem> = {
-      load: () => run(inbox.items),
+      load: (filter, limit) => run(Effect.all({ items: inbox.items({ filter, limit }), total: inbox.count(filter) })),
       // Items and action results are data (hook messages, folder names): shown, never obeyed.
       card: (item, selected) => renderCard(safeData(item), clock.unsafeCurrentTimeMillis(), selected),
       act: (action, item, text) =>

@@ -2,7 +2,8 @@
  * The attention inbox end to end: Claude Code hook payloads sent by "sessions" running in real
  * tmux panes on an isolated server, scripted workers, and the real `trail` binary.
  */
-import { execFileSync, spawnSync } from "node:child_process"
+import Sqlite from "better-sqlite3"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -666,4 +667,58 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     const both = trail(["hooks", "install", "--user", "--project"], { cwd: root })
     expect(both.code).toBe(2)
   })
+})
+
+/**
+ * A store filled straight through its `events` table with `sessions` Claude Code sessions outside
+ * tmux, each started, prompted and stopped (one open `stopped` item each), oldest first.
+ */
+const storeWithSessions = (sessions: number) => {
+  const root = gitRepo({ "a.ts": "x" })
+  expect(trail(["init"], { cwd: root }).code).toBe(0)
+  const db = new Sqlite(path.join(root, ".trail", "state.db"))
+  const insert = db.prepare(
+    `INSERT INTO events (at, type, subject_type, subject_id, data) VALUES (?, ?, 'session', ?, ?)`
+  )
+  db.transaction(() => {
+    for (let n = 0; n < sessions; n++)
+      for (const [step, type] of ["session.started", "session.prompted", "session.stopped"].entries())
+        insert.run(1_000 * n + step, type, `s${String(n).padStart(7, "0")}`, JSON.stringify({ message: `done ${n}` }))
+  })()
+  db.close()
+  return root
+}
+
+describe("trail inbox at scale", () => {
+  it("--limit N prints the N most stuck; --pretty prints a screenful and says how many more", () => {
+    const root = storeWithSessions(75)
+    const all = trail(["inbox"], { cwd: root }).json() as Array<Item>
+    expect(all).toHaveLength(75)
+    expect(all.map((item) => item.headline).slice(0, 3)).toEqual(["done 0", "done 1", "done 2"])
+    const five = trail(["inbox", "--limit", "5"], { cwd: root }).json() as Array<Item>
+    expect(five).toEqual(all.slice(0, 5))
+    // Not a terminal: 20 cards, then how many more.
+    const pretty = trail(["inbox", "--pretty"], { cwd: root }).stdout
+    expect(pretty.match(/\[waiting\]/g)).toHaveLength(20)
+    expect(pretty).toContain("… and 55 more")
+    expect(trail(["inbox", "--pretty", "--limit", "75"], { cwd: root }).stdout).not.toContain("more")
+    const zero = trail(["inbox", "--limit", "0"], { cwd: root })
+    expect(zero.code).toBe(2)
+    expect(trail(["inbox", "next"], { cwd: root }).json()).toEqual(all[0])
+  })
+
+  it("SIGTERM interrupts a long fold between batches, and nothing half-folded is stored", async () => {
+    const root = storeWithSessions(70_000)
+    const child = spawn(process.execPath, [TRAIL, "inbox", "--rebuild", "--limit", "1"], { cwd: root, stdio: "ignore" })
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    // Long enough to be folding (the fold of 210,000 events takes seconds), then the signal.
+    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    const signalled = Date.now()
+    child.kill("SIGTERM")
+    expect(await exited).toBe(130)
+    expect(Date.now() - signalled).toBeLessThan(10_000)
+    const db = new Sqlite(path.join(root, ".trail", "state.db"), { readonly: true })
+    expect(db.prepare(`SELECT count(*) FROM inbox_state`).pluck().get()).toBe(0)
+    db.close()
+  }, 120_000)
 })

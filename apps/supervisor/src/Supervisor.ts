@@ -223,7 +223,7 @@ const make = Effect.gen(function* () {
       const inboxFeed = yield* eventLog.subscribe
       yield* Queue.take(inboxFeed).pipe(
         Effect.zipRight(Queue.takeAll(inboxFeed)),
-        Effect.zipRight(inbox.current.pipe(warnOnFailure("cannot fold the inbox", () => undefined))),
+        Effect.zipRight(inbox.catchUp.pipe(warnOnFailure("cannot fold the inbox", () => undefined))),
         Effect.forever,
         Effect.forkScoped
       )

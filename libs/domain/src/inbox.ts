@@ -149,7 +149,18 @@ const MAX_BULLETS = 5
 /** One line of at most MAX_HEADLINE characters. */
 export const headlineOf = (text: string): string => {
   const line = text.replace(/\s+/g, " ").trim()
-  return line.length > MAX_HEADLINE ? `${line.slice(0, MAX_HEADLINE - 1)}…` : line
+  return flat(line.length > MAX_HEADLINE ? `${line.slice(0, MAX_HEADLINE - 1)}…` : line)
+}
+
+/**
+ * `text` as one flat string. V8 keeps a string built by concatenation as a tree of its parts
+ * until something reads its characters; an item keeps its strings as long as it is open (a
+ * quarter of a million of them in a long-neglected inbox), so they are flattened once when made:
+ * about a third of their memory.
+ */
+const flat = (text: string): string => {
+  text.charCodeAt(0)
+  return text
 }
 
 const str = (data: Readonly<Record<string, unknown>>, key: string): string | null =>
@@ -160,76 +171,212 @@ const strings = (value: unknown): Array<string> =>
 
 const subjectKey = (subject: Subject) => `${subject.type}:${subject.id}`
 
-/** The open (not dismissed) item of a subject, if any. */
-export const openItemOf = (state: InboxState, subject: Subject): ReviewItem | undefined => {
+/** The items of one subject in a state (a scan: for small states; the fold uses its index). */
+const itemsOfSubject = (state: InboxState, subject: Subject): Array<ReviewItem> => {
   const key = subjectKey(subject)
-  for (const item of state.items.values()) if (!item.dismissed && subjectKey(item.subject) === key) return item
-  return undefined
+  return [...state.items.values()].filter((item) => subjectKey(item.subject) === key)
 }
+
+/** The open (not dismissed) item of a subject, if any. */
+export const openItemOf = (state: InboxState, subject: Subject): ReviewItem | undefined =>
+  itemsOfSubject(state, subject).find((item) => !item.dismissed)
 
 /**
  * The subject's `permission` item, dismissed or not (a dismissed card does not close the dialog
  * in its pane), or undefined when the subject is not waiting on a permission request.
  */
-export const permissionOf = (state: InboxState, subject: Subject): ReviewItem | undefined => {
-  const key = subjectKey(subject)
-  for (const item of state.items.values())
-    if (item.kind === "permission" && subjectKey(item.subject) === key) return item
-  return undefined
-}
+export const permissionOf = (state: InboxState, subject: Subject): ReviewItem | undefined =>
+  itemsOfSubject(state, subject).find((item) => item.kind === "permission")
 
-/** Mutable working copy of a state, for one fold step. */
-interface Draft {
+/** The key of a tmux pane on its server (`socket` null: a pane reported without a server). */
+const paneKey = (socket: string | null, pane: string) => `${socket === null ? "\u0000" : `s${socket}`}\t${pane}`
+
+/**
+ * A fold in progress ({@link beginFold}): the state's Maps, owned and changed in place, with two
+ * indexes that keep every step O(1) whatever the number of items and sessions — subject key →
+ * its item ids (a subject has at most one open item plus dismissed ones) and pane → the session
+ * in it — and the keys each step changed.
+ */
+export class InboxDraft {
   last: number
-  items: Map<string, ReviewItem>
-  sessions: Map<string, Session>
-  workers: Map<string, WorkerCardInfo>
-  ended: Set<string>
+  readonly items: Map<string, ReviewItem>
+  readonly sessions: Map<string, Session>
+  readonly workers: Map<string, WorkerCardInfo>
+  readonly ended: Set<string>
+  /** The keys changed since the draft began; null when not tracked (a rebuild writes everything). */
+  readonly changes: {
+    readonly items: Set<string>
+    readonly sessions: Set<string>
+    readonly workers: Set<string>
+    readonly ended: Set<string>
+  } | null
+  /** Subject type → subject id → its item ids: one id, or a Set for a subject with several (compact: most have one). */
+  readonly #bySubject = new Map<string, Map<string, string | Set<string>>>()
+  readonly #byPane = new Map<string, string>()
+  #finished = false
+
+  constructor(state: InboxState, track: boolean) {
+    this.changes = track ? { items: new Set(), sessions: new Set(), workers: new Set(), ended: new Set() } : null
+    this.last = state.last
+    this.items = new Map(state.items)
+    this.sessions = new Map(state.sessions)
+    this.workers = new Map(state.workers)
+    this.ended = new Set(state.ended)
+    for (const item of this.items.values()) this.#index(item)
+    for (const session of this.sessions.values()) this.#indexPane(session)
+  }
+
+  #index(item: ReviewItem) {
+    const { id, type } = item.subject
+    let ofType = this.#bySubject.get(type)
+    if (ofType === undefined) this.#bySubject.set(type, (ofType = new Map()))
+    const ids = ofType.get(id)
+    if (ids === undefined || ids === item.id) ofType.set(id, item.id)
+    else if (typeof ids === "string") ofType.set(id, new Set([ids, item.id]))
+    else ids.add(item.id)
+  }
+
+  #unindex(item: ReviewItem) {
+    const { id, type } = item.subject
+    const ofType = this.#bySubject.get(type)
+    const ids = ofType?.get(id)
+    if (ids === item.id) ofType?.delete(id)
+    else if (typeof ids === "object") {
+      ids.delete(item.id)
+      const [only] = ids
+      if (ids.size === 1 && only !== undefined) ofType?.set(id, only)
+    }
+  }
+
+  #indexPane(session: Session) {
+    if (session.pane !== null) this.#byPane.set(paneKey(session.socket, session.pane), session.id)
+  }
+
+  /** Throws when the draft was finished: its Maps now belong to the state {@link finish} returned. */
+  open() {
+    if (this.#finished) throw new Error("this inbox fold was finished; begin another one")
+  }
+
+  close() {
+    this.open()
+    this.#finished = true
+  }
+
+  /** The items of `subject`, open or dismissed. */
+  itemsOf(subject: Subject): Array<ReviewItem> {
+    const ids = this.#bySubject.get(subject.type)?.get(subject.id)
+    if (ids === undefined) return []
+    const found: Array<ReviewItem> = []
+    for (const id of typeof ids === "string" ? [ids] : ids) {
+      const item = this.items.get(id)
+      if (item !== undefined) found.push(item)
+    }
+    return found
+  }
+
+  setItem(item: ReviewItem) {
+    const before = this.items.get(item.id)
+    if (before !== undefined) this.#unindex(before)
+    this.items.set(item.id, item)
+    this.#index(item)
+    this.changes?.items.add(item.id)
+  }
+
+  deleteItem(id: string) {
+    const item = this.items.get(id)
+    if (item === undefined) return
+    this.items.delete(id)
+    this.#unindex(item)
+    this.changes?.items.add(id)
+  }
+
+  /** The session in `pane` of the server at `socket`, if any. */
+  sessionIn(socket: string | null, pane: string): string | undefined {
+    return this.#byPane.get(paneKey(socket, pane))
+  }
+
+  setSession(session: Session) {
+    this.#unindexPane(session.id)
+    this.sessions.set(session.id, session)
+    this.#indexPane(session)
+    this.changes?.sessions.add(session.id)
+  }
+
+  deleteSession(id: string) {
+    this.#unindexPane(id)
+    if (this.sessions.delete(id)) this.changes?.sessions.add(id)
+  }
+
+  #unindexPane(id: string) {
+    const before = this.sessions.get(id)
+    if (before === undefined || before.pane === null) return
+    const key = paneKey(before.socket, before.pane)
+    if (this.#byPane.get(key) === id) this.#byPane.delete(key)
+  }
+
+  setWorker(id: string, info: WorkerCardInfo) {
+    this.workers.set(id, info)
+    this.changes?.workers.add(id)
+  }
+
+  end(key: string) {
+    this.ended.add(key)
+    this.changes?.ended.add(key)
+  }
+
+  unend(key: string) {
+    if (this.ended.delete(key)) this.changes?.ended.add(key)
+  }
 }
 
 /** Removes every item of `subject` (open or dismissed). */
-const clearSubject = (draft: Draft, subject: Subject) => {
-  const key = subjectKey(subject)
-  for (const [id, item] of draft.items) if (subjectKey(item.subject) === key) draft.items.delete(id)
+const clearSubject = (draft: InboxDraft, subject: Subject) => {
+  for (const item of draft.itemsOf(subject)) draft.deleteItem(item.id)
 }
 
 /**
  * Removes the subject's items of one of `kinds`, open or dismissed: what they stood for is over
  * (a dismissed card kept would come back stale on `restore`).
  */
-const closeKinds = (draft: Draft, subject: Subject, kinds: ReadonlyArray<ReviewKind>) => {
-  const key = subjectKey(subject)
-  for (const [id, item] of draft.items)
-    if (subjectKey(item.subject) === key && kinds.includes(item.kind)) draft.items.delete(id)
+const closeKinds = (draft: InboxDraft, subject: Subject, kinds: ReadonlyArray<ReviewKind>) => {
+  for (const item of draft.itemsOf(subject)) if (kinds.includes(item.kind)) draft.deleteItem(item.id)
 }
 
-const provenanceOf = (draft: Draft, subject: Subject, eventId: number): string => {
+const provenanceOf = (draft: InboxDraft, subject: Subject, eventId: number): string => {
   if (subject.type === "worker") {
     const info = draft.workers.get(subject.id)
     const where = info?.path === null || info?.path === undefined ? "" : ` · ${info.path}`
-    return `worker ${subject.id}${info === undefined ? "" : ` · ${info.kind}`}${where} · event ${eventId}`
+    return flat(`worker ${subject.id}${info === undefined ? "" : ` · ${info.kind}`}${where} · event ${eventId}`)
   }
-  if (subject.type === "checkpoint") return `checkpoint ${subject.id} · event ${eventId}`
+  if (subject.type === "checkpoint") return flat(`checkpoint ${subject.id} · event ${eventId}`)
   const session = draft.sessions.get(subject.id)
   const cwd = session?.cwd === null || session?.cwd === undefined ? "" : ` · ${session.cwd}`
-  return `session ${subject.id.slice(0, 8)}${cwd} · event ${eventId}`
+  return flat(`session ${subject.id.slice(0, 8)}${cwd} · event ${eventId}`)
 }
 
 /** Raises a new item for the event's subject, replacing whatever the subject had. */
-const raise = (draft: Draft, event: TrailEvent, kind: ReviewKind, headline: string, bullets: ReadonlyArray<string>) => {
+const raise = (
+  draft: InboxDraft,
+  event: TrailEvent,
+  kind: ReviewKind,
+  headline: string,
+  bullets: ReadonlyArray<string>
+) => {
   clearSubject(draft, event.subject)
   const id = `i${event.id}`
-  draft.items.set(
-    id,
+  // A session's item names it with the session's own id string (one copy per open session, not two).
+  const session = event.subject.type === "session" ? draft.sessions.get(event.subject.id) : undefined
+  draft.setItem(
     new ReviewItem(
       {
         id,
         kind,
-        subject: event.subject,
+        subject: session === undefined ? event.subject : { type: "session", id: session.id },
         headline: headlineOf(headline),
         since: event.at,
         bullets: bullets.slice(0, MAX_BULLETS).map(headlineOf),
-        actions: [...actionsOf[kind]],
+        // Shared, never changed: one array per kind, not one per item.
+        actions: actionsOf[kind],
         provenance: provenanceOf(draft, event.subject, event.id),
         dismissed: false,
         skipped_until: null
@@ -239,10 +386,14 @@ const raise = (draft: Draft, event: TrailEvent, kind: ReviewKind, headline: stri
   )
 }
 
-const updateItem = (draft: Draft, id: unknown, change: Partial<Pick<ReviewItem, "dismissed" | "skipped_until">>) => {
+const updateItem = (
+  draft: InboxDraft,
+  id: unknown,
+  change: Partial<Pick<ReviewItem, "dismissed" | "skipped_until">>
+) => {
   if (typeof id !== "string") return
   const item = draft.items.get(id)
-  if (item !== undefined) draft.items.set(id, new ReviewItem({ ...item, ...change }, { disableValidation: true }))
+  if (item !== undefined) draft.setItem(new ReviewItem({ ...item, ...change }, { disableValidation: true }))
 }
 
 const agentOf = (data: Readonly<Record<string, unknown>>): AgentProcess | null => {
@@ -253,19 +404,19 @@ const agentOf = (data: Readonly<Record<string, unknown>>): AgentProcess | null =
 }
 
 /** Removes a session and everything it raised. */
-const endSession = (draft: Draft, id: string) => {
+const endSession = (draft: InboxDraft, id: string) => {
   clearSubject(draft, { type: "session", id })
-  draft.sessions.delete(id)
-  draft.ended.add(`session:${id}`)
+  draft.deleteSession(id)
+  draft.end(`session:${id}`)
 }
 
 /** What a worker reported itself: its own hook events (a Stop after `trail worker done`) never replace it. */
 const REPORTED: ReadonlyArray<ReviewKind> = ["ready", "failed", "patch_proposed", "needs_input"]
 
 /** True when a hook event of `subject` must not raise an item: its session ended, or the worker reported. */
-const quiet = (draft: Draft, subject: Subject) => {
+const quiet = (draft: InboxDraft, subject: Subject) => {
   if (draft.ended.has(subjectKey(subject))) return true
-  const open = openItemOf(draft, subject)
+  const open = draft.itemsOf(subject).find((item) => !item.dismissed)
   return subject.type === "worker" && open !== undefined && REPORTED.includes(open.kind)
 }
 
@@ -276,12 +427,8 @@ const quiet = (draft: Draft, subject: Subject) => {
  * permission request must not raise a card whose keys would answer another dialog (or none), and
  * a late prompt must not close the dialog that came after it.
  */
-const late = (draft: Draft, event: TrailEvent) => {
-  const key = subjectKey(event.subject)
-  for (const item of draft.items.values())
-    if (subjectKey(item.subject) === key && HOOK_KINDS.includes(item.kind) && item.since > event.at) return true
-  return false
-}
+const late = (draft: InboxDraft, event: TrailEvent) =>
+  draft.itemsOf(event.subject).some((item) => HOOK_KINDS.includes(item.kind) && item.since > event.at)
 
 /** The kinds a hook event raises. */
 const HOOK_KINDS: ReadonlyArray<ReviewKind> = ["stopped", "permission"]
@@ -291,18 +438,17 @@ const HOOK_KINDS: ReadonlyArray<ReviewKind> = ["stopped", "permission"]
  * old one is over (one agent per pane: a new `claude` in a pane is a new session), so the old
  * session and its item go.
  */
-const touchSession = (draft: Draft, event: TrailEvent, state: Session["state"] | null) => {
+const touchSession = (draft: InboxDraft, event: TrailEvent, state: Session["state"] | null) => {
   const id = event.subject.id
   const pane = str(event.data, "pane")
   const socket = str(event.data, "socket")
   if (pane !== null) {
-    for (const [otherId, other] of draft.sessions)
-      if (otherId !== id && other.pane === pane && other.socket === socket) endSession(draft, otherId)
+    const other = draft.sessionIn(socket, pane)
+    if (other !== undefined && other !== id) endSession(draft, other)
   }
   const previous = draft.sessions.get(id)
   const samePane = previous !== undefined && previous.pane === pane && previous.socket === socket
-  draft.sessions.set(
-    id,
+  draft.setSession(
     new Session(
       {
         id,
@@ -330,11 +476,11 @@ const readyBullets = (result: Record<string, unknown>): ReadonlyArray<string> =>
   return [...(facts.length === 0 ? [] : [facts.join(" · ")]), ...strings(result.recommend)]
 }
 
-const foldInto = (draft: Draft, event: TrailEvent): void => {
+const step = (draft: InboxDraft, event: TrailEvent): void => {
   const { subject, data } = event
   switch (event.type) {
     case "worker.spawned":
-      draft.workers.set(subject.id, {
+      draft.setWorker(subject.id, {
         kind: str(data, "kind") ?? "default",
         text: str(data, "text") ?? "",
         task: str(data, "task"),
@@ -348,8 +494,8 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
     case "worker.told": {
       // Text typed into a worker waiting on a permission dialog denied it first (Workers.tell):
       // the dialog is closed, dismissed card or not.
-      const pending = permissionOf(draft, subject)
-      if (pending !== undefined) draft.items.delete(pending.id)
+      const pending = draft.itemsOf(subject).find((item) => item.kind === "permission")
+      if (pending !== undefined) draft.deleteItem(pending.id)
       return
     }
     case "worker.ready": {
@@ -384,7 +530,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
     // A worker's own Claude Code hooks (tagged with its id) only add to its card; a session's
     // hooks are the session.
     case "session.started":
-      draft.ended.delete(subjectKey(subject))
+      draft.unend(subjectKey(subject))
       if (subject.type === "session") touchSession(draft, event, "working")
       return
     case "session.prompted":
@@ -428,7 +574,7 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
     case "session.ended":
     case "session.gone":
       if (subject.type === "session") return endSession(draft, subject.id)
-      draft.ended.add(subjectKey(subject))
+      draft.end(subjectKey(subject))
       return closeKinds(draft, subject, ["stopped", "permission"])
     case "checkpoint.saved": {
       if (subject.type !== "checkpoint") return
@@ -457,26 +603,47 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
     case "inbox.skipped":
       return updateItem(draft, data.item, { skipped_until: typeof data.until === "number" ? data.until : null })
     case "inbox.replied":
-      if (typeof data.item === "string") draft.items.delete(data.item)
+      if (typeof data.item === "string") draft.deleteItem(data.item)
       return
   }
 }
 
-/** Folds events (in id order) into the state; events at or below `state.last` are ignored. */
-export const foldEvents = (state: InboxState, events: Iterable<TrailEvent>): InboxState => {
-  const draft: Draft = {
-    last: state.last,
-    items: new Map(state.items),
-    sessions: new Map(state.sessions),
-    workers: new Map(state.workers),
-    ended: new Set(state.ended)
-  }
+/**
+ * Starts a fold over a copy of `state` (O(state): the Maps are copied once and indexed). Fold
+ * any number of batches into it with {@link foldInto}, then take the state with {@link finish}.
+ * A store that loads only what the next events touch (their subjects' items, their sessions, the
+ * sessions in their panes and those sessions' items, their workers' facts and ended flags, the
+ * items their `data.item` names) may begin from that partial state: the fold reads nothing else.
+ * `track` (default true): record in `draft.changes` the keys each step sets or deletes, for a
+ * store that writes only those (a rebuild that writes everything passes false).
+ */
+export const beginFold = (state: InboxState, options: { readonly track?: boolean } = {}): InboxDraft =>
+  new InboxDraft(state, options.track ?? true)
+
+/** Folds events (in id order) into the draft in place; events at or below its `last` are ignored. */
+export const foldInto = (draft: InboxDraft, events: Iterable<TrailEvent>): void => {
+  draft.open()
   for (const event of events) {
     if (event.id <= draft.last) continue
-    foldInto(draft, event)
+    step(draft, event)
     draft.last = event.id
   }
-  return draft
+}
+
+/**
+ * The state the draft arrived at: its own Maps, not a copy (the draft is closed: folding into it
+ * again throws). `draft.changes` still says which keys changed since {@link beginFold}.
+ */
+export const finish = (draft: InboxDraft): InboxState => {
+  draft.close()
+  return { last: draft.last, items: draft.items, sessions: draft.sessions, workers: draft.workers, ended: draft.ended }
+}
+
+/** Folds events (in id order) into the state; events at or below `state.last` are ignored. */
+export const foldEvents = (state: InboxState, events: Iterable<TrailEvent>): InboxState => {
+  const draft = beginFold(state)
+  foldInto(draft, events)
+  return finish(draft)
 }
 
 /** One step of the fold. */

@@ -2,7 +2,10 @@ import { assert, beforeEach, describe, it } from "@effect/vitest"
 import { FastCheck as fc, Schema } from "effect"
 import {
   attentionOrder,
+  beginFold,
   emptyInbox,
+  finish,
+  foldInto,
   findItem,
   foldEvents,
   fromSnapshot,
@@ -12,6 +15,7 @@ import {
   TrailEvent,
   type SubjectType
 } from "../src/index.js"
+import { referenceFold } from "./inboxReference.js"
 
 let nextId = 1
 const ev = (at: number, type: string, subject: [SubjectType, string], data: Record<string, unknown> = {}) =>
@@ -337,6 +341,7 @@ describe("inbox projection", () => {
     ),
     subject: fc.constantFrom(...subjects),
     pane: fc.constantFrom("%1", "%2", null),
+    socket: fc.constantFrom("/tmp/tmux-0/default", "/tmp/tmux-0/other", null),
     agent: fc.constantFrom(null, { pid: 10, start: 1 }, { pid: 11, start: 2 }),
     item: fc.integer({ min: 1, max: 40 }),
     files: fc.integer({ min: 0, max: 2 }),
@@ -349,33 +354,39 @@ describe("inbox projection", () => {
       )
     )
 
+  /** Events of a random log, in id order, with the data every fold step reads. */
+  const eventsOf = (raw: ReadonlyArray<typeof eventArb extends fc.Arbitrary<infer R> ? R : never>) => {
+    let at = 1_000
+    return raw.map((r, i) => {
+      at += r.gap
+      return new TrailEvent({
+        id: i + 1,
+        at,
+        type: r.type,
+        subject: { type: r.subject[0], id: r.subject[1] },
+        data: {
+          pane: r.pane,
+          socket: r.socket,
+          agent: r.agent,
+          question: "q",
+          reason: "r",
+          message: "line one\n- a bullet",
+          tool_name: "Bash",
+          item: `i${r.item}`,
+          until: at + 30_000,
+          result: { outcome: "o", recommend: ["x"] },
+          change_set: { files: r.files, insertions: 1, deletions: 0 }
+        }
+      })
+    })
+  }
+
   it.prop(
     "a live fold in chunks, saved and loaded between them, equals a rebuild from scratch",
     [fc.array(eventArb, { maxLength: 60 }), fc.array(fc.nat(60), { maxLength: 6 })],
     ([raw, cuts]) => {
-      let at = 1_000
-      const events = raw.map((r, i) => {
-        at += r.gap
-        return new TrailEvent({
-          id: i + 1,
-          at,
-          type: r.type,
-          subject: { type: r.subject[0], id: r.subject[1] },
-          data: {
-            pane: r.pane,
-            socket: "/tmp/tmux-0/default",
-            agent: r.agent,
-            question: "q",
-            reason: "r",
-            message: "line one\n- a bullet",
-            tool_name: "Bash",
-            item: `i${r.item}`,
-            until: at + 30_000,
-            result: { outcome: "o", recommend: ["x"] },
-            change_set: { files: r.files, insertions: 1, deletions: 0 }
-          }
-        })
-      })
+      const events = eventsOf(raw)
+      const at = events.at(-1)?.at ?? 1_000
       const rebuilt = foldEvents(emptyInbox, events)
       const boundaries = [...new Set(cuts.map((c) => Math.min(c, events.length)))].sort((a, b) => a - b)
       let live = emptyInbox
@@ -389,6 +400,54 @@ describe("inbox projection", () => {
       assert.deepStrictEqual(attentionOrder(live, at), attentionOrder(rebuilt, at))
     },
     { fastCheck: { numRuns: 300 } }
+  )
+
+  it.prop(
+    "the indexed fold equals the scanning reference fold, and its changes name every key that differs",
+    [
+      fc.array(eventArb, { maxLength: 80 }),
+      fc.array(fc.nat(80), { maxLength: 6 }),
+      fc.array(fc.constantFrom(...subjects), { maxLength: 6 })
+    ],
+    ([raw, cuts, extra]) => {
+      // More subjects than the chunk property uses, so that panes change hands between sessions.
+      const events = eventsOf(raw).map((event, i) => {
+        const other = extra[i % Math.max(1, extra.length)]
+        return other === undefined || i % 3 !== 0
+          ? event
+          : new TrailEvent({ ...event, subject: { type: other[0], id: `${other[1]}x` } })
+      })
+      const reference = referenceFold(emptyInbox, events)
+      // One draft across batches (the store's rebuild), with the changes of the last batch checked.
+      const boundaries = [...new Set(cuts.map((c) => Math.min(c, events.length)))].sort((a, b) => a - b)
+      const draft = beginFold(emptyInbox)
+      let from = 0
+      for (const cut of boundaries) {
+        foldInto(draft, events.slice(from, cut))
+        from = cut
+      }
+      const before = toSnapshot(referenceFold(emptyInbox, events.slice(0, from)))
+      const tail = beginFold(saveAndLoad(finish(draft)))
+      foldInto(tail, events.slice(from))
+      const indexed = finish(tail)
+      assert.deepStrictEqual(toSnapshot(indexed), toSnapshot(reference))
+      assert.deepStrictEqual(attentionOrder(indexed, 5_000), attentionOrder(reference, 5_000))
+      // Whatever differs between before and after the tail is named in its changes.
+      const after = toSnapshot(indexed)
+      const changes = tail.changes
+      assert.isNotNull(changes)
+      const differs = <K, V>(a: ReadonlyArray<V>, b: ReadonlyArray<V>, key: (v: V) => K) => {
+        const left = new Map(a.map((v) => [key(v), JSON.stringify(v)]))
+        const right = new Map(b.map((v) => [key(v), JSON.stringify(v)]))
+        return [...new Set([...left.keys(), ...right.keys()])].filter((k) => left.get(k) !== right.get(k))
+      }
+      for (const id of differs(before.items, after.items, (i) => i.id)) assert.isTrue(changes.items.has(id))
+      for (const id of differs(before.sessions, after.sessions, (s) => s.id)) assert.isTrue(changes.sessions.has(id))
+      for (const id of differs(before.workers, after.workers, ([w]) => w)) assert.isTrue(changes.workers.has(id))
+      for (const key of differs(before.ended, after.ended, (e) => e)) assert.isTrue(changes.ended.has(key))
+      assert.throws(() => foldInto(tail, events))
+    },
+    { fastCheck: { numRuns: 500 } }
   )
 
   it.prop(

@@ -14,6 +14,25 @@ import { StoreError } from "@trail/domain"
 import { Effect, Layer, Schema } from "effect"
 import { Database, toStoreError } from "./Database.js"
 
+/**
+ * The indexes of the inbox projection's tables (migration 0009), as `[name, DDL]`: a rebuild of
+ * the projection drops them, bulk-inserts, and creates them again (one sort each instead of a
+ * B-tree insert per row). `inbox_items_attention` serves attention order (not cooling down: by
+ * class, oldest first) in index order with `LIMIT n`.
+ */
+export const INBOX_INDEXES: ReadonlyArray<readonly [name: string, ddl: string]> = [
+  [
+    "inbox_items_attention",
+    `CREATE INDEX inbox_items_attention ON inbox_items (rank, since, event_id) WHERE dismissed = 0`
+  ],
+  ["inbox_items_subject", `CREATE INDEX inbox_items_subject ON inbox_items (subject_type, subject_id)`],
+  [
+    "inbox_items_skipped",
+    `CREATE INDEX inbox_items_skipped ON inbox_items (skipped_until) WHERE skipped_until IS NOT NULL`
+  ],
+  ["inbox_sessions_pane", `CREATE INDEX inbox_sessions_pane ON inbox_sessions (socket, pane) WHERE pane IS NOT NULL`]
+]
+
 export const migrations = {
   "0001_coverage": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -240,6 +259,45 @@ export const migrations = {
       unresolved UNINDEXED,
       at UNINDEXED,
       tokenize = 'unicode61'
+    )`
+  }),
+  "0009_inbox_indexed": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // The inbox projection (SPEC §3) kept so that a fold of k new events touches O(k) rows and a
+    // read of n items reads n rows. Rebuildable from the event log (`trail inbox --rebuild`): the
+    // 0005 tables are dropped and the first read folds the log again.
+    yield* sql`DROP TABLE inbox_items`
+    yield* sql`DROP TABLE inbox_state`
+    // One row per item (`i<event_id>`); item is the ReviewItem as JSON, the other columns are the
+    // ones it is found and ordered by: rank is the attention class (attentionRank), dismissed 0/1,
+    // skipped_until ms or null.
+    yield* sql`CREATE TABLE inbox_items (
+      event_id INTEGER PRIMARY KEY,
+      kind TEXT NOT NULL,
+      rank INTEGER NOT NULL,
+      subject_type TEXT NOT NULL,
+      subject_id TEXT NOT NULL,
+      headline TEXT NOT NULL,
+      since INTEGER NOT NULL,
+      dismissed INTEGER NOT NULL CHECK (dismissed IN (0, 1)),
+      skipped_until INTEGER,
+      item TEXT NOT NULL
+    )`
+    // The fold's sessions (session is the Session as JSON), found by id and by tmux pane.
+    yield* sql`CREATE TABLE inbox_sessions (
+      id TEXT PRIMARY KEY,
+      socket TEXT,
+      pane TEXT,
+      session TEXT NOT NULL
+    ) WITHOUT ROWID`
+    for (const [, ddl] of INBOX_INDEXES) yield* sql.unsafe(ddl)
+    // What the inbox remembers of a worker for its cards (WorkerCardInfo as JSON).
+    yield* sql`CREATE TABLE inbox_workers (id TEXT PRIMARY KEY, info TEXT NOT NULL) WITHOUT ROWID`
+    // Subjects (`session:<id>`, `worker:<id>`) whose agent session ended (InboxState.ended).
+    yield* sql`CREATE TABLE inbox_ended (subject TEXT PRIMARY KEY) WITHOUT ROWID`
+    yield* sql`CREATE TABLE inbox_state (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      last_event_id INTEGER NOT NULL
     )`
   }),
   "0010_search_workers": Effect.gen(function* () {

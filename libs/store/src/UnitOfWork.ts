@@ -56,6 +56,7 @@ export const TABLES_BY_MIGRATION: ReadonlyArray<readonly [migration: number, tab
   [4, ["events", "workers", "supervisor"]],
   [5, ["inbox_items", "inbox_state"]],
   [8, ["checkpoints", "artifacts_fts"]],
+  [9, ["inbox_sessions", "inbox_workers", "inbox_ended"]],
   [10, ["search_state", "search_workers"]]
 ]
 

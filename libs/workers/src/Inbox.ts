@@ -1,8 +1,8 @@
 /**
  * The inbox as a service (SPEC §3): the pure fold of `@trail/domain` kept in the store
- * (`inbox_items`, `inbox_state`) with the id of the last event folded. Every read first folds
- * the events it has not seen (one transaction), so the inbox is right with or without a
- * supervisor; `rebuild` folds the whole log again from nothing.
+ * (InboxStore: `inbox_items`, `inbox_sessions`, … and the id of the last event folded). Every read
+ * first folds the events it has not seen, loading only what they touch, so the inbox is right
+ * with or without a supervisor; `rebuild` folds the whole log again from nothing.
  *
  * Acting on an item appends an `inbox.*` event (never edits the projection directly), so the
  * log stays the only truth. `reply` types what the human wrote — and only that — into the item's
@@ -21,32 +21,29 @@
  */
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import {
-  attentionOrder,
+  beginFold,
   emptyInbox,
-  findItem,
-  foldEvents,
+  finish,
+  foldInto,
   type InboxState,
   ItemNotFound,
   type NewEvent,
   PaneChanged,
-  ReviewItem,
-  Session,
+  type ReviewItem,
+  type Session,
   SHELLS,
   type StoreError,
-  type SubjectType,
   SubstrateError,
   type TrailEvent,
   UsageError,
-  WorkerCardInfo,
   WorkerNotFound,
   WorkerId
 } from "@trail/domain"
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
-import * as SqlSchema from "@effect/sql/SqlSchema"
 import { Database as Db, Events } from "@trail/store"
-import { Clock, Context, Effect, Layer, Option, ParseResult, Schema } from "effect"
+import { Clock, Context, Effect, Either, Layer, Option, Schema, Stream } from "effect"
 import * as Hooks from "./Hooks.js"
+import * as InboxStore from "./InboxStore.js"
 import { denyThenType, PERMISSION_KEYS, type PermissionAction } from "./Permission.js"
 import * as Tmux from "./Tmux.js"
 import { Workers, type WorkersError } from "./Workers.js"
@@ -56,12 +53,31 @@ const workerIdOf = (id: string): Effect.Effect<WorkerId, WorkerNotFound> =>
   Schema.is(WorkerId)(id) ? Effect.succeed(id) : Effect.fail(new WorkerNotFound({ id }))
 
 export interface InboxShape {
-  /** The inbox with every appended event folded in. */
-  readonly current: Effect.Effect<InboxState, StoreError>
-  /** Folds the whole event log again from nothing and stores the result. */
-  readonly rebuild: Effect.Effect<InboxState, StoreError>
-  /** Visible items, most stuck first. */
-  readonly items: Effect.Effect<ReadonlyArray<ReviewItem>, StoreError>
+  /**
+   * Folds every appended event not folded yet into the stored projection: O(new events), one
+   * transaction per batch that loads only what its events touch. Every read below does it first.
+   */
+  readonly catchUp: Effect.Effect<void, StoreError>
+  /** The whole caught-up projection in memory: O(items + sessions), for tests and small stores. */
+  readonly snapshot: Effect.Effect<InboxState, StoreError>
+  /**
+   * Folds the whole event log again from nothing (in memory, in batches; interruptible between
+   * them) and replaces the stored projection in one transaction.
+   */
+  readonly rebuild: Effect.Effect<void, StoreError>
+  /**
+   * Visible items, most stuck first (SPEC §3 "Order"): at most `limit` (default all), whose
+   * headline, subject id or kind contains `filter` (ASCII case-insensitive). Read in attention
+   * order through an index: the cost follows `limit`, not the size of the inbox.
+   */
+  readonly items: (options?: {
+    readonly limit?: number
+    readonly filter?: string
+  }) => Effect.Effect<ReadonlyArray<ReviewItem>, StoreError>
+  /** How many items are visible (and contain `filter`, as {@link items}). */
+  readonly count: (filter?: string) => Effect.Effect<number, StoreError>
+  /** Every visible item in attention order, `size` at a time (bounded memory for a long inbox). */
+  readonly pages: (size: number) => Stream.Stream<ReadonlyArray<ReviewItem>, StoreError>
   /** The item an ITEM argument names (item id, worker id or session id). */
   readonly find: (ref: string) => Effect.Effect<ReviewItem, ItemNotFound | StoreError>
   readonly dismiss: (ref: string) => Effect.Effect<ReviewItem, ItemNotFound | StoreError>
@@ -121,203 +137,159 @@ const PANE_FORMAT = "#{pane_id}\t#{pane_pid}\t#{pane_current_command}"
 
 export const SKIP_COOLDOWN_MS = 30_000
 
-/** The `inbox_state` row: the last event folded, and the fold's sessions and worker facts as JSON. */
-const StateRow = Schema.Struct({
-  last_event_id: Schema.Int,
-  /** The sessions, and the subjects whose session ended (see InboxState.ended). */
-  sessions: Schema.parseJson(Schema.Struct({ sessions: Schema.Array(Session), ended: Schema.Array(Schema.String) })),
-  workers: Schema.parseJson(Schema.Array(Schema.Tuple(Schema.String, WorkerCardInfo)))
-})
-
-/** An `inbox_items` row as written: the item as JSON beside the columns it is found by. */
-const ItemRow = Schema.Struct({
-  id: Schema.String,
-  kind: Schema.String,
-  subject_type: Schema.String,
-  subject_id: Schema.String,
-  since: Schema.Number,
-  item: Schema.parseJson(ReviewItem)
-})
-
+/** Events folded per transaction of a catch-up, and read per batch of a rebuild. */
 const BATCH = 5_000
 
 /**
- * The projection's SQL (tables `inbox_items`, `inbox_state`) through `SqlClient`; failures are
- * `SqlError`, or `ParseError` for a row this version of trail cannot read back.
+ * One turn of the event loop: a rebuild yields it between batches so that SIGINT/SIGTERM (and
+ * any I/O) are handled while it folds, and its interruption takes effect there.
  */
-const makeStore = Effect.gen(function* () {
-  const sql = yield* SqlClient.SqlClient
-  const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
-    Effect.provideService(effect, SqlClient.SqlClient, sql)
-
-  const stateRow = SqlSchema.findOne({
-    Request: Schema.Void,
-    Result: StateRow,
-    execute: () => sql`SELECT last_event_id, sessions, workers FROM inbox_state WHERE id = 1`
-  })
-  const itemRows = SqlSchema.findAll({
-    Request: Schema.Void,
-    Result: ItemRow.pick("item"),
-    execute: () => sql`SELECT item FROM inbox_items`
-  })
-  const deleteItem = SqlSchema.void({
-    Request: Schema.String,
-    execute: (id) => sql`DELETE FROM inbox_items WHERE id = ${id}`
-  })
-  const deleteItems = SqlSchema.void({ Request: Schema.Void, execute: () => sql`DELETE FROM inbox_items` })
-  const upsertItem = SqlSchema.void({
-    Request: ItemRow,
-    execute: (row) =>
-      sql`INSERT INTO inbox_items ${sql.insert(row)}
-        ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, subject_type = excluded.subject_type,
-          subject_id = excluded.subject_id, since = excluded.since, item = excluded.item`
-  })
-  const upsertState = SqlSchema.void({
-    Request: StateRow,
-    execute: (row) =>
-      sql`INSERT INTO inbox_state ${sql.insert({ id: 1, ...row })}
-        ON CONFLICT (id) DO UPDATE SET last_event_id = excluded.last_event_id, sessions = excluded.sessions,
-          workers = excluded.workers`
-  })
-
-  /** The stored inbox (empty when none is stored yet). */
-  const load = Effect.gen(function* () {
-    const row = yield* stateRow(undefined)
-    if (Option.isNone(row)) return emptyInbox
-    const items = yield* itemRows(undefined)
-    const { last_event_id, sessions, workers } = row.value
-    return {
-      last: last_event_id,
-      items: new Map(items.map(({ item }) => [item.id, item])),
-      sessions: new Map(sessions.sessions.map((s) => [s.id, s])),
-      workers: new Map(workers),
-      ended: new Set(sessions.ended)
-    } satisfies InboxState
-  })
-
-  /**
-   * The stored inbox, or null when it cannot be read back (written by another version of trail):
-   * the inbox is a projection, so it is then rebuilt from the log.
-   */
-  const loadOrNull: Effect.Effect<InboxState | null, SqlError> = Effect.catchIf(load, ParseResult.isParseError, () =>
-    Effect.succeed(null)
-  )
-
-  /** Writes what changed from `before` to `after`. */
-  const save = (before: InboxState, after: InboxState) =>
-    Effect.gen(function* () {
-      for (const id of before.items.keys()) if (!after.items.has(id)) yield* deleteItem(id)
-      for (const [id, item] of after.items) {
-        if (before.items.get(id) === item) continue
-        yield* upsertItem({
-          id,
-          kind: item.kind,
-          subject_type: item.subject.type,
-          subject_id: item.subject.id,
-          since: item.since,
-          item
-        })
-      }
-      yield* upsertState({
-        last_event_id: after.last,
-        sessions: { sessions: [...after.sessions.values()], ended: [...after.ended] },
-        workers: [...after.workers.entries()]
-      })
-    })
-
-  /** Folds every event after `state.last` into `state` (in batches). */
-  const catchUp = (state: InboxState) =>
-    Effect.iterate(
-      { state, more: true },
-      {
-        while: ({ more }) => more,
-        body: ({ state }) =>
-          Effect.map(withSql(Events.sinceSql(state.last, BATCH)), (events) => ({
-            state: events.length === 0 ? state : foldEvents(state, events),
-            more: events.length === BATCH
-          }))
-      }
-    ).pipe(Effect.map(({ state }) => state))
-
-  return {
-    loadOrNull,
-    save,
-    catchUp,
-    deleteItems: deleteItems(undefined),
-    latestId: withSql(Events.latestIdSql),
-    appendEvent: (event: NewEvent) => withSql(Events.appendSql(event)),
-    events: (subject?: { readonly type: SubjectType; readonly id: string }) =>
-      withSql(subject === undefined ? Events.sinceSql(0, 1_000_000) : Events.ofSubjectSql(subject.type, subject.id))
-  }
+const nextTurn = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
 })
+
+/** `work` with a stored row this version cannot read ({@link InboxStore.Unreadable}) as a Left. */
+const readable =
+  <A>(work: (db: Db.Connection) => A) =>
+  (db: Db.Connection): Either.Either<A, InboxStore.Unreadable> => {
+    try {
+      return Either.right(work(db))
+    } catch (error) {
+      if (error instanceof InboxStore.Unreadable) return Either.left(error)
+      throw error
+    }
+  }
 
 export const make = Effect.gen(function* () {
   const database = yield* Db.Database
   const workers = yield* Workers
   const executor = yield* CommandExecutor.CommandExecutor
-  const store = yield* makeStore
+  const sql = yield* SqlClient.SqlClient
+  const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+    Effect.provideService(effect, SqlClient.SqlClient, sql)
 
-  /** Folds the whole log from nothing and replaces what is stored (inside a transaction). */
-  const rebuildIn = Effect.gen(function* () {
-    const after = yield* store.catchUp(emptyInbox)
-    yield* store.deleteItems
-    yield* store.save(emptyInbox, after)
-    return after
-  })
-
-  // Catches up in a write transaction only when there is something to fold.
-  const current = Effect.flatMap(
-    Effect.gen(function* () {
-      const state = yield* store.loadOrNull
-      return state !== null && state.last === (yield* store.latestId) ? state : null
-    }).pipe(Db.autocommit),
-    (fresh) =>
-      fresh !== null
-        ? Effect.succeed(fresh)
-        : Effect.gen(function* () {
-            const before = yield* store.loadOrNull
-            if (before === null) return yield* rebuildIn
-            const after = yield* store.catchUp(before)
-            if (after !== before) yield* store.save(before, after)
-            return after
-          }).pipe(database.transaction)
+  /**
+   * The event log as batches of at most BATCH events, oldest first, read outside any transaction
+   * (events are only appended, in id order): the one source a rebuild folds.
+   */
+  const logBatches: Stream.Stream<ReadonlyArray<TrailEvent>, StoreError> = Stream.paginateEffect(0, (after) =>
+    Effect.map(
+      database.read((db) => Events.since(db, after, BATCH)),
+      (events) => {
+        const last = events.at(-1)
+        return [events, last === undefined || events.length < BATCH ? Option.none() : Option.some(last.id)] as const
+      }
+    )
   )
 
-  const rebuild = database.transaction(rebuildIn)
+  /**
+   * Folds the whole log from nothing in memory (one draft, batch after batch, interruptible
+   * between them), then replaces the stored projection in one transaction: an interrupted rebuild
+   * leaves the old one. `whenUnstored`: keep a projection another process stored meanwhile.
+   */
+  const rebuildWith = (whenUnstored: boolean) =>
+    Effect.gen(function* () {
+      const draft = beginFold(emptyInbox, { track: false })
+      yield* Stream.runForEach(logBatches, (events) =>
+        Effect.zipRight(
+          Effect.sync(() => foldInto(draft, events)),
+          nextTurn
+        )
+      )
+      const state = finish(draft)
+      yield* database.immediate((db) => {
+        if (!whenUnstored || InboxStore.lastFolded(db) === null) InboxStore.replaceAll(db, state)
+      })
+    })
+
+  /**
+   * Folds the events the stored projection has not seen, one transaction per BATCH (each loads
+   * only what its events touch); folds the whole log when nothing (readable) is stored. Cheap when
+   * there is nothing to fold: two O(1) reads.
+   */
+  const catchUp: Effect.Effect<void, StoreError> = Effect.gen(function* () {
+    const fresh = yield* database.read((db) => InboxStore.lastFolded(db) === Events.latestId(db))
+    if (fresh) return
+    for (;;) {
+      const step = yield* database.immediate(readable((db) => InboxStore.catchUpBatch(db, BATCH)))
+      if (Either.isLeft(step)) return yield* rebuildWith(false).pipe(Effect.zipRight(catchUp))
+      if (step.right === "unstored") return yield* rebuildWith(true).pipe(Effect.zipRight(catchUp))
+      if (step.right === "done") return
+      yield* nextTurn
+    }
+  })
+
+  /** `work` on the caught-up projection; a row it cannot read back makes it rebuild, then read again. */
+  const reading = <A>(work: (db: Db.Connection) => A): Effect.Effect<A, StoreError> =>
+    Effect.gen(function* () {
+      yield* catchUp
+      const read = yield* database.read(readable(work))
+      if (Either.isRight(read)) return read.right
+      yield* rebuildWith(false)
+      return yield* database.read(work)
+    })
 
   const find = (ref: string) =>
-    Effect.flatMap(current, (state) => {
-      const item = findItem(state, ref)
-      return item === undefined ? Effect.fail(new ItemNotFound({ ref })) : Effect.succeed(item)
-    })
+    Effect.flatMap(
+      reading((db) => InboxStore.find(db, ref)),
+      (item) => (item === undefined ? Effect.fail(new ItemNotFound({ ref })) : Effect.succeed(item))
+    )
+
+  const appendEvent = (event: NewEvent) => database.transaction(withSql(Events.appendSql(event)))
 
   /** Appends an `inbox.*` event about `item`, then returns the item as the fold now has it. */
   const act = (item: ReviewItem, type: string, data: Record<string, unknown>) =>
     Effect.gen(function* () {
       const at = yield* Clock.currentTimeMillis
-      yield* database.transaction(
-        store.appendEvent({ at, type, subject: item.subject, data: { item: item.id, ...data } })
-      )
-      const state = yield* current
-      return state.items.get(item.id) ?? item
+      yield* appendEvent({ at, type, subject: item.subject, data: { item: item.id, ...data } })
+      return (yield* reading((db) => InboxStore.itemById(db, item.id))) ?? item
     })
 
-  const paneOf = (sessionId: string) =>
-    Effect.flatMap(current, (state) => {
-      const session = state.sessions.get(sessionId)
-      if (session === undefined || session.pane === null || session.socket === null)
-        return Effect.fail(
-          new SubstrateError({
-            substrate: "tmux",
-            reason: "gone",
-            detail:
-              session === undefined
-                ? `session ${sessionId} has ended`
-                : `session ${sessionId} has no tmux pane (it was not started inside tmux, or its pane now belongs to another session): trail cannot type into it`
-          })
+  const items = (options: { readonly limit?: number; readonly filter?: string } = {}) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      reading(
+        (db) =>
+          InboxStore.page(db, {
+            now,
+            limit: options.limit ?? Number.MAX_SAFE_INTEGER,
+            filter: options.filter ?? "",
+            cursor: null
+          }).items
+      )
+    )
+
+  const start: InboxStore.Cursor | null = null
+  const pages = (size: number): Stream.Stream<ReadonlyArray<ReviewItem>, StoreError> =>
+    Stream.unwrap(
+      Effect.map(Effect.zipRight(catchUp, Clock.currentTimeMillis), (now) =>
+        Stream.paginateEffect(start, (cursor: InboxStore.Cursor | null) =>
+          Effect.map(
+            database.read((db) => InboxStore.page(db, { now, limit: size, filter: "", cursor })),
+            ({ items, next }) => [items, Option.fromNullable(next)] as const
+          )
         )
-      return Effect.succeed({ pane: session.pane, socket: session.socket, session })
-    })
+      )
+    )
+
+  const paneOf = (sessionId: string) =>
+    Effect.flatMap(
+      reading((db) => InboxStore.session(db, sessionId)),
+      (session) => {
+        if (session === undefined || session.pane === null || session.socket === null)
+          return Effect.fail(
+            new SubstrateError({
+              substrate: "tmux",
+              reason: "gone",
+              detail:
+                session === undefined
+                  ? `session ${sessionId} has ended`
+                  : `session ${sessionId} has no tmux pane (it was not started inside tmux, or its pane now belongs to another session): trail cannot type into it`
+            })
+          )
+        return Effect.succeed({ pane: session.pane, socket: session.socket, session })
+      }
+    )
 
   const tmuxOn = <A>(effect: Effect.Effect<A, Tmux.TmuxError, CommandExecutor.CommandExecutor>) =>
     Effect.provideService(effect, CommandExecutor.CommandExecutor, executor)
@@ -330,7 +302,8 @@ export const make = Effect.gen(function* () {
       yield* database.transaction(
         Effect.forEach(
           ids,
-          (id) => store.appendEvent({ at, type: "session.gone", subject: { type: "session", id }, data: { reason } }),
+          (id) =>
+            withSql(Events.appendSql({ at, type: "session.gone", subject: { type: "session", id }, data: { reason } })),
           { discard: true }
         )
       )
@@ -417,9 +390,9 @@ export const make = Effect.gen(function* () {
     })
 
   const reconcile = Effect.gen(function* () {
-    const state = yield* current
+    const inTmux = yield* reading(InboxStore.sessionsInTmux)
     const bySocket = new Map<string, Array<Session>>()
-    for (const session of state.sessions.values()) {
+    for (const session of inTmux) {
       if (session.socket === null || session.pane === null) continue
       bySocket.set(session.socket, [...(bySocket.get(session.socket) ?? []), session])
     }
@@ -457,9 +430,12 @@ export const make = Effect.gen(function* () {
   })
 
   return Inbox.of({
-    current,
-    rebuild,
-    items: Effect.flatMap(current, (state) => Effect.map(Clock.currentTimeMillis, (now) => attentionOrder(state, now))),
+    catchUp,
+    snapshot: Effect.map(reading(InboxStore.loadAll), (state) => state ?? emptyInbox),
+    rebuild: Effect.zipRight(rebuildWith(false), catchUp),
+    items,
+    count: (filter = "") => reading((db) => InboxStore.count(db, filter)),
+    pages,
     find,
     dismiss: (ref) => Effect.flatMap(find(ref), (item) => act(item, "inbox.dismissed", {})),
     restore: (ref) => Effect.flatMap(find(ref), (item) => act(item, "inbox.restored", {})),
@@ -473,7 +449,10 @@ export const make = Effect.gen(function* () {
     decide,
     reconcile,
     paneOf,
-    log: (subject) => Db.autocommit(store.events(subject))
+    log: (subject) =>
+      Db.autocommit(
+        withSql(subject === undefined ? Events.sinceSql(0, 1_000_000) : Events.ofSubjectSql(subject.type, subject.id))
+      )
   })
 })
 

@@ -5,8 +5,16 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { defaultConfig, type InboxState, type TrailConfig, WorkerResult } from "@trail/domain"
-import { Effect, Layer, type Scope } from "effect"
+import {
+  defaultConfig,
+  emptyInbox,
+  foldEvents,
+  type InboxState,
+  toSnapshot,
+  type TrailConfig,
+  WorkerResult
+} from "@trail/domain"
+import { Effect, FastCheck as fc, Layer, type Scope } from "effect"
 import * as Inbox from "../src/Inbox.js"
 import * as Tmux from "../src/Tmux.js"
 import * as Workers from "../src/Workers.js"
@@ -52,17 +60,97 @@ const twoWaiting = Effect.gen(function* () {
   return [first, second] as const
 })
 
+/** Random hook and inbox events over a few sessions and workers that share two tmux panes. */
+const randomEvents = fc.array(
+  fc.record({
+    type: fc.constantFrom(
+      "worker.spawned",
+      "worker.needs_input",
+      "worker.running",
+      "worker.ready",
+      "worker.told",
+      "session.started",
+      "session.prompted",
+      "session.stopped",
+      "session.permission",
+      "session.notified",
+      "session.ended",
+      "session.gone",
+      "inbox.dismissed",
+      "inbox.restored",
+      "inbox.skipped",
+      "inbox.replied"
+    ),
+    subject: fc.constantFrom(
+      ["worker", "w1"],
+      ["worker", "w2"],
+      ["session", "s1"],
+      ["session", "s2"],
+      ["session", "s3"]
+    ),
+    pane: fc.constantFrom("%1", "%2", null),
+    item: fc.nat(30),
+    gap: fc.integer({ min: 0, max: 3_000 }),
+    /** Events appended after this one before the next catch-up. */
+    cut: fc.boolean()
+  }),
+  { minLength: 1, maxLength: 40 }
+)
+
 describe("Inbox", () => {
+  it.scoped("a catch-up that loads only what new events touch arrives where a fold of the whole log does", () =>
+    inRoot(
+      "process",
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const sql = yield* SqlClient.SqlClient
+        // Each run has its own subjects and tmux server, so runs share the store but nothing else.
+        const runs = fc.sample(randomEvents, { numRuns: 25, seed: 14 })
+        let at = 1_000
+        for (const [run, events] of runs.entries()) {
+          const firstId =
+            (yield* sql<{ readonly id: number }>`SELECT coalesce(max(id), 0) AS id FROM events`.pipe(Effect.orDie))[0]
+              ?.id ?? 0
+          for (const event of events) {
+            at += event.gap
+            const data = {
+              pane: event.pane,
+              socket: `/tmp/tmux-${run}/default`,
+              question: "q",
+              message: "line one\n- a bullet",
+              tool_name: "Bash",
+              item: `i${firstId + event.item}`,
+              until: at + 1_000,
+              result: { outcome: "o", found: 1 }
+            }
+            yield* sql`INSERT INTO events (at, type, subject_type, subject_id, data)
+              VALUES (${at}, ${event.type}, ${event.subject[0]}, ${`${event.subject[1]}-${run}`}, ${JSON.stringify(data)})`.pipe(
+              Effect.orDie
+            )
+            if (event.cut) yield* inbox.catchUp
+          }
+          yield* inbox.catchUp
+        }
+        const live = yield* inbox.snapshot
+        const expected = foldEvents(emptyInbox, yield* inbox.log())
+        assert.deepStrictEqual(toSnapshot(live), toSnapshot(expected))
+        assert.isAbove(live.items.size, 0)
+        yield* inbox.rebuild
+        assert.deepStrictEqual(toSnapshot(yield* inbox.snapshot), toSnapshot(expected))
+      })
+    )
+  )
+
   it.scoped("folds the events it has not seen on every read, with no supervisor running", () =>
     inRoot(
       "process",
       Effect.gen(function* () {
         const inbox = yield* Inbox.Inbox
         const workers = yield* Workers.Workers
-        assert.deepStrictEqual(yield* inbox.items, [])
+        assert.deepStrictEqual(yield* inbox.items(), [])
         const worker = yield* workers.spawn({ text: "look", kind: "idle" })
         yield* workers.wait(worker.id, "which folder?")
-        const [asked] = yield* inbox.items
+        const [asked] = yield* inbox.items()
         assert.strictEqual(asked?.kind, "needs_input")
         assert.deepStrictEqual(asked?.subject, { type: "worker", id: worker.id })
         assert.include(asked?.headline ?? "", "which folder?")
@@ -71,7 +159,7 @@ describe("Inbox", () => {
         const result = new WorkerResult({ outcome: "fixed", summary: "s", evidence: ["e"], recommend: [], found: 1 })
         const ready = yield* workers.done(worker.id, result)
         yield* workers.stopProgram(ready, 100) // a finished worker is no longer live: its program is ended here
-        const after = yield* inbox.current
+        const after = yield* inbox.snapshot
         const log = yield* inbox.log()
         assert.strictEqual(after.last, log.at(-1)?.id)
         const items = [...after.items.values()]
@@ -91,8 +179,9 @@ describe("Inbox", () => {
         const inbox = yield* Inbox.Inbox
         const [first, second] = yield* twoWaiting
         yield* inbox.dismiss(first.id)
-        const read = yield* inbox.current
-        const rebuilt = yield* inbox.rebuild
+        const read = yield* inbox.snapshot
+        yield* inbox.rebuild
+        const rebuilt = yield* inbox.snapshot
         assert.strictEqual(rebuilt.last, read.last)
         assert.deepStrictEqual(
           byId(rebuilt).map((item) => [item.id, item.kind, item.dismissed]),
@@ -107,7 +196,7 @@ describe("Inbox", () => {
         )
         // And what is stored afterwards is the rebuilt state.
         assert.deepStrictEqual(
-          (yield* inbox.items).map((item) => item.subject.id),
+          (yield* inbox.items()).map((item) => item.subject.id),
           [second.id]
         )
       })
@@ -121,18 +210,23 @@ describe("Inbox", () => {
         const inbox = yield* Inbox.Inbox
         const [first] = yield* twoWaiting
         yield* inbox.dismiss(first.id)
-        const read = yield* inbox.current
+        const read = yield* inbox.snapshot
         const sql = yield* SqlClient.SqlClient
-        yield* sql`UPDATE inbox_state SET sessions = ${"{not json"}`.pipe(Effect.orDie)
-        const again = yield* inbox.current
+        yield* sql`UPDATE inbox_items SET item = ${"{not json"}`.pipe(Effect.orDie)
+        const again = yield* inbox.snapshot
         assert.strictEqual(again.last, read.last)
         assert.deepStrictEqual(
           byId(again).map((item) => [item.id, item.subject.id, item.dismissed]),
           byId(read).map((item) => [item.id, item.subject.id, item.dismissed])
         )
         // What is stored now reads back.
-        const stored = yield* sql<{ readonly sessions: string }>`SELECT sessions FROM inbox_state`.pipe(Effect.orDie)
-        assert.deepStrictEqual(JSON.parse(stored[0]?.sessions ?? ""), { sessions: [], ended: [] })
+        const stored = yield* sql<{ readonly item: string }>`SELECT item FROM inbox_items ORDER BY event_id`.pipe(
+          Effect.orDie
+        )
+        assert.deepStrictEqual(
+          stored.map((row) => JSON.parse(row.item).id),
+          byId(read).map((item) => item.id)
+        )
       })
     )
   )
@@ -143,7 +237,7 @@ describe("Inbox", () => {
       Effect.gen(function* () {
         const inbox = yield* Inbox.Inbox
         const [first, second] = yield* twoWaiting
-        const order = () => Effect.map(inbox.items, (items) => items.map((item) => item.subject.id))
+        const order = () => Effect.map(inbox.items(), (items) => items.map((item) => item.subject.id))
         assert.deepStrictEqual(yield* order(), [first.id, second.id])
 
         // A plain process has no terminal to type into: the reply fails, nothing is recorded, the item stays.
@@ -183,7 +277,7 @@ describe("Inbox", () => {
 
         const answered = yield* inbox.reply(worker.id, "src/api")
         assert.strictEqual(answered.id, item.id)
-        assert.deepStrictEqual(yield* inbox.items, [])
+        assert.deepStrictEqual(yield* inbox.items(), [])
         const events = yield* inbox.log({ type: "worker", id: worker.id })
         const replied = events.find((event) => event.type === "inbox.replied")
         assert.deepStrictEqual(replied?.data, { item: item.id, length: "src/api".length })

@@ -1,6 +1,7 @@
 /**
  * `trail inbox --tui`: the interactive inbox, drawn with Ink (React for the terminal). The list is
- * in attention order with the selected item expanded as its card; it reloads whenever the store
+ * a screenful of items in attention order (the `/` filter is a query, so it finds items beyond
+ * the screen) with the selected item expanded as its card; it reloads whenever the store
  * changes (and every 2 s, which is all it has when the watch of the store stops). Keys: ↑↓ or j/k move · Enter the item's primary action · c reply (a one-line input) ·
  * y allow · Y allow always · n deny (a permission item) · Space dismiss · s skip · / filter ·
  * q or Esc quit.
@@ -8,7 +9,7 @@
  * Built as its own ES module bundle (dist/tui.mjs: Ink needs top-level await) and loaded by the
  * CLI only for `--tui`; everything it does goes through the {@link TuiApi} the CLI hands it.
  */
-import { Box, type Key, render, Text, useApp, useInput } from "ink"
+import { Box, type Key, render, Text, useApp, useInput, useStdout } from "ink"
 import { createElement as h, useCallback, useEffect, useRef, useState } from "react"
 
 /** What the TUI needs of an item. */
@@ -22,8 +23,14 @@ export interface TuiItem {
 
 /** What the TUI does through the CLI, on items of type `I` (the CLI's items, handed back as loaded). */
 export interface TuiApi<I extends TuiItem = TuiItem> {
-  /** The visible items, most stuck first. */
-  readonly load: () => Promise<ReadonlyArray<I>>
+  /**
+   * At most `limit` visible items whose headline, subject id or kind contains `filter` ("": all),
+   * most stuck first, and how many such items there are in all.
+   */
+  readonly load: (
+    filter: string,
+    limit: number
+  ) => Promise<{ readonly items: ReadonlyArray<I>; readonly total: number }>
   /** The card of an item (ANSI text), collapsed to one line when not selected. */
   readonly card: (item: I, selected: boolean) => string
   /** Runs an action on an item; resolves to a status line for the footer. */
@@ -37,6 +44,9 @@ export interface TuiApi<I extends TuiItem = TuiItem> {
 
 /** How often the list is read again without a store change (skips cool down on the clock). */
 const RELOAD_MS = 2_000
+
+/** Items loaded for a terminal of `rows` lines: one line each, the selected card and the chrome take about 12. */
+const pageSize = (rows: number | undefined) => Math.max(5, (rows ?? 24) - 12)
 
 type Mode<I> = { readonly _tag: "browse" } | { readonly _tag: "reply"; readonly item: I } | { readonly _tag: "filter" }
 
@@ -52,10 +62,14 @@ const matches = (item: TuiItem, filter: string) => {
 
 const App = <I extends TuiItem>({ api }: { readonly api: TuiApi<I> }) => {
   const { exit } = useApp()
+  const { stdout } = useStdout()
   // Keys can arrive faster than React renders (a paste, `tmux send-keys`): the input handler reads
   // and writes the editing state through refs, so each key sees what the previous one did.
   const [, redraw] = useState(0)
   const itemsRef = useRef<ReadonlyArray<I>>([])
+  // How many items match the filter the last load was for (the list holds a screenful of them).
+  const totalRef = useRef<{ readonly filter: string; readonly total: number }>({ filter: "", total: 0 })
+  const loadsRef = useRef(0)
   const selectedRef = useRef<string | null>(null)
   const modeRef = useRef<Mode<I>>({ _tag: "browse" })
   const draftRef = useRef("")
@@ -67,21 +81,33 @@ const App = <I extends TuiItem>({ api }: { readonly api: TuiApi<I> }) => {
   const mode = modeRef.current
   const draft = draftRef.current
   const filter = filterRef.current
-  const setItems = (next: ReadonlyArray<I>) => update(() => (itemsRef.current = next))
+  const setLoaded = (next: ReadonlyArray<I>, total: { readonly filter: string; readonly total: number }) =>
+    update(() => {
+      itemsRef.current = next
+      totalRef.current = total
+    })
   const setSelectedId = (next: string) => update(() => (selectedRef.current = next))
   const setMode = (next: Mode<I>) => update(() => (modeRef.current = next))
   const setDraft = (next: string) => update(() => (draftRef.current = next))
-  const setFilter = (next: string) => update(() => (filterRef.current = next))
+  const setFilter = (next: string) => {
+    update(() => (filterRef.current = next))
+    reload()
+  }
   const [status, setStatus] = useState("")
   // Stays on screen (an action's status line would replace it): the list is slower to follow now.
   const [warning, setWarning] = useState("")
 
   const reload = useCallback(() => {
-    api.load().then(
-      (loaded) => setItems(loaded),
+    // Only the newest load is shown: an older one (another filter) may resolve after it.
+    const load = ++loadsRef.current
+    const filter = filterRef.current
+    api.load(filter, pageSize(stdout.rows)).then(
+      ({ items, total }) => {
+        if (load === loadsRef.current) setLoaded(items, { filter, total })
+      },
       (error: unknown) => setStatus(`cannot read the inbox: ${String(error)}`)
     )
-  }, [api])
+  }, [api, stdout])
   useEffect(() => {
     reload()
     // A watch that stops does not end the TUI: whoever is triaging at 2 a.m. keeps their place
@@ -108,6 +134,8 @@ const App = <I extends TuiItem>({ api }: { readonly api: TuiApi<I> }) => {
     return { visible, index, selected: visible[index] }
   }
   const { visible, index } = view()
+  // Until the load for the filter being typed arrives, the count is what the screen holds.
+  const total = totalRef.current.filter === filter ? totalRef.current.total : visible.length
 
   const run = (action: string, item: I, text?: string) => {
     setStatus(`${action}…`)
@@ -192,7 +220,7 @@ const App = <I extends TuiItem>({ api }: { readonly api: TuiApi<I> }) => {
         : h(
             Text,
             { dimColor: true },
-            `${visible.length} item(s)${filter === "" ? "" : ` matching "${filter}"`} · ↑↓/jk move · Enter act · c reply · Space dismiss · s skip · / filter · q quit`
+            `${total} item(s)${filter === "" ? "" : ` matching "${filter}"`}${total > visible.length ? ` (${visible.length} shown)` : ""} · ↑↓/jk move · Enter act · c reply · Space dismiss · s skip · / filter · q quit`
           )
   return h(
     Box,

@@ -1,0 +1,375 @@
+/**
+ * The inbox projection's rows (migration 0009: `inbox_items`, `inbox_sessions`, `inbox_workers`,
+ * `inbox_ended`, `inbox_state`) read and written on the store's synchronous {@link Connection},
+ * so that the cost of a fold or a read follows what it touches, not the size of the inbox:
+ *
+ * - {@link catchUpBatch} folds the next events after `last_event_id` into a draft that holds
+ *   only what they touch ({@link loadTouched}) and writes only the rows the fold changed: O(k).
+ * - {@link replaceAll} writes a whole state (a rebuild) in one transaction.
+ * - {@link page} reads visible items in attention order (SPEC §3 "Order") through the
+ *   `inbox_items_attention` index, `LIMIT n`: no sort of every row.
+ *
+ * Every function throws SQLite's error, or {@link Unreadable} for a stored row this version of
+ * trail cannot read back (the caller rebuilds the projection from the log).
+ */
+import {
+  attentionRank,
+  beginFold,
+  foldInto,
+  type InboxDraft,
+  type InboxState,
+  ReviewItem,
+  Session,
+  SubjectType,
+  type TrailEvent,
+  WorkerCardInfo
+} from "@trail/domain"
+import { type Database, Events, Migrations, Rows } from "@trail/store"
+import { Either, Schema } from "effect"
+
+type Connection = Database.Connection
+
+/** A stored row of the projection that this version of trail cannot read back. */
+export class Unreadable extends Error {}
+
+const decoder = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknownEither(Schema.parseJson(schema))
+  return (text: unknown): A => {
+    const decoded = decode(text)
+    if (Either.isLeft(decoded)) throw new Unreadable(String(decoded.left))
+    return decoded.right
+  }
+}
+const decodeItem = decoder(ReviewItem)
+const decodeSession = decoder(Session)
+const decodeWorker = decoder(WorkerCardInfo)
+
+/** The JSON kept in the `item`, `session` and `info` columns (the schemas' encoded form: plain fields). */
+const json = (value: ReviewItem | Session | WorkerCardInfo) => JSON.stringify(value)
+
+/** The event id of an item id (`i<event id>`), or null for anything else. */
+export const eventIdOf = (itemId: string): number | null =>
+  /^i[1-9]\d*$/.test(itemId) ? Number(itemId.slice(1)) : null
+
+/** Column of the single-column rows this module reads. */
+const column = (row: unknown, name: string): unknown =>
+  typeof row === "object" && row !== null ? Reflect.get(row, name) : undefined
+
+const SQL = {
+  last: `SELECT last_event_id FROM inbox_state WHERE id = 1`,
+  setLast: `INSERT INTO inbox_state (id, last_event_id) VALUES (1, ?)
+    ON CONFLICT (id) DO UPDATE SET last_event_id = excluded.last_event_id`,
+  itemById: `SELECT item FROM inbox_items WHERE event_id = ?`,
+  itemsOfSubject: `SELECT item FROM inbox_items WHERE subject_type = ? AND subject_id = ?`,
+  session: `SELECT session FROM inbox_sessions WHERE id = ?`,
+  sessionsInPane: `SELECT session FROM inbox_sessions WHERE socket IS ? AND pane = ?`,
+  sessionsInTmux: `SELECT session FROM inbox_sessions WHERE pane IS NOT NULL AND socket IS NOT NULL`,
+  worker: `SELECT info FROM inbox_workers WHERE id = ?`,
+  ended: `SELECT 1 FROM inbox_ended WHERE subject = ?`,
+  upsertItem: `INSERT OR REPLACE INTO inbox_items
+    (event_id, kind, rank, subject_type, subject_id, headline, since, dismissed, skipped_until, item)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  deleteItem: `DELETE FROM inbox_items WHERE event_id = ?`,
+  upsertSession: `INSERT OR REPLACE INTO inbox_sessions (id, socket, pane, session) VALUES (?, ?, ?, ?)`,
+  deleteSession: `DELETE FROM inbox_sessions WHERE id = ?`,
+  upsertWorker: `INSERT OR REPLACE INTO inbox_workers (id, info) VALUES (?, ?)`,
+  end: `INSERT OR IGNORE INTO inbox_ended (subject) VALUES (?)`,
+  unend: `DELETE FROM inbox_ended WHERE subject = ?`
+} as const
+
+/** The id of the last event folded into the stored projection, or null when none is stored. */
+export const lastFolded = (db: Connection): number | null => {
+  const last = db.pluck(SQL.last)
+  return typeof last === "number" ? last : null
+}
+
+const writeItem = (db: Connection, item: ReviewItem) => {
+  const eventId = eventIdOf(item.id)
+  if (eventId === null) throw new Unreadable(`item id ${item.id} is not i<event id>`)
+  db.run(
+    SQL.upsertItem,
+    eventId,
+    item.kind,
+    attentionRank[item.kind],
+    item.subject.type,
+    item.subject.id,
+    item.headline,
+    item.since,
+    item.dismissed ? 1 : 0,
+    item.skipped_until,
+    json(item)
+  )
+}
+
+const writeSession = (db: Connection, session: Session) =>
+  db.run(SQL.upsertSession, session.id, session.socket, session.pane, json(session))
+
+/** The pane a session-type event's hook ran in (the fold's `touchSession` reads the same fields). */
+const paneOfEvent = (event: TrailEvent) => {
+  const pane = event.data.pane
+  const socket = event.data.socket
+  return typeof pane === "string" ? { pane, socket: typeof socket === "string" ? socket : null } : null
+}
+
+/**
+ * The part of the stored state that folding `events` reads: the items of their subjects (and of
+ * the subjects of the items their `data.item` names), their sessions, the sessions in their panes
+ * with those sessions' items, their workers' facts and their subjects' ended flags.
+ */
+export const loadTouched = (db: Connection, last: number, events: ReadonlyArray<TrailEvent>): InboxState => {
+  const items = new Map<string, ReviewItem>()
+  const sessions = new Map<string, Session>()
+  const workers = new Map<string, WorkerCardInfo>()
+  const ended = new Set<string>()
+  const subjects = new Map<string, { readonly type: string; readonly id: string }>()
+  const panes = new Map<string, { readonly socket: string | null; readonly pane: string }>()
+  for (const event of events) {
+    subjects.set(`${event.subject.type}:${event.subject.id}`, event.subject)
+    const ref = event.data.item
+    const eventId = typeof ref === "string" ? eventIdOf(ref) : null
+    if (eventId !== null) {
+      const row = db.get(SQL.itemById, eventId)
+      if (row !== undefined) {
+        const item = decodeItem(column(row, "item"))
+        subjects.set(`${item.subject.type}:${item.subject.id}`, item.subject)
+      }
+    }
+    if (event.subject.type === "session") {
+      const where = paneOfEvent(event)
+      if (where !== null) panes.set(`${where.socket ?? ""}\u0000${where.pane}`, where)
+    }
+  }
+  const addSession = (row: unknown) => {
+    const session = decodeSession(column(row, "session"))
+    sessions.set(session.id, session)
+    subjects.set(`session:${session.id}`, { type: "session", id: session.id })
+  }
+  for (const [key, subject] of subjects) {
+    if (subject.type === "session") {
+      const row = db.get(SQL.session, subject.id)
+      if (row !== undefined) addSession(row)
+    } else if (subject.type === "worker") {
+      const row = db.get(SQL.worker, subject.id)
+      if (row !== undefined) workers.set(subject.id, decodeWorker(column(row, "info")))
+    }
+    if (db.get(SQL.ended, key) !== undefined) ended.add(key)
+  }
+  for (const { socket, pane } of panes.values())
+    for (const row of db.all(SQL.sessionsInPane, socket, pane)) addSession(row)
+  for (const subject of subjects.values())
+    for (const row of db.all(SQL.itemsOfSubject, subject.type, subject.id)) {
+      const item = decodeItem(column(row, "item"))
+      items.set(item.id, item)
+    }
+  return { last, items, sessions, workers, ended }
+}
+
+/** Writes the rows a draft changed (set or deleted) and its `last`. */
+export const writeChanges = (db: Connection, draft: InboxDraft) => {
+  const { changes } = draft
+  if (changes === null) throw new Error("writeChanges needs a draft that tracks its changes")
+  for (const id of changes.items) {
+    const item = draft.items.get(id)
+    if (item !== undefined) writeItem(db, item)
+    else {
+      const eventId = eventIdOf(id)
+      if (eventId !== null) db.run(SQL.deleteItem, eventId)
+    }
+  }
+  for (const id of changes.sessions) {
+    const session = draft.sessions.get(id)
+    if (session !== undefined) writeSession(db, session)
+    else db.run(SQL.deleteSession, id)
+  }
+  for (const id of changes.workers) {
+    const info = draft.workers.get(id)
+    if (info !== undefined) db.run(SQL.upsertWorker, id, json(info))
+  }
+  for (const key of changes.ended) db.run(draft.ended.has(key) ? SQL.end : SQL.unend, key)
+  db.run(SQL.setLast, draft.last)
+}
+
+/** What one step of {@link catchUpBatch} found: no projection stored, more events to fold, or done. */
+export type CatchUp = "unstored" | "more" | "done"
+
+/**
+ * Folds up to `batch` events after the stored `last_event_id` into the stored projection (run it
+ * inside one write transaction): loads what they touch, folds, writes what changed.
+ */
+export const catchUpBatch = (db: Connection, batch: number): CatchUp => {
+  const last = lastFolded(db)
+  if (last === null) return "unstored"
+  const events = Events.since(db, last, batch)
+  if (events.length === 0) return "done"
+  const draft = beginFold(loadTouched(db, last, events))
+  foldInto(draft, events)
+  writeChanges(db, draft)
+  return events.length < batch ? "done" : "more"
+}
+
+/** `a` before `b` in SQLite's BINARY order for ASCII text (ids), so that rows go into their B-trees in key order. */
+const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * Replaces the stored projection with `state` (run it inside one write transaction). Rows are
+ * inserted in primary-key order (appending to each B-tree) with the secondary indexes dropped,
+ * then the indexes are built again, one sort each.
+ */
+export const replaceAll = (db: Connection, state: InboxState) => {
+  for (const [name] of Migrations.INBOX_INDEXES) db.run(`DROP INDEX IF EXISTS ${name}`)
+  for (const table of ["inbox_items", "inbox_sessions", "inbox_workers", "inbox_ended"]) db.run(`DELETE FROM ${table}`)
+  const items = [...state.items.values()].sort((a, b) => (eventIdOf(a.id) ?? 0) - (eventIdOf(b.id) ?? 0))
+  for (const item of items) writeItem(db, item)
+  for (const id of [...state.sessions.keys()].sort(byKey)) {
+    const session = state.sessions.get(id)
+    if (session !== undefined) writeSession(db, session)
+  }
+  for (const id of [...state.workers.keys()].sort(byKey)) {
+    const info = state.workers.get(id)
+    if (info !== undefined) db.run(SQL.upsertWorker, id, json(info))
+  }
+  for (const key of [...state.ended].sort(byKey)) db.run(SQL.end, key)
+  for (const [, ddl] of Migrations.INBOX_INDEXES) db.run(ddl)
+  db.run(SQL.setLast, state.last)
+}
+
+/**
+ * Where the next page starts: after an item of the ordered part (its rank, since and event id),
+ * or `offset` items into the part still cooling down.
+ */
+export type Cursor =
+  | { readonly _tag: "ordered"; readonly rank: number; readonly since: number; readonly eventId: number }
+  | { readonly _tag: "cooling"; readonly offset: number }
+
+/** `LIKE` pattern matching `text` anywhere, with `%`, `_` and `\` taken literally. */
+const contains = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+
+const FILTER = `AND (headline LIKE ? ESCAPE '\\' OR subject_id LIKE ? ESCAPE '\\' OR kind LIKE ? ESCAPE '\\')`
+
+/**
+ * Up to `limit` visible items in attention order at `now` (ms), after `cursor` (null: from the
+ * start), whose headline, subject id or kind contains `filter` (case-insensitive for ASCII; ""
+ * matches all). Items not cooling down come first, in `inbox_items_attention` order; the ones
+ * still cooling down after a skip follow (by class, then by when they come back), once the
+ * others are exhausted. Returns the items and the cursor to continue from (null: no more).
+ */
+export const page = (
+  db: Connection,
+  options: { readonly now: number; readonly limit: number; readonly filter: string; readonly cursor: Cursor | null }
+): { readonly items: Array<ReviewItem>; readonly next: Cursor | null } => {
+  const { cursor, filter, limit, now } = options
+  const filtered = filter === "" ? "" : FILTER
+  const filterArgs = filter === "" ? [] : [contains(filter), contains(filter), contains(filter)]
+  const items: Array<ReviewItem> = []
+  if (cursor === null || cursor._tag === "ordered") {
+    const after = cursor === null ? "" : `AND (rank, since, event_id) > (?, ?, ?)`
+    const afterArgs = cursor === null ? [] : [cursor.rank, cursor.since, cursor.eventId]
+    const rows = db.all(
+      `SELECT item, rank, since, event_id FROM inbox_items
+        WHERE dismissed = 0 AND (skipped_until IS NULL OR skipped_until <= ?) ${after} ${filtered}
+        ORDER BY rank, since, event_id LIMIT ?`,
+      now,
+      ...afterArgs,
+      ...filterArgs,
+      limit
+    )
+    for (const row of rows) items.push(decodeItem(column(row, "item")))
+    const lastRow = rows.at(-1)
+    if (rows.length === limit && lastRow !== undefined) {
+      const r = Rows.row(lastRow, "inbox item")
+      return {
+        items,
+        next: {
+          _tag: "ordered",
+          rank: Rows.int(r, "rank"),
+          since: Rows.num(r, "since"),
+          eventId: Rows.int(r, "event_id")
+        }
+      }
+    }
+  }
+  // Items cooling down: few (a person skipped them in the last minutes), read with one offset.
+  const skip = cursor !== null && cursor._tag === "cooling" ? cursor.offset : 0
+  const rows = db.all(
+    `SELECT item FROM inbox_items WHERE dismissed = 0 AND skipped_until > ? ${filtered}
+      ORDER BY rank, skipped_until, since, event_id LIMIT ? OFFSET ?`,
+    now,
+    ...filterArgs,
+    limit - items.length,
+    skip
+  )
+  for (const row of rows) items.push(decodeItem(column(row, "item")))
+  return { items, next: items.length === limit ? { _tag: "cooling", offset: skip + rows.length } : null }
+}
+
+/** How many visible items contain `filter` ({@link page}'s filter). */
+export const count = (db: Connection, filter: string): number =>
+  Number(
+    filter === ""
+      ? db.pluck(`SELECT count(*) FROM inbox_items WHERE dismissed = 0`)
+      : db.pluck(
+          `SELECT count(*) FROM inbox_items WHERE dismissed = 0 ${FILTER}`,
+          contains(filter),
+          contains(filter),
+          contains(filter)
+        )
+  )
+
+/** The item with id `id` (`i<event id>`), if stored. */
+export const itemById = (db: Connection, id: string): ReviewItem | undefined => {
+  const eventId = eventIdOf(id)
+  const row = eventId === null ? undefined : db.get(SQL.itemById, eventId)
+  return row === undefined ? undefined : decodeItem(column(row, "item"))
+}
+
+const SUBJECT_TYPES = SubjectType.literals.map((type) => `'${type}'`).join(", ")
+
+/**
+ * The item an ITEM argument names (domain `findItem`, through the indexes): an item id; else the
+ * open (else latest) item of the worker or session with that id, or of the session whose id
+ * starts with `ref` (6 characters at least).
+ */
+export const find = (db: Connection, ref: string): ReviewItem | undefined => {
+  const byId = itemById(db, ref)
+  if (byId !== undefined) return byId
+  const prefix =
+    ref.length >= 6 ? `OR (subject_type = 'session' AND subject_id >= ? AND subject_id < ? || char(1114111))` : ""
+  const rows = db.all(
+    `SELECT item FROM inbox_items WHERE (subject_type IN (${SUBJECT_TYPES}) AND subject_id = ?) ${prefix}
+      ORDER BY dismissed, CASE WHEN dismissed = 0 THEN event_id ELSE -since END, event_id DESC LIMIT 1`,
+    ref,
+    ...(prefix === "" ? [] : [ref, ref])
+  )
+  const row = rows[0]
+  return row === undefined ? undefined : decodeItem(column(row, "item"))
+}
+
+/** The stored session `id`, if any. */
+export const session = (db: Connection, id: string): Session | undefined => {
+  const row = db.get(SQL.session, id)
+  return row === undefined ? undefined : decodeSession(column(row, "session"))
+}
+
+/** The sessions that have a tmux pane (the ones `reconcile` can check). */
+export const sessionsInTmux = (db: Connection): Array<Session> =>
+  db.all(SQL.sessionsInTmux).map((row) => decodeSession(column(row, "session")))
+
+/** The whole stored state, or null when none is stored (tests and small stores: O(state)). */
+export const loadAll = (db: Connection): InboxState | null => {
+  const last = lastFolded(db)
+  if (last === null) return null
+  const items = db.all(`SELECT item FROM inbox_items ORDER BY event_id`).map((row) => decodeItem(column(row, "item")))
+  const sessions = db.all(`SELECT session FROM inbox_sessions`).map((row) => decodeSession(column(row, "session")))
+  const workers = db.all(`SELECT id, info FROM inbox_workers`).map((row) => {
+    const r = Rows.row(row, "inbox worker")
+    return [Rows.text(r, "id"), decodeWorker(r.info)] as const
+  })
+  const ended = db.all(`SELECT subject FROM inbox_ended`).map((row) => Rows.text(Rows.row(row, "ended"), "subject"))
+  return {
+    last,
+    items: new Map(items.map((item) => [item.id, item])),
+    sessions: new Map(sessions.map((session) => [session.id, session])),
+    workers: new Map(workers),
+    ended: new Set(ended)
+  }
+}
