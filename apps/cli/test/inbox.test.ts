@@ -705,7 +705,7 @@ describe("trail inbox at scale", () => {
     const zero = trail(["inbox", "--limit", "0"], { cwd: root })
     expect(zero.code).toBe(2)
     expect(trail(["inbox", "next"], { cwd: root }).json()).toEqual(all[0])
-  })
+  }, 60_000)
 
   it("SIGTERM interrupts a long fold between batches, and nothing half-folded is stored", async () => {
     const root = storeWithSessions(70_000)

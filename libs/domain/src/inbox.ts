@@ -4,6 +4,10 @@
  * the same events always give the same inbox, whether folded live, in chunks with the state
  * saved in between, or rebuilt from scratch.
  *
+ * Each step costs O(1) whatever the number of open items: a fold runs on an {@link InboxDraft}
+ * indexed by subject and by pane (`beginFold` / `foldInto` / `finish`; `foldEvents` is the three
+ * at once), which also names the keys it changed so that a store writes only those.
+ *
  * Each subject (a worker or a session) has at most one open item; a newer item for a subject
  * replaces its older one. What never appears: successful steps (a fleet worker that finished its
  * folder with nothing found), chatter (notes, todos), the human's own prompts (they close the
