@@ -15,7 +15,7 @@
  *
  * Medians throughout, because the machine is shared and noisy; every comparison is made in the
  * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md);
- * `--only=cycle,cli,init,open,fleet,inbox,checkpoint` runs some sections.
+ * `--only=cycle,cli,init,open,fleet,fleet-scale,inbox,hook-rate,checkpoint` runs some sections.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Checkpoints from "@trail/checkpoints"
@@ -28,7 +28,8 @@ import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { at, median, percentile } from "./stats.js"
+import { fleetScaleBench } from "./fleet-scale.js"
+import { at, cpuPercent, median, percentile, procSample } from "./stats.js"
 
 const args = new Set(process.argv.slice(2))
 const json = args.has("--json")
@@ -427,16 +428,6 @@ const openBench = () =>
 // ---------------------------------------------------------------------------------------------
 // fleet: an idle supervisor with 20 live workers, and event latency across processes
 
-const CLK_TCK = 100
-/** utime + stime of a process in clock ticks, and its resident set in kB (Linux /proc). */
-const procSample = (pid: number) => {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  const ticks = Number(fields[11]) + Number(fields[12])
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0)
-  return { ticks, rssKb: rss }
-}
-
 const sleepMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const fleetBench = async () => {
@@ -475,8 +466,7 @@ const fleetBench = async () => {
     await sleepMs(windowSecs * 1000)
     const s1 = procSample(supervisorPid)
     const b1 = procSample(baselinePid)
-    const cpu = (a: { ticks: number }, b: { ticks: number }) =>
-      round(((b.ticks - a.ticks) / CLK_TCK / windowSecs) * 100, 3)
+    const cpu = (a: { ticks: number }, b: { ticks: number }) => cpuPercent(a, b, windowSecs)
 
     // Latency: a protocol call in one process, the event on another process's PubSub.
     const follower = spawn(process.execPath, [TRAIL, "events", "--follow", "--since", "0"], { cwd: root })
@@ -729,9 +719,10 @@ const main = async () => {
   const init = wanted("init") ? initBench() : null
   const open = wanted("open") ? await openBench() : null
   const fleet = wanted("fleet") ? await fleetBench() : null
+  const fleetScale = wanted("fleet-scale") ? await fleetScaleBench({ quick, log }) : null
   const inbox = wanted("inbox") ? inboxBench() : null
   const checkpoint = wanted("checkpoint") ? await checkpointBench() : null
-  const result = { machine: started, quick, cycle, cli, init, open, fleet, inbox, checkpoint }
+  const result = { machine: started, quick, cycle, cli, init, open, fleet, fleetScale, inbox, checkpoint }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 
