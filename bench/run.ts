@@ -29,6 +29,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fleetScaleBench } from "./fleet-scale.js"
+import { hookRateBench } from "./hook-rate.js"
 import { at, cpuPercent, median, percentile, procSample } from "./stats.js"
 
 const args = new Set(process.argv.slice(2))
@@ -721,8 +722,9 @@ const main = async () => {
   const fleet = wanted("fleet") ? await fleetBench() : null
   const fleetScale = wanted("fleet-scale") ? await fleetScaleBench({ quick, log }) : null
   const inbox = wanted("inbox") ? inboxBench() : null
+  const hookRate = wanted("hook-rate") ? await hookRateBench({ quick, log }) : null
   const checkpoint = wanted("checkpoint") ? await checkpointBench() : null
-  const result = { machine: started, quick, cycle, cli, init, open, fleet, fleetScale, inbox, checkpoint }
+  const result = { machine: started, quick, cycle, cli, init, open, fleet, fleetScale, inbox, hookRate, checkpoint }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 

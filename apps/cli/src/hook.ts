@@ -117,7 +117,9 @@ export const recordHook = (
   try {
     // The store's own check, before any write: a file that is not a migrated trail store is refused.
     handle = UnitOfWork.open(file, { timeoutMs: 2_000, checkMigrated: true })
-    Events.append(handle.connection, Hooks.toEvent(payload, env, at, Hooks.agentOf(process.pid)))
+    // The agent's process is recorded only for a session in a tmux pane (toEvent): no /proc walk otherwise.
+    const inPane = env["TMUX_PANE"] !== undefined && env["TMUX_PANE"] !== ""
+    Events.append(handle.connection, Hooks.toEvent(payload, env, at, inPane ? Hooks.agentOf(process.pid) : null))
     const session = payload.session_id
     if (payload.hook_event_name === Hooks.PRE_COMPACT)
       return { outcome: "recorded", followUp: { kind: "precompact", root, session } }

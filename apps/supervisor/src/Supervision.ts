@@ -18,7 +18,8 @@
  * - one subscription to the event log, which tells each worker's fiber when its terminal event
  *   (ready, failed, lost, cancelled) arrives.
  *
- * A worker's own fiber keeps only what is its own: the watch of its exit file, its
+ * A worker's own fiber keeps only what is its own: the watch of its exit file (without a
+ * fallback read: a program whose end the watch missed is found dead by the next tick), its
  * `max_duration`, and a finished worker's `worker.exit_grace_secs`. All waits use Effect's `Clock`.
  */
 import { isLiveWorkerState, type StoreError, type Worker, WorkerId, type WorkerNotFound } from "@trail/domain"
@@ -272,7 +273,8 @@ export const make = (run: Run) =>
           }
           const entry = yield* hold(worker)
           const racers: Array<Effect.Effect<Ending, StoreError | Workers.WorkersError | WorkerNotFound>> = [
-            Effect.map(processes.waitForExit(workers.dirOf(worker.id)), (status): Ending => ({
+            // No fallback read: a program that ends unseen by the watch is found dead by the tick.
+            Effect.map(processes.waitForExit(workers.dirOf(worker.id), { watchOnly: true }), (status): Ending => ({
               _tag: "exited",
               status
             })),
