@@ -4,8 +4,9 @@
  * hook payloads a second through `recordHook` (what `trail hook claude` does once it has read
  * its stdin: find the root, open the store, append the event, close), taking turns over SESSIONS
  * sessions of its own, each going UserPromptSubmit → PermissionRequest → Stop → … . Prints one
- * line per payload: `<key> <event> <commit ms since epoch> <append ms> <outcome>`; the key is the
- * payload's `transcript_path`, by which the bench finds the event's id.
+ * line per payload: `<key> <event> <commit ms since epoch> <append ms> <outcome>` (the key is the
+ * payload's `transcript_path`, by which the bench finds the event's id), then `cpu <µs>`: the
+ * CPU time its appends took (user + system, `process.cpuUsage` from the first to the last).
  */
 import { recordHook } from "../apps/cli/src/hook.js"
 
@@ -35,6 +36,7 @@ const payload = (seq: number) => {
 }
 
 const main = async () => {
+  let cpu = 0
   for (let seq = 0; seq < total; seq++) {
     // On the writer's own schedule: a late append is not made up for by a burst.
     const due = start + seq * spacing
@@ -42,11 +44,14 @@ const main = async () => {
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
     const { key, event, raw } = payload(seq)
     const before = performance.now()
+    const used = process.cpuUsage()
     const result = recordHook(raw, { env: {}, cwd: root, at: Date.now() })
     const committed = Date.now()
+    const spent = process.cpuUsage(used)
+    cpu += spent.user + spent.system
     lines.push(`${key} ${event} ${committed} ${(performance.now() - before).toFixed(3)} ${result.outcome}`)
   }
-  process.stdout.write(`${lines.join("\n")}\n`)
+  process.stdout.write(`${lines.join("\n")}\ncpu ${cpu}\n`)
 }
 
 void main()

@@ -145,6 +145,7 @@ export const hookRateBench = async (options: { readonly quick: boolean; readonly
 
     type Append = { key: string; event: string; committed: number; ms: number; outcome: string }
     const appends: Array<Append> = []
+    let writerCpuUs = 0
     const r0 = procSample(readerPid)
     const started = Date.now()
     const running = Array.from({ length: writers }, (_, w) =>
@@ -152,7 +153,8 @@ export const hookRateBench = async (options: { readonly quick: boolean; readonly
         [path.join(bundles, "writer.cjs"), root, String(w), String(rate), String(secs), String(sessions)],
         (line) => {
           const [key = "", event = "", committed, ms, outcome = ""] = line.split(" ")
-          appends.push({ key, event, committed: Number(committed), ms: Number(ms), outcome })
+          if (key === "cpu") writerCpuUs += Number(event)
+          else appends.push({ key, event, committed: Number(committed), ms: Number(ms), outcome })
         }
       )
     )
@@ -196,6 +198,9 @@ export const hookRateBench = async (options: { readonly quick: boolean; readonly
       dropped: appends.length - recorded,
       events_per_sec: round(recorded / ((last - first) / 1000)),
       append_ms: quantiles(appends.map((a) => a.ms)),
+      /** CPU time of one append in its writer (user + system), and all writers' share of the machine's cores. */
+      append_cpu_us: round(writerCpuUs / appends.length),
+      writers_cpu_cores: round(writerCpuUs / 1e6 / ((last - first) / 1000), 2),
       visible_ms: quantiles(visible),
       items: raising.length,
       never_seen: visible.filter((ms) => !Number.isFinite(ms)).length,
@@ -208,7 +213,7 @@ export const hookRateBench = async (options: { readonly quick: boolean; readonly
       load_average: os.loadavg().map((x) => round(x, 2))
     }
     options.log(
-      `hook-rate ${writers} writers × ${rate}/s for ${secs} s: ${result.events_per_sec} events/s, ${result.dropped} dropped; append p50 ${result.append_ms.p50} p95 ${result.append_ms.p95} p99 ${result.append_ms.p99} max ${result.append_ms.max} ms (floor: bare append ${result.floor_append_us} µs, recordHook alone ${result.solo_hook_us} µs)`
+      `hook-rate ${writers} writers × ${rate}/s for ${secs} s: ${result.events_per_sec} events/s, ${result.dropped} dropped; append p50 ${result.append_ms.p50} p95 ${result.append_ms.p95} p99 ${result.append_ms.p99} max ${result.append_ms.max} ms, ${result.append_cpu_us} µs cpu each (writers: ${result.writers_cpu_cores} cores) (floor: bare append ${result.floor_append_us} µs, recordHook alone ${result.solo_hook_us} µs)`
     )
     options.log(
       `hook-rate commit→visible p50 ${result.visible_ms.p50} p95 ${result.visible_ms.p95} p99 ${result.visible_ms.p99} ms over ${result.items} items (${result.never_seen} never seen); ${result.reads} reads, p50 ${result.read_ms.p50} p95 ${result.read_ms.p95} ms; reader ${result.reader_cpu_percent}% cpu, ${result.reader_rss_mb} MB; load ${result.load_average.join(" ")}`
