@@ -80,7 +80,9 @@ describe("Scheduler", () => {
           claimedPath(yield* scheduler.claim({ task, agent: a1 })),
           claimedPath(yield* scheduler.claim({ task, agent: a2 }))
         ]
-        const [w1, w2, w3] = ["w1", "w2", "w3"].map((id) => AgentId.make(id))
+        const w1 = AgentId.make("w1")
+        const w2 = AgentId.make("w2")
+        const w3 = AgentId.make("w3")
         yield* TestClock.adjust("30 seconds")
         const renewed = yield* scheduler.renewMany([
           { task, path: pa, agent: w1, previous: a1 },
