@@ -443,11 +443,18 @@ const fleetBench = async () => {
     path.join(root, ".trail.toml"),
     `[worker]\ntmux_socket = "${socket}"\nmax_active = ${workers}\nlease_secs = 60\n`
   )
+  // Its own HOME: the kind's trust is recorded there.
+  const home = { HOME: path.join(root, "home") }
   const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-    execFileSync(process.execPath, [TRAIL, ...args], { cwd: root, env: { ...process.env, ...env }, encoding: "utf8" })
+    execFileSync(process.execPath, [TRAIL, ...args], {
+      cwd: root,
+      env: { ...process.env, ...home, ...env },
+      encoding: "utf8"
+    })
   run(["init"])
   fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
   fs.writeFileSync(path.join(root, ".trail", "kinds", "idle.md"), '---\ncommand: [sleep, "3600"]\n---\n')
+  run(["kinds", "trust", "idle"])
   for (let i = 0; i < workers; i++) run(["spawn", "--as", "idle", `idle worker ${i}`])
   const supervisor = spawn(process.execPath, [TRAIL, "supervise"], { cwd: root, stdio: ["ignore", "ignore", "ignore"] })
   const baseline = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" })
