@@ -24,8 +24,7 @@ export default tseslint.config(
     files: ["**/*.ts"],
     languageOptions: {
       parserOptions: {
-        // The bench is in no project's tsconfig: it is checked against the base options.
-        projectService: { allowDefaultProject: ["bench/*.ts"], defaultProject: "tsconfig.base.json" },
+        projectService: true,
         tsconfigRootDir: import.meta.dirname
       }
     },

@@ -15,8 +15,8 @@
  *
  * Medians throughout, because the machine is shared and noisy; every comparison is made in the
  * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md);
- * `--only=cycle,cli,init,open,fleet,inbox,checkpoint,search,inbox-scale` runs some sections (the
- * sections after checkpoint are their own files: bench/<section>.ts).
+ * `--only=cycle,cli,init,open,fleet,fleet-scale,inbox,hook-rate,checkpoint,search,inbox-scale` runs
+ * some sections (fleet-scale, hook-rate, search and inbox-scale are their own files: bench/<section>.ts).
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Checkpoints from "@trail/checkpoints"
@@ -29,9 +29,11 @@ import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { fleetScaleBench } from "./fleet-scale.js"
+import { hookRateBench } from "./hook-rate.js"
 import { inboxScaleBench } from "./inbox-scale.js"
 import { searchBench } from "./search.js"
-import { at, median, percentile } from "./stats.js"
+import { at, cpuPercent, median, percentile, procSample } from "./stats.js"
 
 const args = new Set(process.argv.slice(2))
 const json = args.has("--json")
@@ -430,16 +432,6 @@ const openBench = () =>
 // ---------------------------------------------------------------------------------------------
 // fleet: an idle supervisor with 20 live workers, and event latency across processes
 
-const CLK_TCK = 100
-/** utime + stime of a process in clock ticks, and its resident set in kB (Linux /proc). */
-const procSample = (pid: number) => {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-  const ticks = Number(fields[11]) + Number(fields[12])
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0)
-  return { ticks, rssKb: rss }
-}
-
 const sleepMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const fleetBench = async () => {
@@ -454,11 +446,18 @@ const fleetBench = async () => {
     path.join(root, ".trail.toml"),
     `[worker]\ntmux_socket = "${socket}"\nmax_active = ${workers}\nlease_secs = 60\n`
   )
+  // Its own HOME: the kind's trust is recorded there.
+  const home = { HOME: path.join(root, "home") }
   const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-    execFileSync(process.execPath, [TRAIL, ...args], { cwd: root, env: { ...process.env, ...env }, encoding: "utf8" })
+    execFileSync(process.execPath, [TRAIL, ...args], {
+      cwd: root,
+      env: { ...process.env, ...home, ...env },
+      encoding: "utf8"
+    })
   run(["init"])
   fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
   fs.writeFileSync(path.join(root, ".trail", "kinds", "idle.md"), '---\ncommand: [sleep, "3600"]\n---\n')
+  run(["kinds", "trust", "idle"])
   for (let i = 0; i < workers; i++) run(["spawn", "--as", "idle", `idle worker ${i}`])
   const supervisor = spawn(process.execPath, [TRAIL, "supervise"], { cwd: root, stdio: ["ignore", "ignore", "ignore"] })
   const baseline = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" })
@@ -478,8 +477,7 @@ const fleetBench = async () => {
     await sleepMs(windowSecs * 1000)
     const s1 = procSample(supervisorPid)
     const b1 = procSample(baselinePid)
-    const cpu = (a: { ticks: number }, b: { ticks: number }) =>
-      round(((b.ticks - a.ticks) / CLK_TCK / windowSecs) * 100, 3)
+    const cpu = (a: { ticks: number }, b: { ticks: number }) => cpuPercent(a, b, windowSecs)
 
     // Latency: a protocol call in one process, the event on another process's PubSub.
     const follower = spawn(process.execPath, [TRAIL, "events", "--follow", "--since", "0"], { cwd: root })
@@ -732,12 +730,28 @@ const main = async () => {
   const init = wanted("init") ? initBench() : null
   const open = wanted("open") ? await openBench() : null
   const fleet = wanted("fleet") ? await fleetBench() : null
+  const fleetScale = wanted("fleet-scale") ? await fleetScaleBench({ quick, log }) : null
   const inbox = wanted("inbox") ? inboxBench() : null
+  const hookRate = wanted("hook-rate") ? await hookRateBench({ quick, log }) : null
   const checkpoint = wanted("checkpoint") ? await checkpointBench() : null
   const search = wanted("search") ? await searchBench({ trail: TRAIL, quick }) : null
   if (search !== null) log(`search: ${JSON.stringify(search)}`)
   const inboxScale = wanted("inbox-scale") ? await inboxScaleBench({ quick, log }) : null
-  const result = { machine: started, quick, cycle, cli, init, open, fleet, inbox, checkpoint, search, inboxScale }
+  const result = {
+    machine: started,
+    quick,
+    cycle,
+    cli,
+    init,
+    open,
+    fleet,
+    fleetScale,
+    inbox,
+    hookRate,
+    checkpoint,
+    search,
+    inboxScale
+  }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 

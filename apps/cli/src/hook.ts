@@ -119,8 +119,13 @@ export const recordHook = (
   let handle: UnitOfWork.Handle | undefined
   try {
     // The store's own check, before any write: a file that is not a migrated trail store is refused.
-    handle = UnitOfWork.open(file, { timeoutMs: 2_000, checkMigrated: true })
-    Events.append(handle.connection, Hooks.toEvent(payload, env, at, Hooks.agentOf(process.pid)))
+    // SQLite's busy wait is the store's own (UnitOfWork.BUSY_TIMEOUT_MS), not less: 50 processes
+    // appending 20 events a second each on an overloaded machine (load 40–60) saw 2 s waits run
+    // out (the event dropped) and none of 5 s; a hook that waits longer loses nothing.
+    handle = UnitOfWork.open(file, { checkMigrated: true })
+    // The agent's process is recorded only for a session in a tmux pane (toEvent): no /proc walk otherwise.
+    const inPane = env["TMUX_PANE"] !== undefined && env["TMUX_PANE"] !== ""
+    Events.append(handle.connection, Hooks.toEvent(payload, env, at, inPane ? Hooks.agentOf(process.pid) : null))
     const session = payload.session_id
     if (payload.hook_event_name === Hooks.PRE_COMPACT) {
       // The settings keep the hook after `checkpoint.on_precompact` is switched off: the config

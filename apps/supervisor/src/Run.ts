@@ -4,6 +4,7 @@
  */
 import { AgentId, type EventLogShape, type TrailConfig, type Worker } from "@trail/domain"
 import type { Scheduler } from "@trail/scheduler"
+import type { Database } from "@trail/store"
 import type { Inbox, Processes, Workers } from "@trail/workers"
 import { Cause, type Deferred, Effect, Ref } from "effect"
 import type { SupervisorStore } from "./SupervisorStore.js"
@@ -46,6 +47,8 @@ export interface Services {
   readonly inbox: Inbox.Inbox["Type"]
   readonly processes: Processes.ProcessesShape
   readonly store: SupervisorStore
+  /** The store itself: the renewal tick's one transaction spans Workers' and the Scheduler's writes. */
+  readonly database: Database.DatabaseShape
 }
 
 export interface Run extends Services {

@@ -1,17 +1,30 @@
 /**
- * Per-worker supervision (SPEC §2): each live worker is supervised by one fiber of a `FiberMap`
- * keyed by worker id, as a scoped resource. Acquiring it takes the worker's lease; releasing it
- * early (a second signal) cancels the worker and closes its window, otherwise it hands the worker
- * back unsupervised.
+ * The supervision of the live workers (SPEC §2): each live worker is supervised by one fiber of a
+ * `FiberMap` keyed by worker id, as a scoped resource. Acquiring it takes the worker's lease;
+ * releasing it early (a second signal) cancels the worker and closes its window, otherwise it
+ * hands the worker back unsupervised.
  *
- * While the worker's program is alive (`Processes.isAlive`) its lease (`worker.lease_secs`) is
- * renewed on a schedule every third of the lease; a dead program is recorded from its exit file,
- * an expired lease makes the worker `lost`, `max_duration` fails it. A finished worker's program
- * gets `worker.exit_grace_secs` to end by itself. All waits use Effect's `Clock`.
+ * What every worker needs on a schedule is done for all of them at once, so that a fleet of a
+ * hundred costs about what one costs (issue 14):
+ *
+ * - one renewal tick every third of the lease (`worker.lease_secs`): one liveness pass over every
+ *   supervised worker (`Processes.isAlive` per pid, each given {@link LIVENESS_TIMEOUT_MS} to
+ *   answer; one `Workers.present` for every window, asked again 250 ms later for those it did not
+ *   see, so that one failed tmux call loses nobody), then ONE transaction that renews the lease of
+ *   every worker found alive and present and its folder's lease (`Workers.renewLeases`,
+ *   `Scheduler.renewMany`). A store that refuses it is logged; those leases then run out.
+ * - one watchdog: it sleeps until the earliest lease runs out, and a worker whose lease ran out
+ *   is `lost`.
+ * - one subscription to the event log, which tells each worker's fiber when its terminal event
+ *   (ready, failed, lost, cancelled) arrives.
+ *
+ * A worker's own fiber keeps only what is its own: the watch of its exit file (without a
+ * fallback read: a program whose end the watch missed is found dead by the next tick), its
+ * `max_duration`, and a finished worker's `worker.exit_grace_secs`. All waits use Effect's `Clock`.
  */
-import { isLiveWorkerState, type StoreError, type Worker, type WorkerId, type WorkerNotFound } from "@trail/domain"
+import { isLiveWorkerState, type StoreError, type Worker, WorkerId, type WorkerNotFound } from "@trail/domain"
 import { Substrate, type Workers } from "@trail/workers"
-import { Cause, Clock, Duration, Effect, Exit, FiberMap, FiberSet, Option, Queue, Ref } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberMap, FiberSet, Option, Queue, Ref, Schema } from "effect"
 import { FLEET_AGENT } from "./SupervisorStore.js"
 import { bump, describeEnd, folderOf, type Run, warnOnFailure } from "./Run.js"
 
@@ -21,95 +34,189 @@ type Ending =
   | { readonly _tag: "lost"; readonly reason: string }
   | { readonly _tag: "timeout"; readonly limitMs: number }
 
+/** What the renewal tick or the watchdog found: the program is gone, or the worker is lost. */
+type Verdict = { readonly _tag: "dead" } | { readonly _tag: "lost"; readonly reason: string }
+
 const terminalEvents = new Set(["worker.ready", "worker.failed", "worker.lost", "worker.cancelled"])
+
+const isWorkerId = Schema.is(WorkerId)
+
+/**
+ * How long the tick waits for one worker's liveness check (at most a third of the lease): a check
+ * that does not answer (a wedged host) leaves that worker unrenewed this tick, not the others.
+ */
+export const LIVENESS_TIMEOUT_MS = 5_000
+
+/** A supervised worker as the tick and the watchdog see it. */
+interface Held {
+  readonly worker: Worker
+  /** When its lease runs out (ms on the Clock) unless the tick renews it. */
+  expiresAt: number
+  readonly verdict: Deferred.Deferred<Verdict>
+}
 
 /** The supervision of one run: its fibers, the finished workers' exit graces, and how to add a worker. */
 export const make = (run: Run) =>
   Effect.gen(function* () {
     const { workers, processes, config, owner, leaseMs } = run
     const renewEvery = Duration.millis(Math.max(1, Math.floor(leaseMs / 3)))
+    const livenessTimeout = Duration.millis(Math.min(LIVENESS_TIMEOUT_MS, Math.max(1, Math.floor(leaseMs / 3))))
     const graceMs = config.worker.exit_grace_secs * 1000
     // Finished workers' programs in their exit grace; a run that ends normally waits for them.
     const graces = yield* FiberSet.make<void>()
     const fibers = yield* FiberMap.make<WorkerId, Worker>()
+    /** The workers whose lease the tick renews (those past their start), by id. */
+    const held = new Map<WorkerId, Held>()
+    /** The supervised workers' terminal events to come, by id. */
+    const finishing = new Map<WorkerId, Deferred.Deferred<void>>()
 
-    /** Waits for the worker's terminal event (subscribed before its state is read, so none is missed). */
-    const terminal = (id: WorkerId) =>
-      Effect.scoped(
-        Effect.gen(function* () {
-          const subscription = yield* run.eventLog.subscribe
-          const current = yield* workers.get(id)
-          if (!isLiveWorkerState(current.state)) return
-          for (;;) {
-            const event = yield* Queue.take(subscription)
-            if (event.subject.id === id && terminalEvents.has(event.type)) return
-          }
-        })
-      )
-
-    const isAlive = (worker: Worker) => (worker.pid === null ? Effect.succeed(false) : processes.isAlive(worker.pid))
-
-    /** Renews the worker's lease (and its folder's) while its program lives; ends when it dies or the lease expires. */
-    const keepLease = (worker: Worker) =>
-      Effect.gen(function* () {
-        const expiresAt = yield* Ref.make((yield* Clock.currentTimeMillis) + leaseMs)
-        /** "alive", "dead" (its program ended) or "gone" (its window is gone or another's: tmux restarted). */
-        const renewOnce = Effect.gen(function* () {
-          if (!(yield* isAlive(worker))) return "dead" as const
-          // Asked twice, a moment apart, so that one failed tmux call does not lose a healthy worker;
-          // the moment is wall-clock time because tmux answers in real time.
-          if (
-            !(yield* workers.present(worker)) &&
-            !(yield* Effect.zipRight(Substrate.wallClockSleep(250), workers.present(worker)))
-          )
-            return "gone" as const
-          // A store that refuses the renewal is logged; the lease then runs out as if unrenewed.
-          const renewed = yield* workers
-            .renewLease(worker.id, owner, leaseMs)
-            .pipe(warnOnFailure(`cannot renew the lease of ${worker.id}`, () => false))
-          if (renewed) {
-            yield* Ref.set(expiresAt, (yield* Clock.currentTimeMillis) + leaseMs)
-            const folder = folderOf(worker)
-            if (folder !== null)
-              yield* run.scheduler
-                .renew({ ...folder, previous: FLEET_AGENT })
-                .pipe(warnOnFailure(`cannot renew the lease of ${worker.id}'s folder ${folder.path}`, () => undefined))
-          }
-          return "alive" as const
-        })
-        const renewer = Effect.gen(function* () {
-          for (;;) {
-            const state = yield* renewOnce
-            if (state !== "alive") return state
-            yield* Effect.sleep(renewEvery)
-          }
-        }).pipe(
-          Effect.flatMap((state) =>
-            state === "gone"
-              ? Effect.succeed<Ending>({
-                  _tag: "lost",
-                  reason: "its tmux window is gone or belongs to another program (the tmux server stopped or restarted)"
-                })
-              : // The program is gone: its wrapper writes the exit file at once (or never, if it was killed).
-                Effect.race(
-                  processes.waitForExit(workers.dirOf(worker.id)),
-                  Effect.as(Effect.sleep("1 second"), null)
-                ).pipe(Effect.map((status): Ending => ({ _tag: "exited", status })))
-          )
+    // One subscription for every worker: subscribed before any worker is, so no terminal event is missed.
+    const events = yield* run.eventLog.subscribe
+    yield* Queue.take(events).pipe(
+      Effect.zip(Queue.takeAll(events)),
+      Effect.flatMap(([first, rest]) =>
+        Effect.forEach(
+          [first, ...rest],
+          (event) => {
+            if (event.subject.type !== "worker" || !terminalEvents.has(event.type) || !isWorkerId(event.subject.id))
+              return Effect.void
+            const waiting = finishing.get(event.subject.id)
+            return waiting === undefined ? Effect.void : Deferred.succeed(waiting, undefined)
+          },
+          { discard: true }
         )
-        const watchdog = Effect.gen(function* () {
-          for (;;) {
-            const now = yield* Clock.currentTimeMillis
-            const deadline = yield* Ref.get(expiresAt)
-            if (now >= deadline)
-              return {
-                _tag: "lost",
-                reason: `its lease expired (not renewed for ${config.worker.lease_secs}s)`
-              } satisfies Ending
-            yield* Effect.sleep(Duration.millis(deadline - now))
-          }
-        })
-        return yield* Effect.race(renewer, watchdog)
+      ),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
+    /** The workers among `candidates` whose window is present, asked twice a moment apart. */
+    const presentOnes = (candidates: ReadonlyArray<Held>) =>
+      Effect.gen(function* () {
+        const first = yield* workers.present(candidates.map((h) => h.worker))
+        const unseen = candidates.filter((h) => !first.has(h.worker.id))
+        if (unseen.length === 0) return first
+        // The moment is wall-clock time because tmux answers in real time.
+        const second = yield* Effect.zipRight(
+          Substrate.wallClockSleep(250),
+          workers.present(unseen.map((h) => h.worker))
+        )
+        return new Set([...first, ...second])
+      })
+
+    /**
+     * The liveness pass over `candidates`: a dead program or a missing window is their verdict;
+     * returns those found alive and present. A check that does not answer in time leaves its
+     * worker out (unrenewed, no verdict).
+     */
+    const inspect = (candidates: ReadonlyArray<Held>) =>
+      Effect.gen(function* () {
+        const checked = yield* Effect.forEach(
+          candidates,
+          (h) =>
+            (h.worker.pid === null ? Effect.succeed(false) : processes.isAlive(h.worker.pid)).pipe(
+              Effect.timeoutOption(livenessTimeout),
+              Effect.map((alive) => ({ held: h, alive }))
+            ),
+          { concurrency: "unbounded" }
+        )
+        const alive: Array<Held> = []
+        for (const { held: h, alive: answer } of checked) {
+          if (Option.isNone(answer)) continue
+          if (answer.value) alive.push(h)
+          else yield* Deferred.succeed(h.verdict, { _tag: "dead" })
+        }
+        if (alive.length === 0) return []
+        const present = yield* presentOnes(alive)
+        const found: Array<Held> = []
+        for (const h of alive) {
+          if (present.has(h.worker.id)) found.push(h)
+          else
+            yield* Deferred.succeed(h.verdict, {
+              _tag: "lost",
+              reason: "its tmux window is gone or belongs to another program (the tmux server stopped or restarted)"
+            })
+        }
+        return found
+      })
+
+    /** One renewal tick for every held worker: see the module comment. */
+    const tick = Effect.gen(function* () {
+      const candidates = [...held.values()]
+      if (candidates.length === 0) return
+      const renewing = yield* inspect(candidates)
+      if (renewing.length === 0) return
+      const now = yield* Clock.currentTimeMillis
+      const renewed = yield* run.database
+        .transaction(
+          Effect.gen(function* () {
+            const renewed = yield* workers.renewLeases(
+              renewing.map((h) => h.worker.id),
+              owner,
+              leaseMs
+            )
+            const folders = renewing.flatMap((h) => {
+              const folder = renewed.has(h.worker.id) ? folderOf(h.worker) : null
+              return folder === null ? [] : [{ ...folder, previous: FLEET_AGENT }]
+            })
+            const kept = yield* run.scheduler.renewMany(folders)
+            const lost = folders.filter((_, i) => kept[i] !== true)
+            if (lost.length > 0)
+              yield* Effect.logWarning(
+                `cannot renew the folder lease of ${lost.map((f) => `${f.agent} (${f.path})`).join(", ")}: held by another agent or no longer a work item`
+              )
+            return renewed
+          })
+        )
+        .pipe(
+          // A store that refuses the renewal is logged; the leases then run out as if unrenewed.
+          warnOnFailure(`cannot renew the leases of ${renewing.length} worker(s)`, () => new Set<WorkerId>())
+        )
+      for (const h of renewing) if (renewed.has(h.worker.id)) h.expiresAt = now + leaseMs
+    })
+
+    yield* tick.pipe(Effect.zipRight(Effect.sleep(renewEvery)), Effect.forever, Effect.forkScoped)
+
+    // Leases that ran out: the watchdog sleeps until the earliest one. A worker held after `now`
+    // runs until at least now + lease, so nothing added while it sleeps runs out sooner.
+    yield* Effect.gen(function* () {
+      for (;;) {
+        const now = yield* Clock.currentTimeMillis
+        let next = now + leaseMs
+        for (const h of held.values()) {
+          if (h.expiresAt <= now)
+            yield* Deferred.succeed(h.verdict, {
+              _tag: "lost",
+              reason: `its lease expired (not renewed for ${config.worker.lease_secs}s)`
+            })
+          else next = Math.min(next, h.expiresAt)
+        }
+        yield* Effect.sleep(Duration.millis(next - now))
+      }
+    }).pipe(Effect.forkScoped)
+
+    /** Holds `worker` for the tick and the watchdog (its lease taken now) while the scope lasts. */
+    const hold = (worker: Worker) =>
+      Effect.gen(function* () {
+        const entry: Held = {
+          worker,
+          expiresAt: (yield* Clock.currentTimeMillis) + leaseMs,
+          verdict: yield* Deferred.make<Verdict>()
+        }
+        return yield* Effect.acquireRelease(Effect.sync(() => held.set(worker.id, entry)).pipe(Effect.as(entry)), () =>
+          Effect.sync(() => held.delete(worker.id))
+        )
+      })
+
+    /** Waits for a live worker's terminal event (registered before its state is read, so none is missed). */
+    const awaitTerminal = (id: WorkerId) =>
+      Effect.gen(function* () {
+        const arrived = yield* Deferred.make<void>()
+        yield* Effect.acquireRelease(
+          Effect.sync(() => finishing.set(id, arrived)),
+          () => Effect.sync(() => finishing.delete(id))
+        )
+        return arrived
       })
 
     /**
@@ -152,6 +259,7 @@ export const make = (run: Run) =>
     const supervise = (initial: Worker): Effect.Effect<Worker> =>
       Effect.scoped(
         Effect.gen(function* () {
+          const terminal = yield* awaitTerminal(initial.id)
           const worker = yield* Effect.acquireRelease(
             Effect.zipRight(workers.renewLease(initial.id, owner, leaseMs), workers.get(initial.id)),
             (held, exit) => (Exit.isInterrupted(exit) ? handBack(held) : Effect.void)
@@ -163,13 +271,27 @@ export const make = (run: Run) =>
             yield* workers.close(ended)
             return ended
           }
+          const entry = yield* hold(worker)
           const racers: Array<Effect.Effect<Ending, StoreError | Workers.WorkersError | WorkerNotFound>> = [
-            Effect.map(processes.waitForExit(workers.dirOf(worker.id)), (status): Ending => ({
+            // No fallback read: a program that ends unseen by the watch is found dead by the tick.
+            Effect.map(processes.waitForExit(workers.dirOf(worker.id), { watchOnly: true }), (status): Ending => ({
               _tag: "exited",
               status
             })),
-            Effect.as(terminal(worker.id), { _tag: "finished" } satisfies Ending),
-            keepLease(worker)
+            isLiveWorkerState(worker.state)
+              ? Effect.as(Deferred.await(terminal), { _tag: "finished" } satisfies Ending)
+              : Effect.succeed<Ending>({ _tag: "finished" }),
+            // A worker is looked at once when it is taken (one adopted after a restart may be dead already).
+            Effect.zipRight(inspect([entry]), Effect.never),
+            Effect.flatMap(Deferred.await(entry.verdict), (found): Effect.Effect<Ending> =>
+              found._tag === "lost"
+                ? Effect.succeed(found)
+                : // The program is gone: its wrapper writes the exit file at once (or never, if it was killed).
+                  Effect.race(
+                    processes.waitForExit(workers.dirOf(worker.id)),
+                    Effect.as(Effect.sleep("1 second"), null)
+                  ).pipe(Effect.map((status): Ending => ({ _tag: "exited", status })))
+            )
           ]
           if (worker.max_duration_ms !== null) {
             const limitMs = worker.max_duration_ms

@@ -181,6 +181,7 @@ const make = Effect.gen(function* () {
         inbox,
         processes,
         store,
+        database,
         config,
         stop,
         owner: store.owner,

@@ -271,16 +271,16 @@ describe("Supervisor under TestClock, on test layers", () => {
     }).pipe(Effect.provide(layer))
   })
 
-  it.scoped("a store that refuses a renewal is logged with its cause, and the lease runs out unrenewed", () => {
-    let renewals = 0
-    // The first renewal (the supervisor taking the worker) succeeds; every later one is refused.
-    const { config, layer } = makeRoot(0, {}, (real) => ({
-      renewLease: (id, owner, ttlMs) =>
-        Effect.suspend(() =>
-          ++renewals === 1
-            ? real.renewLease(id, owner, ttlMs)
-            : Effect.fail(new StoreError({ reason: "busy", detail: "database is locked" }))
-        )
+  it.scoped("a store that refuses the renewal is logged with its cause, and every lease runs out unrenewed", () => {
+    let refused = 0
+    // Taking a worker (renewLease) works; every renewal tick's transaction is refused (busy
+    // would be retried first: the store's transaction retries SQLITE_BUSY for about a minute).
+    const { config, layer } = makeRoot(0, {}, () => ({
+      renewLeases: () =>
+        Effect.suspend(() => {
+          refused++
+          return Effect.fail(new StoreError({ reason: "io", detail: "disk I/O error" }))
+        })
     }))
     const logged: Array<string> = []
     const logger = Logger.make(({ cause, message }) => {
@@ -288,27 +288,113 @@ describe("Supervisor under TestClock, on test layers", () => {
     })
     return Effect.gen(function* () {
       const workers = yield* Workers.Workers
-      const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
+      const spawned = [
+        yield* workers.spawn({ text: "hang", kind: "hang" }),
+        yield* workers.spawn({ text: "hang", kind: "hang" })
+      ]
       const running = yield* startSupervisor(config)
-      yield* until(
-        workerWhere(worker.id, (w) => w.lease_expires_at === 30_000),
-        "adoption"
-      )
+      for (const worker of spawned)
+        yield* until(
+          workerWhere(worker.id, (w) => w.lease_expires_at === 30_000),
+          "adoption"
+        )
+      yield* sleepingUntil(10_000, 3)
+      yield* TestClock.adjust("10 seconds")
       const warning = yield* until(
-        Effect.sync(() => logged.find((line) => line.startsWith(`cannot renew the lease of ${worker.id}`))),
+        Effect.sync(() => logged.find((line) => line.startsWith("cannot renew the leases of 2 worker(s)"))),
         "the logged refusal"
       )
-      assert.include(warning, "database is locked")
+      assert.include(warning, "disk I/O error")
+      assert.strictEqual(refused, 1, "one transaction for both workers")
       yield* sleepingUntil(30_000)
-      yield* TestClock.adjust("30 seconds")
-      const lost = yield* until(
-        workerWhere(worker.id, (w) => w.state === "lost"),
-        "the expiry"
-      )
-      assert.strictEqual(lost.reason, "its lease expired (not renewed for 30s)")
+      yield* TestClock.adjust("19999 millis")
+      for (const worker of spawned) assert.strictEqual((yield* workers.get(worker.id)).state, "running")
+      yield* TestClock.adjust("1 millis")
+      for (const worker of spawned) {
+        const lost = yield* until(
+          workerWhere(worker.id, (w) => w.state === "lost"),
+          "the expiry"
+        )
+        assert.strictEqual(lost.reason, "its lease expired (not renewed for 30s)")
+      }
       yield* stopAll(running)
     }).pipe(Effect.provide(layer), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
   })
+
+  it.scoped(
+    "100 fleet workers: one tick renews every worker's lease and its folder's in one call; the one whose program died is lost, the others keep theirs",
+    () => {
+      const calls: Array<ReadonlyArray<WorkerId>> = []
+      const { config, layer } = makeRoot(99, { max_active: 100 }, (real) => ({
+        renewLeases: (ids, owner, ttlMs) =>
+          Effect.zipRight(
+            Effect.sync(() => calls.push(ids)),
+            real.renewLeases(ids, owner, ttlMs)
+          )
+      }))
+      return Effect.gen(function* () {
+        const workers = yield* Workers.Workers
+        const scheduler = yield* Scheduler.Scheduler
+        const control = yield* Processes.TestProcesses
+        yield* scheduler.scan()
+        const task = TaskName.make("t")
+        // What a fleet slot does for each folder: claim it, spawn a worker for it (the supervisor hands the lease over).
+        const spawned: Array<Worker> = []
+        for (let i = 0; i < 100; i++) {
+          const claim = yield* scheduler.claim({ task, agent: Supervisor.FLEET_AGENT })
+          assert.strictEqual(claim._tag, "Claimed")
+          if (claim._tag !== "Claimed") return
+          spawned.push(yield* workers.spawn({ text: "hang", kind: "hang", task, path: claim.path }))
+        }
+        const running = yield* startSupervisor(config)
+        yield* until(
+          Effect.map(workers.live, (live) =>
+            live.filter((w) => w.lease_owner === "4242@test-host").length === 100 ? true : undefined
+          ),
+          "the adoption of 100 workers"
+        )
+        // The program of one of them ends without its wrapper recording it (killed with -9).
+        const dead = spawned[37]
+        assert.isDefined(dead)
+        if (dead === undefined || dead.pid === null) return
+        yield* control.exit(dead.pid, workers.dirOf(dead.id))
+        yield* sleepingUntil(10_000, 3)
+        calls.length = 0
+        yield* TestClock.adjust("10 seconds")
+        yield* until(
+          Effect.map(workers.live, (live) =>
+            live.filter((w) => w.id !== dead.id).every((w) => w.lease_expires_at === 40_000) ? true : undefined
+          ),
+          "the tick's renewal"
+        )
+        assert.strictEqual(calls.length, 1, "one renewal for all of them")
+        assert.strictEqual(calls[0]?.length, 99)
+        assert.notInclude(calls[0] ?? [], dead.id)
+        const folders = yield* scheduler.list(task, "leased")
+        const renewedFolders = folders.filter((item) => item.lease_expires_at === 10_000 + config.lease.ttl_secs * 1000)
+        assert.strictEqual(renewedFolders.length, 99)
+        // Each held by its own worker: the 99 others, not the dead one.
+        assert.deepStrictEqual(
+          renewedFolders.map((item) => String(item.lease_owner)).sort(),
+          spawned
+            .filter((w) => w.id !== dead.id)
+            .map((w) => String(w.id))
+            .sort()
+        )
+        // Its exit file never comes: after a second it is recorded as ended without a status.
+        yield* TestClock.adjust("1 second")
+        const lost = yield* until(
+          workerWhere(dead.id, (w) => w.state === "lost"),
+          "the dead worker's end"
+        )
+        assert.strictEqual(lost.reason, "its program exited before calling done or fail")
+        assert.strictEqual((yield* workers.live).length, 99)
+        yield* stopAll(running)
+      }).pipe(Effect.provide(layer))
+    },
+    // A hundred spawns and adoptions against a real SQLite file: seconds, more on a loaded machine.
+    120_000
+  )
 
   it.scoped("max_duration fails the worker when it runs out, not before", () => {
     const { config, layer } = makeRoot()

@@ -149,6 +149,22 @@ export interface CoverageStoreShape {
     readonly now: number
     readonly ttlMs: number
   }) => Effect.Effect<boolean, TaskNotFound | NoSweep | NotAWorkItem | StoreError>
+  /**
+   * {@link renew} for many folders in one `SqlClient` transaction (a savepoint of the caller's,
+   * so that the supervisor renews its workers' leases and their folders' together): whether each
+   * request's lease now runs until `now + ttlMs`, in request order. A task, sweep or item that
+   * does not exist is not renewed (false), as one held by someone else.
+   */
+  readonly renewMany: (
+    requests: ReadonlyArray<{
+      readonly task: TaskName
+      readonly path: FolderPath
+      readonly agent: AgentId
+      readonly previous: AgentId | null
+    }>,
+    now: number,
+    ttlMs: number
+  ) => Effect.Effect<ReadonlyArray<boolean>, StoreError>
   /** Counters of the task's current sweep; expired leases count as pending. */
   readonly status: (task: TaskName, now: number) => Effect.Effect<TaskStatus, TaskNotFound | StoreError>
   /** Items of the current sweep by score (expired leases shown as pending). */
@@ -661,6 +677,35 @@ export const make = Effect.gen(function* () {
   // ---------------------------------------------------------------------------------------------
   // Cold paths: SqlClient, rows decoded by Schema, writes in one `database.transaction`.
 
+  // The statement of SQL.renewItem, with the item found by task name and path.
+  const renewByPath = SqlSchema.findAll({
+    Request: Schema.Struct({
+      task: Schema.String,
+      path: Schema.String,
+      agent: Schema.String,
+      previous: Schema.String,
+      now: Schema.Number,
+      expires: Schema.Number
+    }),
+    Result: Schema.Struct({ id: Schema.Int }),
+    execute: (r) =>
+      sql`UPDATE work_items SET status = 'leased', lease_owner = ${r.agent}, lease_expires_at = ${r.expires}
+        WHERE sweep_id = (SELECT current_sweep_id FROM tasks WHERE name = ${r.task}) AND path = ${r.path}
+          AND (status = 'pending'
+            OR (status = 'leased' AND (lease_owner IN (${r.agent}, ${r.previous}) OR lease_expires_at <= ${r.now})))
+        RETURNING id`
+  })
+
+  const renewMany: CoverageStoreShape["renewMany"] = (requests, now, ttlMs) =>
+    requests.length === 0
+      ? Effect.succeed([])
+      : Effect.forEach(requests, (r) =>
+          Effect.map(
+            renewByPath({ ...r, previous: r.previous ?? r.agent, now, expires: now + ttlMs }),
+            (rows) => rows.length === 1
+          )
+        ).pipe(database.transaction)
+
   // One statement, so the counters and the expired leases are read from one snapshot.
   const findStatus = SqlSchema.findOne({
     Request: StatusRequest,
@@ -916,6 +961,7 @@ export const make = Effect.gen(function* () {
     complete,
     release,
     renew,
+    renewMany,
     status,
     list,
     newSweep,

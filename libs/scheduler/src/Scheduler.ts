@@ -98,6 +98,19 @@ export interface SchedulerShape {
     readonly agent: AgentId
     readonly previous?: AgentId | undefined
   }) => Effect.Effect<boolean, TaskNotFound | NoSweep | NotAWorkItem | StoreError>
+  /**
+   * {@link renew} for many folders in one transaction (see CoverageStore.renewMany): whether each
+   * lease was extended, in request order; a folder that is not a work item of its task's current
+   * sweep is not (false).
+   */
+  readonly renewMany: (
+    requests: ReadonlyArray<{
+      readonly task: TaskName
+      readonly path: FolderPath
+      readonly agent: AgentId
+      readonly previous?: AgentId | undefined
+    }>
+  ) => Effect.Effect<ReadonlyArray<boolean>, StoreError>
   readonly status: (task: TaskName) => Effect.Effect<TaskStatus, TaskNotFound | StoreError>
   readonly list: (
     task: TaskName,
@@ -208,6 +221,14 @@ export const make = Effect.gen(function* () {
           now,
           ttlMs
         })
+      ),
+    renewMany: (requests) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        store.renewMany(
+          requests.map((r) => ({ task: r.task, path: r.path, agent: r.agent, previous: r.previous ?? null })),
+          now,
+          ttlMs
+        )
       ),
     status: (task) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.status(task, now)),
     list: (task, state) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.list(task, state ?? null, now)),

@@ -2,7 +2,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { AgentId, FolderPath, TaskName, type ClaimResult } from "@trail/domain"
 import Sqlite from "better-sqlite3"
-import { Effect, TestClock } from "effect"
+import { Clock, Effect, TestClock } from "effect"
 import { statSync } from "node:fs"
 import { configOf, makeRoot, makeScheduler } from "./helpers.js"
 
@@ -69,6 +69,37 @@ describe("Scheduler", () => {
         assert.deepInclude(item, { status: "leased", lease_owner: w1, lease_expires_at: 110_000 })
         yield* scheduler.complete({ task, path, agent: w1, status: "done" })
         assert.isFalse(yield* scheduler.renew({ task, path, agent: w1 }))
+      })
+    )
+
+    it.scoped("renewMany renews as renew does, each folder on its own terms, in request order", () =>
+      Effect.gen(function* () {
+        const { scheduler } = yield* setup(["a", "b", "c"], { lease: { ttl_secs: 60 } })
+        const [pa, pb, pc] = [
+          claimedPath(yield* scheduler.claim({ task, agent: a1 })),
+          claimedPath(yield* scheduler.claim({ task, agent: a1 })),
+          claimedPath(yield* scheduler.claim({ task, agent: a2 }))
+        ]
+        const w1 = AgentId.make("w1")
+        const w2 = AgentId.make("w2")
+        const w3 = AgentId.make("w3")
+        yield* TestClock.adjust("30 seconds")
+        const renewed = yield* scheduler.renewMany([
+          { task, path: pa, agent: w1, previous: a1 },
+          { task, path: pb, agent: w2, previous: a1 },
+          // Held by a2, handed over by nobody: refused, and the others are renewed all the same.
+          { task, path: pc, agent: w3, previous: a1 },
+          { task, path: FolderPath.make("nowhere"), agent: w3 },
+          { task: TaskName.make("no-such-task"), path: pa, agent: w1 }
+        ])
+        assert.deepStrictEqual(renewed, [true, true, false, false, false])
+        const items = new Map((yield* scheduler.list(task)).map((item) => [item.path, item]))
+        const now = yield* Clock.currentTimeMillis
+        assert.deepInclude(items.get(pa), { lease_owner: w1, lease_expires_at: now + 60_000 })
+        assert.deepInclude(items.get(pb), { lease_owner: w2, lease_expires_at: now + 60_000 })
+        assert.deepInclude(items.get(pc), { lease_owner: a2, lease_expires_at: now + 30_000 })
+        assert.deepInclude(yield* scheduler.status(task), { leased: 3, pending: 0 })
+        assert.deepStrictEqual(yield* scheduler.renewMany([]), [])
       })
     )
 

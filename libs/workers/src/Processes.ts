@@ -45,8 +45,11 @@ export interface ProcessesShape {
    * Live: reads the record on each wake of `dir` ({@link wakes}: the watch is up before the first
    * read, and a fallback read every {@link EXIT_FALLBACK}, for file systems whose watches miss
    * events). A folder that cannot be watched (gone) leaves the fallback (logged at Debug).
+   * `watchOnly`: no fallback read, for a caller that notices a program that ended unseen by
+   * other means (the supervisor's liveness tick, which then waits here again): a hundred
+   * workers' fallback reads were most of an idle supervisor's CPU.
    */
-  readonly waitForExit: (dir: string) => Effect.Effect<number | null>
+  readonly waitForExit: (dir: string, options?: { readonly watchOnly?: boolean }) => Effect.Effect<number | null>
 }
 
 /**
@@ -96,8 +99,12 @@ const makeLive = Effect.gen(function* () {
             )
       )
     )
-  const waitForExit = (dir: string) =>
-    wakes({ dir, fallback: EXIT_FALLBACK, unwatchable: LogLevel.Debug }).pipe(
+  const waitForExit = (dir: string, options?: { readonly watchOnly?: boolean }) =>
+    wakes({
+      dir,
+      ...(options?.watchOnly === true ? {} : { fallback: EXIT_FALLBACK }),
+      unwatchable: LogLevel.Debug
+    }).pipe(
       Stream.mapEffect(() => readExit(dir)),
       Stream.filterMap((exit) => exit),
       Stream.runHead,

@@ -88,8 +88,12 @@ export interface Substrate {
   readonly pressKeys: (worker: WorkerRef, keys: ReadonlyArray<string>) => Effect.Effect<void, SubstrateError>
   /** The last non-blank lines the worker printed (its pane with scroll-back, or output.log). */
   readonly capture: (worker: WorkerRef) => Effect.Effect<string, SubstrateError>
-  /** True while the worker's window exists and is its own (always true for plain processes). */
-  readonly present: (worker: WorkerRef) => Effect.Effect<boolean>
+  /**
+   * The ids of `workers` whose window exists and is their own (every one for plain processes):
+   * one question to the substrate for all of them (one `tmux list-windows -a`). A substrate that
+   * does not answer counts as showing none of them.
+   */
+  readonly present: (workers: ReadonlyArray<WorkerRef>) => Effect.Effect<ReadonlySet<string>>
   /** Ends the program (SIGTERM to its process group, SIGKILL after `graceMs`); a window stays, dead. */
   readonly stop: (worker: WorkerRef, graceMs?: number) => Effect.Effect<void>
   /** Ends the program and removes its window (only if the window is still the worker's). */
@@ -305,10 +309,20 @@ export const tmuxSubstrate = (tmux: Tmux["Type"]): Substrate => {
           Effect.mapError((error) => tmuxFailure(error, `cannot read ${worker.id}`))
         )
       ),
-    present: (worker) =>
-      owned(worker, "find").pipe(
-        Effect.as(true),
-        Effect.orElseSucceed(() => false)
+    present: (workers) =>
+      tmux.windowTags.pipe(
+        Effect.map(
+          (tags) =>
+            new Set(
+              workers
+                .filter((worker) => {
+                  const window = worker.window ?? worker.id
+                  return tags.get(window.startsWith("@") ? window : `${tmux.session}:${window}`) === worker.tag
+                })
+                .map((worker) => worker.id)
+            )
+        ),
+        Effect.orElseSucceed(() => new Set<string>())
       ),
     stop: (worker, graceMs) => stopGroup(worker, graceMs),
     close: (worker) =>
@@ -367,7 +381,7 @@ export const processSubstrate: Substrate = {
       const text = readFileSync(file, "utf8")
       return lastLines(text.length > 65_536 ? text.slice(-65_536) : text)
     }),
-  present: () => Effect.succeed(true),
+  present: (workers) => Effect.succeed(new Set(workers.map((worker) => worker.id))),
   stop: (worker, graceMs) => stopGroup(worker, graceMs),
   close: (worker) => stopGroup(worker, 500),
   attachCommand: () => null
@@ -428,7 +442,7 @@ export const layerTest: Layer.Layer<Substrates, never, TestProcesses | Processes
       sendText: () => Effect.void,
       pressKeys: () => Effect.void,
       capture: () => Effect.succeed(""),
-      present: () => Effect.succeed(true),
+      present: (workers) => Effect.succeed(new Set(workers.map((worker) => worker.id))),
       stop: (worker) => stop(worker),
       close: (worker) => stop(worker),
       attachCommand: () => null

@@ -76,6 +76,12 @@ export interface TmuxShape {
    * does not exist. tmux reuses window ids after a restart: this says whose window it is now.
    */
   readonly windowTag: (window: string) => Effect.Effect<string | null, TmuxError>
+  /**
+   * Every window of the server with its `@trail_worker` option ("" when unset), in one
+   * `list-windows -a`: keyed by tmux's window id (`@12`) and by `<session>:<name>` (the targets
+   * {@link windowTag} takes). Empty when the server is not running.
+   */
+  readonly windowTags: Effect.Effect<ReadonlyMap<string, string>, TmuxError>
   /** Stops the whole server (tests; `trail kill` of the last worker never does this). */
   readonly killServer: Effect.Effect<void>
 }
@@ -327,6 +333,29 @@ export const make = (config: TmuxConfig) =>
         )
       )
 
+    const windowTags = tmux(
+      "list-windows",
+      "list-windows",
+      "-a",
+      "-F",
+      ["#{window_id}", "#{session_name}", "#{window_name}", "#{@trail_worker}"].join(FIELD)
+    ).pipe(
+      Effect.map((out) => {
+        const tags = new Map<string, string>()
+        for (const line of out.split("\n")) {
+          const [id, session, name, ...tag] = line.split(FIELD)
+          if (id === undefined || session === undefined || name === undefined) continue
+          // A tag holding a tab (a root path with one) was split with the line: joined back.
+          const value = tag.join(FIELD)
+          tags.set(id, value)
+          // Two windows of one session may share a name: the first is the one `-t session:name` finds.
+          if (!tags.has(`${session}:${name}`)) tags.set(`${session}:${name}`, value)
+        }
+        return tags
+      }),
+      Effect.catchIf(noServer, () => Effect.succeed<ReadonlyMap<string, string>>(new Map()))
+    )
+
     const killServer = tmux("kill-server", "kill-server").pipe(Effect.asVoid, Effect.ignore)
 
     return Tmux.of({
@@ -340,6 +369,7 @@ export const make = (config: TmuxConfig) =>
       listWindows,
       killWindow,
       windowTag,
+      windowTags,
       killServer
     })
   })

@@ -103,6 +103,12 @@ export const StateChange = Schema.Struct({
 const Count = Schema.Struct({ n: Schema.Int })
 const IdRow = Schema.Struct({ id: WorkerId })
 
+/** At most this many ids in one `IN (…)`: far under SQLite's and PostgreSQL's limits on parameters. */
+const LEASE_BATCH = 500
+
+const chunksOf = <A>(xs: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> =>
+  Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size))
+
 type SqlEffect<A> = Effect.Effect<A, SqlError | ParseResult.ParseError>
 
 /** A query that always returns one row (an aggregate): its absence is a defect of the driver. */
@@ -229,13 +235,13 @@ export class WorkerStore extends Effect.Service<WorkerStore>()("@trail/workers/W
       Request: WorkerId,
       execute: (id) => sql`UPDATE workers SET window = NULL WHERE id = ${id}`
     })
-    // RETURNING tells whether the row was live (SQLite ≥ 3.35 and PostgreSQL both have it).
-    const renewLease = SqlSchema.findAll({
-      Request: Schema.Struct({ id: WorkerId, owner: Schema.String, expires: Schema.Number }),
+    // RETURNING tells which rows were live (SQLite ≥ 3.35 and PostgreSQL both have it).
+    const renewLeases = SqlSchema.findAll({
+      Request: Schema.Struct({ ids: Schema.Array(WorkerId), owner: Schema.String, expires: Schema.Number }),
       Result: IdRow,
       execute: (r) =>
         sql`UPDATE workers SET lease_owner = ${r.owner}, lease_expires_at = ${r.expires}
-          WHERE id = ${r.id} AND state IN ${live} RETURNING id`
+          WHERE id IN ${sql.in(r.ids)} AND state IN ${live} RETURNING id`
     })
 
     const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
@@ -275,9 +281,17 @@ export class WorkerStore extends Effect.Service<WorkerStore>()("@trail/workers/W
       setWorktree: (id: WorkerId, path: string, base: string): SqlEffect<void> => setWorktree({ id, path, base }),
       clearWorktree: (id: WorkerId): SqlEffect<void> => clearWorktree(id),
       clearWindow: (id: WorkerId): SqlEffect<void> => clearWindow(id),
-      /** Takes or renews the lease of a live worker for `owner` until `expires` (ms); false when it is not live. */
-      renewLease: (id: WorkerId, owner: string, expires: number): SqlEffect<boolean> =>
-        Effect.map(renewLease({ id, owner, expires }), (rows) => rows.length === 1)
+      /**
+       * Takes or renews the leases of the live ones of `ids` for `owner` until `expires` (ms), in
+       * one statement per {@link LEASE_BATCH} ids; the ids renewed (the others are finished or unknown).
+       */
+      renewLeases: (ids: ReadonlyArray<WorkerId>, owner: string, expires: number): SqlEffect<ReadonlySet<WorkerId>> =>
+        Effect.reduce(chunksOf(ids, LEASE_BATCH), new Set<WorkerId>(), (renewed, chunk) =>
+          Effect.map(renewLeases({ ids: chunk, owner, expires }), (rows) => {
+            for (const row of rows) renewed.add(row.id)
+            return renewed
+          })
+        )
     }
   })
 }) {}

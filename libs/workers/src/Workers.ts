@@ -28,7 +28,7 @@ import {
   SpawnRefused,
   type StoreError,
   SubstrateError,
-  type SubstrateName,
+  SubstrateName,
   type TrailConfig,
   type TrailEvent,
   UnknownKind,
@@ -150,6 +150,15 @@ export interface WorkersShape {
   ) => Effect.Effect<Worker, WorkerNotFound | WorkersError>
   /** Takes or renews the worker's lease for `owner` until now + `ttlMs`; false when the worker is finished. */
   readonly renewLease: (id: WorkerId, owner: string, ttlMs: number) => Effect.Effect<boolean, WorkersError>
+  /**
+   * {@link renewLease} for many workers in one transaction (a savepoint of the caller's, when it
+   * runs inside one): the ids whose lease now runs until now + `ttlMs` (finished or unknown ones are left out).
+   */
+  readonly renewLeases: (
+    ids: ReadonlyArray<WorkerId>,
+    owner: string,
+    ttlMs: number
+  ) => Effect.Effect<ReadonlySet<WorkerId>, WorkersError>
   /** Ends a finished worker's program after the exit grace (its window stays, dead). */
   readonly stopProgram: (worker: Worker, graceMs: number) => Effect.Effect<void>
   /** Closes the worker's window / ends its process. */
@@ -167,8 +176,11 @@ export interface WorkersShape {
   ) => Effect.Effect<CommandCheck, UnknownKind | KindUntrusted | SpawnRefused | SubstrateError>
   /** What `trail doctor` reports about the kinds: see {@link KindsCheck}. */
   readonly checkCommands: Effect.Effect<KindsCheck>
-  /** True while the worker's window exists and is its own (tmux), always for plain processes. */
-  readonly present: (worker: Worker) => Effect.Effect<boolean>
+  /**
+   * The ids of `workers` whose window exists and is their own (tmux), every plain process: one
+   * question per substrate for all of them (`Substrate.present`).
+   */
+  readonly present: (workers: ReadonlyArray<Worker>) => Effect.Effect<ReadonlySet<WorkerId>>
   /** Closes a finished worker's window (its program stopped) and forgets the window; live workers are left alone. */
   readonly closeWindow: (worker: Worker) => Effect.Effect<void, WorkersError>
   /** Finished workers whose window is still open and that finished at or before `finishedBefore` (ms). */
@@ -686,6 +698,11 @@ export const make = Effect.gen(function* () {
 
   const openWindows = (finishedBefore: number) => Db.autocommit(store.openWindows(finishedBefore))
 
+  const renewLeases = (ids: ReadonlyArray<WorkerId>, owner: string, ttlMs: number) =>
+    ids.length === 0
+      ? Effect.succeed<ReadonlySet<WorkerId>>(new Set())
+      : Effect.flatMap(now, (at) => database.transaction(store.renewLeases(ids, owner, at + ttlMs)))
+
   const gc = (options: { readonly olderThanMs: number; readonly force: boolean }) =>
     Effect.gen(function* () {
       yield* reconcile
@@ -881,8 +898,8 @@ export const make = Effect.gen(function* () {
         : Effect.map(get(id), (worker) => substrates.get(worker.substrate).attachCommand(worker.window ?? worker.id)),
     recordExit,
     end: (id, state, reason) => transition(id, state, { reason }, { reason }, "end"),
-    renewLease: (id, owner, ttlMs) =>
-      Effect.flatMap(now, (at) => database.transaction(store.renewLease(id, owner, at + ttlMs))),
+    renewLease: (id, owner, ttlMs) => Effect.map(renewLeases([id], owner, ttlMs), (renewed) => renewed.has(id)),
+    renewLeases,
     stopProgram,
     close,
     dirOf,
@@ -898,7 +915,14 @@ export const make = Effect.gen(function* () {
       command,
       problems
     })),
-    present: (worker) => substrates.get(worker.substrate).present(refOf(worker)),
+    present: (workers) =>
+      Effect.map(
+        Effect.forEach(SubstrateName.literals, (name) => {
+          const on = workers.filter((worker) => worker.substrate === name)
+          return on.length === 0 ? Effect.succeed(new Set<string>()) : substrates.get(name).present(on.map(refOf))
+        }),
+        (sets) => new Set(workers.filter((w) => sets.some((set) => set.has(w.id))).map((w) => w.id))
+      ),
     closeWindow,
     openWindows,
     gc

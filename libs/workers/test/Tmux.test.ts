@@ -59,6 +59,23 @@ describe("Tmux (real tmux, isolated socket)", () => {
     })
   )
 
+  live("windowTags reads every window's @trail_worker in one call, by window id and by session:name", () =>
+    Effect.gen(function* () {
+      const tmux = yield* isolated()
+      assert.strictEqual((yield* tmux.windowTags).size, 0, "no server: no windows")
+      yield* tmux.ensureSession
+      const tagged = yield* tmux.newWindow({ name: "w1", cwd: os.tmpdir(), env: {}, argv: ["cat"], tag: "w1 /a root" })
+      const plain = yield* tmux.newWindow({ name: "w2", cwd: os.tmpdir(), env: {}, argv: ["cat"] })
+      const tags = yield* tmux.windowTags
+      assert.strictEqual(tags.get(tagged.id), "w1 /a root")
+      assert.strictEqual(tags.get("trail-workers:w1"), "w1 /a root")
+      assert.strictEqual(tags.get(plain.id), "")
+      assert.strictEqual(yield* tmux.windowTag(tagged.id), tags.get(tagged.id))
+      yield* tmux.killWindow(tagged.id)
+      assert.isUndefined((yield* tmux.windowTags).get(tagged.id))
+    })
+  )
+
   live("types text literally: quotes, ;, $(…), tabs, multi-byte text and key names are not interpreted", () =>
     Effect.gen(function* () {
       const tmux = yield* isolated()

@@ -97,6 +97,26 @@ describe("Workers", () => {
     }).pipe(Effect.provide(makeRoot()))
   )
 
+  it.scoped("renewLeases renews the live ones of many workers in one call and names them", () =>
+    Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const [a, b, c] = [
+        yield* workers.spawn({ text: "a", kind: "idle" }),
+        yield* workers.spawn({ text: "b", kind: "idle" }),
+        yield* workers.spawn({ text: "c", kind: "idle" })
+      ]
+      const ended = yield* workers.end(b.id, "cancelled", "stop")
+      const renewed = yield* workers.renewLeases([a.id, b.id, c.id, WorkerId.make("w99")], "7@host", 30_000)
+      assert.deepStrictEqual([...renewed].sort(), [a.id, c.id].sort())
+      for (const id of [a.id, c.id])
+        assert.deepInclude(yield* workers.get(id), { lease_owner: "7@host", lease_expires_at: 30_000 })
+      assert.strictEqual((yield* workers.get(b.id)).lease_owner, null)
+      assert.strictEqual((yield* workers.renewLeases([], "7@host", 30_000)).size, 0)
+      yield* workers.close(ended)
+      yield* killAll
+    }).pipe(Effect.provide(makeRoot()))
+  )
+
   it.scoped("an exit recorded for a live worker: 127 fails it, any other status loses it; idempotent", () =>
     Effect.gen(function* () {
       const workers = yield* Workers.Workers
