@@ -1,8 +1,11 @@
 /**
  * `trail log`'s forensic timeline (SPEC §3): the event log cut into episodes, one per subject
- * (a worker, a session, a supervisor). Pure functions over events read elsewhere.
+ * (a worker, a session, a supervisor): {@link episodes} groups events in memory; {@link stream}
+ * reads a {@link window} of the log (archive and table) from the store with bounded memory.
  */
-import type { Subject, TrailEvent } from "@trail/domain"
+import type { StoreError, Subject, SubjectType, TrailEvent } from "@trail/domain"
+import { Archive, Database, Events } from "@trail/store"
+import { Effect, Option, Stream } from "effect"
 
 /** Every event of one subject, in log order. */
 export interface Episode {
@@ -25,3 +28,160 @@ export const episodes = (events: Iterable<TrailEvent>): Array<Episode> => {
   }
   return [...bySubject.values()]
 }
+
+// ---------------------------------------------------------------------------------------------
+// The same, streamed from the store with bounded memory (`trail log`).
+
+/** The ids a timeline covers: `after` < id ≤ `upTo`. */
+export interface Window {
+  readonly after: number
+  readonly upTo: number
+}
+
+/** Where a window starts: after an event id, or at the first event logged at or after a time (ms). */
+export type Since = { readonly id: number } | { readonly at: number }
+
+/** A subject (the kind `trail log --worker/--session` narrows to). */
+export type Only = { readonly type: SubjectType; readonly id: string }
+
+/**
+ * The window `--since` and `--limit` select, from the archive (in `archiveDir`) and the table:
+ * from `since` (default: the beginning) up to the newest event now, cut to its newest `limit`
+ * events (of `only`'s subject when given; its limit counts the table's events only).
+ * A time is resolved to the first event logged at or after it (clocks of many processes are
+ * not in id order; the log is cut by id).
+ */
+export const window = (
+  archiveDir: string,
+  options: { readonly since?: Since | undefined; readonly limit?: number | undefined; readonly only?: Only | undefined }
+): Effect.Effect<Window, StoreError, Database.Database> =>
+  Effect.gen(function* () {
+    const database = yield* Database.Database
+    const { upTo, oldest } = yield* database.read((db) => ({
+      upTo: Events.latestId(db),
+      oldest: Events.oldestId(db)
+    }))
+    const since = options.since
+    let after = 0
+    if (since !== undefined && "id" in since) after = since.id
+    else if (since !== undefined) {
+      const first = yield* database.read((db) => Events.firstAtOrAfter(db, since.at))
+      if (first === undefined) after = upTo
+      else if (first !== oldest) after = first - 1
+      else {
+        // The first event of the table is already at or after it: the cut may be in the archive.
+        const archived = yield* Archive.archived(archiveDir).pipe(
+          Stream.flattenIterables,
+          Stream.filter((e) => e.at >= since.at && e.id < first),
+          Stream.runHead
+        )
+        after = (Option.isSome(archived) ? archived.value.id : first) - 1
+      }
+    }
+    const limit = options.limit
+    if (limit === undefined) return { after, upTo }
+    const newest = yield* database.read((db) => Events.nthNewest(db, after, limit, options.only))
+    if (newest !== undefined) return { after: newest - 1, upTo }
+    if (options.only !== undefined || (oldest !== undefined && oldest <= after + 1)) return { after, upTo }
+    // Fewer than `limit` in the table: the rest are the archive's newest.
+    const inTable = yield* database.read((db) => Events.countAfter(db, after))
+    const inArchive = yield* Archive.archived(archiveDir, after).pipe(
+      Stream.runFold(0, (n, batch) => n + batch.filter((e) => oldest === undefined || e.id < oldest).length)
+    )
+    const skip = inArchive - (limit - inTable)
+    if (skip <= 0) return { after, upTo }
+    const cut = yield* Archive.archived(archiveDir, after).pipe(
+      Stream.flattenIterables,
+      Stream.drop(skip - 1),
+      Stream.runHead
+    )
+    return { after: Option.isSome(cut) ? cut.value.id : after, upTo }
+  })
+
+/** A piece of a streamed timeline: some events of one episode, in log order. */
+export interface Piece {
+  readonly subject: Subject
+  /** The episode's first piece (a new subject begins). */
+  readonly first: boolean
+  readonly events: ReadonlyArray<TrailEvent>
+}
+
+/**
+ * The episodes of `window` (as {@link episodes} groups them), handed to `emit` piece by piece:
+ * episodes in the order of their first event, each one's events in log order, in pieces of at
+ * most {@link Archive.BATCH} events. Read from the table page by page through its subject index;
+ * archived events of the window are first copied into a temporary table of the connection (on
+ * disk: SQLite's temp store), so memory stays bounded whatever the log's size. With `only`, the
+ * one episode of that subject.
+ */
+export const stream = <E, R>(
+  archiveDir: string,
+  window: Window,
+  emit: (piece: Piece) => Effect.Effect<void, E, R>,
+  only?: Only
+): Effect.Effect<void, E | StoreError, Database.Database | R> =>
+  Effect.gen(function* () {
+    const database = yield* Database.Database
+    const oldest = yield* database.read(Events.oldestId)
+    const reachesArchive = oldest === undefined || oldest > window.after + 1
+    const sources: ReadonlyArray<Events.Source> = reachesArchive ? ["temp.archived_events", "events"] : ["events"]
+    const body = Effect.gen(function* () {
+      if (reachesArchive) yield* copyArchived(archiveDir, window, oldest)
+      const episode = (subject: Subject) =>
+        Effect.gen(function* () {
+          let first = true
+          for (const source of sources) {
+            let last = window.after
+            for (;;) {
+              const page = yield* database.read((db) =>
+                Events.ofSubjectBetween(db, source, subject, last, window.upTo, Archive.BATCH)
+              )
+              const newest = page.at(-1)
+              if (newest === undefined) break
+              yield* emit({ subject, first, events: page })
+              first = false
+              last = newest.id
+              if (page.length < Archive.BATCH) break
+            }
+          }
+        })
+      if (only !== undefined) return yield* episode(only)
+      for (const [i, source] of sources.entries()) {
+        let from = window.after
+        for (;;) {
+          const firsts = yield* database.read((db) =>
+            Events.firstsOf(db, source, sources.slice(0, i), window, from, Archive.BATCH)
+          )
+          for (const first of firsts) yield* episode(first.subject)
+          const newest = firsts.at(-1)
+          if (newest === undefined || firsts.length < Archive.BATCH) break
+          from = newest.id
+        }
+      }
+    })
+    yield* reachesArchive ? Effect.ensuring(body, Effect.ignore(database.read(Events.dropScratch))) : body
+  })
+
+/** Copies the archived events of `window` (those below the table's `oldest`) into the scratch table. */
+const copyArchived = (archiveDir: string, window: Window, oldest: number | undefined) =>
+  Effect.flatMap(Database.Database, (database) =>
+    Effect.zipRight(
+      database.read(Events.createScratch),
+      Archive.archived(archiveDir, window.after).pipe(
+        Stream.map((batch) => batch.filter((e) => e.id <= window.upTo && (oldest === undefined || e.id < oldest))),
+        Stream.runForEach((batch) =>
+          database.read((db) => {
+            // A transaction of the temporary database only: the store's own file is not locked.
+            db.run("BEGIN")
+            try {
+              Events.toScratch(db, batch)
+              db.run("COMMIT")
+            } catch (error) {
+              db.run("ROLLBACK")
+              throw error
+            }
+          })
+        )
+      )
+    )
+  )
