@@ -66,16 +66,15 @@ export const window = (
     if (since !== undefined && "id" in since) after = since.id
     else if (since !== undefined) {
       const first = yield* database.read((db) => Events.firstAtOrAfter(db, since.at))
-      if (first === undefined) after = upTo
-      else if (first !== oldest) after = first - 1
+      if (first !== undefined && first !== oldest) after = first - 1
       else {
-        // The first event of the table is already at or after it: the cut may be in the archive.
+        // None in the table, or its first event is already at or after it: the cut may be in the archive.
         const archived = yield* Archive.archived(archiveDir).pipe(
           Stream.flattenIterables,
-          Stream.filter((e) => e.at >= since.at && e.id < first),
+          Stream.filter((e) => e.at >= since.at && (oldest === undefined || e.id < oldest)),
           Stream.runHead
         )
-        after = (Option.isSome(archived) ? archived.value.id : first) - 1
+        after = Option.isSome(archived) ? archived.value.id - 1 : first === undefined ? upTo : first - 1
       }
     }
     const limit = options.limit
