@@ -15,8 +15,8 @@
  *
  * Medians throughout, because the machine is shared and noisy; every comparison is made in the
  * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md);
- * `--only=cycle,cli,init,open,fleet,inbox,checkpoint,search,inbox-scale` runs some sections (the
- * sections after checkpoint are their own files: bench/<section>.ts).
+ * `--only=cycle,cli,init,open,fleet,inbox,checkpoint,search,inbox-scale,log-scale` runs some
+ * sections (the sections after checkpoint are their own files: bench/<section>.ts).
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Checkpoints from "@trail/checkpoints"
@@ -30,6 +30,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { inboxScaleBench } from "./inbox-scale.js"
+import { logScaleBench } from "./log-scale.js"
 import { searchBench } from "./search.js"
 import { at, median, percentile } from "./stats.js"
 
@@ -737,7 +738,21 @@ const main = async () => {
   const search = wanted("search") ? await searchBench({ trail: TRAIL, quick }) : null
   if (search !== null) log(`search: ${JSON.stringify(search)}`)
   const inboxScale = wanted("inbox-scale") ? await inboxScaleBench({ quick, log }) : null
-  const result = { machine: started, quick, cycle, cli, init, open, fleet, inbox, checkpoint, search, inboxScale }
+  const logScale = wanted("log-scale") ? logScaleBench({ quick, log }) : null
+  const result = {
+    machine: started,
+    quick,
+    cycle,
+    cli,
+    init,
+    open,
+    fleet,
+    inbox,
+    checkpoint,
+    search,
+    inboxScale,
+    logScale
+  }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 
