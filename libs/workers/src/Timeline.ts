@@ -82,19 +82,18 @@ export const window = (
     const newest = yield* database.read((db) => Events.nthNewest(db, after, limit, options.only))
     if (newest !== undefined) return { after: newest - 1, upTo }
     if (options.only !== undefined || (oldest !== undefined && oldest <= after + 1)) return { after, upTo }
-    // Fewer than `limit` in the table: the rest are the archive's newest.
-    const inTable = yield* database.read((db) => Events.countAfter(db, after))
-    const inArchive = yield* Archive.archived(archiveDir, after).pipe(
-      Stream.runFold(0, (n, batch) => n + batch.filter((e) => oldest === undefined || e.id < oldest).length)
+    // Fewer than `limit` in the table: the rest are the archive's newest, found in one pass that
+    // keeps the ids of the last `need` archived events it read (a ring).
+    const need = limit - (yield* database.read((db) => Events.countAfter(db, after)))
+    const ring = new Float64Array(need)
+    const read = yield* Archive.archived(archiveDir, after).pipe(
+      Stream.runFold(0, (n, batch) => {
+        for (const e of batch) if (oldest === undefined || e.id < oldest) ring[n++ % need] = e.id
+        return n
+      })
     )
-    const skip = inArchive - (limit - inTable)
-    if (skip <= 0) return { after, upTo }
-    const cut = yield* Archive.archived(archiveDir, after).pipe(
-      Stream.flattenIterables,
-      Stream.drop(skip - 1),
-      Stream.runHead
-    )
-    return { after: Option.isSome(cut) ? cut.value.id : after, upTo }
+    // The oldest id kept is the first of the window: the window starts after the id before it.
+    return read <= need ? { after, upTo } : { after: (ring[read % need] ?? after + 1) - 1, upTo }
   })
 
 /** A piece of a streamed timeline: some events of one episode, in log order. */
