@@ -153,46 +153,55 @@ export const nthNewest = (
 export const countAfter = (db: Connection, after: number): number =>
   Number(db.pluck(`SELECT count(*) FROM events WHERE id > ?`, after))
 
-/** The first event of one subject in a window, found by {@link firstsOf}. */
-export interface First {
-  readonly id: number
-  readonly subject: { readonly type: SubjectType; readonly id: string }
+/**
+ * Orders the window `after` < id ≤ `upTo` of `source` by episode into the connection's temporary
+ * `log_order` (on disk: SQLite's temp store): each event's id beside the id of its subject's
+ * first event in the window. One set-based statement; {@link orderedPage} then reads it in order.
+ * Returns how many events the window holds.
+ */
+export const orderWindow = (db: Connection, source: Source, window: { readonly after: number; readonly upTo: number }) => {
+  db.run(`DROP TABLE IF EXISTS temp.log_order`)
+  db.run(`CREATE TEMP TABLE log_order (first INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (first, id)) WITHOUT ROWID`)
+  return db.run(
+    `INSERT INTO temp.log_order (first, id)
+      SELECT f.first, e.id FROM ${source} e JOIN (
+        SELECT subject_type, subject_id, min(id) AS first FROM ${source} WHERE id > @after AND id <= @upTo
+        GROUP BY subject_type, subject_id) f
+      ON f.subject_type = e.subject_type AND f.subject_id = e.subject_id
+      WHERE e.id > @after AND e.id <= @upTo`,
+    { after: window.after, upTo: window.upTo }
+  )
+}
+
+/** An event of an ordered window, beside the id of its episode's first event. */
+export interface Ordered {
+  readonly first: number
+  readonly event: TrailEvent
 }
 
 /**
- * The subjects whose first event in the window `after` < id ≤ `upTo` is in `source`, in the order
- * of those first events, from the first one with id > `from`, at most `limit`. `earlier` are the
- * sources holding the window's lower ids (a subject first seen there is not first here). Each
- * candidate costs one probe of the subject index per source.
+ * The next `limit` events of the window {@link orderWindow} ordered, after position
+ * (`first`, `id`): episodes in the order of their first event, each one's events in id order.
  */
-export const firstsOf = (
+export const orderedPage = (
   db: Connection,
   source: Source,
-  earlier: ReadonlyArray<Source>,
-  window: { readonly after: number; readonly upTo: number },
-  from: number,
+  from: { readonly first: number; readonly id: number },
   limit: number
-): Array<First> => {
-  const seen = [source, ...earlier]
-    .map(
-      (s) => `AND NOT EXISTS (SELECT 1 FROM ${s} p WHERE p.subject_type = e.subject_type AND p.subject_id = e.subject_id
-        AND p.id > @after AND p.id < e.id)`
-    )
-    .join(" ")
-  return db
+): Array<Ordered> =>
+  db
     .all(
-      `SELECT e.id, e.subject_type, e.subject_id FROM ${source} e
-        WHERE e.id > @from AND e.id > @after AND e.id <= @upTo ${seen} ORDER BY e.id LIMIT @limit`,
-      { after: window.after, upTo: window.upTo, from, limit }
+      `SELECT o.first AS first, e.id AS id, e.at AS at, e.type AS type, e.subject_type AS subject_type,
+        e.subject_id AS subject_id, e.data AS data
+        FROM temp.log_order o JOIN ${source} e ON e.id = o.id
+        WHERE (o.first, o.id) > (?, ?) ORDER BY o.first, o.id LIMIT ?`,
+      from.first,
+      from.id,
+      limit
     )
-    .map((value) => {
-      const r = Rows.row(value, "first")
-      return {
-        id: Rows.int(r, "id"),
-        subject: { type: Rows.oneOf(r, "subject_type", subjectTypes), id: Rows.text(r, "subject_id") }
-      }
-    })
-}
+    .map((value) => ({ first: Rows.int(Rows.row(value, "ordered"), "first"), event: decode(value) }))
+
+export const dropOrder = (db: Connection): void => void db.run(`DROP TABLE IF EXISTS temp.log_order`)
 
 /** Events of one subject in `source` with `after` < id ≤ `upTo`, oldest first, at most `limit`. */
 export const ofSubjectBetween = (

@@ -107,10 +107,10 @@ export interface Piece {
 /**
  * The episodes of `window` (as {@link episodes} groups them), handed to `emit` piece by piece:
  * episodes in the order of their first event, each one's events in log order, in pieces of at
- * most {@link Archive.BATCH} events. Read from the table page by page through its subject index;
- * archived events of the window are first copied into a temporary table of the connection (on
- * disk: SQLite's temp store), so memory stays bounded whatever the log's size. With `only`, the
- * one episode of that subject.
+ * most {@link Archive.BATCH} events. SQLite orders the window once into a temporary table (on
+ * disk: its temp store), read back page by page; archived events of the window are first copied
+ * with the table's into a temporary table, so memory stays bounded whatever the log's size.
+ * With `only`, the one episode of that subject.
  */
 export const stream = <E, R>(
   archiveDir: string,
@@ -122,64 +122,67 @@ export const stream = <E, R>(
     const database = yield* Database.Database
     const oldest = yield* database.read(Events.oldestId)
     const reachesArchive = oldest === undefined || oldest > window.after + 1
-    const sources: ReadonlyArray<Events.Source> = reachesArchive ? ["temp.archived_events", "events"] : ["events"]
+    const source: Events.Source = reachesArchive ? "temp.archived_events" : "events"
     const body = Effect.gen(function* () {
-      if (reachesArchive) yield* copyArchived(archiveDir, window, oldest)
-      const episode = (subject: Subject) =>
-        Effect.gen(function* () {
-          let first = true
-          for (const source of sources) {
-            let last = window.after
-            for (;;) {
-              const page = yield* database.read((db) =>
-                Events.ofSubjectBetween(db, source, subject, last, window.upTo, Archive.BATCH)
-              )
-              const newest = page.at(-1)
-              if (newest === undefined) break
-              yield* emit({ subject, first, events: page })
-              first = false
-              last = newest.id
-              if (page.length < Archive.BATCH) break
-            }
-          }
-        })
-      if (only !== undefined) return yield* episode(only)
-      for (const [i, source] of sources.entries()) {
-        let from = window.after
+      if (reachesArchive) yield* copyWindow(archiveDir, window)
+      if (only !== undefined) {
+        let first = true
+        let last = window.after
         for (;;) {
-          const firsts = yield* database.read((db) =>
-            Events.firstsOf(db, source, sources.slice(0, i), window, from, Archive.BATCH)
+          const page = yield* database.read((db) =>
+            Events.ofSubjectBetween(db, source, only, last, window.upTo, Archive.BATCH)
           )
-          for (const first of firsts) yield* episode(first.subject)
-          const newest = firsts.at(-1)
-          if (newest === undefined || firsts.length < Archive.BATCH) break
-          from = newest.id
+          const newest = page.at(-1)
+          if (newest === undefined) return
+          yield* emit({ subject: newest.subject, first, events: page })
+          first = false
+          last = newest.id
+          if (page.length < Archive.BATCH) return
         }
       }
+      yield* database.read((db) => Events.orderWindow(db, source, window))
+      let from = { first: 0, id: 0 }
+      for (;;) {
+        const page = yield* database.read((db) => Events.orderedPage(db, source, from, Archive.BATCH))
+        const end = page.at(-1)
+        if (end === undefined) return
+        // One piece per run of the page's events that share an episode.
+        let start = 0
+        for (let i = 1; i <= page.length; i++) {
+          const head = page[start]
+          if (head === undefined) break
+          if (i < page.length && page[i]?.first === head.first) continue
+          const events = page.slice(start, i).map((o) => o.event)
+          yield* emit({ subject: head.event.subject, first: head.event.id === head.first, events })
+          start = i
+        }
+        from = { first: end.first, id: end.event.id }
+      }
     })
-    yield* reachesArchive ? Effect.ensuring(body, Effect.ignore(database.read(Events.dropScratch))) : body
+    const cleanup = database.read((db) => {
+      Events.dropOrder(db)
+      if (reachesArchive) Events.dropScratch(db)
+    })
+    yield* Effect.ensuring(body, Effect.ignore(cleanup))
   })
 
-/** Copies the archived events of `window` (those below the table's `oldest`) into the scratch table. */
-const copyArchived = (archiveDir: string, window: Window, oldest: number | undefined) =>
-  Effect.flatMap(Database.Database, (database) =>
-    Effect.zipRight(
+/** Copies the window's events, the archived ones then the table's, into the scratch table. */
+const copyWindow = (archiveDir: string, window: Window) =>
+  Effect.flatMap(Database.Database, (database) => {
+    const copy = (batch: ReadonlyArray<TrailEvent>) =>
+      database.read((db) => {
+        // A transaction of the temporary database only: the store's own file is not locked.
+        db.run("BEGIN")
+        try {
+          Events.toScratch(db, batch)
+          db.run("COMMIT")
+        } catch (error) {
+          db.run("ROLLBACK")
+          throw error
+        }
+      })
+    return Effect.zipRight(
       database.read(Events.createScratch),
-      Archive.archived(archiveDir, window.after).pipe(
-        Stream.map((batch) => batch.filter((e) => e.id <= window.upTo && (oldest === undefined || e.id < oldest))),
-        Stream.runForEach((batch) =>
-          database.read((db) => {
-            // A transaction of the temporary database only: the store's own file is not locked.
-            db.run("BEGIN")
-            try {
-              Events.toScratch(db, batch)
-              db.run("COMMIT")
-            } catch (error) {
-              db.run("ROLLBACK")
-              throw error
-            }
-          })
-        )
-      )
+      Stream.runForEach(Archive.events(archiveDir, window.after, window.upTo), copy)
     )
-  )
+  })

@@ -168,9 +168,9 @@ describe("the archived log", () => {
               return Effect.runPromise(program).then(() => true)
             }
           ),
-          { numRuns: 30 }
+          { numRuns: 20 }
         )
       ),
-    60_000
+    120_000
   )
 })
