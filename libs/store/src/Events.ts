@@ -159,9 +159,15 @@ export const countAfter = (db: Connection, after: number): number =>
  * first event in the window. One set-based statement; {@link orderedPage} then reads it in order.
  * Returns how many events the window holds.
  */
-export const orderWindow = (db: Connection, source: Source, window: { readonly after: number; readonly upTo: number }) => {
+export const orderWindow = (
+  db: Connection,
+  source: Source,
+  window: { readonly after: number; readonly upTo: number }
+) => {
   db.run(`DROP TABLE IF EXISTS temp.log_order`)
-  db.run(`CREATE TEMP TABLE log_order (first INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (first, id)) WITHOUT ROWID`)
+  db.run(
+    `CREATE TEMP TABLE log_order (first INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (first, id)) WITHOUT ROWID`
+  )
   return db.run(
     `INSERT INTO temp.log_order (first, id)
       SELECT f.first, e.id FROM ${source} e JOIN (
