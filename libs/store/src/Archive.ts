@@ -23,7 +23,8 @@ import * as readline from "node:readline"
 import * as zlib from "node:zlib"
 import { StoreError, SubjectType, TrailEvent } from "@trail/domain"
 import { Effect, Option, Predicate, Stream } from "effect"
-import { Database } from "./Database.js"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import * as Database from "./Database.js"
 import * as Events from "./Events.js"
 import * as Rows from "./Rows.js"
 
@@ -145,53 +146,78 @@ export const archived = (dir: string, after = 0): Stream.Stream<ReadonlyArray<Tr
     )
   )
 
+/** How {@link events} reads the `events` table: its oldest id, and pages of it in id order. */
+export interface TableReader<R> {
+  readonly oldest: Effect.Effect<number | undefined, StoreError, R>
+  /** Events with `after` < id ≤ `upTo`, oldest first, at most `limit`. */
+  readonly page: (after: number, upTo: number, limit: number) => Effect.Effect<ReadonlyArray<TrailEvent>, StoreError, R>
+}
+
+/** The table read through the unit of work's connection (fast; not inside a `Database.transaction`). */
+export const unitOfWork: TableReader<Database.Database> = {
+  oldest: Effect.flatMap(Database.Database, (database) => database.read(Events.oldestId)),
+  page: (after, upTo, limit) =>
+    Effect.flatMap(Database.Database, (database) =>
+      database.read((db) => Events.between(db, "events", after, upTo, limit))
+    )
+}
+
+/**
+ * The table read through `SqlClient`: inside a `Database.transaction` (a projection's rebuild),
+ * where the unit of work's connection would wait for the transaction's own lock.
+ */
+export const sqlClient: TableReader<SqlClient.SqlClient> = {
+  oldest: Database.orStoreError(Events.oldestIdSql),
+  page: (after, upTo, limit) => Database.orStoreError(Events.betweenSql(after, upTo, limit))
+}
+
 /**
  * The whole log after `after` (0: from the beginning), in id order and in batches of at most
  * {@link BATCH}: the archive's events, then the table's with higher ids, read page by page
- * (`upTo`: stop after this id). Memory stays at one batch whatever the log's size.
+ * through `reader` (`upTo`: stop after this id). Memory stays at one batch whatever the log's size.
  */
-export const events = (
-  dir: string,
-  after = 0,
-  upTo = Number.MAX_SAFE_INTEGER
-): Stream.Stream<ReadonlyArray<TrailEvent>, StoreError, Database> =>
-  Stream.unwrap(
-    Effect.gen(function* () {
-      const database = yield* Database
-      const oldest = yield* database.read(Events.oldestId)
-      // The archive holds ids below the table's: read it only when the window reaches there.
-      const fromArchive =
-        oldest !== undefined && oldest <= after + 1
-          ? Stream.empty
-          : archived(dir, after).pipe(
-              Stream.map((batch) => batch.filter((e) => e.id <= upTo && (oldest === undefined || e.id < oldest))),
-              Stream.filter((batch) => batch.length > 0)
+export const eventsWith =
+  <R>(reader: TableReader<R>) =>
+  (dir: string, after = 0, upTo = Number.MAX_SAFE_INTEGER): Stream.Stream<ReadonlyArray<TrailEvent>, StoreError, R> =>
+    Stream.unwrap(
+      Effect.gen(function* () {
+        const oldest = yield* reader.oldest
+        // The archive holds ids below the table's: read it only when the window reaches there.
+        const fromArchive =
+          oldest !== undefined && oldest <= after + 1
+            ? Stream.empty
+            : archived(dir, after).pipe(
+                Stream.map((batch) => batch.filter((e) => e.id <= upTo && (oldest === undefined || e.id < oldest))),
+                Stream.filter((batch) => batch.length > 0)
+              )
+        let last = after
+        const fromTable = Stream.paginateEffect(true, (more) =>
+          more
+            ? Effect.map(
+                reader.page(last, upTo, BATCH),
+                (page): readonly [ReadonlyArray<TrailEvent>, Option.Option<boolean>] => {
+                  const newest = page.at(-1)
+                  if (newest !== undefined) last = newest.id
+                  return [page, page.length === BATCH ? Option.some(true) : Option.none()]
+                }
+              )
+            : Effect.succeed([[], Option.none()] as const)
+        ).pipe(Stream.filter((page) => page.length > 0))
+        return Stream.concat(
+          fromArchive.pipe(
+            Stream.tap((batch) =>
+              Effect.sync(() => {
+                last = Math.max(last, batch.at(-1)?.id ?? last)
+              })
             )
-      let last = after
-      const fromTable = Stream.paginateEffect(true, (more) =>
-        more
-          ? Effect.map(
-              database.read((db) => Events.between(db, "events", last, upTo, BATCH)),
-              (page): readonly [ReadonlyArray<TrailEvent>, Option.Option<boolean>] => {
-                const newest = page.at(-1)
-                if (newest !== undefined) last = newest.id
-                return [page, page.length === BATCH ? Option.some(true) : Option.none()]
-              }
-            )
-          : Effect.succeed([[], Option.none()] as const)
-      ).pipe(Stream.filter((page) => page.length > 0))
-      return Stream.concat(
-        fromArchive.pipe(
-          Stream.tap((batch) =>
-            Effect.sync(() => {
-              last = Math.max(last, batch.at(-1)?.id ?? last)
-            })
-          )
-        ),
-        fromTable
-      )
-    })
-  )
+          ),
+          fromTable
+        )
+      })
+    )
+
+/** {@link eventsWith} the {@link unitOfWork} reader: `trail log`, `trail events`, anything outside a transaction. */
+export const events = eventsWith(unitOfWork)
 
 /** One month file being rewritten: a copy of it (if it exists) with a gzip member being appended. */
 interface MonthWriter {
@@ -238,9 +264,9 @@ export interface Archived {
  * has brought every projection current past `upTo`. Fails with an `io` StoreError when a file
  * cannot be written (the table is then untouched).
  */
-export const archive = (dir: string, upTo: number): Effect.Effect<Archived, StoreError, Database> =>
+export const archive = (dir: string, upTo: number): Effect.Effect<Archived, StoreError, Database.Database> =>
   Effect.gen(function* () {
-    const database = yield* Database
+    const database = yield* Database.Database
     const writers = new Map<string, MonthWriter>()
     const written = yield* Effect.tryPromise({
       try: async () => {

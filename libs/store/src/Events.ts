@@ -327,3 +327,24 @@ export const latestIdSql: SqlEffect<number> = Effect.flatMap(SqlClient.SqlClient
     Effect.catchTag("NoSuchElementException", () => Effect.succeed(0))
   )
 )
+
+/** Events with `after` < id ≤ `upTo`, oldest first, at most `limit`, through SqlClient. */
+export const betweenSql = (after: number, upTo: number, limit: number) =>
+  eventsWhere(
+    (sql, columns) =>
+      sql`SELECT ${sql.literal(columns)} FROM events WHERE id > ${after} AND id <= ${upTo} ORDER BY id LIMIT ${limit}`
+  )
+
+const OldestRow = Schema.Struct({ oldest: Schema.NullOr(Schema.Int) })
+
+/** The id of the oldest event in the table (undefined when it is empty), through SqlClient. */
+export const oldestIdSql: SqlEffect<number | undefined> = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  SqlSchema.single({
+    Request: Schema.Void,
+    Result: OldestRow,
+    execute: () => sql`SELECT min(id) AS oldest FROM events`
+  })(undefined).pipe(
+    Effect.map((row) => row.oldest ?? undefined),
+    Effect.catchTag("NoSuchElementException", () => Effect.succeed(undefined))
+  )
+)

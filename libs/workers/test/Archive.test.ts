@@ -8,6 +8,7 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import { emptyInbox, foldEvents, type SubjectType, toSnapshot, TrailEvent } from "@trail/domain"
 import { Archive, Database, Events, Migrations } from "@trail/store"
@@ -69,7 +70,7 @@ const json = (value: unknown) => JSON.parse(JSON.stringify(value)) as unknown
 /** Runs `body` over a fresh migrated store in a temp dir holding `events`. */
 const withLog = <A, E>(
   events: ReadonlyArray<TrailEvent>,
-  body: (dir: string) => Effect.Effect<A, E, Database.Database>
+  body: (dir: string) => Effect.Effect<A, E, Database.Database | SqlClient.SqlClient>
 ) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -143,6 +144,11 @@ describe("the archived log", () => {
                     yield* Stream.runFold(Archive.events(dir), emptyInbox, (state, batch) => foldEvents(state, batch))
                   )
                   assert.deepStrictEqual(json(rebuilt), json(live))
+                  // The same through SqlClient inside a store transaction, as a projection's rebuild reads it.
+                  const inTransaction = yield* database.transaction(
+                    Stream.runFold(Archive.eventsWith(Archive.sqlClient)(dir), emptyInbox, foldEvents)
+                  )
+                  assert.deepStrictEqual(json(toSnapshot(inTransaction)), json(live))
 
                   const whole = yield* Timeline.window(dir, {})
                   assert.deepStrictEqual(json(yield* streamed(dir, whole)), json(Timeline.episodes(events)))
