@@ -7,7 +7,7 @@ import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { CONFIG_HOME, gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
+import { cleanEnv, gitRepo, TRAIL, trail, waitFor } from "./helpers.js"
 
 interface Event {
   readonly id: number
@@ -22,7 +22,7 @@ const hook = (root: string, payload: Record<string, unknown>) => {
   const result = spawnSync(process.execPath, [TRAIL, "hook", "claude"], {
     cwd: root,
     input,
-    env: { ...process.env, TRAIL_ROOT: "", TMUX: "", TMUX_PANE: "", XDG_CONFIG_HOME: CONFIG_HOME },
+    env: { ...cleanEnv(), TMUX: "", TMUX_PANE: "" },
     encoding: "utf8"
   })
   expect(result.status, result.stderr).toBe(0)
@@ -138,7 +138,7 @@ describe("trail log and trail events", () => {
         [TRAIL, "log", "--follow", "--limit", "1", ...(pretty ? ["--pretty"] : [])],
         {
           cwd: t.root,
-          env: { ...process.env, TRAIL_ROOT: "", XDG_CONFIG_HOME: CONFIG_HOME, NO_COLOR: "1" }
+          env: { ...cleanEnv(), NO_COLOR: "1" }
         }
       )
       let stdout = ""
