@@ -5,6 +5,8 @@
  */
 import * as Options from "@effect/cli/Options"
 import { StoreError } from "@trail/domain"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { Search } from "@trail/checkpoints"
 import { Archive, Database, Events } from "@trail/store"
 import { Inbox } from "@trail/workers"
 import { Live } from "@trail/supervisor"
@@ -26,12 +28,16 @@ interface Projection<R> {
 export const projections = [
   {
     name: "inbox",
-    current: Effect.flatMap(Inbox.Inbox, (inbox) => Effect.map(inbox.current, (state) => state.last))
+    // A catch-up folds every event appended before it began: the newest id read first is folded after it.
+    current: Effect.flatMap(Inbox.Inbox, (inbox) =>
+      Effect.flatMap(Database.Database, (database) => Effect.zipLeft(database.read(Events.latestId), inbox.catchUp))
+    )
   },
+  { name: "search", current: Effect.map(Search.catchUp, (caughtUp) => caughtUp.last_event_id) },
   // The checkpoint index (Checkpoints.rebuildIndex) and the workers table are written in the
   // transaction of each event they fold: always current.
   { name: "checkpoints", current: Effect.flatMap(Database.Database, (database) => database.read(Events.latestId)) }
-] as const satisfies ReadonlyArray<Projection<Inbox.Inbox | Database.Database>>
+] as const satisfies ReadonlyArray<Projection<Inbox.Inbox | Database.Database | SqlClient.SqlClient>>
 
 export const archiveBeforeOption = Options.text("archive-before").pipe(
   Options.optional,

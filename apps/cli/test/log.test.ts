@@ -117,6 +117,8 @@ describe("trail log and trail events", () => {
     expect(t.run(["events"]).stdout).toBe(events)
     expect(t.run(["log"]).stdout).toBe(log)
     expect(t.run(["inbox"]).stdout).toBe(inbox)
+    // The rebuild folds the archived events back: the same inbox.
+    expect(t.run(["inbox", "--rebuild"]).stdout).toBe(inbox)
     expect(shape(t.log(["--limit", "1"]))).toEqual([["s1", [5]]])
 
     // New events follow the archived ones, and a second archive appends to the month's file.

@@ -31,6 +31,9 @@ import * as Rows from "./Rows.js"
 /** The archive folder under a root's state folder (`.trail/archive`). */
 export const DIR = "archive"
 
+/** The archive folder beside the store file `databaseFile` (`.trail/state.db` → `.trail/archive`). */
+export const dirOf = (databaseFile: string): string => path.join(path.dirname(databaseFile), DIR)
+
 /** How many events a page of the writer or a batch of the reader holds. */
 export const BATCH = 5_000
 
