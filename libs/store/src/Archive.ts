@@ -139,12 +139,31 @@ async function* mergedBatches(paths: ReadonlyArray<string>, after: number, batch
   }
 }
 
-/** Every archived event with id > `after`, in id order, each id once, in batches of at most {@link BATCH}. */
-export const archived = (dir: string, after = 0): Stream.Stream<ReadonlyArray<TrailEvent>, StoreError> =>
+/** Whether the month file `file` can hold an event at or after `at` (ms): its month ends after it. */
+const endsAfter = (file: string, at: number) => {
+  const match = FILE.exec(path.basename(file))
+  return match === null || Date.UTC(Number(match[1]), Number(match[2]), 1) > at
+}
+
+/**
+ * Every archived event with id > `after`, in id order, each id once, in batches of at most
+ * {@link BATCH}; with `notBefore` (ms), only from the month files that can hold events at or
+ * after it (the others are not read).
+ */
+export const archived = (
+  dir: string,
+  after = 0,
+  notBefore?: number
+): Stream.Stream<ReadonlyArray<TrailEvent>, StoreError> =>
   Stream.unwrap(
     Effect.map(files(dir), (paths) =>
-      Stream.fromAsyncIterable(mergedBatches(paths, after, BATCH), (cause) =>
-        cause instanceof StoreError ? cause : ioError(`reading the archive in ${dir}`)(cause)
+      Stream.fromAsyncIterable(
+        mergedBatches(
+          notBefore === undefined ? paths : paths.filter((file) => endsAfter(file, notBefore)),
+          after,
+          BATCH
+        ),
+        (cause) => (cause instanceof StoreError ? cause : ioError(`reading the archive in ${dir}`)(cause))
       )
     )
   )

@@ -65,17 +65,17 @@ export const window = (
     let after = 0
     if (since !== undefined && "id" in since) after = since.id
     else if (since !== undefined) {
-      const first = yield* database.read((db) => Events.firstAtOrAfter(db, since.at))
-      if (first !== undefined && first !== oldest) after = first - 1
-      else {
-        // None in the table, or its first event is already at or after it: the cut may be in the archive.
-        const archived = yield* Archive.archived(archiveDir).pipe(
-          Stream.flattenIterables,
-          Stream.filter((e) => e.at >= since.at && (oldest === undefined || e.id < oldest)),
-          Stream.runHead
-        )
-        after = Option.isSome(archived) ? archived.value.id - 1 : first === undefined ? upTo : first - 1
-      }
+      // The archive holds the lower ids: its first event at or after the time comes first (only
+      // the month files that can hold one are read); else the table's.
+      const archived = yield* Archive.archived(archiveDir, 0, since.at).pipe(
+        Stream.flattenIterables,
+        Stream.filter((e) => e.at >= since.at && (oldest === undefined || e.id < oldest)),
+        Stream.runHead
+      )
+      const first = Option.isSome(archived)
+        ? archived.value.id
+        : yield* database.read((db) => Events.firstAtOrAfter(db, since.at))
+      after = first === undefined ? upTo : first - 1
     }
     const limit = options.limit
     if (limit === undefined) return { after, upTo }
