@@ -15,8 +15,9 @@
  *
  * Medians throughout, because the machine is shared and noisy; every comparison is made in the
  * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md);
- * `--only=cycle,cli,init,open,fleet,fleet-scale,inbox,hook-rate,checkpoint,search,inbox-scale` runs
- * some sections (fleet-scale, hook-rate, search and inbox-scale are their own files: bench/<section>.ts).
+ * `--only=cycle,cli,init,open,fleet,fleet-scale,inbox,hook-rate,checkpoint,search,inbox-scale,log-scale`
+ * runs some sections (fleet-scale, hook-rate, search, inbox-scale and log-scale are their own files:
+ * bench/<section>.ts).
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Checkpoints from "@trail/checkpoints"
@@ -32,6 +33,7 @@ import * as path from "node:path"
 import { fleetScaleBench } from "./fleet-scale.js"
 import { hookRateBench } from "./hook-rate.js"
 import { inboxScaleBench } from "./inbox-scale.js"
+import { logScaleBench } from "./log-scale.js"
 import { searchBench } from "./search.js"
 import { at, cpuPercent, median, percentile, procSample } from "./stats.js"
 
@@ -737,6 +739,7 @@ const main = async () => {
   const search = wanted("search") ? await searchBench({ trail: TRAIL, quick }) : null
   if (search !== null) log(`search: ${JSON.stringify(search)}`)
   const inboxScale = wanted("inbox-scale") ? await inboxScaleBench({ quick, log }) : null
+  const logScale = wanted("log-scale") ? logScaleBench({ quick, log }) : null
   const result = {
     machine: started,
     quick,
@@ -750,7 +753,8 @@ const main = async () => {
     hookRate,
     checkpoint,
     search,
-    inboxScale
+    inboxScale,
+    logScale
   }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
 }

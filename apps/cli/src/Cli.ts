@@ -29,6 +29,7 @@ import { inboxCommands, skipItem } from "./InboxCommands.js"
 import { kinds } from "./KindCommands.js"
 import { resultsCommands } from "./ResultsCommands.js"
 import { gcWorkers, workerCommands } from "./WorkerCommands.js"
+import { archiveBeforeOption, archiveIfAsked } from "./Archiving.js"
 import { checkpointCommands, purgeCheckpoints } from "./CheckpointCommands.js"
 import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
 
@@ -655,6 +656,7 @@ const gc = Command.make(
     force: Options.boolean("force").pipe(
       Options.withDescription("With --workers: remove worktrees with unpromoted change sets too.")
     ),
+    archiveBefore: archiveBeforeOption,
     pretty
   },
   (args) =>
@@ -663,9 +665,10 @@ const gc = Command.make(
         Effect.all([
           scheduler.gc({ vacuum: args.vacuum, reconcile: args.reconcile }),
           args.workers ? Effect.map(gcWorkers(args.olderThan, args.force), Option.some) : Effect.succeed(Option.none()),
-          purgeCheckpoints
+          purgeCheckpoints,
+          archiveIfAsked(args.archiveBefore)
         ]),
-        ([g, w, purged]) =>
+        ([g, w, purged, archived]) =>
           print(
             {
               reclaimed_leases: g.reclaimed_leases,
@@ -673,7 +676,10 @@ const gc = Command.make(
               counter_drift: g.counter_drift,
               vacuumed: g.vacuumed,
               ...purged,
-              ...(Option.isSome(w) ? { workers: w.value } : {})
+              ...(Option.isSome(w) ? { workers: w.value } : {}),
+              ...(Option.isSome(archived)
+                ? { archived_events: archived.value.archived_events, archive_files: archived.value.files }
+                : {})
             },
             {
               pretty: args.pretty,
@@ -684,6 +690,9 @@ const gc = Command.make(
                   ["counter drift fixed", g.counter_drift],
                   ["vacuumed", g.vacuumed ? "yes" : "no"],
                   ["checkpoints purged", g.purged_checkpoints.length === 0 ? null : g.purged_checkpoints.join(", ")],
+                  ...(g.archived_events === undefined
+                    ? []
+                    : ([["events archived", `${g.archived_events} ${g.archive_files?.join(", ") ?? ""}`]] as const)),
                   ...(Option.isSome(w)
                     ? ([
                         ["windows closed", w.value.windows_closed],
@@ -700,7 +709,7 @@ const gc = Command.make(
 ).pipe(
   Command.provide(SchedulerLive),
   Command.withDescription(
-    "Reclaim expired leases, purge consumed checkpoints past their retention; optionally reconcile counters and vacuum."
+    "Reclaim expired leases, purge consumed checkpoints past their retention; optionally reconcile counters, vacuum, and archive old events (--archive-before DATE)."
   )
 )
 

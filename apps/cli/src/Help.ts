@@ -77,7 +77,8 @@ const BOILERPLATE = [
 const VALUE_NAMES: Record<string, string> = {
   "--as": "KIND",
   "--root": "DIR",
-  "--since": "ID",
+  "--since": "ID|DATE",
+  "--archive-before": "DATE",
   "--message": "NOTE",
   "--session": "ID",
   "--worker": "ID",

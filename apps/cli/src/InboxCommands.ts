@@ -10,17 +10,29 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Path from "@effect/platform/Path"
-import { isTrailError, type ReviewItem, type Subject, UsageError, WorkerId, WorkerNotFound } from "@trail/domain"
+import { isTrailError, type ReviewItem, UsageError, WorkerId, WorkerNotFound } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
-import { Doctor, HookSettings, Inbox, Jump, Processes, StoreChanges, Timeline, Workers } from "@trail/workers"
+import { Doctor, HookSettings, Inbox, Jump, Processes, StoreChanges, Workers } from "@trail/workers"
 import { Checkpoints, layer as checkpointsLayer } from "@trail/checkpoints"
 import type { Database } from "@trail/store"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Cause, Clock, Effect, Either, Exit, Fiber, Option, Runtime, Schema, Stream } from "effect"
 import { claudeUserDir, cwd, envVar, explicitRoot, pretty, print, trail } from "./Common.js"
+import {
+  archiveDirOf,
+  follow,
+  followOption,
+  limitOption,
+  ndjson,
+  prettyFollower,
+  sinceOption,
+  subscribeIf,
+  windowOf,
+  writeEpisodes
+} from "./LogReading.js"
 import { ExitCode, toJson } from "./Output.js"
-import { bold, cyan, dim, green, pad, red, safeData, safeText, time, yellow } from "./Pretty.js"
+import { bold, cyan, dim, green, pad, red, safeData, safeText, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
 import { runHook } from "./hook.js"
 import * as Stdin from "./Stdin.js"
@@ -31,6 +43,9 @@ import { Root, rootLayer, rootSettings } from "./WorkerCommands.js"
  * Database: each command that needs it gets it once, through `Command.provide`.
  */
 const InboxLive = rootLayer(Live.inboxLayer)
+
+/** Root + the live EventLog over the Database (`log`). */
+const EventLogLive = rootLayer(Live.eventLogLayer)
 
 /** Runs `f` with the provided Inbox ({@link InboxLive}). */
 const withInbox = <A, E, R>(f: (inbox: Inbox.InboxShape) => Effect.Effect<A, E, R>) => Effect.flatMap(Inbox.Inbox, f)
@@ -390,49 +405,39 @@ const jump = Command.make("jump", { item: itemArg }, (args) =>
   Command.withDescription("Switch your tmux client to the item's pane (prints the attach command outside tmux).")
 )
 
-const subjectTitle: Record<Subject["type"], string> = {
-  worker: "Worker",
-  session: "Session",
-  supervisor: "Supervisor",
-  checkpoint: "Checkpoint"
-}
-
 const log = Command.make(
   "log",
   {
     worker: Options.text("worker").pipe(Options.optional, Options.withDescription("Only this worker.")),
     session: Options.text("session").pipe(Options.optional, Options.withDescription("Only this session.")),
+    since: sinceOption,
+    limit: limitOption,
+    follow: followOption,
     pretty
   },
   (args) =>
     Effect.gen(function* () {
       if (Option.isSome(args.worker) && Option.isSome(args.session))
         return yield* new UsageError({ message: "--worker and --session exclude each other" })
-      const subject = Option.isSome(args.worker)
+      const only = Option.isSome(args.worker)
         ? { type: "worker" as const, id: args.worker.value }
         : Option.isSome(args.session)
           ? { type: "session" as const, id: args.session.value }
           : undefined
-      const groups = Timeline.episodes(yield* withInbox((inbox) => inbox.log(subject)))
-      yield* print(groups, {
-        pretty: args.pretty,
-        render: (groups) =>
-          groups
-            .map((g) =>
-              [
-                bold(`${subjectTitle[g.subject.type]} ${g.subject.id} · ${g.events.length} event(s)`),
-                ...g.events.map(
-                  (e) =>
-                    `   ${e.type.padEnd(20)} ${dim(time(e.at))}  ${JSON.stringify(e.data).slice(0, 80)}  ${dim(`#${e.id}`)}`
-                )
-              ].join("\n")
-            )
-            .join("\n\n")
-      })
-    })
+      const pretty = args.pretty || (yield* trail).pretty
+      const archiveDir = archiveDirOf((yield* Root).project.stateDir)
+      // Subscribed first so nothing appended between the window and the live feed is lost.
+      const subscription = yield* subscribeIf(args.follow)
+      const window = yield* windowOf(archiveDir, args, only)
+      yield* writeEpisodes(archiveDir, window, pretty, only)
+      if (Option.isSome(subscription))
+        yield* follow(subscription.value, window.upTo, pretty ? prettyFollower() : ndjson, only)
+    }).pipe(Effect.scoped)
 ).pipe(
-  Command.provide(InboxLive),
-  Command.withDescription("The forensic timeline: every event, grouped by worker and session.")
+  Command.provide(EventLogLive),
+  Command.withDescription(
+    "The forensic timeline: events grouped by worker and session (JSON: [{subject, events}], archived events included). --since ID|DATE, --limit N (the newest N events), --follow (then one event per line: NDJSON, or lines under their subject)."
+  )
 )
 
 // ---------------------------------------------------------------------------------------------

@@ -9,12 +9,10 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as PlatformCommand from "@effect/platform/Command"
 import {
-  EventLog,
   ProtocolError,
   SpawnRefused,
   SubstrateError,
   TaskName,
-  type TrailEvent,
   UsageError,
   type Worker,
   WorkerId,
@@ -23,9 +21,20 @@ import {
 } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Live, Supervisor } from "@trail/supervisor"
+import { Archive } from "@trail/store"
 import { Workers } from "@trail/workers"
-import { type Clock, Context, Deferred, Effect, Layer, Option, Queue, Schema } from "effect"
+import { type Clock, Context, Deferred, Effect, Layer, Option, Schema, Stream } from "effect"
 import { cwd, envVar, explicitRoot, foundCount, pretty, print, userKindsDir } from "./Common.js"
+import {
+  archiveDirOf,
+  follow,
+  followOption,
+  limitOption,
+  ndjson,
+  sinceOption,
+  subscribeIf,
+  windowOf
+} from "./LogReading.js"
 import { ExitCode } from "./Output.js"
 import { bold, card, cyan, dim, green, red, safeText, table, termWidth, time, wrap, yellow } from "./Pretty.js"
 import { sweepResults, topFindings } from "./Results.js"
@@ -62,8 +71,11 @@ export const rootLayer = <ROut, E, RIn>(layerOf: (settings: Live.RootSettings) =
 /** Root + Workers + Database: each worker command gets them once, through `Command.provide`. */
 const WorkersLive = rootLayer(Live.workersLayer)
 
-/** Root + the Supervisor and its services (`supervise`, `events`). */
+/** Root + the Supervisor and its services (`supervise`). */
 const SupervisorLive = rootLayer(Live.supervisorLayer)
+
+/** Root + the live EventLog over the Database (`events`). */
+const EventLogLive = rootLayer(Live.eventLogLayer)
 
 /** Runs `f` with the provided Workers service ({@link WorkersLive}). */
 const withWorkers = <A, E, R>(f: (workers: Workers.WorkersShape) => Effect.Effect<A, E, R>) =>
@@ -423,42 +435,23 @@ const promote = changeSetCommand(
 )
 const discard = changeSetCommand("discard", "Throw away a finished worker's change set and remove its worktree.")
 
-const events = Command.make(
-  "events",
-  {
-    follow: Options.boolean("follow").pipe(Options.withDescription("Keep printing new events as they are appended.")),
-    since: Options.integer("since").pipe(
-      Options.withDefault(0),
-      Options.withDescription("Print the events after this id (default: all).")
+const events = Command.make("events", { follow: followOption, since: sinceOption, limit: limitOption }, (args) =>
+  Effect.gen(function* () {
+    const archiveDir = archiveDirOf((yield* Root).project.stateDir)
+    // Subscribed first so nothing appended between the window and the live feed is lost.
+    const subscription = yield* subscribeIf(args.follow)
+    const window = yield* windowOf(archiveDir, args)
+    yield* Stream.runForEach(Archive.events(archiveDir, window.after, window.upTo), (batch) =>
+      Effect.sync(() => void process.stdout.write(batch.map(ndjson).join("")))
     )
-  },
-  (args) =>
-    Effect.gen(function* () {
-      if (args.since < 0) return yield* new UsageError({ message: "--since must be 0 or more" })
-      const line = (event: TrailEvent) => Effect.sync(() => process.stdout.write(`${JSON.stringify(event)}\n`))
-      yield* Effect.gen(function* () {
-        const log = yield* EventLog
-        // Subscribe first so nothing appended between the backlog and the live feed is lost.
-        const subscription = args.follow ? Option.some(yield* log.subscribe) : Option.none()
-        let last = args.since
-        for (;;) {
-          const batch = yield* log.since(last, 5_000)
-          for (const event of batch) yield* line(event)
-          const newest = batch.at(-1)
-          if (newest !== undefined) last = newest.id
-          if (batch.length < 5_000) break
-        }
-        if (Option.isNone(subscription)) return
-        for (;;) {
-          const event = yield* Queue.take(subscription.value)
-          if (event.id > last) {
-            last = event.id
-            yield* line(event)
-          }
-        }
-      }).pipe(Effect.scoped)
-    })
-).pipe(Command.provide(SupervisorLive), Command.withDescription("Print the event log as NDJSON (one event per line)."))
+    if (Option.isSome(subscription)) yield* follow(subscription.value, window.upTo, ndjson)
+  }).pipe(Effect.scoped)
+).pipe(
+  Command.provide(EventLogLive),
+  Command.withDescription(
+    "Print the event log as NDJSON (one event per line), archived events included: --since ID|DATE, --limit N (the newest N), --follow."
+  )
+)
 
 // ---------------------------------------------------------------------------------------------
 // The worker protocol

@@ -4,7 +4,8 @@
  */
 import { type TrailConfig } from "@trail/domain"
 import { type Project, Scheduler } from "@trail/scheduler"
-import { Database } from "@trail/store"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { Database, Migrations } from "@trail/store"
 import { Inbox, Processes, Substrate, Tmux, Workers } from "@trail/workers"
 import { Layer } from "effect"
 import * as EventLogLive from "./EventLog.js"
@@ -64,4 +65,12 @@ export const supervisorLayer = (settings: RootSettings) =>
     ),
     Layer.provideMerge(workersOn(settings)),
     Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile }))
+  )
+
+/** The live EventLog over the root's (migrated) Database, and nothing else (`trail log`, `trail events`). */
+export const eventLogLayer = (settings: RootSettings) =>
+  EventLogLive.layer({ stateDir: settings.project.stateDir }).pipe(
+    Layer.provideMerge(Migrations.layer),
+    Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile })),
+    Layer.provide(NodeFileSystem.layer)
   )

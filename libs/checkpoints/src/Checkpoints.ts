@@ -48,8 +48,8 @@ import {
   type StoreError,
   type TrailEvent
 } from "@trail/domain"
-import { Database, Events, Migrations } from "@trail/store"
-import { Clock, Context, Effect, Layer, Option, Random, Schema } from "effect"
+import { Archive, Database, Events, Migrations } from "@trail/store"
+import { Clock, Context, Effect, Layer, Option, Random, Schema, Stream } from "effect"
 import type { Bundle } from "./Bundle.js"
 import { bundlePaths } from "./Paths.js"
 import { readHeader as headerParts } from "./Header.js"
@@ -349,11 +349,12 @@ export const make = (settings: CheckpointsSettings) =>
       execute: (row) =>
         sql`INSERT INTO checkpoints ${sql.insert(row)} ON CONFLICT (id) DO UPDATE SET ${sql.update(row, ["id"])}`
     })
+    /** The table's checkpoint events with id > the given one (the archive's are read before them). */
     const checkpointEvents = SqlSchema.findAll({
-      Request: Schema.Void,
+      Request: Schema.Int,
       Result: Events.EventFromRow,
-      execute: () => sql`SELECT id, at, type, subject_type, subject_id, data FROM events
-        WHERE subject_type = 'checkpoint' ORDER BY id`
+      execute: (after) => sql`SELECT id, at, type, subject_type, subject_id, data FROM events
+        WHERE subject_type = 'checkpoint' AND id > ${after} ORDER BY id`
     })
 
     /** Appends `type` about `entry` and writes the fold's result (in the caller's transaction). */
@@ -658,10 +659,23 @@ export const make = (settings: CheckpointsSettings) =>
     const rebuildIndex = transaction(
       Effect.gen(function* () {
         const entries = new Map<string, IndexEntry>()
-        for (const event of yield* checkpointEvents(undefined)) {
+        const fold = (event: TrailEvent) => {
+          if (event.subject.type !== "checkpoint") return
           const next = applyCheckpointEvent(entries.get(event.subject.id), event)
           if (next !== undefined) entries.set(event.subject.id, next)
         }
+        // The log is the archive's events, then the table's (gc cannot archive meanwhile: it
+        // deletes under the write lock this transaction holds).
+        let archived = 0
+        yield* Stream.runForEach(
+          Archive.archived(`${settings.root.replace(/\/+$/, "")}/.trail/${Archive.DIR}`),
+          (batch) =>
+            Effect.sync(() => {
+              for (const event of batch) fold(event)
+              archived = batch.at(-1)?.id ?? archived
+            })
+        )
+        for (const event of yield* checkpointEvents(archived)) fold(event)
         yield* sql`DELETE FROM checkpoints`
         yield* sql`DELETE FROM artifacts_fts`
         for (const entry of entries.values()) yield* upsert(entry)

@@ -2,7 +2,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import { CheckpointId, errorCode } from "@trail/domain"
-import { Events } from "@trail/store"
+import { Archive, Events } from "@trail/store"
 import { Effect, Either, Option, Schema, TestClock } from "effect"
 import { spawn } from "node:child_process"
 import * as nodeFs from "node:fs"
@@ -441,9 +441,12 @@ describe("Checkpoints", () => {
       })
     )
 
-    it.scoped("the index is rebuilt from the events (and the search table from the files) to what it was", () =>
+    it.scoped.each([
+      ["the events", false],
+      ["the events, most of them archived", true]
+    ] as const)("the index is rebuilt from %s (and the search table from the files) to what it was", ([, archiving]) =>
       Effect.gen(function* () {
-        const { checkpoints, sql } = yield* withOne()
+        const { checkpoints, sql, root, ctx } = yield* withOne()
         const make = (title: string, once: boolean) =>
           Effect.gen(function* () {
             yield* TestClock.adjust(1_000)
@@ -469,6 +472,14 @@ describe("Checkpoints", () => {
         assert.strictEqual(before.rows.length, 4)
         assert.strictEqual(before.fts.length, 6)
 
+        if (archiving)
+          yield* Effect.gen(function* () {
+            // Every event but the last two leaves the table for the archive.
+            const latest = yield* Events.latestIdSql.pipe(Effect.orDie)
+            const archived = yield* Archive.archive(`${root}/.trail/${Archive.DIR}`, latest - 2)
+            assert.strictEqual(archived.archived_events, latest - 2)
+            assert.strictEqual((yield* Events.sinceSql(0, 100).pipe(Effect.orDie)).length, 2)
+          }).pipe(Effect.provide(ctx))
         yield* sql`DELETE FROM checkpoints`
         yield* sql`DELETE FROM artifacts_fts`
         assert.deepStrictEqual(yield* checkpoints.list({ includeConsumed: true }), [])

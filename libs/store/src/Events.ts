@@ -17,7 +17,9 @@ const INSERT = `INSERT INTO events (at, type, subject_type, subject_id, data) VA
 const SINCE = `SELECT id, at, type, subject_type, subject_id, data FROM events WHERE id > ? ORDER BY id LIMIT ?`
 const SUBJECT = `SELECT id, at, type, subject_type, subject_id, data FROM events
   WHERE subject_type = ? AND subject_id = ? ORDER BY id`
-const LATEST = `SELECT coalesce(max(id), 0) FROM events`
+// AUTOINCREMENT's counter: the newest id ever given, still right once the table's older events
+// were archived or every event was (the next append gets the id after it).
+const LATEST = `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)`
 
 const appended = (id: number, event: NewEvent) =>
   new TrailEvent({ id, ...event, data: { ...event.data } }, { disableValidation: true })
@@ -61,8 +63,174 @@ export const since = (db: Connection, after: number, limit: number): Array<Trail
 export const ofSubject = (db: Connection, type: SubjectType, id: string): Array<TrailEvent> =>
   db.all(SUBJECT, type, id).map(decode)
 
-/** The id of the newest event (0 when there is none). */
+/** The id of the newest event appended (0 when there is none), archived or not. */
 export const latestId = (db: Connection): number => Number(db.pluck(LATEST))
+
+// ---------------------------------------------------------------------------------------------
+// Windows of the log, read in pages of bounded size (`trail log`, `trail events`, the archive).
+
+/**
+ * A table holding events: the log itself, or the connection's scratch copy of archived events
+ * (Archive.ts) that `trail log` groups beside it. Both have the `events` columns and an index on
+ * (subject_type, subject_id, id).
+ */
+export type Source = "events" | "temp.archived_events"
+
+/** Creates the connection's empty scratch table for archived events (dropped by {@link dropScratch}). */
+export const createScratch = (db: Connection): void => {
+  db.run(`DROP TABLE IF EXISTS temp.archived_events`)
+  db.run(`CREATE TEMP TABLE archived_events (
+    id INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL,
+    subject_type TEXT NOT NULL, subject_id TEXT NOT NULL, data TEXT NOT NULL)`)
+  db.run(`CREATE INDEX temp.archived_events_by_subject ON archived_events (subject_type, subject_id, id)`)
+}
+
+/** Copies `events` into the scratch table (in one transaction of the caller's). */
+export const toScratch = (db: Connection, events: ReadonlyArray<TrailEvent>): void => {
+  for (const e of events)
+    db.run(
+      `INSERT OR IGNORE INTO temp.archived_events (id, at, type, subject_type, subject_id, data) VALUES (?, ?, ?, ?, ?, ?)`,
+      e.id,
+      e.at,
+      e.type,
+      e.subject.type,
+      e.subject.id,
+      JSON.stringify(e.data)
+    )
+}
+
+export const dropScratch = (db: Connection): void => void db.run(`DROP TABLE IF EXISTS temp.archived_events`)
+
+const COLUMNS = "id, at, type, subject_type, subject_id, data"
+
+/** Events of `source` with `after` < id ≤ `upTo`, oldest first, at most `limit`. */
+export const between = (db: Connection, source: Source, after: number, upTo: number, limit: number) =>
+  db
+    .all(`SELECT ${COLUMNS} FROM ${source} WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`, after, upTo, limit)
+    .map(decode)
+
+/** The id of the oldest event in the table (undefined when it is empty). */
+export const oldestId = (db: Connection): number | undefined => {
+  const id = db.pluck(`SELECT min(id) FROM events`)
+  return typeof id === "number" ? id : undefined
+}
+
+/**
+ * The id of the first event with `at` ≥ `at` (ms) in the table, or undefined. Reads in id order
+ * and stops at the first match, so its cost is the number of events before it (no index on
+ * `at`: times come from many processes' clocks and are not in id order, so a log cut by time is
+ * cut at the first event at or after it).
+ */
+export const firstAtOrAfter = (db: Connection, at: number): number | undefined => {
+  const id = db.pluck(`SELECT id FROM events WHERE at >= ? ORDER BY id LIMIT 1`, at)
+  return typeof id === "number" ? id : undefined
+}
+
+/**
+ * The id of the `n`-th newest event with id > `after` in the table (n ≥ 1), of one subject when
+ * `subject` is given, or undefined when there are fewer.
+ */
+export const nthNewest = (
+  db: Connection,
+  after: number,
+  n: number,
+  subject?: { readonly type: SubjectType; readonly id: string }
+): number | undefined => {
+  const id =
+    subject === undefined
+      ? db.pluck(`SELECT id FROM events WHERE id > ? ORDER BY id DESC LIMIT 1 OFFSET ?`, after, n - 1)
+      : db.pluck(
+          `SELECT id FROM events WHERE subject_type = ? AND subject_id = ? AND id > ? ORDER BY id DESC LIMIT 1 OFFSET ?`,
+          subject.type,
+          subject.id,
+          after,
+          n - 1
+        )
+  return typeof id === "number" ? id : undefined
+}
+
+/** How many events of the table have id > `after`. */
+export const countAfter = (db: Connection, after: number): number =>
+  Number(db.pluck(`SELECT count(*) FROM events WHERE id > ?`, after))
+
+/**
+ * Orders the window `after` < id ≤ `upTo` of `source` by episode into the connection's temporary
+ * `log_order` (on disk: SQLite's temp store): each event's id beside the id of its subject's
+ * first event in the window. One set-based statement; {@link orderedPage} then reads it in order.
+ * Returns how many events the window holds.
+ */
+export const orderWindow = (
+  db: Connection,
+  source: Source,
+  window: { readonly after: number; readonly upTo: number }
+) => {
+  db.run(`DROP TABLE IF EXISTS temp.log_order`)
+  db.run(
+    `CREATE TEMP TABLE log_order (first INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (first, id)) WITHOUT ROWID`
+  )
+  return db.run(
+    `INSERT INTO temp.log_order (first, id)
+      SELECT f.first, e.id FROM ${source} e JOIN (
+        SELECT subject_type, subject_id, min(id) AS first FROM ${source} WHERE id > @after AND id <= @upTo
+        GROUP BY subject_type, subject_id) f
+      ON f.subject_type = e.subject_type AND f.subject_id = e.subject_id
+      WHERE e.id > @after AND e.id <= @upTo`,
+    { after: window.after, upTo: window.upTo }
+  )
+}
+
+/** An event of an ordered window, beside the id of its episode's first event. */
+export interface Ordered {
+  readonly first: number
+  readonly event: TrailEvent
+}
+
+/**
+ * The next `limit` events of the window {@link orderWindow} ordered, after position
+ * (`first`, `id`): episodes in the order of their first event, each one's events in id order.
+ */
+export const orderedPage = (
+  db: Connection,
+  source: Source,
+  from: { readonly first: number; readonly id: number },
+  limit: number
+): Array<Ordered> =>
+  db
+    .all(
+      `SELECT o.first AS first, e.id AS id, e.at AS at, e.type AS type, e.subject_type AS subject_type,
+        e.subject_id AS subject_id, e.data AS data
+        FROM temp.log_order o JOIN ${source} e ON e.id = o.id
+        WHERE (o.first, o.id) > (?, ?) ORDER BY o.first, o.id LIMIT ?`,
+      from.first,
+      from.id,
+      limit
+    )
+    .map((value) => ({ first: Rows.int(Rows.row(value, "ordered"), "first"), event: decode(value) }))
+
+export const dropOrder = (db: Connection): void => void db.run(`DROP TABLE IF EXISTS temp.log_order`)
+
+/** Events of one subject in `source` with `after` < id ≤ `upTo`, oldest first, at most `limit`. */
+export const ofSubjectBetween = (
+  db: Connection,
+  source: Source,
+  subject: { readonly type: SubjectType; readonly id: string },
+  after: number,
+  upTo: number,
+  limit: number
+) =>
+  db
+    .all(
+      `SELECT ${COLUMNS} FROM ${source} WHERE subject_type = ? AND subject_id = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?`,
+      subject.type,
+      subject.id,
+      after,
+      upTo,
+      limit
+    )
+    .map(decode)
+
+/** Deletes the events with id ≤ `upTo` (after they were archived); returns how many. */
+export const deleteUpTo = (db: Connection, upTo: number): number => db.run(`DELETE FROM events WHERE id <= ?`, upTo)
 
 // ---------------------------------------------------------------------------------------------
 // The same through SqlClient (inside `Database.transaction` when it writes).
@@ -148,14 +316,35 @@ export const ofSubjectSql = (type: SubjectType, id: string) =>
 
 const LatestRow = Schema.Struct({ latest: Schema.Int })
 
-/** The id of the newest event (0 when there is none), through SqlClient. */
+/** The id of the newest event appended (0 when there is none), archived or not, through SqlClient. */
 export const latestIdSql: SqlEffect<number> = Effect.flatMap(SqlClient.SqlClient, (sql) =>
   SqlSchema.single({
     Request: Schema.Void,
     Result: LatestRow,
-    execute: () => sql`SELECT coalesce(max(id), 0) AS latest FROM events`
+    execute: () => sql`SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS latest`
   })(undefined).pipe(
     Effect.map((row) => row.latest),
     Effect.catchTag("NoSuchElementException", () => Effect.succeed(0))
+  )
+)
+
+/** Events with `after` < id ≤ `upTo`, oldest first, at most `limit`, through SqlClient. */
+export const betweenSql = (after: number, upTo: number, limit: number) =>
+  eventsWhere(
+    (sql, columns) =>
+      sql`SELECT ${sql.literal(columns)} FROM events WHERE id > ${after} AND id <= ${upTo} ORDER BY id LIMIT ${limit}`
+  )
+
+const OldestRow = Schema.Struct({ oldest: Schema.NullOr(Schema.Int) })
+
+/** The id of the oldest event in the table (undefined when it is empty), through SqlClient. */
+export const oldestIdSql: SqlEffect<number | undefined> = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  SqlSchema.single({
+    Request: Schema.Void,
+    Result: OldestRow,
+    execute: () => sql`SELECT min(id) AS oldest FROM events`
+  })(undefined).pipe(
+    Effect.map((row) => row.oldest ?? undefined),
+    Effect.catchTag("NoSuchElementException", () => Effect.succeed(undefined))
   )
 )

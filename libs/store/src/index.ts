@@ -1,3 +1,4 @@
+export * as Archive from "./Archive.js"
 export * as Database from "./Database.js"
 export * as Events from "./Events.js"
 export * as Migrations from "./Migrations.js"

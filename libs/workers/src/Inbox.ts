@@ -40,7 +40,7 @@ import {
   WorkerId
 } from "@trail/domain"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Database as Db, Events } from "@trail/store"
+import { Archive, Database as Db, Events } from "@trail/store"
 import { Clock, Context, Effect, Either, Layer, Option, Schema, Stream } from "effect"
 import * as Hooks from "./Hooks.js"
 import * as InboxStore from "./InboxStore.js"
@@ -171,17 +171,12 @@ export const make = Effect.gen(function* () {
 
   /**
    * The event log as batches of at most BATCH events, oldest first, read outside any transaction
-   * (events are only appended, in id order): the one source a rebuild folds.
+   * (events are only appended, in id order): the one source a rebuild folds. The archive's events
+   * (`trail gc --archive-before`), then the table's.
    */
-  const logBatches: Stream.Stream<ReadonlyArray<TrailEvent>, StoreError> = Stream.paginateEffect(0, (after) =>
-    Effect.map(
-      database.read((db) => Events.since(db, after, BATCH)),
-      (events) => {
-        const last = events.at(-1)
-        return [events, last === undefined || events.length < BATCH ? Option.none() : Option.some(last.id)] as const
-      }
-    )
-  )
+  const logBatches: Stream.Stream<ReadonlyArray<TrailEvent>, StoreError> = Archive.events(
+    Archive.dirOf(database.filename)
+  ).pipe(Stream.provideService(Db.Database, database))
 
   /**
    * Folds the whole log from nothing in memory (one draft, batch after batch, interruptible

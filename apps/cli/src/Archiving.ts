@@ -1,0 +1,84 @@
+/**
+ * `trail gc --archive-before DATE`: the events logged before DATE leave the table for
+ * `.trail/archive/` (Archive.ts), once every projection folded from the log is current past
+ * them, so that nothing is lost and `--rebuild` reads them back from the archive.
+ */
+import * as Options from "@effect/cli/Options"
+import { StoreError } from "@trail/domain"
+import type * as SqlClient from "@effect/sql/SqlClient"
+import { Search } from "@trail/checkpoints"
+import { Archive, Database, Events } from "@trail/store"
+import { Inbox } from "@trail/workers"
+import { Live } from "@trail/supervisor"
+import { Effect, Option } from "effect"
+import { archiveDirOf, parseDate } from "./LogReading.js"
+import { Root, rootLayer } from "./WorkerCommands.js"
+
+/** A projection of the event log: `current` brings it up to date and gives the id of the last event it has folded. */
+interface Projection<R> {
+  readonly name: string
+  readonly current: Effect.Effect<number, StoreError, R>
+}
+
+/**
+ * Every projection that folds the event log (and so rebuilds from it): each is brought current
+ * before events are archived, and archiving stops if one is not past them. A new projection of
+ * events belongs here.
+ */
+export const projections = [
+  {
+    name: "inbox",
+    // A catch-up folds every event appended before it began: the newest id read first is folded after it.
+    current: Effect.flatMap(Inbox.Inbox, (inbox) =>
+      Effect.flatMap(Database.Database, (database) => Effect.zipLeft(database.read(Events.latestId), inbox.catchUp))
+    )
+  },
+  { name: "search", current: Effect.map(Search.catchUp, (caughtUp) => caughtUp.last_event_id) },
+  // The checkpoint index (Checkpoints.rebuildIndex) and the workers table are written in the
+  // transaction of each event they fold: always current.
+  { name: "checkpoints", current: Effect.flatMap(Database.Database, (database) => database.read(Events.latestId)) }
+] as const satisfies ReadonlyArray<Projection<Inbox.Inbox | Database.Database | SqlClient.SqlClient>>
+
+export const archiveBeforeOption = Options.text("archive-before").pipe(
+  Options.optional,
+  Options.withDescription(
+    "Move the events logged before this ISO-8601 date/time (2026-11-01, UTC) to .trail/archive/events-<YYYY-MM>.ndjson.gz, once the inbox and every other projection is current past them (the log's prefix up to the first event at or after it)."
+  )
+)
+
+/** Root + the Inbox over the Database (what bringing the projections current needs). */
+const ArchiveLive = rootLayer(Live.inboxLayer)
+
+/**
+ * Archives the prefix of the log before `text` (an ISO-8601 date/time); a UsageError when it is
+ * not one. Nothing to archive is a clean zero.
+ */
+export const archiveBefore = (text: string) =>
+  Effect.gen(function* () {
+    const before = yield* parseDate("--archive-before", text)
+    const database = yield* Database.Database
+    const upTo = yield* database.read((db) => {
+      const first = Events.firstAtOrAfter(db, before)
+      const oldest = Events.oldestId(db)
+      if (oldest === undefined || first === oldest) return 0
+      return first === undefined ? Events.latestId(db) : first - 1
+    })
+    if (upTo === 0) return { archived_events: 0, up_to: 0, files: [] } satisfies Archive.Archived
+    for (const projection of projections) {
+      const last = yield* projection.current
+      if (last < upTo)
+        return yield* new StoreError({
+          reason: "busy",
+          detail: `the ${projection.name} projection has folded events up to ${last}, not past ${upTo}: nothing archived`
+        })
+    }
+    const archiveDir = archiveDirOf((yield* Root).project.stateDir)
+    return yield* Archive.archive(archiveDir, upTo)
+  }).pipe(Effect.provide(ArchiveLive))
+
+/** {@link archiveBefore} when the option was given. */
+export const archiveIfAsked = (option: Option.Option<string>) =>
+  Option.match(option, {
+    onNone: () => Effect.succeed(Option.none<Archive.Archived>()),
+    onSome: (text) => Effect.map(archiveBefore(text), Option.some)
+  })
