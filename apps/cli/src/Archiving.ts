@@ -11,7 +11,7 @@ import { Archive, Database, Events } from "@trail/store"
 import { Inbox } from "@trail/workers"
 import { Live } from "@trail/supervisor"
 import { Effect, Option } from "effect"
-import { archiveDirOf, parseDate } from "./LogReading.js"
+import { parseDate } from "./LogReading.js"
 import { Root, rootLayer } from "./WorkerCommands.js"
 
 /** A projection of the event log: `current` brings it up to date and gives the id of the last event it has folded. */
@@ -72,7 +72,7 @@ export const archiveBefore = (text: string) =>
           detail: `the ${projection.name} projection has folded events up to ${last}, not past ${upTo}: nothing archived`
         })
     }
-    const archiveDir = archiveDirOf((yield* Root).project.stateDir)
+    const archiveDir = Archive.dirOf((yield* Root).project.databaseFile)
     return yield* Archive.archive(archiveDir, upTo)
   }).pipe(Effect.provide(ArchiveLive))
 

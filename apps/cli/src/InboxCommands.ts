@@ -15,12 +15,11 @@ import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
 import { Doctor, HookSettings, Inbox, Jump, Processes, StoreChanges, Workers } from "@trail/workers"
 import { Checkpoints, layer as checkpointsLayer } from "@trail/checkpoints"
-import type { Database } from "@trail/store"
+import { Archive, type Database } from "@trail/store"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Cause, Clock, Effect, Either, Exit, Fiber, Option, Runtime, Schema, Stream } from "effect"
 import { claudeUserDir, cwd, envVar, explicitRoot, pretty, print, trail } from "./Common.js"
 import {
-  archiveDirOf,
   follow,
   followOption,
   limitOption,
@@ -425,7 +424,7 @@ const log = Command.make(
           ? { type: "session" as const, id: args.session.value }
           : undefined
       const pretty = args.pretty || (yield* trail).pretty
-      const archiveDir = archiveDirOf((yield* Root).project.stateDir)
+      const archiveDir = Archive.dirOf((yield* Root).project.databaseFile)
       // Subscribed first so nothing appended between the window and the live feed is lost.
       const subscription = yield* subscribeIf(args.follow)
       const window = yield* windowOf(archiveDir, args, only)

@@ -5,7 +5,7 @@
  */
 import * as Options from "@effect/cli/Options"
 import { EventLog, type StoreError, type Subject, type TrailEvent, UsageError } from "@trail/domain"
-import { Archive, type Database } from "@trail/store"
+import type { Database } from "@trail/store"
 import { Timeline } from "@trail/workers"
 import { Effect, Option, Queue } from "effect"
 import { bold, dim, safeData, time } from "./Pretty.js"
@@ -62,9 +62,6 @@ export const windowOf = (
     const since = Option.isSome(options.since) ? yield* parseSince(options.since.value) : undefined
     return yield* Timeline.window(archiveDir, { since, limit: Option.getOrUndefined(options.limit), only })
   })
-
-/** `.trail/archive` of the state folder `stateDir`. */
-export const archiveDirOf = (stateDir: string) => `${stateDir}/${Archive.DIR}`
 
 const write = (text: string) => Effect.sync(() => void process.stdout.write(text))
 

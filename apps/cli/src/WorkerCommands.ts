@@ -26,7 +26,6 @@ import { Workers } from "@trail/workers"
 import { type Clock, Context, Deferred, Effect, Layer, Option, Schema, Stream } from "effect"
 import { cwd, envVar, explicitRoot, foundCount, pretty, print, userKindsDir } from "./Common.js"
 import {
-  archiveDirOf,
   follow,
   followOption,
   limitOption,
@@ -437,7 +436,7 @@ const discard = changeSetCommand("discard", "Throw away a finished worker's chan
 
 const events = Command.make("events", { follow: followOption, since: sinceOption, limit: limitOption }, (args) =>
   Effect.gen(function* () {
-    const archiveDir = archiveDirOf((yield* Root).project.stateDir)
+    const archiveDir = Archive.dirOf((yield* Root).project.databaseFile)
     // Subscribed first so nothing appended between the window and the live feed is lost.
     const subscription = yield* subscribeIf(args.follow)
     const window = yield* windowOf(archiveDir, args)

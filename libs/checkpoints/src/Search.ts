@@ -43,8 +43,8 @@ import {
   type TrailEvent,
   WorkerArtifactId
 } from "@trail/domain"
-import { Database, Events } from "@trail/store"
-import { Clock, Effect, Option, type ParseResult, Schema } from "effect"
+import { Archive, Database, Events } from "@trail/store"
+import { Clock, Effect, Option, type ParseResult, Schema, Stream } from "effect"
 import { artifactText, artifactTitle } from "./Bundle.js"
 import { workerArtifacts } from "./Extract.js"
 
@@ -390,7 +390,8 @@ const foldNew: SqlEffect<CaughtUp> = Effect.gen(function* () {
 
 /**
  * Rebuilds the projection of workers' artifacts from the event log (in the caller's transaction,
- * or its own): drops its rows and state, then folds every event. Returns the rows indexed.
+ * or its own): drops its rows and state, then folds every event — the archived ones
+ * (`.trail/archive`, {@link Archive.archived}), then the table's. Returns the rows indexed.
  */
 export const rebuildWorkers: Effect.Effect<number, StoreError, SqlClient.SqlClient | Database.Database> =
   Effect.flatMap(Database.Database, (database) =>
@@ -400,6 +401,10 @@ export const rebuildWorkers: Effect.Effect<number, StoreError, SqlClient.SqlClie
         yield* sql`DELETE FROM artifacts_fts WHERE checkpoint IS NULL`
         yield* sql`DELETE FROM search_workers`
         yield* sql`DELETE FROM search_state`
+        // gc cannot archive meanwhile: it deletes under the write lock this transaction holds.
+        yield* Stream.runForEach(Archive.archived(Archive.dirOf(database.filename)), (batch) =>
+          Database.orStoreError(foldEvents(batch))
+        )
         yield* foldNew
         const counted = yield* SqlSchema.findAll({
           Request: Schema.Void,

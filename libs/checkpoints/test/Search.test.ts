@@ -3,7 +3,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"
 import { assert, describe, it } from "@effect/vitest"
 import type { ArtifactDraft, NewEvent } from "@trail/domain"
-import { Database, Events } from "@trail/store"
+import { Archive, Database, Events } from "@trail/store"
 import { Effect, Schema, TestClock } from "effect"
 import { Search } from "../src/index.js"
 import { answer, bundleOf, draft, failingInstall, header, openRoot, paddingEdit, passingBuild } from "./helpers.js"
@@ -334,6 +334,14 @@ describe("Search", () => {
           const rebuilt = yield* log.checkpoints.rebuildIndex
           assert.strictEqual(rebuilt.workers, 3)
           assert.deepStrictEqual(yield* log.rows, live)
+          // And after all but the last event went to the archive (`gc --archive-before`).
+          const archived = yield* log.run(
+            Effect.flatMap(Database.Database, (db) => Archive.archive(Archive.dirOf(db.filename), 6))
+          )
+          assert.strictEqual(archived.archived_events, 6)
+          assert.strictEqual(yield* log.run(Search.rebuildWorkers), 3)
+          assert.deepStrictEqual(yield* log.rows, live)
+          assert.deepStrictEqual(yield* log.state, [{ last_event_id: 7 }])
         })
     )
   })

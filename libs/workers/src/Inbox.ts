@@ -103,7 +103,10 @@ export interface InboxShape {
     { readonly pane: string; readonly socket: string; readonly session: Session },
     SubstrateError | StoreError
   >
-  /** Events of one subject, oldest first (`trail log`), or of every subject. */
+  /**
+   * Events of one subject, oldest first, or of every event in the table, all in memory (`trail log`
+   * streams its window instead: apps/cli LogReading).
+   */
   readonly log: (subject?: {
     readonly type: "worker" | "session"
     readonly id: string
