@@ -56,7 +56,7 @@ import { Database as Db, Migrations, Rows } from "@trail/store"
 
 type Connection = Db.Connection
 const Database = Db.Database
-import { decayOutcome, scoreFolders, type FolderSignal } from "./Scoring.js"
+import { decayOutcome, scoreFolder } from "./Scoring.js"
 
 /** One folder as the walker found it. */
 export interface ScannedFolder {
@@ -179,12 +179,6 @@ export class CoverageStore extends Context.Tag("@trail/scheduler/CoverageStore")
 // ---------------------------------------------------------------------------------------------
 // Row shapes (decoded, never cast)
 
-/** Decodes one row (a one-argument function, safe to pass to `Array.map`). */
-const rowDecoder = <A, I>(schema: Schema.Schema<A, I>) => {
-  const decode = Schema.decodeUnknownSync(schema)
-  return (row: unknown): A => decode(row)
-}
-
 const Int = Schema.Int
 
 // Hot-path rows (claim, complete, release, renew) are read with the checked readers of Rows.ts.
@@ -240,18 +234,6 @@ interface Item {
   readonly leaseExpiresAt: number | null
   readonly completedBy: string | null
 }
-
-const FolderSignalRow = Schema.Struct({
-  id: Int,
-  path: Schema.String,
-  file_count: Int,
-  bytes: Int,
-  churn: Int,
-  last_visited_at: Schema.NullOr(Int),
-  outcome: Schema.NullOr(Schema.Number),
-  outcome_at: Schema.NullOr(Int)
-})
-const decodeFolderSignal = rowDecoder(FolderSignalRow)
 
 // Cold-path rows (through SqlClient).
 
@@ -364,14 +346,10 @@ const SQL = {
       OR (status = 'leased' AND (lease_owner IN (@agent, @previous) OR lease_expires_at <= @now)))`,
   releaseItem: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
     WHERE id = ? AND status IN (${RELEASABLE})`,
-  folderSignals: `SELECT f.id, f.path, f.file_count, f.bytes, f.churn, m.last_visited_at, m.outcome, m.outcome_at
-    FROM folders f LEFT JOIN folder_memory m ON m.task_id = ? AND m.folder_id = f.id
-    WHERE f.present = 1 ORDER BY f.path`,
   lastSweepNumber: `SELECT coalesce(max(number), 0) FROM sweeps WHERE task_id = ?`,
   taskStrategy: `SELECT strategy FROM tasks WHERE id = ?`,
   setTaskStrategy: `UPDATE tasks SET strategy = ? WHERE id = ?`,
   insertSweep: `INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at) VALUES (?, ?, 'active', ?, ?, ?) RETURNING id`,
-  insertItem: `INSERT INTO work_items (sweep_id, folder_id, path, status, score) VALUES (?, ?, ?, 'pending', ?)`,
   setCurrent: `UPDATE tasks SET current_sweep_id = ? WHERE id = ?`,
   upsertFolder: `INSERT INTO folders (path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, ?, ?, 1, ?)
     ON CONFLICT (path) DO UPDATE SET file_count = excluded.file_count, bytes = excluded.bytes,
@@ -390,8 +368,90 @@ const readCurrent = (db: Connection, task: TaskName): Current | null => {
   return row === undefined ? null : readCurrentRow(Rows.row(row, "current sweep"))
 }
 
-const signalOf = (row: typeof FolderSignalRow.Type, signal: StaticSignal): number =>
-  signal === "bytes" ? row.bytes : signal === "churn" ? row.churn : row.file_count
+/** The `folders` column holding each static signal (a fixed set: safe to splice into SQL). */
+const SIGNAL_COLUMN: Record<StaticSignal, string> = { file_count: "file_count", bytes: "bytes", churn: "churn" }
+
+/** The SQL function that scores one folder: Scoring.scoreFolder, the one implementation of SPEC §1's formula. */
+const SCORE_FUNCTION = "trail_score"
+
+/** Decayed outcome of a folder's memory at a sweep's opening (Scoring.decayOutcome, nothing found since). */
+const DECAYED_OUTCOME = "trail_decayed_outcome(m.outcome, m.outcome_at, @now, @half_life)"
+
+/**
+ * The maxima and the number of present folders, then one `INSERT … SELECT` of every item with its
+ * score from {@link SCORE_FUNCTION}. Items are inserted best first (ties by path): their ids then
+ * follow the claim's order `score DESC, id`, and the score-ordered indexes grow at their end.
+ */
+const openSql = (signal: StaticSignal) => {
+  const column = `f.${SIGNAL_COLUMN[signal]}`
+  const from = `FROM folders f LEFT JOIN folder_memory m ON m.task_id = @task AND m.folder_id = f.id WHERE f.present = 1`
+  return {
+    maxima: `SELECT count(*) AS n, max(0, coalesce(max(${column}), 0)) AS max_signal,
+        max(0, coalesce(max(${DECAYED_OUTCOME}), 0)) AS max_outcome ${from}`,
+    insert: `INSERT INTO work_items (sweep_id, folder_id, path, status, score)
+      SELECT @sweep_id, id, path, 'pending', score FROM (
+        SELECT f.id, f.path, ${SCORE_FUNCTION}(@strategy, @alpha, @outcome_weight, @half_life, @seed, @number, @now,
+          @max_signal, @max_outcome, f.path, ${column}, m.last_visited_at, ${DECAYED_OUTCOME}) AS score ${from}
+      ) ORDER BY score DESC, path`
+  }
+}
+const OPEN_SQL: Record<StaticSignal, ReturnType<typeof openSql>> = {
+  file_count: openSql("file_count"),
+  bytes: openSql("bytes"),
+  churn: openSql("churn")
+}
+
+const argNumber = (value: unknown, what: string): number => {
+  if (typeof value !== "number" || Number.isNaN(value)) throw new Rows.RowShapeError(what, value)
+  return value
+}
+const argIntOrNull = (value: unknown, what: string): number | null => {
+  if (value === null) return null
+  if (typeof value !== "number" || !Number.isInteger(value)) throw new Rows.RowShapeError(what, value)
+  return value
+}
+const argText = (value: unknown, what: string): string => {
+  if (typeof value !== "string") throw new Rows.RowShapeError(what, value)
+  return value
+}
+const argStrategy = (value: unknown): Strategy => {
+  const strategy = Strategy.literals.find((s) => s === value)
+  if (strategy === undefined) throw new Rows.RowShapeError("strategy", value)
+  return strategy
+}
+
+/** Defines trail_score and trail_decayed_outcome on `db` (once per connection). */
+const defineScoring = (db: Connection) => {
+  db.defineFunction("trail_decayed_outcome", (outcome, outcomeAt, now, halfLife) =>
+    decayOutcome(
+      outcome === null ? 0 : argNumber(outcome, "outcome"),
+      argIntOrNull(outcomeAt, "outcome_at"),
+      0,
+      argNumber(now, "now"),
+      argNumber(halfLife, "half_life_secs")
+    )
+  )
+  db.defineFunction(SCORE_FUNCTION, (...args) =>
+    scoreFolder(
+      {
+        strategy: argStrategy(args[0]),
+        alpha: argNumber(args[1], "alpha"),
+        outcomeWeight: argNumber(args[2], "outcome_weight"),
+        halfLifeSecs: argNumber(args[3], "half_life_secs"),
+        seed: argNumber(args[4], "seed"),
+        sweep: argNumber(args[5], "sweep"),
+        now: argNumber(args[6], "now")
+      },
+      { maxSignal: argNumber(args[7], "max_signal"), maxOutcome: argNumber(args[8], "max_outcome") },
+      {
+        path: argText(args[9], "path"),
+        signal: argNumber(args[10], "signal"),
+        lastVisitedAt: argIntOrNull(args[11], "last_visited_at"),
+        outcome: argNumber(args[12], "outcome")
+      }
+    )
+  )
+}
 
 /** A sweep just opened: its counters, and what `sweep new` reports of it. */
 interface OpenedSweep extends CurrentSweep {
@@ -401,34 +461,32 @@ interface OpenedSweep extends CurrentSweep {
 /**
  * Opens sweep `last + 1` for the task: freezes every present folder's score and inserts one
  * pending work item per folder. Returns null (and writes nothing) when no folder is registered.
- * The one implementation for the claim that opens a sweep and for `sweep new`; a unit of work
- * because the claim shares it and because it is a bulk insert (one item per folder).
+ * The one implementation for the claim that opens a sweep and for `sweep new`. Set-based: two
+ * statements whatever the number of folders, the score computed inside SQLite by Scoring's own
+ * function (see {@link defineScoring}); the sweep's counters are set in the same transaction.
  */
 const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: number): OpenedSweep | null => {
-  const rows = db.all(SQL.folderSignals, taskId).map(decodeFolderSignal)
-  if (rows.length === 0) return null
+  defineScoring(db)
+  const sql = OPEN_SQL[open.staticSignal]
+  const maxima = Rows.row(db.get(sql.maxima, { task: taskId, now, half_life: open.halfLifeSecs }), "sweep maxima")
+  const total = Rows.int(maxima, "n")
+  if (total === 0) return null
   const number = count(db, SQL.lastSweepNumber, taskId) + 1
   const strategy = open.requested ?? rememberedStrategy(db, taskId) ?? open.strategy
-  const signals: Array<FolderSignal> = rows.map((row) => ({
-    path: row.path,
-    signal: signalOf(row, open.staticSignal),
-    lastVisitedAt: row.last_visited_at,
-    outcome: decayOutcome(row.outcome ?? 0, row.outcome_at, 0, now, open.halfLifeSecs)
-  }))
-  const scores = scoreFolders(
-    {
-      strategy,
-      alpha: open.alpha,
-      outcomeWeight: open.outcomeWeight,
-      halfLifeSecs: open.halfLifeSecs,
-      seed: open.seed,
-      sweep: number,
-      now
-    },
-    signals
-  )
-  const sweepId = count(db, SQL.insertSweep, taskId, number, strategy, rows.length, now)
-  rows.forEach((row, i) => db.run(SQL.insertItem, sweepId, row.id, row.path, scores[i]))
+  const sweepId = count(db, SQL.insertSweep, taskId, number, strategy, total, now)
+  db.run(sql.insert, {
+    task: taskId,
+    sweep_id: sweepId,
+    strategy,
+    alpha: open.alpha,
+    outcome_weight: open.outcomeWeight,
+    half_life: open.halfLifeSecs,
+    seed: open.seed,
+    number,
+    now,
+    max_signal: Rows.num(maxima, "max_signal"),
+    max_outcome: Rows.num(maxima, "max_outcome")
+  })
   db.run(SQL.setCurrent, sweepId, taskId)
   return {
     taskId,
@@ -436,7 +494,7 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
     number,
     status: "active",
     strategy,
-    counters: { total: rows.length, done: 0, skipped: 0, leased: 0 }
+    counters: { total, done: 0, skipped: 0, leased: 0 }
   }
 }
 
