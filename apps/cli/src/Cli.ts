@@ -18,19 +18,20 @@ import {
   type Sweep,
   Strategy,
   TaskStatus,
+  type WorkItem,
   WorkItemStatus
 } from "@trail/domain"
 import { Project, Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
-import { type Context, Effect, Layer, Option, Schema } from "effect"
-import { cwd, envVar, explicitRoot, foundCount, pretty, print, trail } from "./Common.js"
+import { type Context, Effect, Layer, Option, Schema, Stream } from "effect"
+import { cwd, envVar, explicitRoot, foundCount, pretty, print, printStream, trail } from "./Common.js"
 import { emitText, ExitCode } from "./Output.js"
 import { inboxCommands, skipItem } from "./InboxCommands.js"
 import { kinds } from "./KindCommands.js"
 import { resultsCommands } from "./ResultsCommands.js"
 import { gcWorkers, workerCommands } from "./WorkerCommands.js"
 import { checkpointCommands, purgeCheckpoints } from "./CheckpointCommands.js"
-import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
+import { bar, bold, card, cyan, dim, green, tableInChunks, time, yellow } from "./Pretty.js"
 
 // ---------------------------------------------------------------------------------------------
 // Options shared by commands
@@ -450,11 +451,54 @@ const status = Command.make("status", { task, pretty }, (args) =>
   )
 )
 
-/** The work items, or `[]` when the task has no sweep (as in the Rust trail). */
-const listOrNone = (scheduler: Scheduler.SchedulerShape, task: TaskName, state: WorkItemStatus | undefined) =>
+/** The work items as they are read, or none when the task has no sweep (`[]`, as in the Rust trail). */
+const itemsOrNone = (
+  scheduler: Scheduler.SchedulerShape,
+  task: TaskName,
+  options: { readonly state: WorkItemStatus | undefined; readonly limit: number | undefined }
+) =>
   scheduler
-    .list(task, state)
-    .pipe(Effect.catchTags({ TaskNotFound: () => Effect.succeed([]), NoSweep: () => Effect.succeed([]) }))
+    .items(task, options)
+    .pipe(Stream.catchTags({ TaskNotFound: () => Stream.empty, NoSweep: () => Stream.empty }))
+
+/** An item as `trail list` prints it (SPEC §1's fields, then who covered it and what they found). */
+const listedItem = (i: WorkItem) => ({
+  path: i.path,
+  status: i.status,
+  score: i.score,
+  lease_owner: i.lease_owner,
+  lease_expires_at: i.lease_expires_at,
+  visited_at: i.visited_at,
+  found: i.found,
+  agent: i.agent
+})
+
+/** The `--pretty` table of a listing, chunk by chunk. */
+const renderListed = () => {
+  const render = tableInChunks(
+    [
+      ["path", "PATH"],
+      ["status", "STATUS"],
+      ["score", "SCORE"],
+      ["found", "FOUND"],
+      ["who", "AGENT"],
+      ["lease_expires_at", "LEASE UNTIL"],
+      ["visited_at", "LAST VISIT"]
+    ],
+    (row, line) => (row.status === "leased" ? yellow(line) : row.status === "pending" ? line : dim(line))
+  )
+  return (rows: ReadonlyArray<ReturnType<typeof listedItem>>, first: boolean) =>
+    render(
+      rows.map((r) => ({ ...r, who: r.agent ?? r.lease_owner })),
+      first
+    )
+}
+
+const listLimit = Options.integer("limit").pipe(
+  Options.withSchema(Schema.Int.pipe(Schema.positive({ message: () => "--limit must be a positive whole number" }))),
+  Options.optional,
+  Options.withDescription("At most this many items, the highest scores (default: all, printed as they are read).")
+)
 
 const list = Command.make(
   "list",
@@ -464,46 +508,24 @@ const list = Command.make(
       Options.optional,
       Options.withDescription("Only items in this state (default: every state).")
     ),
+    limit: listLimit,
     pretty
   },
   (args) =>
     withScheduler((scheduler) =>
-      Effect.gen(function* () {
-        const items = yield* listOrNone(scheduler, args.task, Option.getOrUndefined(args.state))
+      printStream(
         // Who covered each finished folder and what they found come with the items (one join).
-        const rows = items.map((i) => ({
-          path: i.path,
-          status: i.status,
-          score: i.score,
-          lease_owner: i.lease_owner,
-          lease_expires_at: i.lease_expires_at,
-          visited_at: i.visited_at,
-          found: i.found,
-          agent: i.agent
-        }))
-        yield* print(rows, {
-          pretty: args.pretty,
-          render: (rows) =>
-            table(
-              rows.map((r) => ({ ...r, who: r.agent ?? r.lease_owner })),
-              [
-                ["path", "PATH"],
-                ["status", "STATUS"],
-                ["score", "SCORE"],
-                ["found", "FOUND"],
-                ["who", "AGENT"],
-                ["lease_expires_at", "LEASE UNTIL"],
-                ["visited_at", "LAST VISIT"]
-              ],
-              (row, line) => (row.status === "leased" ? yellow(line) : row.status === "pending" ? line : dim(line))
-            )
-        })
-      })
+        itemsOrNone(scheduler, args.task, {
+          state: Option.getOrUndefined(args.state),
+          limit: Option.getOrUndefined(args.limit)
+        }).pipe(Stream.map(listedItem)),
+        { pretty: args.pretty, empty: dim("(none)"), render: renderListed() }
+      )
     )
 ).pipe(
   Command.provide(SchedulerLive),
   Command.withDescription(
-    "Work items of the current sweep, highest score first, with who covered each and what they found ([] when there is no sweep)."
+    "Work items of the current sweep, highest score first, with who covered each and what they found ([] when there is no sweep); printed as they are read, --limit N stops after N."
   )
 )
 

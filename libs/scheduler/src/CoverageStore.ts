@@ -41,7 +41,7 @@ import {
   WorkItemStatus,
   Strategy,
   sourcesOf,
-  type AgentId,
+  AgentId,
   type ClaimResult,
   type Claimed,
   type NoneAvailable,
@@ -51,7 +51,7 @@ import {
 } from "@trail/domain"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"
-import { Context, Effect, Either, Layer, Option, Schema } from "effect"
+import { Chunk, Context, Effect, Either, Layer, Option, Schema, Stream } from "effect"
 import { Database as Db, Migrations, Rows } from "@trail/store"
 
 type Connection = Db.Connection
@@ -151,7 +151,18 @@ export interface CoverageStoreShape {
   }) => Effect.Effect<boolean, TaskNotFound | NoSweep | NotAWorkItem | StoreError>
   /** Counters of the task's current sweep; expired leases count as pending. */
   readonly status: (task: TaskName, now: number) => Effect.Effect<TaskStatus, TaskNotFound | StoreError>
-  /** Items of the current sweep by score (expired leases shown as pending). */
+  /**
+   * Items of the current sweep by score, highest first (expired leases shown as pending), read
+   * {@link LIST_PAGE} at a time as the stream is pulled: memory stays bounded whatever the sweep's
+   * size. `state` keeps only items shown in that state; `limit` (null: all) stops after that
+   * many. Pages are separate reads: an item whose status changes meanwhile is listed once, in
+   * the status its page read.
+   */
+  readonly items: (
+    task: TaskName,
+    options: { readonly state: WorkItemStatus | null; readonly limit: number | null; readonly now: number }
+  ) => Stream.Stream<WorkItem, TaskNotFound | NoSweep | StoreError>
+  /** Every item of {@link items}, collected. */
   readonly list: (
     task: TaskName,
     state: WorkItemStatus | null,
@@ -242,12 +253,6 @@ const CurrentSweepRow = Schema.Struct({
   task_id: Int,
   sweep_id: Schema.NullOr(Int),
   number: Schema.NullOr(Int)
-})
-
-const ListRequest = Schema.Struct({
-  now: Int,
-  task: Int,
-  sweep: Schema.Struct({ id: Int, number: Int })
 })
 
 /** The row of a task without a current sweep (its sweep columns, from a LEFT JOIN, are null). */
@@ -550,6 +555,72 @@ const pendingOf = (c: Counters) => c.total - c.done - c.skipped - c.leased
 /** Values built from checked rows and typed inputs need no re-validation. */
 const trusted = { disableValidation: true } as const
 
+/** Items read per statement by {@link CoverageStoreShape.items}: memory stays bounded by a page. */
+export const LIST_PAGE = 500
+
+/**
+ * A page of a sweep's items in score order (index work_items_by_score), after the cursor
+ * `(after_score, after_id)` for every page but the first. An expired lease reads as pending. Who
+ * finished an item is work_items.completed_by (the visit's agent for items finished before that
+ * column existed); what they found is in the visit recorded with it (same path and time: the
+ * visits_by_task index finds it).
+ */
+const listSql = (filter: string) => {
+  const status = `CASE WHEN w.status = 'leased' AND w.lease_expires_at <= @now THEN 'pending' ELSE w.status END`
+  const select = (after: string) => `SELECT w.id, w.path, ${status} AS shown, w.score,
+      CASE WHEN w.status = 'leased' AND w.lease_expires_at > @now THEN w.lease_owner END AS lease_owner,
+      CASE WHEN w.status = 'leased' AND w.lease_expires_at > @now THEN w.lease_expires_at END AS lease_expires_at,
+      m.last_visited_at AS visited_at,
+      CASE WHEN w.status = 'done' THEN v.found END AS found,
+      CASE WHEN w.status IN ('done', 'skipped') THEN coalesce(w.completed_by, v.agent) END AS agent
+    FROM work_items w
+      LEFT JOIN folder_memory m ON m.task_id = @task AND m.folder_id = w.folder_id
+      LEFT JOIN visits v ON w.status IN ('done', 'skipped') AND v.id = (
+        SELECT max(x.id) FROM visits x
+        WHERE x.task_id = @task AND x.at = w.completed_at AND x.path = w.path AND x.sweep = @number)
+    WHERE w.sweep_id = @sweep_id ${after} ${filter === "" ? "" : `AND ${status} = @state`}
+    ORDER BY w.score DESC, w.id LIMIT @size`
+  return {
+    first: select(""),
+    // `score <= after` is the index range; the rest skips the ties already read.
+    next: select("AND w.score <= @after_score AND (w.score < @after_score OR w.id > @after_id)")
+  }
+}
+const LIST_SQL = { all: listSql(""), inState: listSql("state") }
+
+interface ListedSweep {
+  readonly taskId: number
+  readonly sweepId: number
+  readonly number: number
+}
+
+interface ListCursor {
+  readonly score: number
+  readonly id: number
+}
+
+const readListed = (value: unknown): { readonly item: WorkItem; readonly cursor: ListCursor } => {
+  const r = Rows.row(value, "work item")
+  const score = Rows.num(r, "score")
+  const owner = Rows.textOrNull(r, "lease_owner")
+  return {
+    cursor: { score, id: Rows.int(r, "id") },
+    item: new WorkItem(
+      {
+        path: FolderPath.make(Rows.text(r, "path"), trusted),
+        status: Rows.oneOf(r, "shown", WorkItemStatus.literals),
+        score,
+        lease_owner: owner === null ? null : AgentId.make(owner, trusted),
+        lease_expires_at: Rows.intOrNull(r, "lease_expires_at"),
+        visited_at: Rows.intOrNull(r, "visited_at"),
+        found: r["found"] === null ? null : Rows.num(r, "found"),
+        agent: Rows.textOrNull(r, "agent")
+      },
+      trusted
+    )
+  }
+}
+
 /** One claim inside an open transaction (see {@link CoverageStoreShape.claim}). */
 const claimIn = (db: Connection, request: ClaimRequest): ClaimResult => {
   const { task, now } = request
@@ -769,38 +840,49 @@ export const make = Effect.gen(function* () {
       sql`SELECT t.id AS task_id, s.id AS sweep_id, s.number FROM tasks t
         LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ${task}`
   })
-  // An expired lease reads as pending. Who finished an item is work_items.completed_by (the
-  // visit's agent for items finished before that column existed); what they found is in the
-  // visit recorded with it (same path and time: the visits_by_task index finds it).
-  const findItems = SqlSchema.findAll({
-    Request: ListRequest,
-    Result: WorkItem,
-    execute: ({ now, sweep, task }) =>
-      sql`SELECT w.path,
-          CASE WHEN w.status = 'leased' AND w.lease_expires_at <= ${now} THEN 'pending' ELSE w.status END AS status,
-          w.score,
-          CASE WHEN w.status = 'leased' AND w.lease_expires_at > ${now} THEN w.lease_owner END AS lease_owner,
-          CASE WHEN w.status = 'leased' AND w.lease_expires_at > ${now} THEN w.lease_expires_at END AS lease_expires_at,
-          m.last_visited_at AS visited_at,
-          CASE WHEN w.status = 'done' THEN v.found END AS found,
-          CASE WHEN w.status IN ('done', 'skipped') THEN coalesce(w.completed_by, v.agent) END AS agent
-        FROM work_items w
-          LEFT JOIN folder_memory m ON m.task_id = ${task} AND m.folder_id = w.folder_id
-          LEFT JOIN visits v ON w.status IN ('done', 'skipped') AND v.id = (
-            SELECT max(x.id) FROM visits x
-            WHERE x.task_id = ${task} AND x.at = w.completed_at AND x.path = w.path AND x.sweep = ${sweep.number})
-        WHERE w.sweep_id = ${sweep.id} ORDER BY w.score DESC, w.id`
-  })
+
+  const items: CoverageStoreShape["items"] = (task, options) => {
+    const limit = options.limit ?? Number.POSITIVE_INFINITY
+    const sqlOf = options.state === null ? LIST_SQL.all : LIST_SQL.inState
+    const page = (sweep: ListedSweep, after: ListCursor | null, size: number) =>
+      database.read((db) =>
+        db
+          .all(after === null ? sqlOf.first : sqlOf.next, {
+            task: sweep.taskId,
+            sweep_id: sweep.sweepId,
+            number: sweep.number,
+            now: options.now,
+            state: options.state,
+            size,
+            after_score: after?.score ?? null,
+            after_id: after?.id ?? null
+          })
+          .map(readListed)
+      )
+    return Stream.unwrap(
+      Effect.gen(function* () {
+        const current = yield* Db.autocommit(findCurrent(task))
+        if (Option.isNone(current)) return yield* new TaskNotFound({ task })
+        const { number, sweep_id: sweepId, task_id: taskId } = current.value
+        if (sweepId === null || number === null) return yield* new NoSweep({ task })
+        const sweep: ListedSweep = { taskId, sweepId, number }
+        return Stream.paginateChunkEffect({ after: null as ListCursor | null, read: 0 }, (state) => {
+          const size = Math.min(LIST_PAGE, limit - state.read)
+          return Effect.map(size <= 0 ? Effect.succeed([]) : page(sweep, state.after, size), (rows) => {
+            const last = rows.at(-1)
+            const more = rows.length === size && last !== undefined && state.read + rows.length < limit
+            return [
+              Chunk.unsafeFromArray(rows.map((row) => row.item)),
+              more ? Option.some({ after: last.cursor, read: state.read + rows.length }) : Option.none()
+            ] as const
+          })
+        })
+      })
+    )
+  }
 
   const list: CoverageStoreShape["list"] = (task, state, now) =>
-    Effect.gen(function* () {
-      const current = yield* findCurrent(task)
-      if (Option.isNone(current)) return yield* new TaskNotFound({ task })
-      const { number, sweep_id: id, task_id } = current.value
-      if (id === null || number === null) return yield* new NoSweep({ task })
-      const items = yield* findItems({ now, task: task_id, sweep: { id, number } })
-      return state === null ? items : items.filter((item) => item.status === state)
-    }).pipe(Db.autocommit)
+    Effect.map(Stream.runCollect(items(task, { state, limit: null, now })), Chunk.toReadonlyArray)
 
   // `sweep new` stays a unit of work: it opens the sweep with the claim's own openSweep (one
   // implementation), and opening is a bulk insert of one item per folder.
@@ -975,6 +1057,7 @@ export const make = Effect.gen(function* () {
     release,
     renew,
     status,
+    items,
     list,
     newSweep,
     showSweep,

@@ -30,7 +30,7 @@ import type {
   WorkItem,
   WorkItemStatus
 } from "@trail/domain"
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer, Stream } from "effect"
 import { CoverageStore, layer as CoverageStoreLayer, type ClaimBatch, type OpenSweepOptions } from "./CoverageStore.js"
 import { Database } from "@trail/store"
 import type { Project } from "./Project.js"
@@ -99,6 +99,15 @@ export interface SchedulerShape {
     readonly previous?: AgentId | undefined
   }) => Effect.Effect<boolean, TaskNotFound | NoSweep | NotAWorkItem | StoreError>
   readonly status: (task: TaskName) => Effect.Effect<TaskStatus, TaskNotFound | StoreError>
+  /**
+   * The current sweep's items, highest score first, read page by page as the stream is pulled
+   * (see CoverageStore.items): only `state` when given, at most `limit` when given.
+   */
+  readonly items: (
+    task: TaskName,
+    options?: { readonly state?: WorkItemStatus | undefined; readonly limit?: number | undefined }
+  ) => Stream.Stream<WorkItem, TaskNotFound | NoSweep | StoreError>
+  /** Every item of {@link items} in `state` (default: all), collected. */
   readonly list: (
     task: TaskName,
     state?: WorkItemStatus | undefined
@@ -210,6 +219,12 @@ export const make = Effect.gen(function* () {
         })
       ),
     status: (task) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.status(task, now)),
+    items: (task, options) =>
+      Stream.unwrap(
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          store.items(task, { state: options?.state ?? null, limit: options?.limit ?? null, now })
+        )
+      ),
     list: (task, state) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.list(task, state ?? null, now)),
     newSweep: (request) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>

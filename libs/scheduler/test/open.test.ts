@@ -61,7 +61,7 @@ const folderArb = fc.record({
   fileCount: fc.nat({ max: 40 }),
   bytes: fc.nat({ max: 1_000_000 }),
   churn: fc.nat({ max: 30 }),
-  present: fc.boolean({ probability: 0.85 }),
+  present: fc.nat({ max: 99 }).map((n) => n < 85),
   memory: fc.option(
     fc.record({
       lastVisitedAt: fc.option(fc.integer({ min: 0, max: 2_000_000_000 }), { nil: null }),

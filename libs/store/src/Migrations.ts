@@ -241,6 +241,13 @@ export const migrations = {
       at UNINDEXED,
       tokenize = 'unicode61'
     )`
+  }),
+  "0011_work_items_by_score": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // `trail list` reads a sweep's items in score order from this index, page by page (keyset:
+    // after the last score and id read), so `list --limit 100` reads 100 entries of a sweep of
+    // any size. The claim keeps its smaller partial index of pending items (work_items_pending).
+    yield* sql`CREATE INDEX work_items_by_score ON work_items (sweep_id, score DESC, id)`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 
