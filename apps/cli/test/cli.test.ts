@@ -129,6 +129,14 @@ describe("the coverage loop", () => {
     expect(trail(["list", "--task", "refine", "--state", "leased"], { cwd: root }).json()).toEqual([
       expect.objectContaining({ path: claimed["path"], status: "leased", lease_owner: "a1" })
     ])
+    // --limit N: the N best, as the full listing orders them; with --state, the N best in it.
+    expect(trail(["list", "--task", "refine", "--limit", "2"], { cwd: root }).json()).toEqual(items.slice(0, 2))
+    expect(trail(["list", "--task", "refine", "--state", "pending", "--limit", "1"], { cwd: root }).json()).toEqual(
+      items.filter((i) => i["status"] === "pending").slice(0, 1)
+    )
+    const table = trail(["list", "--task", "refine", "--limit", "3", "--pretty"], { cwd: root }).stdout.split("\n")
+    expect(table[0]).toMatch(/^PATH\s+STATUS\s+SCORE/)
+    expect(table.filter((line) => line.trim() !== "")).toHaveLength(4)
 
     const released = trail(["release", "--task", "refine", "--path", String(claimed["path"]), "--agent", "a1"], {
       cwd: root
@@ -541,6 +549,8 @@ describe("bad input gets a clear JSON error and changes nothing", () => {
     [["skip", "--task", "t", "--path", "nowhere"], 1, "not-a-work-item"],
     [["release", "--task", "t", "--path", "docs", "--agent", "somebody-else"], 1, "lease-not-held"],
     [["list", "--task", "t", "--state", "lost"], 2, "usage"],
+    [["list", "--task", "t", "--limit", "0"], 2, "usage"],
+    [["list", "--task", "t", "--limit", "many"], 2, "usage"],
     [["frobnicate"], 2, "usage"],
     [["next", "--task", "t", "--bogus-flag"], 2, "usage"]
   ])("trail %j → exit %i (%s)", (args, code, errorCode) => {
