@@ -28,7 +28,7 @@ import { cwd, envVar, explicitRoot, foundCount, pretty, print, printStream, trai
 import { emitText, ExitCode } from "./Output.js"
 import { inboxCommands, skipItem } from "./InboxCommands.js"
 import { kinds } from "./KindCommands.js"
-import { resultsCommands } from "./ResultsCommands.js"
+import { resultsCommands, sweepNumber } from "./ResultsCommands.js"
 import { gcWorkers, workerCommands } from "./WorkerCommands.js"
 import { checkpointCommands, purgeCheckpoints } from "./CheckpointCommands.js"
 import { bar, bold, card, cyan, dim, green, tableInChunks, time, yellow } from "./Pretty.js"
@@ -547,7 +547,8 @@ const sweepJson = (s: Sweep) => ({
   opened_at: s.opened_at,
   closed_at: s.closed_at,
   started_at: s.opened_at,
-  completed_at: s.closed_at
+  completed_at: s.closed_at,
+  items_pruned_at: s.items_pruned_at
 })
 
 /** `sweep show` of a task with no sweep. */
@@ -561,7 +562,8 @@ const noSweepJson = (task: TaskName) => ({
   opened_at: null,
   closed_at: null,
   started_at: null,
-  completed_at: null
+  completed_at: null,
+  items_pruned_at: null
 })
 
 const renderSweep = (s: ReturnType<typeof sweepJson> | ReturnType<typeof noSweepJson>) =>
@@ -575,7 +577,8 @@ const renderSweep = (s: ReturnType<typeof sweepJson> | ReturnType<typeof noSweep
       ["leased", s.leased],
       ["pending", s.pending],
       ["opened", time(s.opened_at)],
-      ["closed", time(s.closed_at)]
+      ["closed", time(s.closed_at)],
+      ["items", s.items_pruned_at === null ? null : `pruned ${time(s.items_pruned_at)} (history.keep_sweeps)`]
     ]
   )
 
@@ -595,20 +598,28 @@ const sweepNew = Command.make(
   Command.withDescription("Open the task's next sweep (an error while one is active).")
 )
 
-const sweepShow = Command.make("show", { task, pretty }, (args) =>
+const sweepOption = Options.integer("sweep").pipe(
+  Options.withSchema(sweepNumber),
+  Options.optional,
+  Options.withDescription("Show this sweep of the task (default: its current one); an unknown number is no-sweep.")
+)
+
+const sweepShow = Command.make("show", { task, sweep: sweepOption, pretty }, (args) =>
   withScheduler((scheduler) =>
-    scheduler.showSweep(args.task).pipe(
+    scheduler.showSweep(args.task, Option.getOrUndefined(args.sweep)).pipe(
       Effect.map(sweepJson),
       Effect.catchTags({
         TaskNotFound: () => Effect.succeed(noSweepJson(args.task)),
-        NoSweep: () => Effect.succeed(noSweepJson(args.task))
+        NoSweep: (error) => (Option.isSome(args.sweep) ? Effect.fail(error) : Effect.succeed(noSweepJson(args.task)))
       }),
       Effect.flatMap((sweep) => print(sweep, { pretty: args.pretty, render: renderSweep }))
     )
   )
 ).pipe(
   Command.provide(SchedulerLive),
-  Command.withDescription("Show the task's current sweep (sweep 0, sweep_status none when there is none).")
+  Command.withDescription(
+    "Show the task's current sweep (sweep 0, sweep_status none when there is none), or --sweep N; items_pruned_at says when gc pruned its items."
+  )
 )
 
 const sweep = Command.make("sweep").pipe(
@@ -691,6 +702,7 @@ const gc = Command.make(
           print(
             {
               reclaimed_leases: g.reclaimed_leases,
+              pruned_work_items: g.pruned_work_items,
               reconciled_sweeps: g.reconciled_sweeps,
               counter_drift: g.counter_drift,
               vacuumed: g.vacuumed,
@@ -702,6 +714,7 @@ const gc = Command.make(
               render: (g) =>
                 card("gc", [
                   ["leases reclaimed", g.reclaimed_leases],
+                  ["work items pruned", g.pruned_work_items],
                   ["sweeps reconciled", g.reconciled_sweeps],
                   ["counter drift fixed", g.counter_drift],
                   ["vacuumed", g.vacuumed ? "yes" : "no"],
@@ -722,7 +735,7 @@ const gc = Command.make(
 ).pipe(
   Command.provide(SchedulerLive),
   Command.withDescription(
-    "Reclaim expired leases, purge consumed checkpoints past their retention; optionally reconcile counters and vacuum."
+    "Reclaim expired leases, prune the work items of finished sweeps beyond history.keep_sweeps (counters and visits stay), purge consumed checkpoints past their retention; optionally reconcile counters and vacuum."
   )
 )
 

@@ -174,13 +174,21 @@ export interface CoverageStoreShape {
     open: OpenSweepOptions,
     now: number
   ) => Effect.Effect<Sweep, SweepActive | NoFolders | StoreError>
-  readonly showSweep: (task: TaskName) => Effect.Effect<Sweep, TaskNotFound | NoSweep | StoreError>
+  /** The task's current sweep, or its sweep number `sweep` when given (NoSweep when there is none). */
+  readonly showSweep: (task: TaskName, sweep?: number) => Effect.Effect<Sweep, TaskNotFound | NoSweep | StoreError>
   /** Deletes the task's sweeps; with `all`, also its visits and folder memory. */
   readonly reset: (task: TaskName, all: boolean) => Effect.Effect<ResetSummary, TaskNotFound | StoreError>
-  /** Reclaims expired leases everywhere; with `reconcile`, rebuilds every sweep's counters from its items. */
+  /**
+   * Reclaims expired leases everywhere; with `reconcile`, rebuilds every sweep's counters from its
+   * items (a sweep whose items were pruned keeps its counters). Prunes the work items of every
+   * complete sweep older than its task's last `keepSweeps` (≥ 1) sweeps: the sweep row with its
+   * counters and its visits stay, and the sweep records when its items went (`items_pruned_at`).
+   * Nothing that scores a sweep reads old items: scores read folders and folder memory.
+   */
   readonly gc: (options: {
     readonly now: number
     readonly reconcile: boolean
+    readonly keepSweeps: number
   }) => Effect.Effect<Omit<GcSummary, "vacuumed">, StoreError>
   readonly vacuum: Effect.Effect<void, StoreError>
 }
@@ -909,23 +917,26 @@ export const make = Effect.gen(function* () {
           leased: 0,
           pending: total,
           opened_at: now,
-          closed_at: null
+          closed_at: null,
+          items_pruned_at: null
         })
       )
     })
 
   const findSweep = SqlSchema.findOne({
-    Request: TaskName,
+    Request: Schema.Struct({ task: TaskName, number: Schema.NullOr(Int) }),
     Result: CurrentSweepOrNone,
-    execute: (task) =>
+    execute: ({ number, task }) =>
       sql`SELECT t.name AS task, s.number AS sweep, s.status, s.strategy, s.total, s.done, s.skipped, s.leased,
-          s.total - s.done - s.skipped - s.leased AS pending, s.opened_at, s.closed_at
-        FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ${task}`
+          s.total - s.done - s.skipped - s.leased AS pending, s.opened_at, s.closed_at, s.items_pruned_at
+        FROM tasks t LEFT JOIN sweeps s ON ${
+          number === null ? sql`s.id = t.current_sweep_id` : sql`s.task_id = t.id AND s.number = ${number}`
+        } WHERE t.name = ${task}`
   })
 
-  const showSweep: CoverageStoreShape["showSweep"] = (task) =>
+  const showSweep: CoverageStoreShape["showSweep"] = (task, number) =>
     Effect.gen(function* () {
-      const found = yield* findSweep(task)
+      const found = yield* findSweep({ task, number: number ?? null })
       if (Option.isNone(found)) return yield* new TaskNotFound({ task })
       const sweep = found.value
       return sweep instanceof Sweep ? sweep : yield* new NoSweep({ task })
@@ -1003,7 +1014,7 @@ export const make = Effect.gen(function* () {
           coalesce(sum(w.status = 'done'), 0) AS actual_done,
           coalesce(sum(w.status = 'skipped'), 0) AS actual_skipped,
           coalesce(sum(w.status = 'leased'), 0) AS actual_leased
-        FROM sweeps s LEFT JOIN work_items w ON w.sweep_id = s.id GROUP BY s.id`
+        FROM sweeps s LEFT JOIN work_items w ON w.sweep_id = s.id WHERE s.items_pruned_at IS NULL GROUP BY s.id`
   })
   const fixCounters = SqlSchema.void({
     Request: FixCounters,
@@ -1013,9 +1024,33 @@ export const make = Effect.gen(function* () {
         WHERE id = ${r.id}`
   })
 
-  const gc: CoverageStoreShape["gc"] = ({ now, reconcile }) =>
+  // Complete sweeps that `keep` newer sweeps of their task follow, whose items are still there,
+  // with their number of items (counted before they go: RETURNING would read every id).
+  const findPrunable = SqlSchema.findAll({
+    Request: Int,
+    Result: Schema.Struct({ id: Int, n: Int }),
+    execute: (keep) =>
+      sql`SELECT s.id, (SELECT count(*) FROM work_items w WHERE w.sweep_id = s.id) AS n FROM sweeps s
+        WHERE s.status = 'complete' AND s.items_pruned_at IS NULL
+          AND (SELECT count(*) FROM sweeps newer WHERE newer.task_id = s.task_id AND newer.number > s.number) >= ${keep}`
+  })
+  const pruneItems = SqlSchema.void({
+    Request: Schema.Struct({ id: Int, now: Int }),
+    execute: ({ id, now }) =>
+      Effect.zipRight(
+        sql`DELETE FROM work_items WHERE sweep_id = ${id}`,
+        sql`UPDATE sweeps SET items_pruned_at = ${now} WHERE id = ${id}`
+      )
+  })
+
+  const gc: CoverageStoreShape["gc"] = ({ keepSweeps, now, reconcile }) =>
     Effect.gen(function* () {
       const reclaimed = yield* reclaimAll(now)
+      let pruned = 0
+      for (const sweep of yield* findPrunable(keepSweeps)) {
+        yield* pruneItems({ id: sweep.id, now })
+        pruned += sweep.n
+      }
       let reconciledSweeps = 0
       let drift = 0
       if (reconcile) {
@@ -1041,7 +1076,12 @@ export const make = Effect.gen(function* () {
           })
         }
       }
-      return { reclaimed_leases: reclaimed.length, reconciled_sweeps: reconciledSweeps, counter_drift: drift }
+      return {
+        reclaimed_leases: reclaimed.length,
+        reconciled_sweeps: reconciledSweeps,
+        counter_drift: drift,
+        pruned_work_items: pruned
+      }
     }).pipe(database.transaction)
 
   // Outside any transaction (VACUUM cannot run inside one); the checkpoint then empties the WAL.

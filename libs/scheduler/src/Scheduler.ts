@@ -116,7 +116,8 @@ export interface SchedulerShape {
     readonly task: TaskName
     readonly strategy?: Strategy | undefined
   }) => Effect.Effect<Sweep, SweepActive | NoFolders | StoreError>
-  readonly showSweep: (task: TaskName) => Effect.Effect<Sweep, TaskNotFound | NoSweep | StoreError>
+  /** The task's current sweep, or its sweep number `sweep` (NoSweep when there is none). */
+  readonly showSweep: (task: TaskName, sweep?: number) => Effect.Effect<Sweep, TaskNotFound | NoSweep | StoreError>
   readonly reset: (
     task: TaskName,
     options?: { readonly all?: boolean }
@@ -230,12 +231,16 @@ export const make = Effect.gen(function* () {
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         store.newSweep(request.task, openOptions(request.strategy), now)
       ),
-    showSweep: (task) => store.showSweep(task),
+    showSweep: (task, sweep) => store.showSweep(task, sweep),
     reset: (task, options) => store.reset(task, options?.all ?? false),
     gc: (options) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        const summary = yield* store.gc({ now, reconcile: options?.reconcile ?? false })
+        const summary = yield* store.gc({
+          now,
+          reconcile: options?.reconcile ?? false,
+          keepSweeps: config.history.keep_sweeps
+        })
         if (options?.vacuum === true) yield* store.vacuum
         return { ...summary, vacuumed: options?.vacuum === true }
       })
