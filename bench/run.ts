@@ -9,13 +9,14 @@
  * - init: `trail init` on a generated tree of 100k files in 10k folders, and
  *   `find ROOT -type f -printf '%s\n'` on the same tree (walk + stat is the floor).
  * - open: opening a sweep over 100k folders whose task has 200 sweeps of history.
+ * - scale: the scheduler at 200k folders (bench/scheduler-scale.ts).
  * - checkpoint: a 100 MB Claude Code transcript (the real fixture's lines repeated) through the
  *   session extractor and the bundle composer, wall time and memory growth; floors in the same
  *   run: `wc -l` of the file and a bare 64 KiB-chunk newline count in Node.
  *
  * Medians throughout, because the machine is shared and noisy; every comparison is made in the
  * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md);
- * `--only=cycle,cli,init,open,fleet,inbox,checkpoint` runs some sections.
+ * `--only=cycle,cli,init,open,fleet,inbox,checkpoint,scale` runs some sections.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Checkpoints from "@trail/checkpoints"
@@ -28,6 +29,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { schedulerScaleBench } from "./scheduler-scale.js"
 import { at, median, percentile } from "./stats.js"
 
 const args = new Set(process.argv.slice(2))
@@ -731,7 +733,8 @@ const main = async () => {
   const fleet = wanted("fleet") ? await fleetBench() : null
   const inbox = wanted("inbox") ? inboxBench() : null
   const checkpoint = wanted("checkpoint") ? await checkpointBench() : null
-  const result = { machine: started, quick, cycle, cli, init, open, fleet, inbox, checkpoint }
+  const scale = wanted("scale") ? await schedulerScaleBench({ trail: TRAIL, quick, log }) : null
+  const result = { machine: started, quick, cycle, cli, init, open, fleet, inbox, checkpoint, scale }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
 }
 
