@@ -10,7 +10,10 @@
  *   (docs/benchmarks.md). Concurrent processes serialise on SQLite's write lock and can never
  *   double-claim. The claim reclaims expired leases, then leases the best pending item with one
  *   conditional `UPDATE … WHERE id = (SELECT … ORDER BY score DESC LIMIT 1) RETURNING …`.
- * - The cold paths (status, list, showSweep, reset, gc) speak `SqlClient` with the `sql`
+ *   Opening a sweep is set-based: one `INSERT … SELECT` scores every folder inside SQLite with
+ *   Scoring's own function. The pages of a listing are read on the same connection with the
+ *   same readers (a listing can be 200,000 rows; a Schema decode per row would cost seconds).
+ * - The other cold paths (status, showSweep, reset, gc) speak `SqlClient` with the `sql`
  *   template, rows decoded by `SqlSchema` with the domain's schemas; their writes run in one
  *   `database.transaction`.
  *
