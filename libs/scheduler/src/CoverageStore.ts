@@ -390,8 +390,13 @@ const SIGNAL_COLUMN: Record<StaticSignal, string> = { file_count: "file_count", 
 /** The SQL function that scores one folder: Scoring.scoreFolder, the one implementation of SPEC §1's formula. */
 const SCORE_FUNCTION = "trail_score"
 
-/** Decayed outcome of a folder's memory at a sweep's opening (Scoring.decayOutcome, nothing found since). */
-const DECAYED_OUTCOME = "trail_decayed_outcome(m.outcome, m.outcome_at, @now, @half_life)"
+/**
+ * Decayed outcome of a folder's memory at a sweep's opening (Scoring.decayOutcome, nothing found
+ * since), or 0 when the score cannot depend on it (`@with_outcome` false: not `weighted`, or an
+ * outcome weight of 0, whose `0 · outcome` term is 0 whatever the outcome).
+ */
+const DECAYED_OUTCOME =
+  "CASE WHEN @with_outcome THEN trail_decayed_outcome(m.outcome, m.outcome_at, @now, @half_life) ELSE 0 END"
 
 /**
  * The maxima and the number of present folders, then one `INSERT … SELECT` of every item with its
@@ -484,22 +489,26 @@ interface OpenedSweep extends CurrentSweep {
 const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: number): OpenedSweep | null => {
   defineScoring(db)
   const sql = OPEN_SQL[open.staticSignal]
-  const maxima = Rows.row(db.get(sql.maxima, { task: taskId, now, half_life: open.halfLifeSecs }), "sweep maxima")
+  const strategy = open.requested ?? rememberedStrategy(db, taskId) ?? open.strategy
+  const outcome = {
+    with_outcome: strategy === "weighted" && open.outcomeWeight > 0 ? 1 : 0,
+    now,
+    half_life: open.halfLifeSecs
+  }
+  const maxima = Rows.row(db.get(sql.maxima, { task: taskId, ...outcome }), "sweep maxima")
   const total = Rows.int(maxima, "n")
   if (total === 0) return null
   const number = count(db, SQL.lastSweepNumber, taskId) + 1
-  const strategy = open.requested ?? rememberedStrategy(db, taskId) ?? open.strategy
   const sweepId = count(db, SQL.insertSweep, taskId, number, strategy, total, now)
   db.run(sql.insert, {
+    ...outcome,
     task: taskId,
     sweep_id: sweepId,
     strategy,
     alpha: open.alpha,
     outcome_weight: open.outcomeWeight,
-    half_life: open.halfLifeSecs,
     seed: open.seed,
     number,
-    now,
     max_signal: Rows.num(maxima, "max_signal"),
     max_outcome: Rows.num(maxima, "max_outcome")
   })

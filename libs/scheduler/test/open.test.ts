@@ -75,7 +75,7 @@ const folderArb = fc.record({
 const optionsArb = fc.record({
   strategy: fc.constantFrom(...Strategy.literals),
   alpha: fc.double({ min: 0, max: 1, noNaN: true }),
-  outcomeWeight: fc.double({ min: 0, max: 1, noNaN: true }),
+  outcomeWeight: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 1, noNaN: true })),
   halfLifeSecs: fc.integer({ min: 1, max: 10_000_000 }),
   seed: fc.integer(),
   staticSignal: fc.constantFrom(...StaticSignal.literals)
