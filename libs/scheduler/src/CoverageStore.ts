@@ -886,7 +886,8 @@ export const make = Effect.gen(function* () {
         const { number, sweep_id: sweepId, task_id: taskId } = current.value
         if (sweepId === null || number === null) return yield* new NoSweep({ task })
         const sweep: ListedSweep = { taskId, sweepId, number }
-        return Stream.paginateChunkEffect({ after: null as ListCursor | null, read: 0 }, (state) => {
+        const start: { readonly after: ListCursor | null; readonly read: number } = { after: null, read: 0 }
+        return Stream.paginateChunkEffect(start, (state) => {
           const size = Math.min(LIST_PAGE, limit - state.read)
           return Effect.map(size <= 0 ? Effect.succeed([]) : page(sweep, state.after, size), (rows) => {
             const last = rows.at(-1)
