@@ -9,15 +9,16 @@
  * - init: `trail init` on a generated tree of 100k files in 10k folders, and
  *   `find ROOT -type f -printf '%s\n'` on the same tree (walk + stat is the floor).
  * - open: opening a sweep over 100k folders whose task has 200 sweeps of history.
+ * - scale: the scheduler at 200k folders (bench/scheduler-scale.ts).
  * - checkpoint: a 100 MB Claude Code transcript (the real fixture's lines repeated) through the
  *   session extractor and the bundle composer, wall time and memory growth; floors in the same
  *   run: `wc -l` of the file and a bare 64 KiB-chunk newline count in Node.
  *
  * Medians throughout, because the machine is shared and noisy; every comparison is made in the
  * same run. `--quick` uses smaller sizes (a smoke run, not for docs/benchmarks.md);
- * `--only=cycle,cli,init,open,fleet,fleet-scale,inbox,hook-rate,checkpoint,search,inbox-scale,log-scale`
- * runs some sections (fleet-scale, hook-rate, search, inbox-scale and log-scale are their own files:
- * bench/<section>.ts).
+ * `--only=cycle,cli,init,open,fleet,fleet-scale,inbox,hook-rate,checkpoint,search,inbox-scale,log-scale,scale`
+ * runs some sections (fleet-scale, hook-rate, search, inbox-scale, log-scale and scale are their own
+ * files: bench/<section>.ts).
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Checkpoints from "@trail/checkpoints"
@@ -34,6 +35,7 @@ import { fleetScaleBench } from "./fleet-scale.js"
 import { hookRateBench } from "./hook-rate.js"
 import { inboxScaleBench } from "./inbox-scale.js"
 import { logScaleBench } from "./log-scale.js"
+import { schedulerScaleBench } from "./scheduler-scale.js"
 import { searchBench } from "./search.js"
 import { at, cpuPercent, median, percentile, procSample } from "./stats.js"
 
@@ -740,6 +742,7 @@ const main = async () => {
   if (search !== null) log(`search: ${JSON.stringify(search)}`)
   const inboxScale = wanted("inbox-scale") ? await inboxScaleBench({ quick, log }) : null
   const logScale = wanted("log-scale") ? logScaleBench({ quick, log }) : null
+  const scale = wanted("scale") ? await schedulerScaleBench({ trail: TRAIL, quick, log }) : null
   const result = {
     machine: started,
     quick,
@@ -754,7 +757,8 @@ const main = async () => {
     checkpoint,
     search,
     inboxScale,
-    logScale
+    logScale,
+    scale
   }
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`)
 }

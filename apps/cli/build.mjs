@@ -63,7 +63,9 @@ await build({
   entryPoints: [here("./src/tui/InboxTui.ts")],
   outfile: here("./dist/tui.mjs"),
   alias: { "react-devtools-core": here("./src/tui/devtoolsStub.ts") },
-  banner: { js: 'import { createRequire as __trailRequire } from "node:module"; const require = __trailRequire(import.meta.url);' },
+  banner: {
+    js: 'import { createRequire as __trailRequire } from "node:module"; const require = __trailRequire(import.meta.url);'
+  },
   define: { "process.env.NODE_ENV": '"production"' }
 })
 

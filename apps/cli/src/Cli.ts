@@ -18,20 +18,21 @@ import {
   type Sweep,
   Strategy,
   TaskStatus,
+  type WorkItem,
   WorkItemStatus
 } from "@trail/domain"
 import { Project, Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
-import { type Context, Effect, Layer, Option, Schema } from "effect"
-import { cwd, envVar, explicitRoot, foundCount, pretty, print, trail } from "./Common.js"
+import { type Context, Effect, Layer, Option, Schema, Stream } from "effect"
+import { cwd, envVar, explicitRoot, foundCount, pretty, print, printStream, trail } from "./Common.js"
 import { emitText, ExitCode } from "./Output.js"
 import { inboxCommands, skipItem } from "./InboxCommands.js"
 import { kinds } from "./KindCommands.js"
-import { resultsCommands } from "./ResultsCommands.js"
+import { resultsCommands, sweepNumber } from "./ResultsCommands.js"
 import { gcWorkers, workerCommands } from "./WorkerCommands.js"
 import { archiveBeforeOption, archiveIfAsked } from "./Archiving.js"
 import { checkpointCommands, purgeCheckpoints } from "./CheckpointCommands.js"
-import { bar, bold, card, cyan, dim, green, table, time, yellow } from "./Pretty.js"
+import { bar, bold, card, cyan, dim, green, tableInChunks, time, yellow } from "./Pretty.js"
 
 // ---------------------------------------------------------------------------------------------
 // Options shared by commands
@@ -451,11 +452,54 @@ const status = Command.make("status", { task, pretty }, (args) =>
   )
 )
 
-/** The work items, or `[]` when the task has no sweep (as in the Rust trail). */
-const listOrNone = (scheduler: Scheduler.SchedulerShape, task: TaskName, state: WorkItemStatus | undefined) =>
+/** The work items as they are read, or none when the task has no sweep (`[]`, as in the Rust trail). */
+const itemsOrNone = (
+  scheduler: Scheduler.SchedulerShape,
+  task: TaskName,
+  options: { readonly state: WorkItemStatus | undefined; readonly limit: number | undefined }
+) =>
   scheduler
-    .list(task, state)
-    .pipe(Effect.catchTags({ TaskNotFound: () => Effect.succeed([]), NoSweep: () => Effect.succeed([]) }))
+    .items(task, options)
+    .pipe(Stream.catchTags({ TaskNotFound: () => Stream.empty, NoSweep: () => Stream.empty }))
+
+/** An item as `trail list` prints it (SPEC §1's fields, then who covered it and what they found). */
+const listedItem = (i: WorkItem) => ({
+  path: i.path,
+  status: i.status,
+  score: i.score,
+  lease_owner: i.lease_owner,
+  lease_expires_at: i.lease_expires_at,
+  visited_at: i.visited_at,
+  found: i.found,
+  agent: i.agent
+})
+
+/** The `--pretty` table of a listing, chunk by chunk. */
+const renderListed = () => {
+  const render = tableInChunks(
+    [
+      ["path", "PATH"],
+      ["status", "STATUS"],
+      ["score", "SCORE"],
+      ["found", "FOUND"],
+      ["who", "AGENT"],
+      ["lease_expires_at", "LEASE UNTIL"],
+      ["visited_at", "LAST VISIT"]
+    ],
+    (row, line) => (row.status === "leased" ? yellow(line) : row.status === "pending" ? line : dim(line))
+  )
+  return (rows: ReadonlyArray<ReturnType<typeof listedItem>>, first: boolean) =>
+    render(
+      rows.map((r) => ({ ...r, who: r.agent ?? r.lease_owner })),
+      first
+    )
+}
+
+const listLimit = Options.integer("limit").pipe(
+  Options.withSchema(Schema.Int.pipe(Schema.positive({ message: () => "--limit must be a positive whole number" }))),
+  Options.optional,
+  Options.withDescription("At most this many items, the highest scores (default: all, printed as they are read).")
+)
 
 const list = Command.make(
   "list",
@@ -465,46 +509,24 @@ const list = Command.make(
       Options.optional,
       Options.withDescription("Only items in this state (default: every state).")
     ),
+    limit: listLimit,
     pretty
   },
   (args) =>
     withScheduler((scheduler) =>
-      Effect.gen(function* () {
-        const items = yield* listOrNone(scheduler, args.task, Option.getOrUndefined(args.state))
+      printStream(
         // Who covered each finished folder and what they found come with the items (one join).
-        const rows = items.map((i) => ({
-          path: i.path,
-          status: i.status,
-          score: i.score,
-          lease_owner: i.lease_owner,
-          lease_expires_at: i.lease_expires_at,
-          visited_at: i.visited_at,
-          found: i.found,
-          agent: i.agent
-        }))
-        yield* print(rows, {
-          pretty: args.pretty,
-          render: (rows) =>
-            table(
-              rows.map((r) => ({ ...r, who: r.agent ?? r.lease_owner })),
-              [
-                ["path", "PATH"],
-                ["status", "STATUS"],
-                ["score", "SCORE"],
-                ["found", "FOUND"],
-                ["who", "AGENT"],
-                ["lease_expires_at", "LEASE UNTIL"],
-                ["visited_at", "LAST VISIT"]
-              ],
-              (row, line) => (row.status === "leased" ? yellow(line) : row.status === "pending" ? line : dim(line))
-            )
-        })
-      })
+        itemsOrNone(scheduler, args.task, {
+          state: Option.getOrUndefined(args.state),
+          limit: Option.getOrUndefined(args.limit)
+        }).pipe(Stream.map(listedItem)),
+        { pretty: args.pretty, empty: dim("(none)"), render: renderListed() }
+      )
     )
 ).pipe(
   Command.provide(SchedulerLive),
   Command.withDescription(
-    "Work items of the current sweep, highest score first, with who covered each and what they found ([] when there is no sweep)."
+    "Work items of the current sweep, highest score first, with who covered each and what they found ([] when there is no sweep); printed as they are read, --limit N stops after N."
   )
 )
 
@@ -526,7 +548,8 @@ const sweepJson = (s: Sweep) => ({
   opened_at: s.opened_at,
   closed_at: s.closed_at,
   started_at: s.opened_at,
-  completed_at: s.closed_at
+  completed_at: s.closed_at,
+  items_pruned_at: s.items_pruned_at
 })
 
 /** `sweep show` of a task with no sweep. */
@@ -540,7 +563,8 @@ const noSweepJson = (task: TaskName) => ({
   opened_at: null,
   closed_at: null,
   started_at: null,
-  completed_at: null
+  completed_at: null,
+  items_pruned_at: null
 })
 
 const renderSweep = (s: ReturnType<typeof sweepJson> | ReturnType<typeof noSweepJson>) =>
@@ -554,7 +578,8 @@ const renderSweep = (s: ReturnType<typeof sweepJson> | ReturnType<typeof noSweep
       ["leased", s.leased],
       ["pending", s.pending],
       ["opened", time(s.opened_at)],
-      ["closed", time(s.closed_at)]
+      ["closed", time(s.closed_at)],
+      ["items", s.items_pruned_at === null ? null : `pruned ${time(s.items_pruned_at)} (history.keep_sweeps)`]
     ]
   )
 
@@ -574,20 +599,28 @@ const sweepNew = Command.make(
   Command.withDescription("Open the task's next sweep (an error while one is active).")
 )
 
-const sweepShow = Command.make("show", { task, pretty }, (args) =>
+const sweepOption = Options.integer("sweep").pipe(
+  Options.withSchema(sweepNumber),
+  Options.optional,
+  Options.withDescription("Show this sweep of the task (default: its current one); an unknown number is no-sweep.")
+)
+
+const sweepShow = Command.make("show", { task, sweep: sweepOption, pretty }, (args) =>
   withScheduler((scheduler) =>
-    scheduler.showSweep(args.task).pipe(
+    scheduler.showSweep(args.task, Option.getOrUndefined(args.sweep)).pipe(
       Effect.map(sweepJson),
       Effect.catchTags({
         TaskNotFound: () => Effect.succeed(noSweepJson(args.task)),
-        NoSweep: () => Effect.succeed(noSweepJson(args.task))
+        NoSweep: (error) => (Option.isSome(args.sweep) ? Effect.fail(error) : Effect.succeed(noSweepJson(args.task)))
       }),
       Effect.flatMap((sweep) => print(sweep, { pretty: args.pretty, render: renderSweep }))
     )
   )
 ).pipe(
   Command.provide(SchedulerLive),
-  Command.withDescription("Show the task's current sweep (sweep 0, sweep_status none when there is none).")
+  Command.withDescription(
+    "Show the task's current sweep (sweep 0, sweep_status none when there is none), or --sweep N; items_pruned_at says when gc pruned its items."
+  )
 )
 
 const sweep = Command.make("sweep").pipe(
@@ -672,6 +705,7 @@ const gc = Command.make(
           print(
             {
               reclaimed_leases: g.reclaimed_leases,
+              pruned_work_items: g.pruned_work_items,
               reconciled_sweeps: g.reconciled_sweeps,
               counter_drift: g.counter_drift,
               vacuumed: g.vacuumed,
@@ -686,6 +720,7 @@ const gc = Command.make(
               render: (g) =>
                 card("gc", [
                   ["leases reclaimed", g.reclaimed_leases],
+                  ["work items pruned", g.pruned_work_items],
                   ["sweeps reconciled", g.reconciled_sweeps],
                   ["counter drift fixed", g.counter_drift],
                   ["vacuumed", g.vacuumed ? "yes" : "no"],
@@ -709,7 +744,7 @@ const gc = Command.make(
 ).pipe(
   Command.provide(SchedulerLive),
   Command.withDescription(
-    "Reclaim expired leases, purge consumed checkpoints past their retention; optionally reconcile counters, vacuum, and archive old events (--archive-before DATE)."
+    "Reclaim expired leases, prune the work items of finished sweeps beyond history.keep_sweeps (counters and visits stay), purge consumed checkpoints past their retention; optionally reconcile counters, vacuum, and archive old events (--archive-before DATE)."
   )
 )
 

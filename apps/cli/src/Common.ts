@@ -6,8 +6,8 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Path from "@effect/platform/Path"
 import { Env, FoundCount, Host, MAX_FOUND } from "@trail/domain"
-import { Config, Effect, Option } from "effect"
-import { emit, type ExitCode } from "./Output.js"
+import { Config, Effect, Option, type Stream } from "effect"
+import { emit, emitStream, type ExitCode } from "./Output.js"
 
 export const nonEmpty = (value: string | undefined) =>
   value === undefined || value === "" ? Option.none() : Option.some(value)
@@ -68,6 +68,16 @@ export const print = <A>(
   value: A,
   options: { readonly pretty: boolean; readonly exit?: ExitCode; readonly render: (value: A) => string }
 ) => Effect.flatMap(trail, (root) => emit(value, { ...options, pretty: options.pretty || root.pretty }))
+
+/** Prints a listing as it is read (Output.emitStream), pretty as {@link print} decides. */
+export const printStream = <A, E, R>(
+  elements: Stream.Stream<A, E, R>,
+  options: {
+    readonly pretty: boolean
+    readonly render: (chunk: ReadonlyArray<A>, first: boolean) => string
+    readonly empty: string
+  }
+) => Effect.flatMap(trail, (root) => emitStream(elements, { ...options, pretty: options.pretty || root.pretty }))
 
 /** `--root`, else `$TRAIL_ROOT` (None: find the root above the cwd). */
 export const explicitRoot = Effect.map(trail, ({ root }) => root)

@@ -3,7 +3,7 @@
  * (or a rendering of the same data with `--pretty`), errors as `{"error":{"code","message"}}` on
  * stderr, and the exit codes 0 ok · 1 error · 2 usage · 3 sweep-complete · 4 none-available.
  */
-import { Context, Effect, Ref } from "effect"
+import { Chunk, Context, Effect, Ref, Stream } from "effect"
 import { safeData } from "./Pretty.js"
 
 export const ExitCode = {
@@ -46,6 +46,45 @@ export const emit = <A>(
     Effect.sync(() => write(process.stdout, options.pretty ? options.render(safeData(value)) : toJson(value))),
     decide(options.exit ?? ExitCode.ok)
   )
+
+/** Writes `text` on stdout and waits until stdout drained when its buffer is full (so a slow reader bounds memory). */
+const writeDrained = (text: string) =>
+  Effect.async<void>((resume) => {
+    if (process.stdout.write(text)) return resume(Effect.void)
+    const drained = () => resume(Effect.void)
+    process.stdout.once("drain", drained)
+    return Effect.sync(() => process.stdout.off("drain", drained))
+  })
+
+/**
+ * Prints a listing as it is read, chunk by chunk, so that memory is bounded by a chunk whatever
+ * its length: the same JSON array {@link emit} would print, written element by element; with
+ * `pretty`, `render` of each chunk (terminal-safe, as in {@link emit}; `first` is true for the
+ * first one, which carries the header) and `empty` when there was no element. A failure while
+ * reading ends the output where it stands (the error is printed on stderr, as always).
+ */
+export const emitStream = <A, E, R>(
+  elements: Stream.Stream<A, E, R>,
+  options: {
+    readonly pretty: boolean
+    readonly render: (chunk: ReadonlyArray<A>, first: boolean) => string
+    readonly empty: string
+  }
+) =>
+  Effect.gen(function* () {
+    let first = true
+    yield* Stream.runForEachChunk(elements, (chunk) => {
+      if (Chunk.isEmpty(chunk)) return Effect.void
+      const items = Chunk.toReadonlyArray(chunk)
+      const text = options.pretty
+        ? `${options.render(safeData(items), first)}\n`
+        : (first ? "[" : ",") + items.map(toJson).join(",")
+      first = false
+      return writeDrained(text)
+    })
+    yield* writeDrained(first ? `${options.pretty ? options.empty : "[]"}\n` : options.pretty ? "" : "]\n")
+    yield* decide(ExitCode.ok)
+  })
 
 /** Prints raw text (completion scripts) on stdout. */
 export const emitText = (text: string) => Effect.sync(() => write(process.stdout, text))

@@ -86,31 +86,66 @@ export const card = (title: string, fields: ReadonlyArray<readonly [string, unkn
   return [bold(title), ...lines].join("\n")
 }
 
-/** A table with a header row; `columns` picks and orders the fields. */
-export const table = <A extends object>(
-  rows: ReadonlyArray<A>,
-  columns: ReadonlyArray<readonly [keyof A & string, string]>,
-  colour?: (row: A, text: string) => string
-): string => {
-  if (rows.length === 0) return dim("(none)")
-  const texts = rows.map((row) =>
+type Columns<A> = ReadonlyArray<readonly [keyof A & string, string]>
+
+/** Each row's cells as text (times shown as times). */
+const cellsOf = <A extends object>(rows: ReadonlyArray<A>, columns: Columns<A>) =>
+  rows.map((row) =>
     columns.map(([key]) => {
       const value: unknown = row[key]
       return cell(key.endsWith("_at") && (typeof value === "number" || value === null) ? time(value) : value)
     })
   )
-  const widths = columns.map(([, header], i) =>
-    Math.max(visibleWidth(header), ...texts.map((t) => visibleWidth(t[i] ?? "")))
-  )
-  const header = columns.map(([, h], i) => bold(pad(h, widths[i] ?? 0))).join("  ")
-  const body = rows.map((row, r) => {
+
+/** `widths` widened to the cells of `texts`. */
+const widen = (widths: ReadonlyArray<number>, texts: ReadonlyArray<ReadonlyArray<string>>) =>
+  widths.map((width, i) => Math.max(width, ...texts.map((t) => visibleWidth(t[i] ?? ""))))
+
+const headerOf = <A>(columns: Columns<A>, widths: ReadonlyArray<number>) =>
+  columns.map(([, h], i) => bold(pad(h, widths[i] ?? 0))).join("  ")
+
+const linesOf = <A>(
+  rows: ReadonlyArray<A>,
+  texts: ReadonlyArray<ReadonlyArray<string>>,
+  widths: ReadonlyArray<number>,
+  colour?: (row: A, text: string) => string
+) =>
+  rows.map((row, r) => {
     const line = (texts[r] ?? [])
       .map((text, i) => pad(text, widths[i] ?? 0))
       .join("  ")
       .trimEnd()
     return colour === undefined ? line : colour(row, line)
   })
-  return [header, ...body].join("\n")
+
+/** A table with a header row; `columns` picks and orders the fields. */
+export const table = <A extends object>(
+  rows: ReadonlyArray<A>,
+  columns: Columns<A>,
+  colour?: (row: A, text: string) => string
+): string => {
+  if (rows.length === 0) return dim("(none)")
+  const texts = cellsOf(rows, columns)
+  const widths = widen(
+    columns.map(([, header]) => visibleWidth(header)),
+    texts
+  )
+  return [headerOf(columns, widths), ...linesOf(rows, texts, widths, colour)].join("\n")
+}
+
+/**
+ * A {@link table} printed chunk by chunk as its rows are read (a long listing): the header comes
+ * with the first chunk, and each column is as wide as its widest cell read so far (a wider cell
+ * in a later chunk widens the column from there on).
+ */
+export const tableInChunks = <A extends object>(columns: Columns<A>, colour?: (row: A, text: string) => string) => {
+  let widths = columns.map(([, header]) => visibleWidth(header))
+  return (rows: ReadonlyArray<A>, first: boolean): string => {
+    const texts = cellsOf(rows, columns)
+    widths = widen(widths, texts)
+    const lines = linesOf(rows, texts, widths, colour)
+    return (first ? [headerOf(columns, widths), ...lines] : lines).join("\n")
+  }
 }
 
 /** `[██████░░░░] 60.0%` */

@@ -15,8 +15,8 @@ import { rootLayer } from "./WorkerCommands.js"
 /** The root's Workers and its Database (the visits are read through its SqlClient). */
 const ResultsLive = rootLayer(Live.workersLayer)
 
-/** `--sweep N`: the domain's SweepNumber, its error naming the flag. */
-const sweepNumber = SweepNumber.annotations({
+/** `--sweep N` (results, sweep show): the domain's SweepNumber, its error naming the flag. */
+export const sweepNumber = SweepNumber.annotations({
   message: (issue) => `--sweep must be 1 or more, got ${String(issue.actual)}`
 })
 

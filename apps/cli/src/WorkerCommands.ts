@@ -25,15 +25,7 @@ import { Archive } from "@trail/store"
 import { Workers } from "@trail/workers"
 import { type Clock, Context, Deferred, Effect, Layer, Option, Schema, Stream } from "effect"
 import { cwd, envVar, explicitRoot, foundCount, pretty, print, userKindsDir } from "./Common.js"
-import {
-  follow,
-  followOption,
-  limitOption,
-  ndjson,
-  sinceOption,
-  subscribeIf,
-  windowOf
-} from "./LogReading.js"
+import { follow, followOption, limitOption, ndjson, sinceOption, subscribeIf, windowOf } from "./LogReading.js"
 import { ExitCode } from "./Output.js"
 import { bold, card, cyan, dim, green, red, safeText, table, termWidth, time, wrap, yellow } from "./Pretty.js"
 import { sweepResults, topFindings } from "./Results.js"

@@ -208,6 +208,7 @@ describe("the coverage loop", () => {
     const gc = trail(["gc", "--reconcile", "--vacuum"], { cwd: root })
     expect(gc.json()).toEqual({
       reclaimed_leases: 0,
+      pruned_work_items: 0,
       reconciled_sweeps: 0,
       counter_drift: 0,
       vacuumed: true,
@@ -227,6 +228,55 @@ describe("the coverage loop", () => {
     const auto = trail(["next", "--task", "t", "--auto-sweep"], { cwd: root })
     expect(auto.code).toBe(0)
     expect(auto.json()).toMatchObject({ status: "ok", sweep: 2, path: "only" })
+  })
+
+  it("list --limit N prints the N best as the full listing orders them (with --state, the N best in it)", () => {
+    const root = gitRepo({ "a/x.ts": "x", "b/x.ts": "x", "c/x.ts": "x", "d/x.ts": "x" })
+    trail(["init"], { cwd: root })
+    trail(["next", "--task", "t"], { cwd: root })
+    const items = trail(["list", "--task", "t"], { cwd: root }).json() as Array<Record<string, unknown>>
+    expect(items).toHaveLength(4)
+    expect(trail(["list", "--task", "t", "--limit", "2"], { cwd: root }).json()).toEqual(items.slice(0, 2))
+    expect(trail(["list", "--task", "t", "--state", "pending", "--limit", "1"], { cwd: root }).json()).toEqual(
+      items.filter((i) => i["status"] === "pending").slice(0, 1)
+    )
+    const table = trail(["list", "--task", "t", "--limit", "3", "--pretty"], { cwd: root }).stdout.split("\n")
+    expect(table[0]).toMatch(/^PATH\s+STATUS\s+SCORE/)
+    expect(table.filter((line) => line.trim() !== "")).toHaveLength(4)
+  })
+
+  it("gc prunes the items of finished sweeps beyond history.keep_sweeps; sweep show --sweep N says so", () => {
+    const root = gitRepo({ "a/x.ts": "x", ".trail.toml": "[history]\nkeep_sweeps = 1\n" })
+    trail(["init"], { cwd: root })
+    for (let sweep = 1; sweep <= 3; sweep++) {
+      expect(trail(["next", "--task", "t", "--auto-sweep"], { cwd: root }).json()).toMatchObject({ sweep, path: "a" })
+      expect(trail(["done", "--task", "t", "--path", "a", "--found", "1"], { cwd: root }).code).toBe(0)
+    }
+    const gc = trail(["gc"], { cwd: root })
+    expect(gc.code).toBe(0)
+    expect(gc.json()).toMatchObject({ pruned_work_items: 2 })
+    const first = trail(["sweep", "show", "--task", "t", "--sweep", "1"], { cwd: root })
+    expect(first.json()).toMatchObject({
+      sweep: 1,
+      status: "complete",
+      total: 1,
+      done: 1,
+      items_pruned_at: expect.any(Number)
+    })
+    expect(trail(["sweep", "show", "--task", "t", "--sweep", "1", "--pretty"], { cwd: root }).stdout).toContain(
+      "pruned"
+    )
+    expect(trail(["sweep", "show", "--task", "t"], { cwd: root }).json()).toMatchObject({
+      sweep: 3,
+      items_pruned_at: null
+    })
+    expect(trail(["list", "--task", "t"], { cwd: root }).json()).toHaveLength(1)
+    // The visits stay: results still read sweep 1.
+    expect(trail(["results", "--task", "t", "--sweep", "1"], { cwd: root }).json()).toHaveLength(1)
+    expect(trail(["gc"], { cwd: root }).json()).toMatchObject({ pruned_work_items: 0 })
+    const missing = trail(["sweep", "show", "--task", "t", "--sweep", "9"], { cwd: root })
+    expect(missing.code).toBe(1)
+    expect(missing.error().code).toBe("no-sweep")
   })
 
   it("sweep-complete with a note when nothing is registered", () => {
@@ -542,6 +592,8 @@ describe("bad input gets a clear JSON error and changes nothing", () => {
     [["skip", "--task", "t", "--path", "nowhere"], 1, "not-a-work-item"],
     [["release", "--task", "t", "--path", "docs", "--agent", "somebody-else"], 1, "lease-not-held"],
     [["list", "--task", "t", "--state", "lost"], 2, "usage"],
+    [["list", "--task", "t", "--limit", "0"], 2, "usage"],
+    [["list", "--task", "t", "--limit", "many"], 2, "usage"],
     [["frobnicate"], 2, "usage"],
     [["next", "--task", "t", "--bogus-flag"], 2, "usage"]
   ])("trail %j → exit %i (%s)", (args, code, errorCode) => {
@@ -559,6 +611,7 @@ describe("bad input gets a clear JSON error and changes nothing", () => {
     ["[strategy]\nalpha = 2\n", "strategy.alpha"],
     ['[strategy]\ndefault = "fastest"\n', "strategy.default"],
     ["[scan]\nmin_files = -3\n", "scan.min_files"],
+    ["[history]\nkeep_sweeps = 0\n", "history.keep_sweeps"],
     ["[lease]\nttl = 30\n", "lease.ttl"],
     ["[lease\nttl_secs = 30\n", "line 1"]
   ])("a bad .trail.toml (%j) names %s, exit 1", (toml, mention) => {

@@ -268,6 +268,15 @@ export const CheckpointConfig = Schema.Struct({
 })
 export type CheckpointConfig = typeof CheckpointConfig.Type
 
+export const HistoryConfig = Schema.Struct({
+  /**
+   * A task's most recent sweeps whose work items `trail gc` keeps (a whole number ≥ 1); older
+   * complete sweeps lose their items (their counters and visits stay).
+   */
+  keep_sweeps: withDefault(countBetween(1, 1_000_000), () => 10)
+})
+export type HistoryConfig = typeof HistoryConfig.Type
+
 const section = <A, I>(struct: Schema.Schema<A, I>) => withDefault(struct, () => Schema.decodeUnknownSync(struct)({}))
 
 export const TrailConfig = Schema.Struct({
@@ -275,7 +284,8 @@ export const TrailConfig = Schema.Struct({
   lease: section(LeaseConfig),
   scan: section(ScanConfig),
   worker: section(WorkerConfig),
-  checkpoint: section(CheckpointConfig)
+  checkpoint: section(CheckpointConfig),
+  history: section(HistoryConfig)
 })
 export type TrailConfig = typeof TrailConfig.Type
 
@@ -387,4 +397,9 @@ max_transcript_bytes = 134217728
 max_line_bytes = 4194304
 max_artifacts_per_kind = 50
 output_lines = 5
+
+[history]
+# a task's most recent sweeps whose work items \`trail gc\` keeps (older finished sweeps keep
+# their counters and visits, not their items)
+keep_sweeps = 10
 `

@@ -50,7 +50,9 @@ export class Sweep extends Schema.Class<Sweep>("Sweep")({
   leased: Schema.Number,
   pending: Schema.Number,
   opened_at: Millis,
-  closed_at: Schema.NullOr(Millis)
+  closed_at: Schema.NullOr(Millis),
+  /** When `trail gc` pruned the sweep's work items (`history.keep_sweeps`), or null: its counters and visits stay. */
+  items_pruned_at: Schema.NullOr(Millis)
 }) {}
 
 /** The most findings one visit may report (`--found N`). */
@@ -178,9 +180,13 @@ export class ResetSummary extends Schema.Class<ResetSummary>("ResetSummary")({
   cleared_visits: Schema.Number
 }) {}
 
-/** `trail gc`. `counter_drift` is the sum of absolute counter corrections `--reconcile` made. */
+/**
+ * `trail gc`. `counter_drift` is the sum of absolute counter corrections `--reconcile` made;
+ * `pruned_work_items` counts the work items of finished sweeps beyond `history.keep_sweeps` deleted.
+ */
 export class GcSummary extends Schema.Class<GcSummary>("GcSummary")({
   reclaimed_leases: Schema.Number,
+  pruned_work_items: Schema.Number,
   reconciled_sweeps: Schema.Number,
   counter_drift: Schema.Number,
   vacuumed: Schema.Boolean

@@ -45,7 +45,8 @@ describe("config", () => {
         max_line_bytes: 4_194_304,
         max_artifacts_per_kind: 50,
         output_lines: 5
-      }
+      },
+      history: { keep_sweeps: 10 }
     })
     // Unset: `--summarize` has no program to run.
     assert.isFalse("summarize_command" in defaultConfig.checkpoint)
@@ -94,6 +95,9 @@ describe("config", () => {
       [{ worker: { max_start_failures: 0 } }, "worker.max_start_failures", "0"],
       [{ worker: { keep_finished_secs: -1 } }, "worker.keep_finished_secs", "-1"],
       [{ checkpoint: { consumed_retention_days: -1 } }, "checkpoint.consumed_retention_days", "-1"],
+      [{ history: { keep_sweeps: 0 } }, "history.keep_sweeps", "0"],
+      [{ history: { keep_sweeps: 2.5 } }, "history.keep_sweeps", "2.5"],
+      [{ history: { keep_sweeps: "ten" } }, "history.keep_sweeps", '"ten"'],
       [{ checkpoint: { consumed_retention_days: 1.5 } }, "checkpoint.consumed_retention_days", "1.5"],
       [{ checkpoint: { on_precompact: "yes" } }, "checkpoint.on_precompact", '"yes"'],
       [{ checkpoint: { summarize_command: "" } }, "checkpoint.summarize_command", '""'],

@@ -10,7 +10,10 @@
  *   (docs/benchmarks.md). Concurrent processes serialise on SQLite's write lock and can never
  *   double-claim. The claim reclaims expired leases, then leases the best pending item with one
  *   conditional `UPDATE … WHERE id = (SELECT … ORDER BY score DESC LIMIT 1) RETURNING …`.
- * - The cold paths (status, list, showSweep, reset, gc) speak `SqlClient` with the `sql`
+ *   Opening a sweep is set-based: one `INSERT … SELECT` scores every folder inside SQLite with
+ *   Scoring's own function. The pages of a listing are read on the same connection with the
+ *   same readers (a listing can be 200,000 rows; a Schema decode per row would cost seconds).
+ * - The other cold paths (status, showSweep, reset, gc) speak `SqlClient` with the `sql`
  *   template, rows decoded by `SqlSchema` with the domain's schemas; their writes run in one
  *   `database.transaction`.
  *
@@ -41,7 +44,7 @@ import {
   WorkItemStatus,
   Strategy,
   sourcesOf,
-  type AgentId,
+  AgentId,
   type ClaimResult,
   type Claimed,
   type NoneAvailable,
@@ -51,12 +54,12 @@ import {
 } from "@trail/domain"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqlSchema from "@effect/sql/SqlSchema"
-import { Context, Effect, Either, Layer, Option, Schema } from "effect"
+import { Chunk, Context, Effect, Either, Layer, Option, Schema, Stream } from "effect"
 import { Database as Db, Migrations, Rows } from "@trail/store"
 
 type Connection = Db.Connection
 const Database = Db.Database
-import { decayOutcome, scoreFolders, type FolderSignal } from "./Scoring.js"
+import { decayOutcome, scoreFolder } from "./Scoring.js"
 
 /** One folder as the walker found it. */
 export interface ScannedFolder {
@@ -167,7 +170,18 @@ export interface CoverageStoreShape {
   ) => Effect.Effect<ReadonlyArray<boolean>, StoreError>
   /** Counters of the task's current sweep; expired leases count as pending. */
   readonly status: (task: TaskName, now: number) => Effect.Effect<TaskStatus, TaskNotFound | StoreError>
-  /** Items of the current sweep by score (expired leases shown as pending). */
+  /**
+   * Items of the current sweep by score, highest first (expired leases shown as pending), read
+   * {@link LIST_PAGE} at a time as the stream is pulled: memory stays bounded whatever the sweep's
+   * size. `state` keeps only items shown in that state; `limit` (null: all) stops after that
+   * many. Pages are separate reads: an item whose status changes meanwhile is listed once, in
+   * the status its page read.
+   */
+  readonly items: (
+    task: TaskName,
+    options: { readonly state: WorkItemStatus | null; readonly limit: number | null; readonly now: number }
+  ) => Stream.Stream<WorkItem, TaskNotFound | NoSweep | StoreError>
+  /** Every item of {@link items}, collected. */
   readonly list: (
     task: TaskName,
     state: WorkItemStatus | null,
@@ -179,13 +193,21 @@ export interface CoverageStoreShape {
     open: OpenSweepOptions,
     now: number
   ) => Effect.Effect<Sweep, SweepActive | NoFolders | StoreError>
-  readonly showSweep: (task: TaskName) => Effect.Effect<Sweep, TaskNotFound | NoSweep | StoreError>
+  /** The task's current sweep, or its sweep number `sweep` when given (NoSweep when there is none). */
+  readonly showSweep: (task: TaskName, sweep?: number) => Effect.Effect<Sweep, TaskNotFound | NoSweep | StoreError>
   /** Deletes the task's sweeps; with `all`, also its visits and folder memory. */
   readonly reset: (task: TaskName, all: boolean) => Effect.Effect<ResetSummary, TaskNotFound | StoreError>
-  /** Reclaims expired leases everywhere; with `reconcile`, rebuilds every sweep's counters from its items. */
+  /**
+   * Reclaims expired leases everywhere; with `reconcile`, rebuilds every sweep's counters from its
+   * items (a sweep whose items were pruned keeps its counters). Prunes the work items of every
+   * complete sweep older than its task's last `keepSweeps` (≥ 1) sweeps: the sweep row with its
+   * counters and its visits stay, and the sweep records when its items went (`items_pruned_at`).
+   * Nothing that scores a sweep reads old items: scores read folders and folder memory.
+   */
   readonly gc: (options: {
     readonly now: number
     readonly reconcile: boolean
+    readonly keepSweeps: number
   }) => Effect.Effect<Omit<GcSummary, "vacuumed">, StoreError>
   readonly vacuum: Effect.Effect<void, StoreError>
 }
@@ -194,12 +216,6 @@ export class CoverageStore extends Context.Tag("@trail/scheduler/CoverageStore")
 
 // ---------------------------------------------------------------------------------------------
 // Row shapes (decoded, never cast)
-
-/** Decodes one row (a one-argument function, safe to pass to `Array.map`). */
-const rowDecoder = <A, I>(schema: Schema.Schema<A, I>) => {
-  const decode = Schema.decodeUnknownSync(schema)
-  return (row: unknown): A => decode(row)
-}
 
 const Int = Schema.Int
 
@@ -257,18 +273,6 @@ interface Item {
   readonly completedBy: string | null
 }
 
-const FolderSignalRow = Schema.Struct({
-  id: Int,
-  path: Schema.String,
-  file_count: Int,
-  bytes: Int,
-  churn: Int,
-  last_visited_at: Schema.NullOr(Int),
-  outcome: Schema.NullOr(Schema.Number),
-  outcome_at: Schema.NullOr(Int)
-})
-const decodeFolderSignal = rowDecoder(FolderSignalRow)
-
 // Cold-path rows (through SqlClient).
 
 /** A task and its current sweep, if any. */
@@ -276,12 +280,6 @@ const CurrentSweepRow = Schema.Struct({
   task_id: Int,
   sweep_id: Schema.NullOr(Int),
   number: Schema.NullOr(Int)
-})
-
-const ListRequest = Schema.Struct({
-  now: Int,
-  task: Int,
-  sweep: Schema.Struct({ id: Int, number: Int })
 })
 
 /** The row of a task without a current sweep (its sweep columns, from a LEFT JOIN, are null). */
@@ -380,14 +378,10 @@ const SQL = {
       OR (status = 'leased' AND (lease_owner IN (@agent, @previous) OR lease_expires_at <= @now)))`,
   releaseItem: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
     WHERE id = ? AND status IN (${RELEASABLE})`,
-  folderSignals: `SELECT f.id, f.path, f.file_count, f.bytes, f.churn, m.last_visited_at, m.outcome, m.outcome_at
-    FROM folders f LEFT JOIN folder_memory m ON m.task_id = ? AND m.folder_id = f.id
-    WHERE f.present = 1 ORDER BY f.path`,
   lastSweepNumber: `SELECT coalesce(max(number), 0) FROM sweeps WHERE task_id = ?`,
   taskStrategy: `SELECT strategy FROM tasks WHERE id = ?`,
   setTaskStrategy: `UPDATE tasks SET strategy = ? WHERE id = ?`,
   insertSweep: `INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at) VALUES (?, ?, 'active', ?, ?, ?) RETURNING id`,
-  insertItem: `INSERT INTO work_items (sweep_id, folder_id, path, status, score) VALUES (?, ?, ?, 'pending', ?)`,
   setCurrent: `UPDATE tasks SET current_sweep_id = ? WHERE id = ?`,
   upsertFolder: `INSERT INTO folders (path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, ?, ?, 1, ?)
     ON CONFLICT (path) DO UPDATE SET file_count = excluded.file_count, bytes = excluded.bytes,
@@ -406,8 +400,95 @@ const readCurrent = (db: Connection, task: TaskName): Current | null => {
   return row === undefined ? null : readCurrentRow(Rows.row(row, "current sweep"))
 }
 
-const signalOf = (row: typeof FolderSignalRow.Type, signal: StaticSignal): number =>
-  signal === "bytes" ? row.bytes : signal === "churn" ? row.churn : row.file_count
+/** The `folders` column holding each static signal (a fixed set: safe to splice into SQL). */
+const SIGNAL_COLUMN: Record<StaticSignal, string> = { file_count: "file_count", bytes: "bytes", churn: "churn" }
+
+/** The SQL function that scores one folder: Scoring.scoreFolder, the one implementation of SPEC §1's formula. */
+const SCORE_FUNCTION = "trail_score"
+
+/**
+ * Decayed outcome of a folder's memory at a sweep's opening (Scoring.decayOutcome, nothing found
+ * since), or 0 when the score cannot depend on it (`@with_outcome` false: not `weighted`, or an
+ * outcome weight of 0, whose `0 · outcome` term is 0 whatever the outcome).
+ */
+const DECAYED_OUTCOME =
+  "CASE WHEN @with_outcome THEN trail_decayed_outcome(m.outcome, m.outcome_at, @now, @half_life) ELSE 0 END"
+
+/**
+ * The maxima and the number of present folders, then one `INSERT … SELECT` of every item with its
+ * score from {@link SCORE_FUNCTION}. Items are inserted best first (ties by path): their ids then
+ * follow the claim's order `score DESC, id`, and the score-ordered indexes grow at their end.
+ */
+const openSql = (signal: StaticSignal) => {
+  const column = `f.${SIGNAL_COLUMN[signal]}`
+  const from = `FROM folders f LEFT JOIN folder_memory m ON m.task_id = @task AND m.folder_id = f.id WHERE f.present = 1`
+  return {
+    maxima: `SELECT count(*) AS n, max(0, coalesce(max(${column}), 0)) AS max_signal,
+        max(0, coalesce(max(${DECAYED_OUTCOME}), 0)) AS max_outcome ${from}`,
+    insert: `INSERT INTO work_items (sweep_id, folder_id, path, status, score)
+      SELECT @sweep_id, id, path, 'pending', score FROM (
+        SELECT f.id, f.path, ${SCORE_FUNCTION}(@strategy, @alpha, @outcome_weight, @half_life, @seed, @number, @now,
+          @max_signal, @max_outcome, f.path, ${column}, m.last_visited_at, ${DECAYED_OUTCOME}) AS score ${from}
+      ) ORDER BY score DESC, path`
+  }
+}
+const OPEN_SQL: Record<StaticSignal, ReturnType<typeof openSql>> = {
+  file_count: openSql("file_count"),
+  bytes: openSql("bytes"),
+  churn: openSql("churn")
+}
+
+const argNumber = (value: unknown, what: string): number => {
+  if (typeof value !== "number" || Number.isNaN(value)) throw new Rows.RowShapeError(what, value)
+  return value
+}
+const argIntOrNull = (value: unknown, what: string): number | null => {
+  if (value === null) return null
+  if (typeof value !== "number" || !Number.isInteger(value)) throw new Rows.RowShapeError(what, value)
+  return value
+}
+const argText = (value: unknown, what: string): string => {
+  if (typeof value !== "string") throw new Rows.RowShapeError(what, value)
+  return value
+}
+const argStrategy = (value: unknown): Strategy => {
+  const strategy = Strategy.literals.find((s) => s === value)
+  if (strategy === undefined) throw new Rows.RowShapeError("strategy", value)
+  return strategy
+}
+
+/** Defines trail_score and trail_decayed_outcome on `db` (once per connection). */
+const defineScoring = (db: Connection) => {
+  db.defineFunction("trail_decayed_outcome", (outcome, outcomeAt, now, halfLife) =>
+    decayOutcome(
+      outcome === null ? 0 : argNumber(outcome, "outcome"),
+      argIntOrNull(outcomeAt, "outcome_at"),
+      0,
+      argNumber(now, "now"),
+      argNumber(halfLife, "half_life_secs")
+    )
+  )
+  db.defineFunction(SCORE_FUNCTION, (...args) =>
+    scoreFolder(
+      {
+        strategy: argStrategy(args[0]),
+        alpha: argNumber(args[1], "alpha"),
+        outcomeWeight: argNumber(args[2], "outcome_weight"),
+        halfLifeSecs: argNumber(args[3], "half_life_secs"),
+        seed: argNumber(args[4], "seed"),
+        sweep: argNumber(args[5], "sweep"),
+        now: argNumber(args[6], "now")
+      },
+      { maxSignal: argNumber(args[7], "max_signal"), maxOutcome: argNumber(args[8], "max_outcome") },
+      {
+        path: argText(args[9], "path"),
+        signal: argNumber(args[10], "signal"),
+        lastVisitedAt: argIntOrNull(args[11], "last_visited_at"),
+        outcome: argNumber(args[12], "outcome")
+      }
+    )
+  )
+}
 
 /** A sweep just opened: its counters, and what `sweep new` reports of it. */
 interface OpenedSweep extends CurrentSweep {
@@ -417,34 +498,36 @@ interface OpenedSweep extends CurrentSweep {
 /**
  * Opens sweep `last + 1` for the task: freezes every present folder's score and inserts one
  * pending work item per folder. Returns null (and writes nothing) when no folder is registered.
- * The one implementation for the claim that opens a sweep and for `sweep new`; a unit of work
- * because the claim shares it and because it is a bulk insert (one item per folder).
+ * The one implementation for the claim that opens a sweep and for `sweep new`. Set-based: two
+ * statements whatever the number of folders, the score computed inside SQLite by Scoring's own
+ * function (see {@link defineScoring}); the sweep's counters are set in the same transaction.
  */
 const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: number): OpenedSweep | null => {
-  const rows = db.all(SQL.folderSignals, taskId).map(decodeFolderSignal)
-  if (rows.length === 0) return null
-  const number = count(db, SQL.lastSweepNumber, taskId) + 1
+  defineScoring(db)
+  const sql = OPEN_SQL[open.staticSignal]
   const strategy = open.requested ?? rememberedStrategy(db, taskId) ?? open.strategy
-  const signals: Array<FolderSignal> = rows.map((row) => ({
-    path: row.path,
-    signal: signalOf(row, open.staticSignal),
-    lastVisitedAt: row.last_visited_at,
-    outcome: decayOutcome(row.outcome ?? 0, row.outcome_at, 0, now, open.halfLifeSecs)
-  }))
-  const scores = scoreFolders(
-    {
-      strategy,
-      alpha: open.alpha,
-      outcomeWeight: open.outcomeWeight,
-      halfLifeSecs: open.halfLifeSecs,
-      seed: open.seed,
-      sweep: number,
-      now
-    },
-    signals
-  )
-  const sweepId = count(db, SQL.insertSweep, taskId, number, strategy, rows.length, now)
-  rows.forEach((row, i) => db.run(SQL.insertItem, sweepId, row.id, row.path, scores[i]))
+  const outcome = {
+    with_outcome: strategy === "weighted" && open.outcomeWeight > 0 ? 1 : 0,
+    now,
+    half_life: open.halfLifeSecs
+  }
+  const maxima = Rows.row(db.get(sql.maxima, { task: taskId, ...outcome }), "sweep maxima")
+  const total = Rows.int(maxima, "n")
+  if (total === 0) return null
+  const number = count(db, SQL.lastSweepNumber, taskId) + 1
+  const sweepId = count(db, SQL.insertSweep, taskId, number, strategy, total, now)
+  db.run(sql.insert, {
+    ...outcome,
+    task: taskId,
+    sweep_id: sweepId,
+    strategy,
+    alpha: open.alpha,
+    outcome_weight: open.outcomeWeight,
+    seed: open.seed,
+    number,
+    max_signal: Rows.num(maxima, "max_signal"),
+    max_outcome: Rows.num(maxima, "max_outcome")
+  })
   db.run(SQL.setCurrent, sweepId, taskId)
   return {
     taskId,
@@ -452,7 +535,7 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
     number,
     status: "active",
     strategy,
-    counters: { total: rows.length, done: 0, skipped: 0, leased: 0 }
+    counters: { total, done: 0, skipped: 0, leased: 0 }
   }
 }
 
@@ -507,6 +590,72 @@ const pendingOf = (c: Counters) => c.total - c.done - c.skipped - c.leased
 
 /** Values built from checked rows and typed inputs need no re-validation. */
 const trusted = { disableValidation: true } as const
+
+/** Items read per statement by {@link CoverageStoreShape.items}: memory stays bounded by a page. */
+export const LIST_PAGE = 500
+
+/**
+ * A page of a sweep's items in score order (index work_items_by_score), after the cursor
+ * `(after_score, after_id)` for every page but the first. An expired lease reads as pending. Who
+ * finished an item is work_items.completed_by (the visit's agent for items finished before that
+ * column existed); what they found is in the visit recorded with it (same path and time: the
+ * visits_by_task index finds it).
+ */
+const listSql = (filter: string) => {
+  const status = `CASE WHEN w.status = 'leased' AND w.lease_expires_at <= @now THEN 'pending' ELSE w.status END`
+  const select = (after: string) => `SELECT w.id, w.path, ${status} AS shown, w.score,
+      CASE WHEN w.status = 'leased' AND w.lease_expires_at > @now THEN w.lease_owner END AS lease_owner,
+      CASE WHEN w.status = 'leased' AND w.lease_expires_at > @now THEN w.lease_expires_at END AS lease_expires_at,
+      m.last_visited_at AS visited_at,
+      CASE WHEN w.status = 'done' THEN v.found END AS found,
+      CASE WHEN w.status IN ('done', 'skipped') THEN coalesce(w.completed_by, v.agent) END AS agent
+    FROM work_items w
+      LEFT JOIN folder_memory m ON m.task_id = @task AND m.folder_id = w.folder_id
+      LEFT JOIN visits v ON w.status IN ('done', 'skipped') AND v.id = (
+        SELECT max(x.id) FROM visits x
+        WHERE x.task_id = @task AND x.at = w.completed_at AND x.path = w.path AND x.sweep = @number)
+    WHERE w.sweep_id = @sweep_id ${after} ${filter === "" ? "" : `AND ${status} = @state`}
+    ORDER BY w.score DESC, w.id LIMIT @size`
+  return {
+    first: select(""),
+    // `score <= after` is the index range; the rest skips the ties already read.
+    next: select("AND w.score <= @after_score AND (w.score < @after_score OR w.id > @after_id)")
+  }
+}
+const LIST_SQL = { all: listSql(""), inState: listSql("state") }
+
+interface ListedSweep {
+  readonly taskId: number
+  readonly sweepId: number
+  readonly number: number
+}
+
+interface ListCursor {
+  readonly score: number
+  readonly id: number
+}
+
+const readListed = (value: unknown): { readonly item: WorkItem; readonly cursor: ListCursor } => {
+  const r = Rows.row(value, "work item")
+  const score = Rows.num(r, "score")
+  const owner = Rows.textOrNull(r, "lease_owner")
+  return {
+    cursor: { score, id: Rows.int(r, "id") },
+    item: new WorkItem(
+      {
+        path: FolderPath.make(Rows.text(r, "path"), trusted),
+        status: Rows.oneOf(r, "shown", WorkItemStatus.literals),
+        score,
+        lease_owner: owner === null ? null : AgentId.make(owner, trusted),
+        lease_expires_at: Rows.intOrNull(r, "lease_expires_at"),
+        visited_at: Rows.intOrNull(r, "visited_at"),
+        found: r["found"] === null ? null : Rows.num(r, "found"),
+        agent: Rows.textOrNull(r, "agent")
+      },
+      trusted
+    )
+  }
+}
 
 /** One claim inside an open transaction (see {@link CoverageStoreShape.claim}). */
 const claimIn = (db: Connection, request: ClaimRequest): ClaimResult => {
@@ -756,38 +905,50 @@ export const make = Effect.gen(function* () {
       sql`SELECT t.id AS task_id, s.id AS sweep_id, s.number FROM tasks t
         LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ${task}`
   })
-  // An expired lease reads as pending. Who finished an item is work_items.completed_by (the
-  // visit's agent for items finished before that column existed); what they found is in the
-  // visit recorded with it (same path and time: the visits_by_task index finds it).
-  const findItems = SqlSchema.findAll({
-    Request: ListRequest,
-    Result: WorkItem,
-    execute: ({ now, sweep, task }) =>
-      sql`SELECT w.path,
-          CASE WHEN w.status = 'leased' AND w.lease_expires_at <= ${now} THEN 'pending' ELSE w.status END AS status,
-          w.score,
-          CASE WHEN w.status = 'leased' AND w.lease_expires_at > ${now} THEN w.lease_owner END AS lease_owner,
-          CASE WHEN w.status = 'leased' AND w.lease_expires_at > ${now} THEN w.lease_expires_at END AS lease_expires_at,
-          m.last_visited_at AS visited_at,
-          CASE WHEN w.status = 'done' THEN v.found END AS found,
-          CASE WHEN w.status IN ('done', 'skipped') THEN coalesce(w.completed_by, v.agent) END AS agent
-        FROM work_items w
-          LEFT JOIN folder_memory m ON m.task_id = ${task} AND m.folder_id = w.folder_id
-          LEFT JOIN visits v ON w.status IN ('done', 'skipped') AND v.id = (
-            SELECT max(x.id) FROM visits x
-            WHERE x.task_id = ${task} AND x.at = w.completed_at AND x.path = w.path AND x.sweep = ${sweep.number})
-        WHERE w.sweep_id = ${sweep.id} ORDER BY w.score DESC, w.id`
-  })
+
+  const items: CoverageStoreShape["items"] = (task, options) => {
+    const limit = options.limit ?? Number.POSITIVE_INFINITY
+    const sqlOf = options.state === null ? LIST_SQL.all : LIST_SQL.inState
+    const page = (sweep: ListedSweep, after: ListCursor | null, size: number) =>
+      database.read((db) =>
+        db
+          .all(after === null ? sqlOf.first : sqlOf.next, {
+            task: sweep.taskId,
+            sweep_id: sweep.sweepId,
+            number: sweep.number,
+            now: options.now,
+            state: options.state,
+            size,
+            after_score: after?.score ?? null,
+            after_id: after?.id ?? null
+          })
+          .map(readListed)
+      )
+    return Stream.unwrap(
+      Effect.gen(function* () {
+        const current = yield* Db.autocommit(findCurrent(task))
+        if (Option.isNone(current)) return yield* new TaskNotFound({ task })
+        const { number, sweep_id: sweepId, task_id: taskId } = current.value
+        if (sweepId === null || number === null) return yield* new NoSweep({ task })
+        const sweep: ListedSweep = { taskId, sweepId, number }
+        const start: { readonly after: ListCursor | null; readonly read: number } = { after: null, read: 0 }
+        return Stream.paginateChunkEffect(start, (state) => {
+          const size = Math.min(LIST_PAGE, limit - state.read)
+          return Effect.map(size <= 0 ? Effect.succeed([]) : page(sweep, state.after, size), (rows) => {
+            const last = rows.at(-1)
+            const more = rows.length === size && last !== undefined && state.read + rows.length < limit
+            return [
+              Chunk.unsafeFromArray(rows.map((row) => row.item)),
+              more ? Option.some({ after: last.cursor, read: state.read + rows.length }) : Option.none()
+            ] as const
+          })
+        })
+      })
+    )
+  }
 
   const list: CoverageStoreShape["list"] = (task, state, now) =>
-    Effect.gen(function* () {
-      const current = yield* findCurrent(task)
-      if (Option.isNone(current)) return yield* new TaskNotFound({ task })
-      const { number, sweep_id: id, task_id } = current.value
-      if (id === null || number === null) return yield* new NoSweep({ task })
-      const items = yield* findItems({ now, task: task_id, sweep: { id, number } })
-      return state === null ? items : items.filter((item) => item.status === state)
-    }).pipe(Db.autocommit)
+    Effect.map(Stream.runCollect(items(task, { state, limit: null, now })), Chunk.toReadonlyArray)
 
   // `sweep new` stays a unit of work: it opens the sweep with the claim's own openSweep (one
   // implementation), and opening is a bulk insert of one item per folder.
@@ -814,23 +975,26 @@ export const make = Effect.gen(function* () {
           leased: 0,
           pending: total,
           opened_at: now,
-          closed_at: null
+          closed_at: null,
+          items_pruned_at: null
         })
       )
     })
 
   const findSweep = SqlSchema.findOne({
-    Request: TaskName,
+    Request: Schema.Struct({ task: TaskName, number: Schema.NullOr(Int) }),
     Result: CurrentSweepOrNone,
-    execute: (task) =>
+    execute: ({ number, task }) =>
       sql`SELECT t.name AS task, s.number AS sweep, s.status, s.strategy, s.total, s.done, s.skipped, s.leased,
-          s.total - s.done - s.skipped - s.leased AS pending, s.opened_at, s.closed_at
-        FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ${task}`
+          s.total - s.done - s.skipped - s.leased AS pending, s.opened_at, s.closed_at, s.items_pruned_at
+        FROM tasks t LEFT JOIN sweeps s ON ${
+          number === null ? sql`s.id = t.current_sweep_id` : sql`s.task_id = t.id AND s.number = ${number}`
+        } WHERE t.name = ${task}`
   })
 
-  const showSweep: CoverageStoreShape["showSweep"] = (task) =>
+  const showSweep: CoverageStoreShape["showSweep"] = (task, number) =>
     Effect.gen(function* () {
-      const found = yield* findSweep(task)
+      const found = yield* findSweep({ task, number: number ?? null })
       if (Option.isNone(found)) return yield* new TaskNotFound({ task })
       const sweep = found.value
       return sweep instanceof Sweep ? sweep : yield* new NoSweep({ task })
@@ -908,7 +1072,7 @@ export const make = Effect.gen(function* () {
           coalesce(sum(w.status = 'done'), 0) AS actual_done,
           coalesce(sum(w.status = 'skipped'), 0) AS actual_skipped,
           coalesce(sum(w.status = 'leased'), 0) AS actual_leased
-        FROM sweeps s LEFT JOIN work_items w ON w.sweep_id = s.id GROUP BY s.id`
+        FROM sweeps s LEFT JOIN work_items w ON w.sweep_id = s.id WHERE s.items_pruned_at IS NULL GROUP BY s.id`
   })
   const fixCounters = SqlSchema.void({
     Request: FixCounters,
@@ -918,9 +1082,33 @@ export const make = Effect.gen(function* () {
         WHERE id = ${r.id}`
   })
 
-  const gc: CoverageStoreShape["gc"] = ({ now, reconcile }) =>
+  // Complete sweeps that `keep` newer sweeps of their task follow, whose items are still there,
+  // with their number of items (counted before they go: RETURNING would read every id).
+  const findPrunable = SqlSchema.findAll({
+    Request: Int,
+    Result: Schema.Struct({ id: Int, n: Int }),
+    execute: (keep) =>
+      sql`SELECT s.id, (SELECT count(*) FROM work_items w WHERE w.sweep_id = s.id) AS n FROM sweeps s
+        WHERE s.status = 'complete' AND s.items_pruned_at IS NULL
+          AND (SELECT count(*) FROM sweeps newer WHERE newer.task_id = s.task_id AND newer.number > s.number) >= ${keep}`
+  })
+  const pruneItems = SqlSchema.void({
+    Request: Schema.Struct({ id: Int, now: Int }),
+    execute: ({ id, now }) =>
+      Effect.zipRight(
+        sql`DELETE FROM work_items WHERE sweep_id = ${id}`,
+        sql`UPDATE sweeps SET items_pruned_at = ${now} WHERE id = ${id}`
+      )
+  })
+
+  const gc: CoverageStoreShape["gc"] = ({ keepSweeps, now, reconcile }) =>
     Effect.gen(function* () {
       const reclaimed = yield* reclaimAll(now)
+      let pruned = 0
+      for (const sweep of yield* findPrunable(keepSweeps)) {
+        yield* pruneItems({ id: sweep.id, now })
+        pruned += sweep.n
+      }
       let reconciledSweeps = 0
       let drift = 0
       if (reconcile) {
@@ -946,7 +1134,12 @@ export const make = Effect.gen(function* () {
           })
         }
       }
-      return { reclaimed_leases: reclaimed.length, reconciled_sweeps: reconciledSweeps, counter_drift: drift }
+      return {
+        reclaimed_leases: reclaimed.length,
+        reconciled_sweeps: reconciledSweeps,
+        counter_drift: drift,
+        pruned_work_items: pruned
+      }
     }).pipe(database.transaction)
 
   // Outside any transaction (VACUUM cannot run inside one); the checkpoint then empties the WAL.
@@ -963,6 +1156,7 @@ export const make = Effect.gen(function* () {
     renew,
     renewMany,
     status,
+    items,
     list,
     newSweep,
     showSweep,

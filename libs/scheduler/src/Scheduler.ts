@@ -30,7 +30,7 @@ import type {
   WorkItem,
   WorkItemStatus
 } from "@trail/domain"
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer, Stream } from "effect"
 import { CoverageStore, layer as CoverageStoreLayer, type ClaimBatch, type OpenSweepOptions } from "./CoverageStore.js"
 import { Database } from "@trail/store"
 import type { Project } from "./Project.js"
@@ -112,6 +112,15 @@ export interface SchedulerShape {
     }>
   ) => Effect.Effect<ReadonlyArray<boolean>, StoreError>
   readonly status: (task: TaskName) => Effect.Effect<TaskStatus, TaskNotFound | StoreError>
+  /**
+   * The current sweep's items, highest score first, read page by page as the stream is pulled
+   * (see CoverageStore.items): only `state` when given, at most `limit` when given.
+   */
+  readonly items: (
+    task: TaskName,
+    options?: { readonly state?: WorkItemStatus | undefined; readonly limit?: number | undefined }
+  ) => Stream.Stream<WorkItem, TaskNotFound | NoSweep | StoreError>
+  /** Every item of {@link items} in `state` (default: all), collected. */
   readonly list: (
     task: TaskName,
     state?: WorkItemStatus | undefined
@@ -120,7 +129,8 @@ export interface SchedulerShape {
     readonly task: TaskName
     readonly strategy?: Strategy | undefined
   }) => Effect.Effect<Sweep, SweepActive | NoFolders | StoreError>
-  readonly showSweep: (task: TaskName) => Effect.Effect<Sweep, TaskNotFound | NoSweep | StoreError>
+  /** The task's current sweep, or its sweep number `sweep` (NoSweep when there is none). */
+  readonly showSweep: (task: TaskName, sweep?: number) => Effect.Effect<Sweep, TaskNotFound | NoSweep | StoreError>
   readonly reset: (
     task: TaskName,
     options?: { readonly all?: boolean }
@@ -231,17 +241,27 @@ export const make = Effect.gen(function* () {
         )
       ),
     status: (task) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.status(task, now)),
+    items: (task, options) =>
+      Stream.unwrap(
+        Effect.map(Clock.currentTimeMillis, (now) =>
+          store.items(task, { state: options?.state ?? null, limit: options?.limit ?? null, now })
+        )
+      ),
     list: (task, state) => Effect.flatMap(Clock.currentTimeMillis, (now) => store.list(task, state ?? null, now)),
     newSweep: (request) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         store.newSweep(request.task, openOptions(request.strategy), now)
       ),
-    showSweep: (task) => store.showSweep(task),
+    showSweep: (task, sweep) => store.showSweep(task, sweep),
     reset: (task, options) => store.reset(task, options?.all ?? false),
     gc: (options) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        const summary = yield* store.gc({ now, reconcile: options?.reconcile ?? false })
+        const summary = yield* store.gc({
+          now,
+          reconcile: options?.reconcile ?? false,
+          keepSweeps: config.history.keep_sweeps
+        })
         if (options?.vacuum === true) yield* store.vacuum
         return { ...summary, vacuumed: options?.vacuum === true }
       })

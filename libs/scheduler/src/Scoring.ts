@@ -87,37 +87,54 @@ export interface FolderSignal {
   readonly outcome: number
 }
 
-/** Scores every folder of a sweep. The result is aligned with `folders`. */
-export const scoreFolders = (params: SweepScoring, folders: ReadonlyArray<FolderSignal>): Float64Array => {
-  const scores = new Float64Array(folders.length)
+/** The sweep-wide maxima that normalise `weight` and `outcome` (see {@link sweepMaxima}). */
+export interface SweepMaxima {
+  /** Largest static signal of the sweep's folders, or 0. */
+  readonly maxSignal: number
+  /** Largest decayed outcome of the sweep's folders, or 0. */
+  readonly maxOutcome: number
+}
+
+/** The maxima of `folders` (0 when there are none or all are ≤ 0). */
+export const sweepMaxima = (folders: Iterable<Pick<FolderSignal, "signal" | "outcome">>): SweepMaxima => {
   let maxSignal = 0
   let maxOutcome = 0
   for (const f of folders) {
     if (f.signal > maxSignal) maxSignal = f.signal
     if (f.outcome > maxOutcome) maxOutcome = f.outcome
   }
-  let i = -1
-  for (const f of folders) {
-    i++
-    const hash = hashUnit(params.seed, params.sweep, f.path)
-    if (params.strategy === "random") {
-      scores[i] = hash
-      continue
-    }
-    const staleness = f.lastVisitedAt === null ? null : (params.now - f.lastVisitedAt) / 1000
-    const r = recency(staleness, params.halfLifeSecs)
-    const base =
-      params.strategy === "round-robin"
-        ? r
-        : weightedScore({
-            recency: r,
-            weight: normalise(f.signal, maxSignal),
-            outcome: normalise(f.outcome, maxOutcome),
-            alpha: params.alpha,
-            outcomeWeight: params.outcomeWeight
-          })
-    scores[i] = base + TIE_BREAK_EPSILON * hash
-  }
+  return { maxSignal, maxOutcome }
+}
+
+/**
+ * One folder's frozen score in a sweep whose maxima are `maxima`: the one implementation of the
+ * formula, for {@link scoreFolders} and for the SQL function the store opens sweeps with.
+ */
+export const scoreFolder = (params: SweepScoring, maxima: SweepMaxima, f: FolderSignal): number => {
+  const hash = hashUnit(params.seed, params.sweep, f.path)
+  if (params.strategy === "random") return hash
+  const staleness = f.lastVisitedAt === null ? null : (params.now - f.lastVisitedAt) / 1000
+  const r = recency(staleness, params.halfLifeSecs)
+  const base =
+    params.strategy === "round-robin"
+      ? r
+      : weightedScore({
+          recency: r,
+          weight: normalise(f.signal, maxima.maxSignal),
+          outcome: normalise(f.outcome, maxima.maxOutcome),
+          alpha: params.alpha,
+          outcomeWeight: params.outcomeWeight
+        })
+  return base + TIE_BREAK_EPSILON * hash
+}
+
+/** Scores every folder of a sweep. The result is aligned with `folders`. */
+export const scoreFolders = (params: SweepScoring, folders: ReadonlyArray<FolderSignal>): Float64Array => {
+  const maxima = sweepMaxima(folders)
+  const scores = new Float64Array(folders.length)
+  folders.forEach((f, i) => {
+    scores[i] = scoreFolder(params, maxima, f)
+  })
   return scores
 }
 

@@ -38,10 +38,12 @@ export interface Frame {
   readonly sources: ReadonlyArray<IgnoreSource>
 }
 
+/** A folder as the walk measured it: a ScannedFolder whose churn (from git, not the walk) is 0. */
 export interface WalkedFolder {
   readonly path: string
   readonly fileCount: number
   readonly bytes: number
+  readonly churn: 0
 }
 
 export interface WalkResult {
@@ -188,7 +190,7 @@ export const walkFrames = (
     const path = frame.rel === "" ? "." : frame.rel
     const included = includeMatch === null || (frame.rel === "" ? rootIncluded : includeMatch.matches(path))
     if (fileCount >= settings.minFiles && included) {
-      folders.push({ path, fileCount, bytes })
+      folders.push({ path, fileCount, bytes, churn: 0 })
     } else if (frame.rel !== "") {
       excluded++
     }

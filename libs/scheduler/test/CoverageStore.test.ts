@@ -126,7 +126,7 @@ describe("CoverageStore", () => {
                 break
             }
             // Invariant after every step: the O(1) counters equal the items.
-            const gc = yield* store.gc({ now, reconcile: true })
+            const gc = yield* store.gc({ now, reconcile: true, keepSweeps: 10 })
             assert.strictEqual(gc.counter_drift, 0)
           }
           // Drain: agents that vanished leave leases that expire.
@@ -185,13 +185,19 @@ describe("CoverageStore", () => {
         yield* claim(3)
         // Counters written behind the triggers' back: total +4, done +4, leased -1.
         yield* database.immediate((db) => db.run("UPDATE sweeps SET total = 7, done = 5, leased = 0"))
-        const drifted = yield* store.gc({ now: 4, reconcile: true })
-        assert.deepStrictEqual(drifted, { reclaimed_leases: 0, reconciled_sweeps: 1, counter_drift: 9 })
+        const drifted = yield* store.gc({ now: 4, reconcile: true, keepSweeps: 10 })
+        assert.deepStrictEqual(drifted, {
+          reclaimed_leases: 0,
+          reconciled_sweeps: 1,
+          counter_drift: 9,
+          pruned_work_items: 0
+        })
         assert.deepInclude(yield* store.showSweep(task), { total: 3, done: 1, leased: 1, pending: 1, status: "active" })
-        assert.deepStrictEqual(yield* store.gc({ now: 5, reconcile: true }), {
+        assert.deepStrictEqual(yield* store.gc({ now: 5, reconcile: true, keepSweeps: 10 }), {
           reclaimed_leases: 0,
           reconciled_sweeps: 0,
-          counter_drift: 0
+          counter_drift: 0,
+          pruned_work_items: 0
         })
 
         // Every item finished, but the sweep row says active: reconcile closes it at `now`.
@@ -201,8 +207,13 @@ describe("CoverageStore", () => {
           yield* complete(next.path, now + TTL)
         }
         yield* database.immediate((db) => db.run("UPDATE sweeps SET status = 'active', closed_at = NULL"))
-        const reopened = yield* store.gc({ now: 9_000, reconcile: true })
-        assert.deepStrictEqual(reopened, { reclaimed_leases: 0, reconciled_sweeps: 1, counter_drift: 0 })
+        const reopened = yield* store.gc({ now: 9_000, reconcile: true, keepSweeps: 10 })
+        assert.deepStrictEqual(reopened, {
+          reclaimed_leases: 0,
+          reconciled_sweeps: 1,
+          counter_drift: 0,
+          pruned_work_items: 0
+        })
         assert.deepInclude(yield* store.showSweep(task), { status: "complete", closed_at: 9_000, done: 3, pending: 0 })
       })
     )
@@ -224,10 +235,11 @@ describe("CoverageStore", () => {
         assert.deepInclude(yield* store.status(task, TTL + 1), { leased: 0, pending: 3, sweep_status: "active" })
         // The counters still hold the expired leases until something reclaims them.
         assert.deepInclude(yield* store.showSweep(task), { leased: 2, pending: 1 })
-        assert.deepStrictEqual(yield* store.gc({ now: TTL + 1, reconcile: false }), {
+        assert.deepStrictEqual(yield* store.gc({ now: TTL + 1, reconcile: false, keepSweeps: 10 }), {
           reclaimed_leases: 2,
           reconciled_sweeps: 0,
-          counter_drift: 0
+          counter_drift: 0,
+          pruned_work_items: 0
         })
         assert.deepInclude(yield* store.showSweep(task), { leased: 0, pending: 3 })
 

@@ -385,7 +385,13 @@ describe("Scheduler", () => {
         yield* scheduler.claim({ task, agent: a1 })
         yield* TestClock.adjust("11 seconds")
         const gc = yield* scheduler.gc({ reconcile: true })
-        assert.deepStrictEqual(gc, { reclaimed_leases: 1, reconciled_sweeps: 0, counter_drift: 0, vacuumed: false })
+        assert.deepStrictEqual(gc, {
+          reclaimed_leases: 1,
+          reconciled_sweeps: 0,
+          counter_drift: 0,
+          pruned_work_items: 0,
+          vacuumed: false
+        })
         assert.deepInclude(yield* scheduler.showSweep(task), { leased: 0, pending: 1, done: 1 })
         const reset = yield* scheduler.reset(task, { all: true })
         assert.deepInclude(reset, { cleared_sweeps: 1, cleared_history: true, cleared_visits: 1 })

@@ -317,6 +317,16 @@ export const migrations = {
       respawn_of TEXT,
       rowids TEXT NOT NULL DEFAULT '[]'
     )`
+  }),
+  "0011_list_order_pruned_items": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // `trail list` reads a sweep's items in score order from this index, page by page (keyset:
+    // after the last score and id read), so `list --limit 100` reads 100 entries of a sweep of
+    // any size. The claim keeps its smaller partial index of pending items (work_items_pending).
+    yield* sql`CREATE INDEX work_items_by_score ON work_items (sweep_id, score DESC, id)`
+    // When `trail gc` deleted the sweep's work items (history.keep_sweeps), or null. Its counters
+    // and its visits stay; `gc --reconcile` leaves a pruned sweep's counters alone.
+    yield* sql`ALTER TABLE sweeps ADD COLUMN items_pruned_at INTEGER`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 

@@ -24,6 +24,14 @@ export interface Connection {
   readonly pluck: (sql: string, ...params: ReadonlyArray<unknown>) => unknown
   /** Runs a statement that returns no rows; returns the number of changed rows. */
   readonly run: (sql: string, ...params: ReadonlyArray<unknown>) => number
+  /**
+   * Makes `fn` the deterministic SQL function `name` of this connection, so that a set-based
+   * statement can call trail's own formulas (the sweep's score) without a row trip through
+   * JavaScript per statement. Defined once per connection: later calls with the same name keep
+   * the first definition. `fn` receives SQLite's values (number, bigint, string, null, Buffer)
+   * and checks them; what it throws fails the statement.
+   */
+  readonly defineFunction: (name: string, fn: (...args: Array<unknown>) => unknown) => void
 }
 
 /** One open connection: its {@link Connection} and the transaction and lifetime around it. */
@@ -147,11 +155,17 @@ export const open = (filename: string, options: OpenOptions = {}): Handle => {
     }
     return statement
   }
+  const defined = new Set<string>()
   const connection: Connection = {
     get: (sql, ...params) => prepare(sql).get(...params),
     all: (sql, ...params) => prepare(sql).all(...params),
     pluck: (sql, ...params) => preparePlucked(sql).get(...params),
-    run: (sql, ...params) => prepare(sql).run(...params).changes
+    run: (sql, ...params) => prepare(sql).run(...params).changes,
+    defineFunction: (name, fn) => {
+      if (defined.has(name)) return
+      db.function(name, { deterministic: true, varargs: true }, fn)
+      defined.add(name)
+    }
   }
 
   const begin = prepare("BEGIN IMMEDIATE")
