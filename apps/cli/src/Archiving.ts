@@ -4,7 +4,7 @@
  * them, so that nothing is lost and `--rebuild` reads them back from the archive.
  */
 import * as Options from "@effect/cli/Options"
-import { StoreError } from "@trail/domain"
+import { liveWorkerStates, StoreError } from "@trail/domain"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Search } from "@trail/checkpoints"
 import { Archive, Database, Events } from "@trail/store"
@@ -50,20 +50,34 @@ export const archiveBeforeOption = Options.text("archive-before").pipe(
 const ArchiveLive = rootLayer(Live.inboxLayer)
 
 /**
- * Archives the prefix of the log before `text` (an ISO-8601 date/time); a UsageError when it is
- * not one. Nothing to archive is a clean zero.
+ * Where a live worker's own events begin: they stay in the table (a live worker reads its log:
+ * `Workers.tell` folds its events to know whether a permission dialog is open, and text typed into
+ * an open dialog must deny first, never approve). Undefined when no worker is live.
  */
-export const archiveBefore = (text: string) =>
+const FIRST_OF_LIVE_WORKER = `SELECT min(e.id) FROM workers w JOIN events e
+  ON e.subject_type = 'worker' AND e.subject_id = w.id
+  WHERE w.state IN (${liveWorkerStates.map((state) => `'${state}'`).join(", ")})`
+
+/** `--archive-before`'s date (ms), parsed before gc does anything: a UsageError when it is not one. */
+export const archiveDate = (option: Option.Option<string>) =>
+  Effect.transposeOption(Option.map(option, (text) => parseDate("--archive-before", text)))
+
+/**
+ * Archives the prefix of the log logged before `before` (ms): up to the first event at or after
+ * it, and never a live worker's events. Nothing to archive is a clean zero.
+ */
+export const archiveBefore = (before: number) =>
   Effect.gen(function* () {
-    const before = yield* parseDate("--archive-before", text)
     const database = yield* Database.Database
     const upTo = yield* database.read((db) => {
       const first = Events.firstAtOrAfter(db, before)
       const oldest = Events.oldestId(db)
       if (oldest === undefined || first === oldest) return 0
-      return first === undefined ? Events.latestId(db) : first - 1
+      const live = db.pluck(FIRST_OF_LIVE_WORKER)
+      const cut = first === undefined ? Events.latestId(db) : first - 1
+      return typeof live === "number" ? Math.min(cut, live - 1) : cut
     })
-    if (upTo === 0) return { archived_events: 0, up_to: 0, files: [] } satisfies Archive.Archived
+    if (upTo < 1) return { archived_events: 0, up_to: 0, files: [] } satisfies Archive.Archived
     for (const projection of projections) {
       const last = yield* projection.current
       if (last < upTo)
@@ -76,9 +90,9 @@ export const archiveBefore = (text: string) =>
     return yield* Archive.archive(archiveDir, upTo)
   }).pipe(Effect.provide(ArchiveLive))
 
-/** {@link archiveBefore} when the option was given. */
-export const archiveIfAsked = (option: Option.Option<string>) =>
-  Option.match(option, {
+/** {@link archiveBefore} when a date was given. */
+export const archiveIfAsked = (before: Option.Option<number>) =>
+  Option.match(before, {
     onNone: () => Effect.succeed(Option.none<Archive.Archived>()),
-    onSome: (text) => Effect.map(archiveBefore(text), Option.some)
+    onSome: (ms) => Effect.map(archiveBefore(ms), Option.some)
   })

@@ -30,7 +30,7 @@ import { inboxCommands, skipItem } from "./InboxCommands.js"
 import { kinds } from "./KindCommands.js"
 import { resultsCommands, sweepNumber } from "./ResultsCommands.js"
 import { gcWorkers, workerCommands } from "./WorkerCommands.js"
-import { archiveBeforeOption, archiveIfAsked } from "./Archiving.js"
+import { archiveBeforeOption, archiveDate, archiveIfAsked } from "./Archiving.js"
 import { checkpointCommands, purgeCheckpoints } from "./CheckpointCommands.js"
 import { bar, bold, card, cyan, dim, green, tableInChunks, time, yellow } from "./Pretty.js"
 
@@ -695,13 +695,19 @@ const gc = Command.make(
   (args) =>
     withScheduler((scheduler) =>
       Effect.flatMap(
-        Effect.all([
-          scheduler.gc({ vacuum: args.vacuum, reconcile: args.reconcile }),
-          args.workers ? Effect.map(gcWorkers(args.olderThan, args.force), Option.some) : Effect.succeed(Option.none()),
-          purgeCheckpoints,
-          archiveIfAsked(args.archiveBefore)
-        ]),
-        ([g, w, purged, archived]) =>
+        // The date is checked before anything is pruned; the archive runs before the vacuum so
+        // that the vacuum compacts what it freed.
+        Effect.flatMap(archiveDate(args.archiveBefore), (before) =>
+          Effect.all([
+            archiveIfAsked(before),
+            scheduler.gc({ vacuum: args.vacuum, reconcile: args.reconcile }),
+            args.workers
+              ? Effect.map(gcWorkers(args.olderThan, args.force), Option.some)
+              : Effect.succeed(Option.none()),
+            purgeCheckpoints
+          ])
+        ),
+        ([archived, g, w, purged]) =>
           print(
             {
               reclaimed_leases: g.reclaimed_leases,

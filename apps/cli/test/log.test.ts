@@ -132,6 +132,24 @@ describe("trail log and trail events", () => {
     ])
   }, 60_000)
 
+  it("gc --archive-before leaves a live worker's events in the table, and moves them once it has ended", () => {
+    const t = withSessions()
+    fs.writeFileSync(path.join(t.root, ".trail.toml"), '[worker]\ncommand = ["sleep", "60"]\nsubstrate = "process"\n')
+    expect(t.run(["kinds", "trust", "worker.command"]).code).toBe(0)
+    const spawned = t.run(["spawn", "wait here"])
+    expect(spawned.code, spawned.stderr).toBe(0)
+    const id = (spawned.json() as { id: string }).id
+    hook(t.root, { session_id: "s3", hook_event_name: "SessionStart" })
+    const before = t.events()
+    const first = before.find((e) => e.subject.type === "worker" && e.subject.id === id)!.id
+    // Its log says whether a permission dialog is open (text typed into one must deny first).
+    expect(t.run(["gc", "--archive-before", "2999-01-01"]).json()).toMatchObject({ archived_events: first - 1 })
+    expect(t.events()).toEqual(before)
+    expect(t.run(["kill", id]).code).toBe(0)
+    const rest = t.events().length - (first - 1)
+    expect(t.run(["gc", "--archive-before", "2999-01-01"]).json()).toMatchObject({ archived_events: rest })
+  }, 60_000)
+
   it("log --follow prints the window, then each new event as NDJSON (pretty: under its subject)", async () => {
     const t = withSessions()
     for (const pretty of [false, true]) {

@@ -336,7 +336,7 @@ export const find = (db: Connection, ref: string): ReviewItem | undefined => {
     ref.length >= 6 ? `OR (subject_type = 'session' AND subject_id >= ? AND subject_id < ? || char(1114111))` : ""
   const rows = db.all(
     `SELECT item FROM inbox_items WHERE (subject_type IN (${SUBJECT_TYPES}) AND subject_id = ?) ${prefix}
-      ORDER BY dismissed, CASE WHEN dismissed = 0 THEN event_id ELSE -since END, event_id DESC LIMIT 1`,
+      ORDER BY dismissed, CASE WHEN dismissed = 0 THEN event_id ELSE -since END, event_id LIMIT 1`,
     ref,
     ...(prefix === "" ? [] : [ref, ref])
   )

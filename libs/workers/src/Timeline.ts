@@ -85,6 +85,11 @@ export const window = (
     // Fewer than `limit` in the table: the rest are the archive's newest, found in one pass that
     // keeps the ids of the last `need` archived events it read (a ring).
     const need = limit - (yield* database.read((db) => Events.countAfter(db, after)))
+    // Appends since the first read filled the table's part of the window: it is the table's.
+    if (need <= 0) {
+      const again = yield* database.read((db) => Events.nthNewest(db, after, limit, options.only))
+      return { after: again === undefined ? after : again - 1, upTo }
+    }
     const ring = new Float64Array(need)
     const read = yield* Archive.archived(archiveDir, after).pipe(
       Stream.runFold(0, (n, batch) => {
