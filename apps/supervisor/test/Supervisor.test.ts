@@ -12,6 +12,7 @@ import * as path from "node:path"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import {
+  AgentId,
   defaultConfig,
   Env,
   EventLog,
@@ -426,7 +427,7 @@ describe("Supervisor under TestClock, on test layers", () => {
       yield* scheduler.scan()
       const task = TaskName.make("t")
       // The only folder is leased to another agent: the fleet's slot waits and spawns nothing.
-      assert.strictEqual((yield* scheduler.claim({ task, agent: "other" }))._tag, "Claimed")
+      assert.strictEqual((yield* scheduler.claim({ task, agent: AgentId.make("other") }))._tag, "Claimed")
       const running = yield* startSupervisor(config, {
         task,
         workers: 1,
