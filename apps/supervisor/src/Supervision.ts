@@ -11,7 +11,8 @@
  *   supervised worker (`Processes.isAlive` per pid, each given {@link LIVENESS_TIMEOUT_MS} to
  *   answer; one `Workers.present` for every window, asked again 250 ms later for those it did not
  *   see, so that one failed tmux call loses nobody), then ONE transaction that renews the lease of
- *   every worker found alive and present and its folder's lease (`Workers.renewLeases`,
+ *   every worker found alive and present and still held (one handed back meanwhile keeps its
+ *   hand-back) and its folder's lease (`Workers.renewLeases`,
  *   `Scheduler.renewMany`). A store that refuses it is logged; those leases then run out.
  * - one watchdog: it sleeps until the earliest lease runs out, and a worker whose lease ran out
  *   is `lost`.
@@ -69,6 +70,12 @@ export const make = (run: Run) =>
     const held = new Map<WorkerId, Held>()
     /** The supervised workers' terminal events to come, by id. */
     const finishing = new Map<WorkerId, Deferred.Deferred<void>>()
+    /**
+     * Taken by the tick's renewal transaction and by a worker's release from `held`: the tick
+     * renews only workers still held once it has the permit, so a worker handed back while the
+     * liveness pass ran (seconds) is not leased again after its hand-back.
+     */
+    const renewal = yield* Effect.makeSemaphore(1)
 
     // One subscription for every worker: subscribed before any worker is, so no terminal event is missed.
     const events = yield* run.eventLog.subscribe
@@ -146,8 +153,21 @@ export const make = (run: Run) =>
       if (candidates.length === 0) return
       const renewing = yield* inspect(candidates)
       if (renewing.length === 0) return
-      const now = yield* Clock.currentTimeMillis
-      const renewed = yield* run.database
+      yield* renewal.withPermits(1)(
+        Effect.gen(function* () {
+          // Those released (handed back) while the liveness pass ran are not renewed.
+          const stillHeld = renewing.filter((h) => held.get(h.worker.id) === h)
+          if (stillHeld.length === 0) return
+          const now = yield* Clock.currentTimeMillis
+          const renewed = yield* renewTransaction(stillHeld)
+          for (const h of stillHeld) if (renewed.has(h.worker.id)) h.expiresAt = now + leaseMs
+        })
+      )
+    })
+
+    /** The tick's ONE transaction: the leases of `renewing` and their folders'; returns the workers renewed. */
+    const renewTransaction = (renewing: ReadonlyArray<Held>) =>
+      run.database
         .transaction(
           Effect.gen(function* () {
             const renewed = yield* workers.renewLeases(
@@ -172,8 +192,6 @@ export const make = (run: Run) =>
           // A store that refuses the renewal is logged; the leases then run out as if unrenewed.
           warnOnFailure(`cannot renew the leases of ${renewing.length} worker(s)`, () => new Set<WorkerId>())
         )
-      for (const h of renewing) if (renewed.has(h.worker.id)) h.expiresAt = now + leaseMs
-    })
 
     yield* tick.pipe(Effect.zipRight(Effect.sleep(renewEvery)), Effect.forever, Effect.forkScoped)
 
@@ -204,7 +222,8 @@ export const make = (run: Run) =>
           verdict: yield* Deferred.make<Verdict>()
         }
         return yield* Effect.acquireRelease(Effect.sync(() => held.set(worker.id, entry)).pipe(Effect.as(entry)), () =>
-          Effect.sync(() => held.delete(worker.id))
+          // Under the tick's permit: released before its hand-back (the scope's order), so no tick renews it after.
+          renewal.withPermits(1)(Effect.sync(() => held.delete(worker.id)))
         )
       })
 

@@ -12,6 +12,7 @@ import * as path from "node:path"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import {
+  AgentId,
   defaultConfig,
   Env,
   EventLog,
@@ -395,6 +396,65 @@ describe("Supervisor under TestClock, on test layers", () => {
     // A hundred spawns and adoptions against a real SQLite file: seconds, more on a loaded machine.
     120_000
   )
+
+  it.scoped("a worker handed back while the tick's liveness pass is slow keeps the handed-back lease", () => {
+    let gated: WorkerId | undefined
+    const entered = Effect.runSync(Deferred.make<void>())
+    const gate = Effect.runSync(Deferred.make<void>())
+    const { config, layer } = makeRoot(0, {}, (real) => ({
+      // The tick's liveness pass waits here (a slow tmux) once the test arms it.
+      present: (candidates) =>
+        candidates.some((w) => w.id === gated)
+          ? Effect.zipRight(
+              Effect.zipRight(Deferred.succeed(entered, undefined), Deferred.await(gate)),
+              real.present(candidates)
+            )
+          : real.present(candidates),
+      // The hand-back lets the slow pass go on, then lets the tick finish (it sleeps again) before the supervisor ends.
+      renewLease: (id, owner, ttlMs) =>
+        owner === "" && id === gated
+          ? real.renewLease(id, owner, ttlMs).pipe(
+              Effect.tap(() => Deferred.succeed(gate, undefined)),
+              Effect.tap(() => sleepingUntil(20_000, 3))
+            )
+          : real.renewLease(id, owner, ttlMs)
+    }))
+    return Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const scheduler = yield* Scheduler.Scheduler
+      // Adopted beyond the fleet (no task): handed back when the fleet stops.
+      const worker = yield* workers.spawn({ text: "hang", kind: "hang" })
+      yield* scheduler.scan()
+      const task = TaskName.make("t")
+      // The only folder is leased to another agent: the fleet's slot waits and spawns nothing.
+      assert.strictEqual((yield* scheduler.claim({ task, agent: AgentId.make("other") }))._tag, "Claimed")
+      const running = yield* startSupervisor(config, {
+        task,
+        workers: 1,
+        kind: "hang",
+        prompt: "p {path}",
+        autoSweep: false
+      })
+      yield* until(
+        workerWhere(worker.id, (w) => w.lease_expires_at === 30_000),
+        "adoption"
+      )
+      gated = worker.id
+      yield* sleepingUntil(10_000, 3)
+      yield* TestClock.adjust("10 seconds")
+      yield* until(
+        Effect.map(Deferred.isDone(entered), (done) => (done ? true : undefined)),
+        "the tick's liveness pass"
+      )
+      // The first signal: the fleet stops and the adopted worker is handed back mid-tick.
+      yield* Deferred.succeed(running.stop.drain, undefined)
+      yield* Fiber.join(running.fiber)
+      assert.isTrue(yield* Deferred.isDone(gate), "handed back during the tick")
+      const after = yield* workers.get(worker.id)
+      assert.strictEqual(after.state, "running")
+      assert.deepInclude(after, { lease_owner: "", lease_expires_at: 10_000 }, "the handed-back lease, not renewed")
+    }).pipe(Effect.provide(layer))
+  })
 
   it.scoped("max_duration fails the worker when it runs out, not before", () => {
     const { config, layer } = makeRoot()
