@@ -349,13 +349,6 @@ export const make = (settings: CheckpointsSettings) =>
       execute: (row) =>
         sql`INSERT INTO checkpoints ${sql.insert(row)} ON CONFLICT (id) DO UPDATE SET ${sql.update(row, ["id"])}`
     })
-    /** The table's checkpoint events with id > the given one (the archive's are read before them). */
-    const checkpointEvents = SqlSchema.findAll({
-      Request: Schema.Int,
-      Result: Events.EventFromRow,
-      execute: (after) => sql`SELECT id, at, type, subject_type, subject_id, data FROM events
-        WHERE subject_type = 'checkpoint' AND id > ${after} ORDER BY id`
-    })
 
     /** Appends `type` about `entry` and writes the fold's result (in the caller's transaction). */
     const record = (entry: IndexEntry | undefined, id: CheckpointId, type: string, data: NewEvent["data"] = {}) =>
@@ -664,20 +657,18 @@ export const make = (settings: CheckpointsSettings) =>
           const next = applyCheckpointEvent(entries.get(event.subject.id), event)
           if (next !== undefined) entries.set(event.subject.id, next)
         }
-        // The log is the archive's events, then the table's (gc cannot archive meanwhile: it
-        // deletes under the write lock this transaction holds).
-        let archived = 0
+        // The deletes come first: a transaction begins deferred, and only its first write takes the
+        // lock under which gc deletes archived rows, so that the log cannot move while it is read.
+        yield* sql`DELETE FROM checkpoints`
+        yield* sql`DELETE FROM artifacts_fts`
+        // The log is the archive's events below the table's oldest id, then the table's.
         yield* Stream.runForEach(
-          Archive.archived(`${settings.root.replace(/\/+$/, "")}/.trail/${Archive.DIR}`),
+          Archive.eventsWith(Archive.sqlClient)(`${settings.root.replace(/\/+$/, "")}/.trail/${Archive.DIR}`),
           (batch) =>
             Effect.sync(() => {
               for (const event of batch) fold(event)
-              archived = batch.at(-1)?.id ?? archived
             })
-        )
-        for (const event of yield* checkpointEvents(archived)) fold(event)
-        yield* sql`DELETE FROM checkpoints`
-        yield* sql`DELETE FROM artifacts_fts`
+        ).pipe(Effect.provideService(SqlClient.SqlClient, sql))
         for (const entry of entries.values()) yield* upsert(entry)
         let artifacts = 0
         const missing: Array<CheckpointId> = []

@@ -357,41 +357,47 @@ export interface CaughtUp {
 
 /**
  * Brings the projection of workers' artifacts up to the end of the event log: folds the events
- * after its `last_event_id`, in one transaction (O(new events); a log with nothing new costs two
- * reads and takes no lock). `trail search` runs it first; a command that moves events out of the
- * table (an archive) runs it before, so that the projection is current past them.
+ * after its `last_event_id`, {@link BATCH} folded events per transaction, each storing its
+ * position (O(new events); a first search over a long log would otherwise hold the write lock for
+ * seconds, longer than a hook waits for it; a log with nothing new costs two reads and takes no
+ * lock). `trail search` runs it first; a command that moves events out of the table (an archive)
+ * runs it before, so that the projection is current past them.
  */
 export const catchUp: Effect.Effect<CaughtUp, StoreError, SqlClient.SqlClient | Database.Database> = Effect.gen(
   function* () {
     const database = yield* Database.Database
     const [last, latest] = yield* Database.autocommit(Effect.zip(stateRow, Events.latestIdSql))
     if (last >= latest) return { folded: 0, last_event_id: last }
-    return yield* database.transaction(foldNew)
+    let folded = 0
+    for (;;) {
+      const step = yield* database.transaction(foldBatch(latest))
+      folded += step.folded
+      if (step.last_event_id >= latest) return { folded, last_event_id: step.last_event_id }
+    }
   }
 )
 
-/** {@link catchUp}'s work, in the caller's transaction. */
-const foldNew: SqlEffect<CaughtUp> = Effect.gen(function* () {
-  const latest = yield* Events.latestIdSql
-  let last = yield* stateRow
-  let folded = 0
-  const folding = newFolding()
-  for (;;) {
+/**
+ * Folds the next {@link BATCH} events after the stored position, up to `latest`, and stores the
+ * new position (`latest` once none is left), in its own transaction (see {@link catchUp}).
+ */
+const foldBatch = (latest: number): SqlEffect<CaughtUp> =>
+  Effect.gen(function* () {
+    const last = yield* stateRow
+    if (last >= latest) return { folded: 0, last_event_id: last }
     const events = yield* foldedSince(last, latest)
+    const folding = newFolding()
     for (const event of events) yield* foldEvent(event, folding)
     yield* flush(folding)
-    folded += events.length
-    if (events.length < BATCH) break
-    last = events[events.length - 1]?.id ?? latest
-  }
-  yield* setState(latest)
-  return { folded, last_event_id: latest }
-})
+    const reached = events.length < BATCH ? latest : (events[events.length - 1]?.id ?? latest)
+    yield* setState(reached)
+    return { folded: events.length, last_event_id: reached }
+  })
 
 /**
  * Rebuilds the projection of workers' artifacts from the event log (in the caller's transaction,
  * or its own): drops its rows and state, then folds every event — the archived ones
- * (`.trail/archive`, {@link Archive.archived}), then the table's. Returns the rows indexed.
+ * (`.trail/archive`), then the table's ({@link Archive.eventsWith}). Returns the rows indexed.
  */
 export const rebuildWorkers: Effect.Effect<number, StoreError, SqlClient.SqlClient | Database.Database> =
   Effect.flatMap(Database.Database, (database) =>
@@ -401,11 +407,12 @@ export const rebuildWorkers: Effect.Effect<number, StoreError, SqlClient.SqlClie
         yield* sql`DELETE FROM artifacts_fts WHERE checkpoint IS NULL`
         yield* sql`DELETE FROM search_workers`
         yield* sql`DELETE FROM search_state`
-        // gc cannot archive meanwhile: it deletes under the write lock this transaction holds.
-        yield* Stream.runForEach(Archive.archived(Archive.dirOf(database.filename)), (batch) =>
+        // gc cannot archive meanwhile: it deletes under the write lock the deletes above took.
+        // The whole log, the archive cut below the table's oldest id (after a crash between an
+        // archive's copy and its delete, ids in both places are read once, in order).
+        yield* Stream.runForEach(Archive.eventsWith(Archive.sqlClient)(Archive.dirOf(database.filename)), (batch) =>
           Database.orStoreError(foldEvents(batch))
         )
-        yield* foldNew
         const counted = yield* SqlSchema.findAll({
           Request: Schema.Void,
           Result: Schema.Struct({ n: Schema.Int }),

@@ -8,9 +8,11 @@
  * Writing is crash-safe in this order: each month file is copied beside itself, the new events
  * are appended to the copy as one more gzip member (RFC 1952 §2.2: a gzip file is a series of
  * members; Node's gunzip reads them all), the copy is fsynced and renamed over the file, the
- * folder is fsynced, and only then are the rows deleted. A crash before the delete leaves the
- * events in both places; a re-run archives them again, and the reader drops an id it has already
- * given (ids only grow), so nothing is lost or read twice.
+ * folder is fsynced, and only then are the rows deleted, {@link BATCH} ids per immediate
+ * transaction (one delete of a million rows would hold the write lock for minutes, longer than a
+ * hook waits for it). A crash before or between the deletes leaves events in both places; a
+ * re-run archives them again, and the reader drops an id it has already given (ids only grow),
+ * so nothing is lost or read twice.
  *
  * Memory is bounded: the writer holds one page of the table, the reader one line per month file
  * (a k-way merge by id: a late event with an earlier clock lands in an earlier month's file) and
@@ -20,6 +22,7 @@ import { once } from "node:events"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
+import * as stream from "node:stream"
 import * as zlib from "node:zlib"
 import { StoreError, SubjectType, TrailEvent } from "@trail/domain"
 import { Effect, Option, Predicate, Stream } from "effect"
@@ -97,12 +100,25 @@ const decodeLine = (file: string, line: string): TrailEvent => {
 
 /** The events of one month file, in the file's order (ids increasing within a file). */
 async function* fileEvents(file: string): AsyncGenerator<TrailEvent> {
-  const input = fs.createReadStream(file).pipe(zlib.createGunzip())
+  const source = fs.createReadStream(file)
+  const input = zlib.createGunzip()
+  // `pipe` would leave the file's errors (EACCES, ENOENT) unhandled, which ends the process:
+  // the pipeline forwards them to `input`, where the line reader rethrows them.
+  stream.pipeline(source, input, () => {})
   const lines = readline.createInterface({ input, crlfDelay: Infinity })
   try {
     for await (const line of lines) if (line !== "") yield decodeLine(file, line)
+  } catch (error) {
+    if (error instanceof StoreError) throw error
+    // zlib's codes (Z_DATA_ERROR, Z_BUF_ERROR: not gzip, truncated) mean the file is corrupt.
+    const code = Predicate.hasProperty(error, "code") ? String(error.code) : ""
+    const message = error instanceof Error ? error.message : String(error)
+    throw code.startsWith("Z_")
+      ? new StoreError({ reason: "corrupt", detail: `${file} is not a readable gzip file (${message})` })
+      : ioError(`reading ${file}`)(error)
   } finally {
     lines.close()
+    source.destroy()
     input.destroy()
   }
 }
@@ -273,18 +289,57 @@ const fsync = async (file: string) => {
   }
 }
 
-/** What {@link archive} moved: how many events, up to which id, and into which month files (names). */
+/**
+ * What {@link archive} moved: how many events were copied into the archive, how many of them were
+ * deleted from the table (fewer when a projection fell behind meanwhile: the rest stay in both
+ * places, harmless duplicates; absent when no delete ran), up to which id, and into which month
+ * files (names).
+ */
 export interface Archived {
   readonly archived_events: number
+  readonly deleted_events?: number
   readonly up_to: number
   readonly files: ReadonlyArray<string>
 }
 
+/** The last event id the projection `table` (`inbox_state`, `search_state`) has folded; undefined without a row. */
+const projectionLast = (db: Database.Connection, table: string): number | undefined => {
+  const last = db.pluck(`SELECT last_event_id FROM ${table} WHERE id = 1`)
+  return typeof last === "number" ? last : undefined
+}
+
+/**
+ * Deletes the table's events with id ≤ `upTo`, {@link BATCH} ids per immediate transaction, so
+ * that a hook never waits long for the write lock. Each transaction first checks that the
+ * projections built from the table are still current past its chunk (the inbox's, and search's
+ * when it has folded anything): a concurrent rebuild may have stored an older position, and its
+ * catch-up needs the rows. Then it stops: the rows left are already archived, harmless
+ * duplicates. Returns how many rows were deleted.
+ */
+const deleteArchived = (upTo: number): Effect.Effect<number, StoreError, Database.Database> =>
+  Effect.gen(function* () {
+    const database = yield* Database.Database
+    const oldest = yield* database.read(Events.oldestId)
+    let deleted = 0
+    for (let below = (oldest ?? upTo + 1) - 1; below < upTo;) {
+      const end = Math.min(below + BATCH, upTo)
+      const chunk = yield* database.immediate((db) => {
+        const search = projectionLast(db, "search_state")
+        if ((projectionLast(db, "inbox_state") ?? 0) < end || (search !== undefined && search < end)) return undefined
+        return Events.deleteUpTo(db, end)
+      })
+      if (chunk === undefined) break
+      deleted += chunk
+      below = end
+    }
+    return deleted
+  })
+
 /**
  * Moves the events with id ≤ `upTo` from the table into the month files of `dir` (created with
- * mode 0700), then deletes them from the table (see the module's note on the order). The caller
- * has brought every projection current past `upTo`. Fails with an `io` StoreError when a file
- * cannot be written (the table is then untouched).
+ * mode 0700), then deletes them from the table in chunks (see {@link deleteArchived} and the
+ * module's note on the order). The caller has brought every projection current past `upTo`.
+ * Fails with an `io` StoreError when a file cannot be written (the table is then untouched).
  */
 export const archive = (dir: string, upTo: number): Effect.Effect<Archived, StoreError, Database.Database> =>
   Effect.gen(function* () {
@@ -358,6 +413,6 @@ export const archive = (dir: string, upTo: number): Effect.Effect<Archived, Stor
         })
       )
     )
-    if (written > 0) yield* database.immediate((db) => Events.deleteUpTo(db, upTo))
-    return { archived_events: written, up_to: upTo, files: [...writers.keys()].sort() }
+    const deleted = written > 0 ? yield* deleteArchived(upTo) : 0
+    return { archived_events: written, deleted_events: deleted, up_to: upTo, files: [...writers.keys()].sort() }
   })

@@ -25,10 +25,12 @@ describe("Archive", () => {
       yield* database.immediate((db) => {
         for (const [i, at] of times.entries())
           Events.append(db, { at, type: "worker.note", subject: { type: "worker", id: "w1" }, data: { i } })
+        db.run(`INSERT INTO inbox_state (id, last_event_id) VALUES (1, 5)`)
       })
       const first = yield* Effect.provide(Archive.archive(archiveDir, 2), ctx)
       assert.deepStrictEqual(first, {
         archived_events: 2,
+        deleted_events: 2,
         up_to: 2,
         files: ["events-2026-10.ndjson.gz", "events-2026-11.ndjson.gz"]
       })
@@ -53,6 +55,55 @@ describe("Archive", () => {
       )
       // Nothing left before the cut: a clean zero, no file touched.
       assert.deepStrictEqual((yield* Effect.provide(Archive.archive(archiveDir, 4), ctx)).archived_events, 0)
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
+  it.scoped("deletes in chunks of BATCH ids and stops at the first chunk a projection has not folded yet", () =>
+    Effect.gen(function* () {
+      const { database, archiveDir, ctx } = yield* withDatabase
+      const total = 2 * Archive.BATCH + 100
+      yield* database.immediate((db) => {
+        for (let i = 0; i < total; i++)
+          Events.append(db, { at: NOV_1 + i, type: "worker.note", subject: { type: "worker", id: "w1" }, data: { i } })
+        // The inbox is current; search has folded only into the third chunk (a rebuild stored an older position).
+        db.run(`INSERT INTO inbox_state (id, last_event_id) VALUES (1, ?)`, total)
+        db.run(`INSERT INTO search_state (id, last_event_id) VALUES (1, ?)`, 2 * Archive.BATCH + 50)
+      })
+      const result = yield* Effect.provide(Archive.archive(archiveDir, total), ctx)
+      assert.strictEqual(result.archived_events, total)
+      assert.strictEqual(result.deleted_events, 2 * Archive.BATCH)
+      assert.strictEqual(yield* database.read(Events.oldestId), 2 * Archive.BATCH + 1)
+      // The rows left are in the archive too: the log reads each event once.
+      const ids = [...(yield* Effect.provide(Stream.runCollect(Archive.events(archiveDir)), ctx))]
+        .flat()
+        .map((e) => e.id)
+      assert.deepStrictEqual(
+        ids,
+        Array.from({ length: total }, (_, i) => i + 1)
+      )
+      // With the inbox behind the first chunk's end, nothing is deleted.
+      yield* database.immediate((db) => db.run(`UPDATE inbox_state SET last_event_id = ?`, 2 * Archive.BATCH + 10))
+      yield* database.immediate((db) => db.run(`UPDATE search_state SET last_event_id = ?`, total))
+      const again = yield* Effect.provide(Archive.archive(archiveDir, total), ctx)
+      assert.strictEqual(again.deleted_events, 0)
+      assert.strictEqual(yield* database.read(Events.oldestId), 2 * Archive.BATCH + 1)
+    }).pipe(Effect.provide(NodeContext.layer))
+  )
+
+  it.scoped("a month file that cannot be read is an io error and one that is not gzip is corrupt, not a crash", () =>
+    Effect.gen(function* () {
+      const { archiveDir, ctx } = yield* withDatabase
+      fs.mkdirSync(archiveDir)
+      // A folder with a month file's name: opening it for reading fails (EISDIR) on the file stream.
+      fs.mkdirSync(`${archiveDir}/events-2026-09.ndjson.gz`)
+      const unreadable = yield* Effect.flip(Effect.provide(Stream.runCollect(Archive.events(archiveDir)), ctx))
+      assert.strictEqual(unreadable.reason, "io")
+      assert.include(unreadable.detail, "events-2026-09.ndjson.gz")
+      fs.rmdirSync(`${archiveDir}/events-2026-09.ndjson.gz`)
+      fs.writeFileSync(`${archiveDir}/events-2026-10.ndjson.gz`, '{"id":1}\n')
+      const corrupt = yield* Effect.flip(Effect.provide(Stream.runCollect(Archive.events(archiveDir)), ctx))
+      assert.strictEqual(corrupt.reason, "corrupt")
+      assert.include(corrupt.detail, "events-2026-10.ndjson.gz")
     }).pipe(Effect.provide(NodeContext.layer))
   )
 

@@ -32,7 +32,7 @@ import {
   type ReviewItem,
   type Session,
   SHELLS,
-  type StoreError,
+  StoreError,
   SubstrateError,
   type TrailEvent,
   UsageError,
@@ -140,6 +140,9 @@ const PANE_FORMAT = "#{pane_id}\t#{pane_pid}\t#{pane_current_command}"
 
 export const SKIP_COOLDOWN_MS = 30_000
 
+/** How many times a rebuild reads the log again when an archive moved it meanwhile. */
+const REBUILD_ATTEMPTS = 3
+
 /** Events folded per transaction of a catch-up, and read per batch of a rebuild. */
 const BATCH = 5_000
 
@@ -185,9 +188,13 @@ export const make = Effect.gen(function* () {
    * Folds the whole log from nothing in memory (one draft, batch after batch, interruptible
    * between them), then replaces the stored projection in one transaction: an interrupted rebuild
    * leaves the old one. `whenUnstored`: keep a projection another process stored meanwhile.
+   * An archive (`trail gc --archive-before`) that deletes rows while the log is read can make the
+   * read skip them: the transaction then finds the table's oldest id moved, stores nothing and
+   * folds again (at most {@link REBUILD_ATTEMPTS} times, then a `busy` StoreError).
    */
-  const rebuildWith = (whenUnstored: boolean) =>
+  const rebuildWith = (whenUnstored: boolean, attempt = 1): Effect.Effect<void, StoreError> =>
     Effect.gen(function* () {
+      const oldest = yield* database.read(Events.oldestId)
       const draft = beginFold(emptyInbox, { track: false })
       yield* Stream.runForEach(logBatches, (events) =>
         Effect.zipRight(
@@ -196,9 +203,18 @@ export const make = Effect.gen(function* () {
         )
       )
       const state = finish(draft)
-      yield* database.immediate((db) => {
+      const stored = yield* database.immediate((db) => {
+        if (Events.oldestId(db) !== oldest) return false
         if (!whenUnstored || InboxStore.lastFolded(db) === null) InboxStore.replaceAll(db, state)
+        return true
       })
+      if (stored) return
+      if (attempt >= REBUILD_ATTEMPTS)
+        return yield* new StoreError({
+          reason: "busy",
+          detail: `the inbox rebuild read the event log ${attempt} times while an archive moved it; run it again`
+        })
+      yield* rebuildWith(whenUnstored, attempt + 1)
     })
 
   /**
