@@ -439,8 +439,14 @@ describe("trail inbox --tui", () => {
     // The platform's watcher stats the name of an entry created in .trail/ relative to the cwd
     // (the root here): a link loop of that name in the root makes the watch fail.
     fs.symlinkSync("probe", path.join(t.root, "probe"))
-    fs.writeFileSync(path.join(t.root, ".trail", "probe"), "")
-    const text = await until((s) => s.includes("live updates stopped"), "the watch's failure on the status line")
+    // The watch starts as the first screen is drawn: an entry created before it is not seen, so
+    // the entry is made again at each look until the watch has seen one.
+    const probe = path.join(t.root, ".trail", "probe")
+    const text = await until((s) => {
+      fs.rmSync(probe, { force: true })
+      fs.writeFileSync(probe, "")
+      return s.includes("live updates stopped")
+    }, "the watch's failure on the status line")
     expect(text).toContain("ELOOP")
     expect(text).not.toContain("TUI-EXITED")
     await t.hook(p1, { session_id: "alpha-1111", hook_event_name: "Stop", last_assistant_message: "Still here." })
