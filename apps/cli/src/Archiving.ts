@@ -77,7 +77,7 @@ export const archiveBefore = (before: number) =>
       const cut = first === undefined ? Events.latestId(db) : first - 1
       return typeof live === "number" ? Math.min(cut, live - 1) : cut
     })
-    if (upTo < 1) return { archived_events: 0, up_to: 0, files: [] } satisfies Archive.Archived
+    if (upTo < 1) return { archived_events: 0, deleted_events: 0, up_to: 0, files: [] } satisfies Archive.Archived
     for (const projection of projections) {
       const last = yield* projection.current
       if (last < upTo)

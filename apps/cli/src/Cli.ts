@@ -718,7 +718,11 @@ const gc = Command.make(
               ...purged,
               ...(Option.isSome(w) ? { workers: w.value } : {}),
               ...(Option.isSome(archived)
-                ? { archived_events: archived.value.archived_events, archive_files: archived.value.files }
+                ? {
+                    archived_events: archived.value.archived_events,
+                    deleted_events: archived.value.deleted_events,
+                    archive_files: archived.value.files
+                  }
                 : {})
             },
             {

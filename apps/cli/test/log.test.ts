@@ -112,7 +112,11 @@ describe("trail log and trail events", () => {
     const month = new Date().toISOString().slice(0, 7)
     const gc = t.run(["gc", "--archive-before", "2999-01-01"])
     expect(gc.code, gc.stderr).toBe(0)
-    expect(gc.json()).toMatchObject({ archived_events: 5, archive_files: [`events-${month}.ndjson.gz`] })
+    expect(gc.json()).toMatchObject({
+      archived_events: 5,
+      deleted_events: 5,
+      archive_files: [`events-${month}.ndjson.gz`]
+    })
     expect(fs.existsSync(path.join(t.root, ".trail", "archive", `events-${month}.ndjson.gz`))).toBe(true)
     expect(t.run(["events"]).stdout).toBe(events)
     expect(t.run(["log"]).stdout).toBe(log)

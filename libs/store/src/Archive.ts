@@ -297,7 +297,8 @@ const fsync = async (file: string) => {
  */
 export interface Archived {
   readonly archived_events: number
-  readonly deleted_events?: number
+  /** Of those, deleted from the table (fewer when a projection fell behind meanwhile: the rest stay, read once). */
+  readonly deleted_events: number
   readonly up_to: number
   readonly files: ReadonlyArray<string>
 }
