@@ -18,7 +18,7 @@ import { Checkpoints, layer as checkpointsLayer } from "@trail/checkpoints"
 import { Archive, type Database } from "@trail/store"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { Cause, Clock, Effect, Either, Exit, Fiber, Option, Runtime, Schema, Stream } from "effect"
-import { claudeUserDir, cwd, envVar, explicitRoot, pretty, print, trail } from "./Common.js"
+import { claudeUserDir, cwd, envVar, explicitRoot, pretty, print, printStream, trail } from "./Common.js"
 import {
   follow,
   followOption,
@@ -30,7 +30,7 @@ import {
   windowOf,
   writeEpisodes
 } from "./LogReading.js"
-import { ExitCode, toJson } from "./Output.js"
+import { ExitCode } from "./Output.js"
 import { bold, cyan, dim, green, pad, red, safeData, safeText, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
 import { runHook } from "./hook.js"
@@ -141,20 +141,6 @@ const JSON_PAGE = 1_000
  * Prints every visible item as one JSON array, page by page: memory follows the page, not the
  * inbox (the same value `print` would write for the whole array).
  */
-const printAllJson = (inbox: Inbox.InboxShape) =>
-  Effect.gen(function* () {
-    let first = true
-    yield* Effect.sync(() => process.stdout.write("["))
-    yield* Stream.runForEach(inbox.pages(JSON_PAGE), (items) =>
-      Effect.sync(() => {
-        if (items.length === 0) return
-        process.stdout.write(`${first ? "" : ","}${items.map(toJson).join(",")}`)
-        first = false
-      })
-    )
-    yield* Effect.sync(() => process.stdout.write("]\n"))
-  })
-
 const inbox = Command.make(
   "inbox",
   {
@@ -179,7 +165,12 @@ const inbox = Command.make(
         Effect.gen(function* () {
           if (args.rebuild) yield* inbox.rebuild
           yield* inbox.reconcile
-          if (!prettyOutput && Option.isNone(args.limit)) return yield* printAllJson(inbox)
+          if (!prettyOutput && Option.isNone(args.limit))
+            return yield* printStream(Stream.flattenIterables(inbox.pages(JSON_PAGE)), {
+              pretty: false,
+              render: () => "",
+              empty: ""
+            })
           const limit = Option.getOrElse(args.limit, screenful)
           const items = yield* inbox.items({ limit })
           const now = yield* Clock.currentTimeMillis
