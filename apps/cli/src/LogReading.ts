@@ -8,6 +8,7 @@ import { EventLog, type StoreError, type Subject, type TrailEvent, UsageError } 
 import type { Database } from "@trail/store"
 import { Timeline } from "@trail/workers"
 import { Effect, Option, Queue } from "effect"
+import { writeDrained as write } from "./Output.js"
 import { bold, dim, safeData, time } from "./Pretty.js"
 
 /** An ISO-8601 date or date-time (`2026-11-01`, `2026-11-01T12:00Z`, `2026-11-01T12:00:30+02:00`). */
@@ -62,8 +63,6 @@ export const windowOf = (
     const since = Option.isSome(options.since) ? yield* parseSince(options.since.value) : undefined
     return yield* Timeline.window(archiveDir, { since, limit: Option.getOrUndefined(options.limit), only })
   })
-
-const write = (text: string) => Effect.sync(() => void process.stdout.write(text))
 
 /** One event as an NDJSON line. */
 export const ndjson = (event: TrailEvent) => `${JSON.stringify(event)}\n`

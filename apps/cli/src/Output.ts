@@ -48,7 +48,7 @@ export const emit = <A>(
   )
 
 /** Writes `text` on stdout and waits until stdout drained when its buffer is full (so a slow reader bounds memory). */
-const writeDrained = (text: string) =>
+export const writeDrained = (text: string) =>
   Effect.async<void>((resume) => {
     if (process.stdout.write(text)) return resume(Effect.void)
     const drained = () => resume(Effect.void)
