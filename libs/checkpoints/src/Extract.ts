@@ -378,7 +378,10 @@ const ChangeSetData = Schema.Struct({
   paths: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
 })
 const ReadyData = Schema.Struct({ result: WorkerResult, change_set: Schema.optional(ChangeSetData) })
-const EndedData = Schema.Struct({ reason: Schema.optional(Schema.NullOr(Schema.String)) })
+const EndedData = Schema.Struct({
+  reason: Schema.optional(Schema.NullOr(Schema.String)),
+  last_lines: Schema.optional(Schema.Array(Schema.String))
+})
 const readyData = decode(ReadyData)
 const endedData = decode(EndedData)
 
@@ -386,7 +389,8 @@ const endedData = decode(EndedData)
  * A worker's drafts from its events (the log's `worker.*` events of that worker, any order):
  * its last ending decides — `worker.ready` gives a `result` (and a `change_set` when its data
  * has one with files), `worker.failed` / `worker.lost` a `failure` with `lastLines` (the last
- * lines it printed, as the caller read them). A live or cancelled worker gives nothing.
+ * lines it printed, as the caller read them; else those its ending event kept). A live or
+ * cancelled worker gives nothing.
  */
 export const workerArtifacts = (
   worker: string,
@@ -430,17 +434,19 @@ export const workerArtifacts = (
       }
     ]
   }
-  if (last.type === "worker.failed" || last.type === "worker.lost")
+  if (last.type === "worker.failed" || last.type === "worker.lost") {
+    const ended = endedData(last.data)
     return [
       {
         _tag: "failure",
         source,
         at: last.at,
         worker,
-        reason: endedData(last.data)?.reason ?? (last.type === "worker.lost" ? "lost" : "failed"),
-        last_lines: lastLines
+        reason: ended?.reason ?? (last.type === "worker.lost" ? "lost" : "failed"),
+        last_lines: lastLines.length > 0 ? lastLines : (ended?.last_lines ?? [])
       }
     ]
+  }
   return []
 }
 

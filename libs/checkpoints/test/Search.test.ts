@@ -226,7 +226,21 @@ describe("Search", () => {
           }),
           { at: NOW, type: "session.prompted", subject: { type: "session", id: "s-1" }, data: { prompt: "quux" } },
           workerEvent("w2", "worker.spawned", { kind: "default", text: "profile it", respawn_of: null }),
-          workerEvent("w2", "worker.lost", { from: "running", reason: "its quuxification window vanished" }, NOW + 1)
+          workerEvent(
+            "w2",
+            "worker.lost",
+            {
+              from: "running",
+              reason: "its quuxification window vanished",
+              last_lines: ["npm ERR! missing script: flibbertigibbet"]
+            },
+            NOW + 1
+          )
+        )
+        // The last lines its ending event kept are searchable, as `show` prints them.
+        assert.deepStrictEqual(
+          (yield* log.search("flibbertigibbet")).map((h) => h.artifact),
+          ["w2@failure"]
         )
         const hits = yield* log.search("quuxification")
         // The failure is unresolved: first, though the result is the older and as good a match.

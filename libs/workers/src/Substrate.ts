@@ -191,6 +191,27 @@ export const lastLines = (text: string, max = 200): string =>
     .slice(-max)
     .join("\n")
 
+/** How much of a worker's output its ending event keeps: the last 20 lines, at most 4,000 characters. */
+const ENDING_LINES = 20
+const ENDING_CHARS = 4_000
+
+/** The last lines of `text` (as {@link lastLines} reads them) a failed or lost worker's event keeps. */
+export const endingLines = (text: string): Array<string> => {
+  const kept: Array<string> = []
+  let chars = 0
+  for (const line of lastLines(text, ENDING_LINES).split("\n").reverse()) {
+    if (line === "") continue
+    if (chars + line.length > ENDING_CHARS) {
+      // A last line longer than the whole budget keeps its end.
+      if (kept.length === 0) kept.push(line.slice(-ENDING_CHARS))
+      break
+    }
+    kept.push(line)
+    chars += line.length
+  }
+  return kept.reverse()
+}
+
 /** The argv that runs `argv` under the exit-recording wrapper. */
 export const wrap = (dir: string, argv: ReadonlyArray<string>): [string, ...Array<string>] => [
   "sh",

@@ -48,7 +48,7 @@ import { Clock, Context, Duration, Effect, Either, Layer, Option } from "effect"
 import * as ChangeSets from "./ChangeSets.js"
 import * as Kinds from "./Kinds.js"
 import { Processes } from "./Processes.js"
-import { inheritedEnv, Substrates, tmuxInstalled, type WorkerRef } from "./Substrate.js"
+import { endingLines, inheritedEnv, Substrates, tmuxInstalled, type WorkerRef } from "./Substrate.js"
 import { denyThenType } from "./Permission.js"
 import { composeTaskFile } from "./TaskFile.js"
 import { WorkerStore } from "./WorkerStore.js"
@@ -609,6 +609,28 @@ export const make = Effect.gen(function* () {
       return yield* transition(id, "running", { pid, window }, { pid, window }, "start")
     })
 
+  /**
+   * The last lines a worker printed, kept in its `worker.failed` / `worker.lost` event as
+   * `last_lines` (the log outlives its window and its output file); none when they cannot be read.
+   */
+  const endingData = (worker: Worker, reason: string) =>
+    substrates
+      .get(worker.substrate)
+      .capture(refOf(worker))
+      .pipe(
+        Effect.map((text): Record<string, unknown> => {
+          const lines = endingLines(text)
+          return lines.length === 0 ? { reason } : { reason, last_lines: lines }
+        }),
+        Effect.orElseSucceed(() => ({ reason }))
+      )
+
+  /** Fails or loses a live worker for `reason`, its last lines in the event. */
+  const endWith = (id: WorkerId, state: "failed" | "lost", reason: string, action: string) =>
+    Effect.flatMap(get(id), (worker) =>
+      Effect.flatMap(endingData(worker, reason), (data) => transition(id, state, { reason }, data, action))
+    )
+
   const recordExit = (id: WorkerId, status: number | null) =>
     Effect.gen(function* () {
       const worker = yield* get(id)
@@ -619,8 +641,7 @@ export const make = Effect.gen(function* () {
         status === 127
           ? `command not found (exit 127): ${worker.text.slice(0, 80)}`
           : `its program exited${status === null ? "" : ` with status ${status}`} before calling done or fail`
-      const state = status === 127 ? "failed" : "lost"
-      return yield* transition(id, state, { reason }, { reason }, "end").pipe(
+      return yield* endWith(id, status === 127 ? "failed" : "lost", reason, "end").pipe(
         Effect.catchTag("WorkerFinished", () => get(id))
       )
     })
@@ -805,7 +826,7 @@ export const make = Effect.gen(function* () {
               "finish"
             )
           }),
-    fail: (id, reason) => transition(id, "failed", { reason }, { reason }, "fail"),
+    fail: (id, reason) => endWith(id, "failed", reason, "fail"),
     pressKeys: (id, keys) =>
       Effect.gen(function* () {
         const worker = yield* Effect.flatMap(get(id), (w) => requireLive(w, "answer a permission request"))
@@ -897,7 +918,8 @@ export const make = Effect.gen(function* () {
         ? Effect.map(substrates.preferred, (name) => substrates.get(name).attachCommand(null))
         : Effect.map(get(id), (worker) => substrates.get(worker.substrate).attachCommand(worker.window ?? worker.id)),
     recordExit,
-    end: (id, state, reason) => transition(id, state, { reason }, { reason }, "end"),
+    end: (id, state, reason) =>
+      state === "cancelled" ? transition(id, state, { reason }, { reason }, "end") : endWith(id, state, reason, "end"),
     renewLease: (id, owner, ttlMs) => Effect.map(renewLeases([id], owner, ttlMs), (renewed) => renewed.has(id)),
     renewLeases,
     stopProgram,

@@ -140,7 +140,10 @@ describe("Workers", () => {
       yield* waitForExit(workers.dirOf(worker.id))
       const [listed] = yield* workers.list
       assert.deepInclude(listed, { id: worker.id, state: "lost", exit_status: 4 })
-    }).pipe(Effect.provide(makeRoot({}, { crash: '---\ncommand: "echo bye; exit 4"\n---\n' })))
+      // Its last output is kept in the log, which outlives its window and its output file.
+      const lost = (yield* workers.show(worker.id)).events.find((e) => e.type === "worker.lost")
+      assert.deepStrictEqual(lost?.data.last_lines, ["bye", "oh no"])
+    }).pipe(Effect.provide(makeRoot({}, { crash: '---\ncommand: "echo bye; echo oh no; exit 4"\n---\n' })))
   )
 
   it.scoped("the process substrate logs output; tell is refused with a reason", () =>
