@@ -41,7 +41,7 @@ const timed = (argv: ReadonlyArray<string>, cwd: string) => {
 }
 
 /** Fills the store with `events` session events (¼ of them open items unless `ending`); returns the open count. */
-const fill = (database: string, events: number, ending: boolean) => {
+export const fill = (database: string, events: number, ending: boolean) => {
   const db = new Sqlite(database)
   const insert = db.prepare(
     `INSERT INTO events (at, type, subject_type, subject_id, data) VALUES (?, ?, 'session', ?, ?)`
@@ -77,7 +77,7 @@ const fill = (database: string, events: number, ending: boolean) => {
 }
 
 /** Reading every event row and parsing its data, in this process: the floor of any fold. */
-const readFloor = (database: string) => {
+export const readFloor = (database: string) => {
   const db = new Sqlite(database, { readonly: true })
   const start = performance.now()
   const count = Number(db.prepare(`SELECT count(*) FROM events`).pluck().get())

@@ -370,24 +370,19 @@ const raise = (
   const id = `i${event.id}`
   // A session's item names it with the session's own id string (one copy per open session, not two).
   const session = event.subject.type === "session" ? draft.sessions.get(event.subject.id) : undefined
-  draft.setItem(
-    new ReviewItem(
-      {
-        id,
-        kind,
-        subject: session === undefined ? event.subject : { type: "session", id: session.id },
-        headline: headlineOf(headline),
-        since: event.at,
-        bullets: bullets.slice(0, MAX_BULLETS).map(headlineOf),
-        // Shared, never changed: one array per kind, not one per item.
-        actions: actionsOf[kind],
-        provenance: provenanceOf(draft, event.subject, event.id),
-        dismissed: false,
-        skipped_until: null
-      },
-      { disableValidation: true }
-    )
-  )
+  draft.setItem({
+    id,
+    kind,
+    subject: session === undefined ? event.subject : { type: "session", id: session.id },
+    headline: headlineOf(headline),
+    since: event.at,
+    bullets: bullets.slice(0, MAX_BULLETS).map(headlineOf),
+    // Shared, never changed: one array per kind, not one per item.
+    actions: actionsOf[kind],
+    provenance: provenanceOf(draft, event.subject, event.id),
+    dismissed: false,
+    skipped_until: null
+  })
 }
 
 const updateItem = (
@@ -397,7 +392,7 @@ const updateItem = (
 ) => {
   if (typeof id !== "string") return
   const item = draft.items.get(id)
-  if (item !== undefined) draft.setItem(new ReviewItem({ ...item, ...change }, { disableValidation: true }))
+  if (item !== undefined) draft.setItem({ ...item, ...change })
 }
 
 const agentOf = (data: Readonly<Record<string, unknown>>): AgentProcess | null => {
@@ -452,22 +447,17 @@ const touchSession = (draft: InboxDraft, event: TrailEvent, state: Session["stat
   }
   const previous = draft.sessions.get(id)
   const samePane = previous !== undefined && previous.pane === pane && previous.socket === socket
-  draft.setSession(
-    new Session(
-      {
-        id,
-        pane,
-        socket,
-        agent: agentOf(event.data) ?? (samePane ? previous.agent : null),
-        cwd: str(event.data, "cwd") ?? previous?.cwd ?? null,
-        transcript_path: str(event.data, "transcript_path") ?? previous?.transcript_path ?? null,
-        state: state ?? previous?.state ?? "working",
-        started_at: previous?.started_at ?? event.at,
-        updated_at: event.at
-      },
-      { disableValidation: true }
-    )
-  )
+  draft.setSession({
+    id,
+    pane,
+    socket,
+    agent: agentOf(event.data) ?? (samePane ? previous.agent : null),
+    cwd: str(event.data, "cwd") ?? previous?.cwd ?? null,
+    transcript_path: str(event.data, "transcript_path") ?? previous?.transcript_path ?? null,
+    state: state ?? previous?.state ?? "working",
+    started_at: previous?.started_at ?? event.at,
+    updated_at: event.at
+  })
 }
 
 /** A `ready` card's bullets: what was found and how much evidence backs it, then the recommendations. */
