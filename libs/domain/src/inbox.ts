@@ -135,7 +135,8 @@ export const attentionRank: { readonly [K in ReviewKind]: number } = {
   checkpoint: 3
 }
 
-const actionsOf: { readonly [K in ReviewKind]: ReadonlyArray<ReviewAction> } = {
+/** The actions of an item of each kind, in the order a person is offered them (the first is Enter's in the TUI). */
+export const actionsOf: { readonly [K in ReviewKind]: ReadonlyArray<ReviewAction> } = {
   needs_input: ["reply", "jump", "skip", "dismiss"],
   // Jump first: the primary action (Enter in the TUI) must never approve a tool.
   permission: ["jump", "allow", "allow-always", "deny", "reply", "skip", "dismiss"],
