@@ -218,6 +218,7 @@ export class InboxDraft {
   /** Subject type → subject id → its item ids: one id, or a Set for a subject with several (compact: most have one). */
   readonly #bySubject = new Map<string, Map<string, string | Set<string>>>()
   readonly #byPane = new Map<string, string>()
+  readonly #shared = new Map<string, string>()
   #finished = false
 
   constructor(state: InboxState, track: boolean) {
@@ -293,6 +294,17 @@ export class InboxDraft {
     this.items.delete(id)
     this.#unindex(item)
     this.changes?.items.add(id)
+  }
+
+  /**
+   * One copy of `text` for the whole draft: for strings that many sessions repeat (their working
+   * folder), which each event's JSON would otherwise give every open session a copy of.
+   */
+  shared(text: string): string {
+    const known = this.#shared.get(text)
+    if (known !== undefined) return known
+    this.#shared.set(text, text)
+    return text
   }
 
   /** The session in `pane` of the server at `socket`, if any. */
@@ -439,21 +451,23 @@ const HOOK_KINDS: ReadonlyArray<ReviewKind> = ["stopped", "permission"]
  * session and its item go.
  */
 const touchSession = (draft: InboxDraft, event: TrailEvent, state: Session["state"] | null) => {
-  const id = event.subject.id
   const pane = str(event.data, "pane")
   const socket = str(event.data, "socket")
   if (pane !== null) {
     const other = draft.sessionIn(socket, pane)
-    if (other !== undefined && other !== id) endSession(draft, other)
+    if (other !== undefined && other !== event.subject.id) endSession(draft, other)
   }
-  const previous = draft.sessions.get(id)
+  const previous = draft.sessions.get(event.subject.id)
+  // The id string the session was first stored under (its Map key): one copy per open session.
+  const id = previous?.id ?? event.subject.id
   const samePane = previous !== undefined && previous.pane === pane && previous.socket === socket
+  const cwd = str(event.data, "cwd")
   draft.setSession({
     id,
     pane,
     socket,
     agent: agentOf(event.data) ?? (samePane ? previous.agent : null),
-    cwd: str(event.data, "cwd") ?? previous?.cwd ?? null,
+    cwd: cwd === null ? (previous?.cwd ?? null) : draft.shared(cwd),
     transcript_path: str(event.data, "transcript_path") ?? previous?.transcript_path ?? null,
     state: state ?? previous?.state ?? "working",
     started_at: previous?.started_at ?? event.at,
