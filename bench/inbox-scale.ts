@@ -14,7 +14,8 @@
  *
  * Floors in the same run: `node -e 0` (a process), `trail inbox --limit 50` on a store with no
  * events (the CLI's own start-up and reads), and reading the whole `events` table in this process
- * with better-sqlite3 (every row, its data JSON.parse'd: what any fold must read).
+ * with better-sqlite3 (every row, its data JSON.parse'd: what any fold must read). The first fold,
+ * the rebuild and the floor also give their CPU time, the figure to compare on a loaded machine.
  */
 import Sqlite from "better-sqlite3"
 import { spawnSync } from "node:child_process"
@@ -26,18 +27,21 @@ import { median } from "./stats.js"
 const TRAIL = path.resolve(import.meta.dirname, "..", "apps", "cli", "bin", "trail.cjs")
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits
 
-/** A process's wall time (ms), peak RSS (MB) and stdout. */
+/**
+ * A process's wall time (ms), CPU time (ms: user + system, what the wall time is on an idle
+ * machine; on a loaded one the wall time also counts waiting for a core), peak RSS (MB) and stdout.
+ */
 const timed = (argv: ReadonlyArray<string>, cwd: string) => {
   const start = performance.now()
-  const run = spawnSync("/usr/bin/time", ["-f", "%M", process.execPath, ...argv], {
+  const run = spawnSync("/usr/bin/time", ["-f", "%U %S %M", process.execPath, ...argv], {
     cwd,
     encoding: "utf8",
     maxBuffer: 1 << 30
   })
   const ms = performance.now() - start
   if (run.status !== 0) throw new Error(`${argv.join(" ")} exited ${run.status}: ${run.stderr.slice(-2000)}`)
-  const rssKb = Number(run.stderr.trim().split("\n").pop())
-  return { ms, rssMb: rssKb / 1024, stdout: run.stdout }
+  const [user = NaN, system = NaN, rssKb = NaN] = (run.stderr.trim().split("\n").pop() ?? "").split(" ").map(Number)
+  return { ms, cpuMs: (user + system) * 1000, rssMb: rssKb / 1024, stdout: run.stdout }
 }
 
 /** Fills the store with `events` session events (¼ of them open items unless `ending`); returns the open count. */
@@ -76,10 +80,11 @@ const fill = (database: string, events: number, ending: boolean) => {
   return ending ? 0 : sessions
 }
 
-/** Reading every event row and parsing its data, in this process: the floor of any fold. */
+/** Reading every event row and parsing its data, in this process: the floor of any fold (wall and CPU ms). */
 const readFloor = (database: string) => {
   const db = new Sqlite(database, { readonly: true })
   const start = performance.now()
+  const cpu = process.cpuUsage()
   const count = Number(db.prepare(`SELECT count(*) FROM events`).pluck().get())
   let parsed = 0
   for (const row of db.prepare(`SELECT id, at, type, subject_type, subject_id, data FROM events`).iterate())
@@ -88,9 +93,10 @@ const readFloor = (database: string) => {
       parsed++
     }
   const ms = performance.now() - start
+  const used = process.cpuUsage(cpu)
   db.close()
   if (parsed !== count) throw new Error(`read ${parsed} of ${count} events`)
-  return ms
+  return { ms, cpuMs: (used.user + used.system) / 1000 }
 }
 
 export interface InboxScaleRow {
@@ -98,9 +104,12 @@ export interface InboxScaleRow {
   readonly open: number
   readonly ending: boolean
   readonly read_events_ms: number
+  readonly read_events_cpu_ms: number
   readonly first_fold_ms: number
+  readonly first_fold_cpu_ms: number
   readonly first_fold_rss_mb: number
   readonly rebuild_ms: number
+  readonly rebuild_cpu_ms: number
   readonly rebuild_rss_mb: number
   readonly later_limit50_ms: number
   readonly after_one_event_ms: number
@@ -138,7 +147,7 @@ export const inboxScaleBench = async (options: {
       spawnSync(process.execPath, [TRAIL, "init"], { cwd: root, encoding: "utf8" })
       const database = path.join(root, ".trail", "state.db")
       const open = fill(database, events, ending)
-      const readMs = readFloor(database)
+      const floor = readFloor(database)
       const first = timed([TRAIL, "inbox", "--limit", "50"], root)
       const shown = JSON.parse(first.stdout)
       if (!Array.isArray(shown) || shown.length !== Math.min(50, open))
@@ -160,10 +169,13 @@ export const inboxScaleBench = async (options: {
         events,
         open,
         ending,
-        read_events_ms: round(readMs, 0),
+        read_events_ms: round(floor.ms, 0),
+        read_events_cpu_ms: round(floor.cpuMs, 0),
         first_fold_ms: round(first.ms, 0),
+        first_fold_cpu_ms: round(first.cpuMs, 0),
         first_fold_rss_mb: round(first.rssMb, 0),
         rebuild_ms: round(rebuild.ms, 0),
+        rebuild_cpu_ms: round(rebuild.cpuMs, 0),
         rebuild_rss_mb: round(rebuild.rssMb, 0),
         later_limit50_ms: round(median(later), 0),
         after_one_event_ms: round(afterOne.ms, 0),
@@ -174,7 +186,7 @@ export const inboxScaleBench = async (options: {
       }
       rows.push(row)
       options.log(
-        `inbox-scale ${events} events (${open} open${ending ? ", sessions end" : ""}): read floor ${row.read_events_ms} ms; first fold ${row.first_fold_ms} ms ${row.first_fold_rss_mb} MB; rebuild ${row.rebuild_ms} ms ${row.rebuild_rss_mb} MB; later --limit 50 ${row.later_limit50_ms} ms; after one event ${row.after_one_event_ms} ms; all JSON ${row.all_json_ms} ms ${row.all_json_rss_mb} MB; node -e 0 ${row.node_ms} ms; --limit 50 on an empty store ${row.empty_store_ms} ms`
+        `inbox-scale ${events} events (${open} open${ending ? ", sessions end" : ""}): read floor ${row.read_events_ms} ms (CPU ${row.read_events_cpu_ms} ms); first fold ${row.first_fold_ms} ms (CPU ${row.first_fold_cpu_ms} ms) ${row.first_fold_rss_mb} MB; rebuild ${row.rebuild_ms} ms (CPU ${row.rebuild_cpu_ms} ms) ${row.rebuild_rss_mb} MB; later --limit 50 ${row.later_limit50_ms} ms; after one event ${row.after_one_event_ms} ms; all JSON ${row.all_json_ms} ms ${row.all_json_rss_mb} MB; node -e 0 ${row.node_ms} ms; --limit 50 on an empty store ${row.empty_store_ms} ms`
       )
     } finally {
       fs.rmSync(root, { recursive: true, force: true })

@@ -135,7 +135,8 @@ export const attentionRank: { readonly [K in ReviewKind]: number } = {
   checkpoint: 3
 }
 
-const actionsOf: { readonly [K in ReviewKind]: ReadonlyArray<ReviewAction> } = {
+/** The actions of an item of each kind, in the order a person is offered them (the first is Enter's in the TUI). */
+export const actionsOf: { readonly [K in ReviewKind]: ReadonlyArray<ReviewAction> } = {
   needs_input: ["reply", "jump", "skip", "dismiss"],
   // Jump first: the primary action (Enter in the TUI) must never approve a tool.
   permission: ["jump", "allow", "allow-always", "deny", "reply", "skip", "dismiss"],
@@ -217,6 +218,7 @@ export class InboxDraft {
   /** Subject type → subject id → its item ids: one id, or a Set for a subject with several (compact: most have one). */
   readonly #bySubject = new Map<string, Map<string, string | Set<string>>>()
   readonly #byPane = new Map<string, string>()
+  readonly #shared = new Map<string, string>()
   #finished = false
 
   constructor(state: InboxState, track: boolean) {
@@ -292,6 +294,17 @@ export class InboxDraft {
     this.items.delete(id)
     this.#unindex(item)
     this.changes?.items.add(id)
+  }
+
+  /**
+   * One copy of `text` for the whole draft: for strings that many sessions repeat (their working
+   * folder), which each event's JSON would otherwise give every open session a copy of.
+   */
+  shared(text: string): string {
+    const known = this.#shared.get(text)
+    if (known !== undefined) return known
+    this.#shared.set(text, text)
+    return text
   }
 
   /** The session in `pane` of the server at `socket`, if any. */
@@ -370,24 +383,19 @@ const raise = (
   const id = `i${event.id}`
   // A session's item names it with the session's own id string (one copy per open session, not two).
   const session = event.subject.type === "session" ? draft.sessions.get(event.subject.id) : undefined
-  draft.setItem(
-    new ReviewItem(
-      {
-        id,
-        kind,
-        subject: session === undefined ? event.subject : { type: "session", id: session.id },
-        headline: headlineOf(headline),
-        since: event.at,
-        bullets: bullets.slice(0, MAX_BULLETS).map(headlineOf),
-        // Shared, never changed: one array per kind, not one per item.
-        actions: actionsOf[kind],
-        provenance: provenanceOf(draft, event.subject, event.id),
-        dismissed: false,
-        skipped_until: null
-      },
-      { disableValidation: true }
-    )
-  )
+  draft.setItem({
+    id,
+    kind,
+    subject: session === undefined ? event.subject : { type: "session", id: session.id },
+    headline: headlineOf(headline),
+    since: event.at,
+    bullets: bullets.slice(0, MAX_BULLETS).map(headlineOf),
+    // Shared, never changed: one array per kind, not one per item.
+    actions: actionsOf[kind],
+    provenance: provenanceOf(draft, event.subject, event.id),
+    dismissed: false,
+    skipped_until: null
+  })
 }
 
 const updateItem = (
@@ -397,7 +405,7 @@ const updateItem = (
 ) => {
   if (typeof id !== "string") return
   const item = draft.items.get(id)
-  if (item !== undefined) draft.setItem(new ReviewItem({ ...item, ...change }, { disableValidation: true }))
+  if (item !== undefined) draft.setItem({ ...item, ...change })
 }
 
 const agentOf = (data: Readonly<Record<string, unknown>>): AgentProcess | null => {
@@ -443,31 +451,28 @@ const HOOK_KINDS: ReadonlyArray<ReviewKind> = ["stopped", "permission"]
  * session and its item go.
  */
 const touchSession = (draft: InboxDraft, event: TrailEvent, state: Session["state"] | null) => {
-  const id = event.subject.id
   const pane = str(event.data, "pane")
   const socket = str(event.data, "socket")
   if (pane !== null) {
     const other = draft.sessionIn(socket, pane)
-    if (other !== undefined && other !== id) endSession(draft, other)
+    if (other !== undefined && other !== event.subject.id) endSession(draft, other)
   }
-  const previous = draft.sessions.get(id)
+  const previous = draft.sessions.get(event.subject.id)
+  // The id string the session was first stored under (its Map key): one copy per open session.
+  const id = previous?.id ?? event.subject.id
   const samePane = previous !== undefined && previous.pane === pane && previous.socket === socket
-  draft.setSession(
-    new Session(
-      {
-        id,
-        pane,
-        socket,
-        agent: agentOf(event.data) ?? (samePane ? previous.agent : null),
-        cwd: str(event.data, "cwd") ?? previous?.cwd ?? null,
-        transcript_path: str(event.data, "transcript_path") ?? previous?.transcript_path ?? null,
-        state: state ?? previous?.state ?? "working",
-        started_at: previous?.started_at ?? event.at,
-        updated_at: event.at
-      },
-      { disableValidation: true }
-    )
-  )
+  const cwd = str(event.data, "cwd")
+  draft.setSession({
+    id,
+    pane,
+    socket,
+    agent: agentOf(event.data) ?? (samePane ? previous.agent : null),
+    cwd: cwd === null ? (previous?.cwd ?? null) : draft.shared(cwd),
+    transcript_path: str(event.data, "transcript_path") ?? previous?.transcript_path ?? null,
+    state: state ?? previous?.state ?? "working",
+    started_at: previous?.started_at ?? event.at,
+    updated_at: event.at
+  })
 }
 
 /** A `ready` card's bullets: what was found and how much evidence backs it, then the recommendations. */

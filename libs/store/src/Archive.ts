@@ -24,7 +24,7 @@ import * as path from "node:path"
 import * as readline from "node:readline"
 import * as stream from "node:stream"
 import * as zlib from "node:zlib"
-import { StoreError, SubjectType, TrailEvent } from "@trail/domain"
+import { StoreError, type TrailEvent } from "@trail/domain"
 import { Effect, Option, Predicate, Stream } from "effect"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Database from "./Database.js"
@@ -65,9 +65,7 @@ export const files = (dir: string): Effect.Effect<Array<string>, StoreError> =>
     catch: ioError(`reading ${dir}`)
   })
 
-const subjectTypes = SubjectType.literals
-
-/** One archive line decoded (checked field by field: a Schema decode per line would dominate a rebuild). */
+/** One archive line decoded (by Events' decoder, field by field: a Schema decode per line would dominate a rebuild). */
 const decodeLine = (file: string, line: string): TrailEvent => {
   let value: unknown
   try {
@@ -78,18 +76,7 @@ const decodeLine = (file: string, line: string): TrailEvent => {
   try {
     const r = Rows.row(value, "event")
     const subject = Rows.row(r["subject"], "subject")
-    const data = r["data"]
-    if (!Predicate.isRecord(data)) throw new Rows.RowShapeError("data", data)
-    return new TrailEvent(
-      {
-        id: Rows.int(r, "id"),
-        at: Rows.num(r, "at"),
-        type: Rows.text(r, "type"),
-        subject: { type: Rows.oneOf(subject, "type", subjectTypes), id: Rows.text(subject, "id") },
-        data
-      },
-      { disableValidation: true }
-    )
+    return Events.eventOf(r["id"], r["at"], r["type"], subject["type"], subject["id"], r["data"])
   } catch (error) {
     throw new StoreError({
       reason: "corrupt",

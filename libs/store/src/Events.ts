@@ -21,8 +21,7 @@ const SUBJECT = `SELECT id, at, type, subject_type, subject_id, data FROM events
 // were archived or every event was (the next append gets the id after it).
 const LATEST = `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)`
 
-const appended = (id: number, event: NewEvent) =>
-  new TrailEvent({ id, ...event, data: { ...event.data } }, { disableValidation: true })
+const appended = (id: number, event: NewEvent): TrailEvent => ({ id, ...event, data: { ...event.data } })
 
 /** Appends `event` in a unit of work; returns it with its id. */
 export const append = (db: Connection, event: NewEvent): TrailEvent => {
@@ -33,9 +32,38 @@ export const append = (db: Connection, event: NewEvent): TrailEvent => {
 
 const subjectTypes = SubjectType.literals
 
-const decode = (value: unknown): TrailEvent => {
-  const r = Rows.row(value, "event")
-  const raw = Rows.text(r, "data")
+/**
+ * The event its stored fields make, each checked (throws {@link Rows.RowShapeError}): the one
+ * decoder of the `events` rows here and of the archive's lines (Archive.ts). `data` is the parsed
+ * object. The event is a plain record of `TrailEvent`'s fields, not an instance of its class: a
+ * rebuild decodes every event of the log, and the class's constructor cost as much as the rest
+ * of the decode (issue 14).
+ */
+export const eventOf = (
+  id: unknown,
+  at: unknown,
+  type: unknown,
+  subjectType: unknown,
+  subjectId: unknown,
+  data: unknown
+): TrailEvent => {
+  if (!Predicate.isRecord(data)) throw new Rows.RowShapeError("data", data)
+  return {
+    id: Rows.asInt(id, "id"),
+    at: Rows.asNum(at, "at"),
+    type: Rows.asText(type, "type"),
+    subject: {
+      type: Rows.asOneOf(subjectType, "subject_type", subjectTypes),
+      id: Rows.asText(subjectId, "subject_id")
+    },
+    data
+  }
+}
+
+/** A row of `SELECT ${COLUMNS}` read raw (`Connection.raw`), from column `offset` on. */
+const decode = (value: unknown, offset = 0): TrailEvent => {
+  const cells = Rows.cells(value, "event")
+  const raw = Rows.asText(cells[offset + 5], "data")
   let data: unknown
   try {
     data = JSON.parse(raw)
@@ -43,25 +71,16 @@ const decode = (value: unknown): TrailEvent => {
     throw new Rows.RowShapeError("data", raw)
   }
   if (!Predicate.isRecord(data)) throw new Rows.RowShapeError("data", raw)
-  return new TrailEvent(
-    {
-      id: Rows.int(r, "id"),
-      at: Rows.num(r, "at"),
-      type: Rows.text(r, "type"),
-      subject: { type: Rows.oneOf(r, "subject_type", subjectTypes), id: Rows.text(r, "subject_id") },
-      data
-    },
-    { disableValidation: true }
-  )
+  return eventOf(cells[offset], cells[offset + 1], cells[offset + 2], cells[offset + 3], cells[offset + 4], data)
 }
 
 /** Events with id > `after`, oldest first, at most `limit`. */
 export const since = (db: Connection, after: number, limit: number): Array<TrailEvent> =>
-  db.all(SINCE, after, limit).map(decode)
+  db.raw(SINCE, after, limit).map((row) => decode(row))
 
 /** Every event about one subject, oldest first. */
 export const ofSubject = (db: Connection, type: SubjectType, id: string): Array<TrailEvent> =>
-  db.all(SUBJECT, type, id).map(decode)
+  db.raw(SUBJECT, type, id).map((row) => decode(row))
 
 /** The id of the newest event appended (0 when there is none), archived or not. */
 export const latestId = (db: Connection): number => Number(db.pluck(LATEST))
@@ -106,8 +125,8 @@ const COLUMNS = "id, at, type, subject_type, subject_id, data"
 /** Events of `source` with `after` < id ≤ `upTo`, oldest first, at most `limit`. */
 export const between = (db: Connection, source: Source, after: number, upTo: number, limit: number) =>
   db
-    .all(`SELECT ${COLUMNS} FROM ${source} WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`, after, upTo, limit)
-    .map(decode)
+    .raw(`SELECT ${COLUMNS} FROM ${source} WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`, after, upTo, limit)
+    .map((row) => decode(row))
 
 /** The id of the oldest event in the table (undefined when it is empty). */
 export const oldestId = (db: Connection): number | undefined => {
@@ -196,16 +215,15 @@ export const orderedPage = (
   limit: number
 ): Array<Ordered> =>
   db
-    .all(
-      `SELECT o.first AS first, e.id AS id, e.at AS at, e.type AS type, e.subject_type AS subject_type,
-        e.subject_id AS subject_id, e.data AS data
+    .raw(
+      `SELECT o.first, e.id, e.at, e.type, e.subject_type, e.subject_id, e.data
         FROM temp.log_order o JOIN ${source} e ON e.id = o.id
         WHERE (o.first, o.id) > (?, ?) ORDER BY o.first, o.id LIMIT ?`,
       from.first,
       from.id,
       limit
     )
-    .map((value) => ({ first: Rows.int(Rows.row(value, "ordered"), "first"), event: decode(value) }))
+    .map((row) => ({ first: Rows.asInt(Rows.cells(row, "ordered")[0], "first"), event: decode(row, 1) }))
 
 export const dropOrder = (db: Connection): void => void db.run(`DROP TABLE IF EXISTS temp.log_order`)
 
@@ -219,7 +237,7 @@ export const ofSubjectBetween = (
   limit: number
 ) =>
   db
-    .all(
+    .raw(
       `SELECT ${COLUMNS} FROM ${source} WHERE subject_type = ? AND subject_id = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?`,
       subject.type,
       subject.id,
@@ -227,7 +245,7 @@ export const ofSubjectBetween = (
       upTo,
       limit
     )
-    .map(decode)
+    .map((row) => decode(row))
 
 /** Deletes the events with id ≤ `upTo` (after they were archived); returns how many. */
 export const deleteUpTo = (db: Connection, upTo: number): number => db.run(`DELETE FROM events WHERE id <= ?`, upTo)

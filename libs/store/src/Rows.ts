@@ -23,32 +23,45 @@ export const row = (value: unknown, what: string): Row => {
   return value
 }
 
-export const int = (r: Row, column: string): number => {
-  const value = r[column]
+/** A row read as the array of its column values (`Connection.raw`), or a RowShapeError. */
+export const cells = (value: unknown, what: string): ReadonlyArray<unknown> => {
+  if (!Array.isArray(value)) throw new RowShapeError(what, value)
+  return value
+}
+
+/** `value`, read from `column`, as an integer, or a RowShapeError naming the column. */
+export const asInt = (value: unknown, column: string): number => {
   if (typeof value !== "number" || !Number.isInteger(value)) throw new RowShapeError(column, value)
   return value
 }
 
-export const intOrNull = (r: Row, column: string): number | null => (r[column] === null ? null : int(r, column))
-
-export const num = (r: Row, column: string): number => {
-  const value = r[column]
+export const asNum = (value: unknown, column: string): number => {
   if (typeof value !== "number" || Number.isNaN(value)) throw new RowShapeError(column, value)
   return value
 }
 
-export const text = (r: Row, column: string): string => {
-  const value = r[column]
+export const asText = (value: unknown, column: string): string => {
   if (typeof value !== "string") throw new RowShapeError(column, value)
   return value
 }
 
-export const textOrNull = (r: Row, column: string): string | null => (r[column] === null ? null : text(r, column))
-
-/** One of `literals`. */
-export const oneOf = <L extends string>(r: Row, column: string, literals: ReadonlyArray<L>): L => {
-  const value = r[column]
+/** `value` as one of `literals` (the literal itself: one string shared by every row). */
+export const asOneOf = <L extends string>(value: unknown, column: string, literals: ReadonlyArray<L>): L => {
   const literal = literals.find((l) => l === value)
   if (literal === undefined) throw new RowShapeError(column, value)
   return literal
 }
+
+export const int = (r: Row, column: string): number => asInt(r[column], column)
+
+export const intOrNull = (r: Row, column: string): number | null => (r[column] === null ? null : int(r, column))
+
+export const num = (r: Row, column: string): number => asNum(r[column], column)
+
+export const text = (r: Row, column: string): string => asText(r[column], column)
+
+export const textOrNull = (r: Row, column: string): string | null => (r[column] === null ? null : text(r, column))
+
+/** One of `literals`. */
+export const oneOf = <L extends string>(r: Row, column: string, literals: ReadonlyArray<L>): L =>
+  asOneOf(r[column], column, literals)

@@ -20,6 +20,11 @@ export interface Connection {
   readonly get: (sql: string, ...params: ReadonlyArray<unknown>) => unknown
   /** Every row. */
   readonly all: (sql: string, ...params: ReadonlyArray<unknown>) => ReadonlyArray<unknown>
+  /**
+   * Every row as the array of its column values, in the statement's column order: cheaper than
+   * {@link all}'s objects for a reader of many rows (a rebuild reads every event).
+   */
+  readonly raw: (sql: string, ...params: ReadonlyArray<unknown>) => ReadonlyArray<unknown>
   /** The first column of the first row, or undefined when there is no row. */
   readonly pluck: (sql: string, ...params: ReadonlyArray<unknown>) => unknown
   /** Runs a statement that returns no rows; returns the number of changed rows. */
@@ -139,6 +144,7 @@ export const open = (filename: string, options: OpenOptions = {}): Handle => {
 
   const statements = new Map<string, Sqlite.Statement<Array<unknown>, unknown>>()
   const plucked = new Map<string, Sqlite.Statement<Array<unknown>, unknown>>()
+  const raws = new Map<string, Sqlite.Statement<Array<unknown>, unknown>>()
   const prepare = (sql: string) => {
     let statement = statements.get(sql)
     if (statement === undefined) {
@@ -155,10 +161,19 @@ export const open = (filename: string, options: OpenOptions = {}): Handle => {
     }
     return statement
   }
+  const prepareRaw = (sql: string) => {
+    let statement = raws.get(sql)
+    if (statement === undefined) {
+      statement = db.prepare(sql).raw()
+      raws.set(sql, statement)
+    }
+    return statement
+  }
   const defined = new Set<string>()
   const connection: Connection = {
     get: (sql, ...params) => prepare(sql).get(...params),
     all: (sql, ...params) => prepare(sql).all(...params),
+    raw: (sql, ...params) => prepareRaw(sql).all(...params),
     pluck: (sql, ...params) => preparePlucked(sql).get(...params),
     run: (sql, ...params) => prepare(sql).run(...params).changes,
     defineFunction: (name, fn) => {

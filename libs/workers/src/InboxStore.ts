@@ -9,16 +9,24 @@
  * - {@link page} reads visible items in attention order (SPEC §3 "Order") through the
  *   `inbox_items_attention` index, `LIMIT n`: no sort of every row.
  *
+ * An item's row holds its fields in columns (`event_id` for its id `i<event id>`, the rest by
+ * name) and, as JSON in `item`, only what no column holds (bullets, provenance: its actions follow
+ * from its kind); a session's row likewise (id, socket, pane in columns, the rest as JSON in
+ * `session`). A rebuild writes a quarter of a million of each at scale: the smaller rows cost
+ * less to make and to write. Rows written before (the whole item or session as JSON) read the same.
+ *
  * Every function throws SQLite's error, or {@link Unreadable} for a stored row this version of
  * trail cannot read back (the caller rebuilds the projection from the log).
  */
 import {
+  actionsOf,
   attentionRank,
   beginFold,
   foldInto,
   type InboxDraft,
   type InboxState,
   ReviewItem,
+  ReviewKind,
   Session,
   SubjectType,
   type TrailEvent,
@@ -40,37 +48,128 @@ const decoder = <A, I>(schema: Schema.Schema<A, I>) => {
     return decoded.right
   }
 }
-const decodeItem = decoder(ReviewItem)
-const decodeSession = decoder(Session)
+
+/**
+ * What an item's row keeps as JSON in its `item` column: the fields no column holds (its actions
+ * follow from its kind). A row written before issue 14 holds the whole item there: it reads the
+ * same (the columns win, the other keys are ignored).
+ */
+const ItemRest = Schema.Struct(ReviewItem.fields).pipe(Schema.pick("bullets", "provenance"))
+/** What a session's row keeps as JSON in its `session` column: the fields besides id, socket and pane (same note). */
+const SessionRest = Schema.Struct(Session.fields).pipe(Schema.omit("id", "socket", "pane"))
+const decodeItemRest = decoder(ItemRest)
+const decodeSessionRest = decoder(SessionRest)
 const decodeWorker = decoder(WorkerCardInfo)
 
-/** The JSON kept in the `item`, `session` and `info` columns (the schemas' encoded form: plain fields). */
-const json = (value: ReviewItem | Session | WorkerCardInfo) => JSON.stringify(value)
+/** The columns {@link itemOfRow} reads. */
+const ITEM = "event_id, kind, subject_type, subject_id, headline, since, dismissed, skipped_until, item"
+/** The columns {@link sessionOfRow} reads. */
+const SESSION = "id, socket, pane, session"
+
+/** `read` with a row of an unexpected shape (a newer trail's kind, say) as {@link Unreadable}. */
+const unreadable = <A>(read: () => A): A => {
+  try {
+    return read()
+  } catch (error) {
+    if (error instanceof Rows.RowShapeError) throw new Unreadable(error.message)
+    throw error
+  }
+}
+
+const kinds = ReviewKind.literals
+const subjectTypes = SubjectType.literals
+
+/** An item from its row ({@link ITEM}'s columns). */
+const itemOfRow = (row: unknown): ReviewItem =>
+  unreadable(() => {
+    const r = Rows.row(row, "inbox item")
+    const kind = Rows.oneOf(r, "kind", kinds)
+    const { bullets, provenance } = decodeItemRest(r.item)
+    const dismissed = Rows.int(r, "dismissed")
+    return {
+      id: `i${Rows.int(r, "event_id")}`,
+      kind,
+      subject: { type: Rows.oneOf(r, "subject_type", subjectTypes), id: Rows.text(r, "subject_id") },
+      headline: Rows.text(r, "headline"),
+      since: Rows.num(r, "since"),
+      bullets,
+      actions: actionsOf[kind],
+      provenance,
+      dismissed: dismissed === 1,
+      skipped_until: r.skipped_until === null ? null : Rows.num(r, "skipped_until")
+    }
+  })
+
+/** A session from its row ({@link SESSION}'s columns). */
+const sessionOfRow = (row: unknown): Session =>
+  unreadable(() => {
+    const r = Rows.row(row, "inbox session")
+    return {
+      id: Rows.text(r, "id"),
+      socket: Rows.textOrNull(r, "socket"),
+      pane: Rows.textOrNull(r, "pane"),
+      ...decodeSessionRest(r.session)
+    }
+  })
 
 /** The event id of an item id (`i<event id>`), or null for anything else. */
 export const eventIdOf = (itemId: string): number | null =>
   /^i[1-9]\d*$/.test(itemId) ? Number(itemId.slice(1)) : null
 
+/** An item's row: {@link SQL.upsertItem}'s values. */
+const itemValues = (item: ReviewItem): Array<unknown> => {
+  const eventId = eventIdOf(item.id)
+  if (eventId === null) throw new Unreadable(`item id ${item.id} is not i<event id>`)
+  return [
+    eventId,
+    item.kind,
+    attentionRank[item.kind],
+    item.subject.type,
+    item.subject.id,
+    item.headline,
+    item.since,
+    item.dismissed ? 1 : 0,
+    item.skipped_until,
+    JSON.stringify({ bullets: item.bullets, provenance: item.provenance })
+  ]
+}
+
+/** A session's row: {@link SQL.upsertSession}'s values. */
+const sessionValues = (session: Session): Array<unknown> => [
+  session.id,
+  session.socket,
+  session.pane,
+  JSON.stringify({
+    agent: session.agent,
+    cwd: session.cwd,
+    transcript_path: session.transcript_path,
+    state: session.state,
+    started_at: session.started_at,
+    updated_at: session.updated_at
+  })
+]
+
 /** Column of the single-column rows this module reads. */
 const column = (row: unknown, name: string): unknown =>
   typeof row === "object" && row !== null ? Reflect.get(row, name) : undefined
+
+const ITEM_COLUMNS = "(event_id, kind, rank, subject_type, subject_id, headline, since, dismissed, skipped_until, item)"
+const SESSION_COLUMNS = "(id, socket, pane, session)"
 
 const SQL = {
   last: `SELECT last_event_id FROM inbox_state WHERE id = 1`,
   setLast: `INSERT INTO inbox_state (id, last_event_id) VALUES (1, ?)
     ON CONFLICT (id) DO UPDATE SET last_event_id = excluded.last_event_id`,
-  itemById: `SELECT item FROM inbox_items WHERE event_id = ?`,
-  itemsOfSubject: `SELECT item FROM inbox_items WHERE subject_type = ? AND subject_id = ?`,
-  session: `SELECT session FROM inbox_sessions WHERE id = ?`,
-  sessionsInPane: `SELECT session FROM inbox_sessions WHERE socket IS ? AND pane = ?`,
-  sessionsInTmux: `SELECT session FROM inbox_sessions WHERE pane IS NOT NULL AND socket IS NOT NULL`,
+  itemById: `SELECT ${ITEM} FROM inbox_items WHERE event_id = ?`,
+  itemsOfSubject: `SELECT ${ITEM} FROM inbox_items WHERE subject_type = ? AND subject_id = ?`,
+  session: `SELECT ${SESSION} FROM inbox_sessions WHERE id = ?`,
+  sessionsInPane: `SELECT ${SESSION} FROM inbox_sessions WHERE socket IS ? AND pane = ?`,
+  sessionsInTmux: `SELECT ${SESSION} FROM inbox_sessions WHERE pane IS NOT NULL AND socket IS NOT NULL`,
   worker: `SELECT info FROM inbox_workers WHERE id = ?`,
   ended: `SELECT 1 FROM inbox_ended WHERE subject = ?`,
-  upsertItem: `INSERT OR REPLACE INTO inbox_items
-    (event_id, kind, rank, subject_type, subject_id, headline, since, dismissed, skipped_until, item)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  upsertItem: `INSERT OR REPLACE INTO inbox_items ${ITEM_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   deleteItem: `DELETE FROM inbox_items WHERE event_id = ?`,
-  upsertSession: `INSERT OR REPLACE INTO inbox_sessions (id, socket, pane, session) VALUES (?, ?, ?, ?)`,
+  upsertSession: `INSERT OR REPLACE INTO inbox_sessions ${SESSION_COLUMNS} VALUES (?, ?, ?, ?)`,
   deleteSession: `DELETE FROM inbox_sessions WHERE id = ?`,
   upsertWorker: `INSERT OR REPLACE INTO inbox_workers (id, info) VALUES (?, ?)`,
   end: `INSERT OR IGNORE INTO inbox_ended (subject) VALUES (?)`,
@@ -83,26 +182,9 @@ export const lastFolded = (db: Connection): number | null => {
   return typeof last === "number" ? last : null
 }
 
-const writeItem = (db: Connection, item: ReviewItem) => {
-  const eventId = eventIdOf(item.id)
-  if (eventId === null) throw new Unreadable(`item id ${item.id} is not i<event id>`)
-  db.run(
-    SQL.upsertItem,
-    eventId,
-    item.kind,
-    attentionRank[item.kind],
-    item.subject.type,
-    item.subject.id,
-    item.headline,
-    item.since,
-    item.dismissed ? 1 : 0,
-    item.skipped_until,
-    json(item)
-  )
-}
+const writeItem = (db: Connection, item: ReviewItem) => db.run(SQL.upsertItem, ...itemValues(item))
 
-const writeSession = (db: Connection, session: Session) =>
-  db.run(SQL.upsertSession, session.id, session.socket, session.pane, json(session))
+const writeSession = (db: Connection, session: Session) => db.run(SQL.upsertSession, ...sessionValues(session))
 
 /** The pane a session-type event's hook ran in (the fold's `touchSession` reads the same fields). */
 const paneOfEvent = (event: TrailEvent) => {
@@ -130,7 +212,7 @@ export const loadTouched = (db: Connection, last: number, events: ReadonlyArray<
     if (eventId !== null) {
       const row = db.get(SQL.itemById, eventId)
       if (row !== undefined) {
-        const item = decodeItem(column(row, "item"))
+        const item = itemOfRow(row)
         subjects.set(`${item.subject.type}:${item.subject.id}`, item.subject)
       }
     }
@@ -140,7 +222,7 @@ export const loadTouched = (db: Connection, last: number, events: ReadonlyArray<
     }
   }
   const addSession = (row: unknown) => {
-    const session = decodeSession(column(row, "session"))
+    const session = sessionOfRow(row)
     sessions.set(session.id, session)
     subjects.set(`session:${session.id}`, { type: "session", id: session.id })
   }
@@ -158,7 +240,7 @@ export const loadTouched = (db: Connection, last: number, events: ReadonlyArray<
     for (const row of db.all(SQL.sessionsInPane, socket, pane)) addSession(row)
   for (const subject of subjects.values())
     for (const row of db.all(SQL.itemsOfSubject, subject.type, subject.id)) {
-      const item = decodeItem(column(row, "item"))
+      const item = itemOfRow(row)
       items.set(item.id, item)
     }
   return { last, items, sessions, workers, ended }
@@ -183,7 +265,7 @@ export const writeChanges = (db: Connection, draft: InboxDraft) => {
   }
   for (const id of changes.workers) {
     const info = draft.workers.get(id)
-    if (info !== undefined) db.run(SQL.upsertWorker, id, json(info))
+    if (info !== undefined) db.run(SQL.upsertWorker, id, JSON.stringify(info))
   }
   for (const key of changes.ended) db.run(draft.ended.has(key) ? SQL.end : SQL.unend, key)
   db.run(SQL.setLast, draft.last)
@@ -210,25 +292,72 @@ export const catchUpBatch = (db: Connection, batch: number): CatchUp => {
 /** `a` before `b` in SQLite's BINARY order for ASCII text (ids), so that rows go into their B-trees in key order. */
 const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
+/** Rows per INSERT statement of {@link replaceAll}: one call into SQLite per this many rows, not per row. */
+const ROWS_PER_INSERT = 64
+
+/**
+ * Inserts rows of `width` values each into `table (columns)`, {@link ROWS_PER_INSERT} rows per
+ * statement (two prepared statements in all: the full one, cached by the connection, and the
+ * last partial one). `add` takes one row's values; `end` inserts what is left.
+ */
+const inserter = (db: Connection, into: string, width: number) => {
+  const tuple = `(${Array.from({ length: width }, () => "?").join(", ")})`
+  const statement = (rows: number) =>
+    `INSERT INTO ${into} VALUES ${Array.from({ length: rows }, () => tuple).join(", ")}`
+  const full = statement(ROWS_PER_INSERT)
+  const values: Array<unknown> = []
+  return {
+    add: (row: ReadonlyArray<unknown>) => {
+      for (const value of row) values.push(value)
+      if (values.length === ROWS_PER_INSERT * width) {
+        db.run(full, ...values)
+        values.length = 0
+      }
+    },
+    end: () => {
+      if (values.length > 0) db.run(statement(values.length / width), ...values)
+      values.length = 0
+    }
+  }
+}
+
 /**
  * Replaces the stored projection with `state` (run it inside one write transaction). Rows are
- * inserted in primary-key order (appending to each B-tree) with the secondary indexes dropped,
- * then the indexes are built again, one sort each.
+ * inserted in primary-key order (appending to each B-tree), many per statement, with the
+ * secondary indexes dropped, then the indexes are built again, one sort each.
  */
 export const replaceAll = (db: Connection, state: InboxState) => {
   for (const [name] of Migrations.INBOX_INDEXES) db.run(`DROP INDEX IF EXISTS ${name}`)
   for (const table of ["inbox_items", "inbox_sessions", "inbox_workers", "inbox_ended"]) db.run(`DELETE FROM ${table}`)
-  const items = [...state.items.values()].sort((a, b) => (eventIdOf(a.id) ?? 0) - (eventIdOf(b.id) ?? 0))
-  for (const item of items) writeItem(db, item)
-  for (const id of [...state.sessions.keys()].sort(byKey)) {
-    const session = state.sessions.get(id)
-    if (session !== undefined) writeSession(db, session)
+  // A fold from nothing raises items in id order: the Map's order is then already the key order.
+  const items = [...state.items.values()]
+  const id = (item: ReviewItem) => eventIdOf(item.id) ?? 0
+  let previous = 0
+  for (const item of items) {
+    if (id(item) < previous) {
+      items.sort((a, b) => id(a) - id(b))
+      break
+    }
+    previous = id(item)
   }
-  for (const id of [...state.workers.keys()].sort(byKey)) {
-    const info = state.workers.get(id)
-    if (info !== undefined) db.run(SQL.upsertWorker, id, json(info))
+  const itemRows = inserter(db, `inbox_items ${ITEM_COLUMNS}`, 10)
+  for (const item of items) itemRows.add(itemValues(item))
+  itemRows.end()
+  const sessionRows = inserter(db, `inbox_sessions ${SESSION_COLUMNS}`, 4)
+  for (const key of [...state.sessions.keys()].sort(byKey)) {
+    const session = state.sessions.get(key)
+    if (session !== undefined) sessionRows.add(sessionValues(session))
   }
-  for (const key of [...state.ended].sort(byKey)) db.run(SQL.end, key)
+  sessionRows.end()
+  const workerRows = inserter(db, `inbox_workers (id, info)`, 2)
+  for (const key of [...state.workers.keys()].sort(byKey)) {
+    const info = state.workers.get(key)
+    if (info !== undefined) workerRows.add([key, JSON.stringify(info)])
+  }
+  workerRows.end()
+  const endedRows = inserter(db, `inbox_ended (subject)`, 1)
+  for (const key of [...state.ended].sort(byKey)) endedRows.add([key])
+  endedRows.end()
   for (const [, ddl] of Migrations.INBOX_INDEXES) db.run(ddl)
   db.run(SQL.setLast, state.last)
 }
@@ -265,7 +394,7 @@ export const page = (
     const after = cursor === null ? "" : `AND (rank, since, event_id) > (?, ?, ?)`
     const afterArgs = cursor === null ? [] : [cursor.rank, cursor.since, cursor.eventId]
     const rows = db.all(
-      `SELECT item, rank, since, event_id FROM inbox_items
+      `SELECT ${ITEM}, rank FROM inbox_items
         WHERE dismissed = 0 AND (skipped_until IS NULL OR skipped_until <= ?) ${after} ${filtered}
         ORDER BY rank, since, event_id LIMIT ?`,
       now,
@@ -273,7 +402,7 @@ export const page = (
       ...filterArgs,
       limit
     )
-    for (const row of rows) items.push(decodeItem(column(row, "item")))
+    for (const row of rows) items.push(itemOfRow(row))
     const lastRow = rows.at(-1)
     if (rows.length === limit && lastRow !== undefined) {
       const r = Rows.row(lastRow, "inbox item")
@@ -291,14 +420,14 @@ export const page = (
   // Items cooling down: few (a person skipped them in the last minutes), read with one offset.
   const skip = cursor !== null && cursor._tag === "cooling" ? cursor.offset : 0
   const rows = db.all(
-    `SELECT item FROM inbox_items WHERE dismissed = 0 AND skipped_until > ? ${filtered}
+    `SELECT ${ITEM} FROM inbox_items WHERE dismissed = 0 AND skipped_until > ? ${filtered}
       ORDER BY rank, skipped_until, since, event_id LIMIT ? OFFSET ?`,
     now,
     ...filterArgs,
     limit - items.length,
     skip
   )
-  for (const row of rows) items.push(decodeItem(column(row, "item")))
+  for (const row of rows) items.push(itemOfRow(row))
   return { items, next: items.length === limit ? { _tag: "cooling", offset: skip + rows.length } : null }
 }
 
@@ -319,7 +448,7 @@ export const count = (db: Connection, filter: string): number =>
 export const itemById = (db: Connection, id: string): ReviewItem | undefined => {
   const eventId = eventIdOf(id)
   const row = eventId === null ? undefined : db.get(SQL.itemById, eventId)
-  return row === undefined ? undefined : decodeItem(column(row, "item"))
+  return row === undefined ? undefined : itemOfRow(row)
 }
 
 const SUBJECT_TYPES = SubjectType.literals.map((type) => `'${type}'`).join(", ")
@@ -335,31 +464,30 @@ export const find = (db: Connection, ref: string): ReviewItem | undefined => {
   const prefix =
     ref.length >= 6 ? `OR (subject_type = 'session' AND subject_id >= ? AND subject_id < ? || char(1114111))` : ""
   const rows = db.all(
-    `SELECT item FROM inbox_items WHERE (subject_type IN (${SUBJECT_TYPES}) AND subject_id = ?) ${prefix}
+    `SELECT ${ITEM} FROM inbox_items WHERE (subject_type IN (${SUBJECT_TYPES}) AND subject_id = ?) ${prefix}
       ORDER BY dismissed, CASE WHEN dismissed = 0 THEN event_id ELSE -since END, event_id LIMIT 1`,
     ref,
     ...(prefix === "" ? [] : [ref, ref])
   )
   const row = rows[0]
-  return row === undefined ? undefined : decodeItem(column(row, "item"))
+  return row === undefined ? undefined : itemOfRow(row)
 }
 
 /** The stored session `id`, if any. */
 export const session = (db: Connection, id: string): Session | undefined => {
   const row = db.get(SQL.session, id)
-  return row === undefined ? undefined : decodeSession(column(row, "session"))
+  return row === undefined ? undefined : sessionOfRow(row)
 }
 
 /** The sessions that have a tmux pane (the ones `reconcile` can check). */
-export const sessionsInTmux = (db: Connection): Array<Session> =>
-  db.all(SQL.sessionsInTmux).map((row) => decodeSession(column(row, "session")))
+export const sessionsInTmux = (db: Connection): Array<Session> => db.all(SQL.sessionsInTmux).map(sessionOfRow)
 
 /** The whole stored state, or null when none is stored (tests and small stores: O(state)). */
 export const loadAll = (db: Connection): InboxState | null => {
   const last = lastFolded(db)
   if (last === null) return null
-  const items = db.all(`SELECT item FROM inbox_items ORDER BY event_id`).map((row) => decodeItem(column(row, "item")))
-  const sessions = db.all(`SELECT session FROM inbox_sessions`).map((row) => decodeSession(column(row, "session")))
+  const items = db.all(`SELECT ${ITEM} FROM inbox_items ORDER BY event_id`).map(itemOfRow)
+  const sessions = db.all(`SELECT ${SESSION} FROM inbox_sessions`).map(sessionOfRow)
   const workers = db.all(`SELECT id, info FROM inbox_workers`).map((row) => {
     const r = Rows.row(row, "inbox worker")
     return [Rows.text(r, "id"), decodeWorker(r.info)] as const

@@ -220,13 +220,43 @@ describe("Inbox", () => {
           byId(read).map((item) => [item.id, item.subject.id, item.dismissed])
         )
         // What is stored now reads back.
-        const stored = yield* sql<{ readonly item: string }>`SELECT item FROM inbox_items ORDER BY event_id`.pipe(
+        const stored = yield* sql<{
+          readonly event_id: number
+          readonly item: string
+        }>`SELECT event_id, item FROM inbox_items ORDER BY event_id`.pipe(Effect.orDie)
+        assert.deepStrictEqual(
+          stored.map((row) => [`i${row.event_id}`, JSON.parse(row.item).provenance]),
+          byId(read).map((item) => [item.id, item.provenance])
+        )
+      })
+    )
+  )
+
+  it.scoped("rows an earlier trail wrote (the whole item or session as JSON in its column) read back as they are", () =>
+    inRoot(
+      "process",
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const sql = yield* SqlClient.SqlClient
+        const data = { pane: "%7", socket: "/tmp/tmux-old/default", cwd: "/w", message: "done\n- a bullet" }
+        for (const type of ["session.started", "session.stopped"])
+          yield* sql`INSERT INTO events (at, type, subject_type, subject_id, data)
+            VALUES (${1_000}, ${type}, 'session', 'old-session', ${JSON.stringify(data)})`.pipe(Effect.orDie)
+        const read = yield* inbox.snapshot
+        const [item] = [...read.items.values()]
+        const session = read.sessions.get("old-session")
+        assert.isDefined(item)
+        assert.isDefined(session)
+        // The earlier form, with a provenance a rebuild would not make: reading it must not rebuild.
+        const old = { ...item, provenance: "written by an earlier trail" }
+        yield* sql`UPDATE inbox_items SET item = ${JSON.stringify(old)}`.pipe(Effect.orDie)
+        yield* sql`UPDATE inbox_sessions SET session = ${JSON.stringify({ ...session, cwd: "/earlier" })}`.pipe(
           Effect.orDie
         )
-        assert.deepStrictEqual(
-          stored.map((row) => JSON.parse(row.item).id),
-          byId(read).map((item) => item.id)
-        )
+        const again = yield* inbox.snapshot
+        assert.deepStrictEqual([...again.items.values()], [old])
+        assert.deepStrictEqual([...again.sessions.values()], [{ ...session, cwd: "/earlier" }])
+        assert.strictEqual(again.last, read.last)
       })
     )
   )
