@@ -12,6 +12,37 @@ import { fileURLToPath } from "node:url"
 const here = (p) => fileURLToPath(new URL(p, import.meta.url))
 const { version } = JSON.parse(readFileSync(here("./package.json"), "utf8"))
 
+/**
+ * Dependencies whose module initialisation is costly and which most commands never call: each
+ * import of one is answered by a stand-in that loads the real module on first call. The bundle
+ * initialises every module it imports when it starts, so without this `trail --version` would pay
+ * for building string-width's Unicode tables (an RGI_Emoji regular expression and an
+ * Intl.Segmenter: ~40 ms) and for loading SQLite's native addon. Each is a default export
+ * that is only ever called (`stringWidth(text)`) or constructed (`new Sqlite(file)`), which is all a
+ * stand-in forwards.
+ */
+const LAZY = {
+  "string-width": (real) =>
+    `let impl; export default function stringWidth(...args) { return (impl ??= require(${real}).default)(...args) }`,
+  "better-sqlite3": (real) =>
+    `let impl; export default function Database(...args) { return new (impl ??= require(${real}))(...args) }`
+}
+const lazyDefaults = {
+  name: "lazy-defaults",
+  setup(build) {
+    const filter = new RegExp(`^(${Object.keys(LAZY).join("|")})$`)
+    build.onResolve({ filter }, (args) =>
+      args.namespace === "lazy" ? undefined : { path: args.path, namespace: "lazy", pluginData: args.resolveDir }
+    )
+    build.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => ({
+      contents: LAZY[args.path](JSON.stringify(args.path)),
+      // The real module resolves from where it was imported (apps/cli has its own string-width).
+      resolveDir: args.pluginData,
+      loader: "js"
+    }))
+  }
+}
+
 const common = {
   bundle: true,
   platform: "node",
@@ -28,6 +59,7 @@ await build({
   outfile: here("./dist/trail.cjs"),
   sourcemap: "linked",
   external: ["better-sqlite3"],
+  plugins: [lazyDefaults],
   define: { __TRAIL_VERSION__: JSON.stringify(version) }
 })
 
