@@ -11,7 +11,10 @@
  * the bundle of every outside-thing layer a CLI handler or the supervisor needs on a real machine.
  */
 import { homedir, hostname } from "node:os"
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Env, Host } from "@trail/domain"
 import {
@@ -219,5 +222,15 @@ export const envLive: Layer.Layer<Env> = Layer.sync(Env, () => {
   return Env.of({ all: vars, get: (name) => Option.fromNullable(vars[name]) })
 })
 
-/** Every outside thing on this machine: Processes, Host, Env and the Node platform (FileSystem, Path, CommandExecutor). */
-export const live = Layer.mergeAll(Processes.Live, hostLive, envLive).pipe(Layer.provideMerge(NodeContext.layer))
+/**
+ * The Node platform trail uses: FileSystem, Path, CommandExecutor, and the Terminal that
+ * @effect/cli's `Command.run` asks for. NodeContext.layer less its WorkerManager, whose modules
+ * (worker_threads and the worker protocol's schemas) every `trail` start would otherwise load;
+ * the walk worker is started through node:worker_threads itself.
+ */
+const platformLive = Layer.mergeAll(NodePath.layer, NodeCommandExecutor.layer, NodeTerminal.layer).pipe(
+  Layer.provideMerge(NodeFileSystem.layer)
+)
+
+/** Every outside thing on this machine: Processes, Host, Env and the Node platform (FileSystem, Path, CommandExecutor, Terminal). */
+export const live = Layer.mergeAll(Processes.Live, hostLive, envLive).pipe(Layer.provideMerge(platformLive))
