@@ -17,15 +17,17 @@ const { version } = JSON.parse(readFileSync(here("./package.json"), "utf8"))
  * import of one is answered by a stand-in that loads the real module on first call. The bundle
  * initialises every module it imports when it starts, so without this `trail --version` would pay
  * for building string-width's Unicode tables (an RGI_Emoji regular expression and an
- * Intl.Segmenter: ~40 ms) and for loading SQLite's native addon. Each is a default export
- * that is only ever called (`stringWidth(text)`) or constructed (`new Sqlite(file)`), which is all a
- * stand-in forwards.
+ * Intl.Segmenter: ~40 ms), for loading SQLite's native addon and for the YAML parser. Each is
+ * only ever called (`stringWidth(text)`, `parse(text)`) or constructed (`new Sqlite(file)`),
+ * which is all a stand-in forwards.
  */
 const LAZY = {
   "string-width": (real) =>
     `let impl; export default function stringWidth(...args) { return (impl ??= require(${real}).default)(...args) }`,
   "better-sqlite3": (real) =>
-    `let impl; export default function Database(...args) { return new (impl ??= require(${real}))(...args) }`
+    `let impl; export default function Database(...args) { return new (impl ??= require(${real}))(...args) }`,
+  // Kind files' frontmatter (libs/workers/src/Kinds.ts): only `parse` is used.
+  yaml: (real) => `let impl; export function parse(...args) { return (impl ??= require(${real})).parse(...args) }`
 }
 const lazyDefaults = {
   name: "lazy-defaults",
