@@ -16,6 +16,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Terminal from "@effect/platform/Terminal"
 import { Env, Host } from "@trail/domain"
 import {
   Cause,
@@ -28,6 +29,7 @@ import {
   LogLevel,
   Option,
   PubSub,
+  Scope,
   Stream,
   SubscriptionRef
 } from "effect"
@@ -223,12 +225,35 @@ export const envLive: Layer.Layer<Env> = Layer.sync(Env, () => {
 })
 
 /**
- * The Node platform trail uses: FileSystem, Path, CommandExecutor, and the Terminal that
- * @effect/cli's `Command.run` asks for. NodeContext.layer less its WorkerManager, whose modules
- * (worker_threads and the worker protocol's schemas) every `trail` start would otherwise load;
- * the walk worker is started through node:worker_threads itself.
+ * The Node Terminal, made when first used. @effect/cli's `Command.run` asks for a Terminal (its
+ * `--wizard` prompts), but making one reads `process.stdin`, which opens standard input as a
+ * stream: every `trail` start would pay for that, and one still opening keeps the process alive
+ * for a while after the command is done.
  */
-const platformLive = Layer.mergeAll(NodePath.layer, NodeCommandExecutor.layer, NodeTerminal.layer).pipe(
+const terminalLive: Layer.Layer<Terminal.Terminal> = Layer.scoped(
+  Terminal.Terminal,
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const made = yield* Effect.cached(NodeTerminal.make().pipe(Scope.extend(scope)))
+    const use = <A, E, R>(f: (terminal: Terminal.Terminal) => Effect.Effect<A, E, R>) => Effect.flatMap(made, f)
+    return Terminal.Terminal.of({
+      columns: use((t) => t.columns),
+      rows: use((t) => t.rows),
+      isTTY: use((t) => t.isTTY),
+      readInput: use((t) => t.readInput),
+      readLine: use((t) => t.readLine),
+      display: (text) => use((t) => t.display(text))
+    })
+  })
+)
+
+/**
+ * The Node platform trail uses: FileSystem, Path, CommandExecutor, and the Terminal that
+ * @effect/cli asks for. NodeContext.layer less its WorkerManager, whose modules (worker_threads
+ * and the worker protocol's schemas) every `trail` start would otherwise load; the walk worker
+ * is started through node:worker_threads itself.
+ */
+const platformLive = Layer.mergeAll(NodePath.layer, NodeCommandExecutor.layer, terminalLive).pipe(
   Layer.provideMerge(NodeFileSystem.layer)
 )
 
