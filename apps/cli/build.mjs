@@ -29,6 +29,34 @@ const LAZY = {
   // Kind files' frontmatter (libs/workers/src/Kinds.ts): only `parse` is used.
   yaml: (real) => `let impl; export function parse(...args) { return (impl ??= require(${real})).parse(...args) }`
 }
+/**
+ * Node built-in modules that only some commands use (processes, hashing, worker threads, the
+ * terminal, gzip): the bundle requires every module's imports when it starts, and loading these
+ * costs each `trail` start ~10 ms. Each is answered by an object whose exports, named when the
+ * bundle is built, load the real module on first access.
+ */
+const LAZY_BUILTINS = ["child_process", "crypto", "readline", "worker_threads", "zlib"]
+const lazyBuiltins = {
+  name: "lazy-builtins",
+  setup(build) {
+    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join("|")})$`)
+    build.onResolve({ filter }, (args) =>
+      args.namespace === "lazy-builtin"
+        ? { path: args.path, external: true }
+        : { path: args.path.replace(/^node:/, ""), namespace: "lazy-builtin" }
+    )
+    build.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, async (args) => {
+      const names = Object.keys(await import(`node:${args.path}`)).filter((name) => name !== "default")
+      const real = JSON.stringify(`node:${args.path}`)
+      const getters = names.map((name) => `${JSON.stringify(name)}: { get: () => load()[${JSON.stringify(name)}], enumerable: true }`)
+      return {
+        contents: `let real; const load = () => (real ??= require(${real})); module.exports = Object.defineProperties({}, { ${getters.join(", ")} })`,
+        loader: "js"
+      }
+    })
+  }
+}
+
 const lazyDefaults = {
   name: "lazy-defaults",
   setup(build) {
@@ -61,7 +89,7 @@ await build({
   outfile: here("./dist/trail.cjs"),
   sourcemap: "linked",
   external: ["better-sqlite3"],
-  plugins: [lazyDefaults],
+  plugins: [lazyDefaults, lazyBuiltins],
   define: { __TRAIL_VERSION__: JSON.stringify(version) }
 })
 
