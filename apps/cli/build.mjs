@@ -48,7 +48,9 @@ const lazyBuiltins = {
     build.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, async (args) => {
       const names = Object.keys(await import(`node:${args.path}`)).filter((name) => name !== "default")
       const real = JSON.stringify(`node:${args.path}`)
-      const getters = names.map((name) => `${JSON.stringify(name)}: { get: () => load()[${JSON.stringify(name)}], enumerable: true }`)
+      const getters = names.map(
+        (name) => `${JSON.stringify(name)}: { get: () => load()[${JSON.stringify(name)}], enumerable: true }`
+      )
       return {
         contents: `let real; const load = () => (real ??= require(${real})); module.exports = Object.defineProperties({}, { ${getters.join(", ")} })`,
         loader: "js"
