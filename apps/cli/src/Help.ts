@@ -218,7 +218,10 @@ const optionsOf = (node: Node): { readonly options: ReadonlyArray<Entry>; readon
   optionsCache.set(node, found)
   return found
 }
-const optionsCache = new WeakMap<Node, { readonly options: ReadonlyArray<Entry>; readonly args: ReadonlyArray<Entry> }>()
+const optionsCache = new WeakMap<
+  Node,
+  { readonly options: ReadonlyArray<Entry>; readonly args: ReadonlyArray<Entry> }
+>()
 
 /** `term  description` rows, the description column wrapped; a long term puts it on the next line. */
 const rows = (entries: ReadonlyArray<{ term: string; description: string }>, width: number): Array<string> => {
