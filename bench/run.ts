@@ -5,7 +5,8 @@
  *   time), µs per cycle, median of several drains; and `floor`: the same drain written directly
  *   against better-sqlite3 with the minimal prepared statements the same semantics need (same
  *   schema, same transactions), in the same process and run. `ratio` = cycle / floor.
- * - cli: wall time of one `trail next` and one `trail done` as processes, and of `node -e 0`.
+ * - cli: wall and CPU time of one `trail next`, `trail done`, `trail --version` and `trail inbox
+ *   --limit 50` (an empty inbox) as processes, and of `node -e 0`: what a `trail` start costs.
  * - init: `trail init` on a generated tree of 100k files in 10k folders, and
  *   `find ROOT -type f -printf '%s\n'` on the same tree (walk + stat is the floor).
  * - open: opening a sweep over 100k folders whose task has 200 sweeps of history.
@@ -302,6 +303,22 @@ const timeProcess = (argv: ReadonlyArray<string>, cwd: string) => {
   return { ms, result }
 }
 
+/**
+ * One run of `argv` under /usr/bin/time: wall ms, CPU ms (user + system, 10 ms steps; less
+ * disturbed than wall time by what else the machine runs), and the result (stderr ends with
+ * time's `%U %S` line).
+ */
+const timedProcess = (argv: ReadonlyArray<string>, cwd: string) => {
+  const run = timeProcess(["/usr/bin/time", "-f", "%U %S", ...argv], cwd)
+  const [user = Number.NaN, system = Number.NaN] = (run.result.stderr.trim().split("\n").at(-1) ?? "")
+    .split(" ")
+    .map(Number)
+  if (run.result.status !== 0) throw new Error(`${argv.slice(1).join(" ")} failed: ${run.result.stderr}`)
+  return { ms: run.ms, cpuMs: (user + system) * 1000, stdout: run.result.stdout }
+}
+
+type CliRow = "next" | "done" | "version" | "inbox" | "node"
+
 const cliBench = () => {
   const root = tmp("trail-bench-cli-")
   for (const f of syntheticFolders(1000)) {
@@ -310,24 +327,39 @@ const cliBench = () => {
   }
   execFileSync(process.execPath, [TRAIL, "init"], { cwd: root })
   const runs = quick ? 5 : 15
-  const next: Array<number> = []
-  const done: Array<number> = []
-  const node: Array<number> = []
+  const wall: Record<CliRow, Array<number>> = { next: [], done: [], version: [], inbox: [], node: [] }
+  const cpu: Record<CliRow, Array<number>> = { next: [], done: [], version: [], inbox: [], node: [] }
+  const record = (row: CliRow, run: { readonly ms: number; readonly cpuMs: number }) => {
+    wall[row].push(run.ms)
+    cpu[row].push(run.cpuMs)
+  }
+  // `--version` and an empty inbox (no hook events in this root) do almost no work of their
+  // own: they are what every `trail` start costs.
+  const fixed: ReadonlyArray<readonly [CliRow, ReadonlyArray<string>]> = [
+    ["node", [process.execPath, "-e", "0"]],
+    ["version", [process.execPath, TRAIL, "--version"]],
+    ["inbox", [process.execPath, TRAIL, "inbox", "--limit", "50"]]
+  ]
   for (let i = 0; i < runs; i++) {
-    node.push(timeProcess([process.execPath, "-e", "0"], root).ms)
-    const n = timeProcess([process.execPath, TRAIL, "next", "--task", "cli", "--agent", "bench"], root)
-    if (n.result.status !== 0) throw new Error(`trail next failed: ${n.result.stderr}`)
-    next.push(n.ms)
-    const p = (JSON.parse(n.result.stdout) as { path: string }).path
-    const d = timeProcess([process.execPath, TRAIL, "done", "--task", "cli", "--path", p, "--agent", "bench"], root)
-    if (d.result.status !== 0) throw new Error(`trail done failed: ${d.result.stderr}`)
-    done.push(d.ms)
+    for (const [row, argv] of fixed) record(row, timedProcess(argv, root))
+    const n = timedProcess([process.execPath, TRAIL, "next", "--task", "cli", "--agent", "bench"], root)
+    record("next", n)
+    const p = (JSON.parse(n.stdout) as { path: string }).path
+    record(
+      "done",
+      timedProcess([process.execPath, TRAIL, "done", "--task", "cli", "--path", p, "--agent", "bench"], root)
+    )
   }
   fs.rmSync(root, { recursive: true, force: true })
-  const result = { next_ms: round(median(next), 1), done_ms: round(median(done), 1), node_ms: round(median(node), 1) }
-  log(
-    `cli    next ${result.next_ms} ms, done ${result.done_ms} ms, node -e 0 ${result.node_ms} ms (next/node ${round(result.next_ms / result.node_ms)})`
-  )
+  const rows: ReadonlyArray<CliRow> = ["next", "done", "version", "inbox", "node"]
+  const result = {
+    ...Object.fromEntries(rows.map((row) => [`${row}_ms`, round(median(wall[row]), 1)])),
+    ...Object.fromEntries(rows.map((row) => [`${row}_cpu_ms`, round(median(cpu[row]))]))
+  }
+  const line = (of: Record<CliRow, Array<number>>) =>
+    `next ${round(median(of.next), 1)}, done ${round(median(of.done), 1)}, --version ${round(median(of.version), 1)}, inbox --limit 50 (empty) ${round(median(of.inbox), 1)}, node -e 0 ${round(median(of.node), 1)} ms`
+  log(`cli    wall: ${line(wall)}`)
+  log(`cli    cpu:  ${line(cpu)}`)
   return result
 }
 

@@ -12,6 +12,69 @@ import { fileURLToPath } from "node:url"
 const here = (p) => fileURLToPath(new URL(p, import.meta.url))
 const { version } = JSON.parse(readFileSync(here("./package.json"), "utf8"))
 
+/**
+ * Dependencies whose module initialisation is costly and which most commands never call: each
+ * import of one is answered by a stand-in that loads the real module on first call. The bundle
+ * initialises every module it imports when it starts, so without this `trail --version` would pay
+ * for building string-width's Unicode tables (an RGI_Emoji regular expression and an
+ * Intl.Segmenter: ~40 ms), for loading SQLite's native addon and for the YAML parser. Each is
+ * only ever called (`stringWidth(text)`, `parse(text)`) or constructed (`new Sqlite(file)`),
+ * which is all a stand-in forwards.
+ */
+const LAZY = {
+  "string-width": (real) =>
+    `let impl; export default function stringWidth(...args) { return (impl ??= require(${real}).default)(...args) }`,
+  "better-sqlite3": (real) =>
+    `let impl; export default function Database(...args) { return new (impl ??= require(${real}))(...args) }`,
+  // Kind files' frontmatter (libs/workers/src/Kinds.ts): only `parse` is used.
+  yaml: (real) => `let impl; export function parse(...args) { return (impl ??= require(${real})).parse(...args) }`
+}
+/**
+ * Node built-in modules that only some commands use (processes, hashing, worker threads, the
+ * terminal, gzip): the bundle requires every module's imports when it starts, and loading these
+ * costs each `trail` start ~10 ms. Each is answered by an object whose exports, named when the
+ * bundle is built, load the real module on first access.
+ */
+const LAZY_BUILTINS = ["child_process", "crypto", "readline", "worker_threads", "zlib"]
+const lazyBuiltins = {
+  name: "lazy-builtins",
+  setup(build) {
+    const filter = new RegExp(`^(node:)?(${LAZY_BUILTINS.join("|")})$`)
+    build.onResolve({ filter }, (args) =>
+      args.namespace === "lazy-builtin"
+        ? { path: args.path, external: true }
+        : { path: args.path.replace(/^node:/, ""), namespace: "lazy-builtin" }
+    )
+    build.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, async (args) => {
+      const names = Object.keys(await import(`node:${args.path}`)).filter((name) => name !== "default")
+      const real = JSON.stringify(`node:${args.path}`)
+      const getters = names.map(
+        (name) => `${JSON.stringify(name)}: { get: () => load()[${JSON.stringify(name)}], enumerable: true }`
+      )
+      return {
+        contents: `let real; const load = () => (real ??= require(${real})); module.exports = Object.defineProperties({}, { ${getters.join(", ")} })`,
+        loader: "js"
+      }
+    })
+  }
+}
+
+const lazyDefaults = {
+  name: "lazy-defaults",
+  setup(build) {
+    const filter = new RegExp(`^(${Object.keys(LAZY).join("|")})$`)
+    build.onResolve({ filter }, (args) =>
+      args.namespace === "lazy" ? undefined : { path: args.path, namespace: "lazy", pluginData: args.resolveDir }
+    )
+    build.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => ({
+      contents: LAZY[args.path](JSON.stringify(args.path)),
+      // The real module resolves from where it was imported (apps/cli has its own string-width).
+      resolveDir: args.pluginData,
+      loader: "js"
+    }))
+  }
+}
+
 const common = {
   bundle: true,
   platform: "node",
@@ -28,6 +91,7 @@ await build({
   outfile: here("./dist/trail.cjs"),
   sourcemap: "linked",
   external: ["better-sqlite3"],
+  plugins: [lazyDefaults, lazyBuiltins],
   define: { __TRAIL_VERSION__: JSON.stringify(version) }
 })
 

@@ -165,8 +165,23 @@ const sectionEntries = (blocks: ReadonlyArray<Block>, header: string): Array<Ent
 
 const config = CliConfig.make({ showBuiltIns: false })
 
+/**
+ * The command itself, without its subcommands. A group's HelpDoc is its own (description,
+ * arguments, options) followed by a COMMANDS section that renders the usage of every command
+ * under it, which costs most of a `trail` start if done for the root; the sections read here
+ * are all in the first part.
+ */
+const ownCommand = (node: Node): Node => {
+  let current: unknown = node
+  for (;;) {
+    if (isTagged(current, "Map") && "command" in current) current = current.command
+    else if (isTagged(current, "Subcommands") && "parent" in current) current = current.parent
+    else return isNode(current) ? current : node
+  }
+}
+
 const descriptionOf = (node: Node): string => {
-  const blocks = blocksOf(Descriptor.getHelp(node, config))
+  const blocks = blocksOf(Descriptor.getHelp(ownCommand(node), config))
   const at = blocks.findIndex((b) => b._tag === "Header" && b.text === "DESCRIPTION")
   const paragraph = at < 0 ? undefined : blocks[at + 1]
   return paragraph?._tag === "Paragraph" ? paragraph.text : ""
@@ -194,10 +209,19 @@ const isNode = (value: unknown): value is Node =>
 const isTagged = <T extends string>(value: unknown, tag: T): value is { readonly _tag: T } =>
   typeof value === "object" && value !== null && "_tag" in value && value._tag === tag
 
-const optionsOf = (node: Node) => {
-  const blocks = blocksOf(Descriptor.getHelp(node, config))
-  return { options: sectionEntries(blocks, "OPTIONS"), args: sectionEntries(blocks, "ARGUMENTS") }
+/** A command's flags and arguments as help shows them (computed once per command). */
+const optionsOf = (node: Node): { readonly options: ReadonlyArray<Entry>; readonly args: ReadonlyArray<Entry> } => {
+  const known = optionsCache.get(node)
+  if (known !== undefined) return known
+  const blocks = blocksOf(Descriptor.getHelp(ownCommand(node), config))
+  const found = { options: sectionEntries(blocks, "OPTIONS"), args: sectionEntries(blocks, "ARGUMENTS") }
+  optionsCache.set(node, found)
+  return found
 }
+const optionsCache = new WeakMap<
+  Node,
+  { readonly options: ReadonlyArray<Entry>; readonly args: ReadonlyArray<Entry> }
+>()
 
 /** `term  description` rows, the description column wrapped; a long term puts it on the next line. */
 const rows = (entries: ReadonlyArray<{ term: string; description: string }>, width: number): Array<string> => {

@@ -289,8 +289,46 @@ export const TrailConfig = Schema.Struct({
 })
 export type TrailConfig = typeof TrailConfig.Type
 
-/** The configuration a missing `.trail.toml` means. */
-export const defaultConfig: TrailConfig = Schema.decodeUnknownSync(TrailConfig)({})
+/**
+ * The configuration a missing `.trail.toml` means: what {@link TrailConfig} decodes `{}` to (a
+ * test holds the two equal). Written out rather than decoded when the module loads, which every
+ * `trail` start would pay for.
+ */
+export const defaultConfig: TrailConfig = {
+  strategy: {
+    default: "weighted",
+    alpha: 0.6,
+    half_life_secs: 604_800,
+    seed: 42,
+    static_signal: "file_count",
+    outcome_weight: 0
+  },
+  lease: { ttl_secs: 900 },
+  scan: { respect_gitignore: true, min_files: 1, include: [], exclude: [] },
+  worker: {
+    command: ["claude", "{prompt}"],
+    substrate: "auto",
+    tmux_socket: "trail",
+    session: "trail-workers",
+    max_active: 8,
+    max_spawn_depth: 2,
+    lease_secs: 60,
+    exit_grace_secs: 10,
+    max_attempts: 2,
+    max_start_failures: 3,
+    keep_finished_secs: 300
+  },
+  checkpoint: {
+    consumed_retention_days: 7,
+    armed_ttl_secs: DEFAULT_ARMED_TTL_SECS,
+    on_precompact: false,
+    max_transcript_bytes: DEFAULT_MAX_TRANSCRIPT_BYTES,
+    max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+    max_artifacts_per_kind: 50,
+    output_lines: 5
+  },
+  history: { keep_sweeps: 10 }
+}
 
 const valueAt = (raw: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
   let current = raw

@@ -211,35 +211,41 @@ export const parseKind = (text: string, file: string, defaultName: string): Eith
 
 const builtin = (text: string, name: string): Kind => Either.getOrThrow(parseKind(text, "builtin", name))
 
-/** The kinds every installation has. Their agent program is `worker.command`. */
-export const builtinKinds: ReadonlyArray<Kind> = [
-  builtin(
-    `---
+let builtins: ReadonlyArray<Kind> | undefined
+
+/**
+ * The kinds every installation has. Their agent program is `worker.command`. Parsed on first
+ * use (YAML and a Schema decode each), not when trail starts: most commands never need them.
+ */
+export const builtinKinds = (): ReadonlyArray<Kind> =>
+  (builtins ??= [
+    builtin(
+      `---
 description: General-purpose worker with the universal guardrails; may edit files.
 ---
 Work on the task below. Edit files when the task calls for it; keep changes focused.`,
-    "default"
-  ),
-  builtin(
-    `---
+      "default"
+    ),
+    builtin(
+      `---
 description: Fast read-only reconnaissance; short time budget.
 read_only: true
 max_duration: 10m
 ---
 Do not modify any file. Read, search and report what you found with evidence (paths, lines).`,
-    "scout"
-  ),
-  builtin(
-    `---
+      "scout"
+    ),
+    builtin(
+      `---
 description: Edits in its own git worktree and proposes a change set for review.
 worktree: true
 can_spawn: true
 ---
 You work in a detached git worktree. Make the change, run what checks you can, and finish with
 \`trail worker done\`: the diff is proposed to the human as a change set; nothing is merged for you.`,
-    "patcher"
-  )
-]
+      "patcher"
+    )
+  ])
 
 /** The largest kind file read: 256 KiB. */
 const MAX_KIND_BYTES = 256 * 1024
@@ -295,8 +301,6 @@ const readTrust = (file: string) =>
     )
   })
 
-const builtinNames = new Set(builtinKinds.map((k) => k.name))
-
 /**
  * Loads the kinds in precedence order: built-ins, then `userDir`, then `projectDir` (a later
  * kind of the same name replaces an earlier one). Never fails: bad files are returned as problems.
@@ -338,7 +342,8 @@ export const loadKinds = (dirs: {
             ? "untrusted"
             : "changed"
     }
-    const loaded: Array<LoadedKind> = builtinKinds.map((kind) => ({
+    const builtinNames = new Set(builtinKinds().map((k) => k.name))
+    const loaded: Array<LoadedKind> = builtinKinds().map((kind) => ({
       kind,
       origin: "builtin",
       trust: "builtin",

@@ -11,8 +11,12 @@
  * the bundle of every outside-thing layer a CLI handler or the supervisor needs on a real machine.
  */
 import { homedir, hostname } from "node:os"
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeCommandExecutor from "@effect/platform-node/NodeCommandExecutor"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Terminal from "@effect/platform/Terminal"
 import { Env, Host } from "@trail/domain"
 import {
   Cause,
@@ -25,6 +29,7 @@ import {
   LogLevel,
   Option,
   PubSub,
+  Scope,
   Stream,
   SubscriptionRef
 } from "effect"
@@ -219,5 +224,38 @@ export const envLive: Layer.Layer<Env> = Layer.sync(Env, () => {
   return Env.of({ all: vars, get: (name) => Option.fromNullable(vars[name]) })
 })
 
-/** Every outside thing on this machine: Processes, Host, Env and the Node platform (FileSystem, Path, CommandExecutor). */
-export const live = Layer.mergeAll(Processes.Live, hostLive, envLive).pipe(Layer.provideMerge(NodeContext.layer))
+/**
+ * The Node Terminal, made when first used. @effect/cli's `Command.run` asks for a Terminal (its
+ * `--wizard` prompts), but making one reads `process.stdin`, which opens standard input as a
+ * stream: every `trail` start would pay for that, and one still opening keeps the process alive
+ * for a while after the command is done.
+ */
+const terminalLive: Layer.Layer<Terminal.Terminal> = Layer.scoped(
+  Terminal.Terminal,
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const made = yield* Effect.cached(NodeTerminal.make().pipe(Scope.extend(scope)))
+    const use = <A, E, R>(f: (terminal: Terminal.Terminal) => Effect.Effect<A, E, R>) => Effect.flatMap(made, f)
+    return Terminal.Terminal.of({
+      columns: use((t) => t.columns),
+      rows: use((t) => t.rows),
+      isTTY: use((t) => t.isTTY),
+      readInput: use((t) => t.readInput),
+      readLine: use((t) => t.readLine),
+      display: (text) => use((t) => t.display(text))
+    })
+  })
+)
+
+/**
+ * The Node platform trail uses: FileSystem, Path, CommandExecutor, and the Terminal that
+ * @effect/cli asks for. NodeContext.layer less its WorkerManager, whose modules (worker_threads
+ * and the worker protocol's schemas) every `trail` start would otherwise load; the walk worker
+ * is started through node:worker_threads itself.
+ */
+const platformLive = Layer.mergeAll(NodePath.layer, NodeCommandExecutor.layer, terminalLive).pipe(
+  Layer.provideMerge(NodeFileSystem.layer)
+)
+
+/** Every outside thing on this machine: Processes, Host, Env and the Node platform (FileSystem, Path, CommandExecutor, Terminal). */
+export const live = Layer.mergeAll(Processes.Live, hostLive, envLive).pipe(Layer.provideMerge(platformLive))

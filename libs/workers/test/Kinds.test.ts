@@ -92,12 +92,12 @@ Look for correctness bugs.
   })
 
   it("has the built-ins default, scout (read-only, short) and patcher (worktree)", () => {
-    const byName = new Map(builtinKinds.map((k) => [k.name, k]))
+    const byName = new Map(builtinKinds().map((k) => [k.name, k]))
     assert.deepStrictEqual([...byName.keys()].sort(), ["default", "patcher", "scout"])
     assert.isTrue(byName.get("scout")!.readOnly)
     assert.isTrue(Option.isSome(byName.get("scout")!.maxDuration))
     assert.isTrue(byName.get("patcher")!.worktree)
-    for (const k of builtinKinds) assert.isTrue(Option.isNone(k.command), k.name)
+    for (const k of builtinKinds()) assert.isTrue(Option.isNone(k.command), k.name)
   })
 
   it.scoped("project kinds override user kinds, which override built-ins; bad files do not stop the rest", () =>

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { builtinKinds } from "../src/Kinds.js"
 import { composeTaskFile, UNIVERSAL_GUARDRAILS } from "../src/TaskFile.js"
 
-const kind = (name: string) => builtinKinds.find((k) => k.name === name)!
+const kind = (name: string) => builtinKinds().find((k) => k.name === name)!
 
 describe("task.md", () => {
   it("is the guardrails, then the kind, then the task, in that order", () => {
@@ -23,7 +23,7 @@ describe("task.md", () => {
   })
 
   it("keeps the guardrails for every kind and states each kind's posture", () => {
-    for (const k of builtinKinds) {
+    for (const k of builtinKinds()) {
       const text = composeTaskFile({ kind: k, workerId: "w1", task: "t" })
       assert.isTrue(text.startsWith(UNIVERSAL_GUARDRAILS.trimEnd()), k.name)
       assert.include(text, "trail worker done")
