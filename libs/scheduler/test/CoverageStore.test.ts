@@ -307,7 +307,7 @@ describe("CoverageStore", () => {
               .map((row) => Schema.decodeUnknownSync(Schema.Struct({ detail: Schema.String }))(row).detail)
           return {
             claim: plan(
-              "UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)",
+              "UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY id LIMIT 1)",
               "a",
               1,
               1
@@ -350,7 +350,7 @@ describe("CoverageStore", () => {
         const source = fs.readFileSync(new URL("../src/CoverageStore.ts", import.meta.url), "utf8")
         assert.include(
           source,
-          "WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)"
+          "WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY id LIMIT 1)"
         )
         assert.include(source, "WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?")
       })
