@@ -81,7 +81,7 @@ describe("listing a sweep's items", () => {
           const others = yield* store.list(other, null, now)
           assert.strictEqual(others.length, n)
           assert.deepStrictEqual(
-            others.filter((i) => i.status !== "pending").map((i) => i.lease_owner),
+            others.filter((i) => i.status !== "pending").map((i) => String(i.lease_owner)),
             ["c"]
           )
           for (const limit of [1, 10, LIST_PAGE, LIST_PAGE + 1, n - 1, n + 5]) {
