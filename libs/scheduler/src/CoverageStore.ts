@@ -60,7 +60,7 @@ import { Database as Db, Migrations, Rows } from "@trail/store"
 
 type Connection = Db.Connection
 const Database = Db.Database
-import { decayOutcome, scoreFolder } from "./Scoring.js"
+import { decayOutcome, scoreFolder, type SweepMaxima, type SweepScoring } from "./Scoring.js"
 
 /** One folder as the walker found it. */
 export interface ScannedFolder {
@@ -435,8 +435,7 @@ const openSql = (signal: StaticSignal) => {
         max(0, coalesce(max(${DECAYED_OUTCOME}), 0)) AS max_outcome ${from}`,
     insert: `INSERT INTO work_items (sweep_id, folder_id, path, status, score)
       SELECT @sweep_id, id, path, 'pending', score FROM (
-        SELECT f.id, f.path, ${SCORE_FUNCTION}(@strategy, @alpha, @outcome_weight, @half_life, @seed, @number, @now,
-          @max_signal, @max_outcome, f.path, ${column}, m.last_visited_at, ${DECAYED_OUTCOME}) AS score ${from}
+        SELECT f.id, f.path, ${SCORE_FUNCTION}(f.path, ${column}, m.last_visited_at, ${DECAYED_OUTCOME}) AS score ${from}
       ) ORDER BY score DESC, path`
   }
 }
@@ -459,11 +458,12 @@ const argText = (value: unknown, what: string): string => {
   if (typeof value !== "string") throw new Rows.RowShapeError(what, value)
   return value
 }
-const argStrategy = (value: unknown): Strategy => {
-  const strategy = Strategy.literals.find((s) => s === value)
-  if (strategy === undefined) throw new Rows.RowShapeError("strategy", value)
-  return strategy
-}
+/**
+ * The sweep-wide inputs of {@link SCORE_FUNCTION} on each connection while a sweep opens there
+ * ({@link openSweep} sets them around its insert): the function takes only a folder's own
+ * values, so that 200,000 calls do not convert and check the same nine constants each.
+ */
+const opening = new WeakMap<Connection, { readonly params: SweepScoring; readonly maxima: SweepMaxima }>()
 
 /** Defines trail_score and trail_decayed_outcome on `db` (once per connection). */
 const defineScoring = (db: Connection) => {
@@ -476,26 +476,16 @@ const defineScoring = (db: Connection) => {
       argNumber(halfLife, "half_life_secs")
     )
   )
-  db.defineFunction(SCORE_FUNCTION, (...args) =>
-    scoreFolder(
-      {
-        strategy: argStrategy(args[0]),
-        alpha: argNumber(args[1], "alpha"),
-        outcomeWeight: argNumber(args[2], "outcome_weight"),
-        halfLifeSecs: argNumber(args[3], "half_life_secs"),
-        seed: argNumber(args[4], "seed"),
-        sweep: argNumber(args[5], "sweep"),
-        now: argNumber(args[6], "now")
-      },
-      { maxSignal: argNumber(args[7], "max_signal"), maxOutcome: argNumber(args[8], "max_outcome") },
-      {
-        path: argText(args[9], "path"),
-        signal: argNumber(args[10], "signal"),
-        lastVisitedAt: argIntOrNull(args[11], "last_visited_at"),
-        outcome: argNumber(args[12], "outcome")
-      }
-    )
-  )
+  db.defineFunction(SCORE_FUNCTION, (path, signal, lastVisitedAt, outcome) => {
+    const sweep = opening.get(db)
+    if (sweep === undefined) throw new Error(`${SCORE_FUNCTION} is called only while a sweep opens`)
+    return scoreFolder(sweep.params, sweep.maxima, {
+      path: argText(path, "path"),
+      signal: argNumber(signal, "signal"),
+      lastVisitedAt: argIntOrNull(lastVisitedAt, "last_visited_at"),
+      outcome: argNumber(outcome, "outcome")
+    })
+  })
 }
 
 /** A sweep just opened: its counters, and what `sweep new` reports of it. */
@@ -527,18 +517,24 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
   const firstItemId = count(db, SQL.nextItemId)
   const lastItemId = firstItemId + total - 1
   const sweepId = count(db, SQL.insertSweep, taskId, number, strategy, total, now, firstItemId, lastItemId)
-  const inserted = db.run(sql.insert, {
-    ...outcome,
-    task: taskId,
-    sweep_id: sweepId,
-    strategy,
-    alpha: open.alpha,
-    outcome_weight: open.outcomeWeight,
-    seed: open.seed,
-    number,
-    max_signal: Rows.num(maxima, "max_signal"),
-    max_outcome: Rows.num(maxima, "max_outcome")
+  opening.set(db, {
+    params: {
+      strategy,
+      alpha: open.alpha,
+      outcomeWeight: open.outcomeWeight,
+      halfLifeSecs: open.halfLifeSecs,
+      seed: open.seed,
+      sweep: number,
+      now
+    },
+    maxima: { maxSignal: Rows.num(maxima, "max_signal"), maxOutcome: Rows.num(maxima, "max_outcome") }
   })
+  let inserted: number
+  try {
+    inserted = db.run(sql.insert, { ...outcome, task: taskId, sweep_id: sweepId })
+  } finally {
+    opening.delete(db)
+  }
   // Thrown (a corrupt StoreError) rolls the opening back: list's id range would be wrong.
   if (inserted !== total || count(db, SQL.lastItemId) !== lastItemId)
     throw new Rows.RowShapeError("work_items.id", `${inserted} items inserted for ids ${firstItemId}..${lastItemId}`)

@@ -392,6 +392,38 @@ export const LATEST_MIGRATION = Object.keys(migrations).length
 const migrator = SqliteMigrator.make({})
 
 /**
+ * Applies the migrations up to number `last` that the store lacks, and sets `PRAGMA user_version`
+ * to `last`, in one store transaction. {@link migrate} with the latest; tests build the stores
+ * older trails made with an earlier one.
+ */
+export const migrateThrough = (last: number) =>
+  Effect.gen(function* () {
+    const database = yield* Database
+    const sql = yield* SqlClient.SqlClient
+    const upTo = Object.fromEntries(Object.entries(migrations).filter(([name]) => Number.parseInt(name, 10) <= last))
+    yield* database.transaction(
+      Effect.gen(function* () {
+        yield* migrator({ loader: SqliteMigrator.fromRecord(upTo) }).pipe(
+          Effect.mapError((error) => (error._tag === "MigrationError" ? toStoreError(error) : error)),
+          // The migrator reports a failed migration's DDL as a defect: a full disk or a corrupt
+          // file during an upgrade is still the store's error, with its reason.
+          Effect.catchAllDefect((defect) => Effect.fail(toStoreError(defect)))
+        )
+        // The migrator takes a failed bookkeeping insert for another process's run and succeeds
+        // with nothing done: mark the store current only when every migration is recorded.
+        const recorded = yield* SqlSchema.findAll({
+          Request: Schema.Void,
+          Result: Schema.Struct({ latest: Schema.NullOr(Schema.Int) }),
+          execute: () => sql`SELECT max(migration_id) AS latest FROM effect_sql_migrations`
+        })(undefined)
+        if ((recorded[0]?.latest ?? 0) < last)
+          return yield* new StoreError({ reason: "busy", detail: "the store's migrations did not all apply; retrying" })
+        yield* sql.unsafe(`PRAGMA user_version = ${last}`)
+      })
+    )
+  })
+
+/**
  * Brings the schema up to date. Cheap when it already is: one `PRAGMA user_version` read.
  * Fails with a StoreError (corrupt, read-only, …) when the database cannot be read or migrated.
  */
@@ -399,27 +431,7 @@ export const migrate = Effect.gen(function* () {
   const database = yield* Database
   const version = yield* database.read((db) => Number(db.pluck("PRAGMA user_version")))
   if (version >= LATEST_MIGRATION) return
-  const sql = yield* SqlClient.SqlClient
-  yield* database.transaction(
-    Effect.gen(function* () {
-      yield* migrator({ loader: SqliteMigrator.fromRecord(migrations) }).pipe(
-        Effect.mapError((error) => (error._tag === "MigrationError" ? toStoreError(error) : error)),
-        // The migrator reports a failed migration's DDL as a defect: a full disk or a corrupt
-        // file during an upgrade is still the store's error, with its reason.
-        Effect.catchAllDefect((defect) => Effect.fail(toStoreError(defect)))
-      )
-      // The migrator takes a failed bookkeeping insert for another process's run and succeeds
-      // with nothing done: mark the store current only when every migration is recorded.
-      const recorded = yield* SqlSchema.findAll({
-        Request: Schema.Void,
-        Result: Schema.Struct({ latest: Schema.NullOr(Schema.Int) }),
-        execute: () => sql`SELECT max(migration_id) AS latest FROM effect_sql_migrations`
-      })(undefined)
-      if ((recorded[0]?.latest ?? 0) < LATEST_MIGRATION)
-        return yield* new StoreError({ reason: "busy", detail: "the store's migrations did not all apply; retrying" })
-      yield* sql.unsafe(`PRAGMA user_version = ${LATEST_MIGRATION}`)
-    })
-  )
+  yield* migrateThrough(LATEST_MIGRATION)
 })
 
 /** {@link migrate} as a layer: the one place a store is brought up to date. */
