@@ -220,7 +220,7 @@ describe("CoverageStore", () => {
 
     it.scoped("status reads expired leases as pending; gc reclaims them; unknown tasks are TaskNotFound", () =>
       Effect.gen(function* () {
-        const { store } = yield* makeStore
+        const { database, store } = yield* makeStore
         yield* store.register(syntheticFolders(3), 0)
         for (const agent of ["a", "b"])
           yield* store.claim({
@@ -251,6 +251,8 @@ describe("CoverageStore", () => {
 
         const reset = yield* store.reset(task, false)
         assert.deepInclude(reset, { cleared_sweeps: 1, cleared_history: false, cleared_visits: 0 })
+        // No foreign key cascades since migration 0012: the reset deletes the sweeps' items itself.
+        assert.deepStrictEqual(yield* database.read((db) => db.get("SELECT count(*) AS n FROM work_items")), { n: 0 })
         assert.deepInclude(yield* store.status(task, 1), { sweep: null, sweep_status: null, total: 0, percent: 0 })
         assert.strictEqual((yield* Effect.flip(store.showSweep(task)))._tag, "NoSweep")
         assert.strictEqual((yield* Effect.flip(store.list(task, null, 1)))._tag, "NoSweep")
