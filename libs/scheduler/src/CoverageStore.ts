@@ -12,8 +12,9 @@
  *   conditional `UPDATE … WHERE id = (SELECT … ORDER BY id LIMIT 1) RETURNING …`.
  *   Opening a sweep is set-based: one `INSERT … SELECT` scores every folder inside SQLite with
  *   Scoring's own function and inserts the items best first, so that within a sweep id order is
- *   claim order (migration 0012: the claim and `list` read ids, nothing sorts by score later). The pages of a listing are read on the same connection with the
- *   same readers (a listing can be 200,000 rows; a Schema decode per row would cost seconds).
+ *   claim order (migration 0012: the claim and `list` read ids, nothing sorts by score later).
+ *   The pages of a listing are read on the same connection with the same readers (a listing
+ *   can be 200,000 rows; a Schema decode per row would cost seconds).
  * - The other cold paths (status, showSweep, reset, gc) speak `SqlClient` with the `sql`
  *   template, rows decoded by `SqlSchema` with the domain's schemas; their writes run in one
  *   `database.transaction`.
