@@ -183,7 +183,7 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
     "UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?"
   )
   const claim = db.prepare(
-    "UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1) RETURNING path, score"
+    "UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY id LIMIT 1) RETURNING path, score"
   )
   const finish = db.prepare(
     "UPDATE work_items SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, completed_at = ? WHERE id = ? AND status IN ('pending', 'leased')"
@@ -197,7 +197,7 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
     "INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at) VALUES (?, 1, 'active', 'weighted', ?, 0) RETURNING id"
   )
   const insertItems = db.prepare(
-    "INSERT INTO work_items (sweep_id, folder_id, path, status, score) SELECT ?, id, path, 'pending', (id * 7919 % 10007) / 10007.0 FROM folders"
+    "INSERT INTO work_items (sweep_id, folder_id, path, status, score) SELECT ?, id, path, 'pending', score FROM (SELECT id, path, (id * 7919 % 10007) / 10007.0 AS score FROM folders) ORDER BY score DESC, path"
   )
   const setCurrent = db.prepare("UPDATE tasks SET current_sweep_id = ? WHERE id = ?")
   const row = (value: unknown) => value as Record<string, number | string>

@@ -9,10 +9,12 @@
  *   readers of `Rows`: a statement costs ~5 µs there against ~55–80 µs through `SqlClient`
  *   (docs/benchmarks.md). Concurrent processes serialise on SQLite's write lock and can never
  *   double-claim. The claim reclaims expired leases, then leases the best pending item with one
- *   conditional `UPDATE … WHERE id = (SELECT … ORDER BY score DESC LIMIT 1) RETURNING …`.
+ *   conditional `UPDATE … WHERE id = (SELECT … ORDER BY id LIMIT 1) RETURNING …`.
  *   Opening a sweep is set-based: one `INSERT … SELECT` scores every folder inside SQLite with
- *   Scoring's own function. The pages of a listing are read on the same connection with the
- *   same readers (a listing can be 200,000 rows; a Schema decode per row would cost seconds).
+ *   Scoring's own function and inserts the items best first, so that within a sweep id order is
+ *   claim order (migration 0012: the claim and `list` read ids, nothing sorts by score later).
+ *   The pages of a listing are read on the same connection with the same readers (a listing
+ *   can be 200,000 rows; a Schema decode per row would cost seconds).
  * - The other cold paths (status, showSweep, reset, gc) speak `SqlClient` with the `sql`
  *   template, rows decoded by `SqlSchema` with the domain's schemas; their writes run in one
  *   `database.transaction`.
@@ -59,7 +61,7 @@ import { Database as Db, Migrations, Rows } from "@trail/store"
 
 type Connection = Db.Connection
 const Database = Db.Database
-import { decayOutcome, scoreFolder } from "./Scoring.js"
+import { decayOutcome, scoreFolder, type SweepMaxima, type SweepScoring } from "./Scoring.js"
 
 /** One folder as the walker found it. */
 export interface ScannedFolder {
@@ -279,7 +281,9 @@ interface Item {
 const CurrentSweepRow = Schema.Struct({
   task_id: Int,
   sweep_id: Schema.NullOr(Int),
-  number: Schema.NullOr(Int)
+  number: Schema.NullOr(Int),
+  first_item_id: Schema.NullOr(Int),
+  last_item_id: Schema.NullOr(Int)
 })
 
 /** The row of a task without a current sweep (its sweep columns, from a LEFT JOIN, are null). */
@@ -364,7 +368,7 @@ const SQL = {
   reclaim: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
     WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?`,
   claim: `UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ?
-    WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)
+    WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY id LIMIT 1)
     RETURNING path, score`,
   finishItem: `UPDATE work_items SET status = ?, lease_owner = NULL, lease_expires_at = NULL, completed_at = ?,
       completed_by = ? WHERE id = ? AND status IN (${FINISHABLE})`,
@@ -381,7 +385,11 @@ const SQL = {
   lastSweepNumber: `SELECT coalesce(max(number), 0) FROM sweeps WHERE task_id = ?`,
   taskStrategy: `SELECT strategy FROM tasks WHERE id = ?`,
   setTaskStrategy: `UPDATE tasks SET strategy = ? WHERE id = ?`,
-  insertSweep: `INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at) VALUES (?, ?, 'active', ?, ?, ?) RETURNING id`,
+  insertSweep: `INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at, first_item_id, last_item_id)
+    VALUES (?, ?, 'active', ?, ?, ?, ?, ?) RETURNING id`,
+  // The id SQLite gives the next row (an INTEGER PRIMARY KEY without AUTOINCREMENT: the largest + 1).
+  nextItemId: `SELECT coalesce(max(id), 0) + 1 FROM work_items`,
+  lastItemId: `SELECT max(id) FROM work_items`,
   setCurrent: `UPDATE tasks SET current_sweep_id = ? WHERE id = ?`,
   upsertFolder: `INSERT INTO folders (path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, ?, ?, 1, ?)
     ON CONFLICT (path) DO UPDATE SET file_count = excluded.file_count, bytes = excluded.bytes,
@@ -416,8 +424,9 @@ const DECAYED_OUTCOME =
 
 /**
  * The maxima and the number of present folders, then one `INSERT … SELECT` of every item with its
- * score from {@link SCORE_FUNCTION}. Items are inserted best first (ties by path): their ids then
- * follow the claim's order `score DESC, id`, and the score-ordered indexes grow at their end.
+ * score from {@link SCORE_FUNCTION}. Items are inserted best first (ties by path) and nothing is
+ * inserted into a sweep later: their consecutive ids are the claim order (score DESC, then path),
+ * which the claim and `list` read, and work_items_pending (sweep_id, id) grows at its end.
  */
 const openSql = (signal: StaticSignal) => {
   const column = `f.${SIGNAL_COLUMN[signal]}`
@@ -427,8 +436,7 @@ const openSql = (signal: StaticSignal) => {
         max(0, coalesce(max(${DECAYED_OUTCOME}), 0)) AS max_outcome ${from}`,
     insert: `INSERT INTO work_items (sweep_id, folder_id, path, status, score)
       SELECT @sweep_id, id, path, 'pending', score FROM (
-        SELECT f.id, f.path, ${SCORE_FUNCTION}(@strategy, @alpha, @outcome_weight, @half_life, @seed, @number, @now,
-          @max_signal, @max_outcome, f.path, ${column}, m.last_visited_at, ${DECAYED_OUTCOME}) AS score ${from}
+        SELECT f.id, f.path, ${SCORE_FUNCTION}(f.path, ${column}, m.last_visited_at, ${DECAYED_OUTCOME}) AS score ${from}
       ) ORDER BY score DESC, path`
   }
 }
@@ -451,11 +459,12 @@ const argText = (value: unknown, what: string): string => {
   if (typeof value !== "string") throw new Rows.RowShapeError(what, value)
   return value
 }
-const argStrategy = (value: unknown): Strategy => {
-  const strategy = Strategy.literals.find((s) => s === value)
-  if (strategy === undefined) throw new Rows.RowShapeError("strategy", value)
-  return strategy
-}
+/**
+ * The sweep-wide inputs of {@link SCORE_FUNCTION} on each connection while a sweep opens there
+ * ({@link openSweep} sets them around its insert): the function takes only a folder's own
+ * values, so that 200,000 calls do not convert and check the same nine constants each.
+ */
+const opening = new WeakMap<Connection, { readonly params: SweepScoring; readonly maxima: SweepMaxima }>()
 
 /** Defines trail_score and trail_decayed_outcome on `db` (once per connection). */
 const defineScoring = (db: Connection) => {
@@ -468,26 +477,16 @@ const defineScoring = (db: Connection) => {
       argNumber(halfLife, "half_life_secs")
     )
   )
-  db.defineFunction(SCORE_FUNCTION, (...args) =>
-    scoreFolder(
-      {
-        strategy: argStrategy(args[0]),
-        alpha: argNumber(args[1], "alpha"),
-        outcomeWeight: argNumber(args[2], "outcome_weight"),
-        halfLifeSecs: argNumber(args[3], "half_life_secs"),
-        seed: argNumber(args[4], "seed"),
-        sweep: argNumber(args[5], "sweep"),
-        now: argNumber(args[6], "now")
-      },
-      { maxSignal: argNumber(args[7], "max_signal"), maxOutcome: argNumber(args[8], "max_outcome") },
-      {
-        path: argText(args[9], "path"),
-        signal: argNumber(args[10], "signal"),
-        lastVisitedAt: argIntOrNull(args[11], "last_visited_at"),
-        outcome: argNumber(args[12], "outcome")
-      }
-    )
-  )
+  db.defineFunction(SCORE_FUNCTION, (path, signal, lastVisitedAt, outcome) => {
+    const sweep = opening.get(db)
+    if (sweep === undefined) throw new Error(`${SCORE_FUNCTION} is called only while a sweep opens`)
+    return scoreFolder(sweep.params, sweep.maxima, {
+      path: argText(path, "path"),
+      signal: argNumber(signal, "signal"),
+      lastVisitedAt: argIntOrNull(lastVisitedAt, "last_visited_at"),
+      outcome: argNumber(outcome, "outcome")
+    })
+  })
 }
 
 /** A sweep just opened: its counters, and what `sweep new` reports of it. */
@@ -515,19 +514,31 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
   const total = Rows.int(maxima, "n")
   if (total === 0) return null
   const number = count(db, SQL.lastSweepNumber, taskId) + 1
-  const sweepId = count(db, SQL.insertSweep, taskId, number, strategy, total, now)
-  db.run(sql.insert, {
-    ...outcome,
-    task: taskId,
-    sweep_id: sweepId,
-    strategy,
-    alpha: open.alpha,
-    outcome_weight: open.outcomeWeight,
-    seed: open.seed,
-    number,
-    max_signal: Rows.num(maxima, "max_signal"),
-    max_outcome: Rows.num(maxima, "max_outcome")
+  // One statement inserts the items in claim order: their ids are consecutive from the next one.
+  const firstItemId = count(db, SQL.nextItemId)
+  const lastItemId = firstItemId + total - 1
+  const sweepId = count(db, SQL.insertSweep, taskId, number, strategy, total, now, firstItemId, lastItemId)
+  opening.set(db, {
+    params: {
+      strategy,
+      alpha: open.alpha,
+      outcomeWeight: open.outcomeWeight,
+      halfLifeSecs: open.halfLifeSecs,
+      seed: open.seed,
+      sweep: number,
+      now
+    },
+    maxima: { maxSignal: Rows.num(maxima, "max_signal"), maxOutcome: Rows.num(maxima, "max_outcome") }
   })
+  let inserted: number
+  try {
+    inserted = db.run(sql.insert, { ...outcome, task: taskId, sweep_id: sweepId })
+  } finally {
+    opening.delete(db)
+  }
+  // Thrown (a corrupt StoreError) rolls the opening back: list's id range would be wrong.
+  if (inserted !== total || count(db, SQL.lastItemId) !== lastItemId)
+    throw new Rows.RowShapeError("work_items.id", `${inserted} items inserted for ids ${firstItemId}..${lastItemId}`)
   db.run(SQL.setCurrent, sweepId, taskId)
   return {
     taskId,
@@ -595,52 +606,49 @@ const trusted = { disableValidation: true } as const
 export const LIST_PAGE = 500
 
 /**
- * A page of a sweep's items in score order (index work_items_by_score), after the cursor
- * `(after_score, after_id)` for every page but the first. An expired lease reads as pending. Who
- * finished an item is work_items.completed_by (the visit's agent for items finished before that
- * column existed); what they found is in the visit recorded with it (same path and time: the
- * visits_by_task index finds it).
+ * A page of a sweep's items in claim order (score DESC, then path): the sweep's id range
+ * `first_item_id ..= last_item_id`, read on the table's own key from `after` (exclusive; the
+ * first page from `first_item_id - 1`), so a page of n items reads n rows (n matching ones
+ * with a state filter). NOT INDEXED keeps SQLite off work_items_by_path (sweep_id, path),
+ * whose order would need a sort. An expired lease reads as pending. Who finished an item is
+ * work_items.completed_by (the visit's agent for items finished before that column existed);
+ * what they found is in the visit recorded with it (same path and time: the visits_by_task
+ * index finds it).
  */
 const listSql = (filter: string) => {
   const status = `CASE WHEN w.status = 'leased' AND w.lease_expires_at <= @now THEN 'pending' ELSE w.status END`
-  const select = (after: string) => `SELECT w.id, w.path, ${status} AS shown, w.score,
+  return `SELECT w.id, w.path, ${status} AS shown, w.score,
       CASE WHEN w.status = 'leased' AND w.lease_expires_at > @now THEN w.lease_owner END AS lease_owner,
       CASE WHEN w.status = 'leased' AND w.lease_expires_at > @now THEN w.lease_expires_at END AS lease_expires_at,
       m.last_visited_at AS visited_at,
       CASE WHEN w.status = 'done' THEN v.found END AS found,
       CASE WHEN w.status IN ('done', 'skipped') THEN coalesce(w.completed_by, v.agent) END AS agent
-    FROM work_items w
+    FROM work_items w NOT INDEXED
       LEFT JOIN folder_memory m ON m.task_id = @task AND m.folder_id = w.folder_id
       LEFT JOIN visits v ON w.status IN ('done', 'skipped') AND v.id = (
         SELECT max(x.id) FROM visits x
         WHERE x.task_id = @task AND x.at = w.completed_at AND x.path = w.path AND x.sweep = @number)
-    WHERE w.sweep_id = @sweep_id ${after} ${filter === "" ? "" : `AND ${status} = @state`}
-    ORDER BY w.score DESC, w.id LIMIT @size`
-  return {
-    first: select(""),
-    // `score <= after` is the index range; the rest skips the ties already read.
-    next: select("AND w.score <= @after_score AND (w.score < @after_score OR w.id > @after_id)")
-  }
+    WHERE w.id > @after AND w.id <= @last AND w.sweep_id = @sweep_id ${filter === "" ? "" : `AND ${status} = @state`}
+    ORDER BY w.id LIMIT @size`
 }
-const LIST_SQL = { all: listSql(""), inState: listSql("state") }
+/** The page statements of {@link CoverageStoreShape.items}: every item, or those shown in `@state`. */
+export const LIST_SQL = { all: listSql(""), inState: listSql("state") }
 
+/** The current sweep as a listing reads it: its items are the ids `firstItemId ..= lastItemId`. */
 interface ListedSweep {
   readonly taskId: number
   readonly sweepId: number
   readonly number: number
+  readonly firstItemId: number
+  readonly lastItemId: number
 }
 
-interface ListCursor {
-  readonly score: number
-  readonly id: number
-}
-
-const readListed = (value: unknown): { readonly item: WorkItem; readonly cursor: ListCursor } => {
+const readListed = (value: unknown): { readonly item: WorkItem; readonly id: number } => {
   const r = Rows.row(value, "work item")
   const score = Rows.num(r, "score")
   const owner = Rows.textOrNull(r, "lease_owner")
   return {
-    cursor: { score, id: Rows.int(r, "id") },
+    id: Rows.int(r, "id"),
     item: new WorkItem(
       {
         path: FolderPath.make(Rows.text(r, "path"), trusted),
@@ -902,25 +910,25 @@ export const make = Effect.gen(function* () {
     Request: TaskName,
     Result: CurrentSweepRow,
     execute: (task) =>
-      sql`SELECT t.id AS task_id, s.id AS sweep_id, s.number FROM tasks t
+      sql`SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.first_item_id, s.last_item_id FROM tasks t
         LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ${task}`
   })
 
   const items: CoverageStoreShape["items"] = (task, options) => {
     const limit = options.limit ?? Number.POSITIVE_INFINITY
     const sqlOf = options.state === null ? LIST_SQL.all : LIST_SQL.inState
-    const page = (sweep: ListedSweep, after: ListCursor | null, size: number) =>
+    const page = (sweep: ListedSweep, after: number, size: number) =>
       database.read((db) =>
         db
-          .all(after === null ? sqlOf.first : sqlOf.next, {
+          .all(sqlOf, {
             task: sweep.taskId,
             sweep_id: sweep.sweepId,
             number: sweep.number,
             now: options.now,
             state: options.state,
             size,
-            after_score: after?.score ?? null,
-            after_id: after?.id ?? null
+            after,
+            last: sweep.lastItemId
           })
           .map(readListed)
       )
@@ -928,10 +936,11 @@ export const make = Effect.gen(function* () {
       Effect.gen(function* () {
         const current = yield* Db.autocommit(findCurrent(task))
         if (Option.isNone(current)) return yield* new TaskNotFound({ task })
-        const { number, sweep_id: sweepId, task_id: taskId } = current.value
+        const { first_item_id: first, last_item_id: last, number, sweep_id: sweepId, task_id: taskId } = current.value
         if (sweepId === null || number === null) return yield* new NoSweep({ task })
-        const sweep: ListedSweep = { taskId, sweepId, number }
-        const start: { readonly after: ListCursor | null; readonly read: number } = { after: null, read: 0 }
+        if (first === null || last === null) return Stream.empty
+        const sweep: ListedSweep = { taskId, sweepId, number, firstItemId: first, lastItemId: last }
+        const start: { readonly after: number; readonly read: number } = { after: first - 1, read: 0 }
         return Stream.paginateChunkEffect(start, (state) => {
           const size = Math.min(LIST_PAGE, limit - state.read)
           return Effect.map(size <= 0 ? Effect.succeed([]) : page(sweep, state.after, size), (rows) => {
@@ -939,7 +948,7 @@ export const make = Effect.gen(function* () {
             const more = rows.length === size && last !== undefined && state.read + rows.length < limit
             return [
               Chunk.unsafeFromArray(rows.map((row) => row.item)),
-              more ? Option.some({ after: last.cursor, read: state.read + rows.length }) : Option.none()
+              more ? Option.some({ after: last.id, read: state.read + rows.length }) : Option.none()
             ] as const
           })
         })

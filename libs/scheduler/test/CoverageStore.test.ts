@@ -220,7 +220,7 @@ describe("CoverageStore", () => {
 
     it.scoped("status reads expired leases as pending; gc reclaims them; unknown tasks are TaskNotFound", () =>
       Effect.gen(function* () {
-        const { store } = yield* makeStore
+        const { database, store } = yield* makeStore
         yield* store.register(syntheticFolders(3), 0)
         for (const agent of ["a", "b"])
           yield* store.claim({
@@ -251,6 +251,8 @@ describe("CoverageStore", () => {
 
         const reset = yield* store.reset(task, false)
         assert.deepInclude(reset, { cleared_sweeps: 1, cleared_history: false, cleared_visits: 0 })
+        // No foreign key cascades since migration 0012: the reset deletes the sweeps' items itself.
+        assert.deepStrictEqual(yield* database.read((db) => db.get("SELECT count(*) AS n FROM work_items")), { n: 0 })
         assert.deepInclude(yield* store.status(task, 1), { sweep: null, sweep_status: null, total: 0, percent: 0 })
         assert.strictEqual((yield* Effect.flip(store.showSweep(task)))._tag, "NoSweep")
         assert.strictEqual((yield* Effect.flip(store.list(task, null, 1)))._tag, "NoSweep")
@@ -307,7 +309,7 @@ describe("CoverageStore", () => {
               .map((row) => Schema.decodeUnknownSync(Schema.Struct({ detail: Schema.String }))(row).detail)
           return {
             claim: plan(
-              "UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)",
+              "UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY id LIMIT 1)",
               "a",
               1,
               1
@@ -350,7 +352,7 @@ describe("CoverageStore", () => {
         const source = fs.readFileSync(new URL("../src/CoverageStore.ts", import.meta.url), "utf8")
         assert.include(
           source,
-          "WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY score DESC, id LIMIT 1)"
+          "WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY id LIMIT 1)"
         )
         assert.include(source, "WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?")
       })

@@ -18,7 +18,8 @@ const FolderSignalRow = Schema.Struct({
   outcome: Schema.NullOr(Schema.Number),
   outcome_at: Schema.NullOr(Schema.Int)
 })
-const ItemRow = Schema.Struct({ path: Schema.String, score: Schema.Number, folder_id: Schema.Int })
+const ItemRow = Schema.Struct({ id: Schema.Int, path: Schema.String, score: Schema.Number, folder_id: Schema.Int })
+const RangeRow = Schema.Struct({ first_item_id: Schema.Int, last_item_id: Schema.Int })
 
 /**
  * The sweep opening trail had before it was set-based (a JS loop over the folders, scored by
@@ -133,14 +134,26 @@ describe("opening a sweep", () => {
           const sweep = yield* store.newSweep(task, options, now)
           assert.strictEqual(sweep.sweep, 2)
           assert.strictEqual(sweep.total, rows.length)
-          const items = yield* database.read((db) =>
-            db
+          // In id order: the ids are the claim order, and the sweep's row holds their range.
+          const { items, range } = yield* database.read((db) => ({
+            items: db
               .all(
-                "SELECT path, score, folder_id FROM work_items WHERE sweep_id = (SELECT max(id) FROM sweeps) ORDER BY score DESC, id"
+                "SELECT id, path, score, folder_id FROM work_items WHERE sweep_id = (SELECT max(id) FROM sweeps) ORDER BY id"
               )
-              .map((row) => Schema.decodeUnknownSync(ItemRow)(row))
+              .map((row) => Schema.decodeUnknownSync(ItemRow)(row)),
+            range: Schema.decodeUnknownSync(RangeRow)(
+              db.get("SELECT first_item_id, last_item_id FROM sweeps WHERE id = (SELECT max(id) FROM sweeps)")
+            )
+          }))
+          assert.deepStrictEqual(
+            items.map(({ folder_id, path, score }) => ({ path, score, folder_id })),
+            referenceOpen(rows, options, 2, now)
           )
-          assert.deepStrictEqual(items, referenceOpen(rows, options, 2, now))
+          assert.deepStrictEqual(
+            items.map((item) => item.id),
+            Array.from({ length: items.length }, (_, k) => range.first_item_id + k)
+          )
+          assert.strictEqual(range.last_item_id, range.first_item_id + items.length - 1)
         }),
       { fastCheck: { numRuns: 60 } }
     )

@@ -33,6 +33,20 @@ export const INBOX_INDEXES: ReadonlyArray<readonly [name: string, ddl: string]> 
   ["inbox_sessions_pane", `CREATE INDEX inbox_sessions_pane ON inbox_sessions (socket, pane) WHERE pane IS NOT NULL`]
 ]
 
+/**
+ * A sweep's done / skipped / leased counters follow its items' status changes inside the
+ * statement that changes them (migration 0002; created again by 0012, which rebuilds work_items).
+ */
+const COUNTERS_TRIGGER = `CREATE TRIGGER work_items_counters AFTER UPDATE OF status ON work_items
+      WHEN OLD.status <> NEW.status
+      BEGIN
+        UPDATE sweeps SET
+          done = done + (NEW.status = 'done') - (OLD.status = 'done'),
+          skipped = skipped + (NEW.status = 'skipped') - (OLD.status = 'skipped'),
+          leased = leased + (NEW.status = 'leased') - (OLD.status = 'leased')
+        WHERE id = NEW.sweep_id;
+      END`
+
 export const migrations = {
   "0001_coverage": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -117,15 +131,7 @@ export const migrations = {
     // A sweep's done / skipped / leased counters follow its items' status changes inside the
     // statement that changes them, so the hot path never issues a counter update of its own and
     // the counters cannot drift from the items (total is set when the sweep opens).
-    yield* sql`CREATE TRIGGER work_items_counters AFTER UPDATE OF status ON work_items
-      WHEN OLD.status <> NEW.status
-      BEGIN
-        UPDATE sweeps SET
-          done = done + (NEW.status = 'done') - (OLD.status = 'done'),
-          skipped = skipped + (NEW.status = 'skipped') - (OLD.status = 'skipped'),
-          leased = leased + (NEW.status = 'leased') - (OLD.status = 'leased')
-        WHERE id = NEW.sweep_id;
-      END`
+    yield* sql.unsafe(COUNTERS_TRIGGER)
   }),
   "0003_visit_memory_trigger": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -327,6 +333,51 @@ export const migrations = {
     // When `trail gc` deleted the sweep's work items (history.keep_sweeps), or null. Its counters
     // and its visits stay; `gc --reconcile` leaves a pruned sweep's counters alone.
     yield* sql`ALTER TABLE sweeps ADD COLUMN items_pruned_at INTEGER`
+  }),
+  "0012_work_items_claim_order": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // Opening a sweep inserts one item per folder (200,000 at scale) and must take well under a
+    // second; each foreign-key probe and each index of this table is paid per item. So:
+    // - no foreign keys: items are inserted only by opening a sweep, from the folders and the
+    //   sweep of that statement, and deleted only with their sweep (reset, gc's pruning), by
+    //   explicit deletes in the same transaction; folders are never deleted (absent: present = 0);
+    // - ids in claim order: a sweep's items are inserted best first (score DESC, then path) in
+    //   one statement and nothing is inserted into a sweep later, so within a sweep `id` order
+    //   is claim order and list order, and a sweep's items are the ids first_item_id ..
+    //   last_item_id of its row. The pending index holds (sweep_id, id) (appended in order, no
+    //   score) and `list` reads that id range: work_items_by_score (0011) is gone.
+    // The items of stores made before are copied in that order (sweep by sweep, score DESC,
+    // then id, the claim order they had), so they get new ids; nothing refers to an item's id.
+    yield* sql`CREATE TABLE work_items_0012 (
+      id INTEGER PRIMARY KEY,
+      sweep_id INTEGER NOT NULL,
+      folder_id INTEGER NOT NULL,
+      path TEXT NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('pending', 'leased', 'done', 'skipped')),
+      score REAL NOT NULL,
+      lease_owner TEXT,
+      lease_expires_at INTEGER,
+      completed_at INTEGER,
+      completed_by TEXT
+    )`
+    yield* sql`INSERT INTO work_items_0012
+        (sweep_id, folder_id, path, status, score, lease_owner, lease_expires_at, completed_at, completed_by)
+      SELECT sweep_id, folder_id, path, status, score, lease_owner, lease_expires_at, completed_at, completed_by
+      FROM work_items ORDER BY sweep_id, score DESC, id`
+    // Dropping the table drops its indexes and its trigger (work_items_counters, 0002).
+    yield* sql`DROP TABLE work_items`
+    yield* sql`ALTER TABLE work_items_0012 RENAME TO work_items`
+    yield* sql`CREATE UNIQUE INDEX work_items_by_path ON work_items (sweep_id, path)`
+    // The claim reads the first pending item of a sweep in id (claim) order from this index.
+    yield* sql`CREATE INDEX work_items_pending ON work_items (sweep_id, id) WHERE status = 'pending'`
+    yield* sql`CREATE INDEX work_items_leased ON work_items (sweep_id, lease_expires_at) WHERE status = 'leased'`
+    yield* sql.unsafe(COUNTERS_TRIGGER)
+    // The ids of the sweep's items (both null when it has none: pruned, or emptied by hand).
+    yield* sql`ALTER TABLE sweeps ADD COLUMN first_item_id INTEGER`
+    yield* sql`ALTER TABLE sweeps ADD COLUMN last_item_id INTEGER`
+    yield* sql`UPDATE sweeps SET first_item_id = r.first, last_item_id = r.last
+      FROM (SELECT sweep_id, min(id) AS first, max(id) AS last FROM work_items GROUP BY sweep_id) AS r
+      WHERE r.sweep_id = sweeps.id`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 
@@ -341,6 +392,38 @@ export const LATEST_MIGRATION = Object.keys(migrations).length
 const migrator = SqliteMigrator.make({})
 
 /**
+ * Applies the migrations up to number `last` that the store lacks, and sets `PRAGMA user_version`
+ * to `last`, in one store transaction. {@link migrate} with the latest; tests build the stores
+ * older trails made with an earlier one.
+ */
+export const migrateThrough = (last: number) =>
+  Effect.gen(function* () {
+    const database = yield* Database
+    const sql = yield* SqlClient.SqlClient
+    const upTo = Object.fromEntries(Object.entries(migrations).filter(([name]) => Number.parseInt(name, 10) <= last))
+    yield* database.transaction(
+      Effect.gen(function* () {
+        yield* migrator({ loader: SqliteMigrator.fromRecord(upTo) }).pipe(
+          Effect.mapError((error) => (error._tag === "MigrationError" ? toStoreError(error) : error)),
+          // The migrator reports a failed migration's DDL as a defect: a full disk or a corrupt
+          // file during an upgrade is still the store's error, with its reason.
+          Effect.catchAllDefect((defect) => Effect.fail(toStoreError(defect)))
+        )
+        // The migrator takes a failed bookkeeping insert for another process's run and succeeds
+        // with nothing done: mark the store current only when every migration is recorded.
+        const recorded = yield* SqlSchema.findAll({
+          Request: Schema.Void,
+          Result: Schema.Struct({ latest: Schema.NullOr(Schema.Int) }),
+          execute: () => sql`SELECT max(migration_id) AS latest FROM effect_sql_migrations`
+        })(undefined)
+        if ((recorded[0]?.latest ?? 0) < last)
+          return yield* new StoreError({ reason: "busy", detail: "the store's migrations did not all apply; retrying" })
+        yield* sql.unsafe(`PRAGMA user_version = ${last}`)
+      })
+    )
+  })
+
+/**
  * Brings the schema up to date. Cheap when it already is: one `PRAGMA user_version` read.
  * Fails with a StoreError (corrupt, read-only, …) when the database cannot be read or migrated.
  */
@@ -348,27 +431,7 @@ export const migrate = Effect.gen(function* () {
   const database = yield* Database
   const version = yield* database.read((db) => Number(db.pluck("PRAGMA user_version")))
   if (version >= LATEST_MIGRATION) return
-  const sql = yield* SqlClient.SqlClient
-  yield* database.transaction(
-    Effect.gen(function* () {
-      yield* migrator({ loader: SqliteMigrator.fromRecord(migrations) }).pipe(
-        Effect.mapError((error) => (error._tag === "MigrationError" ? toStoreError(error) : error)),
-        // The migrator reports a failed migration's DDL as a defect: a full disk or a corrupt
-        // file during an upgrade is still the store's error, with its reason.
-        Effect.catchAllDefect((defect) => Effect.fail(toStoreError(defect)))
-      )
-      // The migrator takes a failed bookkeeping insert for another process's run and succeeds
-      // with nothing done: mark the store current only when every migration is recorded.
-      const recorded = yield* SqlSchema.findAll({
-        Request: Schema.Void,
-        Result: Schema.Struct({ latest: Schema.NullOr(Schema.Int) }),
-        execute: () => sql`SELECT max(migration_id) AS latest FROM effect_sql_migrations`
-      })(undefined)
-      if ((recorded[0]?.latest ?? 0) < LATEST_MIGRATION)
-        return yield* new StoreError({ reason: "busy", detail: "the store's migrations did not all apply; retrying" })
-      yield* sql.unsafe(`PRAGMA user_version = ${LATEST_MIGRATION}`)
-    })
-  )
+  yield* migrateThrough(LATEST_MIGRATION)
 })
 
 /** {@link migrate} as a layer: the one place a store is brought up to date. */
