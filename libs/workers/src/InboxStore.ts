@@ -8,11 +8,14 @@
  * - {@link replaceAll} writes a whole state (a rebuild) in one transaction.
  * - {@link page} reads visible items in attention order (SPEC §3 "Order") through the
  *   `inbox_items_attention` index, `LIMIT n`: no sort of every row.
+ * - {@link pageWithTail} reads the same page as if the events not folded yet were: folded in
+ *   memory over what they touch, written nowhere (a reader that cannot get the write lock).
  *
  * Every function throws SQLite's error, or {@link Unreadable} for a stored row this version of
  * trail cannot read back (the caller rebuilds the projection from the log).
  */
 import {
+  attentionCompare,
   attentionRank,
   beginFold,
   foldInto,
@@ -300,6 +303,48 @@ export const page = (
   )
   for (const row of rows) items.push(decodeItem(column(row, "item")))
   return { items, next: items.length === limit ? { _tag: "cooling", offset: skip + rows.length } : null }
+}
+
+/** ASCII lower case, as SQLite's `LIKE` compares (other letters compare as they are). */
+const asciiLower = (text: string) => text.replace(/[A-Z]/g, (c) => c.toLowerCase())
+
+/** Whether `item`'s headline, subject id or kind contains `filter` ({@link page}'s `LIKE`). */
+const matches = (item: ReviewItem, filter: string) => {
+  if (filter === "") return true
+  const needle = asciiLower(filter)
+  return [item.headline, item.subject.id, item.kind].some((text) => asciiLower(text).includes(needle))
+}
+
+/**
+ * The first {@link page} (`limit` visible items in attention order at `now`, containing
+ * `filter`) as it will read once the events after the stored `last_event_id` are folded, without
+ * writing anything: those events are folded in memory over what they touch ({@link loadTouched},
+ * as {@link catchUpBatch} does), and the items they set or deleted take the place of their stored
+ * rows. So a reader shows fresh items while other processes hold the write lock. Run it inside
+ * one read transaction (one snapshot of rows and events). O(tail + limit). Null when no
+ * projection is stored, or when more than `maxTail` events wait (the caller folds them for good).
+ */
+export const pageWithTail = (
+  db: Connection,
+  options: { readonly now: number; readonly limit: number; readonly filter: string },
+  maxTail: number
+): Array<ReviewItem> | null => {
+  const last = lastFolded(db)
+  if (last === null) return null
+  const events = Events.since(db, last, maxTail + 1)
+  if (events.length > maxTail) return null
+  if (events.length === 0) return page(db, { ...options, cursor: null }).items
+  const draft = beginFold(loadTouched(db, last, events))
+  foldInto(draft, events)
+  const changed = draft.changes?.items ?? new Set<string>()
+  // Enough stored rows that `limit` remain once the changed ones are taken out.
+  const limit = Math.min(options.limit + changed.size, Number.MAX_SAFE_INTEGER)
+  const stored = page(db, { ...options, limit, cursor: null }).items.filter((item) => !changed.has(item.id))
+  const fresh = [...changed].flatMap((id) => {
+    const item = draft.items.get(id)
+    return item !== undefined && !item.dismissed && matches(item, options.filter) ? [item] : []
+  })
+  return [...stored, ...fresh].sort(attentionCompare(options.now)).slice(0, options.limit)
 }
 
 /** How many visible items contain `filter` ({@link page}'s filter). */

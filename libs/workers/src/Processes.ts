@@ -28,7 +28,7 @@ import {
   Stream,
   SubscriptionRef
 } from "effect"
-import { wakes } from "./Wakes.js"
+import { watchBackend, wakes } from "./Wakes.js"
 
 export const EXIT_FILE = "exit"
 
@@ -220,4 +220,6 @@ export const envLive: Layer.Layer<Env> = Layer.sync(Env, () => {
 })
 
 /** Every outside thing on this machine: Processes, Host, Env and the Node platform (FileSystem, Path, CommandExecutor). */
-export const live = Layer.mergeAll(Processes.Live, hostLive, envLive).pipe(Layer.provideMerge(NodeContext.layer))
+export const live = Layer.mergeAll(Processes.Live, hostLive, envLive).pipe(
+  Layer.provideMerge(NodeContext.layer.pipe(Layer.provide(watchBackend)))
+)
