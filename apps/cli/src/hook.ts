@@ -9,12 +9,12 @@
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
-import { type NewEvent, StoreError } from "@trail/domain"
+import { StoreError } from "@trail/domain"
 import * as ConfigText from "@trail/scheduler/ConfigText"
 import * as Events from "@trail/store/Events"
 import * as UnitOfWork from "@trail/store/UnitOfWork"
 import * as Hooks from "@trail/workers/Hooks"
-import { Either, Option } from "effect"
+import { Either } from "effect"
 
 /**
  * What the hook reads of its process, once, in {@link runHook}: its environment, its working
@@ -94,34 +94,6 @@ export interface FollowUp {
   readonly session: string
 }
 
-/**
- * The waits between tries of the write lock (ms): short, spread by the process id so that the
- * hooks of one burst do not retry in step. SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20,
- * 25, 25, 25, 50, 50, then 100 ms between tries: among 50 processes appending 1,000 events a
- * second, most tries find the lock taken, so an append slept 25–100 ms at a time while the lock
- * was free most of that time (append p50 130–150 ms, p95 0.5–0.6 s; docs/benchmarks.md).
- */
-const lockWaitMs = (tries: number) =>
-  Math.min(1 + tries / 8, 4) * (0.5 + ((process.pid * 7_919 + tries * 104_729) % 1_000) / 1_000)
-
-/** One sleep of the hook's only thread (it has nothing else to do meanwhile). */
-const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
-
-/**
- * Appends `event` in its own write transaction, trying the lock without SQLite's busy handler
- * ({@link lockWaitMs} between tries) for as long as the store's own busy wait
- * (UnitOfWork.BUSY_TIMEOUT_MS), then once more waiting in SQLite's handler: a hook that waits
- * longer loses nothing. Throws SQLite's error.
- */
-const appendPolling = (handle: UnitOfWork.Handle, event: NewEvent): void => {
-  const until = performance.now() + UnitOfWork.BUSY_TIMEOUT_MS
-  for (let tries = 0; performance.now() < until; tries++) {
-    if (Option.isSome(handle.tryImmediate((db) => Events.append(db, event)))) return
-    pause(lockWaitMs(tries))
-  }
-  handle.immediate((db) => Events.append(db, event))
-}
-
 /** Whether a checkpoint is armed (the cheap check, so that most SessionStarts load nothing more). */
 const ARMED = "SELECT 1 FROM checkpoints WHERE armed_at IS NOT NULL LIMIT 1"
 
@@ -153,8 +125,7 @@ export const recordHook = (
     handle = UnitOfWork.open(file, { checkMigrated: true })
     // The agent's process is recorded only for a session in a tmux pane (toEvent): no /proc walk otherwise.
     const inPane = env["TMUX_PANE"] !== undefined && env["TMUX_PANE"] !== ""
-    const event = Hooks.toEvent(payload, env, at, inPane ? Hooks.agentOf(process.pid) : null)
-    appendPolling(handle, event)
+    Events.append(handle.connection, Hooks.toEvent(payload, env, at, inPane ? Hooks.agentOf(process.pid) : null))
     const session = payload.session_id
     if (payload.hook_event_name === Hooks.PRE_COMPACT) {
       // The settings keep the hook after `checkpoint.on_precompact` is switched off: the config
