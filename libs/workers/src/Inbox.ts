@@ -156,11 +156,15 @@ const BATCH = 5_000
  */
 const LOCK_WAITS_MS = [1, 2, 4, 8, 16, 32, 64] as const
 
+/** The waits (ms) between a read's tries of the write lock before it folds the new events in memory. */
+const READ_LOCK_WAITS_MS = [1, 2] as const
+
 /**
  * The most events {@link InboxShape.items} folds in memory over the stored rows when the write
- * lock is busy; a longer tail is folded for good (waiting for the lock) first.
+ * lock is busy (each read folds them again); a longer tail is folded for good (waiting for the
+ * lock) first.
  */
-const MAX_TAIL = BATCH
+const MAX_TAIL = 1_000
 
 /**
  * One turn of the event loop: a rebuild yields it between batches so that SIGINT/SIGTERM (and
@@ -239,42 +243,43 @@ export const make = Effect.gen(function* () {
    * there is nothing to fold: two O(1) reads.
    */
   const catchUp: Effect.Effect<void, StoreError> = Effect.gen(function* () {
-    const fresh = yield* database.read((db) => InboxStore.lastFolded(db) === Events.latestId(db))
-    if (fresh) return
-    const batch = readable((db) => InboxStore.catchUpBatch(db, BATCH))
-    for (let busy = 0; ;) {
-      const wait = LOCK_WAITS_MS[busy]
-      const step =
-        wait === undefined ? Option.some(yield* database.immediate(batch)) : yield* database.tryImmediate(batch)
-      if (Option.isNone(step)) {
-        busy += 1
-        yield* wallClockSleep(wait ?? 0)
-        continue
-      }
-      busy = 0
-      if (Either.isLeft(step.value)) return yield* rebuildWith(false).pipe(Effect.zipRight(catchUp))
-      if (step.value.right === "unstored") return yield* rebuildWith(true).pipe(Effect.zipRight(catchUp))
-      if (step.value.right === "done") return
-      yield* nextTurn
-    }
+    const step = yield* foldForGood(LOCK_WAITS_MS, true)
+    if (step === "unstored") return yield* rebuildWith(true).pipe(Effect.zipRight(catchUp))
+    if (step === "unreadable") return yield* rebuildWith(false).pipe(Effect.zipRight(catchUp))
   })
 
   /**
-   * Folds for good what the write lock lets it fold now, never waiting for it: `done` (caught
-   * up), `busy` (another connection holds the lock; events may wait), or `other` (no readable
-   * projection is stored: {@link catchUp} rebuilds it).
+   * Folds for good the events the stored projection has not seen, one transaction per BATCH,
+   * trying the write lock without blocking, `waits` (ms) apart; after the last wait it blocks in
+   * SQLite's busy handler when `block`, else gives up: `busy` (events may wait). `unstored` /
+   * `unreadable`: no readable projection is stored (the caller rebuilds it).
    */
-  const catchUpNow: Effect.Effect<"done" | "busy" | "other", StoreError> = Effect.gen(function* () {
-    const fresh = yield* database.read((db) => InboxStore.lastFolded(db) === Events.latestId(db))
-    if (fresh) return "done"
-    for (;;) {
-      const step = yield* database.tryImmediate(readable((db) => InboxStore.catchUpBatch(db, BATCH)))
-      if (Option.isNone(step)) return "busy"
-      if (Either.isLeft(step.value) || step.value.right === "unstored") return "other"
-      if (step.value.right === "done") return "done"
-      yield* nextTurn
-    }
-  })
+  const foldForGood = (
+    waits: ReadonlyArray<number>,
+    block: boolean
+  ): Effect.Effect<"done" | "busy" | "unstored" | "unreadable", StoreError> =>
+    Effect.gen(function* () {
+      const fresh = yield* database.read((db) => InboxStore.lastFolded(db) === Events.latestId(db))
+      if (fresh) return "done"
+      const batch = readable((db) => InboxStore.catchUpBatch(db, BATCH))
+      for (let busy = 0; ;) {
+        const step =
+          busy >= waits.length && block
+            ? Option.some(yield* database.immediate(batch))
+            : yield* database.tryImmediate(batch)
+        if (Option.isNone(step)) {
+          const wait = waits[busy]
+          if (wait === undefined) return "busy"
+          busy += 1
+          yield* wallClockSleep(wait)
+          continue
+        }
+        busy = 0
+        if (Either.isLeft(step.value)) return "unreadable"
+        if (step.value.right !== "more") return step.value.right
+        yield* nextTurn
+      }
+    })
 
   /** `work` on the caught-up projection; a row it cannot read back makes it rebuild, then read again. */
   const reading = <A>(work: (db: Db.Connection) => A): Effect.Effect<A, StoreError> =>
@@ -312,7 +317,7 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const query = { now, limit: options.limit ?? Number.MAX_SAFE_INTEGER, filter: options.filter ?? "" }
-      if ((yield* catchUpNow) === "busy") {
+      if ((yield* foldForGood(READ_LOCK_WAITS_MS, false)) === "busy") {
         const read = yield* database.snapshot(readable((db) => InboxStore.pageWithTail(db, query, MAX_TAIL)))
         if (Either.isRight(read) && read.right !== null) return read.right
       }
