@@ -134,8 +134,8 @@ export const WATCH_GAP_MS = 20
  * Node's `fs.watch` of `path` (a folder, or a file when `isDir` is false) with its file events
  * handed to Effect as chunks, one event per changed name, at most one chunk per
  * {@link WATCH_GAP_MS} (a first event after a quiet gap goes at the end of its turn of the event
- * loop): `change` is an Update, `rename` a Create when the name exists when the chunk goes, else
- * a Remove. Paths are the names Node reports, as @effect/platform-node's own watch gives them.
+ * loop): `change` is an Update, `rename` a Create when the name exists when the chunk goes, a
+ * Remove when it does not, and a failure of the watch when `stat` cannot tell (as the platform's). Paths are the names Node reports, as @effect/platform-node's own watch gives them.
  * The gap is wall-clock time (Node's timers): it paces the other processes' writes, not ours.
  */
 const watchCoalesced = (
@@ -150,20 +150,41 @@ const watchCoalesced = (
           let pending = new Map<string, "change" | "rename">()
           let scheduled = false
           let flushed = Number.NEGATIVE_INFINITY
+          const failed = (cause: unknown) =>
+            emit.fail(
+              new SystemError({
+                module: "FileSystem",
+                reason: "Unknown",
+                method: "watch",
+                pathOrDescriptor: path,
+                description: cause instanceof Error ? cause.message : String(cause),
+                cause
+              })
+            )
+          /** A renamed name: Create when it exists, Remove when it does not, a failure when stat cannot tell. */
+          const renamed = (name: string): FileSystem.WatchEvent | null => {
+            try {
+              fs.statSync(isDir ? nodePath.join(path, name) : path)
+              return FileSystem.WatchEventCreate({ path: name })
+            } catch (error) {
+              if (error instanceof Error && "code" in error && error.code === "ENOENT")
+                return FileSystem.WatchEventRemove({ path: name })
+              failed(error)
+              return null
+            }
+          }
           const flush = () => {
             scheduled = false
             flushed = performance.now()
             const turn = pending
             pending = new Map()
-            emit.array(
-              [...turn].map(([name, event]) =>
-                event === "change"
-                  ? FileSystem.WatchEventUpdate({ path: name })
-                  : fs.existsSync(isDir ? nodePath.join(path, name) : path)
-                    ? FileSystem.WatchEventCreate({ path: name })
-                    : FileSystem.WatchEventRemove({ path: name })
-              )
-            )
+            const events: Array<FileSystem.WatchEvent> = []
+            for (const [name, event] of turn) {
+              const next = event === "change" ? FileSystem.WatchEventUpdate({ path: name }) : renamed(name)
+              if (next === null) return
+              events.push(next)
+            }
+            emit.array(events)
           }
           const watcher = fs.watch(path, { recursive }, (event, name) => {
             if (name === null || name === "") return
@@ -175,17 +196,7 @@ const watchCoalesced = (
             if (wait > 0) setTimeout(flush, wait)
             else setImmediate(flush)
           })
-          watcher.on("error", (cause) =>
-            emit.fail(
-              new SystemError({
-                module: "FileSystem",
-                reason: "Unknown",
-                method: "watch",
-                pathOrDescriptor: path,
-                cause
-              })
-            )
-          )
+          watcher.on("error", failed)
           watcher.on("close", () => emit.end())
           return watcher
         }),
