@@ -436,15 +436,13 @@ describe("trail inbox --tui", () => {
     t.tmux("new-window", "-d", "-n", "tui", "-c", t.root, `node ${TRAIL} inbox --tui; echo TUI-EXITED; sleep 60`)
     const until = untilScreen(() => t.tmux("capture-pane", "-p", "-J", "-t", "work:tui"))
     await until((s) => s.includes("Nothing needs you."), "the empty inbox")
-    // The platform's watcher stats the name of an entry created in .trail/ relative to the cwd
-    // (the root here): a link loop of that name in the root makes the watch fail.
-    fs.symlinkSync("probe", path.join(t.root, "probe"))
-    // The watch starts as the first screen is drawn: an entry created before it is not seen, so
-    // the entry is made again at each look until the watch has seen one.
+    // The watch stats an entry created in .trail/ to tell a create from a remove: a link loop
+    // there makes the watch fail. The watch starts as the first screen is drawn: an entry created
+    // before it is not seen, so the entry is made again at each look until the watch has seen one.
     const probe = path.join(t.root, ".trail", "probe")
     const text = await until((s) => {
       fs.rmSync(probe, { force: true })
-      fs.writeFileSync(probe, "")
+      fs.symlinkSync("probe", probe)
       return s.includes("live updates stopped")
     }, "the watch's failure on the status line")
     expect(text).toContain("ELOOP")

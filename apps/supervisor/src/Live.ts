@@ -6,7 +6,7 @@ import { type TrailConfig } from "@trail/domain"
 import { type Project, Scheduler } from "@trail/scheduler"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { Database, Migrations } from "@trail/store"
-import { Inbox, Processes, Substrate, Tmux, Workers } from "@trail/workers"
+import { Inbox, Processes, Substrate, Tmux, Wakes, Workers } from "@trail/workers"
 import { Layer } from "effect"
 import * as EventLogLive from "./EventLog.js"
 import { Supervisor } from "./Supervisor.js"
@@ -72,5 +72,5 @@ export const eventLogLayer = (settings: RootSettings) =>
   EventLogLive.layer({ stateDir: settings.project.stateDir }).pipe(
     Layer.provideMerge(Migrations.layer),
     Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile })),
-    Layer.provide(NodeFileSystem.layer)
+    Layer.provide(NodeFileSystem.layer.pipe(Layer.provide(Wakes.watchBackend)))
   )

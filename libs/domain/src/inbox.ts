@@ -668,19 +668,22 @@ const coolingUntil = (item: ReviewItem, now: number): number | null =>
  * checkpoint); then oldest first.
  */
 export const attentionOrder = (state: InboxState, now: number): Array<ReviewItem> =>
-  [...state.items.values()]
-    .filter((item) => !item.dismissed)
-    .sort((a, b) => {
-      const coolA = coolingUntil(a, now)
-      const coolB = coolingUntil(b, now)
-      return (
-        Number(coolA !== null) - Number(coolB !== null) ||
-        attentionRank[a.kind] - attentionRank[b.kind] ||
-        (coolA !== null && coolB !== null ? coolA - coolB : 0) ||
-        a.since - b.since ||
-        Number(a.id.slice(1)) - Number(b.id.slice(1))
-      )
-    })
+  [...state.items.values()].filter((item) => !item.dismissed).sort(attentionCompare(now))
+
+/** {@link attentionOrder}'s comparator at `now` (ms), for a sort of visible items. */
+export const attentionCompare =
+  (now: number) =>
+  (a: ReviewItem, b: ReviewItem): number => {
+    const coolA = coolingUntil(a, now)
+    const coolB = coolingUntil(b, now)
+    return (
+      Number(coolA !== null) - Number(coolB !== null) ||
+      attentionRank[a.kind] - attentionRank[b.kind] ||
+      (coolA !== null && coolB !== null ? coolA - coolB : 0) ||
+      a.since - b.since ||
+      Number(a.id.slice(1)) - Number(b.id.slice(1))
+    )
+  }
 
 /** The item an ITEM argument names: an item id, or the open (else latest) item of a worker or session id. */
 export const findItem = (state: InboxState, ref: string): ReviewItem | undefined => {

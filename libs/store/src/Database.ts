@@ -25,7 +25,19 @@ import { SqlError } from "@effect/sql/SqlError"
 import * as SqlSchema from "@effect/sql/SqlSchema"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { StoreError } from "@trail/domain"
-import { Context, Duration, Effect, Either, FiberRef, Layer, ParseResult, Schedule, Schema, type Scope } from "effect"
+import {
+  Context,
+  Duration,
+  Effect,
+  Either,
+  FiberRef,
+  Layer,
+  Option,
+  ParseResult,
+  Schedule,
+  Schema,
+  type Scope
+} from "effect"
 import * as fs from "node:fs"
 import { RowShapeError } from "./Rows.js"
 import * as UnitOfWork from "./UnitOfWork.js"
@@ -51,8 +63,15 @@ export interface DatabaseShape {
    * (the transaction still commits: the work decides what it wrote before deciding to fail).
    */
   readonly immediateEither: <A, E>(work: (db: Connection) => Either.Either<A, E>) => Effect.Effect<A, E | StoreError>
+  /**
+   * As {@link immediate} when the write lock is free now (in this process and in SQLite): None,
+   * having run nothing, when it is held; never waits for it.
+   */
+  readonly tryImmediate: <A>(work: (db: Connection) => A) => Effect.Effect<Option.Option<A>, StoreError>
   /** Runs `work` synchronously outside any explicit transaction (reads see one snapshot per statement). */
   readonly read: <A>(work: (db: Connection) => A) => Effect.Effect<A, StoreError>
+  /** Runs `work`'s reads synchronously inside one read transaction: one snapshot for all of them. */
+  readonly snapshot: <A>(work: (db: Connection) => A) => Effect.Effect<A, StoreError>
   /** Runs a statement that cannot be inside a transaction (`VACUUM`, checkpoints). */
   readonly exec: (sql: string) => Effect.Effect<void, StoreError>
   /**
@@ -304,7 +323,10 @@ export const make = (
       Effect.flatMap(immediate(work), (result) =>
         Either.isRight(result) ? Effect.succeed(result.right) : Effect.fail(result.left)
       )
+    const tryImmediate = <A>(work: (db: Connection) => A): Effect.Effect<Option.Option<A>, StoreError> =>
+      Effect.suspend(() => (sqlHolders === 0 ? run(() => handle.tryImmediate(work)) : Effect.succeed(Option.none())))
     const read = <A>(work: (db: Connection) => A) => attempt(() => work(handle.connection))
+    const snapshot = <A>(work: (db: Connection) => A) => attempt(() => handle.snapshot(work))
     const exec = (sql: string) => attempt(() => handle.exec(sql))
 
     const withLock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -343,7 +365,16 @@ export const make = (
         return inside ? once : Effect.retry(withLock(once), { schedule: BUSY_RETRY, while: isBusy })
       })
 
-    const database: DatabaseShape = { filename, immediate, immediateEither, read, exec, transaction }
+    const database: DatabaseShape = {
+      filename,
+      immediate,
+      immediateEither,
+      tryImmediate,
+      read,
+      snapshot,
+      exec,
+      transaction
+    }
     return { database, client }
   })
 

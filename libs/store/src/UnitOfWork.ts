@@ -8,7 +8,7 @@
  */
 import { StoreError } from "@trail/domain"
 import Sqlite from "better-sqlite3"
-import { Schema } from "effect"
+import { Option, Schema } from "effect"
 
 /**
  * What a unit of work may run. Statements are prepared once per text and cached for the life of
@@ -44,6 +44,14 @@ export interface Handle {
   readonly connection: Connection
   /** Runs `work` inside `BEGIN IMMEDIATE … COMMIT`, rolled back when it throws. */
   readonly immediate: <A>(work: (db: Connection) => A) => A
+  /**
+   * As {@link immediate} when SQLite's write lock is free now: None, having run nothing, when
+   * another connection holds it (no busy wait: SQLite's busy handler sleeps and retries, and is
+   * not fair to a reader among many writers).
+   */
+  readonly tryImmediate: <A>(work: (db: Connection) => A) => Option.Option<A>
+  /** Runs `work`'s reads inside `BEGIN … COMMIT`: one snapshot of the database for all of them. */
+  readonly snapshot: <A>(work: (db: Connection) => A) => A
   /** Runs a statement that cannot be inside a transaction (`VACUUM`, checkpoints). */
   readonly exec: (sql: string) => void
   readonly close: () => void
@@ -51,6 +59,14 @@ export interface Handle {
 
 /** Milliseconds SQLite's own busy handler waits for a lock before reporting SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5_000
+
+/** Whether `error` is SQLite's SQLITE_BUSY (any extended code): another connection holds the lock. */
+const isBusy = (error: unknown): boolean =>
+  typeof error === "object" &&
+  error !== null &&
+  "code" in error &&
+  typeof error.code === "string" &&
+  error.code.startsWith("SQLITE_BUSY")
 
 /** The refusal of a file that SQLite reads as a database but trail never migrated. */
 export const unmigrated = (filename: string) =>
@@ -121,11 +137,8 @@ export interface OpenOptions {
  * first, so it is in WAL mode, unless `checkMigrated`). Throws SQLite's error, or a StoreError.
  */
 export const open = (filename: string, options: OpenOptions = {}): Handle => {
-  const db = new Sqlite(filename, {
-    readonly: options.readonly ?? false,
-    fileMustExist: true,
-    timeout: options.timeoutMs ?? BUSY_TIMEOUT_MS
-  })
+  const timeoutMs = options.timeoutMs ?? BUSY_TIMEOUT_MS
+  const db = new Sqlite(filename, { readonly: options.readonly ?? false, fileMustExist: true, timeout: timeoutMs })
   try {
     if (options.checkMigrated === true) {
       const problem = migratedProblem(
@@ -186,8 +199,7 @@ export const open = (filename: string, options: OpenOptions = {}): Handle => {
   const begin = prepare("BEGIN IMMEDIATE")
   const commit = prepare("COMMIT")
   const rollback = prepare("ROLLBACK")
-  const immediate = <A>(work: (db: Connection) => A): A => {
-    begin.run()
+  const inside = <A>(work: (db: Connection) => A): A => {
     try {
       const result = work(connection)
       commit.run()
@@ -197,6 +209,26 @@ export const open = (filename: string, options: OpenOptions = {}): Handle => {
       throw error
     }
   }
+  const immediate = <A>(work: (db: Connection) => A): A => {
+    begin.run()
+    return inside(work)
+  }
+  const tryImmediate = <A>(work: (db: Connection) => A): Option.Option<A> => {
+    preparePlucked("PRAGMA busy_timeout = 0").get()
+    try {
+      begin.run()
+    } catch (error) {
+      if (isBusy(error)) return Option.none()
+      throw error
+    } finally {
+      preparePlucked(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(timeoutMs))}`).get()
+    }
+    return Option.some(inside(work))
+  }
+  const snapshot = <A>(work: (db: Connection) => A): A => {
+    prepare("BEGIN").run()
+    return inside(work)
+  }
 
-  return { connection, immediate, exec: (sql) => void db.exec(sql), close: () => db.close() }
+  return { connection, immediate, tryImmediate, snapshot, exec: (sql) => void db.exec(sql), close: () => db.close() }
 }

@@ -45,6 +45,7 @@ import { Clock, Context, Effect, Either, Layer, Option, Schema, Stream } from "e
 import * as Hooks from "./Hooks.js"
 import * as InboxStore from "./InboxStore.js"
 import { denyThenType, PERMISSION_KEYS, type PermissionAction } from "./Permission.js"
+import { wallClockSleep } from "./Processes.js"
 import * as Tmux from "./Tmux.js"
 import { Workers, type WorkersError } from "./Workers.js"
 
@@ -147,6 +148,25 @@ const REBUILD_ATTEMPTS = 3
 const BATCH = 5_000
 
 /**
+ * The waits (wall-clock ms: the lock is held by other processes, whose progress is not on our
+ * Clock) between a catch-up's tries of the write lock without blocking; after the last one it
+ * waits in SQLite's busy handler ({@link Db.BUSY_TIMEOUT_MS}). That handler sleeps in the thread
+ * (the event loop stops) and is not fair: among 50 hook processes appending 1,000 events a
+ * second, a reader waiting in it got the lock 2 to 65 times in 20 s (docs/benchmarks.md).
+ */
+const LOCK_WAITS_MS = [1, 2, 4, 8, 16, 32, 64] as const
+
+/** The waits (ms) between a read's tries of the write lock before it folds the new events in memory. */
+const READ_LOCK_WAITS_MS = [1, 2] as const
+
+/**
+ * The most events {@link InboxShape.items} folds in memory over the stored rows when the write
+ * lock is busy (each read folds them again); a longer tail is folded for good (waiting for the
+ * lock) first.
+ */
+const MAX_TAIL = 1_000
+
+/**
  * One turn of the event loop: a rebuild yields it between batches so that SIGINT/SIGTERM (and
  * any I/O) are handled while it folds, and its interruption takes effect there.
  */
@@ -223,16 +243,43 @@ export const make = Effect.gen(function* () {
    * there is nothing to fold: two O(1) reads.
    */
   const catchUp: Effect.Effect<void, StoreError> = Effect.gen(function* () {
-    const fresh = yield* database.read((db) => InboxStore.lastFolded(db) === Events.latestId(db))
-    if (fresh) return
-    for (;;) {
-      const step = yield* database.immediate(readable((db) => InboxStore.catchUpBatch(db, BATCH)))
-      if (Either.isLeft(step)) return yield* rebuildWith(false).pipe(Effect.zipRight(catchUp))
-      if (step.right === "unstored") return yield* rebuildWith(true).pipe(Effect.zipRight(catchUp))
-      if (step.right === "done") return
-      yield* nextTurn
-    }
+    const step = yield* foldForGood(LOCK_WAITS_MS, true)
+    if (step === "unstored") return yield* rebuildWith(true).pipe(Effect.zipRight(catchUp))
+    if (step === "unreadable") return yield* rebuildWith(false).pipe(Effect.zipRight(catchUp))
   })
+
+  /**
+   * Folds for good the events the stored projection has not seen, one transaction per BATCH,
+   * trying the write lock without blocking, `waits` (ms) apart; after the last wait it blocks in
+   * SQLite's busy handler when `block`, else gives up: `busy` (events may wait). `unstored` /
+   * `unreadable`: no readable projection is stored (the caller rebuilds it).
+   */
+  const foldForGood = (
+    waits: ReadonlyArray<number>,
+    block: boolean
+  ): Effect.Effect<"done" | "busy" | "unstored" | "unreadable", StoreError> =>
+    Effect.gen(function* () {
+      const fresh = yield* database.read((db) => InboxStore.lastFolded(db) === Events.latestId(db))
+      if (fresh) return "done"
+      const batch = readable((db) => InboxStore.catchUpBatch(db, BATCH))
+      for (let busy = 0; ;) {
+        const step =
+          busy >= waits.length && block
+            ? Option.some(yield* database.immediate(batch))
+            : yield* database.tryImmediate(batch)
+        if (Option.isNone(step)) {
+          const wait = waits[busy]
+          if (wait === undefined) return "busy"
+          busy += 1
+          yield* wallClockSleep(wait)
+          continue
+        }
+        busy = 0
+        if (Either.isLeft(step.value)) return "unreadable"
+        if (step.value.right !== "more") return step.value.right
+        yield* nextTurn
+      }
+    })
 
   /** `work` on the caught-up projection; a row it cannot read back makes it rebuild, then read again. */
   const reading = <A>(work: (db: Db.Connection) => A): Effect.Effect<A, StoreError> =>
@@ -260,18 +307,22 @@ export const make = Effect.gen(function* () {
       return (yield* reading((db) => InboxStore.itemById(db, item.id))) ?? item
     })
 
+  /**
+   * The first page, fresh without waiting for the write lock: what is new is folded for good
+   * when the lock is free; when another process holds it, the new events are folded in memory
+   * over the stored rows (InboxStore.pageWithTail: the same items, written later). A long tail,
+   * or no readable projection, is folded for good first ({@link reading}).
+   */
   const items = (options: { readonly limit?: number; readonly filter?: string } = {}) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      reading(
-        (db) =>
-          InboxStore.page(db, {
-            now,
-            limit: options.limit ?? Number.MAX_SAFE_INTEGER,
-            filter: options.filter ?? "",
-            cursor: null
-          }).items
-      )
-    )
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const query = { now, limit: options.limit ?? Number.MAX_SAFE_INTEGER, filter: options.filter ?? "" }
+      if ((yield* foldForGood(READ_LOCK_WAITS_MS, false)) === "busy") {
+        const read = yield* database.snapshot(readable((db) => InboxStore.pageWithTail(db, query, MAX_TAIL)))
+        if (Either.isRight(read) && read.right !== null) return read.right
+      }
+      return yield* reading((db) => InboxStore.page(db, { ...query, cursor: null }).items)
+    })
 
   const start: InboxStore.Cursor | null = null
   const pages = (size: number): Stream.Stream<ReadonlyArray<ReviewItem>, StoreError> =>

@@ -8,6 +8,8 @@
  * - {@link replaceAll} writes a whole state (a rebuild) in one transaction.
  * - {@link page} reads visible items in attention order (SPEC §3 "Order") through the
  *   `inbox_items_attention` index, `LIMIT n`: no sort of every row.
+ * - {@link pageWithTail} reads the same page as if the events not folded yet were: folded in
+ *   memory over what they touch, written nowhere (a reader that cannot get the write lock).
  *
  * An item's row holds its fields in columns (`event_id` for its id `i<event id>`, the rest by
  * name) and, as JSON in `item`, only what no column holds (bullets, provenance: its actions follow
@@ -20,6 +22,7 @@
  */
 import {
   actionsOf,
+  attentionCompare,
   attentionRank,
   beginFold,
   foldInto,
@@ -57,7 +60,30 @@ const decoder = <A, I>(schema: Schema.Schema<A, I>) => {
 const ItemRest = Schema.Struct(ReviewItem.fields).pipe(Schema.pick("bullets", "provenance"))
 /** What a session's row keeps as JSON in its `session` column: the fields besides id, socket and pane (same note). */
 const SessionRest = Schema.Struct(Session.fields).pipe(Schema.omit("id", "socket", "pane"))
-const decodeItemRest = decoder(ItemRest)
+const decodeItemRestOnce = decoder(ItemRest)
+
+/** How many decoded `item` texts {@link decodeItemRest} keeps. */
+const DECODED_ITEMS = 10_000
+const decodedItems = new Map<string, Schema.Schema.Type<typeof ItemRest>>()
+
+/**
+ * An item row's JSON, decoded once per distinct text: a reader that reads the inbox at every
+ * burst of events (the supervisor, the TUI, a hook-rate follower) finds mostly the rows it read
+ * before, and decoding them again was most of a read. The same text decodes to the same value,
+ * so this changes no result; the {@link DECODED_ITEMS} most recently decoded are kept.
+ */
+const decodeItemRest = (text: unknown) => {
+  if (typeof text !== "string") return decodeItemRestOnce(text)
+  const known = decodedItems.get(text)
+  if (known !== undefined) return known
+  const rest = decodeItemRestOnce(text)
+  decodedItems.set(text, rest)
+  if (decodedItems.size > DECODED_ITEMS) {
+    const oldest = decodedItems.keys().next()
+    if (oldest.done !== true) decodedItems.delete(oldest.value)
+  }
+  return rest
+}
 const decodeSessionRest = decoder(SessionRest)
 const decodeWorker = decoder(WorkerCardInfo)
 
@@ -429,6 +455,48 @@ export const page = (
   )
   for (const row of rows) items.push(itemOfRow(row))
   return { items, next: items.length === limit ? { _tag: "cooling", offset: skip + rows.length } : null }
+}
+
+/** ASCII lower case, as SQLite's `LIKE` compares (other letters compare as they are). */
+const asciiLower = (text: string) => text.replace(/[A-Z]/g, (c) => c.toLowerCase())
+
+/** Whether `item`'s headline, subject id or kind contains `filter` ({@link page}'s `LIKE`). */
+const matches = (item: ReviewItem, filter: string) => {
+  if (filter === "") return true
+  const needle = asciiLower(filter)
+  return [item.headline, item.subject.id, item.kind].some((text) => asciiLower(text).includes(needle))
+}
+
+/**
+ * The first {@link page} (`limit` visible items in attention order at `now`, containing
+ * `filter`) as it will read once the events after the stored `last_event_id` are folded, without
+ * writing anything: those events are folded in memory over what they touch ({@link loadTouched},
+ * as {@link catchUpBatch} does), and the items they set or deleted take the place of their stored
+ * rows. So a reader shows fresh items while other processes hold the write lock. Run it inside
+ * one read transaction (one snapshot of rows and events). O(tail + limit). Null when no
+ * projection is stored, or when more than `maxTail` events wait (the caller folds them for good).
+ */
+export const pageWithTail = (
+  db: Connection,
+  options: { readonly now: number; readonly limit: number; readonly filter: string },
+  maxTail: number
+): Array<ReviewItem> | null => {
+  const last = lastFolded(db)
+  if (last === null) return null
+  const events = Events.since(db, last, maxTail + 1)
+  if (events.length > maxTail) return null
+  if (events.length === 0) return page(db, { ...options, cursor: null }).items
+  const draft = beginFold(loadTouched(db, last, events))
+  foldInto(draft, events)
+  const changed = draft.changes?.items ?? new Set<string>()
+  // Enough stored rows that `limit` remain once the changed ones are taken out.
+  const limit = Math.min(options.limit + changed.size, Number.MAX_SAFE_INTEGER)
+  const stored = page(db, { ...options, limit, cursor: null }).items.filter((item) => !changed.has(item.id))
+  const fresh = [...changed].flatMap((id) => {
+    const item = draft.items.get(id)
+    return item !== undefined && !item.dismissed && matches(item, options.filter) ? [item] : []
+  })
+  return [...stored, ...fresh].sort(attentionCompare(options.now)).slice(0, options.limit)
 }
 
 /** How many visible items contain `filter` ({@link page}'s filter). */

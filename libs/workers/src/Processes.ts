@@ -33,7 +33,7 @@ import {
   Stream,
   SubscriptionRef
 } from "effect"
-import { wakes } from "./Wakes.js"
+import { watchBackend, wakes } from "./Wakes.js"
 
 export const EXIT_FILE = "exit"
 
@@ -251,10 +251,11 @@ const terminalLive: Layer.Layer<Terminal.Terminal> = Layer.scoped(
  * The Node platform trail uses: FileSystem, Path, CommandExecutor, and the Terminal that
  * @effect/cli asks for. NodeContext.layer less its WorkerManager, whose modules (worker_threads
  * and the worker protocol's schemas) every `trail` start would otherwise load; the walk worker
- * is started through node:worker_threads itself.
+ * is started through node:worker_threads itself. File watches go through trail's
+ * {@link watchBackend} (coalesced `fs.watch`).
  */
 const platformLive = Layer.mergeAll(NodePath.layer, NodeCommandExecutor.layer, terminalLive).pipe(
-  Layer.provideMerge(NodeFileSystem.layer)
+  Layer.provideMerge(NodeFileSystem.layer.pipe(Layer.provide(watchBackend)))
 )
 
 /** Every outside thing on this machine: Processes, Host, Env and the Node platform (FileSystem, Path, CommandExecutor, Terminal). */

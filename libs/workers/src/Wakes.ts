@@ -14,8 +14,11 @@
  *   a wake every `fallback` on Effect's `Clock`, also covering file systems whose watches miss
  *   events.
  */
+import * as fs from "node:fs"
+import * as nodePath from "node:path"
+import { SystemError } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Cause, Chunk, type Duration, Effect, Fiber, LogLevel, Option, Queue, Ref, Stream } from "effect"
+import { Cause, Chunk, type Duration, Effect, Fiber, Layer, LogLevel, Option, Queue, Ref, Stream } from "effect"
 
 /**
  * Why the reader is woken: `start` once the watch is up (read what is there), `watch` a file
@@ -120,3 +123,100 @@ const untilWaiting = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
       yield* Effect.yieldNow()
     }
   })
+
+/**
+ * The shortest time (wall-clock ms) between two chunks of {@link watchCoalesced}: a stream of
+ * file events is handed to Effect at most this often, a lone event at once.
+ */
+export const WATCH_GAP_MS = 20
+
+/**
+ * Node's `fs.watch` of `path` (a folder, or a file when `isDir` is false) with its file events
+ * handed to Effect as chunks, one event per changed name, at most one chunk per
+ * {@link WATCH_GAP_MS} (a first event after a quiet gap goes at the end of its turn of the event
+ * loop): `change` is an Update, `rename` a Create when the name exists when the chunk goes, a
+ * Remove when it does not, and a failure of the watch when `stat` cannot tell (as the platform's). Paths are the names Node reports, as @effect/platform-node's own watch gives them.
+ * The gap is wall-clock time (Node's timers): it paces the other processes' writes, not ours.
+ */
+const watchCoalesced = (
+  path: string,
+  isDir: boolean,
+  recursive: boolean
+): Stream.Stream<FileSystem.WatchEvent, SystemError> =>
+  Stream.asyncPush<FileSystem.WatchEvent, SystemError>(
+    (emit) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          let pending = new Map<string, "change" | "rename">()
+          let scheduled = false
+          let flushed = Number.NEGATIVE_INFINITY
+          const failed = (cause: unknown) =>
+            emit.fail(
+              new SystemError({
+                module: "FileSystem",
+                reason: "Unknown",
+                method: "watch",
+                pathOrDescriptor: path,
+                description: cause instanceof Error ? cause.message : String(cause),
+                cause
+              })
+            )
+          /** A renamed name: Create when it exists, Remove when it does not, a failure when stat cannot tell. */
+          const renamed = (name: string): FileSystem.WatchEvent | null => {
+            try {
+              fs.statSync(isDir ? nodePath.join(path, name) : path)
+              return FileSystem.WatchEventCreate({ path: name })
+            } catch (error) {
+              if (error instanceof Error && "code" in error && error.code === "ENOENT")
+                return FileSystem.WatchEventRemove({ path: name })
+              failed(error)
+              return null
+            }
+          }
+          const flush = () => {
+            scheduled = false
+            flushed = performance.now()
+            const turn = pending
+            pending = new Map()
+            const events: Array<FileSystem.WatchEvent> = []
+            for (const [name, event] of turn) {
+              const next = event === "change" ? FileSystem.WatchEventUpdate({ path: name }) : renamed(name)
+              if (next === null) return
+              events.push(next)
+            }
+            emit.array(events)
+          }
+          const watcher = fs.watch(path, { recursive }, (event, name) => {
+            if (name === null || name === "") return
+            // A rename in the turn wins over a change: it says whether the name still exists.
+            if (pending.get(name) !== "rename") pending.set(name, event === "rename" ? "rename" : "change")
+            if (scheduled) return
+            scheduled = true
+            const wait = flushed + WATCH_GAP_MS - performance.now()
+            if (wait > 0) setTimeout(flush, wait)
+            else setImmediate(flush)
+          })
+          watcher.on("error", failed)
+          watcher.on("close", () => emit.end())
+          return watcher
+        }),
+        (watcher) => Effect.sync(() => watcher.close())
+      ),
+    { bufferSize: "unbounded" }
+  )
+
+/**
+ * The file watch of trail's Node platform (provided to `NodeFileSystem` by `Processes.live`):
+ * {@link watchCoalesced}. @effect/platform-node's own watch hands Effect every file event: each
+ * commit to the store writes its WAL twice, so 1,000 hook events a second were 2,000 passes
+ * through a stream a second in every process that watches the store (~0.1–1 ms of CPU each on a
+ * loaded machine), and a reader with its fair share of the machine did nothing else
+ * (docs/benchmarks.md, issue 14).
+ */
+export const watchBackend = Layer.succeed(
+  FileSystem.WatchBackend,
+  FileSystem.WatchBackend.of({
+    register: (path, stat, options) =>
+      Option.some(watchCoalesced(path, stat.type === "Directory", options?.recursive ?? false))
+  })
+)

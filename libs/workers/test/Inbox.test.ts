@@ -2,10 +2,13 @@
  * The Inbox service on a real SQLite file in a temp dir: events reach it through the Workers
  * service (the way a worker's `trail worker wait/done` does), and it folds them on every read.
  */
+import { spawn } from "node:child_process"
+import { createRequire } from "node:module"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import {
+  attentionOrder,
   defaultConfig,
   emptyInbox,
   foldEvents,
@@ -14,7 +17,8 @@ import {
   type TrailConfig,
   WorkerResult
 } from "@trail/domain"
-import { Effect, FastCheck as fc, Layer, type Scope } from "effect"
+import { Database } from "@trail/store"
+import { Effect, FastCheck as fc, Layer, type Scope, TestClock } from "effect"
 import * as Inbox from "../src/Inbox.js"
 import * as Tmux from "../src/Tmux.js"
 import * as Workers from "../src/Workers.js"
@@ -27,7 +31,11 @@ const byId = (state: InboxState) =>
 /** Runs `body` against an Inbox and Workers over a fresh root (its temp dir removed afterwards). */
 const inRoot = <A, E>(
   substrate: "process" | "tmux",
-  body: Effect.Effect<A, E, Inbox.Inbox | Workers.Workers | Tmux.Tmux | SqlClient.SqlClient | Scope.Scope>
+  body: Effect.Effect<
+    A,
+    E,
+    Inbox.Inbox | Workers.Workers | Tmux.Tmux | SqlClient.SqlClient | Database.Database | Scope.Scope
+  >
 ) =>
   Effect.gen(function* () {
     const root = yield* trustedRoot("trail-inbox-", { idle: IDLE_KIND })
@@ -97,38 +105,80 @@ const randomEvents = fc.array(
   { minLength: 1, maxLength: 40 }
 )
 
+/**
+ * Appends one run of {@link randomEvents} (subjects and tmux server of its own, `data.item`
+ * naming items of the run) after `at` (ms); catches up at each `cut` when `catchUp` is given.
+ * Returns the time of its last event.
+ */
+const appendRun = (
+  run: number,
+  events: typeof randomEvents extends fc.Arbitrary<ReadonlyArray<infer E>> ? ReadonlyArray<E> : never,
+  at: number,
+  catchUp: Effect.Effect<void, unknown> | null
+) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const firstId =
+      (yield* sql<{ readonly id: number }>`SELECT coalesce(max(id), 0) AS id FROM events`.pipe(Effect.orDie))[0]?.id ??
+      0
+    for (const event of events) {
+      at += event.gap
+      const data = {
+        pane: event.pane,
+        socket: `/tmp/tmux-${run}/default`,
+        question: "q",
+        message: "line one\n- a bullet",
+        tool_name: "Bash",
+        item: `i${firstId + event.item}`,
+        until: at + 1_000,
+        result: { outcome: "o", found: 1 }
+      }
+      yield* sql`INSERT INTO events (at, type, subject_type, subject_id, data)
+        VALUES (${at}, ${event.type}, ${event.subject[0]}, ${`${event.subject[1]}-${run}`}, ${JSON.stringify(data)})`.pipe(
+        Effect.orDie
+      )
+      if (event.cut && catchUp !== null) yield* Effect.orDie(catchUp)
+    }
+    return at
+  })
+
+/**
+ * Another process holding the store's write lock (`BEGIN IMMEDIATE`) for the scope: it has
+ * taken it when this succeeds, and lets it go when the scope closes.
+ */
+const lockHeldElsewhere = (file: string) =>
+  Effect.acquireRelease(
+    Effect.async<ReturnType<typeof spawn>>((resume) => {
+      const script = `const Sqlite = require(process.argv[1]); const db = new Sqlite(process.argv[2]);
+        db.exec("BEGIN IMMEDIATE"); process.stdout.write("locked\\n");
+        process.stdin.on("end", () => { db.exec("ROLLBACK"); db.close() }); process.stdin.resume()`
+      const child = spawn(
+        process.execPath,
+        ["-e", script, createRequire(import.meta.url).resolve("better-sqlite3"), file],
+        {
+          stdio: ["pipe", "pipe", "inherit"]
+        }
+      )
+      child.stdout?.once("data", () => resume(Effect.succeed(child)))
+    }),
+    (child) =>
+      Effect.async<void>((resume) => {
+        child.on("close", () => resume(Effect.void))
+        child.stdin?.end()
+      })
+  )
+
 describe("Inbox", () => {
   it.scoped("a catch-up that loads only what new events touch arrives where a fold of the whole log does", () =>
     inRoot(
       "process",
       Effect.gen(function* () {
         const inbox = yield* Inbox.Inbox
-        const sql = yield* SqlClient.SqlClient
         // Each run has its own subjects and tmux server, so runs share the store but nothing else.
         const runs = fc.sample(randomEvents, { numRuns: 25, seed: 14 })
         let at = 1_000
         for (const [run, events] of runs.entries()) {
-          const firstId =
-            (yield* sql<{ readonly id: number }>`SELECT coalesce(max(id), 0) AS id FROM events`.pipe(Effect.orDie))[0]
-              ?.id ?? 0
-          for (const event of events) {
-            at += event.gap
-            const data = {
-              pane: event.pane,
-              socket: `/tmp/tmux-${run}/default`,
-              question: "q",
-              message: "line one\n- a bullet",
-              tool_name: "Bash",
-              item: `i${firstId + event.item}`,
-              until: at + 1_000,
-              result: { outcome: "o", found: 1 }
-            }
-            yield* sql`INSERT INTO events (at, type, subject_type, subject_id, data)
-              VALUES (${at}, ${event.type}, ${event.subject[0]}, ${`${event.subject[1]}-${run}`}, ${JSON.stringify(data)})`.pipe(
-              Effect.orDie
-            )
-            if (event.cut) yield* inbox.catchUp
-          }
+          at = yield* appendRun(run, events, at, inbox.catchUp)
           yield* inbox.catchUp
         }
         const live = yield* inbox.snapshot
@@ -139,6 +189,60 @@ describe("Inbox", () => {
         assert.deepStrictEqual(toSnapshot(yield* inbox.snapshot), toSnapshot(expected))
       })
     )
+  )
+
+  it.scoped(
+    "while another process holds the write lock, a read folds the new events in memory: the items a full fold shows, nothing written",
+    () =>
+      inRoot(
+        "process",
+        Effect.gen(function* () {
+          const inbox = yield* Inbox.Inbox
+          const sql = yield* SqlClient.SqlClient
+          const database = yield* Database.Database
+          const runs = fc.sample(randomEvents, { numRuns: 12, seed: 41 })
+          let at = 1_000
+          for (const [run, events] of runs.entries()) {
+            // The last runs stay unfolded: the tail a reader finds while the lock is held.
+            at = yield* appendRun(run, events, at, run < 8 ? inbox.catchUp : null)
+            if (run < 8) yield* inbox.catchUp
+          }
+          // Some items cooling down after a skip, some back.
+          yield* TestClock.setTime(at - 2_000)
+          const storedLast = sql<{
+            readonly last: number
+          }>`SELECT last_event_id AS last FROM inbox_state`.pipe(
+            Effect.map((rows) => rows[0]?.last),
+            Effect.orDie
+          )
+          const folded = yield* storedLast
+          const queries = [
+            {},
+            { limit: 3 },
+            { limit: 1 },
+            { filter: "S2" },
+            { filter: "permission", limit: 2 },
+            { filter: "w1-1" }
+          ]
+          const whileLocked = yield* Effect.scoped(
+            Effect.zipRight(
+              lockHeldElsewhere(database.filename),
+              Effect.forEach(queries, (query) => inbox.items(query))
+            )
+          )
+          // Nothing was written meanwhile (the lock was held), yet the tail's items are shown.
+          assert.strictEqual(yield* storedLast, folded)
+          const all = whileLocked[0] ?? []
+          assert.isTrue(all.some((item) => Number(item.id.slice(1)) > (folded ?? 0)))
+          const expected = attentionOrder(foldEvents(emptyInbox, yield* inbox.log()), at - 2_000)
+          assert.deepStrictEqual(all, expected)
+          // The lock free, the same reads fold for good and read the stored rows: the same pages.
+          const afterwards = yield* Effect.forEach(queries, (query) => inbox.items(query))
+          assert.notStrictEqual(yield* storedLast, folded)
+          assert.deepStrictEqual(whileLocked, afterwards)
+          assert.isAbove(afterwards.filter((page) => page.length > 0).length, 3)
+        })
+      )
   )
 
   it.scoped("folds the events it has not seen on every read, with no supervisor running", () =>

@@ -1,13 +1,15 @@
 /**
  * The folder-watch helper under TestClock, on the test watches (`Processes.watchesTest`): no
- * real-time wait; between steps the test lets the helper's fibers run for event-loop turns.
+ * real-time wait; between steps the test lets the helper's fibers run for event-loop turns. And
+ * trail's Node watch (`watchBackend`) on a real temp folder, in real time.
  */
+import * as nodeFs from "node:fs"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Layer, Queue, Ref, Stream, TestClock } from "effect"
 import { TestWatches, watchesTest } from "../src/Processes.js"
-import { type Wake, wakes } from "../src/Wakes.js"
+import { type Wake, watchBackend, wakes } from "../src/Wakes.js"
 
 /** One turn of Node's event loop: the helper's fibers and file reads run; no clock moves. */
 const turn = Effect.async<void>((resume) => {
@@ -137,3 +139,46 @@ describe("Wakes.wakes", () => {
     }).pipe(Effect.provide(NodeContext.layer))
   )
 })
+
+describe("Wakes.watchBackend (Node's fs.watch, coalesced)", () => {
+  it.scopedLive("a create, many changes and a remove arrive as few chunks, one event per name, by kind", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* fs.makeTempDirectoryScoped()
+      const chunks = yield* Ref.make<ReadonlyArray<ReadonlyArray<FileSystem.WatchEvent>>>([])
+      yield* fs.watch(dir).pipe(
+        Stream.runForEachChunk((chunk) => Ref.update(chunks, (all) => [...all, [...chunk]])),
+        Effect.forkScoped
+      )
+      yield* Effect.sleep(100)
+      yield* fs.writeFileString(`${dir}/made`, "x")
+      yield* Effect.sleep(100)
+      // 500 writes within one turn of the event loop, then more within the next 20 ms.
+      for (let i = 0; i < 500; i++) nodeFs.appendFileSync(`${dir}/log`, "y")
+      yield* Effect.sleep(5)
+      for (let i = 0; i < 500; i++) nodeFs.appendFileSync(`${dir}/log`, "z")
+      yield* Effect.sleep(100)
+      yield* fs.remove(`${dir}/made`)
+      const seen = yield* eventuallyValue(chunks, (all) =>
+        all.flat().some((event) => event._tag === "Remove" && event.path === "made")
+      )
+      const events = seen.flat()
+      assert.isTrue(events.some((event) => event._tag === "Create" && event.path === "made"))
+      assert.isTrue(events.some((event) => event._tag === "Update" && event.path === "log"))
+      // Each chunk names each file once; 1,000 writes to `log` came in a few chunks.
+      for (const chunk of seen) assert.strictEqual(new Set(chunk.map((event) => event.path)).size, chunk.length)
+      assert.isAtMost(events.filter((event) => event.path === "log").length, 6)
+    }).pipe(Effect.provide(NodeContext.layer.pipe(Layer.provide(watchBackend))))
+  )
+})
+
+/** The value of `ref` once `check` holds of it (polled every 10 ms of real time, at most 5 s). */
+const eventuallyValue = <A>(ref: Ref.Ref<A>, check: (a: A) => boolean) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 500; i++) {
+      const value = yield* Ref.get(ref)
+      if (check(value)) return value
+      yield* Effect.sleep(10)
+    }
+    return yield* Ref.get(ref)
+  })
