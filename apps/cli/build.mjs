@@ -63,13 +63,24 @@ const lazyDefaults = {
   name: "lazy-defaults",
   setup(build) {
     const filter = new RegExp(`^(${Object.keys(LAZY).join("|")})$`)
-    build.onResolve({ filter }, (args) =>
-      args.namespace === "lazy" ? undefined : { path: args.path, namespace: "lazy", pluginData: args.resolveDir }
-    )
+    build.onResolve({ filter }, async (args) => {
+      if (args.namespace === "lazy" || args.pluginData?.resolving === true) return undefined
+      // One stand-in per real file (two importers may resolve the name to different versions).
+      const real = await build.resolve(args.path, {
+        resolveDir: args.resolveDir,
+        kind: args.kind,
+        pluginData: { resolving: true }
+      })
+      if (real.errors.length > 0) return { errors: real.errors }
+      return {
+        path: real.external ? args.path : real.path,
+        namespace: "lazy",
+        pluginData: { name: args.path, resolveDir: args.resolveDir }
+      }
+    })
     build.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => ({
-      contents: LAZY[args.path](JSON.stringify(args.path)),
-      // The real module resolves from where it was imported (apps/cli has its own string-width).
-      resolveDir: args.pluginData,
+      contents: LAZY[args.pluginData.name](JSON.stringify(args.path)),
+      resolveDir: args.pluginData.resolveDir,
       loader: "js"
     }))
   }

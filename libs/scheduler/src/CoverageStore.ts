@@ -395,7 +395,8 @@ const SQL = {
     ON CONFLICT (path) DO UPDATE SET file_count = excluded.file_count, bytes = excluded.bytes,
       churn = excluded.churn, present = 1, scanned_at = excluded.scanned_at`,
   markAbsent: `UPDATE folders SET present = 0`,
-  countPresent: `SELECT count(*) FROM folders WHERE present = 1`
+  countPresent: `SELECT count(*) FROM folders WHERE present = 1`,
+  itemRange: `SELECT min(id) AS first, max(id) AS last FROM work_items WHERE sweep_id = ?`
 } as const
 
 const count = (db: Connection, sql: string, ...params: ReadonlyArray<unknown>): number =>
@@ -938,9 +939,17 @@ export const make = Effect.gen(function* () {
         if (Option.isNone(current)) return yield* new TaskNotFound({ task })
         const { first_item_id: first, last_item_id: last, number, sweep_id: sweepId, task_id: taskId } = current.value
         if (sweepId === null || number === null) return yield* new NoSweep({ task })
-        if (first === null || last === null) return Stream.empty
-        const sweep: ListedSweep = { taskId, sweepId, number, firstItemId: first, lastItemId: last }
-        const start: { readonly after: number; readonly read: number } = { after: first - 1, read: 0 }
+        // A sweep opened by a trail older than migration 0012 (still running when the store was
+        // migrated) has no range recorded: its items are found by sweep (they are in claim order too).
+        const range =
+          first !== null && last !== null
+            ? { first, last }
+            : yield* database.read((db) => Rows.row(db.get(SQL.itemRange, sweepId), "item range"))
+        const rangeFirst = range.first
+        const rangeLast = range.last
+        if (typeof rangeFirst !== "number" || typeof rangeLast !== "number") return Stream.empty
+        const sweep: ListedSweep = { taskId, sweepId, number, firstItemId: rangeFirst, lastItemId: rangeLast }
+        const start: { readonly after: number; readonly read: number } = { after: rangeFirst - 1, read: 0 }
         return Stream.paginateChunkEffect(start, (state) => {
           const size = Math.min(LIST_PAGE, limit - state.read)
           return Effect.map(size <= 0 ? Effect.succeed([]) : page(sweep, state.after, size), (rows) => {
@@ -1106,7 +1115,7 @@ export const make = Effect.gen(function* () {
     execute: ({ id, now }) =>
       Effect.zipRight(
         sql`DELETE FROM work_items WHERE sweep_id = ${id}`,
-        sql`UPDATE sweeps SET items_pruned_at = ${now} WHERE id = ${id}`
+        sql`UPDATE sweeps SET items_pruned_at = ${now}, first_item_id = NULL, last_item_id = NULL WHERE id = ${id}`
       )
   })
 

@@ -7,6 +7,8 @@
  * the {@link Connection} interface, whose rows are `unknown` and checked by their readers.
  */
 import { StoreError } from "@trail/domain"
+// Only ever constructed (`new Sqlite(file)`): the CLI bundle answers this import with a stand-in that
+// loads the addon on first use and forwards nothing else (no statics, no `instanceof`).
 import Sqlite from "better-sqlite3"
 import { Option, Schema } from "effect"
 

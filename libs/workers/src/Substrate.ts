@@ -24,7 +24,7 @@
  * `unsupported`: e.g. typing into a plain process; `gone`: its window no longer exists).
  */
 import { spawn } from "node:child_process"
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs"
 import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { SubstrateError, type SubstrateName } from "@trail/domain"
@@ -190,6 +190,23 @@ export const lastLines = (text: string, max = 200): string =>
     .filter((line) => line !== "" && !/^Pane is dead( \(.*\))?$/.test(line))
     .slice(-max)
     .join("\n")
+
+/** How much of a process worker's output file `capture` reads: its last 64 KiB (the file only grows). */
+const CAPTURE_BYTES = 65_536
+
+/** The last `bytes` of `file` as text (a character cut at the start shows as U+FFFD). */
+const tailOf = (file: string, bytes: number): string => {
+  const fd = openSync(file, "r")
+  try {
+    const size = fstatSync(fd).size
+    const length = Math.min(size, bytes)
+    const buffer = Buffer.alloc(length)
+    const read = readSync(fd, buffer, 0, length, size - length)
+    return buffer.toString("utf8", 0, read)
+  } finally {
+    closeSync(fd)
+  }
+}
 
 /** How much of a worker's output its ending event keeps: the last 20 lines, at most 4,000 characters. */
 const ENDING_LINES = 20
@@ -396,11 +413,18 @@ export const processSubstrate: Substrate = {
   sendText: (worker) => noTerminal(worker, "type into"),
   pressKeys: (worker) => noTerminal(worker, "press keys in"),
   capture: (worker) =>
-    Effect.sync(() => {
-      const file = `${worker.dir}/${OUTPUT_FILE}`
-      if (!existsSync(file)) return ""
-      const text = readFileSync(file, "utf8")
-      return lastLines(text.length > 65_536 ? text.slice(-65_536) : text)
+    Effect.try({
+      try: () => {
+        const file = `${worker.dir}/${OUTPUT_FILE}`
+        if (!existsSync(file)) return ""
+        return lastLines(tailOf(file, CAPTURE_BYTES))
+      },
+      catch: (cause) =>
+        new SubstrateError({
+          substrate: "process",
+          reason: "failed",
+          detail: `cannot read the output of ${worker.id}: ${cause instanceof Error ? cause.message : String(cause)}`
+        })
     }),
   present: (workers) => Effect.succeed(new Set(workers.map((worker) => worker.id))),
   stop: (worker, graceMs) => stopGroup(worker, graceMs),

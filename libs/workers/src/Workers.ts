@@ -622,7 +622,8 @@ export const make = Effect.gen(function* () {
           const lines = endingLines(text)
           return lines.length === 0 ? { reason } : { reason, last_lines: lines }
         }),
-        Effect.orElseSucceed(() => ({ reason }))
+        // Whatever reading the output does (a typed error or a defect), the worker still ends.
+        Effect.catchAllCause(() => Effect.succeed({ reason }))
       )
 
   /** Fails or loses a live worker for `reason`, its last lines in the event. */

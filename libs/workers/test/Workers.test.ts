@@ -146,6 +146,22 @@ describe("Workers", () => {
     }).pipe(Effect.provide(makeRoot({}, { crash: '---\ncommand: "echo bye; echo oh no; exit 4"\n---\n' })))
   )
 
+  it.scoped("a worker whose output cannot be read still ends (lost, without last lines)", () =>
+    Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const worker = yield* workers.spawn({ text: "crash", kind: "crash" })
+      yield* waitForExit(workers.dirOf(worker.id))
+      // Its output file is now a folder: reading it throws (EISDIR).
+      const output = path.join(workers.dirOf(worker.id), "output.log")
+      fs.rmSync(output)
+      fs.mkdirSync(output)
+      const [listed] = yield* workers.list
+      assert.deepInclude(listed, { id: worker.id, state: "lost", exit_status: 4 })
+      const lost = (yield* workers.show(worker.id)).events.find((e) => e.type === "worker.lost")
+      assert.strictEqual(lost?.data.last_lines, undefined)
+    }).pipe(Effect.provide(makeRoot({}, { crash: '---\ncommand: "echo bye; exit 4"\n---\n' })))
+  )
+
   it.scoped("the process substrate logs output; tell is refused with a reason", () =>
     Effect.gen(function* () {
       const workers = yield* Workers.Workers
