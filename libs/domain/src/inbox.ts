@@ -174,6 +174,12 @@ const str = (data: Readonly<Record<string, unknown>>, key: string): string | nul
 const strings = (value: unknown): Array<string> =>
   Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : []
 
+/** How many of a failed or lost worker's last output lines its card shows (SPEC §3: "error captured"). */
+const ERROR_LINES = 3
+
+/** A failed or lost worker's card bullets: the last lines it printed (its event's `last_lines`). */
+const errorLines = (data: Readonly<Record<string, unknown>>) => strings(data.last_lines).slice(-ERROR_LINES)
+
 const subjectKey = (subject: Subject) => `${subject.type}:${subject.id}`
 
 /** The items of one subject in a state (a scan: for small states; the fold uses its index). */
@@ -528,9 +534,9 @@ const step = (draft: InboxDraft, event: TrailEvent): void => {
       return raise(draft, event, "ready", `${subject.id} finished: ${outcome}`, readyBullets(result))
     }
     case "worker.failed":
-      return raise(draft, event, "failed", `${subject.id} failed: ${str(data, "reason") ?? "no reason given"}`, [])
+      return raise(draft, event, "failed", `${subject.id} failed: ${str(data, "reason") ?? "no reason given"}`, errorLines(data))
     case "worker.lost":
-      return raise(draft, event, "failed", `${subject.id} was lost: ${str(data, "reason") ?? "no reason given"}`, [])
+      return raise(draft, event, "failed", `${subject.id} was lost: ${str(data, "reason") ?? "no reason given"}`, errorLines(data))
     case "worker.cancelled":
       return clearSubject(draft, subject)
     case "worker.promoted":

@@ -62,6 +62,22 @@ describe("inbox projection", () => {
     assert.strictEqual(findItem(inbox, "s-perm")!.headline, "wants to use Bash: rm -rf dist")
   })
 
+  it("a failed or lost worker's card shows the last lines it printed (the error captured)", () => {
+    const inbox = foldEvents(emptyInbox, [
+      ev(1, "worker.failed", ["worker", "w1"], {
+        reason: "its program exited with status 1",
+        last_lines: ["> vitest run", "FAIL test/a.test.ts", "AssertionError: expected 1 to be 2", "1 failed"]
+      }),
+      ev(2, "worker.lost", ["worker", "w2"], { reason: "its window vanished" })
+    ])
+    assert.deepStrictEqual(findItem(inbox, "w1")!.bullets, [
+      "FAIL test/a.test.ts",
+      "AssertionError: expected 1 to be 2",
+      "1 failed"
+    ])
+    assert.deepStrictEqual(findItem(inbox, "w2")!.bullets, [])
+  })
+
   it("the human's prompt, an answer, cancellation and session end close items; dismissed items hide", () => {
     const base = [
       ev(1, "session.stopped", ["session", "sa"], { pane: "%1", message: "Which DB?" }),
@@ -370,6 +386,7 @@ describe("inbox projection", () => {
           agent: r.agent,
           question: "q",
           reason: "r",
+          last_lines: ["make: *** [all] Error 1"],
           message: "line one\n- a bullet",
           tool_name: "Bash",
           item: `i${r.item}`,

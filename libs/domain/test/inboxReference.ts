@@ -37,6 +37,8 @@ const str = (data: Readonly<Record<string, unknown>>, key: string): string | nul
 const strings = (value: unknown): Array<string> =>
   Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : []
 
+const errorLines = (data: Readonly<Record<string, unknown>>) => strings(data.last_lines).slice(-3)
+
 const subjectKey = (subject: Subject) => `${subject.type}:${subject.id}`
 
 /** The open (not dismissed) item of a subject, if any. */
@@ -252,9 +254,9 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       return raise(draft, event, "ready", `${subject.id} finished: ${outcome}`, readyBullets(result))
     }
     case "worker.failed":
-      return raise(draft, event, "failed", `${subject.id} failed: ${str(data, "reason") ?? "no reason given"}`, [])
+      return raise(draft, event, "failed", `${subject.id} failed: ${str(data, "reason") ?? "no reason given"}`, errorLines(data))
     case "worker.lost":
-      return raise(draft, event, "failed", `${subject.id} was lost: ${str(data, "reason") ?? "no reason given"}`, [])
+      return raise(draft, event, "failed", `${subject.id} was lost: ${str(data, "reason") ?? "no reason given"}`, errorLines(data))
     case "worker.cancelled":
       return clearSubject(draft, subject)
     case "worker.promoted":
