@@ -254,9 +254,21 @@ const foldInto = (draft: Draft, event: TrailEvent): void => {
       return raise(draft, event, "ready", `${subject.id} finished: ${outcome}`, readyBullets(result))
     }
     case "worker.failed":
-      return raise(draft, event, "failed", `${subject.id} failed: ${str(data, "reason") ?? "no reason given"}`, errorLines(data))
+      return raise(
+        draft,
+        event,
+        "failed",
+        `${subject.id} failed: ${str(data, "reason") ?? "no reason given"}`,
+        errorLines(data)
+      )
     case "worker.lost":
-      return raise(draft, event, "failed", `${subject.id} was lost: ${str(data, "reason") ?? "no reason given"}`, errorLines(data))
+      return raise(
+        draft,
+        event,
+        "failed",
+        `${subject.id} was lost: ${str(data, "reason") ?? "no reason given"}`,
+        errorLines(data)
+      )
     case "worker.cancelled":
       return clearSubject(draft, subject)
     case "worker.promoted":
