@@ -104,14 +104,6 @@ export interface InboxShape {
     { readonly pane: string; readonly socket: string; readonly session: Session },
     SubstrateError | StoreError
   >
-  /**
-   * Events of one subject, oldest first, or of every event in the table, all in memory (`trail log`
-   * streams its window instead: apps/cli LogReading).
-   */
-  readonly log: (subject?: {
-    readonly type: "worker" | "session"
-    readonly id: string
-  }) => Effect.Effect<ReadonlyArray<TrailEvent>, StoreError>
 }
 
 export class Inbox extends Context.Tag("@trail/workers/Inbox")<Inbox, InboxShape>() {}
@@ -513,11 +505,7 @@ export const make = Effect.gen(function* () {
     reply,
     decide,
     reconcile,
-    paneOf,
-    log: (subject) =>
-      Db.autocommit(
-        withSql(subject === undefined ? Events.sinceSql(0, 1_000_000) : Events.ofSubjectSql(subject.type, subject.id))
-      )
+    paneOf
   })
 })
 
