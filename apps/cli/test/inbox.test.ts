@@ -715,8 +715,23 @@ describe("trail inbox at scale", () => {
     const root = storeWithSessions(70_000)
     const child = spawn(process.execPath, [TRAIL, "inbox", "--rebuild", "--limit", "1"], { cwd: root, stdio: "ignore" })
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-    // Long enough to be folding (the fold of 210,000 events takes seconds), then the signal.
-    await new Promise((resolve) => setTimeout(resolve, 2_000))
+    // Signalled once it has the store open: the fold of 210,000 events then takes seconds. (A fixed
+    // wait came before trail had started on a loaded machine, and after the fold had ended on a fast one.)
+    const opened = () => {
+      try {
+        const fds = `/proc/${child.pid}/fd`
+        return fs.readdirSync(fds).some((fd) => {
+          try {
+            return fs.readlinkSync(path.join(fds, fd)).endsWith(path.join(".trail", "state.db"))
+          } catch {
+            return false
+          }
+        })
+      } catch {
+        return false
+      }
+    }
+    await waitFor(opened, "trail inbox --rebuild to open the store", 60_000)
     const signalled = Date.now()
     child.kill("SIGTERM")
     expect(await exited).toBe(130)
