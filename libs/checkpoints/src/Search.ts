@@ -394,6 +394,16 @@ const foldBatch = (latest: number): SqlEffect<CaughtUp> =>
     return { folded: events.length, last_event_id: reached }
   })
 
+/** Drops the projection of workers' artifacts (its rows and its state), in the caller's transaction. */
+export const clearWorkers: Effect.Effect<void, SqlError, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) =>
+    Effect.zipRight(
+      sql`DELETE FROM artifacts_fts WHERE checkpoint IS NULL`,
+      Effect.zipRight(sql`DELETE FROM search_workers`, sql`DELETE FROM search_state`)
+    )
+)
+
 /**
  * Rebuilds the projection of workers' artifacts from the event log (in the caller's transaction,
  * or its own): drops its rows and state, then folds every event — the archived ones
@@ -404,9 +414,7 @@ export const rebuildWorkers: Effect.Effect<number, StoreError, SqlClient.SqlClie
     database.transaction(
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
-        yield* sql`DELETE FROM artifacts_fts WHERE checkpoint IS NULL`
-        yield* sql`DELETE FROM search_workers`
-        yield* sql`DELETE FROM search_state`
+        yield* clearWorkers
         // gc cannot archive meanwhile: it deletes under the write lock the deletes above took.
         // The whole log, the archive cut below the table's oldest id (after a crash between an
         // archive's copy and its delete, ids in both places are read once, in order).

@@ -333,10 +333,7 @@ describe("Search", () => {
             Effect.flatMap(Database.Database, (db) =>
               db.transaction(
                 Effect.gen(function* () {
-                  const sql = yield* SqlClient.SqlClient
-                  yield* sql`DELETE FROM artifacts_fts WHERE checkpoint IS NULL`
-                  yield* sql`DELETE FROM search_workers`
-                  yield* sql`DELETE FROM search_state`
+                  yield* Search.clearWorkers
                   yield* Search.foldEvents(yield* Events.sinceSql(0, 100))
                 })
               )

@@ -157,33 +157,22 @@ export const open = (filename: string, options: OpenOptions = {}): Handle => {
     throw error
   }
 
-  const statements = new Map<string, Sqlite.Statement<Array<unknown>, unknown>>()
-  const plucked = new Map<string, Sqlite.Statement<Array<unknown>, unknown>>()
-  const raws = new Map<string, Sqlite.Statement<Array<unknown>, unknown>>()
-  const prepare = (sql: string) => {
-    let statement = statements.get(sql)
-    if (statement === undefined) {
-      statement = db.prepare(sql)
-      statements.set(sql, statement)
+  type Statement = Sqlite.Statement<Array<unknown>, unknown>
+  /** Each SQL text prepared once per connection, in each of the modes it is run in. */
+  const preparedAs = (mode: (statement: Statement) => Statement) => {
+    const prepared = new Map<string, Statement>()
+    return (sql: string) => {
+      let statement = prepared.get(sql)
+      if (statement === undefined) {
+        statement = mode(db.prepare(sql))
+        prepared.set(sql, statement)
+      }
+      return statement
     }
-    return statement
   }
-  const preparePlucked = (sql: string) => {
-    let statement = plucked.get(sql)
-    if (statement === undefined) {
-      statement = db.prepare(sql).pluck()
-      plucked.set(sql, statement)
-    }
-    return statement
-  }
-  const prepareRaw = (sql: string) => {
-    let statement = raws.get(sql)
-    if (statement === undefined) {
-      statement = db.prepare(sql).raw()
-      raws.set(sql, statement)
-    }
-    return statement
-  }
+  const prepare = preparedAs((statement) => statement)
+  const preparePlucked = preparedAs((statement) => statement.pluck())
+  const prepareRaw = preparedAs((statement) => statement.raw())
   const defined = new Set<string>()
   const connection: Connection = {
     get: (sql, ...params) => prepare(sql).get(...params),
