@@ -11,6 +11,7 @@ import { StoreError } from "@trail/domain"
 // loads the addon on first use and forwards nothing else (no statics, no `instanceof`).
 import Sqlite from "better-sqlite3"
 import { Option, Schema } from "effect"
+import * as fs from "node:fs"
 
 /**
  * What a unit of work may run. Statements are prepared once per text and cached for the life of
@@ -56,8 +57,27 @@ export interface Handle {
   readonly snapshot: <A>(work: (db: Connection) => A) => A
   /** Runs a statement that cannot be inside a transaction (`VACUUM`, checkpoints). */
   readonly exec: (sql: string) => void
+  /**
+   * When the store's write-ahead log file is larger than `aboveBytes`: copies it whole into the
+   * database and empties it (`PRAGMA wal_checkpoint(TRUNCATE)`), letting SQLite's busy handler
+   * wait at most `waitMs` for the other connections. True when the log was emptied; false when
+   * it was small, or another connection kept it (SQLITE_BUSY, or a reader still in it).
+   * See {@link WAL_TRUNCATE_BYTES} for why.
+   */
+  readonly truncateWal: (aboveBytes: number, waitMs: number) => boolean
   readonly close: () => void
 }
+
+/**
+ * The size of the write-ahead log (bytes, ~1,000 pages: SQLite's own automatic checkpoint
+ * threshold) above which a hook empties it ({@link Handle.truncateWal}). SQLite restarts the log
+ * only when a writer begins while every frame is copied back and no reader is in it; under a
+ * steady stream of commits from many processes that moment never comes, the log grows (12 MB in
+ * 5 s at 200 events a second), and every commit past the threshold runs a checkpoint of its own
+ * with its fsyncs: 3–210 ms per commit measured (docs/benchmarks.md, hook-rate). A TRUNCATE
+ * checkpoint holds new writers back until it is done, so the next commit starts a new log.
+ */
+export const WAL_TRUNCATE_BYTES = 4 * 1024 * 1024
 
 /** Milliseconds SQLite's own busy handler waits for a lock before reporting SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5_000
@@ -134,6 +154,9 @@ export const migratedProblem = (filename: string, facts: typeof MigratedFacts.Ty
         detail: `${filename} says schema ${facts.version} but has no table ${missing.join(", ")}: it was damaged or replaced`
       })
 }
+
+/** A row of `PRAGMA wal_checkpoint` (https://sqlite.org/pragma.html#pragma_wal_checkpoint): busy, log frames, frames copied. */
+const CheckpointRow = Schema.Tuple(Schema.Int, Schema.Int, Schema.Int)
 
 export interface OpenOptions {
   readonly readonly?: boolean
@@ -237,5 +260,30 @@ export const open = (filename: string, options: OpenOptions = {}): Handle => {
     return inside(work)
   }
 
-  return { connection, immediate, tryImmediate, snapshot, exec: (sql) => void db.exec(sql), close: () => db.close() }
+  const walFile = `${filename}-wal`
+  const truncateWal = (aboveBytes: number, waitMs: number): boolean => {
+    const size = fs.statSync(walFile, { throwIfNoEntry: false })?.size ?? 0
+    if (size <= aboveBytes) return false
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(waitMs))}`)
+    try {
+      // One row: busy (0 or 1), the log's frames, the frames copied; -1, -1 when not in WAL mode.
+      const [busy] = Schema.decodeUnknownSync(CheckpointRow)(db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").raw().get())
+      return busy === 0
+    } catch (error) {
+      if (isBusy(error)) return false
+      throw error
+    } finally {
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(timeoutMs))}`)
+    }
+  }
+
+  return {
+    connection,
+    immediate,
+    tryImmediate,
+    snapshot,
+    exec: (sql) => void db.exec(sql),
+    truncateWal,
+    close: () => db.close()
+  }
 }
