@@ -202,7 +202,7 @@ describe("migration 0012_work_items_claim_order", () => {
           }))
           assert.deepStrictEqual(shape, {
             foreignKeys: 0,
-            indexes: ["work_items_by_path", "work_items_leased", "work_items_pending"],
+            indexes: ["work_items_leased", "work_items_pending"],
             triggers: ["work_items_counters"],
             ranges: [
               { number: 1, first_item_id: null },
