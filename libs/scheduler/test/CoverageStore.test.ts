@@ -254,6 +254,9 @@ describe("CoverageStore", () => {
         assert.deepInclude(reset, { cleared_sweeps: 1, cleared_history: false, cleared_visits: 0 })
         // No foreign key cascades since migration 0012: the reset deletes the sweeps' items itself.
         assert.deepStrictEqual(yield* database.read((db) => db.get("SELECT count(*) AS n FROM work_items")), { n: 0 })
+        assert.deepStrictEqual(yield* database.read((db) => db.get("SELECT count(*) AS n FROM work_items_by_folder")), {
+          n: 0
+        })
         assert.deepInclude(yield* store.status(task, 1), { sweep: null, sweep_status: null, total: 0, percent: 0 })
         assert.strictEqual((yield* Effect.flip(store.showSweep(task)))._tag, "NoSweep")
         assert.strictEqual((yield* Effect.flip(store.list(task, null, 1)))._tag, "NoSweep")
