@@ -108,7 +108,8 @@ export const TABLES_BY_MIGRATION: ReadonlyArray<readonly [migration: number, tab
   [5, ["inbox_items", "inbox_state"]],
   [8, ["checkpoints", "artifacts_fts"]],
   [9, ["inbox_sessions", "inbox_workers", "inbox_ended"]],
-  [10, ["search_state", "search_workers"]]
+  [10, ["search_state", "search_workers"]],
+  [13, ["work_items_by_folder"]]
 ]
 
 /**
