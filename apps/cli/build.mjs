@@ -6,7 +6,7 @@ import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url))
@@ -59,6 +59,102 @@ const lazyBuiltins = {
   }
 }
 
+/**
+ * The workspace libraries behind the commands (and @effect/sql): an import of one from the CLI's
+ * own files (src/) is answered by a stand-in whose exports load the real module on first access.
+ * esbuild initialises a module that is only ever `require()`d when that `require` runs, so a
+ * command initialises the scheduler, the store, the workers, the checkpoints and the supervisor
+ * (their Schema classes, layers and SQL) only if its handler touches them: `trail --version` none,
+ * `trail next` the scheduler and the store. The command tree (names, options, help) and
+ * @trail/domain stay eager. The stand-in requires the very file the import resolved to, so every
+ * importer shares one instance of each module. Libraries importing each other are not affected.
+ */
+const LAZY_LIBRARIES = [
+  "@trail/checkpoints",
+  "@trail/domain",
+  "@trail/scheduler",
+  "@trail/store",
+  "@trail/supervisor",
+  "@trail/workers",
+  "@effect/sql/SqlClient",
+  "@effect/sql/SqlSchema",
+  "fast-check"
+]
+/** The names a module exports (its `export *` followed), from an esbuild metafile. */
+const exportNames = async (file) => {
+  const result = await build({
+    entryPoints: [file],
+    bundle: true,
+    write: false,
+    metafile: true,
+    format: "esm",
+    platform: "node",
+    packages: "external",
+    logLevel: "silent"
+  })
+  return Object.values(result.metafile.outputs).flatMap((output) => output.exports)
+}
+const lazyLibraries = {
+  name: "lazy-libraries",
+  setup(build) {
+    const filter = new RegExp(`^(${LAZY_LIBRARIES.map((name) => name.replace(/[/.]/g, "\\$&")).join("|")})$`)
+    build.onResolve({ filter }, async (args) => {
+      if (args.pluginData?.resolving === true) return undefined
+      const real = await build.resolve(args.path, {
+        resolveDir: args.resolveDir,
+        kind: args.kind,
+        pluginData: { resolving: true }
+      })
+      if (real.errors.length > 0) return { errors: real.errors }
+      return { path: real.path, namespace: "lazy-library" }
+    })
+    build.onLoad({ filter: /.*/, namespace: "lazy-library" }, async (args) => {
+      const real = JSON.stringify(args.path)
+      const getters = (await exportNames(args.path)).map(
+        (name) => `${JSON.stringify(name)}: { get: () => load()[${JSON.stringify(name)}], enumerable: true }`
+      )
+      return {
+        contents: `let real; const load = () => (real ??= require(${real})); module.exports = Object.defineProperties({}, { ${getters.join(", ")} })`,
+        resolveDir: dirname(args.path),
+        loader: "js"
+      }
+    })
+  }
+}
+
+/**
+ * `import { Effect, Layer } from "effect"` in the workspace's own sources becomes
+ * `import * as Effect from "effect/Effect"` and so on. The barrel ("effect") re-exports each of its
+ * ~175 modules; once a module the bundle initialises lazily (lazyLibraries) depends on it, esbuild
+ * initialises it as a whole, and with it every module of effect (and fast-check), whatever the
+ * command uses. Imported module by module, only what is used is initialised. Type-only names stay
+ * on the barrel (they are erased); the line count is kept so the source map stays true.
+ */
+const effectModules = {
+  name: "effect-modules",
+  setup(build) {
+    build.onLoad({ filter: /\/(libs|apps)\/[^/]+\/src\/.*\.ts$/ }, (args) => {
+      const source = readFileSync(args.path, "utf8")
+      const contents = source.replace(/^import \{([^}]*)\} from "effect"$/gm, (statement, names) => {
+        const specifiers = names
+          .split(",")
+          .map((name) => name.trim())
+          .filter((name) => name !== "")
+        const types = specifiers.filter((name) => name.startsWith("type "))
+        const values = specifiers.filter((name) => !name.startsWith("type "))
+        if (values.some((name) => !/^[A-Z]\w*$/.test(name)))
+          throw new Error(`${args.path}: ${statement}: only modules of effect are imported from its barrel`)
+        const lines = [
+          ...values.map((name) => `import * as ${name} from "effect/${name}"`),
+          ...(types.length === 0 ? [] : [`import { ${types.join(", ")} } from "effect"`])
+        ]
+        return lines.join("; ") + "\n".repeat(statement.split("\n").length - 1)
+      })
+      return { contents, loader: "ts" }
+    })
+  }
+}
+
 const lazyDefaults = {
   name: "lazy-defaults",
   setup(build) {
@@ -102,7 +198,7 @@ await build({
   outfile: here("./dist/trail.cjs"),
   sourcemap: "linked",
   external: ["better-sqlite3"],
-  plugins: [lazyDefaults, lazyBuiltins],
+  plugins: [lazyDefaults, lazyBuiltins, lazyLibraries, effectModules],
   define: { __TRAIL_VERSION__: JSON.stringify(version) }
 })
 
@@ -160,6 +256,10 @@ try {
   const warm = { TRAIL_WRITE_CODE_CACHE: "1" }
   trail(["next", "--task", "warm-up", "--agent", "build"], warm)
   trail(["done", "--task", "warm-up", "--path", "src", "--agent", "build"], warm)
+  // A person's (the inbox, a listing): the libraries a command needs are loaded when it runs
+  // (lazyLibraries), so only the commands run here have theirs in the cache.
+  trail(["inbox", "--limit", "50"], warm)
+  trail(["list", "--task", "warm-up", "--limit", "100"], warm)
   // The hook's own bundle (dist/hook.cjs.cache), on a Stop payload.
   execFileSync(process.execPath, [here("./bin/trail.cjs"), "hook", "claude"], {
     cwd: root,
