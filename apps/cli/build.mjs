@@ -60,14 +60,16 @@ const lazyBuiltins = {
 }
 
 /**
- * The workspace libraries behind the commands (and @effect/sql): an import of one from the CLI's
- * own files (src/) is answered by a stand-in whose exports load the real module on first access.
- * esbuild initialises a module that is only ever `require()`d when that `require` runs, so a
- * command initialises the scheduler, the store, the workers, the checkpoints and the supervisor
- * (their Schema classes, layers and SQL) only if its handler touches them: `trail --version` none,
- * `trail next` the scheduler and the store. The command tree (names, options, help) and
- * @trail/domain stay eager. The stand-in requires the very file the import resolved to, so every
- * importer shares one instance of each module. Libraries importing each other are not affected.
+ * The workspace libraries (and @effect/sql, and fast-check, which effect's Schema imports for its
+ * arbitraries): every import of one is answered by a stand-in whose exports require the real module
+ * on first access. esbuild initialises a module that is only ever `require()`d when that `require`
+ * runs, so a command initialises the domain's Schema classes and errors, the scheduler, the store,
+ * the workers, the checkpoints and the supervisor only when its handler first touches them:
+ * `trail --version` and `--help` none, `trail next` the domain, the scheduler and the store. So
+ * nothing may touch them while the command tree is built: the tree imports the few light modules
+ * it needs by path (@trail/domain/ids, /model, /outside; @trail/workers/Processes, /Permission),
+ * and module-level values that name a library are functions or `Effect.suspend`ed. The stand-in
+ * requires the very file the import resolved to, so every importer shares one instance.
  */
 const LAZY_LIBRARIES = [
   "@trail/checkpoints",
