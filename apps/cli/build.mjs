@@ -111,12 +111,32 @@ const lazyLibraries = {
       return { path: real.path, namespace: "lazy-library" }
     })
     build.onLoad({ filter: /.*/, namespace: "lazy-library" }, async (args) => {
-      const real = JSON.stringify(args.path)
-      const getters = (await exportNames(args.path)).map(
-        (name) => `${JSON.stringify(name)}: { get: () => load()[${JSON.stringify(name)}], enumerable: true }`
-      )
+      // A library's index of `export * (as Name) from "./File.js"` lines is answered module by
+      // module: `Inbox` loads Inbox.ts (and what it imports), not the whole library. Anything
+      // else is one module.
+      const lines = readFileSync(args.path, "utf8")
+        .replace(/\/\*[\s\S]*?\*\//g, "")
+        .split("\n")
+        .map((line) => line.replace(/\/\/.*$/, "").trim())
+        .filter((line) => line !== "")
+      const reExports = lines.map((line) => /^export \* (?:as (\w+) )?from "(\.\/[\w.]+)"$/.exec(line))
+      const parts = reExports.every((match) => match !== null)
+        ? await Promise.all(
+            reExports.map(async ([, name, relative]) => {
+              const file = await build.resolve(relative, { resolveDir: dirname(args.path), kind: "import-statement" })
+              if (file.errors.length > 0) throw new Error(`${args.path}: ${relative}: ${file.errors[0].text}`)
+              return { file: file.path, names: name === undefined ? await exportNames(file.path) : null, name }
+            })
+          )
+        : [{ file: args.path, names: await exportNames(args.path), name: undefined }]
+      const properties = parts.flatMap(({ names, name }, index) => {
+        const load = `load(${index})`
+        return names === null
+          ? [`${JSON.stringify(name)}: { get: () => ${load}, enumerable: true }`]
+          : names.map((n) => `${JSON.stringify(n)}: { get: () => ${load}[${JSON.stringify(n)}], enumerable: true }`)
+      })
       return {
-        contents: `let real; const load = () => (real ??= require(${real})); module.exports = Object.defineProperties({}, { ${getters.join(", ")} })`,
+        contents: `const modules = [${parts.map(({ file }) => `() => require(${JSON.stringify(file)})`).join(", ")}]; const loaded = []; const load = (index) => (loaded[index] ??= modules[index]()); module.exports = Object.defineProperties({}, { ${properties.join(", ")} })`,
         resolveDir: dirname(args.path),
         loader: "js"
       }
