@@ -168,7 +168,9 @@ const effectModules = {
           throw new Error(`${args.path}: ${statement}: only modules of effect are imported from its barrel`)
         const lines = [
           ...values.map((name) => `import * as ${name} from "effect/${name}"`),
-          ...(types.length === 0 ? [] : [`import { ${types.join(", ")} } from "effect"`])
+          ...(types.length === 0
+            ? []
+            : [`import type { ${types.map((name) => name.slice("type ".length)).join(", ")} } from "effect"`])
         ]
         return lines.join("; ") + "\n".repeat(statement.split("\n").length - 1)
       })
