@@ -5,8 +5,9 @@
  *   time), µs per cycle, median of several drains; and `floor`: the same drain written directly
  *   against better-sqlite3 with the minimal prepared statements the same semantics need (same
  *   schema, same transactions), in the same process and run. `ratio` = cycle / floor.
- * - cli: wall and CPU time of one `trail next`, `trail done`, `trail --version` and `trail inbox
- *   --limit 50` (an empty inbox) as processes, and of `node -e 0`: what a `trail` start costs.
+ * - cli: wall and CPU time of one `trail next`, `trail done`, `trail list --limit 100` (1,000
+ *   folders), `trail --version` and `trail inbox --limit 50` (an empty inbox) as processes, and of
+ *   `node -e 0`: what a `trail` start costs.
  * - init: `trail init` on a generated tree of 100k files in 10k folders, and
  *   `find ROOT -type f -printf '%s\n'` on the same tree (walk + stat is the floor).
  * - open: opening a sweep over 100k folders whose task has 200 sweeps of history.
@@ -321,7 +322,7 @@ const timedProcess = (argv: ReadonlyArray<string>, cwd: string) => {
   return { ms: run.ms, cpuMs: (user + system) * 1000, stdout: run.result.stdout }
 }
 
-type CliRow = "next" | "done" | "version" | "inbox" | "node"
+type CliRow = "next" | "done" | "list" | "version" | "inbox" | "node"
 
 const cliBench = () => {
   const root = tmp("trail-bench-cli-")
@@ -331,8 +332,8 @@ const cliBench = () => {
   }
   execFileSync(process.execPath, [TRAIL, "init"], { cwd: root })
   const runs = quick ? 5 : 15
-  const wall: Record<CliRow, Array<number>> = { next: [], done: [], version: [], inbox: [], node: [] }
-  const cpu: Record<CliRow, Array<number>> = { next: [], done: [], version: [], inbox: [], node: [] }
+  const wall: Record<CliRow, Array<number>> = { next: [], done: [], list: [], version: [], inbox: [], node: [] }
+  const cpu: Record<CliRow, Array<number>> = { next: [], done: [], list: [], version: [], inbox: [], node: [] }
   const record = (row: CliRow, run: { readonly ms: number; readonly cpuMs: number }) => {
     wall[row].push(run.ms)
     cpu[row].push(run.cpuMs)
@@ -353,15 +354,17 @@ const cliBench = () => {
       "done",
       timedProcess([process.execPath, TRAIL, "done", "--task", "cli", "--path", p, "--agent", "bench"], root)
     )
+    // A person's listing of the open sweep (1,000 folders): start-up plus one read of 100 rows.
+    record("list", timedProcess([process.execPath, TRAIL, "list", "--task", "cli", "--limit", "100"], root))
   }
   fs.rmSync(root, { recursive: true, force: true })
-  const rows: ReadonlyArray<CliRow> = ["next", "done", "version", "inbox", "node"]
+  const rows: ReadonlyArray<CliRow> = ["next", "done", "list", "version", "inbox", "node"]
   const result = {
     ...Object.fromEntries(rows.map((row) => [`${row}_ms`, round(median(wall[row]), 1)])),
     ...Object.fromEntries(rows.map((row) => [`${row}_cpu_ms`, round(median(cpu[row]))]))
   }
   const line = (of: Record<CliRow, Array<number>>) =>
-    `next ${round(median(of.next), 1)}, done ${round(median(of.done), 1)}, --version ${round(median(of.version), 1)}, inbox --limit 50 (empty) ${round(median(of.inbox), 1)}, node -e 0 ${round(median(of.node), 1)} ms`
+    `next ${round(median(of.next), 1)}, done ${round(median(of.done), 1)}, list --limit 100 ${round(median(of.list), 1)}, --version ${round(median(of.version), 1)}, inbox --limit 50 (empty) ${round(median(of.inbox), 1)}, node -e 0 ${round(median(of.node), 1)} ms`
   log(`cli    wall: ${line(wall)}`)
   log(`cli    cpu:  ${line(cpu)}`)
   return result

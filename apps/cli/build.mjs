@@ -6,7 +6,7 @@ import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url))
@@ -59,6 +59,126 @@ const lazyBuiltins = {
   }
 }
 
+/**
+ * The workspace libraries (and @effect/sql, and fast-check, which effect's Schema imports for its
+ * arbitraries): every import of one is answered by a stand-in whose exports require the real module
+ * on first access. esbuild initialises a module that is only ever `require()`d when that `require`
+ * runs, so a command initialises the domain's Schema classes and errors, the scheduler, the store,
+ * the workers, the checkpoints and the supervisor only when its handler first touches them:
+ * `trail --version` and `--help` none, `trail next` the domain, the scheduler and the store. So
+ * nothing may touch them while the command tree is built: the tree imports the few light modules
+ * it needs by path (@trail/domain/ids, /model, /outside; @trail/workers/Processes, /Permission),
+ * and module-level values that name a library are functions or `Effect.suspend`ed. The stand-in
+ * requires the very file the import resolved to, so every importer shares one instance.
+ */
+const LAZY_LIBRARIES = [
+  "@trail/checkpoints",
+  "@trail/domain",
+  "@trail/scheduler",
+  "@trail/store",
+  "@trail/supervisor",
+  "@trail/workers",
+  "@effect/sql/SqlClient",
+  "@effect/sql/SqlSchema",
+  "fast-check"
+]
+/** The names a module exports (its `export *` followed), from an esbuild metafile. */
+const exportNames = async (file) => {
+  const result = await build({
+    entryPoints: [file],
+    bundle: true,
+    write: false,
+    metafile: true,
+    format: "esm",
+    platform: "node",
+    packages: "external",
+    logLevel: "silent"
+  })
+  return Object.values(result.metafile.outputs).flatMap((output) => output.exports)
+}
+const lazyLibraries = {
+  name: "lazy-libraries",
+  setup(build) {
+    const filter = new RegExp(`^(${LAZY_LIBRARIES.map((name) => name.replace(/[/.]/g, "\\$&")).join("|")})$`)
+    build.onResolve({ filter }, async (args) => {
+      if (args.pluginData?.resolving === true) return undefined
+      const real = await build.resolve(args.path, {
+        resolveDir: args.resolveDir,
+        kind: args.kind,
+        pluginData: { resolving: true }
+      })
+      if (real.errors.length > 0) return { errors: real.errors }
+      return { path: real.path, namespace: "lazy-library" }
+    })
+    build.onLoad({ filter: /.*/, namespace: "lazy-library" }, async (args) => {
+      // A library's index of `export * (as Name) from "./File.js"` lines is answered module by
+      // module: `Inbox` loads Inbox.ts (and what it imports), not the whole library. Anything
+      // else is one module.
+      const lines = readFileSync(args.path, "utf8")
+        .replace(/\/\*[\s\S]*?\*\//g, "")
+        .split("\n")
+        .map((line) => line.replace(/\/\/.*$/, "").trim())
+        .filter((line) => line !== "")
+      const reExports = lines.map((line) => /^export \* (?:as (\w+) )?from "(\.\/[\w.]+)"$/.exec(line))
+      const parts = reExports.every((match) => match !== null)
+        ? await Promise.all(
+            reExports.map(async ([, name, relative]) => {
+              const file = await build.resolve(relative, { resolveDir: dirname(args.path), kind: "import-statement" })
+              if (file.errors.length > 0) throw new Error(`${args.path}: ${relative}: ${file.errors[0].text}`)
+              return { file: file.path, names: name === undefined ? await exportNames(file.path) : null, name }
+            })
+          )
+        : [{ file: args.path, names: await exportNames(args.path), name: undefined }]
+      const properties = parts.flatMap(({ names, name }, index) => {
+        const load = `load(${index})`
+        return names === null
+          ? [`${JSON.stringify(name)}: { get: () => ${load}, enumerable: true }`]
+          : names.map((n) => `${JSON.stringify(n)}: { get: () => ${load}[${JSON.stringify(n)}], enumerable: true }`)
+      })
+      return {
+        contents: `const modules = [${parts.map(({ file }) => `() => require(${JSON.stringify(file)})`).join(", ")}]; const loaded = []; const load = (index) => (loaded[index] ??= modules[index]()); module.exports = Object.defineProperties({}, { ${properties.join(", ")} })`,
+        resolveDir: dirname(args.path),
+        loader: "js"
+      }
+    })
+  }
+}
+
+/**
+ * `import { Effect, Layer } from "effect"` in the workspace's own sources becomes
+ * `import * as Effect from "effect/Effect"` and so on. The barrel ("effect") re-exports each of its
+ * ~175 modules; once a module the bundle initialises lazily (lazyLibraries) depends on it, esbuild
+ * initialises it as a whole, and with it every module of effect (and fast-check), whatever the
+ * command uses. Imported module by module, only what is used is initialised. Type-only names stay
+ * on the barrel (they are erased); the line count is kept so the source map stays true.
+ */
+const effectModules = {
+  name: "effect-modules",
+  setup(build) {
+    build.onLoad({ filter: /\/(libs|apps)\/[^/]+\/src\/.*\.ts$/ }, (args) => {
+      const source = readFileSync(args.path, "utf8")
+      const contents = source.replace(/^import \{([^}]*)\} from "effect"$/gm, (statement, names) => {
+        const specifiers = names
+          .split(",")
+          .map((name) => name.trim())
+          .filter((name) => name !== "")
+        const types = specifiers.filter((name) => name.startsWith("type "))
+        const values = specifiers.filter((name) => !name.startsWith("type "))
+        if (values.some((name) => !/^[A-Z]\w*$/.test(name)))
+          throw new Error(`${args.path}: ${statement}: only modules of effect are imported from its barrel`)
+        const lines = [
+          ...values.map((name) => `import * as ${name} from "effect/${name}"`),
+          ...(types.length === 0
+            ? []
+            : [`import type { ${types.map((name) => name.slice("type ".length)).join(", ")} } from "effect"`])
+        ]
+        return lines.join("; ") + "\n".repeat(statement.split("\n").length - 1)
+      })
+      return { contents, loader: "ts" }
+    })
+  }
+}
+
 const lazyDefaults = {
   name: "lazy-defaults",
   setup(build) {
@@ -102,7 +222,7 @@ await build({
   outfile: here("./dist/trail.cjs"),
   sourcemap: "linked",
   external: ["better-sqlite3"],
-  plugins: [lazyDefaults, lazyBuiltins],
+  plugins: [lazyDefaults, lazyBuiltins, lazyLibraries, effectModules],
   define: { __TRAIL_VERSION__: JSON.stringify(version) }
 })
 
@@ -160,6 +280,10 @@ try {
   const warm = { TRAIL_WRITE_CODE_CACHE: "1" }
   trail(["next", "--task", "warm-up", "--agent", "build"], warm)
   trail(["done", "--task", "warm-up", "--path", "src", "--agent", "build"], warm)
+  // A person's (the inbox, a listing): the libraries a command needs are loaded when it runs
+  // (lazyLibraries), so only the commands run here have theirs in the cache.
+  trail(["inbox", "--limit", "50"], warm)
+  trail(["list", "--task", "warm-up", "--limit", "100"], warm)
   // The hook's own bundle (dist/hook.cjs.cache), on a Stop payload.
   execFileSync(process.execPath, [here("./bin/trail.cjs"), "hook", "claude"], {
     cwd: root,

@@ -23,20 +23,25 @@ interface Projection<R> {
 /**
  * Every projection that folds the event log (and so rebuilds from it): each is brought current
  * before events are archived, and archiving stops if one is not past them. A new projection of
- * events belongs here.
+ * events belongs here. (Suspended: the libraries load on first access, see apps/cli/build.mjs.)
  */
 export const projections = [
   {
     name: "inbox",
     // A catch-up folds every event appended before it began: the newest id read first is folded after it.
-    current: Effect.flatMap(Inbox.Inbox, (inbox) =>
-      Effect.flatMap(Database.Database, (database) => Effect.zipLeft(database.read(Events.latestId), inbox.catchUp))
+    current: Effect.suspend(() =>
+      Effect.flatMap(Inbox.Inbox, (inbox) =>
+        Effect.flatMap(Database.Database, (database) => Effect.zipLeft(database.read(Events.latestId), inbox.catchUp))
+      )
     )
   },
-  { name: "search", current: Effect.map(Search.catchUp, (caughtUp) => caughtUp.last_event_id) },
+  { name: "search", current: Effect.suspend(() => Effect.map(Search.catchUp, (caughtUp) => caughtUp.last_event_id)) },
   // The checkpoint index (Checkpoints.rebuildIndex) and the workers table are written in the
   // transaction of each event they fold: always current.
-  { name: "checkpoints", current: Effect.flatMap(Database.Database, (database) => database.read(Events.latestId)) }
+  {
+    name: "checkpoints",
+    current: Effect.suspend(() => Effect.flatMap(Database.Database, (database) => database.read(Events.latestId)))
+  }
 ] as const satisfies ReadonlyArray<Projection<Inbox.Inbox | Database.Database | SqlClient.SqlClient>>
 
 export const archiveBeforeOption = Options.text("archive-before").pipe(
@@ -47,14 +52,15 @@ export const archiveBeforeOption = Options.text("archive-before").pipe(
 )
 
 /** Root + the Inbox over the Database (what bringing the projections current needs). */
-const ArchiveLive = rootLayer(Live.inboxLayer)
+const ArchiveLive = rootLayer((settings) => Live.inboxLayer(settings))
 
 /**
  * Where a live worker's own events begin: they stay in the table (a live worker reads its log:
  * `Workers.tell` folds its events to know whether a permission dialog is open, and text typed into
- * an open dialog must deny first, never approve). Undefined when no worker is live.
+ * an open dialog must deny first, never approve). Undefined when no worker is live. (A function:
+ * @trail/domain is loaded on first use, see build.mjs.)
  */
-const FIRST_OF_LIVE_WORKER = `SELECT min(e.id) FROM workers w JOIN events e
+const firstOfLiveWorker = () => `SELECT min(e.id) FROM workers w JOIN events e
   ON e.subject_type = 'worker' AND e.subject_id = w.id
   WHERE w.state IN (${liveWorkerStates.map((state) => `'${state}'`).join(", ")})`
 
@@ -73,7 +79,7 @@ export const archiveBefore = (before: number) =>
       const first = Events.firstAtOrAfter(db, before)
       const oldest = Events.oldestId(db)
       if (oldest === undefined || first === oldest) return 0
-      const live = db.pluck(FIRST_OF_LIVE_WORKER)
+      const live = db.pluck(firstOfLiveWorker())
       const cut = first === undefined ? Events.latestId(db) : first - 1
       return typeof live === "number" ? Math.min(cut, live - 1) : cut
     })

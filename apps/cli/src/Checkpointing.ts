@@ -72,20 +72,25 @@ const SweepRow = Schema.Struct({
   at: Schema.Number
 })
 
-/** The counters of every active sweep, by task name (the store's O(1) counters). */
-export const activeSweeps = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  SqlSchema.findAll({
-    Request: Schema.Void,
-    Result: SweepRow,
-    execute: () => sql`SELECT t.name AS task, s.number AS sweep, s.done, s.skipped, s.leased, s.total,
+/**
+ * The counters of every active sweep, by task name (the store's O(1) counters). Suspended: in the
+ * CLI the store is loaded on first access (apps/cli/build.mjs), not when this module is.
+ */
+export const activeSweeps = Effect.suspend(() =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: SweepRow,
+      execute: () => sql`SELECT t.name AS task, s.number AS sweep, s.done, s.skipped, s.leased, s.total,
         s.opened_at AS at
       FROM sweeps s JOIN tasks t ON t.id = s.task_id WHERE s.status = 'active' ORDER BY t.name`
-  })(undefined)
-).pipe(
-  Effect.map((rows) =>
-    rows.map((row) => ({ ...row, pending: Math.max(0, row.total - row.done - row.skipped - row.leased) }))
-  ),
-  Database.orStoreError
+    })(undefined)
+  ).pipe(
+    Effect.map((rows) =>
+      rows.map((row) => ({ ...row, pending: Math.max(0, row.total - row.done - row.skipped - row.leased) }))
+    ),
+    Database.orStoreError
+  )
 )
 
 /** What a checkpoint reads, as `[checkpoint]` caps it. */

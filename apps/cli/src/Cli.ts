@@ -7,8 +7,6 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Path from "@effect/platform/Path"
 import {
-  AgentId,
-  TaskName,
   UsageError,
   type FolderPath,
   type PathOutsideRoot,
@@ -16,11 +14,12 @@ import {
   type Completion,
   type Outcome,
   type Sweep,
-  Strategy,
   TaskStatus,
-  type WorkItem,
-  WorkItemStatus
+  type WorkItem
 } from "@trail/domain"
+// The option schemas come from their modules: the package itself is loaded on first use (build.mjs).
+import { AgentId, TaskName } from "@trail/domain/ids"
+import { Strategy, WorkItemStatus } from "@trail/domain/model"
 import { Project, Scheduler } from "@trail/scheduler"
 import { Database } from "@trail/store"
 import { type Context, Effect, Layer, Option, Schema, Stream } from "effect"

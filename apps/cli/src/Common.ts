@@ -5,7 +5,9 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Path from "@effect/platform/Path"
-import { Env, FoundCount, Host, MAX_FOUND } from "@trail/domain"
+// Modules, not the package: @trail/domain is loaded on first use (build.mjs), these when trail starts.
+import { FoundCount, MAX_FOUND } from "@trail/domain/model"
+import { Env, Host } from "@trail/domain/outside"
 import { Config, Effect, Option, type Stream } from "effect"
 import { emit, emitStream, type ExitCode } from "./Output.js"
 

@@ -13,7 +13,9 @@ import type * as Path from "@effect/platform/Path"
 import { isTrailError, type ReviewItem, UsageError, WorkerId, WorkerNotFound } from "@trail/domain"
 import { Project } from "@trail/scheduler"
 import { Live } from "@trail/supervisor"
-import { Doctor, HookSettings, Inbox, Jump, Processes, StoreChanges, Workers } from "@trail/workers"
+import { Doctor, HookSettings, Inbox, Jump, StoreChanges, Workers } from "@trail/workers"
+import * as Processes from "@trail/workers/Processes"
+import { PERMISSION_ACTIONS } from "@trail/workers/Permission"
 import { Checkpoints, layer as checkpointsLayer } from "@trail/checkpoints"
 import { Archive, type Database } from "@trail/store"
 import type * as SqlClient from "@effect/sql/SqlClient"
@@ -33,7 +35,6 @@ import {
 import { ExitCode } from "./Output.js"
 import { bold, cyan, dim, green, pad, red, safeData, safeText, yellow } from "./Pretty.js"
 import type { TuiApi } from "./tui/InboxTui.js"
-import { runHook } from "./hook.js"
 import * as Stdin from "./Stdin.js"
 import { Root, rootLayer, rootSettings } from "./WorkerCommands.js"
 
@@ -41,10 +42,10 @@ import { Root, rootLayer, rootSettings } from "./WorkerCommands.js"
  * The Inbox of the root found from `--root` / `$TRAIL_ROOT` / the cwd, with its Workers and
  * Database: each command that needs it gets it once, through `Command.provide`.
  */
-const InboxLive = rootLayer(Live.inboxLayer)
+const InboxLive = rootLayer((settings) => Live.inboxLayer(settings))
 
 /** Root + the live EventLog over the Database (`log`). */
-const EventLogLive = rootLayer(Live.eventLogLayer)
+const EventLogLive = rootLayer((settings) => Live.eventLogLayer(settings))
 
 /** Runs `f` with the provided Inbox ({@link InboxLive}). */
 const withInbox = <A, E, R>(f: (inbox: Inbox.InboxShape) => Effect.Effect<A, E, R>) => Effect.flatMap(Inbox.Inbox, f)
@@ -332,7 +333,7 @@ const reply = Command.make(
   {
     item: itemArg,
     text: Args.text({ name: "text" }).pipe(Args.repeated, Args.withDescription("What to type (default: stdin).")),
-    action: Options.choice("action", Inbox.PERMISSION_ACTIONS).pipe(
+    action: Options.choice("action", PERMISSION_ACTIONS).pipe(
       Options.optional,
       Options.withDescription(
         "Answer a permission item with the dialog's own keys: allow (once), allow-always, deny. Text on a permission item denies, then sends the text."
@@ -435,8 +436,9 @@ const log = Command.make(
 
 const hookClaude = Command.make("claude", {}, () =>
   // bin/trail.cjs runs hook.ts directly for exactly `trail hook claude`; this is the same code
-  // for the other ways in (the unbundled CLI, `trail --root R hook claude`).
-  Effect.promise(runHook)
+  // for the other ways in (the unbundled CLI, `trail --root R hook claude`). Imported when run, so
+  // that the other commands do not initialise the hook's store and config code.
+  Effect.promise(() => import("./hook.js").then((hook) => hook.runHook()))
 ).pipe(
   Command.withDescription(
     "(Claude Code hook) Read one hook payload from stdin and record it; prints nothing, always exits 0."

@@ -111,7 +111,8 @@ const trust = Command.make(
     names: Args.text({ name: "kind" }).pipe(
       Args.repeated,
       Args.withDescription(
-        `The kinds to trust, or ${Kinds.WORKER_COMMAND} for .trail.toml's (default: everything untrusted or changed).`
+        // (Kinds.WORKER_COMMAND spelt out: the workers library is loaded on first access, not for help.)
+        "The kinds to trust, or worker.command for .trail.toml's (default: everything untrusted or changed)."
       )
     ),
     pretty

@@ -4,7 +4,7 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { SweepNumber, TaskName } from "@trail/domain"
+import { SweepNumber, TaskName } from "@trail/domain/ids"
 import { Live } from "@trail/supervisor"
 import { Effect, Option } from "effect"
 
@@ -13,7 +13,7 @@ import { renderResults, sweepResults } from "./Results.js"
 import { rootLayer } from "./WorkerCommands.js"
 
 /** The root's Workers and its Database (the visits are read through its SqlClient). */
-const ResultsLive = rootLayer(Live.workersLayer)
+const ResultsLive = rootLayer((settings) => Live.workersLayer(settings))
 
 /** `--sweep N` (results, sweep show): the domain's SweepNumber, its error naming the flag. */
 export const sweepNumber = SweepNumber.annotations({

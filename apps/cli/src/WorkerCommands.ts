@@ -12,13 +12,13 @@ import {
   ProtocolError,
   SpawnRefused,
   SubstrateError,
-  TaskName,
   UsageError,
   type Worker,
   WorkerId,
   WorkerNotFound,
   WorkerResult
 } from "@trail/domain"
+import { TaskName } from "@trail/domain/ids"
 import { Project } from "@trail/scheduler"
 import { Live, Supervisor } from "@trail/supervisor"
 import { Archive } from "@trail/store"
@@ -53,20 +53,25 @@ export class Root extends Context.Tag("@trail/cli/Root")<Root, Live.RootSettings
 /** The root alone (commands that read its files and open no store: `kinds`). */
 export const RootLive = Layer.effect(Root, rootSettings)
 
-/** The root found from `--root` / `$TRAIL_ROOT` / the cwd, and the layers `layerOf` builds on it. */
+/**
+ * The root found from `--root` / `$TRAIL_ROOT` / the cwd, and the layers `layerOf` builds on it.
+ * Call sites pass `(settings) => Live.x(settings)`, not `Live.x`: the libraries are loaded on first
+ * access (apps/cli/build.mjs), so naming `Live.x` when the command tree is built would load them
+ * for every command.
+ */
 export const rootLayer = <ROut, E, RIn>(layerOf: (settings: Live.RootSettings) => Layer.Layer<ROut, E, RIn>) =>
   Layer.unwrapEffect(
     Effect.map(rootSettings, (settings) => Layer.merge(layerOf(settings), Layer.succeed(Root, settings)))
   )
 
 /** Root + Workers + Database: each worker command gets them once, through `Command.provide`. */
-const WorkersLive = rootLayer(Live.workersLayer)
+const WorkersLive = rootLayer((settings) => Live.workersLayer(settings))
 
 /** Root + the Supervisor and its services (`supervise`). */
-const SupervisorLive = rootLayer(Live.supervisorLayer)
+const SupervisorLive = rootLayer((settings) => Live.supervisorLayer(settings))
 
 /** Root + the live EventLog over the Database (`events`). */
-const EventLogLive = rootLayer(Live.eventLogLayer)
+const EventLogLive = rootLayer((settings) => Live.eventLogLayer(settings))
 
 /** Runs `f` with the provided Workers service ({@link WorkersLive}). */
 const withWorkers = <A, E, R>(f: (workers: Workers.WorkersShape) => Effect.Effect<A, E, R>) =>

@@ -9,7 +9,7 @@ import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { errorCode, exitCodeOf, isTrailError } from "@trail/domain"
-import { Processes } from "@trail/workers"
+import * as Processes from "@trail/workers/Processes"
 import { Cause, Console, Effect, Exit, Layer, Ref } from "effect"
 import { command } from "./Cli.js"
 import { preflight } from "./Help.js"
@@ -55,7 +55,11 @@ const handled = parseAndRun.pipe(
   Effect.catchIf(ValidationError.isValidationError, (error) =>
     emitError("usage", plain(HelpDoc.toAnsiText(error.error)) || "invalid arguments", ExitCode.usage)
   ),
-  Effect.catchIf(isTrailError, (error) => emitError(errorCode(error), error.message, exitCodeOf(error))),
+  // (a function of its own: @trail/domain is loaded on first use, see build.mjs)
+  Effect.catchIf(
+    (error) => isTrailError(error),
+    (error) => emitError(errorCode(error), error.message, exitCodeOf(error))
+  ),
   Effect.catchAllCause((cause) =>
     emitError("internal", Cause.pretty(cause).split("\n")[0] ?? "unexpected failure", ExitCode.error)
   ),

@@ -4,6 +4,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { ArtifactKind } from "@trail/domain"
 import { describe, expect, it } from "vitest"
 import { trail, trailAsync } from "./helpers.js"
 
@@ -67,6 +68,9 @@ describe("trail --help", () => {
     const supervise = trail(["supervise", "--help"], { cwd }).stdout
     expect(supervise).toMatch(/--workers N\s+Fleet mode: how many workers run at once \(default: 3/)
     expect(supervise).toMatch(/--as KIND\s+Fleet mode: the workers' kind \(default: default\)/)
+    // Spelt out in the command tree (which loads no library): the same list as the domain's.
+    const search = trail(["search", "--help"], { cwd, env: { COLUMNS: "200" } }).stdout
+    expect(search).toContain(`Only artifacts of this kind: ${ArtifactKind.literals.join(", ")}.`)
   })
 
   it("bare trail prints the command list and exits 2; a bare group prints its commands and exits 2", () => {

@@ -17,7 +17,8 @@ import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Terminal from "@effect/platform/Terminal"
-import { Env, Host } from "@trail/domain"
+// (the module, not the package: the CLI loads @trail/domain on first use, and this module is eager)
+import { Env, Host } from "@trail/domain/outside"
 import {
   Cause,
   Context,
