@@ -8,9 +8,11 @@
  *   neither count nor make a folder), and never follows symlinked directories.
  * - `scan.exclude` globs prune a folder and everything below it; when `scan.include` is
  *   non-empty only matching folders are registered (the walk still descends everywhere).
- * - Records per folder its direct regular-file count and their total bytes, and with
+ * - Records per folder its direct regular-file count; with `static_signal = "bytes"` their
+ *   total bytes (a stat per file: otherwise 0, as churn is, since nothing else reads them); with
  *   `static_signal = "churn"` the number of commits in the last 90 days that touched a file
- *   directly in it (one `git log` pass).
+ *   directly in it (one `git log` pass). A signal switched to later is measured by the next
+ *   `trail init` (or `trail sweep new --rescan`).
  *
  * The walk (walk.ts) is synchronous `node:fs`: one tight loop of readdir + stat, measured
  * against `find` in docs/benchmarks.md. A large walk shares its pending folders with a worker
@@ -105,6 +107,7 @@ const walkTree = (options: ScanOptions, workerScript: string | undefined): Effec
     const settings: WalkSettings = {
       root: options.root,
       respectGitignore: options.scan.respect_gitignore,
+      measureBytes: options.staticSignal === "bytes",
       minFiles: options.scan.min_files,
       include: options.scan.include,
       exclude: options.scan.exclude

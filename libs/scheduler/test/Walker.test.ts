@@ -59,11 +59,34 @@ describe("Walker", () => {
         const result = yield* scan(project.root)
         assert.deepStrictEqual(byPath(result.folders), [".", "docs/guide", "src", "src/sub"])
         const src = result.folders.find((f) => f.path === "src")!
-        assert.deepStrictEqual([src.fileCount, src.bytes], [1, 5])
+        assert.deepStrictEqual([src.fileCount, src.bytes], [1, 0]) // bytes: only for static_signal = "bytes"
         const sub = result.folders.find((f) => f.path === "src/sub")!
         assert.strictEqual(sub.fileCount, 2) // keep.log, a.ts (the hidden .gitignore does not count)
         // .trail, .cache (hidden), build, vendor (ignored), src/sub/tmp (ignored), docs (no direct files)
         assert.strictEqual(result.excluded, 6)
+      })
+    )
+
+    it.scoped('bytes are measured (a stat per file) only with static_signal = "bytes"', () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({
+          "a/x.ts": "12345",
+          "a/y.ts": "123",
+          "a/.env": "hidden: not counted",
+          "b/z.ts": ""
+        })
+        const sizes = (folders: ReadonlyArray<{ readonly path: string; readonly bytes: number }>) =>
+          folders.map((f) => [f.path, f.bytes])
+        const measured = yield* scan(project.root, { strategy: { static_signal: "bytes" } })
+        assert.deepStrictEqual(sizes(measured.folders), [
+          ["a", 8],
+          ["b", 0]
+        ])
+        const counted = yield* scan(project.root, { strategy: { static_signal: "file_count" } })
+        assert.deepStrictEqual(sizes(counted.folders), [
+          ["a", 0],
+          ["b", 0]
+        ])
       })
     )
 
