@@ -213,7 +213,7 @@ const walkTree = (options: ScanOptions, workerScript: string | undefined): Effec
         })
         parts.push(part)
         pending = part.pending
-        visitedBefore += WALK_PART
+        visitedBefore += part.visited
         filesBefore += part.files
       }
     })

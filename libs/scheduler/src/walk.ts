@@ -35,6 +35,8 @@ export interface IgnoreSource {
 /** Part of a walk: what it found, and the folders it left to walk (see `maxDirectories`). */
 export interface WalkPart extends WalkResult {
   readonly pending: Array<Frame>
+  /** Directories read (an unreadable one does not count). */
+  readonly visited: number
 }
 
 /** A folder still to walk and the ignore rules in force above it. */
@@ -207,7 +209,7 @@ export const walkFrames = (
     options?.onDirectory?.(visited, files)
     if (options?.handOff !== undefined && stack.length > 1) stack = options.handOff(stack, visited)
   }
-  return { folders, excluded, files, unreadable, pending: stack }
+  return { folders, excluded, files, unreadable, pending: stack, visited }
 }
 
 /**
