@@ -14,11 +14,12 @@
  *   directly in it (one `git log` pass). A signal switched to later is measured by the next
  *   `trail init` (or `trail sweep new --rescan`).
  *
- * The walk (walk.ts) is synchronous `node:fs`: one tight loop of readdir + stat, measured
- * against `find` in docs/benchmarks.md. A large walk shares its pending folders with a worker
- * thread so that both cores issue syscalls. The walk on this thread runs in parts of
- * {@link WALK_PART} directories with a turn of the event loop between them, so that SIGINT and
- * SIGTERM stop `trail init` at once however large the tree.
+ * The walk (walk.ts) is synchronous `node:fs`: one tight loop of readdir (and a stat per file
+ * for bytes), measured against `find` in docs/benchmarks.md. A large walk is shared with a worker
+ * thread so that both cores issue syscalls: whichever thread runs dry takes half of what the
+ * other has pending, to the end (the protocol: `ToWalker` in walk.ts). The walk on this thread
+ * runs in parts of {@link WALK_PART} directories with a turn of the event loop between them, so
+ * that SIGINT and SIGTERM stop `trail init` at once however large the tree.
  */
 import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
@@ -27,6 +28,7 @@ import { Context, Data, Effect, Layer } from "effect"
 import { Worker } from "node:worker_threads"
 import type { ScannedFolder } from "./CoverageStore.js"
 import {
+  halve,
   MAIN_HUNGRY,
   mergeResults,
   shareWhenAsked,
@@ -174,9 +176,7 @@ const walkTree = (options: ScanOptions, workerScript: string | undefined): Effec
   const handOff = (pending: Array<Frame>, visited: number): Array<Frame> => {
     if (shareWithHelper !== null) return shareWithHelper(pending)
     if (workerScript === undefined || visitedBefore + visited < HAND_OFF_AFTER) return pending
-    const keep: Array<Frame> = []
-    const given: Array<Frame> = []
-    pending.forEach((frame, i) => (i % 2 === 0 ? given : keep).push(frame))
+    const { keep, given } = halve(pending)
     const started = startHelper(workerScript, settings, given, (result) => parts.push(result))
     if (started === null) {
       workerScript = undefined // no worker: keep walking everything here

@@ -299,12 +299,21 @@ export const shareWhenAsked =
   (flags: Int32Array, flag: number, give: (frames: Array<Frame>) => void) =>
   (pending: Array<Frame>): Array<Frame> => {
     if (Atomics.load(flags, flag) === 0 || Atomics.compareExchange(flags, flag, 1, 0) !== 1) return pending
-    const keep: Array<Frame> = []
-    const given: Array<Frame> = []
-    pending.forEach((frame, i) => (i % 2 === 0 ? given : keep).push(frame))
+    const { keep, given } = halve(pending)
     give(given)
     return keep
   }
+
+/**
+ * Every other pending frame to give away (the first, third, …: near the bottom of the stack are
+ * the largest subtrees, so both halves get some), the rest to keep.
+ */
+export const halve = (pending: ReadonlyArray<Frame>): { keep: Array<Frame>; given: Array<Frame> } => {
+  const keep: Array<Frame> = []
+  const given: Array<Frame> = []
+  pending.forEach((frame, i) => (i % 2 === 0 ? given : keep).push(frame))
+  return { keep, given }
+}
 
 /** Merges results of parts of one walk, folders sorted by path. */
 export const mergeResults = (parts: ReadonlyArray<WalkResult>): WalkResult => {
