@@ -177,7 +177,7 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
     "SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ?"
   )
   const currentItem = db.prepare(
-    "SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased, w.id AS item_id, w.folder_id, w.status AS item_status, w.lease_owner FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id LEFT JOIN work_items w ON w.sweep_id = s.id AND w.path = ? WHERE t.name = ?"
+    "SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased, w.id AS item_id, w.folder_id, w.status AS item_status, w.lease_owner FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id LEFT JOIN work_items_by_folder b ON b.sweep_id = s.id AND b.folder_id = (SELECT id FROM folders WHERE path = ?) LEFT JOIN work_items w ON w.id = b.item_id WHERE t.name = ?"
   )
   const reclaim = db.prepare(
     "UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?"
@@ -199,6 +199,9 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
   const insertItems = db.prepare(
     "INSERT INTO work_items (sweep_id, folder_id, path, status, score) SELECT ?, id, path, 'pending', score FROM (SELECT id, path, (id * 7919 % 10007) / 10007.0 AS score FROM folders) ORDER BY score DESC, path"
   )
+  const indexByFolder = db.prepare(
+    "INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id) SELECT sweep_id, folder_id, id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY folder_id"
+  )
   const setCurrent = db.prepare("UPDATE tasks SET current_sweep_id = ? WHERE id = ?")
   const row = (value: unknown) => value as Record<string, number | string>
 
@@ -210,6 +213,7 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
       const taskId = insertTask.pluck().get(task)
       const sweepId = insertSweep.pluck().get(taskId, n)
       insertItems.run(sweepId)
+      indexByFolder.run(sweepId)
       setCurrent.run(sweepId, taskId)
     })()
     let now = 1

@@ -94,6 +94,12 @@ export interface FollowUp {
   readonly session: string
 }
 
+/**
+ * How long (ms) a hook that empties the write-ahead log ({@link UnitOfWork.WAL_TRUNCATE_BYTES})
+ * waits for the other connections: the agent waits for its hook, and the next hook tries again.
+ */
+const WAL_TRUNCATE_WAIT_MS = 100
+
 /** Whether a checkpoint is armed (the cheap check, so that most SessionStarts load nothing more). */
 const ARMED = "SELECT 1 FROM checkpoints WHERE armed_at IS NOT NULL LIMIT 1"
 
@@ -126,6 +132,12 @@ export const recordHook = (
     // The agent's process is recorded only for a session in a tmux pane (toEvent): no /proc walk otherwise.
     const inPane = env["TMUX_PANE"] !== undefined && env["TMUX_PANE"] !== ""
     Events.append(handle.connection, Hooks.toEvent(payload, env, at, inPane ? Hooks.agentOf(process.pid) : null))
+    try {
+      // The event is recorded: emptying a long log is the store's upkeep, and a busy one is left to the next hook.
+      handle.truncateWal(UnitOfWork.WAL_TRUNCATE_BYTES, WAL_TRUNCATE_WAIT_MS)
+    } catch {
+      // the next hook tries again
+    }
     const session = payload.session_id
     if (payload.hook_event_name === Hooks.PRE_COMPACT) {
       // The settings keep the hook after `checkpoint.on_precompact` is switched off: the config

@@ -493,6 +493,39 @@ describe("trail hook claude", () => {
   })
 })
 
+describe("a hook on a store with a long write-ahead log", () => {
+  it("records its event and empties the log, which under a steady stream of commits SQLite never restarts", () => {
+    const root = gitRepo({ "a.ts": "x" })
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    const db = path.join(root, ".trail", "state.db")
+    // Another process holds the store open (as the supervisor does), so closing checkpoints nothing away.
+    const other = new Sqlite(db)
+    try {
+      other.pragma("wal_autocheckpoint = 0")
+      const insert = other.prepare(
+        "INSERT INTO events (at, type, subject_type, subject_id, data) VALUES (?, 'bench.filler', 'session', 'f', ?)"
+      )
+      for (let i = 0; i < 50; i++) insert.run(i, JSON.stringify({ pad: "x".repeat(100_000) }))
+      const wal = () => fs.statSync(`${db}-wal`).size
+      expect(wal()).toBeGreaterThan(4 * 1024 * 1024)
+      const input = JSON.stringify({
+        session_id: "s1",
+        hook_event_name: "Stop",
+        cwd: root,
+        last_assistant_message: "done"
+      })
+      const hook = spawnSync(process.execPath, [TRAIL, "hook", "claude"], { cwd: root, input, encoding: "utf8" })
+      expect(hook.status).toBe(0)
+      expect(wal()).toBe(0)
+      expect(other.prepare("SELECT count(*) FROM events WHERE type = 'session.stopped'").pluck().get()).toBe(1)
+      expect(other.prepare("SELECT count(*) FROM events WHERE type = 'bench.filler'").pluck().get()).toBe(50)
+    } finally {
+      other.close()
+    }
+    expect(fs.existsSync(path.join(root, ".trail", "hook-errors.log"))).toBe(false)
+  })
+})
+
 describe("a hook on an emptied store", () => {
   it("writes nothing into it: the store stays corrupt and next does not report the sweep complete", () => {
     const root = gitRepo({ "a.ts": "x" })

@@ -12,7 +12,9 @@
  *   conditional `UPDATE … WHERE id = (SELECT … ORDER BY id LIMIT 1) RETURNING …`.
  *   Opening a sweep is set-based: one `INSERT … SELECT` scores every folder inside SQLite with
  *   Scoring's own function and inserts the items best first, so that within a sweep id order is
- *   claim order (migration 0012: the claim and `list` read ids, nothing sorts by score later).
+ *   claim order (migration 0012: the claim and `list` read ids, nothing sorts by score later);
+ *   a second statement appends the sweep's entries of work_items_by_folder (0013) in folder
+ *   order, through which done / skip / release / renew find an item by path.
  *   The pages of a listing are read on the same connection with the same readers (a listing
  *   can be 200,000 rows; a Schema decode per row would cost seconds).
  * - The other cold paths (status, showSweep, reset, gc) speak `SqlClient` with the `sql`
@@ -358,11 +360,13 @@ const RELEASABLE = inList(sourcesOf(WorkItemMachine, "pending"))
 const SQL = {
   current: `SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased
     FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ?`,
-  // The task, its current sweep and the item at a path, in one read.
+  // The task, its current sweep and the item at a path, in one read: the path's folder id
+  // (folders' unique path), then the sweep's item at that folder (work_items_by_folder, 0013).
   currentItem: `SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased,
       w.id AS item_id, w.folder_id, w.status AS item_status, w.lease_owner, w.lease_expires_at, w.completed_by
     FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id
-      LEFT JOIN work_items w ON w.sweep_id = s.id AND w.path = ?
+      LEFT JOIN work_items_by_folder b ON b.sweep_id = s.id AND b.folder_id = (SELECT id FROM folders WHERE path = ?)
+      LEFT JOIN work_items w ON w.id = b.item_id
     WHERE t.name = ?`,
   insertTask: `INSERT INTO tasks (name, created_at) VALUES (?, ?) RETURNING id`,
   reclaim: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
@@ -390,6 +394,10 @@ const SQL = {
   // The id SQLite gives the next row (an INTEGER PRIMARY KEY without AUTOINCREMENT: the largest + 1).
   nextItemId: `SELECT coalesce(max(id), 0) + 1 FROM work_items`,
   lastItemId: `SELECT max(id) FROM work_items`,
+  // Appended in key order: the items' folder ids sorted (a sort of integer pairs), not
+  // inserted in claim order into a B-tree keyed by folder.
+  indexByFolder: `INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id)
+    SELECT sweep_id, folder_id, id FROM work_items WHERE id BETWEEN ? AND ? ORDER BY folder_id`,
   setCurrent: `UPDATE tasks SET current_sweep_id = ? WHERE id = ?`,
   /** `rows` folders in one statement (see {@link REGISTER_BATCH}). */
   upsertFolders: (rows: number) =>
@@ -399,7 +407,7 @@ const SQL = {
       churn = excluded.churn, present = 1, scanned_at = excluded.scanned_at`,
   markAbsent: `UPDATE folders SET present = 0`,
   countPresent: `SELECT count(*) FROM folders WHERE present = 1`,
-  itemRange: `SELECT min(id) AS first, max(id) AS last FROM work_items WHERE sweep_id = ?`
+  itemRange: `SELECT min(item_id) AS first, max(item_id) AS last FROM work_items_by_folder WHERE sweep_id = ?`
 } as const
 
 /**
@@ -408,6 +416,9 @@ const SQL = {
  * row stay far under SQLite's 32,766.
  */
 const REGISTER_BATCH = 256
+
+/** The read of the task, its current sweep and its item at a path (parameters: path, task), for plan tests. */
+export const CURRENT_ITEM_SQL = SQL.currentItem
 
 const count = (db: Connection, sql: string, ...params: ReadonlyArray<unknown>): number =>
   Schema.decodeUnknownSync(Int)(db.pluck(sql, ...params))
@@ -437,7 +448,9 @@ const DECAYED_OUTCOME =
  * The maxima and the number of present folders, then one `INSERT … SELECT` of every item with its
  * score from {@link SCORE_FUNCTION}. Items are inserted best first (ties by path) and nothing is
  * inserted into a sweep later: their consecutive ids are the claim order (score DESC, then path),
- * which the claim and `list` read, and work_items_pending (sweep_id, id) grows at its end.
+ * which the claim and `list` read, and work_items_pending (sweep_id, id) grows at its end. No
+ * index of work_items has another key (it would take 200,000 inserts in random order): the
+ * items are found by folder through work_items_by_folder, filled after them ({@link SQL}.indexByFolder).
  */
 const openSql = (signal: StaticSignal) => {
   const column = `f.${SIGNAL_COLUMN[signal]}`
@@ -550,6 +563,8 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
   // Thrown (a corrupt StoreError) rolls the opening back: list's id range would be wrong.
   if (inserted !== total || count(db, SQL.lastItemId) !== lastItemId)
     throw new Rows.RowShapeError("work_items.id", `${inserted} items inserted for ids ${firstItemId}..${lastItemId}`)
+  const indexed = db.run(SQL.indexByFolder, firstItemId, lastItemId)
+  if (indexed !== total) throw new Rows.RowShapeError("work_items_by_folder", `${indexed} of ${total} items indexed`)
   db.run(SQL.setCurrent, sweepId, taskId)
   return {
     taskId,
@@ -620,8 +635,8 @@ export const LIST_PAGE = 500
  * A page of a sweep's items in claim order (score DESC, then path): the sweep's id range
  * `first_item_id ..= last_item_id`, read on the table's own key from `after` (exclusive; the
  * first page from `first_item_id - 1`), so a page of n items reads n rows (n matching ones
- * with a state filter). NOT INDEXED keeps SQLite off work_items_by_path (sweep_id, path),
- * whose order would need a sort. An expired lease reads as pending. Who finished an item is
+ * with a state filter). NOT INDEXED keeps SQLite off the partial indexes (sweep_id, …), whose
+ * order would need a sort. An expired lease reads as pending. Who finished an item is
  * work_items.completed_by (the visit's agent for items finished before that column existed);
  * what they found is in the visit recorded with it (same path and time: the visits_by_task
  * index finds it).
@@ -867,7 +882,8 @@ export const make = Effect.gen(function* () {
     Result: Schema.Struct({ id: Schema.Int }),
     execute: (r) =>
       sql`UPDATE work_items SET status = 'leased', lease_owner = ${r.agent}, lease_expires_at = ${r.expires}
-        WHERE sweep_id = (SELECT current_sweep_id FROM tasks WHERE name = ${r.task}) AND path = ${r.path}
+        WHERE id = (SELECT b.item_id FROM tasks t JOIN work_items_by_folder b ON b.sweep_id = t.current_sweep_id
+            AND b.folder_id = (SELECT id FROM folders WHERE path = ${r.path}) WHERE t.name = ${r.task})
           AND (status = 'pending'
             OR (status = 'leased' AND (lease_owner IN (${r.agent}, ${r.previous}) OR lease_expires_at <= ${r.now})))
         RETURNING id`
@@ -1050,7 +1066,9 @@ export const make = Effect.gen(function* () {
         Effect.all(
           [
             sql`UPDATE tasks SET current_sweep_id = NULL WHERE id = ${taskId}`,
-            sql`DELETE FROM work_items WHERE sweep_id IN (SELECT id FROM sweeps WHERE task_id = ${taskId})`
+            sql`DELETE FROM work_items WHERE id IN (SELECT b.item_id FROM work_items_by_folder b
+              WHERE b.sweep_id IN (SELECT id FROM sweeps WHERE task_id = ${taskId}))`,
+            sql`DELETE FROM work_items_by_folder WHERE sweep_id IN (SELECT id FROM sweeps WHERE task_id = ${taskId})`
           ],
           { discard: true }
         ),
@@ -1109,7 +1127,8 @@ export const make = Effect.gen(function* () {
           coalesce(sum(w.status = 'done'), 0) AS actual_done,
           coalesce(sum(w.status = 'skipped'), 0) AS actual_skipped,
           coalesce(sum(w.status = 'leased'), 0) AS actual_leased
-        FROM sweeps s LEFT JOIN work_items w ON w.sweep_id = s.id WHERE s.items_pruned_at IS NULL GROUP BY s.id`
+        FROM sweeps s LEFT JOIN work_items_by_folder b ON b.sweep_id = s.id LEFT JOIN work_items w ON w.id = b.item_id
+        WHERE s.items_pruned_at IS NULL GROUP BY s.id`
   })
   const fixCounters = SqlSchema.void({
     Request: FixCounters,
@@ -1125,7 +1144,7 @@ export const make = Effect.gen(function* () {
     Request: Int,
     Result: Schema.Struct({ id: Int, n: Int }),
     execute: (keep) =>
-      sql`SELECT s.id, (SELECT count(*) FROM work_items w WHERE w.sweep_id = s.id) AS n FROM sweeps s
+      sql`SELECT s.id, (SELECT count(*) FROM work_items_by_folder b WHERE b.sweep_id = s.id) AS n FROM sweeps s
         WHERE s.status = 'complete' AND s.items_pruned_at IS NULL
           AND (SELECT count(*) FROM sweeps newer WHERE newer.task_id = s.task_id AND newer.number > s.number) >= ${keep}`
   })
@@ -1133,7 +1152,13 @@ export const make = Effect.gen(function* () {
     Request: Schema.Struct({ id: Int, now: Int }),
     execute: ({ id, now }) =>
       Effect.zipRight(
-        sql`DELETE FROM work_items WHERE sweep_id = ${id}`,
+        Effect.all(
+          [
+            sql`DELETE FROM work_items WHERE id IN (SELECT item_id FROM work_items_by_folder WHERE sweep_id = ${id})`,
+            sql`DELETE FROM work_items_by_folder WHERE sweep_id = ${id}`
+          ],
+          { discard: true }
+        ),
         sql`UPDATE sweeps SET items_pruned_at = ${now}, first_item_id = NULL, last_item_id = NULL WHERE id = ${id}`
       )
   })

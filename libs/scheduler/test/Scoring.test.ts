@@ -93,6 +93,19 @@ describe("hashUnit", () => {
     assert.notStrictEqual(hashUnit(42, 1, "src/api"), hashUnit(42, 1, "src/apj"))
   })
 
+  it("gives the values it always gave (scores frozen by earlier trails stay comparable)", () => {
+    // Computed with the first implementation (a closure over the two lanes); the unrolled one
+    // must give the same bits.
+    const golden: ReadonlyArray<readonly [number, number, string, number]> = [
+      [0, 1, "src/api", 0.3087719995961272],
+      [42, 3, "a", 0.49458408197648374],
+      [-7, 70000, "area12/sub3/mod12345", 0.8529663089791525],
+      [2147483647, 2147483647, "é/日本/x", 0.7329768442734218],
+      [1, 0, "", 0.4635108984839058]
+    ]
+    for (const [seed, sweep, path, h] of golden) assert.strictEqual(hashUnit(seed, sweep, path), h, path)
+  })
+
   it("spreads roughly uniformly", () => {
     const buckets = new Array<number>(10).fill(0)
     for (let i = 0; i < 10_000; i++) buckets[Math.floor(hashUnit(42, 1, `area${i % 97}/mod${i}`) * 10)]!++

@@ -66,3 +66,14 @@ export const openOptions: CoverageStore.OpenSweepOptions = {
   seed: 42,
   staticSignal: "file_count"
 }
+
+/**
+ * Disagreements between work_items and work_items_by_folder (migration 0013), as `n`: items
+ * without their entry, plus entries whose item is gone or has another sweep or folder. 0 when
+ * every item is found by its folder and nothing else is.
+ */
+export const BY_FOLDER_DRIFT_SQL = `SELECT
+  (SELECT count(*) FROM work_items w WHERE NOT EXISTS (SELECT 1 FROM work_items_by_folder b
+    WHERE b.sweep_id = w.sweep_id AND b.folder_id = w.folder_id AND b.item_id = w.id))
+  + (SELECT count(*) FROM work_items_by_folder b WHERE NOT EXISTS (SELECT 1 FROM work_items w
+    WHERE w.id = b.item_id AND w.sweep_id = b.sweep_id AND w.folder_id = b.folder_id)) AS n`

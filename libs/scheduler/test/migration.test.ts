@@ -4,7 +4,7 @@ import { AgentId, FolderPath, TaskName } from "@trail/domain"
 import { Database, Migrations } from "@trail/store"
 import { Chunk, Context, Effect, Layer, Schema, Stream } from "effect"
 import * as CoverageStore from "../src/CoverageStore.js"
-import { makeRoot, openOptions } from "./helpers.js"
+import { BY_FOLDER_DRIFT_SQL, makeRoot, openOptions } from "./helpers.js"
 
 const old = TaskName.make("old")
 const other = TaskName.make("other")
@@ -202,7 +202,7 @@ describe("migration 0012_work_items_claim_order", () => {
           }))
           assert.deepStrictEqual(shape, {
             foreignKeys: 0,
-            indexes: ["work_items_by_path", "work_items_leased", "work_items_pending"],
+            indexes: ["work_items_leased", "work_items_pending"],
             triggers: ["work_items_counters"],
             ranges: [
               { number: 1, first_item_id: null },
@@ -223,6 +223,141 @@ describe("migration 0012_work_items_claim_order", () => {
           })
           assert.strictEqual(next.length, FOLDERS.length)
           assert.strictEqual(first._tag === "Claimed" ? first.path : null, next[0]?.path)
+        })
+    )
+  })
+})
+
+describe("migration 0013_work_items_by_folder", () => {
+  it.layer(NodeContext.layer)((it) => {
+    it.scoped(
+      "a store made at migration 0012 finds every item by folder after it: done, release, renew, reset and gc reach the right sweep's item",
+      () =>
+        Effect.gen(function* () {
+          const project = yield* makeRoot()
+          const dbCtx = yield* Layer.build(Database.layer({ filename: project.databaseFile }))
+          const database = Context.get(dbCtx, Database.Database)
+          yield* Effect.provide(Migrations.migrateThrough(12), dbCtx)
+          // As 0012's trail left it: `old` with a complete sweep and an active one, `other` with an
+          // active one; items in claim order (id), folder ids not in that order.
+          yield* database.immediate((db) => {
+            FOLDERS.forEach((path, i) =>
+              db.run(
+                "INSERT INTO folders (id, path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, 1, 1, 0, 1, 0)",
+                i + 1,
+                path
+              )
+            )
+            db.run(
+              "INSERT INTO tasks (id, name, created_at, current_sweep_id) VALUES (1, 'old', 0, 2), (2, 'other', 0, 3)"
+            )
+            const sweep = (id: number, task: number, number: number, status: string, state: (i: number) => string) => {
+              const first = id * 100
+              const counts = { done: 0, skipped: 0, leased: 0 }
+              // Claim order: the reverse of the folders' order.
+              ;[...FOLDERS.keys()].reverse().forEach((i, k) => {
+                const s = state(i)
+                if (s === "done" || s === "skipped" || s === "leased") counts[s]++
+                db.run(
+                  `INSERT INTO work_items (id, sweep_id, folder_id, path, status, score, lease_owner, lease_expires_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+                  first + k,
+                  id,
+                  i + 1,
+                  FOLDERS[i],
+                  s,
+                  1 - k / 100,
+                  s === "leased" ? "b" : null,
+                  s === "leased" ? NOW + 5_000 : null
+                )
+              })
+              db.run(
+                `INSERT INTO sweeps (id, task_id, number, status, strategy, total, done, skipped, leased, opened_at,
+                   first_item_id, last_item_id) VALUES (?, ?, ?, ?, 'weighted', 30, ?, ?, ?, 0, ?, ?)`,
+                id,
+                task,
+                number,
+                status,
+                counts.done,
+                counts.skipped,
+                counts.leased,
+                first,
+                first + FOLDERS.length - 1
+              )
+            }
+            sweep(1, 1, 1, "complete", () => "done")
+            sweep(2, 1, 2, "active", (i) => (i % 3 === 0 ? "done" : i % 3 === 1 ? "leased" : "pending"))
+            sweep(3, 2, 1, "active", () => "pending")
+          })
+          const ctx = yield* Layer.build(CoverageStore.layer.pipe(Layer.provide(Layer.succeedContext(dbCtx))))
+          const store = Context.get(ctx, CoverageStore.CoverageStore)
+          const drift = () =>
+            database.read(
+              (db) => Schema.decodeUnknownSync(Schema.Struct({ n: Schema.Int }))(db.get(BY_FOLDER_DRIFT_SQL)).n
+            )
+          const entries = () => database.read((db) => Number(db.pluck("SELECT count(*) FROM work_items_by_folder")))
+          assert.strictEqual(yield* drift(), 0)
+          assert.strictEqual(yield* entries(), 3 * FOLDERS.length)
+
+          const statusOf = (task: TaskName, path: string) =>
+            Effect.map(store.list(task, null, NOW), (items) => items.find((item) => item.path === path)?.status)
+          // A pending item of `old`'s active sweep is completed; `other`'s item at that folder is not.
+          const done = yield* store.complete({
+            task: old,
+            path: FolderPath.make("d/f02"),
+            agent: AgentId.make("z"),
+            status: "done",
+            found: 1,
+            reason: null,
+            now: NOW,
+            halfLifeSecs: 60
+          })
+          assert.strictEqual(done.sweep, 2)
+          assert.strictEqual(yield* statusOf(old, "d/f02"), "done")
+          assert.strictEqual(yield* statusOf(other, "d/f02"), "pending")
+          // A leased one is released, then renewed by path (one by one and in a batch).
+          yield* store.release({ task: old, path: FolderPath.make("d/f01"), agent: AgentId.make("b") })
+          assert.strictEqual(yield* statusOf(old, "d/f01"), "pending")
+          const renewed = yield* store.renew({
+            task: old,
+            path: FolderPath.make("d/f01"),
+            agent: AgentId.make("c"),
+            previous: null,
+            now: NOW,
+            ttlMs: TTL
+          })
+          assert.isTrue(renewed)
+          assert.deepStrictEqual(
+            yield* store.renewMany(
+              [
+                { task: other, path: FolderPath.make("d/f07"), agent: AgentId.make("d"), previous: null },
+                { task: old, path: FolderPath.make("d/f04"), agent: AgentId.make("e"), previous: null },
+                { task: old, path: FolderPath.make("d/nowhere"), agent: AgentId.make("e"), previous: null }
+              ],
+              NOW,
+              TTL
+            ),
+            [true, false, false]
+          )
+          const leasedBy = (task: TaskName, path: string) =>
+            Effect.map(store.list(task, null, NOW), (items) => items.find((item) => item.path === path)?.lease_owner)
+          assert.strictEqual(yield* leasedBy(old, "d/f01"), "c")
+          assert.strictEqual(yield* leasedBy(other, "d/f07"), "d")
+          // d/f04 is leased by b in `old`: not taken over by e.
+          assert.strictEqual(yield* leasedBy(old, "d/f04"), "b")
+          const missing = yield* Effect.flip(
+            store.release({ task: old, path: FolderPath.make("d/nowhere"), agent: null })
+          )
+          assert.strictEqual(missing._tag, "NotAWorkItem")
+
+          // gc prunes `old`'s complete sweep (keep 1) with its entries; reset clears `other`'s.
+          const gc = yield* store.gc({ now: NOW, reconcile: true, keepSweeps: 1 })
+          assert.strictEqual(gc.pruned_work_items, FOLDERS.length)
+          assert.strictEqual(gc.counter_drift, 0)
+          yield* store.reset(other, false)
+          assert.strictEqual(yield* drift(), 0)
+          assert.strictEqual(yield* entries(), FOLDERS.length)
+          assert.strictEqual((yield* store.list(old, null, NOW)).length, FOLDERS.length)
         })
     )
   })

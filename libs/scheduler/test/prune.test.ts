@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { AgentId, TaskName } from "@trail/domain"
 import { Effect, Schema } from "effect"
 import type { CoverageStoreShape } from "../src/CoverageStore.js"
-import { makeStore, openOptions, syntheticFolders } from "./helpers.js"
+import { BY_FOLDER_DRIFT_SQL, makeStore, openOptions, syntheticFolders } from "./helpers.js"
 
 const task = TaskName.make("history")
 const other = TaskName.make("other")
@@ -69,6 +69,8 @@ describe("history.keep_sweeps", () => {
           // Sweeps 1–11 of `history` lose their items; 12–14 and both sweeps of `other` keep theirs.
           assert.strictEqual(summary.pruned_work_items, (SWEEPS - 3) * FOLDERS)
           assert.strictEqual(yield* count(pruned.database, "SELECT count(*) AS n FROM work_items"), (3 + 2) * FOLDERS)
+          // The pruned items' entries went with them (work_items_by_folder, 0013).
+          assert.strictEqual(yield* count(pruned.database, BY_FOLDER_DRIFT_SQL), 0)
           assert.strictEqual(yield* count(pruned.database, "SELECT count(*) AS n FROM visits"), visitsBefore)
           assert.deepStrictEqual({ ...(yield* pruned.store.showSweep(task, 5)) }, { ...before, items_pruned_at: now })
           assert.strictEqual((yield* pruned.store.showSweep(task, 12)).items_pruned_at, null)
@@ -103,6 +105,7 @@ describe("history.keep_sweeps", () => {
           const again = yield* pruned.store.gc({ now: now + 20_000, reconcile: false, keepSweeps: 1 })
           assert.strictEqual(again.pruned_work_items, 3 * FOLDERS + FOLDERS)
           assert.strictEqual(yield* count(pruned.database, "SELECT count(*) AS n FROM work_items"), FOLDERS + FOLDERS)
+          assert.strictEqual(yield* count(pruned.database, BY_FOLDER_DRIFT_SQL), 0)
         })
     )
   })

@@ -224,7 +224,7 @@ export const unmigrated = UnitOfWork.unmigrated
 const migratedProblem = (client: SqlClient.SqlClient, filename: string) =>
   SqlSchema.single({
     Request: Schema.Void,
-    Result: UnitOfWork.MigratedFacts,
+    Result: UnitOfWork.MigratedFactsRow,
     execute: () => client.unsafe(UnitOfWork.MIGRATED_FACTS_SQL)
   })(undefined).pipe(Effect.map((facts) => UnitOfWork.migratedProblem(filename, facts)))
 

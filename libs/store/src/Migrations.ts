@@ -378,6 +378,26 @@ export const migrations = {
     yield* sql`UPDATE sweeps SET first_item_id = r.first, last_item_id = r.last
       FROM (SELECT sweep_id, min(id) AS first, max(id) AS last FROM work_items GROUP BY sweep_id) AS r
       WHERE r.sweep_id = sweeps.id`
+  }),
+  "0013_work_items_by_folder": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // Opening a sweep inserts its items in claim order (0012), so an index on any other key of
+    // work_items takes its entries in random order: at 200,000 items the unique
+    // work_items_by_path (sweep_id, path) cost about as much as the rows themselves. A sweep's
+    // item at a folder is found instead through this table, keyed like the index it replaces but
+    // by the folder's integer id (its path is folders' unique key), and filled by the opening
+    // with a second statement in key order: every entry is appended. done / skip / release /
+    // renew go path → folders.id → (sweep_id, folder_id) → item id; the cold paths that need a
+    // sweep's items (reset, gc's pruning and reconcile) find them here by sweep.
+    yield* sql`CREATE TABLE work_items_by_folder (
+      sweep_id INTEGER NOT NULL,
+      folder_id INTEGER NOT NULL,
+      item_id INTEGER NOT NULL,
+      PRIMARY KEY (sweep_id, folder_id)
+    ) WITHOUT ROWID`
+    yield* sql`INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id)
+      SELECT sweep_id, folder_id, id FROM work_items ORDER BY sweep_id, folder_id`
+    yield* sql`DROP INDEX work_items_by_path`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 

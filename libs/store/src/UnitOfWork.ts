@@ -11,6 +11,7 @@ import { StoreError } from "@trail/domain"
 // loads the addon on first use and forwards nothing else (no statics, no `instanceof`).
 import Sqlite from "better-sqlite3"
 import { Option, Schema } from "effect"
+import * as fs from "node:fs"
 
 /**
  * What a unit of work may run. Statements are prepared once per text and cached for the life of
@@ -56,8 +57,27 @@ export interface Handle {
   readonly snapshot: <A>(work: (db: Connection) => A) => A
   /** Runs a statement that cannot be inside a transaction (`VACUUM`, checkpoints). */
   readonly exec: (sql: string) => void
+  /**
+   * When the store's write-ahead log file is larger than `aboveBytes`: copies it whole into the
+   * database and empties it (`PRAGMA wal_checkpoint(TRUNCATE)`), letting SQLite's busy handler
+   * wait at most `waitMs` for the other connections. True when the log was emptied; false when
+   * it was small, or another connection kept it (SQLITE_BUSY, or a reader still in it).
+   * See {@link WAL_TRUNCATE_BYTES} for why.
+   */
+  readonly truncateWal: (aboveBytes: number, waitMs: number) => boolean
   readonly close: () => void
 }
+
+/**
+ * The size of the write-ahead log (bytes, ~1,000 pages: SQLite's own automatic checkpoint
+ * threshold) above which a hook empties it ({@link Handle.truncateWal}). SQLite restarts the log
+ * only when a writer begins while every frame is copied back and no reader is in it; under a
+ * steady stream of commits from many processes that moment never comes, the log grows (12 MB in
+ * 5 s at 200 events a second), and every commit past the threshold runs a checkpoint of its own
+ * with its fsyncs: 3–210 ms per commit measured (docs/benchmarks.md, hook-rate). A TRUNCATE
+ * checkpoint holds new writers back until it is done, so the next commit starts a new log.
+ */
+export const WAL_TRUNCATE_BYTES = 4 * 1024 * 1024
 
 /** Milliseconds SQLite's own busy handler waits for a lock before reporting SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5_000
@@ -88,15 +108,29 @@ export const TABLES_BY_MIGRATION: ReadonlyArray<readonly [migration: number, tab
   [5, ["inbox_items", "inbox_state"]],
   [8, ["checkpoints", "artifacts_fts"]],
   [9, ["inbox_sessions", "inbox_workers", "inbox_ended"]],
-  [10, ["search_state", "search_workers"]]
+  [10, ["search_state", "search_workers"]],
+  [13, ["work_items_by_folder"]]
 ]
 
-/** What {@link migratedProblem} judges: `PRAGMA user_version` and the names of the tables, read in one statement. */
+/**
+ * What {@link migratedProblem} judges: `PRAGMA user_version` and the names of the tables, read in
+ * one statement through `SqlClient` (the store layer's open; the hook reads the same two facts
+ * with {@link TABLE_NAMES_SQL} and `PRAGMA user_version`, cheaper on its hot path).
+ */
 export const MIGRATED_FACTS_SQL = `SELECT (SELECT user_version FROM pragma_user_version) AS version,
   (SELECT json_group_array(name) FROM sqlite_master WHERE type = 'table') AS tables`
 
-/** A row of {@link MIGRATED_FACTS_SQL}. */
+/** The names of the store's tables, one row each. */
+export const TABLE_NAMES_SQL = "SELECT name FROM sqlite_master WHERE type = 'table'"
+
+/** The facts {@link migratedProblem} judges: the store's `user_version` and its tables' names. */
 export const MigratedFacts = Schema.Struct({
+  version: Schema.Int,
+  tables: Schema.Array(Schema.String)
+})
+
+/** A row of {@link MIGRATED_FACTS_SQL}: {@link MigratedFacts} with the names as one JSON array. */
+export const MigratedFactsRow = Schema.Struct({
   version: Schema.Int,
   tables: Schema.parseJson(Schema.Array(Schema.String))
 })
@@ -122,6 +156,9 @@ export const migratedProblem = (filename: string, facts: typeof MigratedFacts.Ty
       })
 }
 
+/** A row of `PRAGMA wal_checkpoint` (https://sqlite.org/pragma.html#pragma_wal_checkpoint): busy, log frames, frames copied. */
+const CheckpointRow = Schema.Tuple(Schema.Int, Schema.Int, Schema.Int)
+
 export interface OpenOptions {
   readonly readonly?: boolean
   /** How long SQLite's busy handler waits for a lock (default {@link BUSY_TIMEOUT_MS}). */
@@ -143,9 +180,14 @@ export const open = (filename: string, options: OpenOptions = {}): Handle => {
   const db = new Sqlite(filename, { readonly: options.readonly ?? false, fileMustExist: true, timeout: timeoutMs })
   try {
     if (options.checkMigrated === true) {
+      // Two plain statements, not MIGRATED_FACTS_SQL: its `pragma_user_version` table and JSON
+      // array cost a hook ~0.1 ms of CPU more per event (docs/benchmarks.md, hook-rate).
       const problem = migratedProblem(
         filename,
-        Schema.decodeUnknownSync(MigratedFacts)(db.prepare(MIGRATED_FACTS_SQL).get())
+        Schema.decodeUnknownSync(MigratedFacts)({
+          version: db.pragma("user_version", { simple: true }),
+          tables: db.prepare(TABLE_NAMES_SQL).pluck().all()
+        })
       )
       if (problem !== null) throw problem
       db.pragma("journal_mode = WAL")
@@ -187,27 +229,25 @@ export const open = (filename: string, options: OpenOptions = {}): Handle => {
     }
   }
 
-  const begin = prepare("BEGIN IMMEDIATE")
-  const commit = prepare("COMMIT")
-  const rollback = prepare("ROLLBACK")
+  // Prepared on first use (the statement cache), not at open: a hook's connection never begins one.
   const inside = <A>(work: (db: Connection) => A): A => {
     try {
       const result = work(connection)
-      commit.run()
+      prepare("COMMIT").run()
       return result
     } catch (error) {
-      if (db.inTransaction) rollback.run()
+      if (db.inTransaction) prepare("ROLLBACK").run()
       throw error
     }
   }
   const immediate = <A>(work: (db: Connection) => A): A => {
-    begin.run()
+    prepare("BEGIN IMMEDIATE").run()
     return inside(work)
   }
   const tryImmediate = <A>(work: (db: Connection) => A): Option.Option<A> => {
     preparePlucked("PRAGMA busy_timeout = 0").get()
     try {
-      begin.run()
+      prepare("BEGIN IMMEDIATE").run()
     } catch (error) {
       if (isBusy(error)) return Option.none()
       throw error
@@ -221,5 +261,30 @@ export const open = (filename: string, options: OpenOptions = {}): Handle => {
     return inside(work)
   }
 
-  return { connection, immediate, tryImmediate, snapshot, exec: (sql) => void db.exec(sql), close: () => db.close() }
+  const walFile = `${filename}-wal`
+  const truncateWal = (aboveBytes: number, waitMs: number): boolean => {
+    const size = fs.statSync(walFile, { throwIfNoEntry: false })?.size ?? 0
+    if (size <= aboveBytes) return false
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(waitMs))}`)
+    try {
+      // One row: busy (0 or 1), the log's frames, the frames copied; -1, -1 when not in WAL mode.
+      const [busy] = Schema.decodeUnknownSync(CheckpointRow)(db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").raw().get())
+      return busy === 0
+    } catch (error) {
+      if (isBusy(error)) return false
+      throw error
+    } finally {
+      db.pragma(`busy_timeout = ${Math.max(0, Math.floor(timeoutMs))}`)
+    }
+  }
+
+  return {
+    connection,
+    immediate,
+    tryImmediate,
+    snapshot,
+    exec: (sql) => void db.exec(sql),
+    truncateWal,
+    close: () => db.close()
+  }
 }

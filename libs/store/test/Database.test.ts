@@ -269,6 +269,44 @@ describe("Database", () => {
       })
     )
 
+    it.scoped(
+      "truncateWal empties a write-ahead log over the size given, not while a reader is in it, and loses nothing",
+      () =>
+        Effect.gen(function* () {
+          const fs = yield* FileSystem.FileSystem
+          const { database, filename } = yield* scratch
+          const walSize = Effect.map(fs.stat(`${filename}-wal`), (stat) => Number(stat.size))
+          // Another process's connection keeps the store open, so no close checkpoints the log away.
+          const other = new Sqlite(filename)
+          yield* Effect.addFinalizer(() => Effect.sync(() => other.close()))
+          yield* database.immediate((db) => {
+            for (let x = 0; x < 200; x++) db.run("INSERT INTO t (x) VALUES (?)", x)
+          })
+          const before = yield* walSize
+          assert.isAbove(before, 0)
+
+          const handle = UnitOfWork.open(filename, { checkMigrated: true })
+          yield* Effect.addFinalizer(() => Effect.sync(() => handle.close()))
+          assert.isFalse(handle.truncateWal(before, 50), "a log no larger than the bound is left alone")
+          assert.strictEqual(yield* walSize, before)
+
+          // A reader in the log: the checkpoint cannot empty it, and says so.
+          other.prepare("BEGIN").run()
+          assert.strictEqual(other.prepare("SELECT count(*) FROM t").pluck().get(), 200)
+          assert.isFalse(handle.truncateWal(0, 10))
+          other.prepare("COMMIT").run()
+
+          assert.isTrue(handle.truncateWal(0, 50))
+          assert.strictEqual(yield* walSize, 0)
+          assert.deepStrictEqual(
+            yield* xs(database),
+            Array.from({ length: 200 }, (_, x) => x)
+          )
+          // The busy wait is the store's own again afterwards.
+          assert.strictEqual(handle.connection.pluck("PRAGMA busy_timeout"), UnitOfWork.BUSY_TIMEOUT_MS)
+        })
+    )
+
     it.scoped("migrations: a fresh store gets every migration; a store of an older schema is brought up to date", () =>
       Effect.gen(function* () {
         const names = Object.keys(Migrations.migrations)
