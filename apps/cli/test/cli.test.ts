@@ -60,6 +60,24 @@ describe("trail init", () => {
     expect(again.json()).toEqual({ folders: 5, excluded: 4, wrote_example_config: false, unreadable: [] })
   })
 
+  it('measures bytes only with static_signal = "bytes": after switching to it, init weighs folders by size', () => {
+    const root = gitRepo({
+      "big/a.ts": "x".repeat(5000),
+      "many/a.ts": "x",
+      "many/b.ts": "x",
+      "many/c.ts": "x"
+    })
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    expect(trail(["next", "--task", "by-count"], { cwd: root }).json()).toMatchObject({ path: "many" })
+    fs.writeFileSync(path.join(root, ".trail.toml"), '[strategy]\nstatic_signal = "bytes"\n')
+    expect(trail(["init"], { cwd: root }).code).toBe(0)
+    // Never visited (recency 1) and the largest (weight 1): 0.6 + 0.4. Unmeasured, every weight is 0.
+    expect(trail(["next", "--task", "by-size"], { cwd: root }).json()).toMatchObject({
+      path: "big",
+      score: expect.closeTo(1, 2)
+    })
+  })
+
   it("--pretty works before the command as well as after it", () => {
     const root = repo()
     trail(["init"], { cwd: root })

@@ -399,13 +399,23 @@ const SQL = {
   indexByFolder: `INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id)
     SELECT sweep_id, folder_id, id FROM work_items WHERE id BETWEEN ? AND ? ORDER BY folder_id`,
   setCurrent: `UPDATE tasks SET current_sweep_id = ? WHERE id = ?`,
-  upsertFolder: `INSERT INTO folders (path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, ?, ?, 1, ?)
+  /** `rows` folders in one statement (see {@link REGISTER_BATCH}). */
+  upsertFolders: (rows: number) =>
+    `INSERT INTO folders (path, file_count, bytes, churn, present, scanned_at)
+    VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, 1, ?)").join(", ")}
     ON CONFLICT (path) DO UPDATE SET file_count = excluded.file_count, bytes = excluded.bytes,
       churn = excluded.churn, present = 1, scanned_at = excluded.scanned_at`,
   markAbsent: `UPDATE folders SET present = 0`,
   countPresent: `SELECT count(*) FROM folders WHERE present = 1`,
   itemRange: `SELECT min(item_id) AS first, max(item_id) AS last FROM work_items_by_folder WHERE sweep_id = ?`
 } as const
+
+/**
+ * Folders upserted per statement by `register`: one statement per row cost ~0.7 s of CPU at
+ * 200,000 folders, 256-row statements about half (docs/benchmarks.md, issue 14). 5 parameters a
+ * row stay far under SQLite's 32,766.
+ */
+const REGISTER_BATCH = 256
 
 /** The read of the task, its current sweep and its item at a path (parameters: path, task), for plan tests. */
 export const CURRENT_ITEM_SQL = SQL.currentItem
@@ -726,7 +736,16 @@ export const make = Effect.gen(function* () {
   const register: CoverageStoreShape["register"] = (folders, now) =>
     database.immediate((db) => {
       db.run(SQL.markAbsent)
-      for (const f of folders) db.run(SQL.upsertFolder, f.path, f.fileCount, f.bytes, f.churn, now)
+      const full = SQL.upsertFolders(REGISTER_BATCH)
+      for (let start = 0; start < folders.length; start += REGISTER_BATCH) {
+        const rows = Math.min(REGISTER_BATCH, folders.length - start)
+        const params: Array<string | number> = []
+        for (let i = start; i < start + rows; i++) {
+          const f = folders[i]
+          if (f !== undefined) params.push(f.path, f.fileCount, f.bytes, f.churn, now)
+        }
+        db.run(rows === REGISTER_BATCH ? full : SQL.upsertFolders(rows), ...params)
+      }
       return count(db, SQL.countPresent)
     })
 

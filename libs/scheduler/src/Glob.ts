@@ -27,10 +27,14 @@ type Token =
       readonly ranges: ReadonlyArray<readonly [number, number]>
     }
 
-/** One path segment of a pattern: `**`, a literal name (compared as a string), or tokens. */
+/**
+ * One path segment of a pattern: `**`, a literal name (compared as a string), `*` then a literal
+ * (`*.log`: the commonest gitignore rule, one `endsWith` per name, as `*` alone), or tokens.
+ */
 type Segment =
   | { readonly _tag: "globstar" }
   | { readonly _tag: "literal"; readonly text: string }
+  | { readonly _tag: "suffix"; readonly text: string }
   | { readonly _tag: "tokens"; readonly tokens: ReadonlyArray<Token> }
 
 const SLASH = 0x2f
@@ -103,9 +107,11 @@ const tokenize = (text: string): ReadonlyArray<Token> => {
 const segmentOf = (text: string): Segment => {
   if (text === "**") return { _tag: "globstar" }
   const tokens = tokenize(text)
-  if (tokens.every((t) => t._tag === "char")) {
-    return { _tag: "literal", text: tokens.map((t) => String.fromCodePoint(t._tag === "char" ? t.code : 0)).join("") }
-  }
+  const literal = (chars: ReadonlyArray<Token>) =>
+    chars.map((t) => String.fromCodePoint(t._tag === "char" ? t.code : 0)).join("")
+  if (tokens.every((t) => t._tag === "char")) return { _tag: "literal", text: literal(tokens) }
+  const rest = tokens.slice(1)
+  if (tokens[0]?._tag === "star" && rest.every((t) => t._tag === "char")) return { _tag: "suffix", text: literal(rest) }
   return { _tag: "tokens", tokens }
 }
 
@@ -130,27 +136,29 @@ const tokenMatches = (token: Token, code: number): boolean => {
   }
 }
 
-/** Characters of a segment (a name holds no `/`) by code point. */
-const codesOf = (name: string): ReadonlyArray<number> => Array.from(name, (c) => codeAt(c, 0))
-
-/** Wildcard match of one name against tokens: greedy, backtracking only to the last star. */
+/**
+ * Wildcard match of one name (which holds no `/`) against tokens, by code point: greedy,
+ * backtracking only to the last star. `c` indexes UTF-16 units and steps a code point at a time
+ * (no array of code points per call: this runs for every entry of the walk under a rule).
+ */
 const matchTokens = (tokens: ReadonlyArray<Token>, name: string): boolean => {
-  const codes = codesOf(name)
   let t = 0
   let c = 0
   let starT = -1
   let starC = 0
-  for (let code = codes[c]; code !== undefined; code = codes[c]) {
+  while (c < name.length) {
+    const code = codeAt(name, c)
     const token = tokens[t]
     if (token !== undefined && token._tag === "star") {
       starT = t++
       starC = c
     } else if (token !== undefined && tokenMatches(token, code)) {
       t++
-      c++
+      c += unitsOf(code)
     } else if (starT >= 0) {
       t = starT + 1
-      c = ++starC
+      starC += unitsOf(codeAt(name, starC))
+      c = starC
     } else {
       return false
     }
@@ -159,8 +167,18 @@ const matchTokens = (tokens: ReadonlyArray<Token>, name: string): boolean => {
   return t === tokens.length
 }
 
-const matchSegment = (segment: Segment, name: string): boolean =>
-  segment._tag === "literal" ? segment.text === name : segment._tag === "tokens" && matchTokens(segment.tokens, name)
+const matchSegment = (segment: Segment, name: string): boolean => {
+  switch (segment._tag) {
+    case "literal":
+      return segment.text === name
+    case "suffix":
+      return name.endsWith(segment.text)
+    case "tokens":
+      return matchTokens(segment.tokens, name)
+    case "globstar":
+      return false
+  }
+}
 
 /** Match of path segments against pattern segments, where `**` takes any number of segments. */
 const matchSegments = (pattern: ReadonlyArray<Segment>, names: ReadonlyArray<string>): boolean => {
@@ -274,6 +292,11 @@ interface Rule {
    */
   readonly name: Segment | null
   readonly path: (names: ReadonlyArray<string>) => boolean
+  /**
+   * The number of segments every path the rule matches has (a path rule without `**`), or null:
+   * paths of another depth are passed over without splitting them.
+   */
+  readonly depth: number | null
 }
 
 /** Parses one line of a gitignore file (gitignore(5)); null for blank lines and comments. */
@@ -298,12 +321,21 @@ const parseRule = (raw: string): Rule | null => {
   const anyDepth = !line.includes("/")
   if (line.startsWith("/")) line = line.slice(1)
   const name = anyDepth ? segmentOf(line) : null
+  const segments = line.split("/").filter((segment) => segment !== "")
   return {
     negated,
     directoryOnly,
     name: name !== null && name._tag === "globstar" ? ANY_NAME : name,
-    path: anyDepth ? () => false : compileOne(line, { trailingGlobstarMatchesSelf: false })
+    path: anyDepth ? () => false : compileOne(line, { trailingGlobstarMatchesSelf: false }),
+    depth: anyDepth || segments.includes("**") ? null : segments.length
   }
+}
+
+/** Segments of a `/`-separated path, counted without splitting it. */
+const depthOf = (path: string): number => {
+  let depth = 1
+  for (let i = path.indexOf("/"); i >= 0; i = path.indexOf("/", i + 1)) depth++
+  return depth
 }
 
 /** The rules of one gitignore file (or several files of one folder, in order). */
@@ -329,6 +361,7 @@ export const compileIgnore = (texts: ReadonlyArray<string>): IgnoreRules => {
   return {
     test: (path, isDirectory) => {
       let names: ReadonlyArray<string> | null = null
+      let depth = -1
       const slash = path.lastIndexOf("/")
       const base = slash < 0 ? path : path.slice(slash + 1)
       for (const rule of lastFirst) {
@@ -336,6 +369,8 @@ export const compileIgnore = (texts: ReadonlyArray<string>): IgnoreRules => {
         let hit: boolean
         if (rule.name !== null) hit = matchSegment(rule.name, base)
         else {
+          if (depth < 0) depth = depthOf(path)
+          if (rule.depth !== null && rule.depth !== depth) continue
           names ??= path.split("/")
           hit = rule.path(names)
         }

@@ -8,23 +8,40 @@
  *   neither count nor make a folder), and never follows symlinked directories.
  * - `scan.exclude` globs prune a folder and everything below it; when `scan.include` is
  *   non-empty only matching folders are registered (the walk still descends everywhere).
- * - Records per folder its direct regular-file count and their total bytes, and with
+ * - Records per folder its direct regular-file count; with `static_signal = "bytes"` their
+ *   total bytes (a stat per file: otherwise 0, as churn is, since nothing else reads them); with
  *   `static_signal = "churn"` the number of commits in the last 90 days that touched a file
- *   directly in it (one `git log` pass).
+ *   directly in it (one `git log` pass). A signal switched to later is measured by the next
+ *   `trail init` (or `trail sweep new --rescan`).
  *
- * The walk (walk.ts) is synchronous `node:fs`: one tight loop of readdir + stat, measured
- * against `find` in docs/benchmarks.md. A large walk shares its pending folders with a worker
- * thread so that both cores issue syscalls. The walk on this thread runs in parts of
- * {@link WALK_PART} directories with a turn of the event loop between them, so that SIGINT and
- * SIGTERM stop `trail init` at once however large the tree.
+ * The walk (walk.ts) is synchronous `node:fs`: one tight loop of readdir (and a stat per file
+ * for bytes), measured against `find` in docs/benchmarks.md. A large walk is shared with a worker
+ * thread so that both cores issue syscalls: whichever thread runs dry takes half of what the
+ * other has pending, to the end (the protocol: `ToWalker` in walk.ts). The walk on this thread
+ * runs in parts of {@link WALK_PART} directories with a turn of the event loop between them, so
+ * that SIGINT and SIGTERM stop `trail init` at once however large the tree.
  */
 import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { ScanError, type ScanConfig, type StaticSignal } from "@trail/domain"
-import { Context, Effect, Layer } from "effect"
+import { Context, Data, Effect, Layer } from "effect"
 import { Worker } from "node:worker_threads"
 import type { ScannedFolder } from "./CoverageStore.js"
-import { mergeResults, walkFrames, type Frame, type WalkResult, type WalkSettings } from "./walk.js"
+import {
+  halve,
+  MAIN_HUNGRY,
+  mergeResults,
+  shareWhenAsked,
+  walkFrames,
+  WORKER_HUNGRY,
+  type Frame,
+  type ToWalker,
+  type ToWorker,
+  type WalkResult,
+  type WalkSettings,
+  type WorkerJob,
+  unpack
+} from "./walk.js"
 
 export interface ScanProgress {
   readonly folders: number
@@ -70,93 +87,157 @@ const turn = Effect.async<void>((resume) => {
 const scanError = (root: string, error: unknown) =>
   new ScanError({ path: root, detail: error instanceof Error ? error.message : String(error) })
 
-/** The part of the walk given to a worker, and the worker (null until a hand-off happens). */
-interface HandOff {
-  frames: Array<Frame> | null
-  worker: Worker | null
-  /** The worker's answer: its result, or null when it failed (its frames are walked here). */
-  answer: Promise<WalkResult | null> | null
+/**
+ * The worker of a shared walk and what it sent that this thread has not read yet. Listens from
+ * the moment the worker starts: a message with no listener is lost (a worker that finished while
+ * this thread still walked was once waited for forever, under load).
+ */
+interface Helper {
+  readonly worker: Worker
+  readonly flags: Int32Array
+  readonly inbox: Array<ToWalker>
+  /** Resumes a wait for the inbox. */
+  wake: (() => void) | null
+  /** `frames` messages posted to the worker, counting its first frames (workerData). */
+  jobs: number
+  /** The `jobs` of the last `idle` read: the worker is idle when it equals {@link jobs}. */
+  idleAt: number
 }
 
-/**
- * Listens for the worker's answer from the moment it starts: a worker that finishes before this
- * thread's own walk does posts its result while nothing awaits it yet, and a `message` event
- * with no listener is lost (the walk then waited forever; seen under load).
- */
-const answerOf = (worker: Worker): Promise<WalkResult | null> =>
-  new Promise((resolve) => {
-    worker.once("message", (message: { readonly result?: WalkResult }) => resolve(message.result ?? null))
-    worker.once("error", () => resolve(null))
-    worker.once("exit", () => resolve(null))
+const startHelper = (
+  workerScript: string,
+  settings: WalkSettings,
+  frames: Array<Frame>,
+  found: (result: WalkResult) => void
+): Helper | null => {
+  const flags = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT))
+  const job: WorkerJob = { settings, frames, flags }
+  let worker: Worker
+  try {
+    worker = new Worker(workerScript, { workerData: job })
+  } catch {
+    return null
+  }
+  const helper: Helper = { worker, flags, inbox: [], wake: null, jobs: 1, idleAt: 0 }
+  const receive = (message: ToWalker) => {
+    // Unpacked as they arrive (between two parts of this thread's walk), not all at the end.
+    if (message._tag === "found" || message._tag === "idle") found(unpack(message.result))
+    if (message._tag === "found") return
+    helper.inbox.push(message)
+    helper.wake?.()
+  }
+  worker.on("message", receive)
+  worker.once("error", (error) => receive({ _tag: "failed", error: error.message }))
+  worker.once("exit", () => receive({ _tag: "failed", error: "the walk worker exited" }))
+  return helper
+}
+
+/** The next message of the helper's inbox, waiting for one. */
+const nextMessage = (helper: Helper) =>
+  Effect.async<ToWalker>((resume) => {
+    const take = () => {
+      const message = helper.inbox.shift()
+      if (message === undefined) return false
+      helper.wake = null
+      resume(Effect.succeed(message))
+      return true
+    }
+    if (!take()) helper.wake = () => void take()
+    return Effect.sync(() => {
+      helper.wake = null
+    })
   })
 
-const awaitWorker = (settings: WalkSettings, frames: Array<Frame>, answer: Promise<WalkResult | null>) =>
-  Effect.flatMap(
-    Effect.promise(() => answer),
-    (result): Effect.Effect<WalkResult, ScanError> =>
-      result !== null
-        ? Effect.succeed(result)
-        : Effect.try({ try: () => walkFrames(settings, frames), catch: (error) => scanError(settings.root, error) })
-  )
+/** The worker failed (or exited) before the walk ended: the walk restarts on this thread alone. */
+class HelperFailed extends Data.TaggedError("HelperFailed")<{ readonly error: string }> {}
 
+/**
+ * Walks the tree; with `workerScript`, from {@link HAND_OFF_AFTER} directories on, shares it with
+ * a worker thread (see {@link ToWalker}). A worker that fails costs only time: the walk is made
+ * again on this thread.
+ */
 const walkTree = (options: ScanOptions, workerScript: string | undefined): Effect.Effect<WalkResult, ScanError> => {
-  const handOff: HandOff = { frames: null, worker: null, answer: null }
-  return Effect.gen(function* () {
-    const settings: WalkSettings = {
-      root: options.root,
-      respectGitignore: options.scan.respect_gitignore,
-      minFiles: options.scan.min_files,
-      include: options.scan.include,
-      exclude: options.scan.exclude
+  let helper: Helper | null = null
+  const settings: WalkSettings = {
+    root: options.root,
+    respectGitignore: options.scan.respect_gitignore,
+    measureBytes: options.staticSignal === "bytes",
+    minFiles: options.scan.min_files,
+    include: options.scan.include,
+    exclude: options.scan.exclude
+  }
+  const progress = options.onProgress
+  const parts: Array<WalkResult> = []
+  let visitedBefore = 0
+  let filesBefore = 0
+  /** Once the worker runs: gives it half of what is pending when it is idle. */
+  let shareWithHelper: ((pending: Array<Frame>) => Array<Frame>) | null = null
+  /** The hand-off after each directory of this thread's walk. */
+  const handOff = (pending: Array<Frame>, visited: number): Array<Frame> => {
+    if (shareWithHelper !== null) return shareWithHelper(pending)
+    if (workerScript === undefined || visitedBefore + visited < HAND_OFF_AFTER) return pending
+    const { keep, given } = halve(pending)
+    const started = startHelper(workerScript, settings, given, (result) => parts.push(result))
+    if (started === null) {
+      workerScript = undefined // no worker: keep walking everything here
+      return pending
     }
-    const progress = options.onProgress
-    const give = (pending: Array<Frame>, visited: number): Array<Frame> => {
-      if (workerScript === undefined || handOff.frames !== null || visited < HAND_OFF_AFTER) return pending
-      const keep: Array<Frame> = []
-      const given: Array<Frame> = []
-      pending.forEach((frame, i) => (i % 2 === 0 ? given : keep).push(frame))
-      try {
-        handOff.worker = new Worker(workerScript, { workerData: { settings, frames: given } })
-        handOff.answer = answerOf(handOff.worker)
-      } catch {
-        handOff.frames = [] // no worker: keep walking everything here
-        return pending
+    helper = started
+    shareWithHelper = shareWhenAsked(started.flags, WORKER_HUNGRY, (frames) => {
+      started.jobs++
+      started.worker.postMessage({ _tag: "frames", frames } satisfies ToWorker)
+    })
+    return keep
+  }
+  /** Walks `frames` on this thread, in parts of WALK_PART directories with a turn between them. */
+  const walkHere = (frames: Array<Frame>) =>
+    Effect.gen(function* () {
+      let pending = frames
+      while (pending.length > 0) {
+        if (parts.length > 0) yield* turn
+        const [visited0, files0] = [visitedBefore, filesBefore]
+        const part = yield* Effect.try({
+          try: () =>
+            walkFrames(settings, pending, {
+              handOff,
+              maxDirectories: WALK_PART,
+              ...(progress === undefined
+                ? {}
+                : {
+                    onDirectory: (visited, files) =>
+                      (visited0 + visited) % 500 === 0 &&
+                      progress({ folders: visited0 + visited, files: files0 + files })
+                  })
+            }),
+          catch: (error) => scanError(options.root, error)
+        })
+        parts.push(part)
+        pending = part.pending
+        visitedBefore += part.visited
+        filesBefore += part.files
       }
-      handOff.frames = given
-      return keep
+    })
+  const shared = Effect.gen(function* () {
+    yield* walkHere([{ rel: "", sources: [] }])
+    // This thread ran dry: ask the worker for frames until it is idle too.
+    for (let current = helper; current !== null && current.idleAt !== current.jobs;) {
+      Atomics.store(current.flags, MAIN_HUNGRY, 1)
+      const message = yield* nextMessage(current)
+      if (message._tag === "failed") return yield* new HelperFailed({ error: message.error })
+      if (message._tag === "idle") current.idleAt = message.jobs
+      else if (message._tag === "frames") yield* walkHere(message.frames)
     }
-    const parts: Array<WalkResult> = []
-    let pending: Array<Frame> = [{ rel: "", sources: [] }]
-    let visitedBefore = 0
-    let filesBefore = 0
-    while (pending.length > 0) {
-      if (parts.length > 0) yield* turn
-      const [visited0, files0] = [visitedBefore, filesBefore]
-      const part = yield* Effect.try({
-        try: () =>
-          walkFrames(settings, pending, {
-            handOff: (frames, visited) => give(frames, visited0 + visited),
-            maxDirectories: WALK_PART,
-            ...(progress === undefined
-              ? {}
-              : {
-                  onDirectory: (visited, files) =>
-                    (visited0 + visited) % 500 === 0 && progress({ folders: visited0 + visited, files: files0 + files })
-                })
-          }),
-        catch: (error) => scanError(options.root, error)
-      })
-      parts.push(part)
-      pending = part.pending
-      visitedBefore += WALK_PART
-      filesBefore += part.files
-    }
-    if (handOff.answer === null || handOff.frames === null) return mergeResults(parts)
-    const theirs = yield* awaitWorker(settings, handOff.frames, handOff.answer)
-    return mergeResults([...parts, theirs])
-  }).pipe(
+    return mergeResults(parts)
+  })
+  const stop = Effect.sync(() => {
+    helper?.worker.postMessage({ _tag: "stop" } satisfies ToWorker)
+    helper?.worker.unref()
+  })
+  return shared.pipe(
+    Effect.ensuring(stop),
+    Effect.catchTag("HelperFailed", () => walkTree(options, undefined)),
     // Interrupted (SIGINT) while this thread still walks: the worker's part is not wanted either.
-    Effect.onInterrupt(() => Effect.promise(() => handOff.worker?.terminate() ?? Promise.resolve(0)))
+    Effect.onInterrupt(() => Effect.promise(() => helper?.worker.terminate() ?? Promise.resolve(0)))
   )
 }
 

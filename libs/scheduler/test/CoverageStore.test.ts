@@ -279,6 +279,62 @@ describe("CoverageStore", () => {
       })
     )
 
+    it.scoped("a rescan of several statements' worth of folders updates, adds and marks absent", () =>
+      Effect.gen(function* () {
+        const { store, database } = yield* makeStore
+        // 700 folders: more than one multi-row statement, and a partial last one.
+        const all = syntheticFolders(700)
+        assert.strictEqual(yield* store.register(all.slice(0, 600), 1), 600)
+        const rescanned = all.slice(100).map((f) => ({ ...f, fileCount: f.fileCount * 2, churn: 3 }))
+        assert.strictEqual(yield* store.register(rescanned, 2), 600)
+        const Row = Schema.Struct({
+          path: Schema.String,
+          file_count: Schema.Int,
+          bytes: Schema.Int,
+          churn: Schema.Int,
+          present: Schema.Int,
+          scanned_at: Schema.Int
+        })
+        const rows = yield* database.read((db) =>
+          db
+            .all("SELECT path, file_count, bytes, churn, present, scanned_at FROM folders ORDER BY id")
+            .map((row) => Schema.decodeUnknownSync(Row)(row))
+        )
+        assert.strictEqual(rows.length, 700)
+        // Registered first and not found again: kept, absent, as scanned then.
+        assert.deepStrictEqual(rows[0], {
+          path: "area0/mod0",
+          file_count: 1,
+          bytes: 100,
+          churn: 0,
+          present: 0,
+          scanned_at: 1
+        })
+        // Found again: the new measures.
+        assert.deepStrictEqual(rows[599], {
+          path: "area5/mod599",
+          file_count: 1200,
+          bytes: 60000,
+          churn: 3,
+          present: 1,
+          scanned_at: 2
+        })
+        // New in the rescan.
+        assert.deepStrictEqual(rows[699], {
+          path: "area6/mod699",
+          file_count: 1400,
+          bytes: 70000,
+          churn: 3,
+          present: 1,
+          scanned_at: 2
+        })
+        assert.deepStrictEqual(
+          rows.map((r) => r.present).reduce((n, p) => n + p, 0),
+          600
+        )
+      })
+    )
+
     it.scoped("two claims never hold the same folder at once", () =>
       Effect.gen(function* () {
         const { store } = yield* makeStore

@@ -30,6 +30,25 @@ describe("Glob", () => {
     assert.strictEqual(ignored("\\😀*", "😀.log"), "ignored")
   })
 
+  it("the fast paths (`*` then a literal, a path rule's depth) decide as the general match", () => {
+    assert.strictEqual(ignored("*.log", "x.log"), "ignored")
+    assert.strictEqual(ignored("*.log", ".log"), "ignored") // `*` matches nothing too
+    assert.strictEqual(ignored("*.log", "x.logs"), null)
+    assert.strictEqual(ignored("*😀", "a/b/x😀"), "ignored")
+    assert.strictEqual(ignored("*", "anything", true), "ignored")
+    assert.strictEqual(ignored("*a*b", "xaxb"), "ignored") // more than one star: the general match
+    assert.strictEqual(ignored("/out", "out", true), "ignored")
+    assert.strictEqual(ignored("/out", "a/out", true), null)
+    assert.strictEqual(ignored("a/b", "a/b"), "ignored")
+    assert.strictEqual(ignored("a/b", "a/b/c"), null)
+    assert.strictEqual(ignored("a/*.log", "a/x.log"), "ignored")
+    assert.strictEqual(ignored("a/*.log", "a/b/x.log"), null)
+    assert.strictEqual(ignored("a/**/b", "a/x/y/b"), "ignored")
+    assert.strictEqual(ignored("a**b/c", "axyb/c"), "ignored") // `**` inside a segment is a `*`
+    assert.isTrue(glob("src/*.ts", "src/a.ts"))
+    assert.isFalse(glob("src/*.ts", "src/a.tsx"))
+  })
+
   it("gitignore: ** segments, ? and classes", () => {
     assert.strictEqual(ignored("**/foo", "a/b/foo", true), "ignored")
     assert.strictEqual(ignored("**/foo", "foo", true), "ignored")

@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { build } from "esbuild"
 import { HAND_OFF_AFTER, make, WALK_PART } from "../src/Walker.js"
+import { MAIN_HUNGRY, pack, shareWhenAsked, unpack, walkFrames, type Frame } from "../src/walk.js"
 
 const walker = make()
 import { configOf, makeRoot } from "./helpers.js"
@@ -35,6 +36,12 @@ const bundledWorker = Effect.gen(function* () {
   return script
 })
 
+/** Writes a one-byte file, and its folders, synchronously (thousands of them in a test stay fast). */
+const writeFile = (root: string, file: string) => {
+  fs.mkdirSync(path.dirname(path.join(root, file)), { recursive: true })
+  fs.writeFileSync(path.join(root, file), "x")
+}
+
 const byPath = (folders: ReadonlyArray<{ readonly path: string }>) => folders.map((f) => f.path)
 
 describe("Walker", () => {
@@ -59,11 +66,34 @@ describe("Walker", () => {
         const result = yield* scan(project.root)
         assert.deepStrictEqual(byPath(result.folders), [".", "docs/guide", "src", "src/sub"])
         const src = result.folders.find((f) => f.path === "src")!
-        assert.deepStrictEqual([src.fileCount, src.bytes], [1, 5])
+        assert.deepStrictEqual([src.fileCount, src.bytes], [1, 0]) // bytes: only for static_signal = "bytes"
         const sub = result.folders.find((f) => f.path === "src/sub")!
         assert.strictEqual(sub.fileCount, 2) // keep.log, a.ts (the hidden .gitignore does not count)
         // .trail, .cache (hidden), build, vendor (ignored), src/sub/tmp (ignored), docs (no direct files)
         assert.strictEqual(result.excluded, 6)
+      })
+    )
+
+    it.scoped('bytes are measured (a stat per file) only with static_signal = "bytes"', () =>
+      Effect.gen(function* () {
+        const project = yield* makeRoot({
+          "a/x.ts": "12345",
+          "a/y.ts": "123",
+          "a/.env": "hidden: not counted",
+          "b/z.ts": ""
+        })
+        const sizes = (folders: ReadonlyArray<{ readonly path: string; readonly bytes: number }>) =>
+          folders.map((f) => [f.path, f.bytes])
+        const measured = yield* scan(project.root, { strategy: { static_signal: "bytes" } })
+        assert.deepStrictEqual(sizes(measured.folders), [
+          ["a", 8],
+          ["b", 0]
+        ])
+        const counted = yield* scan(project.root, { strategy: { static_signal: "file_count" } })
+        assert.deepStrictEqual(sizes(counted.folders), [
+          ["a", 0],
+          ["b", 0]
+        ])
       })
     )
 
@@ -268,6 +298,104 @@ describe("Walker", () => {
           .pipe(Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("the scan never ended") }))
         assert.isAbove(holds, 0)
         assert.deepStrictEqual(shared, alone)
+      })
+    )
+
+    it.scoped("a thread gives every other pending folder when the other raises its flag, once per raise", () =>
+      Effect.gen(function* () {
+        const files: Record<string, string> = {}
+        for (let i = 0; i < 10; i++) files[`p${i}/x.ts`] = "x"
+        const project = yield* makeRoot(files)
+        const settings = {
+          root: project.root,
+          respectGitignore: true,
+          measureBytes: false,
+          minFiles: 1,
+          include: [],
+          exclude: []
+        }
+        const flags = new Int32Array(new SharedArrayBuffer(8))
+        const given: Array<Array<Frame>> = []
+        const handOff = shareWhenAsked(flags, MAIN_HUNGRY, (frames) => given.push(frames))
+        const root = (): Array<Frame> => [{ rel: "", sources: [] }]
+        // Flag down: nothing is given.
+        assert.strictEqual(walkFrames(settings, root(), { handOff }).folders.length, 10)
+        assert.strictEqual(given.length, 0)
+        Atomics.store(flags, MAIN_HUNGRY, 1)
+        const kept = walkFrames(settings, root(), { handOff })
+        assert.strictEqual(Atomics.load(flags, MAIN_HUNGRY), 0)
+        assert.strictEqual(given.length, 1) // once: the flag was lowered as it gave
+        assert.deepStrictEqual(
+          given[0]?.map((f) => f.rel),
+          ["p0", "p2", "p4", "p6", "p8"]
+        )
+        const theirs = walkFrames(settings, given[0] ?? [])
+        const paths = (folders: ReadonlyArray<{ readonly path: string }>) => folders.map((f) => f.path).sort()
+        assert.deepStrictEqual(paths(kept.folders), ["p1", "p3", "p5", "p7", "p9"])
+        assert.deepStrictEqual(paths(theirs.folders), ["p0", "p2", "p4", "p6", "p8"])
+      })
+    )
+
+    it("a result packed to cross threads unpacks to itself, newlines in paths and no folders included", () => {
+      const result = {
+        folders: [
+          { path: "a", fileCount: 3, bytes: 10, churn: 0 as const },
+          { path: "odd\nname/x", fileCount: 1, bytes: 2 ** 40, churn: 0 as const }
+        ],
+        excluded: 4,
+        files: 5,
+        unreadable: ["locked"]
+      }
+      assert.deepStrictEqual(unpack(pack(result)), result)
+      const empty = { folders: [], excluded: 1, files: 0, unreadable: [] }
+      assert.deepStrictEqual(unpack(pack(empty)), empty)
+    })
+
+    it.scoped("this thread, run dry, takes half of what the worker still has to walk", () =>
+      Effect.gen(function* () {
+        // This thread walks the root, z and 254 of z's leaves, then gives [a, z/c001] to the
+        // worker and keeps z/c000: alone it would walk 257 folders. `a` holds 1,500.
+        const project = yield* makeRoot()
+        for (let i = 0; i < 256; i++) writeFile(project.root, `z/c${String(i).padStart(3, "0")}/x.ts`)
+        for (let i = 0; i < 1500; i++) writeFile(project.root, `a/m${i}/x.ts`)
+        const script = yield* bundledWorker
+        const config = configOf({})
+        const options = { root: project.root, scan: config.scan, staticSignal: config.strategy.static_signal }
+        const alone = yield* make().scan(options)
+        let walkedHere = 0
+        const shared = yield* make(script).scan({
+          ...options,
+          onProgress: (progress) => void (walkedHere = Math.max(walkedHere, progress.folders))
+        })
+        assert.deepStrictEqual(shared, alone)
+        assert.isAtLeast(walkedHere, 500)
+      })
+    )
+
+    it.scoped("the worker, run dry, takes half of what this thread still has to walk", () =>
+      Effect.gen(function* () {
+        // The worker gets [a, z/c001] (two folders); this thread keeps z/c000, which holds 1,500,
+        // and is held for 1 s at its 500th folder so that the worker is idle before it goes on.
+        const project = yield* makeRoot()
+        writeFile(project.root, "a/x.ts")
+        for (let i = 0; i < 256; i++) writeFile(project.root, `z/c${String(i).padStart(3, "0")}/x.ts`)
+        for (let i = 0; i < 1500; i++) writeFile(project.root, `z/c000/m${i}/x.ts`)
+        const script = yield* bundledWorker
+        const config = configOf({ strategy: { static_signal: "bytes" } })
+        const options = { root: project.root, scan: config.scan, staticSignal: config.strategy.static_signal }
+        const alone = yield* make().scan(options)
+        const held = new Int32Array(new SharedArrayBuffer(4))
+        let walkedHere = 0
+        const shared = yield* make(script).scan({
+          ...options,
+          onProgress: (progress) => {
+            if (walkedHere === 0) Atomics.wait(held, 0, 0, 1_000)
+            walkedHere = Math.max(walkedHere, progress.folders)
+          }
+        })
+        assert.deepStrictEqual(shared, alone)
+        // Alone this thread would have walked 1,758 folders.
+        assert.isBelow(walkedHere, 1500)
       })
     )
 
