@@ -407,7 +407,16 @@ const SQL = {
       churn = excluded.churn, present = 1, scanned_at = excluded.scanned_at`,
   markAbsent: `UPDATE folders SET present = 0`,
   countPresent: `SELECT count(*) FROM folders WHERE present = 1`,
-  itemRange: `SELECT min(item_id) AS first, max(item_id) AS last FROM work_items_by_folder WHERE sweep_id = ?`
+  // Only for a sweep without a recorded range (opened by a trail older than 0012): a scan.
+  itemRange: `SELECT min(id) AS first, max(id) AS last FROM work_items WHERE sweep_id = ?`,
+  // A sweep opened by a trail older than 0013 still running after the migration has items but
+  // no entries: they are added from the sweep's id range (0012) where an item is looked up and
+  // not found, and before the cold paths that find a sweep's items through this table.
+  indexOlderSweeps: `INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id)
+    SELECT w.sweep_id, w.folder_id, w.id FROM sweeps s
+      JOIN work_items w ON w.id BETWEEN s.first_item_id AND s.last_item_id AND w.sweep_id = s.id
+    WHERE s.first_item_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM work_items_by_folder b WHERE b.sweep_id = s.id)
+    ORDER BY w.sweep_id, w.folder_id`
 } as const
 
 /**
@@ -601,7 +610,11 @@ const currentItem = (
   const { sweep } = readCurrentRow(r)
   if (sweep === null) return Either.left(new NoSweep({ task }))
   const itemId = Rows.intOrNull(r, "item_id")
-  if (itemId === null) return Either.left(new NotAWorkItem({ task, sweep: sweep.number, path }))
+  if (itemId === null) {
+    return db.run(SQL.indexOlderSweeps) > 0
+      ? currentItem(db, task, path)
+      : Either.left(new NotAWorkItem({ task, sweep: sweep.number, path }))
+  }
   return Either.right({
     sweep,
     item: {
@@ -869,6 +882,8 @@ export const make = Effect.gen(function* () {
   // ---------------------------------------------------------------------------------------------
   // Cold paths: SqlClient, rows decoded by Schema, writes in one `database.transaction`.
 
+  const indexOlderSweeps = sql.unsafe(SQL.indexOlderSweeps)
+
   // The statement of SQL.renewItem, with the item found by task name and path.
   const renewByPath = SqlSchema.findAll({
     Request: Schema.Struct({
@@ -892,10 +907,13 @@ export const make = Effect.gen(function* () {
   const renewMany: CoverageStoreShape["renewMany"] = (requests, now, ttlMs) =>
     requests.length === 0
       ? Effect.succeed([])
-      : Effect.forEach(requests, (r) =>
-          Effect.map(
-            renewByPath({ ...r, previous: r.previous ?? r.agent, now, expires: now + ttlMs }),
-            (rows) => rows.length === 1
+      : Effect.zipRight(
+          indexOlderSweeps,
+          Effect.forEach(requests, (r) =>
+            Effect.map(
+              renewByPath({ ...r, previous: r.previous ?? r.agent, now, expires: now + ttlMs }),
+              (rows) => rows.length === 1
+            )
           )
         ).pipe(database.transaction)
 
@@ -1095,6 +1113,7 @@ export const make = Effect.gen(function* () {
       const found = yield* findTaskId(task)
       if (Option.isNone(found)) return yield* new TaskNotFound({ task })
       const taskId = found.value.id
+      yield* indexOlderSweeps
       const cleared = yield* clearSweeps(taskId)
       let clearedVisits = 0
       if (all) {
@@ -1166,6 +1185,7 @@ export const make = Effect.gen(function* () {
   const gc: CoverageStoreShape["gc"] = ({ keepSweeps, now, reconcile }) =>
     Effect.gen(function* () {
       const reclaimed = yield* reclaimAll(now)
+      yield* indexOlderSweeps
       let pruned = 0
       for (const sweep of yield* findPrunable(keepSweeps)) {
         yield* pruneItems({ id: sweep.id, now })

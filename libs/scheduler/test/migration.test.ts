@@ -4,7 +4,7 @@ import { AgentId, FolderPath, TaskName } from "@trail/domain"
 import { Database, Migrations } from "@trail/store"
 import { Chunk, Context, Effect, Layer, Schema, Stream } from "effect"
 import * as CoverageStore from "../src/CoverageStore.js"
-import { BY_FOLDER_DRIFT_SQL, makeRoot, openOptions } from "./helpers.js"
+import { BY_FOLDER_DRIFT_SQL, makeRoot, makeStore, openOptions, syntheticFolders } from "./helpers.js"
 
 const old = TaskName.make("old")
 const other = TaskName.make("other")
@@ -358,6 +358,61 @@ describe("migration 0013_work_items_by_folder", () => {
           assert.strictEqual(yield* drift(), 0)
           assert.strictEqual(yield* entries(), FOLDERS.length)
           assert.strictEqual((yield* store.list(old, null, NOW)).length, FOLDERS.length)
+        })
+    )
+
+    it.scoped(
+      "a sweep that a trail older than 0013 opened after the migration (items, no entries) is found: done, release, renewMany, gc and reset",
+      () =>
+        Effect.gen(function* () {
+          const { database, store } = yield* makeStore
+          yield* store.register(syntheticFolders(20), 0)
+          const claim = (agent: string, now: number) =>
+            store.claim({ task: old, agent: AgentId.make(agent), now, ttlMs: TTL, open: openOptions, autoSweep: false })
+          const first = yield* claim("a", NOW)
+          const second = yield* claim("b", NOW)
+          assert.strictEqual(first._tag, "Claimed")
+          assert.strictEqual(second._tag, "Claimed")
+          if (first._tag !== "Claimed" || second._tag !== "Claimed") return
+          // 0012's trail inserts the items (and their id range) only.
+          yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
+          const drift = () =>
+            database.read(
+              (db) => Schema.decodeUnknownSync(Schema.Struct({ n: Schema.Int }))(db.get(BY_FOLDER_DRIFT_SQL)).n
+            )
+          assert.strictEqual(yield* drift(), 20)
+
+          const done = yield* store.complete({
+            task: old,
+            path: first.path,
+            agent: AgentId.make("a"),
+            status: "done",
+            found: 0,
+            reason: null,
+            now: NOW,
+            halfLifeSecs: 60
+          })
+          assert.strictEqual(done.remaining, 18)
+          assert.strictEqual(yield* drift(), 0)
+          yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
+          assert.deepStrictEqual(
+            yield* store.renewMany(
+              [{ task: old, path: second.path, agent: AgentId.make("b"), previous: null }],
+              NOW,
+              TTL
+            ),
+            [true]
+          )
+          yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
+          yield* store.release({ task: old, path: second.path, agent: AgentId.make("b") })
+          yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
+          const gc = yield* store.gc({ now: NOW, reconcile: true, keepSweeps: 10 })
+          assert.strictEqual(gc.counter_drift, 0)
+          const status = yield* store.status(old, NOW)
+          assert.strictEqual(status.total, 20)
+          yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
+          yield* store.reset(old, false)
+          assert.strictEqual(yield* database.read((db) => Number(db.pluck("SELECT count(*) FROM work_items"))), 0)
         })
     )
   })
