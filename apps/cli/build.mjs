@@ -63,17 +63,17 @@ const lazyBuiltins = {
  * The workspace libraries (and @effect/sql, and fast-check, which effect's Schema imports for its
  * arbitraries): every import of one is answered by a stand-in whose exports require the real module
  * on first access. esbuild initialises a module that is only ever `require()`d when that `require`
- * runs, so a command initialises the domain's Schema classes and errors, the scheduler, the store,
- * the workers, the checkpoints and the supervisor only when its handler first touches them:
- * `trail --version` and `--help` none, `trail next` the domain, the scheduler and the store. So
- * nothing may touch them while the command tree is built: the tree imports the few light modules
- * it needs by path (@trail/domain/ids, /model, /outside; @trail/workers/Processes, /Permission),
+ * runs, so a command initialises the scheduler, the store, the workers, the checkpoints and the
+ * supervisor only when its handler first touches them: `trail --version` and `--help` none, `trail
+ * next` the scheduler and the store. So nothing may touch them while the command tree is built:
+ * the tree imports the few light modules it needs by path (@trail/workers/Processes, /Permission),
  * and module-level values that name a library are functions or `Effect.suspend`ed. The stand-in
  * requires the very file the import resolved to, so every importer shares one instance.
+ * @trail/domain stays eager: behind a stand-in the inbox's fold of 1,000,000 events peaked ~30 MB
+ * higher (513 against 484 MB, docs/benchmarks.md), for ~10 ms less start-up.
  */
 const LAZY_LIBRARIES = [
   "@trail/checkpoints",
-  "@trail/domain",
   "@trail/scheduler",
   "@trail/store",
   "@trail/supervisor",
