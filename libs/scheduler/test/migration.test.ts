@@ -27,6 +27,25 @@ const stateOf = (i: number) =>
           ? { status: "leased", owner: "c", expires: NOW - 1, completedBy: null }
           : { status: "pending", owner: null, expires: null, completedBy: null }
 
+/** A store migrated through `migration` (and no further) that holds FOLDERS, ids 1…30. */
+const storeAt = (migration: number) =>
+  Effect.gen(function* () {
+    const project = yield* makeRoot()
+    const dbCtx = yield* Layer.build(Database.layer({ filename: project.databaseFile }))
+    const database = Context.get(dbCtx, Database.Database)
+    yield* Effect.provide(Migrations.migrateThrough(migration), dbCtx)
+    yield* database.immediate((db) =>
+      FOLDERS.forEach((path, i) =>
+        db.run(
+          "INSERT INTO folders (id, path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, 1, 1, 0, 1, 0)",
+          i + 1,
+          path
+        )
+      )
+    )
+    return { database, dbCtx }
+  })
+
 const Detail = Schema.Struct({ name: Schema.String })
 const Range = Schema.Struct({ number: Schema.Int, first_item_id: Schema.NullOr(Schema.Int) })
 
@@ -36,20 +55,10 @@ describe("migration 0012_work_items_claim_order", () => {
       "a store made at migration 0011 with items in every state migrates, then lists, claims and completes as before",
       () =>
         Effect.gen(function* () {
-          const project = yield* makeRoot()
-          const dbCtx = yield* Layer.build(Database.layer({ filename: project.databaseFile }))
-          const database = Context.get(dbCtx, Database.Database)
-          yield* Effect.provide(Migrations.migrateThrough(11), dbCtx)
+          const { database, dbCtx } = yield* storeAt(11)
           // The store as trail made it before 0012: items inserted in path order (the JS loop's),
           // so ids do not follow the claim order; a pruned sweep; another task's sweep between.
           yield* database.immediate((db) => {
-            FOLDERS.forEach((path, i) =>
-              db.run(
-                "INSERT INTO folders (id, path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, 1, 1, 0, 1, 0)",
-                i + 1,
-                path
-              )
-            )
             db.run(
               "INSERT INTO tasks (id, name, created_at, current_sweep_id) VALUES (1, 'old', 0, 3), (2, 'other', 0, 2)"
             )
@@ -234,20 +243,10 @@ describe("migration 0013_work_items_by_folder", () => {
       "a store made at migration 0012 finds every item by folder after it: done, release, renew, reset and gc reach the right sweep's item",
       () =>
         Effect.gen(function* () {
-          const project = yield* makeRoot()
-          const dbCtx = yield* Layer.build(Database.layer({ filename: project.databaseFile }))
-          const database = Context.get(dbCtx, Database.Database)
-          yield* Effect.provide(Migrations.migrateThrough(12), dbCtx)
+          const { database, dbCtx } = yield* storeAt(12)
           // As 0012's trail left it: `old` with a complete sweep and an active one, `other` with an
           // active one; items in claim order (id), folder ids not in that order.
           yield* database.immediate((db) => {
-            FOLDERS.forEach((path, i) =>
-              db.run(
-                "INSERT INTO folders (id, path, file_count, bytes, churn, present, scanned_at) VALUES (?, ?, 1, 1, 0, 1, 0)",
-                i + 1,
-                path
-              )
-            )
             db.run(
               "INSERT INTO tasks (id, name, created_at, current_sweep_id) VALUES (1, 'old', 0, 2), (2, 'other', 0, 3)"
             )
