@@ -1,7 +1,7 @@
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import { decodeConfig, type TrailConfig } from "@trail/domain"
-import { Context, Effect, Either, Layer } from "effect"
+import { Context, Effect, Either, Layer, Schema } from "effect"
 import * as CoverageStore from "../src/CoverageStore.js"
 import { Database } from "@trail/store"
 import * as Project from "../src/Project.js"
@@ -77,3 +77,7 @@ export const BY_FOLDER_DRIFT_SQL = `SELECT
     WHERE b.sweep_id = w.sweep_id AND b.folder_id = w.folder_id AND b.item_id = w.id))
   + (SELECT count(*) FROM work_items_by_folder b WHERE NOT EXISTS (SELECT 1 FROM work_items w
     WHERE w.id = b.item_id AND w.sweep_id = b.sweep_id AND w.folder_id = b.folder_id)) AS n`
+
+/** {@link BY_FOLDER_DRIFT_SQL}'s count on `database`. */
+export const byFolderDrift = (database: Context.Tag.Service<typeof Database.Database>) =>
+  database.read((db) => Schema.decodeUnknownSync(Schema.Struct({ n: Schema.Int }))(db.get(BY_FOLDER_DRIFT_SQL)).n)

@@ -4,7 +4,7 @@ import { AgentId, FolderPath, TaskName } from "@trail/domain"
 import { Database, Migrations } from "@trail/store"
 import { Chunk, Context, Effect, Layer, Schema, Stream } from "effect"
 import * as CoverageStore from "../src/CoverageStore.js"
-import { BY_FOLDER_DRIFT_SQL, makeRoot, makeStore, openOptions, syntheticFolders } from "./helpers.js"
+import { byFolderDrift, makeRoot, makeStore, openOptions, syntheticFolders } from "./helpers.js"
 
 const old = TaskName.make("old")
 const other = TaskName.make("other")
@@ -290,10 +290,7 @@ describe("migration 0013_work_items_by_folder", () => {
           })
           const ctx = yield* Layer.build(CoverageStore.layer.pipe(Layer.provide(Layer.succeedContext(dbCtx))))
           const store = Context.get(ctx, CoverageStore.CoverageStore)
-          const drift = () =>
-            database.read(
-              (db) => Schema.decodeUnknownSync(Schema.Struct({ n: Schema.Int }))(db.get(BY_FOLDER_DRIFT_SQL)).n
-            )
+          const drift = () => byFolderDrift(database)
           const entries = () => database.read((db) => Number(db.pluck("SELECT count(*) FROM work_items_by_folder")))
           assert.strictEqual(yield* drift(), 0)
           assert.strictEqual(yield* entries(), 3 * FOLDERS.length)
@@ -375,10 +372,7 @@ describe("migration 0013_work_items_by_folder", () => {
           if (first._tag !== "Claimed" || second._tag !== "Claimed") return
           // 0012's trail inserts the items (and their id range) only.
           yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
-          const drift = () =>
-            database.read(
-              (db) => Schema.decodeUnknownSync(Schema.Struct({ n: Schema.Int }))(db.get(BY_FOLDER_DRIFT_SQL)).n
-            )
+          const drift = () => byFolderDrift(database)
           assert.strictEqual(yield* drift(), 20)
 
           const done = yield* store.complete({
