@@ -6,7 +6,8 @@ import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
+import { createRequire } from "node:module"
+import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url))
@@ -24,8 +25,11 @@ const { version } = JSON.parse(readFileSync(here("./package.json"), "utf8"))
 const LAZY = {
   "string-width": (real) =>
     `let impl; export default function stringWidth(...args) { return (impl ??= require(${real}).default)(...args) }`,
+  // The package's JavaScript is bundled (and so in the code cache); only its native addon is loaded
+  // from disk, by the path it had when the bundle was built (nativeBinding, see below), which spares
+  // every start the `bindings` package's search through a dozen candidate paths (~10 ms).
   "better-sqlite3": (real) =>
-    `let impl; export default function Database(...args) { return new (impl ??= require(${real}))(...args) }`,
+    `let impl, addon; export default function Database(file, options) { impl ??= require(${real}); addon ??= loadSqliteAddon(); return new impl(file, { ...options, nativeBinding: addon }) }`,
   // Kind files' frontmatter (libs/workers/src/Kinds.ts): only `parse` is used.
   yaml: (real) => `let impl; export function parse(...args) { return (impl ??= require(${real})).parse(...args) }`
 }
@@ -179,6 +183,17 @@ const effectModules = {
   }
 }
 
+/**
+ * SQLite's native addon, by its path relative to the bundle (dist/), found when the bundle is built.
+ * A bundle moved away from its node_modules fails to open the store with the path it looked for.
+ */
+const sqliteAddon = relative(
+  here("./dist"),
+  createRequire(here("./package.json")).resolve("better-sqlite3/build/Release/better_sqlite3.node")
+)
+const loadSqliteAddon = `
+function loadSqliteAddon() { return require(require("node:path").join(__dirname, ${JSON.stringify(sqliteAddon)})) }`
+
 const lazyDefaults = {
   name: "lazy-defaults",
   setup(build) {
@@ -199,7 +214,7 @@ const lazyDefaults = {
       }
     })
     build.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => ({
-      contents: LAZY[args.pluginData.name](JSON.stringify(args.path)),
+      contents: LAZY[args.pluginData.name](JSON.stringify(args.path)) + (args.pluginData.name === "better-sqlite3" ? loadSqliteAddon : ""),
       resolveDir: args.pluginData.resolveDir,
       loader: "js"
     }))
@@ -221,7 +236,6 @@ await build({
   entryPoints: [here("./src/main.ts")],
   outfile: here("./dist/trail.cjs"),
   sourcemap: "linked",
-  external: ["better-sqlite3"],
   plugins: [lazyDefaults, lazyBuiltins, lazyLibraries, effectModules],
   define: { __TRAIL_VERSION__: JSON.stringify(version) }
 })
@@ -231,8 +245,9 @@ await build({
   ...common,
   entryPoints: [here("./src/hookMain.ts")],
   outfile: here("./dist/hook.cjs"),
+  plugins: [lazyDefaults],
   // The checkpoint follow-ups (src/hookCheckpoint.ts) are their own bundle, loaded only when needed.
-  external: ["better-sqlite3", "./hookCheckpoint.js"]
+  external: ["./hookCheckpoint.js"]
 })
 
 // What a SessionStart with an armed checkpoint and a PreCompact run (the Effect runtime and the store).
@@ -240,7 +255,7 @@ await build({
   ...common,
   entryPoints: [here("./src/hookCheckpoint.ts")],
   outfile: here("./dist/hook-checkpoint.cjs"),
-  external: ["better-sqlite3"]
+  plugins: [lazyDefaults]
 })
 
 // The walk worker (libs/scheduler/src/walkWorker.ts): small, so a worker thread starts fast.
