@@ -214,7 +214,9 @@ const lazyDefaults = {
       }
     })
     build.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => ({
-      contents: LAZY[args.pluginData.name](JSON.stringify(args.path)) + (args.pluginData.name === "better-sqlite3" ? loadSqliteAddon : ""),
+      contents:
+        LAZY[args.pluginData.name](JSON.stringify(args.path)) +
+        (args.pluginData.name === "better-sqlite3" ? loadSqliteAddon : ""),
       resolveDir: args.pluginData.resolveDir,
       loader: "js"
     }))
