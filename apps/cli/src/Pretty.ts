@@ -73,11 +73,16 @@ const cell = (value: unknown): string => {
   return JSON.stringify(value)
 }
 
+/** Text of printable ASCII only: one column a character. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/
+
 /**
  * Terminal columns `text` takes: colour codes take none, East Asian wide characters (日本語)
  * and emoji two, combining marks none (string-width, after Unicode UAX #11 and UTS #51).
+ * Printable ASCII is counted directly: string-width builds its Unicode tables when first called
+ * (~20 ms of a start), and most tables' headers and cells never need them.
  */
-export const visibleWidth = (text: string): number => stringWidth(text)
+export const visibleWidth = (text: string): number => (PRINTABLE_ASCII.test(text) ? text.length : stringWidth(text))
 
 /** Aligned `key  value` lines under an optional title. */
 export const card = (title: string, fields: ReadonlyArray<readonly [string, unknown]>): string => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import stringWidth from "string-width"
-import { card, safeData, safeText, table } from "../src/Pretty.js"
+import { FastCheck as fc } from "effect"
+import { card, safeData, safeText, table, visibleWidth } from "../src/Pretty.js"
 
 describe("safeText / safeData", () => {
   it("shows control characters and escape sequences instead of sending them; keeps newline and tab", () => {
@@ -60,5 +61,17 @@ describe("table / card", () => {
       ["ab", "x2"]
     ])
     expect(new Set(columnsOf(text, "x"))).toEqual(new Set([2 + 6 + 2]))
+  })
+
+  it("counts the columns of any text as string-width does (printable ASCII without it)", () => {
+    const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) })
+    const anyText = fc.string({ unit: "grapheme" })
+    const coloured = fc.tuple(printable, printable).map(([a, b]) => `\u001b[1m${a}\u001b[22m${b}`)
+    fc.assert(
+      fc.property(fc.oneof(printable, anyText, coloured), (text) => {
+        expect(visibleWidth(text)).toBe(stringWidth(text))
+      }),
+      { numRuns: 2_000 }
+    )
   })
 })
