@@ -184,15 +184,20 @@ const effectModules = {
 }
 
 /**
- * SQLite's native addon, by its path relative to the bundle (dist/), found when the bundle is built.
- * A bundle moved away from its node_modules fails to open the store with the path it looked for.
+ * SQLite's native addon: by its path relative to the bundle (dist/) when the bundle was built, or,
+ * when the install was moved or copied (node_modules beside it), found as Node finds packages.
  */
-const sqliteAddon = relative(
-  here("./dist"),
-  createRequire(here("./package.json")).resolve("better-sqlite3/build/Release/better_sqlite3.node")
-)
+const addonPath = "better-sqlite3/build/Release/better_sqlite3.node"
+const sqliteAddon = relative(here("./dist"), createRequire(here("./package.json")).resolve(addonPath))
 const loadSqliteAddon = `
-function loadSqliteAddon() { return require(require("node:path").join(__dirname, ${JSON.stringify(sqliteAddon)})) }`
+function loadSqliteAddon() {
+  try {
+    return require(require("node:path").join(__dirname, ${JSON.stringify(sqliteAddon)}))
+  } catch (error) {
+    if (error?.code !== "MODULE_NOT_FOUND") throw error
+    return require(require.resolve(${JSON.stringify(addonPath)}, { paths: [__dirname] }))
+  }
+}`
 
 const lazyDefaults = {
   name: "lazy-defaults",

@@ -34,9 +34,8 @@ const trailRunnableByNobody = (): string => {
   const modules = path.resolve(cli, "..", "..", "node_modules")
   fs.cpSync(path.join(cli, "bin"), path.join(dir, "bin"), { recursive: true })
   fs.cpSync(path.join(cli, "dist"), path.join(dir, "dist"), { recursive: true })
-  for (const dep of ["better-sqlite3", "bindings", "file-uri-to-path"]) {
-    fs.cpSync(path.join(modules, dep), path.join(dir, "node_modules", dep), { recursive: true })
-  }
+  // (better-sqlite3's JavaScript is in the bundle; its addon is found through node_modules.)
+  fs.cpSync(path.join(modules, "better-sqlite3"), path.join(dir, "node_modules", "better-sqlite3"), { recursive: true })
   fs.chmodSync(dir, 0o755)
   const copy = path.join(dir, "bin", "trail.cjs")
   expect(asNobody(copy, ["--version"]).status).toBe(0)
