@@ -1,5 +1,5 @@
 // Bundles the CLI into one CommonJS file (dist/trail.cjs) so `trail` starts fast: one script to
-// compile instead of hundreds of modules. better-sqlite3 stays external (a native addon). Then
+// compile instead of hundreds of modules. only better-sqlite3's native addon is loaded from node_modules. Then
 // runs one real command with TRAIL_WRITE_CODE_CACHE=1 so bin/trail.cjs can load the bundle with
 // V8's code cache (dist/trail.cjs.cache).
 import { build } from "esbuild"
