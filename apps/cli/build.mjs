@@ -1,7 +1,7 @@
 // Bundles the CLI into one CommonJS file (dist/trail.cjs) so `trail` starts fast: one script to
-// compile instead of hundreds of modules. only better-sqlite3's native addon is loaded from node_modules. Then
-// runs one real command with TRAIL_WRITE_CODE_CACHE=1 so bin/trail.cjs can load the bundle with
-// V8's code cache (dist/trail.cjs.cache).
+// compile instead of hundreds of modules; only better-sqlite3's native addon is loaded from
+// node_modules. Then runs real commands with TRAIL_WRITE_CODE_CACHE=1 so bin/trail.cjs can load
+// the bundle with V8's code cache (dist/trail.cjs.cache).
 import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs"
