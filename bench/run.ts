@@ -175,7 +175,7 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
   const begin = db.prepare("BEGIN IMMEDIATE")
   const commit = db.prepare("COMMIT")
   const current = db.prepare(
-    "SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ?"
+    "SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased, coalesce(s.claim_cursor, s.first_item_id - 1) AS claim_cursor, s.last_item_id FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ?"
   )
   const currentItem = db.prepare(
     "SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased, w.id AS item_id, w.folder_id, w.status AS item_status, w.lease_owner FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id LEFT JOIN work_items_by_folder b ON b.sweep_id = s.id AND b.folder_id = (SELECT id FROM folders WHERE path = ?) LEFT JOIN work_items w ON w.id = b.item_id WHERE t.name = ?"
@@ -183,9 +183,15 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
   const reclaim = db.prepare(
     "UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?"
   )
-  const claim = db.prepare(
-    "UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ? WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY id LIMIT 1) RETURNING path, score"
+  // The claim from the sweep's cursor (migration 0014): the next never-claimed item, the lease
+  // of the lower of it and the first returned item, the cursor moved.
+  const nextPending = db.prepare(
+    "SELECT id FROM work_items WHERE id > ? AND id <= ? AND sweep_id = ? AND status = 'pending' ORDER BY id LIMIT 1"
   )
+  const claim = db.prepare(
+    "UPDATE work_items SET status = 'leased', lease_owner = @agent, lease_expires_at = @expires WHERE id = (SELECT min(id) FROM (SELECT @next AS id UNION ALL SELECT id FROM (SELECT r.item_id AS id FROM work_items_returned r JOIN work_items w ON w.id = r.item_id AND w.sweep_id = r.sweep_id AND w.status = 'pending' WHERE r.sweep_id = @sweep ORDER BY r.item_id LIMIT 1))) RETURNING id, path, score"
+  )
+  const moveCursor = db.prepare("UPDATE sweeps SET claim_cursor = ? WHERE id = ?")
   const finish = db.prepare(
     "UPDATE work_items SET status = 'done', lease_owner = NULL, lease_expires_at = NULL, completed_at = ? WHERE id = ? AND status IN ('pending', 'leased')"
   )
@@ -195,13 +201,13 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
   )
   const insertTask = db.prepare("INSERT INTO tasks (name, created_at) VALUES (?, 0) RETURNING id")
   const insertSweep = db.prepare(
-    "INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at) VALUES (?, 1, 'active', 'weighted', ?, 0) RETURNING id"
+    "INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at, first_item_id, last_item_id) VALUES (?, 1, 'active', 'weighted', ?, 0, (SELECT coalesce(max(id), 0) + 1 FROM work_items), (SELECT coalesce(max(id), 0) + ? FROM work_items)) RETURNING id"
   )
   const insertItems = db.prepare(
     "INSERT INTO work_items (sweep_id, folder_id, path, status, score) SELECT ?, id, path, 'pending', score FROM (SELECT id, path, (id * 7919 % 10007) / 10007.0 AS score FROM folders) ORDER BY score DESC, path"
   )
   const indexByFolder = db.prepare(
-    "INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id) SELECT sweep_id, folder_id, id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY folder_id"
+    "INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id) SELECT sweep_id, folder_id, id FROM work_items WHERE id >= (SELECT first_item_id FROM sweeps WHERE id = ?) AND sweep_id = ? ORDER BY folder_id"
   )
   const setCurrent = db.prepare("UPDATE tasks SET current_sweep_id = ? WHERE id = ?")
   const row = (value: unknown) => value as Record<string, number | string>
@@ -212,9 +218,9 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
     const task = `floor-${drains++}`
     db.transaction(() => {
       const taskId = insertTask.pluck().get(task)
-      const sweepId = insertSweep.pluck().get(taskId, n)
+      const sweepId = insertSweep.pluck().get(taskId, n, n)
       insertItems.run(sweepId)
-      indexByFolder.run(sweepId)
+      indexByFolder.run(sweepId, sweepId)
       setCurrent.run(sweepId, taskId)
     })()
     let now = 1
@@ -226,7 +232,14 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
       begin.run()
       const c = row(current.get(task))
       if (Number(c["leased"]) > 0) reclaim.run(c["sweep_id"], now)
-      const claimed = claim.get(agent, now + 86_400_000, c["sweep_id"])
+      const cursor = Number(c["claim_cursor"])
+      const last = Number(c["last_item_id"])
+      const found: unknown = nextPending.pluck().get(cursor, last, c["sweep_id"])
+      const next = typeof found === "number" ? found : null
+      const claimed = claim.get({ agent, expires: now + 86_400_000, next, sweep: c["sweep_id"] })
+      const claimedId = claimed === undefined ? null : row(claimed)["id"]
+      const moved = next === null ? last : claimedId === next ? next : next - 1
+      if (moved !== cursor) moveCursor.run(moved, c["sweep_id"])
       commit.run()
       if (claimed === undefined) break
       const p = row(claimed)["path"]

@@ -96,12 +96,13 @@ export const schedulerScaleBench = async ({ log, quick, trail }: Options) => {
         .prepare("INSERT INTO tasks (name, created_at) VALUES (?, 0) RETURNING id")
         .pluck()
         .get(`floor-${r}`)
+      const first = db.prepare("SELECT coalesce(max(id), 0) + 1 FROM work_items").pluck().get()
       const sweep = db
         .prepare(
-          "INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at) VALUES (?, 1, 'active', 'weighted', ?, 0) RETURNING id"
+          "INSERT INTO sweeps (task_id, number, status, strategy, total, opened_at, first_item_id, last_item_id) VALUES (?, 1, 'active', 'weighted', ?, 0, ?, ? + ? - 1) RETURNING id"
         )
         .pluck()
-        .get(task, folders)
+        .get(task, folders, first, first, folders)
       const start = performance.now()
       const cpu = process.cpuUsage()
       db.prepare(
@@ -112,8 +113,8 @@ export const schedulerScaleBench = async ({ log, quick, trail }: Options) => {
       ).run(sweep)
       db.prepare(
         `INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id)
-         SELECT sweep_id, folder_id, id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY folder_id`
-      ).run(sweep)
+         SELECT sweep_id, folder_id, id FROM work_items WHERE id BETWEEN ? AND ? + ? - 1 ORDER BY folder_id`
+      ).run(first, first, folders)
       db.exec("COMMIT")
       const used = process.cpuUsage(cpu)
       floors.push({ ms: performance.now() - start, cpuMs: (used.user + used.system) / 1000 })

@@ -9,7 +9,10 @@
  *   readers of `Rows`: a statement costs ~5 µs there against ~55–80 µs through `SqlClient`
  *   (docs/benchmarks.md). Concurrent processes serialise on SQLite's write lock and can never
  *   double-claim. The claim reclaims expired leases, then leases the best pending item with one
- *   conditional `UPDATE … WHERE id = (SELECT … ORDER BY id LIMIT 1) RETURNING …`.
+ *   conditional `UPDATE … WHERE id = (SELECT min(id) …) RETURNING …`: the lower of the first
+ *   pending item after the sweep's claim cursor (read just before, on the table's key) and the
+ *   first item gone back to pending (work_items_returned, kept by a trigger; migration 0014),
+ *   then moves the cursor past what it stepped over, in the same transaction.
  *   Opening a sweep is set-based: one `INSERT … SELECT` scores every folder inside SQLite with
  *   Scoring's own function and inserts the items best first, so that within a sweep id order is
  *   claim order (migration 0012: the claim and `list` read ids, nothing sorts by score later);
@@ -358,7 +361,8 @@ const FINISHABLE = inList(sourcesOf(WorkItemMachine, "done"))
 const RELEASABLE = inList(sourcesOf(WorkItemMachine, "pending"))
 
 const SQL = {
-  current: `SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased
+  current: `SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased,
+      coalesce(s.claim_cursor, s.first_item_id - 1) AS claim_cursor, s.last_item_id
     FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ?`,
   // The task, its current sweep and the item at a path, in one read: the path's folder id
   // (folders' unique path), then the sweep's item at that folder (work_items_by_folder, 0013).
@@ -371,9 +375,20 @@ const SQL = {
   insertTask: `INSERT INTO tasks (name, created_at) VALUES (?, ?) RETURNING id`,
   reclaim: `UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
     WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?`,
-  claim: `UPDATE work_items SET status = 'leased', lease_owner = ?, lease_expires_at = ?
-    WHERE id = (SELECT id FROM work_items WHERE sweep_id = ? AND status = 'pending' ORDER BY id LIMIT 1)
-    RETURNING path, score`,
+  // The first never-claimed item: the first pending id after the sweep's claim cursor (0014),
+  // on the table's own key. Every item it steps over has left pending (the cursor moves past it).
+  nextPending: `SELECT id FROM work_items WHERE id > ? AND id <= ? AND sweep_id = ? AND status = 'pending' ORDER BY id LIMIT 1`,
+  // Leases the lower of that item (@next, null when none is left) and the first item gone back to
+  // pending (work_items_returned, checked against the item itself): the sweep's first pending id.
+  claim: `UPDATE work_items SET status = 'leased', lease_owner = @agent, lease_expires_at = @expires
+    WHERE id = (SELECT min(id) FROM (SELECT @next AS id UNION ALL SELECT id FROM (SELECT r.item_id AS id
+        FROM work_items_returned r JOIN work_items w ON w.id = r.item_id AND w.sweep_id = r.sweep_id AND w.status = 'pending'
+        WHERE r.sweep_id = @sweep ORDER BY r.item_id LIMIT 1)))
+    RETURNING id, path, score`,
+  moveCursor: `UPDATE sweeps SET claim_cursor = ? WHERE id = ?`,
+  // A sweep id can be used again after a reset deleted the task's last sweep (ids are max + 1).
+  clearReturned: `DELETE FROM work_items_returned WHERE sweep_id = ?`,
+  recordRange: `UPDATE sweeps SET first_item_id = ?, last_item_id = ? WHERE id = ?`,
   finishItem: `UPDATE work_items SET status = ?, lease_owner = NULL, lease_expires_at = NULL, completed_at = ?,
       completed_by = ? WHERE id = ? AND status IN (${FINISHABLE})`,
   closeSweep: `UPDATE sweeps SET status = 'complete', closed_at = ? WHERE id = ? AND status = 'active'`,
@@ -429,14 +444,37 @@ const REGISTER_BATCH = 256
 /** The read of the task, its current sweep and its item at a path (parameters: path, task), for plan tests. */
 export const CURRENT_ITEM_SQL = SQL.currentItem
 
+/**
+ * The claim's statements, for plan tests: the next never-claimed item after the cursor
+ * (parameters: cursor, last id, sweep), the lease (named: agent, expires, next, sweep) and the
+ * reclaim of expired leases (sweep, now).
+ */
+export const CLAIM_SQL = { nextPending: SQL.nextPending, claim: SQL.claim, reclaim: SQL.reclaim } as const
+
 const count = (db: Connection, sql: string, ...params: ReadonlyArray<unknown>): number =>
   Schema.decodeUnknownSync(Int)(db.pluck(sql, ...params))
 
 // ---------------------------------------------------------------------------------------------
 
-const readCurrent = (db: Connection, task: TaskName): Current | null => {
+/**
+ * Where the claim looks for the current sweep's next never-claimed item: after `cursor`, up to
+ * `last` (the sweep's last item id). Null ids for a sweep opened by a trail older than 0012,
+ * which recorded no id range (found once by {@link claimRange}).
+ */
+interface ClaimCursor {
+  readonly cursor: number | null
+  readonly last: number | null
+}
+
+/** The task and its current sweep ({@link SQL}.current), with the sweep's {@link ClaimCursor}. */
+const readCurrent = (db: Connection, task: TaskName): (Current & { readonly claimFrom: ClaimCursor }) | null => {
   const row = db.get(SQL.current, task)
-  return row === undefined ? null : readCurrentRow(Rows.row(row, "current sweep"))
+  if (row === undefined) return null
+  const r = Rows.row(row, "current sweep")
+  return {
+    ...readCurrentRow(r),
+    claimFrom: { cursor: Rows.intOrNull(r, "claim_cursor"), last: Rows.intOrNull(r, "last_item_id") }
+  }
 }
 
 /** The `folders` column holding each static signal (a fixed set: safe to splice into SQL). */
@@ -457,9 +495,10 @@ const DECAYED_OUTCOME =
  * The maxima and the number of present folders, then one `INSERT … SELECT` of every item with its
  * score from {@link SCORE_FUNCTION}. Items are inserted best first (ties by path) and nothing is
  * inserted into a sweep later: their consecutive ids are the claim order (score DESC, then path),
- * which the claim and `list` read, and work_items_pending (sweep_id, id) grows at its end. No
- * index of work_items has another key (it would take 200,000 inserts in random order): the
- * items are found by folder through work_items_by_folder, filled after them ({@link SQL}.indexByFolder).
+ * which the claim (from the sweep's claim cursor) and `list` read on the table's own key. The
+ * only index of work_items holds leased items (none at the open); one with another key would
+ * take 200,000 inserts in random order: the items are found by folder through
+ * work_items_by_folder, filled after them ({@link SQL}.indexByFolder).
  */
 const openSql = (signal: StaticSignal) => {
   const column = `f.${SIGNAL_COLUMN[signal]}`
@@ -467,6 +506,10 @@ const openSql = (signal: StaticSignal) => {
   return {
     maxima: `SELECT count(*) AS n, max(0, coalesce(max(${column}), 0)) AS max_signal,
         max(0, coalesce(max(${DECAYED_OUTCOME}), 0)) AS max_outcome ${from}`,
+    // The same when the score cannot depend on outcomes (@with_outcome 0): without a probe of
+    // folder_memory per folder (~30 ms of 200,000).
+    maximaWithoutOutcome: `SELECT count(*) AS n, max(0, coalesce(max(${column}), 0)) AS max_signal, 0 AS max_outcome
+      FROM folders f WHERE f.present = 1`,
     insert: `INSERT INTO work_items (sweep_id, folder_id, path, status, score)
       SELECT @sweep_id, id, path, 'pending', score FROM (
         SELECT f.id, f.path, ${SCORE_FUNCTION}(f.path, ${column}, m.last_visited_at, ${DECAYED_OUTCOME}) AS score ${from}
@@ -525,6 +568,7 @@ const defineScoring = (db: Connection) => {
 /** A sweep just opened: its counters, and what `sweep new` reports of it. */
 interface OpenedSweep extends CurrentSweep {
   readonly strategy: Strategy
+  readonly claimFrom: ClaimCursor
 }
 
 /**
@@ -543,7 +587,10 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
     now,
     half_life: open.halfLifeSecs
   }
-  const maxima = Rows.row(db.get(sql.maxima, { task: taskId, ...outcome }), "sweep maxima")
+  const maxima = Rows.row(
+    outcome.with_outcome === 1 ? db.get(sql.maxima, { task: taskId, ...outcome }) : db.get(sql.maximaWithoutOutcome),
+    "sweep maxima"
+  )
   const total = Rows.int(maxima, "n")
   if (total === 0) return null
   const number = count(db, SQL.lastSweepNumber, taskId) + 1
@@ -574,6 +621,7 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
     throw new Rows.RowShapeError("work_items.id", `${inserted} items inserted for ids ${firstItemId}..${lastItemId}`)
   const indexed = db.run(SQL.indexByFolder, firstItemId, lastItemId)
   if (indexed !== total) throw new Rows.RowShapeError("work_items_by_folder", `${indexed} of ${total} items indexed`)
+  db.run(SQL.clearReturned, sweepId)
   db.run(SQL.setCurrent, sweepId, taskId)
   return {
     taskId,
@@ -581,7 +629,8 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
     number,
     status: "active",
     strategy,
-    counters: { total, done: 0, skipped: 0, leased: 0 }
+    counters: { total, done: 0, skipped: 0, leased: 0 },
+    claimFrom: { cursor: firstItemId - 1, last: lastItemId }
   }
 }
 
@@ -592,8 +641,17 @@ const rememberedStrategy = (db: Connection, taskId: number): Strategy | null =>
   Schema.decodeUnknownSync(StrategyOrNull)(db.pluck(SQL.taskStrategy, taskId) ?? null)
 
 /** The task (created if new), remembering `requested` (a `--strategy`) for its next sweeps. */
-const ensureTask = (db: Connection, task: TaskName, now: number, requested?: Strategy | undefined): Current => {
-  const current = readCurrent(db, task) ?? { taskId: count(db, SQL.insertTask, task, now), sweep: null }
+const ensureTask = (
+  db: Connection,
+  task: TaskName,
+  now: number,
+  requested?: Strategy | undefined
+): Current & { readonly claimFrom: ClaimCursor } => {
+  const current = readCurrent(db, task) ?? {
+    taskId: count(db, SQL.insertTask, task, now),
+    sweep: null,
+    claimFrom: { cursor: null, last: null }
+  }
   if (requested !== undefined) db.run(SQL.setTaskStrategy, requested, current.taskId)
   return current
 }
@@ -704,15 +762,35 @@ const readListed = (value: unknown): { readonly item: WorkItem; readonly id: num
   }
 }
 
+/**
+ * The sweep's claim cursor as ids: a null cursor is "before the first item"; a sweep that a trail
+ * older than migration 0012 opened has no recorded range, found here once (a scan) and recorded.
+ */
+const claimRange = (
+  db: Connection,
+  sweepId: number,
+  from: ClaimCursor
+): { readonly cursor: number; readonly last: number } => {
+  if (from.cursor !== null && from.last !== null) return { cursor: from.cursor, last: from.last }
+  const range = Rows.row(db.get(SQL.itemRange, sweepId), "item range")
+  const first = Rows.intOrNull(range, "first")
+  const last = Rows.intOrNull(range, "last")
+  if (first === null || last === null) return { cursor: 0, last: 0 }
+  db.run(SQL.recordRange, first, last, sweepId)
+  return { cursor: from.cursor ?? first - 1, last }
+}
+
 /** One claim inside an open transaction (see {@link CoverageStoreShape.claim}). */
 const claimIn = (db: Connection, request: ClaimRequest): ClaimResult => {
   const { task, now } = request
   const current = ensureTask(db, task, now, request.open.requested)
   let sweep = current.sweep
+  let claimFrom = current.claimFrom
   if (sweep === null || (sweep.status === "complete" && request.autoSweep)) {
     const opened = openSweep(db, current.taskId, request.open, now)
     if (opened === null) return { _tag: "SweepCompleted", task, sweep: sweep?.number ?? 0, covered: 0, total: 0 }
     sweep = opened
+    claimFrom = opened.claimFrom
   }
   const c = sweep.counters
   if (sweep.status === "complete") {
@@ -721,7 +799,14 @@ const claimIn = (db: Connection, request: ClaimRequest): ClaimResult => {
   // Expired leases go back to the pool first (the counters trigger moves `leased`).
   const reclaimed = c.leased === 0 ? 0 : db.run(SQL.reclaim, sweep.sweepId, now)
   const leaseExpiresAt = now + request.ttlMs
-  const row = db.get(SQL.claim, request.agent, leaseExpiresAt, sweep.sweepId)
+  const { cursor, last } = claimRange(db, sweep.sweepId, claimFrom)
+  const next = argIntOrNull(db.pluck(SQL.nextPending, cursor, last, sweep.sweepId) ?? null, "work_items.id")
+  const row = db.get(SQL.claim, { agent: request.agent, expires: leaseExpiresAt, next, sweep: sweep.sweepId })
+  const claimedId = row === undefined ? null : Rows.int(Rows.row(row, "claimed item"), "id")
+  // Every item in (cursor, next) has left pending: the cursor moves past them, and past `next`
+  // when it was the one leased (an earlier returned item may have been the lower id).
+  const moved = next === null ? last : claimedId === next ? next : next - 1
+  if (moved !== cursor) db.run(SQL.moveCursor, moved, sweep.sweepId)
   if (row === undefined) {
     if (unfinishedOf(c) <= 0) {
       db.run(SQL.closeSweep, now, sweep.sweepId)
@@ -1086,7 +1171,8 @@ export const make = Effect.gen(function* () {
             sql`UPDATE tasks SET current_sweep_id = NULL WHERE id = ${taskId}`,
             sql`DELETE FROM work_items WHERE id IN (SELECT b.item_id FROM work_items_by_folder b
               WHERE b.sweep_id IN (SELECT id FROM sweeps WHERE task_id = ${taskId}))`,
-            sql`DELETE FROM work_items_by_folder WHERE sweep_id IN (SELECT id FROM sweeps WHERE task_id = ${taskId})`
+            sql`DELETE FROM work_items_by_folder WHERE sweep_id IN (SELECT id FROM sweeps WHERE task_id = ${taskId})`,
+            sql`DELETE FROM work_items_returned WHERE sweep_id IN (SELECT id FROM sweeps WHERE task_id = ${taskId})`
           ],
           { discard: true }
         ),
@@ -1174,7 +1260,8 @@ export const make = Effect.gen(function* () {
         Effect.all(
           [
             sql`DELETE FROM work_items WHERE id IN (SELECT item_id FROM work_items_by_folder WHERE sweep_id = ${id})`,
-            sql`DELETE FROM work_items_by_folder WHERE sweep_id = ${id}`
+            sql`DELETE FROM work_items_by_folder WHERE sweep_id = ${id}`,
+            sql`DELETE FROM work_items_returned WHERE sweep_id = ${id}`
           ],
           { discard: true }
         ),

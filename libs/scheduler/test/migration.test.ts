@@ -196,14 +196,15 @@ describe("migration 0012_work_items_claim_order", () => {
           assert.strictEqual(gc.counter_drift, 0)
           assert.strictEqual(gc.reconciled_sweeps, 0)
 
-          // The table's shape: no foreign keys, the 0012 indexes, the counters trigger; item ranges.
+          // The table's shape: no foreign keys, 0012's index of leased items (0014 dropped the
+          // pending one), the counters and returns triggers (0014); item ranges.
           const shape = yield* database.read((db) => ({
             foreignKeys: db.all("SELECT * FROM pragma_foreign_key_list('work_items')").length,
             indexes: db
               .all("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'work_items' ORDER BY name")
               .map((row) => Schema.decodeUnknownSync(Detail)(row).name),
             triggers: db
-              .all("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'work_items'")
+              .all("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'work_items' ORDER BY name")
               .map((row) => Schema.decodeUnknownSync(Detail)(row).name),
             ranges: db
               .all("SELECT number, first_item_id FROM sweeps WHERE task_id = 1 ORDER BY number")
@@ -211,8 +212,8 @@ describe("migration 0012_work_items_claim_order", () => {
           }))
           assert.deepStrictEqual(shape, {
             foreignKeys: 0,
-            indexes: ["work_items_leased", "work_items_pending"],
-            triggers: ["work_items_counters"],
+            indexes: ["work_items_leased"],
+            triggers: ["work_items_counters", "work_items_returns"],
             ranges: [
               { number: 1, first_item_id: null },
               { number: 2, first_item_id: 31 }
@@ -406,6 +407,116 @@ describe("migration 0013_work_items_by_folder", () => {
           yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
           yield* store.reset(old, false)
           assert.strictEqual(yield* database.read((db) => Number(db.pluck("SELECT count(*) FROM work_items"))), 0)
+        })
+    )
+  })
+})
+
+describe("migration 0014_work_items_claim_cursor", () => {
+  it.layer(NodeContext.layer)((it) => {
+    it.scoped(
+      "a store made at 0013 keeps its items and ids, refuses a bad status, and claims in claim order from its cursor, with an older trail's writes",
+      () =>
+        Effect.gen(function* () {
+          const { database, dbCtx } = yield* storeAt(13)
+          // As 0013's trail left it: `old`'s active sweep, items 101…130 in claim order (the
+          // reverse of the folders'), in every state.
+          const rows = FOLDERS.map((_, k) => ({ id: 101 + k, folder: FOLDERS.length - k, k, ...stateOf(k) }))
+          yield* database.immediate((db) => {
+            db.run("INSERT INTO tasks (id, name, created_at, current_sweep_id) VALUES (1, 'old', 0, 1)")
+            const count = (status: string) => rows.filter((r) => r.status === status).length
+            db.run(
+              `INSERT INTO sweeps (id, task_id, number, status, strategy, total, done, skipped, leased, opened_at,
+                 first_item_id, last_item_id) VALUES (1, 1, 1, 'active', 'weighted', 30, ?, ?, ?, 0, 101, 130)`,
+              count("done"),
+              count("skipped"),
+              count("leased")
+            )
+            for (const r of rows) {
+              db.run(
+                `INSERT INTO work_items (id, sweep_id, folder_id, path, status, score, lease_owner, lease_expires_at, completed_by)
+                 VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)`,
+                r.id,
+                r.folder,
+                FOLDERS[r.folder - 1],
+                r.status,
+                1 - r.k / 100,
+                r.owner,
+                r.expires,
+                r.completedBy
+              )
+              db.run("INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id) VALUES (1, ?, ?)", r.folder, r.id)
+            }
+          })
+          const Item = Schema.Struct({
+            id: Schema.Int,
+            status: Schema.String,
+            lease_owner: Schema.NullOr(Schema.String)
+          })
+          const items = () =>
+            database.read((db) =>
+              db
+                .all("SELECT id, status, lease_owner FROM work_items ORDER BY id")
+                .map((row) => Schema.decodeUnknownSync(Item)(row))
+            )
+          const before = yield* items()
+          const ctx = yield* Layer.build(CoverageStore.layer.pipe(Layer.provide(Layer.succeedContext(dbCtx))))
+          const store = Context.get(ctx, CoverageStore.CoverageStore)
+          assert.deepStrictEqual(yield* items(), before)
+          assert.strictEqual(yield* byFolderDrift(database), 0)
+          const bad = yield* Effect.either(
+            database.immediate((db) => db.run("UPDATE work_items SET status = 'lost' WHERE id = 101"))
+          )
+          assert.isTrue(bad._tag === "Left", "a status outside the four is refused")
+
+          // Claims take the pending items in id order (the expired lease first: it is reclaimed).
+          const pendingIds = rows.filter((r) => r.status === "pending" || r.k === 3).map((r) => r.id)
+          const claim = (agent: string) =>
+            store.claim({
+              task: old,
+              agent: AgentId.make(agent),
+              now: NOW,
+              ttlMs: TTL,
+              open: openOptions,
+              autoSweep: false
+            })
+          const pathOf = (id: number) => rows.find((r) => r.id === id)?.folder
+          const claimed = (result: { readonly _tag: string; readonly path?: string }) =>
+            result._tag === "Claimed" ? FOLDERS.indexOf(result.path ?? "") + 1 : null
+          assert.strictEqual(claimed(yield* claim("z")), pathOf(pendingIds[0] ?? 0))
+          assert.strictEqual(claimed(yield* claim("z")), pathOf(pendingIds[1] ?? 0))
+          // An older trail still running: it releases the first item through its own statement
+          // (the trigger records the return) and claims with 0013's statement (the cursor stays).
+          yield* database.immediate((db) => {
+            db.run(
+              "UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE id = ?",
+              pendingIds[0]
+            )
+            db.run(
+              `UPDATE work_items SET status = 'leased', lease_owner = 'y', lease_expires_at = ?
+               WHERE id = (SELECT id FROM work_items WHERE sweep_id = 1 AND status = 'pending' ORDER BY id LIMIT 1)`,
+              NOW + TTL
+            )
+          })
+          // The older trail took the item it released; ours goes on after its cursor.
+          const leasedBy = (id: number | undefined) =>
+            Effect.map(items(), (all) => all.find((item) => item.id === id)?.lease_owner)
+          assert.strictEqual(yield* leasedBy(pendingIds[0]), "y")
+          assert.strictEqual(claimed(yield* claim("z")), pathOf(pendingIds[2] ?? 0))
+          yield* store.release({
+            task: old,
+            path: FolderPath.make(FOLDERS[(pathOf(pendingIds[1] ?? 0) ?? 0) - 1] ?? ""),
+            agent: null
+          })
+          assert.strictEqual(claimed(yield* claim("w")), pathOf(pendingIds[1] ?? 0))
+          // Drained in claim order, then the sweep completes; the counters equal the items.
+          for (const id of pendingIds.slice(3)) assert.strictEqual(claimed(yield* claim("z")), pathOf(id))
+          const none = yield* claim("z")
+          assert.strictEqual(none._tag, "NoneAvailable")
+          const gc = yield* store.gc({ now: NOW, reconcile: true, keepSweeps: 10 })
+          assert.strictEqual(gc.counter_drift, 0)
+          const returned = yield* database.read((db) => Number(db.pluck("SELECT count(*) FROM work_items_returned")))
+          assert.strictEqual(returned, 0)
         })
     )
   })

@@ -398,6 +398,61 @@ export const migrations = {
     yield* sql`INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id)
       SELECT sweep_id, folder_id, id FROM work_items ORDER BY sweep_id, folder_id`
     yield* sql`DROP INDEX work_items_by_path`
+  }),
+  "0014_work_items_claim_cursor": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // Opening a sweep writes one row per folder (200,000 at scale; issue 14's target is < 1 s for
+    // the `next` that opens it), and two costs of each row are gone (docs/benchmarks.md):
+    // - The status CHECK is checked for every row written, and `status IN ('pending', …)` in a
+    //   CHECK costs ~0.6 µs a row in SQLite 3.53 (the IN list is set up again for each row):
+    //   ~0.13–0.2 s of the open, more than the rows themselves. The same condition written with
+    //   `=` and `OR` costs ~0.03 µs. A CHECK cannot be altered in place: the table is copied with
+    //   its ids (claim order, the sweeps' id ranges and work_items_by_folder's item ids stay true).
+    // - work_items_pending (sweep_id, id), an entry per item at the open: the claim finds the
+    //   first never-claimed item from a cursor instead (sweeps.claim_cursor: every item of the
+    //   sweep with an id up to it has left pending at least once; null: none has, i.e.
+    //   first_item_id - 1), scanning the table's own key from it, and an item that goes back
+    //   to pending (release, an expired lease reclaimed) is found in work_items_returned, which
+    //   holds only those. The claim leases the lower id of the two: the first pending item in
+    //   claim order, as before.
+    yield* sql`CREATE TABLE work_items_0014 (
+      id INTEGER PRIMARY KEY,
+      sweep_id INTEGER NOT NULL,
+      folder_id INTEGER NOT NULL,
+      path TEXT NOT NULL,
+      status TEXT NOT NULL CHECK (status = 'pending' OR status = 'leased' OR status = 'done' OR status = 'skipped'),
+      score REAL NOT NULL,
+      lease_owner TEXT,
+      lease_expires_at INTEGER,
+      completed_at INTEGER,
+      completed_by TEXT
+    )`
+    yield* sql`INSERT INTO work_items_0014
+        (id, sweep_id, folder_id, path, status, score, lease_owner, lease_expires_at, completed_at, completed_by)
+      SELECT id, sweep_id, folder_id, path, status, score, lease_owner, lease_expires_at, completed_at, completed_by
+      FROM work_items ORDER BY id`
+    // Dropping the table drops its indexes (work_items_pending goes) and its trigger.
+    yield* sql`DROP TABLE work_items`
+    yield* sql`ALTER TABLE work_items_0014 RENAME TO work_items`
+    yield* sql`CREATE INDEX work_items_leased ON work_items (sweep_id, lease_expires_at) WHERE status = 'leased'`
+    yield* sql.unsafe(COUNTERS_TRIGGER)
+    yield* sql`ALTER TABLE sweeps ADD COLUMN claim_cursor INTEGER`
+    // Existing sweeps keep a null cursor (every item ahead of it): nothing is returned yet.
+    yield* sql`CREATE TABLE work_items_returned (
+      sweep_id INTEGER NOT NULL,
+      item_id INTEGER NOT NULL,
+      PRIMARY KEY (sweep_id, item_id)
+    ) WITHOUT ROWID`
+    // Kept by a trigger, inside the statement that moves the item, so that every writer keeps it
+    // (a trail older than this migration still running included): an item is in it while it is
+    // pending again. Deletes of items (reset, gc's pruning) delete their sweep's entries too.
+    yield* sql`CREATE TRIGGER work_items_returns AFTER UPDATE OF status ON work_items
+      WHEN (OLD.status = 'pending') <> (NEW.status = 'pending')
+      BEGIN
+        INSERT OR IGNORE INTO work_items_returned (sweep_id, item_id)
+          SELECT NEW.sweep_id, NEW.id WHERE NEW.status = 'pending';
+        DELETE FROM work_items_returned WHERE OLD.status = 'pending' AND sweep_id = NEW.sweep_id AND item_id = NEW.id;
+      END`
   })
 } satisfies Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>
 

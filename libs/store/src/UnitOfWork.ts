@@ -109,7 +109,8 @@ export const TABLES_BY_MIGRATION: ReadonlyArray<readonly [migration: number, tab
   [8, ["checkpoints", "artifacts_fts"]],
   [9, ["inbox_sessions", "inbox_workers", "inbox_ended"]],
   [10, ["search_state", "search_workers"]],
-  [13, ["work_items_by_folder"]]
+  [13, ["work_items_by_folder"]],
+  [14, ["work_items_returned"]]
 ]
 
 /**
