@@ -11,9 +11,17 @@
  *
  * The watch can fire before the commit is visible: SQLite appends the commit's frames to the WAL
  * (the write that wakes us) and only then updates the WAL index (shared memory, which raises no
- * file event). So a wake by the watch that finds nothing new reads again after 5, 25 and 100 ms
- * of wall-clock time (the writer is another process; its progress is not on our Clock). A poke or
- * the fallback read never waits: a poke follows a commit already visible.
+ * file event). A wake by the watch can also be no commit at all: this process's own writes on
+ * the store's other connection (the inbox's fold), a checkpoint, the second WAL write of a commit
+ * already read. So a wake by the watch that finds nothing new watches SQLite's
+ * `PRAGMA data_version` on the store's unit-of-work connection (it changes when any other
+ * connection has committed since the last look, ~3 µs a look; sqlite.org/pragma.html#pragma_data_version)
+ * every {@link SETTLE_STEPS_MS} of wall-clock time, {@link SETTLE_MS} in all (the writer is
+ * another process; its progress is not on our Clock), and reads again as soon as it changes.
+ * A newer commit is then read within a step, not after a fixed back-off of 5, 25 and 100 ms
+ * (during which every newer wake waited too: up to 290 ms from wake to publish under the
+ * hook-rate bench, docs/benchmarks.md). A poke or the fallback read never waits: a poke follows
+ * a commit already visible. While idle nothing is polled: the looks follow a wake and end.
  *
  * The watch is @effect/platform's `FileSystem.watch`; tests drive it (`Processes.watchesTest`) or
  * poke.
@@ -27,20 +35,41 @@ import { Cause, Effect, Layer, PubSub, Queue, Stream } from "effect"
 
 const BATCH = 500
 
+/**
+ * The waits (wall-clock ms) between looks at `PRAGMA data_version` after a watch wake that found
+ * nothing: 1 ms for the first 10 ms (a writer between its WAL write and its WAL-index update is
+ * usually there), then 5 ms, {@link SETTLE_MS} in all (a writer descheduled in between on a
+ * loaded machine).
+ */
+export const SETTLE_STEPS_MS: ReadonlyArray<number> = [
+  ...Array.from({ length: 10 }, () => 1),
+  ...Array.from({ length: 24 }, () => 5)
+]
+
+/** How long (wall-clock ms) a watch wake that found nothing keeps looking: the sum of {@link SETTLE_STEPS_MS}. */
+export const SETTLE_MS = SETTLE_STEPS_MS.reduce((sum, ms) => sum + ms, 0)
+
 export const make = (options: { readonly stateDir: string; readonly fallbackMs?: number }) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const database = yield* Database.Database
     const fs = yield* FileSystem.FileSystem
     const since = (after: number, limit: number) =>
       Events.sinceSql(after, limit).pipe(Database.orStoreError, Effect.provideService(SqlClient.SqlClient, sql))
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<TrailEvent>(), PubSub.shutdown)
     let last = yield* Events.latestIdSql.pipe(Database.orStoreError, Effect.provideService(SqlClient.SqlClient, sql))
 
-    /** Publishes every event after `last`; returns how many. */
+    /**
+     * Publishes every event after `last`; returns how many. Read on the store's unit-of-work
+     * connection (rows decoded by hand): through SqlClient and the row schema a read of 150 hook
+     * events took ~3–5 ms of CPU, here ~0.3–0.6 ms (docs/benchmarks.md, hook-rate). This fiber is
+     * forked outside any SqlClient transaction, so the read cannot wait for its own lock.
+     */
     const drain = Effect.gen(function* () {
       let published = 0
       for (;;) {
-        const batch = yield* since(last, BATCH)
+        const after = last
+        const batch = yield* database.read((db) => Events.since(db, after, BATCH))
         const newest = batch.at(-1)
         if (newest === undefined) return published
         last = newest.id
@@ -49,10 +78,16 @@ export const make = (options: { readonly stateDir: string; readonly fallbackMs?:
         if (batch.length < BATCH) return published
       }
     })
+    // The version is looked at before each read: a commit visible after it changes it.
+    const version = database.read((db) => db.pluck("PRAGMA data_version"))
     const drainSettled = Effect.gen(function* () {
+      let seen = yield* version
       if ((yield* drain) > 0) return
-      for (const ms of [5, 25, 100]) {
+      for (const ms of SETTLE_STEPS_MS) {
         yield* Substrate.wallClockSleep(ms)
+        const now = yield* version
+        if (now === seen) continue
+        seen = now
         if ((yield* drain) > 0) return
       }
     })
@@ -82,6 +117,6 @@ export const make = (options: { readonly stateDir: string; readonly fallbackMs?:
     })
   })
 
-/** The EventLog of the root whose state folder is `stateDir`; needs the store\'s SqlClient and FileSystem. */
+/** The EventLog of the root whose state folder is `stateDir`; needs the store's Database, SqlClient and FileSystem. */
 export const layer = (options: { readonly stateDir: string; readonly fallbackMs?: number }) =>
   Layer.scoped(EventLog, make(options))

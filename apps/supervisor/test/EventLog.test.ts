@@ -7,10 +7,10 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { defaultConfig, EventLog, type TrailEvent } from "@trail/domain"
-import { Database } from "@trail/store"
-import { Workers } from "@trail/workers"
+import { Database, Events } from "@trail/store"
+import { Processes, Substrate, Workers } from "@trail/workers"
 import { IDLE_KIND, trustedRoot } from "@trail/workers/testing"
-import { Duration, Effect, Layer, Queue } from "effect"
+import { Duration, Effect, Layer, Option, Queue } from "effect"
 import * as EventLogLive from "../src/EventLog.js"
 import * as Live from "../src/Live.js"
 
@@ -117,6 +117,48 @@ describe("EventLog", () => {
         const id = yield* spawnIdle.pipe(Effect.scoped, Effect.provide(Live.workersLayer(settings)))
         const [spawned] = yield* takeN(subscription, 1)
         assert.deepStrictEqual([spawned?.type, spawned?.subject.id], ["worker.spawned", id])
+      }).pipe(Effect.scoped, Effect.provide(reader))
+    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+  )
+
+  it.live("a watch wake whose commit is visible only later publishes it within a look, not after a back-off", () =>
+    Effect.gen(function* () {
+      const settings = yield* makeRoot
+      yield* Effect.provide(Effect.void, Live.workersLayer(settings))
+      const wal = `${settings.project.stateDir}/state.db-wal`
+      // The reader's watch is the test's: the wake comes when the test says, before the commit.
+      const reader = EventLogLive.layer({ stateDir: settings.project.stateDir, fallbackMs: 600_000 }).pipe(
+        Layer.provideMerge(Database.layer({ filename: settings.project.databaseFile })),
+        Layer.provideMerge(Processes.watchesTest)
+      )
+      yield* Effect.gen(function* () {
+        const log = yield* EventLog
+        const watches = yield* Processes.TestWatches
+        const subscription = yield* log.subscribe
+        // Let the tail read once at its start.
+        yield* Substrate.wallClockSleep(50)
+        const woke = Date.now()
+        yield* watches.touch(wal)
+        // The commit becomes visible 40 ms after its wake (a writer descheduled between its WAL
+        // write and its WAL-index update) and raises no other wake.
+        yield* Substrate.wallClockSleep(40)
+        // The writer: a second connection to the same file (another process's hook).
+        const appended = yield* Effect.flatMap(Database.Database, (writer) =>
+          writer.immediate((db) =>
+            Events.append(db, {
+              at: Date.now(),
+              type: "session.stopped",
+              subject: { type: "session", id: "s" },
+              data: {}
+            })
+          )
+        ).pipe(Effect.provide(Database.layer({ filename: settings.project.databaseFile })))
+        const [event] = yield* takeN(subscription, 1)
+        const after = Date.now() - woke
+        assert.strictEqual(event?.id, appended.id)
+        // The back-off it replaces looked again 5, 30 and 130 ms after the wake: this one was 130.
+        assert.isBelow(after, 110, `published ${after} ms after its wake`)
+        assert.isTrue(Option.isNone(yield* Queue.poll(subscription)))
       }).pipe(Effect.scoped, Effect.provide(reader))
     }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
   )
