@@ -24,8 +24,9 @@
  *   template, rows decoded by `SqlSchema` with the domain's schemas; their writes run in one
  *   `database.transaction`.
  *
- * Triggers (migrations 0002, 0003) move the sweep's counters and the folders' `last_visited_at`
- * inside the statements that change items and record visits. Times are milliseconds since the
+ * Triggers (migrations 0002, 0003, 0014) move the sweep's counters and the folders' `last_visited_at`
+ * and keep the sweep's returned items (work_items_returned) inside the statements that change items
+ * and record visits. Times are milliseconds since the
  * epoch, passed in by the caller (the scheduler reads them from Effect's `Clock`). SQL and row
  * failures are StoreErrors (a row of the wrong shape: `corrupt`).
  */
@@ -380,10 +381,13 @@ const SQL = {
   nextPending: `SELECT id FROM work_items WHERE id > ? AND id <= ? AND sweep_id = ? AND status = 'pending' ORDER BY id LIMIT 1`,
   // Leases the lower of that item (@next, null when none is left) and the first item gone back to
   // pending (work_items_returned, checked against the item itself): the sweep's first pending id.
+  // The lease re-checks the item it is given (a pending item of this sweep), so a stale id leases
+  // nothing.
   claim: `UPDATE work_items SET status = 'leased', lease_owner = @agent, lease_expires_at = @expires
     WHERE id = (SELECT min(id) FROM (SELECT @next AS id UNION ALL SELECT id FROM (SELECT r.item_id AS id
         FROM work_items_returned r JOIN work_items w ON w.id = r.item_id AND w.sweep_id = r.sweep_id AND w.status = 'pending'
         WHERE r.sweep_id = @sweep ORDER BY r.item_id LIMIT 1)))
+      AND sweep_id = @sweep AND status = 'pending'
     RETURNING id, path, score`,
   moveCursor: `UPDATE sweeps SET claim_cursor = ? WHERE id = ?`,
   // A sweep id can be used again after a reset deleted the task's last sweep (ids are max + 1).
