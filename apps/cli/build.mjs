@@ -6,7 +6,6 @@ import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { createRequire } from "node:module"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -28,8 +27,9 @@ const LAZY = {
   // The package's JavaScript is bundled (and so in the code cache); only its native addon is loaded
   // from disk, by the path it had when the bundle was built (nativeBinding, see below), which spares
   // every start the `bindings` package's search through a dozen candidate paths (~10 ms).
-  "better-sqlite3": (real) =>
-    `let impl, addon; export default function Database(file, options) { impl ??= require(${real}); addon ??= loadSqliteAddon(); return new impl(file, { ...options, nativeBinding: addon }) }`,
+  "better-sqlite3": (real, file) =>
+    `let impl, addon; export default function Database(file, options) { impl ??= require(${real}); addon ??= loadSqliteAddon(); return new impl(file, { ...options, nativeBinding: addon }) }` +
+    sqliteAddonLoader(file),
   // Kind files' frontmatter (libs/workers/src/Kinds.ts): only `parse` is used.
   yaml: (real) => `let impl; export function parse(...args) { return (impl ??= require(${real})).parse(...args) }`
 }
@@ -184,20 +184,31 @@ const effectModules = {
 }
 
 /**
- * SQLite's native addon: by its path relative to the bundle (dist/) when the bundle was built, or,
- * when the install was moved or copied (node_modules beside it), found as Node finds packages.
+ * SQLite's native addon, of the very package whose JavaScript the stand-in bundles (its `index`
+ * at `file`): by its path relative to the bundle (dist/) when the bundle was built, or, when the
+ * install was moved or copied (node_modules beside it), found as Node finds packages — and then
+ * only of the version the JavaScript was bundled from (an addon of another version would fail in
+ * ways that do not name the cause).
  */
-const addonPath = "better-sqlite3/build/Release/better_sqlite3.node"
-const sqliteAddon = relative(here("./dist"), createRequire(here("./package.json")).resolve(addonPath))
-const loadSqliteAddon = `
+const sqliteAddonLoader = (file) => {
+  const packageDir = dirname(dirname(file))
+  const { version: built } = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8"))
+  const addon = "build/Release/better_sqlite3.node"
+  return `
 function loadSqliteAddon() {
+  const path = require("node:path")
   try {
-    return require(require("node:path").join(__dirname, ${JSON.stringify(sqliteAddon)}))
+    return require(path.join(__dirname, ${JSON.stringify(relative(here("./dist"), join(packageDir, addon)))}))
   } catch (error) {
     if (error?.code !== "MODULE_NOT_FOUND") throw error
-    return require(require.resolve(${JSON.stringify(addonPath)}, { paths: [__dirname] }))
   }
+  const manifest = require.resolve("better-sqlite3/package.json", { paths: [__dirname] })
+  const found = JSON.parse(require("node:fs").readFileSync(manifest, "utf8")).version
+  if (found !== ${JSON.stringify(built)})
+    throw new Error(\`trail was built with better-sqlite3 ${built} and finds \${found} (\${manifest}): run npm run build\`)
+  return require(path.join(path.dirname(manifest), ${JSON.stringify(addon)}))
 }`
+}
 
 const lazyDefaults = {
   name: "lazy-defaults",
@@ -219,9 +230,7 @@ const lazyDefaults = {
       }
     })
     build.onLoad({ filter: /.*/, namespace: "lazy" }, (args) => ({
-      contents:
-        LAZY[args.pluginData.name](JSON.stringify(args.path)) +
-        (args.pluginData.name === "better-sqlite3" ? loadSqliteAddon : ""),
+      contents: LAZY[args.pluginData.name](JSON.stringify(args.path), args.path),
       resolveDir: args.pluginData.resolveDir,
       loader: "js"
     }))
