@@ -486,35 +486,29 @@ describe("CoverageStore", () => {
             assert.notMatch(detail, /^SCAN (work_items|w|b|folders)\b/, detail)
             assert.notInclude(detail, "TEMP B-TREE")
           }
+          /** Each of `lookups` is a step of `plan`. */
+          const uses = (plan: ReadonlyArray<string>, lookups: ReadonlyArray<string>) => {
+            for (const lookup of lookups)
+              assert.isTrue(
+                plan.some((d) => d.includes(lookup)),
+                `${lookup} in ${plan.join("; ")}`
+              )
+          }
           // The next never-claimed item: a range of the table's own key after the cursor.
-          assert.isTrue(
-            plans.next.some((d) => d.includes("SEARCH work_items USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)")),
-            plans.next.join("; ")
-          )
+          uses(plans.next, ["SEARCH work_items USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"])
           // The first returned item: its sweep's entries, then the item by id; the lease by id.
-          for (const lookup of [
+          uses(plans.claim, [
             "SEARCH r USING PRIMARY KEY (sweep_id=?)",
             "SEARCH w USING INTEGER PRIMARY KEY (rowid=?)",
             "SEARCH work_items USING INTEGER PRIMARY KEY (rowid=?)"
           ])
-            assert.isTrue(
-              plans.claim.some((d) => d.includes(lookup)),
-              `${lookup} in ${plans.claim.join("; ")}`
-            )
-          assert.isTrue(
-            plans.reclaim.some((d) => d.includes("work_items_leased")),
-            plans.reclaim.join("; ")
-          )
+          uses(plans.reclaim, ["work_items_leased"])
           // The item at a path: folders' unique path, then (sweep_id, folder_id), then the item's id.
-          for (const lookup of [
+          uses(plans.item, [
             "SEARCH folders USING COVERING INDEX sqlite_autoindex_folders_1 (path=?)",
             "SEARCH b USING PRIMARY KEY (sweep_id=? AND folder_id=?)",
             "SEARCH w USING INTEGER PRIMARY KEY (rowid=?)"
           ])
-            assert.isTrue(
-              plans.item.some((d) => d.includes(lookup)),
-              `${lookup} in ${plans.item.join("; ")}`
-            )
         })
     )
 
