@@ -56,6 +56,12 @@ const isWorkerId = Schema.is(WorkerId)
 /** The period of the store file's check when no change in its folder woke it. */
 const STORE_CHECK_EVERY = Duration.seconds(5)
 
+/** What one stat of the database file tells the store watch: its device:inode and its size in bytes. */
+interface FileLook {
+  readonly identity: string
+  readonly size: number
+}
+
 export { FLEET_AGENT, SupervisorStore }
 export type { FleetOptions } from "./Fleet.js"
 export type { StopSignals } from "./Run.js"
@@ -103,10 +109,15 @@ const make = Effect.gen(function* () {
   const database = yield* Database.Database
   const fs = yield* FileSystem.FileSystem
 
-  /** The file's device and inode, or null when it does not exist. */
-  const identity = (file: string) =>
+  /** The file's device and inode with its size in bytes, from one stat; null when it does not exist. */
+  const look = (file: string) =>
     fs.stat(file).pipe(
-      Effect.map((info): string | null => `${info.dev}:${Option.getOrElse(info.ino, () => 0)}`),
+      Effect.map(
+        (info): FileLook | null => ({
+          identity: `${info.dev}:${Option.getOrElse(info.ino, () => 0)}`,
+          size: Number(info.size)
+        })
+      ),
       Effect.catchIf(
         (error) => error._tag === "SystemError" && error.reason === "NotFound",
         () => Effect.succeed(null)
@@ -126,14 +137,17 @@ const make = Effect.gen(function* () {
       : Wakes.wakes({ dir: dirname(file), fallback: STORE_CHECK_EVERY }).pipe(
           Stream.runForEach(() =>
             Effect.gen(function* () {
-              const now = yield* identity(file)
+              // One stat: a second look could find the file gone and call a deletion something else.
+              const now = yield* look(file)
               const problem =
-                now !== opened
+                now?.identity !== opened
                   ? new StoreError({
                       reason: "replaced",
                       detail: `${file} ${now === null ? "was deleted" : "is another file now"}`
                     })
-                  : Database.storeFileProblem(file)
+                  : now.size === 0
+                    ? Database.emptiedStore(file)
+                    : null
               if (problem !== null) {
                 yield* Ref.set(gone, true)
                 return yield* problem
@@ -157,7 +171,7 @@ const make = Effect.gen(function* () {
 
       const storeGone = yield* Ref.make(false)
       // The file this run works on, taken before anything is reported or written.
-      const storeIdentity = yield* identity(database.filename)
+      const storeIdentity = (yield* look(database.filename))?.identity ?? null
       yield* Effect.acquireRelease(store.acquire(leaseMs), () =>
         Effect.flatMap(Ref.get(storeGone), (gone) =>
           gone ? Effect.void : store.release.pipe(warnOnFailure("cannot release the supervisor lock", () => undefined))

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import {
@@ -40,12 +41,14 @@ const HOST = { hostname: "test-host", pid: 4242 }
 
 /**
  * A root in a temp dir with kinds `hang` and `slow`, folders `pkg0`…`pkg<folders-1>` (besides the
- * root folder itself), and every service over test layers; `spawn` replaces the Workers' spawn.
+ * root folder itself), and every service over test layers; `override` replaces Workers' methods,
+ * `supervisorFs` the FileSystem the Supervisor alone sees.
  */
 const makeRoot = (
   folders = 0,
   worker: Partial<TrailConfig["worker"]> = {},
-  override?: (real: Workers.WorkersShape) => Partial<Workers.WorkersShape>
+  override?: (real: Workers.WorkersShape) => Partial<Workers.WorkersShape>,
+  supervisorFs?: (real: FileSystem.FileSystem) => Partial<FileSystem.FileSystem>
 ) => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "trail-supervisor-"))
   fs.mkdirSync(path.join(root, ".trail", "kinds"), { recursive: true })
@@ -101,6 +104,14 @@ const makeRoot = (
           Effect.map(Workers.Workers, (real) => Workers.Workers.of({ ...real, ...override(real) }))
         ).pipe(Layer.provideMerge(realWorkers))
   const layer = Supervisor.Supervisor.layer.pipe(
+    supervisorFs === undefined
+      ? (self) => self
+      : Layer.provide(
+          Layer.effect(
+            FileSystem.FileSystem,
+            Effect.map(FileSystem.FileSystem, (real) => ({ ...real, ...supervisorFs(real) }))
+          ).pipe(Layer.provide(NodeContext.layer))
+        ),
     Layer.provideMerge(
       Layer.mergeAll(
         Scheduler.layerOn({ project, config }),
@@ -653,6 +664,36 @@ describe("Supervisor under TestClock, on test layers", () => {
       yield* stopAll(yield* startSupervisor(config))
       for (const task of ["a", "b"].map((t) => TaskName.make(t)))
         assert.deepInclude(yield* scheduler.status(task), { leased: 0 })
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.scoped("a store deleted while the watch looks at it ends the run as deleted (store-replaced)", () => {
+    let armed = false
+    // The file goes right after the watch's stat of it has returned: a second look would miss it.
+    const { root, config, layer } = makeRoot(0, {}, undefined, (real) => ({
+      stat: (file) =>
+        Effect.tap(real.stat(file), () =>
+          Effect.sync(() => {
+            if (armed && file.endsWith("state.db")) {
+              armed = false
+              fs.rmSync(file)
+            }
+          })
+        )
+    }))
+    return Effect.gen(function* () {
+      const running = yield* startSupervisor(config)
+      yield* sleepingUntil(5_000, 2)
+      armed = true
+      yield* TestClock.adjust("5 seconds")
+      assert.isFalse(fs.existsSync(path.join(root, ".trail", "state.db")), "the stat deleted the store")
+      yield* TestClock.adjust("5 seconds")
+      const exit = yield* ended(running.fiber)
+      assert.isTrue(Option.isSome(exit), "the supervisor noticed the deleted store")
+      const error =
+        Option.isSome(exit) && Exit.isFailure(exit.value) ? Cause.failureOption(exit.value.cause) : Option.none()
+      assert.deepInclude(Option.getOrUndefined(error), { _tag: "StoreError", reason: "replaced" })
+      assert.include(Option.isSome(error) ? String(error.value.message) : "", "was deleted")
     }).pipe(Effect.provide(layer))
   })
 

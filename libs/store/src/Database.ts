@@ -182,14 +182,15 @@ export const storeFileProblem = (filename: string): StoreError | null => {
     return toStoreError(cause, filename)
   }
   if (stat === undefined) return new StoreError({ reason: "missing", detail: `${filename} does not exist` })
-  if (stat.isFile() && stat.size === 0) {
-    return new StoreError({
-      reason: "corrupt",
-      detail: `${filename} is empty (0 bytes): it was emptied or truncated, and its state is gone`
-    })
-  }
-  return null
+  return stat.isFile() && stat.size === 0 ? emptiedStore(filename) : null
 }
+
+/** The `corrupt` StoreError of a store file that has 0 bytes (emptied or truncated in place). */
+export const emptiedStore = (filename: string): StoreError =>
+  new StoreError({
+    reason: "corrupt",
+    detail: `${filename} is empty (0 bytes): it was emptied or truncated, and its state is gone`
+  })
 
 /** Creates the database file 0600 when it does not exist yet (SQLite gives its WAL and SHM the same mode). */
 const createPrivate = (filename: string) => {
