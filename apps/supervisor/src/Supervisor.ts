@@ -112,12 +112,10 @@ const make = Effect.gen(function* () {
   /** The file's device and inode with its size in bytes, from one stat; null when it does not exist. */
   const look = (file: string) =>
     fs.stat(file).pipe(
-      Effect.map(
-        (info): FileLook | null => ({
-          identity: `${info.dev}:${Option.getOrElse(info.ino, () => 0)}`,
-          size: Number(info.size)
-        })
-      ),
+      Effect.map((info): FileLook | null => ({
+        identity: `${info.dev}:${Option.getOrElse(info.ino, () => 0)}`,
+        size: Number(info.size)
+      })),
       Effect.catchIf(
         (error) => error._tag === "SystemError" && error.reason === "NotFound",
         () => Effect.succeed(null)

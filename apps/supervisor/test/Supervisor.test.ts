@@ -692,8 +692,9 @@ describe("Supervisor under TestClock, on test layers", () => {
       assert.isTrue(Option.isSome(exit), "the supervisor noticed the deleted store")
       const error =
         Option.isSome(exit) && Exit.isFailure(exit.value) ? Cause.failureOption(exit.value.cause) : Option.none()
-      assert.deepInclude(Option.getOrUndefined(error), { _tag: "StoreError", reason: "replaced" })
-      assert.include(Option.isSome(error) ? String(error.value.message) : "", "was deleted")
+      const failure = Option.getOrUndefined(error)
+      assert.deepInclude(failure, { _tag: "StoreError", reason: "replaced" })
+      assert.include(failure instanceof StoreError ? failure.message : "", "was deleted")
     }).pipe(Effect.provide(layer))
   })
 
