@@ -52,6 +52,8 @@ const follow = Effect.gen(function* () {
 
 void Effect.runPromise(
   Effect.scoped(follow).pipe(
-    Effect.provide(EventLogLive.layer({ stateDir }).pipe(Layer.provideMerge(Live.inboxLayer(settings))))
+    Effect.provide(
+      EventLogLive.layer({ stateDir }).pipe(Layer.provideMerge(Live.inboxLayer(settings)), Layer.provide(Live.outside))
+    )
   )
 )

@@ -4,7 +4,6 @@
  * another one on the same file (what another trail process does). Real time: the point is the
  * file-system watch that wakes the tail.
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import { defaultConfig, EventLog, type TrailEvent } from "@trail/domain"
 import { Database, Events } from "@trail/store"
@@ -74,7 +73,7 @@ describe("EventLog", () => {
         assert.deepStrictEqual(yield* log.since(0, 1), all.slice(0, 1))
         assert.deepStrictEqual(yield* log.since(second?.id ?? -1, 0), [])
       }).pipe(Effect.scoped, Effect.provide(local(settings)))
-    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+    }).pipe(Effect.scoped, Effect.provide(Live.outside))
   )
 
   it.live("a subscriber gets each local append once, in id order", () =>
@@ -97,7 +96,7 @@ describe("EventLog", () => {
         const [next] = yield* takeN(subscription, 1)
         assert.deepStrictEqual([next?.type, next?.subject.id], ["worker.spawned", second])
       }).pipe(Effect.scoped, Effect.provide(local(settings)))
-    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+    }).pipe(Effect.scoped, Effect.provide(Live.outside))
   )
 
   it.live("another connection's append reaches subscribers without a poke", () =>
@@ -118,7 +117,7 @@ describe("EventLog", () => {
         const [spawned] = yield* takeN(subscription, 1)
         assert.deepStrictEqual([spawned?.type, spawned?.subject.id], ["worker.spawned", id])
       }).pipe(Effect.scoped, Effect.provide(reader))
-    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+    }).pipe(Effect.scoped, Effect.provide(Live.outside))
   )
 
   it.live("a watch wake whose commit is visible only later publishes it within a look, not after a back-off", () =>
@@ -160,6 +159,6 @@ describe("EventLog", () => {
         assert.isBelow(after, 110, `published ${after} ms after its wake`)
         assert.isTrue(Option.isNone(yield* Queue.poll(subscription)))
       }).pipe(Effect.scoped, Effect.provide(reader))
-    }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+    }).pipe(Effect.scoped, Effect.provide(Live.outside))
   )
 })
