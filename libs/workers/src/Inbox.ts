@@ -152,9 +152,9 @@ const LOCK_WAITS_MS = [1, 2, 4, 8, 16, 32, 64] as const
 const READ_LOCK_WAITS_MS = [1, 2] as const
 
 /**
- * The most events {@link InboxShape.items} folds in memory over the stored rows when the write
- * lock is busy (each read folds them again); a longer tail is folded for good (waiting for the
- * lock) first.
+ * The most events {@link InboxShape.items} folds in memory over the stored rows (the ones its
+ * own fold did not take: the write lock was busy, or they were committed after it; each read
+ * folds them again); a longer tail is folded for good (waiting for the lock) first.
  */
 const MAX_TAIL = 1_000
 

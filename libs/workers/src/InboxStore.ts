@@ -9,7 +9,8 @@
  * - {@link page} reads visible items in attention order (SPEC §3 "Order") through the
  *   `inbox_items_attention` index, `LIMIT n`: no sort of every row.
  * - {@link pageWithTail} reads the same page as if the events not folded yet were: folded in
- *   memory over what they touch, written nowhere (a reader that cannot get the write lock).
+ *   memory over what they touch, written nowhere (a reader that cannot get the write lock, or
+ *   whose own fold other processes' commits have since overtaken).
  *
  * An item's row holds its fields in columns (`event_id` for its id `i<event id>`, the rest by
  * name) and, as JSON in `item`, only what no column holds (bullets, provenance: its actions follow
@@ -483,9 +484,10 @@ const matches = (item: ReviewItem, filter: string) => {
  * `filter`) as it will read once the events after the stored `last_event_id` are folded, without
  * writing anything: those events are folded in memory over what they touch ({@link loadTouched},
  * as {@link catchUpBatch} does), and the items they set or deleted take the place of their stored
- * rows. So a reader shows fresh items while other processes hold the write lock. Run it inside
- * one read transaction (one snapshot of rows and events). O(tail + limit). Null when no
- * projection is stored, or when more than `maxTail` events wait (the caller folds them for good).
+ * rows. So a reader shows fresh items while other processes hold the write lock, or commit
+ * after its fold, without a wait for the lock. Run it inside one read transaction (one snapshot
+ * of rows and events). O(tail + limit). Null when no projection is stored, or when more than
+ * `maxTail` events wait (the caller folds them for good).
  */
 export const pageWithTail = (
   db: Connection,
