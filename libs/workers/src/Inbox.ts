@@ -152,9 +152,9 @@ const LOCK_WAITS_MS = [1, 2, 4, 8, 16, 32, 64] as const
 const READ_LOCK_WAITS_MS = [1, 2] as const
 
 /**
- * The most events {@link InboxShape.items} folds in memory over the stored rows when the write
- * lock is busy (each read folds them again); a longer tail is folded for good (waiting for the
- * lock) first.
+ * The most events {@link InboxShape.items} folds in memory over the stored rows (the ones its
+ * own fold did not take: the write lock was busy, or they were committed after it; each read
+ * folds them again); a longer tail is folded for good (waiting for the lock) first.
  */
 const MAX_TAIL = 1_000
 
@@ -301,15 +301,21 @@ export const make = Effect.gen(function* () {
 
   /**
    * The first page, fresh without waiting for the write lock: what is new is folded for good
-   * when the lock is free; when another process holds it, the new events are folded in memory
-   * over the stored rows (InboxStore.pageWithTail: the same items, written later). A long tail,
-   * or no readable projection, is folded for good first ({@link reading}).
+   * when the lock is free; then one read transaction takes the stored rows with the events
+   * committed after the stored `last_event_id` folded in memory over them
+   * (InboxStore.pageWithTail: the same items, written later). So the events another process
+   * committed meanwhile (while this fold ran, or while it held the lock) are shown by this read
+   * without a second fold for good, which tried the lock again (up to 127 ms of waits, then
+   * SQLite's busy handler): under a stream of hook events there nearly always were some
+   * (docs/benchmarks.md, hook-rate). A long tail, or no readable projection, is folded for good
+   * first ({@link reading}).
    */
   const items = (options: { readonly limit?: number; readonly filter?: string } = {}) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const query = { now, limit: options.limit ?? Number.MAX_SAFE_INTEGER, filter: options.filter ?? "" }
-      if ((yield* foldForGood(READ_LOCK_WAITS_MS, false)) === "busy") {
+      const step = yield* foldForGood(READ_LOCK_WAITS_MS, false)
+      if (step === "done" || step === "busy") {
         const read = yield* database.snapshot(readable((db) => InboxStore.pageWithTail(db, query, MAX_TAIL)))
         if (Either.isRight(read) && read.right !== null) return read.right
       }

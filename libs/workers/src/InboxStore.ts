@@ -9,7 +9,8 @@
  * - {@link page} reads visible items in attention order (SPEC §3 "Order") through the
  *   `inbox_items_attention` index, `LIMIT n`: no sort of every row.
  * - {@link pageWithTail} reads the same page as if the events not folded yet were: folded in
- *   memory over what they touch, written nowhere (a reader that cannot get the write lock).
+ *   memory over what they touch, written nowhere (a reader that cannot get the write lock, or
+ *   whose own fold other processes' commits have since overtaken).
  *
  * An item's row holds its fields in columns (`event_id` for its id `i<event id>`, the rest by
  * name) and, as JSON in `item`, only what no column holds (bullets, provenance: its actions follow
@@ -105,24 +106,34 @@ const unreadable = <A>(read: () => A): A => {
 const kinds = ReviewKind.literals
 const subjectTypes = SubjectType.literals
 
-/** An item from its row ({@link ITEM}'s columns). */
+/**
+ * An item from its row read raw (`Connection.raw`: {@link ITEM}'s columns in order, any after
+ * them ignored). Raw rows, not objects: a reader of every visible item (the supervisor, the TUI,
+ * `trail inbox` as JSON) reads ~1,000 of them at each burst of events, and better-sqlite3 made an
+ * object of each in ~3.5 µs against ~1.9 µs for its array (docs/benchmarks.md, hook-rate).
+ */
 const itemOfRow = (row: unknown): ReviewItem =>
   unreadable(() => {
-    const r = Rows.row(row, "inbox item")
-    const kind = Rows.oneOf(r, "kind", kinds)
-    const { bullets, provenance } = decodeItemRest(r.item)
-    const dismissed = Rows.int(r, "dismissed")
+    const [eventId, kindCell, subjectType, subjectId, headline, since, dismissed, skippedUntil, rest] = Rows.cells(
+      row,
+      "inbox item"
+    )
+    const kind = Rows.asOneOf(kindCell, "kind", kinds)
+    const { bullets, provenance } = decodeItemRest(rest)
     return {
-      id: `i${Rows.int(r, "event_id")}`,
+      id: `i${Rows.asInt(eventId, "event_id")}`,
       kind,
-      subject: { type: Rows.oneOf(r, "subject_type", subjectTypes), id: Rows.text(r, "subject_id") },
-      headline: Rows.text(r, "headline"),
-      since: Rows.num(r, "since"),
+      subject: {
+        type: Rows.asOneOf(subjectType, "subject_type", subjectTypes),
+        id: Rows.asText(subjectId, "subject_id")
+      },
+      headline: Rows.asText(headline, "headline"),
+      since: Rows.asNum(since, "since"),
       bullets,
       actions: actionsOf[kind],
       provenance,
-      dismissed: dismissed === 1,
-      skipped_until: r.skipped_until === null ? null : Rows.num(r, "skipped_until")
+      dismissed: Rows.asInt(dismissed, "dismissed") === 1,
+      skipped_until: skippedUntil === null ? null : Rows.asNum(skippedUntil, "skipped_until")
     }
   })
 
@@ -236,7 +247,7 @@ export const loadTouched = (db: Connection, last: number, events: ReadonlyArray<
     const ref = event.data.item
     const eventId = typeof ref === "string" ? eventIdOf(ref) : null
     if (eventId !== null) {
-      const row = db.get(SQL.itemById, eventId)
+      const row = db.raw(SQL.itemById, eventId)[0]
       if (row !== undefined) {
         const item = itemOfRow(row)
         subjects.set(`${item.subject.type}:${item.subject.id}`, item.subject)
@@ -265,7 +276,7 @@ export const loadTouched = (db: Connection, last: number, events: ReadonlyArray<
   for (const { socket, pane } of panes.values())
     for (const row of db.all(SQL.sessionsInPane, socket, pane)) addSession(row)
   for (const subject of subjects.values())
-    for (const row of db.all(SQL.itemsOfSubject, subject.type, subject.id)) {
+    for (const row of db.raw(SQL.itemsOfSubject, subject.type, subject.id)) {
       const item = itemOfRow(row)
       items.set(item.id, item)
     }
@@ -419,7 +430,7 @@ export const page = (
   if (cursor === null || cursor._tag === "ordered") {
     const after = cursor === null ? "" : `AND (rank, since, event_id) > (?, ?, ?)`
     const afterArgs = cursor === null ? [] : [cursor.rank, cursor.since, cursor.eventId]
-    const rows = db.all(
+    const rows = db.raw(
       `SELECT ${ITEM}, rank FROM inbox_items
         WHERE dismissed = 0 AND (skipped_until IS NULL OR skipped_until <= ?) ${after} ${filtered}
         ORDER BY rank, since, event_id LIMIT ?`,
@@ -431,21 +442,22 @@ export const page = (
     for (const row of rows) items.push(itemOfRow(row))
     const lastRow = rows.at(-1)
     if (rows.length === limit && lastRow !== undefined) {
-      const r = Rows.row(lastRow, "inbox item")
+      // ITEM's columns, then rank.
+      const cells = Rows.cells(lastRow, "inbox item")
       return {
         items,
         next: {
           _tag: "ordered",
-          rank: Rows.int(r, "rank"),
-          since: Rows.num(r, "since"),
-          eventId: Rows.int(r, "event_id")
+          rank: Rows.asInt(cells[9], "rank"),
+          since: Rows.asNum(cells[5], "since"),
+          eventId: Rows.asInt(cells[0], "event_id")
         }
       }
     }
   }
   // Items cooling down: few (a person skipped them in the last minutes), read with one offset.
   const skip = cursor !== null && cursor._tag === "cooling" ? cursor.offset : 0
-  const rows = db.all(
+  const rows = db.raw(
     `SELECT ${ITEM} FROM inbox_items WHERE dismissed = 0 AND skipped_until > ? ${filtered}
       ORDER BY rank, skipped_until, since, event_id LIMIT ? OFFSET ?`,
     now,
@@ -472,9 +484,10 @@ const matches = (item: ReviewItem, filter: string) => {
  * `filter`) as it will read once the events after the stored `last_event_id` are folded, without
  * writing anything: those events are folded in memory over what they touch ({@link loadTouched},
  * as {@link catchUpBatch} does), and the items they set or deleted take the place of their stored
- * rows. So a reader shows fresh items while other processes hold the write lock. Run it inside
- * one read transaction (one snapshot of rows and events). O(tail + limit). Null when no
- * projection is stored, or when more than `maxTail` events wait (the caller folds them for good).
+ * rows. So a reader shows fresh items while other processes hold the write lock, or commit
+ * after its fold, without a wait for the lock. Run it inside one read transaction (one snapshot
+ * of rows and events). O(tail + limit). Null when no projection is stored, or when more than
+ * `maxTail` events wait (the caller folds them for good).
  */
 export const pageWithTail = (
   db: Connection,
@@ -515,7 +528,7 @@ export const count = (db: Connection, filter: string): number =>
 /** The item with id `id` (`i<event id>`), if stored. */
 export const itemById = (db: Connection, id: string): ReviewItem | undefined => {
   const eventId = eventIdOf(id)
-  const row = eventId === null ? undefined : db.get(SQL.itemById, eventId)
+  const row = eventId === null ? undefined : db.raw(SQL.itemById, eventId)[0]
   return row === undefined ? undefined : itemOfRow(row)
 }
 
@@ -531,7 +544,7 @@ export const find = (db: Connection, ref: string): ReviewItem | undefined => {
   if (byId !== undefined) return byId
   const prefix =
     ref.length >= 6 ? `OR (subject_type = 'session' AND subject_id >= ? AND subject_id < ? || char(1114111))` : ""
-  const rows = db.all(
+  const rows = db.raw(
     `SELECT ${ITEM} FROM inbox_items WHERE (subject_type IN (${SUBJECT_TYPES}) AND subject_id = ?) ${prefix}
       ORDER BY dismissed, CASE WHEN dismissed = 0 THEN event_id ELSE -since END, event_id LIMIT 1`,
     ref,
@@ -554,7 +567,7 @@ export const sessionsInTmux = (db: Connection): Array<Session> => db.all(SQL.ses
 export const loadAll = (db: Connection): InboxState | null => {
   const last = lastFolded(db)
   if (last === null) return null
-  const items = db.all(`SELECT ${ITEM} FROM inbox_items ORDER BY event_id`).map(itemOfRow)
+  const items = db.raw(`SELECT ${ITEM} FROM inbox_items ORDER BY event_id`).map(itemOfRow)
   const sessions = db.all(`SELECT ${SESSION} FROM inbox_sessions`).map(sessionOfRow)
   const workers = db.all(`SELECT id, info FROM inbox_workers`).map((row) => {
     const r = Rows.row(row, "inbox worker")

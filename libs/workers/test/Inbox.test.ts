@@ -255,6 +255,52 @@ describe("Inbox", () => {
       )
   )
 
+  it.scoped(
+    "a read folds for good once: an event committed while it folds is shown from the tail, not by a second fold",
+    () =>
+      inRoot(
+        "process",
+        Effect.gen(function* () {
+          const inbox = yield* Inbox.Inbox
+          const database = yield* Database.Database
+          const stopped = (id: string, at: number) =>
+            database.immediate((db) =>
+              Events.append(db, {
+                at,
+                type: "session.stopped",
+                subject: { type: "session", id },
+                data: { pane: null, socket: null, cwd: null, transcript_path: null, agent: null, message: `${id} done` }
+              })
+            )
+          yield* stopped("first", 1_000)
+          assert.deepStrictEqual(
+            (yield* inbox.items()).map((item) => item.subject.id),
+            ["first"]
+          )
+          // Another writer's commit while the read's fold holds the lock, made deterministic: this
+          // connection's fold writes `last_event_id`, and a temporary trigger counts each fold and
+          // appends an event at the first (in the fold's transaction, after it read the events).
+          yield* database.exec(`CREATE TEMP TABLE folds (last INTEGER)`)
+          yield* database.exec(`CREATE TEMP TRIGGER fold_counted AFTER UPDATE OF last_event_id ON main.inbox_state
+            BEGIN
+              INSERT INTO temp.folds VALUES (NEW.last_event_id);
+              INSERT INTO main.events (at, type, subject_type, subject_id, data)
+                SELECT 3000, 'session.stopped', 'session', 'late', '{"message":"late done"}'
+                WHERE (SELECT count(*) FROM temp.folds) = 1;
+            END`)
+          yield* stopped("second", 2_000)
+          const shown = (yield* inbox.items()).map((item) => item.subject.id)
+          assert.deepStrictEqual([...shown].sort(), ["first", "late", "second"])
+          // One fold for good (a second would have tried the lock again); the late event is not folded yet.
+          assert.strictEqual(yield* database.read((db) => db.pluck(`SELECT count(*) FROM temp.folds`)), 1)
+          assert.isBelow(
+            Number(yield* database.read((db) => db.pluck(`SELECT last_event_id FROM inbox_state`))),
+            Number(yield* database.read((db) => db.pluck(`SELECT max(id) FROM events`)))
+          )
+        })
+      )
+  )
+
   it.scoped("folds the events it has not seen on every read, with no supervisor running", () =>
     inRoot(
       "process",
