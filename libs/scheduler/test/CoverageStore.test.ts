@@ -502,7 +502,7 @@ describe("CoverageStore", () => {
             "SEARCH w USING INTEGER PRIMARY KEY (rowid=?)",
             "SEARCH work_items USING INTEGER PRIMARY KEY (rowid=?)"
           ])
-          uses(plans.reclaim, ["work_items_leased"])
+          uses(plans.reclaim, ["work_items_leased (sweep_id=? AND lease_expires_at<?)"])
           // The item at a path: folders' unique path, then (sweep_id, folder_id) among leased
           // items (0015), else in work_items_by_folder, then the item's id.
           uses(plans.item, [
