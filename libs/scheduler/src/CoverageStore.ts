@@ -395,7 +395,8 @@ const SQL = {
   // The task, its current sweep and the item at a path, in one read: the path's folder id
   // (folders' unique path), then the sweep's item at that folder ({@link ITEM_AT_FOLDER}).
   currentItem: `SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased,
-      w.id AS item_id, w.folder_id, w.status AS item_status, w.lease_owner, w.lease_expires_at, w.completed_by
+      w.id AS item_id, w.folder_id, w.status AS item_status, w.lease_owner, w.lease_expires_at, w.completed_by,
+      f.id AS path_folder_id
     FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id
       LEFT JOIN folders f ON f.path = ?
       LEFT JOIN work_items w ON w.id = ${ITEM_AT_FOLDER("s.id", "f.id")}
@@ -690,7 +691,8 @@ const currentItem = (
   if (sweep === null) return Either.left(new NoSweep({ task }))
   const itemId = Rows.intOrNull(r, "item_id")
   if (itemId === null) {
-    return db.run(SQL.indexSweep, sweep.sweepId) > 0
+    // A path that is no folder has no item: no need to build the sweep's entries to say so.
+    return Rows.intOrNull(r, "path_folder_id") !== null && db.run(SQL.indexSweep, sweep.sweepId) > 0
       ? currentItem(db, task, path)
       : Either.left(new NotAWorkItem({ task, sweep: sweep.number, path }))
   }

@@ -388,6 +388,10 @@ describe("migration 0013_work_items_by_folder", () => {
               now: NOW,
               halfLifeSecs: 60
             })
+          // A path that is no folder is not an item, and builds nothing to say so.
+          const unknown = yield* Effect.flip(complete(FolderPath.make("nowhere/x"), "a", "done"))
+          assert.strictEqual(unknown._tag, "NotAWorkItem")
+          assert.strictEqual(yield* entries(), 0)
           const done = yield* complete(first.path, "a", "done")
           assert.strictEqual(done.remaining, 18)
           assert.deepStrictEqual(
