@@ -382,8 +382,7 @@ const ITEMS_OF_SWEEP = "w.id BETWEEN s.first_item_id AND s.last_item_id AND w.sw
 
 /** {@link SQL}.indexSweep for the sweep whose id is the SQL expression `sweep`. */
 const indexSweepSql = (sweep: string) => `INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id)
-    SELECT w.sweep_id, w.folder_id, w.id FROM sweeps s
-      JOIN work_items w ON w.id BETWEEN s.first_item_id AND s.last_item_id AND w.sweep_id = s.id
+    SELECT w.sweep_id, w.folder_id, w.id FROM sweeps s JOIN work_items w ON ${ITEMS_OF_SWEEP}
     WHERE s.id = ${sweep} AND s.first_item_id IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM work_items_by_folder b WHERE b.sweep_id = s.id)
     ORDER BY w.folder_id`
