@@ -178,7 +178,7 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
     "SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased, coalesce(s.claim_cursor, s.first_item_id - 1) AS claim_cursor, s.last_item_id FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id WHERE t.name = ?"
   )
   const currentItem = db.prepare(
-    "SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased, w.id AS item_id, w.folder_id, w.status AS item_status, w.lease_owner FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id LEFT JOIN work_items_by_folder b ON b.sweep_id = s.id AND b.folder_id = (SELECT id FROM folders WHERE path = ?) LEFT JOIN work_items w ON w.id = b.item_id WHERE t.name = ?"
+    "SELECT t.id AS task_id, s.id AS sweep_id, s.number, s.status, s.total, s.done, s.skipped, s.leased, w.id AS item_id, w.folder_id, w.status AS item_status, w.lease_owner FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id LEFT JOIN folders f ON f.path = ? LEFT JOIN work_items w ON w.id = coalesce((SELECT l.id FROM work_items l WHERE l.sweep_id = s.id AND l.folder_id = f.id AND l.status = 'leased'), (SELECT b.item_id FROM work_items_by_folder b WHERE b.sweep_id = s.id AND b.folder_id = f.id)) WHERE t.name = ?"
   )
   const reclaim = db.prepare(
     "UPDATE work_items SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE sweep_id = ? AND status = 'leased' AND lease_expires_at <= ?"
@@ -206,9 +206,6 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
   const insertItems = db.prepare(
     "INSERT INTO work_items (sweep_id, folder_id, path, status, score) SELECT ?, id, path, 'pending', score FROM (SELECT id, path, (id * 7919 % 10007) / 10007.0 AS score FROM folders) ORDER BY score DESC, path"
   )
-  const indexByFolder = db.prepare(
-    "INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id) SELECT sweep_id, folder_id, id FROM work_items WHERE id >= (SELECT first_item_id FROM sweeps WHERE id = ?) AND sweep_id = ? ORDER BY folder_id"
-  )
   const setCurrent = db.prepare("UPDATE tasks SET current_sweep_id = ? WHERE id = ?")
   const row = (value: unknown) => value as Record<string, number | string>
 
@@ -220,7 +217,6 @@ const floorRunner = (ddl: ReadonlyArray<string>, filename: string, n: number): R
       const taskId = insertTask.pluck().get(task)
       const sweepId = insertSweep.pluck().get(taskId, n, n)
       insertItems.run(sweepId)
-      indexByFolder.run(sweepId, sweepId)
       setCurrent.run(sweepId, taskId)
     })()
     let now = 1

@@ -7,9 +7,9 @@
  *   `find ROOT -type f -printf '%s\n'` (the walk and its stats);
  * - the first `trail next` of a task (it opens the sweep: one item per folder, scores frozen)
  *   against a bare `INSERT … SELECT` of the same rows in the same order (claim order: score
- *   DESC, then path) into the same table and indexes with a constant-time score, then their
- *   work_items_by_folder entries in folder order as trail does, in this process (better-sqlite3),
- *   and against `node -e 0`;
+ *   DESC, then path) into the same table and indexes with a constant-time score, in this process
+ *   (better-sqlite3), and against `node -e 0` (since migration 0015 the open no longer fills
+ *   work_items_by_folder, and neither does the floor);
  * - `trail list --limit 100` and a full `trail list` (streamed: its RSS is the point) against
  *   `node -e 0`.
  *
@@ -111,10 +111,6 @@ export const schedulerScaleBench = async ({ log, quick, trail }: Options) => {
            SELECT id, path, (id * 7919 % 10007) / 10007.0 AS score FROM folders WHERE present = 1
          ) ORDER BY score DESC, path`
       ).run(sweep)
-      db.prepare(
-        `INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id)
-         SELECT sweep_id, folder_id, id FROM work_items WHERE id BETWEEN ? AND ? + ? - 1 ORDER BY folder_id`
-      ).run(first, first, folders)
       db.exec("COMMIT")
       const used = process.cpuUsage(cpu)
       floors.push({ ms: performance.now() - start, cpuMs: (used.user + used.system) / 1000 })

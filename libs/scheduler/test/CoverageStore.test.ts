@@ -502,10 +502,12 @@ describe("CoverageStore", () => {
             "SEARCH w USING INTEGER PRIMARY KEY (rowid=?)",
             "SEARCH work_items USING INTEGER PRIMARY KEY (rowid=?)"
           ])
-          uses(plans.reclaim, ["work_items_leased"])
-          // The item at a path: folders' unique path, then (sweep_id, folder_id), then the item's id.
+          uses(plans.reclaim, ["work_items_leased (sweep_id=? AND lease_expires_at<?)"])
+          // The item at a path: folders' unique path, then (sweep_id, folder_id) among leased
+          // items (0015), else in work_items_by_folder, then the item's id.
           uses(plans.item, [
-            "SEARCH folders USING COVERING INDEX sqlite_autoindex_folders_1 (path=?)",
+            "SEARCH f USING COVERING INDEX sqlite_autoindex_folders_1 (path=?)",
+            "SEARCH l USING COVERING INDEX work_items_leased_by_folder (sweep_id=? AND folder_id=?)",
             "SEARCH b USING PRIMARY KEY (sweep_id=? AND folder_id=?)",
             "SEARCH w USING INTEGER PRIMARY KEY (rowid=?)"
           ])

@@ -68,13 +68,16 @@ export const openOptions: CoverageStore.OpenSweepOptions = {
 }
 
 /**
- * Disagreements between work_items and work_items_by_folder (migration 0013), as `n`: items
- * without their entry, plus entries whose item is gone or has another sweep or folder. 0 when
- * every item is found by its folder and nothing else is.
+ * Disagreements between work_items and work_items_by_folder (migration 0013), as `n`: items of a
+ * sweep that has entries without their entry, plus entries whose item is gone or has another
+ * sweep or folder. 0 when every sweep has all its entries or none (since 0015 a sweep gets them
+ * when an item that is not leased is first looked up) and no entry is stale.
  */
 export const BY_FOLDER_DRIFT_SQL = `SELECT
-  (SELECT count(*) FROM work_items w WHERE NOT EXISTS (SELECT 1 FROM work_items_by_folder b
-    WHERE b.sweep_id = w.sweep_id AND b.folder_id = w.folder_id AND b.item_id = w.id))
+  (SELECT count(*) FROM work_items w
+    WHERE EXISTS (SELECT 1 FROM work_items_by_folder e WHERE e.sweep_id = w.sweep_id)
+      AND NOT EXISTS (SELECT 1 FROM work_items_by_folder b
+        WHERE b.sweep_id = w.sweep_id AND b.folder_id = w.folder_id AND b.item_id = w.id))
   + (SELECT count(*) FROM work_items_by_folder b WHERE NOT EXISTS (SELECT 1 FROM work_items w
     WHERE w.id = b.item_id AND w.sweep_id = b.sweep_id AND w.folder_id = b.folder_id)) AS n`
 

@@ -197,7 +197,8 @@ describe("migration 0012_work_items_claim_order", () => {
           assert.strictEqual(gc.reconciled_sweeps, 0)
 
           // The table's shape: no foreign keys, 0012's index of leased items (0014 dropped the
-          // pending one), the counters and returns triggers (0014); item ranges.
+          // pending one) and 0015's of leased items by folder, the counters and returns triggers
+          // (0014); item ranges.
           const shape = yield* database.read((db) => ({
             foreignKeys: db.all("SELECT * FROM pragma_foreign_key_list('work_items')").length,
             indexes: db
@@ -212,7 +213,7 @@ describe("migration 0012_work_items_claim_order", () => {
           }))
           assert.deepStrictEqual(shape, {
             foreignKeys: 0,
-            indexes: ["work_items_leased"],
+            indexes: ["work_items_leased", "work_items_leased_by_folder"],
             triggers: ["work_items_counters", "work_items_returns"],
             ranges: [
               { number: 1, first_item_id: null },
@@ -359,11 +360,12 @@ describe("migration 0013_work_items_by_folder", () => {
     )
 
     it.scoped(
-      "a sweep that a trail older than 0013 opened after the migration (items, no entries) is found: done, release, renewMany, gc and reset",
+      "a sweep without entries (opened since 0015, or by a trail older than 0013 after the migration) is found: done, release, renewMany, gc and reset",
       () =>
         Effect.gen(function* () {
           const { database, store } = yield* makeStore
-          yield* store.register(syntheticFolders(20), 0)
+          const folders = syntheticFolders(20)
+          yield* store.register(folders, 0)
           const claim = (agent: string, now: number) =>
             store.claim({ task: old, agent: AgentId.make(agent), now, ttlMs: TTL, open: openOptions, autoSweep: false })
           const first = yield* claim("a", NOW)
@@ -371,24 +373,27 @@ describe("migration 0013_work_items_by_folder", () => {
           assert.strictEqual(first._tag, "Claimed")
           assert.strictEqual(second._tag, "Claimed")
           if (first._tag !== "Claimed" || second._tag !== "Claimed") return
-          // 0012's trail inserts the items (and their id range) only.
-          yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
+          const entries = () => database.read((db) => Number(db.pluck("SELECT count(*) FROM work_items_by_folder")))
           const drift = () => byFolderDrift(database)
-          assert.strictEqual(yield* drift(), 20)
-
-          const done = yield* store.complete({
-            task: old,
-            path: first.path,
-            agent: AgentId.make("a"),
-            status: "done",
-            found: 0,
-            reason: null,
-            now: NOW,
-            halfLifeSecs: 60
-          })
+          // The open does not build them (0015): leased items are found among leased items.
+          assert.strictEqual(yield* entries(), 0)
+          const complete = (path: FolderPath, agent: string, status: "done" | "skipped") =>
+            store.complete({
+              task: old,
+              path,
+              agent: AgentId.make(agent),
+              status,
+              found: 0,
+              reason: null,
+              now: NOW,
+              halfLifeSecs: 60
+            })
+          // A path that is no folder is not an item, and builds nothing to say so.
+          const unknown = yield* Effect.flip(complete(FolderPath.make("nowhere/x"), "a", "done"))
+          assert.strictEqual(unknown._tag, "NotAWorkItem")
+          assert.strictEqual(yield* entries(), 0)
+          const done = yield* complete(first.path, "a", "done")
           assert.strictEqual(done.remaining, 18)
-          assert.strictEqual(yield* drift(), 0)
-          yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
           assert.deepStrictEqual(
             yield* store.renewMany(
               [{ task: old, path: second.path, agent: AgentId.make("b"), previous: null }],
@@ -397,14 +402,35 @@ describe("migration 0013_work_items_by_folder", () => {
             ),
             [true]
           )
-          yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
+          assert.strictEqual(yield* entries(), 0)
+          // A pending item (released, or never handed out) is found once the sweep's entries are built.
           yield* store.release({ task: old, path: second.path, agent: AgentId.make("b") })
+          assert.deepStrictEqual(
+            yield* store.renewMany(
+              [{ task: old, path: second.path, agent: AgentId.make("c"), previous: null }],
+              NOW,
+              TTL
+            ),
+            [true]
+          )
+          assert.strictEqual(yield* entries(), 20)
+          assert.strictEqual(yield* drift(), 0)
           yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
+          const untouched = folders
+            .map((f) => FolderPath.make(f.path))
+            .find((path) => path !== first.path && path !== second.path)
+          if (untouched === undefined) return assert.fail("no folder left")
+          const skipped = yield* complete(untouched, "d", "skipped")
+          assert.isTrue(skipped.changed)
+          assert.strictEqual(yield* entries(), 20)
+          assert.strictEqual(yield* drift(), 0)
+          // The cold paths find a sweep's items by its id range, entries or not.
+          yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
+          yield* database.immediate((db) => db.run("UPDATE sweeps SET done = 0"))
           const gc = yield* store.gc({ now: NOW, reconcile: true, keepSweeps: 10 })
-          assert.strictEqual(gc.counter_drift, 0)
+          assert.strictEqual(gc.counter_drift, 1)
           const status = yield* store.status(old, NOW)
-          assert.strictEqual(status.total, 20)
-          yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
+          assert.deepStrictEqual([status.total, status.done, status.skipped, status.leased], [20, 1, 1, 1])
           yield* store.reset(old, false)
           assert.strictEqual(yield* database.read((db) => Number(db.pluck("SELECT count(*) FROM work_items"))), 0)
         })
@@ -517,6 +543,118 @@ describe("migration 0014_work_items_claim_cursor", () => {
           assert.strictEqual(gc.counter_drift, 0)
           const returned = yield* database.read((db) => Number(db.pluck("SELECT count(*) FROM work_items_returned")))
           assert.strictEqual(returned, 0)
+        })
+    )
+  })
+})
+
+/** A trail at 0014's statements: the item at a path (parameters: path, task), through work_items_by_folder only. */
+const ITEM_AT_0014 = `SELECT w.id AS item_id, w.status AS item_status
+    FROM tasks t LEFT JOIN sweeps s ON s.id = t.current_sweep_id
+      LEFT JOIN work_items_by_folder b ON b.sweep_id = s.id AND b.folder_id = (SELECT id FROM folders WHERE path = ?)
+      LEFT JOIN work_items w ON w.id = b.item_id
+    WHERE t.name = ?`
+/** …and what it runs when that finds nothing: the entries of every sweep that has none. */
+const INDEX_OLDER_SWEEPS_0014 = `INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id)
+    SELECT w.sweep_id, w.folder_id, w.id FROM sweeps s
+      JOIN work_items w ON w.id BETWEEN s.first_item_id AND s.last_item_id AND w.sweep_id = s.id
+    WHERE s.first_item_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM work_items_by_folder b WHERE b.sweep_id = s.id)
+    ORDER BY w.sweep_id, w.folder_id`
+
+describe("migration 0015_work_items_leased_by_folder", () => {
+  it.layer(NodeContext.layer)((it) => {
+    it.scoped(
+      "a store made at 0014 finds its leased items by folder after it, and a trail at 0014 still running finds the items of a sweep opened since",
+      () =>
+        Effect.gen(function* () {
+          const { database, dbCtx } = yield* storeAt(14)
+          // As 0014's trail left it: `old`'s active sweep with its entries, items in every state.
+          const rows = FOLDERS.map((_, k) => ({ id: 1 + k, folder: k + 1, k, ...stateOf(k) }))
+          yield* database.immediate((db) => {
+            db.run("INSERT INTO tasks (id, name, created_at, current_sweep_id) VALUES (1, 'old', 0, 1)")
+            const count = (status: string) => rows.filter((r) => r.status === status).length
+            db.run(
+              `INSERT INTO sweeps (id, task_id, number, status, strategy, total, done, skipped, leased, opened_at,
+               first_item_id, last_item_id) VALUES (1, 1, 1, 'active', 'weighted', 30, ?, ?, ?, 0, 1, 30)`,
+              count("done"),
+              count("skipped"),
+              count("leased")
+            )
+            for (const r of rows) {
+              db.run(
+                `INSERT INTO work_items (id, sweep_id, folder_id, path, status, score, lease_owner, lease_expires_at, completed_by)
+               VALUES (?, 1, ?, ?, ?, 1, ?, ?, ?)`,
+                r.id,
+                r.folder,
+                FOLDERS[r.folder - 1],
+                r.status,
+                r.owner,
+                r.expires,
+                r.completedBy
+              )
+              db.run("INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id) VALUES (1, ?, ?)", r.folder, r.id)
+            }
+          })
+          const ctx = yield* Layer.build(CoverageStore.layer.pipe(Layer.provide(Layer.succeedContext(dbCtx))))
+          const store = Context.get(ctx, CoverageStore.CoverageStore)
+          const leased = rows.find((r) => r.status === "leased" && r.owner === "b")
+          if (leased === undefined) return assert.fail("no live lease")
+          const inIndex = yield* database.read((db) =>
+            Number(
+              db.pluck(
+                "SELECT count(*) FROM work_items INDEXED BY work_items_leased_by_folder WHERE sweep_id = 1 AND folder_id = ? AND status = 'leased'",
+                leased.folder
+              )
+            )
+          )
+          assert.strictEqual(inIndex, 1)
+          yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
+          const path = FolderPath.make(FOLDERS[leased.folder - 1] ?? "")
+          const done = yield* store.complete({
+            task: old,
+            path,
+            agent: AgentId.make("b"),
+            status: "done",
+            found: null,
+            reason: null,
+            now: NOW,
+            halfLifeSecs: 60
+          })
+          assert.isTrue(done.changed)
+          // Found among leased items: the sweep's entries were not needed.
+          const entries = () => database.read((db) => Number(db.pluck("SELECT count(*) FROM work_items_by_folder")))
+          assert.strictEqual(yield* entries(), 0)
+
+          // A sweep opened since 0015 has no entries; a trail at 0014 looks an item up through them,
+          // finds nothing, builds them with its own statement and finds it.
+          yield* store.reset(old, false)
+          const claimed = yield* store.claim({
+            task: old,
+            agent: AgentId.make("z"),
+            now: NOW,
+            ttlMs: TTL,
+            open: openOptions,
+            autoSweep: false
+          })
+          if (claimed._tag !== "Claimed") return assert.fail(claimed._tag)
+          const Found = Schema.Struct({ item_id: Schema.NullOr(Schema.Int), item_status: Schema.NullOr(Schema.String) })
+          const olderLookup = () =>
+            database.immediate((db) => {
+              const first = Schema.decodeUnknownSync(Found)(db.get(ITEM_AT_0014, claimed.path, old))
+              if (first.item_id !== null) return first
+              return db.run(INDEX_OLDER_SWEEPS_0014) > 0
+                ? Schema.decodeUnknownSync(Found)(db.get(ITEM_AT_0014, claimed.path, old))
+                : first
+            })
+          assert.strictEqual(yield* entries(), 0)
+          const found = yield* olderLookup()
+          assert.strictEqual(found.item_status, "leased")
+          const expected = yield* database.read((db) =>
+            Number(db.pluck("SELECT id FROM work_items WHERE path = ? AND status = 'leased'", claimed.path))
+          )
+          assert.strictEqual(found.item_id, expected)
+          assert.strictEqual(yield* entries(), FOLDERS.length)
+          assert.strictEqual(yield* byFolderDrift(database), 0)
         })
     )
   })

@@ -64,12 +64,22 @@ describe("history.keep_sweeps", () => {
           const visitsBefore = yield* count(pruned.database, "SELECT count(*) AS n FROM visits")
           assert.strictEqual(visitsBefore, (SWEEPS + 2) * FOLDERS)
           const before = yield* pruned.store.showSweep(task, 5)
+          // Every sweep with its work_items_by_folder entries, as trails 0013–0014 opened them (since
+          // 0015 a sweep gets them when first needed): pruning must take them with the items.
+          yield* pruned.database.immediate((db) =>
+            db.run(
+              "INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id) SELECT sweep_id, folder_id, id FROM work_items ORDER BY sweep_id, folder_id"
+            )
+          )
+          const entries = "SELECT count(*) AS n FROM work_items_by_folder"
+          assert.strictEqual(yield* count(pruned.database, entries), (SWEEPS + 2) * FOLDERS)
 
           const summary = yield* pruned.store.gc({ now, reconcile: false, keepSweeps: 3 })
           // Sweeps 1–11 of `history` lose their items; 12–14 and both sweeps of `other` keep theirs.
           assert.strictEqual(summary.pruned_work_items, (SWEEPS - 3) * FOLDERS)
           assert.strictEqual(yield* count(pruned.database, "SELECT count(*) AS n FROM work_items"), (3 + 2) * FOLDERS)
           // The pruned items' entries went with them (work_items_by_folder, 0013).
+          assert.strictEqual(yield* count(pruned.database, entries), (3 + 2) * FOLDERS)
           assert.strictEqual(yield* count(pruned.database, BY_FOLDER_DRIFT_SQL), 0)
           assert.strictEqual(yield* count(pruned.database, "SELECT count(*) AS n FROM visits"), visitsBefore)
           assert.deepStrictEqual({ ...(yield* pruned.store.showSweep(task, 5)) }, { ...before, items_pruned_at: now })
