@@ -118,19 +118,15 @@ export const make = (run: Run) =>
      */
     const inspect = (candidates: ReadonlyArray<Held>) =>
       Effect.gen(function* () {
-        const checked = yield* Effect.forEach(
-          candidates,
-          (h) =>
-            (h.worker.pid === null ? Effect.succeed(false) : processes.isAlive(h.worker.pid)).pipe(
-              Effect.timeoutOption(livenessTimeout),
-              Effect.map((alive) => ({ held: h, alive }))
-            ),
-          { concurrency: "unbounded" }
+        const answers = yield* processes.aliveAmong(
+          candidates.flatMap((h) => (h.worker.pid === null ? [] : [h.worker.pid])),
+          livenessTimeout
         )
         const alive: Array<Held> = []
-        for (const { held: h, alive: answer } of checked) {
-          if (Option.isNone(answer)) continue
-          if (answer.value) alive.push(h)
+        for (const h of candidates) {
+          const answer = h.worker.pid === null ? false : answers.get(h.worker.pid)
+          if (answer === undefined) continue
+          if (answer) alive.push(h)
           else yield* Deferred.succeed(h.verdict, { _tag: "dead" })
         }
         if (alive.length === 0) return []
