@@ -16,7 +16,7 @@
  *   (`Workers.renewLeases`, `Scheduler.renewMany`). A store that refuses it is logged; those
  *   leases then run out. What a tick allocates is most of what an idle supervisor costs (the
  *   garbage collector's work after each tick): with a fiber and an `Effect.timeoutOption` per
- *   worker's check a tick for 100 workers allocated ~8 MB, with one `aliveAmong` ~2.5 MB
+ *   worker's check a tick for 100 workers allocated ~9 MB, with one `aliveAmong` ~2.5 MB
  *   (docs/benchmarks.md, issue 14).
  * - one watchdog: it sleeps until the earliest lease runs out, and a worker whose lease ran out
  *   is `lost`.
