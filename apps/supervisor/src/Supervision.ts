@@ -8,12 +8,16 @@
  * hundred costs about what one costs (issue 14):
  *
  * - one renewal tick every third of the lease (`worker.lease_secs`): one liveness pass over every
- *   supervised worker (`Processes.isAlive` per pid, each given {@link LIVENESS_TIMEOUT_MS} to
- *   answer; one `Workers.present` for every window, asked again 250 ms later for those it did not
- *   see, so that one failed tmux call loses nobody), then ONE transaction that renews the lease of
- *   every worker found alive and present and still held (one handed back meanwhile keeps its
- *   hand-back) and its folder's lease (`Workers.renewLeases`,
- *   `Scheduler.renewMany`). A store that refuses it is logged; those leases then run out.
+ *   supervised worker (one `Processes.aliveAmong` for every pid: a pid whose check does not answer
+ *   within {@link LIVENESS_TIMEOUT_MS} is left out, the others answer; one `Workers.present` for
+ *   every window, asked again 250 ms later for those it did not see, so that one failed tmux call
+ *   loses nobody), then ONE transaction that renews the lease of every worker found alive and
+ *   present and still held (one handed back meanwhile keeps its hand-back) and its folder's lease
+ *   (`Workers.renewLeases`, `Scheduler.renewMany`). A store that refuses it is logged; those
+ *   leases then run out. What a tick allocates is most of what an idle supervisor costs (the
+ *   garbage collector's work after each tick): with a fiber and an `Effect.timeoutOption` per
+ *   worker's check a tick for 100 workers allocated ~9 MB, with one `aliveAmong` ~2.5 MB
+ *   (docs/benchmarks.md, issue 14).
  * - one watchdog: it sleeps until the earliest lease runs out, and a worker whose lease ran out
  *   is `lost`.
  * - one subscription to the event log, which tells each worker's fiber when its terminal event
@@ -118,19 +122,15 @@ export const make = (run: Run) =>
      */
     const inspect = (candidates: ReadonlyArray<Held>) =>
       Effect.gen(function* () {
-        const checked = yield* Effect.forEach(
-          candidates,
-          (h) =>
-            (h.worker.pid === null ? Effect.succeed(false) : processes.isAlive(h.worker.pid)).pipe(
-              Effect.timeoutOption(livenessTimeout),
-              Effect.map((alive) => ({ held: h, alive }))
-            ),
-          { concurrency: "unbounded" }
+        const answers = yield* processes.aliveAmong(
+          candidates.flatMap((h) => (h.worker.pid === null ? [] : [h.worker.pid])),
+          livenessTimeout
         )
         const alive: Array<Held> = []
-        for (const { held: h, alive: answer } of checked) {
-          if (Option.isNone(answer)) continue
-          if (answer.value) alive.push(h)
+        for (const h of candidates) {
+          const answer = h.worker.pid === null ? false : answers.get(h.worker.pid)
+          if (answer === undefined) continue
+          if (answer) alive.push(h)
           else yield* Deferred.succeed(h.verdict, { _tag: "dead" })
         }
         if (alive.length === 0) return []

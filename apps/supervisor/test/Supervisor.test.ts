@@ -283,6 +283,45 @@ describe("Supervisor under TestClock, on test layers", () => {
     }).pipe(Effect.provide(layer))
   })
 
+  it.scoped("a liveness check that wedges leaves only its own worker unrenewed: the others' leases are renewed", () => {
+    const { config, layer } = makeRoot()
+    return Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const wedged = yield* workers.spawn({ text: "hang", kind: "hang" })
+      const healthy = yield* workers.spawn({ text: "hang", kind: "hang" })
+      const running = yield* startSupervisor(config)
+      for (const worker of [wedged, healthy])
+        yield* until(
+          workerWhere(worker.id, (w) => w.lease_expires_at === 30_000),
+          "adoption"
+        )
+      // The tick at 0 is done: it sleeps until 10 s with the lock's renewal and the windows' sweep.
+      yield* sleepingUntil(10_000, 3)
+      if (wedged.pid !== null) yield* (yield* Processes.TestProcesses).stall(wedged.pid)
+      yield* TestClock.adjust("10 seconds")
+      // The tick at 10 s waits for the wedged check's timeout (5 s), then renews the other worker.
+      yield* sleepingUntil(15_000)
+      yield* TestClock.adjust("5 seconds")
+      yield* until(
+        workerWhere(healthy.id, (w) => w.lease_expires_at === 45_000),
+        "the healthy worker's renewal"
+      )
+      assert.strictEqual((yield* workers.get(wedged.id)).lease_expires_at, 30_000, "the wedged one is not renewed")
+      yield* TestClock.adjust("14999 millis")
+      assert.strictEqual((yield* workers.get(wedged.id)).state, "running")
+      yield* TestClock.adjust("1 millis")
+      const lost = yield* until(
+        workerWhere(wedged.id, (w) => w.state === "lost"),
+        "the wedged worker's expiry"
+      )
+      assert.strictEqual(lost.reason, "its lease expired (not renewed for 30s)")
+      const other = yield* workers.get(healthy.id)
+      assert.strictEqual(other.state, "running")
+      assert.isAbove(other.lease_expires_at ?? 0, 30_000)
+      yield* stopAll(running)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.scoped("a store that refuses the renewal is logged with its cause, and every lease runs out unrenewed", () => {
     let refused = 0
     // Taking a worker (renewLease) works; every renewal tick's transaction is refused (busy

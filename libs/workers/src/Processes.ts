@@ -44,6 +44,17 @@ export const EXIT_FALLBACK = Duration.seconds(2)
 export interface ProcessesShape {
   /** True while a process with this pid exists. */
   readonly isAlive: (pid: number) => Effect.Effect<boolean>
+  /**
+   * {@link isAlive} for many pids at once: pid → alive for every pid whose check answered within
+   * `timeout`; a pid missing from the map did not answer (a wedged host), the others still do.
+   * One effect for them all, so a caller that asks about a hundred workers every few seconds
+   * (the supervisor's renewal tick) makes no fiber or timer per pid. Live: one synchronous pass
+   * of `kill(pid, 0)`, which answers at once (the timeout is never reached).
+   */
+  readonly aliveAmong: (
+    pids: ReadonlyArray<number>,
+    timeout: Duration.DurationInput
+  ) => Effect.Effect<ReadonlyMap<number, boolean>>
   /** The status the wrapper recorded in `<dir>/exit`: None while it runs, Some(null) when unreadable. */
   readonly readExit: (dir: string) => Effect.Effect<Option.Option<number | null>>
   /**
@@ -117,7 +128,12 @@ const makeLive = Effect.gen(function* () {
       Effect.map(Option.getOrElse(() => null)),
       Effect.provideService(FileSystem.FileSystem, fs)
     )
-  return Processes.of({ isAlive: (pid) => Effect.sync(() => isAlive(pid)), readExit, waitForExit })
+  return Processes.of({
+    isAlive: (pid) => Effect.sync(() => isAlive(pid)),
+    aliveAmong: (pids) => Effect.sync(() => new Map(pids.map((pid) => [pid, isAlive(pid)]))),
+    readExit,
+    waitForExit
+  })
 })
 
 interface TestState {
@@ -134,7 +150,7 @@ export interface TestProcessesShape {
   readonly start: Effect.Effect<number>
   /** The program ended: its pid is gone and, when `status` is given, its wrapper recorded it in `dir`. */
   readonly exit: (pid: number, dir: string, status?: number | null) => Effect.Effect<void>
-  /** From now on asking whether `pid` is alive never answers. */
+  /** From now on asking whether `pid` is alive never answers (`aliveAmong` leaves it out after its timeout). */
   readonly stall: (pid: number) => Effect.Effect<void>
 }
 
@@ -154,6 +170,16 @@ const makeTest = Effect.gen(function* () {
       Effect.flatMap(SubscriptionRef.get(state), (s) =>
         HashSet.has(s.stalled, pid) ? Effect.never : Effect.succeed(HashSet.has(s.alive, pid))
       ),
+    // A stalled pid among them: the others' answers come when the timeout runs out (on the Clock).
+    aliveAmong: (pids, timeout) =>
+      Effect.flatMap(SubscriptionRef.get(state), (s) => {
+        const answers = new Map<number, boolean>()
+        let wedged = false
+        for (const pid of pids)
+          if (HashSet.has(s.stalled, pid)) wedged = true
+          else answers.set(pid, HashSet.has(s.alive, pid))
+        return wedged ? Effect.as(Effect.sleep(timeout), answers) : Effect.succeed(answers)
+      }),
     readExit,
     waitForExit: (dir) =>
       state.changes.pipe(

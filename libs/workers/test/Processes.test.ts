@@ -2,12 +2,13 @@
  * The Processes service: the live layer reads and watches a real exit file in a temp dir and
  * asks the kernel about real pids; the test layer is driven by the test.
  */
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
+import { Chunk, Effect, Exit, Fiber, Layer, Option, Stream, TestClock } from "effect"
 import { Processes, TestProcesses, TestWatches, wallClockSleep, watchesTest } from "../src/Processes.js"
 
 /** One turn of Node's event loop (no clock moves). */
@@ -74,6 +75,52 @@ describe("Processes", () => {
           )
         )
       )
+  )
+
+  it.scoped("live: aliveAmong answers for every pid at once, this process alive and an ended one not", () =>
+    Effect.gen(function* () {
+      const processes = yield* Processes
+      // A child that has ended and been reaped: its pid no longer exists.
+      const ended = spawnSync("true").pid
+      const answers = yield* processes.aliveAmong([process.pid, ended], "5 seconds")
+      assert.deepStrictEqual(
+        [...answers],
+        [
+          [process.pid, true],
+          [ended, false]
+        ]
+      )
+    }).pipe(Effect.provide(Processes.Live.pipe(Layer.provideMerge(NodeContext.layer))))
+  )
+
+  it.scoped("test: aliveAmong leaves a stalled pid out after the timeout and answers for the others", () =>
+    Effect.gen(function* () {
+      const processes = yield* Processes
+      const control = yield* TestProcesses
+      const [alive, dead, stalled] = [yield* control.start, yield* control.start, yield* control.start]
+      yield* control.exit(dead, "/w/dead")
+      assert.deepStrictEqual(
+        [...(yield* processes.aliveAmong([alive, dead], "5 seconds"))],
+        [
+          [alive, true],
+          [dead, false]
+        ]
+      )
+      yield* control.stall(stalled)
+      const check = yield* Effect.fork(processes.aliveAmong([alive, stalled, dead], "5 seconds"))
+      // Once the check sleeps on the clock.
+      for (let i = 0; i < 1_000 && Chunk.isEmpty(yield* TestClock.sleeps()); i++) yield* turn
+      yield* TestClock.adjust("4999 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(check)), "waits for the stalled one until the timeout")
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(
+        [...(yield* Fiber.join(check))],
+        [
+          [alive, true],
+          [dead, false]
+        ]
+      )
+    }).pipe(Effect.provide(Processes.Test))
   )
 
   it.scoped(
