@@ -617,6 +617,9 @@ const renderFleetSummary = (
   ].join("\n")
 }
 
+/** How many workers a fleet runs at once without `--workers` (fewer when worker.max_active is lower). */
+const DEFAULT_FLEET_WORKERS = 3
+
 const supervise = Command.make(
   "supervise",
   {
@@ -626,8 +629,10 @@ const supervise = Command.make(
       Options.withDescription("Fleet mode: drain this task's sweep.")
     ),
     workers: Options.integer("workers").pipe(
-      Options.withDefault(3),
-      Options.withDescription("Fleet mode: how many workers run at once (default: 3; at most worker.max_active).")
+      Options.optional,
+      Options.withDescription(
+        "Fleet mode: how many workers run at once (default: 3, or worker.max_active when lower; at most worker.max_active)."
+      )
     ),
     kind: Options.text("as").pipe(
       Options.optional,
@@ -647,10 +652,11 @@ const supervise = Command.make(
       const settings = yield* Root
       if (Option.isSome(args.task) !== Option.isSome(args.prompt))
         return yield* new UsageError({ message: "fleet mode needs both --task and --prompt" })
-      if (args.workers < 1 || args.workers > settings.config.worker.max_active)
-        return yield* new UsageError({
-          message: `--workers must be between 1 and worker.max_active (${settings.config.worker.max_active})`
-        })
+      const maxActive = settings.config.worker.max_active
+      // The default fits any worker.max_active; only a --workers the user gave can exceed it.
+      const workers = Option.getOrElse(args.workers, () => Math.min(DEFAULT_FLEET_WORKERS, maxActive))
+      if (workers < 1 || workers > maxActive)
+        return yield* new UsageError({ message: `--workers must be between 1 and worker.max_active (${maxActive})` })
       const stop = yield* Supervisor.makeStopSignals
       // Our own signal handling replaces the runtime's: the first signal drains, the second cancels.
       let signals = 0
@@ -667,12 +673,12 @@ const supervise = Command.make(
         process.removeAllListeners(signal)
         process.on(signal, onSignal)
       }
-      const progress = liveProgress(Option.isSome(args.task) ? args.workers : 0, yield* Effect.clock)
+      const progress = liveProgress(Option.isSome(args.task) ? workers : 0, yield* Effect.clock)
       const fleet =
         Option.isSome(args.task) && Option.isSome(args.prompt)
           ? {
               task: args.task.value,
-              workers: args.workers,
+              workers,
               kind: Option.getOrUndefined(args.kind),
               prompt: args.prompt.value,
               autoSweep: args.autoSweep

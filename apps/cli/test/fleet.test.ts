@@ -144,6 +144,16 @@ describe("trail supervise — fleet mode", () => {
     expect(windowsOf(fleet.socket).sort()).toEqual(workers.map((w) => w.id).sort())
   }, 90_000)
 
+  it("with worker.max_active = 1 the fleet runs one worker at a time by default, and a larger --workers is refused", async () => {
+    const fleet = fleetRepo({ folders: 2, substrate: "process", extraConfig: "max_active = 1" })
+    const refused = await supervise(fleet, ["--task", "t", "--workers", "2", "--prompt", "p {path}"]).done
+    expect(refused.code).toBe(2)
+    expect(JSON.parse(refused.stderr.trim().split("\n").pop()!).error.message).toContain("worker.max_active (1)")
+    const result = await supervise(fleet, ["--task", "t", "--prompt", "p {path}"]).done
+    expect(result.code, result.stderr).toBe(0)
+    expect(JSON.parse(result.stdout)).toMatchObject({ sweep_complete: true, spawned: 2, folders_done: 2 })
+  }, 60_000)
+
   it("runs workers as plain processes with their output in output.log", async () => {
     const fleet = fleetRepo({ folders: 4, substrate: "process" })
     const result = await supervise(fleet, ["--task", "t", "--workers", "2", "--prompt", "look at {path}"]).done
