@@ -655,7 +655,7 @@ const supervise = Command.make(
       const maxActive = settings.config.worker.max_active
       // The default fits any worker.max_active; only a --workers the user gave can exceed it.
       const workers = Option.getOrElse(args.workers, () => Math.min(DEFAULT_FLEET_WORKERS, maxActive))
-      if (workers < 1 || workers > maxActive)
+      if (Option.isSome(args.task) && (workers < 1 || workers > maxActive))
         return yield* new UsageError({ message: `--workers must be between 1 and worker.max_active (${maxActive})` })
       const stop = yield* Supervisor.makeStopSignals
       // Our own signal handling replaces the runtime's: the first signal drains, the second cancels.

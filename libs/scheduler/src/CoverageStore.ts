@@ -419,6 +419,9 @@ const SQL = {
   moveCursor: `UPDATE sweeps SET claim_cursor = ? WHERE id = ?`,
   // A sweep id can be used again after a reset deleted the task's last sweep (ids are max + 1).
   clearReturned: `DELETE FROM work_items_returned WHERE sweep_id = ?`,
+  // The same for work_items_by_folder: a reset by a trail older than 0015 leaves its entries, which
+  // would name the reused sweep's items at other folders (they are built from its own items).
+  clearFolderEntries: `DELETE FROM work_items_by_folder WHERE sweep_id = ?`,
   recordRange: `UPDATE sweeps SET first_item_id = ?, last_item_id = ? WHERE id = ?`,
   finishItem: `UPDATE work_items SET status = ?, lease_owner = NULL, lease_expires_at = NULL, completed_at = ?,
       completed_by = ? WHERE id = ? AND status IN (${FINISHABLE})`,
@@ -643,6 +646,7 @@ const openSweep = (db: Connection, taskId: number, open: OpenSweepOptions, now: 
   if (inserted !== total || count(db, SQL.lastItemId) !== lastItemId)
     throw new Rows.RowShapeError("work_items.id", `${inserted} items inserted for ids ${firstItemId}..${lastItemId}`)
   db.run(SQL.clearReturned, sweepId)
+  db.run(SQL.clearFolderEntries, sweepId)
   db.run(SQL.setCurrent, sweepId, taskId)
   return {
     taskId,

@@ -657,5 +657,64 @@ describe("migration 0015_work_items_leased_by_folder", () => {
           assert.strictEqual(yield* byFolderDrift(database), 0)
         })
     )
+
+    it.scoped(
+      "a sweep id used again after an older trail's reset left its entries: the open drops them, and done by path finds the folder's own item",
+      () =>
+        Effect.gen(function* () {
+          const { database, dbCtx } = yield* storeAt(15)
+          const ctx = yield* Layer.build(CoverageStore.layer.pipe(Layer.provide(Layer.succeedContext(dbCtx))))
+          const store = Context.get(ctx, CoverageStore.CoverageStore)
+          const claim = (agent: string) =>
+            store.claim({
+              task: old,
+              agent: AgentId.make(agent),
+              now: NOW,
+              ttlMs: TTL,
+              open: openOptions,
+              autoSweep: false
+            })
+          const first = yield* claim("a")
+          if (first._tag !== "Claimed") return assert.fail(first._tag)
+          const sweepId = yield* database.read((db) => Number(db.pluck("SELECT current_sweep_id FROM tasks")))
+          // A trail at 0014 (or older) resets the task: it deletes the sweep and its items and
+          // leaves work_items_by_folder as it was; here its entries name other folders' items.
+          yield* database.immediate((db) => {
+            db.run(
+              `INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id)
+               SELECT sweep_id, folder_id, (SELECT max(id) FROM work_items) + min(id) - id FROM work_items WHERE sweep_id = ?`,
+              sweepId
+            )
+            db.run("UPDATE tasks SET current_sweep_id = NULL")
+            db.run("DELETE FROM work_items WHERE sweep_id = ?", sweepId)
+            db.run("DELETE FROM sweeps WHERE id = ?", sweepId)
+          })
+          const again = yield* claim("a")
+          if (again._tag !== "Claimed") return assert.fail(again._tag)
+          assert.strictEqual(
+            yield* database.read((db) => Number(db.pluck("SELECT current_sweep_id FROM tasks"))),
+            sweepId,
+            "the sweep id is used again"
+          )
+          // A pending item, done by path: found through entries built from the sweep's own items.
+          const pending = FOLDERS.find((path) => path !== again.path) ?? ""
+          const done = yield* store.complete({
+            task: old,
+            path: FolderPath.make(pending),
+            agent: AgentId.make("a"),
+            status: "done",
+            found: null,
+            reason: null,
+            now: NOW,
+            halfLifeSecs: 60
+          })
+          assert.isTrue(done.changed)
+          const doneAt = yield* database.read((db) =>
+            db.all("SELECT path FROM work_items WHERE sweep_id = ? AND status = 'done'", sweepId)
+          )
+          assert.deepStrictEqual(doneAt, [{ path: pending }])
+          assert.strictEqual(yield* byFolderDrift(database), 0)
+        })
+    )
   })
 })
