@@ -46,6 +46,59 @@ const storeAt = (migration: number) =>
     return { database, dbCtx }
   })
 
+type SeedRow = ReturnType<typeof stateOf> & { readonly id: number; readonly folder: number; readonly k: number }
+
+/**
+ * `old`'s active sweep 1 as a trail at 0013/0014 left it: `rows` as its items (ids first…last,
+ * scored by `score`) in their states, the counters to match, and every item's
+ * work_items_by_folder entry.
+ */
+const seedOldSweep = (
+  database: Database.DatabaseShape,
+  rows: ReadonlyArray<SeedRow>,
+  score: (row: SeedRow) => number
+) =>
+  database.immediate((db) => {
+    db.run("INSERT INTO tasks (id, name, created_at, current_sweep_id) VALUES (1, 'old', 0, 1)")
+    const count = (status: string) => rows.filter((r) => r.status === status).length
+    const ids = rows.map((r) => r.id)
+    db.run(
+      `INSERT INTO sweeps (id, task_id, number, status, strategy, total, done, skipped, leased, opened_at,
+         first_item_id, last_item_id) VALUES (1, 1, 1, 'active', 'weighted', ?, ?, ?, ?, 0, ?, ?)`,
+      rows.length,
+      count("done"),
+      count("skipped"),
+      count("leased"),
+      Math.min(...ids),
+      Math.max(...ids)
+    )
+    for (const r of rows) {
+      db.run(
+        `INSERT INTO work_items (id, sweep_id, folder_id, path, status, score, lease_owner, lease_expires_at, completed_by)
+         VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)`,
+        r.id,
+        r.folder,
+        FOLDERS[r.folder - 1],
+        r.status,
+        score(r),
+        r.owner,
+        r.expires,
+        r.completedBy
+      )
+      db.run("INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id) VALUES (1, ?, ?)", r.folder, r.id)
+    }
+  })
+
+/** The CoverageStore over a store's Database context (built in the test's scope). */
+const coverageOn = <R>(dbCtx: Context.Context<R>) =>
+  Effect.map(Layer.build(CoverageStore.layer.pipe(Layer.provide(Layer.succeedContext(dbCtx)))), (ctx) =>
+    Context.get(ctx, CoverageStore.CoverageStore)
+  )
+
+/** `agent`'s claim in `old` at `now` (the sweep opened when none is). */
+const claimOld = (store: CoverageStore.CoverageStoreShape, agent: string, now = NOW) =>
+  store.claim({ task: old, agent: AgentId.make(agent), now, ttlMs: TTL, open: openOptions, autoSweep: false })
+
 const Detail = Schema.Struct({ name: Schema.String })
 const Range = Schema.Struct({ number: Schema.Int, first_item_id: Schema.NullOr(Schema.Int) })
 
@@ -118,8 +171,7 @@ describe("migration 0012_work_items_claim_order", () => {
           )
           const shown = (i: number) => (i === 3 ? "pending" : stateOf(i).status)
 
-          const ctx = yield* Layer.build(CoverageStore.layer.pipe(Layer.provide(Layer.succeedContext(dbCtx))))
-          const store = Context.get(ctx, CoverageStore.CoverageStore)
+          const store = yield* coverageOn(dbCtx)
           const before = yield* store.status(old, NOW)
 
           const listed = yield* store.list(old, null, NOW)
@@ -290,8 +342,7 @@ describe("migration 0013_work_items_by_folder", () => {
             sweep(2, 1, 2, "active", (i) => (i % 3 === 0 ? "done" : i % 3 === 1 ? "leased" : "pending"))
             sweep(3, 2, 1, "active", () => "pending")
           })
-          const ctx = yield* Layer.build(CoverageStore.layer.pipe(Layer.provide(Layer.succeedContext(dbCtx))))
-          const store = Context.get(ctx, CoverageStore.CoverageStore)
+          const store = yield* coverageOn(dbCtx)
           const drift = () => byFolderDrift(database)
           const entries = () => database.read((db) => Number(db.pluck("SELECT count(*) FROM work_items_by_folder")))
           assert.strictEqual(yield* drift(), 0)
@@ -366,8 +417,7 @@ describe("migration 0013_work_items_by_folder", () => {
           const { database, store } = yield* makeStore
           const folders = syntheticFolders(20)
           yield* store.register(folders, 0)
-          const claim = (agent: string, now: number) =>
-            store.claim({ task: old, agent: AgentId.make(agent), now, ttlMs: TTL, open: openOptions, autoSweep: false })
+          const claim = (agent: string, now: number) => claimOld(store, agent, now)
           const first = yield* claim("a", NOW)
           const second = yield* claim("b", NOW)
           assert.strictEqual(first._tag, "Claimed")
@@ -392,27 +442,15 @@ describe("migration 0013_work_items_by_folder", () => {
           const unknown = yield* Effect.flip(complete(FolderPath.make("nowhere/x"), "a", "done"))
           assert.strictEqual(unknown._tag, "NotAWorkItem")
           assert.strictEqual(yield* entries(), 0)
+          const renewSecond = (agent: string) =>
+            store.renewMany([{ task: old, path: second.path, agent: AgentId.make(agent), previous: null }], NOW, TTL)
           const done = yield* complete(first.path, "a", "done")
           assert.strictEqual(done.remaining, 18)
-          assert.deepStrictEqual(
-            yield* store.renewMany(
-              [{ task: old, path: second.path, agent: AgentId.make("b"), previous: null }],
-              NOW,
-              TTL
-            ),
-            [true]
-          )
+          assert.deepStrictEqual(yield* renewSecond("b"), [true])
           assert.strictEqual(yield* entries(), 0)
           // A pending item (released, or never handed out) is found once the sweep's entries are built.
           yield* store.release({ task: old, path: second.path, agent: AgentId.make("b") })
-          assert.deepStrictEqual(
-            yield* store.renewMany(
-              [{ task: old, path: second.path, agent: AgentId.make("c"), previous: null }],
-              NOW,
-              TTL
-            ),
-            [true]
-          )
+          assert.deepStrictEqual(yield* renewSecond("c"), [true])
           assert.strictEqual(yield* entries(), 20)
           assert.strictEqual(yield* drift(), 0)
           yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
@@ -448,32 +486,7 @@ describe("migration 0014_work_items_claim_cursor", () => {
           // As 0013's trail left it: `old`'s active sweep, items 101…130 in claim order (the
           // reverse of the folders'), in every state.
           const rows = FOLDERS.map((_, k) => ({ id: 101 + k, folder: FOLDERS.length - k, k, ...stateOf(k) }))
-          yield* database.immediate((db) => {
-            db.run("INSERT INTO tasks (id, name, created_at, current_sweep_id) VALUES (1, 'old', 0, 1)")
-            const count = (status: string) => rows.filter((r) => r.status === status).length
-            db.run(
-              `INSERT INTO sweeps (id, task_id, number, status, strategy, total, done, skipped, leased, opened_at,
-                 first_item_id, last_item_id) VALUES (1, 1, 1, 'active', 'weighted', 30, ?, ?, ?, 0, 101, 130)`,
-              count("done"),
-              count("skipped"),
-              count("leased")
-            )
-            for (const r of rows) {
-              db.run(
-                `INSERT INTO work_items (id, sweep_id, folder_id, path, status, score, lease_owner, lease_expires_at, completed_by)
-                 VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)`,
-                r.id,
-                r.folder,
-                FOLDERS[r.folder - 1],
-                r.status,
-                1 - r.k / 100,
-                r.owner,
-                r.expires,
-                r.completedBy
-              )
-              db.run("INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id) VALUES (1, ?, ?)", r.folder, r.id)
-            }
-          })
+          yield* seedOldSweep(database, rows, (r) => 1 - r.k / 100)
           const Item = Schema.Struct({
             id: Schema.Int,
             status: Schema.String,
@@ -486,8 +499,7 @@ describe("migration 0014_work_items_claim_cursor", () => {
                 .map((row) => Schema.decodeUnknownSync(Item)(row))
             )
           const before = yield* items()
-          const ctx = yield* Layer.build(CoverageStore.layer.pipe(Layer.provide(Layer.succeedContext(dbCtx))))
-          const store = Context.get(ctx, CoverageStore.CoverageStore)
+          const store = yield* coverageOn(dbCtx)
           assert.deepStrictEqual(yield* items(), before)
           assert.strictEqual(yield* byFolderDrift(database), 0)
           const bad = yield* Effect.either(
@@ -497,15 +509,7 @@ describe("migration 0014_work_items_claim_cursor", () => {
 
           // Claims take the pending items in id order (the expired lease first: it is reclaimed).
           const pendingIds = rows.filter((r) => r.status === "pending" || r.k === 3).map((r) => r.id)
-          const claim = (agent: string) =>
-            store.claim({
-              task: old,
-              agent: AgentId.make(agent),
-              now: NOW,
-              ttlMs: TTL,
-              open: openOptions,
-              autoSweep: false
-            })
+          const claim = (agent: string) => claimOld(store, agent)
           const pathOf = (id: number) => rows.find((r) => r.id === id)?.folder
           const claimed = (result: { readonly _tag: string; readonly path?: string }) =>
             result._tag === "Claimed" ? FOLDERS.indexOf(result.path ?? "") + 1 : null
@@ -570,33 +574,8 @@ describe("migration 0015_work_items_leased_by_folder", () => {
           const { database, dbCtx } = yield* storeAt(14)
           // As 0014's trail left it: `old`'s active sweep with its entries, items in every state.
           const rows = FOLDERS.map((_, k) => ({ id: 1 + k, folder: k + 1, k, ...stateOf(k) }))
-          yield* database.immediate((db) => {
-            db.run("INSERT INTO tasks (id, name, created_at, current_sweep_id) VALUES (1, 'old', 0, 1)")
-            const count = (status: string) => rows.filter((r) => r.status === status).length
-            db.run(
-              `INSERT INTO sweeps (id, task_id, number, status, strategy, total, done, skipped, leased, opened_at,
-               first_item_id, last_item_id) VALUES (1, 1, 1, 'active', 'weighted', 30, ?, ?, ?, 0, 1, 30)`,
-              count("done"),
-              count("skipped"),
-              count("leased")
-            )
-            for (const r of rows) {
-              db.run(
-                `INSERT INTO work_items (id, sweep_id, folder_id, path, status, score, lease_owner, lease_expires_at, completed_by)
-               VALUES (?, 1, ?, ?, ?, 1, ?, ?, ?)`,
-                r.id,
-                r.folder,
-                FOLDERS[r.folder - 1],
-                r.status,
-                r.owner,
-                r.expires,
-                r.completedBy
-              )
-              db.run("INSERT INTO work_items_by_folder (sweep_id, folder_id, item_id) VALUES (1, ?, ?)", r.folder, r.id)
-            }
-          })
-          const ctx = yield* Layer.build(CoverageStore.layer.pipe(Layer.provide(Layer.succeedContext(dbCtx))))
-          const store = Context.get(ctx, CoverageStore.CoverageStore)
+          yield* seedOldSweep(database, rows, () => 1)
+          const store = yield* coverageOn(dbCtx)
           const leased = rows.find((r) => r.status === "leased" && r.owner === "b")
           if (leased === undefined) return assert.fail("no live lease")
           const inIndex = yield* database.read((db) =>
@@ -663,17 +642,8 @@ describe("migration 0015_work_items_leased_by_folder", () => {
       () =>
         Effect.gen(function* () {
           const { database, dbCtx } = yield* storeAt(15)
-          const ctx = yield* Layer.build(CoverageStore.layer.pipe(Layer.provide(Layer.succeedContext(dbCtx))))
-          const store = Context.get(ctx, CoverageStore.CoverageStore)
-          const claim = (agent: string) =>
-            store.claim({
-              task: old,
-              agent: AgentId.make(agent),
-              now: NOW,
-              ttlMs: TTL,
-              open: openOptions,
-              autoSweep: false
-            })
+          const store = yield* coverageOn(dbCtx)
+          const claim = (agent: string) => claimOld(store, agent)
           const first = yield* claim("a")
           if (first._tag !== "Claimed") return assert.fail(first._tag)
           const sweepId = yield* database.read((db) => Number(db.pluck("SELECT current_sweep_id FROM tasks")))
