@@ -98,9 +98,10 @@ NodeRuntime.runMain(program, {
           : ExitCode.error
     onExit(code)
     // Every scope is closed and the output written: exit now rather than let Node drain the event
-    // loop and tear the heap and its threads down, which took 10–35 ms of each command's wall time
-    // (issue 14). Output still queued (a pipe where writes are asynchronous) is left to Node's own
-    // exit, which waits for it. (A failure's or a signal's code already exited in `onExit`.)
+    // loop and tear the heap and its threads down (10–35 ms of an `inbox`'s wall time on a loaded
+    // machine, issue 14). Output still queued (a pipe where writes are asynchronous) is left to
+    // Node's own exit, which waits for it. (A failure's or a signal's code already exited in
+    // `onExit`.)
     if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) process.exit(code)
   }
 })
