@@ -90,6 +90,9 @@ const decodeWorker = decoder(WorkerCardInfo)
 
 /** The columns {@link itemOfRow} reads. */
 const ITEM = "event_id, kind, subject_type, subject_id, headline, since, dismissed, skipped_until, item"
+/** Where a column of {@link ITEM} sits in a raw row (a page's `rank` comes right after them). */
+const ITEM_CELL = Object.fromEntries(ITEM.split(", ").map((column, index) => [column, index]))
+const RANK_CELL = ITEM.split(", ").length
 /** The columns {@link sessionOfRow} reads. */
 const SESSION = "id, socket, pane, session"
 
@@ -109,8 +112,8 @@ const subjectTypes = SubjectType.literals
 /**
  * An item from its row read raw (`Connection.raw`: {@link ITEM}'s columns in order, any after
  * them ignored). Raw rows, not objects: a reader of every visible item (the supervisor, the TUI,
- * `trail inbox` as JSON) reads ~1,000 of them at each burst of events, and better-sqlite3 made an
- * object of each in ~3.5 µs against ~1.9 µs for its array (docs/benchmarks.md, hook-rate).
+ * `trail inbox` as JSON) reads ~1,000 of them at each burst of events, and the store's driver
+ * made an object of each in ~3.5 µs against ~1.9 µs for its array (docs/benchmarks.md, hook-rate).
  */
 const itemOfRow = (row: unknown): ReviewItem =>
   unreadable(() => {
@@ -442,15 +445,14 @@ export const page = (
     for (const row of rows) items.push(itemOfRow(row))
     const lastRow = rows.at(-1)
     if (rows.length === limit && lastRow !== undefined) {
-      // ITEM's columns, then rank.
       const cells = Rows.cells(lastRow, "inbox item")
       return {
         items,
         next: {
           _tag: "ordered",
-          rank: Rows.asInt(cells[9], "rank"),
-          since: Rows.asNum(cells[5], "since"),
-          eventId: Rows.asInt(cells[0], "event_id")
+          rank: Rows.asInt(cells[RANK_CELL], "rank"),
+          since: Rows.asNum(cells[ITEM_CELL["since"] ?? -1], "since"),
+          eventId: Rows.asInt(cells[ITEM_CELL["event_id"] ?? -1], "event_id")
         }
       }
     }

@@ -18,7 +18,7 @@ import {
   WorkerResult
 } from "@trail/domain"
 import { Database, Events } from "@trail/store"
-import { Effect, FastCheck as fc, Layer, type Scope, TestClock } from "effect"
+import { Chunk, Effect, FastCheck as fc, Layer, type Scope, Stream, TestClock } from "effect"
 import * as Inbox from "../src/Inbox.js"
 import * as Tmux from "../src/Tmux.js"
 import * as Workers from "../src/Workers.js"
@@ -195,6 +195,12 @@ describe("Inbox", () => {
         const expected = foldEvents(emptyInbox, yield* logOf())
         assert.deepStrictEqual(toSnapshot(live), toSnapshot(expected))
         assert.isAbove(live.items.size, 0)
+        // Read page by page (each page continues from the last row's rank, since and event id),
+        // the items are one read's, in its order.
+        const all = yield* inbox.items()
+        assert.isAbove(all.length, 6)
+        const paged = yield* Stream.runCollect(inbox.pages(3))
+        assert.deepStrictEqual(Chunk.toReadonlyArray(paged).flat(), all)
         yield* inbox.rebuild
         assert.deepStrictEqual(toSnapshot(yield* inbox.snapshot), toSnapshot(expected))
       })
