@@ -744,7 +744,7 @@ describe("trail inbox at scale", () => {
     expect(trail(["inbox", "next"], { cwd: root }).json()).toEqual(all[0])
   }, 60_000)
 
-  it("SIGTERM interrupts a long fold between batches, and nothing half-folded is stored", async () => {
+  it("SIGTERM interrupts a long fold between batches; whole batches are kept, and the next read goes on from them", async () => {
     const root = storeWithSessions(70_000)
     const child = spawn(process.execPath, [TRAIL, "inbox", "--rebuild", "--limit", "1"], { cwd: root, stdio: "ignore" })
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
@@ -769,8 +769,30 @@ describe("trail inbox at scale", () => {
     child.kill("SIGTERM")
     expect(await exited).toBe(130)
     expect(Date.now() - signalled).toBeLessThan(10_000)
-    const db = new Sqlite(path.join(root, ".trail", "state.db"), { readonly: true })
-    expect(db.prepare(`SELECT count(*) FROM inbox_state`).pluck().get()).toBe(0)
-    db.close()
+    const database = path.join(root, ".trail", "state.db")
+    const stored = () => {
+      const db = new Sqlite(database, { readonly: true })
+      const last = db.prepare(`SELECT last_event_id FROM inbox_state`).pluck().get()
+      const counts = db
+        .prepare(
+          `SELECT (SELECT count(*) FROM inbox_items) AS items,
+            (SELECT count(*) FROM events WHERE type = 'session.stopped' AND id <= ?) AS stopped,
+            (SELECT max(id) FROM events) AS latest`
+        )
+        .get(typeof last === "number" ? last : 0)
+      db.close()
+      return { last, ...(counts as { items: number; stopped: number; latest: number }) }
+    }
+    // The fold was cut short: what is stored is the fold of whole batches (5,000 events each) of
+    // the log's start, each session stopped by then an item.
+    const cut = stored()
+    expect(typeof cut.last).toBe("number")
+    expect(Number(cut.last) % 5_000).toBe(0)
+    expect(cut.last).toBeLessThan(cut.latest)
+    expect(cut.items).toBe(cut.stopped)
+    expect(trail(["inbox", "--limit", "1"], { cwd: root }).code).toBe(0)
+    const after = stored()
+    expect(after.last).toBe(after.latest)
+    expect(after.items).toBe(70_000)
   }, 120_000)
 })

@@ -62,8 +62,10 @@ export interface InboxShape {
   /** The whole caught-up projection in memory: O(items + sessions), for tests and small stores. */
   readonly snapshot: Effect.Effect<InboxState, StoreError>
   /**
-   * Folds the whole event log again from nothing (in memory, in batches; interruptible between
-   * them) and replaces the stored projection in one transaction.
+   * Folds the whole event log again from nothing, in batches, interruptible between them: into
+   * the store, one transaction per batch (an interruption keeps the batches folded; the next read
+   * goes on), or, when part of the log is archived, in memory, replacing the stored projection in
+   * one transaction.
    */
   readonly rebuild: Effect.Effect<void, StoreError>
   /**
@@ -192,19 +194,22 @@ export const make = Effect.gen(function* () {
    * (events are only appended, in id order): the one source a rebuild folds. The archive's events
    * (`trail gc --archive-before`), then the table's.
    */
-  const logBatches: Stream.Stream<ReadonlyArray<TrailEvent>, StoreError> = Archive.events(
-    Archive.dirOf(database.filename)
-  ).pipe(Stream.provideService(Db.Database, database))
+  const archiveDir = Archive.dirOf(database.filename)
+  const logBatches: Stream.Stream<ReadonlyArray<TrailEvent>, StoreError> = Archive.events(archiveDir).pipe(
+    Stream.provideService(Db.Database, database)
+  )
 
   /**
    * Folds the whole log from nothing in memory (one draft, batch after batch, interruptible
-   * between them), then replaces the stored projection in one transaction: an interrupted rebuild
+   * between them), then replaces the stored projection in one transaction: an interrupted fold
    * leaves the old one. `whenUnstored`: keep a projection another process stored meanwhile.
+   * Memory grows with the open items (~480 MB for 250,000 of them, docs/benchmarks.md), so this
+   * is only for a log part of which is archived, which the table no longer holds ({@link refold}).
    * An archive (`trail gc --archive-before`) that deletes rows while the log is read can make the
    * read skip them: the transaction then finds the table's oldest id moved, stores nothing and
    * folds again (at most {@link REBUILD_ATTEMPTS} times, then a `busy` StoreError).
    */
-  const rebuildWith = (whenUnstored: boolean, attempt = 1): Effect.Effect<void, StoreError> =>
+  const foldInMemory = (whenUnstored: boolean, attempt = 1): Effect.Effect<void, StoreError> =>
     Effect.gen(function* () {
       const oldest = yield* database.read(Events.oldestId)
       const draft = beginFold(emptyInbox, { track: false })
@@ -226,30 +231,54 @@ export const make = Effect.gen(function* () {
           reason: "busy",
           detail: `the inbox rebuild read the event log ${attempt} times while an archive moved it; run it again`
         })
-      yield* rebuildWith(whenUnstored, attempt + 1)
+      yield* foldInMemory(whenUnstored, attempt + 1)
+    })
+
+  /**
+   * Starts the projection again from nothing (`whenUnstored`: only when none is stored, keeping
+   * one another process stored meanwhile); {@link catchUp} then folds the log into it. Without an
+   * archive, the empty projection is stored and the catch-up folds the log into the store batch
+   * after batch, each batch one transaction that loads only what its events touch: memory stays
+   * that of a batch whatever the number of open items (~130 MB for the 1,000,000 events of
+   * docs/benchmarks.md's inbox-scale, against ~480 MB in memory, in the same time), the write
+   * lock is held one batch at a time, and an interrupted fold keeps the batches it folded (the
+   * next read goes on from there). With an archive the log is folded in memory
+   * ({@link foldInMemory}): the catch-up reads the table only.
+   */
+  const refold = (whenUnstored: boolean): Effect.Effect<void, StoreError> =>
+    Effect.gen(function* () {
+      if ((yield* Archive.files(archiveDir)).length > 0) return yield* foldInMemory(whenUnstored)
+      yield* database.immediate((db) => {
+        if (!whenUnstored || InboxStore.lastFolded(db) === null) InboxStore.clear(db)
+      })
     })
 
   /**
    * Folds the events the stored projection has not seen, one transaction per BATCH (each loads
-   * only what its events touch); folds the whole log when nothing (readable) is stored. Cheap when
-   * there is nothing to fold: two O(1) reads.
+   * only what its events touch); starts from nothing when nothing (readable) is stored, and folds
+   * the whole log in memory when the events it needs next were archived. Cheap when there is
+   * nothing to fold: two O(1) reads.
    */
   const catchUp: Effect.Effect<void, StoreError> = Effect.gen(function* () {
     const step = yield* foldForGood(LOCK_WAITS_MS, true)
-    if (step === "unstored") return yield* rebuildWith(true).pipe(Effect.zipRight(catchUp))
-    if (step === "unreadable") return yield* rebuildWith(false).pipe(Effect.zipRight(catchUp))
+    if (step === "unstored") return yield* refold(true).pipe(Effect.zipRight(catchUp))
+    if (step === "unreadable") return yield* refold(false).pipe(Effect.zipRight(catchUp))
+    if (step === "archived") return yield* foldInMemory(false).pipe(Effect.zipRight(catchUp))
   })
+
+  const rebuild = Effect.zipRight(refold(false), catchUp)
 
   /**
    * Folds for good the events the stored projection has not seen, one transaction per BATCH,
    * trying the write lock without blocking, `waits` (ms) apart; after the last wait it blocks in
    * SQLite's busy handler when `block`, else gives up: `busy` (events may wait). `unstored` /
-   * `unreadable`: no readable projection is stored (the caller rebuilds it).
+   * `unreadable`: no readable projection is stored; `archived`: the events it needs next were
+   * archived (the caller folds again from nothing).
    */
   const foldForGood = (
     waits: ReadonlyArray<number>,
     block: boolean
-  ): Effect.Effect<"done" | "busy" | "unstored" | "unreadable", StoreError> =>
+  ): Effect.Effect<"done" | "busy" | InboxStore.CatchUp | "unreadable", StoreError> =>
     Effect.gen(function* () {
       const fresh = yield* database.read((db) => InboxStore.lastFolded(db) === Events.latestId(db))
       if (fresh) return "done"
@@ -279,7 +308,7 @@ export const make = Effect.gen(function* () {
       yield* catchUp
       const read = yield* database.read(readable(work))
       if (Either.isRight(read)) return read.right
-      yield* rebuildWith(false)
+      yield* rebuild
       return yield* database.read(work)
     })
 
@@ -495,7 +524,7 @@ export const make = Effect.gen(function* () {
   return Inbox.of({
     catchUp,
     snapshot: Effect.map(reading(InboxStore.loadAll), (state) => state ?? emptyInbox),
-    rebuild: Effect.zipRight(rebuildWith(false), catchUp),
+    rebuild,
     items,
     count: (filter = "") => reading((db) => InboxStore.count(db, filter)),
     pages,

@@ -311,8 +311,26 @@ export const writeChanges = (db: Connection, draft: InboxDraft) => {
   db.run(SQL.setLast, draft.last)
 }
 
-/** What one step of {@link catchUpBatch} found: no projection stored, more events to fold, or done. */
-export type CatchUp = "unstored" | "more" | "done"
+/**
+ * What one step of {@link catchUpBatch} found: no projection stored; the events after the stored
+ * one no longer in the table (`archived`: only a fold of the whole log, archive included, can go
+ * on); more events to fold; or done.
+ */
+export type CatchUp = "unstored" | "archived" | "more" | "done"
+
+/**
+ * Whether the events right after `last` have left the table: the first event after it there
+ * (`next`, undefined when none) is later than `last + 1`, and no older event is left. Event ids
+ * are AUTOINCREMENT's (one more than the newest ever given), so only deleting a prefix of the
+ * table makes such a hole, and only the archive does that (`trail gc --archive-before`, once every
+ * projection is past it; a projection folded again from nothing is not).
+ */
+const movedOut = (db: Connection, last: number, next: number | undefined): boolean => {
+  const first = next ?? Events.latestId(db) + 1
+  if (first <= last + 1) return false
+  const oldest = Events.oldestId(db)
+  return oldest === undefined || oldest >= first
+}
 
 /**
  * Folds up to `batch` events after the stored `last_event_id` into the stored projection (run it
@@ -322,6 +340,7 @@ export const catchUpBatch = (db: Connection, batch: number): CatchUp => {
   const last = lastFolded(db)
   if (last === null) return "unstored"
   const events = Events.since(db, last, batch)
+  if (movedOut(db, last, events[0]?.id)) return "archived"
   if (events.length === 0) return "done"
   const draft = beginFold(loadTouched(db, last, events))
   foldInto(draft, events)
@@ -361,6 +380,19 @@ const inserter = (db: Connection, into: string, width: number) => {
   }
 }
 
+const deleteRows = (db: Connection) => {
+  for (const table of ["inbox_items", "inbox_sessions", "inbox_workers", "inbox_ended"]) db.run(`DELETE FROM ${table}`)
+}
+
+/**
+ * Stores the empty projection (run it inside one write transaction): what a fold from nothing
+ * starts from, batch after batch ({@link catchUpBatch}).
+ */
+export const clear = (db: Connection) => {
+  deleteRows(db)
+  db.run(SQL.setLast, 0)
+}
+
 /**
  * Replaces the stored projection with `state` (run it inside one write transaction). Rows are
  * inserted in primary-key order (appending to each B-tree), many per statement, with the
@@ -368,7 +400,7 @@ const inserter = (db: Connection, into: string, width: number) => {
  */
 export const replaceAll = (db: Connection, state: InboxState) => {
   for (const [name] of Migrations.INBOX_INDEXES) db.run(`DROP INDEX IF EXISTS ${name}`)
-  for (const table of ["inbox_items", "inbox_sessions", "inbox_workers", "inbox_ended"]) db.run(`DELETE FROM ${table}`)
+  deleteRows(db)
   // A fold from nothing raises items in id order: the Map's order is then already the key order.
   const items = [...state.items.values()]
   const id = (item: ReviewItem) => eventIdOf(item.id) ?? 0

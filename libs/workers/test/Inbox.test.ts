@@ -17,9 +17,10 @@ import {
   type TrailConfig,
   WorkerResult
 } from "@trail/domain"
-import { Database, Events } from "@trail/store"
+import { Archive, Database, Events } from "@trail/store"
 import { Chunk, Effect, FastCheck as fc, Layer, type Scope, Stream, TestClock } from "effect"
 import * as Inbox from "../src/Inbox.js"
+import * as InboxStore from "../src/InboxStore.js"
 import * as Tmux from "../src/Tmux.js"
 import * as Workers from "../src/Workers.js"
 import { IDLE_KIND, trustedRoot, workersLayer } from "./helpers.js"
@@ -202,6 +203,31 @@ describe("Inbox", () => {
         const paged = yield* Stream.runCollect(inbox.pages(3))
         assert.deepStrictEqual(Chunk.toReadonlyArray(paged).flat(), all)
         yield* inbox.rebuild
+        assert.deepStrictEqual(toSnapshot(yield* inbox.snapshot), toSnapshot(expected))
+      })
+    )
+  )
+
+  it.scoped("a fold from nothing that finds part of the log archived folds the archive too (it never skips it)", () =>
+    inRoot(
+      "process",
+      Effect.gen(function* () {
+        const inbox = yield* Inbox.Inbox
+        const database = yield* Database.Database
+        for (const [run, events] of fc.sample(randomEvents, { numRuns: 8, seed: 41 }).entries())
+          yield* appendRun(run, events, 1_000 * run, null)
+        const log = yield* logOf()
+        const expected = foldEvents(emptyInbox, log)
+        assert.isAbove(expected.items.size, 0)
+        // The projection is current, so the archive deletes what it copies.
+        yield* inbox.catchUp
+        const cut = Math.ceil(log.length / 2)
+        yield* Archive.archive(Archive.dirOf(database.filename), cut)
+        assert.strictEqual(yield* database.read(Events.oldestId), cut + 1)
+        // A rebuild that looked for archive files before they were written stores the empty
+        // projection after the rows were deleted: its catch-up must not start at the table's oldest row.
+        yield* database.immediate(InboxStore.clear)
+        yield* inbox.catchUp
         assert.deepStrictEqual(toSnapshot(yield* inbox.snapshot), toSnapshot(expected))
       })
     )
