@@ -4,7 +4,9 @@
  * (utime + stime from /proc, % of one core) and resident set over a window of several renewals,
  * then over the next window of the same length (start-up's one-off garbage collections are over).
  * Baseline in the same run: an idle `node` process (one timer a second) measured over the same
- * window. `--quick`: 20 workers, 10 s.
+ * window. Then the stop as a person gives it: SIGINT, SIGINT 300 ms later (cancel every worker),
+ * timed from the second signal to the supervisor's exit, with every worker then cancelled, no
+ * lease held and no window left. `--quick`: 20 workers, 10 s.
  */
 import { execFile, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -25,6 +27,17 @@ const trail = (cwd: string, args: ReadonlyArray<string>) =>
       (error, stdout) => (error === null ? resolve(stdout) : reject(error))
     )
   )
+
+/** The names of the windows on tmux server `socket` (none when it is not running). */
+const windowsOf = (socket: string): Array<string> => {
+  try {
+    return execFileSync("tmux", ["-L", socket, "list-windows", "-a", "-F", "#{window_name}"], { encoding: "utf8" })
+      .split("\n")
+      .filter((name) => name !== "")
+  } catch {
+    return []
+  }
+}
 
 export const fleetScaleBench = async (options: { readonly quick: boolean; readonly log: (line: string) => void }) => {
   const workers = options.quick ? 20 : 100
@@ -76,6 +89,18 @@ export const fleetScaleBench = async (options: { readonly quick: boolean; readon
       (w) => w.state === "running"
     ).length
     if (live !== workers) throw new Error(`${workers - live} worker(s) ended while idle`)
+    const exited = new Promise((resolve) => supervisor.once("exit", resolve))
+    supervisor.kill("SIGINT")
+    await sleepMs(300)
+    const cancelAt = Date.now()
+    supervisor.kill("SIGINT")
+    await exited
+    const stopMs = Date.now() - cancelAt
+    const after = JSON.parse(await trail(root, ["workers"])) as Array<{ state: string; lease_owner: string | null }>
+    const unsettled = after.filter((w) => w.state !== "cancelled" || (w.lease_owner ?? "") !== "").length
+    if (unsettled > 0) throw new Error(`${unsettled} worker(s) not cancelled or still leased after the stop`)
+    const windowsLeft = windowsOf(socket).filter((name) => name !== "trail").length
+    if (windowsLeft > 0) throw new Error(`${windowsLeft} window(s) left after the stop`)
     const result = {
       workers,
       window_secs: windowSecs,
@@ -86,18 +111,23 @@ export const fleetScaleBench = async (options: { readonly quick: boolean; readon
       supervisor_next_window_rss_mb: Math.round(s2.rssKb / 102.4) / 10,
       idle_node_cpu_percent: cpuPercent(b0, b1, windowSecs),
       idle_node_rss_mb: Math.round(b1.rssKb / 102.4) / 10,
+      stop_ms: stopMs,
       load_average: os.loadavg().map((x) => Math.round(x * 100) / 100)
     }
     options.log(
-      `fleet-scale idle supervisor, ${workers} workers over ${windowSecs} s: ${result.supervisor_cpu_percent}% cpu, ${result.supervisor_rss_mb} MB, the next ${windowSecs} s ${result.supervisor_next_window_cpu_percent}% cpu, ${result.supervisor_next_window_rss_mb} MB (idle node: ${result.idle_node_cpu_percent}%, ${result.idle_node_rss_mb} MB); adopted in ${adoptMs} ms; load ${result.load_average.join(" ")}`
+      `fleet-scale idle supervisor, ${workers} workers over ${windowSecs} s: ${result.supervisor_cpu_percent}% cpu, ${result.supervisor_rss_mb} MB, the next ${windowSecs} s ${result.supervisor_next_window_cpu_percent}% cpu, ${result.supervisor_next_window_rss_mb} MB (idle node: ${result.idle_node_cpu_percent}%, ${result.idle_node_rss_mb} MB); adopted in ${adoptMs} ms; every worker cancelled ${stopMs} ms after the second SIGINT; load ${result.load_average.join(" ")}`
     )
     return result
   } finally {
-    supervisor.kill("SIGINT")
-    await sleepMs(300)
-    supervisor.kill("SIGINT")
     baseline.kill()
-    await new Promise((resolve) => supervisor.once("exit", resolve).once("error", resolve))
+    // Stopped above unless the bench failed before.
+    if (supervisor.exitCode === null && supervisor.signalCode === null) {
+      const exited = new Promise((resolve) => supervisor.once("exit", resolve).once("error", resolve))
+      supervisor.kill("SIGINT")
+      await sleepMs(300)
+      supervisor.kill("SIGINT")
+      await exited
+    }
     try {
       execFileSync("tmux", ["-L", socket, "kill-server"], { stdio: "ignore" })
     } catch {

@@ -281,14 +281,14 @@ const make = Effect.gen(function* () {
       yield* Deferred.await(stop.cancel).pipe(
         Effect.zipRight(Ref.set(run.cancelling, true)),
         Effect.zipRight(Effect.sync(() => report("cancelling the workers"))),
-        Effect.zipRight(FiberMap.clear(supervision.fibers)),
+        Effect.zipRight(supervision.releaseAll),
         Effect.forkScoped
       )
       const result = yield* Effect.raceFirst(supervised, storeWatch(database.filename, storeIdentity, storeGone))
       // The last finished agents may still be writing their output: give them their exit grace.
       yield* Effect.raceFirst(FiberSet.awaitEmpty(supervision.graces), Deferred.await(stop.cancel))
       // Whatever is still supervised (workers adopted beyond the fleet) is handed back unsupervised.
-      yield* FiberMap.clear(supervision.fibers)
+      yield* supervision.releaseAll
       const halted = yield* Deferred.poll(fleet.halt)
       return {
         owner: run.owner,

@@ -30,6 +30,7 @@ import { Database } from "@trail/store"
 import { Inbox, Kinds, Processes, Substrate, Workers } from "@trail/workers"
 import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, TestClock } from "effect"
 import * as EventLogLive from "../src/EventLog.js"
+import { STOP_CONCURRENCY } from "../src/Supervision.js"
 import * as Supervisor from "../src/Supervisor.js"
 
 const KINDS = {
@@ -256,6 +257,61 @@ describe("Supervisor under TestClock, on test layers", () => {
       assert.isFalse(yield* isAlive(worker.pid))
       assert.deepInclude(summary, { stopped_by_signal: true, supervised: 1 })
     }).pipe(Effect.provide(layer))
+  })
+
+  it.scoped("a second signal cancels a fleet's workers STOP_CONCURRENCY at a time, each settled as alone", () => {
+    const fleetSize = STOP_CONCURRENCY + 2
+    let closing = 0
+    let mostAtOnce = 0
+    const gate = Effect.runSync(Deferred.make<void>())
+    // Each cancelled worker's window closes only once the test opens the gate: the closes started meanwhile run together.
+    const { config, layer } = makeRoot(fleetSize - 1, { max_active: fleetSize }, (real) => ({
+      close: (worker) =>
+        Effect.suspend(() => {
+          closing++
+          mostAtOnce = Math.max(mostAtOnce, closing)
+          return Deferred.await(gate)
+        }).pipe(Effect.zipRight(real.close(worker)), Effect.ensuring(Effect.sync(() => closing--)))
+    }))
+    return Effect.gen(function* () {
+      const workers = yield* Workers.Workers
+      const scheduler = yield* Scheduler.Scheduler
+      yield* scheduler.scan()
+      const task = TaskName.make("t")
+      const running = yield* startSupervisor(config, {
+        task,
+        workers: fleetSize,
+        kind: "hang",
+        prompt: "p {path}",
+        autoSweep: false
+      })
+      const fleet = yield* until(
+        Effect.map(workers.live, (live) =>
+          live.filter((w) => w.lease_owner === "4242@test-host").length === fleetSize ? live : undefined
+        ),
+        `${fleetSize} supervised workers`
+      )
+      yield* Deferred.succeed(running.stop.drain, undefined)
+      yield* Deferred.succeed(running.stop.cancel, undefined)
+      // One at a time (FiberMap.clear), the first close would hold the others back.
+      yield* until(
+        Effect.sync(() => (closing === STOP_CONCURRENCY ? true : undefined)),
+        `${STOP_CONCURRENCY} closes at once`
+      )
+      assert.isTrue(Option.isNone(yield* ended(running.fiber)), "the run waits for the closes")
+      assert.strictEqual(mostAtOnce, STOP_CONCURRENCY, "never more than the bound")
+      yield* Deferred.succeed(gate, undefined)
+      const summary = yield* Fiber.join(running.fiber)
+      assert.deepInclude(summary, { stopped_by_signal: true, spawned: fleetSize, folders_released: fleetSize })
+      assert.deepInclude(yield* scheduler.status(task), { leased: 0, done: 0, skipped: 0 })
+      for (const worker of fleet) {
+        const detail = yield* workers.show(worker.id)
+        assert.deepInclude(detail.worker, { state: "cancelled", reason: "the supervisor was stopped" })
+        assert.isFalse(yield* isAlive(worker.pid), `${worker.id} stopped`)
+        assert.strictEqual(detail.events.filter((e) => e.type === "worker.cancelled").length, 1)
+      }
+      // A failed step still lets the closes go, so that the run (and the test) can end.
+    }).pipe(Effect.ensuring(Deferred.succeed(gate, undefined)), Effect.provide(layer))
   })
 
   it.scoped("a worker whose liveness check never answers is lost at exactly its lease, and stopped", () => {
