@@ -17,7 +17,8 @@
  * `PRAGMA data_version` on the store's unit-of-work connection (it changes when any other
  * connection has committed since the last look, ~3 µs a look; sqlite.org/pragma.html#pragma_data_version)
  * every {@link SETTLE_STEPS_MS} of wall-clock time, {@link SETTLE_MS} in all (the writer is
- * another process; its progress is not on our Clock), and reads again as soon as it changes.
+ * another process; its progress is not on our Clock), and reads again as soon as it changes
+ * ({@link settle}: plain timers, one Effect for all the looks).
  * A newer commit is then read within a step, not after a fixed back-off of 5, 25 and 100 ms
  * (during which every newer wake waited too: up to 290 ms from wake to publish under the
  * hook-rate bench, docs/benchmarks.md). A poke or the fallback read never waits: a poke follows
@@ -30,7 +31,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { EventLog, type TrailEvent } from "@trail/domain"
 import { Database, Events } from "@trail/store"
-import { Substrate, Wakes } from "@trail/workers"
+import { Wakes } from "@trail/workers"
 import { Cause, Effect, Layer, PubSub, Queue, Stream } from "effect"
 
 const BATCH = 500
@@ -48,6 +49,42 @@ export const SETTLE_STEPS_MS: ReadonlyArray<number> = [
 
 /** How long (wall-clock ms) a watch wake that found nothing keeps looking: the sum of {@link SETTLE_STEPS_MS}. */
 export const SETTLE_MS = SETTLE_STEPS_MS.reduce((sum, ms) => sum + ms, 0)
+
+/**
+ * Looks at `look()` after each wait of {@link SETTLE_STEPS_MS} from step `from` on until it
+ * differs from `seen`: then its value and the step to go on from, or null once the steps have run
+ * out. Its looks run in plain JavaScript, one timer at a time, not as a fiber sleep and an effect
+ * per look: a watch wake follows every commit (the supervisor's own renewals too), and the looks
+ * through Effect allocated ~0.4 MB per renewal tick of 100 workers (docs/benchmarks.md, issue
+ * 14). A look that throws counts as a change: the caller's read, which reports the error,
+ * follows. Interrupting it clears its timer.
+ */
+export const settle = (
+  look: () => unknown,
+  seen: unknown,
+  from = 0
+): Effect.Effect<{ readonly version: unknown; readonly next: number } | null> =>
+  Effect.async((resume) => {
+    let step = from
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const wait = () => {
+      const ms = SETTLE_STEPS_MS[step++]
+      if (ms === undefined) return resume(Effect.succeed(null))
+      timer = setTimeout(lookNow, ms)
+    }
+    const lookNow = () => {
+      let now: unknown
+      try {
+        now = look()
+      } catch {
+        return resume(Effect.succeed({ version: seen, next: step }))
+      }
+      if (now === seen) return wait()
+      resume(Effect.succeed({ version: now, next: step }))
+    }
+    wait()
+    return Effect.sync(() => clearTimeout(timer))
+  })
 
 export const make = (options: { readonly stateDir: string; readonly fallbackMs?: number }) =>
   Effect.gen(function* () {
@@ -78,16 +115,21 @@ export const make = (options: { readonly stateDir: string; readonly fallbackMs?:
         if (batch.length < BATCH) return published
       }
     })
+    // The settle's looks call the connection from a timer, outside `read`: a read of its own (no
+    // write lock: nothing of this process to wait for) on a connection whose units of work are
+    // synchronous (none is open between them), open as long as this layer's scope.
+    const look = yield* database.read((db) => () => db.pluck("PRAGMA data_version"))
     // The version is looked at before each read: a commit visible after it changes it.
-    const version = database.read((db) => db.pluck("PRAGMA data_version"))
+    const version = database.read(look)
     const drainSettled = Effect.gen(function* () {
       let seen = yield* version
       if ((yield* drain) > 0) return
-      for (const ms of SETTLE_STEPS_MS) {
-        yield* Substrate.wallClockSleep(ms)
-        const now = yield* version
-        if (now === seen) continue
-        seen = now
+      let from = 0
+      for (;;) {
+        const changed = yield* settle(look, seen, from)
+        if (changed === null) return
+        seen = changed.version
+        from = changed.next
         if ((yield* drain) > 0) return
       }
     })

@@ -9,7 +9,7 @@ import { defaultConfig, EventLog, type TrailEvent } from "@trail/domain"
 import { Database, Events } from "@trail/store"
 import { Processes, Substrate, Workers } from "@trail/workers"
 import { IDLE_KIND, trustedRoot } from "@trail/workers/testing"
-import { Duration, Effect, Layer, Option, Queue } from "effect"
+import { Duration, Effect, Fiber, Layer, Option, Queue } from "effect"
 import * as EventLogLive from "../src/EventLog.js"
 import * as Live from "../src/Live.js"
 
@@ -160,5 +160,49 @@ describe("EventLog", () => {
         assert.isTrue(Option.isNone(yield* Queue.poll(subscription)))
       }).pipe(Effect.scoped, Effect.provide(reader))
     }).pipe(Effect.scoped, Effect.provide(Live.outside))
+  )
+
+  it.live(
+    "settle looks at the version step by step until it changes; from a step on; the remaining steps, then null",
+    () =>
+      Effect.gen(function* () {
+        let looks = 0
+        // The version changes at the 12th look (the first after the 1 ms steps), then stays.
+        const look = () => (++looks >= 12 ? 2 : 1)
+        const changed = yield* EventLogLive.settle(look, 1)
+        assert.deepStrictEqual(changed, { version: 2, next: 12 })
+        assert.strictEqual(looks, 12)
+        // Going on from there with the new version: the remaining steps' looks, then null.
+        const started = Date.now()
+        assert.isNull(yield* EventLogLive.settle(look, 2, 12))
+        assert.strictEqual(looks, EventLogLive.SETTLE_STEPS_MS.length)
+        // Real timers never fire early: the remaining steps' waits (22 of 5 ms), less Date.now's rounding.
+        const remaining = EventLogLive.SETTLE_STEPS_MS.slice(12).reduce((sum, ms) => sum + ms, 0)
+        assert.isAtLeast(Date.now() - started, remaining - 2)
+      })
+  )
+
+  it.live(
+    "settle: a look that throws counts as a change (the read after it reports); interrupting it stops its looks",
+    () =>
+      Effect.gen(function* () {
+        const thrown = yield* EventLogLive.settle(() => {
+          throw new Error("SQLITE_BUSY")
+        }, 1)
+        assert.deepStrictEqual(thrown, { version: 1, next: 1 })
+        let looks = 0
+        const fiber = yield* Effect.fork(
+          EventLogLive.settle(() => {
+            looks++
+            return 1
+          }, 1)
+        )
+        yield* Substrate.wallClockSleep(20)
+        yield* Fiber.interrupt(fiber)
+        const seen = looks
+        assert.isAbove(seen, 0)
+        yield* Substrate.wallClockSleep(30)
+        assert.strictEqual(looks, seen, "no look after the interruption")
+      })
   )
 })

@@ -19,7 +19,6 @@
  * session was never in tmux; the item stays), UsageError (`decide` on an item that is not a
  * permission request, or a stale one), StoreError.
  */
-import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import {
   beginFold,
   emptyInbox,
@@ -184,7 +183,6 @@ const readable =
 export const make = Effect.gen(function* () {
   const database = yield* Db.Database
   const workers = yield* Workers
-  const executor = yield* CommandExecutor.CommandExecutor
   const sql = yield* SqlClient.SqlClient
   const withSql = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
     Effect.provideService(effect, SqlClient.SqlClient, sql)
@@ -383,9 +381,6 @@ export const make = Effect.gen(function* () {
       }
     )
 
-  const tmuxOn = <A>(effect: Effect.Effect<A, Tmux.TmuxError, CommandExecutor.CommandExecutor>) =>
-    Effect.provideService(effect, CommandExecutor.CommandExecutor, executor)
-
   /** Appends `session.gone` for `ids` with `reason`. */
   const markGone = (ids: ReadonlyArray<string>, reason: string) =>
     Effect.gen(function* () {
@@ -417,20 +412,18 @@ export const make = Effect.gen(function* () {
    */
   const intoAgentPane = (
     sessionId: string,
-    deliver: (server: Tmux.Server, pane: string) => Effect.Effect<void, Tmux.TmuxError, CommandExecutor.CommandExecutor>
+    deliver: (server: Tmux.Server, pane: string) => Effect.Effect<void, Tmux.TmuxError>
   ) =>
     Effect.gen(function* () {
       const { pane, session, socket } = yield* paneOf(sessionId)
       const server = { path: socket }
-      const [panePid, command] = (yield* tmuxOn(
-        Tmux.run(server, "display-message", [
-          "display-message",
-          "-p",
-          "-t",
-          pane,
-          "#{pane_pid}\t#{pane_current_command}"
-        ])
-      ).pipe(Effect.mapError(goneError(sessionId, pane))))
+      const [panePid, command] = (yield* Tmux.run(server, "display-message", [
+        "display-message",
+        "-p",
+        "-t",
+        pane,
+        "#{pane_pid}\t#{pane_current_command}"
+      ]).pipe(Effect.mapError(goneError(sessionId, pane))))
         .trim()
         .split("\t")
       const changed = agentChange(session, Number(panePid), command ?? "")
@@ -438,7 +431,7 @@ export const make = Effect.gen(function* () {
         yield* markGone([sessionId], `its pane no longer runs its agent: ${changed}`)
         return yield* new PaneChanged({ session: sessionId, pane, detail: changed })
       }
-      yield* tmuxOn(deliver(server, pane)).pipe(Effect.mapError(goneError(sessionId, pane)))
+      yield* deliver(server, pane).pipe(Effect.mapError(goneError(sessionId, pane)))
     })
 
   const reply = (ref: string, text: string) =>
@@ -491,9 +484,7 @@ export const make = Effect.gen(function* () {
     const gone: Array<string> = []
     const changed: Array<string> = []
     for (const [socket, sessions] of bySocket) {
-      const panes = yield* tmuxOn(
-        Tmux.run({ path: socket }, "list-panes", ["list-panes", "-a", "-F", PANE_FORMAT])
-      ).pipe(
+      const panes = yield* Tmux.run({ path: socket }, "list-panes", ["list-panes", "-a", "-F", PANE_FORMAT]).pipe(
         Effect.map(
           (out) =>
             new Map(

@@ -25,12 +25,10 @@
  */
 import { spawn } from "node:child_process"
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs"
-import * as Command from "@effect/platform/Command"
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { SubstrateError, type SubstrateName } from "@trail/domain"
-import { Context, Effect, Layer, Predicate } from "effect"
+import { Context, Effect, Layer, Option, Predicate } from "effect"
 import { EXIT_FILE, isAlive, Processes, TestProcesses, wallClockSleep } from "./Processes.js"
-import { Tmux, TmuxError } from "./Tmux.js"
+import { Tmux, TmuxError, version } from "./Tmux.js"
 
 /** What a worker's program needs to start. */
 export interface LaunchSpec {
@@ -432,30 +430,19 @@ export const processSubstrate: Substrate = {
   attachCommand: () => null
 }
 
-/** True when a `tmux` binary answers `tmux -V` (run through the platform's `CommandExecutor`). */
-export const tmuxInstalled = (binary = "tmux"): Effect.Effect<boolean, never, CommandExecutor.CommandExecutor> =>
-  Command.make(binary, "-V").pipe(
-    Command.exitCode,
-    Effect.map((code) => code === 0),
-    // Not installed (ENOENT) or not runnable: the same answer.
-    Effect.orElseSucceed(() => false)
-  )
+/** True when a `tmux` binary answers `tmux -V` ({@link version}). */
+export const tmuxInstalled = (binary = "tmux"): Effect.Effect<boolean> => Effect.map(version(binary), Option.isSome)
 
 /**
  * Both substrates over `Tmux`; new workers use `preference` (`auto`: tmux when installed).
  * With `tmux` forced and no tmux installed, launching fails with a `missing` SubstrateError.
  */
-export const layer = (
-  preference: "auto" | SubstrateName
-): Layer.Layer<Substrates, never, Tmux | CommandExecutor.CommandExecutor> =>
+export const layer = (preference: "auto" | SubstrateName): Layer.Layer<Substrates, never, Tmux> =>
   Layer.effect(
     Substrates,
     Effect.gen(function* () {
       const tmux = yield* Tmux
-      const installed = yield* Effect.provide(
-        tmuxInstalled(),
-        yield* Effect.context<CommandExecutor.CommandExecutor>()
-      ).pipe(Effect.cached)
+      const installed = yield* Effect.cached(tmuxInstalled())
       const preferred =
         preference === "auto"
           ? Effect.map(installed, (yes): SubstrateName => (yes ? "tmux" : "process"))

@@ -10,10 +10,8 @@
  * Errors: {@link TmuxError} with `reason` `missing` (no tmux binary) or `failed` (tmux said no;
  * its stderr is in `detail`).
  */
-import * as Command from "@effect/platform/Command"
-import * as CommandExecutor from "@effect/platform/CommandExecutor"
-import type * as PlatformError from "@effect/platform/Error"
-import { Chunk, Context, Effect, Layer, Option, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import { execFile } from "node:child_process"
 
 export class TmuxError extends Schema.TaggedError<TmuxError>()("TmuxError", {
   reason: Schema.Literal("missing", "failed"),
@@ -108,40 +106,55 @@ const parseWindow = (line: string): WindowInfo | null => {
   return { id, name, panePid: Number(pid), dead: dead === "1", exitStatus: Number.isInteger(exit) ? exit : null }
 }
 
-const collect = (stream: Stream.Stream<Uint8Array, PlatformError.PlatformError>) =>
-  Stream.runCollect(Stream.decodeText(stream)).pipe(Effect.map((chunks) => Chunk.join(chunks, "")))
-
 /** Which tmux server a command talks to: trail's own (`-L name`) or the one at a socket path (`-S`). */
 export type Server = { readonly name: string } | { readonly path: string }
+
+/** How a tmux command ended: its exit code (null when a signal ended it) and its whole output. */
+interface Ended {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/**
+ * Runs `binary args` to its end with `stdin` (or nothing) on its standard input. Through Node's
+ * `execFile`, not @effect/platform's `Command`: the supervisor lists its windows on every renewal
+ * tick, and `Command`'s streams for stdout and stderr allocated ~0.8 MB for that one call (100
+ * windows), `execFile` collects each into one string (docs/benchmarks.md, issue 14). Interrupting
+ * it kills the program. Fails with `missing` when `binary` cannot be found, `failed` when it
+ * cannot be started.
+ */
+const exec = (binary: string, args: ReadonlyArray<string>, operation: string, stdin?: string) =>
+  Effect.async<Ended, TmuxError>((resume) => {
+    const child = execFile(binary, args, { encoding: "utf8", maxBuffer: Infinity }, (error, stdout, stderr) => {
+      if (error === null) return resume(Effect.succeed({ code: 0, stdout, stderr }))
+      if (typeof error.code === "number" || error.signal != null)
+        return resume(Effect.succeed({ code: typeof error.code === "number" ? error.code : null, stdout, stderr }))
+      resume(
+        Effect.fail(
+          new TmuxError({ reason: error.code === "ENOENT" ? "missing" : "failed", operation, detail: error.message })
+        )
+      )
+    })
+    // A program that exits without reading its input closes the pipe: not a failure of the command.
+    child.stdin?.on("error", () => undefined)
+    child.stdin?.end(stdin)
+    return Effect.sync(() => {
+      child.kill()
+    })
+  })
 
 /**
  * Runs one tmux command on `server`; fails with its stderr unless it exits 0. `operation` names
  * the command in errors; `stdin`, when given, is fed to it (`load-buffer -`).
  */
 export const run = (server: Server, operation: string, args: ReadonlyArray<string>, binary = "tmux", stdin?: string) =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const executor = yield* CommandExecutor.CommandExecutor
-      const command = Command.make(binary, ...serverArgs(server), ...args)
-      const process = yield* executor.start(stdin === undefined ? command : Command.feed(command, stdin))
-      const [stdout, stderr, code] = yield* Effect.all(
-        [collect(process.stdout), collect(process.stderr), process.exitCode],
-        { concurrency: 3 }
-      )
-      if (code !== 0)
-        return yield* new TmuxError({ reason: "failed", operation, detail: stderr.trim() || `exit ${code}` })
-      return stdout
-    })
-  ).pipe(
-    Effect.catchTags({
-      SystemError: (error) =>
-        new TmuxError({
-          reason: error.reason === "NotFound" ? "missing" : "failed",
-          operation,
-          detail: error.message
-        }),
-      BadArgument: (error) => new TmuxError({ reason: "failed", operation, detail: error.message })
-    })
+  Effect.flatMap(exec(binary, [...serverArgs(server), ...args], operation, stdin), ({ code, stderr, stdout }) =>
+    code === 0
+      ? Effect.succeed(stdout)
+      : Effect.fail(
+          new TmuxError({ reason: "failed", operation, detail: stderr.trim() || `exit ${code ?? "by a signal"}` })
+        )
   )
 
 const serverArgs = (server: Server) => ("name" in server ? ["-L", server.name] : ["-S", server.path])
@@ -175,14 +188,10 @@ export const switchClient = (server: Server, target: string, binary = "tmux") =>
 
 /** What `tmux -V` says (`tmux 3.4`), or None when tmux is not installed or does not answer. */
 export const version = (binary = "tmux") =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const executor = yield* CommandExecutor.CommandExecutor
-      const process = yield* executor.start(Command.make(binary, "-V"))
-      const [stdout, code] = yield* Effect.all([collect(process.stdout), process.exitCode], { concurrency: 2 })
-      return code === 0 ? Option.some(stdout.trim()) : Option.none<string>()
-    })
-  ).pipe(Effect.orElseSucceed(() => Option.none<string>()))
+  exec(binary, ["-V"], "version").pipe(
+    Effect.map(({ code, stdout }) => (code === 0 ? Option.some(stdout.trim()) : Option.none<string>())),
+    Effect.orElseSucceed(() => Option.none<string>())
+  )
 
 /**
  * Above this many bytes, or with a line break, text is pasted through a tmux buffer: a long
@@ -221,7 +230,6 @@ export const pressKeys = (server: Server, target: string, keys: ReadonlyArray<st
 
 export const make = (config: TmuxConfig) =>
   Effect.gen(function* () {
-    const executor = yield* CommandExecutor.CommandExecutor
     const binary = config.binary ?? "tmux"
     // A window is named by its worker id, or by tmux's id (`@12`), which stays unique when two
     // roots share a tmux server and session (both would have a w1).
@@ -229,8 +237,7 @@ export const make = (config: TmuxConfig) =>
     const server: Server = { name: config.socket }
 
     /** Runs one tmux command on trail's server. */
-    const tmux = (operation: string, ...args: ReadonlyArray<string>) =>
-      run(server, operation, args, binary).pipe(Effect.provideService(CommandExecutor.CommandExecutor, executor))
+    const tmux = (operation: string, ...args: ReadonlyArray<string>) => run(server, operation, args, binary)
 
     const noServer = (error: TmuxError) =>
       error.reason === "failed" && /no server running|error connecting|no sessions/i.test(error.detail)
@@ -298,15 +305,10 @@ export const make = (config: TmuxConfig) =>
         return info
       })
 
-    const sendText = (window: string, text: string) =>
-      typeInto(server, target(window), text, binary).pipe(
-        Effect.provideService(CommandExecutor.CommandExecutor, executor)
-      )
+    const sendText = (window: string, text: string) => typeInto(server, target(window), text, binary)
 
     const pressWindowKeys = (window: string, keys: ReadonlyArray<string>) =>
-      pressKeys(server, target(window), keys, binary).pipe(
-        Effect.provideService(CommandExecutor.CommandExecutor, executor)
-      )
+      pressKeys(server, target(window), keys, binary)
 
     const capture = (window: string) =>
       tmux("capture-pane", "capture-pane", "-p", "-J", "-S", "-", "-t", target(window))
@@ -374,5 +376,5 @@ export const make = (config: TmuxConfig) =>
     })
   })
 
-/** The Tmux service for `config` (needs a CommandExecutor). */
+/** The Tmux service for `config`. */
 export const layer = (config: TmuxConfig) => Layer.effect(Tmux, make(config))

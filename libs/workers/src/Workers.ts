@@ -488,7 +488,7 @@ export const make = Effect.gen(function* () {
         return yield* new SpawnRefused({
           reason: `kind ${kind.name} (${kind.source}) runs \`${check.command.join(" ")}\`, and ${check.program} is not on the workers' PATH; install it, set worker.command in .trail.toml, or choose another kind with --as`
         })
-      if ((yield* substrates.preferred) === "tmux" && !(yield* withPlatform(tmuxInstalled())))
+      if ((yield* substrates.preferred) === "tmux" && !(yield* tmuxInstalled()))
         return yield* new SubstrateError({
           substrate: "tmux",
           reason: "missing",

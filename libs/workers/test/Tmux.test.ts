@@ -2,9 +2,10 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
-import { Effect, Schedule, type Scope } from "effect"
+import { Effect, Fiber, Schedule, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
+import { isAlive } from "../src/Processes.js"
 import * as Tmux from "../src/Tmux.js"
 import { tempDir } from "./helpers.js"
 
@@ -89,6 +90,55 @@ describe("Tmux (real tmux, isolated socket)", () => {
       assert.isFalse(fs.existsSync("/tmp/trail-pwned"))
       const [w2] = yield* tmux.listWindows
       assert.isFalse(w2!.dead, "C-c must have been typed, not sent as an interrupt")
+    })
+  )
+
+  live("pastes long multi-line text whole through a buffer fed on tmux's stdin, then presses Enter", () =>
+    Effect.gen(function* () {
+      const tmux = yield* isolated()
+      yield* tmux.ensureSession
+      const dir = yield* tempDir("trail-tmux-paste-")
+      const out = `${dir}/typed`
+      yield* tmux.newWindow({ name: "w5", cwd: dir, env: {}, argv: ["sh", "-c", `cat > ${out}`] })
+      // Over PASTE_THRESHOLD_BYTES in all, each line shorter than the terminal's line limit.
+      const text = Array.from({ length: 100 }, (_, i) => `line ${i}: ${"é".repeat(40)} $(id) "q"`).join("\n")
+      assert.isAbove(Buffer.byteLength(text), Tmux.PASTE_THRESHOLD_BYTES)
+      yield* tmux.sendText("w5", text)
+      const typed = yield* Effect.sync(() => (fs.existsSync(out) ? fs.readFileSync(out, "utf8") : "")).pipe(
+        Effect.filterOrFail(
+          (t) => t.endsWith("line 99: " + "é".repeat(40) + ' $(id) "q"\n'),
+          () => "not yet"
+        ),
+        Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(100))))
+      )
+      assert.strictEqual(typed, `${text}\n`)
+    })
+  )
+
+  live("an interrupted tmux command is ended, not left running", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir("trail-tmux-hang-")
+      // A tmux that never answers (a wedged server): it records its pid, then waits.
+      const fake = `${dir}/tmux`
+      fs.writeFileSync(fake, `#!/bin/sh\necho $$ > ${dir}/pid\nexec sleep 30\n`, { mode: 0o755 })
+      const fiber = yield* Effect.fork(Tmux.run({ name: "x" }, "list-windows", ["list-windows"], fake))
+      const pid = yield* Effect.try(() => Number(fs.readFileSync(`${dir}/pid`, "utf8"))).pipe(
+        Effect.filterOrFail(
+          (n) => n > 0,
+          () => "not yet"
+        ),
+        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(100))))
+      )
+      yield* Fiber.interrupt(fiber)
+      const gone = yield* Effect.sync(() => !isAlive(pid)).pipe(
+        Effect.filterOrFail(
+          (yes) => yes,
+          () => "still running"
+        ),
+        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(100)))),
+        Effect.orElseSucceed(() => false)
+      )
+      assert.isTrue(gone, `tmux (pid ${pid}) still runs after its caller was interrupted`)
     })
   )
 
