@@ -373,13 +373,17 @@ export const make = (run: Run) =>
     /**
      * Ends every supervision now in the map, as `FiberMap.clear` does (each one's release cancels
      * or hands back its worker: {@link handBack}), but {@link STOP_CONCURRENCY} at a time where
-     * `clear` waits for each before the next.
+     * `clear` waits for each before the next. One call at a time: the cancel's and the end of the
+     * run's may overlap, and together they would exceed the bound.
      */
-    const releaseAll = Effect.suspend(() =>
-      Effect.forEach(
-        Array.from(fibers, ([id]) => id),
-        (id) => FiberMap.remove(fibers, id),
-        { concurrency: STOP_CONCURRENCY, discard: true }
+    const releasing = yield* Effect.makeSemaphore(1)
+    const releaseAll = releasing.withPermits(1)(
+      Effect.suspend(() =>
+        Effect.forEach(
+          Array.from(fibers, ([id]) => id),
+          (id) => FiberMap.remove(fibers, id),
+          { concurrency: STOP_CONCURRENCY, discard: true }
+        )
       )
     )
 

@@ -209,7 +209,10 @@ export const make = Effect.gen(function* () {
    */
   const foldInMemory = (whenUnstored: boolean, attempt = 1): Effect.Effect<void, StoreError> =>
     Effect.gen(function* () {
-      const oldest = yield* database.read(Events.oldestId)
+      const { latest, oldest } = yield* database.read((db) => ({
+        latest: Events.latestId(db),
+        oldest: Events.oldestId(db)
+      }))
       const draft = beginFold(emptyInbox, { track: false })
       yield* Stream.runForEach(logBatches, (events) =>
         Effect.zipRight(
@@ -217,7 +220,11 @@ export const make = Effect.gen(function* () {
           nextTurn
         )
       )
-      const state = finish(draft)
+      const folded = finish(draft)
+      // Events in neither the archive nor the table (an archive folder removed, a store copied
+      // without it) are lost: the projection goes on after them, or every catch-up would find them
+      // missing (`archived`) and fold again.
+      const state = { ...folded, last: Math.max(folded.last, oldest === undefined ? latest : oldest - 1) }
       const stored = yield* database.immediate((db) => {
         if (Events.oldestId(db) !== oldest) return false
         if (!whenUnstored || InboxStore.lastFolded(db) === null) InboxStore.replaceAll(db, state)
@@ -261,7 +268,7 @@ export const make = Effect.gen(function* () {
     const step = yield* foldForGood(LOCK_WAITS_MS, true)
     if (step === "unstored") return yield* refold(true).pipe(Effect.zipRight(catchUp))
     if (step === "unreadable") return yield* refold(false).pipe(Effect.zipRight(catchUp))
-    if (step === "archived") return yield* foldInMemory(false).pipe(Effect.zipRight(catchUp))
+    if (step === "archived") return yield* nextTurn.pipe(Effect.zipRight(foldInMemory(false)), Effect.zipRight(catchUp))
   })
 
   const rebuild = Effect.zipRight(refold(false), catchUp)

@@ -5,7 +5,8 @@
  *
  * - {@link catchUpBatch} folds the next events after `last_event_id` into a draft that holds
  *   only what they touch ({@link loadTouched}) and writes only the rows the fold changed: O(k).
- * - {@link replaceAll} writes a whole state (a rebuild) in one transaction.
+ * - {@link clear} stores the empty projection that a fold from nothing starts from, and
+ *   {@link replaceAll} writes a whole state folded in memory, in one transaction.
  * - {@link page} reads visible items in attention order (SPEC §3 "Order") through the
  *   `inbox_items_attention` index, `LIMIT n`: no sort of every row.
  * - {@link pageWithTail} reads the same page as if the events not folded yet were: folded in
@@ -520,8 +521,8 @@ const matches = (item: ReviewItem, filter: string) => {
  * as {@link catchUpBatch} does), and the items they set or deleted take the place of their stored
  * rows. So a reader shows fresh items while other processes hold the write lock, or commit
  * after its fold, without a wait for the lock. Run it inside one read transaction (one snapshot
- * of rows and events). O(tail + limit). Null when no projection is stored, or when more than
- * `maxTail` events wait (the caller folds them for good).
+ * of rows and events). O(tail + limit). Null when no projection is stored, when more than
+ * `maxTail` events wait, or when the next ones are archived (the caller folds them for good).
  */
 export const pageWithTail = (
   db: Connection,
@@ -531,7 +532,7 @@ export const pageWithTail = (
   const last = lastFolded(db)
   if (last === null) return null
   const events = Events.since(db, last, maxTail + 1)
-  if (events.length > maxTail) return null
+  if (events.length > maxTail || movedOut(db, last, events[0]?.id)) return null
   if (events.length === 0) return page(db, { ...options, cursor: null }).items
   const draft = beginFold(loadTouched(db, last, events))
   foldInto(draft, events)

@@ -11,7 +11,7 @@
  * its stderr is in `detail`).
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
-import { execFile } from "node:child_process"
+import { spawn } from "node:child_process"
 
 export class TmuxError extends Schema.TaggedError<TmuxError>()("TmuxError", {
   reason: Schema.Literal("missing", "failed"),
@@ -118,29 +118,46 @@ interface Ended {
 
 /**
  * Runs `binary args` to its end with `stdin` (or nothing) on its standard input. Through Node's
- * `execFile`, not @effect/platform's `Command`: the supervisor lists its windows on every renewal
+ * `spawn`, not @effect/platform's `Command`: the supervisor lists its windows on every renewal
  * tick, and `Command`'s streams for stdout and stderr allocated ~0.8 MB for that one call (100
- * windows), `execFile` collects each into one string (docs/benchmarks.md, issue 14). Interrupting
- * it kills the program. Fails with `missing` when `binary` cannot be found, `failed` when it
- * cannot be started.
+ * windows); here each output is collected into one string (docs/benchmarks.md, issue 14). The
+ * program runs in a process group of its own (`detached`, as `Command` started it; `execFile`
+ * cannot): a terminal's Ctrl-C goes to trail's foreground group, and `trail supervise` takes the
+ * first one as a drain, during which the tmux commands under way (a spawn's `new-window`, a
+ * tick's `list-windows`) must finish. Interrupting it kills the program's group. Fails with
+ * `missing` when `binary` cannot be found, `failed` when it cannot be started.
  */
 const exec = (binary: string, args: ReadonlyArray<string>, operation: string, stdin?: string) =>
   Effect.async<Ended, TmuxError>((resume) => {
-    const child = execFile(binary, args, { encoding: "utf8", maxBuffer: Infinity }, (error, stdout, stderr) => {
-      if (error === null) return resume(Effect.succeed({ code: 0, stdout, stderr }))
-      if (typeof error.code === "number" || error.signal != null)
-        return resume(Effect.succeed({ code: typeof error.code === "number" ? error.code : null, stdout, stderr }))
-      resume(
+    const child = spawn(binary, args, { detached: true, stdio: "pipe" })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    // A program that cannot be started emits `error`, and may then emit `close`: the first one answers.
+    let ended = false
+    const end = (answer: Effect.Effect<Ended, TmuxError>) => {
+      if (ended) return
+      ended = true
+      resume(answer)
+    }
+    child.once("error", (error: NodeJS.ErrnoException) =>
+      end(
         Effect.fail(
           new TmuxError({ reason: error.code === "ENOENT" ? "missing" : "failed", operation, detail: error.message })
         )
       )
-    })
+    )
+    child.once("close", (code) => end(Effect.succeed({ code, stdout, stderr })))
     // A program that exits without reading its input closes the pipe: not a failure of the command.
-    child.stdin?.on("error", () => undefined)
-    child.stdin?.end(stdin)
+    child.stdin.on("error", () => undefined)
+    child.stdin.end(stdin)
     return Effect.sync(() => {
-      child.kill()
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGTERM")
+      } catch {
+        child.kill()
+      }
     })
   })
 

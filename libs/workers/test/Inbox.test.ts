@@ -3,6 +3,7 @@
  * service (the way a worker's `trail worker wait/done` does), and it folds them on every read.
  */
 import { spawn } from "node:child_process"
+import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -227,10 +228,49 @@ describe("Inbox", () => {
         // A rebuild that looked for archive files before they were written stores the empty
         // projection after the rows were deleted: its catch-up must not start at the table's oldest row.
         yield* database.immediate(InboxStore.clear)
+        // A read that shows the tail without folding it for good does not show it either.
+        const tail = yield* database.snapshot((db) =>
+          InboxStore.pageWithTail(db, { now: 0, limit: 100, filter: "" }, 1_000)
+        )
+        assert.isNull(tail)
         yield* inbox.catchUp
         assert.deepStrictEqual(toSnapshot(yield* inbox.snapshot), toSnapshot(expected))
       })
     )
+  )
+
+  it.scopedLive(
+    "events in neither the table nor the archive (its folder removed) are lost, not looked for again and again",
+    () =>
+      inRoot(
+        "process",
+        Effect.gen(function* () {
+          const inbox = yield* Inbox.Inbox
+          const database = yield* Database.Database
+          const [events = []] = fc.sample(randomEvents, { numRuns: 1, seed: 5 })
+          yield* appendRun(0, events, 1_000, null)
+          yield* inbox.catchUp
+          const latest = yield* database.read(Events.latestId)
+          const dir = Archive.dirOf(database.filename)
+          yield* Archive.archive(dir, latest)
+          assert.strictEqual(yield* database.read(Events.oldestId), undefined)
+          fs.rmSync(dir, { recursive: true })
+          yield* inbox.rebuild.pipe(
+            Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("the rebuild never ended") })
+          )
+          const after = yield* inbox.snapshot
+          assert.strictEqual(after.last, latest)
+          assert.strictEqual(after.items.size, 0)
+          // What comes next is folded as usual.
+          const [more = []] = fc.sample(randomEvents, { numRuns: 1, seed: 6 })
+          yield* appendRun(1, more, 100_000, null)
+          const log = yield* logOf()
+          assert.deepStrictEqual(
+            toSnapshot(yield* inbox.snapshot),
+            toSnapshot(foldEvents({ ...emptyInbox, last: latest }, log))
+          )
+        })
+      )
   )
 
   it.scoped(

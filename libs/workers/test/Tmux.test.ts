@@ -115,31 +115,38 @@ describe("Tmux (real tmux, isolated socket)", () => {
     })
   )
 
-  live("an interrupted tmux command is ended, not left running", () =>
-    Effect.gen(function* () {
-      const dir = yield* tempDir("trail-tmux-hang-")
-      // A tmux that never answers (a wedged server): it records its pid, then waits.
-      const fake = `${dir}/tmux`
-      fs.writeFileSync(fake, `#!/bin/sh\necho $$ > ${dir}/pid\nexec sleep 30\n`, { mode: 0o755 })
-      const fiber = yield* Effect.fork(Tmux.run({ name: "x" }, "list-windows", ["list-windows"], fake))
-      const pid = yield* Effect.try(() => Number(fs.readFileSync(`${dir}/pid`, "utf8"))).pipe(
-        Effect.filterOrFail(
-          (n) => n > 0,
-          () => "not yet"
-        ),
-        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(100))))
-      )
-      yield* Fiber.interrupt(fiber)
-      const gone = yield* Effect.sync(() => !isAlive(pid)).pipe(
-        Effect.filterOrFail(
-          (yes) => yes,
-          () => "still running"
-        ),
-        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(100)))),
-        Effect.orElseSucceed(() => false)
-      )
-      assert.isTrue(gone, `tmux (pid ${pid}) still runs after its caller was interrupted`)
-    })
+  live(
+    "a tmux command runs in a process group of its own (a Ctrl-C to trail's does not end it); interrupted, it is ended",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir("trail-tmux-hang-")
+        // A tmux that never answers (a wedged server): it records its pid, then waits.
+        const fake = `${dir}/tmux`
+        fs.writeFileSync(fake, `#!/bin/sh\necho $$ > ${dir}/pid\nexec sleep 30\n`, { mode: 0o755 })
+        const fiber = yield* Effect.fork(Tmux.run({ name: "x" }, "list-windows", ["list-windows"], fake))
+        const pid = yield* Effect.try(() => Number(fs.readFileSync(`${dir}/pid`, "utf8"))).pipe(
+          Effect.filterOrFail(
+            (n) => n > 0,
+            () => "not yet"
+          ),
+          Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(100))))
+        )
+        // The process group (the 5th field of /proc/<pid>/stat, after the command in parentheses).
+        const groupOf = (of: number | "self") =>
+          Number(fs.readFileSync(`/proc/${of}/stat`, "utf8").split(") ").at(-1)?.split(" ")[2])
+        assert.strictEqual(groupOf(pid), pid)
+        assert.notStrictEqual(groupOf(pid), groupOf("self"))
+        yield* Fiber.interrupt(fiber)
+        const gone = yield* Effect.sync(() => !isAlive(pid)).pipe(
+          Effect.filterOrFail(
+            (yes) => yes,
+            () => "still running"
+          ),
+          Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(100)))),
+          Effect.orElseSucceed(() => false)
+        )
+        assert.isTrue(gone, `tmux (pid ${pid}) still runs after its caller was interrupted`)
+      })
   )
 
   live("a finished program leaves a dead pane with its exit status; kill-window removes it", () =>
