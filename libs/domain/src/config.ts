@@ -29,9 +29,21 @@ const countBetween = (min: number, max: number) =>
 const withDefault = <S extends Schema.Schema.Any>(schema: S, value: () => Schema.Schema.Type<S>) =>
   Schema.optionalWith(schema, { default: value, exact: true })
 
+/** `worker.substrate`: tmux when installed, tmux, or plain processes. */
+const SubstrateChoice = Schema.Literal("auto", "tmux", "process")
+
+/** One of `schema`'s literals, rejected with all of them named (Schema's own error names each one apart, the first one first). */
+const choice = <const L extends readonly [string, ...Array<string>]>(schema: Schema.Literal<L>) =>
+  schema.annotations({
+    message: () => ({
+      message: `must be one of ${schema.literals.map((l) => JSON.stringify(l)).join(", ")}`,
+      override: true
+    })
+  })
+
 export const StrategyConfig = Schema.Struct({
   /** Strategy used when `--strategy` is not given. */
-  default: withDefault(Strategy, () => "weighted" as const),
+  default: withDefault(choice(Strategy), () => "weighted" as const),
   /** Weight of recency against the static signal in `weighted` (0..1). */
   alpha: withDefault(UnitInterval, () => 0.6),
   /** Staleness (seconds, 1 s … 10 years) at which recency reaches 0.5. */
@@ -47,7 +59,7 @@ export const StrategyConfig = Schema.Struct({
   ),
   /** Seed of the tie-break and of `random` (a safe integer). */
   seed: withDefault(countBetween(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), () => 42),
-  static_signal: withDefault(StaticSignal, () => "file_count" as const),
+  static_signal: withDefault(choice(StaticSignal), () => "file_count" as const),
   /** Weight of recent findings (0 turns outcome feedback off). */
   outcome_weight: withDefault(UnitInterval, () => 0)
 })
@@ -206,7 +218,7 @@ export const WorkerConfig = Schema.Struct({
    */
   command: withDefault(CommandTemplate, () => ["claude", "{prompt}"]),
   /** `tmux` (one window per worker) or `process` (plain child processes); default tmux when installed. */
-  substrate: withDefault(Schema.Literal("auto", "tmux", "process"), () => "auto" as const),
+  substrate: withDefault(choice(SubstrateChoice), () => "auto" as const),
   /** `tmux -L` socket name of trail's tmux server. */
   tmux_socket: withDefault(Name, () => "trail"),
   /** The tmux session holding the workers' windows. */

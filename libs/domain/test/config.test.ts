@@ -63,6 +63,15 @@ describe("config", () => {
     }
   })
 
+  it("names every choice of a setting that takes one of a few values", () => {
+    const cases: Array<[unknown, string]> = [
+      [{ strategy: { default: "weighed" } }, '"weighted", "round-robin", "random"'],
+      [{ strategy: { static_signal: "churn " } }, '"file_count", "bytes", "churn"'],
+      [{ worker: { substrate: "screen" } }, '"auto", "tmux", "process"']
+    ]
+    for (const [raw, choices] of cases) assert.include(rejection(raw).message, `must be one of ${choices}`)
+  })
+
   it("names the key and the rejected value", () => {
     const cases: Array<[unknown, string, string]> = [
       [{ lease: { ttl_secs: 0 } }, "lease.ttl_secs", "0"],
