@@ -553,7 +553,8 @@ const doctor = Command.make("doctor", { pretty }, (args) =>
           Effect.provide(Live.workersLayer(settings))
         )
     })
-    const report = yield* Doctor.report({ root, hookFiles, kinds })
+    const path = Option.getOrElse(yield* envVar("PATH"), () => "")
+    const report = yield* Doctor.report({ root, hookFiles, kinds, path })
     yield* print(report, {
       pretty: args.pretty,
       exit: report.ok ? ExitCode.ok : ExitCode.error,

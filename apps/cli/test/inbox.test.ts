@@ -587,6 +587,11 @@ describe("trail hooks install / uninstall, trail doctor", () => {
     expect(doctor.checks.find((c) => c.name === "store")).toMatchObject({ ok: true })
     expect(doctor.checks.find((c) => c.name === "hooks (project)")!.detail).toContain("all 6 installed")
     expect(doctor.checks.find((c) => c.name === "hooks (local)")!.detail).toContain("none installed")
+    // Without trail on the PATH, the hooks' `trail hook claude` would not run: doctor fails them.
+    const bare = trail(["doctor"], { cwd: root, env: { PATH: "/usr/bin:/bin" } })
+    expect(bare.code).toBe(1)
+    const unfound = (bare.json() as { checks: Array<{ name: string; ok: boolean; detail: string }> }).checks
+    expect(unfound.find((c) => c.name === "hook command (project)")).toMatchObject({ ok: false })
     expect(trail(["hooks", "uninstall", "--project"], { cwd: root }).code).toBe(0)
     expect(fs.readFileSync(file, "utf8")).toBe(original)
 

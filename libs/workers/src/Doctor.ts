@@ -2,7 +2,8 @@
  * `trail doctor`: checks of one root, each a name, a verdict and a line for a person. The root
  * (found and its config valid), the store (integrity, schema version, events, the supervisor's
  * lock), tmux, every kind's trust and program, the Claude Code hooks of each settings file
- * (PreCompact too when `checkpoint.on_precompact` is on), and the payloads the hook dropped. A check that cannot run is a failed check, never an error: the
+ * (PreCompact too when `checkpoint.on_precompact` is on) and whether the program they run is on
+ * PATH, and the payloads the hook dropped. A check that cannot run is a failed check, never an error: the
  * report always comes back. The supervisor's lock counts as held as `trail supervise` counts it
  * ({@link SupervisorLock.isLive}: its lease, and its pid when held on this machine).
  */
@@ -18,7 +19,7 @@ import * as Hooks from "./Hooks.js"
 import * as Kinds from "./Kinds.js"
 import * as SupervisorLock from "./SupervisorLock.js"
 import * as Tmux from "./Tmux.js"
-import type { KindsCheck } from "./Workers.js"
+import { type KindsCheck, resolveCommand } from "./Workers.js"
 
 /** One check: `ok` false makes the whole report fail (`trail doctor` exits 1). */
 export interface Check {
@@ -47,6 +48,11 @@ export interface Input<R = never> {
   readonly hookFiles: ReadonlyArray<readonly [HookSettings.Scope, string]>
   /** The kinds' check (`Workers.checkCommands`); its failure is reported as the `kinds` check. */
   readonly kinds: Effect.Effect<KindsCheck, { readonly message: string }, R>
+  /**
+   * The PATH a hook's bare program name (`trail`) is looked up on: doctor's own, which a Claude
+   * Code session started from the same shell runs its hooks with.
+   */
+  readonly path: string
 }
 
 const QuickCheck = Schema.Struct({ quick_check: Schema.String })
@@ -218,6 +224,37 @@ const hookChecks = (files: Input["hookFiles"], preCompact: boolean) =>
     }
   )
 
+/**
+ * A settings file whose trail hooks run a program by its bare name (`trail hook claude`: project
+ * settings are shared, so they name no path of one checkout) that is not on `path` fails: Claude
+ * Code would run the hooks, the shell would not find `trail`, and no session would reach the
+ * inbox while `hooks` says all are installed. A file that cannot be read is `hooks`' failure.
+ */
+const hookCommandChecks = (files: Input["hookFiles"], path: string) =>
+  Effect.map(
+    Effect.forEach(files, ([scope, file]) =>
+      Effect.map(Effect.option(HookSettings.commandsIn(file)), (commands) => ({
+        scope,
+        file,
+        commands: Option.getOrElse(commands, (): ReadonlyArray<string> => [])
+      }))
+    ),
+    (found): Array<Check> =>
+      found.flatMap(({ commands, file, scope }) =>
+        commands.flatMap((command): Array<Check> => {
+          const program = command.split(/\s+/)[0] ?? ""
+          if (program.includes("/") || resolveCommand(program, path) !== null) return []
+          return [
+            {
+              name: `hook command (${scope})`,
+              ok: false,
+              detail: `${file}: the hooks run \`${command}\`, and ${program} is not on this PATH: a Claude Code session started from a shell like this one records nothing. Put trail on PATH in your shell's profile (e.g. its checkout's node_modules/.bin), or install the hooks by absolute path with \`trail hooks install --local\` (or --user)`
+            }
+          ]
+        })
+      )
+  )
+
 /** The file `trail hook claude` logs the payloads it dropped to, one line each. */
 const hookErrorsFile = (path: Path.Path, stateDir: string) => path.join(stateDir, "hook-errors.log")
 
@@ -253,6 +290,7 @@ export const report = <R>(input: Input<R>) =>
       checks.push(yield* tmuxCheck(config))
       checks.push(...(yield* kindChecks(input.kinds)))
       checks.push(...(yield* hookChecks(input.hookFiles, config.checkpoint.on_precompact)))
+      checks.push(...(yield* hookCommandChecks(input.hookFiles, input.path)))
       checks.push(...(yield* hookErrorsCheck(project)))
     }
     const result: Report = { ok: checks.every((c) => c.ok), checks }

@@ -236,6 +236,19 @@ const groupsOf = (hooks: Json, event: string): Array<unknown> => {
   return groups
 }
 
+/** The commands of trail's own entries in a settings object (`hooks.<event>[].hooks[].command`), each once. */
+export const trailHookCommands = (settings: unknown): Array<string> => {
+  if (!isObject(settings) || !isObject(settings.hooks)) return []
+  const commands = new Set<string>()
+  for (const groups of Object.values(settings.hooks))
+    for (const group of Array.isArray(groups) ? groups : [])
+      if (isObject(group) && Array.isArray(group.hooks))
+        for (const hook of group.hooks)
+          if (isObject(hook) && typeof hook.command === "string" && isTrailHookCommand(hook.command))
+            commands.add(hook.command.trim())
+  return [...commands]
+}
+
 const hasTrailEntry = (group: unknown) =>
   isObject(group) && Array.isArray(group.hooks) && group.hooks.some((h) => isObject(h) && isTrailHookCommand(h.command))
 

@@ -248,7 +248,7 @@ interface TransitionFields {
 }
 
 /** Where `program` resolves (a path, or the first executable of that name on `path`), or null. */
-const resolveCommand = (program: string, path: string): string | null => {
+export const resolveCommand = (program: string, path: string): string | null => {
   const executable = (file: string) => {
     try {
       accessSync(file, constants.X_OK)

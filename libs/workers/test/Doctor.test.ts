@@ -16,6 +16,14 @@ const outside = Layer.mergeAll(NodeContext.layer, Processes.Test, Host.fixed({ h
 
 const noKinds = Effect.fail({ message: "no kinds here" })
 
+/** A folder under `dir` holding an executable `trail`: a PATH on which the hooks' `trail` is found. */
+const pathWithTrail = (dir: string) => {
+  const bin = path.join(dir, "bin")
+  nodeFs.mkdirSync(bin, { recursive: true })
+  nodeFs.writeFileSync(path.join(bin, "trail"), "#!/bin/sh\n", { mode: 0o755 })
+  return bin
+}
+
 /** A migrated store at `file` whose supervisor lock names `pid` on `host`, its lease until `expires` (ms; the TestClock starts at 0). */
 const storeWithLock = (file: string, pid: number, host: string, expires = 30_000) =>
   Effect.gen(function* () {
@@ -31,7 +39,8 @@ describe("Doctor.report", () => {
       const report = yield* Doctor.report({
         root: Either.left({ message: "no .trail/ above /x" }),
         hookFiles: [],
-        kinds: noKinds
+        kinds: noKinds,
+        path: ""
       })
       assert.deepStrictEqual(report, {
         ok: false,
@@ -63,7 +72,8 @@ describe("Doctor.report", () => {
           ["project", full],
           ["user", broken]
         ],
-        kinds: noKinds
+        kinds: noKinds,
+        path: pathWithTrail(dir)
       })
       assert.deepStrictEqual(
         report.checks.map((c) => [c.name, c.ok]),
@@ -103,7 +113,8 @@ describe("Doctor.report", () => {
         const input = {
           root: Either.right({ project, config: defaultConfig }),
           hookFiles: [],
-          kinds: noKinds
+          kinds: noKinds,
+          path: ""
         }
         const supervisor = (report: Doctor.Report) => report.checks.find((c) => c.name === "supervisor")?.detail ?? ""
         assert.strictEqual(supervisor(yield* Doctor.report(input)), `running (pid ${pid} on here)`)
@@ -144,7 +155,12 @@ describe("Doctor.report", () => {
       const on = { ...defaultConfig, checkpoint: { ...defaultConfig.checkpoint, on_precompact: true } }
       const checks = (config: typeof defaultConfig, files: ReadonlyArray<readonly [HookSettings.Scope, string]>) =>
         Effect.map(
-          Doctor.report({ root: Either.right({ project, config }), hookFiles: files, kinds: noKinds }),
+          Doctor.report({
+            root: Either.right({ project, config }),
+            hookFiles: files,
+            kinds: noKinds,
+            path: pathWithTrail(dir)
+          }),
           (report) => new Map(report.checks.map((c) => [c.name, c.detail]))
         )
 
@@ -164,5 +180,40 @@ describe("Doctor.report", () => {
       assert.include(off.get("hooks (project)"), "all 6 installed")
       assert.isFalse(off.has("precompact"))
     }).pipe(Effect.provide(outside))
+  )
+
+  it.scoped(
+    "hooks that run a bare `trail` fail their own check when trail is not on the PATH, and say how to mend it",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped())
+        const project = { root: dir, stateDir: dir, databaseFile: path.join(dir, "state.db") }
+        yield* storeWithLock(project.databaseFile, 4242, "elsewhere")
+        const shared = path.join(dir, "settings.json")
+        yield* HookSettings.install(shared, "trail hook claude")
+        const local = path.join(dir, "settings.local.json")
+        yield* HookSettings.install(local, "/usr/bin/node /opt/trail/bin/trail.cjs hook claude")
+        const report = (onPath: string) =>
+          Doctor.report({
+            root: Either.right({ project, config: defaultConfig }),
+            hookFiles: [
+              ["project", shared],
+              ["local", local]
+            ],
+            kinds: noKinds,
+            path: onPath
+          })
+        const missing = yield* report(path.join(dir, "empty"))
+        const check = missing.checks.find((c) => c.name === "hook command (project)")
+        assert.isDefined(check)
+        assert.isFalse(check?.ok)
+        assert.include(check?.detail, "`trail hook claude`")
+        assert.include(check?.detail, "trail hooks install --local")
+        // A command by absolute path is not looked up; the installed hooks are still all there.
+        assert.isUndefined(missing.checks.find((c) => c.name === "hook command (local)"))
+        assert.include(missing.checks.find((c) => c.name === "hooks (project)")?.detail, "all 6 installed")
+        const found = yield* report(pathWithTrail(dir))
+        assert.isFalse(found.checks.some((c) => c.name.startsWith("hook command")))
+      }).pipe(Effect.provide(outside))
   )
 })
