@@ -99,6 +99,25 @@ const coverageOn = <R>(dbCtx: Context.Context<R>) =>
 const claimOld = (store: CoverageStore.CoverageStoreShape, agent: string, now = NOW) =>
   store.claim({ task: old, agent: AgentId.make(agent), now, ttlMs: TTL, open: openOptions, autoSweep: false })
 
+/** `agent` marks `path` of `old` `status` at NOW (`found` for a done). */
+const completeOld = (
+  store: CoverageStore.CoverageStoreShape,
+  agent: string,
+  path: string,
+  status: "done" | "skipped" = "done",
+  found: number | null = null
+) =>
+  store.complete({
+    task: old,
+    path: FolderPath.make(path),
+    agent: AgentId.make(agent),
+    status,
+    found,
+    reason: null,
+    now: NOW,
+    halfLifeSecs: 60
+  })
+
 const Detail = Schema.Struct({ name: Schema.String })
 const Range = Schema.Struct({ number: Schema.Int, first_item_id: Schema.NullOr(Schema.Int) })
 
@@ -222,27 +241,8 @@ describe("migration 0012_work_items_claim_order", () => {
             { done: after.done, skipped: after.skipped, leased: after.leased, pending: after.pending },
             { done: before.done, skipped: before.skipped, leased: before.leased + claimed.length, pending: 0 }
           )
-          for (const path of claimed)
-            yield* store.complete({
-              task: old,
-              path: FolderPath.make(path),
-              agent: AgentId.make("z"),
-              status: "done",
-              found: null,
-              reason: null,
-              now: NOW,
-              halfLifeSecs: 60
-            })
-          const last = yield* store.complete({
-            task: old,
-            path: FolderPath.make("d/f02"),
-            agent: AgentId.make("b"),
-            status: "skipped",
-            found: null,
-            reason: null,
-            now: NOW,
-            halfLifeSecs: 60
-          })
+          for (const path of claimed) yield* completeOld(store, "z", path)
+          const last = yield* completeOld(store, "b", "d/f02", "skipped")
           assert.isTrue(last.sweep_complete)
           const gc = yield* store.gc({ now: NOW, reconcile: true, keepSweeps: 10 })
           assert.strictEqual(gc.counter_drift, 0)
@@ -351,16 +351,7 @@ describe("migration 0013_work_items_by_folder", () => {
           const statusOf = (task: TaskName, path: string) =>
             Effect.map(store.list(task, null, NOW), (items) => items.find((item) => item.path === path)?.status)
           // A pending item of `old`'s active sweep is completed; `other`'s item at that folder is not.
-          const done = yield* store.complete({
-            task: old,
-            path: FolderPath.make("d/f02"),
-            agent: AgentId.make("z"),
-            status: "done",
-            found: 1,
-            reason: null,
-            now: NOW,
-            halfLifeSecs: 60
-          })
+          const done = yield* completeOld(store, "z", "d/f02", "done", 1)
           assert.strictEqual(done.sweep, 2)
           assert.strictEqual(yield* statusOf(old, "d/f02"), "done")
           assert.strictEqual(yield* statusOf(other, "d/f02"), "pending")
@@ -428,16 +419,7 @@ describe("migration 0013_work_items_by_folder", () => {
           // The open does not build them (0015): leased items are found among leased items.
           assert.strictEqual(yield* entries(), 0)
           const complete = (path: FolderPath, agent: string, status: "done" | "skipped") =>
-            store.complete({
-              task: old,
-              path,
-              agent: AgentId.make(agent),
-              status,
-              found: 0,
-              reason: null,
-              now: NOW,
-              halfLifeSecs: 60
-            })
+            completeOld(store, agent, path, status, 0)
           // A path that is no folder is not an item, and builds nothing to say so.
           const unknown = yield* Effect.flip(complete(FolderPath.make("nowhere/x"), "a", "done"))
           assert.strictEqual(unknown._tag, "NotAWorkItem")
@@ -589,16 +571,7 @@ describe("migration 0015_work_items_leased_by_folder", () => {
           assert.strictEqual(inIndex, 1)
           yield* database.immediate((db) => db.run("DELETE FROM work_items_by_folder"))
           const path = FolderPath.make(FOLDERS[leased.folder - 1] ?? "")
-          const done = yield* store.complete({
-            task: old,
-            path,
-            agent: AgentId.make("b"),
-            status: "done",
-            found: null,
-            reason: null,
-            now: NOW,
-            halfLifeSecs: 60
-          })
+          const done = yield* completeOld(store, "b", path)
           assert.isTrue(done.changed)
           // Found among leased items: the sweep's entries were not needed.
           const entries = () => database.read((db) => Number(db.pluck("SELECT count(*) FROM work_items_by_folder")))
@@ -668,16 +641,7 @@ describe("migration 0015_work_items_leased_by_folder", () => {
           )
           // A pending item, done by path: found through entries built from the sweep's own items.
           const pending = FOLDERS.find((path) => path !== again.path) ?? ""
-          const done = yield* store.complete({
-            task: old,
-            path: FolderPath.make(pending),
-            agent: AgentId.make("a"),
-            status: "done",
-            found: null,
-            reason: null,
-            now: NOW,
-            halfLifeSecs: 60
-          })
+          const done = yield* completeOld(store, "a", pending)
           assert.isTrue(done.changed)
           const doneAt = yield* database.read((db) =>
             db.all("SELECT path FROM work_items WHERE sweep_id = ? AND status = 'done'", sweepId)
