@@ -167,62 +167,68 @@ const kindChecks = <R>(kinds: Input<R>["kinds"]) =>
     })
   )
 
+/** A settings file of {@link Input.hookFiles}, parsed (or why it cannot be read: the `hooks` check's failure). */
+interface HookFile {
+  readonly scope: HookSettings.Scope
+  readonly file: string
+  readonly settings: Either.Either<unknown, { readonly message: string }>
+}
+
 /**
  * The hooks of each settings file: the six, and `PreCompact` when `preCompact`
  * (`checkpoint.on_precompact = true`: without it no checkpoint is saved before a compaction).
  */
-const hookChecks = (files: Input["hookFiles"], preCompact: boolean) =>
-  Effect.map(
-    Effect.forEach(files, ([scope, file]) =>
-      Effect.map(Effect.either(HookSettings.installedIn(file, preCompact)), (installed) => ({ scope, file, installed }))
-    ),
-    (found): Array<Check> => {
-      const expected: ReadonlyArray<Hooks.HookEventName> = preCompact
-        ? [...Hooks.HOOK_EVENTS, Hooks.PRE_COMPACT]
-        : Hooks.HOOK_EVENTS
-      const checks = found.map(({ scope, file, installed }): Check => {
-        const flag = scope === "project" ? "" : ` --${scope}`
-        return {
-          name: `hooks (${scope})`,
-          ok: Either.isRight(installed),
-          // The error names the file and why: unreadable (the OS reason) or not valid JSON.
-          detail: Either.match(installed, {
-            onLeft: (error) => error.message,
-            onRight: (events) =>
-              events.length === expected.length
-                ? `${file}: all ${events.length} installed (${events.join(", ")})`
-                : events.length === 0
-                  ? `${file}: none installed (\`trail hooks install${flag}\`)`
-                  : `${file}: only ${events.join(", ")}; missing ${expected.filter((e) => !events.includes(e)).join(", ")} (\`trail hooks install${flag}\` adds the rest)`
-          })
-        }
+const hookChecks = (files: ReadonlyArray<HookFile>, preCompact: boolean): Array<Check> => {
+  const found = files.map(({ file, scope, settings }) => ({
+    scope,
+    file,
+    installed: Either.map(settings, (parsed) => Hooks.installedEvents(parsed, preCompact))
+  }))
+  const expected: ReadonlyArray<Hooks.HookEventName> = preCompact
+    ? [...Hooks.HOOK_EVENTS, Hooks.PRE_COMPACT]
+    : Hooks.HOOK_EVENTS
+  const checks = found.map(({ scope, file, installed }): Check => {
+    const flag = scope === "project" ? "" : ` --${scope}`
+    return {
+      name: `hooks (${scope})`,
+      ok: Either.isRight(installed),
+      // The error names the file and why: unreadable (the OS reason) or not valid JSON.
+      detail: Either.match(installed, {
+        onLeft: (error) => error.message,
+        onRight: (events) =>
+          events.length === expected.length
+            ? `${file}: all ${events.length} installed (${events.join(", ")})`
+            : events.length === 0
+              ? `${file}: none installed (\`trail hooks install${flag}\`)`
+              : `${file}: only ${events.join(", ")}; missing ${expected.filter((e) => !events.includes(e)).join(", ")} (\`trail hooks install${flag}\` adds the rest)`
       })
-      const lists = found.flatMap((f) => (Either.isRight(f.installed) ? [f.installed.right] : []))
-      const complete = lists.some((events) => Hooks.HOOK_EVENTS.every((e) => events.includes(e)))
-      return [
-        ...checks,
-        ...(complete
-          ? []
-          : [
-              {
-                name: "sessions",
-                ok: true,
-                detail: "no hooks installed: interactive sessions will not reach the inbox"
-              }
-            ]),
-        ...(preCompact && !lists.some((events) => events.includes(Hooks.PRE_COMPACT))
-          ? [
-              {
-                name: "precompact",
-                ok: true,
-                detail:
-                  "checkpoint.on_precompact = true, but no settings file has trail's PreCompact hook: no checkpoint is saved before a compaction (`trail hooks install` adds it)"
-              }
-            ]
-          : [])
-      ]
     }
-  )
+  })
+  const lists = found.flatMap((f) => (Either.isRight(f.installed) ? [f.installed.right] : []))
+  const complete = lists.some((events) => Hooks.HOOK_EVENTS.every((e) => events.includes(e)))
+  return [
+    ...checks,
+    ...(complete
+      ? []
+      : [
+          {
+            name: "sessions",
+            ok: true,
+            detail: "no hooks installed: interactive sessions will not reach the inbox"
+          }
+        ]),
+    ...(preCompact && !lists.some((events) => events.includes(Hooks.PRE_COMPACT))
+      ? [
+          {
+            name: "precompact",
+            ok: true,
+            detail:
+              "checkpoint.on_precompact = true, but no settings file has trail's PreCompact hook: no checkpoint is saved before a compaction (`trail hooks install` adds it)"
+          }
+        ]
+      : [])
+  ]
+}
 
 /**
  * A settings file whose trail hooks run a program by its bare name (`trail hook claude`: project
@@ -230,18 +236,11 @@ const hookChecks = (files: Input["hookFiles"], preCompact: boolean) =>
  * Code would run the hooks, the shell would not find `trail`, and no session would reach the
  * inbox while `hooks` says all are installed. A file that cannot be read is `hooks`' failure.
  */
-const hookCommandChecks = (files: Input["hookFiles"], path: string) =>
-  Effect.map(
-    Effect.forEach(files, ([scope, file]) =>
-      Effect.map(Effect.option(HookSettings.commandsIn(file)), (commands) => ({
-        scope,
-        file,
-        commands: Option.getOrElse(commands, (): ReadonlyArray<string> => [])
-      }))
-    ),
-    (found): Array<Check> =>
-      found.flatMap(({ commands, file, scope }) =>
-        commands.flatMap((command): Array<Check> => {
+const hookCommandChecks = (found: ReadonlyArray<HookFile>, path: string): Array<Check> =>
+  found.flatMap(({ file, scope, settings }) =>
+    Either.isLeft(settings)
+      ? []
+      : Hooks.trailHookCommands(settings.right).flatMap((command): Array<Check> => {
           const program = command.split(/\s+/)[0] ?? ""
           if (program.includes("/") || resolveCommand(program, path) !== null) return []
           return [
@@ -252,7 +251,6 @@ const hookCommandChecks = (files: Input["hookFiles"], path: string) =>
             }
           ]
         })
-      )
   )
 
 /** The file `trail hook claude` logs the payloads it dropped to, one line each. */
@@ -289,8 +287,16 @@ export const report = <R>(input: Input<R>) =>
       checks.push(...(yield* storeChecks(project)))
       checks.push(yield* tmuxCheck(config))
       checks.push(...(yield* kindChecks(input.kinds)))
-      checks.push(...(yield* hookChecks(input.hookFiles, config.checkpoint.on_precompact)))
-      checks.push(...(yield* hookCommandChecks(input.hookFiles, input.path)))
+      // Each settings file read once, for both checks.
+      const hookFiles = yield* Effect.forEach(input.hookFiles, ([scope, file]) =>
+        Effect.map(Effect.either(HookSettings.read(file)), (read) => ({
+          scope,
+          file,
+          settings: Either.map(read, (r) => r.settings)
+        }))
+      )
+      checks.push(...hookChecks(hookFiles, config.checkpoint.on_precompact))
+      checks.push(...hookCommandChecks(hookFiles, input.path))
       checks.push(...(yield* hookErrorsCheck(project)))
     }
     const result: Report = { ok: checks.every((c) => c.ok), checks }

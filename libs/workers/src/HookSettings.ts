@@ -180,6 +180,3 @@ export const uninstall = (file: string) =>
  */
 export const installedIn = (file: string, withPreCompact = false) =>
   Effect.map(read(file), (read) => Hooks.installedEvents(read.settings, withPreCompact))
-
-/** The commands trail's hooks run in `file` ({@link Hooks.trailHookCommands}); none for a missing file. Fails as {@link read}. */
-export const commandsIn = (file: string) => Effect.map(read(file), (read) => Hooks.trailHookCommands(read.settings))
